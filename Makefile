@@ -1,0 +1,119 @@
+# ember: one non-recursive Makefile. `make` builds ember and the test guest into build/;
+# `make test` runs unit and integration tests, normal and under ASan+UBSan.
+BUILD ?= build
+SAN_BUILD ?= build-san
+CC ?= cc
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
+
+DEB_PACKAGES := build-essential pkg-config liblua5.4-dev libev-dev libseccomp-dev \
+	libcjson-dev libcmocka-dev libhttp-parser-dev python3
+PKG_LIBS := lua5.4 libseccomp libcjson
+
+WARN := -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes -Wshadow -Wvla \
+	-Werror
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(CFLAGS) -MMD -MP \
+	$(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
+LDLIBS := $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null) -lev -lpthread -lm
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+EMBER_SRCS := \
+	src/main.c \
+	src/util/log.c \
+	src/kvm/guest_mem.c \
+	src/kvm/vcpu.c \
+	src/arch/x86_64/boot_tables.c \
+	src/arch/x86_64/cpuid.c \
+	src/arch/x86_64/kernel_loader.c \
+	src/arch/x86_64/machine.c \
+	src/arch/x86_64/msr.c \
+	src/arch/x86_64/zero_page.c \
+	src/devices/boot_timer.c \
+	src/devices/bus.c \
+	src/devices/i8042.c \
+	src/devices/serial.c \
+	src/devices/sleep_ctl.c \
+	src/vmm/config.c \
+	src/vmm/console.c \
+	src/vmm/vm.c \
+	src/lua/host.c \
+	src/lua/lvm.c \
+	src/lua/module.c \
+	src/lua/embedded.S
+
+LUA_SRCS := $(wildcard lua/ember/*.lua)
+
+# Unit tests: one binary per module, linked with only that module and what it needs.
+UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial
+test_bus_SRCS := src/devices/bus.c
+test_config_SRCS := src/vmm/config.c
+test_cpuid_SRCS := src/arch/x86_64/cpuid.c
+test_kernel_loader_SRCS := src/arch/x86_64/kernel_loader.c src/kvm/guest_mem.c
+test_zero_page_SRCS := src/arch/x86_64/zero_page.c src/kvm/guest_mem.c
+test_boot_tables_SRCS := src/arch/x86_64/boot_tables.c src/kvm/guest_mem.c
+test_serial_SRCS := src/devices/serial.c src/devices/bus.c
+
+.PHONY: all test test-unit test-integration test-san bench demo deps clean
+all: $(BUILD)/ember guest
+
+define ember_build # $(1) = build dir, $(2) = extra flags
+$(1)/ember: $$(patsubst %,$(1)/%.o,$$(EMBER_SRCS))
+	@echo "  LD      $$@"
+	$$(Q)$$(CC) $(2) -o $$@ $$^ $$(LDLIBS)
+
+$(1)/%.c.o: %.c
+	@mkdir -p $$(dir $$@)
+	@echo "  CC      $$@"
+	$$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -c -o $$@ $$<
+
+$(1)/%.S.o: %.S $$(LUA_SRCS)
+	@mkdir -p $$(dir $$@)
+	@echo "  AS      $$@"
+	$$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -Wa,-I$$(CURDIR) -c -o $$@ $$<
+
+endef
+
+define unit_test # $(1) = build dir, $(2) = module, $(3) = extra flags
+$(1)/tests/unit/test_$(2): $(1)/tests/unit/test_$(2).c.o $(patsubst %,$(1)/%.o,$(test_$(2)_SRCS))
+	@echo "  LD      $$@"
+	$$(Q)$$(CC) $(3) -o $$@ $$^ $$(CMOCKA_LIBS) -lpthread
+endef
+
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+.SECONDARY:
+$(eval $(call ember_build,$(BUILD),))
+$(eval $(call ember_build,$(SAN_BUILD),$(SAN_FLAGS)))
+$(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(BUILD),$(t),)))
+$(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(SAN_BUILD),$(t),$(SAN_FLAGS))))
+
+include tests/guest/guest.mk
+.PHONY: guest
+guest: $(GUEST_ELF)
+
+UNIT_BINS = $(patsubst %,$(1)/tests/unit/test_%,$(UNIT_TESTS))
+
+test-unit: $(call UNIT_BINS,$(BUILD))
+	$(Q)for t in $^; do $$t || exit 1; done
+
+test-integration: $(BUILD)/ember guest
+	$(Q)python3 tests/integration/run.py --ember $(BUILD)/ember
+
+# ASan + UBSan: the same tests against the sanitizer build.
+test-san: $(call UNIT_BINS,$(SAN_BUILD)) $(SAN_BUILD)/ember guest
+	$(Q)for t in $(call UNIT_BINS,$(SAN_BUILD)); do $$t || exit 1; done
+	$(Q)ASAN_OPTIONS=detect_leaks=1 EMBER_GUEST_DIR=$(CURDIR)/$(BUILD)/guest \
+		python3 tests/integration/run.py --ember $(SAN_BUILD)/ember --sanitizer
+
+test: test-unit test-integration test-san
+
+bench: $(BUILD)/ember guest
+	$(Q)python3 tests/bench/bench.py --ember $(BUILD)/ember
+
+deps:
+	$(Q)tools/deps.sh $(DEB_PACKAGES)
+
+clean:
+	rm -rf $(BUILD) $(SAN_BUILD)
+
+-include $(shell find $(BUILD) $(SAN_BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,45 @@
+/* Architecture hooks called by generic VM code (x86_64 today, in src/arch/x86_64). */
+#ifndef EMBER_ARCH_H
+#define EMBER_ARCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct guest_mem;
+struct vcpu;
+
+/* VM-wide set-up after memory slots exist: in-kernel irqchip, PIT, TSS and identity
+ * map addresses. Memory first: see HOST-KVM.md (ten times faster here). */
+__attribute__((warn_unused_result)) int arch_vm_setup(int vm_fd, char *err, size_t errlen);
+
+/* Per-vCPU set-up: CPUID normalized for (index, count), boot MSRs, LAPIC LINT0/LINT1.
+ * For vCPU 0 also the boot registers entering at `entry`. */
+__attribute__((warn_unused_result)) int arch_vcpu_setup(int kvm_fd, struct vcpu *v,
+	unsigned count, uint64_t entry, char *err, size_t errlen);
+
+/* Exits generic code does not know (emulation failures...). Returns true if the vCPU
+ * may carry on; otherwise fills detail for the error. vCPU thread. */
+bool arch_vcpu_exit(struct vcpu *v, char *detail, size_t len);
+
+/* Load kernel, initrd and command line into guest memory and write the boot tables.
+ * Returns the entry point in *entry. */
+struct arch_boot_source {
+	const char *kernel_path;
+	const char *initrd_path; /* NULL if none */
+	const char *cmdline;
+};
+__attribute__((warn_unused_result)) int arch_boot_load(struct guest_mem *gm,
+	const struct arch_boot_source *src, uint64_t *entry, char *err, size_t errlen);
+
+/* MSRs: the index list KVM reports (KVM_GET_MSR_INDEX_LIST), cached after the first call. */
+__attribute__((warn_unused_result)) int arch_msr_list(int kvm_fd, const uint32_t **indices,
+	unsigned *count);
+/* Read / write `count` MSRs of a vCPU (any thread while it is parked). -EIO if KVM
+ * handled fewer than asked. */
+__attribute__((warn_unused_result)) int arch_msrs_get(int vcpu_fd, const uint32_t *indices,
+	uint64_t *values, unsigned count);
+__attribute__((warn_unused_result)) int arch_msrs_set(int vcpu_fd, const uint32_t *indices,
+	const uint64_t *values, unsigned count);
+
+#endif

@@ -1,0 +1,43 @@
+/* The guest's console: serial output to the terminal and a log, captured text for
+ * scripts (wait_for), and terminal input for the guest.
+ *
+ * console_output may be called from any thread (vCPU threads); everything else runs on
+ * the control thread. */
+#ifndef EMBER_CONSOLE_H
+#define EMBER_CONSOLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct console;
+struct ev_loop;
+
+/* Input typed on the terminal, for the guest. Control thread. */
+typedef void (*console_input_fn)(void *opaque, const uint8_t *buf, size_t len);
+/* New output was captured; called from the control loop after console_output. */
+typedef void (*console_notify_fn)(void *opaque);
+
+/* `stdio`: write output to stdout and read input from stdin (raw mode when a terminal).
+ * `log_path`: append a copy of the output there, or NULL. */
+struct console *console_new(struct ev_loop *loop, bool stdio, const char *log_path,
+	console_input_fn input, console_notify_fn notify, void *opaque, char *err, size_t errlen);
+/* Stop watchers, restore the terminal, close files, free. NULL is a no-op. */
+void console_free(struct console *c);
+
+/* Start / stop reading stdin (while the VM runs); restores the terminal when stopping. */
+void console_input_enable(struct console *c, bool on);
+
+/* Guest output: any thread. Never blocks on the control thread. */
+void console_output(struct console *c, const uint8_t *buf, size_t len);
+
+/* Captured output not yet consumed (control thread). The pointer is valid until the
+ * next console call. */
+const char *console_text(struct console *c, size_t *len);
+/* Mark the first n bytes of console_text as consumed. */
+void console_consume(struct console *c, size_t n);
+
+/* Restore every terminal this process put in raw mode (for main on fatal paths). */
+void console_restore_terminal(void);
+
+#endif

@@ -1,0 +1,58 @@
+/* Guest RAM: regions of host memory mapped into the guest-physical address space. */
+#ifndef EMBER_GUEST_MEM_H
+#define EMBER_GUEST_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GUEST_MEM_MAX_REGIONS 2
+
+enum guest_mem_backing {
+	GUEST_MEM_ANON,      /* private anonymous memory (default) */
+	GUEST_MEM_MEMFD,     /* shared memfd: another process may map the same RAM */
+	GUEST_MEM_HUGETLB,   /* memfd on 2 MiB hugetlbfs pages */
+	GUEST_MEM_FILE,      /* MAP_PRIVATE of a memory file (snapshot restore) */
+};
+
+struct guest_mem_region {
+	uint64_t gpa;        /* guest-physical base */
+	uint64_t size;       /* bytes, multiple of page_size */
+	uint64_t file_offset; /* offset of this region in the memory file / memfd */
+	uint8_t *host;       /* host virtual base */
+};
+
+struct guest_mem {
+	struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
+	unsigned nr_regions;
+	enum guest_mem_backing backing;
+	uint64_t total;      /* sum of region sizes */
+	uint64_t page_size;  /* 4096, or 2 MiB for hugetlb */
+	int fd;              /* memfd or memory file, -1 for anon */
+};
+
+/* Split `size` bytes of RAM around the MMIO gap into regions (gpa, size, file_offset
+ * set, host NULL). Pure: used by guest_mem_map and by unit tests. Returns the count. */
+unsigned guest_mem_layout(uint64_t size, struct guest_mem_region out[GUEST_MEM_MAX_REGIONS]);
+
+/* Map `size` bytes (multiple of page size) with the given backing. `path` is the
+ * memory file for GUEST_MEM_FILE, else NULL. On failure fills err and returns -errno. */
+__attribute__((warn_unused_result)) int guest_mem_map(struct guest_mem *gm, uint64_t size,
+	enum guest_mem_backing backing, const char *path, char *err, size_t errlen);
+
+/* Unmap and close. Safe on a zeroed or already unmapped guest_mem. */
+void guest_mem_unmap(struct guest_mem *gm);
+
+/* Host pointer for [gpa, gpa+len) if that range lies inside one region, else NULL.
+ * Overflow-safe. The only way to reach guest memory. */
+void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
+
+/* Copy into / out of guest memory; -EFAULT if the range is not inside one region. */
+__attribute__((warn_unused_result)) int guest_mem_write(const struct guest_mem *gm, uint64_t gpa,
+	const void *src, size_t len);
+__attribute__((warn_unused_result)) int guest_mem_read(const struct guest_mem *gm, uint64_t gpa,
+	void *dst, size_t len);
+
+/* Highest guest-physical address + 1 of RAM below the MMIO gap. */
+uint64_t guest_mem_low_end(const struct guest_mem *gm);
+
+#endif

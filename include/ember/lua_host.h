@@ -1,0 +1,24 @@
+/* The Lua runtime of one ember process: the `ember` module, scripts run as coroutines on
+ * the control loop, and the VM objects they create. Control thread only. */
+#ifndef EMBER_LUA_HOST_H
+#define EMBER_LUA_HOST_H
+
+#include <stddef.h>
+
+struct ev_loop;
+struct lua_host;
+
+struct lua_host *lua_host_new(struct ev_loop *loop, char *err, size_t errlen);
+/* Stops every VM the scripts created, closes the Lua state. NULL is a no-op. */
+void lua_host_free(struct lua_host *h);
+
+/* Run `path` as the main script with `arg` set to argv[0..argc). A script that returns a
+ * VM (ember.vm{...}) has it started and waited for. Runs the loop until the script and
+ * that VM are done. Returns the process exit status (see vm_exit.h): a definition error
+ * or a script that does not load is EMBER_EXIT_USAGE, with one line on stderr. */
+int lua_host_run_file(struct lua_host *h, const char *path, int argc, char **argv);
+
+/* Stop every VM on SIGINT/SIGTERM; the running script ends with status 128 + signo. */
+void lua_host_signal(struct lua_host *h, int signo);
+
+#endif

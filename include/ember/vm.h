@@ -1,0 +1,89 @@
+/* The VM object and its lifecycle: configured -> running <-> paused -> exited.
+ *
+ * Thread rules (the whole program keeps them):
+ * - Only the control thread touches the libev loop, Lua, the API, device configuration
+ *   and uffd; it calls every function in this header.
+ * - vCPU threads run KVM_RUN and device register handlers, which neither block nor
+ *   allocate; they reach the control thread only through ev_async (vm_request_exit,
+ *   boot timer, console output).
+ * Every lifecycle transition is one function here, used by Lua, the API and the REPL. */
+#ifndef EMBER_VM_H
+#define EMBER_VM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ember/vm_exit.h"
+
+struct ev_loop;
+struct vm;
+struct vm_config;
+struct guest_mem;
+
+enum vm_state { VM_CONFIGURED, VM_RUNNING, VM_PAUSED, VM_EXITED };
+
+/* Events for the VM's owner, called on the control thread. */
+struct vm_observer {
+	void (*booted)(struct vm *vm, void *opaque);  /* boot timer written */
+	void (*console)(struct vm *vm, void *opaque); /* new console output captured */
+	void (*exited)(struct vm *vm, void *opaque);  /* the VM reached VM_EXITED */
+};
+
+/* A configured VM (nothing built yet). The config is copied. */
+struct vm *vm_new(const struct vm_config *cfg, struct ev_loop *loop, char *err, size_t errlen);
+/* Stop the VM if it runs, release everything. NULL is a no-op. */
+void vm_free(struct vm *vm);
+
+void vm_set_observer(struct vm *vm, const struct vm_observer *obs, void *opaque);
+
+/* configured -> running: build the machine in the documented order, start the vCPUs. On
+ * failure the VM stays configured and nothing is left allocated. */
+__attribute__((warn_unused_result)) int vm_start(struct vm *vm, char *err, size_t errlen);
+/* running -> paused: every vCPU parked when this returns. -EBUSY in another state. */
+__attribute__((warn_unused_result)) int vm_pause(struct vm *vm, char *err, size_t errlen);
+/* paused -> running. -EBUSY in another state. */
+__attribute__((warn_unused_result)) int vm_resume(struct vm *vm, char *err, size_t errlen);
+/* running/paused -> exited with `reason` (STOPPED or SIGNAL); no-op once exited. */
+void vm_stop(struct vm *vm, enum vm_exit_reason reason, int signo);
+
+enum vm_state vm_state(const struct vm *vm);
+const char *vm_state_name(enum vm_state state);
+/* Why the VM ended and the detail line ("vcpu 0: ..."); VM_EXIT_NONE while it runs. */
+enum vm_exit_reason vm_exit_reason(const struct vm *vm, const char **detail);
+/* The process exit status that tells how the VM ended. */
+int vm_exit_status(const struct vm *vm);
+
+const struct vm_config *vm_config(const struct vm *vm);
+/* Guest memory while the VM is running or paused, else NULL. */
+const struct guest_mem *vm_memory(const struct vm *vm);
+
+/* Console: queue input for the guest's serial port (control thread). */
+void vm_console_send(struct vm *vm, const uint8_t *buf, size_t len);
+/* Captured console text not yet consumed; see console.h. */
+const char *vm_console_text(struct vm *vm, size_t *len);
+void vm_console_consume(struct vm *vm, size_t n);
+/* Send Ctrl-Alt-Del to the guest's i8042. -EBUSY unless running. */
+__attribute__((warn_unused_result)) int vm_send_ctrl_alt_del(struct vm *vm);
+
+/* Timings, microseconds since process start; 0 if not reached. */
+struct vm_times {
+	uint64_t start_us;     /* vm_start called */
+	uint64_t first_run_us; /* first KVM_RUN of vCPU 0 */
+	uint64_t boot_us;      /* boot timer written */
+};
+void vm_times(const struct vm *vm, struct vm_times *out);
+
+unsigned vm_vcpu_count(const struct vm *vm);
+/* Exit counters of a vCPU by kind (see vcpu.h); -EINVAL for a bad index. */
+__attribute__((warn_unused_result)) int vm_vcpu_exits(const struct vm *vm, unsigned index,
+	uint64_t *counts, unsigned n);
+
+/* MSRs of a paused vCPU: the full list KVM reports. *count is in/out (capacity/used).
+ * -EBUSY unless paused. */
+__attribute__((warn_unused_result)) int vm_vcpu_msrs_get(struct vm *vm, unsigned index,
+	uint32_t *indices, uint64_t *values, unsigned *count, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int vm_vcpu_msrs_set(struct vm *vm, unsigned index,
+	const uint32_t *indices, const uint64_t *values, unsigned count, char *err, size_t errlen);
+
+#endif

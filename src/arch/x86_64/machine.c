@@ -1,0 +1,251 @@
+/* x86_64 machine set-up through KVM: irqchip, PIT, vCPU CPUID/MSRs/LAPIC, boot loading. */
+#include "ember/arch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <linux/kvm.h>
+
+#include "ember/cpuid.h"
+#include "ember/guest_mem.h"
+#include "ember/layout.h"
+#include "ember/vcpu.h"
+#include "ember/x86_boot.h"
+
+/* KVM needs three pages for the TSS and one for the EPT identity map below 4 GiB, outside
+ * RAM: the top of the MMIO gap below the IOAPIC is free. */
+#define KVM_TSS_ADDR 0xfffbd000ULL
+#define KVM_IDENTITY_MAP_ADDR 0xfffbc000ULL
+
+#define MSR_IA32_MISC_ENABLE 0x1a0
+#define MSR_IA32_MISC_ENABLE_FAST_STRING 1ULL
+#define MSR_MTRR_DEF_TYPE 0x2ff
+#define MTRR_ENABLE (1ULL << 11)
+#define MTRR_TYPE_WRBACK 6ULL
+
+#define APIC_LVT0 0x350
+#define APIC_LVT1 0x360
+#define APIC_MODE_NMI 0x4
+#define APIC_MODE_EXTINT 0x7
+
+int arch_vm_setup(int vm_fd, char *err, size_t errlen)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	uint64_t identity = KVM_IDENTITY_MAP_ADDR;
+
+	if (ioctl(vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0) {
+		snprintf(err, errlen, "KVM_SET_TSS_ADDR: %s", strerror(errno));
+		return -errno;
+	}
+	if (ioctl(vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0) {
+		snprintf(err, errlen, "KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+		return -errno;
+	}
+	if (ioctl(vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		snprintf(err, errlen, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
+		return -errno;
+	}
+	if (ioctl(vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		snprintf(err, errlen, "KVM_CREATE_PIT2: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* KVM's supported CPUID list, read once. */
+static struct kvm_cpuid2 *supported_cpuid(int kvm_fd)
+{
+	static struct kvm_cpuid2 *cached;
+	struct kvm_cpuid2 *c;
+
+	if (cached)
+		return cached;
+	c = calloc(1, sizeof(*c) + CPUID_MAX_ENTRIES * sizeof(c->entries[0]));
+	if (!c)
+		return NULL;
+	c->nent = CPUID_MAX_ENTRIES;
+	if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+		free(c);
+		return NULL;
+	}
+	cached = c;
+	return cached;
+}
+
+static int setup_cpuid(int kvm_fd, struct vcpu *v, unsigned count, char *err, size_t errlen)
+{
+	struct kvm_cpuid2 *sup = supported_cpuid(kvm_fd), *c;
+	size_t size;
+	int ret = 0;
+
+	if (!sup) {
+		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		return -EIO;
+	}
+	size = sizeof(*sup) + sup->nent * sizeof(sup->entries[0]);
+	c = malloc(size);
+	if (!c)
+		return -ENOMEM;
+	memcpy(c, sup, size);
+	ret = cpuid_normalize(c, v->index, count);
+	if (ret) {
+		snprintf(err, errlen, "vcpu %u: cannot build CPUID for %u vCPUs", v->index, count);
+	} else if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "vcpu %u: KVM_SET_CPUID2: %s", v->index, strerror(errno));
+	}
+	free(c);
+	return ret;
+}
+
+static int setup_lapic(struct vcpu *v, char *err, size_t errlen)
+{
+	struct kvm_lapic_state lapic;
+	uint32_t *lvt0 = (uint32_t *)&lapic.regs[APIC_LVT0];
+	uint32_t *lvt1 = (uint32_t *)&lapic.regs[APIC_LVT1];
+
+	if (ioctl(v->fd, KVM_GET_LAPIC, &lapic) < 0) {
+		snprintf(err, errlen, "vcpu %u: KVM_GET_LAPIC: %s", v->index, strerror(errno));
+		return -errno;
+	}
+	/* Legacy PIC interrupts reach the CPU through LINT0, NMIs through LINT1. */
+	*lvt0 = (*lvt0 & ~0x700u) | (APIC_MODE_EXTINT << 8);
+	*lvt1 = (*lvt1 & ~0x700u) | (APIC_MODE_NMI << 8);
+	if (ioctl(v->fd, KVM_SET_LAPIC, &lapic) < 0) {
+		snprintf(err, errlen, "vcpu %u: KVM_SET_LAPIC: %s", v->index, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int setup_boot_msrs(struct vcpu *v, char *err, size_t errlen)
+{
+	static const uint32_t idx[] = { MSR_IA32_MISC_ENABLE, MSR_MTRR_DEF_TYPE };
+	const uint64_t val[] = { MSR_IA32_MISC_ENABLE_FAST_STRING, MTRR_ENABLE | MTRR_TYPE_WRBACK };
+	int ret = arch_msrs_set(v->fd, idx, val, 2);
+
+	if (ret)
+		snprintf(err, errlen, "vcpu %u: cannot set boot MSRs: %s", v->index, strerror(-ret));
+	return ret;
+}
+
+static int setup_boot_regs(struct vcpu *v, uint64_t entry, char *err, size_t errlen)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+
+	if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
+		snprintf(err, errlen, "vcpu %u: KVM_GET_SREGS: %s", v->index, strerror(errno));
+		return -errno;
+	}
+	x86_boot_regs(entry, &regs, &sregs);
+	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(v->fd, KVM_SET_REGS, &regs) < 0) {
+		snprintf(err, errlen, "vcpu %u: cannot set boot registers: %s", v->index,
+			strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+int arch_vcpu_setup(int kvm_fd, struct vcpu *v, unsigned count, uint64_t entry, char *err,
+	size_t errlen)
+{
+	int ret = setup_cpuid(kvm_fd, v, count, err, errlen);
+
+	if (!ret)
+		ret = setup_boot_msrs(v, err, errlen);
+	if (!ret)
+		ret = setup_lapic(v, err, errlen);
+	/* Application processors wait for INIT/SIPI in the in-kernel LAPIC. */
+	if (!ret && v->index == 0)
+		ret = setup_boot_regs(v, entry, err, errlen);
+	return ret;
+}
+
+bool arch_vcpu_exit(struct vcpu *v, char *detail, size_t len)
+{
+	struct kvm_run *run = v->run;
+	struct kvm_regs regs;
+
+	if (run->exit_reason != KVM_EXIT_INTERNAL_ERROR)
+		return false;
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0)
+		memset(&regs, 0, sizeof(regs));
+	snprintf(detail, len, "vcpu %u: KVM internal error, suberror %u, at rip 0x%llx", v->index,
+		run->internal.suberror, (unsigned long long)regs.rip);
+	return false;
+}
+
+/* Read a whole file into memory (kernel and initrd images). */
+static int read_file(const char *what, const char *path, void **data, size_t *len, char *err,
+	size_t errlen)
+{
+	struct stat st;
+	void *p;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0 || st.st_size == 0) {
+		snprintf(err, errlen, "%s %s: empty or unreadable", what, path);
+		close(fd);
+		return -EINVAL;
+	}
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED) {
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+		return -errno;
+	}
+	*data = p;
+	*len = (size_t)st.st_size;
+	return 0;
+}
+
+int arch_boot_load(struct guest_mem *gm, const struct arch_boot_source *src, uint64_t *entry,
+	char *err, size_t errlen)
+{
+	struct x86_kernel kernel;
+	struct x86_boot_info info = { .cmdline = src->cmdline ? src->cmdline : "" };
+	void *image, *initrd;
+	size_t len, initrd_len;
+	int ret;
+
+	ret = read_file("kernel", src->kernel_path, &image, &len, err, errlen);
+	if (ret)
+		return ret;
+	ret = x86_kernel_load(gm, image, len, &kernel, err, errlen);
+	munmap(image, len);
+	if (ret)
+		return ret;
+	if (src->initrd_path) {
+		ret = read_file("initrd", src->initrd_path, &initrd, &initrd_len, err, errlen);
+		if (ret)
+			return ret;
+		ret = x86_initrd_load(gm, &kernel, initrd, initrd_len, &info.initrd_gpa, err,
+			errlen);
+		munmap(initrd, initrd_len);
+		if (ret)
+			return ret;
+		info.initrd_size = initrd_len;
+	}
+	ret = x86_zero_page_setup(gm, &kernel, &info, err, errlen);
+	if (ret)
+		return ret;
+	ret = x86_boot_tables_setup(gm);
+	if (ret) {
+		snprintf(err, errlen, "cannot write boot page tables: guest memory too small");
+		return ret;
+	}
+	*entry = kernel.entry;
+	return 0;
+}

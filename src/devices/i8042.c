@@ -1,0 +1,156 @@
+/* i8042 keyboard controller: enough for Linux's probe, the reset line and Ctrl-Alt-Del. */
+#include "ember/devices.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ember/bus.h"
+#include "ember/layout.h"
+
+#define STATUS_OBF 0x01   /* output buffer full */
+#define STATUS_SYS 0x04   /* system flag: self-test passed */
+#define STATUS_CMD 0x08   /* last write was a command */
+#define CMD_READ_CTR 0x20
+#define CMD_WRITE_CTR 0x60
+#define CMD_READ_OUTP 0xd0
+#define CMD_WRITE_OUTP 0xd1
+#define CMD_SELF_TEST 0xaa
+#define CTR_KBD_INT 0x01
+#define OUTBUF 16
+
+struct i8042 {
+	pthread_mutex_t lock;
+	int irq_fd;
+	i8042_reset_fn reset;
+	void *opaque;
+	uint8_t status, ctr, cmd, outp;
+	uint8_t out[OUTBUF];
+	unsigned out_head, out_len;
+};
+
+static void push(struct i8042 *k, uint8_t b)
+{
+	uint64_t one = 1;
+
+	if (k->out_len == OUTBUF)
+		return;
+	k->out[(k->out_head + k->out_len) % OUTBUF] = b;
+	k->out_len++;
+	k->status |= STATUS_OBF;
+	if ((k->ctr & CTR_KBD_INT) && k->irq_fd >= 0 && write(k->irq_fd, &one, sizeof(one)) < 0)
+		return;
+}
+
+static void i8042_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
+{
+	struct i8042 *k = opaque;
+	uint8_t v;
+
+	if (off == LAYOUT_PORT_I8042_CMD - LAYOUT_PORT_I8042_DATA) {
+		v = k->status;
+	} else if (k->out_len) {
+		v = k->out[k->out_head];
+		k->out_head = (k->out_head + 1) % OUTBUF;
+		if (--k->out_len == 0)
+			k->status &= (uint8_t)~STATUS_OBF;
+	} else {
+		v = 0;
+	}
+	memset(data, 0, len);
+	data[0] = v;
+}
+
+static void command(struct i8042 *k, uint8_t cmd)
+{
+	switch (cmd) {
+	case CMD_READ_CTR:
+		push(k, k->ctr);
+		break;
+	case CMD_READ_OUTP:
+		push(k, k->outp);
+		break;
+	case CMD_SELF_TEST:
+		push(k, 0x55);
+		break;
+	case LAYOUT_I8042_CMD_RESET:
+		k->reset(k->opaque);
+		break;
+	case CMD_WRITE_CTR:
+	case CMD_WRITE_OUTP:
+		k->cmd = cmd; /* the next data byte is the argument */
+		break;
+	default:
+		break;
+	}
+}
+
+static void i8042_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
+{
+	struct i8042 *k = opaque;
+
+	(void)len;
+	if (off == LAYOUT_PORT_I8042_CMD - LAYOUT_PORT_I8042_DATA) {
+		k->status |= STATUS_CMD;
+		command(k, data[0]);
+		return;
+	}
+	k->status &= (uint8_t)~STATUS_CMD;
+	if (k->cmd == CMD_WRITE_CTR)
+		k->ctr = data[0];
+	else if (k->cmd == CMD_WRITE_OUTP)
+		k->outp = data[0];
+	else
+		push(k, 0xfa); /* ACK any keyboard command */
+	k->cmd = 0;
+}
+
+struct i8042 *i8042_new(int irq_fd, i8042_reset_fn reset, void *opaque)
+{
+	struct i8042 *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		return NULL;
+	pthread_mutex_init(&k->lock, NULL);
+	k->irq_fd = irq_fd;
+	k->reset = reset;
+	k->opaque = opaque;
+	k->status = STATUS_SYS;
+	k->ctr = CTR_KBD_INT;
+	k->outp = 0x01; /* A20 and no reset */
+	return k;
+}
+
+void i8042_free(struct i8042 *k)
+{
+	if (!k)
+		return;
+	pthread_mutex_destroy(&k->lock);
+	free(k);
+}
+
+int i8042_attach(struct i8042 *k, struct bus *pio)
+{
+	/* One range covers 0x60..0x64; ports 0x61..0x63 (the PC speaker) read as zero. */
+	struct bus_device d = {
+		.name = "i8042", .base = LAYOUT_PORT_I8042_DATA,
+		.len = LAYOUT_PORT_I8042_CMD - LAYOUT_PORT_I8042_DATA + 1,
+		.read = i8042_read, .write = i8042_write, .opaque = k, .lock = &k->lock,
+	};
+
+	return bus_register(pio, &d);
+}
+
+void i8042_send_ctrl_alt_del(struct i8042 *k)
+{
+	/* Set-2 scan codes: Ctrl down, Alt down, Del down, then the three releases. */
+	static const uint8_t seq[] = { 0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11,
+		0xf0, 0x14 };
+
+	pthread_mutex_lock(&k->lock);
+	for (size_t i = 0; i < sizeof(seq); i++)
+		push(k, seq[i]);
+	pthread_mutex_unlock(&k->lock);
+}

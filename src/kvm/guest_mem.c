@@ -1,0 +1,165 @@
+/* Guest RAM: mapping the backing memory and checked access to it. */
+#include "ember/guest_mem.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <linux/memfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ember/layout.h"
+
+#define HUGE_2M (2ULL << 20)
+
+unsigned guest_mem_layout(uint64_t size, struct guest_mem_region out[GUEST_MEM_MAX_REGIONS])
+{
+	uint64_t low = size < LAYOUT_MMIO_GAP_START ? size : LAYOUT_MMIO_GAP_START;
+
+	memset(out, 0, sizeof(*out) * GUEST_MEM_MAX_REGIONS);
+	out[0].gpa = 0;
+	out[0].size = low;
+	if (size == low)
+		return 1;
+	out[1].gpa = LAYOUT_MMIO_GAP_END;
+	out[1].size = size - low;
+	out[1].file_offset = low;
+	return 2;
+}
+
+static int open_backing(enum guest_mem_backing backing, const char *path, uint64_t size,
+	char *err, size_t errlen)
+{
+	int fd;
+
+	switch (backing) {
+	case GUEST_MEM_ANON:
+		return -1;
+	case GUEST_MEM_MEMFD:
+	case GUEST_MEM_HUGETLB:
+		fd = memfd_create("ember-guest-ram", MFD_CLOEXEC |
+			(backing == GUEST_MEM_HUGETLB ? MFD_HUGETLB | MFD_HUGE_2MB : 0));
+		if (fd < 0) {
+			snprintf(err, errlen, "memory: cannot create %s memfd: %s",
+				backing == GUEST_MEM_HUGETLB ? "hugetlbfs" : "shared", strerror(errno));
+			return -errno;
+		}
+		if (ftruncate(fd, (off_t)size) < 0) {
+			int e = errno;
+			snprintf(err, errlen, "memory: cannot size memfd to %llu bytes: %s",
+				(unsigned long long)size, strerror(e));
+			close(fd);
+			return -e;
+		}
+		return fd;
+	case GUEST_MEM_FILE: {
+		struct stat st;
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			snprintf(err, errlen, "memory file %s: %s", path, strerror(errno));
+			return -errno;
+		}
+		if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < size) {
+			snprintf(err, errlen, "memory file %s: %llu bytes, need %llu", path,
+				(unsigned long long)st.st_size, (unsigned long long)size);
+			close(fd);
+			return -EINVAL;
+		}
+		return fd;
+	}
+	}
+	return -EINVAL;
+}
+
+int guest_mem_map(struct guest_mem *gm, uint64_t size, enum guest_mem_backing backing,
+	const char *path, char *err, size_t errlen)
+{
+	uint64_t page = backing == GUEST_MEM_HUGETLB ? HUGE_2M : 4096;
+	int fd, ret;
+
+	memset(gm, 0, sizeof(*gm));
+	gm->fd = -1;
+	if (size == 0 || size % page) {
+		snprintf(err, errlen, "memory: size %llu is not a positive multiple of %llu",
+			(unsigned long long)size, (unsigned long long)page);
+		return -EINVAL;
+	}
+	fd = open_backing(backing, path, size, err, errlen);
+	if (fd < -1)
+		return fd;
+	gm->fd = fd;
+	gm->backing = backing;
+	gm->page_size = page;
+	gm->total = size;
+	gm->nr_regions = guest_mem_layout(size, gm->regions);
+	for (unsigned i = 0; i < gm->nr_regions; i++) {
+		struct guest_mem_region *r = &gm->regions[i];
+		int flags = backing == GUEST_MEM_ANON ? MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE
+			: backing == GUEST_MEM_FILE ? MAP_PRIVATE | MAP_NORESERVE : MAP_SHARED;
+		void *p = mmap(NULL, r->size, PROT_READ | PROT_WRITE, flags, fd,
+			fd < 0 ? 0 : (off_t)r->file_offset);
+		if (p == MAP_FAILED) {
+			ret = -errno;
+			snprintf(err, errlen, "memory: cannot map %llu MiB: %s",
+				(unsigned long long)(r->size >> 20), strerror(errno));
+			guest_mem_unmap(gm);
+			return ret;
+		}
+		r->host = p;
+		/* Transparent huge pages do not help a lazily touched, snapshotted guest and
+		 * blow up diff snapshots; keep the kernel's default only for hugetlb. */
+		if (backing == GUEST_MEM_ANON)
+			madvise(p, r->size, MADV_NOHUGEPAGE);
+	}
+	return 0;
+}
+
+void guest_mem_unmap(struct guest_mem *gm)
+{
+	for (unsigned i = 0; i < gm->nr_regions; i++) {
+		if (gm->regions[i].host)
+			munmap(gm->regions[i].host, gm->regions[i].size);
+		gm->regions[i].host = NULL;
+	}
+	gm->nr_regions = 0;
+	if (gm->fd >= 0)
+		close(gm->fd);
+	gm->fd = -1;
+}
+
+void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	for (unsigned i = 0; i < gm->nr_regions; i++) {
+		const struct guest_mem_region *r = &gm->regions[i];
+		if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa))
+			return r->host ? r->host + (gpa - r->gpa) : NULL;
+	}
+	return NULL;
+}
+
+int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *src, size_t len)
+{
+	void *p = guest_mem_ptr(gm, gpa, len);
+
+	if (!p)
+		return -EFAULT;
+	memcpy(p, src, len);
+	return 0;
+}
+
+int guest_mem_read(const struct guest_mem *gm, uint64_t gpa, void *dst, size_t len)
+{
+	const void *p = guest_mem_ptr(gm, gpa, len);
+
+	if (!p)
+		return -EFAULT;
+	memcpy(dst, p, len);
+	return 0;
+}
+
+uint64_t guest_mem_low_end(const struct guest_mem *gm)
+{
+	return gm->nr_regions ? gm->regions[0].gpa + gm->regions[0].size : 0;
+}

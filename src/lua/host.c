@@ -1,0 +1,368 @@
+/* Lua host: scripts and callbacks run as coroutines on the control loop; waits yield. */
+#include "ember/lua_host.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "ember/console.h"
+#include "ember/log.h"
+#include "ember/vm.h"
+#include "ember/vm_exit.h"
+#include "internal.h"
+
+int luaopen_ember(lua_State *L);
+
+struct task *task_of(lua_State *L)
+{
+	return *(struct task **)lua_getextraspace(L);
+}
+
+static void set_task(lua_State *co, struct task *t)
+{
+	*(struct task **)lua_getextraspace(co) = t;
+}
+
+static bool is_config_error(lua_State *L, int idx)
+{
+	bool yes;
+
+	if (!lua_getmetatable(L, idx))
+		return false;
+	luaL_getmetatable(L, CONFIG_ERROR_META);
+	yes = lua_rawequal(L, -1, -2);
+	lua_pop(L, 2);
+	return yes;
+}
+
+static void finish_main(struct lua_host *h, int status)
+{
+	h->main_done = true;
+	h->status = status;
+	ev_break(h->loop, EVBREAK_ALL);
+}
+
+/* The main script returned: a VM it returned runs until it exits. */
+static void main_returned(struct lua_host *h, lua_State *co, int nres)
+{
+	struct lvm *v = nres > 0 ? luaL_testudata(co, -nres, LVM_META) : NULL;
+	char err[512];
+
+	if (!v || !v->vm) {
+		finish_main(h, EMBER_EXIT_OK);
+		return;
+	}
+	if (vm_state(v->vm) == VM_CONFIGURED && vm_start(v->vm, err, sizeof(err))) {
+		fprintf(stderr, "ember: %s\n", err);
+		finish_main(h, EMBER_EXIT_ERROR);
+		return;
+	}
+	if (vm_state(v->vm) == VM_EXITED) {
+		finish_main(h, vm_exit_status(v->vm));
+		return;
+	}
+	h->main_vm = v;
+}
+
+static void task_end(struct task *t)
+{
+	luaL_unref(t->host->L, LUA_REGISTRYINDEX, t->ref);
+	free(t);
+}
+
+static void report_error(struct lua_host *h, struct task *t)
+{
+	lua_State *co = t->co;
+	const char *msg;
+
+	if (is_config_error(co, -1)) {
+		lua_getfield(co, -1, "message");
+		fprintf(stderr, "ember: %s\n", lua_tostring(co, -1));
+		if (t->is_main)
+			finish_main(h, EMBER_EXIT_USAGE);
+		return;
+	}
+	msg = luaL_tolstring(co, -1, NULL);
+	luaL_traceback(co, co, msg, 0);
+	if (t->is_main) {
+		fprintf(stderr, "ember: %s\n", lua_tostring(co, -1));
+		finish_main(h, EMBER_EXIT_ERROR);
+	} else {
+		log_err("lua: %s", lua_tostring(co, -1));
+	}
+}
+
+static void resume(struct lua_host *h, struct task *t, int nargs)
+{
+	int nres = 0;
+	int ret = lua_resume(t->co, h->L, nargs, &nres);
+
+	if (ret == LUA_YIELD)
+		return; /* parked in a waiter */
+	if (ret == LUA_OK) {
+		if (t->is_main)
+			main_returned(h, t->co, nres);
+	} else {
+		report_error(h, t);
+	}
+	task_end(t);
+}
+
+static struct task *task_new(struct lua_host *h, bool is_main)
+{
+	struct task *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->host = h;
+	t->is_main = is_main;
+	t->co = lua_newthread(h->L);
+	t->ref = luaL_ref(h->L, LUA_REGISTRYINDEX);
+	set_task(t->co, t);
+	return t;
+}
+
+void host_spawn(struct lua_host *h, int nargs, const char *what)
+{
+	struct task *t = task_new(h, false);
+
+	if (!t) {
+		lua_pop(h->L, nargs + 1);
+		log_err("lua: out of memory starting %s", what);
+		return;
+	}
+	lua_xmove(h->L, t->co, nargs + 1);
+	resume(h, t, nargs);
+}
+
+/* ---- waiters ---- */
+
+static void waiter_unlink(struct waiter *w)
+{
+	w->prev->next = w->next;
+	w->next->prev = w->prev;
+	w->prev = w->next = w;
+}
+
+void host_wake(struct lua_host *h, struct waiter *w, int nres)
+{
+	struct task *t = w->task;
+
+	ev_timer_stop(h->loop, &w->timer);
+	waiter_unlink(w);
+	free(w->pattern);
+	free(w);
+	resume(h, t, nres);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *timer, int revents)
+{
+	struct waiter *w = timer->data;
+	lua_State *co = w->task->co;
+	struct lua_host *h = w->task->host;
+
+	(void)loop;
+	(void)revents;
+	if (w->kind == WAIT_SLEEP) {
+		host_wake(h, w, 0);
+		return;
+	}
+	lua_pushnil(co);
+	if (w->kind == WAIT_CONSOLE)
+		lua_pushfstring(co, "timeout after %f s waiting for console output '%s'",
+			w->timeout, w->pattern);
+	else
+		lua_pushfstring(co, "timeout after %f s waiting for the vm to exit", w->timeout);
+	host_wake(h, w, 2);
+}
+
+int host_wait(lua_State *L, struct waiter *w)
+{
+	struct task *t = task_of(L);
+	struct lua_host *h;
+
+	if (!t || t->co != L) {
+		free(w->pattern);
+		free(w);
+		return luaL_error(L, "ember: waits work only in a script or callback coroutine");
+	}
+	h = t->host;
+	w->task = t;
+	w->next = &h->waiters;
+	w->prev = h->waiters.prev;
+	h->waiters.prev->next = w;
+	h->waiters.prev = w;
+	ev_timer_init(&w->timer, on_timer, w->timeout, 0);
+	w->timer.data = w;
+	if (w->timed)
+		ev_timer_start(h->loop, &w->timer);
+	return lua_yield(L, 0);
+}
+
+/* Match a console waiter against the captured text; consume up to the match. */
+static bool try_console(struct lua_host *h, struct waiter *w)
+{
+	lua_State *co = w->task->co;
+	size_t len;
+	const char *text = vm_console_text(w->vm->vm, &len);
+	int base = lua_gettop(co), nres;
+	size_t end;
+
+	lua_getglobal(co, "string");
+	lua_getfield(co, -1, "find");
+	lua_remove(co, -2);
+	lua_pushlstring(co, text, len);
+	lua_pushstring(co, w->pattern);
+	if (lua_pcall(co, 2, LUA_MULTRET, 0) != LUA_OK || lua_isnil(co, base + 1)) {
+		lua_settop(co, base);
+		return false;
+	}
+	nres = lua_gettop(co) - base;
+	end = (size_t)lua_tointeger(co, base + 2);
+	if (nres == 2) {
+		/* No captures: return the matched text, as string.match does. */
+		lua_Integer s = lua_tointeger(co, base + 1);
+		lua_settop(co, base);
+		lua_pushlstring(co, text + s - 1, end - (size_t)s + 1);
+		nres = 1;
+	} else {
+		lua_remove(co, base + 1);
+		lua_remove(co, base + 1);
+		nres -= 2;
+	}
+	vm_console_consume(w->vm->vm, end);
+	host_wake(h, w, nres);
+	return true;
+}
+
+void host_vm_console(struct lua_host *h, struct lvm *v)
+{
+	struct waiter *w = h->waiters.next;
+
+	while (w != &h->waiters) {
+		struct waiter *next = w->next;
+		if (w->kind == WAIT_CONSOLE && w->vm == v && try_console(h, w))
+			next = h->waiters.next; /* the list may have changed while it ran */
+		w = next;
+	}
+}
+
+void host_vm_exited(struct lua_host *h, struct lvm *v)
+{
+	struct waiter *w;
+	const char *detail;
+	enum vm_exit_reason why = vm_exit_reason(v->vm, &detail);
+
+	/* Console text that arrived with the exit may still satisfy a waiter. */
+	host_vm_console(h, v);
+	for (w = h->waiters.next; w != &h->waiters;) {
+		struct waiter *next = w->next;
+		if ((w->kind == WAIT_CONSOLE || w->kind == WAIT_EXIT) && w->vm == v) {
+			lua_State *co = w->task->co;
+			if (w->kind == WAIT_EXIT) {
+				lua_pushstring(co, vm_exit_reason_name(why));
+				lua_pushinteger(co, vm_exit_status(v->vm));
+			} else {
+				lua_pushnil(co);
+				lua_pushfstring(co, "vm exited (%s%s%s) while waiting for '%s'",
+					vm_exit_reason_name(why), detail[0] ? ": " : "", detail,
+					w->pattern);
+			}
+			host_wake(h, w, 2);
+			next = h->waiters.next;
+		}
+		w = next;
+	}
+	if (h->main_vm == v && !h->main_done)
+		finish_main(h, vm_exit_status(v->vm));
+}
+
+/* ---- host ---- */
+
+struct lua_host *lua_host_new(struct ev_loop *loop, char *err, size_t errlen)
+{
+	struct lua_host *h = calloc(1, sizeof(*h));
+
+	if (!h || !(h->L = luaL_newstate())) {
+		free(h);
+		snprintf(err, errlen, "lua: out of memory");
+		return NULL;
+	}
+	h->loop = loop;
+	h->waiters.next = h->waiters.prev = &h->waiters;
+	h->vms.next = h->vms.prev = &h->vms;
+	luaL_openlibs(h->L);
+	lua_pushlightuserdata(h->L, h);
+	lua_setfield(h->L, LUA_REGISTRYINDEX, "ember.host");
+	luaL_getsubtable(h->L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+	lua_pushcfunction(h->L, luaopen_ember);
+	lua_setfield(h->L, -2, "ember");
+	lua_pop(h->L, 1);
+	return h;
+}
+
+void lua_host_free(struct lua_host *h)
+{
+	if (!h)
+		return;
+	/* Waiting coroutines are dropped with the state; their VMs are freed by __gc. */
+	while (h->waiters.next != &h->waiters) {
+		struct waiter *w = h->waiters.next;
+		ev_timer_stop(h->loop, &w->timer);
+		waiter_unlink(w);
+		luaL_unref(h->L, LUA_REGISTRYINDEX, w->task->ref);
+		free(w->task);
+		free(w->pattern);
+		free(w);
+	}
+	lua_close(h->L);
+	free(h);
+}
+
+void lua_host_signal(struct lua_host *h, int signo)
+{
+	h->signo = signo;
+	for (struct lvm *v = h->vms.next; v != &h->vms; v = v->next)
+		vm_stop(v->vm, VM_EXIT_SIGNAL, signo);
+	if (!h->main_done)
+		finish_main(h, 128 + signo);
+}
+
+int lua_host_run_file(struct lua_host *h, const char *path, int argc, char **argv)
+{
+	lua_State *L = h->L;
+	struct task *t;
+
+	lua_createtable(L, argc, 0);
+	for (int i = 0; i < argc; i++) {
+		lua_pushstring(L, argv[i]);
+		lua_rawseti(L, -2, i);
+	}
+	lua_setglobal(L, "arg");
+	/* `ember` is a global in scripts and definitions, as well as require "ember". */
+	lua_getglobal(L, "require");
+	lua_pushstring(L, "ember");
+	if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+		fprintf(stderr, "ember: cannot load the ember module: %s\n", lua_tostring(L, -1));
+		return EMBER_EXIT_ERROR;
+	}
+	lua_setglobal(L, "ember");
+	t = task_new(h, true);
+	if (!t)
+		return EMBER_EXIT_ERROR;
+	if (luaL_loadfile(t->co, path) != LUA_OK) {
+		fprintf(stderr, "ember: %s\n", lua_tostring(t->co, -1));
+		task_end(t);
+		return EMBER_EXIT_USAGE;
+	}
+	for (int i = 1; i < argc; i++)
+		lua_pushstring(t->co, argv[i]);
+	resume(h, t, argc > 1 ? argc - 1 : 0);
+	while (!h->main_done)
+		ev_run(h->loop, EVRUN_ONCE);
+	return h->status;
+}

@@ -1,0 +1,76 @@
+/* Shared between the files of the Lua binding (src/lua/); not a module interface. */
+#ifndef EMBER_LUA_INTERNAL_H
+#define EMBER_LUA_INTERNAL_H
+
+#include <stdbool.h>
+
+#include <ev.h>
+#include <lua.h>
+
+struct vm;
+
+/* A coroutine the host runs: the main script or a callback. */
+struct task {
+	lua_State *co;
+	int ref;      /* registry reference that keeps the coroutine alive */
+	bool is_main;
+	struct lua_host *host;
+};
+
+enum wait_kind { WAIT_SLEEP, WAIT_CONSOLE, WAIT_EXIT };
+
+/* A task blocked in ember.sleep, vm:wait_for or vm:wait. */
+struct waiter {
+	struct waiter *prev, *next;
+	struct task *task;
+	enum wait_kind kind;
+	struct lvm *vm;  /* WAIT_CONSOLE, WAIT_EXIT */
+	char *pattern;   /* WAIT_CONSOLE: Lua pattern */
+	ev_timer timer;  /* timeout, or the sleep itself */
+	bool timed;
+	double timeout;
+};
+
+/* The VM userdata ("ember.vm"). */
+struct lvm {
+	struct vm *vm;
+	struct lua_host *host;
+	struct lvm *prev, *next; /* host's list of live VMs */
+	int self_ref;            /* LUA_NOREF, or a ref that keeps a started VM alive */
+};
+
+struct lua_host {
+	lua_State *L;
+	struct ev_loop *loop;
+	struct waiter waiters; /* list head */
+	struct lvm vms;        /* list head */
+	struct lvm *main_vm;   /* the VM the main script returned */
+	bool main_done;
+	int status;
+	int signo;
+};
+
+#define LVM_META "ember.vm"
+#define CONFIG_ERROR_META "ember.config_error"
+
+struct task *task_of(lua_State *L);
+/* Start `fn` (on top of the stack of h->L, consumed) with nargs arguments below it... */
+void host_spawn(struct lua_host *h, int nargs, const char *what);
+/* Park the running task in a waiter and yield; the waiter's completion resumes it. */
+int host_wait(lua_State *L, struct waiter *w);
+/* Complete a waiter: its task resumes with the nres values pushed onto w->task->co. */
+void host_wake(struct lua_host *h, struct waiter *w, int nres);
+/* Console and exit events of one VM reach its waiters. */
+void host_vm_console(struct lua_host *h, struct lvm *v);
+void host_vm_exited(struct lua_host *h, struct lvm *v);
+
+/* Raise a definition error: a table with metatable CONFIG_ERROR_META. */
+int config_error(lua_State *L, const char *fmt, ...);
+/* Operational failure: push nil, msg; return 2. */
+int push_fail(lua_State *L, const char *msg);
+
+void lvm_open(lua_State *L);
+int lvm_new(lua_State *L);
+struct lvm *lvm_check(lua_State *L, int idx);
+
+#endif

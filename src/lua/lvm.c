@@ -1,0 +1,458 @@
+/* The "ember.vm" userdata: a VM handle for Lua, with a method for each lifecycle step. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "ember/config.h"
+#include "ember/guest_mem.h"
+#include "ember/vcpu.h"
+#include "ember/vm.h"
+#include "internal.h"
+
+#define WEAK_VMS "ember.vms" /* light userdata -> userdata, weak values */
+#define MEM_READ_MAX (64u << 20)
+#define MSRS_MAX 1024
+
+static struct lua_host *host_of(lua_State *L)
+{
+	struct lua_host *h;
+
+	lua_getfield(L, LUA_REGISTRYINDEX, "ember.host");
+	h = lua_touserdata(L, -1);
+	lua_pop(L, 1);
+	return h;
+}
+
+struct lvm *lvm_check(lua_State *L, int idx)
+{
+	struct lvm *v = luaL_checkudata(L, idx, LVM_META);
+
+	if (!v->vm)
+		luaL_error(L, "vm has been freed");
+	return v;
+}
+
+static void push_self(lua_State *L, struct lvm *v)
+{
+	lua_getfield(L, LUA_REGISTRYINDEX, WEAK_VMS);
+	lua_rawgetp(L, -1, v);
+	lua_remove(L, -2);
+}
+
+/* Run the callback `name` of the definition, if any, in its own coroutine. */
+static void run_callback(struct lvm *v, const char *name)
+{
+	lua_State *L = v->host->L;
+
+	push_self(L, v);
+	if (lua_isnil(L, -1) || lua_getiuservalue(L, -1, 1) != LUA_TTABLE) {
+		lua_pop(L, lua_isnil(L, -1) ? 1 : 2);
+		return;
+	}
+	if (lua_getfield(L, -1, name) != LUA_TFUNCTION) {
+		lua_pop(L, 3);
+		return;
+	}
+	lua_remove(L, -2);  /* uservalue table */
+	lua_insert(L, -2);  /* fn, vm */
+	host_spawn(v->host, 1, name);
+}
+
+static void obs_booted(struct vm *vm, void *opaque)
+{
+	(void)vm;
+	run_callback(opaque, "on_boot");
+}
+
+static void obs_console(struct vm *vm, void *opaque)
+{
+	struct lvm *v = opaque;
+
+	(void)vm;
+	host_vm_console(v->host, v);
+}
+
+static void obs_exited(struct vm *vm, void *opaque)
+{
+	struct lvm *v = opaque;
+	struct lua_host *h = v->host;
+
+	(void)vm;
+	host_vm_exited(h, v);
+	run_callback(v, "on_exit");
+	luaL_unref(h->L, LUA_REGISTRYINDEX, v->self_ref);
+	v->self_ref = LUA_NOREF;
+}
+
+static const struct vm_observer observer = {
+	.booted = obs_booted, .console = obs_console, .exited = obs_exited,
+};
+
+static const char *opt_string(lua_State *L, int t, const char *key)
+{
+	const char *s;
+
+	lua_getfield(L, t, key);
+	s = lua_isnil(L, -1) ? NULL : lua_tostring(L, -1);
+	lua_pop(L, 1); /* the table keeps the string alive */
+	return s;
+}
+
+static lua_Integer opt_integer(lua_State *L, int t, const char *key, lua_Integer dflt)
+{
+	lua_Integer n = dflt;
+	int isnum = 1;
+
+	if (lua_getfield(L, t, key) != LUA_TNIL)
+		n = lua_tointegerx(L, -1, &isnum);
+	lua_pop(L, 1);
+	if (!isnum)
+		config_error(L, "%s: expected an integer", key);
+	return n;
+}
+
+/* core.vm_new(def): def's keys and types were checked by ember.vm (lua/ember/init.lua). */
+int lvm_new(lua_State *L)
+{
+	struct lua_host *h = host_of(L);
+	struct vm_config cfg;
+	struct lvm *v;
+	const char *backing, *console;
+	lua_Integer vcpus, mem;
+	char err[512];
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	vm_config_init(&cfg);
+	vcpus = opt_integer(L, 1, "vcpus", 1);
+	mem = opt_integer(L, 1, "memory_mib", 128);
+	if (vcpus < 0 || vcpus > 100000)
+		return config_error(L, "vcpus: %d is out of range 1..%d", (int)vcpus, VM_MAX_VCPUS);
+	if (mem < 0)
+		return config_error(L, "memory_mib: %d is negative", (int)mem);
+	cfg.vcpus = (unsigned)vcpus;
+	cfg.mem_mib = (uint64_t)mem;
+	/* The strings stay owned by the table: vm_new copies the configuration. */
+	cfg.kernel = (char *)opt_string(L, 1, "kernel");
+	cfg.initrd = (char *)opt_string(L, 1, "initrd");
+	cfg.cmdline = (char *)opt_string(L, 1, "cmdline");
+	cfg.console_log = (char *)opt_string(L, 1, "console_log");
+	backing = opt_string(L, 1, "memory_backing");
+	if (backing && vm_config_parse_backing(backing, &cfg.mem_backing))
+		return config_error(L, "memory_backing: '%s' is not anon, memfd or hugetlb", backing);
+	console = opt_string(L, 1, "console");
+	if (console && strcmp(console, "stdio") != 0 && strcmp(console, "none") != 0)
+		return config_error(L, "console: '%s' is not stdio or none", console);
+	cfg.console = console && strcmp(console, "none") == 0 ? CONSOLE_NONE : CONSOLE_STDIO;
+	if (vm_config_check(&cfg, err, sizeof(err)))
+		return config_error(L, "%s", err);
+
+	v = lua_newuserdatauv(L, sizeof(*v), 1);
+	memset(v, 0, sizeof(*v));
+	v->self_ref = LUA_NOREF;
+	v->host = h;
+	luaL_setmetatable(L, LVM_META);
+	v->vm = vm_new(&cfg, h->loop, err, sizeof(err));
+	if (!v->vm)
+		return luaL_error(L, "%s", err);
+	vm_set_observer(v->vm, &observer, v);
+	v->next = &h->vms;
+	v->prev = h->vms.prev;
+	h->vms.prev->next = v;
+	h->vms.prev = v;
+	lua_pushvalue(L, 1); /* the definition: callbacks live there */
+	lua_setiuservalue(L, -2, 1);
+	lua_getfield(L, LUA_REGISTRYINDEX, WEAK_VMS);
+	lua_pushvalue(L, -2);
+	lua_rawsetp(L, -2, v);
+	lua_pop(L, 1);
+	return 1;
+}
+
+static int result(lua_State *L, int ret, const char *err)
+{
+	if (ret)
+		return push_fail(L, err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int m_start(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	char err[512];
+	int ret = vm_start(v->vm, err, sizeof(err));
+
+	if (!ret && v->self_ref == LUA_NOREF) {
+		/* A running VM lives until it exits, even if the script drops its handle. */
+		lua_pushvalue(L, 1);
+		v->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	}
+	return result(L, ret, err);
+}
+
+static int m_pause(lua_State *L)
+{
+	char err[256];
+
+	return result(L, vm_pause(lvm_check(L, 1)->vm, err, sizeof(err)), err);
+}
+
+static int m_resume(lua_State *L)
+{
+	char err[256];
+
+	return result(L, vm_resume(lvm_check(L, 1)->vm, err, sizeof(err)), err);
+}
+
+static int m_stop(lua_State *L)
+{
+	vm_stop(lvm_check(L, 1)->vm, VM_EXIT_STOPPED, 0);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int m_state(lua_State *L)
+{
+	lua_pushstring(L, vm_state_name(vm_state(lvm_check(L, 1)->vm)));
+	return 1;
+}
+
+static int m_exit(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	const char *detail;
+	enum vm_exit_reason why = vm_exit_reason(v->vm, &detail);
+
+	if (why == VM_EXIT_NONE)
+		return 0;
+	lua_pushstring(L, vm_exit_reason_name(why));
+	lua_pushinteger(L, vm_exit_status(v->vm));
+	lua_pushstring(L, detail);
+	return 3;
+}
+
+static struct waiter *waiter_new(lua_State *L, struct lvm *v, enum wait_kind kind, int tidx)
+{
+	struct waiter *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		luaL_error(L, "out of memory");
+	w->kind = kind;
+	w->vm = v;
+	w->prev = w->next = w;
+	if (!lua_isnoneornil(L, tidx)) {
+		w->timeout = luaL_checknumber(L, tidx);
+		w->timed = true;
+	}
+	return w;
+}
+
+static int m_wait(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+
+	if (!lua_isnoneornil(L, 2))
+		luaL_checknumber(L, 2);
+	if (vm_state(v->vm) == VM_EXITED)
+		return m_exit(L);
+	if (vm_state(v->vm) == VM_CONFIGURED)
+		return push_fail(L, "cannot wait: the vm is not started");
+	return host_wait(L, waiter_new(L, v, WAIT_EXIT, 2));
+}
+
+static int m_wait_for(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	const char *pattern = luaL_checkstring(L, 2);
+	struct waiter *w;
+	double timeout = luaL_optnumber(L, 3, 30);
+
+	if (vm_state(v->vm) == VM_CONFIGURED || vm_state(v->vm) == VM_EXITED)
+		return push_fail(L, "cannot wait for console output: the vm is not running");
+	lua_settop(L, 3);
+	lua_pushnumber(L, timeout);
+	lua_replace(L, 3);
+	w = waiter_new(L, v, WAIT_CONSOLE, 3);
+	w->pattern = strdup(pattern);
+	if (!w->pattern) {
+		free(w);
+		return luaL_error(L, "out of memory");
+	}
+	return host_wait(L, w);
+}
+
+static int m_send(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	size_t len;
+	const char *s = luaL_checklstring(L, 2, &len);
+
+	vm_console_send(v->vm, (const uint8_t *)s, len);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int m_mem(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	lua_Integer addr = luaL_checkinteger(L, 2), len = luaL_checkinteger(L, 3);
+	const struct guest_mem *gm = vm_memory(v->vm);
+	const void *p;
+
+	if (len < 0 || len > MEM_READ_MAX)
+		return luaL_error(L, "mem: length %d is out of range 0..%d", (int)len, MEM_READ_MAX);
+	if (!gm)
+		return push_fail(L, "mem: the vm is not running or paused");
+	p = guest_mem_ptr(gm, (uint64_t)addr, (uint64_t)len);
+	if (!p)
+		return push_fail(L, "mem: range is outside guest memory");
+	lua_pushlstring(L, p, (size_t)len);
+	return 1;
+}
+
+static int m_times(lua_State *L)
+{
+	struct vm_times t;
+
+	vm_times(lvm_check(L, 1)->vm, &t);
+	lua_createtable(L, 0, 3);
+	lua_pushnumber(L, t.start_us / 1000.0);
+	lua_setfield(L, -2, "start_ms");
+	if (t.first_run_us) {
+		lua_pushnumber(L, t.first_run_us / 1000.0);
+		lua_setfield(L, -2, "first_run_ms");
+	}
+	if (t.boot_us) {
+		lua_pushnumber(L, t.boot_us / 1000.0);
+		lua_setfield(L, -2, "boot_ms");
+	}
+	return 1;
+}
+
+static int m_vcpu_count(lua_State *L)
+{
+	lua_pushinteger(L, vm_vcpu_count(lvm_check(L, 1)->vm));
+	return 1;
+}
+
+static int m_exits(lua_State *L)
+{
+	static const char *const names[VCPU_EXIT_KINDS] = { "io", "mmio", "intr", "hlt", "other" };
+	struct lvm *v = lvm_check(L, 1);
+	uint64_t counts[VCPU_EXIT_KINDS];
+
+	if (vm_vcpu_exits(v->vm, (unsigned)luaL_optinteger(L, 2, 0), counts, VCPU_EXIT_KINDS))
+		return push_fail(L, "exits: no such vcpu, or the vm is not running");
+	lua_createtable(L, 0, VCPU_EXIT_KINDS);
+	for (unsigned k = 0; k < VCPU_EXIT_KINDS; k++) {
+		lua_pushinteger(L, (lua_Integer)counts[k]);
+		lua_setfield(L, -2, names[k]);
+	}
+	return 1;
+}
+
+static int m_msrs(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	unsigned index = (unsigned)luaL_optinteger(L, 2, 0), count = MSRS_MAX;
+	uint32_t *idx = malloc(MSRS_MAX * sizeof(*idx));
+	uint64_t *val = malloc(MSRS_MAX * sizeof(*val));
+	char err[256];
+	int ret = idx && val ? vm_vcpu_msrs_get(v->vm, index, idx, val, &count, err, sizeof(err))
+			     : -ENOMEM;
+
+	if (ret) {
+		free(idx);
+		free(val);
+		return push_fail(L, ret == -ENOMEM ? "out of memory" : err);
+	}
+	lua_createtable(L, 0, (int)count);
+	for (unsigned i = 0; i < count; i++) {
+		lua_pushinteger(L, (lua_Integer)val[i]);
+		lua_rawseti(L, -2, idx[i]);
+	}
+	free(idx);
+	free(val);
+	return 1;
+}
+
+static int m_set_msrs(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	unsigned index = (unsigned)luaL_checkinteger(L, 2), n = 0;
+	uint32_t idx[MSRS_MAX];
+	uint64_t val[MSRS_MAX];
+	char err[256];
+
+	luaL_checktype(L, 3, LUA_TTABLE);
+	lua_pushnil(L);
+	while (lua_next(L, 3)) {
+		if (n == MSRS_MAX)
+			return luaL_error(L, "set_msrs: more than %d MSRs", MSRS_MAX);
+		if (!lua_isinteger(L, -2) || !lua_isinteger(L, -1))
+			return luaL_error(L, "set_msrs: expects {[index] = integer value}");
+		idx[n] = (uint32_t)lua_tointeger(L, -2);
+		val[n++] = (uint64_t)lua_tointeger(L, -1);
+		lua_pop(L, 1);
+	}
+	return result(L, vm_vcpu_msrs_set(v->vm, index, idx, val, n, err, sizeof(err)), err);
+}
+
+static int m_ctrl_alt_del(lua_State *L)
+{
+	if (vm_send_ctrl_alt_del(lvm_check(L, 1)->vm))
+		return push_fail(L, "ctrl_alt_del: the vm is not running");
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int m_gc(lua_State *L)
+{
+	struct lvm *v = luaL_checkudata(L, 1, LVM_META);
+
+	if (v->vm) {
+		v->prev->next = v->next;
+		v->next->prev = v->prev;
+		vm_free(v->vm);
+		v->vm = NULL;
+	}
+	return 0;
+}
+
+static int m_tostring(lua_State *L)
+{
+	struct lvm *v = luaL_checkudata(L, 1, LVM_META);
+
+	lua_pushfstring(L, "ember.vm (%s)", v->vm ? vm_state_name(vm_state(v->vm)) : "freed");
+	return 1;
+}
+
+static const luaL_Reg methods[] = {
+	{ "start", m_start }, { "pause", m_pause }, { "resume", m_resume }, { "stop", m_stop },
+	{ "state", m_state }, { "exit", m_exit }, { "wait", m_wait }, { "wait_for", m_wait_for },
+	{ "send", m_send }, { "mem", m_mem }, { "times", m_times }, { "vcpu_count", m_vcpu_count },
+	{ "exits", m_exits }, { "msrs", m_msrs }, { "set_msrs", m_set_msrs },
+	{ "ctrl_alt_del", m_ctrl_alt_del }, { NULL, NULL },
+};
+
+static const luaL_Reg meta[] = {
+	{ "__gc", m_gc }, { "__close", m_gc }, { "__tostring", m_tostring }, { NULL, NULL },
+};
+
+void lvm_open(lua_State *L)
+{
+	luaL_newmetatable(L, LVM_META);
+	luaL_setfuncs(L, meta, 0);
+	luaL_newlibtable(L, methods);
+	luaL_setfuncs(L, methods, 0);
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+	lua_newtable(L);
+	lua_createtable(L, 0, 1);
+	lua_pushstring(L, "v");
+	lua_setfield(L, -2, "__mode");
+	lua_setmetatable(L, -2);
+	lua_setfield(L, LUA_REGISTRYINDEX, WEAK_VMS);
+}

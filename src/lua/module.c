@@ -1,0 +1,136 @@
+/* luaopen_ember: the C primitives (`core`) and the embedded Lua side of the module. */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+
+#include "ember/log.h"
+#include "ember/version.h"
+#include "internal.h"
+
+/* Lua sources built into the binary (src/lua/embedded.S). */
+extern const char ember_lua_init[], ember_lua_init_end[];
+
+int config_error(lua_State *L, const char *fmt, ...)
+{
+	va_list ap;
+
+	lua_createtable(L, 0, 1);
+	va_start(ap, fmt);
+	lua_pushvfstring(L, fmt, ap);
+	va_end(ap);
+	lua_setfield(L, -2, "message");
+	luaL_setmetatable(L, CONFIG_ERROR_META);
+	return lua_error(L);
+}
+
+int push_fail(lua_State *L, const char *msg)
+{
+	lua_pushnil(L);
+	lua_pushstring(L, msg);
+	return 2;
+}
+
+static int core_config_error(lua_State *L)
+{
+	return config_error(L, "%s", luaL_checkstring(L, 1));
+}
+
+static int config_error_tostring(lua_State *L)
+{
+	lua_getfield(L, 1, "message");
+	return 1;
+}
+
+static int core_sleep(lua_State *L)
+{
+	struct waiter *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return luaL_error(L, "out of memory");
+	w->kind = WAIT_SLEEP;
+	w->timeout = luaL_checknumber(L, 1);
+	w->timed = true;
+	w->prev = w->next = w;
+	return host_wait(L, w);
+}
+
+static int core_now(lua_State *L)
+{
+	lua_pushnumber(L, log_uptime_us() / 1e6);
+	return 1;
+}
+
+static int core_log(lua_State *L)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug", NULL };
+	int level = luaL_checkoption(L, 1, NULL, levels);
+
+	log_msg((enum log_level)level, "lua: %s", luaL_checkstring(L, 2));
+	return 0;
+}
+
+/* Where the guests built with ember live: $EMBER_GUEST_DIR, else beside the binary. */
+static void push_guest_paths(lua_State *L)
+{
+	char exe[PATH_MAX], dir[PATH_MAX];
+	const char *env = getenv("EMBER_GUEST_DIR");
+	ssize_t n;
+
+	if (env) {
+		snprintf(dir, sizeof(dir), "%s", env);
+	} else {
+		n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[n > 0 ? n : 0] = 0;
+		snprintf(dir, sizeof(dir), "%s/guest", dirname(exe));
+	}
+	lua_createtable(L, 0, 2);
+	lua_pushstring(L, dir);
+	lua_setfield(L, -2, "dir");
+	lua_pushfstring(L, "%s/ember-test-guest", dir);
+	lua_setfield(L, -2, "test_kernel");
+}
+
+static const luaL_Reg core_funcs[] = {
+	{ "vm_new", lvm_new }, { "sleep", core_sleep }, { "now", core_now }, { "log", core_log },
+	{ "config_error", core_config_error }, { NULL, NULL },
+};
+
+/* Load lua/ember/<name>.lua from $EMBER_LUA_PATH (development) or the embedded copy. */
+static int load_lua(lua_State *L, const char *name, const char *start, const char *end)
+{
+	const char *dir = getenv("EMBER_LUA_PATH");
+	char path[PATH_MAX];
+
+	if (dir) {
+		snprintf(path, sizeof(path), "%s/ember/%s.lua", dir, name);
+		return luaL_loadfile(L, path);
+	}
+	snprintf(path, sizeof(path), "=ember/%s.lua", name);
+	return luaL_loadbufferx(L, start, (size_t)(end - start), path, "t");
+}
+
+int luaopen_ember(lua_State *L);
+int luaopen_ember(lua_State *L)
+{
+	luaL_newmetatable(L, CONFIG_ERROR_META);
+	lua_pushcfunction(L, config_error_tostring);
+	lua_setfield(L, -2, "__tostring");
+	lua_pop(L, 1);
+	lvm_open(L);
+	if (load_lua(L, "init", ember_lua_init, ember_lua_init_end) != LUA_OK)
+		return lua_error(L);
+	luaL_newlib(L, core_funcs);
+	lua_pushstring(L, EMBER_VERSION);
+	lua_setfield(L, -2, "version");
+	push_guest_paths(L);
+	lua_setfield(L, -2, "guest");
+	lua_call(L, 1, 1);
+	return 1;
+}

@@ -1,0 +1,94 @@
+/* Logging: levels, one line per event, to stderr or a file. */
+#include "ember/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static enum log_level current = LOG_WARN;
+static int log_fd = STDERR_FILENO;
+static uint64_t start_us;
+
+static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+uint64_t log_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void log_mark_start(void)
+{
+	start_us = log_now_us();
+}
+
+uint64_t log_uptime_us(void)
+{
+	return log_now_us() - start_us;
+}
+
+void log_set_level(enum log_level level)
+{
+	current = level;
+}
+
+enum log_level log_get_level(void)
+{
+	return current;
+}
+
+int log_level_parse(const char *name, enum log_level *out)
+{
+	for (unsigned i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+		if (strcasecmp(name, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	}
+	if (strcasecmp(name, "warning") == 0) {
+		*out = LOG_WARN;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int log_set_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+	if (fd < 0)
+		return -errno;
+	if (log_fd != STDERR_FILENO)
+		close(log_fd);
+	log_fd = fd;
+	return 0;
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	char line[1024];
+	uint64_t t;
+	int n;
+	va_list ap;
+
+	if (level > current)
+		return;
+	t = log_uptime_us();
+	n = snprintf(line, sizeof(line), "[ember %llu.%06llu %s] ", (unsigned long long)(t / 1000000),
+		(unsigned long long)(t % 1000000), level_names[level]);
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	/* One write per line keeps lines whole when several threads log. */
+	if (write(log_fd, line, (size_t)n) < 0)
+		return;
+}

@@ -1,0 +1,228 @@
+/* Guest console: terminal in raw mode, output copies, captured text for scripts. */
+#include "ember/console.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+/* Captured text kept for scripts; older text is dropped past this. */
+#define TEXT_MAX (1u << 20)
+
+struct console {
+	struct ev_loop *loop;
+	bool stdio;
+	int log_fd;
+	console_input_fn input;
+	console_notify_fn notify;
+	void *opaque;
+	ev_io in_watcher;
+	ev_async wake;
+	pthread_mutex_t lock; /* guards pending */
+	char *pending;
+	size_t pending_len, pending_cap;
+	char *text; /* control thread only */
+	size_t text_len;
+};
+
+static struct termios saved_tio;
+static bool tio_saved;
+
+void console_restore_terminal(void)
+{
+	if (tio_saved) {
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
+		tio_saved = false;
+	}
+}
+
+static void raw_terminal(void)
+{
+	struct termios tio;
+
+	if (tio_saved || !isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_tio) < 0)
+		return;
+	tio = saved_tio;
+	/* Keys go to the guest one by one and unechoed; ISIG stays so Ctrl-C stops ember.
+	 * Output processing stays on so log lines keep their carriage returns. */
+	tio.c_lflag &= (tcflag_t) ~(ICANON | ECHO | ECHONL | IEXTEN);
+	tio.c_iflag &= (tcflag_t) ~(ICRNL | IXON);
+	tio.c_cc[VMIN] = 1;
+	tio.c_cc[VTIME] = 0;
+	if (tcsetattr(STDIN_FILENO, TCSANOW, &tio) == 0)
+		tio_saved = true;
+}
+
+static void on_stdin(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct console *c = w->data;
+	uint8_t buf[512];
+	ssize_t n;
+
+	(void)loop;
+	(void)revents;
+	n = read(STDIN_FILENO, buf, sizeof(buf));
+	if (n > 0) {
+		c->input(c->opaque, buf, (size_t)n);
+	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		ev_io_stop(c->loop, &c->in_watcher); /* end of input: the guest runs on */
+	}
+}
+
+static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct console *c = w->data;
+	size_t n;
+
+	(void)loop;
+	(void)revents;
+	pthread_mutex_lock(&c->lock);
+	n = c->pending_len;
+	if (n) {
+		if (c->text_len + n > TEXT_MAX) {
+			size_t drop = c->text_len + n - TEXT_MAX;
+			if (drop > c->text_len)
+				drop = c->text_len;
+			memmove(c->text, c->text + drop, c->text_len - drop);
+			c->text_len -= drop;
+		}
+		if (n > TEXT_MAX - c->text_len) {
+			/* More than the whole window arrived at once: keep its tail. */
+			memcpy(c->text, c->pending + n - TEXT_MAX, TEXT_MAX);
+			c->text_len = TEXT_MAX;
+		} else {
+			memcpy(c->text + c->text_len, c->pending, n);
+			c->text_len += n;
+		}
+		c->pending_len = 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (n && c->notify)
+		c->notify(c->opaque);
+}
+
+struct console *console_new(struct ev_loop *loop, bool stdio, const char *log_path,
+	console_input_fn input, console_notify_fn notify, void *opaque, char *err, size_t errlen)
+{
+	struct console *c = calloc(1, sizeof(*c));
+
+	if (!c || !(c->text = malloc(TEXT_MAX))) {
+		free(c);
+		snprintf(err, errlen, "console: out of memory");
+		return NULL;
+	}
+	c->loop = loop;
+	c->stdio = stdio;
+	c->input = input;
+	c->notify = notify;
+	c->opaque = opaque;
+	c->log_fd = -1;
+	pthread_mutex_init(&c->lock, NULL);
+	if (log_path) {
+		c->log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (c->log_fd < 0) {
+			snprintf(err, errlen, "console_log %s: %s", log_path, strerror(errno));
+			console_free(c);
+			return NULL;
+		}
+	}
+	ev_io_init(&c->in_watcher, on_stdin, STDIN_FILENO, EV_READ);
+	c->in_watcher.data = c;
+	ev_async_init(&c->wake, on_wake);
+	c->wake.data = c;
+	ev_async_start(loop, &c->wake);
+	return c;
+}
+
+void console_input_enable(struct console *c, bool on)
+{
+	if (!c->stdio)
+		return;
+	if (on) {
+		raw_terminal();
+		ev_io_start(c->loop, &c->in_watcher);
+	} else {
+		ev_io_stop(c->loop, &c->in_watcher);
+		console_restore_terminal();
+	}
+}
+
+void console_free(struct console *c)
+{
+	if (!c)
+		return;
+	console_input_enable(c, false);
+	ev_async_stop(c->loop, &c->wake);
+	if (c->log_fd >= 0)
+		close(c->log_fd);
+	pthread_mutex_destroy(&c->lock);
+	free(c->pending);
+	free(c->text);
+	free(c);
+}
+
+static void write_all(int fd, const uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return; /* a closed terminal must not stop the guest */
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+void console_output(struct console *c, const uint8_t *buf, size_t len)
+{
+	if (c->stdio)
+		write_all(STDOUT_FILENO, buf, len);
+	if (c->log_fd >= 0)
+		write_all(c->log_fd, buf, len);
+	pthread_mutex_lock(&c->lock);
+	if (c->pending_len + len > c->pending_cap) {
+		size_t cap = c->pending_cap ? c->pending_cap * 2 : 4096;
+		char *p;
+		while (cap < c->pending_len + len)
+			cap *= 2;
+		/* Bounded: if the loop stalls, keep the newest window only. */
+		if (cap > TEXT_MAX * 2) {
+			c->pending_len = 0;
+			cap = c->pending_cap ? c->pending_cap : 4096;
+		}
+		p = cap > c->pending_cap ? realloc(c->pending, cap) : c->pending;
+		if (!p) {
+			pthread_mutex_unlock(&c->lock);
+			return;
+		}
+		c->pending = p;
+		c->pending_cap = cap;
+	}
+	if (c->pending_len + len <= c->pending_cap) {
+		memcpy(c->pending + c->pending_len, buf, len);
+		c->pending_len += len;
+	}
+	pthread_mutex_unlock(&c->lock);
+	ev_async_send(c->loop, &c->wake);
+}
+
+const char *console_text(struct console *c, size_t *len)
+{
+	*len = c->text_len;
+	return c->text;
+}
+
+void console_consume(struct console *c, size_t n)
+{
+	if (n > c->text_len)
+		n = c->text_len;
+	memmove(c->text, c->text + n, c->text_len - n);
+	c->text_len -= n;
+}

@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""ember integration tests: real guests under KVM, checked by what a user sees.
+
+Each test starts its own ember processes and ends them by the pid it got; nothing is
+killed by name. Prints one line per test and a closing 'N passed, N failed' line."""
+import argparse
+import glob
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TESTS = []
+ARGS = None
+
+
+def test(fn):
+    TESTS.append(fn)
+    return fn
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+def ember(*args, stdin=None, timeout=60, env=None):
+    """Run ember to completion; returns CompletedProcess with text output."""
+    e = dict(os.environ, **(env or {}))
+    return subprocess.run([ARGS.ember, *args], input=stdin, capture_output=True, text=True,
+                          timeout=timeout, env=e)
+
+
+def guest_kernel():
+    return os.path.join(os.environ.get("EMBER_GUEST_DIR") or
+                        os.path.join(os.path.dirname(ARGS.ember), "guest"), "ember-test-guest")
+
+
+def write_def(tmp, body, name="vm.lua"):
+    path = os.path.join(tmp, name)
+    with open(path, "w") as f:
+        f.write(body)
+    return path
+
+
+def definition(extra="", console="stdio"):
+    return ('return ember.vm { kernel = ember.guest.test_kernel, memory_mib = 128, '
+            'console = "%s", %s }\n' % (console, extra))
+
+
+# ---- command line ----
+
+@test
+def cli_version_and_help():
+    r = ember("--version")
+    check(r.returncode == 0 and re.match(r"ember \d+\.\d+", r.stdout), "--version: %r" % (r,))
+    r = ember("--help")
+    check(r.returncode == 0 and "run FILE.lua" in r.stdout, "--help: %r" % (r,))
+    r = ember("--bogus")
+    check(r.returncode == 2 and "unknown option '--bogus'" in r.stderr, "bad option: %r" % (r,))
+    r = ember("run")
+    check(r.returncode == 2 and "run needs a FILE.lua" in r.stderr, "run without file: %r" % (r,))
+    r = ember("frobnicate")
+    check(r.returncode == 2 and "unknown command 'frobnicate'" in r.stderr, "bad command")
+
+
+# ---- definitions that must be refused: one line naming the key or file, status 2 ----
+
+BAD_DEFINITIONS = [
+    ("vpcus = 2", r"unknown key 'vpcus' in the vm definition"),
+    ('memory_mib = "lots"', r"memory_mib: expected an integer, got string"),
+    ("memory_mib = 1.5", r"memory_mib: expected an integer, got number"),
+    ("vcpus = 0", r"vcpus: 0 is out of range 1\.\.32"),
+    ("vcpus = 33", r"vcpus: 33 is out of range 1\.\.32"),
+    ("memory_mib = 100000000", r"memory_mib: 100000000 MiB is more than this host has"),
+    ("memory_mib = 1", r"memory_mib: 1 MiB is less than the minimum"),
+    ('initrd = "/nonexistent/initrd.img"',
+     r"initrd /nonexistent/initrd\.img: No such file or directory"),
+    ('memory_backing = "magic"', r"memory_backing: 'magic' is not anon, memfd or hugetlb"),
+    ('console = "tty9"', r"console: 'tty9' is not stdio or none"),
+    ("on_boot = 7", r"on_boot: expected a function, got integer"),
+]
+
+
+@test
+def bad_definitions_are_refused():
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = [(definition(extra), want) for extra, want in BAD_DEFINITIONS]
+        cases += [
+            ('return ember.vm { kernel = "/nonexistent/vmlinux" }',
+             r"kernel /nonexistent/vmlinux: No such file or directory"),
+            ("return ember.vm { memory_mib = 128 }", r"kernel: missing"),
+            ("return ember.vm(5)", r"ember\.vm: expects a table, got number"),
+            ("return ember.vm { kernel = ", r"unexpected symbol near <eof>"),
+        ]
+        for body, want in cases:
+            r = ember("run", write_def(tmp, body), timeout=20)
+            lines = r.stderr.strip().splitlines()
+            check(r.returncode == 2, "%s: status %d, want 2 (%r)" % (body, r.returncode,
+                                                                    r.stderr))
+            check(len(lines) == 1 and re.search(want, lines[0]),
+                  "%s: stderr %r does not match %r" % (body, r.stderr, want))
+
+
+@test
+def unbootable_kernel_is_named():
+    with tempfile.TemporaryDirectory() as tmp:
+        junk = os.path.join(tmp, "junk.img")
+        with open(junk, "wb") as f:
+            f.write(b"\x7fELF" + b"\0" * 60 + os.urandom(4096))
+        r = ember("run", write_def(tmp, 'return ember.vm { kernel = "%s" }' % junk))
+        check(r.returncode == 1 and "kernel" in r.stderr, "junk kernel: %r" % (r,))
+
+
+# ---- the test guest, driven by Lua scripts ----
+
+def lua_script_test(path):
+    def run():
+        r = ember("run", path, timeout=60)
+        check(r.returncode == 0, "%s: status %d\nstdout: %s\nstderr: %s" %
+              (os.path.basename(path), r.returncode, r.stdout[-2000:], r.stderr[-2000:]))
+    run.__name__ = "lua_" + os.path.basename(path)[:-4]
+    return run
+
+
+for _p in sorted(glob.glob(os.path.join(HERE, "lua", "*.lua"))):
+    if not _p.endswith("common.lua"):
+        test(lua_script_test(_p))
+
+
+# ---- how the VM ends decides ember's exit status ----
+
+@test
+def poweroff_from_cmdline_exits_0():
+    with tempfile.TemporaryDirectory() as tmp:
+        r = ember("run", write_def(tmp, definition('cmdline = "poweroff"')), timeout=20)
+        check(r.returncode == 0, "status %d: %s" % (r.returncode, r.stderr))
+        check("ember-test-guest ready" in r.stdout, "no ready line: %r" % r.stdout)
+
+
+@test
+def console_input_from_pipe_and_reset_exits_3():
+    with tempfile.TemporaryDirectory() as tmp:
+        r = ember("run", write_def(tmp, definition()), stdin="echo piped\nreset\n", timeout=20)
+        check("OK piped" in r.stdout, "guest did not answer piped input: %r" % r.stdout)
+        check(r.returncode == 3, "reset: status %d, want 3: %s" % (r.returncode, r.stderr))
+
+
+@test
+def guest_fault_is_reported():
+    with tempfile.TemporaryDirectory() as tmp:
+        r = ember("run", write_def(tmp, definition()), stdin="fault\n", timeout=20)
+        check("FAULT vec=14" in r.stdout, "no page fault report: %r" % r.stdout)
+
+
+def wait_output(fd, pattern, timeout=10):
+    buf = b""
+    end = time.time() + timeout
+    while time.time() < end:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+            if re.search(pattern, buf):
+                return buf
+    raise Fail("timeout waiting for %r; got %r" % (pattern, buf[-500:]))
+
+
+@test
+def sigterm_stops_vm_with_143():
+    with tempfile.TemporaryDirectory() as tmp:
+        p = subprocess.Popen([ARGS.ember, "run", write_def(tmp, definition())],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            wait_output(p.stdout.fileno(), rb"ready cpus=")
+            p.send_signal(signal.SIGTERM)
+            status = p.wait(10)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        check(status == 143, "SIGTERM: status %d, want 143" % status)
+
+
+@test
+def ctrl_c_on_terminal_stops_vm_and_restores_terminal():
+    with tempfile.TemporaryDirectory() as tmp:
+        master, slave = pty.openpty()
+        before = termios.tcgetattr(slave)
+        p = subprocess.Popen([ARGS.ember, "run", write_def(tmp, definition())], stdin=slave,
+                             stdout=slave, stderr=slave, start_new_session=True,
+                             preexec_fn=lambda: __import__("fcntl").ioctl(
+                                 0, termios.TIOCSCTTY, 0))
+        try:
+            wait_output(master, rb"ready cpus=")
+            raw = termios.tcgetattr(slave)
+            check(not raw[3] & termios.ICANON and not raw[3] & termios.ECHO,
+                  "terminal not in raw mode while the guest runs")
+            os.write(master, b"echo typed\r")
+            wait_output(master, rb"OK typed")
+            os.write(master, b"\x03")  # Ctrl-C: SIGINT from the terminal
+            status = p.wait(10)
+            after = termios.tcgetattr(slave)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            os.close(master)
+            os.close(slave)
+        check(status == 130, "Ctrl-C: status %d, want 130" % status)
+        check(after[3] == before[3] and after[0] == before[0], "terminal not restored")
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ember", required=True)
+    ap.add_argument("--sanitizer", action="store_true", help="label only")
+    ap.add_argument("-k", help="run only tests whose name contains this")
+    ARGS = ap.parse_args()
+    ARGS.ember = os.path.abspath(ARGS.ember)
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        print("integration: /dev/kvm is not usable here; these tests need KVM")
+        return 1
+    label = " (sanitizers)" if ARGS.sanitizer else ""
+    passed = failed = 0
+    for fn in TESTS:
+        if ARGS.k and ARGS.k not in fn.__name__:
+            continue
+        t0 = time.time()
+        try:
+            fn()
+            passed += 1
+            print("PASS %s%s (%.2f s)" % (fn.__name__, label, time.time() - t0), flush=True)
+        except Exception as e:  # noqa: BLE001 - report every failure kind the same way
+            failed += 1
+            detail = str(e) if isinstance(e, Fail) else traceback.format_exc()
+            print("FAIL %s%s: %s" % (fn.__name__, label, detail), flush=True)
+    print("integration%s: %d passed, %d failed" % (label, passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+/* Unit tests for machine configuration checks: each refusal names its key or file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ember/config.h"
+
+static struct vm_config good(void)
+{
+	struct vm_config c;
+
+	vm_config_init(&c);
+	c.kernel = (char *)"/proc/self/exe";
+	return c;
+}
+
+static void expect_refusal(const struct vm_config *c, const char *needle)
+{
+	char err[256] = "";
+
+	assert_int_not_equal(vm_config_check(c, err, sizeof(err)), 0);
+	if (!strstr(err, needle))
+		fail_msg("message '%s' does not contain '%s'", err, needle);
+}
+
+static void test_config_defaults_pass(void **state)
+{
+	struct vm_config c = good();
+	char err[256];
+
+	(void)state;
+	assert_int_equal(c.vcpus, 1);
+	assert_int_equal(c.mem_mib, 128);
+	assert_int_equal(vm_config_check(&c, err, sizeof(err)), 0);
+}
+
+static void test_config_rejects_vcpus_out_of_range(void **state)
+{
+	struct vm_config c = good();
+
+	(void)state;
+	c.vcpus = 0;
+	expect_refusal(&c, "vcpus: 0 is out of range 1..32");
+	c.vcpus = 33;
+	expect_refusal(&c, "vcpus: 33 is out of range");
+	c.vcpus = 32;
+	assert_int_equal(vm_config_check(&c, (char[64]){ 0 }, 64), 0);
+}
+
+static void test_config_rejects_memory_beyond_host(void **state)
+{
+	struct vm_config c = good();
+
+	(void)state;
+	c.mem_mib = vm_config_host_mem_mib() + 1;
+	expect_refusal(&c, "more than this host has");
+	c.mem_mib = 8;
+	expect_refusal(&c, "less than the minimum");
+	c.mem_mib = 129;
+	c.mem_backing = GUEST_MEM_HUGETLB;
+	expect_refusal(&c, "not a multiple of 2 MiB");
+}
+
+static void test_config_names_missing_files(void **state)
+{
+	struct vm_config c = good();
+
+	(void)state;
+	c.kernel = NULL;
+	expect_refusal(&c, "kernel: missing");
+	c.kernel = (char *)"/nonexistent/bzImage";
+	expect_refusal(&c, "kernel /nonexistent/bzImage: No such file or directory");
+	c.kernel = (char *)"/proc/self/exe";
+	c.initrd = (char *)"/nonexistent/initrd";
+	expect_refusal(&c, "initrd /nonexistent/initrd");
+}
+
+static void test_config_rejects_oversized_cmdline(void **state)
+{
+	struct vm_config c = good();
+	static char big[5000];
+
+	(void)state;
+	memset(big, 'a', sizeof(big) - 1);
+	c.cmdline = big;
+	expect_refusal(&c, "cmdline: 4999 bytes");
+}
+
+static void test_config_copy_is_deep(void **state)
+{
+	struct vm_config c = good(), d;
+	char kernel[] = "/proc/self/exe";
+
+	(void)state;
+	c.kernel = kernel;
+	c.cmdline = (char *)"console=ttyS0";
+	assert_int_equal(vm_config_copy(&d, &c), 0);
+	kernel[1] = 'X';
+	assert_string_equal(d.kernel, "/proc/self/exe");
+	assert_string_equal(d.cmdline, "console=ttyS0");
+	vm_config_deinit(&d);
+	assert_null(d.kernel);
+}
+
+static void test_config_parses_backing_names(void **state)
+{
+	enum guest_mem_backing b;
+
+	(void)state;
+	assert_int_equal(vm_config_parse_backing("memfd", &b), 0);
+	assert_int_equal(b, GUEST_MEM_MEMFD);
+	assert_int_equal(vm_config_parse_backing("2M", &b), 0);
+	assert_int_equal(b, GUEST_MEM_HUGETLB);
+	assert_int_not_equal(vm_config_parse_backing("file", &b), 0);
+	assert_int_not_equal(vm_config_parse_backing("", &b), 0);
+	assert_string_equal(vm_config_backing_name(GUEST_MEM_ANON), "anon");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config_defaults_pass),
+		cmocka_unit_test(test_config_rejects_vcpus_out_of_range),
+		cmocka_unit_test(test_config_rejects_memory_beyond_host),
+		cmocka_unit_test(test_config_names_missing_files),
+		cmocka_unit_test(test_config_rejects_oversized_cmdline),
+		cmocka_unit_test(test_config_copy_is_deep),
+		cmocka_unit_test(test_config_parses_backing_names),
+	};
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

@@ -1,0 +1,19 @@
+#!/bin/sh
+# Install the Debian packages ember needs (as root), or say which are missing.
+missing=""
+for p in "$@"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && { echo "deps: all packages present"; exit 0; }
+echo "deps: missing:$missing"
+if [ "$(id -u)" != 0 ]; then
+	echo "deps: run as root, or install them yourself: apt-get install$missing" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+# `apt-get update` only when the package lists are missing or the install fails.
+apt-get install -y -q $missing || { apt-get update -q && apt-get install -y -q $missing; } || {
+	echo "deps: apt-get could not install:$missing" >&2
+	exit 1
+}
