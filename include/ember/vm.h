@@ -74,6 +74,16 @@ struct vm_times {
 };
 void vm_times(const struct vm *vm, struct vm_times *out);
 
+/* Memory use: guest RAM size, how much of it is resident (mincore), and the whole
+ * process's resident set, in KiB. -EBUSY unless running or paused. */
+struct vm_memory_stats {
+	uint64_t guest_kib;
+	uint64_t guest_resident_kib;
+	uint64_t process_rss_kib;
+};
+__attribute__((warn_unused_result)) int vm_memory_stats(const struct vm *vm,
+	struct vm_memory_stats *out);
+
 unsigned vm_vcpu_count(const struct vm *vm);
 /* Exit counters of a vCPU by kind (see vcpu.h); -EINVAL for a bad index. */
 __attribute__((warn_unused_result)) int vm_vcpu_exits(const struct vm *vm, unsigned index,

@@ -331,6 +331,22 @@ static int m_times(lua_State *L)
 	return 1;
 }
 
+static int m_memory_stats(lua_State *L)
+{
+	struct vm_memory_stats st;
+
+	if (vm_memory_stats(lvm_check(L, 1)->vm, &st))
+		return push_fail(L, "memory_stats: the vm is not running or paused");
+	lua_createtable(L, 0, 3);
+	lua_pushinteger(L, (lua_Integer)st.guest_kib);
+	lua_setfield(L, -2, "guest_kib");
+	lua_pushinteger(L, (lua_Integer)st.guest_resident_kib);
+	lua_setfield(L, -2, "guest_resident_kib");
+	lua_pushinteger(L, (lua_Integer)st.process_rss_kib);
+	lua_setfield(L, -2, "process_rss_kib");
+	return 1;
+}
+
 static int m_vcpu_count(lua_State *L)
 {
 	lua_pushinteger(L, vm_vcpu_count(lvm_check(L, 1)->vm));
@@ -433,7 +449,7 @@ static const luaL_Reg methods[] = {
 	{ "start", m_start }, { "pause", m_pause }, { "resume", m_resume }, { "stop", m_stop },
 	{ "state", m_state }, { "exit", m_exit }, { "wait", m_wait }, { "wait_for", m_wait_for },
 	{ "send", m_send }, { "mem", m_mem }, { "times", m_times }, { "vcpu_count", m_vcpu_count },
-	{ "exits", m_exits }, { "msrs", m_msrs }, { "set_msrs", m_set_msrs },
+	{ "exits", m_exits }, { "memory_stats", m_memory_stats }, { "msrs", m_msrs }, { "set_msrs", m_set_msrs },
 	{ "ctrl_alt_del", m_ctrl_alt_del }, { NULL, NULL },
 };
 

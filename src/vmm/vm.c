@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -64,6 +65,7 @@ struct vm {
 	ev_timer input_retry;
 
 	uint64_t start_us;
+	uint64_t first_run_us; /* kept from vCPU 0 when the vCPUs are torn down */
 };
 
 static const char *const state_names[] = { "configured", "running", "paused", "exited" };
@@ -197,6 +199,8 @@ void vm_console_consume(struct vm *vm, size_t n)
 
 static void teardown(struct vm *vm)
 {
+	if (vm->nr_vcpus)
+		vm->first_run_us = atomic_load(&vm->vcpus[0].first_run_us);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_join(&vm->vcpus[i]);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
@@ -564,8 +568,46 @@ int vm_send_ctrl_alt_del(struct vm *vm)
 void vm_times(const struct vm *vm, struct vm_times *out)
 {
 	out->start_us = vm->start_us;
-	out->first_run_us = vm->nr_vcpus ? atomic_load(&vm->vcpus[0].first_run_us) : 0;
+	out->first_run_us = vm->nr_vcpus ? atomic_load(&vm->vcpus[0].first_run_us)
+					 : vm->first_run_us;
 	out->boot_us = atomic_load(&vm->boot_us);
+}
+
+static uint64_t resident_kib(const struct guest_mem_region *r)
+{
+	size_t pages = r->size / 4096, n = 0;
+	unsigned char vec[4096];
+
+	/* In chunks: one byte per page, so a 4 GiB region needs 1 MiB of vector. */
+	for (size_t off = 0; off < pages; off += sizeof(vec)) {
+		size_t chunk = pages - off < sizeof(vec) ? pages - off : sizeof(vec);
+		if (mincore(r->host + off * 4096, chunk * 4096, vec) < 0)
+			return 0;
+		for (size_t i = 0; i < chunk; i++)
+			n += vec[i] & 1;
+	}
+	return n * 4;
+}
+
+int vm_memory_stats(const struct vm *vm, struct vm_memory_stats *out)
+{
+	const struct guest_mem *gm = vm_memory(vm);
+	unsigned long long size = 0, rss = 0;
+	FILE *f;
+
+	if (!gm)
+		return -EBUSY;
+	memset(out, 0, sizeof(*out));
+	out->guest_kib = gm->total >> 10;
+	for (unsigned i = 0; i < gm->nr_regions; i++)
+		out->guest_resident_kib += resident_kib(&gm->regions[i]);
+	f = fopen("/proc/self/statm", "re");
+	if (f) {
+		if (fscanf(f, "%llu %llu", &size, &rss) == 2)
+			out->process_rss_kib = rss * (uint64_t)(sysconf(_SC_PAGESIZE) >> 10);
+		fclose(f);
+	}
+	return 0;
 }
 
 unsigned vm_vcpu_count(const struct vm *vm)

@@ -89,8 +89,9 @@ static int setup_cpuid(int kvm_fd, struct vcpu *v, unsigned count, char *err, si
 		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 		return -EIO;
 	}
+	/* Room for CPUID_MAX_ENTRIES: normalization may add leaves KVM did not list. */
 	size = sizeof(*sup) + sup->nent * sizeof(sup->entries[0]);
-	c = malloc(size);
+	c = calloc(1, sizeof(*c) + CPUID_MAX_ENTRIES * sizeof(c->entries[0]));
 	if (!c)
 		return -ENOMEM;
 	memcpy(c, sup, size);

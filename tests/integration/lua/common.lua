@@ -16,7 +16,7 @@ end
 --- Start `vm` and wait for the guest's readiness line; returns cpus, mem.
 function M.boot(vm)
   assert(vm:start())
-  local cpus, mem = vm:wait_for("ember%-test%-guest ready cpus=(%d+) mem=(%d+)", 10)
+  local cpus, mem = vm:wait_for("ember%-test%-guest ready cpus=(%d+) mem=(%d+) apic=%d+\n", 10)
   assert(cpus, mem)
   return tonumber(cpus), tonumber(mem)
 end

@@ -1,0 +1,485 @@
+/* Unit tests for zero_page.c: e820 map, zero page fields and command line. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ember/guest_mem.h"
+#include "ember/layout.h"
+#include "ember/x86_boot.h"
+
+#define MIB (1ULL << 20)
+#define GIB (1ULL << 30)
+
+/* struct boot_params offsets, from Documentation/arch/x86/zero-page.rst and boot.rst,
+ * written out here independently of the code under test. */
+#define O_EXT_RAMDISK_IMAGE 0x0c0
+#define O_EXT_RAMDISK_SIZE 0x0c4
+#define O_EXT_CMD_LINE_PTR 0x0c8
+#define O_E820_ENTRIES 0x1e8
+#define O_SETUP_SECTS 0x1f1
+#define O_VID_MODE 0x1fa
+#define O_BOOT_FLAG 0x1fe
+#define O_HEADER 0x202
+#define O_VERSION 0x206
+#define O_TYPE_OF_LOADER 0x210
+#define O_LOADFLAGS 0x211
+#define O_RAMDISK_IMAGE 0x218
+#define O_RAMDISK_SIZE 0x21c
+#define O_HEAP_END_PTR 0x224
+#define O_CMD_LINE_PTR 0x228
+#define O_INITRD_ADDR_MAX 0x22c
+#define O_XLOADFLAGS 0x236
+#define O_CMDLINE_SIZE 0x238
+#define O_E820_TABLE 0x2d0
+
+struct fixture {
+	struct guest_mem gm;
+	struct x86_kernel k;
+	char err[256];
+};
+
+static uint32_t rd16(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8;
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	return rd16(p) | rd16(p + 2) << 16;
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
+
+static void wr16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+	wr16(p, (uint16_t)v);
+	wr16(p + 2, (uint16_t)(v >> 16));
+}
+
+/* A bzImage kernel as x86_kernel_load would describe it. */
+static void bzimage_kernel(struct x86_kernel *k)
+{
+	uint8_t h[0x290]; /* the first bytes of a bzImage, indexed by boot_params offset */
+
+	memset(k, 0, sizeof(*k));
+	memset(h, 0, sizeof(h));
+	k->kind = X86_KERNEL_BZIMAGE;
+	k->entry = 0x100200;
+	k->load_start = 0x100000;
+	k->load_end = 24 * MIB;
+	k->setup_header_len = 0x268 - O_SETUP_SECTS;
+	h[O_SETUP_SECTS] = 0x1b;
+	wr16(h + O_BOOT_FLAG, 0xaa55);
+	h[0x200] = 0xeb;
+	h[0x201] = 0x66;
+	memcpy(h + O_HEADER, "HdrS", 4);
+	wr16(h + O_VERSION, 0x020f);
+	h[O_LOADFLAGS] = 0x01; /* LOADED_HIGH */
+	wr32(h + O_INITRD_ADDR_MAX, 0x7fffffff);
+	wr16(h + O_XLOADFLAGS, 0x1); /* KERNEL_64 only: the initrd must stay below 2 GiB */
+	wr32(h + O_CMDLINE_SIZE, 2047);
+	h[0x260] = 0x42; /* init_size, a field we do not touch */
+	memcpy(k->setup_header, h + O_SETUP_SECTS, k->setup_header_len);
+	k->boot_protocol = 0x020f;
+	k->initrd_addr_max = 0x7fffffff;
+}
+
+static void elf_kernel(struct x86_kernel *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->kind = X86_KERNEL_ELF;
+	k->entry = 16 * MIB;
+	k->load_start = 16 * MIB;
+	k->load_end = 20 * MIB;
+	k->initrd_addr_max = UINT32_MAX;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	if (guest_mem_map(&f->gm, 128 * MIB, GUEST_MEM_ANON, NULL, f->err, sizeof(f->err))) {
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	guest_mem_unmap(&f->gm);
+	free(f);
+	return 0;
+}
+
+static const uint8_t *zero_page(struct guest_mem *gm)
+{
+	const uint8_t *p = guest_mem_ptr(gm, LAYOUT_ZERO_PAGE, 4096);
+
+	assert_non_null(p);
+	return p;
+}
+
+/* A guest_mem with the regions of `size` bytes of RAM, not mapped: e820 only reads them. */
+static void layout_only(struct guest_mem *gm, uint64_t size)
+{
+	memset(gm, 0, sizeof(*gm));
+	gm->nr_regions = guest_mem_layout(size, gm->regions);
+	gm->total = size;
+	gm->fd = -1;
+}
+
+static void expect_e820(const struct x86_e820_entry *e, uint64_t addr, uint64_t size,
+	uint32_t type)
+{
+	assert_int_equal(e->addr, addr);
+	assert_int_equal(e->size, size);
+	assert_int_equal(e->type, type);
+}
+
+/* --- e820 --- */
+
+static void test_zero_page_e820_128mib(void **state)
+{
+	struct x86_e820_entry e[8];
+	struct guest_mem gm;
+
+	(void)state;
+	layout_only(&gm, 128 * MIB);
+	assert_int_equal(x86_e820_build(&gm, e, 8), 3);
+	expect_e820(&e[0], 0, 0x9fc00, 1);
+	expect_e820(&e[1], 0x9fc00, 0x100000 - 0x9fc00, 2);
+	expect_e820(&e[2], 0x100000, 127 * MIB, 1);
+}
+
+static void test_zero_page_e820_3gib_ends_at_gap(void **state)
+{
+	struct x86_e820_entry e[8];
+	struct guest_mem gm;
+
+	(void)state;
+	layout_only(&gm, 3 * GIB);
+	assert_int_equal(gm.nr_regions, 1);
+	assert_int_equal(x86_e820_build(&gm, e, 8), 3);
+	expect_e820(&e[0], 0, 0x9fc00, 1);
+	expect_e820(&e[1], 0x9fc00, 0x60400, 2);
+	expect_e820(&e[2], 0x100000, 0xc0000000 - 0x100000, 1);
+	assert_int_equal(e[2].addr + e[2].size, LAYOUT_MMIO_GAP_START);
+}
+
+static void test_zero_page_e820_4gib_splits_around_gap(void **state)
+{
+	struct x86_e820_entry e[8];
+	struct guest_mem gm;
+
+	(void)state;
+	layout_only(&gm, 4 * GIB);
+	assert_int_equal(x86_e820_build(&gm, e, 8), 4);
+	expect_e820(&e[0], 0, 0x9fc00, 1);
+	expect_e820(&e[1], 0x9fc00, 0x60400, 2);
+	expect_e820(&e[2], 0x100000, 0xc0000000 - 0x100000, 1);
+	expect_e820(&e[3], 0x100000000ULL, 1 * GIB, 1);
+}
+
+static void test_zero_page_e820_respects_max(void **state)
+{
+	struct x86_e820_entry e[4];
+	struct guest_mem gm;
+
+	(void)state;
+	memset(e, 0xee, sizeof(e));
+	layout_only(&gm, 4 * GIB);
+	assert_int_equal(x86_e820_build(&gm, e, 2), 2);
+	expect_e820(&e[1], 0x9fc00, 0x60400, 2);
+	assert_int_equal(e[2].type, 0xeeeeeeee);
+	assert_int_equal(x86_e820_build(&gm, e, 0), 0);
+	gm.nr_regions = 0;
+	assert_int_equal(x86_e820_build(&gm, e, 4), 0);
+}
+
+static void test_zero_page_e820_small_memory(void **state)
+{
+	struct x86_e820_entry e[4];
+	struct guest_mem gm;
+
+	(void)state;
+	layout_only(&gm, 0x80000); /* 512 KiB: below the EBDA, no reserved hole to report */
+	assert_int_equal(x86_e820_build(&gm, e, 4), 1);
+	expect_e820(&e[0], 0, 0x80000, 1);
+	layout_only(&gm, 1 * MIB); /* up to 1 MiB: RAM and the reserved EBDA/BIOS area */
+	assert_int_equal(x86_e820_build(&gm, e, 4), 2);
+	expect_e820(&e[1], 0x9fc00, 0x60400, 2);
+}
+
+/* --- zero page --- */
+
+static void test_zero_page_bzimage_fields(void **state)
+{
+	struct fixture *f = *state;
+	struct x86_boot_info info = { .cmdline = "console=ttyS0 reboot=k panic=1",
+		.initrd_gpa = 100 * MIB, .initrd_size = 0x123456 };
+	const uint8_t *bp;
+	uint8_t hdr[0x268 - O_SETUP_SECTS];
+
+	bzimage_kernel(&f->k);
+	memcpy(hdr, f->k.setup_header, sizeof(hdr));
+	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)), 0);
+	bp = zero_page(&f->gm);
+
+	/* The kernel's setup header is there, except the fields the loader fills. */
+	assert_int_equal(bp[O_SETUP_SECTS], 0x1b);
+	assert_int_equal(rd16(bp + O_BOOT_FLAG), 0xaa55);
+	assert_memory_equal(bp + O_HEADER, "HdrS", 4);
+	assert_int_equal(rd16(bp + O_VERSION), 0x020f);
+	assert_int_equal(rd32(bp + O_INITRD_ADDR_MAX), 0x7fffffff);
+	assert_int_equal(rd32(bp + O_CMDLINE_SIZE), 2047);
+	assert_int_equal(bp[0x260], 0x42);
+	assert_memory_equal(bp + O_HEADER, hdr + (O_HEADER - O_SETUP_SECTS), 0x0e);
+	assert_memory_equal(bp + 0x22c, hdr + (0x22c - O_SETUP_SECTS), 0x268 - 0x22c);
+
+	assert_int_equal(bp[O_TYPE_OF_LOADER], 0xff);
+	assert_int_equal(bp[O_LOADFLAGS], 0x81); /* LOADED_HIGH kept, CAN_USE_HEAP added */
+	assert_int_equal(rd16(bp + O_HEAP_END_PTR), 0xfe00);
+	assert_int_equal(rd16(bp + O_VID_MODE), 0xffff);
+	assert_int_equal(rd32(bp + O_CMD_LINE_PTR), LAYOUT_CMDLINE);
+	assert_int_equal(rd32(bp + O_EXT_CMD_LINE_PTR), 0);
+	assert_int_equal(rd32(bp + O_RAMDISK_IMAGE), 100 * MIB);
+	assert_int_equal(rd32(bp + O_RAMDISK_SIZE), 0x123456);
+	assert_int_equal(rd32(bp + O_EXT_RAMDISK_IMAGE), 0);
+	assert_int_equal(rd32(bp + O_EXT_RAMDISK_SIZE), 0);
+
+	/* Nothing past the setup header except the e820 table. */
+	assert_int_equal(bp[0x268], 0);
+	assert_int_equal(bp[0x2cf], 0);
+
+	assert_string_equal((const char *)guest_mem_ptr(&f->gm, LAYOUT_CMDLINE, 1),
+		"console=ttyS0 reboot=k panic=1");
+}
+
+static void test_zero_page_e820_table_at_its_offset(void **state)
+{
+	struct fixture *f = *state;
+	struct x86_boot_info info = { .cmdline = "" };
+	const uint8_t *bp, *e;
+
+	bzimage_kernel(&f->k);
+	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)), 0);
+	bp = zero_page(&f->gm);
+	assert_int_equal(bp[O_E820_ENTRIES], 3);
+	e = bp + O_E820_TABLE; /* 20-byte entries: addr, size, type */
+	assert_int_equal(rd64(e), 0);
+	assert_int_equal(rd64(e + 8), 0x9fc00);
+	assert_int_equal(rd32(e + 16), 1);
+	assert_int_equal(rd64(e + 20), 0x9fc00);
+	assert_int_equal(rd64(e + 28), 0x60400);
+	assert_int_equal(rd32(e + 36), 2);
+	assert_int_equal(rd64(e + 40), 0x100000);
+	assert_int_equal(rd64(e + 48), 127 * MIB);
+	assert_int_equal(rd32(e + 56), 1);
+	assert_int_equal(rd32(e + 60), 0); /* no fourth entry */
+}
+
+static void test_zero_page_elf_minimal_header(void **state)
+{
+	struct fixture *f = *state;
+	struct x86_boot_info info = { .cmdline = "quiet" };
+	const uint8_t *bp;
+
+	elf_kernel(&f->k);
+	/* Leftovers from an earlier boot must not survive. */
+	memset(guest_mem_ptr(&f->gm, LAYOUT_ZERO_PAGE, 4096), 0x5a, 4096);
+	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)), 0);
+	bp = zero_page(&f->gm);
+	assert_int_equal(rd16(bp + O_BOOT_FLAG), 0xaa55);
+	assert_memory_equal(bp + O_HEADER, "HdrS", 4);
+	assert_int_equal(rd16(bp + O_VERSION), 0x020f);
+	assert_int_equal(rd32(bp + O_CMDLINE_SIZE), LAYOUT_CMDLINE_MAX - 1);
+	assert_int_equal(bp[O_TYPE_OF_LOADER], 0xff);
+	assert_int_equal(bp[O_LOADFLAGS], 0x80);
+	assert_int_equal(rd16(bp + O_HEAP_END_PTR), 0xfe00);
+	assert_int_equal(rd16(bp + O_VID_MODE), 0xffff);
+	assert_int_equal(rd32(bp + O_CMD_LINE_PTR), LAYOUT_CMDLINE);
+	assert_int_equal(bp[O_SETUP_SECTS], 0);
+	assert_int_equal(rd32(bp + O_RAMDISK_IMAGE), 0);
+	assert_int_equal(rd32(bp + O_RAMDISK_SIZE), 0);
+	assert_int_equal(bp[O_E820_ENTRIES], 3);
+	assert_int_equal(bp[0], 0);
+	assert_int_equal(bp[4095], 0);
+	assert_string_equal((const char *)guest_mem_ptr(&f->gm, LAYOUT_CMDLINE, 1), "quiet");
+}
+
+static void test_zero_page_null_cmdline_is_empty(void **state)
+{
+	struct fixture *f = *state;
+	struct x86_boot_info info = { .cmdline = NULL };
+	uint8_t *cl = guest_mem_ptr(&f->gm, LAYOUT_CMDLINE, 1);
+
+	elf_kernel(&f->k);
+	*cl = 'x';
+	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)), 0);
+	assert_int_equal(*cl, 0);
+}
+
+static void test_zero_page_rejects_cmdline_too_long(void **state)
+{
+	struct fixture *f = *state;
+	char *cmdline = malloc(LAYOUT_CMDLINE_MAX + 1);
+	struct x86_boot_info info = { .cmdline = cmdline };
+
+	assert_non_null(cmdline);
+	elf_kernel(&f->k);
+	memset(cmdline, 'a', LAYOUT_CMDLINE_MAX);
+	cmdline[LAYOUT_CMDLINE_MAX] = 0;
+	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)),
+		-E2BIG);
+	assert_string_equal(f->err, "cmdline: longer than 4095 bytes");
+	cmdline[LAYOUT_CMDLINE_MAX - 1] = 0; /* 4095 bytes + NUL: the most that fits */
+	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)), 0);
+	assert_int_equal(*(const uint8_t *)guest_mem_ptr(&f->gm, LAYOUT_CMDLINE + 4095, 1), 0);
+
+	/* The bzImage's own limit (cmdline_size) counts too. */
+	bzimage_kernel(&f->k);
+	wr32(f->k.setup_header + (O_CMDLINE_SIZE - O_SETUP_SECTS), 16);
+	cmdline[17] = 0;
+	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)),
+		-E2BIG);
+	assert_string_equal(f->err, "cmdline: 17 bytes exceed the kernel's limit of 16");
+	cmdline[16] = 0;
+	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)), 0);
+	free(cmdline);
+}
+
+static void test_zero_page_rejects_initrd_outside_memory(void **state)
+{
+	struct fixture *f = *state;
+	struct x86_boot_info info = { .cmdline = "", .initrd_gpa = 128 * MIB - 0x1000,
+		.initrd_size = 0x2000 };
+
+	elf_kernel(&f->k);
+	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)),
+		-EFAULT);
+	assert_string_equal(f->err, "initrd: 0x2000 bytes at 0x7fff000 lie outside guest memory");
+	info.initrd_gpa = UINT64_MAX - 0xfff; /* gpa + size would wrap */
+	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)),
+		-EFAULT);
+}
+
+static void test_zero_page_rejects_initrd_above_initrd_addr_max(void **state)
+{
+	struct fixture *f = *state;
+	struct x86_boot_info info = { .cmdline = "", .initrd_gpa = 0x7ffff000,
+		.initrd_size = 0x1000 };
+	struct guest_mem gm;
+
+	assert_int_equal(guest_mem_map(&gm, 3 * GIB, GUEST_MEM_ANON, NULL, f->err,
+				 sizeof(f->err)), 0);
+	bzimage_kernel(&f->k);
+	/* Ends exactly at initrd_addr_max: accepted. */
+	assert_int_equal(x86_zero_page_setup(&gm, &f->k, &info, f->err, sizeof(f->err)), 0);
+	info.initrd_gpa += 1;
+	assert_int_equal(x86_zero_page_setup(&gm, &f->k, &info, f->err, sizeof(f->err)), -EINVAL);
+	assert_string_equal(f->err,
+		"initrd: ends at 0x80000000, above the kernel's initrd_addr_max 0x7fffffff");
+	/* XLF_CAN_BE_LOADED_ABOVE_4G lifts the limit. */
+	wr16(f->k.setup_header + (O_XLOADFLAGS - O_SETUP_SECTS), 0x3);
+	assert_int_equal(x86_zero_page_setup(&gm, &f->k, &info, f->err, sizeof(f->err)), 0);
+	guest_mem_unmap(&gm);
+}
+
+static void test_zero_page_initrd_above_4gib_uses_ext_fields(void **state)
+{
+	struct fixture *f = *state;
+	struct x86_boot_info info = { .cmdline = "", .initrd_gpa = 4 * GIB + 0x3000,
+		.initrd_size = 0x2000 };
+	struct guest_mem gm;
+	const uint8_t *bp;
+
+	assert_int_equal(guest_mem_map(&gm, 5 * GIB, GUEST_MEM_ANON, NULL, f->err,
+				 sizeof(f->err)), 0);
+	elf_kernel(&f->k);
+	assert_int_equal(x86_zero_page_setup(&gm, &f->k, &info, f->err, sizeof(f->err)), 0);
+	bp = zero_page(&gm);
+	assert_int_equal(rd32(bp + O_RAMDISK_IMAGE), 0x3000);
+	assert_int_equal(rd32(bp + O_EXT_RAMDISK_IMAGE), 1);
+	assert_int_equal(rd32(bp + O_RAMDISK_SIZE), 0x2000);
+	assert_int_equal(rd32(bp + O_EXT_RAMDISK_SIZE), 0);
+	assert_int_equal(bp[O_E820_ENTRIES], 4);
+	assert_int_equal(rd64(bp + O_E820_TABLE + 3 * 20), 4 * GIB);
+	assert_int_equal(rd64(bp + O_E820_TABLE + 3 * 20 + 8), 2 * GIB);
+	guest_mem_unmap(&gm);
+}
+
+static void test_zero_page_rejects_missing_setup_header(void **state)
+{
+	struct fixture *f = *state;
+	struct x86_boot_info info = { .cmdline = "" };
+
+	bzimage_kernel(&f->k);
+	f->k.setup_header_len = 0;
+	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)),
+		-EINVAL);
+	assert_non_null(strstr(f->err, "setup header"));
+	f->k.setup_header_len = sizeof(f->k.setup_header) + 1;
+	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)),
+		-EINVAL);
+}
+
+static void test_zero_page_rejects_memory_without_zero_page(void **state)
+{
+	struct fixture *f = *state;
+	struct x86_boot_info info = { .cmdline = "" };
+	struct guest_mem gm;
+
+	/* 64 KiB of RAM: the zero page fits, the command line at 128 KiB does not. */
+	assert_int_equal(guest_mem_map(&gm, 0x10000, GUEST_MEM_ANON, NULL, f->err,
+				 sizeof(f->err)), 0);
+	elf_kernel(&f->k);
+	assert_int_equal(x86_zero_page_setup(&gm, &f->k, &info, f->err, sizeof(f->err)), -EFAULT);
+	assert_string_equal(f->err, "cmdline: 0x20000 lies outside guest memory");
+	guest_mem_unmap(&gm);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_zero_page_e820_128mib),
+		cmocka_unit_test(test_zero_page_e820_3gib_ends_at_gap),
+		cmocka_unit_test(test_zero_page_e820_4gib_splits_around_gap),
+		cmocka_unit_test(test_zero_page_e820_respects_max),
+		cmocka_unit_test(test_zero_page_e820_small_memory),
+		T(test_zero_page_bzimage_fields),
+		T(test_zero_page_e820_table_at_its_offset),
+		T(test_zero_page_elf_minimal_header),
+		T(test_zero_page_null_cmdline_is_empty),
+		T(test_zero_page_rejects_cmdline_too_long),
+		T(test_zero_page_rejects_initrd_outside_memory),
+		T(test_zero_page_rejects_initrd_above_initrd_addr_max),
+		T(test_zero_page_initrd_above_4gib_uses_ext_fields),
+		T(test_zero_page_rejects_missing_setup_header),
+		T(test_zero_page_rejects_memory_without_zero_page),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
