@@ -37,6 +37,8 @@ EMBER_SRCS := \
 	src/vmm/config.c \
 	src/vmm/console.c \
 	src/vmm/vm.c \
+	src/vmm/vm_build.c \
+	src/vmm/vm_inspect.c \
 	src/lua/host.c \
 	src/lua/lvm.c \
 	src/lua/module.c \

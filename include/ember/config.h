@@ -2,6 +2,7 @@
 #ifndef EMBER_CONFIG_H
 #define EMBER_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,7 @@ struct vm_config {
 	char *cmdline;     /* or NULL */
 	enum console_mode console;
 	char *console_log; /* file that receives a copy of the guest's serial output, or NULL */
+	bool track_dirty_pages; /* KVM dirty log on, so diff snapshots are possible */
 };
 
 /* Defaults: 1 vCPU, 128 MiB, anonymous memory, console on stdio. */

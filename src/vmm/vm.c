@@ -1,5 +1,5 @@
-/* The VM object: building the machine in order, the lifecycle, and teardown in reverse. */
-#include "ember/vm.h"
+/* The VM object and its lifecycle: start, pause, resume, stop, and what they report. */
+#include "vm_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,45 +29,6 @@
 #define I8042_GSI 1
 #define INPUT_QUEUE_MAX (64u << 10)
 
-struct vm {
-	struct vm_config cfg;
-	enum vm_state state;
-	struct ev_loop *loop;
-	const struct vm_observer *obs;
-	void *obs_opaque;
-
-	/* Built by vm_start, released by teardown. */
-	int kvm_fd, vm_fd;
-	struct guest_mem mem;
-	struct bus pio, mmio;
-	struct vcpu_env env;
-	struct vcpu *vcpus;
-	unsigned nr_vcpus; /* vCPUs initialised */
-	int serial_irq_fd, i8042_irq_fd;
-	struct serial *serial;
-	struct i8042 *i8042;
-	struct boot_timer *boot_timer;
-	struct sleep_ctl *sleep_ctl;
-	struct console *console;
-
-	/* vCPU threads -> control thread. */
-	ev_async wake;
-	_Atomic int exit_reason;
-	char exit_detail[256]; /* written once, by whoever set exit_reason */
-	_Atomic bool exit_ready; /* exit_detail is complete */
-	int exit_signal;
-	_Atomic uint64_t boot_us;
-	_Atomic bool boot_pending;
-
-	/* Console input waiting for room in the serial FIFO. */
-	uint8_t *input;
-	size_t input_len;
-	ev_timer input_retry;
-
-	uint64_t start_us;
-	uint64_t first_run_us; /* kept from vCPU 0 when the vCPUs are torn down */
-};
-
 static const char *const state_names[] = { "configured", "running", "paused", "exited" };
 
 const char *vm_state_name(enum vm_state state)
@@ -80,53 +41,6 @@ const char *vm_exit_reason_name(enum vm_exit_reason reason)
 	static const char *const names[] = { "none", "poweroff", "stopped", "reset", "error",
 		"signal" };
 	return (unsigned)reason < sizeof(names) / sizeof(names[0]) ? names[reason] : "?";
-}
-
-/* ---- events from vCPU threads (any thread) ---- */
-
-static void request_exit(struct vm *vm, enum vm_exit_reason reason, const char *detail)
-{
-	int expected = VM_EXIT_NONE;
-
-	if (atomic_compare_exchange_strong(&vm->exit_reason, &expected, (int)reason)) {
-		snprintf(vm->exit_detail, sizeof(vm->exit_detail), "%s", detail ? detail : "");
-		atomic_store(&vm->exit_ready, true);
-		ev_async_send(vm->loop, &vm->wake);
-	}
-}
-
-static void vcpu_stop(void *opaque, enum vm_exit_reason reason, const char *detail)
-{
-	request_exit(opaque, reason, detail);
-}
-
-static void on_reset(void *opaque)
-{
-	request_exit(opaque, VM_EXIT_RESET, "i8042 reset");
-}
-
-static void on_sleep(void *opaque, enum vm_exit_reason reason)
-{
-	request_exit(opaque, reason, "ACPI S5");
-}
-
-static void on_boot_timer(void *opaque)
-{
-	struct vm *vm = opaque;
-	uint64_t expected = 0;
-
-	if (atomic_compare_exchange_strong(&vm->boot_us, &expected, log_uptime_us())) {
-		atomic_store(&vm->boot_pending, true);
-		ev_async_send(vm->loop, &vm->wake);
-	}
-}
-
-static void on_serial_out(void *opaque, const uint8_t *buf, size_t len)
-{
-	struct vm *vm = opaque;
-
-	if (vm->console)
-		console_output(vm->console, buf, len);
 }
 
 /* ---- console input (control thread) ---- */
@@ -195,45 +109,6 @@ void vm_console_consume(struct vm *vm, size_t n)
 		console_consume(vm->console, n);
 }
 
-/* ---- teardown, in the exact reverse of the build ---- */
-
-static void teardown(struct vm *vm)
-{
-	if (vm->nr_vcpus)
-		vm->first_run_us = atomic_load(&vm->vcpus[0].first_run_us);
-	for (unsigned i = 0; i < vm->nr_vcpus; i++)
-		vcpu_join(&vm->vcpus[i]);
-	for (unsigned i = 0; i < vm->nr_vcpus; i++)
-		vcpu_deinit(&vm->vcpus[i]);
-	free(vm->vcpus);
-	vm->vcpus = NULL;
-	vm->nr_vcpus = 0;
-	if (vm->console)
-		console_input_enable(vm->console, false);
-	ev_timer_stop(vm->loop, &vm->input_retry);
-	sleep_ctl_free(vm->sleep_ctl);
-	boot_timer_free(vm->boot_timer);
-	i8042_free(vm->i8042);
-	serial_free(vm->serial);
-	vm->sleep_ctl = NULL;
-	vm->boot_timer = NULL;
-	vm->i8042 = NULL;
-	vm->serial = NULL;
-	if (vm->i8042_irq_fd >= 0)
-		close(vm->i8042_irq_fd);
-	if (vm->serial_irq_fd >= 0)
-		close(vm->serial_irq_fd);
-	vm->i8042_irq_fd = vm->serial_irq_fd = -1;
-	memset(&vm->pio, 0, sizeof(vm->pio));
-	memset(&vm->mmio, 0, sizeof(vm->mmio));
-	guest_mem_unmap(&vm->mem);
-	if (vm->vm_fd >= 0)
-		close(vm->vm_fd);
-	if (vm->kvm_fd >= 0)
-		close(vm->kvm_fd);
-	vm->vm_fd = vm->kvm_fd = -1;
-}
-
 /* Control thread: a vCPU or device asked the VM to end. */
 static void finish(struct vm *vm)
 {
@@ -241,7 +116,7 @@ static void finish(struct vm *vm)
 
 	if (vm->state == VM_EXITED || vm->state == VM_CONFIGURED)
 		return;
-	teardown(vm);
+	vm_teardown(vm);
 	vm->state = VM_EXITED;
 	if (reason == VM_EXIT_ERROR)
 		log_err("vm: %s", vm->exit_detail);
@@ -269,125 +144,6 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 		finish(vm);
 }
 
-/* ---- build ---- */
-
-static int open_kvm(struct vm *vm, char *err, size_t errlen)
-{
-	int version;
-
-	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (vm->kvm_fd < 0) {
-		snprintf(err, errlen, "/dev/kvm: %s", strerror(errno));
-		return -errno;
-	}
-	version = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
-	if (version != KVM_API_VERSION) {
-		snprintf(err, errlen, "/dev/kvm: API version %d, ember needs %d", version,
-			KVM_API_VERSION);
-		return -ENOTSUP;
-	}
-	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
-	if (vm->vm_fd < 0) {
-		snprintf(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
-		return -errno;
-	}
-	return 0;
-}
-
-static int build_memory(struct vm *vm, char *err, size_t errlen)
-{
-	int ret = guest_mem_map(&vm->mem, vm->cfg.mem_mib << 20, vm->cfg.mem_backing, NULL, err,
-		errlen);
-
-	if (ret)
-		return ret;
-	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
-		const struct guest_mem_region *r = &vm->mem.regions[i];
-		struct kvm_userspace_memory_region slot = {
-			.slot = i, .guest_phys_addr = r->gpa, .memory_size = r->size,
-			.userspace_addr = (uint64_t)(uintptr_t)r->host,
-		};
-		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
-			snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION slot %u: %s", i,
-				strerror(errno));
-			return -errno;
-		}
-	}
-	return 0;
-}
-
-static int make_irqfd(struct vm *vm, int *fd, unsigned gsi, char *err, size_t errlen)
-{
-	struct kvm_irqfd irqfd = { .gsi = gsi };
-
-	*fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (*fd < 0) {
-		snprintf(err, errlen, "eventfd: %s", strerror(errno));
-		return -errno;
-	}
-	irqfd.fd = (uint32_t)*fd;
-	if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0) {
-		snprintf(err, errlen, "KVM_IRQFD gsi %u: %s", gsi, strerror(errno));
-		return -errno;
-	}
-	return 0;
-}
-
-static int build_legacy_devices(struct vm *vm, char *err, size_t errlen)
-{
-	int ret;
-
-	vm->pio.name = "pio";
-	vm->mmio.name = "mmio";
-	ret = make_irqfd(vm, &vm->serial_irq_fd, SERIAL_GSI, err, errlen);
-	if (!ret)
-		ret = make_irqfd(vm, &vm->i8042_irq_fd, I8042_GSI, err, errlen);
-	if (ret)
-		return ret;
-	vm->serial = serial_new(vm->serial_irq_fd, on_serial_out, vm);
-	vm->i8042 = i8042_new(vm->i8042_irq_fd, on_reset, vm);
-	vm->boot_timer = boot_timer_new(on_boot_timer, vm);
-	vm->sleep_ctl = sleep_ctl_new(on_sleep, vm);
-	if (!vm->serial || !vm->i8042 || !vm->boot_timer || !vm->sleep_ctl) {
-		snprintf(err, errlen, "devices: out of memory");
-		return -ENOMEM;
-	}
-	ret = serial_attach(vm->serial, &vm->pio, LAYOUT_PORT_SERIAL);
-	if (!ret)
-		ret = i8042_attach(vm->i8042, &vm->pio);
-	if (!ret)
-		ret = sleep_ctl_attach(vm->sleep_ctl, &vm->pio);
-	if (!ret)
-		ret = boot_timer_attach(vm->boot_timer, &vm->mmio);
-	if (ret)
-		snprintf(err, errlen, "devices: cannot place legacy devices on the bus: %s",
-			strerror(-ret));
-	return ret;
-}
-
-static int build_vcpus(struct vm *vm, uint64_t entry, char *err, size_t errlen)
-{
-	int ret;
-
-	vm->vcpus = calloc(vm->cfg.vcpus, sizeof(*vm->vcpus));
-	if (!vm->vcpus) {
-		snprintf(err, errlen, "vcpus: out of memory");
-		return -ENOMEM;
-	}
-	vm->env = (struct vcpu_env){ .pio = &vm->pio, .mmio = &vm->mmio, .stop = vcpu_stop,
-		.opaque = vm };
-	for (unsigned i = 0; i < vm->cfg.vcpus; i++) {
-		ret = vcpu_init(&vm->vcpus[i], vm->kvm_fd, vm->vm_fd, i, &vm->env, err, errlen);
-		if (ret)
-			return ret;
-		vm->nr_vcpus++;
-		ret = arch_vcpu_setup(vm->kvm_fd, &vm->vcpus[i], vm->cfg.vcpus, entry, err, errlen);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
 int vm_start(struct vm *vm, char *err, size_t errlen)
 {
 	struct arch_boot_source boot = {
@@ -402,22 +158,24 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
 		return -EBUSY;
 	}
 	vm->start_us = log_uptime_us();
-	/* The order is the documented one (STYLE.md); teardown() is its reverse. */
-	ret = open_kvm(vm, err, errlen);
+	/* The order is the documented one (STYLE.md); vm_teardown() is its reverse. */
+	ret = vm_build_kvm(vm, err, errlen);
 	if (!ret)
-		ret = build_memory(vm, err, errlen);
+		ret = vm_build_memory(vm, vm->cfg.mem_backing, NULL, err, errlen);
 	if (!ret)
 		ret = arch_vm_setup(vm->vm_fd, err, errlen);
 	if (!ret)
-		ret = build_legacy_devices(vm, err, errlen);
+		ret = vm_build_devices(vm, err, errlen);
 	if (!ret)
 		ret = arch_boot_load(&vm->mem, &boot, &entry, err, errlen);
 	if (!ret)
-		ret = build_vcpus(vm, entry, err, errlen);
+		ret = vm_build_vcpus(vm, err, errlen);
 	for (unsigned i = 0; !ret && i < vm->nr_vcpus; i++)
-		ret = vcpu_start_thread(&vm->vcpus[i], err, errlen);
+		ret = arch_vcpu_setup(vm->kvm_fd, &vm->vcpus[i], vm->nr_vcpus, entry, err, errlen);
+	if (!ret)
+		ret = vm_start_threads(vm, err, errlen);
 	if (ret) {
-		teardown(vm);
+		vm_teardown(vm);
 		return ret;
 	}
 	vm->state = VM_RUNNING;
@@ -463,7 +221,7 @@ void vm_stop(struct vm *vm, enum vm_exit_reason reason, int signo)
 		return;
 	if (reason == VM_EXIT_SIGNAL)
 		vm->exit_signal = signo;
-	request_exit(vm, reason, reason == VM_EXIT_SIGNAL ? strsignal(signo) : "by request");
+	vm_request_exit(vm, reason, reason == VM_EXIT_SIGNAL ? strsignal(signo) : "by request");
 	finish(vm);
 }
 
@@ -503,7 +261,7 @@ void vm_free(struct vm *vm)
 		return;
 	vm->obs = NULL;
 	vm_stop(vm, VM_EXIT_STOPPED, 0);
-	teardown(vm);
+	vm_teardown(vm);
 	console_free(vm->console);
 	ev_async_stop(vm->loop, &vm->wake);
 	free(vm->input);
@@ -573,109 +331,3 @@ void vm_times(const struct vm *vm, struct vm_times *out)
 	out->boot_us = atomic_load(&vm->boot_us);
 }
 
-static uint64_t resident_kib(const struct guest_mem_region *r)
-{
-	size_t pages = r->size / 4096, n = 0;
-	unsigned char vec[4096];
-
-	/* In chunks: one byte per page, so a 4 GiB region needs 1 MiB of vector. */
-	for (size_t off = 0; off < pages; off += sizeof(vec)) {
-		size_t chunk = pages - off < sizeof(vec) ? pages - off : sizeof(vec);
-		if (mincore(r->host + off * 4096, chunk * 4096, vec) < 0)
-			return 0;
-		for (size_t i = 0; i < chunk; i++)
-			n += vec[i] & 1;
-	}
-	return n * 4;
-}
-
-int vm_memory_stats(const struct vm *vm, struct vm_memory_stats *out)
-{
-	const struct guest_mem *gm = vm_memory(vm);
-	unsigned long long size = 0, rss = 0;
-	FILE *f;
-
-	if (!gm)
-		return -EBUSY;
-	memset(out, 0, sizeof(*out));
-	out->guest_kib = gm->total >> 10;
-	for (unsigned i = 0; i < gm->nr_regions; i++)
-		out->guest_resident_kib += resident_kib(&gm->regions[i]);
-	f = fopen("/proc/self/statm", "re");
-	if (f) {
-		if (fscanf(f, "%llu %llu", &size, &rss) == 2)
-			out->process_rss_kib = rss * (uint64_t)(sysconf(_SC_PAGESIZE) >> 10);
-		fclose(f);
-	}
-	return 0;
-}
-
-unsigned vm_vcpu_count(const struct vm *vm)
-{
-	return vm->cfg.vcpus;
-}
-
-int vm_vcpu_exits(const struct vm *vm, unsigned index, uint64_t *counts, unsigned n)
-{
-	if (index >= vm->nr_vcpus)
-		return -EINVAL;
-	for (unsigned k = 0; k < n && k < VCPU_EXIT_KINDS; k++)
-		counts[k] = atomic_load(&vm->vcpus[index].exits[k]);
-	return 0;
-}
-
-static int paused_vcpu(struct vm *vm, unsigned index, char *err, size_t errlen)
-{
-	if (vm->state != VM_PAUSED) {
-		snprintf(err, errlen, "vcpu state needs a paused vm (it is %s)",
-			vm_state_name(vm->state));
-		return -EBUSY;
-	}
-	if (index >= vm->nr_vcpus) {
-		snprintf(err, errlen, "vcpu %u: no such vcpu (the vm has %u)", index, vm->nr_vcpus);
-		return -EINVAL;
-	}
-	return vm->vcpus[index].fd;
-}
-
-int vm_vcpu_msrs_get(struct vm *vm, unsigned index, uint32_t *indices, uint64_t *values,
-	unsigned *count, char *err, size_t errlen)
-{
-	const uint32_t *list;
-	unsigned n;
-	int fd = paused_vcpu(vm, index, err, errlen), ret;
-
-	if (fd < 0)
-		return fd;
-	ret = arch_msr_list(vm->kvm_fd, &list, &n);
-	if (ret) {
-		snprintf(err, errlen, "KVM_GET_MSR_INDEX_LIST: %s", strerror(-ret));
-		return ret;
-	}
-	if (n > *count) {
-		snprintf(err, errlen, "vcpu %u: %u MSRs do not fit in %u", index, n, *count);
-		return -E2BIG;
-	}
-	memcpy(indices, list, n * sizeof(*list));
-	ret = arch_msrs_get(fd, indices, values, n);
-	if (ret) {
-		snprintf(err, errlen, "vcpu %u: KVM_GET_MSRS: %s", index, strerror(-ret));
-		return ret;
-	}
-	*count = n;
-	return 0;
-}
-
-int vm_vcpu_msrs_set(struct vm *vm, unsigned index, const uint32_t *indices,
-	const uint64_t *values, unsigned count, char *err, size_t errlen)
-{
-	int fd = paused_vcpu(vm, index, err, errlen), ret;
-
-	if (fd < 0)
-		return fd;
-	ret = arch_msrs_set(fd, indices, values, count);
-	if (ret)
-		snprintf(err, errlen, "vcpu %u: KVM_SET_MSRS: %s", index,
-			ret == -EIO ? "KVM refused an MSR" : strerror(-ret));
-	return ret;
-}

@@ -1,0 +1,51 @@
+/* Snapshot and restore of a whole VM: state file + memory file, full or diff, restored
+ * from the file (MAP_PRIVATE) or through a userfaultfd page-fault handler. Control
+ * thread only. */
+#ifndef EMBER_SNAPSHOT_H
+#define EMBER_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct ev_loop;
+struct vm;
+
+enum snapshot_type { SNAPSHOT_FULL, SNAPSHOT_DIFF };
+
+struct snapshot_params {
+	const char *state_path;
+	const char *mem_path;
+	enum snapshot_type type;
+};
+
+/* Write a snapshot of a paused VM. -EBUSY unless paused; a diff needs dirty tracking.
+ * The state file is replaced atomically; on failure neither file given is left
+ * half-written over a good one. */
+__attribute__((warn_unused_result)) int vm_snapshot(struct vm *vm,
+	const struct snapshot_params *p, char *err, size_t errlen);
+
+struct net_override {
+	const char *iface_id;
+	const char *host_dev_name;
+};
+
+enum mem_backend { MEM_BACKEND_FILE, MEM_BACKEND_UFFD };
+
+struct restore_params {
+	const char *state_path;
+	enum mem_backend backend;
+	const char *backend_path;      /* memory file, or the handler's Unix socket */
+	bool resume;                   /* run at once instead of staying paused */
+	bool track_dirty_pages;        /* allow diff snapshots of the restored VM */
+	const struct net_override *net_overrides;
+	unsigned nr_net_overrides;
+	const char *vsock_uds_path;    /* NULL: keep the saved one */
+	bool console_stdio;            /* guest serial on this process's stdin/stdout */
+};
+
+/* Build a new VM from a snapshot. It is paused (or running if p->resume). NULL on
+ * failure with err set; nothing is left allocated. */
+struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char *err,
+	size_t errlen);
+
+#endif

@@ -1,0 +1,117 @@
+/* Inspection of a VM: memory use, exit counters, MSRs of paused vCPUs. */
+#include "vm_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "ember/arch.h"
+
+static uint64_t resident_kib(const struct guest_mem_region *r)
+{
+	size_t pages = r->size / 4096, n = 0;
+	unsigned char vec[4096];
+
+	/* In chunks: one byte per page, so a 4 GiB region needs 1 MiB of vector. */
+	for (size_t off = 0; off < pages; off += sizeof(vec)) {
+		size_t chunk = pages - off < sizeof(vec) ? pages - off : sizeof(vec);
+		if (mincore(r->host + off * 4096, chunk * 4096, vec) < 0)
+			return 0;
+		for (size_t i = 0; i < chunk; i++)
+			n += vec[i] & 1;
+	}
+	return n * 4;
+}
+
+int vm_memory_stats(const struct vm *vm, struct vm_memory_stats *out)
+{
+	const struct guest_mem *gm = vm_memory(vm);
+	unsigned long long size = 0, rss = 0;
+	FILE *f;
+
+	if (!gm)
+		return -EBUSY;
+	memset(out, 0, sizeof(*out));
+	out->guest_kib = gm->total >> 10;
+	for (unsigned i = 0; i < gm->nr_regions; i++)
+		out->guest_resident_kib += resident_kib(&gm->regions[i]);
+	f = fopen("/proc/self/statm", "re");
+	if (f) {
+		if (fscanf(f, "%llu %llu", &size, &rss) == 2)
+			out->process_rss_kib = rss * (uint64_t)(sysconf(_SC_PAGESIZE) >> 10);
+		fclose(f);
+	}
+	return 0;
+}
+
+unsigned vm_vcpu_count(const struct vm *vm)
+{
+	return vm->cfg.vcpus;
+}
+
+int vm_vcpu_exits(const struct vm *vm, unsigned index, uint64_t *counts, unsigned n)
+{
+	if (index >= vm->nr_vcpus)
+		return -EINVAL;
+	for (unsigned k = 0; k < n && k < VCPU_EXIT_KINDS; k++)
+		counts[k] = atomic_load(&vm->vcpus[index].exits[k]);
+	return 0;
+}
+
+static int paused_vcpu(struct vm *vm, unsigned index, char *err, size_t errlen)
+{
+	if (vm->state != VM_PAUSED) {
+		snprintf(err, errlen, "vcpu state needs a paused vm (it is %s)",
+			vm_state_name(vm->state));
+		return -EBUSY;
+	}
+	if (index >= vm->nr_vcpus) {
+		snprintf(err, errlen, "vcpu %u: no such vcpu (the vm has %u)", index, vm->nr_vcpus);
+		return -EINVAL;
+	}
+	return vm->vcpus[index].fd;
+}
+
+int vm_vcpu_msrs_get(struct vm *vm, unsigned index, uint32_t *indices, uint64_t *values,
+	unsigned *count, char *err, size_t errlen)
+{
+	const uint32_t *list;
+	unsigned n;
+	int fd = paused_vcpu(vm, index, err, errlen), ret;
+
+	if (fd < 0)
+		return fd;
+	ret = arch_msr_list(vm->kvm_fd, &list, &n);
+	if (ret) {
+		snprintf(err, errlen, "KVM_GET_MSR_INDEX_LIST: %s", strerror(-ret));
+		return ret;
+	}
+	if (n > *count) {
+		snprintf(err, errlen, "vcpu %u: %u MSRs do not fit in %u", index, n, *count);
+		return -E2BIG;
+	}
+	memcpy(indices, list, n * sizeof(*list));
+	ret = arch_msrs_get(fd, indices, values, n);
+	if (ret) {
+		snprintf(err, errlen, "vcpu %u: KVM_GET_MSRS: %s", index, strerror(-ret));
+		return ret;
+	}
+	*count = n;
+	return 0;
+}
+
+int vm_vcpu_msrs_set(struct vm *vm, unsigned index, const uint32_t *indices,
+	const uint64_t *values, unsigned count, char *err, size_t errlen)
+{
+	int fd = paused_vcpu(vm, index, err, errlen), ret;
+
+	if (fd < 0)
+		return fd;
+	ret = arch_msrs_set(fd, indices, values, count);
+	if (ret)
+		snprintf(err, errlen, "vcpu %u: KVM_SET_MSRS: %s", index,
+			ret == -EIO ? "KVM refused an MSR" : strerror(-ret));
+	return ret;
+}

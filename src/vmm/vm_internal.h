@@ -1,0 +1,87 @@
+/* Internals of the VM object shared by the files of src/vmm/ (lifecycle, build,
+ * snapshot). Not a module interface: other modules use include/ember/vm.h. */
+#ifndef EMBER_VM_INTERNAL_H
+#define EMBER_VM_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "ember/bus.h"
+#include "ember/config.h"
+#include "ember/guest_mem.h"
+#include "ember/vcpu.h"
+#include "ember/vm.h"
+
+struct serial;
+struct i8042;
+struct boot_timer;
+struct sleep_ctl;
+struct console;
+
+struct vm {
+	struct vm_config cfg;
+	enum vm_state state;
+	struct ev_loop *loop;
+	const struct vm_observer *obs;
+	void *obs_opaque;
+
+	/* Built by vm_start, released by teardown. */
+	int kvm_fd, vm_fd;
+	struct guest_mem mem;
+	struct bus pio, mmio;
+	struct vcpu_env env;
+	struct vcpu *vcpus;
+	unsigned nr_vcpus; /* vCPUs initialised */
+	int serial_irq_fd, i8042_irq_fd;
+	struct serial *serial;
+	struct i8042 *i8042;
+	struct boot_timer *boot_timer;
+	struct sleep_ctl *sleep_ctl;
+	struct console *console;
+
+	/* vCPU threads -> control thread. */
+	ev_async wake;
+	_Atomic int exit_reason;
+	char exit_detail[256]; /* written once, by whoever set exit_reason */
+	_Atomic bool exit_ready; /* exit_detail is complete */
+	int exit_signal;
+	_Atomic uint64_t boot_us;
+	_Atomic bool boot_pending;
+
+	/* Console input waiting for room in the serial FIFO. */
+	uint8_t *input;
+	size_t input_len;
+	ev_timer input_retry;
+
+	uint64_t start_us;
+	uint64_t first_run_us; /* kept from vCPU 0 when the vCPUs are torn down */
+
+	/* Dirty pages the last failed diff snapshot could not write (one bitmap per region,
+	 * a bit per page), OR-ed into the next one so nothing is lost. */
+	unsigned long *pending_dirty[GUEST_MEM_MAX_REGIONS];
+};
+
+/* Build steps, in the documented order; each fills err on failure. vm_teardown undoes
+ * whatever was built, in reverse, and may be called at any point. */
+__attribute__((warn_unused_result)) int vm_build_kvm(struct vm *vm, char *err, size_t errlen);
+/* Map guest memory (backing, and the memory file for GUEST_MEM_FILE) and register the
+ * slots, with dirty logging when cfg.track_dirty_pages. */
+__attribute__((warn_unused_result)) int vm_build_memory(struct vm *vm,
+	enum guest_mem_backing backing, const char *path, char *err, size_t errlen);
+/* Register the memory slots of vm->mem (already mapped) with KVM. */
+__attribute__((warn_unused_result)) int vm_register_memory(struct vm *vm, char *err,
+	size_t errlen);
+__attribute__((warn_unused_result)) int vm_build_devices(struct vm *vm, char *err, size_t errlen);
+/* Create cfg.vcpus vCPUs (no architectural set-up). */
+__attribute__((warn_unused_result)) int vm_build_vcpus(struct vm *vm, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int vm_start_threads(struct vm *vm, char *err,
+	size_t errlen);
+void vm_teardown(struct vm *vm);
+
+/* Record why the VM ends (first caller wins) and wake the control thread. Any thread. */
+void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, const char *detail);
+
+#endif
