@@ -20,6 +20,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 
 EMBER_SRCS := \
 	src/main.c \
+	src/util/crc64.c \
 	src/util/log.c \
 	src/kvm/guest_mem.c \
 	src/kvm/vcpu.c \
@@ -28,6 +29,7 @@ EMBER_SRCS := \
 	src/arch/x86_64/kernel_loader.c \
 	src/arch/x86_64/machine.c \
 	src/arch/x86_64/msr.c \
+	src/arch/x86_64/state.c \
 	src/arch/x86_64/zero_page.c \
 	src/devices/boot_timer.c \
 	src/devices/bus.c \
@@ -36,9 +38,14 @@ EMBER_SRCS := \
 	src/devices/sleep_ctl.c \
 	src/vmm/config.c \
 	src/vmm/console.c \
+	src/vmm/snapshot.c \
 	src/vmm/vm.c \
 	src/vmm/vm_build.c \
 	src/vmm/vm_inspect.c \
+	src/snapshot/memory_file.c \
+	src/snapshot/state_file.c \
+	src/snapshot/uffd.c \
+	src/snapshot/uffd_handshake.c \
 	src/lua/host.c \
 	src/lua/lvm.c \
 	src/lua/module.c \
@@ -47,14 +54,15 @@ EMBER_SRCS := \
 LUA_SRCS := $(wildcard lua/ember/*.lua)
 
 # Unit tests: one binary per module, linked with only that module and what it needs.
-UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial
+UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial state_file
 test_bus_SRCS := src/devices/bus.c
 test_config_SRCS := src/vmm/config.c
 test_cpuid_SRCS := src/arch/x86_64/cpuid.c
 test_kernel_loader_SRCS := src/arch/x86_64/kernel_loader.c src/kvm/guest_mem.c
 test_zero_page_SRCS := src/arch/x86_64/zero_page.c src/kvm/guest_mem.c
 test_boot_tables_SRCS := src/arch/x86_64/boot_tables.c src/kvm/guest_mem.c
-test_serial_SRCS := src/devices/serial.c src/devices/bus.c
+test_serial_SRCS := src/devices/serial.c src/devices/bus.c src/snapshot/state_file.c src/util/crc64.c
+test_state_file_SRCS := src/snapshot/state_file.c src/util/crc64.c
 
 .PHONY: all test test-unit test-integration test-san bench demo deps clean
 all: $(BUILD)/ember guest

@@ -7,6 +7,8 @@
 #include <stdint.h>
 
 struct guest_mem;
+struct snap_cursor;
+struct snap_writer;
 struct vcpu;
 
 /* VM-wide set-up after memory slots exist: in-kernel irqchip, PIT, TSS and identity
@@ -41,5 +43,26 @@ __attribute__((warn_unused_result)) int arch_msrs_get(int vcpu_fd, const uint32_
 	uint64_t *values, unsigned count);
 __attribute__((warn_unused_result)) int arch_msrs_set(int vcpu_fd, const uint32_t *indices,
 	const uint64_t *values, unsigned count);
+
+/* Read every MSR of `indices` KVM lets us read: unreadable ones are skipped. Fills
+ * out_indices/values (capacity `count`) and returns how many in *got. */
+__attribute__((warn_unused_result)) int arch_msrs_get_readable(int vcpu_fd,
+	const uint32_t *indices, unsigned count, uint32_t *out_indices, uint64_t *values,
+	unsigned *got);
+
+/* Snapshot state. Save runs while the vCPUs are parked; restore on a fresh VM, vCPU state
+ * in Firecracker's order (cpuid, mp_state, regs, sregs, xsave, xcrs, debugregs, lapic,
+ * msrs with TSC_DEADLINE last, events). Messages name the item that failed. */
+__attribute__((warn_unused_result)) int arch_vcpu_save(int kvm_fd, const struct vcpu *v,
+	struct snap_writer *w, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int arch_vcpu_restore(int kvm_fd, struct vcpu *v,
+	struct snap_cursor *c, char *err, size_t errlen);
+/* PIC master and slave, IOAPIC, PIT, kvmclock. Restore after the vCPUs. */
+__attribute__((warn_unused_result)) int arch_vm_save(int vm_fd, struct snap_writer *w,
+	char *err, size_t errlen);
+__attribute__((warn_unused_result)) int arch_vm_restore(int vm_fd, struct snap_cursor *c,
+	char *err, size_t errlen);
+/* The CPU vendor string (CPUID leaf 0) of the host, and of a saved vCPU section. */
+void arch_host_vendor(char out[13]);
 
 #endif

@@ -12,6 +12,8 @@
 #include "ember/vm_exit.h"
 
 struct bus;
+struct snap_cursor;
+struct snap_writer;
 
 /* ---- 8250/16550A UART ---- */
 struct serial;
@@ -27,6 +29,9 @@ __attribute__((warn_unused_result)) int serial_attach(struct serial *s, struct b
 size_t serial_rx_push(struct serial *s, const uint8_t *buf, size_t len);
 /* Room left in the receive FIFO. */
 size_t serial_rx_room(struct serial *s);
+/* Persist pair: registers and the receive FIFO. Control thread, vCPUs parked. */
+__attribute__((warn_unused_result)) int serial_save(struct serial *s, struct snap_writer *w);
+__attribute__((warn_unused_result)) int serial_restore(struct serial *s, struct snap_cursor *c);
 
 /* ---- i8042 keyboard controller: reset line and Ctrl-Alt-Del ---- */
 struct i8042;
@@ -36,6 +41,9 @@ void i8042_free(struct i8042 *k);
 __attribute__((warn_unused_result)) int i8042_attach(struct i8042 *k, struct bus *pio);
 /* Queue the Ctrl-Alt-Del key sequence for the guest (control thread). */
 void i8042_send_ctrl_alt_del(struct i8042 *k);
+/* Persist pair: status, command byte, output port and buffer. */
+__attribute__((warn_unused_result)) int i8042_save(struct i8042 *k, struct snap_writer *w);
+__attribute__((warn_unused_result)) int i8042_restore(struct i8042 *k, struct snap_cursor *c);
 
 /* ---- boot timer: the guest writes LAYOUT_BOOT_TIMER_MAGIC when it has booted ---- */
 struct boot_timer;

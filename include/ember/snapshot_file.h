@@ -37,10 +37,12 @@ struct snap_writer;
 
 struct snap_writer *snap_writer_new(void);
 void snap_writer_free(struct snap_writer *w);
-/* Open a section; sections do not nest. */
+/* Open a section; sections do not nest (-EINVAL), at most SNAP_MAX_SECTIONS (-E2BIG). */
 __attribute__((warn_unused_result)) int snap_section_begin(struct snap_writer *w, uint32_t id,
 	uint32_t version);
-/* Append payload bytes to the open section. -ENOMEM, or -EINVAL if none is open. */
+/* Append payload bytes to the open section. -ENOMEM, -EINVAL if none is open, or -EFBIG
+ * if the image would outgrow SNAP_MAX_FILE (a writer never makes a file a reader refuses).
+ * A failed put appends nothing. */
 __attribute__((warn_unused_result)) int snap_put(struct snap_writer *w, const void *data,
 	size_t len);
 __attribute__((warn_unused_result)) int snap_put_u32(struct snap_writer *w, uint32_t v);
@@ -50,11 +52,13 @@ __attribute__((warn_unused_result)) int snap_put_u64(struct snap_writer *w, uint
 __attribute__((warn_unused_result)) int snap_put_str(struct snap_writer *w, const char *s);
 __attribute__((warn_unused_result)) int snap_section_end(struct snap_writer *w);
 /* The finished file image (header, sections, CRC) in memory, for tests and fuzzing.
- * Valid until the next writer call. */
+ * Valid until the next writer call. -EINVAL while a section is open. */
 __attribute__((warn_unused_result)) int snap_writer_image(struct snap_writer *w,
 	const uint8_t **data, size_t *len);
 /* Write the image to `path` atomically: a temporary file beside it, fsync, rename, fsync
- * of the directory. On any failure `path` is untouched and the temporary is removed. */
+ * of the directory. On any failure `path` is untouched and the temporary is removed;
+ * the one exception is a failed fsync of the directory after the rename, which is
+ * reported although the new file is already in place. */
 __attribute__((warn_unused_result)) int snap_writer_commit(struct snap_writer *w,
 	const char *path, char *err, size_t errlen);
 
@@ -62,28 +66,33 @@ __attribute__((warn_unused_result)) int snap_writer_commit(struct snap_writer *w
 struct snap_reader;
 
 /* Parse an in-memory image (copied). Checks, in order: size (>= header + CRC, <=
- * SNAP_MAX_FILE), magic, version, CRC, then every section header against the length.
+ * SNAP_MAX_FILE), magic, version, CRC, section count, then every section header against
+ * the length, and that the last section ends exactly at the CRC.
  * Messages name the problem: "state file: bad magic (not an ember snapshot)",
  * "state file: format version 2.0, this ember reads 1.0 and older minors",
- * "state file: CRC mismatch (file is corrupt)", "state file: section 3 runs past the end". */
+ * "state file: CRC mismatch (file is corrupt)", "state file: section 3 (id 4) runs past
+ * the end" (sections counted from 0 in file order). -EINVAL for a malformed image,
+ * -ENOTSUP for another version, -EFBIG above SNAP_MAX_FILE, -ENOMEM. */
 __attribute__((warn_unused_result)) int snap_reader_parse(struct snap_reader **out,
 	const void *data, size_t len, char *err, size_t errlen);
-/* Read and parse a file (err names the path). */
+/* Read and parse a file (err names the path; a file larger than SNAP_MAX_FILE is refused
+ * before it is read). Also the -errno of open/read. */
 __attribute__((warn_unused_result)) int snap_reader_open(struct snap_reader **out,
 	const char *path, char *err, size_t errlen);
 void snap_reader_free(struct snap_reader *r);
 void snap_reader_version(const struct snap_reader *r, unsigned *major, unsigned *minor);
 unsigned snap_reader_count(const struct snap_reader *r);
 
-/* A bounds-checked view of one section's payload. Once a read fails, `bad` stays set and
- * every later read fails too, so callers may check once at the end. */
+/* A bounds-checked view of one section's payload. Once a read fails (-EINVAL), `bad` stays
+ * set and every later read fails too, so callers may check once at the end; a failed
+ * read zeroes its output. */
 struct snap_cursor {
 	const uint8_t *p;
 	size_t left;
 	uint32_t id, version;
 	bool bad;
 };
-/* The n-th section (in file order) with this id: 0 or -ENOENT. */
+/* The n-th section (in file order) with this id: 0, or -ENOENT and a bad, empty cursor. */
 __attribute__((warn_unused_result)) int snap_reader_find(const struct snap_reader *r, uint32_t id,
 	unsigned n, struct snap_cursor *c);
 /* How many sections carry this id. */

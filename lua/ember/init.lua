@@ -7,6 +7,7 @@ local ember = {
   sleep = core.sleep,
   now = core.now,
   log = core.log,
+  merge_memory = core.merge_memory,
 }
 
 -- Keys a definition may hold, with their Lua types ("integer" means a whole number).
@@ -20,6 +21,21 @@ local schema = {
   cmdline = "string",
   console = "string",
   console_log = "string",
+  track_dirty_pages = "boolean",
+  on_boot = "function",
+  on_exit = "function",
+}
+
+-- Keys of ember.restore { ... }.
+local restore_schema = {
+  state = "string",
+  mem = "string",
+  uffd = "string",
+  resume = "boolean",
+  track_dirty_pages = "boolean",
+  console = "string",
+  net = "table",
+  vsock = "string",
   on_boot = "function",
   on_exit = "function",
 }
@@ -29,14 +45,15 @@ local function type_of(v)
   return type(v)
 end
 
-local function check(def)
+local function check(def, keys, what)
   if type(def) ~= "table" then
-    core.config_error("ember.vm: expects a table, got " .. type(def))
+    core.config_error(what .. ": expects a table, got " .. type(def))
   end
   for k, v in pairs(def) do
-    local want = schema[k]
+    local want = keys[k]
     if type(k) ~= "string" or not want then
-      core.config_error(string.format("unknown key '%s' in the vm definition", tostring(k)))
+      core.config_error(string.format("unknown key '%s' in %s", tostring(k),
+        what == "ember.vm" and "the vm definition" or what))
     end
     if type_of(v) ~= want then
       core.config_error(string.format("%s: expected %s, got %s", k,
@@ -47,8 +64,16 @@ end
 
 --- Define a VM. It is checked at once; nothing is built until vm:start().
 function ember.vm(def)
-  check(def)
+  check(def, schema, "ember.vm")
   return core.vm_new(def)
+end
+
+--- Restore a VM from a snapshot: { state = PATH, mem = PATH | uffd = SOCKET,
+--- resume = bool, track_dirty_pages = bool, net = { iface = "tap" }, console = ... }.
+--- Returns the VM (paused unless resume) or nil, message.
+function ember.restore(def)
+  check(def, restore_schema, "ember.restore")
+  return core.restore(def)
 end
 
 return ember

@@ -1,6 +1,7 @@
 /* i8042 keyboard controller: enough for Linux's probe, the reset line and Ctrl-Alt-Del. */
 #include "ember/devices.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "ember/bus.h"
+#include "ember/snapshot_file.h"
 #include "ember/layout.h"
 
 #define STATUS_OBF 0x01   /* output buffer full */
@@ -153,4 +155,44 @@ void i8042_send_ctrl_alt_del(struct i8042 *k)
 	for (size_t i = 0; i < sizeof(seq); i++)
 		push(k, seq[i]);
 	pthread_mutex_unlock(&k->lock);
+}
+
+/* Saved state, version 1. */
+struct i8042_state {
+	uint8_t status, ctr, cmd, outp, out_len, pad[3];
+	uint8_t out[OUTBUF];
+};
+
+int i8042_save(struct i8042 *k, struct snap_writer *w)
+{
+	struct i8042_state st = { 0 };
+
+	pthread_mutex_lock(&k->lock);
+	st.status = k->status;
+	st.ctr = k->ctr;
+	st.cmd = k->cmd;
+	st.outp = k->outp;
+	st.out_len = (uint8_t)k->out_len;
+	for (unsigned i = 0; i < k->out_len; i++)
+		st.out[i] = k->out[(k->out_head + i) % OUTBUF];
+	pthread_mutex_unlock(&k->lock);
+	return snap_put(w, &st, sizeof(st));
+}
+
+int i8042_restore(struct i8042 *k, struct snap_cursor *c)
+{
+	struct i8042_state st;
+
+	if (snap_get(c, &st, sizeof(st)) || st.out_len > OUTBUF)
+		return -EINVAL;
+	pthread_mutex_lock(&k->lock);
+	k->status = st.status;
+	k->ctr = st.ctr;
+	k->cmd = st.cmd;
+	k->outp = st.outp;
+	k->out_head = 0;
+	k->out_len = st.out_len;
+	memcpy(k->out, st.out, OUTBUF);
+	pthread_mutex_unlock(&k->lock);
+	return 0;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "ember/bus.h"
+#include "ember/snapshot_file.h"
 
 #define RX_FIFO 64
 
@@ -231,4 +232,56 @@ size_t serial_rx_room(struct serial *s)
 	room = RX_FIFO - s->rx_len;
 	pthread_mutex_unlock(&s->lock);
 	return room;
+}
+
+/* Saved state, version 1: a plain fixed-width struct. */
+struct serial_state {
+	uint8_t ier, lcr, mcr, lsr, msr, scr, fcr, thre_pending;
+	uint16_t divisor;
+	uint8_t rx_len, pad;
+	uint8_t rx[RX_FIFO];
+};
+
+int serial_save(struct serial *s, struct snap_writer *w)
+{
+	struct serial_state st = { 0 };
+
+	pthread_mutex_lock(&s->lock);
+	st.ier = s->ier;
+	st.lcr = s->lcr;
+	st.mcr = s->mcr;
+	st.lsr = s->lsr;
+	st.msr = s->msr;
+	st.scr = s->scr;
+	st.fcr = s->fcr;
+	st.thre_pending = s->thre_pending;
+	st.divisor = s->divisor;
+	st.rx_len = (uint8_t)s->rx_len;
+	for (unsigned i = 0; i < s->rx_len; i++)
+		st.rx[i] = s->rx[(s->rx_head + i) % RX_FIFO];
+	pthread_mutex_unlock(&s->lock);
+	return snap_put(w, &st, sizeof(st));
+}
+
+int serial_restore(struct serial *s, struct snap_cursor *c)
+{
+	struct serial_state st;
+
+	if (snap_get(c, &st, sizeof(st)) || st.rx_len > RX_FIFO)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	s->ier = st.ier & 0x0f;
+	s->lcr = st.lcr;
+	s->mcr = st.mcr & 0x1f;
+	s->lsr = st.lsr;
+	s->msr = st.msr;
+	s->scr = st.scr;
+	s->fcr = st.fcr;
+	s->thre_pending = st.thre_pending != 0;
+	s->divisor = st.divisor;
+	s->rx_head = 0;
+	s->rx_len = st.rx_len;
+	memcpy(s->rx, st.rx, RX_FIFO);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }

@@ -71,6 +71,13 @@ int push_fail(lua_State *L, const char *msg);
 
 void lvm_open(lua_State *L);
 int lvm_new(lua_State *L);
+/* Push a userdata owning `vm` (NULL: nothing pushed, returns NULL). `def` is the index of
+ * the definition table holding callbacks, or 0. A VM that already runs is kept alive
+ * until it exits. */
+struct lvm *lvm_wrap(lua_State *L, struct vm *vm, int def);
+void lvm_keep_alive(lua_State *L, struct lvm *v, int idx);
+/* core.restore { state=, mem= | uffd=, resume=, track_dirty_pages=, console= } */
+int lvm_restore(lua_State *L);
 struct lvm *lvm_check(lua_State *L, int idx);
 
 #endif

@@ -1,5 +1,6 @@
 /* The "ember.vm" userdata: a VM handle for Lua, with a method for each lifecycle step. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +8,7 @@
 
 #include "ember/config.h"
 #include "ember/guest_mem.h"
+#include "ember/snapshot.h"
 #include "ember/vcpu.h"
 #include "ember/vm.h"
 #include "internal.h"
@@ -119,6 +121,7 @@ int lvm_new(lua_State *L)
 	struct lua_host *h = host_of(L);
 	struct vm_config cfg;
 	struct lvm *v;
+	bool track;
 	const char *backing, *console;
 	lua_Integer vcpus, mem;
 	char err[512];
@@ -145,29 +148,58 @@ int lvm_new(lua_State *L)
 	if (console && strcmp(console, "stdio") != 0 && strcmp(console, "none") != 0)
 		return config_error(L, "console: '%s' is not stdio or none", console);
 	cfg.console = console && strcmp(console, "none") == 0 ? CONSOLE_NONE : CONSOLE_STDIO;
+	lua_getfield(L, 1, "track_dirty_pages");
+	track = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	cfg.track_dirty_pages = track;
 	if (vm_config_check(&cfg, err, sizeof(err)))
 		return config_error(L, "%s", err);
 
+	v = lvm_wrap(L, vm_new(&cfg, h->loop, err, sizeof(err)), 1);
+	if (!v)
+		return luaL_error(L, "%s", err);
+	return 1;
+}
+
+struct lvm *lvm_wrap(lua_State *L, struct vm *vm, int def)
+{
+	struct lua_host *h = host_of(L);
+	struct lvm *v;
+
+	if (!vm)
+		return NULL;
+	def = lua_absindex(L, def);
 	v = lua_newuserdatauv(L, sizeof(*v), 1);
 	memset(v, 0, sizeof(*v));
 	v->self_ref = LUA_NOREF;
 	v->host = h;
+	v->vm = vm;
 	luaL_setmetatable(L, LVM_META);
-	v->vm = vm_new(&cfg, h->loop, err, sizeof(err));
-	if (!v->vm)
-		return luaL_error(L, "%s", err);
 	vm_set_observer(v->vm, &observer, v);
 	v->next = &h->vms;
 	v->prev = h->vms.prev;
 	h->vms.prev->next = v;
 	h->vms.prev = v;
-	lua_pushvalue(L, 1); /* the definition: callbacks live there */
-	lua_setiuservalue(L, -2, 1);
+	if (lua_istable(L, def)) {
+		lua_pushvalue(L, def); /* the definition: callbacks live there */
+		lua_setiuservalue(L, -2, 1);
+	}
 	lua_getfield(L, LUA_REGISTRYINDEX, WEAK_VMS);
 	lua_pushvalue(L, -2);
 	lua_rawsetp(L, -2, v);
 	lua_pop(L, 1);
-	return 1;
+	if (vm_state(vm) != VM_CONFIGURED)
+		lvm_keep_alive(L, v, -1);
+	return v;
+}
+
+void lvm_keep_alive(lua_State *L, struct lvm *v, int idx)
+{
+	if (v->self_ref != LUA_NOREF)
+		return;
+	/* A running VM lives until it exits, even if the script drops its handle. */
+	lua_pushvalue(L, idx);
+	v->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
 static int result(lua_State *L, int ret, const char *err)
@@ -184,11 +216,8 @@ static int m_start(lua_State *L)
 	char err[512];
 	int ret = vm_start(v->vm, err, sizeof(err));
 
-	if (!ret && v->self_ref == LUA_NOREF) {
-		/* A running VM lives until it exits, even if the script drops its handle. */
-		lua_pushvalue(L, 1);
-		v->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-	}
+	if (!ret)
+		lvm_keep_alive(L, v, 1);
 	return result(L, ret, err);
 }
 
@@ -416,6 +445,29 @@ static int m_set_msrs(lua_State *L)
 	return result(L, vm_vcpu_msrs_set(v->vm, index, idx, val, n, err, sizeof(err)), err);
 }
 
+/* vm:snapshot { state = PATH, mem = PATH, type = "full" | "diff" } */
+static int m_snapshot(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	struct snapshot_params p = { 0 };
+	const char *type;
+	char err[512];
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lua_getfield(L, 2, "state");
+	p.state_path = luaL_optstring(L, -1, NULL);
+	lua_getfield(L, 2, "mem");
+	p.mem_path = luaL_optstring(L, -1, NULL);
+	lua_getfield(L, 2, "type");
+	type = luaL_optstring(L, -1, "full");
+	if (!p.state_path || !p.mem_path)
+		return luaL_error(L, "snapshot: needs state and mem paths");
+	if (strcmp(type, "full") && strcmp(type, "diff"))
+		return luaL_error(L, "snapshot: type '%s' is not full or diff", type);
+	p.type = strcmp(type, "diff") ? SNAPSHOT_FULL : SNAPSHOT_DIFF;
+	return result(L, vm_snapshot(v->vm, &p, err, sizeof(err)), err);
+}
+
 static int m_ctrl_alt_del(lua_State *L)
 {
 	if (vm_send_ctrl_alt_del(lvm_check(L, 1)->vm))
@@ -450,7 +502,7 @@ static const luaL_Reg methods[] = {
 	{ "state", m_state }, { "exit", m_exit }, { "wait", m_wait }, { "wait_for", m_wait_for },
 	{ "send", m_send }, { "mem", m_mem }, { "times", m_times }, { "vcpu_count", m_vcpu_count },
 	{ "exits", m_exits }, { "memory_stats", m_memory_stats }, { "msrs", m_msrs }, { "set_msrs", m_set_msrs },
-	{ "ctrl_alt_del", m_ctrl_alt_del }, { NULL, NULL },
+	{ "ctrl_alt_del", m_ctrl_alt_del }, { "snapshot", m_snapshot }, { NULL, NULL },
 };
 
 static const luaL_Reg meta[] = {
@@ -471,4 +523,56 @@ void lvm_open(lua_State *L)
 	lua_setfield(L, -2, "__mode");
 	lua_setmetatable(L, -2);
 	lua_setfield(L, LUA_REGISTRYINDEX, WEAK_VMS);
+}
+
+/* core.restore(def): def's keys and types were checked by ember.restore (init.lua). */
+int lvm_restore(lua_State *L)
+{
+	struct lua_host *h = host_of(L);
+	struct restore_params p = { 0 };
+	struct net_override nets[16];
+	const char *mem, *uffd, *console;
+	char err[512];
+	struct vm *vm;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	p.state_path = opt_string(L, 1, "state");
+	mem = opt_string(L, 1, "mem");
+	uffd = opt_string(L, 1, "uffd");
+	if (!p.state_path)
+		return config_error(L, "restore: state (the state file) is required");
+	if (!!mem == !!uffd)
+		return config_error(L, "restore: give exactly one of mem (memory file) or uffd "
+				       "(page-fault handler socket)");
+	p.backend = mem ? MEM_BACKEND_FILE : MEM_BACKEND_UFFD;
+	p.backend_path = mem ? mem : uffd;
+	lua_getfield(L, 1, "resume");
+	p.resume = lua_toboolean(L, -1);
+	lua_getfield(L, 1, "track_dirty_pages");
+	p.track_dirty_pages = lua_toboolean(L, -1);
+	lua_pop(L, 2);
+	console = opt_string(L, 1, "console");
+	if (console && strcmp(console, "stdio") && strcmp(console, "none"))
+		return config_error(L, "console: '%s' is not stdio or none", console);
+	p.console_stdio = !console || !strcmp(console, "stdio");
+	p.vsock_uds_path = opt_string(L, 1, "vsock");
+	if (lua_getfield(L, 1, "net") == LUA_TTABLE) {
+		lua_pushnil(L);
+		while (lua_next(L, -2)) {
+			if (p.nr_net_overrides == sizeof(nets) / sizeof(nets[0]))
+				return config_error(L, "restore: more than 16 net overrides");
+			if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+				return config_error(L, "net: expects { iface_id = \"tap name\" }");
+			nets[p.nr_net_overrides].iface_id = lua_tostring(L, -2);
+			nets[p.nr_net_overrides++].host_dev_name = lua_tostring(L, -1);
+			lua_pop(L, 1);
+		}
+		p.net_overrides = nets;
+	}
+	lua_pop(L, 1);
+	vm = vm_restore(&p, h->loop, err, sizeof(err));
+	if (!vm)
+		return push_fail(L, err);
+	lvm_wrap(L, vm, 1);
+	return 1;
 }

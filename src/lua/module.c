@@ -11,6 +11,7 @@
 #include <lauxlib.h>
 
 #include "ember/log.h"
+#include "ember/memory_file.h"
 #include "ember/version.h"
 #include "internal.h"
 
@@ -97,9 +98,21 @@ static void push_guest_paths(lua_State *L)
 	lua_setfield(L, -2, "test_kernel");
 }
 
+/* core.merge_memory(base, diff): apply a diff memory file onto its base. */
+static int core_merge_memory(lua_State *L)
+{
+	char err[512];
+
+	if (mem_file_merge(luaL_checkstring(L, 1), luaL_checkstring(L, 2), err, sizeof(err)))
+		return push_fail(L, err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
 	{ "vm_new", lvm_new }, { "sleep", core_sleep }, { "now", core_now }, { "log", core_log },
-	{ "config_error", core_config_error }, { NULL, NULL },
+	{ "config_error", core_config_error }, { "restore", lvm_restore },
+	{ "merge_memory", core_merge_memory }, { NULL, NULL },
 };
 
 /* Load lua/ember/<name>.lua from $EMBER_LUA_PATH (development) or the embedded copy. */

@@ -159,6 +159,7 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
 	}
 	vm->start_us = log_uptime_us();
 	/* The order is the documented one (STYLE.md); vm_teardown() is its reverse. */
+	vm->mem_zero_backed = true;
 	ret = vm_build_kvm(vm, err, errlen);
 	if (!ret)
 		ret = vm_build_memory(vm, vm->cfg.mem_backing, NULL, err, errlen);
@@ -239,6 +240,7 @@ struct vm *vm_new(const struct vm_config *cfg, struct ev_loop *loop, char *err, 
 	vm->loop = loop;
 	vm->state = VM_CONFIGURED;
 	vm->kvm_fd = vm->vm_fd = vm->serial_irq_fd = vm->i8042_irq_fd = -1;
+	vm->uffd = vm->uffd_sock = -1;
 	vm->mem.fd = -1;
 	ev_async_init(&vm->wake, on_wake);
 	vm->wake.data = vm;

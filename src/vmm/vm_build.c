@@ -103,6 +103,11 @@ void vm_teardown(struct vm *vm)
 		vm->pending_dirty[i] = NULL;
 	}
 	guest_mem_unmap(&vm->mem);
+	if (vm->uffd_sock >= 0)
+		close(vm->uffd_sock);
+	if (vm->uffd >= 0)
+		close(vm->uffd);
+	vm->uffd = vm->uffd_sock = -1;
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)

@@ -62,6 +62,11 @@ struct vm {
 	/* Dirty pages the last failed diff snapshot could not write (one bitmap per region,
 	 * a bit per page), OR-ed into the next one so nothing is lost. */
 	unsigned long *pending_dirty[GUEST_MEM_MAX_REGIONS];
+	/* Guest RAM came from zero pages (a fresh boot): a full snapshot may leave pages
+	 * that were never touched as holes. False after a restore. */
+	bool mem_zero_backed;
+	int uffd, uffd_sock; /* userfaultfd restore: our copy of the uffd, handler socket */
+	uint64_t last_snapshot_us, last_restore_us;
 };
 
 /* Build steps, in the documented order; each fills err on failure. vm_teardown undoes

@@ -128,9 +128,10 @@ def unbootable_kernel_is_named():
 
 def lua_script_test(path):
     def run():
-        r = ember("run", path, timeout=60)
-        check(r.returncode == 0, "%s: status %d\nstdout: %s\nstderr: %s" %
-              (os.path.basename(path), r.returncode, r.stdout[-2000:], r.stderr[-2000:]))
+        with tempfile.TemporaryDirectory() as tmp:
+            r = ember("run", path, tmp, timeout=120)
+            check(r.returncode == 0, "%s: status %d\nstdout: %s\nstderr: %s" %
+                  (os.path.basename(path), r.returncode, r.stdout[-2000:], r.stderr[-2000:]))
     run.__name__ = "lua_" + os.path.basename(path)[:-4]
     return run
 

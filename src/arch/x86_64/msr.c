@@ -81,3 +81,35 @@ int arch_msrs_set(int vcpu_fd, const uint32_t *indices, const uint64_t *values, 
 {
 	return msr_all(vcpu_fd, KVM_SET_MSRS, indices, (uint64_t *)values, count);
 }
+
+int arch_msrs_get_readable(int vcpu_fd, const uint32_t *indices, unsigned count,
+	uint32_t *out_indices, uint64_t *values, unsigned *got)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry entries[MSR_CHUNK];
+	} buf;
+	unsigned pos = 0, n = 0;
+
+	/* KVM stops at the first MSR it cannot read and returns how many it did: keep
+	 * those, skip the failing one, go on. */
+	while (pos < count) {
+		unsigned chunk = count - pos < MSR_CHUNK ? count - pos : MSR_CHUNK;
+		int done;
+
+		memset(&buf, 0, sizeof(buf));
+		buf.hdr.nmsrs = chunk;
+		for (unsigned i = 0; i < chunk; i++)
+			buf.entries[i].index = indices[pos + i];
+		done = ioctl(vcpu_fd, KVM_GET_MSRS, &buf);
+		if (done < 0)
+			return -errno;
+		for (int i = 0; i < done; i++) {
+			out_indices[n] = buf.entries[i].index;
+			values[n++] = buf.entries[i].data;
+		}
+		pos += (unsigned)done + ((unsigned)done < chunk ? 1 : 0);
+	}
+	*got = n;
+	return 0;
+}

@@ -1,0 +1,505 @@
+/* x86_64 snapshot state: every vCPU register set KVM exposes, and the VM's interrupt
+ * controllers, PIT and clock, saved and restored in Firecracker's order. */
+#include "ember/arch.h"
+
+#include <cpuid.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include <linux/kvm.h>
+
+#include "ember/cpuid.h"
+#include "ember/log.h"
+#include "ember/snapshot_file.h"
+#include "ember/vcpu.h"
+
+#define MSR_IA32_TSC 0x10
+#define MSR_IA32_TSC_DEADLINE 0x6e0
+#define MSRS_MAX 1024
+#define TSC_TOLERANCE_PPM 250
+
+/* Items of a vCPU section, in save order; each is stored as tag, length, bytes. */
+enum item {
+	I_MP_STATE = 1, I_REGS, I_SREGS, I_XSAVE, I_XCRS, I_DEBUGREGS, I_LAPIC, I_TSC_KHZ,
+	I_CPUID, I_MSRS, I_EVENTS,
+	/* VM section */
+	I_PIC_MASTER = 100, I_PIC_SLAVE, I_IOAPIC, I_PIT, I_CLOCK,
+};
+
+static const char *const item_names[] = {
+	[I_MP_STATE] = "mp_state", [I_REGS] = "regs", [I_SREGS] = "sregs", [I_XSAVE] = "xsave",
+	[I_XCRS] = "xcrs", [I_DEBUGREGS] = "debugregs", [I_LAPIC] = "lapic",
+	[I_TSC_KHZ] = "tsc_khz", [I_CPUID] = "cpuid", [I_MSRS] = "msrs", [I_EVENTS] = "events",
+};
+
+static const char *name_of(unsigned tag)
+{
+	static const char *const vm_names[] = { "pic master", "pic slave", "ioapic", "pit",
+		"clock" };
+
+	if (tag >= I_PIC_MASTER && tag <= I_CLOCK)
+		return vm_names[tag - I_PIC_MASTER];
+	return tag < sizeof(item_names) / sizeof(item_names[0]) && item_names[tag]
+		? item_names[tag] : "?";
+}
+
+static int put_item(struct snap_writer *w, unsigned tag, const void *data, size_t len)
+{
+	int ret = snap_put_u32(w, tag);
+
+	if (!ret)
+		ret = snap_put_u32(w, (uint32_t)len);
+	if (!ret)
+		ret = snap_put(w, data, len);
+	return ret;
+}
+
+/* The next item must carry `tag`; returns its bytes and length. */
+static int get_item(struct snap_cursor *c, unsigned tag, const void **data, uint32_t *len,
+	char *err, size_t errlen)
+{
+	uint32_t t = 0, l = 0;
+
+	if (snap_get_u32(c, &t) || snap_get_u32(c, &l) || t != tag || l > c->left) {
+		snprintf(err, errlen, "state file: %s missing or malformed", name_of(tag));
+		return -EINVAL;
+	}
+	*data = c->p;
+	*len = l;
+	c->p += l;
+	c->left -= l;
+	return 0;
+}
+
+/* A fixed-size item straight into a KVM struct. */
+static int get_fixed(struct snap_cursor *c, unsigned tag, void *out, size_t size, char *err,
+	size_t errlen)
+{
+	const void *p;
+	uint32_t len;
+	int ret = get_item(c, tag, &p, &len, err, errlen);
+
+	if (ret)
+		return ret;
+	if (len != size) {
+		snprintf(err, errlen, "state file: %s is %u bytes, expected %zu", name_of(tag), len,
+			size);
+		return -EINVAL;
+	}
+	memcpy(out, p, size);
+	return 0;
+}
+
+static size_t xsave_size(int kvm_fd)
+{
+	int size = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+
+	return size > (int)sizeof(struct kvm_xsave) ? (size_t)size : sizeof(struct kvm_xsave);
+}
+
+static int failed(char *err, size_t errlen, const char *what, unsigned index)
+{
+	int e = errno;
+
+	snprintf(err, errlen, "vcpu %u: %s: %s", index, what, strerror(e));
+	return -e;
+}
+
+#define GET(req, ptr, what)                                                 \
+	do {                                                                \
+		if (ioctl(v->fd, req, ptr) < 0) {                           \
+			ret = failed(err, errlen, what, v->index);          \
+			goto out;                                           \
+		}                                                           \
+	} while (0)
+
+static int save_msrs(int kvm_fd, const struct vcpu *v, struct snap_writer *w, char *err,
+	size_t errlen)
+{
+	const uint32_t *list;
+	unsigned count, got = 0;
+	uint32_t *idx = malloc(MSRS_MAX * sizeof(*idx));
+	uint64_t *val = malloc(MSRS_MAX * sizeof(*val));
+	int ret = idx && val ? arch_msr_list(kvm_fd, &list, &count) : -ENOMEM;
+
+	if (!ret && count > MSRS_MAX)
+		ret = -E2BIG;
+	if (!ret)
+		ret = arch_msrs_get_readable(v->fd, list, count, idx, val, &got);
+	if (ret) {
+		snprintf(err, errlen, "vcpu %u: cannot read MSRs: %s", v->index, strerror(-ret));
+	} else {
+		ret = snap_put_u32(w, I_MSRS);
+		if (!ret)
+			ret = snap_put_u32(w, 4 + got * 12);
+		if (!ret)
+			ret = snap_put_u32(w, got);
+		for (unsigned i = 0; !ret && i < got; i++) {
+			ret = snap_put_u32(w, idx[i]);
+			if (!ret)
+				ret = snap_put_u64(w, val[i]);
+		}
+	}
+	free(idx);
+	free(val);
+	return ret;
+}
+
+int arch_vcpu_save(int kvm_fd, const struct vcpu *v, struct snap_writer *w, char *err,
+	size_t errlen)
+{
+	struct kvm_mp_state mp;
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_xcrs xcrs;
+	struct kvm_debugregs dregs;
+	struct kvm_lapic_state lapic;
+	struct kvm_vcpu_events events;
+	struct kvm_cpuid2 *cpuid = NULL;
+	size_t xsize = xsave_size(kvm_fd);
+	void *xsave = calloc(1, xsize);
+	uint32_t khz;
+	int ret = 0, tsc;
+
+	cpuid = calloc(1, sizeof(*cpuid) + CPUID_MAX_ENTRIES * sizeof(cpuid->entries[0]));
+	if (!xsave || !cpuid) {
+		ret = -ENOMEM;
+		snprintf(err, errlen, "vcpu %u: out of memory", v->index);
+		goto out;
+	}
+	cpuid->nent = CPUID_MAX_ENTRIES;
+	/* mp_state first: reading it makes KVM accept pending APIC events. */
+	GET(KVM_GET_MP_STATE, &mp, "KVM_GET_MP_STATE");
+	GET(KVM_GET_REGS, &regs, "KVM_GET_REGS");
+	GET(KVM_GET_SREGS, &sregs, "KVM_GET_SREGS");
+	GET(xsize > sizeof(struct kvm_xsave) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE, xsave,
+		"KVM_GET_XSAVE");
+	GET(KVM_GET_XCRS, &xcrs, "KVM_GET_XCRS");
+	GET(KVM_GET_DEBUGREGS, &dregs, "KVM_GET_DEBUGREGS");
+	GET(KVM_GET_LAPIC, &lapic, "KVM_GET_LAPIC");
+	tsc = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
+	khz = tsc > 0 ? (uint32_t)tsc : 0;
+	GET(KVM_GET_CPUID2, cpuid, "KVM_GET_CPUID2");
+	ret = snap_put_u32(w, v->index);
+	if (!ret)
+		ret = put_item(w, I_MP_STATE, &mp, sizeof(mp));
+	if (!ret)
+		ret = put_item(w, I_REGS, &regs, sizeof(regs));
+	if (!ret)
+		ret = put_item(w, I_SREGS, &sregs, sizeof(sregs));
+	if (!ret)
+		ret = put_item(w, I_XSAVE, xsave, xsize);
+	if (!ret)
+		ret = put_item(w, I_XCRS, &xcrs, sizeof(xcrs));
+	if (!ret)
+		ret = put_item(w, I_DEBUGREGS, &dregs, sizeof(dregs));
+	if (!ret)
+		ret = put_item(w, I_LAPIC, &lapic, sizeof(lapic));
+	if (!ret)
+		ret = put_item(w, I_TSC_KHZ, &khz, sizeof(khz));
+	if (!ret)
+		ret = put_item(w, I_CPUID, cpuid,
+			sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]));
+	if (!ret)
+		ret = save_msrs(kvm_fd, v, w, err, errlen);
+	if (ret) {
+		if (!err[0])
+			snprintf(err, errlen, "vcpu %u: out of memory", v->index);
+		goto out;
+	}
+	/* Events last: the reads above must not leave anything pending behind them. */
+	GET(KVM_GET_VCPU_EVENTS, &events, "KVM_GET_VCPU_EVENTS");
+	ret = put_item(w, I_EVENTS, &events, sizeof(events));
+out:
+	free(xsave);
+	free(cpuid);
+	return ret;
+}
+
+#define SET(req, ptr, what)                                                 \
+	do {                                                                \
+		if (ioctl(v->fd, req, ptr) < 0) {                           \
+			ret = failed(err, errlen, what, v->index);          \
+			goto out;                                           \
+		}                                                           \
+	} while (0)
+
+/* A snapshot from another CPU vendor may still run (its CPUID travels along), but often
+ * will not: warn, as Firecracker does. */
+static void warn_vendor(const struct vcpu *v, struct kvm_cpuid2 *cpuid)
+{
+	struct kvm_cpuid_entry2 *leaf0 = cpuid_find(cpuid, 0, 0);
+	char host[13], saved[13];
+
+	if (v->index != 0 || !leaf0)
+		return;
+	arch_host_vendor(host);
+	memcpy(saved, &leaf0->ebx, 4);
+	memcpy(saved + 4, &leaf0->edx, 4);
+	memcpy(saved + 8, &leaf0->ecx, 4);
+	saved[12] = 0;
+	if (strcmp(host, saved) != 0)
+		log_warn("restore: snapshot CPU vendor %s differs from this host's %s", saved, host);
+}
+
+static int restore_cpuid(struct vcpu *v, struct snap_cursor *c, char *err, size_t errlen)
+{
+	const struct kvm_cpuid2 *saved;
+	struct kvm_cpuid2 *cpuid;
+	uint32_t len;
+	int ret = get_item(c, I_CPUID, (const void **)&saved, &len, err, errlen);
+
+	if (ret)
+		return ret;
+	if (len < sizeof(*saved) || saved->nent > CPUID_MAX_ENTRIES ||
+		len != sizeof(*saved) + saved->nent * sizeof(saved->entries[0])) {
+		snprintf(err, errlen, "state file: vcpu %u cpuid is malformed", v->index);
+		return -EINVAL;
+	}
+	cpuid = malloc(len);
+	if (!cpuid)
+		return -ENOMEM;
+	memcpy(cpuid, saved, len);
+	warn_vendor(v, cpuid);
+	SET(KVM_SET_CPUID2, cpuid, "KVM_SET_CPUID2");
+out:
+	free(cpuid);
+	return ret;
+}
+
+static int set_msr_list(struct vcpu *v, const uint32_t *idx, const uint64_t *val, unsigned n,
+	char *err, size_t errlen)
+{
+	int ret = arch_msrs_set(v->fd, idx, val, n);
+
+	if (ret)
+		snprintf(err, errlen, "vcpu %u: KVM_SET_MSRS refused one of %u MSRs: %s", v->index, n,
+			strerror(-ret));
+	return ret;
+}
+
+static int restore_msrs(struct vcpu *v, struct snap_cursor *c, char *err, size_t errlen)
+{
+	const uint8_t *p;
+	uint32_t len, n;
+	uint32_t *idx = NULL;
+	uint64_t *val = NULL, deadline = 0, tsc = 0;
+	unsigned k = 0;
+	bool has_deadline = false;
+	int ret = get_item(c, I_MSRS, (const void **)&p, &len, err, errlen);
+
+	if (ret)
+		return ret;
+	memcpy(&n, p, len >= 4 ? 4 : 0);
+	if (len < 4 || n > MSRS_MAX || len != 4 + n * 12u) {
+		snprintf(err, errlen, "state file: vcpu %u msrs are malformed", v->index);
+		return -EINVAL;
+	}
+	idx = malloc((n + 1) * sizeof(*idx));
+	val = malloc((n + 1) * sizeof(*val));
+	if (!idx || !val) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t index;
+		uint64_t value;
+		memcpy(&index, p + 4 + i * 12, 4);
+		memcpy(&value, p + 8 + i * 12, 8);
+		if (index == MSR_IA32_TSC)
+			tsc = value;
+		if (index == MSR_IA32_TSC_DEADLINE) {
+			has_deadline = true;
+			deadline = value;
+			continue;
+		}
+		idx[k] = index;
+		val[k++] = value;
+	}
+	ret = set_msr_list(v, idx, val, k, err, errlen);
+	/* TSC_DEADLINE goes after the TSC it is relative to; an unarmed deadline becomes the
+	 * TSC value so a timer interrupt lost at save time fires at once. */
+	if (!ret && has_deadline) {
+		uint32_t di = MSR_IA32_TSC_DEADLINE;
+		uint64_t dv = deadline ? deadline : tsc;
+		ret = set_msr_list(v, &di, &dv, 1, err, errlen);
+	}
+out:
+	free(idx);
+	free(val);
+	return ret;
+}
+
+static int restore_tsc(struct vcpu *v, struct snap_cursor *c, char *err, size_t errlen)
+{
+	uint32_t khz;
+	int ret = get_fixed(c, I_TSC_KHZ, &khz, sizeof(khz), err, errlen), host;
+
+	if (ret || !khz)
+		return ret;
+	host = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
+	/* Scale only when the host differs by more than the tolerance: scaling costs. */
+	if (host > 0 && (uint64_t)llabs((long long)host - khz) * 1000000 >
+			(uint64_t)khz * TSC_TOLERANCE_PPM &&
+		ioctl(v->fd, KVM_SET_TSC_KHZ, (unsigned long)khz) < 0)
+		log_warn("vcpu %u: cannot scale TSC to %u kHz (host %d kHz): %s", v->index, khz,
+			host, strerror(errno));
+	return 0;
+}
+
+int arch_vcpu_restore(int kvm_fd, struct vcpu *v, struct snap_cursor *c, char *err,
+	size_t errlen)
+{
+	struct kvm_mp_state mp;
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_xcrs xcrs;
+	struct kvm_debugregs dregs;
+	struct kvm_lapic_state lapic;
+	struct kvm_vcpu_events events;
+	size_t xsize = xsave_size(kvm_fd);
+	void *xsave = calloc(1, xsize);
+	struct snap_cursor tail;
+	const void *p;
+	uint32_t len, index;
+	int ret;
+
+	if (!xsave)
+		return -ENOMEM;
+	ret = snap_get_u32(c, &index);
+	if (ret || index != v->index) {
+		snprintf(err, errlen, "state file: vcpu section %u holds vcpu %u", v->index, index);
+		ret = -EINVAL;
+		goto out;
+	}
+	/* Read on a copy: a malformed section leaves the caller's cursor where it was. */
+	tail = *c;
+	ret = get_fixed(&tail, I_MP_STATE, &mp, sizeof(mp), err, errlen);
+	if (!ret)
+		ret = get_fixed(&tail, I_REGS, &regs, sizeof(regs), err, errlen);
+	if (!ret)
+		ret = get_fixed(&tail, I_SREGS, &sregs, sizeof(sregs), err, errlen);
+	if (!ret)
+		ret = get_item(&tail, I_XSAVE, &p, &len, err, errlen);
+	if (!ret && len != xsize) {
+		snprintf(err, errlen, "state file: xsave is %u bytes, this host uses %zu", len, xsize);
+		ret = -EINVAL;
+	}
+	if (!ret) {
+		memcpy(xsave, p, xsize);
+		ret = get_fixed(&tail, I_XCRS, &xcrs, sizeof(xcrs), err, errlen);
+	}
+	if (!ret)
+		ret = get_fixed(&tail, I_DEBUGREGS, &dregs, sizeof(dregs), err, errlen);
+	if (!ret)
+		ret = get_fixed(&tail, I_LAPIC, &lapic, sizeof(lapic), err, errlen);
+	if (!ret)
+		ret = restore_tsc(v, &tail, err, errlen);
+	if (!ret)
+		ret = restore_cpuid(v, &tail, err, errlen);
+	if (ret)
+		goto out;
+	SET(KVM_SET_MP_STATE, &mp, "KVM_SET_MP_STATE");
+	SET(KVM_SET_REGS, &regs, "KVM_SET_REGS");
+	SET(KVM_SET_SREGS, &sregs, "KVM_SET_SREGS");
+	/* KVM_SET_XSAVE reads as many bytes as KVM_CAP_XSAVE2 reports. */
+	SET(KVM_SET_XSAVE, xsave, "KVM_SET_XSAVE");
+	SET(KVM_SET_XCRS, &xcrs, "KVM_SET_XCRS");
+	SET(KVM_SET_DEBUGREGS, &dregs, "KVM_SET_DEBUGREGS");
+	/* The LAPIC after sregs (APIC base), the MSRs after the LAPIC (TSC deadline). */
+	SET(KVM_SET_LAPIC, &lapic, "KVM_SET_LAPIC");
+	ret = restore_msrs(v, &tail, err, errlen);
+	if (!ret)
+		ret = get_fixed(&tail, I_EVENTS, &events, sizeof(events), err, errlen);
+	if (ret)
+		goto out;
+	SET(KVM_SET_VCPU_EVENTS, &events, "KVM_SET_VCPU_EVENTS");
+	/* Tell a paravirtual-clock guest it was stopped, so it does not report soft
+	 * lockups; EINVAL means the guest has no kvmclock, which is fine. */
+	if (ioctl(v->fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)
+		log_debug("vcpu %u: KVM_KVMCLOCK_CTRL: %s", v->index, strerror(errno));
+	*c = tail;
+out:
+	free(xsave);
+	return ret;
+}
+
+int arch_vm_save(int vm_fd, struct snap_writer *w, char *err, size_t errlen)
+{
+	struct kvm_irqchip chips[3];
+	struct kvm_pit_state2 pit;
+	struct kvm_clock_data clock;
+	int ret = 0;
+
+	for (unsigned i = 0; i < 3; i++) {
+		memset(&chips[i], 0, sizeof(chips[i]));
+		chips[i].chip_id = i; /* KVM_IRQCHIP_PIC_MASTER, _SLAVE, _IOAPIC */
+		if (ioctl(vm_fd, KVM_GET_IRQCHIP, &chips[i]) < 0) {
+			snprintf(err, errlen, "KVM_GET_IRQCHIP %s: %s", name_of(I_PIC_MASTER + i),
+				strerror(errno));
+			return -errno;
+		}
+	}
+	if (ioctl(vm_fd, KVM_GET_PIT2, &pit) < 0 || ioctl(vm_fd, KVM_GET_CLOCK, &clock) < 0) {
+		snprintf(err, errlen, "KVM_GET_PIT2/KVM_GET_CLOCK: %s", strerror(errno));
+		return -errno;
+	}
+	for (unsigned i = 0; !ret && i < 3; i++)
+		ret = put_item(w, I_PIC_MASTER + i, &chips[i], sizeof(chips[i]));
+	if (!ret)
+		ret = put_item(w, I_PIT, &pit, sizeof(pit));
+	if (!ret)
+		ret = put_item(w, I_CLOCK, &clock, sizeof(clock));
+	return ret;
+}
+
+int arch_vm_restore(int vm_fd, struct snap_cursor *c, char *err, size_t errlen)
+{
+	struct kvm_irqchip chips[3];
+	struct kvm_pit_state2 pit;
+	struct kvm_clock_data clock;
+	int ret = 0;
+
+	for (unsigned i = 0; !ret && i < 3; i++)
+		ret = get_fixed(c, I_PIC_MASTER + i, &chips[i], sizeof(chips[i]), err, errlen);
+	if (!ret)
+		ret = get_fixed(c, I_PIT, &pit, sizeof(pit), err, errlen);
+	if (!ret)
+		ret = get_fixed(c, I_CLOCK, &clock, sizeof(clock), err, errlen);
+	if (ret)
+		return ret;
+	for (unsigned i = 0; i < 3; i++) {
+		if (chips[i].chip_id != i) {
+			snprintf(err, errlen, "state file: irqchip %u has id %u", i, chips[i].chip_id);
+			return -EINVAL;
+		}
+	}
+	/* kvmclock resumes where it stopped (Firecracker's default, no REALTIME). */
+	clock.flags = 0;
+	if (ioctl(vm_fd, KVM_SET_PIT2, &pit) < 0 || ioctl(vm_fd, KVM_SET_CLOCK, &clock) < 0) {
+		snprintf(err, errlen, "KVM_SET_PIT2/KVM_SET_CLOCK: %s", strerror(errno));
+		return -errno;
+	}
+	for (unsigned i = 0; i < 3; i++) {
+		if (ioctl(vm_fd, KVM_SET_IRQCHIP, &chips[i]) < 0) {
+			snprintf(err, errlen, "KVM_SET_IRQCHIP %s: %s", name_of(I_PIC_MASTER + i),
+				strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
+
+void arch_host_vendor(char out[13])
+{
+	unsigned a, b, c, d;
+
+	__cpuid(0, a, b, c, d);
+	memcpy(out, &b, 4);
+	memcpy(out + 4, &d, 4);
+	memcpy(out + 8, &c, 4);
+	out[12] = 0;
+}
