@@ -1,6 +1,7 @@
 /* ember command line: ember run FILE.lua, --help, --version. Only main() decides to exit. */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,8 @@
 #include "ember/console.h"
 #include "ember/log.h"
 #include "ember/lua_host.h"
+#include "ember/memory_file.h"
+#include "ember/snapshot.h"
 #include "ember/vcpu.h"
 #include "ember/version.h"
 #include "ember/vm_exit.h"
@@ -19,6 +22,11 @@ static const char usage[] =
 	"\n"
 	"commands:\n"
 	"  run FILE.lua [ARGS...]   run a machine definition or a script\n"
+	"  restore STATE MEM [--uffd SOCK] [--resume] [--track-dirty-pages]\n"
+	"          [--net-override ID=TAP] [--vsock-override PATH]\n"
+	"                           restore a snapshot (MEM is ignored with --uffd)\n"
+	"  snapshot info STATE      describe a snapshot state file\n"
+	"  snapshot merge BASE DIFF apply a diff memory file onto its base\n"
 	"\n"
 	"options:\n"
 	"  --log-level LEVEL        error, warn (default), info or debug\n"
@@ -39,17 +47,16 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 		lua_host_signal(host, w->signum);
 }
 
-static int cmd_run(int argc, char **argv)
+/* What a command does once the loop, the vCPU kick and the Lua host exist. */
+typedef int (*host_cmd_fn)(struct lua_host *h, struct ev_loop *loop, int argc, char **argv);
+
+static int with_host(host_cmd_fn fn, int argc, char **argv)
 {
 	struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
 	ev_signal sigint, sigterm;
 	char err[256];
 	int status;
 
-	if (argc < 1) {
-		fprintf(stderr, "ember: run needs a FILE.lua\n%s", usage);
-		return EMBER_EXIT_USAGE;
-	}
 	if (!loop) {
 		fprintf(stderr, "ember: cannot create the event loop\n");
 		return EMBER_EXIT_ERROR;
@@ -67,12 +74,102 @@ static int cmd_run(int argc, char **argv)
 	ev_signal_init(&sigterm, on_signal, SIGTERM);
 	ev_signal_start(loop, &sigint);
 	ev_signal_start(loop, &sigterm);
-	status = lua_host_run_file(host, argv[0], argc, argv);
+	status = fn(host, loop, argc, argv);
 	lua_host_free(host);
 	host = NULL;
 	ev_signal_stop(loop, &sigint);
 	ev_signal_stop(loop, &sigterm);
 	return status;
+}
+
+static int run_file(struct lua_host *h, struct ev_loop *loop, int argc, char **argv)
+{
+	(void)loop;
+	return lua_host_run_file(h, argv[0], argc, argv);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	if (argc < 1) {
+		fprintf(stderr, "ember: run needs a FILE.lua\n%s", usage);
+		return EMBER_EXIT_USAGE;
+	}
+	return with_host(run_file, argc, argv);
+}
+
+#define MAX_NET_OVERRIDES 16
+
+static int restore_vm(struct lua_host *h, struct ev_loop *loop, int argc, char **argv)
+{
+	struct restore_params p = { .state_path = argv[0], .backend_path = argv[1],
+		.console_stdio = true };
+	struct net_override nets[MAX_NET_OVERRIDES];
+	char err[512];
+	struct vm *vm;
+
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i];
+		bool has_value = i + 1 < argc;
+		if (!strcmp(a, "--resume")) {
+			p.resume = true;
+		} else if (!strcmp(a, "--track-dirty-pages")) {
+			p.track_dirty_pages = true;
+		} else if (!strcmp(a, "--uffd") && has_value) {
+			p.backend = MEM_BACKEND_UFFD;
+			p.backend_path = argv[++i];
+		} else if (!strcmp(a, "--vsock-override") && has_value) {
+			p.vsock_uds_path = argv[++i];
+		} else if (!strcmp(a, "--net-override") && has_value &&
+			p.nr_net_overrides < MAX_NET_OVERRIDES && strchr(argv[i + 1], '=')) {
+			char *id = argv[++i], *eq = strchr(id, '=');
+			*eq = 0;
+			nets[p.nr_net_overrides].iface_id = id;
+			nets[p.nr_net_overrides++].host_dev_name = eq + 1;
+			p.net_overrides = nets;
+		} else {
+			fprintf(stderr, "ember: restore: bad argument '%s'\n%s", a, usage);
+			return EMBER_EXIT_USAGE;
+		}
+	}
+	vm = vm_restore(&p, loop, err, sizeof(err));
+	if (!vm) {
+		fprintf(stderr, "ember: %s\n", err);
+		return EMBER_EXIT_ERROR;
+	}
+	if (!p.resume)
+		log_warn("restored paused: SIGTERM ends it (resume it with --resume or the API)");
+	return lua_host_run_vm(h, vm);
+}
+
+static int cmd_restore(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "ember: restore needs STATE and MEM\n%s", usage);
+		return EMBER_EXIT_USAGE;
+	}
+	return with_host(restore_vm, argc, argv);
+}
+
+static int cmd_snapshot(int argc, char **argv)
+{
+	char err[512];
+
+	if (argc == 2 && !strcmp(argv[0], "info")) {
+		if (vm_snapshot_describe(argv[1], stdout, err, sizeof(err))) {
+			fprintf(stderr, "ember: %s\n", err);
+			return EMBER_EXIT_ERROR;
+		}
+		return EMBER_EXIT_OK;
+	}
+	if (argc == 3 && !strcmp(argv[0], "merge")) {
+		if (mem_file_merge(argv[1], argv[2], err, sizeof(err))) {
+			fprintf(stderr, "ember: %s\n", err);
+			return EMBER_EXIT_ERROR;
+		}
+		return EMBER_EXIT_OK;
+	}
+	fprintf(stderr, "ember: snapshot needs 'info STATE' or 'merge BASE DIFF'\n%s", usage);
+	return EMBER_EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
@@ -122,6 +219,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[i], "run")) {
 		status = cmd_run(argc - i - 1, argv + i + 1);
+	} else if (!strcmp(argv[i], "restore")) {
+		status = cmd_restore(argc - i - 1, argv + i + 1);
+	} else if (!strcmp(argv[i], "snapshot")) {
+		status = cmd_snapshot(argc - i - 1, argv + i + 1);
 	} else {
 		fprintf(stderr, "ember: unknown command '%s'\n%s", argv[i], usage);
 		status = EMBER_EXIT_USAGE;

@@ -7,6 +7,7 @@
 
 struct ev_loop;
 struct lua_host;
+struct vm;
 
 struct lua_host *lua_host_new(struct ev_loop *loop, char *err, size_t errlen);
 /* Stops every VM the scripts created, closes the Lua state. NULL is a no-op. */
@@ -17,6 +18,10 @@ void lua_host_free(struct lua_host *h);
  * that VM are done. Returns the process exit status (see vm_exit.h): a definition error
  * or a script that does not load is EMBER_EXIT_USAGE, with one line on stderr. */
 int lua_host_run_file(struct lua_host *h, const char *path, int argc, char **argv);
+
+/* Own `vm` (already built, e.g. restored) and run the loop until it exits; returns the
+ * exit status that tells how it ended. */
+int lua_host_run_vm(struct lua_host *h, struct vm *vm);
 
 /* Stop every VM on SIGINT/SIGTERM; the running script ends with status 128 + signo. */
 void lua_host_signal(struct lua_host *h, int signo);

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 struct ev_loop;
 struct vm;
@@ -47,5 +48,10 @@ struct restore_params {
  * failure with err set; nothing is left allocated. */
 struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char *err,
 	size_t errlen);
+
+/* Print what a state file holds (format version, machine, boot source, sections) to
+ * `out`; the file is fully checked first. */
+__attribute__((warn_unused_result)) int vm_snapshot_describe(const char *state_path, FILE *out,
+	char *err, size_t errlen);
 
 #endif

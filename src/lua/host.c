@@ -332,6 +332,22 @@ void lua_host_signal(struct lua_host *h, int signo)
 		finish_main(h, 128 + signo);
 }
 
+/* `ember` is a global in scripts and definitions, as well as require "ember". */
+static int load_ember(struct lua_host *h)
+{
+	lua_State *L = h->L;
+
+	lua_getglobal(L, "require");
+	lua_pushstring(L, "ember");
+	if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+		fprintf(stderr, "ember: cannot load the ember module: %s\n", lua_tostring(L, -1));
+		lua_pop(L, 1);
+		return -1;
+	}
+	lua_setglobal(L, "ember");
+	return 0;
+}
+
 int lua_host_run_file(struct lua_host *h, const char *path, int argc, char **argv)
 {
 	lua_State *L = h->L;
@@ -343,14 +359,8 @@ int lua_host_run_file(struct lua_host *h, const char *path, int argc, char **arg
 		lua_rawseti(L, -2, i);
 	}
 	lua_setglobal(L, "arg");
-	/* `ember` is a global in scripts and definitions, as well as require "ember". */
-	lua_getglobal(L, "require");
-	lua_pushstring(L, "ember");
-	if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
-		fprintf(stderr, "ember: cannot load the ember module: %s\n", lua_tostring(L, -1));
+	if (load_ember(h))
 		return EMBER_EXIT_ERROR;
-	}
-	lua_setglobal(L, "ember");
 	t = task_new(h, true);
 	if (!t)
 		return EMBER_EXIT_ERROR;
@@ -362,6 +372,25 @@ int lua_host_run_file(struct lua_host *h, const char *path, int argc, char **arg
 	for (int i = 1; i < argc; i++)
 		lua_pushstring(t->co, argv[i]);
 	resume(h, t, argc > 1 ? argc - 1 : 0);
+	while (!h->main_done)
+		ev_run(h->loop, EVRUN_ONCE);
+	return h->status;
+}
+
+int lua_host_run_vm(struct lua_host *h, struct vm *vm)
+{
+	struct lvm *v;
+
+	if (load_ember(h)) {
+		vm_free(vm);
+		return EMBER_EXIT_ERROR;
+	}
+	v = lvm_wrap(h->L, vm, 0);
+
+	lua_pop(h->L, 1); /* lvm_wrap keeps a running or paused VM alive by itself */
+	if (vm_state(vm) == VM_EXITED)
+		return vm_exit_status(vm);
+	h->main_vm = v;
 	while (!h->main_done)
 		ev_run(h->loop, EVRUN_ONCE);
 	return h->status;

@@ -484,3 +484,43 @@ out:
 	snap_reader_free(r);
 	return vm;
 }
+
+int vm_snapshot_describe(const char *state_path, FILE *out, char *err, size_t errlen)
+{
+	static const char *const section_names[] = { "?", "vm info", "memory", "vm state",
+		"vcpu", "device" };
+	struct snap_reader *r = NULL;
+	struct vm_config cfg;
+	unsigned major, minor;
+	int ret = snap_reader_open(&r, state_path, err, errlen);
+
+	if (ret)
+		return ret;
+	vm_config_init(&cfg);
+	ret = load_vm_info(r, &cfg, err, errlen);
+	if (!ret)
+		ret = check_memory_layout(r, cfg.mem_mib, err, errlen);
+	if (!ret) {
+		snap_reader_version(r, &major, &minor);
+		fprintf(out, "state file:    %s\n", state_path);
+		fprintf(out, "format:        ember snapshot v%u.%u\n", major, minor);
+		fprintf(out, "vcpus:         %u\n", cfg.vcpus);
+		fprintf(out, "memory:        %llu MiB (%s)\n", (unsigned long long)cfg.mem_mib,
+			vm_config_backing_name(cfg.mem_backing));
+		fprintf(out, "kernel:        %s\n", cfg.kernel ? cfg.kernel : "-");
+		fprintf(out, "initrd:        %s\n", cfg.initrd ? cfg.initrd : "-");
+		fprintf(out, "cmdline:       %s\n", cfg.cmdline ? cfg.cmdline : "");
+		fprintf(out, "sections:      %u\n", snap_reader_count(r));
+		for (unsigned id = SNAP_SEC_VM_INFO; id <= SNAP_SEC_DEVICE; id++)
+			fprintf(out, "  %-12s %u\n", section_names[id], snap_reader_count_id(r, id));
+		for (unsigned i = 0; i < snap_reader_count_id(r, SNAP_SEC_DEVICE); i++) {
+			struct snap_cursor cur;
+			const char *name = NULL;
+			if (!snap_reader_find(r, SNAP_SEC_DEVICE, i, &cur) &&
+				!snap_get_str(&cur, &name, 64) && name)
+				fprintf(out, "device:        %s\n", name);
+		}
+	}
+	snap_reader_free(r);
+	return ret;
+}

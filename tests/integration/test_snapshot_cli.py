@@ -1,0 +1,96 @@
+"""Snapshot files from the command line: info, restore, merge, and every bad file refused."""
+import os
+import tempfile
+
+from run import check, ember, test, write_def
+
+MAKE_SNAPSHOT = """
+local dir = arg[1]
+local vm = ember.vm { kernel = ember.guest.test_kernel, memory_mib = 128, console = "none" }
+assert(vm:start())
+assert(vm:wait_for("ready cpus=[^\\n]*\\n", 10))
+vm:send("fill 8 5\\n")
+assert(vm:wait_for("OK fill[^\\n]*\\n", 10))
+assert(vm:pause())
+assert(vm:snapshot { state = dir .. "/vm.state", mem = dir .. "/vm.mem" })
+-- A second snapshot whose memory file cannot be written must not touch the good one.
+local ok, err = vm:snapshot { state = dir .. "/vm.state", mem = dir .. "/missing/vm.mem" }
+assert(not ok and err:find("missing/vm.mem", 1, true), err)
+vm:stop()
+"""
+
+
+def make_snapshot(tmp):
+    r = ember("run", write_def(tmp, MAKE_SNAPSHOT, "snap.lua"), tmp, timeout=30)
+    check(r.returncode == 0, "making the snapshot failed: %s" % r.stderr)
+    return os.path.join(tmp, "vm.state"), os.path.join(tmp, "vm.mem")
+
+
+@test
+def snapshot_info_describes_the_state_file():
+    with tempfile.TemporaryDirectory() as tmp:
+        state, _ = make_snapshot(tmp)
+        r = ember("snapshot", "info", state)
+        check(r.returncode == 0, "info failed: %s" % r.stderr)
+        for want in ("format:        ember snapshot v1.0", "vcpus:         1",
+                     "memory:        128 MiB (anon)", "device:        serial",
+                     "device:        i8042"):
+            check(want in r.stdout, "info lacks %r:\n%s" % (want, r.stdout))
+        check(not [f for f in os.listdir(tmp) if ".tmp." in f], "temporary files left behind")
+
+
+@test
+def cli_restore_resumes_the_guest():
+    with tempfile.TemporaryDirectory() as tmp:
+        state, mem = make_snapshot(tmp)
+        r = ember("restore", state, mem, "--resume", stdin="check 8 5\npoweroff\n", timeout=30)
+        check("OK check" in r.stdout, "restored guest lost its memory: %r" % r.stdout)
+        check(r.returncode == 0, "restore: status %d: %s" % (r.returncode, r.stderr))
+
+
+def corrupt(path, out, fn):
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    with open(out, "wb") as f:
+        f.write(fn(data))
+    return out
+
+
+def flip(data, at):
+    data[at] ^= 0x40
+    return data
+
+
+@test
+def bad_state_files_are_refused_with_a_reason():
+    with tempfile.TemporaryDirectory() as tmp:
+        state, mem = make_snapshot(tmp)
+        size = os.path.getsize(state)
+        cases = [
+            (lambda d: b"", "too short"),
+            (lambda d: d[:30], "too short|runs past|CRC"),
+            (lambda d: b"\0" * 64, "bad magic"),
+            (lambda d: flip(d, size // 2), "CRC mismatch"),
+            (lambda d: flip(d, 8), "format version"),
+            (lambda d: d + b"junk", "CRC mismatch|trailing|past"),
+        ]
+        for i, (fn, want) in enumerate(cases):
+            bad = corrupt(state, os.path.join(tmp, "bad%d.state" % i), fn)
+            for args in (("snapshot", "info", bad), ("restore", bad, mem)):
+                r = ember(*args, timeout=20)
+                check(r.returncode == 1, "%s case %d: status %d" % (args[0], i, r.returncode))
+                import re
+                check(re.search(want, r.stderr), "%s case %d: %r lacks %r" %
+                      (args[0], i, r.stderr, want))
+        r = ember("restore", os.path.join(tmp, "nope.state"), mem)
+        check(r.returncode == 1 and "No such file" in r.stderr, "missing state: %r" % r.stderr)
+        short = os.path.join(tmp, "short.mem")
+        with open(short, "wb") as f:
+            f.write(b"\0" * 4096)
+        r = ember("restore", state, short)
+        check(r.returncode == 1 and "need" in r.stderr, "short memory file: %r" % r.stderr)
+        r = ember("restore", state, mem, "--net-override", "eth0=tap9")
+        check(r.returncode == 1 and "Unknown Network Device" in r.stderr,
+              "unknown iface: %r" % r.stderr)
+        r = ember("restore", state, mem, "--bogus")
+        check(r.returncode == 2, "bad restore option: %r" % (r,))
