@@ -120,6 +120,9 @@ test: test-unit test-integration test-san
 bench: $(BUILD)/ember guest
 	$(Q)python3 tests/bench/bench.py --ember $(BUILD)/ember
 
+demo: $(BUILD)/ember guest
+	$(Q)$(BUILD)/ember run configs/demo-clones.lua
+
 deps:
 	$(Q)tools/deps.sh $(DEB_PACKAGES)
 

@@ -71,14 +71,18 @@ struct vm_times {
 	uint64_t start_us;     /* vm_start called */
 	uint64_t first_run_us; /* first KVM_RUN of vCPU 0 */
 	uint64_t boot_us;      /* boot timer written */
+	uint64_t last_snapshot_us; /* duration of the last vm_snapshot */
+	uint64_t restore_us;       /* duration of vm_restore, for a restored VM */
 };
 void vm_times(const struct vm *vm, struct vm_times *out);
 
-/* Memory use: guest RAM size, how much of it is resident (mincore), and the whole
- * process's resident set, in KiB. -EBUSY unless running or paused. */
+/* Memory use: guest RAM size, how much of it is resident (mincore), how much of that is
+ * private to this VM (copy-on-write pages of a restored clone, /proc/self/smaps), and
+ * the whole process's resident set, in KiB. -EBUSY unless running or paused. */
 struct vm_memory_stats {
 	uint64_t guest_kib;
 	uint64_t guest_resident_kib;
+	uint64_t guest_private_kib; /* anonymous pages: not shared with a memory file */
 	uint64_t process_rss_kib;
 };
 __attribute__((warn_unused_result)) int vm_memory_stats(const struct vm *vm,

@@ -357,6 +357,14 @@ static int m_times(lua_State *L)
 		lua_pushnumber(L, t.boot_us / 1000.0);
 		lua_setfield(L, -2, "boot_ms");
 	}
+	if (t.last_snapshot_us) {
+		lua_pushnumber(L, t.last_snapshot_us / 1000.0);
+		lua_setfield(L, -2, "snapshot_ms");
+	}
+	if (t.restore_us) {
+		lua_pushnumber(L, t.restore_us / 1000.0);
+		lua_setfield(L, -2, "restore_ms");
+	}
 	return 1;
 }
 
@@ -366,11 +374,13 @@ static int m_memory_stats(lua_State *L)
 
 	if (vm_memory_stats(lvm_check(L, 1)->vm, &st))
 		return push_fail(L, "memory_stats: the vm is not running or paused");
-	lua_createtable(L, 0, 3);
+	lua_createtable(L, 0, 4);
 	lua_pushinteger(L, (lua_Integer)st.guest_kib);
 	lua_setfield(L, -2, "guest_kib");
 	lua_pushinteger(L, (lua_Integer)st.guest_resident_kib);
 	lua_setfield(L, -2, "guest_resident_kib");
+	lua_pushinteger(L, (lua_Integer)st.guest_private_kib);
+	lua_setfield(L, -2, "guest_private_kib");
 	lua_pushinteger(L, (lua_Integer)st.process_rss_kib);
 	lua_setfield(L, -2, "process_rss_kib");
 	return 1;

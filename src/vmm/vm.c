@@ -331,5 +331,7 @@ void vm_times(const struct vm *vm, struct vm_times *out)
 	out->first_run_us = vm->nr_vcpus ? atomic_load(&vm->vcpus[0].first_run_us)
 					 : vm->first_run_us;
 	out->boot_us = atomic_load(&vm->boot_us);
+	out->last_snapshot_us = vm->last_snapshot_us;
+	out->restore_us = vm->last_restore_us;
 }
 

@@ -2,6 +2,8 @@
 #include "vm_internal.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -25,6 +27,28 @@ static uint64_t resident_kib(const struct guest_mem_region *r)
 	return n * 4;
 }
 
+/* "Anonymous:" of the mapping that starts at `start`, from /proc/self/smaps. */
+static uint64_t anonymous_kib(FILE *smaps, const void *start)
+{
+	char line[256];
+	unsigned long lo, hi;
+	unsigned long long kib;
+	bool in = false;
+
+	rewind(smaps);
+	while (fgets(line, sizeof(line), smaps)) {
+		size_t tok = strcspn(line, " ");
+		/* A mapping header starts with "lo-hi "; field lines start with "Name:". */
+		if (line[tok] == ' ' && memchr(line, '-', tok) && !memchr(line, ':', tok) &&
+			sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+			in = lo == (unsigned long)(uintptr_t)start;
+		} else if (in && sscanf(line, "Anonymous: %llu kB", &kib) == 1) {
+			return kib;
+		}
+	}
+	return 0;
+}
+
 int vm_memory_stats(const struct vm *vm, struct vm_memory_stats *out)
 {
 	const struct guest_mem *gm = vm_memory(vm);
@@ -37,6 +61,12 @@ int vm_memory_stats(const struct vm *vm, struct vm_memory_stats *out)
 	out->guest_kib = gm->total >> 10;
 	for (unsigned i = 0; i < gm->nr_regions; i++)
 		out->guest_resident_kib += resident_kib(&gm->regions[i]);
+	f = fopen("/proc/self/smaps", "re");
+	if (f) {
+		for (unsigned i = 0; i < gm->nr_regions; i++)
+			out->guest_private_kib += anonymous_kib(f, gm->regions[i].host);
+		fclose(f);
+	}
 	f = fopen("/proc/self/statm", "re");
 	if (f) {
 		if (fscanf(f, "%llu %llu", &size, &rss) == 2)

@@ -48,6 +48,17 @@ def run_script(ember, mib, pages):
     return {k: float(v) for k, v in re.findall(r"BENCH (\S+) ([\d.]+)", r.stdout)}
 
 
+def run_snapshot_bench(ember, tmp, runs):
+    r = subprocess.run([ember, "run", os.path.join(HERE, "snapshot.lua"), tmp, str(runs)],
+                       capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        raise SystemExit("bench: snapshot.lua failed: %s" % r.stderr)
+    out = {}
+    for k, v in re.findall(r"BENCH (\S+) ([\d.]+)", r.stdout):
+        out.setdefault(k, []).append(float(v))
+    return out
+
+
 def row(name, values, unit):
     return "| %-46s | %10.2f | %10.2f | %10.2f | %-8s |" % (
         name, statistics.median(values), min(values), max(values), unit)
@@ -65,6 +76,7 @@ def main():
             ready, first = run_ready(ember, tmp)
             results.setdefault("ready", []).append(ready)
             results.setdefault("first_run", []).append(first)
+        snap = run_snapshot_bench(ember, tmp, args.runs)
     for mib in (128, 1024):
         for _ in range(args.runs):
             for k, v in run_script(ember, mib, 16384).items():
@@ -80,6 +92,13 @@ def main():
                   results["overhead_mib_%d" % mib], "MiB"))
     print(row("guest page touch rate (64 MiB, 4 KiB pages)",
               [v / 1000 for v in results["touch_pages_per_s@128"]], "kpage/s"))
+    print(row("full snapshot, 256 MiB guest, 128 MiB touched", snap["full_snapshot_ms"], "ms"))
+    print(row("snapshot write rate (touched memory, fsync)", snap["snapshot_mib_per_s"],
+              "MiB/s"))
+    print(row("diff snapshot, 4 MiB dirtied", snap["diff_snapshot_4mib_ms"], "ms"))
+    print(row("restore from file (state + mmap + KVM)", snap["restore_file_ms"], "ms"))
+    print(row("first guest answer after restore (sum 16)",
+              snap["first_sum16_after_restore_ms"], "ms"))
 
 
 if __name__ == "__main__":
