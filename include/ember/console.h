@@ -36,6 +36,12 @@ void console_output(struct console *c, const uint8_t *buf, size_t len);
 const char *console_text(struct console *c, size_t *len);
 /* Mark the first n bytes of console_text as consumed. */
 void console_consume(struct console *c, size_t n);
+/* Other readers keep their own position in the output stream (an absolute byte offset):
+ * the text from *pos to the end; *pos moves forward if that text was already dropped.
+ * The pointer is valid until the next console call. */
+const char *console_text_since(struct console *c, uint64_t *pos, size_t *len);
+/* Stream offset one past the newest captured byte. */
+uint64_t console_end(const struct console *c);
 
 /* Restore every terminal this process put in raw mode (for main on fatal paths). */
 void console_restore_terminal(void);

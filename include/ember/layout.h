@@ -14,6 +14,13 @@
 #define LAYOUT_CMDLINE_MAX 4096ULL
 #define LAYOUT_EBDA 0x9fc00ULL       /* end of the low RAM e820 entry */
 #define LAYOUT_HIMEM 0x100000ULL     /* bzImage protected-mode code, e820 high RAM start */
+/* ACPI tables (acpi_build), inside the e820-reserved EBDA..1 MiB hole: the RSDP first, at
+ * 0xe0000 where Linux also scans (0xe0000..0xfffff), then XSDT, FADT, MADT and DSDT. */
+#define LAYOUT_ACPI_START 0xe0000ULL
+#define LAYOUT_ACPI_END 0xf0000ULL
+/* VM generation id: 16 bytes, 8-byte aligned, in reserved memory outside the ACPI tables
+ * (Microsoft's vmgenid spec: not RAM or ACPI in the e820 map, always cacheable). */
+#define LAYOUT_VMGENID 0xf0000ULL
 
 /* Where guest RAM may live: [0, MMIO_GAP_START) and [4 GiB, ...). */
 #define LAYOUT_MMIO_GAP_START 0xc0000000ULL
@@ -31,6 +38,7 @@
 /* Legacy ports. */
 #define LAYOUT_PORT_SERIAL 0x3f8
 #define LAYOUT_SERIAL_IRQ 4
+#define LAYOUT_I8042_IRQ 1
 #define LAYOUT_PORT_I8042_DATA 0x60
 #define LAYOUT_PORT_I8042_CMD 0x64
 #define LAYOUT_I8042_CMD_RESET 0xfe

@@ -2,6 +2,7 @@
 #ifndef EMBER_LOG_H
 #define EMBER_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
@@ -20,11 +21,20 @@ int log_level_parse(const char *name, enum log_level *out);
 /* Send logs to `path` (append) instead of stderr; -errno on failure. */
 int log_set_file(const char *path);
 
-void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* What a line shows besides time and message: the level (on by default) and the source
+ * file and line of the call (off by default). Set by the API's PUT /logger. */
+void log_set_format(bool show_level, bool show_origin);
+/* Level "off": no line is written until logging is enabled again. */
+void log_set_enabled(bool enabled);
 
-#define log_err(...) log_msg(LOG_ERROR, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
-#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* log_msg with the origin of the call, which the macros below pass. */
+void log_msg_at(enum log_level level, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#define log_err(...) log_msg_at(LOG_ERROR, __FILE__, __LINE__, __VA_ARGS__)
+#define log_warn(...) log_msg_at(LOG_WARN, __FILE__, __LINE__, __VA_ARGS__)
+#define log_info(...) log_msg_at(LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)
+#define log_debug(...) log_msg_at(LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
 
 #endif

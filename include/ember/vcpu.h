@@ -49,6 +49,7 @@ struct vcpu {
 	pthread_cond_t cond;
 	enum vcpu_request req;
 	enum vcpu_state state;
+	bool io_pending; /* vCPU thread only: the last exit was PIO/MMIO, not yet completed */
 	_Atomic uint64_t exits[VCPU_EXIT_KINDS];
 	_Atomic uint64_t first_run_us; /* log_uptime_us() at the first KVM_RUN, 0 before */
 };

@@ -28,6 +28,9 @@ struct vm_observer {
 	void (*booted)(struct vm *vm, void *opaque);  /* boot timer written */
 	void (*console)(struct vm *vm, void *opaque); /* new console output captured */
 	void (*exited)(struct vm *vm, void *opaque);  /* the VM reached VM_EXITED */
+	/* started, paused or resumed: the state went from `from` to vm_state(vm). Called at
+	 * the end of the lifecycle function; the callee must not call back into the VM. */
+	void (*state_changed)(struct vm *vm, enum vm_state from, void *opaque);
 };
 
 /* A configured VM (nothing built yet). The config is copied. */
@@ -63,6 +66,10 @@ void vm_console_send(struct vm *vm, const uint8_t *buf, size_t len);
 /* Captured console text not yet consumed; see console.h. */
 const char *vm_console_text(struct vm *vm, size_t *len);
 void vm_console_consume(struct vm *vm, size_t n);
+/* Console text from stream offset *pos on (see console_text_since), for readers that
+ * keep their own position; and the offset of the end of the captured text. */
+const char *vm_console_since(struct vm *vm, uint64_t *pos, size_t *len);
+uint64_t vm_console_end(const struct vm *vm);
 /* Send Ctrl-Alt-Del to the guest's i8042. -EBUSY unless running. */
 __attribute__((warn_unused_result)) int vm_send_ctrl_alt_del(struct vm *vm);
 

@@ -51,12 +51,14 @@ struct x86_boot_info {
 	const char *cmdline;  /* NUL-terminated, < LAYOUT_CMDLINE_MAX bytes */
 	uint64_t initrd_gpa;  /* 0 if none */
 	uint64_t initrd_size;
+	uint64_t acpi_rsdp;   /* the RSDP's gpa (acpi_build), 0 if none */
 };
 
 /* Write the command line at LAYOUT_CMDLINE and the zero page (struct boot_params) at
  * LAYOUT_ZERO_PAGE: setup header (bzImage) or a minimal one (ELF), type_of_loader 0xff,
- * cmd_line_ptr, ramdisk, and the e820 map built from guest memory regions (low RAM up to
- * LAYOUT_EBDA, reserved EBDA..1 MiB, RAM from 1 MiB to the gap, RAM above 4 GiB).
+ * cmd_line_ptr, ramdisk, acpi_rsdp_addr, and the e820 map built from guest memory regions
+ * (low RAM up to LAYOUT_EBDA, reserved EBDA..1 MiB, RAM from 1 MiB to the gap, RAM above
+ * 4 GiB).
  * A NULL cmdline is "". Errors: -E2BIG if the command line is longer than
  * LAYOUT_CMDLINE_MAX - 1 or the bzImage's cmdline_size; -EFAULT if the initrd, the
  * command line or the zero page lies outside guest memory; -EINVAL if the initrd ends

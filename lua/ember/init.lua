@@ -1,7 +1,11 @@
 -- ember: the Lua side of the module: the machine-definition DSL and small helpers.
 local core = ...
 
+local policy = require "ember.policy"
+
 local ember = {
+  policy = policy,
+  spawn = core.spawn,
   version = core.version,
   guest = core.guest,
   sleep = core.sleep,
@@ -63,9 +67,16 @@ local function check(def, keys, what)
 end
 
 --- Define a VM. It is checked at once; nothing is built until vm:start().
+-- Callbacks named in a definition become event handlers.
+local function attach_callbacks(vm, def)
+  if vm and def.on_boot then vm:on("boot", def.on_boot) end
+  if vm and def.on_exit then vm:on("exit", def.on_exit) end
+  return vm
+end
+
 function ember.vm(def)
   check(def, schema, "ember.vm")
-  return core.vm_new(def)
+  return attach_callbacks(core.vm_new(def), def)
 end
 
 --- Restore a VM from a snapshot: { state = PATH, mem = PATH | uffd = SOCKET,
@@ -73,7 +84,10 @@ end
 --- Returns the VM (paused unless resume) or nil, message.
 function ember.restore(def)
   check(def, restore_schema, "ember.restore")
-  return core.restore(def)
+  local vm, err = core.restore(def)
+  return attach_callbacks(vm, def), err
 end
+
+policy.install(ember, core)
 
 return ember

@@ -86,6 +86,7 @@ static void handle_io(struct vcpu *v)
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 
 	count_exit(v, VCPU_EXIT_IO);
+	v->io_pending = run->io.direction == KVM_EXIT_IO_IN;
 	for (uint32_t i = 0; i < run->io.count; i++) {
 		bus_access(v->env->pio, run->io.port, data, run->io.size,
 			run->io.direction == KVM_EXIT_IO_OUT);
@@ -99,6 +100,7 @@ static void handle_mmio(struct vcpu *v)
 	uint32_t len = run->mmio.len;
 
 	count_exit(v, VCPU_EXIT_MMIO);
+	v->io_pending = !run->mmio.is_write;
 	if (len > sizeof(run->mmio.data))
 		len = sizeof(run->mmio.data);
 	bus_access(v->env->mmio, run->mmio.phys_addr, run->mmio.data, len, run->mmio.is_write);
@@ -151,12 +153,30 @@ static bool handle_exit(struct vcpu *v)
 	return false;
 }
 
+/* KVM finishes an I/O exit (stores the value an IN or MMIO read returns) only on the
+ * next KVM_RUN. Before parking, run once with immediate_exit set: KVM completes the
+ * access and returns at once, so saved registers hold its result. */
+static void settle_io(struct vcpu *v)
+{
+	if (!v->io_pending)
+		return;
+	v->run->immediate_exit = 1;
+	if (ioctl(v->fd, KVM_RUN, 0) < 0 && errno != EINTR)
+		log_warn("vcpu %u: completing I/O before parking: %s", v->index, strerror(errno));
+	v->io_pending = false;
+}
+
 /* Block until there is something to do. Returns false when the thread must end. */
 static bool wait_for_run(struct vcpu *v)
 {
 	bool go;
 
 	pthread_mutex_lock(&v->lock);
+	if (v->req != VCPU_REQ_RUN && v->io_pending) {
+		pthread_mutex_unlock(&v->lock);
+		settle_io(v);
+		pthread_mutex_lock(&v->lock);
+	}
 	while (v->req == VCPU_REQ_PARK) {
 		if (v->state != VCPU_PARKED) {
 			v->state = VCPU_PARKED;
@@ -191,6 +211,7 @@ static void *vcpu_thread(void *arg)
 	while (wait_for_run(v)) {
 		uint64_t expected = 0;
 		atomic_compare_exchange_strong(&v->first_run_us, &expected, log_uptime_us());
+		v->io_pending = false;
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				count_exit(v, VCPU_EXIT_INTR);

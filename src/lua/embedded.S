@@ -1,8 +1,13 @@
 /* The Lua side of the ember module (lua/ember/), built into the binary. */
-	.section .rodata
-	.global ember_lua_init, ember_lua_init_end
-ember_lua_init:
-	.incbin "lua/ember/init.lua"
-ember_lua_init_end:
+	.macro embed name
+	.global ember_lua_\name, ember_lua_\name\()_end
+ember_lua_\name:
+	.incbin "lua/ember/\name\().lua"
+ember_lua_\name\()_end:
 	.byte 0
+	.endm
+
+	.section .rodata
+	embed init
+	embed policy
 	.section .note.GNU-stack, "", @progbits

@@ -39,9 +39,18 @@ struct lvm {
 	int self_ref;            /* LUA_NOREF, or a ref that keeps a started VM alive */
 };
 
+/* A VM event waiting to reach the Lua dispatcher (lua/ember/policy.lua). */
+struct vm_event {
+	struct vm_event *next;
+	int vm_ref;        /* registry reference to the VM userdata */
+	const char *name;  /* "boot", "console", "pause", "resume", "start", "exit" */
+};
+
 struct lua_host {
 	lua_State *L;
 	struct ev_loop *loop;
+	struct vm_event *events, **events_tail;
+	ev_timer deliver; /* delivers queued events from the loop, never from inside Lua */
 	struct waiter waiters; /* list head */
 	struct lvm vms;        /* list head */
 	struct lvm *main_vm;   /* the VM the main script returned */
@@ -54,12 +63,22 @@ struct lua_host {
 #define CONFIG_ERROR_META "ember.config_error"
 
 struct task *task_of(lua_State *L);
+/* The host that owns this Lua state. */
+struct lua_host *host_get(lua_State *L);
+/* core.spawn(fn, ...): run fn(...) as a new task. core.set_dispatcher(fn): fn(vm, event)
+ * receives every VM event. */
+int host_core_spawn(lua_State *L);
+int host_core_set_dispatcher(lua_State *L);
 /* Start `fn` (on top of the stack of h->L, consumed) with nargs arguments below it... */
 void host_spawn(struct lua_host *h, int nargs, const char *what);
 /* Park the running task in a waiter and yield; the waiter's completion resumes it. */
 int host_wait(lua_State *L, struct waiter *w);
 /* Complete a waiter: its task resumes with the nres values pushed onto w->task->co. */
 void host_wake(struct lua_host *h, struct waiter *w, int nres);
+/* Queue an event of VM `v` for the Lua dispatcher. */
+void host_vm_event(struct lua_host *h, struct lvm *v, const char *name);
+/* Push the userdata of `v` (or nil if it was collected). */
+void lvm_push(lua_State *L, struct lvm *v);
 /* Console and exit events of one VM reach its waiters. */
 void host_vm_console(struct lua_host *h, struct lvm *v);
 void host_vm_exited(struct lua_host *h, struct lvm *v);

@@ -17,15 +17,6 @@
 #define MEM_READ_MAX (64u << 20)
 #define MSRS_MAX 1024
 
-static struct lua_host *host_of(lua_State *L)
-{
-	struct lua_host *h;
-
-	lua_getfield(L, LUA_REGISTRYINDEX, "ember.host");
-	h = lua_touserdata(L, -1);
-	lua_pop(L, 1);
-	return h;
-}
 
 struct lvm *lvm_check(lua_State *L, int idx)
 {
@@ -36,36 +27,19 @@ struct lvm *lvm_check(lua_State *L, int idx)
 	return v;
 }
 
-static void push_self(lua_State *L, struct lvm *v)
+void lvm_push(lua_State *L, struct lvm *v)
 {
 	lua_getfield(L, LUA_REGISTRYINDEX, WEAK_VMS);
 	lua_rawgetp(L, -1, v);
 	lua_remove(L, -2);
 }
 
-/* Run the callback `name` of the definition, if any, in its own coroutine. */
-static void run_callback(struct lvm *v, const char *name)
-{
-	lua_State *L = v->host->L;
-
-	push_self(L, v);
-	if (lua_isnil(L, -1) || lua_getiuservalue(L, -1, 1) != LUA_TTABLE) {
-		lua_pop(L, lua_isnil(L, -1) ? 1 : 2);
-		return;
-	}
-	if (lua_getfield(L, -1, name) != LUA_TFUNCTION) {
-		lua_pop(L, 3);
-		return;
-	}
-	lua_remove(L, -2);  /* uservalue table */
-	lua_insert(L, -2);  /* fn, vm */
-	host_spawn(v->host, 1, name);
-}
-
 static void obs_booted(struct vm *vm, void *opaque)
 {
+	struct lvm *v = opaque;
+
 	(void)vm;
-	run_callback(opaque, "on_boot");
+	host_vm_event(v->host, v, "boot");
 }
 
 static void obs_console(struct vm *vm, void *opaque)
@@ -74,6 +48,20 @@ static void obs_console(struct vm *vm, void *opaque)
 
 	(void)vm;
 	host_vm_console(v->host, v);
+	host_vm_event(v->host, v, "console");
+}
+
+static void obs_state(struct vm *vm, enum vm_state from, void *opaque)
+{
+	struct lvm *v = opaque;
+	enum vm_state to = vm_state(vm);
+
+	if (from == VM_CONFIGURED)
+		host_vm_event(v->host, v, "start");
+	else if (to == VM_PAUSED)
+		host_vm_event(v->host, v, "pause");
+	else if (to == VM_RUNNING)
+		host_vm_event(v->host, v, "resume");
 }
 
 static void obs_exited(struct vm *vm, void *opaque)
@@ -83,13 +71,14 @@ static void obs_exited(struct vm *vm, void *opaque)
 
 	(void)vm;
 	host_vm_exited(h, v);
-	run_callback(v, "on_exit");
+	host_vm_event(h, v, "exit");
 	luaL_unref(h->L, LUA_REGISTRYINDEX, v->self_ref);
 	v->self_ref = LUA_NOREF;
 }
 
 static const struct vm_observer observer = {
 	.booted = obs_booted, .console = obs_console, .exited = obs_exited,
+	.state_changed = obs_state,
 };
 
 static const char *opt_string(lua_State *L, int t, const char *key)
@@ -118,7 +107,7 @@ static lua_Integer opt_integer(lua_State *L, int t, const char *key, lua_Integer
 /* core.vm_new(def): def's keys and types were checked by ember.vm (lua/ember/init.lua). */
 int lvm_new(lua_State *L)
 {
-	struct lua_host *h = host_of(L);
+	struct lua_host *h = host_get(L);
 	struct vm_config cfg;
 	struct lvm *v;
 	bool track;
@@ -163,7 +152,7 @@ int lvm_new(lua_State *L)
 
 struct lvm *lvm_wrap(lua_State *L, struct vm *vm, int def)
 {
-	struct lua_host *h = host_of(L);
+	struct lua_host *h = host_get(L);
 	struct lvm *v;
 
 	if (!vm)
@@ -341,6 +330,27 @@ static int m_mem(lua_State *L)
 	return 1;
 }
 
+/* vm:console_since(pos) -> text, newpos: console output from stream offset pos on, for
+ * readers with their own position (policies). pos nil: start at the current end. */
+static int m_console_since(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	uint64_t pos;
+	size_t len;
+	const char *text;
+
+	if (lua_isnoneornil(L, 2)) {
+		lua_pushliteral(L, "");
+		lua_pushinteger(L, (lua_Integer)vm_console_end(v->vm));
+		return 2;
+	}
+	pos = (uint64_t)luaL_checkinteger(L, 2);
+	text = vm_console_since(v->vm, &pos, &len);
+	lua_pushlstring(L, text, len);
+	lua_pushinteger(L, (lua_Integer)(pos + len));
+	return 2;
+}
+
 static int m_times(lua_State *L)
 {
 	struct vm_times t;
@@ -512,7 +522,8 @@ static const luaL_Reg methods[] = {
 	{ "state", m_state }, { "exit", m_exit }, { "wait", m_wait }, { "wait_for", m_wait_for },
 	{ "send", m_send }, { "mem", m_mem }, { "times", m_times }, { "vcpu_count", m_vcpu_count },
 	{ "exits", m_exits }, { "memory_stats", m_memory_stats }, { "msrs", m_msrs }, { "set_msrs", m_set_msrs },
-	{ "ctrl_alt_del", m_ctrl_alt_del }, { "snapshot", m_snapshot }, { NULL, NULL },
+	{ "ctrl_alt_del", m_ctrl_alt_del }, { "snapshot", m_snapshot },
+	{ "console_since", m_console_since }, { NULL, NULL },
 };
 
 static const luaL_Reg meta[] = {
@@ -538,7 +549,7 @@ void lvm_open(lua_State *L)
 /* core.restore(def): def's keys and types were checked by ember.restore (init.lua). */
 int lvm_restore(lua_State *L)
 {
-	struct lua_host *h = host_of(L);
+	struct lua_host *h = host_get(L);
 	struct restore_params p = { 0 };
 	struct net_override nets[16];
 	const char *mem, *uffd, *console;

@@ -17,6 +17,15 @@
 
 /* Lua sources built into the binary (src/lua/embedded.S). */
 extern const char ember_lua_init[], ember_lua_init_end[];
+extern const char ember_lua_policy[], ember_lua_policy_end[];
+
+/* Lua-side modules other than init, reachable as require "ember.<name>". */
+static const struct embedded {
+	const char *name;
+	const char *start, *end;
+} embedded[] = {
+	{ "policy", ember_lua_policy, ember_lua_policy_end },
+};
 
 int config_error(lua_State *L, const char *fmt, ...)
 {
@@ -112,7 +121,8 @@ static int core_merge_memory(lua_State *L)
 static const luaL_Reg core_funcs[] = {
 	{ "vm_new", lvm_new }, { "sleep", core_sleep }, { "now", core_now }, { "log", core_log },
 	{ "config_error", core_config_error }, { "restore", lvm_restore },
-	{ "merge_memory", core_merge_memory }, { NULL, NULL },
+	{ "merge_memory", core_merge_memory }, { "spawn", host_core_spawn },
+	{ "set_dispatcher", host_core_set_dispatcher }, { NULL, NULL },
 };
 
 /* Load lua/ember/<name>.lua from $EMBER_LUA_PATH (development) or the embedded copy. */
@@ -129,9 +139,28 @@ static int load_lua(lua_State *L, const char *name, const char *start, const cha
 	return luaL_loadbufferx(L, start, (size_t)(end - start), path, "t");
 }
 
+static int load_embedded(lua_State *L)
+{
+	const struct embedded *e = &embedded[lua_tointeger(L, lua_upvalueindex(1))];
+
+	if (load_lua(L, e->name, e->start, e->end) != LUA_OK)
+		return lua_error(L);
+	lua_call(L, 0, 1);
+	return 1;
+}
+
 int luaopen_ember(lua_State *L);
 int luaopen_ember(lua_State *L)
 {
+	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+	for (size_t i = 0; i < sizeof(embedded) / sizeof(embedded[0]); i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "ember.%s", embedded[i].name);
+		lua_pushinteger(L, (lua_Integer)i);
+		lua_pushcclosure(L, load_embedded, 1);
+		lua_setfield(L, -2, name);
+	}
+	lua_pop(L, 1);
 	luaL_newmetatable(L, CONFIG_ERROR_META);
 	lua_pushcfunction(L, config_error_tostring);
 	lua_setfield(L, -2, "__tostring");
@@ -144,6 +173,11 @@ int luaopen_ember(lua_State *L)
 	lua_setfield(L, -2, "version");
 	push_guest_paths(L);
 	lua_setfield(L, -2, "guest");
+	/* The VM methods table, so the Lua side can add methods written in Lua. */
+	luaL_getmetatable(L, LVM_META);
+	lua_getfield(L, -1, "__index");
+	lua_setfield(L, -3, "vm_methods");
+	lua_pop(L, 1);
 	lua_call(L, 1, 1);
 	return 1;
 }

@@ -27,8 +27,11 @@ struct console {
 	pthread_mutex_t lock; /* guards pending */
 	char *pending;
 	size_t pending_len, pending_cap;
-	char *text; /* control thread only */
+	/* Control thread only: captured output as a window [base, base + text_len) of the
+	 * whole output stream; `cursor` is how far scripts' wait_for consumed. */
+	char *text;
 	size_t text_len;
+	uint64_t base, cursor;
 };
 
 static struct termios saved_tio;
@@ -91,10 +94,12 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 				drop = c->text_len;
 			memmove(c->text, c->text + drop, c->text_len - drop);
 			c->text_len -= drop;
+			c->base += drop;
 		}
 		if (n > TEXT_MAX - c->text_len) {
 			/* More than the whole window arrived at once: keep its tail. */
 			memcpy(c->text, c->pending + n - TEXT_MAX, TEXT_MAX);
+			c->base += c->text_len + n - TEXT_MAX;
 			c->text_len = TEXT_MAX;
 		} else {
 			memcpy(c->text + c->text_len, c->pending, n);
@@ -213,16 +218,32 @@ void console_output(struct console *c, const uint8_t *buf, size_t len)
 	ev_async_send(c->loop, &c->wake);
 }
 
+const char *console_text_since(struct console *c, uint64_t *pos, size_t *len)
+{
+	uint64_t end = c->base + c->text_len;
+
+	if (*pos < c->base)
+		*pos = c->base; /* what the reader missed was dropped */
+	if (*pos > end)
+		*pos = end;
+	*len = (size_t)(end - *pos);
+	return c->text + (*pos - c->base);
+}
+
+uint64_t console_end(const struct console *c)
+{
+	return c->base + c->text_len;
+}
+
 const char *console_text(struct console *c, size_t *len)
 {
-	*len = c->text_len;
-	return c->text;
+	return console_text_since(c, &c->cursor, len);
 }
 
 void console_consume(struct console *c, size_t n)
 {
-	if (n > c->text_len)
-		n = c->text_len;
-	memmove(c->text, c->text + n, c->text_len - n);
-	c->text_len -= n;
+	size_t len;
+
+	console_text(c, &len);
+	c->cursor += n < len ? n : len;
 }

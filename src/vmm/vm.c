@@ -109,6 +109,22 @@ void vm_console_consume(struct vm *vm, size_t n)
 		console_consume(vm->console, n);
 }
 
+const char *vm_console_since(struct vm *vm, uint64_t *pos, size_t *len)
+{
+	return console_text_since(vm->console, pos, len);
+}
+
+uint64_t vm_console_end(const struct vm *vm)
+{
+	return console_end(vm->console);
+}
+
+static void notify_state(struct vm *vm, enum vm_state from)
+{
+	if (vm->obs && vm->obs->state_changed)
+		vm->obs->state_changed(vm, from, vm->obs_opaque);
+}
+
 /* Control thread: a vCPU or device asked the VM to end. */
 static void finish(struct vm *vm)
 {
@@ -183,6 +199,7 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
 	console_input_enable(vm->console, true);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_request(&vm->vcpus[i], VCPU_REQ_RUN);
+	notify_state(vm, VM_CONFIGURED);
 	return 0;
 }
 
@@ -199,6 +216,7 @@ int vm_pause(struct vm *vm, char *err, size_t errlen)
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_wait_parked(&vm->vcpus[i]);
 	vm->state = VM_PAUSED;
+	notify_state(vm, VM_RUNNING);
 	return 0;
 }
 
@@ -213,6 +231,7 @@ int vm_resume(struct vm *vm, char *err, size_t errlen)
 		vcpu_request(&vm->vcpus[i], VCPU_REQ_RUN);
 	if (vm->input_len)
 		feed_input(vm);
+	notify_state(vm, VM_PAUSED);
 	return 0;
 }
 

@@ -1,0 +1,14 @@
+-- Debian's stock cloud kernel (linux-image-cloud-amd64, unpacked by `make guest-linux`)
+-- with the busybox initramfs plus the kernel's virtio modules, 1 vCPU, 256 MiB.
+--   build/ember run configs/debian-cloud.lua
+-- This kernel has no command-line virtio-mmio devices: it finds them in ACPI only.
+-- On an emulating host (kvm_pvm) it boots very slowly (well over 10 minutes).
+local linux = os.getenv("EMBER_LINUX_DIR") or (ember.guest.dir .. "/../linux")
+
+return ember.vm {
+  vcpus = 1,
+  memory_mib = 256,
+  kernel = linux .. "/vmlinuz-cloud",
+  initrd = linux .. "/initramfs-cloud.cpio.gz",
+  cmdline = "console=ttyS0 reboot=k panic=1 acpi=off",
+}

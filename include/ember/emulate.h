@@ -1,0 +1,80 @@
+/* Emulating-host support: what ember does on a KVM that emulates guest kernel mode.
+ *
+ * Some hosts serve /dev/kvm without VMX/SVM (the kvm_pvm module; see
+ * docs/HOST-KVM.md): guest kernel-mode code runs through KVM's instruction
+ * emulator, which cannot execute a few instructions Linux uses. On such a host
+ * ember (1) appends command-line words that keep the guest away from the
+ * instructions it can avoid, and (2) serves the others itself when KVM_RUN stops
+ * with KVM_EXIT_INTERNAL_ERROR / KVM_INTERNAL_ERROR_EMULATION:
+ *
+ *   int3        0xcc      inject #BP (vector 3), RIP past the instruction
+ *   clac        0f 01 ca  clear RFLAGS.AC, skip 3 bytes
+ *   stac        0f 01 cb  set RFLAGS.AC, skip 3 bytes
+ *   fwait       0x9b      skip 1 byte (no x87 exception is ever pending here)
+ *
+ * Anything else ends the VM with a message naming the instruction bytes and the
+ * address. On hardware KVM none of this is active: the host is not detected, no
+ * words are added, and KVM never reports these instructions as failures. */
+#ifndef EMBER_EMULATE_H
+#define EMBER_EMULATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct guest_mem;
+struct vcpu;
+
+/* Guest command-line words for an emulating host, in this order. Each is needed on
+ * kvm_pvm with Linux 6.1 (docs/HOST-KVM.md and third_party/guest/README.md say why). */
+#define EMULATE_CMDLINE_WORDS \
+	"noxsave clearcpuid=cx16,popcnt nosmap mitigations=off nopv " \
+	"earlyprintk=serial,ttyS0,keep"
+
+enum emulate_kind {
+	EMULATE_INT3,
+	EMULATE_CLAC,
+	EMULATE_STAC,
+	EMULATE_FWAIT,
+	EMULATE_KINDS,
+	EMULATE_UNKNOWN = EMULATE_KINDS,
+};
+
+/* A decoded instruction the VMM can serve. */
+struct emulate_insn {
+	enum emulate_kind kind;
+	unsigned len; /* bytes to skip */
+};
+
+/* True if this host's KVM emulates guest kernel mode. Decided once per process:
+ * $EMBER_EMULATING_HOST=1 or 0 forces the answer (tests, diagnosis); otherwise
+ * /sys/module/kvm_pvm present; later also true once an emulation failure was
+ * served (emulate_vcpu_exit). Any thread. */
+bool emulate_host_detect(void);
+
+/* Write `cmdline` (NULL = empty) into out[outlen], followed by the words of
+ * EMULATE_CMDLINE_WORDS when `emulating` is true, leaving out any word whose
+ * key (the part before '=') the command line already has, so a definition can
+ * override one. Logs the added words once. -ENAMETOOLONG (and err filled) if
+ * the result does not fit. Pure but for the log line. */
+__attribute__((warn_unused_result)) int emulate_cmdline(const char *cmdline, bool emulating,
+	char *out, size_t outlen, char *err, size_t errlen);
+
+/* Decode the instruction at the start of bytes[0..n). Returns EMULATE_UNKNOWN in
+ * out->kind for anything not served. Pure. */
+void emulate_decode(const uint8_t *bytes, size_t n, struct emulate_insn *out);
+
+/* Serve a KVM_EXIT_INTERNAL_ERROR of `v` (v->run describes it). Reads the
+ * instruction at the guest RIP through KVM_TRANSLATE and guest_mem_ptr(), then
+ * updates the vCPU registers / events. Returns true if the vCPU may carry on;
+ * otherwise fills detail (bytes and address, or the suberror) for the VM's exit
+ * message. Logs each served kind once. vCPU thread of `v`; `gm` is read only. */
+bool emulate_vcpu_exit(struct vcpu *v, const struct guest_mem *gm, char *detail, size_t len);
+
+/* How many instructions of each kind were served, process-wide. Any thread. */
+void emulate_counts(uint64_t counts[EMULATE_KINDS]);
+
+/* Name of a kind ("int3", ...), "unknown" for EMULATE_UNKNOWN. */
+const char *emulate_kind_name(enum emulate_kind kind);
+
+#endif

@@ -1,0 +1,85 @@
+/* Metrics: counters and latencies, flushed as one JSON line per flush to a file or FIFO,
+ * as Firecracker's are. Control thread only (the API and Lua run there).
+ *
+ * Counters are deltas: each flush writes what happened since the previous flush, then
+ * starts again from zero (Firecracker's SharedIncMetric). Latencies keep the last value
+ * measured. vCPU exit counts are read from the VM at flush time and written as deltas
+ * too. Before metrics_open() nothing is written, but counting goes on. */
+#ifndef EMBER_METRICS_H
+#define EMBER_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct vm;
+
+enum metrics_method { METRICS_GET, METRICS_PUT, METRICS_PATCH, METRICS_DELETE, METRICS_METHODS };
+
+/* API endpoints, by the resource they name (the key prefix in the JSON). */
+enum metrics_endpoint {
+	METRICS_EP_INSTANCE_INFO, /* GET / */
+	METRICS_EP_VERSION,
+	METRICS_EP_MACHINE_CFG,
+	METRICS_EP_BOOT_SOURCE,
+	METRICS_EP_CPU_CFG,
+	METRICS_EP_DRIVE,
+	METRICS_EP_NETWORK,
+	METRICS_EP_VSOCK,
+	METRICS_EP_ENTROPY,
+	METRICS_EP_BALLOON,
+	METRICS_EP_LOGGER,
+	METRICS_EP_METRICS,
+	METRICS_EP_MMDS,
+	METRICS_EP_ACTIONS,
+	METRICS_EP_VM_STATE,
+	METRICS_EP_VM_CONFIG,
+	METRICS_EP_SNAPSHOT_CREATE,
+	METRICS_EP_SNAPSHOT_LOAD,
+	METRICS_EP_OTHER, /* unknown path or method */
+	METRICS_ENDPOINTS
+};
+
+enum metrics_latency {
+	METRICS_LAT_PAUSE_VM,
+	METRICS_LAT_RESUME_VM,
+	METRICS_LAT_FULL_CREATE_SNAPSHOT,
+	METRICS_LAT_DIFF_CREATE_SNAPSHOT,
+	METRICS_LAT_LOAD_SNAPSHOT,
+	METRICS_LAT_START_VM,
+	METRICS_LATENCIES
+};
+
+enum metrics_counter {
+	METRICS_API_CONNECTIONS,      /* connections accepted */
+	METRICS_API_BAD_REQUESTS,     /* requests that were not valid HTTP, or too large */
+	METRICS_API_EVICTED,          /* idle connections closed to make room */
+	METRICS_DEPRECATED_API_CALLS, /* requests that used a deprecated field */
+	METRICS_MISSED_WRITES,        /* flushes that could not be written */
+	METRICS_COUNTERS
+};
+
+/* One API request answered; `failed` for a 4xx/5xx answer. */
+void metrics_api_request(enum metrics_method method, enum metrics_endpoint ep, bool failed);
+void metrics_inc(enum metrics_counter c);
+/* Record the duration of an operation, in microseconds. */
+void metrics_latency(enum metrics_latency l, uint64_t us);
+
+/* Start writing to `path` (created if missing, appended, opened non-blocking so a FIFO
+ * without reader never stalls the loop). -EALREADY if metrics are already open. */
+__attribute__((warn_unused_result)) int metrics_open(const char *path, char *err, size_t errlen);
+bool metrics_is_open(void);
+/* Stop writing and forget every count (tests, process end). */
+void metrics_reset(void);
+
+/* Write one JSON line (with vCPU exits and boot times of `vm`, which may be NULL) and
+ * start the counters again. 0 if metrics are not open (nothing to do, as Firecracker);
+ * -errno if the line could not be written (it is counted in missed_writes). */
+__attribute__((warn_unused_result)) int metrics_flush(const struct vm *vm, char *err,
+	size_t errlen);
+
+/* The line metrics_flush would write, without resetting anything; caller frees.
+ * NULL on allocation failure. For tests and GET-style inspection. */
+char *metrics_render(const struct vm *vm);
+
+#endif
