@@ -7,15 +7,15 @@ V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 
 DEB_PACKAGES := build-essential pkg-config liblua5.4-dev libev-dev libseccomp-dev \
-	libcjson-dev libcmocka-dev libhttp-parser-dev python3
+	libcjson-dev libcmocka-dev libhttp-parser-dev libreadline-dev python3
 PKG_LIBS := lua5.4 libseccomp libcjson
 
 WARN := -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes -Wshadow -Wvla \
 	-Werror
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(CFLAGS) -MMD -MP \
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(CFLAGS) -MMD -MP \
 	$(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
-LDLIBS := $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null) -lev -lpthread -lm
+LDLIBS = $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null) -lev -lpthread -lm -lhttp_parser -lreadline
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 EMBER_SRCS := \
@@ -24,11 +24,14 @@ EMBER_SRCS := \
 	src/util/log.c \
 	src/kvm/guest_mem.c \
 	src/kvm/vcpu.c \
+	src/arch/x86_64/acpi.c \
+	src/arch/x86_64/aml.c \
 	src/arch/x86_64/boot_tables.c \
 	src/arch/x86_64/cpuid.c \
 	src/arch/x86_64/kernel_loader.c \
 	src/arch/x86_64/machine.c \
 	src/arch/x86_64/msr.c \
+	src/arch/x86_64/regs.c \
 	src/arch/x86_64/state.c \
 	src/arch/x86_64/zero_page.c \
 	src/devices/boot_timer.c \
@@ -42,19 +45,36 @@ EMBER_SRCS := \
 	src/vmm/vm.c \
 	src/vmm/vm_build.c \
 	src/vmm/vm_inspect.c \
+	src/security/seccomp.c \
 	src/snapshot/memory_file.c \
 	src/snapshot/state_file.c \
 	src/snapshot/uffd.c \
 	src/snapshot/uffd_handshake.c \
 	src/lua/host.c \
 	src/lua/lvm.c \
+	src/lua/http_client.c \
+	src/lua/lvm_inspect.c \
+	src/lua/repl.c \
 	src/lua/module.c \
-	src/lua/embedded.S
+	src/lua/embedded.S \
+	src/util/metrics.c \
+	src/api/api.c \
+	src/api/config_file.c \
+	src/api/conn.c \
+	src/api/http.c \
+	src/api/json.c \
+	src/api/route_actions.c \
+	src/api/route_data.c \
+	src/api/route_devices.c \
+	src/api/route_machine.c \
+	src/api/router.c \
+	src/api/run.c \
+	src/api/server.c
 
 LUA_SRCS := $(wildcard lua/ember/*.lua)
 
 # Unit tests: one binary per module, linked with only that module and what it needs.
-UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial state_file
+UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial state_file acpi uffd
 test_bus_SRCS := src/devices/bus.c
 test_config_SRCS := src/vmm/config.c
 test_cpuid_SRCS := src/arch/x86_64/cpuid.c
@@ -63,9 +83,11 @@ test_zero_page_SRCS := src/arch/x86_64/zero_page.c src/kvm/guest_mem.c
 test_boot_tables_SRCS := src/arch/x86_64/boot_tables.c src/kvm/guest_mem.c
 test_serial_SRCS := src/devices/serial.c src/devices/bus.c src/snapshot/state_file.c src/util/crc64.c
 test_state_file_SRCS := src/snapshot/state_file.c src/util/crc64.c
+test_acpi_SRCS := src/arch/x86_64/acpi.c src/arch/x86_64/aml.c src/kvm/guest_mem.c
+test_uffd_SRCS := src/snapshot/uffd_handshake.c
 
 .PHONY: all test test-unit test-integration test-san bench demo deps clean
-all: $(BUILD)/ember guest
+all: $(BUILD)/ember $(BUILD)/ember-uffd guest
 
 define ember_build # $(1) = build dir, $(2) = extra flags
 $(1)/ember: $$(patsubst %,$(1)/%.o,$$(EMBER_SRCS))
@@ -90,12 +112,18 @@ $(1)/tests/unit/test_$(2): $(1)/tests/unit/test_$(2).c.o $(patsubst %,$(1)/%.o,$
 	$$(Q)$$(CC) $(3) -o $$@ $$^ $$(CMOCKA_LIBS) -lpthread
 endef
 
-CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 .SECONDARY:
 $(eval $(call ember_build,$(BUILD),))
 $(eval $(call ember_build,$(SAN_BUILD),$(SAN_FLAGS)))
 $(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(BUILD),$(t),)))
 $(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(SAN_BUILD),$(t),$(SAN_FLAGS))))
+$(BUILD)/tests/unit/test_uffd $(SAN_BUILD)/tests/unit/test_uffd: CMOCKA_LIBS += -lcjson
+
+# ember-uffd: the reference page-fault handler for the Uffd memory backend.
+$(BUILD)/ember-uffd: $(patsubst %,$(BUILD)/%.o,tools/ember-uffd.c tools/uffd_serve.c src/snapshot/uffd_handshake.c)
+	@echo "  LD      $@"
+	$(Q)$(CC) -o $@ $^ -lcjson
 
 include tests/guest/guest.mk
 .PHONY: guest

@@ -4,7 +4,7 @@
 -- $EMBER_LINUX_DIR overrides where the guest files are (default: build/linux,
 -- beside the ember binary). On an emulating host (kvm_pvm) ember appends the
 -- words that host needs to the command line itself (include/ember/emulate.h).
-local linux = os.getenv("EMBER_LINUX_DIR") or (ember.guest.dir .. "/../linux")
+local linux = os.getenv("EMBER_LINUX_DIR") or (ember.guest.dir:gsub("/[^/]*$", "") .. "/linux")
 
 return ember.vm {
   vcpus = 1,

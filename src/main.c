@@ -8,10 +8,12 @@
 
 #include <ev.h>
 
+#include "ember/api.h"
 #include "ember/console.h"
 #include "ember/log.h"
 #include "ember/lua_host.h"
 #include "ember/memory_file.h"
+#include "ember/seccomp.h"
 #include "ember/snapshot.h"
 #include "ember/vcpu.h"
 #include "ember/version.h"
@@ -22,6 +24,9 @@ static const char usage[] =
 	"\n"
 	"commands:\n"
 	"  run FILE.lua [ARGS...]   run a machine definition or a script\n"
+	"  repl [FILE.lua | --api-sock PATH]\n"
+	"                           a Lua prompt, with FILE's VM (or the VM served on PATH)\n"
+	"                           as `vm`; the VM runs on while you type\n"
 	"  restore STATE MEM [--uffd SOCK] [--resume] [--track-dirty-pages]\n"
 	"          [--net-override ID=TAP] [--vsock-override PATH]\n"
 	"                           restore a snapshot (MEM is ignored with --uffd)\n"
@@ -31,6 +36,9 @@ static const char usage[] =
 	"options:\n"
 	"  --log-level LEVEL        error, warn (default), info or debug\n"
 	"  --log-file PATH          append logs to PATH instead of stderr\n"
+	"  --api-sock PATH          serve the Firecracker-compatible API on PATH: alone, for a\n"
+	"                           VM configured over it; after run FILE.lua, for that VM\n"
+	"  --config-file FILE       boot the VM a Firecracker JSON configuration describes\n"
 	"  -h, --help               show this help\n"
 	"  -V, --version            show the version\n"
 	"\n"
@@ -38,6 +46,7 @@ static const char usage[] =
 	"definition, 3 guest reset, 128+N stopped by signal N\n";
 
 static struct lua_host *host;
+static const char *api_sock, *config_file;
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -61,8 +70,8 @@ static int with_host(host_cmd_fn fn, int argc, char **argv)
 		fprintf(stderr, "ember: cannot create the event loop\n");
 		return EMBER_EXIT_ERROR;
 	}
-	if (vcpu_signal_setup()) {
-		fprintf(stderr, "ember: cannot install the vCPU kick handler: %s\n", strerror(errno));
+	if (vcpu_signal_setup() || seccomp_signal_setup()) {
+		fprintf(stderr, "ember: cannot install signal handlers: %s\n", strerror(errno));
 		return EMBER_EXIT_ERROR;
 	}
 	host = lua_host_new(loop, err, sizeof(err));
@@ -82,10 +91,46 @@ static int with_host(host_cmd_fn fn, int argc, char **argv)
 	return status;
 }
 
+/* ember run FILE.lua --api-sock PATH: the API serves the VM the script started. */
+static void serve_main_vm(struct vm *vm, void *opaque)
+{
+	api_set_vm(opaque, vm);
+}
+
 static int run_file(struct lua_host *h, struct ev_loop *loop, int argc, char **argv)
 {
-	(void)loop;
-	return lua_host_run_file(h, argv[0], argc, argv);
+	struct api *api = NULL;
+	struct api_server *srv = NULL;
+	char err[512];
+	int status;
+
+	if (api_sock) {
+		api = api_new(loop, NULL, err, sizeof(err));
+		srv = api ? api_server_new(loop, api, api_sock, err, sizeof(err)) : NULL;
+		if (!srv) {
+			fprintf(stderr, "ember: %s\n", err);
+			api_free(api);
+			return EMBER_EXIT_ERROR;
+		}
+		lua_host_set_vm_hook(h, serve_main_vm, api);
+	}
+	status = lua_host_run_file(h, argv[0], argc, argv);
+	if (api) {
+		lua_host_set_vm_hook(h, NULL, NULL);
+		api_server_free(srv);
+		api_free(api);
+	}
+	return status;
+}
+
+/* ember --api-sock PATH [--config-file FILE]: no Lua, the API configures the VM. */
+static int cmd_api(void)
+{
+	if (vcpu_signal_setup() || seccomp_signal_setup()) {
+		fprintf(stderr, "ember: cannot install signal handlers: %s\n", strerror(errno));
+		return EMBER_EXIT_ERROR;
+	}
+	return api_run(api_sock, config_file);
 }
 
 static int cmd_run(int argc, char **argv)
@@ -93,6 +138,12 @@ static int cmd_run(int argc, char **argv)
 	if (argc < 1) {
 		fprintf(stderr, "ember: run needs a FILE.lua\n%s", usage);
 		return EMBER_EXIT_USAGE;
+	}
+	if (argc >= 3 && !strcmp(argv[1], "--api-sock")) {
+		api_sock = argv[2];
+		argv[2] = argv[0]; /* the script sees FILE.lua and its own arguments only */
+		argv += 2;
+		argc -= 2;
 	}
 	return with_host(run_file, argc, argv);
 }
@@ -139,6 +190,25 @@ static int restore_vm(struct lua_host *h, struct ev_loop *loop, int argc, char *
 	if (!p.resume)
 		log_warn("restored paused: SIGTERM ends it (resume it with --resume or the API)");
 	return lua_host_run_vm(h, vm);
+}
+
+static int repl(struct lua_host *h, struct ev_loop *loop, int argc, char **argv)
+{
+	(void)loop;
+	if (argc == 2)
+		return lua_host_repl(h, NULL, argv[1]); /* --api-sock PATH */
+	return lua_host_repl(h, argc ? argv[0] : NULL, NULL);
+}
+
+static int cmd_repl(int argc, char **argv)
+{
+	bool sock = argc == 2 && !strcmp(argv[0], "--api-sock");
+
+	if (!sock && (argc > 1 || (argc == 1 && argv[0][0] == '-'))) {
+		fprintf(stderr, "ember: repl takes FILE.lua or --api-sock PATH\n%s", usage);
+		return EMBER_EXIT_USAGE;
+	}
+	return with_host(repl, argc, argv);
 }
 
 static int cmd_restore(int argc, char **argv)
@@ -192,7 +262,9 @@ int main(int argc, char **argv)
 			printf("ember %s\n", EMBER_VERSION);
 			return EMBER_EXIT_OK;
 		}
-		if ((!strcmp(opt, "--log-level") || !strcmp(opt, "--log-file")) && i + 1 >= argc) {
+		if ((!strcmp(opt, "--log-level") || !strcmp(opt, "--log-file") ||
+			    !strcmp(opt, "--api-sock") || !strcmp(opt, "--config-file")) &&
+			i + 1 >= argc) {
 			fprintf(stderr, "ember: %s needs a value\n", opt);
 			return EMBER_EXIT_USAGE;
 		}
@@ -208,10 +280,19 @@ int main(int argc, char **argv)
 				fprintf(stderr, "ember: --log-file %s: %s\n", argv[i], strerror(-ret));
 				return EMBER_EXIT_USAGE;
 			}
+		} else if (!strcmp(opt, "--api-sock")) {
+			api_sock = argv[++i];
+		} else if (!strcmp(opt, "--config-file")) {
+			config_file = argv[++i];
 		} else {
 			fprintf(stderr, "ember: unknown option '%s'\n%s", opt, usage);
 			return EMBER_EXIT_USAGE;
 		}
+	}
+	if (i >= argc && (api_sock || config_file)) {
+		status = cmd_api();
+		console_restore_terminal();
+		return status;
 	}
 	if (i >= argc) {
 		fputs(usage, stderr);
@@ -219,6 +300,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[i], "run")) {
 		status = cmd_run(argc - i - 1, argv + i + 1);
+	} else if (!strcmp(argv[i], "repl")) {
+		status = cmd_repl(argc - i - 1, argv + i + 1);
 	} else if (!strcmp(argv[i], "restore")) {
 		status = cmd_restore(argc - i - 1, argv + i + 1);
 	} else if (!strcmp(argv[i], "snapshot")) {

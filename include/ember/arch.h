@@ -10,6 +10,7 @@ struct guest_mem;
 struct snap_cursor;
 struct snap_writer;
 struct vcpu;
+struct vm_reg;
 
 /* VM-wide set-up after memory slots exist: in-kernel irqchip, PIT, TSS and identity
  * map addresses. Memory first: see HOST-KVM.md (ten times faster here). */
@@ -30,7 +31,13 @@ struct arch_boot_source {
 	const char *kernel_path;
 	const char *initrd_path; /* NULL if none */
 	const char *cmdline;
+	unsigned vcpus;          /* described to the guest in the ACPI MADT */
 };
+
+/* Write a new random VM generation id into guest memory and notify the guest through its
+ * GSI (call on restore, after the KVM state is set, so the interrupt is not overwritten). */
+__attribute__((warn_unused_result)) int arch_vmgenid_update(struct guest_mem *gm, int vm_fd,
+	char *err, size_t errlen);
 __attribute__((warn_unused_result)) int arch_boot_load(struct guest_mem *gm,
 	const struct arch_boot_source *src, uint64_t *entry, char *err, size_t errlen);
 
@@ -64,5 +71,12 @@ __attribute__((warn_unused_result)) int arch_vm_restore(int vm_fd, struct snap_c
 	char *err, size_t errlen);
 /* The CPU vendor string (CPUID leaf 0) of the host, and of a saved vCPU section. */
 void arch_host_vendor(char out[13]);
+
+/* Registers of a parked vCPU for people (vm_vcpu_regs): general registers, instruction
+ * pointer, flags, control registers, segment selectors, in the architecture's order,
+ * with static names. Fills up to `cap`, sets *count to the number there are; -E2BIG if
+ * that is more than cap, -errno if KVM refuses. Control thread, vCPU parked. */
+__attribute__((warn_unused_result)) int arch_vcpu_regs(int vcpu_fd, struct vm_reg *regs,
+	unsigned cap, unsigned *count);
 
 #endif

@@ -43,6 +43,20 @@ const char *console_text_since(struct console *c, uint64_t *pos, size_t *len);
 /* Stream offset one past the newest captured byte. */
 uint64_t console_end(const struct console *c);
 
+/* The operator's terminal for one console (the REPL's vm:console()). */
+typedef void (*console_detach_fn)(void *opaque);
+/* Attach: raw mode without signals (Ctrl-C goes to the guest), keys to the guest, output
+ * shown on stdout, until the byte `escape` is typed or stdin ends; then the terminal is
+ * restored and detached(opaque) is called from the loop. -EBUSY if the console reads
+ * stdin already. Control thread. */
+__attribute__((warn_unused_result)) int console_attach(struct console *c, uint8_t escape,
+	console_detach_fn detached, void *opaque);
+/* End an attachment early, without calling `detached`. No-op when not attached. */
+void console_detach(struct console *c);
+/* Someone else (the REPL) reads stdin: console_input_enable leaves it alone, so only an
+ * attached console reads it. Process-wide; control thread. */
+void console_reserve_stdin(bool reserved);
+
 /* Restore every terminal this process put in raw mode (for main on fatal paths). */
 void console_restore_terminal(void);
 

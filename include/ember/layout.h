@@ -21,6 +21,7 @@
 /* VM generation id: 16 bytes, 8-byte aligned, in reserved memory outside the ACPI tables
  * (Microsoft's vmgenid spec: not RAM or ACPI in the e820 map, always cacheable). */
 #define LAYOUT_VMGENID 0xf0000ULL
+#define LAYOUT_VMGENID_GSI 23 /* the last IOAPIC pin; virtio devices count up from 5 */
 
 /* Where guest RAM may live: [0, MMIO_GAP_START) and [4 GiB, ...). */
 #define LAYOUT_MMIO_GAP_START 0xc0000000ULL

@@ -23,6 +23,19 @@ int lua_host_run_file(struct lua_host *h, const char *path, int argc, char **arg
  * exit status that tells how it ended. */
 int lua_host_run_vm(struct lua_host *h, struct vm *vm);
 
+/* Be told about the main VM (the one the main script returned, or lua_host_run_vm's):
+ * fn(vm) once it runs, fn(NULL) when it has exited, before Lua may free it. `ember run
+ * FILE.lua --api-sock PATH` hands it to the API this way. fn NULL: no hook. */
+void lua_host_set_vm_hook(struct lua_host *h, void (*fn)(struct vm *vm, void *opaque),
+	void *opaque);
+
+/* The REPL (`ember repl`): run the definition `path` (its VM is started and bound to
+ * `vm`), or attach to the VM served on the API socket `api_sock` (`vm` is an
+ * ember.connect client), or neither; then read Lua lines from the terminal on the loop
+ * until Ctrl-D (status 0, the VMs it made are stopped) or SIGTERM. SIGINT clears the line
+ * instead of stopping the VMs. A definition that fails is reported as `run` does. */
+int lua_host_repl(struct lua_host *h, const char *path, const char *api_sock);
+
 /* Stop every VM on SIGINT/SIGTERM; the running script ends with status 128 + signo. */
 void lua_host_signal(struct lua_host *h, int signo);
 

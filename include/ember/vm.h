@@ -107,4 +107,44 @@ __attribute__((warn_unused_result)) int vm_vcpu_msrs_get(struct vm *vm, unsigned
 __attribute__((warn_unused_result)) int vm_vcpu_msrs_set(struct vm *vm, unsigned index,
 	const uint32_t *indices, const uint64_t *values, unsigned count, char *err, size_t errlen);
 
+/* ---- for the operator (the REPL); control thread ---- */
+
+/* One register of a paused vCPU; `name` is a static string ("rip", "cr3", "cs"). */
+struct vm_reg {
+	const char *name;
+	uint64_t value;
+};
+#define VM_REGS_MAX 64
+/* General registers, rip, rflags, control registers, EFER and segment selectors of a
+ * paused vCPU, in the architecture's order. *count is in/out (capacity/used). -EBUSY
+ * unless paused, -EINVAL for a bad index; err says which. */
+__attribute__((warn_unused_result)) int vm_vcpu_regs(struct vm *vm, unsigned index,
+	struct vm_reg *regs, unsigned *count, char *err, size_t errlen);
+
+/* A device on one of the VM's buses, with the counters that cost nothing to read. The
+ * strings are static or owned by the VM (valid until it exits). */
+#define VM_DEVICE_STATS_MAX 4
+struct vm_device_info {
+	const char *name, *kind, *bus; /* "serial", "uart-16550a", "pio" */
+	uint64_t base, len;
+	unsigned nr_stats;
+	struct {
+		const char *name;
+		uint64_t value;
+	} stats[VM_DEVICE_STATS_MAX];
+};
+/* Fill up to `cap` entries in bus order (pio, then mmio); returns how many devices there
+ * are, or -EBUSY unless running or paused. */
+__attribute__((warn_unused_result)) int vm_devices(struct vm *vm, struct vm_device_info *out,
+	unsigned cap);
+
+/* Attach the terminal to the guest's serial console (see console_attach): keys go to the
+ * guest, its output is shown, until `escape` is typed; then detached(opaque) is called
+ * from the loop. -EBUSY if the VM has exited or the console already reads stdin. */
+typedef void (*vm_console_detach_fn)(void *opaque);
+__attribute__((warn_unused_result)) int vm_console_attach(struct vm *vm, uint8_t escape,
+	vm_console_detach_fn detached, void *opaque);
+/* End an attachment without calling `detached`; no-op when not attached. */
+void vm_console_detach(struct vm *vm);
+
 #endif

@@ -12,6 +12,8 @@ local ember = {
   now = core.now,
   log = core.log,
   merge_memory = core.merge_memory,
+  hexdump = function(...) return require("ember.repl").hexdump(...) end,
+  connect = function(path) return require("ember.client").connect(core.http_request, path) end,
 }
 
 -- Keys a definition may hold, with their Lua types ("integer" means a whole number).

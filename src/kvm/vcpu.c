@@ -14,6 +14,7 @@
 #include "ember/arch.h"
 #include "ember/bus.h"
 #include "ember/log.h"
+#include "ember/seccomp.h"
 
 #define KICK_SIGNAL (SIGRTMIN + 0)
 
@@ -208,6 +209,11 @@ static void *vcpu_thread(void *arg)
 	char detail[160];
 
 	current_run = v->run;
+	/* The filter goes on before the first guest-controlled exit is served. */
+	if (seccomp_install(SECCOMP_VCPU, detail, sizeof(detail))) {
+		v->env->stop(v->env->opaque, VM_EXIT_ERROR, detail);
+		park_self(v);
+	}
 	while (wait_for_run(v)) {
 		uint64_t expected = 0;
 		atomic_compare_exchange_strong(&v->first_run_us, &expected, log_uptime_us());

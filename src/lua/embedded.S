@@ -10,4 +10,6 @@ ember_lua_\name\()_end:
 	.section .rodata
 	embed init
 	embed policy
+	embed repl
+	embed client
 	.section .note.GNU-stack, "", @progbits

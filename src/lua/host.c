@@ -2,6 +2,7 @@
 #include "ember/lua_host.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,8 @@ static void main_returned(struct lua_host *h, lua_State *co, int nres)
 		return;
 	}
 	h->main_vm = v;
+	if (h->vm_hook)
+		h->vm_hook(v->vm, h->vm_hook_opaque);
 }
 
 static void task_end(struct task *t)
@@ -106,20 +109,24 @@ static void report_error(struct lua_host *h, struct task *t)
 	}
 }
 
-static void resume(struct lua_host *h, struct task *t, int nargs)
+/* Returns true once the task has ended (and is freed), false while it is parked. */
+static bool resume(struct lua_host *h, struct task *t, int nargs)
 {
 	int nres = 0;
 	int ret = lua_resume(t->co, h->L, nargs, &nres);
 
 	if (ret == LUA_YIELD)
-		return; /* parked in a waiter */
-	if (ret == LUA_OK) {
+		return false; /* parked in a waiter */
+	if (t->done) {
+		t->done(t->done_opaque, t->co, ret, nres);
+	} else if (ret == LUA_OK) {
 		if (t->is_main)
 			main_returned(h, t->co, nres);
 	} else {
 		report_error(h, t);
 	}
 	task_end(t);
+	return true;
 }
 
 static struct task *task_new(struct lua_host *h, bool is_main)
@@ -147,6 +154,20 @@ void host_spawn(struct lua_host *h, int nargs, const char *what)
 	}
 	lua_xmove(h->L, t->co, nargs + 1);
 	resume(h, t, nargs);
+}
+
+struct task *host_run_chunk(struct lua_host *h, task_done_fn done, void *opaque)
+{
+	struct task *t = task_new(h, false);
+
+	if (!t) {
+		lua_pop(h->L, 1);
+		return NULL;
+	}
+	t->done = done;
+	t->done_opaque = opaque;
+	lua_xmove(h->L, t->co, 1);
+	return resume(h, t, 0) ? NULL : t;
 }
 
 /* ---- waiters ---- */
@@ -210,6 +231,8 @@ int host_wait(lua_State *L, struct waiter *w)
 	w->timer.data = w;
 	if (w->timed)
 		ev_timer_start(h->loop, &w->timer);
+	if (w->kind == WAIT_CONSOLE)
+		ev_timer_start(h->loop, &h->recheck); /* the text may be there already */
 	return lua_yield(L, 0);
 }
 
@@ -261,6 +284,22 @@ void host_vm_console(struct lua_host *h, struct lvm *v)
 	}
 }
 
+/* Console waiters look at text captured before they began waiting, from the loop. */
+static void on_recheck(struct ev_loop *loop, ev_timer *timer, int revents)
+{
+	struct lua_host *h = timer->data;
+	struct waiter *w = h->waiters.next;
+
+	(void)loop;
+	(void)revents;
+	while (w != &h->waiters) {
+		struct waiter *next = w->next;
+		if (w->kind == WAIT_CONSOLE && try_console(h, w))
+			next = h->waiters.next; /* the list may have changed while it ran */
+		w = next;
+	}
+}
+
 void host_vm_exited(struct lua_host *h, struct lvm *v)
 {
 	struct waiter *w;
@@ -271,11 +310,16 @@ void host_vm_exited(struct lua_host *h, struct lvm *v)
 	host_vm_console(h, v);
 	for (w = h->waiters.next; w != &h->waiters;) {
 		struct waiter *next = w->next;
-		if ((w->kind == WAIT_CONSOLE || w->kind == WAIT_EXIT) && w->vm == v) {
+		if (w->kind != WAIT_SLEEP && w->vm == v) {
 			lua_State *co = w->task->co;
 			if (w->kind == WAIT_EXIT) {
 				lua_pushstring(co, vm_exit_reason_name(why));
 				lua_pushinteger(co, vm_exit_status(v->vm));
+			} else if (w->kind == WAIT_ATTACH) {
+				vm_console_detach(v->vm);
+				lua_pushnil(co);
+				lua_pushfstring(co, "vm exited (%s%s%s) while the console was attached",
+					vm_exit_reason_name(why), detail[0] ? ": " : "", detail);
 			} else {
 				lua_pushnil(co);
 				lua_pushfstring(co, "vm exited (%s%s%s) while waiting for '%s'",
@@ -287,6 +331,8 @@ void host_vm_exited(struct lua_host *h, struct lvm *v)
 		}
 		w = next;
 	}
+	if (h->main_vm == v && h->vm_hook)
+		h->vm_hook(NULL, h->vm_hook_opaque);
 	if (h->main_vm == v && !h->main_done)
 		finish_main(h, vm_exit_status(v->vm));
 }
@@ -384,6 +430,8 @@ struct lua_host *lua_host_new(struct ev_loop *loop, char *err, size_t errlen)
 	h->events_tail = &h->events;
 	ev_timer_init(&h->deliver, on_deliver, 0, 0);
 	h->deliver.data = h;
+	ev_timer_init(&h->recheck, on_recheck, 0, 0);
+	h->recheck.data = h;
 	luaL_openlibs(h->L);
 	lua_pushlightuserdata(h->L, h);
 	lua_setfield(h->L, LUA_REGISTRYINDEX, "ember.host");
@@ -399,6 +447,7 @@ void lua_host_free(struct lua_host *h)
 	if (!h)
 		return;
 	drop_events(h);
+	ev_timer_stop(h->loop, &h->recheck);
 	/* Waiting coroutines are dropped with the state; their VMs are freed by __gc. */
 	while (h->waiters.next != &h->waiters) {
 		struct waiter *w = h->waiters.next;
@@ -413,8 +462,41 @@ void lua_host_free(struct lua_host *h)
 	free(h);
 }
 
+void host_cancel(struct lua_host *h, struct task *t)
+{
+	for (struct waiter *w = h->waiters.next; w != &h->waiters; w = w->next) {
+		if (w->task != t)
+			continue;
+		ev_timer_stop(h->loop, &w->timer);
+		waiter_unlink(w);
+		if (w->kind == WAIT_ATTACH)
+			vm_console_detach(w->vm->vm);
+		free(w->pattern);
+		free(w);
+		break;
+	}
+	task_end(t); /* the coroutine is collected with whatever it held */
+}
+
+void host_finish(struct lua_host *h, int status)
+{
+	if (!h->main_done)
+		finish_main(h, status);
+}
+
+void lua_host_set_vm_hook(struct lua_host *h, void (*fn)(struct vm *vm, void *opaque),
+	void *opaque)
+{
+	h->vm_hook = fn;
+	h->vm_hook_opaque = opaque;
+}
+
 void lua_host_signal(struct lua_host *h, int signo)
 {
+	if (signo == SIGINT && h->interrupt) {
+		h->interrupt(h->interrupt_opaque); /* the REPL: Ctrl-C clears the line */
+		return;
+	}
 	h->signo = signo;
 	for (struct lvm *v = h->vms.next; v != &h->vms; v = v->next)
 		vm_stop(v->vm, VM_EXIT_SIGNAL, signo);
@@ -423,7 +505,7 @@ void lua_host_signal(struct lua_host *h, int signo)
 }
 
 /* `ember` is a global in scripts and definitions, as well as require "ember". */
-static int load_ember(struct lua_host *h)
+int host_load_ember(struct lua_host *h)
 {
 	lua_State *L = h->L;
 
@@ -438,6 +520,15 @@ static int load_ember(struct lua_host *h)
 	return 0;
 }
 
+int host_run_loop(struct lua_host *h)
+{
+	while (!h->main_done)
+		ev_run(h->loop, EVRUN_ONCE);
+	/* Events of the VM that ended the run (on_exit...) still reach their handlers. */
+	on_deliver(h->loop, &h->deliver, 0);
+	return h->status;
+}
+
 int lua_host_run_file(struct lua_host *h, const char *path, int argc, char **argv)
 {
 	lua_State *L = h->L;
@@ -449,7 +540,7 @@ int lua_host_run_file(struct lua_host *h, const char *path, int argc, char **arg
 		lua_rawseti(L, -2, i);
 	}
 	lua_setglobal(L, "arg");
-	if (load_ember(h))
+	if (host_load_ember(h))
 		return EMBER_EXIT_ERROR;
 	t = task_new(h, true);
 	if (!t)
@@ -462,18 +553,14 @@ int lua_host_run_file(struct lua_host *h, const char *path, int argc, char **arg
 	for (int i = 1; i < argc; i++)
 		lua_pushstring(t->co, argv[i]);
 	resume(h, t, argc > 1 ? argc - 1 : 0);
-	while (!h->main_done)
-		ev_run(h->loop, EVRUN_ONCE);
-	/* Events of the VM that ended the run (on_exit...) still reach their handlers. */
-	on_deliver(h->loop, &h->deliver, 0);
-	return h->status;
+	return host_run_loop(h);
 }
 
 int lua_host_run_vm(struct lua_host *h, struct vm *vm)
 {
 	struct lvm *v;
 
-	if (load_ember(h)) {
+	if (host_load_ember(h)) {
 		vm_free(vm);
 		return EMBER_EXIT_ERROR;
 	}
@@ -483,8 +570,7 @@ int lua_host_run_vm(struct lua_host *h, struct vm *vm)
 	if (vm_state(vm) == VM_EXITED)
 		return vm_exit_status(vm);
 	h->main_vm = v;
-	while (!h->main_done)
-		ev_run(h->loop, EVRUN_ONCE);
-	on_deliver(h->loop, &h->deliver, 0);
-	return h->status;
+	if (h->vm_hook)
+		h->vm_hook(v->vm, h->vm_hook_opaque);
+	return host_run_loop(h);
 }

@@ -9,22 +9,28 @@
 
 struct vm;
 
-/* A coroutine the host runs: the main script or a callback. */
+/* A task run for C code (the REPL) ended: its results (status LUA_OK, nres values) or
+ * its error object are on top of co. Called from the loop; must not raise. */
+typedef void (*task_done_fn)(void *opaque, lua_State *co, int status, int nres);
+
+/* A coroutine the host runs: the main script, a callback, or a REPL line. */
 struct task {
 	lua_State *co;
 	int ref;      /* registry reference that keeps the coroutine alive */
 	bool is_main;
 	struct lua_host *host;
+	task_done_fn done; /* NULL: errors are reported (logged, or end the main script) */
+	void *done_opaque;
 };
 
-enum wait_kind { WAIT_SLEEP, WAIT_CONSOLE, WAIT_EXIT };
+enum wait_kind { WAIT_SLEEP, WAIT_CONSOLE, WAIT_EXIT, WAIT_ATTACH };
 
 /* A task blocked in ember.sleep, vm:wait_for or vm:wait. */
 struct waiter {
 	struct waiter *prev, *next;
 	struct task *task;
 	enum wait_kind kind;
-	struct lvm *vm;  /* WAIT_CONSOLE, WAIT_EXIT */
+	struct lvm *vm;  /* WAIT_CONSOLE, WAIT_EXIT, WAIT_ATTACH (vm:console) */
 	char *pattern;   /* WAIT_CONSOLE: Lua pattern */
 	ev_timer timer;  /* timeout, or the sleep itself */
 	bool timed;
@@ -51,12 +57,18 @@ struct lua_host {
 	struct ev_loop *loop;
 	struct vm_event *events, **events_tail;
 	ev_timer deliver; /* delivers queued events from the loop, never from inside Lua */
+	ev_timer recheck; /* console waiters match text captured before they waited */
 	struct waiter waiters; /* list head */
 	struct lvm vms;        /* list head */
 	struct lvm *main_vm;   /* the VM the main script returned */
+	void (*vm_hook)(struct vm *vm, void *opaque); /* lua_host_set_vm_hook */
+	void *vm_hook_opaque;
 	bool main_done;
 	int status;
 	int signo;
+	/* SIGINT goes here instead of stopping the VMs (the REPL), when set. */
+	void (*interrupt)(void *opaque);
+	void *interrupt_opaque;
 };
 
 #define LVM_META "ember.vm"
@@ -69,6 +81,19 @@ struct lua_host *host_get(lua_State *L);
  * receives every VM event. */
 int host_core_spawn(lua_State *L);
 int host_core_set_dispatcher(lua_State *L);
+/* Run the function on top of h->L (consumed) as a task with no arguments; done() is
+ * called when it ends. Returns the task while it is parked in a wait; NULL once it has
+ * ended (done was called) or if it could not start. */
+struct task *host_run_chunk(struct lua_host *h, task_done_fn done, void *opaque);
+/* Drop a parked task (Ctrl-C at the REPL): its wait is abandoned, done is not called. */
+void host_cancel(struct lua_host *h, struct task *t);
+/* End the run with `status`: host_run_loop returns it. */
+void host_finish(struct lua_host *h, int status);
+/* Run the loop until host_finish (or the main script and its VM end); deliver the
+ * events left; return the status. */
+int host_run_loop(struct lua_host *h);
+/* require "ember" into the global `ember`; -1 with a message on stderr if it fails. */
+int host_load_ember(struct lua_host *h);
 /* Start `fn` (on top of the stack of h->L, consumed) with nargs arguments below it... */
 void host_spawn(struct lua_host *h, int nargs, const char *what);
 /* Park the running task in a waiter and yield; the waiter's completion resumes it. */
@@ -89,6 +114,12 @@ int config_error(lua_State *L, const char *fmt, ...);
 int push_fail(lua_State *L, const char *msg);
 
 void lvm_open(lua_State *L);
+/* Add the operator's methods (regs, devices, console, send_keys) to the method table on
+ * top of the stack (lvm_inspect.c). */
+void lvm_inspect_open(lua_State *L);
+/* core.http_request(socket, method, url [, body [, timeout]]) -> status, body | nil, msg
+ * (http_client.c). */
+int core_http_request(lua_State *L);
 int lvm_new(lua_State *L);
 /* Push a userdata owning `vm` (NULL: nothing pushed, returns NULL). `def` is the index of
  * the definition table holding callbacks, or 0. A VM that already runs is kept alive

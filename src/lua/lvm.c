@@ -536,6 +536,7 @@ void lvm_open(lua_State *L)
 	luaL_setfuncs(L, meta, 0);
 	luaL_newlibtable(L, methods);
 	luaL_setfuncs(L, methods, 0);
+	lvm_inspect_open(L); /* regs, devices, console, send_keys (lvm_inspect.c) */
 	lua_setfield(L, -2, "__index");
 	lua_pop(L, 1);
 	lua_newtable(L);

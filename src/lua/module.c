@@ -18,6 +18,8 @@
 /* Lua sources built into the binary (src/lua/embedded.S). */
 extern const char ember_lua_init[], ember_lua_init_end[];
 extern const char ember_lua_policy[], ember_lua_policy_end[];
+extern const char ember_lua_repl[], ember_lua_repl_end[];
+extern const char ember_lua_client[], ember_lua_client_end[];
 
 /* Lua-side modules other than init, reachable as require "ember.<name>". */
 static const struct embedded {
@@ -25,6 +27,8 @@ static const struct embedded {
 	const char *start, *end;
 } embedded[] = {
 	{ "policy", ember_lua_policy, ember_lua_policy_end },
+	{ "repl", ember_lua_repl, ember_lua_repl_end },
+	{ "client", ember_lua_client, ember_lua_client_end },
 };
 
 int config_error(lua_State *L, const char *fmt, ...)
@@ -122,7 +126,8 @@ static const luaL_Reg core_funcs[] = {
 	{ "vm_new", lvm_new }, { "sleep", core_sleep }, { "now", core_now }, { "log", core_log },
 	{ "config_error", core_config_error }, { "restore", lvm_restore },
 	{ "merge_memory", core_merge_memory }, { "spawn", host_core_spawn },
-	{ "set_dispatcher", host_core_set_dispatcher }, { NULL, NULL },
+	{ "set_dispatcher", host_core_set_dispatcher }, { "http_request", core_http_request },
+	{ NULL, NULL },
 };
 
 /* Load lua/ember/<name>.lua from $EMBER_LUA_PATH (development) or the embedded copy. */

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,7 +58,8 @@ static int get_u64(const cJSON *obj, unsigned i, const char *name, uint64_t *out
 		return -EINVAL;
 	}
 	d = f->valuedouble;
-	if (!(d >= 0) || d >= EXACT_LIMIT || floor(d) != d) {
+	/* In range first, so the cast is defined; then it must round-trip exactly. */
+	if (!(d >= 0 && d < EXACT_LIMIT) || (double)(uint64_t)d != d) {
 		snprintf(err, errlen, "region %u: '%s' is not a non-negative integer below 2^53", i,
 			name);
 		return -EINVAL;

@@ -12,6 +12,8 @@
 static enum log_level current = LOG_WARN;
 static int log_fd = STDERR_FILENO;
 static uint64_t start_us;
+static bool fmt_level = true, fmt_origin;
+static bool log_enabled = true;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
@@ -70,25 +72,59 @@ int log_set_file(const char *path)
 	return 0;
 }
 
-void log_msg(enum log_level level, const char *fmt, ...)
+void log_set_format(bool show_level, bool show_origin)
+{
+	fmt_level = show_level;
+	fmt_origin = show_origin;
+}
+
+void log_set_enabled(bool enabled)
+{
+	log_enabled = enabled;
+}
+
+__attribute__((format(printf, 4, 0))) static void vlog(enum log_level level, const char *file,
+	int lineno, const char *fmt, va_list ap)
 {
 	char line[1024];
 	uint64_t t;
 	int n;
-	va_list ap;
 
-	if (level > current)
+	if (!log_enabled || level > current)
 		return;
 	t = log_uptime_us();
-	n = snprintf(line, sizeof(line), "[ember %llu.%06llu %s] ", (unsigned long long)(t / 1000000),
-		(unsigned long long)(t % 1000000), level_names[level]);
-	va_start(ap, fmt);
+	n = snprintf(line, sizeof(line), "[ember %llu.%06llu", (unsigned long long)(t / 1000000),
+		(unsigned long long)(t % 1000000));
+	if (fmt_level)
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " %s", level_names[level]);
+	if (fmt_origin && file)
+		n += snprintf(line + n, sizeof(line) - (size_t)n, " %s:%d", file, lineno);
+	n += snprintf(line + n, sizeof(line) - (size_t)n, "] ");
+	if (n > (int)sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
 	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-	va_end(ap);
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
 	/* One write per line keeps lines whole when several threads log. */
 	if (write(log_fd, line, (size_t)n) < 0)
 		return;
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(level, NULL, 0, fmt, ap);
+	va_end(ap);
+}
+
+void log_msg_at(enum log_level level, const char *file, int lineno, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(level, file, lineno, fmt, ap);
+	va_end(ap);
 }

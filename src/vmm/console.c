@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,10 +33,17 @@ struct console {
 	char *text;
 	size_t text_len;
 	uint64_t base, cursor;
+	/* console_attach: the terminal is the guest's until the escape byte. `attached` is
+	 * read by console_output on vCPU threads; the rest is control thread only. */
+	_Atomic bool attached;
+	uint8_t escape;
+	console_detach_fn detached;
+	void *detach_opaque;
 };
 
 static struct termios saved_tio;
 static bool tio_saved;
+static bool stdin_reserved; /* the REPL reads stdin: consoles only while attached */
 
 void console_restore_terminal(void)
 {
@@ -45,7 +53,7 @@ void console_restore_terminal(void)
 	}
 }
 
-static void raw_terminal(void)
+static void raw_terminal(bool signals)
 {
 	struct termios tio;
 
@@ -55,6 +63,8 @@ static void raw_terminal(void)
 	/* Keys go to the guest one by one and unechoed; ISIG stays so Ctrl-C stops ember.
 	 * Output processing stays on so log lines keep their carriage returns. */
 	tio.c_lflag &= (tcflag_t) ~(ICANON | ECHO | ECHONL | IEXTEN);
+	if (!signals)
+		tio.c_lflag &= (tcflag_t)~ISIG; /* attached: Ctrl-C is the guest's */
 	tio.c_iflag &= (tcflag_t) ~(ICRNL | IXON);
 	tio.c_cc[VMIN] = 1;
 	tio.c_cc[VTIME] = 0;
@@ -62,19 +72,41 @@ static void raw_terminal(void)
 		tio_saved = true;
 }
 
+static void detach(struct console *c, bool notify)
+{
+	console_detach_fn fn = c->detached;
+	void *opaque = c->detach_opaque;
+
+	atomic_store(&c->attached, false);
+	c->detached = NULL;
+	ev_io_stop(c->loop, &c->in_watcher);
+	console_restore_terminal();
+	if (notify && fn)
+		fn(opaque); /* last: the callee may free the console */
+}
+
 static void on_stdin(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct console *c = w->data;
 	uint8_t buf[512];
+	const uint8_t *esc = NULL;
 	ssize_t n;
 
 	(void)loop;
 	(void)revents;
 	n = read(STDIN_FILENO, buf, sizeof(buf));
 	if (n > 0) {
-		c->input(c->opaque, buf, (size_t)n);
+		/* Keys typed after the escape in the same read are dropped. */
+		if (atomic_load(&c->attached) && (esc = memchr(buf, c->escape, (size_t)n)))
+			n = esc - buf;
+		if (n > 0)
+			c->input(c->opaque, buf, (size_t)n);
+		if (esc)
+			detach(c, true);
 	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 		ev_io_stop(c->loop, &c->in_watcher); /* end of input: the guest runs on */
+		if (atomic_load(&c->attached))
+			detach(c, true);
 	}
 }
 
@@ -147,10 +179,10 @@ struct console *console_new(struct ev_loop *loop, bool stdio, const char *log_pa
 
 void console_input_enable(struct console *c, bool on)
 {
-	if (!c->stdio)
+	if (!c->stdio || (on && stdin_reserved))
 		return;
 	if (on) {
-		raw_terminal();
+		raw_terminal(true);
 		ev_io_start(c->loop, &c->in_watcher);
 	} else {
 		ev_io_stop(c->loop, &c->in_watcher);
@@ -162,6 +194,7 @@ void console_free(struct console *c)
 {
 	if (!c)
 		return;
+	console_detach(c);
 	console_input_enable(c, false);
 	ev_async_stop(c->loop, &c->wake);
 	if (c->log_fd >= 0)
@@ -187,7 +220,7 @@ static void write_all(int fd, const uint8_t *buf, size_t len)
 
 void console_output(struct console *c, const uint8_t *buf, size_t len)
 {
-	if (c->stdio)
+	if (c->stdio || atomic_load_explicit(&c->attached, memory_order_relaxed))
 		write_all(STDOUT_FILENO, buf, len);
 	if (c->log_fd >= 0)
 		write_all(c->log_fd, buf, len);
@@ -246,4 +279,29 @@ void console_consume(struct console *c, size_t n)
 
 	console_text(c, &len);
 	c->cursor += n < len ? n : len;
+}
+
+void console_reserve_stdin(bool reserved)
+{
+	stdin_reserved = reserved;
+}
+
+int console_attach(struct console *c, uint8_t escape, console_detach_fn detached,
+	void *opaque)
+{
+	if (atomic_load(&c->attached) || ev_is_active(&c->in_watcher))
+		return -EBUSY;
+	c->escape = escape;
+	c->detached = detached;
+	c->detach_opaque = opaque;
+	raw_terminal(false);
+	atomic_store(&c->attached, true);
+	ev_io_start(c->loop, &c->in_watcher);
+	return 0;
+}
+
+void console_detach(struct console *c)
+{
+	if (atomic_load(&c->attached))
+		detach(c, false);
 }

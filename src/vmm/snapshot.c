@@ -425,6 +425,10 @@ static int restore_machine(struct vm *vm, const struct snap_reader *r,
 		return -EINVAL;
 	}
 	ret = arch_vm_restore(vm->vm_fd, &cur, err, errlen);
+	/* A restored VM is a clone: it gets a new generation id (after the KVM state, so
+	 * the notification is not overwritten). */
+	if (!ret)
+		ret = arch_vmgenid_update(&vm->mem, vm->vm_fd, err, errlen);
 	return ret ? ret : vm_start_threads(vm, err, errlen);
 }
 

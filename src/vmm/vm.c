@@ -164,7 +164,7 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
 {
 	struct arch_boot_source boot = {
 		.kernel_path = vm->cfg.kernel, .initrd_path = vm->cfg.initrd,
-		.cmdline = vm->cfg.cmdline,
+		.cmdline = vm->cfg.cmdline, .vcpus = vm->cfg.vcpus,
 	};
 	uint64_t entry = 0;
 	int ret;

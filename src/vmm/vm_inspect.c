@@ -1,4 +1,5 @@
-/* Inspection of a VM: memory use, exit counters, MSRs of paused vCPUs. */
+/* Inspection of a VM: memory use, exit counters, MSRs and registers of paused vCPUs,
+ * devices, and the operator's console attachment. */
 #include "vm_internal.h"
 
 #include <errno.h>
@@ -10,6 +11,8 @@
 #include <unistd.h>
 
 #include "ember/arch.h"
+#include "ember/console.h"
+#include "ember/devices.h"
 
 static uint64_t resident_kib(const struct guest_mem_region *r)
 {
@@ -144,4 +147,86 @@ int vm_vcpu_msrs_set(struct vm *vm, unsigned index, const uint32_t *indices,
 		snprintf(err, errlen, "vcpu %u: KVM_SET_MSRS: %s", index,
 			ret == -EIO ? "KVM refused an MSR" : strerror(-ret));
 	return ret;
+}
+
+int vm_vcpu_regs(struct vm *vm, unsigned index, struct vm_reg *regs, unsigned *count,
+	char *err, size_t errlen)
+{
+	int fd = paused_vcpu(vm, index, err, errlen), ret;
+
+	if (fd < 0)
+		return fd;
+	ret = arch_vcpu_regs(fd, regs, *count, count);
+	if (ret)
+		snprintf(err, errlen, "vcpu %u: %s", index, ret == -E2BIG ?
+			"more registers than room for them" : strerror(-ret));
+	return ret;
+}
+
+/* What each device is, by the name it registers on its bus. */
+static const struct {
+	const char *name, *kind;
+} kinds[] = {
+	{ "serial", "uart-16550a" },
+	{ "i8042", "i8042 (reset, ctrl-alt-del)" },
+	{ "acpi-sleep", "acpi sleep control" },
+	{ "boot-timer", "boot timer" },
+};
+
+static void add_stat(struct vm_device_info *d, const char *name, uint64_t value)
+{
+	if (d->nr_stats < VM_DEVICE_STATS_MAX) {
+		d->stats[d->nr_stats].name = name;
+		d->stats[d->nr_stats++].value = value;
+	}
+}
+
+static void describe(struct vm *vm, const struct bus *bus, const struct bus_device *bd,
+	struct vm_device_info *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->name = bd->name;
+	d->bus = bus->name;
+	d->base = bd->base;
+	d->len = bd->len;
+	d->kind = bus == &vm->mmio ? "mmio device" : "pio device";
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(kinds[i].name, bd->name))
+			d->kind = kinds[i].kind;
+	if (!strcmp(bd->name, "serial") && bd->opaque == vm->serial) {
+		add_stat(d, "tx_bytes", vm_console_end(vm));
+		add_stat(d, "rx_room", serial_rx_room(vm->serial));
+		add_stat(d, "rx_queued", vm->input_len);
+	} else if (!strcmp(bd->name, "boot-timer")) {
+		add_stat(d, "boot_us", atomic_load(&vm->boot_us));
+	}
+}
+
+int vm_devices(struct vm *vm, struct vm_device_info *out, unsigned cap)
+{
+	const struct bus *buses[] = { &vm->pio, &vm->mmio };
+	unsigned n = 0;
+
+	if (vm->state != VM_RUNNING && vm->state != VM_PAUSED)
+		return -EBUSY;
+	for (size_t b = 0; b < 2; b++) {
+		for (unsigned i = 0; i < buses[b]->count; i++, n++)
+			if (n < cap)
+				describe(vm, buses[b], &buses[b]->devices[i], &out[n]);
+	}
+	return (int)n;
+}
+
+int vm_console_attach(struct vm *vm, uint8_t escape, vm_console_detach_fn detached,
+	void *opaque)
+{
+	if (vm->state == VM_EXITED || !vm->console)
+		return -EBUSY;
+	return console_attach(vm->console, escape, detached, opaque);
+}
+
+void vm_console_detach(struct vm *vm)
+{
+	if (vm->console)
+		console_detach(vm->console);
 }

@@ -18,6 +18,7 @@
 
 /* struct boot_params offsets, from Documentation/arch/x86/zero-page.rst and boot.rst,
  * written out here independently of the code under test. */
+#define O_ACPI_RSDP_ADDR 0x070
 #define O_EXT_RAMDISK_IMAGE 0x0c0
 #define O_EXT_RAMDISK_SIZE 0x0c4
 #define O_EXT_CMD_LINE_PTR 0x0c8
@@ -459,6 +460,19 @@ static void test_zero_page_rejects_memory_without_zero_page(void **state)
 	guest_mem_unmap(&gm);
 }
 
+static void test_zero_page_acpi_rsdp_addr(void **state)
+{
+	struct fixture *f = *state;
+	struct x86_boot_info info = { .cmdline = "", .acpi_rsdp = 0xe0000 };
+
+	bzimage_kernel(&f->k);
+	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)), 0);
+	assert_int_equal(rd64(zero_page(&f->gm) + O_ACPI_RSDP_ADDR), 0xe0000);
+	info.acpi_rsdp = 0;
+	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)), 0);
+	assert_int_equal(rd64(zero_page(&f->gm) + O_ACPI_RSDP_ADDR), 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -479,6 +493,7 @@ int main(void)
 		T(test_zero_page_initrd_above_4gib_uses_ext_fields),
 		T(test_zero_page_rejects_missing_setup_header),
 		T(test_zero_page_rejects_memory_without_zero_page),
+		T(test_zero_page_acpi_rsdp_addr),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,7 @@
 /* Offsets into the zero page (struct boot_params), from Linux
  * Documentation/arch/x86/zero-page.rst and boot.rst. The setup header sits at the same
  * offsets in the first sector of a bzImage. */
+#define BP_ACPI_RSDP_ADDR 0x070    /* u64: RSDP address (protocol 2.14+) */
 #define BP_EXT_RAMDISK_IMAGE 0x0c0 /* u32: bits 63..32 of ramdisk_image */
 #define BP_EXT_RAMDISK_SIZE 0x0c4  /* u32: bits 63..32 of ramdisk_size */
 #define BP_EXT_CMD_LINE_PTR 0x0c8  /* u32: bits 63..32 of cmd_line_ptr */

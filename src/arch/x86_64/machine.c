@@ -8,11 +8,13 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <linux/kvm.h>
 
+#include "ember/acpi.h"
 #include "ember/cpuid.h"
 #include "ember/guest_mem.h"
 #include "ember/layout.h"
@@ -184,6 +186,41 @@ bool arch_vcpu_exit(struct vcpu *v, char *detail, size_t len)
 	return false;
 }
 
+static int vmgenid_write(struct guest_mem *gm, char *err, size_t errlen)
+{
+	uint8_t id[16];
+
+	if (getrandom(id, sizeof(id), 0) != (ssize_t)sizeof(id)) {
+		snprintf(err, errlen, "vmgenid: getrandom: %s", strerror(errno));
+		return -EIO;
+	}
+	if (guest_mem_write(gm, LAYOUT_VMGENID, id, sizeof(id))) {
+		snprintf(err, errlen, "vmgenid: guest memory too small");
+		return -EFAULT;
+	}
+	return 0;
+}
+
+int arch_vmgenid_update(struct guest_mem *gm, int vm_fd, char *err, size_t errlen)
+{
+	struct kvm_irq_level line = { .irq = LAYOUT_VMGENID_GSI, .level = 1 };
+	int ret = vmgenid_write(gm, err, errlen);
+
+	if (ret)
+		return ret;
+	/* An edge on the Generic Event Device's pin: its _EVT notifies the vmgenid device. */
+	if (ioctl(vm_fd, KVM_IRQ_LINE, &line) < 0) {
+		snprintf(err, errlen, "vmgenid: KVM_IRQ_LINE: %s", strerror(errno));
+		return -errno;
+	}
+	line.level = 0;
+	if (ioctl(vm_fd, KVM_IRQ_LINE, &line) < 0) {
+		snprintf(err, errlen, "vmgenid: KVM_IRQ_LINE: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 /* Read a whole file into memory (kernel and initrd images). */
 static int read_file(const char *what, const char *path, void **data, size_t *len, char *err,
 	size_t errlen)
@@ -217,6 +254,10 @@ int arch_boot_load(struct guest_mem *gm, const struct arch_boot_source *src, uin
 {
 	struct x86_kernel kernel;
 	struct x86_boot_info info = { .cmdline = src->cmdline ? src->cmdline : "" };
+	struct acpi_config acpi = {
+		.nr_vcpus = src->vcpus, .vmgenid = true, .vmgenid_gpa = LAYOUT_VMGENID,
+		.vmgenid_gsi = LAYOUT_VMGENID_GSI,
+	};
 	void *image, *initrd;
 	size_t len, initrd_len;
 	int ret;
@@ -239,7 +280,11 @@ int arch_boot_load(struct guest_mem *gm, const struct arch_boot_source *src, uin
 			return ret;
 		info.initrd_size = initrd_len;
 	}
-	ret = x86_zero_page_setup(gm, &kernel, &info, err, errlen);
+	ret = vmgenid_write(gm, err, errlen);
+	if (!ret)
+		ret = acpi_build(gm, &acpi, &info.acpi_rsdp, err, errlen);
+	if (!ret)
+		ret = x86_zero_page_setup(gm, &kernel, &info, err, errlen);
 	if (ret)
 		return ret;
 	ret = x86_boot_tables_setup(gm);

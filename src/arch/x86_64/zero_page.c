@@ -125,6 +125,8 @@ int x86_zero_page_setup(struct guest_mem *gm, const struct x86_kernel *kernel,
 	put_le16(bp + BP_VID_MODE, VID_MODE_NORMAL);
 	put_le32(bp + BP_CMD_LINE_PTR, (uint32_t)LAYOUT_CMDLINE);
 	put_le32(bp + BP_EXT_CMD_LINE_PTR, (uint32_t)(LAYOUT_CMDLINE >> 32));
+	/* Older kernels see padding here and find the RSDP by scanning 0xe0000..0xfffff. */
+	put_le64(bp + BP_ACPI_RSDP_ADDR, info->acpi_rsdp);
 
 	n = x86_e820_build(gm, e820, BP_E820_MAX);
 	bp[BP_E820_ENTRIES] = (uint8_t)n;

@@ -15,6 +15,9 @@ local ok, err = vm:snapshot { state = state, mem = mem }
 assert(not ok and err:find("must be paused"), err)
 assert(vm:pause())
 local counter = string.unpack("<I8", vm:mem(addr, 8))
+local VMGENID = 0xf0000
+local generation = vm:mem(VMGENID, 16)
+assert(generation ~= string.rep("\0", 16), "no vm generation id at boot")
 assert(vm:snapshot { state = state, mem = mem })
 -- A diff needs dirty tracking.
 ok, err = vm:snapshot { state = dir .. "/d.state", mem = dir .. "/d.mem", type = "diff" }
@@ -40,8 +43,13 @@ assert(after > counter, "counter did not carry on after restore")
 c:stop()
 
 -- Three clones from the same files, each its own machine.
-local clones = {}
-for i = 1, 3 do clones[i] = restore(true) end
+local clones, seen = {}, { [generation] = true }
+for i = 1, 3 do
+  clones[i] = restore(true)
+  local id = clones[i]:mem(VMGENID, 16)
+  assert(not seen[id], "clone " .. i .. " kept an old vm generation id")
+  seen[id] = true
+end
 for i, k in ipairs(clones) do
   t.eq(t.cmd(k, "check 32 7"), "check", "clone " .. i .. " pattern")
   t.cmd(k, "fill 8 " .. (100 + i))

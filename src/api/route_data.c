@@ -1,0 +1,283 @@
+/* API routes for the VMM's own services: logger, metrics, and the MMDS data store
+ * (kept and answered as JSON; ember has no network device for a guest to read it yet). */
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ember/log.h"
+#include "json.h"
+
+/* ---- /logger ---- */
+
+static const struct jfield logger_fields[] = {
+	JF_STR("log_path", J_OPTIONAL),
+	JF_STR("level", J_OPTIONAL),
+	JF_BOOL("show_level", J_OPTIONAL),
+	JF_BOOL("show_log_origin", J_OPTIONAL),
+	JF_STR("module", J_OPTIONAL),
+	JF_END,
+};
+static const struct jschema logger_schema = { "LoggerConfig", logger_fields };
+
+/* Firecracker's level names, any case; Trace is ember's debug, Off turns logging off. */
+static int parse_level(const char *s, enum log_level *lv, bool *off)
+{
+	*off = strcasecmp(s, "off") == 0;
+	if (*off)
+		return 0;
+	if (strcasecmp(s, "trace") == 0) {
+		*lv = LOG_DEBUG;
+		return 0;
+	}
+	return log_level_parse(s, lv);
+}
+
+/* Opening a FIFO that has no reader for writing would block the loop: refuse it. */
+static int probe_path(const char *path)
+{
+	struct stat st;
+	int fd;
+
+	if (stat(path, &st) < 0 || !S_ISFIFO(st.st_mode))
+		return 0;
+	fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+void api_put_logger(struct api *api, const struct api_call *call, struct api_resp *r)
+{
+	static bool show_level = true, show_origin;
+	const char *path, *level;
+	enum log_level lv = log_get_level();
+	bool off = false;
+	char err[512];
+	int ret;
+
+	if (json_check(call->body, &logger_schema, err, sizeof(err))) {
+		resp_bad_body(r, err);
+		return;
+	}
+	level = json_get_str(call->body, "level");
+	if (level && parse_level(level, &lv, &off)) {
+		resp_bad_body(r, "Invalid LevelFilter");
+		return;
+	}
+	if (api_booted(api)) {
+		resp_fault(r, 400, MSG_POST_BOOT);
+		return;
+	}
+	if (json_get(call->body, "module")) {
+		resp_fault(r, 400, "Logger error: filtering logs by module is not supported by this "
+			"ember");
+		return;
+	}
+	path = json_get_str(call->body, "log_path");
+	ret = path ? probe_path(path) : 0;
+	if (!ret && path)
+		ret = log_set_file(path);
+	if (ret) {
+		resp_fault(r, 400, "Logger error: %s: %s (os error %d)", path,
+			ret == -ENXIO ? "a FIFO without a reader" : strerror(-ret), -ret);
+		return;
+	}
+	show_level = json_get_bool(call->body, "show_level", show_level);
+	show_origin = json_get_bool(call->body, "show_log_origin", show_origin);
+	log_set_format(show_level, show_origin);
+	if (level) {
+		log_set_enabled(!off);
+		if (!off)
+			log_set_level(lv);
+	}
+	resp_ok(r);
+}
+
+/* ---- /metrics ---- */
+
+static const struct jfield metrics_fields[] = {
+	JF_STR("metrics_path", J_REQUIRED),
+	JF_BOOL("emit_id", J_DEFAULT),
+	JF_MAP("properties", J_OPTIONAL),
+	JF_END,
+};
+static const struct jschema metrics_schema = { "MetricsConfig", metrics_fields };
+
+void api_put_metrics(struct api *api, const struct api_call *call, struct api_resp *r)
+{
+	char err[512];
+
+	if (json_check(call->body, &metrics_schema, err, sizeof(err))) {
+		resp_bad_body(r, err);
+		return;
+	}
+	if (api_booted(api)) {
+		resp_fault(r, 400, MSG_POST_BOOT);
+		return;
+	}
+	if (json_get_bool(call->body, "emit_id", false) || json_get(call->body, "properties")) {
+		resp_fault(r, 400, "Metrics error: emit_id and properties are not supported by this "
+			"ember yet");
+		return;
+	}
+	if (metrics_open(json_get_str(call->body, "metrics_path"), err, sizeof(err))) {
+		resp_fault(r, 400, "Metrics error: Cannot initialize the metrics system due to bad "
+			"user input: %s", err);
+		return;
+	}
+	api_metrics_timer_start(api);
+	resp_ok(r);
+}
+
+/* ---- /mmds ---- */
+
+static bool too_big(const cJSON *v, bool *oom)
+{
+	char *s = cJSON_PrintUnformatted(v);
+	bool big = s && strlen(s) > API_MMDS_LIMIT;
+
+	*oom = !s;
+	cJSON_free(s);
+	return big;
+}
+
+void api_get_mmds(struct api *api, const struct api_call *call, struct api_resp *r)
+{
+	(void)call;
+	resp_json(r, api->mmds ? cJSON_Duplicate(api->mmds, 1) : cJSON_CreateObject());
+}
+
+void api_put_mmds(struct api *api, const struct api_call *call, struct api_resp *r)
+{
+	cJSON *v;
+	bool oom;
+
+	if (too_big(call->body, &oom)) {
+		resp_fault(r, 413, "MMDS limit exceeded error: The MMDS patch request doesn't fit.");
+		return;
+	}
+	v = oom ? NULL : cJSON_Duplicate(call->body, 1);
+	if (!v) {
+		resp_fault(r, 500, "Out of memory.");
+		return;
+	}
+	cJSON_Delete(api->mmds);
+	api->mmds = v;
+	resp_ok(r);
+}
+
+/* RFC 7396 JSON merge patch: returns the new target (the old one is consumed), or NULL
+ * if memory ran out (the old one is then gone too). */
+static cJSON *merge(cJSON *target, const cJSON *patch)
+{
+	const cJSON *e;
+
+	if (!cJSON_IsObject(patch)) {
+		cJSON_Delete(target);
+		return cJSON_Duplicate(patch, 1);
+	}
+	if (!cJSON_IsObject(target)) {
+		cJSON_Delete(target);
+		target = cJSON_CreateObject();
+		if (!target)
+			return NULL;
+	}
+	cJSON_ArrayForEach(e, patch) {
+		cJSON *old = cJSON_DetachItemFromObjectCaseSensitive(target, e->string), *v;
+		if (cJSON_IsNull(e)) {
+			cJSON_Delete(old);
+			continue;
+		}
+		v = merge(old, e);
+		if (!v || !cJSON_AddItemToObject(target, e->string, v)) {
+			cJSON_Delete(v);
+			cJSON_Delete(target);
+			return NULL;
+		}
+	}
+	return target;
+}
+
+void api_patch_mmds(struct api *api, const struct api_call *call, struct api_resp *r)
+{
+	cJSON *next;
+	bool oom;
+
+	if (!api->mmds) {
+		resp_fault(r, 400, "MMDS error: The MMDS data store is not initialized.");
+		return;
+	}
+	next = merge(cJSON_Duplicate(api->mmds, 1), call->body);
+	if (!next) {
+		resp_fault(r, 500, "Out of memory.");
+		return;
+	}
+	if (too_big(next, &oom) || oom) {
+		cJSON_Delete(next);
+		if (oom)
+			resp_fault(r, 500, "Out of memory.");
+		else
+			resp_fault(r, 413, "MMDS limit exceeded error: The MMDS patch request doesn't "
+				"fit.");
+		return;
+	}
+	cJSON_Delete(api->mmds);
+	api->mmds = next;
+	resp_ok(r);
+}
+
+/* ---- /mmds/config ---- */
+
+static const char *const mmds_versions[] = { "V1", "V2", NULL };
+static const struct jfield mmds_config_fields[] = {
+	JF_ENUM("version", J_DEFAULT, mmds_versions),
+	JF_ARR("network_interfaces", J_REQUIRED, NULL),
+	JF_STR("ipv4_address", J_OPTIONAL),
+	JF_BOOL("imds_compat", J_DEFAULT),
+	JF_END,
+};
+static const struct jschema mmds_config_schema = { "MmdsConfig", mmds_config_fields };
+
+void api_put_mmds_config(struct api *api, const struct api_call *call, struct api_resp *r)
+{
+	const char *ip;
+	struct in_addr addr;
+	char err[512];
+
+	if (json_check(call->body, &mmds_config_schema, err, sizeof(err))) {
+		resp_bad_body(r, err);
+		return;
+	}
+	ip = json_get_str(call->body, "ipv4_address");
+	if (ip && inet_pton(AF_INET, ip, &addr) != 1) {
+		resp_bad_body(r, "invalid IPv4 address syntax for field `ipv4_address`");
+		return;
+	}
+	if (json_get_enum(call->body, "version", mmds_versions, 0) == 0 &&
+		json_get(call->body, "version"))
+		r->deprecation = true;
+	if (api_booted(api)) {
+		resp_fault(r, 400, MSG_POST_BOOT);
+		return;
+	}
+	if (ip && (ntohl(addr.s_addr) >> 16) != 0xa9fe) {
+		resp_fault(r, 400, "MMDS config error: The MMDS IPv4 address is not link local.");
+		return;
+	}
+	/* Every id must name a network interface, and ember has none yet. */
+	if (cJSON_GetArraySize(json_get(call->body, "network_interfaces")) == 0)
+		resp_fault(r, 400, "MMDS config error: The list of network interface IDs that allow "
+			"forwarding MMDS requests is empty.");
+	else
+		resp_fault(r, 400, "MMDS config error: The list of network interface IDs provided "
+			"contains at least one ID that does not correspond to any existing network "
+			"interface.");
+}

@@ -1,0 +1,462 @@
+/* API routes for the machine: instance info, version, machine-config, boot-source,
+ * cpu-config and the full configuration export (GET /vm/config). */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ember/version.h"
+#include "ember/vm.h"
+#include "json.h"
+
+/* Firecracker's kernel command line when boot_args is not given. */
+#define DEFAULT_BOOT_ARGS "reboot=k panic=1 nomodule 8250.nr_uarts=0 i8042.noaux i8042.nomux " \
+	"i8042.dumbkbd swiotlb=noforce"
+
+static const char *const huge_page_names[] = { "None", "Transparent", "2M", NULL };
+static const char *const cpu_templates[] = { "C3", "T2", "T2S", "T2CL", "T2A", "V1N1", "None",
+	NULL };
+
+/* ---- GET / and GET /version ---- */
+
+static const char *instance_state(const struct api *api)
+{
+	if (!api->vm)
+		return "Not started";
+	switch (vm_state(api->vm)) {
+	case VM_CONFIGURED:
+		return "Not started";
+	case VM_RUNNING:
+		return "Running";
+	case VM_PAUSED:
+		return "Paused";
+	case VM_EXITED:
+		break;
+	}
+	return "Exited";
+}
+
+void api_get_instance_info(struct api *api, const struct api_call *call, struct api_resp *r)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	(void)call;
+	cJSON_AddStringToObject(o, "id", "anonymous-instance");
+	cJSON_AddStringToObject(o, "state", instance_state(api));
+	cJSON_AddStringToObject(o, "vmm_version", EMBER_VERSION);
+	cJSON_AddStringToObject(o, "app_name", "ember");
+	resp_json(r, o);
+}
+
+void api_get_version(struct api *api, const struct api_call *call, struct api_resp *r)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	(void)api;
+	(void)call;
+	cJSON_AddStringToObject(o, "firecracker_version", EMBER_VERSION);
+	resp_json(r, o);
+}
+
+/* ---- /machine-config ---- */
+
+static const struct jfield machine_put_fields[] = {
+	JF_U8("vcpu_count", J_REQUIRED),
+	JF_UINT("mem_size_mib", J_REQUIRED, "usize", UINT64_MAX),
+	JF_BOOL("smt", J_DEFAULT),
+	JF_ENUM("cpu_template", J_OPTIONAL, cpu_templates),
+	JF_BOOL("track_dirty_pages", J_DEFAULT),
+	JF_ENUM("huge_pages", J_DEFAULT, huge_page_names),
+	JF_END,
+};
+static const struct jschema machine_put = { "MachineConfig", machine_put_fields };
+
+static const struct jfield machine_patch_fields[] = {
+	JF_U8("vcpu_count", J_OPTIONAL),
+	JF_UINT("mem_size_mib", J_OPTIONAL, "usize", UINT64_MAX),
+	JF_BOOL("smt", J_OPTIONAL),
+	JF_ENUM("cpu_template", J_OPTIONAL, cpu_templates),
+	JF_BOOL("track_dirty_pages", J_OPTIONAL),
+	JF_ENUM("huge_pages", J_OPTIONAL, huge_page_names),
+	JF_END,
+};
+static const struct jschema machine_patch = { "MachineConfigUpdate", machine_patch_fields };
+
+static cJSON *machine_config_json(const struct api *api)
+{
+	const struct vm_config *c = api->vm ? vm_config(api->vm) : &api->cfg;
+	cJSON *o = cJSON_CreateObject();
+	enum huge_pages hp = c->mem_backing == GUEST_MEM_HUGETLB ? HUGE_PAGES_2M : api->huge_pages;
+
+	cJSON_AddNumberToObject(o, "vcpu_count", c->vcpus);
+	cJSON_AddNumberToObject(o, "mem_size_mib", (double)c->mem_mib);
+	cJSON_AddBoolToObject(o, "smt", api->smt);
+	cJSON_AddBoolToObject(o, "track_dirty_pages", c->track_dirty_pages);
+	cJSON_AddStringToObject(o, "huge_pages", huge_page_names[hp]);
+	return o;
+}
+
+void api_get_machine_config(struct api *api, const struct api_call *call, struct api_resp *r)
+{
+	(void)call;
+	resp_json(r, machine_config_json(api));
+}
+
+static bool has_any_field(const cJSON *obj)
+{
+	const cJSON *e;
+
+	cJSON_ArrayForEach(e, obj)
+		if (!cJSON_IsNull(e))
+			return true;
+	return false;
+}
+
+static void update_machine(struct api *api, const cJSON *b, bool put, struct api_resp *r)
+{
+	unsigned vcpus = (unsigned)json_get_uint(b, "vcpu_count", api->cfg.vcpus);
+	uint64_t mem = json_get_uint(b, "mem_size_mib", api->cfg.mem_mib);
+	bool smt = json_get_bool(b, "smt", put ? false : api->smt);
+	bool dirty = json_get_bool(b, "track_dirty_pages", put ? false : api->cfg.track_dirty_pages);
+	int hp = json_get_enum(b, "huge_pages", huge_page_names,
+		put ? HUGE_PAGES_NONE : (int)api->huge_pages);
+	const char *tmpl = json_get_str(b, "cpu_template");
+	uint64_t host = vm_config_host_mem_mib();
+
+	if (api_booted(api)) {
+		resp_fault(r, 400, MSG_POST_BOOT);
+		return;
+	}
+	if (tmpl)
+		r->deprecation = true; /* cpu_template is deprecated in Firecracker */
+	if (vcpus == 0 || vcpus > VM_MAX_VCPUS || (smt && vcpus > 1 && vcpus % 2)) {
+		resp_fault(r, 400, "Machine config error: The number of vCPUs must be greater than 0, "
+			"less than %d and must be 1 or an even number if SMT is enabled.", VM_MAX_VCPUS);
+		return;
+	}
+	if (mem == 0 || (hp != HUGE_PAGES_NONE && mem % 2)) {
+		resp_fault(r, 400, "Machine config error: The memory size (MiB) is either 0, or not a "
+			"multiple of the configured page size.");
+		return;
+	}
+	if (mem < VM_MIN_MEM_MIB || (host && mem > host)) {
+		resp_fault(r, 400, "Machine config error: mem_size_mib: %llu MiB is %s (%llu MiB)",
+			(unsigned long long)mem, mem < VM_MIN_MEM_MIB ? "less than the minimum" :
+			"more than this host has", (unsigned long long)(mem < VM_MIN_MEM_MIB ?
+			VM_MIN_MEM_MIB : host));
+		return;
+	}
+	if (smt) {
+		resp_fault(r, 400, "Machine config error: smt: simultaneous multithreading is not "
+			"supported by this ember yet");
+		return;
+	}
+	if (hp == HUGE_PAGES_TRANSPARENT) {
+		resp_fault(r, 400, "Machine config error: huge_pages: Transparent is not supported by "
+			"this ember yet (use None or 2M)");
+		return;
+	}
+	if (tmpl && strcmp(tmpl, "None") != 0) {
+		resp_fault(r, 400, "Machine config error: cpu_template: static CPU template %s is not "
+			"supported by this ember", tmpl);
+		return;
+	}
+	api->cfg.vcpus = vcpus;
+	api->cfg.mem_mib = mem;
+	api->cfg.mem_backing = hp == HUGE_PAGES_2M ? GUEST_MEM_HUGETLB : GUEST_MEM_ANON;
+	api->smt = smt;
+	api->cfg.track_dirty_pages = dirty;
+	api->huge_pages = (enum huge_pages)hp;
+	api->boot_path = true;
+	resp_ok(r);
+}
+
+void api_put_machine_config(struct api *api, const struct api_call *call, struct api_resp *r)
+{
+	char err[512];
+
+	if (json_check(call->body, &machine_put, err, sizeof(err))) {
+		resp_bad_body(r, err);
+		return;
+	}
+	update_machine(api, call->body, true, r);
+}
+
+void api_patch_machine_config(struct api *api, const struct api_call *call, struct api_resp *r)
+{
+	char err[512];
+
+	if (json_check(call->body, &machine_patch, err, sizeof(err))) {
+		resp_bad_body(r, err);
+		return;
+	}
+	if (!has_any_field(call->body)) {
+		resp_fault(r, 400, "Empty PATCH request.");
+		return;
+	}
+	update_machine(api, call->body, false, r);
+}
+
+/* ---- /boot-source ---- */
+
+static const struct jfield boot_fields[] = {
+	JF_STR("kernel_image_path", J_REQUIRED),
+	JF_STR("initrd_path", J_OPTIONAL),
+	JF_STR("boot_args", J_OPTIONAL),
+	JF_END,
+};
+static const struct jschema boot_schema = { "BootSourceConfig", boot_fields };
+
+static int can_open(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+static int replace(char **dst, const char *src)
+{
+	char *s = src ? strdup(src) : NULL;
+
+	if (src && !s)
+		return -ENOMEM;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+void api_put_boot_source(struct api *api, const struct api_call *call, struct api_resp *r)
+{
+	const char *kernel, *initrd, *args;
+	struct vm_config probe;
+	char err[512];
+	int ret;
+
+	if (json_check(call->body, &boot_schema, err, sizeof(err))) {
+		resp_bad_body(r, err);
+		return;
+	}
+	if (api_booted(api)) {
+		resp_fault(r, 400, MSG_POST_BOOT);
+		return;
+	}
+	kernel = json_get_str(call->body, "kernel_image_path");
+	initrd = json_get_str(call->body, "initrd_path");
+	args = json_get_str(call->body, "boot_args");
+	ret = can_open(kernel);
+	if (ret) {
+		resp_fault(r, 400, "Boot source error: The kernel file cannot be opened: %s (os error "
+			"%d)", strerror(-ret), -ret);
+		return;
+	}
+	ret = initrd ? can_open(initrd) : 0;
+	if (ret) {
+		resp_fault(r, 400, "Boot source error: The initrd file cannot be opened due to invalid "
+			"path or invalid permissions. %s (os error %d)", strerror(-ret), -ret);
+		return;
+	}
+	/* The rest (command line length) as every definition is checked. */
+	probe = api->cfg;
+	probe.kernel = (char *)kernel;
+	probe.initrd = (char *)initrd;
+	probe.cmdline = (char *)(args ? args : DEFAULT_BOOT_ARGS);
+	if (vm_config_check(&probe, err, sizeof(err))) {
+		resp_fault(r, 400, "Boot source error: The kernel command line is invalid: %s", err);
+		return;
+	}
+	if (replace(&api->cfg.kernel, kernel) || replace(&api->cfg.initrd, initrd) ||
+		replace(&api->cfg.cmdline, args ? args : DEFAULT_BOOT_ARGS) ||
+		replace(&api->boot_args, args)) {
+		resp_fault(r, 500, "Out of memory.");
+		return;
+	}
+	api->have_boot_source = true;
+	api->boot_path = true;
+	resp_ok(r);
+}
+
+/* ---- /cpu-config: checked in full, then refused ---- */
+
+static const char *const registers[] = { "eax", "ebx", "ecx", "edx", NULL };
+
+static const struct jfield reg_mod_fields[] = {
+	JF_ENUM("register", J_REQUIRED, registers),
+	JF_STR("bitmap", J_REQUIRED),
+	JF_END,
+};
+static const struct jschema reg_mod = { "CpuidRegisterModifier", reg_mod_fields };
+
+static const struct jfield leaf_fields[] = {
+	JF_STR("leaf", J_REQUIRED),
+	JF_STR("subleaf", J_REQUIRED),
+	JF_U32("flags", J_REQUIRED),
+	JF_ARR("modifiers", J_REQUIRED, &reg_mod),
+	JF_END,
+};
+static const struct jschema leaf_mod = { "CpuidLeafModifier", leaf_fields };
+
+static const struct jfield msr_fields[] = {
+	JF_STR("addr", J_REQUIRED),
+	JF_STR("bitmap", J_REQUIRED),
+	JF_END,
+};
+static const struct jschema msr_mod = { "RegisterModifier", msr_fields };
+
+static const struct jfield template_fields[] = {
+	JF_ARR("kvm_capabilities", J_DEFAULT, NULL),
+	JF_ARR("cpuid_modifiers", J_DEFAULT, &leaf_mod),
+	JF_ARR("msr_modifiers", J_DEFAULT, &msr_mod),
+	JF_END,
+};
+static const struct jschema template_schema = { "CustomCpuTemplate", template_fields };
+
+/* "0x1f" or "0b101", at most `bits` wide. */
+static bool prefixed_number(const char *s, unsigned bits)
+{
+	unsigned base, digits = 0;
+	uint64_t v = 0;
+
+	if (s[0] != '0' || (s[1] != 'x' && s[1] != 'b'))
+		return false;
+	base = s[1] == 'x' ? 16 : 2;
+	for (s += 2; *s; s++, digits++) {
+		unsigned d;
+		if (*s >= '0' && *s <= '9')
+			d = (unsigned)(*s - '0');
+		else if (*s >= 'a' && *s <= 'f')
+			d = (unsigned)(*s - 'a' + 10);
+		else if (*s >= 'A' && *s <= 'F')
+			d = (unsigned)(*s - 'A' + 10);
+		else
+			return false;
+		if (d >= base || (bits < 64 && ((v * base + d) >> bits)) ||
+			(bits == 64 && v > (UINT64_MAX - d) / base))
+			return false;
+		v = v * base + d;
+	}
+	return digits > 0;
+}
+
+/* "0b" and up to `bits` of 0, 1 or x (keep). */
+static bool bitmap(const char *s, unsigned bits)
+{
+	unsigned n = 0;
+
+	if (strncmp(s, "0b", 2) != 0)
+		return false;
+	for (s += 2; *s; s++) {
+		if (*s == '_')
+			continue;
+		if ((*s != '0' && *s != '1' && *s != 'x') || ++n > bits)
+			return false;
+	}
+	return n > 0;
+}
+
+static int check_template(const cJSON *t, char *err, size_t errlen)
+{
+	const cJSON *e, *m;
+	int i = 0;
+
+	cJSON_ArrayForEach(e, json_get(t, "kvm_capabilities")) {
+		const char *s = e->valuestring + (e->valuestring[0] == '!');
+		char *end;
+		unsigned long v;
+		errno = 0;
+		v = strtoul(s, &end, 10);
+		if (!*s || *end || errno || v > UINT32_MAX || *s == '-' || *s == '+') {
+			snprintf(err, errlen, "invalid KVM capability `%.40s` in `kvm_capabilities[%d]` "
+				"(a number, or ! and a number to remove it)", e->valuestring, i);
+			return -EINVAL;
+		}
+		i++;
+	}
+	i = 0;
+	cJSON_ArrayForEach(e, json_get(t, "cpuid_modifiers")) {
+		int j = 0;
+		if (!prefixed_number(json_get_str(e, "leaf"), 32) ||
+			!prefixed_number(json_get_str(e, "subleaf"), 32)) {
+			snprintf(err, errlen, "Failed to parse string as a number for CPU template in "
+				"`cpuid_modifiers[%d]` - please prefix the number with '0x' for hexadecimal "
+				"numbers or '0b' for binary numbers", i);
+			return -EINVAL;
+		}
+		cJSON_ArrayForEach(m, json_get(e, "modifiers")) {
+			if (!bitmap(json_get_str(m, "bitmap"), 32)) {
+				snprintf(err, errlen, "invalid bitmap in `cpuid_modifiers[%d].modifiers[%d]`: "
+					"expected 0b and up to 32 of 0, 1 or x", i, j);
+				return -EINVAL;
+			}
+			j++;
+		}
+		i++;
+	}
+	i = 0;
+	cJSON_ArrayForEach(e, json_get(t, "msr_modifiers")) {
+		if (!prefixed_number(json_get_str(e, "addr"), 32) ||
+			!bitmap(json_get_str(e, "bitmap"), 64)) {
+			snprintf(err, errlen, "invalid address or bitmap in `msr_modifiers[%d]`: expected "
+				"a 0x/0b number and 0b with up to 64 of 0, 1 or x", i);
+			return -EINVAL;
+		}
+		i++;
+	}
+	return 0;
+}
+
+void api_put_cpu_config(struct api *api, const struct api_call *call, struct api_resp *r)
+{
+	char err[512];
+
+	if (json_check(call->body, &template_schema, err, sizeof(err)) ||
+		check_template(call->body, err, sizeof(err))) {
+		resp_bad_body(r, err);
+		return;
+	}
+	if (api_booted(api)) {
+		resp_fault(r, 400, MSG_POST_BOOT);
+		return;
+	}
+	resp_fault(r, 400, "custom CPU templates are not supported by this ember yet");
+}
+
+/* ---- GET /vm/config ---- */
+
+void api_get_vm_config(struct api *api, const struct api_call *call, struct api_resp *r)
+{
+	const struct vm_config *c = api->vm ? vm_config(api->vm) : &api->cfg;
+	cJSON *o = cJSON_CreateObject(), *boot;
+	bool have_boot = api->vm ? !api->restored : api->have_boot_source;
+
+	(void)call;
+	cJSON_AddNullToObject(o, "balloon");
+	cJSON_AddArrayToObject(o, "drives");
+	boot = cJSON_AddObjectToObject(o, "boot-source");
+	cJSON_AddStringToObject(boot, "kernel_image_path", have_boot && c->kernel ? c->kernel : "");
+	if (have_boot && c->initrd)
+		cJSON_AddStringToObject(boot, "initrd_path", c->initrd);
+	else
+		cJSON_AddNullToObject(boot, "initrd_path");
+	if (have_boot && c->cmdline)
+		cJSON_AddStringToObject(boot, "boot_args", c->cmdline);
+	else
+		cJSON_AddNullToObject(boot, "boot_args");
+	cJSON_AddNullToObject(o, "cpu-config");
+	cJSON_AddNullToObject(o, "logger");
+	cJSON_AddItemToObject(o, "machine-config", machine_config_json(api));
+	cJSON_AddNullToObject(o, "metrics");
+	cJSON_AddNullToObject(o, "mmds-config");
+	cJSON_AddArrayToObject(o, "network-interfaces");
+	cJSON_AddNullToObject(o, "vsock");
+	cJSON_AddNullToObject(o, "entropy");
+	cJSON_AddArrayToObject(o, "pmem");
+	cJSON_AddNullToObject(o, "memory-hotplug");
+	resp_json(r, o);
+}

@@ -1,0 +1,264 @@
+/* Emulating-host support (kvm_pvm): guest command-line words, and the few instructions
+ * KVM's emulator cannot run, served by ember. The whole story is in include/ember/emulate.h
+ * and docs/HOST-KVM.md. */
+#include "ember/emulate.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <linux/kvm.h>
+
+#include "ember/guest_mem.h"
+#include "ember/log.h"
+#include "ember/vcpu.h"
+
+#define RFLAGS_AC (1ULL << 18)
+#define EFER_LMA (1ULL << 10)
+#define VECTOR_BP 3
+#define INSN_MAX 15 /* longest x86 instruction */
+#define GUEST_PAGE 4096ULL
+
+static const char *const kind_names[EMULATE_KINDS] = { "int3", "clac", "stac", "fwait" };
+
+static _Atomic uint64_t served[EMULATE_KINDS];
+static atomic_bool logged[EMULATE_KINDS];
+static atomic_bool cmdline_logged;
+static atomic_int detected = -1; /* -1: not decided yet, 0: hardware KVM, 1: emulating */
+
+const char *emulate_kind_name(enum emulate_kind kind)
+{
+	return (unsigned)kind < EMULATE_KINDS ? kind_names[kind] : "unknown";
+}
+
+bool emulate_host_detect(void)
+{
+	int d = atomic_load(&detected), expected = -1;
+	const char *force;
+
+	if (d >= 0)
+		return d == 1;
+	force = getenv("EMBER_EMULATING_HOST");
+	if (force && (!strcmp(force, "0") || !strcmp(force, "1")))
+		d = force[0] == '1';
+	else
+		d = access("/sys/module/kvm_pvm", F_OK) == 0;
+	if (!atomic_compare_exchange_strong(&detected, &expected, d))
+		d = expected;
+	return d == 1;
+}
+
+/* Does the space-separated command line hold a word with this key ("nopv", or
+ * "clearcpuid" for "clearcpuid=...")? */
+static bool has_key(const char *cmdline, const char *key, size_t keylen)
+{
+	const char *p = cmdline;
+
+	while (*p) {
+		size_t n;
+
+		while (*p == ' ')
+			p++;
+		n = strcspn(p, " ");
+		if (n >= keylen && !strncmp(p, key, keylen) && (n == keylen || p[keylen] == '='))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+int emulate_cmdline(const char *cmdline, bool emulating, char *out, size_t outlen, char *err,
+	size_t errlen)
+{
+	char added[sizeof(EMULATE_CMDLINE_WORDS)] = "";
+	const char *w = EMULATE_CMDLINE_WORDS;
+	size_t used;
+
+	if (!cmdline)
+		cmdline = "";
+	used = strlen(cmdline);
+	if (used >= outlen)
+		goto err_long;
+	memcpy(out, cmdline, used + 1);
+	while (emulating && *w) {
+		size_t n = strcspn(w, " "), keylen = strcspn(w, "= ");
+
+		if (!has_key(cmdline, w, keylen)) {
+			if (used + (used ? 1 : 0) + n >= outlen)
+				goto err_long;
+			if (used)
+				out[used++] = ' ';
+			memcpy(out + used, w, n);
+			used += n;
+			out[used] = 0;
+			strncat(added, w, n);
+			strcat(added, " ");
+		}
+		w += n;
+		while (*w == ' ')
+			w++;
+	}
+	if (added[0] && !atomic_exchange(&cmdline_logged, true))
+		log_info("emulating host (kvm_pvm): guest command line += %.*s",
+			(int)strlen(added) - 1, added);
+	return 0;
+err_long:
+	snprintf(err, errlen, "command line too long (%zu bytes at most%s)", outlen - 1,
+		emulating ? ", with the emulating host's additions" : "");
+	return -ENAMETOOLONG;
+}
+
+void emulate_decode(const uint8_t *b, size_t n, struct emulate_insn *out)
+{
+	out->kind = EMULATE_UNKNOWN;
+	out->len = 0;
+	if (n >= 1 && b[0] == 0xcc) {
+		out->kind = EMULATE_INT3;
+		out->len = 1;
+	} else if (n >= 1 && b[0] == 0x9b) {
+		out->kind = EMULATE_FWAIT;
+		out->len = 1;
+	} else if (n >= 3 && b[0] == 0x0f && b[1] == 0x01 && (b[2] == 0xca || b[2] == 0xcb)) {
+		out->kind = b[2] == 0xca ? EMULATE_CLAC : EMULATE_STAC;
+		out->len = 3;
+	}
+}
+
+/* Copy up to `want` instruction bytes at guest-linear `linear`, a page at a time
+ * (an instruction may straddle two pages with unrelated physical frames). Stops at
+ * the first page that is unmapped or outside guest RAM. Returns the bytes read. */
+static size_t fetch(int vcpu_fd, const struct guest_mem *gm, uint64_t linear, uint8_t *buf,
+	size_t want)
+{
+	size_t got = 0;
+
+	while (got < want) {
+		struct kvm_translation tr = { .linear_address = linear + got };
+		size_t chunk = GUEST_PAGE - ((linear + got) & (GUEST_PAGE - 1));
+		const uint8_t *p;
+
+		if (ioctl(vcpu_fd, KVM_TRANSLATE, &tr) < 0 || !tr.valid)
+			break;
+		if (chunk > want - got)
+			chunk = want - got;
+		p = guest_mem_ptr(gm, tr.physical_address, chunk);
+		if (!p)
+			break;
+		memcpy(buf + got, p, chunk);
+		got += chunk;
+	}
+	return got;
+}
+
+/* #BP as the int3 would have raised it: a trap, so the saved RIP (already advanced
+ * by the caller) points after the instruction. */
+static int inject_bp(int vcpu_fd)
+{
+	struct kvm_vcpu_events ev;
+
+	if (ioctl(vcpu_fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+		return -errno;
+	ev.exception.injected = 1;
+	ev.exception.nr = VECTOR_BP;
+	ev.exception.has_error_code = 0;
+	ev.exception.error_code = 0;
+	ev.exception.pending = 0;
+	if (ioctl(vcpu_fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+static void hex_bytes(const uint8_t *b, size_t n, char *out, size_t outlen)
+{
+	size_t at = 0;
+
+	out[0] = 0;
+	for (size_t i = 0; i < n && at + 4 <= outlen; i++)
+		at += (size_t)snprintf(out + at, outlen - at, "%s%02x", i ? " " : "", b[i]);
+	if (!n)
+		snprintf(out, outlen, "(unreadable)");
+}
+
+static void note_served(struct vcpu *v, enum emulate_kind kind, uint64_t rip)
+{
+	atomic_fetch_add_explicit(&served[kind], 1, memory_order_relaxed);
+	if (atomic_exchange(&logged[kind], true))
+		return;
+	/* A failure ember can serve is itself the sign of an emulating host. */
+	if (atomic_exchange(&detected, 1) != 1)
+		log_info("emulating host: detected at the first emulation failure");
+	log_info("emulating host: serving '%s' for the guest (vcpu %u, first at rip 0x%llx)",
+		kind_names[kind], v->index, (unsigned long long)rip);
+}
+
+bool emulate_vcpu_exit(struct vcpu *v, const struct guest_mem *gm, char *detail, size_t len)
+{
+	struct kvm_run *run = v->run;
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct emulate_insn insn;
+	uint8_t bytes[INSN_MAX];
+	char hex[3 * INSN_MAX + 1];
+	uint64_t linear;
+	size_t n;
+	int ret;
+
+	if (run->exit_reason != KVM_EXIT_INTERNAL_ERROR)
+		return false;
+	if (run->internal.suberror != KVM_INTERNAL_ERROR_EMULATION) {
+		snprintf(detail, len, "vcpu %u: KVM internal error, suberror %u", v->index,
+			run->internal.suberror);
+		return false;
+	}
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0) {
+		snprintf(detail, len, "vcpu %u: emulation failure, and cannot read registers: %s",
+			v->index, strerror(errno));
+		return false;
+	}
+	linear = sregs.cs.base + regs.rip;
+	if (!(sregs.efer & EFER_LMA) || !sregs.cs.l)
+		linear &= 0xffffffffULL;
+	n = fetch(v->fd, gm, linear, bytes, sizeof(bytes));
+	/* Fall back on the bytes KVM fetched itself, when it says it did. */
+	if (!n && (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
+		n = run->emulation_failure.insn_size;
+		if (n > sizeof(bytes))
+			n = sizeof(bytes);
+		memcpy(bytes, run->emulation_failure.insn_bytes, n);
+	}
+	emulate_decode(bytes, n, &insn);
+	if (insn.kind == EMULATE_UNKNOWN) {
+		hex_bytes(bytes, n, hex, sizeof(hex));
+		snprintf(detail, len,
+			"vcpu %u: KVM cannot emulate the instruction at rip 0x%llx (cpl %u): "
+			"bytes %s; ember does not serve it",
+			v->index, (unsigned long long)regs.rip, sregs.cs.dpl, hex);
+		return false;
+	}
+	note_served(v, insn.kind, regs.rip);
+	regs.rip += insn.len;
+	if (insn.kind == EMULATE_CLAC)
+		regs.rflags &= ~RFLAGS_AC;
+	else if (insn.kind == EMULATE_STAC)
+		regs.rflags |= RFLAGS_AC;
+	ret = ioctl(v->fd, KVM_SET_REGS, &regs) < 0 ? -errno : 0;
+	if (!ret && insn.kind == EMULATE_INT3)
+		ret = inject_bp(v->fd);
+	if (ret) {
+		snprintf(detail, len, "vcpu %u: cannot serve '%s' at rip 0x%llx: %s", v->index,
+			kind_names[insn.kind], (unsigned long long)(regs.rip - insn.len),
+			strerror(-ret));
+		return false;
+	}
+	return true;
+}
+
+void emulate_counts(uint64_t counts[EMULATE_KINDS])
+{
+	for (unsigned i = 0; i < EMULATE_KINDS; i++)
+		counts[i] = atomic_load_explicit(&served[i], memory_order_relaxed);
+}

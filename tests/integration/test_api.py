@@ -1,0 +1,632 @@
+"""The Firecracker-compatible API on a Unix socket: the getting-started flow on the test
+guest, every endpoint's answers, pre-boot and post-boot rules, snapshots over the API,
+logger and metrics, the JSON config file, `ember run FILE.lua --api-sock`, and hostile
+clients that must not take ember down."""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import run
+from run import check, ember, guest_kernel, test, write_def
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over a connected AF_UNIX socket."""
+
+    def __init__(self, path, timeout=30):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self.unix_path)
+        self.sock = s
+
+
+class Ember:
+    """An `ember --api-sock` process: stdout collected, ended by its own pid."""
+
+    def __init__(self, tmp, *extra, env=None, sock_name="api.sock"):
+        self.sock = os.path.join(tmp, sock_name)
+        self.out = b""
+        self.lock = threading.Lock()
+        e = dict(os.environ, **(env or {}))
+        self.p = subprocess.Popen([run.ARGS.ember, "--api-sock", self.sock, *extra],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=e)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        self.err = b""
+        self.err_reader = threading.Thread(target=self._read_err, daemon=True)
+        self.err_reader.start()
+        end = time.time() + 20
+        while time.time() < end:
+            if self.p.poll() is not None:
+                raise run.Fail("ember exited at start: %d %s" % (self.p.returncode, self.stderr()))
+            try:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(self.sock)
+                s.close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise run.Fail("the API socket never came up")
+
+    def _read(self):
+        while True:
+            chunk = self.p.stdout.read1(4096)
+            if not chunk:
+                return
+            with self.lock:
+                self.out += chunk
+
+    def _read_err(self):
+        while True:
+            chunk = self.p.stderr.read1(4096)
+            if not chunk:
+                return
+            with self.lock:
+                self.err += chunk
+
+    def stderr(self):
+        time.sleep(0.05)
+        with self.lock:
+            return self.err.decode(errors="replace")
+
+    def wait_output(self, needle, timeout=20):
+        end = time.time() + timeout
+        while time.time() < end:
+            with self.lock:
+                if needle.encode() in self.out:
+                    return
+            if self.p.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise run.Fail("timeout waiting for %r; output %r; stderr %s" %
+                       (needle, self.out[-400:], self.stderr()[-1000:]))
+
+    def send(self, text):
+        self.p.stdin.write(text.encode())
+        self.p.stdin.flush()
+
+    def request(self, method, path, body=None, conn=None):
+        """(status, parsed JSON or None, headers)"""
+        c = conn or UnixHTTPConnection(self.sock)
+        data = body if isinstance(body, (bytes, str)) or body is None else json.dumps(body)
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        c.request(method, path, body=data, headers=headers)
+        r = c.getresponse()
+        raw = r.read()
+        if conn is None:
+            c.close()
+        return r.status, (json.loads(raw) if raw else None), dict(r.getheaders())
+
+    def expect(self, method, path, body, status, fragment=None):
+        got, data, _ = self.request(method, path, body)
+        text = json.dumps(data) if data is not None else ""
+        check(got == status and (fragment is None or fragment in text),
+              "%s %s %s: %d %s, want %d with %r" % (method, path, body, got, text, status,
+                                                     fragment))
+        return data
+
+    def wait(self, timeout=20):
+        try:
+            return self.p.wait(timeout)
+        finally:
+            self.close()
+
+    def close(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+        for f in (self.p.stdin, self.p.stdout, self.p.stderr):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def boot(e, args=""):
+    e.expect("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 128}, 204)
+    e.expect("PUT", "/boot-source", {"kernel_image_path": guest_kernel(), "boot_args": args},
+             204)
+    e.expect("PUT", "/actions", {"action_type": "InstanceStart"}, 204)
+    e.wait_output("ember-test-guest ready")
+
+
+def state(e):
+    return e.request("GET", "/")[1]["state"]
+
+
+def end_with_poweroff(e):
+    e.send("poweroff\n")
+    status = e.wait()
+    check(status == 0, "poweroff: status %d: %s" % (status, e.stderr()))
+    check(not os.path.exists(e.sock), "the socket path is left behind")
+
+
+# ---- the getting-started flow ----
+
+@test
+def api_getting_started_flow():
+    with tempfile.TemporaryDirectory() as tmp, Ember(tmp) as e:
+        check(state(e) == "Not started", "fresh state")
+        boot(e)
+        check(state(e) == "Running", "after InstanceStart: %s" % state(e))
+        e.expect("PATCH", "/vm", {"state": "Paused"}, 204)
+        check(state(e) == "Paused", "after Paused")
+        e.send("echo while-paused\n")
+        time.sleep(0.5)
+        check(b"OK while-paused" not in e.out, "a paused guest answered")
+        e.expect("PATCH", "/vm", {"state": "Paused"}, 204)  # idempotent
+        e.expect("PATCH", "/vm", {"state": "Resumed"}, 204)
+        e.wait_output("OK while-paused")
+        check(state(e) == "Running", "after Resumed")
+        # The guest does not react to Ctrl-Alt-Del; the call must succeed and not hurt.
+        e.expect("PUT", "/actions", {"action_type": "SendCtrlAltDel"}, 204)
+        e.send("echo still-here\n")
+        e.wait_output("OK still-here")
+        e.expect("GET", "/machine-config", None, 200, '"mem_size_mib": 128')
+        e.expect("GET", "/vm/config", None, 200, guest_kernel())
+        e.expect("PUT", "/actions", {"action_type": "InstanceStart"}, 400,
+                 "not supported after starting the microVM")
+        for method, path, body in POST_BOOT_REFUSED:
+            e.expect(method, path, body, 400, "not supported after starting the microVM")
+        end_with_poweroff(e)
+
+
+POST_BOOT_REFUSED = [
+    ("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}),
+    ("PATCH", "/machine-config", {"vcpu_count": 2}),
+    ("PUT", "/boot-source", {"kernel_image_path": "/dev/null"}),
+    ("PUT", "/logger", {"level": "Info"}),
+    ("PUT", "/metrics", {"metrics_path": "/tmp/never"}),
+    ("PUT", "/cpu-config", {}),
+    ("PUT", "/vsock", {"guest_cid": 3, "uds_path": "/tmp/v.sock"}),
+    ("PUT", "/entropy", {}),
+    ("PUT", "/balloon", {"amount_mib": 1, "deflate_on_oom": False}),
+    ("PUT", "/mmds/config", {"network_interfaces": []}),
+    ("PUT", "/snapshot/load", {"snapshot_path": "/s", "mem_file_path": "/m"}),
+]
+
+
+# ---- every endpoint: request -> status and a fragment of the answer ----
+
+DESER = "An error occurred when deserializing the json body of a request: "
+PRE_BOOT = [
+    ("GET", "/", None, 200, '"app_name": "ember"'),
+    ("GET", "/version", None, 200, "firecracker_version"),
+    ("GET", "/machine-config", None, 200, '"huge_pages": "None"'),
+    ("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 256}, 204, None),
+    ("PATCH", "/machine-config", {"track_dirty_pages": True}, 204, None),
+    ("GET", "/machine-config", None, 200, '"track_dirty_pages": true'),
+    ("PUT", "/machine-config", {"vcpu_count": 2}, 400, DESER + "missing field `mem_size_mib`"),
+    ("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 64, "vcpus": 1}, 400,
+     "unknown field `vcpus`"),
+    ("PUT", "/machine-config", {"vcpu_count": "2", "mem_size_mib": 64}, 400,
+     "invalid type for field `vcpu_count`"),
+    ("PUT", "/machine-config", {"vcpu_count": 64, "mem_size_mib": 64}, 400,
+     "The number of vCPUs must be greater than 0, less than 32"),
+    ("PATCH", "/machine-config", {}, 400, "Empty PATCH request."),
+    ("PUT", "/boot-source", {"kernel_image_path": "/nonexistent"}, 400,
+     "The kernel file cannot be opened: No such file or directory (os error 2)"),
+    ("PUT", "/cpu-config", {"kvm_capabilities": ["!56"]}, 400,
+     "custom CPU templates are not supported by this ember yet"),
+    ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": "/r.img",
+                               "is_root_device": True, "is_read_only": True}, 400,
+     "drives are not supported by this ember yet"),
+    ("PUT", "/drives/rootfs", {"drive_id": "other", "is_root_device": True}, 400,
+     "does not match the id from the body"),
+    ("PATCH", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": "/x"}, 400,
+     "drives are not supported"),
+    ("PUT", "/drives/bad-id", {}, 400, "API Resource IDs can only contain"),
+    ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "tap0"}, 400,
+     "network interfaces are not supported by this ember yet"),
+    ("PATCH", "/network-interfaces/eth0", {"iface_id": "eth0"}, 400,
+     "network interfaces are not supported"),
+    ("PUT", "/vsock", {"guest_cid": 3, "uds_path": "/tmp/v.sock"}, 400,
+     "vsock is not supported by this ember yet"),
+    ("PUT", "/entropy", {}, 400, "the entropy device is not supported"),
+    ("PUT", "/balloon", {"amount_mib": 1, "deflate_on_oom": True}, 400,
+     "the balloon device is not supported"),
+    ("GET", "/balloon", None, 400, "No balloon device found."),
+    ("GET", "/balloon/statistics", None, 400, "before starting the microVM"),
+    ("PUT", "/logger", {"level": "Debug", "show_level": True}, 204, None),
+    ("PUT", "/logger", {"level": "Loud"}, 400, "Invalid LevelFilter"),
+    ("PUT", "/metrics", {"metrics_path": "/nonexistent/m.json"}, 400,
+     "Cannot initialize the metrics system"),
+    ("GET", "/mmds", None, 200, "{}"),
+    ("PATCH", "/mmds", {"a": 1}, 400, "The MMDS data store is not initialized."),
+    ("PUT", "/mmds", {"latest": {"meta-data": {"ami-id": "ami-1"}}}, 204, None),
+    ("PATCH", "/mmds", {"latest": {"meta-data": {"hostname": "h"}}}, 204, None),
+    ("GET", "/mmds", None, 200, '"ami-id": "ami-1", "hostname": "h"'),
+    ("PUT", "/mmds/config", {"network_interfaces": ["eth0"]}, 400,
+     "does not correspond to any existing network interface"),
+    ("PUT", "/actions", {"action_type": "FlushMetrics"}, 400, "before starting the microVM"),
+    ("PUT", "/actions", {"action_type": "SendCtrlAltDel"}, 400, "before starting"),
+    ("PUT", "/actions", {"action_type": "Explode"}, 400, "unknown variant `Explode`"),
+    ("PATCH", "/vm", {"state": "Paused"}, 400, "before starting the microVM"),
+    ("PUT", "/snapshot/create", {"snapshot_path": "/s", "mem_file_path": "/m"}, 400,
+     "before starting"),
+    ("PUT", "/snapshot/load", {"snapshot_path": "/s"}, 400,
+     "either `mem_backend` or `mem_file_path` is required"),
+    ("GET", "/vm/config", None, 200, '"drives": []'),
+    ("GET", "/nowhere", None, 400, "Invalid request method and/or path: GET /nowhere."),
+    ("GET", "/", "{}", 400, "GET request cannot have a body."),
+    ("PUT", "/boot-source", None, 400, "Empty PUT request."),
+    ("PUT", "/machine-config", "{not json", 400, DESER + "invalid JSON"),
+    ("PUT", "/actions", {"action_type": "InstanceStart"}, 400,
+     "Cannot start microvm without kernel configuration."),
+]
+
+
+@test
+def api_endpoints_answer_as_firecracker_does():
+    with tempfile.TemporaryDirectory() as tmp, Ember(tmp) as e:
+        for method, path, body, status, fragment in PRE_BOOT:
+            e.expect(method, path, body, status, fragment)
+        # Loading a snapshot is refused once a boot resource was configured.
+        e.expect("PUT", "/snapshot/load", {"snapshot_path": "/s", "mem_file_path": "/m"}, 400,
+                 "Loading a microVM snapshot not allowed after configuring boot-specific")
+        # Deprecated fields work and say so in a header.
+        _, _, headers = e.request("PUT", "/machine-config",
+                                  {"vcpu_count": 1, "mem_size_mib": 64, "cpu_template": "None"})
+        check(headers.get("Deprecation") == "true", "no Deprecation header: %r" % headers)
+        check(e.p.poll() is None, "ember died")
+        e.p.send_signal(signal.SIGTERM)
+        check(e.wait() == 143, "SIGTERM: status %s" % e.p.returncode)
+        check(not os.path.exists(e.sock), "the socket path is left behind")
+
+
+@test
+def api_keep_alive_pipelining_and_split_requests():
+    with tempfile.TemporaryDirectory() as tmp, Ember(tmp) as e:
+        # Several requests on one keep-alive connection.
+        c = UnixHTTPConnection(e.sock)
+        for _ in range(20):
+            status, data, _ = e.request("GET", "/", conn=c)
+            check(status == 200 and data["state"] == "Not started", "keep-alive request")
+        c.close()
+        # Three pipelined requests in one write, answered in order.
+        body = b'{"vcpu_count": 2, "mem_size_mib": 64}'
+        raw = (b"GET /version HTTP/1.1\r\n\r\n"
+               b"PUT /machine-config HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s"
+               b"GET /machine-config HTTP/1.1\r\nConnection: close\r\n\r\n" % (len(body), body))
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(e.sock)
+        s.sendall(raw)
+        got = recv_all(s)
+        check(got.count(b"HTTP/1.1 ") == 3, "pipelined answers: %r" % got)
+        check(got.index(b"firecracker_version") < got.index(b"204 No Content") <
+              got.index(b'"vcpu_count":2'), "pipelined answers out of order: %r" % got)
+        # A request dribbled in one byte at a time.
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(e.sock)
+        req = (b"PATCH /machine-config HTTP/1.1\r\nContent-Length: 15\r\n"
+               b"Connection: close\r\n\r\n{\"smt\": false}")
+        for i in range(len(req)):
+            s.send(req[i:i + 1])
+            if i % 16 == 0:
+                time.sleep(0.001)
+        got = recv_all(s)
+        check(got.startswith(b"HTTP/1.1 204"), "split request: %r" % got)
+
+
+def recv_all(s, timeout=10):
+    s.settimeout(timeout)
+    data = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    return data
+
+
+# ---- hostile clients: ember stays up and serves the next good request ----
+
+def still_serving(e):
+    status, data, _ = e.request("GET", "/")
+    check(status == 200 and data["state"] in ("Not started", "Running"), "not serving")
+    check(e.p.poll() is None, "ember died: %s" % e.stderr()[-2000:])
+
+
+def raw_exchange(path, data, timeout=5):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    try:
+        s.sendall(data)
+    except OSError:
+        pass  # ember may close as soon as it has seen enough
+    return recv_all(s, timeout)
+
+
+@test
+def api_survives_hostile_clients():
+    with tempfile.TemporaryDirectory() as tmp, Ember(tmp) as e:
+        boot(e)
+        # Garbage bytes: a 400 and the connection closed.
+        got = raw_exchange(e.sock, os.urandom(4096).replace(b"\n", b"x"))
+        check(got.startswith(b"HTTP/1.1 400") and b"Invalid HTTP request" in got,
+              "garbage: %r" % got[:200])
+        still_serving(e)
+        # Huge headers.
+        got = raw_exchange(e.sock, b"GET / HTTP/1.1\r\nX-A: " + b"a" * 100000 + b"\r\n\r\n")
+        check(b"headers are larger than the limit" in got, "huge headers: %r" % got[:200])
+        still_serving(e)
+        # A declared body over the limit is refused before it is read.
+        got = raw_exchange(e.sock, b"PUT /mmds HTTP/1.1\r\nContent-Length: 10000000\r\n\r\n{")
+        check(b"larger than the limit of 51200" in got, "big body: %r" % got[:300])
+        # A chunked body that never ends.
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(e.sock)
+        s.sendall(b"PUT /mmds HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+        try:
+            for _ in range(200):
+                s.sendall(b"400\r\n" + b"x" * 1024 + b"\r\n")
+        except OSError:
+            pass
+        got = recv_all(s)
+        check(b"larger than the limit of 51200" in got, "endless body: %r" % got[:300])
+        still_serving(e)
+        # Clients that leave mid-request, mid-body and mid-headers.
+        for part in (b"PUT /machine-config HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"vcpu",
+                     b"GET / HTTP/1.1\r\nHost: x", b"G"):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(e.sock)
+            s.sendall(part)
+            s.close()
+        still_serving(e)
+        # 200 connections at once, each with half a request, and ember serves others.
+        many = []
+        for i in range(200):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(e.sock)
+            s.sendall(b"PUT /mmds HTTP/1.1\r\nContent-Length: 50000\r\n\r\n{\"k\": \"")
+            many.append(s)
+        still_serving(e)
+        # More connections than ember keeps: the least recently active are closed.
+        for i in range(100):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(e.sock)
+            many.append(s)
+        still_serving(e)
+        for s in many:
+            s.close()
+        # A slow reader: many answers queued, read late; another client meanwhile.
+        e.expect("PUT", "/mmds", {"blob": "y" * 40000}, 204)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(e.sock)
+        s.setblocking(False)
+        sent = 0
+        pipeline = b"GET /mmds HTTP/1.1\r\n\r\n" * 50
+        end = time.time() + 5
+        while sent < len(pipeline) and time.time() < end:
+            try:
+                sent += s.send(pipeline[sent:])
+            except BlockingIOError:
+                time.sleep(0.01)
+        still_serving(e)  # ember is not stuck writing to the slow reader
+        s.setblocking(True)
+        s.settimeout(10)
+        got = b""
+        while got.count(b'"blob"') < 50:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            got += chunk
+        s.close()
+        check(got.count(b'"blob"') == 50, "slow reader got %d answers" % got.count(b'"blob"'))
+        # The guest ran through all of it.
+        e.send("echo after-the-storm\n")
+        e.wait_output("OK after-the-storm")
+        end_with_poweroff(e)
+
+
+# ---- the socket path ----
+
+@test
+def api_socket_path_rules():
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "api.sock")
+        with open(path, "w") as f:
+            f.write("not a socket")
+        r = ember("--api-sock", path, timeout=10)
+        check(r.returncode == 1 and "exists and is not a socket" in r.stderr,
+              "regular file: %d %r" % (r.returncode, r.stderr))
+        os.unlink(path)
+        # A stale socket (bound, nobody listening) is replaced.
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(path)
+        s.close()
+        with Ember(tmp) as e:
+            still_serving(e)
+            # A live one is not.
+            r = ember("--api-sock", path, timeout=10)
+            check(r.returncode == 1 and "another process is serving on it" in r.stderr,
+                  "live socket: %d %r" % (r.returncode, r.stderr))
+            still_serving(e)
+            e.p.send_signal(signal.SIGINT)
+            check(e.wait() == 130, "SIGINT: status %s" % e.p.returncode)
+        check(not os.path.exists(path), "the socket path is left behind")
+        r = ember("--api-sock", os.path.join(tmp, "x" * 120), timeout=10)
+        check(r.returncode == 1 and "must be 1 to 107 bytes long" in r.stderr, "long path")
+
+
+@test
+def api_with_curl():
+    if not shutil.which("curl"):
+        print("  (curl not installed: skipped)")
+        return
+    with tempfile.TemporaryDirectory() as tmp, Ember(tmp) as e:
+        def curl(*args):
+            r = subprocess.run(["curl", "-sS", "--unix-socket", e.sock, "-w", "\n%{http_code}",
+                                *args], capture_output=True, text=True, timeout=20)
+            body, _, code = r.stdout.rpartition("\n")
+            return int(code), body
+        code, body = curl("http://localhost/")
+        check(code == 200 and '"state":"Not started"' in body, "curl GET /: %d %s" % (code, body))
+        code, body = curl("-X", "PUT", "-H", "Content-Type: application/json", "-d",
+                          '{"vcpu_count": 1, "mem_size_mib": 64}',
+                          "http://localhost/machine-config")
+        check(code == 204 and body == "", "curl PUT: %d %r" % (code, body))
+        # A body over 1 KiB makes curl ask for 100-continue first.
+        code, body = curl("-X", "PUT", "-d", json.dumps({"k": "v" * 4000}),
+                          "http://localhost/mmds")
+        check(code == 204, "curl PUT with Expect: %d %r" % (code, body))
+        code, body = curl("-X", "PATCH", "-d", '{"state": "Paused"}', "http://localhost/vm")
+        check(code == 400 and "before starting the microVM" in body, "curl PATCH: %s" % body)
+
+
+# ---- the JSON config file ----
+
+@test
+def api_config_file_boots_at_once():
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = os.path.join(tmp, "vm.json")
+        with open(cfg, "w") as f:
+            json.dump({"boot-source": {"kernel_image_path": guest_kernel(), "boot_args": ""},
+                       "machine-config": {"vcpu_count": 2, "mem_size_mib": 96},
+                       "drives": [], "network-interfaces": []}, f)
+        with Ember(tmp, "--config-file", cfg) as e:
+            e.wait_output("ember-test-guest ready cpus=2")
+            check(state(e) == "Running", "config file VM not running")
+            e.expect("GET", "/machine-config", None, 200, '"vcpu_count": 2, "mem_size_mib": 96')
+            e.expect("PUT", "/actions", {"action_type": "InstanceStart"}, 400, "after starting")
+            end_with_poweroff(e)
+        # Without the API too.
+        r = ember("--config-file", cfg, stdin="echo cfg\npoweroff\n", timeout=30)
+        check(r.returncode == 0 and "OK cfg" in r.stdout, "no-API config: %r" % (r,))
+        # A bad file names the file and the section; status 2.
+        with open(cfg, "w") as f:
+            json.dump({"boot-source": {"kernel_image_path": guest_kernel()},
+                       "machine-config": {"vcpu_count": 1, "mem_size_mib": 64, "smt": "no"}}, f)
+        r = ember("--config-file", cfg, timeout=20)
+        check(r.returncode == 2 and cfg + ": machine-config: " in r.stderr and
+              "invalid type for field `smt`" in r.stderr, "bad config: %r" % (r,))
+
+
+# ---- ember run FILE.lua --api-sock: the API drives a VM defined in Lua ----
+
+@test
+def api_serves_a_vm_defined_in_lua():
+    with tempfile.TemporaryDirectory() as tmp:
+        sock = os.path.join(tmp, "lua.sock")
+        path = write_def(tmp, 'return ember.vm { kernel = ember.guest.test_kernel, '
+                              'memory_mib = 64, vcpus = 2 }\n')
+        p = subprocess.Popen([run.ARGS.ember, "run", path, "--api-sock", sock],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        try:
+            e = Ember.__new__(Ember)
+            e.sock, e.p, e.out, e.err, e.lock = sock, p, b"", b"", threading.Lock()
+            threading.Thread(target=e._read, daemon=True).start()
+            threading.Thread(target=e._read_err, daemon=True).start()
+            e.wait_output("ember-test-guest ready cpus=2")
+            end = time.time() + 10
+            while not os.path.exists(sock) and time.time() < end:
+                time.sleep(0.02)
+            check(state(e) == "Running", "Lua VM state over the API")
+            e.expect("GET", "/machine-config", None, 200, '"vcpu_count": 2, "mem_size_mib": 64')
+            e.expect("PATCH", "/vm", {"state": "Paused"}, 204)
+            check(state(e) == "Paused", "Lua VM not paused")
+            e.expect("PATCH", "/vm", {"state": "Resumed"}, 204)
+            e.expect("PUT", "/actions", {"action_type": "InstanceStart"}, 400, "after starting")
+            e.expect("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}, 400,
+                     "after starting")
+            end_with_poweroff(e)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+# ---- snapshots, logger and metrics over the API ----
+
+@test
+def api_snapshot_create_and_load():
+    with tempfile.TemporaryDirectory() as tmp:
+        state_path, mem_path = os.path.join(tmp, "vm.state"), os.path.join(tmp, "vm.mem")
+        metrics = os.path.join(tmp, "metrics.json")
+        with Ember(tmp) as e:
+            boot(e)
+            e.send("fill 8 5\n")
+            e.wait_output("OK fill")
+            e.expect("PUT", "/snapshot/create",
+                     {"snapshot_path": state_path, "mem_file_path": mem_path}, 400,
+                     "Create snapshot error")
+            e.expect("PATCH", "/vm", {"state": "Paused"}, 204)
+            e.expect("PUT", "/snapshot/create",
+                     {"snapshot_path": state_path, "mem_file_path": mem_path}, 204)
+            check(os.path.getsize(mem_path) >= 128 << 20, "memory file too small")
+        with Ember(tmp, sock_name="second.sock") as e:
+            e.expect("PUT", "/metrics", {"metrics_path": metrics}, 204)
+            e.expect("PUT", "/snapshot/load",
+                     {"snapshot_path": mem_path, "mem_file_path": mem_path}, 400,
+                     "Load snapshot error: Failed to restore from snapshot")
+            # A failed load leaves this ember able to load again.
+            e.expect("PUT", "/snapshot/load",
+                     {"snapshot_path": state_path,
+                      "mem_backend": {"backend_path": mem_path, "backend_type": "File"},
+                      "resume_vm": True}, 204)
+            check(state(e) == "Running", "restored VM not running")
+            e.send("check 8 5\n")
+            e.wait_output("OK check")
+            e.expect("PUT", "/actions", {"action_type": "FlushMetrics"}, 204)
+            with open(metrics) as f:
+                line = json.loads(f.readline())
+            check(line["latencies_us"]["load_snapshot"] > 0, "no load latency: %r" % line)
+            check(line["put_api_requests"]["snapshot_load_fails"] == 1, "load fails not counted")
+            end_with_poweroff(e)
+
+
+@test
+def api_logger_and_metrics():
+    with tempfile.TemporaryDirectory() as tmp:
+        log, metrics = os.path.join(tmp, "ember.log"), os.path.join(tmp, "metrics.json")
+        with Ember(tmp, env={"EMBER_METRICS_PERIOD": "0.3"}) as e:
+            e.expect("PUT", "/logger", {"log_path": log, "level": "Debug", "show_level": True,
+                                        "show_log_origin": True}, 204)
+            e.expect("PUT", "/metrics", {"metrics_path": metrics}, 204)
+            e.expect("GET", "/nowhere", None, 400)
+            boot(e)
+            e.expect("PATCH", "/vm", {"state": "Paused"}, 204)
+            e.expect("PATCH", "/vm", {"state": "Resumed"}, 204)
+            e.expect("PUT", "/actions", {"action_type": "FlushMetrics"}, 204)
+            time.sleep(1.0)  # periodic lines, without asking
+            end_with_poweroff(e)
+        with open(log) as f:
+            text = f.read()
+        check(" debug src/api/router.c:" in text and "GET /nowhere: 400" in text,
+              "log lacks level, origin or the request: %r" % text[-1000:])
+        with open(metrics) as f:
+            lines = [json.loads(x) for x in f]
+        check(len(lines) >= 3, "only %d metrics lines" % len(lines))
+        total = {}
+        for ln in lines:
+            for k, v in ln["vcpu"].items():
+                total[k] = total.get(k, 0) + v
+        check(total["exit_io"] > 0, "no vCPU I/O exits counted: %r" % total)
+        flushed = [ln for ln in lines if ln["patch_api_requests"]["vm_state_count"] == 2]
+        check(flushed and flushed[0]["latencies_us"]["pause_vm"] > 0 and
+              flushed[0]["vmm"]["boot_us"] >= 0, "pause/resume not in metrics: %r" % lines[:2])
+        check(any(ln["get_api_requests"]["other_fails"] == 1 for ln in lines),
+              "failed request not counted")

@@ -1,0 +1,201 @@
+/* A fake VM for unit tests: vm.h and snapshot.h without KVM. */
+#include "fake_vm.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ember/config.h"
+#include "ember/vcpu.h"
+
+struct vm {
+	struct vm_config cfg;
+	enum vm_state state;
+	enum vm_exit_reason reason;
+	const struct vm_observer *obs;
+	void *opaque;
+};
+
+struct fake_vm_control fake_vm;
+
+void fake_vm_reset(void)
+{
+	memset(&fake_vm, 0, sizeof(fake_vm));
+}
+
+struct vm *vm_new(const struct vm_config *cfg, struct ev_loop *loop, char *err, size_t errlen)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+
+	(void)loop;
+	if (!vm || vm_config_copy(&vm->cfg, cfg)) {
+		free(vm);
+		snprintf(err, errlen, "vm: out of memory");
+		return NULL;
+	}
+	vm->state = VM_CONFIGURED;
+	fake_vm.vms_alive++;
+	fake_vm.last = vm;
+	return vm;
+}
+
+void vm_free(struct vm *vm)
+{
+	if (!vm)
+		return;
+	vm_config_deinit(&vm->cfg);
+	free(vm);
+	fake_vm.vms_alive--;
+	if (fake_vm.last == vm)
+		fake_vm.last = NULL;
+}
+
+void vm_set_observer(struct vm *vm, const struct vm_observer *obs, void *opaque)
+{
+	vm->obs = obs;
+	vm->opaque = opaque;
+}
+
+int vm_start(struct vm *vm, char *err, size_t errlen)
+{
+	if (fake_vm.start_ret) {
+		snprintf(err, errlen, "kernel: not a kernel (fake)");
+		return fake_vm.start_ret;
+	}
+	if (vm->state != VM_CONFIGURED) {
+		snprintf(err, errlen, "cannot start: the vm is %s", vm_state_name(vm->state));
+		return -EBUSY;
+	}
+	vm->state = VM_RUNNING;
+	return 0;
+}
+
+int vm_pause(struct vm *vm, char *err, size_t errlen)
+{
+	if (vm->state != VM_RUNNING) {
+		snprintf(err, errlen, "cannot pause: the vm is %s", vm_state_name(vm->state));
+		return -EBUSY;
+	}
+	vm->state = VM_PAUSED;
+	return 0;
+}
+
+int vm_resume(struct vm *vm, char *err, size_t errlen)
+{
+	if (vm->state != VM_PAUSED) {
+		snprintf(err, errlen, "cannot resume: the vm is %s", vm_state_name(vm->state));
+		return -EBUSY;
+	}
+	vm->state = VM_RUNNING;
+	return 0;
+}
+
+void fake_vm_exit(struct vm *vm, enum vm_exit_reason reason)
+{
+	vm->state = VM_EXITED;
+	vm->reason = reason;
+	if (vm->obs && vm->obs->exited)
+		vm->obs->exited(vm, vm->opaque);
+}
+
+void vm_stop(struct vm *vm, enum vm_exit_reason reason, int signo)
+{
+	(void)signo;
+	if (vm->state == VM_RUNNING || vm->state == VM_PAUSED)
+		fake_vm_exit(vm, reason);
+}
+
+enum vm_state vm_state(const struct vm *vm)
+{
+	return vm->state;
+}
+
+const char *vm_state_name(enum vm_state state)
+{
+	static const char *const names[] = { "configured", "running", "paused", "exited" };
+
+	return state <= VM_EXITED ? names[state] : "?";
+}
+
+int vm_exit_status(const struct vm *vm)
+{
+	return vm->reason == VM_EXIT_RESET ? EMBER_EXIT_RESET : EMBER_EXIT_OK;
+}
+
+const struct vm_config *vm_config(const struct vm *vm)
+{
+	return &vm->cfg;
+}
+
+int vm_send_ctrl_alt_del(struct vm *vm)
+{
+	if (vm->state != VM_RUNNING)
+		return -EBUSY;
+	fake_vm.ctrl_alt_del++;
+	return 0;
+}
+
+void vm_times(const struct vm *vm, struct vm_times *out)
+{
+	out->start_us = 1000;
+	out->first_run_us = vm->state == VM_CONFIGURED ? 0 : 1500;
+	out->boot_us = vm->state == VM_CONFIGURED ? 0 : 4000;
+}
+
+unsigned vm_vcpu_count(const struct vm *vm)
+{
+	return vm->cfg.vcpus;
+}
+
+int vm_vcpu_exits(const struct vm *vm, unsigned index, uint64_t *counts, unsigned n)
+{
+	if (vm->state != VM_RUNNING && vm->state != VM_PAUSED)
+		return -EINVAL;
+	for (unsigned k = 0; k < n; k++)
+		counts[k] = 10 * (index + 1) + k;
+	return 0;
+}
+
+int vm_snapshot(struct vm *vm, const struct snapshot_params *p, char *err, size_t errlen)
+{
+	if (vm->state != VM_PAUSED) {
+		snprintf(err, errlen, "snapshot: the vm must be paused (it is %s)",
+			vm_state_name(vm->state));
+		return -EBUSY;
+	}
+	if (fake_vm.snapshot_ret) {
+		snprintf(err, errlen, "%s: No space left on device", p->mem_path);
+		return fake_vm.snapshot_ret;
+	}
+	fake_vm.last_snapshot = *p;
+	snprintf(fake_vm.last_snapshot_path, sizeof(fake_vm.last_snapshot_path), "%s",
+		p->state_path);
+	return 0;
+}
+
+struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char *err,
+	size_t errlen)
+{
+	struct vm_config cfg;
+	struct vm *vm;
+
+	fake_vm.last_restore = *p;
+	snprintf(fake_vm.last_restore_path, sizeof(fake_vm.last_restore_path), "%s",
+		p->backend_path ? p->backend_path : "");
+	snprintf(fake_vm.last_restore_vsock, sizeof(fake_vm.last_restore_vsock), "%s",
+		p->vsock_uds_path ? p->vsock_uds_path : "");
+	if (fake_vm.restore_fails) {
+		snprintf(err, errlen, "state file %s: bad magic (not an ember snapshot)",
+			p->state_path);
+		return NULL;
+	}
+	vm_config_init(&cfg);
+	cfg.vcpus = 2;
+	cfg.mem_mib = 256;
+	cfg.track_dirty_pages = p->track_dirty_pages;
+	vm = vm_new(&cfg, loop, err, errlen);
+	if (vm)
+		vm->state = p->resume ? VM_RUNNING : VM_PAUSED;
+	return vm;
+}

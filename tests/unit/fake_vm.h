@@ -1,0 +1,29 @@
+/* A fake VM for unit tests of modules that drive one (the API): the lifecycle functions of
+ * vm.h and snapshot.h, recording calls and failing on request. */
+#ifndef EMBER_TEST_FAKE_VM_H
+#define EMBER_TEST_FAKE_VM_H
+
+#include "ember/snapshot.h"
+#include "ember/vm.h"
+
+struct fake_vm_control {
+	int start_ret;      /* vm_start returns this (with a message) when non-zero */
+	int snapshot_ret;
+	bool restore_fails;
+	int vms_alive;      /* vm_new/vm_restore minus vm_free */
+	int ctrl_alt_del;   /* vm_send_ctrl_alt_del calls that succeeded */
+	struct snapshot_params last_snapshot;
+	char last_snapshot_path[256];
+	struct restore_params last_restore;
+	char last_restore_path[256];
+	char last_restore_vsock[256];
+	struct vm *last;
+};
+
+extern struct fake_vm_control fake_vm;
+
+void fake_vm_reset(void);
+/* Make the VM end as the guest would (the observer's exited callback runs). */
+void fake_vm_exit(struct vm *vm, enum vm_exit_reason reason);
+
+#endif

@@ -1,0 +1,196 @@
+/* Unit tests for the API's JSON bodies: parse errors and schema checks, with messages that
+ * name the field as serde's would. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../src/api/json.h"
+
+static const char *const states[] = { "Paused", "Resumed", NULL };
+static const char *const sizes[] = { "None", "Transparent", "2M", NULL };
+
+static const struct jfield bucket_fields[] = {
+	JF_U64("size", J_REQUIRED),
+	JF_U64("one_time_burst", J_OPTIONAL),
+	JF_END,
+};
+static const struct jschema bucket = { "TokenBucket", bucket_fields };
+
+static const struct jfield fields[] = {
+	JF_U8("vcpu_count", J_REQUIRED),
+	JF_UINT("mem_size_mib", J_DEFAULT, "usize", UINT64_MAX),
+	JF_BOOL("smt", J_DEFAULT),
+	JF_STR("path", J_OPTIONAL),
+	JF_ENUM("state", J_OPTIONAL, states),
+	JF_ENUM("huge_pages", J_DEFAULT, sizes),
+	JF_OBJ("bandwidth", J_OPTIONAL, &bucket),
+	JF_ARR("list", J_DEFAULT, NULL),
+	JF_ARR("buckets", J_DEFAULT, &bucket),
+	JF_MAP("props", J_OPTIONAL),
+	JF_END,
+};
+static const struct jschema schema = { "MachineConfig", fields };
+
+/* The message json_check gives for `text`, or "" if it passes. */
+static const char *check(const char *text)
+{
+	static char err[512];
+	cJSON *v = json_parse(text, strlen(text), err, sizeof(err));
+
+	assert_non_null(v);
+	if (!json_check(v, &schema, err, sizeof(err)))
+		err[0] = '\0';
+	cJSON_Delete(v);
+	return err;
+}
+
+static void test_api_json_check_accepts_good_bodies(void **state)
+{
+	(void)state;
+	assert_string_equal(check("{\"vcpu_count\": 2}"), "");
+	assert_string_equal(check("{\"vcpu_count\": 255, \"mem_size_mib\": 18446744073709549568, "
+		"\"smt\": false, \"path\": null, \"state\": \"Paused\", \"huge_pages\": \"2M\", "
+		"\"bandwidth\": {\"size\": 1, \"one_time_burst\": null}, \"list\": [\"a\", \"b\"], "
+		"\"buckets\": [{\"size\": 0}], \"props\": {\"k\": \"v\"}}"), "");
+}
+
+static void test_api_json_check_names_the_field_in_every_refusal(void **state)
+{
+	static const struct {
+		const char *body, *want;
+	} cases[] = {
+		{ "{}", "missing field `vcpu_count`" },
+		{ "{\"vcpu_count\": 1, \"vcpus\": 2}", "unknown field `vcpus`, expected one of "
+			"`vcpu_count`, `mem_size_mib`, `smt`, `path`, `state`, `huge_pages`, "
+			"`bandwidth`, `list`, `buckets`, `props`" },
+		{ "{\"vcpu_count\": 1, \"vcpu_count\": 2}", "duplicate field `vcpu_count`" },
+		{ "{\"vcpu_count\": \"2\"}", "invalid type for field `vcpu_count`: string \"2\", "
+			"expected u8" },
+		{ "{\"vcpu_count\": 256}", "invalid value for field `vcpu_count`: integer `256`, "
+			"expected u8" },
+		{ "{\"vcpu_count\": -1}", "invalid value for field `vcpu_count`: integer `-1`, "
+			"expected u8" },
+		{ "{\"vcpu_count\": 1.5}", "invalid type for field `vcpu_count`: floating point "
+			"`1.5`, expected u8" },
+		{ "{\"vcpu_count\": null}", "invalid type for field `vcpu_count`: null, expected u8" },
+		{ "{\"vcpu_count\": 1, \"mem_size_mib\": 1e30}", "invalid value for field "
+			"`mem_size_mib`: floating point `1e+30`, expected usize" },
+		{ "{\"vcpu_count\": 1, \"smt\": \"yes\"}", "invalid type for field `smt`: string "
+			"\"yes\", expected a boolean" },
+		{ "{\"vcpu_count\": 1, \"smt\": null}", "invalid type for field `smt`: null, expected "
+			"a boolean" },
+		{ "{\"vcpu_count\": 1, \"path\": 5}", "invalid type for field `path`: integer `5`, "
+			"expected a string" },
+		{ "{\"vcpu_count\": 1, \"state\": \"Stopped\"}", "unknown variant `Stopped` for field "
+			"`state`, expected `Paused` or `Resumed`" },
+		{ "{\"vcpu_count\": 1, \"huge_pages\": \"1G\"}", "unknown variant `1G` for field "
+			"`huge_pages`, expected one of `None`, `Transparent`, `2M`" },
+		{ "{\"vcpu_count\": 1, \"state\": true}", "invalid type for field `state`: boolean "
+			"`true`, expected `Paused` or `Resumed`" },
+		{ "{\"vcpu_count\": 1, \"bandwidth\": {\"size\": \"x\"}}", "invalid type for field "
+			"`bandwidth.size`: string \"x\", expected u64" },
+		{ "{\"vcpu_count\": 1, \"bandwidth\": {\"refill\": 1}}", "unknown field `refill` in "
+			"`bandwidth`, expected `size` or `one_time_burst`" },
+		{ "{\"vcpu_count\": 1, \"bandwidth\": []}", "invalid type: sequence, expected struct "
+			"TokenBucket for field `bandwidth`" },
+		{ "{\"vcpu_count\": 1, \"list\": [\"a\", 2]}", "invalid type for field `list[1]`: "
+			"integer `2`, expected a string" },
+		{ "{\"vcpu_count\": 1, \"buckets\": [{\"size\": 1}, {}]}", "missing field "
+			"`buckets[1].size`" },
+		{ "{\"vcpu_count\": 1, \"props\": {\"k\": 1}}", "invalid type for field `props.k`: "
+			"integer `1`, expected a string" },
+		{ "[1, 2]", "invalid type: sequence, expected struct MachineConfig" },
+		{ "\"x\"", "invalid type: string \"x\", expected struct MachineConfig" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_string_equal(check(cases[i].body), cases[i].want);
+}
+
+static void test_api_json_parse_says_where_it_went_wrong(void **state)
+{
+	static const struct {
+		const char *body, *want;
+	} cases[] = {
+		{ "{\"a\": }", "invalid JSON at line 1 column 7" },
+		{ "{\"a\": 1", "EOF while parsing a value at line 1 column 8" },
+		{ "{}\n{}", "trailing characters at line 2 column 1" },
+		{ "{\n\n  x}", "invalid JSON at line 3 column 4" },
+	};
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_null(json_parse(cases[i].body, strlen(cases[i].body), err, sizeof(err)));
+		assert_string_equal(err, cases[i].want);
+	}
+	assert_null(json_parse("{}\0{}", 5, err, sizeof(err)));
+	assert_string_equal(err, "invalid JSON: NUL byte at offset 2");
+	assert_null(json_parse("", 0, err, sizeof(err)));
+}
+
+static void test_api_json_parse_refuses_deep_nesting_without_crashing(void **state)
+{
+	size_t n = 20000;
+	char *deep = malloc(2 * n + 1), err[128];
+
+	(void)state;
+	memset(deep, '[', n);
+	memset(deep + n, ']', n);
+	deep[2 * n] = '\0';
+	assert_null(json_parse(deep, 2 * n, err, sizeof(err)));
+	free(deep);
+}
+
+static void test_api_json_getters_treat_null_as_absent(void **state)
+{
+	static const char body[] = "{\"a\": null, \"b\": true, \"n\": 7, \"s\": \"x\", \"e\": \"2M\"}";
+	char err[64];
+	cJSON *v = json_parse(body, sizeof(body) - 1, err, sizeof(err));
+
+	(void)state;
+	assert_non_null(v);
+	assert_null(json_get(v, "a"));
+	assert_null(json_get(v, "zz"));
+	assert_true(json_get_bool(v, "b", false));
+	assert_true(json_get_bool(v, "a", true));
+	assert_int_equal(json_get_uint(v, "n", 0), 7);
+	assert_int_equal(json_get_uint(v, "s", 9), 9);
+	assert_string_equal(json_get_str(v, "s"), "x");
+	assert_null(json_get_str(v, "n"));
+	assert_int_equal(json_get_enum(v, "e", sizes, 0), 2);
+	assert_int_equal(json_get_enum(v, "a", sizes, 1), 1);
+	cJSON_Delete(v);
+}
+
+static void test_api_json_messages_are_cut_not_overrun(void **state)
+{
+	char err[24];
+	cJSON *v = json_parse("{\"a_very_long_unknown_field_name\": 1}", 37, err, sizeof(err));
+
+	(void)state;
+	assert_int_not_equal(json_check(v, &schema, err, sizeof(err)), 0);
+	assert_int_equal(strlen(err), sizeof(err) - 1);
+	cJSON_Delete(v);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_api_json_check_accepts_good_bodies),
+		cmocka_unit_test(test_api_json_check_names_the_field_in_every_refusal),
+		cmocka_unit_test(test_api_json_parse_says_where_it_went_wrong),
+		cmocka_unit_test(test_api_json_parse_refuses_deep_nesting_without_crashing),
+		cmocka_unit_test(test_api_json_getters_treat_null_as_absent),
+		cmocka_unit_test(test_api_json_messages_are_cut_not_overrun),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,101 @@
+/* Unit tests for the emulating-host support: instruction decoding and command-line words. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ember/emulate.h"
+
+static void decode(const uint8_t *b, size_t n, enum emulate_kind kind, unsigned len)
+{
+	struct emulate_insn insn;
+
+	emulate_decode(b, n, &insn);
+	assert_int_equal(insn.kind, kind);
+	assert_int_equal(insn.len, len);
+}
+
+static void test_emulate_decode_serves_the_known_instructions(void **state)
+{
+	(void)state;
+	decode((const uint8_t[]){ 0xcc, 0x90 }, 2, EMULATE_INT3, 1);
+	decode((const uint8_t[]){ 0x9b }, 1, EMULATE_FWAIT, 1);
+	decode((const uint8_t[]){ 0x0f, 0x01, 0xca, 0xff }, 4, EMULATE_CLAC, 3);
+	decode((const uint8_t[]){ 0x0f, 0x01, 0xcb }, 3, EMULATE_STAC, 3);
+	assert_string_equal(emulate_kind_name(EMULATE_STAC), "stac");
+	assert_string_equal(emulate_kind_name(EMULATE_UNKNOWN), "unknown");
+}
+
+static void test_emulate_decode_refuses_others_and_truncated_bytes(void **state)
+{
+	(void)state;
+	decode(NULL, 0, EMULATE_UNKNOWN, 0);
+	decode((const uint8_t[]){ 0x0f, 0x01, 0xca }, 2, EMULATE_UNKNOWN, 0);
+	decode((const uint8_t[]){ 0x0f, 0x01, 0xd0 }, 3, EMULATE_UNKNOWN, 0); /* xgetbv */
+	decode((const uint8_t[]){ 0xf0, 0x48, 0x0f, 0xc7, 0x0e }, 5, EMULATE_UNKNOWN, 0);
+	decode((const uint8_t[]){ 0xcd, 0x03 }, 2, EMULATE_UNKNOWN, 0); /* int 3, two bytes */
+}
+
+static void test_emulate_cmdline_adds_nothing_on_hardware_kvm(void **state)
+{
+	char out[64], err[128];
+
+	(void)state;
+	assert_int_equal(emulate_cmdline("console=ttyS0", false, out, sizeof(out), err,
+				 sizeof(err)), 0);
+	assert_string_equal(out, "console=ttyS0");
+	assert_int_equal(emulate_cmdline(NULL, false, out, sizeof(out), err, sizeof(err)), 0);
+	assert_string_equal(out, "");
+}
+
+static void test_emulate_cmdline_appends_the_words_once(void **state)
+{
+	char out[512], err[128];
+
+	(void)state;
+	assert_int_equal(emulate_cmdline("console=ttyS0", true, out, sizeof(out), err,
+				 sizeof(err)), 0);
+	assert_string_equal(out, "console=ttyS0 " EMULATE_CMDLINE_WORDS);
+	assert_int_equal(emulate_cmdline("", true, out, sizeof(out), err, sizeof(err)), 0);
+	assert_string_equal(out, EMULATE_CMDLINE_WORDS);
+}
+
+static void test_emulate_cmdline_keeps_words_the_definition_sets(void **state)
+{
+	char out[512], err[128];
+
+	(void)state;
+	assert_int_equal(emulate_cmdline("mitigations=auto earlyprintk=vga nopvx", true, out,
+				 sizeof(out), err, sizeof(err)), 0);
+	assert_string_equal(out, "mitigations=auto earlyprintk=vga nopvx noxsave "
+				 "clearcpuid=cx16,popcnt nosmap nopv");
+}
+
+static void test_emulate_cmdline_refuses_what_does_not_fit(void **state)
+{
+	char out[32], err[128];
+
+	(void)state;
+	assert_int_equal(emulate_cmdline("console=ttyS0", true, out, sizeof(out), err,
+				 sizeof(err)), -ENAMETOOLONG);
+	assert_non_null(strstr(err, "command line too long (31 bytes at most"));
+	assert_int_equal(emulate_cmdline("0123456789012345678901234567890123", false, out,
+				 sizeof(out), err, sizeof(err)), -ENAMETOOLONG);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_emulate_decode_serves_the_known_instructions),
+		cmocka_unit_test(test_emulate_decode_refuses_others_and_truncated_bytes),
+		cmocka_unit_test(test_emulate_cmdline_adds_nothing_on_hardware_kvm),
+		cmocka_unit_test(test_emulate_cmdline_appends_the_words_once),
+		cmocka_unit_test(test_emulate_cmdline_keeps_words_the_definition_sets),
+		cmocka_unit_test(test_emulate_cmdline_refuses_what_does_not_fit),
+	};
+	return cmocka_run_group_tests_name("emulate", tests, NULL, NULL);
+}

@@ -1,0 +1,323 @@
+/* ember-uffd: reference page-fault handler for snapshot restore with the Uffd memory backend. */
+/*
+ * Usage: ember-uffd --socket PATH --mem-file FILE [--mode on-demand|all] [--once] [-v]
+ *
+ * Serves guest memory of a VM restored with the Uffd backend (ember, or Firecracker's
+ * "mem_backend": {"backend_type": "Uffd", "backend_path": PATH}) from a snapshot's
+ * memory file. Start it before the restore; it listens on PATH (a stale socket file is
+ * replaced, a live one refused).
+ *
+ * The handshake (Firecracker's, byte for byte): the VMM connects and sends ONE message,
+ * a JSON array with one object per guest memory region,
+ *   [{"base_host_virt_addr":N,"size":N,"offset":N,"page_size":N,"page_size_kib":N},...]
+ * (offset = where the region starts in the memory file; page_size_kib is in bytes, a
+ * historical misnomer) with the VMM's userfaultfd attached as SCM_RIGHTS. Nothing else
+ * is ever sent; the VMM keeps the socket open until it exits. ember-uffd checks all of
+ * it (fields, integers, power-of-two page size, no overlaps, regions inside the memory
+ * file and adding up to its size) and refuses with a message and status 1 otherwise.
+ *
+ * Serving: on each page fault it copies the page from the file (UFFDIO_COPY), or with
+ * --mode all it copies every region on the first fault and prints
+ * "ember-uffd: populated N MiB in X us". A range the VMM gives back (balloon:
+ * madvise(MADV_DONTNEED), seen as UFFD_EVENT_REMOVE) is remembered and served as zeros
+ * from then on, never from the file again. While a REMOVE is pending the kernel answers
+ * EAGAIN; those faults are retried after the queued events are read.
+ *
+ * It ends with status 0 when the VM ends (the peer closes the socket, or the uffd hangs
+ * up); with --once after the first VM, else it accepts the next one. If the peer
+ * misbehaves (bad handshake, data after it, a fault outside the announced regions) it
+ * exits with status 1 and a message. Then the VM's next fault blocks for ever: ember
+ * notices the socket closing; Firecracker does not, so supervise the handler there.
+ * -v prints a one-line summary of what was served when a VM ends. Usage errors: 2.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ember/uffd.h"
+#include "uffd_serve.h"
+
+#define HANDSHAKE_TIMEOUT_MS 5000  /* from accept to a complete handshake */
+#define LATE_FD_MS 100             /* grace for more bytes or a late fd, as Firecracker waits */
+
+static const char *prog = "ember-uffd";
+
+__attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return -1;
+}
+
+static int listen_socket(const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return fail("socket %s: path too long", path);
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail("socket %s: %s", path, strerror(errno));
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			close(fd);
+			return fail("socket %s: exists and is not a socket", path);
+		}
+		if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
+			close(fd);
+			return fail("socket %s: another process is listening on it", path);
+		}
+		unlink(path);  /* stale: nobody listens */
+	}
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 1) < 0) {
+		int e = errno;
+		close(fd);
+		return fail("socket %s: %s", path, strerror(e));
+	}
+	return fd;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Collect SCM_RIGHTS fds into *fd; more than one in all is a protocol error. */
+static int take_fds(struct msghdr *mh, int *fd, unsigned *nfds)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			int f;
+			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (++*nfds == 1)
+				*fd = f;
+			else
+				close(f);
+		}
+	}
+	return *nfds > 1 ? -1 : 0;
+}
+
+/* Receive the handshake: JSON bytes plus exactly one fd. Waits a little for more bytes
+ * or a late fd, as Firecracker's handlers do. Returns 0 with the parsed regions, 1 for a
+ * connection closed without a byte (a probe, such as another ember-uffd checking whether
+ * the socket is live: not a VM), -1 on a bad handshake. */
+static int receive_handshake(int sock, struct uffd_region *regs, unsigned *n, int *uffd)
+{
+	static char buf[UFFD_HANDSHAKE_MAX];
+	char err[256] = "no handshake received";
+	int64_t deadline = now_ms() + HANDSHAKE_TIMEOUT_MS;
+	size_t len = 0;
+	unsigned nfds = 0;
+	bool parsed = false, r_eof = false;
+
+	*uffd = -1;
+	while (!(parsed && *uffd >= 0)) {
+		union {
+			char b[CMSG_SPACE(sizeof(int) * 8)];
+			struct cmsghdr align;
+		} ctl;
+		struct iovec iov = { .iov_base = buf + len, .iov_len = sizeof(buf) - len };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+			.msg_controllen = sizeof(ctl.b) };
+		struct pollfd p = { .fd = sock, .events = POLLIN };
+		int64_t left = deadline - now_ms();
+		ssize_t r;
+
+		if (len > 0 && left > LATE_FD_MS)
+			left = LATE_FD_MS;
+		if (left <= 0 || poll(&p, 1, (int)left) == 0)
+			break;
+		r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r < 0) {
+			fprintf(stderr, "%s: handshake: %s\n", prog, strerror(errno));
+			goto err;
+		}
+		if (take_fds(&mh, uffd, &nfds) < 0) {
+			fprintf(stderr, "%s: handshake: peer sent %u file descriptors, expected one\n",
+				prog, nfds);
+			goto err;
+		}
+		if (mh.msg_flags & MSG_CTRUNC) {
+			fprintf(stderr, "%s: handshake: control data truncated\n", prog);
+			goto err;
+		}
+		if (r == 0) {
+			r_eof = true;
+			break;  /* peer closed: judge what arrived */
+		}
+		len += (size_t)r;
+		parsed = uffd_handshake_parse(buf, len, regs, UFFD_MAX_REGIONS, n, err,
+			sizeof(err)) == 0;
+		if (len == sizeof(buf) && !parsed)
+			break;
+	}
+	if (len == 0 && nfds == 0 && r_eof)
+		return 1;
+	if (!parsed) {
+		fprintf(stderr, "%s: bad handshake: %s\n", prog, len ? err : "no data received");
+		goto err;
+	}
+	if (*uffd < 0) {
+		fprintf(stderr, "%s: bad handshake: no userfaultfd came with it\n", prog);
+		goto err;
+	}
+	return 0;
+err:
+	if (*uffd >= 0)
+		close(*uffd);
+	*uffd = -1;
+	return -1;
+}
+
+/* The fd must be a userfaultfd, non-blocking (poll on a blocking one reports POLLERR). */
+static int check_uffd(int fd)
+{
+	char link[64], target[64];
+	ssize_t len;
+	int fl;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	len = readlink(link, target, sizeof(target) - 1);
+	target[len > 0 ? len : 0] = '\0';
+	if (strcmp(target, "anon_inode:[userfaultfd]") != 0)
+		return fail("bad handshake: the fd sent is %s, not a userfaultfd",
+			len > 0 ? target : "unknown");
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
+		return fail("userfaultfd: cannot make it non-blocking: %s", strerror(errno));
+	return 0;
+}
+
+static int usage(int status)
+{
+	fprintf(status ? stderr : stdout,
+		"usage: %s --socket PATH --mem-file FILE [--mode on-demand|all] [--once] [-v]\n",
+		prog);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "mem-file", required_argument, NULL, 'm' },
+		{ "mode", required_argument, NULL, 'M' },
+		{ "once", no_argument, NULL, 'o' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct uffd_serve ctx = { .uffd = -1, .sock = -1 };
+	const char *sock_path = NULL, *mem_path = NULL;
+	bool once = false;
+	struct stat st;
+	int c, ret, lfd, mfd, status = 0;
+	char err[256];
+
+	while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': sock_path = optarg; break;
+		case 'm': mem_path = optarg; break;
+		case 'o': once = true; break;
+		case 'v': ctx.verbose = true; break;
+		case 'h': return usage(0);
+		case 'M':
+			if (!strcmp(optarg, "all") || !strcmp(optarg, "on-demand")) {
+				ctx.populate_all = !strcmp(optarg, "all");
+				break;
+			}
+			fprintf(stderr, "%s: --mode: '%s' is not on-demand or all\n", prog, optarg);
+			return 2;
+		default: return usage(2);
+		}
+	}
+	if (!sock_path || !mem_path || optind != argc)
+		return usage(2);
+
+	mfd = open(mem_path, O_RDONLY | O_CLOEXEC);
+	if (mfd < 0 || fstat(mfd, &st) < 0) {
+		fprintf(stderr, "%s: memory file %s: %s\n", prog, mem_path, strerror(errno));
+		return 1;
+	}
+	if (st.st_size <= 0) {
+		fprintf(stderr, "%s: memory file %s is empty\n", prog, mem_path);
+		return 1;
+	}
+	ctx.mem_size = (uint64_t)st.st_size;
+	ctx.mem = mmap(NULL, ctx.mem_size, PROT_READ,
+		MAP_PRIVATE | (ctx.populate_all ? MAP_POPULATE : 0), mfd, 0);
+	close(mfd);
+	if (ctx.mem == MAP_FAILED) {
+		fprintf(stderr, "%s: memory file %s: mmap: %s\n", prog, mem_path, strerror(errno));
+		return 1;
+	}
+	lfd = listen_socket(sock_path);
+	if (lfd < 0)
+		return 1;
+
+	for (;;) {
+		ctx.sock = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (ctx.sock < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "%s: accept on %s: %s\n", prog, sock_path, strerror(errno));
+			status = 1;
+			break;
+		}
+		ret = receive_handshake(ctx.sock, ctx.regs, &ctx.nr_regs, &ctx.uffd);
+		if (ret == 1) {
+			close(ctx.sock);
+			continue;  /* a probe: keep waiting for the VM */
+		}
+		if (ret < 0 || check_uffd(ctx.uffd) < 0) {
+			status = 1;
+		} else if (uffd_handshake_check_file(ctx.regs, ctx.nr_regs, ctx.mem_size, err,
+				   sizeof(err)) < 0) {
+			fprintf(stderr, "%s: bad handshake for memory file %s: %s\n", prog, mem_path,
+				err);
+			status = 1;
+		} else if (uffd_serve_run(&ctx) < 0) {
+			status = 1;
+		}
+		if (ctx.uffd >= 0)
+			close(ctx.uffd);
+		close(ctx.sock);
+		ctx.uffd = ctx.sock = -1;
+		if (once || status)
+			break;
+	}
+
+	close(lfd);
+	unlink(sock_path);
+	munmap((void *)ctx.mem, ctx.mem_size);
+	return status;
+}
