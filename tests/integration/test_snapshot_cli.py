@@ -94,3 +94,59 @@ def bad_state_files_are_refused_with_a_reason():
               "unknown iface: %r" % r.stderr)
         r = ember("restore", state, mem, "--bogus")
         check(r.returncode == 2, "bad restore option: %r" % (r,))
+
+
+def uffd_handler(sock, mem, mode):
+    import subprocess
+    import time
+    exe = os.path.join(os.path.dirname(run_args().ember), "ember-uffd")
+    p = subprocess.Popen([exe, "--socket", sock, "--mem-file", mem, "--mode", mode, "--once", "-v"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for _ in range(200):
+        if os.path.exists(sock):
+            return p
+        time.sleep(0.01)
+    p.kill()
+    raise AssertionError("ember-uffd did not create its socket")
+
+
+def run_args():
+    import run
+    return run.ARGS
+
+
+@test
+def restore_through_userfaultfd_handler():
+    for mode in ("on-demand", "all"):
+        with tempfile.TemporaryDirectory() as tmp:
+            state, mem = make_snapshot(tmp)
+            sock = os.path.join(tmp, "uffd.sock")
+            handler = uffd_handler(sock, mem, mode)
+            try:
+                r = ember("restore", state, "-", "--uffd", sock, "--resume",
+                          stdin="check 8 5\npoweroff\n", timeout=30)
+                out, err = handler.communicate(timeout=10)
+            finally:
+                if handler.poll() is None:
+                    handler.kill()
+                    handler.wait()
+            check("OK check" in r.stdout, "%s: guest memory via uffd: %r %r" %
+                  (mode, r.stdout, r.stderr))
+            check(r.returncode == 0, "%s: restore status %d: %s" % (mode, r.returncode,
+                                                                     r.stderr))
+            check(handler.returncode == 0, "%s: handler status %d: %s" %
+                  (mode, handler.returncode, err))
+
+
+@test
+def uffd_restore_without_handler_is_refused():
+    with tempfile.TemporaryDirectory() as tmp:
+        state, _ = make_snapshot(tmp)
+        r = ember("restore", state, "-", "--uffd", os.path.join(tmp, "none.sock"))
+        check(r.returncode == 1 and "cannot connect" in r.stderr and "No such file" in r.stderr,
+              "missing handler socket: %r" % r.stderr)
+        plain = os.path.join(tmp, "plain.sock")
+        open(plain, "w").close()
+        r = ember("restore", state, "-", "--uffd", plain)
+        check(r.returncode == 1 and "Connection refused" in r.stderr,
+              "socket nobody listens on: %r" % r.stderr)
