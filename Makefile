@@ -74,7 +74,7 @@ EMBER_SRCS := \
 LUA_SRCS := $(wildcard lua/ember/*.lua)
 
 # Unit tests: one binary per module, linked with only that module and what it needs.
-UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial state_file acpi uffd
+UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial state_file acpi uffd api_http api_json api_router
 test_bus_SRCS := src/devices/bus.c
 test_config_SRCS := src/vmm/config.c
 test_cpuid_SRCS := src/arch/x86_64/cpuid.c
@@ -85,6 +85,12 @@ test_serial_SRCS := src/devices/serial.c src/devices/bus.c src/snapshot/state_fi
 test_state_file_SRCS := src/snapshot/state_file.c src/util/crc64.c
 test_acpi_SRCS := src/arch/x86_64/acpi.c src/arch/x86_64/aml.c src/kvm/guest_mem.c
 test_uffd_SRCS := src/snapshot/uffd_handshake.c
+test_api_http_SRCS := src/api/http.c
+test_api_json_SRCS := src/api/json.c
+test_api_router_SRCS := src/api/api.c src/api/config_file.c src/api/json.c \
+	src/api/route_actions.c src/api/route_data.c src/api/route_devices.c \
+	src/api/route_machine.c src/api/router.c src/util/log.c src/util/metrics.c \
+	src/vmm/config.c tests/unit/fake_vm.c
 
 .PHONY: all test test-unit test-integration test-san bench demo deps clean
 all: $(BUILD)/ember $(BUILD)/ember-uffd guest
@@ -119,6 +125,10 @@ $(eval $(call ember_build,$(SAN_BUILD),$(SAN_FLAGS)))
 $(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(BUILD),$(t),)))
 $(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(SAN_BUILD),$(t),$(SAN_FLAGS))))
 $(BUILD)/tests/unit/test_uffd $(SAN_BUILD)/tests/unit/test_uffd: CMOCKA_LIBS += -lcjson
+$(BUILD)/tests/unit/test_api_http $(SAN_BUILD)/tests/unit/test_api_http: CMOCKA_LIBS += -lhttp_parser
+$(BUILD)/tests/unit/test_api_json $(SAN_BUILD)/tests/unit/test_api_json: CMOCKA_LIBS += -lcjson -lm
+$(BUILD)/tests/unit/test_api_router $(SAN_BUILD)/tests/unit/test_api_router: \
+	CMOCKA_LIBS += -lcjson -lev -lm
 
 # ember-uffd: the reference page-fault handler for the Uffd memory backend.
 $(BUILD)/ember-uffd: $(patsubst %,$(BUILD)/%.o,tools/ember-uffd.c tools/uffd_serve.c src/snapshot/uffd_handshake.c)
@@ -153,6 +163,24 @@ demo: $(BUILD)/ember guest
 
 deps:
 	$(Q)tools/deps.sh $(DEB_PACKAGES)
+
+# libFuzzer harnesses for the API (clang): `make fuzz`, then e.g.
+#   build/fuzz/fuzz_http -max_total_time=60 -dict=tests/fuzz/http.dict tests/fuzz/corpus/http
+FUZZ_CC ?= clang
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
+	$(shell pkg-config --cflags libcjson 2>/dev/null) \
+	-Wl,--wrap=log_set_file,--wrap=metrics_open
+FUZZ_API_SRCS := $(test_api_router_SRCS)
+$(BUILD)/fuzz/fuzz_http: tests/fuzz/fuzz_http.c $(FUZZ_API_SRCS) src/api/conn.c src/api/http.c
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lhttp_parser -lev -lm
+$(BUILD)/fuzz/fuzz_api_json: tests/fuzz/fuzz_api_json.c $(FUZZ_API_SRCS)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lev -lm
+.PHONY: fuzz
+fuzz: $(BUILD)/fuzz/fuzz_http $(BUILD)/fuzz/fuzz_api_json
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)

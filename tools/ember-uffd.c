@@ -28,13 +28,16 @@
  * misbehaves (bad handshake, data after it, a fault outside the announced regions) it
  * exits with status 1 and a message. Then the VM's next fault blocks for ever: ember
  * notices the socket closing; Firecracker does not, so supervise the handler there.
- * -v prints a one-line summary of what was served when a VM ends. Usage errors: 2.
+ * With --kill-peer, a failed session SIGKILLs the peer (its pid from SO_PEERCRED) so the
+ * VM fails at once instead, as Firecracker's example handlers do. -v prints a one-line
+ * summary of what was served when a VM ends. Usage errors: 2.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -67,31 +70,39 @@ __attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
 	return -1;
 }
 
+/* Listen on `path`. It appears only once it accepts connections (bind a temporary name,
+ * listen, rename), so whoever waits for the file can connect at once. A socket file
+ * nobody listens on is stale and replaced; a live one is refused. */
 static int listen_socket(const char *path)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct sockaddr_un addr = { .sun_family = AF_UNIX }, tmp = addr;
 	struct stat st;
-	int fd;
+	int fd, e;
 
-	if (strlen(path) >= sizeof(addr.sun_path))
+	if (strlen(path) >= sizeof(addr.sun_path) ||
+	    snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d", path, (int)getpid()) >=
+		    (int)sizeof(tmp.sun_path))
 		return fail("socket %s: path too long", path);
 	memcpy(addr.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return fail("socket %s: %s", path, strerror(errno));
 	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			close(fd);
+		if (!S_ISSOCK(st.st_mode))
 			return fail("socket %s: exists and is not a socket", path);
-		}
-		if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
 			close(fd);
 			return fail("socket %s: another process is listening on it", path);
 		}
-		unlink(path);  /* stale: nobody listens */
+		if (fd >= 0)
+			close(fd);
 	}
-	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 1) < 0) {
-		int e = errno;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail("socket %s: %s", path, strerror(errno));
+	unlink(tmp.sun_path);
+	if (bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0 || listen(fd, 1) < 0 ||
+	    rename(tmp.sun_path, path) < 0) {
+		e = errno;
+		unlink(tmp.sun_path);
 		close(fd);
 		return fail("socket %s: %s", path, strerror(e));
 	}
@@ -217,10 +228,25 @@ static int check_uffd(int fd)
 	return 0;
 }
 
+/* Without its handler the VM would hang on its next fault; end it instead. */
+static void kill_the_peer(int sock)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid <= 0 ||
+	    cred.pid == getpid())
+		return;
+	if (kill(cred.pid, SIGKILL) == 0)
+		fprintf(stderr, "%s: killed the peer (pid %d) so its VM fails instead of hanging\n",
+			prog, (int)cred.pid);
+}
+
 static int usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-		"usage: %s --socket PATH --mem-file FILE [--mode on-demand|all] [--once] [-v]\n",
+		"usage: %s --socket PATH --mem-file FILE [--mode on-demand|all] [--once]\n"
+		"       [--kill-peer] [-v]\n",
 		prog);
 	return status;
 }
@@ -232,13 +258,14 @@ int main(int argc, char **argv)
 		{ "mem-file", required_argument, NULL, 'm' },
 		{ "mode", required_argument, NULL, 'M' },
 		{ "once", no_argument, NULL, 'o' },
+		{ "kill-peer", no_argument, NULL, 'k' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct uffd_serve ctx = { .uffd = -1, .sock = -1 };
 	const char *sock_path = NULL, *mem_path = NULL;
-	bool once = false;
+	bool once = false, kill_peer = false;
 	struct stat st;
 	int c, ret, lfd, mfd, status = 0;
 	char err[256];
@@ -248,6 +275,7 @@ int main(int argc, char **argv)
 		case 's': sock_path = optarg; break;
 		case 'm': mem_path = optarg; break;
 		case 'o': once = true; break;
+		case 'k': kill_peer = true; break;
 		case 'v': ctx.verbose = true; break;
 		case 'h': return usage(0);
 		case 'M':
@@ -308,6 +336,8 @@ int main(int argc, char **argv)
 		} else if (uffd_serve_run(&ctx) < 0) {
 			status = 1;
 		}
+		if (status && kill_peer)
+			kill_the_peer(ctx.sock);
 		if (ctx.uffd >= 0)
 			close(ctx.uffd);
 		close(ctx.sock);

@@ -36,8 +36,8 @@ __attribute__((warn_unused_result)) int uffd_handshake_encode(const struct uffd_
  * JSON's doubles), page_size a power of two >= 4096, base and size multiples of it,
  * size > 0, no wrap-around, no two regions overlapping in the address space or in the
  * file. Unknown fields are ignored (serde's default). `json` need not be NUL-terminated.
- * Returns 0 with *n set, or -EINVAL with a message naming the region and field. Pure;
- * safe on any input (fuzzed). */
+ * At most UFFD_HANDSHAKE_MAX bytes. Returns 0 with *n set, or -EINVAL (-ENOMEM) with a
+ * message naming the region and field. Pure; safe on any input (fuzzed). */
 __attribute__((warn_unused_result)) int uffd_handshake_parse(const char *json, size_t len,
 	struct uffd_region *out, unsigned max, unsigned *n, char *err, size_t errlen);
 

@@ -234,10 +234,11 @@ end
 
 -- ---- evaluation ----
 
-local function traceback(e)
+-- The error message and the stack from where it was raised (`level` frames up).
+local function traceback(e, level)
   local ok, msg = pcall(tostring, e)
   if not ok or type(msg) ~= "string" then msg = "(error object is a " .. type(e) .. " value)" end
-  local tb = debug.traceback(msg, 2)
+  local tb = debug.traceback(msg, level or 2)
   -- Drop the REPL's own frames below the line that failed.
   local cut = tb:find("\n%s*%[C%]: in function 'xpcall'")
   return cut and tb:sub(1, cut - 1) or tb
@@ -345,7 +346,7 @@ local function boot_file(path)
   arg = { [0] = path }
   local chunk, err = loadfile(path)
   if not chunk then return nil, err, 2 end
-  local ok, v = xpcall(chunk, function(e) return is_config_error(e) and e or traceback(e) end)
+  local ok, v = xpcall(chunk, function(e) return is_config_error(e) and e or traceback(e, 3) end)
   if not ok then
     if is_config_error(v) then return nil, v.message, 2 end
     return nil, tostring(v), 1

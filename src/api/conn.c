@@ -107,11 +107,30 @@ static bool flush(struct api_conn *c)
 		http_out_consume(&c->out, (size_t)n);
 	}
 	ev_io_stop(loop, &c->wr);
-	if (c->closing) {
+	if (!c->closing)
+		return true;
+	if (c->eof || c->draining || shutdown(c->fd, SHUT_WR) < 0) {
 		api_conn_destroy(c);
 		return false;
 	}
+	/* Closing with unread input would reset the connection and the peer could lose the
+	 * answer: read and drop what it still sends, for a while. */
+	c->draining = true;
+	ev_io_start(loop, &c->rd);
+	c->timer.repeat = API_LINGER_TIME;
+	ev_timer_again(loop, &c->timer);
 	return true;
+}
+
+static void drain(struct api_conn *c)
+{
+	ssize_t n = read(c->fd, c->rbuf, sizeof(c->rbuf));
+
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n > 0 && (c->drained += (size_t)n) <= API_LINGER_MAX)
+		return;
+	api_conn_destroy(c);
 }
 
 static void answer(struct api_conn *c, int status, const char *body, bool deprecation)
@@ -156,42 +175,51 @@ static bool process(struct api_conn *c)
 {
 	struct ev_loop *loop = c->srv->loop;
 
-	while (!c->closing && c->roff < c->rlen && http_out_pending(&c->out) < API_OUT_HIGH) {
-		size_t used = 0;
-		enum http_in_status st = http_in_feed(&c->in, c->rbuf + c->roff, c->rlen - c->roff,
-			&used);
+	for (;;) {
+		while (!c->closing && c->roff < c->rlen &&
+			http_out_pending(&c->out) < API_OUT_HIGH) {
+			size_t used = 0;
+			enum http_in_status st = http_in_feed(&c->in, c->rbuf + c->roff,
+				c->rlen - c->roff, &used);
 
-		c->roff += used;
-		if (c->in.send_continue) {
-			c->in.send_continue = false;
-			if (http_out_continue(&c->out))
-				c->closing = true;
+			c->roff += used;
+			if (c->in.send_continue) {
+				c->in.send_continue = false;
+				if (http_out_continue(&c->out))
+					c->closing = true;
+			}
+			if (st == HTTP_IN_ERROR) {
+				metrics_inc(METRICS_API_BAD_REQUESTS);
+				log_info("api: bad request: %s", c->in.err_msg);
+				fault(c, c->in.err_status, c->in.err_msg);
+			} else if (st == HTTP_IN_REQUEST) {
+				serve(c);
+				http_in_next(&c->in);
+			}
 		}
-		if (st == HTTP_IN_ERROR) {
-			metrics_inc(METRICS_API_BAD_REQUESTS);
-			log_info("api: bad request: %s", c->in.err_msg);
-			fault(c, c->in.err_status, c->in.err_msg);
-		} else if (st == HTTP_IN_REQUEST) {
-			serve(c);
-			http_in_next(&c->in);
+		if (c->roff == c->rlen)
+			c->roff = c->rlen = 0;
+		/* Everything the peer sent is parsed: a request it left half-sent is dropped. */
+		if (c->eof && !c->rlen)
+			c->closing = true;
+		if (!c->closing && !c->rlen && http_out_pending(&c->out) < API_OUT_HIGH)
+			ev_io_start(loop, &c->rd);
+		else
+			ev_io_stop(loop, &c->rd);
+		if (!c->closing && http_in_partial(&c->in)) {
+			if (!ev_is_active(&c->timer))
+				ev_timer_again(loop, &c->timer);
+		} else {
+			ev_timer_stop(loop, &c->timer);
 		}
+		if (!flush(c))
+			return false;
+		/* The peer took all the output at once: go on with requests already read, as
+		 * no watcher would bring us back to them. */
+		if (c->draining || c->closing || !c->rlen ||
+			http_out_pending(&c->out) >= API_OUT_HIGH)
+			return true;
 	}
-	if (c->roff == c->rlen)
-		c->roff = c->rlen = 0;
-	/* Everything the peer sent is parsed: a request it left half-sent is dropped. */
-	if (c->eof && !c->rlen)
-		c->closing = true;
-	if (!c->closing && !c->rlen && http_out_pending(&c->out) < API_OUT_HIGH)
-		ev_io_start(loop, &c->rd);
-	else
-		ev_io_stop(loop, &c->rd);
-	if (!c->closing && http_in_partial(&c->in)) {
-		if (!ev_is_active(&c->timer))
-			ev_timer_again(loop, &c->timer);
-	} else {
-		ev_timer_stop(loop, &c->timer);
-	}
-	return flush(c);
 }
 
 static void touch(struct api_conn *c)
@@ -209,6 +237,10 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (c->draining) {
+		drain(c);
+		return;
+	}
 	if (c->rlen)
 		return; /* not everything read so far is parsed yet */
 	n = read(c->fd, c->rbuf, sizeof(c->rbuf));
@@ -236,7 +268,7 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (flush(c) && http_out_pending(&c->out) < API_OUT_HIGH)
+	if (flush(c) && !c->draining && http_out_pending(&c->out) < API_OUT_HIGH)
 		process(c); /* room again: go on with requests already read */
 }
 
@@ -246,11 +278,15 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (c->draining) {
+		api_conn_destroy(c);
+		return;
+	}
 	log_info("api: a request did not arrive in full within %.0f s; closing its connection",
 		API_REQUEST_TIMEOUT);
 	metrics_inc(METRICS_API_BAD_REQUESTS);
 	fault(c, 408, "Request timed out.");
 	/* One try to say so; a peer that does not read is not waited for. */
-	if (flush(c))
+	if (flush(c) && !c->draining)
 		api_conn_destroy(c);
 }

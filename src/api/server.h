@@ -14,6 +14,8 @@
 #define API_READ_CHUNK 16384
 #define API_OUT_HIGH (256u << 10) /* stop reading requests while this much output waits */
 #define API_REQUEST_TIMEOUT 30.0  /* seconds a started request may take to arrive */
+#define API_LINGER_TIME 2.0       /* after a last answer: seconds to read what the peer sends */
+#define API_LINGER_MAX (1u << 20) /* ... and how much of it */
 
 struct api;
 struct api_conn;
@@ -43,6 +45,9 @@ struct api_conn {
 	size_t rlen, roff;
 	bool closing;              /* serve no more requests: close once output is written */
 	bool eof;                  /* the peer has finished sending */
+	bool draining;             /* answered and shut down for writing: discarding input until
+				    * the peer closes, so it reads the answer instead of a reset */
+	size_t drained;
 };
 
 /* Take an accepted, non-blocking socket. NULL (fd not closed) if out of memory. */

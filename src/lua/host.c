@@ -276,6 +276,9 @@ void host_vm_console(struct lua_host *h, struct lvm *v)
 {
 	struct waiter *w = h->waiters.next;
 
+	if (h->output)
+		h->output(h->hook_opaque, v);
+
 	while (w != &h->waiters) {
 		struct waiter *next = w->next;
 		if (w->kind == WAIT_CONSOLE && w->vm == v && try_console(h, w))
@@ -494,7 +497,7 @@ void lua_host_set_vm_hook(struct lua_host *h, void (*fn)(struct vm *vm, void *op
 void lua_host_signal(struct lua_host *h, int signo)
 {
 	if (signo == SIGINT && h->interrupt) {
-		h->interrupt(h->interrupt_opaque); /* the REPL: Ctrl-C clears the line */
+		h->interrupt(h->hook_opaque); /* the REPL: Ctrl-C clears the line */
 		return;
 	}
 	h->signo = signo;

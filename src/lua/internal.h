@@ -66,9 +66,11 @@ struct lua_host {
 	bool main_done;
 	int status;
 	int signo;
-	/* SIGINT goes here instead of stopping the VMs (the REPL), when set. */
+	/* The REPL's hooks, when one runs: SIGINT goes to interrupt instead of stopping the
+	 * VMs; output is told that a VM printed (its prompt is drawn again). */
 	void (*interrupt)(void *opaque);
-	void *interrupt_opaque;
+	void (*output)(void *opaque, struct lvm *v);
+	void *hook_opaque;
 };
 
 #define LVM_META "ember.vm"

@@ -190,6 +190,8 @@ static void on_detached(void *opaque)
 {
 	struct waiter *w = opaque;
 
+	fputs("\n", stdout); /* the guest's last line may lack its end */
+	fflush(stdout);
 	lua_pushboolean(w->task->co, 1);
 	host_wake(w->task->host, w, 1);
 }

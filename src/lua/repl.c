@@ -12,6 +12,7 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
+#include "ember/config.h"
 #include "ember/console.h"
 #include "ember/vm.h"
 #include "ember/vm_exit.h"
@@ -20,6 +21,7 @@
 #define PROMPT "> "
 #define PROMPT_MORE ">> "
 #define HISTORY_MAX 1000
+#define REDRAW_AFTER 0.05 /* s of quiet guest output before the prompt is drawn again */
 #define CHUNK_MAX (1u << 20) /* an incomplete chunk longer than this is dropped */
 /* What ends a word for completion: not '.' or ':', so "vm:pa" and "ember.gu" complete. */
 #define WORD_BREAKS " \t\n\"'`@$><=;|&{}()[],+-*/%^~#"
@@ -27,6 +29,7 @@
 struct repl {
 	struct lua_host *h;
 	ev_io in;             /* stdin, while the prompt is shown */
+	ev_timer redraw;      /* the prompt again, once guest output has paused */
 	int mod_ref;          /* the ember.repl module table */
 	char *chunk;          /* the lines of an incomplete chunk, or NULL */
 	char *line;           /* what readline handed over, processed once it returned */
@@ -170,6 +173,8 @@ static void handle_line(struct repl *r, char *line)
 	}
 	lua_pop(L, 1);
 	r->running = host_run_chunk(r->h, on_done, r);
+	if (!r->running)
+		show_prompt(r); /* done already showed it, unless the task could not start */
 }
 
 static void on_line(char *line)
@@ -226,6 +231,28 @@ static void on_interrupt(void *opaque)
 		fputs("\n", stdout);
 		drop_chunk(r);
 		show_prompt(r);
+	}
+}
+
+/* A console = "stdio" VM writes over the prompt: draw it again below, once quiet. */
+static void on_output(void *opaque, struct lvm *v)
+{
+	struct repl *r = opaque;
+
+	if (r->prompting && vm_config(v->vm)->console == CONSOLE_STDIO)
+		ev_timer_again(r->h->loop, &r->redraw);
+}
+
+static void on_redraw(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct repl *r = w->data;
+
+	(void)loop;
+	(void)revents;
+	ev_timer_stop(r->h->loop, &r->redraw);
+	if (r->prompting) {
+		rl_on_new_line();
+		rl_redisplay();
 	}
 }
 
@@ -349,15 +376,23 @@ int lua_host_repl(struct lua_host *h, const char *path, const char *api_sock)
 	current = &r;
 	ev_io_init(&r.in, on_stdin, STDIN_FILENO, EV_READ);
 	r.in.data = &r;
+	ev_init(&r.redraw, on_redraw);
+	r.redraw.repeat = REDRAW_AFTER;
+	r.redraw.data = &r;
 	/* The prompt owns stdin: a console = "stdio" VM shows its output but reads no keys
 	 * (vm:console() attaches the terminal to it). */
 	console_reserve_stdin(true);
 	h->interrupt = on_interrupt;
-	h->interrupt_opaque = &r;
+	h->output = on_output;
+	h->hook_opaque = &r;
 	if (setup(&r, path, api_sock)) {
 		status = EMBER_EXIT_ERROR;
 	} else {
 		r.running = host_run_chunk(h, on_booted, &r);
+		if (!r.running && r.booting) {
+			fputs("ember: repl: out of memory\n", stderr);
+			host_finish(h, EMBER_EXIT_ERROR);
+		}
 		status = host_run_loop(h);
 	}
 	if (r.running)
@@ -371,6 +406,8 @@ int lua_host_repl(struct lua_host *h, const char *path, const char *api_sock)
 	free(r.line);
 	luaL_unref(h->L, LUA_REGISTRYINDEX, r.mod_ref);
 	h->interrupt = NULL;
+	h->output = NULL;
+	ev_timer_stop(h->loop, &r.redraw);
 	console_reserve_stdin(false);
 	current = NULL;
 	return status;

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -137,6 +138,7 @@ int uffd_handshake_parse(const char *json, size_t len, struct uffd_region *out, 
 	unsigned *n, char *err, size_t errlen)
 {
 	const char *end = NULL;
+	char *copy;
 	cJSON *root;
 	const cJSON *item;
 	unsigned count = 0;
@@ -147,17 +149,31 @@ int uffd_handshake_parse(const char *json, size_t len, struct uffd_region *out, 
 		snprintf(err, errlen, "empty handshake");
 		return -EINVAL;
 	}
-	root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+	if (len > UFFD_HANDSHAKE_MAX) {
+		snprintf(err, errlen, "handshake is larger than %d bytes", UFFD_HANDSHAKE_MAX);
+		return -EINVAL;
+	}
+	/* Parse a NUL-terminated copy: cJSON releases before 1.7.18 read one byte past the
+	 * given length on some truncated objects (cJSON issue #800). */
+	copy = malloc(len + 1);
+	if (!copy) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	memcpy(copy, json, len);
+	copy[len] = '\0';
+	root = cJSON_ParseWithLengthOpts(copy, len, &end, 0);
 	if (!root) {
-		size_t at = end && end >= json ? (size_t)(end - json) : 0;
+		size_t at = end && end >= copy ? (size_t)(end - copy) : 0;
 		snprintf(err, errlen, "handshake is not valid JSON (near byte %zu)", at);
+		free(copy);
 		return -EINVAL;
 	}
 	/* Only whitespace (or the NUL some senders add) may follow the array. */
-	for (const char *p = end; p < json + len; p++)
-		if (!strchr(" \t\r\n", *p) && !(*p == '\0' && p + 1 == json + len)) {
+	for (const char *p = end; p < copy + len; p++)
+		if (!(*p && strchr(" \t\r\n", *p)) && !(*p == '\0' && p + 1 == copy + len)) {
 			snprintf(err, errlen, "handshake has trailing bytes after the JSON (byte %zu)",
-				(size_t)(p - json));
+				(size_t)(p - copy));
 			goto out;
 		}
 	if (!cJSON_IsArray(root)) {
@@ -196,6 +212,7 @@ int uffd_handshake_parse(const char *json, size_t len, struct uffd_region *out, 
 	ret = 0;
 out:
 	cJSON_Delete(root);
+	free(copy);
 	return ret;
 }
 

@@ -316,7 +316,7 @@ def api_keep_alive_pipelining_and_split_requests():
         # A request dribbled in one byte at a time.
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(e.sock)
-        req = (b"PATCH /machine-config HTTP/1.1\r\nContent-Length: 15\r\n"
+        req = (b"PATCH /machine-config HTTP/1.1\r\nContent-Length: 14\r\n"
                b"Connection: close\r\n\r\n{\"smt\": false}")
         for i in range(len(req)):
             s.send(req[i:i + 1])

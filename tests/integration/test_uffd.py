@@ -16,7 +16,7 @@ import tempfile
 import time
 
 import run
-from run import Fail, check, test
+from run import Fail, check, ember, test, write_def
 
 ROOT = os.path.dirname(os.path.dirname(run.HERE))
 MIB = 1 << 20
@@ -213,6 +213,54 @@ def uffd_handler_refuses_memory_file_not_matching_regions():
                     h.err, re.M), "handler: status %d %r" % (status, h.err))
                 # ember's side learns that the handler is gone instead of hanging later.
                 check(r.returncode == 0 and "handler closed" in r.stdout, "peer: %r" % (r,))
+
+
+@test
+def uffd_handler_can_kill_a_peer_it_cannot_serve():
+    with tempfile.TemporaryDirectory() as tmp:
+        mem = mem_file(tmp, 2 * MIB)
+        with Handler(tmp, mem, "--kill-peer") as h:
+            r = run_peer(h.sock, mem, "wait", 4 * MIB)
+            status = h.finish()
+        check(status == 1 and re.search(r"killed the peer \(pid \d+\)", h.err),
+              "handler: status %d %r" % (status, h.err))
+        check(r.returncode == -9, "peer: %r" % (r,))
+
+
+# ---- a real VM: the test guest snapshotted, then restored through ember-uffd ----
+
+SNAPSHOT_GUEST = """
+local dir = arg[1]
+local vm = ember.vm { kernel = ember.guest.test_kernel, memory_mib = 128, console = "none" }
+assert(vm:start())
+assert(vm:wait_for("ready cpus=[^\\n]*\\n", 10))
+vm:send("fill 8 5\\n")
+assert(vm:wait_for("OK fill[^\\n]*\\n", 10))
+assert(vm:pause())
+assert(vm:snapshot { state = dir .. "/vm.state", mem = dir .. "/vm.mem" })
+vm:stop()
+"""
+
+
+@test
+def uffd_restore_of_the_test_guest():
+    with tempfile.TemporaryDirectory() as tmp:
+        r = ember("run", write_def(tmp, SNAPSHOT_GUEST, "snap.lua"), tmp, timeout=30)
+        check(r.returncode == 0, "making the snapshot failed: %s" % r.stderr)
+        state, mem = os.path.join(tmp, "vm.state"), os.path.join(tmp, "vm.mem")
+        for mode in ("on-demand", "all"):
+            with Handler(tmp, mem, "--mode", mode, "-v") as h:
+                r = ember("restore", state, mem, "--uffd", h.sock, "--resume",
+                          stdin="check 8 5\npoweroff\n", timeout=30)
+                check(r.returncode == 0 and "OK check" in r.stdout,
+                      "%s restore: status %d %r %r" % (mode, r.returncode, r.stdout, r.stderr))
+                status = h.finish()
+                check(status == 0 and re.search(r"served \d+ faults: \d+ pages copied", h.out),
+                      "%s handler: status %d %r %r" % (mode, status, h.out, h.err))
+        missing = os.path.join(tmp, "missing.sock")
+        r = ember("restore", state, mem, "--uffd", missing, timeout=30)
+        check(r.returncode != 0 and "uffd backend %s: cannot connect: No such file or "
+              "directory" % missing in r.stderr, "restore without handler: %r" % (r,))
 
 
 # ---- ember-uffd against a misbehaving VMM ----

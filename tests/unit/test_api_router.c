@@ -325,6 +325,9 @@ static void test_api_router_mmds_store_is_limited(void **state)
 	char *body;
 
 	(void)state;
+	assert_non_null(big);
+	if (!big)
+		return;
 	snprintf(big, n + 32, "{\"a\": \"%0*d\"}", (int)n, 0);
 	body = request("PUT", "/mmds", big, &status);
 	assert_int_equal(status, 204);

@@ -153,6 +153,30 @@ static void test_uffd_parse_refuses_bad_handshakes_by_name(void **state)
 	}
 }
 
+static void test_uffd_parse_allows_one_trailing_nul_and_bounds_the_size(void **state)
+{
+	static const char one[] = "[" R(4096, 4096, 0, 4096) "] \n";  /* sizeof counts the NUL */
+	static const char two[] = "[" R(4096, 4096, 0, 4096) "]\0";
+	static char big[UFFD_HANDSHAKE_MAX + 1];
+	struct uffd_region out[1];
+	char err[256] = "";
+	unsigned n = 0;
+
+	(void)state;
+	assert_int_equal(uffd_handshake_parse(one, sizeof(one), out, 1, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(uffd_handshake_parse(two, sizeof(two), out, 1, &n, err, sizeof(err)),
+		-EINVAL);
+	assert_string_equal(err, "handshake has trailing bytes after the JSON (byte 91)");
+	memset(big, ' ', sizeof(big));
+	memcpy(big, one, sizeof(one) - 1);
+	assert_int_equal(uffd_handshake_parse(big, sizeof(big) - 1, out, 1, &n, err, sizeof(err)),
+		0);
+	assert_int_equal(uffd_handshake_parse(big, sizeof(big), out, 1, &n, err, sizeof(err)),
+		-EINVAL);
+	assert_string_equal(err, "handshake is larger than 16384 bytes");
+}
+
 static void test_uffd_check_file_wants_regions_inside_and_adding_up(void **state)
 {
 	char err[256] = "";
@@ -180,6 +204,7 @@ int main(void)
 		cmocka_unit_test(test_uffd_parse_reads_back_what_encode_wrote),
 		cmocka_unit_test(test_uffd_parse_takes_spaces_unknown_fields_and_any_order),
 		cmocka_unit_test(test_uffd_parse_refuses_bad_handshakes_by_name),
+		cmocka_unit_test(test_uffd_parse_allows_one_trailing_nul_and_bounds_the_size),
 		cmocka_unit_test(test_uffd_check_file_wants_regions_inside_and_adding_up),
 	};
 	return cmocka_run_group_tests_name("uffd", tests, NULL, NULL);
