@@ -108,7 +108,8 @@ static int failed(char *err, size_t errlen, const char *what, unsigned index)
 	return -e;
 }
 
-#define GET(req, ptr, what)                                                 \
+/* A vCPU ioctl; on failure the message names it and control goes to `out`. */
+#define VCPU_IOCTL(req, ptr, what)                                                 \
 	do {                                                                \
 		if (ioctl(v->fd, req, ptr) < 0) {                           \
 			ret = failed(err, errlen, what, v->index);          \
@@ -148,9 +149,8 @@ static int save_msrs(int kvm_fd, const struct vcpu *v, struct snap_writer *w, ch
 	return ret;
 }
 
-int arch_vcpu_save(int kvm_fd, const struct vcpu *v, struct snap_writer *w, char *err,
-	size_t errlen)
-{
+/* The fixed-size register sets of a vCPU, as KVM hands them over. */
+struct fixed_state {
 	struct kvm_mp_state mp;
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
@@ -158,6 +158,12 @@ int arch_vcpu_save(int kvm_fd, const struct vcpu *v, struct snap_writer *w, char
 	struct kvm_debugregs dregs;
 	struct kvm_lapic_state lapic;
 	struct kvm_vcpu_events events;
+};
+
+int arch_vcpu_save(int kvm_fd, const struct vcpu *v, struct snap_writer *w, char *err,
+	size_t errlen)
+{
+	struct fixed_state st;
 	struct kvm_cpuid2 *cpuid = NULL;
 	size_t xsize = xsave_size(kvm_fd);
 	void *xsave = calloc(1, xsize);
@@ -172,32 +178,32 @@ int arch_vcpu_save(int kvm_fd, const struct vcpu *v, struct snap_writer *w, char
 	}
 	cpuid->nent = CPUID_MAX_ENTRIES;
 	/* mp_state first: reading it makes KVM accept pending APIC events. */
-	GET(KVM_GET_MP_STATE, &mp, "KVM_GET_MP_STATE");
-	GET(KVM_GET_REGS, &regs, "KVM_GET_REGS");
-	GET(KVM_GET_SREGS, &sregs, "KVM_GET_SREGS");
-	GET(xsize > sizeof(struct kvm_xsave) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE, xsave,
+	VCPU_IOCTL(KVM_GET_MP_STATE, &st.mp, "KVM_GET_MP_STATE");
+	VCPU_IOCTL(KVM_GET_REGS, &st.regs, "KVM_GET_REGS");
+	VCPU_IOCTL(KVM_GET_SREGS, &st.sregs, "KVM_GET_SREGS");
+	VCPU_IOCTL(xsize > sizeof(struct kvm_xsave) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE, xsave,
 		"KVM_GET_XSAVE");
-	GET(KVM_GET_XCRS, &xcrs, "KVM_GET_XCRS");
-	GET(KVM_GET_DEBUGREGS, &dregs, "KVM_GET_DEBUGREGS");
-	GET(KVM_GET_LAPIC, &lapic, "KVM_GET_LAPIC");
+	VCPU_IOCTL(KVM_GET_XCRS, &st.xcrs, "KVM_GET_XCRS");
+	VCPU_IOCTL(KVM_GET_DEBUGREGS, &st.dregs, "KVM_GET_DEBUGREGS");
+	VCPU_IOCTL(KVM_GET_LAPIC, &st.lapic, "KVM_GET_LAPIC");
 	tsc = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
 	khz = tsc > 0 ? (uint32_t)tsc : 0;
-	GET(KVM_GET_CPUID2, cpuid, "KVM_GET_CPUID2");
+	VCPU_IOCTL(KVM_GET_CPUID2, cpuid, "KVM_GET_CPUID2");
 	ret = snap_put_u32(w, v->index);
 	if (!ret)
-		ret = put_item(w, I_MP_STATE, &mp, sizeof(mp));
+		ret = put_item(w, I_MP_STATE, &st.mp, sizeof(st.mp));
 	if (!ret)
-		ret = put_item(w, I_REGS, &regs, sizeof(regs));
+		ret = put_item(w, I_REGS, &st.regs, sizeof(st.regs));
 	if (!ret)
-		ret = put_item(w, I_SREGS, &sregs, sizeof(sregs));
+		ret = put_item(w, I_SREGS, &st.sregs, sizeof(st.sregs));
 	if (!ret)
 		ret = put_item(w, I_XSAVE, xsave, xsize);
 	if (!ret)
-		ret = put_item(w, I_XCRS, &xcrs, sizeof(xcrs));
+		ret = put_item(w, I_XCRS, &st.xcrs, sizeof(st.xcrs));
 	if (!ret)
-		ret = put_item(w, I_DEBUGREGS, &dregs, sizeof(dregs));
+		ret = put_item(w, I_DEBUGREGS, &st.dregs, sizeof(st.dregs));
 	if (!ret)
-		ret = put_item(w, I_LAPIC, &lapic, sizeof(lapic));
+		ret = put_item(w, I_LAPIC, &st.lapic, sizeof(st.lapic));
 	if (!ret)
 		ret = put_item(w, I_TSC_KHZ, &khz, sizeof(khz));
 	if (!ret)
@@ -211,21 +217,13 @@ int arch_vcpu_save(int kvm_fd, const struct vcpu *v, struct snap_writer *w, char
 		goto out;
 	}
 	/* Events last: the reads above must not leave anything pending behind them. */
-	GET(KVM_GET_VCPU_EVENTS, &events, "KVM_GET_VCPU_EVENTS");
-	ret = put_item(w, I_EVENTS, &events, sizeof(events));
+	VCPU_IOCTL(KVM_GET_VCPU_EVENTS, &st.events, "KVM_GET_VCPU_EVENTS");
+	ret = put_item(w, I_EVENTS, &st.events, sizeof(st.events));
 out:
 	free(xsave);
 	free(cpuid);
 	return ret;
 }
-
-#define SET(req, ptr, what)                                                 \
-	do {                                                                \
-		if (ioctl(v->fd, req, ptr) < 0) {                           \
-			ret = failed(err, errlen, what, v->index);          \
-			goto out;                                           \
-		}                                                           \
-	} while (0)
 
 /* A snapshot from another CPU vendor may still run (its CPUID travels along), but often
  * will not: warn, as Firecracker does. */
@@ -264,7 +262,7 @@ static int restore_cpuid(struct vcpu *v, struct snap_cursor *c, char *err, size_
 		return -ENOMEM;
 	memcpy(cpuid, saved, len);
 	warn_vendor(v, cpuid);
-	SET(KVM_SET_CPUID2, cpuid, "KVM_SET_CPUID2");
+	VCPU_IOCTL(KVM_SET_CPUID2, cpuid, "KVM_SET_CPUID2");
 out:
 	free(cpuid);
 	return ret;
@@ -353,13 +351,7 @@ static int restore_tsc(struct vcpu *v, struct snap_cursor *c, char *err, size_t 
 int arch_vcpu_restore(int kvm_fd, struct vcpu *v, struct snap_cursor *c, char *err,
 	size_t errlen)
 {
-	struct kvm_mp_state mp;
-	struct kvm_regs regs;
-	struct kvm_sregs sregs;
-	struct kvm_xcrs xcrs;
-	struct kvm_debugregs dregs;
-	struct kvm_lapic_state lapic;
-	struct kvm_vcpu_events events;
+	struct fixed_state st;
 	size_t xsize = xsave_size(kvm_fd);
 	void *xsave = calloc(1, xsize);
 	struct snap_cursor tail;
@@ -377,11 +369,11 @@ int arch_vcpu_restore(int kvm_fd, struct vcpu *v, struct snap_cursor *c, char *e
 	}
 	/* Read on a copy: a malformed section leaves the caller's cursor where it was. */
 	tail = *c;
-	ret = get_fixed(&tail, I_MP_STATE, &mp, sizeof(mp), err, errlen);
+	ret = get_fixed(&tail, I_MP_STATE, &st.mp, sizeof(st.mp), err, errlen);
 	if (!ret)
-		ret = get_fixed(&tail, I_REGS, &regs, sizeof(regs), err, errlen);
+		ret = get_fixed(&tail, I_REGS, &st.regs, sizeof(st.regs), err, errlen);
 	if (!ret)
-		ret = get_fixed(&tail, I_SREGS, &sregs, sizeof(sregs), err, errlen);
+		ret = get_fixed(&tail, I_SREGS, &st.sregs, sizeof(st.sregs), err, errlen);
 	if (!ret)
 		ret = get_item(&tail, I_XSAVE, &p, &len, err, errlen);
 	if (!ret && len != xsize) {
@@ -390,33 +382,33 @@ int arch_vcpu_restore(int kvm_fd, struct vcpu *v, struct snap_cursor *c, char *e
 	}
 	if (!ret) {
 		memcpy(xsave, p, xsize);
-		ret = get_fixed(&tail, I_XCRS, &xcrs, sizeof(xcrs), err, errlen);
+		ret = get_fixed(&tail, I_XCRS, &st.xcrs, sizeof(st.xcrs), err, errlen);
 	}
 	if (!ret)
-		ret = get_fixed(&tail, I_DEBUGREGS, &dregs, sizeof(dregs), err, errlen);
+		ret = get_fixed(&tail, I_DEBUGREGS, &st.dregs, sizeof(st.dregs), err, errlen);
 	if (!ret)
-		ret = get_fixed(&tail, I_LAPIC, &lapic, sizeof(lapic), err, errlen);
+		ret = get_fixed(&tail, I_LAPIC, &st.lapic, sizeof(st.lapic), err, errlen);
 	if (!ret)
 		ret = restore_tsc(v, &tail, err, errlen);
 	if (!ret)
 		ret = restore_cpuid(v, &tail, err, errlen);
 	if (ret)
 		goto out;
-	SET(KVM_SET_MP_STATE, &mp, "KVM_SET_MP_STATE");
-	SET(KVM_SET_REGS, &regs, "KVM_SET_REGS");
-	SET(KVM_SET_SREGS, &sregs, "KVM_SET_SREGS");
+	VCPU_IOCTL(KVM_SET_MP_STATE, &st.mp, "KVM_SET_MP_STATE");
+	VCPU_IOCTL(KVM_SET_REGS, &st.regs, "KVM_SET_REGS");
+	VCPU_IOCTL(KVM_SET_SREGS, &st.sregs, "KVM_SET_SREGS");
 	/* KVM_SET_XSAVE reads as many bytes as KVM_CAP_XSAVE2 reports. */
-	SET(KVM_SET_XSAVE, xsave, "KVM_SET_XSAVE");
-	SET(KVM_SET_XCRS, &xcrs, "KVM_SET_XCRS");
-	SET(KVM_SET_DEBUGREGS, &dregs, "KVM_SET_DEBUGREGS");
+	VCPU_IOCTL(KVM_SET_XSAVE, xsave, "KVM_SET_XSAVE");
+	VCPU_IOCTL(KVM_SET_XCRS, &st.xcrs, "KVM_SET_XCRS");
+	VCPU_IOCTL(KVM_SET_DEBUGREGS, &st.dregs, "KVM_SET_DEBUGREGS");
 	/* The LAPIC after sregs (APIC base), the MSRs after the LAPIC (TSC deadline). */
-	SET(KVM_SET_LAPIC, &lapic, "KVM_SET_LAPIC");
+	VCPU_IOCTL(KVM_SET_LAPIC, &st.lapic, "KVM_SET_LAPIC");
 	ret = restore_msrs(v, &tail, err, errlen);
 	if (!ret)
-		ret = get_fixed(&tail, I_EVENTS, &events, sizeof(events), err, errlen);
+		ret = get_fixed(&tail, I_EVENTS, &st.events, sizeof(st.events), err, errlen);
 	if (ret)
 		goto out;
-	SET(KVM_SET_VCPU_EVENTS, &events, "KVM_SET_VCPU_EVENTS");
+	VCPU_IOCTL(KVM_SET_VCPU_EVENTS, &st.events, "KVM_SET_VCPU_EVENTS");
 	/* Tell a paravirtual-clock guest it was stopped, so it does not report soft
 	 * lockups; EINVAL means the guest has no kvmclock, which is fine. */
 	if (ioctl(v->fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)
