@@ -50,6 +50,7 @@ EMBER_SRCS := \
 	src/snapshot/state_file.c \
 	src/snapshot/uffd.c \
 	src/snapshot/uffd_handshake.c \
+	src/snapshot/uffd_watch.c \
 	src/lua/host.c \
 	src/lua/lvm.c \
 	src/lua/http_client.c \

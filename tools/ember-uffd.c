@@ -188,8 +188,8 @@ static int receive_handshake(int sock, struct uffd_region *regs, unsigned *n, in
 		len += (size_t)r;
 		parsed = uffd_handshake_parse(buf, len, regs, UFFD_MAX_REGIONS, n, err,
 			sizeof(err)) == 0;
-		if (len == sizeof(buf) && !parsed)
-			break;
+		if (len == sizeof(buf))
+			break;  /* the fd travels with the first bytes; nothing more may come */
 	}
 	if (len == 0 && nfds == 0 && r_eof)
 		return 1;

@@ -281,7 +281,7 @@ static enum fill loop(struct session *x)
 			fprintf(stderr, "ember-uffd: poll: %s\n", strerror(errno));
 			return FILL_ERROR;
 		}
-		if (p[0].revents & POLLERR) {
+		if (p[0].revents & (POLLERR | POLLNVAL)) {
 			fprintf(stderr, "ember-uffd: the userfaultfd reports an error "
 				"(not initialised with UFFDIO_API?)\n");
 			return FILL_ERROR;

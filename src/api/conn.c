@@ -150,7 +150,9 @@ static void serve(struct api_conn *c)
 
 	api_handle(c->srv->api, http_method_str(req->method), req->url, req->body, req->body_len,
 		&resp);
-	if (!req->keep_alive)
+	/* An answer to HEAD carries a body here (the API has no HEAD): close after it so the
+	 * peer cannot read it as the start of the next answer. */
+	if (!req->keep_alive || req->method == HTTP_HEAD)
 		c->closing = true;
 	answer(c, resp.status, resp.body, resp.deprecation);
 	api_response_deinit(&resp);

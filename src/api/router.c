@@ -146,8 +146,8 @@ static const struct route *find(int method, char *tok[], int ntok)
 	return NULL;
 }
 
-static void dispatch(struct api *api, int method, char *path, const char *body, size_t len,
-	struct api_resp *r, enum metrics_endpoint *ep)
+static void dispatch(struct api *api, const char *mname, int method, char *path,
+	const char *body, size_t len, struct api_resp *r, enum metrics_endpoint *ep)
 {
 	char *tok[MAX_TOKENS];
 	char shown[256], err[512];
@@ -176,8 +176,7 @@ static void dispatch(struct api *api, int method, char *path, const char *body, 
 		return;
 	}
 	if (!rt) {
-		resp_fault(r, 400, "Invalid request method and/or path: %s %s.",
-			method >= 0 ? method_names[method] : "UNKNOWN", shown);
+		resp_fault(r, 400, "Invalid request method and/or path: %.16s %s.", mname, shown);
 		return;
 	}
 	if (rt->id) {
@@ -220,7 +219,7 @@ void api_handle(struct api *api, const char *method, const char *target, const c
 	if (!target_path(target, path, sizeof(path))) {
 		resp_fault(r, 400, "Invalid request method and/or path: %.8s %.200s.", method, target);
 	} else {
-		dispatch(api, m, path, body, len, r, &ep);
+		dispatch(api, method, m, path, body, len, r, &ep);
 	}
 	if (m >= 0)
 		metrics_api_request((enum metrics_method)m, ep, resp_failed(r));

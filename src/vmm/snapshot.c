@@ -358,6 +358,15 @@ out:
 
 /* ---- restore ---- */
 
+/* The handler went away (its watch thread): end the VM, its memory is lost. */
+static void uffd_lost(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	atomic_store(&vm->uffd_lost, true);
+	vm_request_exit(vm, VM_EXIT_ERROR, "the page-fault handler went away");
+}
+
 static int build_memory(struct vm *vm, const struct restore_params *p, char *err,
 	size_t errlen)
 {
@@ -377,6 +386,12 @@ static int build_memory(struct vm *vm, const struct restore_params *p, char *err
 	if (!ret)
 		ret = uffd_backend_attach(&vm->mem, p->backend_path, &vm->uffd, &vm->uffd_sock, err,
 			errlen);
+	if (!ret) {
+		vm->uffd_watch = uffd_watch_start(vm->uffd_sock, vm->uffd, &vm->mem, uffd_lost, vm,
+			err, errlen);
+		if (!vm->uffd_watch)
+			ret = -ENOMEM;
+	}
 	return ret ? ret : vm_register_memory(vm, err, errlen);
 }
 
@@ -469,6 +484,10 @@ struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char
 		goto out;
 	vm->start_us = log_uptime_us();
 	ret = restore_machine(vm, r, p, err, errlen);
+	if (!ret && atomic_load(&vm->uffd_lost)) {
+		snprintf(err, errlen, "restore: the page-fault handler went away during restore");
+		ret = -EIO;
+	}
 	if (ret) {
 		vm_free(vm);
 		vm = NULL;

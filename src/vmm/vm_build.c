@@ -16,6 +16,7 @@
 #include "ember/devices.h"
 #include "ember/layout.h"
 #include "ember/log.h"
+#include "ember/uffd.h"
 
 #define SERIAL_GSI LAYOUT_SERIAL_IRQ
 #define I8042_GSI 1
@@ -102,6 +103,8 @@ void vm_teardown(struct vm *vm)
 		free(vm->pending_dirty[i]);
 		vm->pending_dirty[i] = NULL;
 	}
+	uffd_watch_stop(vm->uffd_watch);
+	vm->uffd_watch = NULL;
 	guest_mem_unmap(&vm->mem);
 	if (vm->uffd_sock >= 0)
 		close(vm->uffd_sock);

@@ -20,6 +20,7 @@ struct i8042;
 struct boot_timer;
 struct sleep_ctl;
 struct console;
+struct uffd_watch;
 
 struct vm {
 	struct vm_config cfg;
@@ -66,6 +67,8 @@ struct vm {
 	 * that were never touched as holes. False after a restore. */
 	bool mem_zero_backed;
 	int uffd, uffd_sock; /* userfaultfd restore: our copy of the uffd, handler socket */
+	struct uffd_watch *uffd_watch;
+	_Atomic bool uffd_lost; /* the handler went away: guest memory is no longer valid */
 	uint64_t last_snapshot_us, last_restore_us;
 };
 

@@ -110,7 +110,11 @@ class Ember:
         return r.status, (json.loads(raw) if raw else None), dict(r.getheaders())
 
     def expect(self, method, path, body, status, fragment=None):
-        got, data, _ = self.request(method, path, body)
+        try:
+            got, data, _ = self.request(method, path, body)
+        except (OSError, http.client.HTTPException) as ex:
+            raise run.Fail("%s %s: %r; ember status %s, stderr: %s" %
+                           (method, path, ex, self.p.poll(), self.stderr()[-1500:]))
         text = json.dumps(data) if data is not None else ""
         check(got == status and (fragment is None or fragment in text),
               "%s %s %s: %d %s, want %d with %r" % (method, path, body, got, text, status,

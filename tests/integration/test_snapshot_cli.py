@@ -99,7 +99,8 @@ def bad_state_files_are_refused_with_a_reason():
 def uffd_handler(sock, mem, mode):
     import subprocess
     import time
-    exe = os.path.join(os.path.dirname(run_args().ember), "ember-uffd")
+    import test_uffd
+    exe = test_uffd.handler_bin()
     p = subprocess.Popen([exe, "--socket", sock, "--mem-file", mem, "--mode", mode, "--once", "-v"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for _ in range(200):
@@ -108,11 +109,6 @@ def uffd_handler(sock, mem, mode):
         time.sleep(0.01)
     p.kill()
     raise AssertionError("ember-uffd did not create its socket")
-
-
-def run_args():
-    import run
-    return run.ARGS
 
 
 @test
@@ -150,3 +146,30 @@ def uffd_restore_without_handler_is_refused():
         r = ember("restore", state, "-", "--uffd", plain)
         check(r.returncode == 1 and "Connection refused" in r.stderr,
               "socket nobody listens on: %r" % r.stderr)
+
+
+@test
+def uffd_handler_that_dies_ends_the_vm_instead_of_hanging():
+    import socket
+    import threading
+    with tempfile.TemporaryDirectory() as tmp:
+        state, _ = make_snapshot(tmp)
+        path = os.path.join(tmp, "dying.sock")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(path)
+        srv.listen(1)
+
+        def take_and_die():
+            # Accept the handshake, keep the uffd a moment, then go away unserved.
+            conn, _ = srv.accept()
+            conn.recvmsg(4096, socket.CMSG_SPACE(4))
+            conn.close()
+
+        t = threading.Thread(target=take_and_die)
+        t.start()
+        r = ember("restore", state, "-", "--uffd", path, "--resume", stdin="check 8 5\n",
+                  timeout=20)
+        t.join()
+        srv.close()
+        check(r.returncode == 1, "status %d, want 1: %s" % (r.returncode, r.stderr))
+        check("page-fault handler went away" in r.stderr, "no reason given: %r" % r.stderr)

@@ -92,7 +92,7 @@ static void test_api_router_paths_methods_and_bodies(void **state)
 		{ "PUT", "/machine-config", NULL, 400, "Empty PUT request." },
 		{ "PATCH", "/machine-config", NULL, 400, "Empty PATCH request." },
 		{ "DELETE", "/drives/x", "{}", 400, "DELETE request cannot have a body." },
-		{ "POST", "/actions", "{}", 400, "Invalid request method and/or path: UNKNOWN /actions." },
+		{ "POST", "/actions", "{}", 400, "Invalid request method and/or path: POST /actions." },
 		{ "GET", "/nope", NULL, 400, "Invalid request method and/or path: GET /nope." },
 		{ "GET", "/machine-config/extra", NULL, 400, "Invalid request method and/or path" },
 		{ "PUT", "/version", "{}", 400, "Invalid request method and/or path: PUT /version." },

@@ -245,22 +245,23 @@ static void warn_vendor(const struct vcpu *v, struct kvm_cpuid2 *cpuid)
 
 static int restore_cpuid(struct vcpu *v, struct snap_cursor *c, char *err, size_t errlen)
 {
-	const struct kvm_cpuid2 *saved;
+	const void *saved;
 	struct kvm_cpuid2 *cpuid;
 	uint32_t len;
-	int ret = get_item(c, I_CPUID, (const void **)&saved, &len, err, errlen);
+	int ret = get_item(c, I_CPUID, &saved, &len, err, errlen);
 
 	if (ret)
 		return ret;
-	if (len < sizeof(*saved) || saved->nent > CPUID_MAX_ENTRIES ||
-		len != sizeof(*saved) + saved->nent * sizeof(saved->entries[0])) {
+	/* Copied before use: items are not aligned inside the state file. */
+	cpuid = len >= sizeof(*cpuid) ? malloc(len) : NULL;
+	if (cpuid)
+		memcpy(cpuid, saved, len);
+	if (!cpuid || cpuid->nent > CPUID_MAX_ENTRIES ||
+		len != sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0])) {
+		free(cpuid);
 		snprintf(err, errlen, "state file: vcpu %u cpuid is malformed", v->index);
 		return -EINVAL;
 	}
-	cpuid = malloc(len);
-	if (!cpuid)
-		return -ENOMEM;
-	memcpy(cpuid, saved, len);
 	warn_vendor(v, cpuid);
 	VCPU_IOCTL(KVM_SET_CPUID2, cpuid, "KVM_SET_CPUID2");
 out:

@@ -1,0 +1,113 @@
+/* Watching a userfaultfd page-fault handler: if it goes away, faults would block forever
+ * (in the kernel, where no signal of ours reaches them). A thread of its own notices,
+ * unregisters guest memory so every blocked fault wakes up, and reports it. */
+#include "ember/uffd.h"
+
+#include <errno.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ember/guest_mem.h"
+#include "ember/log.h"
+
+struct uffd_watch {
+	pthread_t thread;
+	int sock, uffd, stop_fd;
+	struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
+	unsigned nr_regions;
+	uffd_lost_fn lost;
+	void *opaque;
+};
+
+/* True when the peer closed, failed or hung up; data it sends is read and ignored. */
+static bool handler_gone(int sock)
+{
+	char buf[256];
+	ssize_t n = recv(sock, buf, sizeof(buf), MSG_DONTWAIT);
+
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
+}
+
+static void *watch(void *arg)
+{
+	struct uffd_watch *w = arg;
+	struct pollfd fds[2] = { { .fd = w->sock, .events = POLLIN | POLLRDHUP },
+		{ .fd = w->stop_fd, .events = POLLIN } };
+
+	for (;;) {
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (fds[1].revents)
+			return NULL; /* uffd_watch_stop */
+		if ((fds[0].revents & (POLLRDHUP | POLLHUP | POLLERR)) || handler_gone(w->sock))
+			break;
+	}
+	log_err("uffd: the page-fault handler went away; guest memory can no longer be served");
+	/* Unregistering wakes every fault blocked on the uffd; they then see zero pages,
+	 * which is why the VM is ended at once. */
+	for (unsigned i = 0; i < w->nr_regions; i++) {
+		struct uffdio_range r = { .start = (uint64_t)(uintptr_t)w->regions[i].host,
+			.len = w->regions[i].size };
+		if (ioctl(w->uffd, UFFDIO_UNREGISTER, &r) < 0)
+			log_warn("uffd: unregister region %u: %s", i, strerror(errno));
+	}
+	w->lost(w->opaque);
+	return NULL;
+}
+
+struct uffd_watch *uffd_watch_start(int sock, int uffd, const struct guest_mem *gm,
+	uffd_lost_fn lost, void *opaque, char *err, size_t errlen)
+{
+	struct uffd_watch *w = calloc(1, sizeof(*w));
+	int ret;
+
+	if (!w) {
+		snprintf(err, errlen, "uffd watch: out of memory");
+		return NULL;
+	}
+	w->sock = sock;
+	w->uffd = uffd;
+	w->lost = lost;
+	w->opaque = opaque;
+	w->nr_regions = gm->nr_regions;
+	memcpy(w->regions, gm->regions, sizeof(w->regions));
+	w->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (w->stop_fd < 0) {
+		snprintf(err, errlen, "uffd watch: eventfd: %s", strerror(errno));
+		free(w);
+		return NULL;
+	}
+	ret = pthread_create(&w->thread, NULL, watch, w);
+	if (ret) {
+		snprintf(err, errlen, "uffd watch: cannot start thread: %s", strerror(ret));
+		close(w->stop_fd);
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void uffd_watch_stop(struct uffd_watch *w)
+{
+	uint64_t one = 1;
+
+	if (!w)
+		return;
+	if (write(w->stop_fd, &one, sizeof(one)) < 0)
+		log_warn("uffd watch: cannot stop: %s", strerror(errno));
+	pthread_join(w->thread, NULL);
+	close(w->stop_fd);
+	free(w);
+}
