@@ -1,0 +1,162 @@
+/* virtio 1.x over MMIO: the transport, split virtqueues, and the contract every device
+ * model fills (struct virtio_dev_ops). Devices never touch transport registers; the
+ * transport owns the register file, feature negotiation, queue addresses, interrupt
+ * status, ioeventfd/irqfd wiring and NEEDS_RESET.
+ *
+ * Threads: register accesses arrive on vCPU threads (under the transport's lock); queue
+ * notifications (ioeventfd) and all queue processing run on the control thread's loop.
+ * A device's ops are called on the control thread, except config_read/config_write,
+ * which come from vCPU threads with the transport lock held and must not block. */
+#ifndef EMBER_VIRTIO_H
+#define EMBER_VIRTIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct bus;
+struct ev_loop;
+struct guest_mem;
+struct snap_cursor;
+struct snap_writer;
+
+/* Device ids (virtio 1.x, 5). */
+#define VIRTIO_ID_NET 1
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_BALLOON 5
+#define VIRTIO_ID_VSOCK 19
+
+/* Feature bits the transport itself handles. */
+#define VIRTIO_F_RING_INDIRECT_DESC 28
+#define VIRTIO_F_RING_EVENT_IDX 29
+#define VIRTIO_F_VERSION_1 32
+
+#define VIRTQ_MAX_SIZE 256    /* largest queue a device offers */
+#define VIRTQ_MAX_SEGMENTS 64 /* a chain with more descriptors is refused */
+#define VIRTIO_MAX_QUEUES 8
+
+/* ---- split virtqueue ---- */
+
+struct virtq {
+	/* Set by the driver through the transport; checked when the queue becomes ready. */
+	uint16_t size;     /* power of two, <= max_size */
+	uint16_t max_size;
+	bool ready;
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	/* Device-side indices, saved in snapshots. */
+	uint16_t next_avail; /* next avail ring entry to take */
+	uint16_t next_used;  /* next used ring entry to fill */
+	uint16_t signalled_used; /* next_used when the driver was last notified (event idx) */
+	bool event_idx;      /* VIRTIO_F_RING_EVENT_IDX negotiated */
+	const struct guest_mem *mem;
+};
+
+/* One segment of a descriptor chain: guest-physical range, device-writable or not. */
+struct virtq_seg {
+	uint64_t gpa;
+	uint32_t len;
+	bool write;
+};
+
+/* A request taken from the avail ring. Readable segments come before writable ones
+ * (virtio 2.7.4.2); the walker refuses chains that interleave them. */
+struct virtq_elem {
+	uint16_t head;
+	unsigned nsegs;
+	unsigned nread; /* the first nread segments are device-readable */
+	struct virtq_seg segs[VIRTQ_MAX_SEGMENTS];
+	uint64_t read_len, write_len;
+};
+
+/* Take the next available chain. 0 with *e filled; -ENOENT if the ring is empty; -EINVAL
+ * (with err: "virtq: descriptor 7 points outside guest memory") for a hostile or broken
+ * chain: loops, out-of-range indices or addresses, more than VIRTQ_MAX_SEGMENTS, an
+ * avail index that moved more than the queue size, readable after writable, bad indirect
+ * tables. Every guest address is checked with guest_mem_ptr. */
+__attribute__((warn_unused_result)) int virtq_pop(struct virtq *q, struct virtq_elem *e,
+	char *err, size_t errlen);
+/* Return a chain to the driver with `written` bytes written into its writable part. */
+__attribute__((warn_unused_result)) int virtq_push(struct virtq *q, const struct virtq_elem *e,
+	uint32_t written);
+/* After pushes: whether the driver wants an interrupt (event idx aware). */
+bool virtq_needs_notify(struct virtq *q);
+/* Copy helpers over a chain's segments (bounds-checked through guest_mem_ptr): read from
+ * the readable part at `offset`, write into the writable part at `offset`. Return the
+ * bytes copied, or -EFAULT. */
+long virtq_read(const struct virtq *q, const struct virtq_elem *e, uint64_t offset, void *dst,
+	size_t len);
+long virtq_write(const struct virtq *q, const struct virtq_elem *e, uint64_t offset,
+	const void *src, size_t len);
+
+/* ---- device models ---- */
+
+struct virtio_dev;
+
+struct virtio_dev_ops {
+	const char *kind;        /* "block", "net", "vsock", "rng", "balloon" */
+	uint32_t device_id;      /* VIRTIO_ID_* */
+	unsigned num_queues;
+	uint16_t queue_max_size;
+	uint32_t config_size;    /* bytes of device config space */
+	/* Device feature bits offered (VERSION_1 and EVENT_IDX are added by the transport). */
+	uint64_t (*features)(void *dev);
+	/* The driver set DRIVER_OK: queues are ready, `acked` holds negotiated features.
+	 * Return non-zero to refuse (the transport sets NEEDS_RESET). */
+	int (*activate)(void *dev, uint64_t acked);
+	/* The driver reset the device: drop in-flight work and queue state the device keeps. */
+	void (*reset)(void *dev);
+	/* The driver kicked queue `q` (control thread, from the ioeventfd). Process it with
+	 * virtio_queue(vd, q) / virtq_pop / virtq_push / virtio_notify. */
+	void (*queue_notify)(void *dev, unsigned q);
+	/* Config space access at `offset` (< config_size, len <= 8, within config_size). */
+	void (*config_read)(void *dev, uint32_t offset, uint8_t *data, uint32_t len);
+	void (*config_write)(void *dev, uint32_t offset, const uint8_t *data, uint32_t len);
+	/* Persist pair: device state beyond what the transport saves (its queues and
+	 * registers are saved by the transport). Paused VM, control thread. */
+	int (*save)(void *dev, struct snap_writer *w);
+	int (*restore)(void *dev, struct snap_cursor *c);
+	/* Release the backend (files, taps, sockets). */
+	void (*destroy)(void *dev);
+	/* Called once by virtio_mmio_new before any other op: the model keeps `vd` to call
+	 * virtio_queue / virtio_notify / virtio_needs_reset. */
+	void (*attach)(void *dev, struct virtio_dev *vd);
+	/* Optional: key/value counters for metrics and vm:devices() (may be NULL). */
+	void (*stats)(void *dev, void (*put)(void *ctx, const char *key, uint64_t value),
+		void *ctx);
+};
+
+/* What the transport needs from the VM. */
+struct virtio_env {
+	struct ev_loop *loop;
+	const struct guest_mem *mem;
+	int vm_fd;          /* for KVM_IOEVENTFD / KVM_IRQFD */
+	struct bus *mmio;   /* the transport registers its window here */
+};
+
+/* Create a virtio-mmio device at `base` (LAYOUT_VIRTIO_MMIO_SIZE window) raising `gsi`,
+ * driving the model `dev` through `ops`. The transport owns `dev` from here on (destroy is
+ * called by virtio_free). NULL with err on failure. */
+struct virtio_dev *virtio_mmio_new(const struct virtio_env *env, uint64_t base, uint32_t gsi,
+	const struct virtio_dev_ops *ops, void *dev, char *err, size_t errlen);
+void virtio_free(struct virtio_dev *vd);
+
+/* For device models: their queue `q`; raise the used-buffer interrupt if the driver
+ * wants it; raise a config-change interrupt; mark the device broken (NEEDS_RESET) after
+ * a hostile request, with a rate-limited log line naming the device. */
+struct virtq *virtio_queue(struct virtio_dev *vd, unsigned q);
+void virtio_notify(struct virtio_dev *vd, unsigned q);
+void virtio_config_changed(struct virtio_dev *vd);
+void virtio_needs_reset(struct virtio_dev *vd, const char *why);
+
+/* Persist pair for the transport (registers, features, queues) plus the model's own. */
+__attribute__((warn_unused_result)) int virtio_save(struct virtio_dev *vd, struct snap_writer *w);
+__attribute__((warn_unused_result)) int virtio_restore(struct virtio_dev *vd,
+	struct snap_cursor *c, char *err, size_t errlen);
+
+/* Window and interrupt, for ACPI and the kernel command line. */
+uint64_t virtio_base(const struct virtio_dev *vd);
+uint32_t virtio_gsi(const struct virtio_dev *vd);
+const char *virtio_kind(const struct virtio_dev *vd);
+
+#endif
