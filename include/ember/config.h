@@ -11,6 +11,57 @@
 #define VM_MAX_VCPUS 32
 #define VM_MIN_MEM_MIB 16
 
+#define VM_MAX_DRIVES 8
+#define VM_MAX_NETS 4
+
+/* A token bucket as Firecracker's API gives it: `size` tokens (bytes or operations),
+ * refilled over `refill_time_ms`, plus a one-time burst. size 0 = no limit. */
+struct bucket_config {
+	uint64_t size;
+	uint64_t one_time_burst;
+	uint64_t refill_time_ms;
+};
+
+struct rate_limit_config {
+	struct bucket_config bandwidth; /* bytes */
+	struct bucket_config ops;       /* requests */
+};
+
+struct drive_config {
+	char *id;          /* also the virtio-blk serial (first 20 bytes) */
+	char *path;        /* raw image */
+	bool read_only;
+	bool root;         /* adds root=/dev/vdX to the command line */
+	struct rate_limit_config limit;
+};
+
+struct net_config {
+	char *id;          /* iface id, as in Firecracker's API */
+	char *tap;         /* host TAP device name */
+	uint8_t mac[6];
+	bool has_mac;
+	struct rate_limit_config rx_limit, tx_limit;
+};
+
+struct vsock_config {
+	bool enabled;
+	uint32_t guest_cid; /* >= 3 */
+	char *uds_path;     /* host side Unix socket */
+};
+
+struct entropy_config {
+	bool enabled;
+	struct rate_limit_config limit;
+};
+
+struct balloon_config {
+	bool enabled;
+	uint32_t amount_mib;
+	bool deflate_on_oom;
+	uint32_t stats_polling_interval_s; /* 0 = off */
+	bool free_page_reporting;
+};
+
 enum console_mode {
 	CONSOLE_STDIO, /* guest serial on this process's stdin/stdout */
 	CONSOLE_NONE,  /* output only captured (vm:wait_for, logs); no input from stdin */
@@ -26,6 +77,15 @@ struct vm_config {
 	enum console_mode console;
 	char *console_log; /* file that receives a copy of the guest's serial output, or NULL */
 	bool track_dirty_pages; /* KVM dirty log on, so diff snapshots are possible */
+	/* Devices, created in this order (block, net, vsock, entropy, balloon), each on the
+	 * next virtio-mmio window. */
+	struct drive_config drives[VM_MAX_DRIVES];
+	unsigned nr_drives;
+	struct net_config nets[VM_MAX_NETS];
+	unsigned nr_nets;
+	struct vsock_config vsock;
+	struct entropy_config entropy;
+	struct balloon_config balloon;
 };
 
 /* Defaults: 1 vCPU, 128 MiB, anonymous memory, console on stdio. */

@@ -1,6 +1,7 @@
 /* Machine configuration: defaults, copies and the checks made before a VM is built. */
 #include "ember/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,30 +19,53 @@ void vm_config_init(struct vm_config *cfg)
 	cfg->console = CONSOLE_STDIO;
 }
 
-void vm_config_deinit(struct vm_config *cfg)
+/* Every string a configuration owns, so copy and free cannot miss one. */
+static unsigned strings(struct vm_config *c, char **out[])
 {
-	free(cfg->kernel);
-	free(cfg->initrd);
-	free(cfg->cmdline);
-	free(cfg->console_log);
-	vm_config_init(cfg);
+	unsigned n = 0;
+
+	out[n++] = &c->kernel;
+	out[n++] = &c->initrd;
+	out[n++] = &c->cmdline;
+	out[n++] = &c->console_log;
+	for (unsigned i = 0; i < VM_MAX_DRIVES; i++) {
+		out[n++] = &c->drives[i].id;
+		out[n++] = &c->drives[i].path;
+	}
+	for (unsigned i = 0; i < VM_MAX_NETS; i++) {
+		out[n++] = &c->nets[i].id;
+		out[n++] = &c->nets[i].tap;
+	}
+	out[n++] = &c->vsock.uds_path;
+	return n;
 }
 
-static int dup_str(char **dst, const char *src)
+#define MAX_STRINGS (5 + 2 * VM_MAX_DRIVES + 2 * VM_MAX_NETS)
+
+void vm_config_deinit(struct vm_config *cfg)
 {
-	*dst = NULL;
-	if (!src)
-		return 0;
-	*dst = strdup(src);
-	return *dst ? 0 : -ENOMEM;
+	char **s[MAX_STRINGS];
+	unsigned n = strings(cfg, s);
+
+	for (unsigned i = 0; i < n; i++)
+		free(*s[i]);
+	vm_config_init(cfg);
 }
 
 int vm_config_copy(struct vm_config *dst, const struct vm_config *src)
 {
+	char **d[MAX_STRINGS], **from[MAX_STRINGS];
+	unsigned n;
+	bool failed = false;
+
 	*dst = *src;
-	if (dup_str(&dst->kernel, src->kernel) || dup_str(&dst->initrd, src->initrd) ||
-		dup_str(&dst->cmdline, src->cmdline) ||
-		dup_str(&dst->console_log, src->console_log)) {
+	n = strings(dst, d);
+	strings((struct vm_config *)src, from);
+	for (unsigned i = 0; i < n; i++) {
+		*d[i] = *from[i] && !failed ? strdup(*from[i]) : NULL;
+		failed |= *from[i] && !*d[i];
+	}
+	if (failed) {
 		vm_config_deinit(dst);
 		return -ENOMEM;
 	}
@@ -62,6 +86,78 @@ static int check_file(const char *key, const char *path, char *err, size_t errle
 	if (access(path, R_OK) < 0) {
 		snprintf(err, errlen, "%s %s: %s", key, path, strerror(errno));
 		return -errno;
+	}
+	return 0;
+}
+
+static int check_id(const char *what, const char *id, char *err, size_t errlen)
+{
+	if (!id || !id[0] || strlen(id) > 64) {
+		snprintf(err, errlen, "%s: an id of 1 to 64 characters is required", what);
+		return -EINVAL;
+	}
+	for (const char *p = id; *p; p++) {
+		if (!isalnum((unsigned char)*p) && *p != '_') {
+			snprintf(err, errlen, "%s '%s': ids may hold only letters, digits and _", what,
+				id);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int check_devices(const struct vm_config *cfg, char *err, size_t errlen)
+{
+	unsigned roots = 0;
+	int ret;
+
+	for (unsigned i = 0; i < cfg->nr_drives; i++) {
+		const struct drive_config *d = &cfg->drives[i];
+		ret = check_id("drive", d->id, err, errlen);
+		if (ret)
+			return ret;
+		for (unsigned k = 0; k < i; k++) {
+			if (!strcmp(cfg->drives[k].id, d->id)) {
+				snprintf(err, errlen, "drive '%s': duplicate id", d->id);
+				return -EINVAL;
+			}
+		}
+		if (!d->path || access(d->path, d->read_only ? R_OK : R_OK | W_OK) < 0) {
+			snprintf(err, errlen, "drive '%s': %s: %s", d->id, d->path ? d->path : "(no path)",
+				d->path ? strerror(errno) : "path is required");
+			return -EINVAL;
+		}
+		roots += d->root;
+	}
+	if (roots > 1) {
+		snprintf(err, errlen, "drives: only one drive can be the root device");
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		const struct net_config *n = &cfg->nets[i];
+		ret = check_id("net", n->id, err, errlen);
+		if (ret)
+			return ret;
+		for (unsigned k = 0; k < i; k++) {
+			if (!strcmp(cfg->nets[k].id, n->id)) {
+				snprintf(err, errlen, "net '%s': duplicate id", n->id);
+				return -EINVAL;
+			}
+		}
+		if (!n->tap || !n->tap[0] || strlen(n->tap) >= 16) {
+			snprintf(err, errlen, "net '%s': tap needs a device name of 1 to 15 characters",
+				n->id);
+			return -EINVAL;
+		}
+	}
+	if (cfg->vsock.enabled && (cfg->vsock.guest_cid < 3 || !cfg->vsock.uds_path)) {
+		snprintf(err, errlen, "vsock: guest_cid must be 3 or more and uds_path is required");
+		return -EINVAL;
+	}
+	if (cfg->balloon.enabled && cfg->balloon.amount_mib > cfg->mem_mib) {
+		snprintf(err, errlen, "balloon: amount_mib %u is more than the vm's %llu MiB",
+			cfg->balloon.amount_mib, (unsigned long long)cfg->mem_mib);
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -101,6 +197,9 @@ int vm_config_check(const struct vm_config *cfg, char *err, size_t errlen)
 	ret = check_file("kernel", cfg->kernel, err, errlen);
 	if (!ret && cfg->initrd)
 		ret = check_file("initrd", cfg->initrd, err, errlen);
+	if (ret)
+		return ret;
+	ret = check_devices(cfg, err, errlen);
 	if (ret)
 		return ret;
 	if (cfg->cmdline && strlen(cfg->cmdline) >= LAYOUT_CMDLINE_MAX) {
