@@ -53,6 +53,7 @@ EMBER_SRCS := \
 	src/snapshot/uffd_watch.c \
 	src/lua/host.c \
 	src/lua/lvm.c \
+	src/lua/lvm_config.c \
 	src/lua/http_client.c \
 	src/lua/lvm_inspect.c \
 	src/lua/repl.c \

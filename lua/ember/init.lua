@@ -28,6 +28,11 @@ local schema = {
   console = "string",
   console_log = "string",
   track_dirty_pages = "boolean",
+  drives = "table",
+  net = "table",
+  vsock = "table",
+  entropy = "table",
+  balloon = "table",
   on_boot = "function",
   on_exit = "function",
 }

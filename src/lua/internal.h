@@ -8,6 +8,7 @@
 #include <lua.h>
 
 struct vm;
+struct vm_config;
 
 /* A task run for C code (the REPL) ended: its results (status LUA_OK, nres values) or
  * its error object are on top of co. Called from the loop; must not raise. */
@@ -123,6 +124,9 @@ void lvm_inspect_open(lua_State *L);
  * (http_client.c). */
 int core_http_request(lua_State *L);
 int lvm_new(lua_State *L);
+/* Read definition table `t` into cfg (strings point into the table); raises a definition
+ * error naming the key for anything malformed. */
+void lvm_read_config(lua_State *L, int t, struct vm_config *cfg);
 /* Push a userdata owning `vm` (NULL: nothing pushed, returns NULL). `def` is the index of
  * the definition table holding callbacks, or 0. A VM that already runs is kept alive
  * until it exits. */

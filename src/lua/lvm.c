@@ -91,18 +91,6 @@ static const char *opt_string(lua_State *L, int t, const char *key)
 	return s;
 }
 
-static lua_Integer opt_integer(lua_State *L, int t, const char *key, lua_Integer dflt)
-{
-	lua_Integer n = dflt;
-	int isnum = 1;
-
-	if (lua_getfield(L, t, key) != LUA_TNIL)
-		n = lua_tointegerx(L, -1, &isnum);
-	lua_pop(L, 1);
-	if (!isnum)
-		config_error(L, "%s: expected an integer", key);
-	return n;
-}
 
 /* core.vm_new(def): def's keys and types were checked by ember.vm (lua/ember/init.lua). */
 int lvm_new(lua_State *L)
@@ -110,40 +98,12 @@ int lvm_new(lua_State *L)
 	struct lua_host *h = host_get(L);
 	struct vm_config cfg;
 	struct lvm *v;
-	bool track;
-	const char *backing, *console;
-	lua_Integer vcpus, mem;
 	char err[512];
 
 	luaL_checktype(L, 1, LUA_TTABLE);
-	vm_config_init(&cfg);
-	vcpus = opt_integer(L, 1, "vcpus", 1);
-	mem = opt_integer(L, 1, "memory_mib", 128);
-	if (vcpus < 0 || vcpus > 100000)
-		return config_error(L, "vcpus: %d is out of range 1..%d", (int)vcpus, VM_MAX_VCPUS);
-	if (mem < 0)
-		return config_error(L, "memory_mib: %d is negative", (int)mem);
-	cfg.vcpus = (unsigned)vcpus;
-	cfg.mem_mib = (uint64_t)mem;
-	/* The strings stay owned by the table: vm_new copies the configuration. */
-	cfg.kernel = (char *)opt_string(L, 1, "kernel");
-	cfg.initrd = (char *)opt_string(L, 1, "initrd");
-	cfg.cmdline = (char *)opt_string(L, 1, "cmdline");
-	cfg.console_log = (char *)opt_string(L, 1, "console_log");
-	backing = opt_string(L, 1, "memory_backing");
-	if (backing && vm_config_parse_backing(backing, &cfg.mem_backing))
-		return config_error(L, "memory_backing: '%s' is not anon, memfd or hugetlb", backing);
-	console = opt_string(L, 1, "console");
-	if (console && strcmp(console, "stdio") != 0 && strcmp(console, "none") != 0)
-		return config_error(L, "console: '%s' is not stdio or none", console);
-	cfg.console = console && strcmp(console, "none") == 0 ? CONSOLE_NONE : CONSOLE_STDIO;
-	lua_getfield(L, 1, "track_dirty_pages");
-	track = lua_toboolean(L, -1);
-	lua_pop(L, 1);
-	cfg.track_dirty_pages = track;
+	lvm_read_config(L, 1, &cfg);
 	if (vm_config_check(&cfg, err, sizeof(err)))
 		return config_error(L, "%s", err);
-
 	v = lvm_wrap(L, vm_new(&cfg, h->loop, err, sizeof(err)), 1);
 	if (!v)
 		return luaL_error(L, "%s", err);

@@ -188,7 +188,15 @@ static int make_irqfd(struct vm *vm, int *fd, unsigned gsi, char *err, size_t er
 
 int vm_build_devices(struct vm *vm, char *err, size_t errlen)
 {
+	const struct vm_config *c = &vm->cfg;
 	int ret;
+
+	if (c->nr_drives || c->nr_nets || c->vsock.enabled || c->entropy.enabled ||
+		c->balloon.enabled) {
+		snprintf(err, errlen, "devices: virtio devices (drives, net, vsock, entropy, "
+			"balloon) are not built by this ember yet");
+		return -ENOTSUP;
+	}
 
 	vm->pio.name = "pio";
 	vm->mmio.name = "mmio";

@@ -94,6 +94,25 @@ BAD_DEFINITIONS = [
     ('memory_backing = "magic"', r"memory_backing: 'magic' is not anon, memfd or hugetlb"),
     ('console = "tty9"', r"console: 'tty9' is not stdio or none"),
     ("on_boot = 7", r"on_boot: expected a function, got integer"),
+    ('drives = { { id = "rootfs", path = "/nonexistent/root.img" } }',
+     r"drive 'rootfs': /nonexistent/root\.img: No such file or directory"),
+    ('drives = { { id = "a", path = ember.guest.test_kernel, read_only = true },'
+     ' { id = "a", path = ember.guest.test_kernel, read_only = true } }',
+     r"drive 'a': duplicate id"),
+    ('drives = { { id = "a", path = ember.guest.test_kernel, bogus = 1 } }',
+     r"drives\[1\]: unknown key 'bogus'"),
+    ('drives = { { id = "a b", path = ember.guest.test_kernel } }',
+     r"drive 'a b': ids may hold only letters, digits and _"),
+    ('net = { { id = "eth0" } }', r"net 'eth0': tap needs a device name"),
+    ('net = { { id = "eth0", tap = "tap0", mac = "zz" } }',
+     r"net\[1\]\.mac: 'zz' is not a MAC address"),
+    ('vsock = { guest_cid = 2, uds_path = "/tmp/v.sock" }',
+     r"vsock: guest_cid must be 3 or more"),
+    ("balloon = { amount_mib = 999999 }", r"balloon: amount_mib 999999 is more than"),
+    ("entropy = { rate_limit = { bandwidth = { size = 10 } } }",
+     r"entropy\.rate_limit\.bandwidth: refill_time \(ms\) must be more than 0"),
+    ('entropy = { rate_limit = { bandwidth = { size = "x", refill_time = 1 } } }',
+     r"entropy\.rate_limit\.bandwidth\.size: expected a number, got string"),
 ]
 
 

@@ -1,0 +1,238 @@
+/* Reading a machine definition (a Lua table) into struct vm_config, device tables
+ * included. Every problem raises a definition error that names the key. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "ember/config.h"
+#include "internal.h"
+
+/* Refuse keys of table `t` that are not in the NULL-terminated `allowed` list. */
+static void only_keys(lua_State *L, int t, const char *where, const char *const allowed[])
+{
+	t = lua_absindex(L, t);
+	lua_pushnil(L);
+	while (lua_next(L, t)) {
+		bool ok = false;
+		if (lua_type(L, -2) == LUA_TSTRING)
+			for (const char *const *a = allowed; *a && !ok; a++)
+				ok = !strcmp(*a, lua_tostring(L, -2));
+		if (!ok) {
+			lua_pushvalue(L, -2);
+			config_error(L, "%s: unknown key '%s'", where, luaL_tolstring(L, -1, NULL));
+		}
+		lua_pop(L, 1);
+	}
+}
+
+/* Field `key` of table `t`: pushed, and its type checked against `want` (nil allowed). */
+static int field(lua_State *L, int t, const char *where, const char *key, int want)
+{
+	int type = lua_getfield(L, t, key);
+
+	if (type != LUA_TNIL && type != want)
+		config_error(L, "%s.%s: expected a %s, got %s", where, key, lua_typename(L, want),
+			luaL_typename(L, -1));
+	return type;
+}
+
+static const char *opt_str(lua_State *L, int t, const char *where, const char *key)
+{
+	const char *s = field(L, t, where, key, LUA_TSTRING) == LUA_TNIL ? NULL
+									 : lua_tostring(L, -1);
+	lua_pop(L, 1); /* the table keeps the string alive */
+	return s;
+}
+
+static bool opt_bool(lua_State *L, int t, const char *where, const char *key)
+{
+	bool b = field(L, t, where, key, LUA_TBOOLEAN) != LUA_TNIL && lua_toboolean(L, -1);
+
+	lua_pop(L, 1);
+	return b;
+}
+
+static uint64_t opt_uint(lua_State *L, int t, const char *where, const char *key,
+	uint64_t dflt, uint64_t max)
+{
+	uint64_t v = dflt;
+
+	if (field(L, t, where, key, LUA_TNUMBER) != LUA_TNIL) {
+		if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 ||
+			(uint64_t)lua_tointeger(L, -1) > max)
+			config_error(L, "%s.%s: expected an integer from 0 to %llu", where, key,
+				(unsigned long long)max);
+		v = (uint64_t)lua_tointeger(L, -1);
+	}
+	lua_pop(L, 1);
+	return v;
+}
+
+static void read_bucket(lua_State *L, int t, const char *where, const char *key,
+	struct bucket_config *b)
+{
+	static const char *const keys[] = { "size", "one_time_burst", "refill_time", NULL };
+	char sub[96];
+
+	if (field(L, t, where, key, LUA_TTABLE) != LUA_TNIL) {
+		snprintf(sub, sizeof(sub), "%s.%s", where, key);
+		only_keys(L, -1, sub, keys);
+		b->size = opt_uint(L, -1, sub, "size", 0, UINT64_MAX >> 1);
+		b->one_time_burst = opt_uint(L, -1, sub, "one_time_burst", 0, UINT64_MAX >> 1);
+		b->refill_time_ms = opt_uint(L, -1, sub, "refill_time", 0, UINT64_MAX >> 1);
+		if (b->size && !b->refill_time_ms)
+			config_error(L, "%s: refill_time (ms) must be more than 0", sub);
+	}
+	lua_pop(L, 1);
+}
+
+/* { bandwidth = {size, one_time_burst, refill_time}, ops = {...} }, Firecracker's form. */
+static void read_limit(lua_State *L, int t, const char *where, const char *key,
+	struct rate_limit_config *r)
+{
+	static const char *const keys[] = { "bandwidth", "ops", NULL };
+	char sub[96];
+
+	if (field(L, t, where, key, LUA_TTABLE) != LUA_TNIL) {
+		snprintf(sub, sizeof(sub), "%s.%s", where, key);
+		only_keys(L, -1, sub, keys);
+		read_bucket(L, lua_gettop(L), sub, "bandwidth", &r->bandwidth);
+		read_bucket(L, lua_gettop(L), sub, "ops", &r->ops);
+	}
+	lua_pop(L, 1);
+}
+
+static void read_drives(lua_State *L, int t, struct vm_config *cfg)
+{
+	static const char *const keys[] = { "id", "path", "read_only", "root", "rate_limit",
+		NULL };
+	char where[32];
+
+	if (field(L, t, "vm", "drives", LUA_TTABLE) == LUA_TNIL) {
+		lua_pop(L, 1);
+		return;
+	}
+	for (int i = 1; lua_rawgeti(L, -1, i) != LUA_TNIL; i++) {
+		struct drive_config *d = &cfg->drives[cfg->nr_drives];
+		snprintf(where, sizeof(where), "drives[%d]", i);
+		if (!lua_istable(L, -1))
+			config_error(L, "%s: expected a table", where);
+		if (cfg->nr_drives == VM_MAX_DRIVES)
+			config_error(L, "drives: at most %d", VM_MAX_DRIVES);
+		only_keys(L, -1, where, keys);
+		d->id = (char *)opt_str(L, -1, where, "id");
+		d->path = (char *)opt_str(L, -1, where, "path");
+		d->read_only = opt_bool(L, -1, where, "read_only");
+		d->root = opt_bool(L, -1, where, "root");
+		read_limit(L, lua_gettop(L), where, "rate_limit", &d->limit);
+		cfg->nr_drives++;
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 2);
+}
+
+static void read_mac(lua_State *L, const char *where, const char *s, struct net_config *n)
+{
+	unsigned b[6];
+	char end;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		    &end) != 6)
+		config_error(L, "%s.mac: '%s' is not a MAC address like 06:00:ac:10:00:02", where, s);
+	for (int i = 0; i < 6; i++)
+		n->mac[i] = (uint8_t)b[i];
+	n->has_mac = true;
+}
+
+static void read_nets(lua_State *L, int t, struct vm_config *cfg)
+{
+	static const char *const keys[] = { "id", "tap", "mac", "rx_rate_limit",
+		"tx_rate_limit", NULL };
+	char where[32];
+
+	if (field(L, t, "vm", "net", LUA_TTABLE) == LUA_TNIL) {
+		lua_pop(L, 1);
+		return;
+	}
+	for (int i = 1; lua_rawgeti(L, -1, i) != LUA_TNIL; i++) {
+		struct net_config *n = &cfg->nets[cfg->nr_nets];
+		const char *mac;
+		snprintf(where, sizeof(where), "net[%d]", i);
+		if (!lua_istable(L, -1))
+			config_error(L, "%s: expected a table", where);
+		if (cfg->nr_nets == VM_MAX_NETS)
+			config_error(L, "net: at most %d interfaces", VM_MAX_NETS);
+		only_keys(L, -1, where, keys);
+		n->id = (char *)opt_str(L, -1, where, "id");
+		n->tap = (char *)opt_str(L, -1, where, "tap");
+		mac = opt_str(L, -1, where, "mac");
+		if (mac)
+			read_mac(L, where, mac, n);
+		read_limit(L, lua_gettop(L), where, "rx_rate_limit", &n->rx_limit);
+		read_limit(L, lua_gettop(L), where, "tx_rate_limit", &n->tx_limit);
+		cfg->nr_nets++;
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 2);
+}
+
+static void read_singletons(lua_State *L, int t, struct vm_config *cfg)
+{
+	static const char *const vsock_keys[] = { "guest_cid", "uds_path", NULL };
+	static const char *const entropy_keys[] = { "rate_limit", NULL };
+	static const char *const balloon_keys[] = { "amount_mib", "deflate_on_oom",
+		"stats_polling_interval_s", "free_page_reporting", NULL };
+
+	if (field(L, t, "vm", "vsock", LUA_TTABLE) != LUA_TNIL) {
+		only_keys(L, -1, "vsock", vsock_keys);
+		cfg->vsock.enabled = true;
+		cfg->vsock.guest_cid = (uint32_t)opt_uint(L, -1, "vsock", "guest_cid", 3, UINT32_MAX);
+		cfg->vsock.uds_path = (char *)opt_str(L, -1, "vsock", "uds_path");
+	}
+	lua_pop(L, 1);
+	if (field(L, t, "vm", "entropy", LUA_TTABLE) != LUA_TNIL) {
+		only_keys(L, -1, "entropy", entropy_keys);
+		cfg->entropy.enabled = true;
+		read_limit(L, lua_gettop(L), "entropy", "rate_limit", &cfg->entropy.limit);
+	}
+	lua_pop(L, 1);
+	if (field(L, t, "vm", "balloon", LUA_TTABLE) != LUA_TNIL) {
+		only_keys(L, -1, "balloon", balloon_keys);
+		cfg->balloon.enabled = true;
+		cfg->balloon.amount_mib = (uint32_t)opt_uint(L, -1, "balloon", "amount_mib", 0,
+			UINT32_MAX);
+		cfg->balloon.deflate_on_oom = opt_bool(L, -1, "balloon", "deflate_on_oom");
+		cfg->balloon.stats_polling_interval_s = (uint32_t)opt_uint(L, -1, "balloon",
+			"stats_polling_interval_s", 0, UINT32_MAX);
+		cfg->balloon.free_page_reporting = opt_bool(L, -1, "balloon", "free_page_reporting");
+	}
+	lua_pop(L, 1);
+}
+
+void lvm_read_config(lua_State *L, int t, struct vm_config *cfg)
+{
+	const char *backing, *console;
+
+	t = lua_absindex(L, t);
+	vm_config_init(cfg);
+	cfg->vcpus = (unsigned)opt_uint(L, t, "vm", "vcpus", 1, 1u << 20);
+	cfg->mem_mib = opt_uint(L, t, "vm", "memory_mib", 128, UINT64_MAX >> 21);
+	/* The strings stay owned by the table: vm_new copies the configuration. */
+	cfg->kernel = (char *)opt_str(L, t, "vm", "kernel");
+	cfg->initrd = (char *)opt_str(L, t, "vm", "initrd");
+	cfg->cmdline = (char *)opt_str(L, t, "vm", "cmdline");
+	cfg->console_log = (char *)opt_str(L, t, "vm", "console_log");
+	backing = opt_str(L, t, "vm", "memory_backing");
+	if (backing && vm_config_parse_backing(backing, &cfg->mem_backing))
+		config_error(L, "memory_backing: '%s' is not anon, memfd or hugetlb", backing);
+	console = opt_str(L, t, "vm", "console");
+	if (console && strcmp(console, "stdio") != 0 && strcmp(console, "none") != 0)
+		config_error(L, "console: '%s' is not stdio or none", console);
+	cfg->console = console && strcmp(console, "none") == 0 ? CONSOLE_NONE : CONSOLE_STDIO;
+	cfg->track_dirty_pages = opt_bool(L, t, "vm", "track_dirty_pages");
+	read_drives(L, t, cfg);
+	read_nets(L, t, cfg);
+	read_singletons(L, t, cfg);
+}
