@@ -51,6 +51,7 @@ EMBER_SRCS := \
 	src/snapshot/uffd.c \
 	src/snapshot/uffd_handshake.c \
 	src/snapshot/uffd_watch.c \
+	src/lua/events.c \
 	src/lua/host.c \
 	src/lua/lvm.c \
 	src/lua/lvm_config.c \

@@ -340,82 +340,6 @@ void host_vm_exited(struct lua_host *h, struct lvm *v)
 		finish_main(h, vm_exit_status(v->vm));
 }
 
-/* ---- VM events for the Lua dispatcher ---- */
-
-#define DISPATCH_KEY "ember.dispatch"
-
-static void on_deliver(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct lua_host *h = w->data;
-
-	(void)loop;
-	(void)revents;
-	while (h->events) {
-		struct vm_event *e = h->events;
-		lua_State *L = h->L;
-
-		h->events = e->next;
-		if (!h->events)
-			h->events_tail = &h->events;
-		if (lua_getfield(L, LUA_REGISTRYINDEX, DISPATCH_KEY) == LUA_TFUNCTION) {
-			lua_rawgeti(L, LUA_REGISTRYINDEX, e->vm_ref);
-			lua_pushstring(L, e->name);
-			host_spawn(h, 2, e->name);
-		} else {
-			lua_pop(L, 1);
-		}
-		luaL_unref(L, LUA_REGISTRYINDEX, e->vm_ref);
-		free(e);
-	}
-}
-
-void host_vm_event(struct lua_host *h, struct lvm *v, const char *name)
-{
-	struct vm_event *e = calloc(1, sizeof(*e));
-
-	if (!e)
-		return;
-	lvm_push(h->L, v);
-	e->vm_ref = luaL_ref(h->L, LUA_REGISTRYINDEX);
-	e->name = name;
-	*h->events_tail = e;
-	h->events_tail = &e->next;
-	/* From the loop, never from inside the Lua call that caused the event. */
-	ev_timer_start(h->loop, &h->deliver);
-}
-
-int host_core_spawn(lua_State *L)
-{
-	struct lua_host *h = host_get(L);
-	int n = lua_gettop(L);
-
-	luaL_checktype(L, 1, LUA_TFUNCTION);
-	/* Move fn and its arguments to the main thread, where host_spawn takes them. */
-	lua_xmove(L, h->L, n);
-	host_spawn(h, n - 1, "spawn");
-	return 0;
-}
-
-int host_core_set_dispatcher(lua_State *L)
-{
-	luaL_checktype(L, 1, LUA_TFUNCTION);
-	lua_settop(L, 1);
-	lua_setfield(L, LUA_REGISTRYINDEX, DISPATCH_KEY);
-	return 0;
-}
-
-static void drop_events(struct lua_host *h)
-{
-	ev_timer_stop(h->loop, &h->deliver);
-	while (h->events) {
-		struct vm_event *e = h->events;
-		h->events = e->next;
-		luaL_unref(h->L, LUA_REGISTRYINDEX, e->vm_ref);
-		free(e);
-	}
-	h->events_tail = &h->events;
-}
-
 /* ---- host ---- */
 
 struct lua_host *lua_host_new(struct ev_loop *loop, char *err, size_t errlen)
@@ -430,9 +354,7 @@ struct lua_host *lua_host_new(struct ev_loop *loop, char *err, size_t errlen)
 	h->loop = loop;
 	h->waiters.next = h->waiters.prev = &h->waiters;
 	h->vms.next = h->vms.prev = &h->vms;
-	h->events_tail = &h->events;
-	ev_timer_init(&h->deliver, on_deliver, 0, 0);
-	h->deliver.data = h;
+	host_events_init(h);
 	ev_timer_init(&h->recheck, on_recheck, 0, 0);
 	h->recheck.data = h;
 	luaL_openlibs(h->L);
@@ -449,7 +371,7 @@ void lua_host_free(struct lua_host *h)
 {
 	if (!h)
 		return;
-	drop_events(h);
+	host_events_drop(h);
 	ev_timer_stop(h->loop, &h->recheck);
 	/* Waiting coroutines are dropped with the state; their VMs are freed by __gc. */
 	while (h->waiters.next != &h->waiters) {
@@ -528,7 +450,7 @@ int host_run_loop(struct lua_host *h)
 	while (!h->main_done)
 		ev_run(h->loop, EVRUN_ONCE);
 	/* Events of the VM that ended the run (on_exit...) still reach their handlers. */
-	on_deliver(h->loop, &h->deliver, 0);
+	host_deliver_events(h);
 	return h->status;
 }
 

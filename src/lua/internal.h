@@ -103,6 +103,10 @@ void host_spawn(struct lua_host *h, int nargs, const char *what);
 int host_wait(lua_State *L, struct waiter *w);
 /* Complete a waiter: its task resumes with the nres values pushed onto w->task->co. */
 void host_wake(struct lua_host *h, struct waiter *w, int nres);
+/* Event queue (events.c): set up, deliver what is queued now, drop everything. */
+void host_events_init(struct lua_host *h);
+void host_deliver_events(struct lua_host *h);
+void host_events_drop(struct lua_host *h);
 /* Queue an event of VM `v` for the Lua dispatcher. */
 void host_vm_event(struct lua_host *h, struct lvm *v, const char *name);
 /* Push the userdata of `v` (or nil if it was collected). */
