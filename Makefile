@@ -39,11 +39,31 @@ EMBER_SRCS := \
 	src/devices/i8042.c \
 	src/devices/serial.c \
 	src/devices/sleep_ctl.c \
+	src/devices/rate_limiter.c \
+	src/devices/virtio/mmio.c \
+	src/devices/virtio/mmio_persist.c \
+	src/devices/virtio/mmio_regs.c \
+	src/devices/virtio/queue.c \
+	src/devices/virtio/block.c \
+	src/devices/virtio/block_persist.c \
+	src/devices/virtio/block_req.c \
+	src/devices/virtio/block_worker.c \
+	src/devices/block_file.c \
+	src/devices/virtio/rng.c \
+	src/devices/virtio/balloon.c \
+	src/devices/balloon_memory.c \
+	src/devices/virtio/net.c \
+	src/devices/virtio/vsock.c \
+	src/devices/virtio/vsock_proto.c \
+	src/devices/tap.c \
+	src/devices/vsock_uds.c \
 	src/vmm/config.c \
 	src/vmm/console.c \
 	src/vmm/snapshot.c \
+	src/vmm/snapshot_config.c \
 	src/vmm/vm.c \
 	src/vmm/vm_build.c \
+	src/vmm/vm_devices.c \
 	src/vmm/vm_inspect.c \
 	src/security/seccomp.c \
 	src/snapshot/memory_file.c \
@@ -77,7 +97,7 @@ EMBER_SRCS := \
 LUA_SRCS := $(wildcard lua/ember/*.lua)
 
 # Unit tests: one binary per module, linked with only that module and what it needs.
-UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial state_file acpi uffd api_http api_json api_router
+UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial state_file acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets
 test_bus_SRCS := src/devices/bus.c
 test_config_SRCS := src/vmm/config.c
 test_cpuid_SRCS := src/arch/x86_64/cpuid.c
@@ -94,6 +114,28 @@ test_api_router_SRCS := src/api/api.c src/api/config_file.c src/api/json.c \
 	src/api/route_actions.c src/api/route_data.c src/api/route_devices.c \
 	src/api/route_machine.c src/api/router.c src/util/log.c src/util/metrics.c \
 	src/vmm/config.c tests/unit/fake_vm.c
+test_virtio_block_SRCS := src/devices/virtio/block.c src/devices/virtio/block_req.c \
+	src/devices/virtio/block_persist.c src/devices/virtio/block_worker.c \
+	src/devices/virtio/queue.c src/devices/block_file.c src/devices/rate_limiter.c \
+	src/kvm/guest_mem.c src/util/log.c src/snapshot/state_file.c src/util/crc64.c \
+	tests/unit/fake_block_env.c
+test_virtio_balloon_SRCS := src/devices/virtio/balloon.c src/devices/balloon_memory.c \
+	src/devices/virtio/queue.c src/kvm/guest_mem.c src/snapshot/state_file.c src/util/crc64.c \
+	src/util/log.c
+test_virtq_SRCS := src/devices/virtio/queue.c src/kvm/guest_mem.c
+test_rate_limiter_SRCS := src/devices/rate_limiter.c
+test_virtio_mmio_SRCS := src/devices/virtio/mmio.c src/devices/virtio/mmio_regs.c \
+	src/devices/virtio/mmio_persist.c src/devices/virtio/queue.c src/devices/bus.c \
+	src/kvm/guest_mem.c src/snapshot/state_file.c src/util/crc64.c src/util/log.c \
+	tests/unit/virtio_rig.c
+test_virtio_rng_SRCS := $(test_virtio_mmio_SRCS) src/devices/virtio/rng.c \
+	src/devices/rate_limiter.c
+test_virtio_net_SRCS := src/devices/virtio/net.c src/devices/tap.c src/devices/rate_limiter.c \
+	src/devices/virtio/queue.c src/kvm/guest_mem.c src/util/log.c src/snapshot/state_file.c \
+	src/util/crc64.c tests/unit/netvsock_rig.c
+test_vsock_packets_SRCS := src/devices/virtio/vsock.c src/devices/virtio/vsock_proto.c \
+	src/devices/vsock_uds.c src/devices/virtio/queue.c src/kvm/guest_mem.c src/util/log.c \
+	src/snapshot/state_file.c src/util/crc64.c tests/unit/netvsock_rig.c
 
 .PHONY: all test test-unit test-integration test-san bench demo deps clean
 all: $(BUILD)/ember $(BUILD)/ember-uffd guest
@@ -132,6 +174,14 @@ $(BUILD)/tests/unit/test_api_http $(SAN_BUILD)/tests/unit/test_api_http: CMOCKA_
 $(BUILD)/tests/unit/test_api_json $(SAN_BUILD)/tests/unit/test_api_json: CMOCKA_LIBS += -lcjson -lm
 $(BUILD)/tests/unit/test_api_router $(SAN_BUILD)/tests/unit/test_api_router: \
 	CMOCKA_LIBS += -lcjson -lev -lm
+$(BUILD)/tests/unit/test_virtio_mmio $(SAN_BUILD)/tests/unit/test_virtio_mmio \
+	$(BUILD)/tests/unit/test_virtio_rng $(SAN_BUILD)/tests/unit/test_virtio_rng: \
+	CMOCKA_LIBS += -lev
+$(BUILD)/tests/unit/test_virtio_balloon $(SAN_BUILD)/tests/unit/test_virtio_balloon: \
+	CMOCKA_LIBS += -lev
+$(BUILD)/tests/unit/test_virtio_net $(SAN_BUILD)/tests/unit/test_virtio_net \
+	$(BUILD)/tests/unit/test_vsock_packets $(SAN_BUILD)/tests/unit/test_vsock_packets: \
+	CMOCKA_LIBS += -lev
 
 # ember-uffd: the reference page-fault handler for the Uffd memory backend.
 $(BUILD)/ember-uffd: $(patsubst %,$(BUILD)/%.o,tools/ember-uffd.c tools/uffd_serve.c src/snapshot/uffd_handshake.c)

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct acpi_mmio_device;
 struct guest_mem;
 struct snap_cursor;
 struct snap_writer;
@@ -32,6 +33,8 @@ struct arch_boot_source {
 	const char *initrd_path; /* NULL if none */
 	const char *cmdline;
 	unsigned vcpus;          /* described to the guest in the ACPI MADT */
+	const struct acpi_mmio_device *virtio; /* virtio-mmio windows for the DSDT */
+	unsigned nr_virtio;
 };
 
 /* Write a new random VM generation id into guest memory and notify the guest through its

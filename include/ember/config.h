@@ -13,6 +13,12 @@
 
 #define VM_MAX_DRIVES 8
 #define VM_MAX_NETS 4
+#define VM_MAX_VIRTIO 16
+
+/* How the guest finds virtio-mmio devices: ACPI (every kernel with ACPI, including
+ * Debian's stock one) or virtio_mmio.device= on the command line (kernels built with
+ * VIRTIO_MMIO_CMDLINE_DEVICES). Never both, so no window is registered twice. */
+enum device_discovery { DISCOVERY_ACPI, DISCOVERY_CMDLINE };
 
 /* A token bucket as Firecracker's API gives it: `size` tokens (bytes or operations),
  * refilled over `refill_time_ms`, plus a one-time burst. size 0 = no limit. */
@@ -86,6 +92,7 @@ struct vm_config {
 	struct vsock_config vsock;
 	struct entropy_config entropy;
 	struct balloon_config balloon;
+	enum device_discovery device_discovery;
 };
 
 /* Defaults: 1 vCPU, 128 MiB, anonymous memory, console on stdio. */

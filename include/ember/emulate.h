@@ -74,6 +74,9 @@ bool emulate_vcpu_exit(struct vcpu *v, const struct guest_mem *gm, char *detail,
 /* How many instructions of each kind were served, process-wide. Any thread. */
 void emulate_counts(uint64_t counts[EMULATE_KINDS]);
 
+/* One info line with the counts, if anything was served (when a VM ends). Any thread. */
+void emulate_log_summary(void);
+
 /* Name of a kind ("int3", ...), "unknown" for EMULATE_UNKNOWN. */
 const char *emulate_kind_name(enum emulate_kind kind);
 

@@ -30,6 +30,7 @@ enum snap_section_id {
 	SNAP_SEC_VM_STATE = 3,  /* PIC master/slave, IOAPIC, PIT, kvmclock */
 	SNAP_SEC_VCPU = 4,      /* one per vCPU */
 	SNAP_SEC_DEVICE = 5,    /* one per device */
+	SNAP_SEC_DEVICE_CONFIG = 6, /* drives, nets, vsock, entropy, balloon as configured */
 };
 
 /* ---- writing: sections accumulate in memory, then one atomic commit ---- */

@@ -33,6 +33,7 @@ local schema = {
   vsock = "table",
   entropy = "table",
   balloon = "table",
+  device_discovery = "string",
   on_boot = "function",
   on_exit = "function",
 }

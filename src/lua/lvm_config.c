@@ -213,7 +213,7 @@ static void read_singletons(lua_State *L, int t, struct vm_config *cfg)
 
 void lvm_read_config(lua_State *L, int t, struct vm_config *cfg)
 {
-	const char *backing, *console;
+	const char *backing, *console, *discovery;
 
 	t = lua_absindex(L, t);
 	vm_config_init(cfg);
@@ -232,6 +232,11 @@ void lvm_read_config(lua_State *L, int t, struct vm_config *cfg)
 		config_error(L, "console: '%s' is not stdio or none", console);
 	cfg->console = console && strcmp(console, "none") == 0 ? CONSOLE_NONE : CONSOLE_STDIO;
 	cfg->track_dirty_pages = opt_bool(L, t, "vm", "track_dirty_pages");
+	discovery = opt_str(L, t, "vm", "device_discovery");
+	if (discovery && strcmp(discovery, "acpi") && strcmp(discovery, "cmdline"))
+		config_error(L, "device_discovery: '%s' is not acpi or cmdline", discovery);
+	cfg->device_discovery = discovery && !strcmp(discovery, "cmdline") ? DISCOVERY_CMDLINE
+									  : DISCOVERY_ACPI;
 	read_drives(L, t, cfg);
 	read_nets(L, t, cfg);
 	read_singletons(L, t, cfg);

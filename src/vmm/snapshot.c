@@ -183,7 +183,7 @@ static int save_i8042(void *dev, struct snap_writer *w)
 static int restore_devices(struct vm *vm, const struct snap_reader *r, char *err,
 	size_t errlen)
 {
-	unsigned n = snap_reader_count_id(r, SNAP_SEC_DEVICE);
+	unsigned n = snap_reader_count_id(r, SNAP_SEC_DEVICE), virtio = 0;
 
 	for (unsigned i = 0; i < n; i++) {
 		struct snap_cursor cur;
@@ -199,6 +199,12 @@ static int restore_devices(struct vm *vm, const struct snap_reader *r, char *err
 			ret = serial_restore(vm->serial, &cur);
 		} else if (!strcmp(name, "i8042")) {
 			ret = i8042_restore(vm->i8042, &cur);
+		} else if (!strncmp(name, "virtio-", 7)) {
+			/* Virtio sections follow the legacy ones, in build order. */
+			ret = vm_restore_virtio(vm, virtio++, name, &cur, err, errlen);
+			if (ret)
+				return ret;
+			continue;
 		} else {
 			snprintf(err, errlen, "state file: unknown device '%s'", name);
 			return -EINVAL;
@@ -275,6 +281,10 @@ static int build_state(struct vm *vm, struct snap_writer *w, char *err, size_t e
 		ret = save_device(w, "serial", save_serial, vm->serial);
 	if (!ret)
 		ret = save_device(w, "i8042", save_i8042, vm->i8042);
+	if (!ret)
+		ret = snapshot_save_devices(&vm->cfg, w);
+	if (!ret)
+		ret = vm_save_virtio(vm, w);
 	if (ret) {
 		snprintf(err, errlen, "snapshot: out of memory");
 		return ret;
@@ -395,17 +405,34 @@ static int build_memory(struct vm *vm, const struct restore_params *p, char *err
 	return ret ? ret : vm_register_memory(vm, err, errlen);
 }
 
-static int apply_overrides(const struct restore_params *p, char *err, size_t errlen)
+/* Network (iface id -> tap) and vsock socket overrides, applied to the configuration
+ * before any device is built. */
+static int apply_overrides(const struct restore_params *p, struct vm_config *c, char *err,
+	size_t errlen)
 {
-	/* This ember has no network or vsock devices yet, so a snapshot never holds one. */
-	if (p->nr_net_overrides) {
-		snprintf(err, errlen, "Unknown Network Device: no interface '%s' in the snapshot",
-			p->net_overrides[0].iface_id);
-		return -EINVAL;
+	for (unsigned i = 0; i < p->nr_net_overrides; i++) {
+		const struct net_override *o = &p->net_overrides[i];
+		unsigned k = 0;
+		while (k < c->nr_nets && strcmp(c->nets[k].id, o->iface_id))
+			k++;
+		if (k == c->nr_nets) {
+			snprintf(err, errlen, "Unknown Network Device: no interface '%s' in the "
+				"snapshot", o->iface_id);
+			return -EINVAL;
+		}
+		if (!o->host_dev_name || !o->host_dev_name[0] || strlen(o->host_dev_name) >= 16) {
+			snprintf(err, errlen, "net override '%s': tap needs a name of 1 to 15 "
+				"characters", o->iface_id);
+			return -EINVAL;
+		}
+		c->nets[k].tap = (char *)o->host_dev_name;
 	}
 	if (p->vsock_uds_path) {
-		snprintf(err, errlen, "vsock override: the snapshot has no vsock device");
-		return -EINVAL;
+		if (!c->vsock.enabled) {
+			snprintf(err, errlen, "vsock override: the snapshot has no vsock device");
+			return -EINVAL;
+		}
+		c->vsock.uds_path = (char *)p->vsock_uds_path;
 	}
 	return 0;
 }
@@ -474,7 +501,9 @@ struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char
 		ret = -EINVAL;
 	}
 	if (!ret)
-		ret = apply_overrides(p, err, errlen);
+		ret = snapshot_load_devices(r, &cfg, err, errlen);
+	if (!ret)
+		ret = apply_overrides(p, &cfg, err, errlen);
 	if (ret)
 		goto out;
 	cfg.track_dirty_pages = p->track_dirty_pages;
@@ -508,6 +537,27 @@ out:
 	return vm;
 }
 
+static void describe_devices(const struct snap_reader *r, struct vm_config *cfg, FILE *out)
+{
+	char err[128];
+
+	if (snapshot_load_devices(r, cfg, err, sizeof(err))) {
+		fprintf(out, "devices:       %s\n", err);
+		return;
+	}
+	for (unsigned i = 0; i < cfg->nr_drives; i++)
+		fprintf(out, "drive:         %s %s%s\n", cfg->drives[i].id, cfg->drives[i].path,
+			cfg->drives[i].read_only ? " (read-only)" : "");
+	for (unsigned i = 0; i < cfg->nr_nets; i++)
+		fprintf(out, "net:           %s tap %s\n", cfg->nets[i].id, cfg->nets[i].tap);
+	if (cfg->vsock.enabled)
+		fprintf(out, "vsock:         cid %u %s\n", cfg->vsock.guest_cid, cfg->vsock.uds_path);
+	if (cfg->entropy.enabled)
+		fprintf(out, "entropy:       yes\n");
+	if (cfg->balloon.enabled)
+		fprintf(out, "balloon:       %u MiB\n", cfg->balloon.amount_mib);
+}
+
 int vm_snapshot_describe(const char *state_path, FILE *out, char *err, size_t errlen)
 {
 	static const char *const section_names[] = { "?", "vm info", "memory", "vm state",
@@ -533,6 +583,7 @@ int vm_snapshot_describe(const char *state_path, FILE *out, char *err, size_t er
 		fprintf(out, "kernel:        %s\n", cfg.kernel ? cfg.kernel : "-");
 		fprintf(out, "initrd:        %s\n", cfg.initrd ? cfg.initrd : "-");
 		fprintf(out, "cmdline:       %s\n", cfg.cmdline ? cfg.cmdline : "");
+		describe_devices(r, &cfg, out);
 		fprintf(out, "sections:      %u\n", snap_reader_count(r));
 		for (unsigned id = SNAP_SEC_VM_INFO; id <= SNAP_SEC_DEVICE; id++)
 			fprintf(out, "  %-12s %u\n", section_names[id], snap_reader_count_id(r, id));

@@ -1,6 +1,9 @@
 /* The VM object and its lifecycle: start, pause, resume, stop, and what they report. */
 #include "vm_internal.h"
 
+#include "ember/acpi.h"
+#include "ember/layout.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -162,10 +165,12 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 
 int vm_start(struct vm *vm, char *err, size_t errlen)
 {
+	struct acpi_mmio_device virtio[VM_MAX_VIRTIO];
 	struct arch_boot_source boot = {
 		.kernel_path = vm->cfg.kernel, .initrd_path = vm->cfg.initrd,
-		.cmdline = vm->cfg.cmdline, .vcpus = vm->cfg.vcpus,
+		.vcpus = vm->cfg.vcpus, .virtio = virtio,
 	};
+	char cmdline[LAYOUT_CMDLINE_MAX], extra[LAYOUT_CMDLINE_MAX];
 	uint64_t entry = 0;
 	int ret;
 
@@ -183,6 +188,17 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
 		ret = arch_vm_setup(vm->vm_fd, err, errlen);
 	if (!ret)
 		ret = vm_build_devices(vm, err, errlen);
+	if (!ret) {
+		/* The devices' words (root=, virtio_mmio.device=) follow the user's. */
+		boot.nr_virtio = vm_virtio_acpi(vm, virtio);
+		if (vm_device_cmdline(vm, extra, sizeof(extra)) ||
+			(size_t)snprintf(cmdline, sizeof(cmdline), "%s%s",
+				vm->cfg.cmdline ? vm->cfg.cmdline : "", extra) >= sizeof(cmdline)) {
+			snprintf(err, errlen, "cmdline: too long with the devices' words");
+			ret = -E2BIG;
+		}
+		boot.cmdline = cmdline;
+	}
 	if (!ret)
 		ret = arch_boot_load(&vm->mem, &boot, &entry, err, errlen);
 	if (!ret)

@@ -84,6 +84,7 @@ void vm_teardown(struct vm *vm)
 	if (vm->console)
 		console_input_enable(vm->console, false);
 	ev_timer_stop(vm->loop, &vm->input_retry);
+	vm_free_virtio(vm);
 	sleep_ctl_free(vm->sleep_ctl);
 	boot_timer_free(vm->boot_timer);
 	i8042_free(vm->i8042);
@@ -188,15 +189,8 @@ static int make_irqfd(struct vm *vm, int *fd, unsigned gsi, char *err, size_t er
 
 int vm_build_devices(struct vm *vm, char *err, size_t errlen)
 {
-	const struct vm_config *c = &vm->cfg;
 	int ret;
 
-	if (c->nr_drives || c->nr_nets || c->vsock.enabled || c->entropy.enabled ||
-		c->balloon.enabled) {
-		snprintf(err, errlen, "devices: virtio devices (drives, net, vsock, entropy, "
-			"balloon) are not built by this ember yet");
-		return -ENOTSUP;
-	}
 
 	vm->pio.name = "pio";
 	vm->mmio.name = "mmio";
@@ -220,10 +214,12 @@ int vm_build_devices(struct vm *vm, char *err, size_t errlen)
 		ret = sleep_ctl_attach(vm->sleep_ctl, &vm->pio);
 	if (!ret)
 		ret = boot_timer_attach(vm->boot_timer, &vm->mmio);
-	if (ret)
+	if (ret) {
 		snprintf(err, errlen, "devices: cannot place legacy devices on the bus: %s",
 			strerror(-ret));
-	return ret;
+		return ret;
+	}
+	return vm_build_virtio(vm, err, errlen);
 }
 
 int vm_build_vcpus(struct vm *vm, char *err, size_t errlen)

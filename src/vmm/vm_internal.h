@@ -21,6 +21,10 @@ struct boot_timer;
 struct sleep_ctl;
 struct console;
 struct uffd_watch;
+struct virtio_dev;
+struct acpi_mmio_device;
+struct snap_writer;
+struct snap_cursor;
 
 struct vm {
 	struct vm_config cfg;
@@ -70,6 +74,8 @@ struct vm {
 	struct uffd_watch *uffd_watch;
 	_Atomic bool uffd_lost; /* the handler went away: guest memory is no longer valid */
 	uint64_t last_snapshot_us, last_restore_us;
+	struct virtio_dev *virtio[VM_MAX_VIRTIO]; /* in build order */
+	unsigned nr_virtio;
 };
 
 /* Build steps, in the documented order; each fills err on failure. vm_teardown undoes
@@ -88,6 +94,26 @@ __attribute__((warn_unused_result)) int vm_build_vcpus(struct vm *vm, char *err,
 __attribute__((warn_unused_result)) int vm_start_threads(struct vm *vm, char *err,
 	size_t errlen);
 void vm_teardown(struct vm *vm);
+
+/* Virtio devices (vm_devices.c): build them from cfg in the documented order, free them,
+ * list their windows for ACPI (0 when they go on the command line), append their kernel
+ * command-line words to buf, and save / restore them as device sections. */
+__attribute__((warn_unused_result)) int vm_build_virtio(struct vm *vm, char *err, size_t errlen);
+void vm_free_virtio(struct vm *vm);
+unsigned vm_virtio_acpi(const struct vm *vm, struct acpi_mmio_device *out);
+__attribute__((warn_unused_result)) int vm_device_cmdline(const struct vm *vm, char *buf,
+	size_t len);
+__attribute__((warn_unused_result)) int vm_save_virtio(struct vm *vm, struct snap_writer *w);
+__attribute__((warn_unused_result)) int vm_restore_virtio(struct vm *vm, unsigned index,
+	const char *name, struct snap_cursor *c, char *err, size_t errlen);
+
+/* Device configuration in a snapshot (snapshot_config.c). Loaded strings point into the
+ * reader. A snapshot without the section describes a machine without devices. */
+__attribute__((warn_unused_result)) int snapshot_save_devices(const struct vm_config *c,
+	struct snap_writer *w);
+struct snap_reader;
+__attribute__((warn_unused_result)) int snapshot_load_devices(const struct snap_reader *r,
+	struct vm_config *c, char *err, size_t errlen);
 
 /* Record why the VM ends (first caller wins) and wake the control thread. Any thread. */
 void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, const char *detail);

@@ -15,7 +15,9 @@ GUEST_SRCS := \
 	$(GUEST_DIR)/boot.c \
 	$(GUEST_DIR)/work.c \
 	$(GUEST_DIR)/lib.c \
-	$(GUEST_DIR)/main.c
+	$(GUEST_DIR)/main.c \
+	$(GUEST_DIR)/virtio.c \
+	$(GUEST_DIR)/cmd_virtio.c
 
 GUEST_OBJS := $(patsubst $(GUEST_DIR)/%,$(BUILD)/guest/%.o,$(GUEST_SRCS))
 

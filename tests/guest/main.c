@@ -1,20 +1,15 @@
 /* ember test guest, user part (CPL3): ready line, serial command loop, one answer per line. */
 #include "guest.h"
 #include "user.h"
+#include "virtio.h"
 
 #define LINE_MAX 256
-#define MAX_ARGS 4
 #define FAULT_ADDR 0x100000000ULL /* first byte above the mapped 4 GiB */
 
 /* Bumped on every poll of the serial port, so the host can watch the guest run. */
 volatile uint64_t guest_counter;
 
 static struct boot_info bi;
-
-struct args {
-	int n;
-	char *v[MAX_ARGS];
-};
 
 static void boot_timer(void)
 {
@@ -189,6 +184,9 @@ static const struct command {
 	{ "reset", 0, "reset", cmd_reset },
 	{ "poweroff", 0, "poweroff", cmd_poweroff },
 	{ "fault", 0, "fault", cmd_fault },
+	{ "virtio", 1, "virtio list", cmd_virtio },
+	{ "rng", 1, "rng <bytes>", cmd_rng },
+	{ "virtio-evil", 2, "virtio-evil <loop|oob|long|jump|nested> <window>", cmd_virtio_evil },
 };
 
 /* Splits `s` in place at spaces; returns -1 if there are more than MAX_ARGS words. */

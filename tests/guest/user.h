@@ -34,6 +34,13 @@ uint64_t work_check(uint64_t start, uint64_t bytes, uint64_t seed);
 /* Dirty each of `pages` 4 KiB pages without changing them; returns TSC cycles taken. */
 uint64_t work_touch(uint64_t start, uint64_t pages);
 
+/* A command line split into words (main.c), as command handlers receive it. */
+#define MAX_ARGS 4
+struct args {
+	int n;
+	char *v[MAX_ARGS];
+};
+
 /* String helpers (lib.c). */
 size_t str_len(const char *s);
 int str_eq(const char *a, const char *b);

@@ -74,7 +74,7 @@ static bool has_key(const char *cmdline, const char *key, size_t keylen)
 int emulate_cmdline(const char *cmdline, bool emulating, char *out, size_t outlen, char *err,
 	size_t errlen)
 {
-	char added[sizeof(EMULATE_CMDLINE_WORDS)] = "";
+	char added[sizeof(EMULATE_CMDLINE_WORDS) + 1] = ""; /* each word + a space */
 	const char *w = EMULATE_CMDLINE_WORDS;
 	size_t used;
 
@@ -261,4 +261,17 @@ void emulate_counts(uint64_t counts[EMULATE_KINDS])
 {
 	for (unsigned i = 0; i < EMULATE_KINDS; i++)
 		counts[i] = atomic_load_explicit(&served[i], memory_order_relaxed);
+}
+
+void emulate_log_summary(void)
+{
+	uint64_t c[EMULATE_KINDS], total = 0;
+
+	emulate_counts(c);
+	for (unsigned i = 0; i < EMULATE_KINDS; i++)
+		total += c[i];
+	if (total)
+		log_info("emulating host: served int3 %llu, clac %llu, stac %llu, fwait %llu",
+			(unsigned long long)c[EMULATE_INT3], (unsigned long long)c[EMULATE_CLAC],
+			(unsigned long long)c[EMULATE_STAC], (unsigned long long)c[EMULATE_FWAIT]);
 }

@@ -255,7 +255,8 @@ int arch_boot_load(struct guest_mem *gm, const struct arch_boot_source *src, uin
 	struct x86_kernel kernel;
 	struct x86_boot_info info = { .cmdline = src->cmdline ? src->cmdline : "" };
 	struct acpi_config acpi = {
-		.nr_vcpus = src->vcpus, .vmgenid = true, .vmgenid_gpa = LAYOUT_VMGENID,
+		.nr_vcpus = src->vcpus, .virtio = src->virtio, .nr_virtio = src->nr_virtio,
+		.vmgenid = true, .vmgenid_gpa = LAYOUT_VMGENID,
 		.vmgenid_gsi = LAYOUT_VMGENID_GSI,
 	};
 	void *image, *initrd;

@@ -1,0 +1,100 @@
+/* Block devices: the host backend contract, the raw-file backend and the virtio-blk
+ * request parser (virtio 1.x 5.2) that the device model and the fuzzer share. */
+#ifndef EMBER_BLOCK_H
+#define EMBER_BLOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "ember/virtio.h"
+
+struct drive_config;
+
+#define BLK_SECTOR_SIZE 512u
+#define BLK_SECTOR_SHIFT 9
+#define BLK_ID_BYTES 20 /* VIRTIO_BLK_ID_BYTES: the serial the driver reads with GET_ID */
+
+/* Feature bits (5.2.3). */
+#define VIRTIO_BLK_F_SIZE_MAX 1
+#define VIRTIO_BLK_F_SEG_MAX 2
+#define VIRTIO_BLK_F_RO 5
+#define VIRTIO_BLK_F_BLK_SIZE 6
+#define VIRTIO_BLK_F_FLUSH 9
+
+/* Request types and status values (5.2.6). */
+#define VIRTIO_BLK_T_IN 0
+#define VIRTIO_BLK_T_OUT 1
+#define VIRTIO_BLK_T_FLUSH 4
+#define VIRTIO_BLK_T_GET_ID 8
+#define VIRTIO_BLK_S_OK 0
+#define VIRTIO_BLK_S_IOERR 1
+#define VIRTIO_BLK_S_UNSUPP 2
+
+#define BLK_REQ_HEADER 16 /* le32 type, le32 reserved, le64 sector */
+
+/* ---- host backend ---- */
+
+struct block_backend;
+
+/* What a backend does for the device model. read/write/flush run on the device's I/O
+ * worker thread and may block; size and close on the control thread. */
+struct block_backend_ops {
+	/* Transfer exactly the iovecs' total length at byte `offset`: 0 or -errno (a read
+	 * that meets the end of the file is -EIO; short transfers are retried inside). */
+	int (*read)(struct block_backend *b, uint64_t offset, const struct iovec *iov,
+		unsigned iovcnt);
+	int (*write)(struct block_backend *b, uint64_t offset, const struct iovec *iov,
+		unsigned iovcnt);
+	/* Make written data durable (fdatasync for a file): 0 or -errno. */
+	int (*flush)(struct block_backend *b);
+	/* Size in bytes, as found when the backend was opened. */
+	uint64_t (*size)(const struct block_backend *b);
+	void (*close)(struct block_backend *b);
+};
+
+/* Implementations embed this as their first member. */
+struct block_backend {
+	const struct block_backend_ops *ops;
+};
+
+/* Open a raw image: O_RDWR, or O_RDONLY when `read_only` (a read-only drive can never
+ * write its file). Errors name the drive: "drive 'rootfs': cannot open /x.img: No such
+ * file or directory". 0 with *out set, or -errno. Control thread. */
+__attribute__((warn_unused_result)) int block_file_open(const char *drive_id, const char *path,
+	bool read_only, struct block_backend **out, char *err, size_t errlen);
+
+/* ---- virtio-blk device ---- */
+
+/* Like virtio_block_new (ember/virtio_devices.h) but on a backend the caller opened, for
+ * tests and other backends. Takes ownership of `be` whatever the outcome. */
+struct virtio_dev *virtio_block_new_backend(const struct virtio_env *env, uint64_t base,
+	uint32_t gsi, const struct drive_config *cfg, struct block_backend *be, char *err,
+	size_t errlen);
+
+/* ---- request parsing (pure: no backend, no state) ---- */
+
+/* What a chain asks for. `status` < 0 means "needs the backend" (IN, OUT, FLUSH);
+ * otherwise the answer is already known and the caller writes it. */
+struct blk_req {
+	uint32_t type;
+	uint64_t sector;
+	uint64_t len;                        /* data bytes (IN/OUT), a multiple of 512 */
+	struct iovec iov[VIRTQ_MAX_SEGMENTS]; /* the data, as host pointers into guest RAM */
+	unsigned iovcnt;
+	int status;                          /* VIRTIO_BLK_S_* decided now, or -1 */
+	uint32_t written;                    /* bytes the device writes, status included */
+	const char *why;                     /* for a failed request: what was wrong */
+};
+
+/* Parse the chain `e` taken from `q`, for a disk of `capacity` sectors. Returns 0 when the
+ * chain can be answered (see r->status), or -EINVAL when it has no device-writable status
+ * byte: nothing can be answered and the device should go to NEEDS_RESET. GET_ID is
+ * answered here: `id` (BLK_ID_BYTES, NUL padded) is copied into the chain. Guest memory
+ * is reached through virtq_read/virtq_write and guest_mem_ptr only. */
+__attribute__((warn_unused_result)) int blk_req_parse(const struct virtq *q,
+	const struct virtq_elem *e, uint64_t capacity, bool read_only,
+	const char id[BLK_ID_BYTES], struct blk_req *r);
+
+#endif

@@ -1,0 +1,36 @@
+/* virtio-net (virtio 1.x 5.1) over a host TAP device: the TAP backend and the device model
+ * that virtio_net_new (ember/virtio_devices.h) puts on a transport.
+ *
+ * Frames carry the 12-byte virtio_net_hdr (v1, with num_buffers) on both sides: the tap
+ * is opened with IFF_VNET_HDR and a header size of 12, so a frame moves between the tap
+ * and guest buffers without reshaping. No offloads are offered or enabled, so every
+ * header ember passes on is zero (num_buffers 1 towards the guest). */
+#ifndef EMBER_NET_H
+#define EMBER_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ev_loop;
+struct net_config;
+struct virtio_dev_ops;
+
+#define VIRTIO_NET_F_MAC 5
+#define NET_HDR_SIZE 12        /* struct virtio_net_hdr_v1 */
+#define NET_MAX_FRAME 65535    /* Ethernet frame without the header, tap MTU at most 64K */
+
+/* Open the TAP device `name` (which must exist or be creatable by this process):
+ * /dev/net/tun, TUNSETIFF with IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, TUNSETVNETHDRSZ 12,
+ * non-blocking, close-on-exec. Returns the fd, or -errno with err ("cannot open tap
+ * 'tap0': Operation not permitted"). */
+__attribute__((warn_unused_result)) int tap_open(const char *name, char *err, size_t errlen);
+
+/* The model's ops, and a model over `fd` (a tap from tap_open, or in tests one end of a
+ * SOCK_SEQPACKET socketpair; it is made non-blocking and owned from here on, closed even
+ * on failure). NULL with err ("net 'eth0': ..."). Control thread. */
+struct net_dev;
+extern const struct virtio_dev_ops net_ops;
+struct net_dev *net_dev_new(struct ev_loop *loop, const struct net_config *cfg, int fd,
+	char *err, size_t errlen);
+
+#endif

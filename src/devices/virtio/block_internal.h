@@ -1,0 +1,99 @@
+/* Internals of the virtio-blk model shared by its files (requests, worker, persist).
+ * Not a module interface: other modules use include/ember/block.h and virtio_devices.h. */
+#ifndef EMBER_BLOCK_INTERNAL_H
+#define EMBER_BLOCK_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "ember/block.h"
+#include "ember/rate_limiter.h"
+
+#define BLK_QUEUE_SIZE 256
+#define BLK_CONFIG_SIZE 24 /* capacity, size_max, seg_max, geometry (unused), blk_size */
+
+/* One request on its way through the worker. */
+struct blk_io {
+	struct blk_io *next;
+	struct virtq_elem elem;
+	struct blk_req req;
+	int result; /* set by the worker: 0 or -errno from the backend */
+};
+
+/* A request that was done when the VM was saved but not yet in the used ring: the
+ * restored device answers it once its queue is live again (blk_replay). */
+struct blk_saved_done {
+	uint16_t head;
+	uint8_t status;
+	uint32_t written;
+	uint64_t status_gpa;
+};
+
+struct block_stats {
+	uint64_t reads, writes, read_bytes, write_bytes, flushes, errors, throttled;
+};
+
+struct block {
+	struct virtio_dev *vd;
+	struct block_backend *be;
+	struct blk_worker *worker;
+	struct ev_loop *loop;
+	const struct guest_mem *mem;
+	char *id, *path;
+	char serial[BLK_ID_BYTES];
+	bool read_only;
+	uint64_t capacity; /* sectors */
+	uint8_t config[BLK_CONFIG_SIZE];
+	struct rate_limiter rl;
+	ev_timer throttle; /* armed while the limiter holds the queue back */
+	struct blk_io *spare; /* free list, grows to the most requests ever in flight */
+	/* Taken from the worker, not yet answered (save keeps them for the loop). */
+	struct blk_io *finished, **finished_tail;
+	struct blk_saved_done *replay; /* from a restore, answered at activation */
+	unsigned nr_replay;
+	struct block_stats st;
+	uint64_t last_complaint_us;
+	uint64_t complaints_dropped;
+};
+
+/* block.c */
+uint64_t blk_now_ns(void);
+void blk_set_capacity(struct block *b, uint64_t bytes);
+/* Move what the worker finished onto b->finished (control thread). */
+void blk_collect(struct block *b);
+/* Drop every request in flight or finished, unanswered: the queue is gone. */
+void blk_discard(struct block *b);
+
+/* block_persist.c: the model's save/restore ops, and the answers a restore owes. */
+int blk_save(void *dev, struct snap_writer *w);
+int blk_restore(void *dev, struct snap_cursor *c);
+void blk_replay(struct block *b);
+
+/* ---- the I/O worker (block_worker.c): one thread per drive ---- */
+
+struct blk_worker;
+
+/* Called on the control thread (from an ev_async on `loop`) when requests are done;
+ * it collects them with blk_worker_take_done. */
+typedef void (*blk_worker_done_fn)(void *opaque);
+
+/* Start the thread (all signals blocked in it). NULL with err on failure. Control thread. */
+struct blk_worker *blk_worker_new(struct block_backend *be, struct ev_loop *loop,
+	blk_worker_done_fn done, void *opaque, char *err, size_t errlen);
+/* Wait for the requests handed over, stop and join the thread; the backend stays the
+ * caller's. Requests left on the done list are freed. NULL is a no-op. */
+void blk_worker_free(struct blk_worker *w);
+/* Hand a request over (control thread); it comes back through the done list. */
+void blk_worker_submit(struct blk_worker *w, struct blk_io *io);
+/* Detach every finished request, oldest first (control thread). */
+struct blk_io *blk_worker_take_done(struct blk_worker *w);
+/* Block until every submitted request is on the done list (control thread: save, reset,
+ * backend swap). Finished requests still have to be taken. */
+void blk_worker_drain(struct blk_worker *w);
+/* Replace the backend; only while drained. */
+void blk_worker_set_backend(struct blk_worker *w, struct block_backend *be);
+
+#endif

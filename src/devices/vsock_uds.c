@@ -1,0 +1,739 @@
+/* vsock host side: guest vsock streams carried over Unix sockets (Firecracker's hybrid). */
+#include "ember/vsock.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "ember/log.h"
+
+#define HASH_BUCKETS 256
+#define ORPHAN_RING 64
+#define ACCEPT_BURST 16
+
+enum conn_state {
+	CS_LINE,        /* host client accepted, reading "CONNECT <port>\n" */
+	CS_REQUESTED,   /* REQUEST owed or sent to the guest, waiting for its answer */
+	CS_ESTABLISHED,
+	CS_CLOSING,     /* guest shut down both ways: flush what is buffered, then RST */
+	CS_DEAD,        /* socket closed; only the RST to the guest is left */
+};
+
+/* Packets a connection owes the guest, sent in this order of bits. */
+enum { P_RST = 1, P_RESPONSE = 2, P_REQUEST = 4, P_SHUTDOWN = 8, P_CREDIT = 16, P_DATA = 32 };
+
+struct conn {
+	struct vsock_uds *u;
+	int fd;
+	ev_io rd, wr;
+	ev_timer timer;
+	enum conn_state state;
+	bool host_initiated;
+	bool sock_eof;     /* the Unix peer will send no more */
+	bool peer_no_send; /* the guest will send no more */
+	bool peer_no_rcv;  /* the guest will receive no more */
+	bool shut_wr;      /* shutdown(SHUT_WR) done */
+	uint32_t local_port, peer_port;
+	uint32_t shut_flags; /* of the SHUTDOWN owed */
+	unsigned owed;       /* P_* */
+	struct vsock_credit cr;
+	char line[VSOCK_CONNECT_LINE_MAX];
+	size_t line_len;
+	uint8_t *buf;        /* guest -> host bytes the socket did not take yet (a ring) */
+	size_t head, len;
+	struct conn *hnext;            /* hash chain (not in CS_LINE / CS_DEAD) */
+	struct conn *qprev, *qnext;    /* queue of connections owing packets */
+	struct conn *prev, *next;      /* every connection */
+	bool queued, hashed;
+};
+
+struct orphan {
+	uint64_t cid;
+	uint32_t src_port, dst_port;
+};
+
+struct vsock_uds {
+	struct ev_loop *loop;
+	char *path;
+	uint64_t guest_cid;
+	int listen_fd;
+	ev_io accept_w;
+	vsock_wake_fn wake;
+	void *ctx;
+	struct conn *hash[HASH_BUCKETS];
+	struct conn *all;
+	struct conn *qhead, *qtail;
+	struct orphan orphans[ORPHAN_RING];
+	unsigned orphan_head, orphan_len;
+	uint32_t local_port_last;
+	struct vsock_uds_stats st;
+};
+
+static unsigned bucket(uint32_t local, uint32_t peer)
+{
+	return (local * 2654435761u ^ peer * 40503u) % HASH_BUCKETS;
+}
+
+static struct conn *lookup(struct vsock_uds *u, uint32_t local, uint32_t peer)
+{
+	for (struct conn *c = u->hash[bucket(local, peer)]; c; c = c->hnext)
+		if (c->local_port == local && c->peer_port == peer)
+			return c;
+	return NULL;
+}
+
+static void hash_add(struct conn *c)
+{
+	struct conn **b = &c->u->hash[bucket(c->local_port, c->peer_port)];
+
+	c->hnext = *b;
+	*b = c;
+	c->hashed = true;
+}
+
+static void hash_del(struct conn *c)
+{
+	struct conn **p = &c->u->hash[bucket(c->local_port, c->peer_port)];
+
+	if (!c->hashed)
+		return;
+	while (*p && *p != c)
+		p = &(*p)->hnext;
+	if (*p)
+		*p = c->hnext;
+	c->hashed = false;
+}
+
+static void enqueue(struct conn *c, unsigned bits)
+{
+	struct vsock_uds *u = c->u;
+
+	c->owed |= bits;
+	if (c->queued)
+		return;
+	c->qprev = u->qtail;
+	c->qnext = NULL;
+	if (u->qtail)
+		u->qtail->qnext = c;
+	else
+		u->qhead = c;
+	u->qtail = c;
+	c->queued = true;
+}
+
+static void dequeue(struct conn *c)
+{
+	struct vsock_uds *u = c->u;
+
+	if (!c->queued)
+		return;
+	if (c->qprev)
+		c->qprev->qnext = c->qnext;
+	else
+		u->qhead = c->qnext;
+	if (c->qnext)
+		c->qnext->qprev = c->qprev;
+	else
+		u->qtail = c->qprev;
+	c->queued = false;
+}
+
+static void close_socket(struct conn *c)
+{
+	ev_io_stop(c->u->loop, &c->rd);
+	ev_io_stop(c->u->loop, &c->wr);
+	ev_timer_stop(c->u->loop, &c->timer);
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+static void conn_free(struct conn *c)
+{
+	struct vsock_uds *u = c->u;
+
+	close_socket(c);
+	hash_del(c);
+	dequeue(c);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		u->all = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	u->st.open--;
+	free(c->buf);
+	free(c);
+}
+
+/* End a connection the guest knows about: close the socket now, tell the guest (RST). */
+static void conn_kill(struct conn *c)
+{
+	if (c->state == CS_LINE) {
+		conn_free(c);
+		return;
+	}
+	close_socket(c);
+	hash_del(c);
+	c->state = CS_DEAD;
+	c->owed = 0;
+	enqueue(c, P_RST);
+}
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents);
+static void on_write(struct ev_loop *loop, ev_io *w, int revents);
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
+
+static struct conn *conn_new(struct vsock_uds *u, int fd)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->u = u;
+	c->fd = fd;
+	ev_io_init(&c->rd, on_read, fd, EV_READ);
+	ev_io_init(&c->wr, on_write, fd, EV_WRITE);
+	ev_init(&c->timer, on_timer);
+	c->rd.data = c->wr.data = c->timer.data = c;
+	vsock_credit_init(&c->cr, VSOCK_CONN_BUF);
+	c->next = u->all;
+	if (u->all)
+		u->all->prev = c;
+	u->all = c;
+	u->st.open++;
+	u->st.conns++;
+	return c;
+}
+
+/* Read from the socket only while the guest can take data and nothing is owed yet. */
+static void update_reader(struct conn *c)
+{
+	struct ev_loop *loop = c->u->loop;
+	bool want = c->state == CS_LINE ||
+		(c->state == CS_ESTABLISHED && !c->sock_eof && !c->peer_no_rcv &&
+		 !(c->owed & P_DATA) && vsock_credit_peer_free(&c->cr) > 0);
+
+	if (want && !ev_is_active(&c->rd))
+		ev_io_start(loop, &c->rd);
+	else if (!want && ev_is_active(&c->rd))
+		ev_io_stop(loop, &c->rd);
+}
+
+static void start_timer(struct conn *c, unsigned ms)
+{
+	ev_timer_stop(c->u->loop, &c->timer);
+	ev_timer_set(&c->timer, ms / 1000.0, 0.);
+	ev_timer_start(c->u->loop, &c->timer);
+}
+
+/* Write buffered guest bytes to the socket. 0, or -errno when the connection is broken. */
+static int flush(struct conn *c)
+{
+	while (c->len) {
+		size_t chunk = c->len;
+		ssize_t n;
+
+		if (c->head + chunk > VSOCK_CONN_BUF)
+			chunk = VSOCK_CONN_BUF - c->head;
+		n = send(c->fd, c->buf + c->head, chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0)
+			return n < 0 ? -errno : -EPIPE;
+		c->head = (c->head + (size_t)n) % VSOCK_CONN_BUF;
+		c->len -= (size_t)n;
+		c->cr.fwd_cnt += (uint32_t)n;
+		c->u->st.tx_bytes += (uint64_t)n;
+	}
+	if (c->len && !ev_is_active(&c->wr))
+		ev_io_start(c->u->loop, &c->wr);
+	else if (!c->len && ev_is_active(&c->wr))
+		ev_io_stop(c->u->loop, &c->wr);
+	if (vsock_credit_update_due(&c->cr))
+		enqueue(c, P_CREDIT);
+	if (c->len)
+		return 0;
+	if (c->state == CS_CLOSING) {
+		conn_kill(c);
+	} else if (c->peer_no_send && !c->shut_wr) {
+		shutdown(c->fd, SHUT_WR);
+		c->shut_wr = true;
+	}
+	return 0;
+}
+
+static void take_data(struct conn *c, const uint8_t *data, uint32_t n)
+{
+	size_t tail = (c->head + c->len) % VSOCK_CONN_BUF, first = n;
+
+	if (!c->buf && !(c->buf = malloc(VSOCK_CONN_BUF))) {
+		conn_kill(c);
+		return;
+	}
+	if (tail + first > VSOCK_CONN_BUF)
+		first = VSOCK_CONN_BUF - tail;
+	memcpy(c->buf + tail, data, first);
+	memcpy(c->buf, data + first, n - first);
+	c->len += n;
+	if (flush(c) < 0)
+		conn_kill(c);
+}
+
+static void wake(struct vsock_uds *u)
+{
+	if (vsock_uds_pending(u))
+		u->wake(u->ctx);
+}
+
+static uint32_t next_local_port(struct vsock_uds *u)
+{
+	for (;;) {
+		uint32_t p = u->local_port_last + 1;
+		bool used = false;
+
+		if (p < VSOCK_LOCAL_PORT_FIRST)
+			p = VSOCK_LOCAL_PORT_FIRST;
+		u->local_port_last = p;
+		for (struct conn *c = u->all; c && !used; c = c->next)
+			used = c->host_initiated && c->state != CS_LINE && c->local_port == p;
+		if (!used)
+			return p;
+	}
+}
+
+/* A host client's first line, consumed up to its '\n' and no further. */
+static void read_line(struct conn *c)
+{
+	size_t room = sizeof(c->line) - c->line_len;
+	ssize_t n = recv(c->fd, c->line + c->line_len, room, MSG_PEEK | MSG_DONTWAIT);
+	char *nl;
+	uint32_t port = 0;
+	int r;
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_free(c);
+		return;
+	}
+	nl = memchr(c->line + c->line_len, '\n', (size_t)n);
+	if (nl)
+		n = nl - (c->line + c->line_len) + 1;
+	if (recv(c->fd, c->line + c->line_len, (size_t)n, MSG_DONTWAIT) != n) {
+		conn_free(c);
+		return;
+	}
+	c->line_len += (size_t)n;
+	r = vsock_parse_connect(c->line, c->line_len, &port);
+	if (r == 0)
+		return;
+	if (r < 0) {
+		c->u->st.bad_connect_lines++;
+		log_warn("vsock: bad CONNECT line from a host client, closing it");
+		conn_free(c);
+		return;
+	}
+	c->state = CS_REQUESTED;
+	c->peer_port = port;
+	c->local_port = next_local_port(c->u);
+	hash_add(c);
+	update_reader(c);
+	start_timer(c, VSOCK_CONNECT_TIMEOUT_MS);
+	enqueue(c, P_REQUEST);
+}
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *c = w->data;
+	struct vsock_uds *u = c->u;
+
+	(void)loop;
+	(void)revents;
+	if (c->state == CS_LINE) {
+		read_line(c);
+	} else {
+		/* Data (or EOF) is waiting: the guest takes it when it has a buffer. */
+		enqueue(c, P_DATA);
+		update_reader(c);
+	}
+	wake(u);
+}
+
+static void on_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *c = w->data;
+	struct vsock_uds *u = c->u;
+
+	(void)loop;
+	(void)revents;
+	if (flush(c) < 0)
+		conn_kill(c);
+	wake(u);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+	struct vsock_uds *u = c->u;
+
+	(void)loop;
+	(void)revents;
+	if (c->state == CS_REQUESTED)
+		log_info("vsock: guest port %u did not answer a host connection", c->peer_port);
+	if (c->state == CS_REQUESTED || c->state == CS_CLOSING)
+		conn_kill(c);
+	wake(u);
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct vsock_uds *u = w->data;
+
+	(void)loop;
+	(void)revents;
+	for (int i = 0; i < ACCEPT_BURST; i++) {
+		int fd = accept4(u->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct conn *c;
+
+		if (fd < 0)
+			return;
+		if (u->st.open >= VSOCK_MAX_CONNS || !(c = conn_new(u, fd))) {
+			u->st.conn_refused++;
+			close(fd);
+			continue;
+		}
+		c->host_initiated = true;
+		u->st.conns_host++;
+		c->state = CS_LINE;
+		update_reader(c);
+	}
+}
+
+static void orphan_rst(struct vsock_uds *u, const struct vsock_hdr *h)
+{
+	struct orphan *o;
+
+	if (h->op == VSOCK_OP_RST || u->orphan_len == ORPHAN_RING)
+		return;
+	o = &u->orphans[(u->orphan_head + u->orphan_len++) % ORPHAN_RING];
+	o->cid = h->dst_cid;
+	o->src_port = h->dst_port;
+	o->dst_port = h->src_port;
+}
+
+/* The guest asks for host port h->dst_port: connect to "<uds_path>_<port>". */
+static void guest_connect(struct vsock_uds *u, const struct vsock_hdr *h)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct conn *c;
+	int fd, n;
+
+	u->st.conns_guest++;
+	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", u->path, h->dst_port);
+	if (n < 0 || (size_t)n >= sizeof(sa.sun_path) || u->st.open >= VSOCK_MAX_CONNS)
+		goto refuse;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto refuse;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || !(c = conn_new(u, fd))) {
+		log_debug("vsock: guest connection to %s: %s", sa.sun_path, strerror(errno));
+		close(fd);
+		goto refuse;
+	}
+	c->state = CS_ESTABLISHED;
+	c->local_port = h->dst_port;
+	c->peer_port = h->src_port;
+	vsock_credit_peer(&c->cr, h->buf_alloc, h->fwd_cnt);
+	hash_add(c);
+	enqueue(c, P_RESPONSE);
+	update_reader(c);
+	return;
+refuse:
+	u->st.conn_refused++;
+	orphan_rst(u, h);
+}
+
+static void rx_shutdown(struct conn *c, uint32_t flags)
+{
+	if (flags & VSOCK_SHUTDOWN_RCV) {
+		c->peer_no_rcv = true;
+		c->owed &= ~(unsigned)P_DATA;
+	}
+	if (flags & VSOCK_SHUTDOWN_SEND)
+		c->peer_no_send = true;
+	if (c->peer_no_rcv && c->peer_no_send) {
+		/* The guest closed: hand on what it sent, then answer RST. */
+		c->state = CS_CLOSING;
+		start_timer(c, VSOCK_CLOSE_TIMEOUT_MS);
+	}
+	if (flush(c) < 0)
+		conn_kill(c);
+	else if (c->state != CS_DEAD)
+		update_reader(c);
+}
+
+static void rx_response(struct conn *c)
+{
+	char ok[32];
+	int n = snprintf(ok, sizeof(ok), "OK %u\n", c->local_port);
+
+	ev_timer_stop(c->u->loop, &c->timer);
+	/* A fresh socket takes a few bytes whole; if not, the client is broken. */
+	if (send(c->fd, ok, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n) {
+		conn_kill(c);
+		return;
+	}
+	c->state = CS_ESTABLISHED;
+	update_reader(c);
+}
+
+void vsock_uds_send(struct vsock_uds *u, const struct vsock_hdr *h, const uint8_t *payload)
+{
+	struct conn *c;
+
+	if (h->dst_cid != VSOCK_HOST_CID) {
+		orphan_rst(u, h);
+		return;
+	}
+	c = lookup(u, h->dst_port, h->src_port);
+	if (!c) {
+		if (h->op == VSOCK_OP_REQUEST)
+			guest_connect(u, h);
+		else
+			orphan_rst(u, h);
+		return;
+	}
+	vsock_credit_peer(&c->cr, h->buf_alloc, h->fwd_cnt);
+	switch (h->op) {
+	case VSOCK_OP_RST:
+		conn_free(c);
+		return;
+	case VSOCK_OP_RESPONSE:
+		if (c->state != CS_REQUESTED)
+			break;
+		rx_response(c);
+		return;
+	case VSOCK_OP_SHUTDOWN:
+		rx_shutdown(c, h->flags);
+		return;
+	case VSOCK_OP_CREDIT_REQUEST:
+		enqueue(c, P_CREDIT);
+		/* fall through */
+	case VSOCK_OP_CREDIT_UPDATE:
+		update_reader(c);
+		return;
+	case VSOCK_OP_RW:
+		if (c->state != CS_ESTABLISHED || c->peer_no_send)
+			break;
+		if (vsock_credit_rx(&c->cr, h->len) < 0) {
+			u->st.credit_violations++;
+			break;
+		}
+		take_data(c, payload, h->len);
+		if (c->state != CS_DEAD)
+			update_reader(c);
+		return;
+	default: /* a REQUEST for a connection that exists */
+		break;
+	}
+	conn_kill(c);
+}
+
+bool vsock_uds_can_send(const struct vsock_uds *u)
+{
+	return u->orphan_len < ORPHAN_RING;
+}
+
+bool vsock_uds_pending(const struct vsock_uds *u)
+{
+	return u->orphan_len || u->qhead;
+}
+
+static void reply_hdr(const struct conn *c, struct vsock_hdr *h, uint16_t op)
+{
+	memset(h, 0, sizeof(*h));
+	h->src_cid = VSOCK_HOST_CID;
+	h->dst_cid = c->u->guest_cid;
+	h->src_port = c->local_port;
+	h->dst_port = c->peer_port;
+	h->type = VSOCK_TYPE_STREAM;
+	h->op = op;
+	h->buf_alloc = c->cr.buf_alloc;
+	h->fwd_cnt = c->cr.fwd_cnt;
+}
+
+/* Data or EOF from the socket, or a credit update if it had nothing after all. */
+static int recv_data(struct conn *c, struct vsock_hdr *h, uint8_t *buf, size_t cap)
+{
+	uint32_t credit = vsock_credit_peer_free(&c->cr);
+	ssize_t n;
+
+	c->owed &= ~(unsigned)P_DATA;
+	if (cap > credit)
+		cap = credit;
+	if (cap > VSOCK_MAX_PAYLOAD)
+		cap = VSOCK_MAX_PAYLOAD;
+	n = cap ? recv(c->fd, buf, cap, MSG_DONTWAIT) : -1;
+	if (n > 0) {
+		reply_hdr(c, h, VSOCK_OP_RW);
+		h->len = (uint32_t)n;
+		c->cr.tx_cnt += (uint32_t)n;
+		c->u->st.rx_bytes += (uint64_t)n;
+	} else if (n == 0) {
+		c->sock_eof = true;
+		reply_hdr(c, h, VSOCK_OP_SHUTDOWN);
+		h->flags = VSOCK_SHUTDOWN_SEND | (c->peer_no_send ? VSOCK_SHUTDOWN_RCV : 0);
+	} else if (cap && errno != EAGAIN && errno != EINTR) {
+		conn_kill(c);
+		return -EAGAIN; /* the RST goes out next */
+	} else {
+		reply_hdr(c, h, VSOCK_OP_CREDIT_UPDATE);
+	}
+	update_reader(c);
+	return (int)h->len;
+}
+
+int vsock_uds_recv(struct vsock_uds *u, struct vsock_hdr *h, uint8_t *buf, size_t cap)
+{
+	for (;;) {
+		struct conn *c = u->qhead;
+		int r = 0;
+
+		if (u->orphan_len) {
+			struct orphan *o = &u->orphans[u->orphan_head];
+
+			memset(h, 0, sizeof(*h));
+			h->src_cid = o->cid;
+			h->dst_cid = u->guest_cid;
+			h->src_port = o->src_port;
+			h->dst_port = o->dst_port;
+			h->type = VSOCK_TYPE_STREAM;
+			h->op = VSOCK_OP_RST;
+			u->orphan_head = (u->orphan_head + 1) % ORPHAN_RING;
+			u->orphan_len--;
+			u->st.rst_sent++;
+			return 0;
+		}
+		if (!c)
+			return -ENOENT;
+		if (c->owed & P_RST) {
+			reply_hdr(c, h, VSOCK_OP_RST);
+			u->st.rst_sent++;
+			conn_free(c);
+			return 0;
+		}
+		if (c->owed & P_RESPONSE) {
+			c->owed &= ~(unsigned)P_RESPONSE;
+			reply_hdr(c, h, VSOCK_OP_RESPONSE);
+		} else if (c->owed & P_REQUEST) {
+			c->owed &= ~(unsigned)P_REQUEST;
+			reply_hdr(c, h, VSOCK_OP_REQUEST);
+		} else if (c->owed & P_SHUTDOWN) {
+			c->owed &= ~(unsigned)P_SHUTDOWN;
+			reply_hdr(c, h, VSOCK_OP_SHUTDOWN);
+			h->flags = c->shut_flags;
+		} else if (c->owed & P_DATA) {
+			r = recv_data(c, h, buf, cap);
+			if (r < 0)
+				continue;
+		} else {
+			c->owed &= ~(unsigned)P_CREDIT;
+			reply_hdr(c, h, VSOCK_OP_CREDIT_UPDATE);
+		}
+		/* Every packet carries fwd_cnt: any credit update owed is now sent. */
+		c->cr.fwd_cnt_sent = c->cr.fwd_cnt;
+		c->owed &= ~(unsigned)P_CREDIT;
+		/* Round robin: a connection that owes more goes to the back. */
+		dequeue(c);
+		if (c->owed)
+			enqueue(c, 0);
+		return r;
+	}
+}
+
+void vsock_uds_reset(struct vsock_uds *u)
+{
+	while (u->all)
+		conn_free(u->all);
+	u->orphan_len = 0;
+	u->orphan_head = 0;
+}
+
+void vsock_uds_set_guest_cid(struct vsock_uds *u, uint64_t cid)
+{
+	u->guest_cid = cid;
+}
+
+uint32_t vsock_uds_local_port_last(const struct vsock_uds *u)
+{
+	return u->local_port_last;
+}
+
+void vsock_uds_set_local_port_last(struct vsock_uds *u, uint32_t port)
+{
+	u->local_port_last = port;
+}
+
+void vsock_uds_stats(const struct vsock_uds *u, struct vsock_uds_stats *s)
+{
+	*s = u->st;
+}
+
+struct vsock_uds *vsock_uds_new(struct ev_loop *loop, const char *path, uint64_t guest_cid,
+	vsock_wake_fn wake_fn, void *ctx, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct vsock_uds *u;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "vsock: uds_path %s is longer than %zu bytes", path,
+			sizeof(sa.sun_path) - 1);
+		return NULL;
+	}
+	strcpy(sa.sun_path, path);
+	u = calloc(1, sizeof(*u));
+	if (!u || !(u->path = strdup(path))) {
+		snprintf(err, errlen, "vsock: %s", strerror(ENOMEM));
+		free(u);
+		return NULL;
+	}
+	u->loop = loop;
+	u->guest_cid = guest_cid;
+	u->wake = wake_fn;
+	u->ctx = ctx;
+	u->local_port_last = VSOCK_LOCAL_PORT_FIRST - 1;
+	u->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (u->listen_fd < 0 || bind(u->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(u->listen_fd, 64) < 0) {
+		snprintf(err, errlen, "vsock: cannot listen on %s: %s", path, strerror(errno));
+		if (u->listen_fd >= 0)
+			close(u->listen_fd);
+		free(u->path);
+		free(u);
+		return NULL;
+	}
+	ev_io_init(&u->accept_w, on_accept, u->listen_fd, EV_READ);
+	u->accept_w.data = u;
+	ev_io_start(loop, &u->accept_w);
+	return u;
+}
+
+void vsock_uds_free(struct vsock_uds *u)
+{
+	if (!u)
+		return;
+	vsock_uds_reset(u);
+	ev_io_stop(u->loop, &u->accept_w);
+	close(u->listen_fd);
+	unlink(u->path);
+	free(u->path);
+	free(u);
+}

@@ -1,0 +1,141 @@
+/* The device configuration inside a snapshot: what restore needs to rebuild the same
+ * devices (drive paths, tap names, vsock socket, limits) before their state is applied. */
+#include "vm_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ember/snapshot_file.h"
+
+#define PATH_MAX_LEN 4096
+
+static int put_limit(struct snap_writer *w, const struct rate_limit_config *l)
+{
+	const struct bucket_config *b[2] = { &l->bandwidth, &l->ops };
+	int ret = 0;
+
+	for (unsigned i = 0; !ret && i < 2; i++) {
+		ret = snap_put_u64(w, b[i]->size);
+		if (!ret)
+			ret = snap_put_u64(w, b[i]->one_time_burst);
+		if (!ret)
+			ret = snap_put_u64(w, b[i]->refill_time_ms);
+	}
+	return ret;
+}
+
+static void get_limit(struct snap_cursor *c, struct rate_limit_config *l)
+{
+	struct bucket_config *b[2] = { &l->bandwidth, &l->ops };
+
+	/* Sticky cursor errors: one check by the caller covers every read. */
+	for (unsigned i = 0; i < 2; i++)
+		if (snap_get_u64(c, &b[i]->size) || snap_get_u64(c, &b[i]->one_time_burst) ||
+			snap_get_u64(c, &b[i]->refill_time_ms))
+			return;
+}
+
+int snapshot_save_devices(const struct vm_config *c, struct snap_writer *w)
+{
+	int ret = snap_section_begin(w, SNAP_SEC_DEVICE_CONFIG, 1);
+
+	if (!ret)
+		ret = snap_put_u32(w, c->device_discovery);
+	if (!ret)
+		ret = snap_put_u32(w, c->nr_drives);
+	for (unsigned i = 0; !ret && i < c->nr_drives; i++) {
+		const struct drive_config *d = &c->drives[i];
+		ret = snap_put_str(w, d->id);
+		if (!ret)
+			ret = snap_put_str(w, d->path);
+		if (!ret)
+			ret = snap_put_u32(w, (uint32_t)d->read_only | (uint32_t)d->root << 1);
+		if (!ret)
+			ret = put_limit(w, &d->limit);
+	}
+	if (!ret)
+		ret = snap_put_u32(w, c->nr_nets);
+	for (unsigned i = 0; !ret && i < c->nr_nets; i++) {
+		const struct net_config *n = &c->nets[i];
+		ret = snap_put_str(w, n->id);
+		if (!ret)
+			ret = snap_put_str(w, n->tap);
+		if (!ret)
+			ret = snap_put_u32(w, n->has_mac);
+		if (!ret)
+			ret = snap_put(w, n->mac, sizeof(n->mac));
+		if (!ret)
+			ret = put_limit(w, &n->rx_limit);
+		if (!ret)
+			ret = put_limit(w, &n->tx_limit);
+	}
+	if (!ret)
+		ret = snap_put_u32(w, c->vsock.enabled);
+	if (!ret)
+		ret = snap_put_u32(w, c->vsock.guest_cid);
+	if (!ret)
+		ret = snap_put_str(w, c->vsock.uds_path);
+	if (!ret)
+		ret = snap_put_u32(w, c->entropy.enabled);
+	if (!ret)
+		ret = put_limit(w, &c->entropy.limit);
+	if (!ret)
+		ret = snap_put(w, &(uint32_t[5]){ c->balloon.enabled, c->balloon.amount_mib,
+			c->balloon.deflate_on_oom, c->balloon.stats_polling_interval_s,
+			c->balloon.free_page_reporting }, 5 * sizeof(uint32_t));
+	return ret ? ret : snap_section_end(w);
+}
+
+int snapshot_load_devices(const struct snap_reader *r, struct vm_config *c, char *err,
+	size_t errlen)
+{
+	struct snap_cursor cur;
+	uint32_t v = 0, b[5] = { 0 };
+
+	if (snap_reader_find(r, SNAP_SEC_DEVICE_CONFIG, 0, &cur))
+		return 0; /* a machine without devices */
+	if (snap_get_u32(&cur, &v) || v > DISCOVERY_CMDLINE || snap_get_u32(&cur, &c->nr_drives) ||
+		c->nr_drives > VM_MAX_DRIVES)
+		goto bad;
+	c->device_discovery = (enum device_discovery)v;
+	for (unsigned i = 0; i < c->nr_drives; i++) {
+		struct drive_config *d = &c->drives[i];
+		if (snap_get_str(&cur, (const char **)&d->id, 64) ||
+			snap_get_str(&cur, (const char **)&d->path, PATH_MAX_LEN) ||
+			snap_get_u32(&cur, &v))
+			goto bad;
+		d->read_only = v & 1;
+		d->root = v >> 1 & 1;
+		get_limit(&cur, &d->limit);
+	}
+	if (snap_get_u32(&cur, &c->nr_nets) || c->nr_nets > VM_MAX_NETS)
+		goto bad;
+	for (unsigned i = 0; i < c->nr_nets; i++) {
+		struct net_config *n = &c->nets[i];
+		if (snap_get_str(&cur, (const char **)&n->id, 64) ||
+			snap_get_str(&cur, (const char **)&n->tap, 16) || snap_get_u32(&cur, &v) ||
+			snap_get(&cur, n->mac, sizeof(n->mac)))
+			goto bad;
+		n->has_mac = v != 0;
+		get_limit(&cur, &n->rx_limit);
+		get_limit(&cur, &n->tx_limit);
+	}
+	if (snap_get_u32(&cur, &v) || snap_get_u32(&cur, &c->vsock.guest_cid) ||
+		snap_get_str(&cur, (const char **)&c->vsock.uds_path, PATH_MAX_LEN))
+		goto bad;
+	c->vsock.enabled = v != 0;
+	if (snap_get_u32(&cur, &v))
+		goto bad;
+	c->entropy.enabled = v != 0;
+	get_limit(&cur, &c->entropy.limit);
+	if (snap_get(&cur, b, sizeof(b)) || cur.bad)
+		goto bad;
+	c->balloon = (struct balloon_config){ .enabled = b[0] != 0, .amount_mib = b[1],
+		.deflate_on_oom = b[2] != 0, .stats_polling_interval_s = b[3],
+		.free_page_reporting = b[4] != 0 };
+	return 0;
+bad:
+	snprintf(err, errlen, "state file: device configuration is malformed");
+	return -EINVAL;
+}

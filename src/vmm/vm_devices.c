@@ -1,0 +1,148 @@
+/* A VM's virtio devices: built in the documented order (drives, net, vsock, entropy,
+ * balloon), each on the next virtio-mmio window with its own interrupt; described to
+ * the guest in ACPI or on the kernel command line; saved and restored in that order. */
+#include "vm_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ember/acpi.h"
+#include "ember/layout.h"
+#include "ember/rate_limiter.h"
+#include "ember/snapshot_file.h"
+#include "ember/virtio.h"
+#include "ember/virtio_devices.h"
+
+#define FIRST_VIRTIO_GSI 5 /* 0-4 are legacy lines; LAYOUT_VMGENID_GSI is the last pin */
+
+static struct rate_limit limit_of(const struct rate_limit_config *c)
+{
+	struct rate_limit l = {
+		.bandwidth = { c->bandwidth.size, c->bandwidth.one_time_burst,
+			c->bandwidth.refill_time_ms },
+		.ops = { c->ops.size, c->ops.one_time_burst, c->ops.refill_time_ms },
+	};
+	return l;
+}
+
+static int add(struct vm *vm, struct virtio_dev *vd)
+{
+	if (!vd)
+		return -EIO;
+	vm->virtio[vm->nr_virtio++] = vd;
+	return 0;
+}
+
+int vm_build_virtio(struct vm *vm, char *err, size_t errlen)
+{
+	const struct vm_config *c = &vm->cfg;
+	struct virtio_env env = { .loop = vm->loop, .mem = &vm->mem, .vm_fd = vm->vm_fd,
+		.mmio = &vm->mmio };
+	unsigned total = c->nr_drives + c->nr_nets + c->vsock.enabled + c->entropy.enabled +
+		c->balloon.enabled;
+	int ret = 0;
+
+	if (total > VM_MAX_VIRTIO || total > ACPI_MAX_VIRTIO) {
+		snprintf(err, errlen, "devices: %u virtio devices, at most %d", total, VM_MAX_VIRTIO);
+		return -EINVAL;
+	}
+#define NEXT_BASE (LAYOUT_VIRTIO_MMIO_BASE + vm->nr_virtio * LAYOUT_VIRTIO_MMIO_SIZE)
+#define NEXT_GSI (FIRST_VIRTIO_GSI + vm->nr_virtio)
+	for (unsigned i = 0; !ret && i < c->nr_drives; i++)
+		ret = add(vm, virtio_block_new(&env, NEXT_BASE, NEXT_GSI, &c->drives[i], err, errlen));
+	for (unsigned i = 0; !ret && i < c->nr_nets; i++)
+		ret = add(vm, virtio_net_new(&env, NEXT_BASE, NEXT_GSI, &c->nets[i], err, errlen));
+	if (!ret && c->vsock.enabled)
+		ret = add(vm, virtio_vsock_new(&env, NEXT_BASE, NEXT_GSI, &c->vsock, err, errlen));
+	if (!ret && c->entropy.enabled) {
+		struct rate_limit l = limit_of(&c->entropy.limit);
+		ret = add(vm, virtio_rng_new(&env, NEXT_BASE, NEXT_GSI, &l, err, errlen));
+	}
+	if (!ret && c->balloon.enabled)
+		ret = add(vm, virtio_balloon_new(&env, NEXT_BASE, NEXT_GSI, &c->balloon, err, errlen));
+#undef NEXT_BASE
+#undef NEXT_GSI
+	return ret;
+}
+
+void vm_free_virtio(struct vm *vm)
+{
+	while (vm->nr_virtio)
+		virtio_free(vm->virtio[--vm->nr_virtio]);
+}
+
+unsigned vm_virtio_acpi(const struct vm *vm, struct acpi_mmio_device *out)
+{
+	if (vm->cfg.device_discovery == DISCOVERY_CMDLINE)
+		return 0; /* described on the command line instead: never twice */
+	for (unsigned i = 0; i < vm->nr_virtio; i++)
+		out[i] = (struct acpi_mmio_device){ .base = virtio_base(vm->virtio[i]),
+			.size = LAYOUT_VIRTIO_MMIO_SIZE, .gsi = virtio_gsi(vm->virtio[i]) };
+	return vm->nr_virtio;
+}
+
+int vm_device_cmdline(const struct vm *vm, char *buf, size_t len)
+{
+	const struct vm_config *c = &vm->cfg;
+	size_t n = 0;
+	int w;
+
+	buf[0] = 0;
+	for (unsigned i = 0; i < c->nr_drives; i++) {
+		if (!c->drives[i].root)
+			continue;
+		/* Drives come first, so drive i is the guest's i-th virtio disk. */
+		w = snprintf(buf + n, len - n, " root=/dev/vd%c %s", 'a' + i,
+			c->drives[i].read_only ? "ro" : "rw");
+		if (w < 0 || (size_t)w >= len - n)
+			return -E2BIG;
+		n += (size_t)w;
+	}
+	for (unsigned i = 0; c->device_discovery == DISCOVERY_CMDLINE && i < vm->nr_virtio; i++) {
+		w = snprintf(buf + n, len - n, " virtio_mmio.device=4K@0x%llx:%u",
+			(unsigned long long)virtio_base(vm->virtio[i]), virtio_gsi(vm->virtio[i]));
+		if (w < 0 || (size_t)w >= len - n)
+			return -E2BIG;
+		n += (size_t)w;
+	}
+	return 0;
+}
+
+int vm_save_virtio(struct vm *vm, struct snap_writer *w)
+{
+	for (unsigned i = 0; i < vm->nr_virtio; i++) {
+		char name[32];
+		int ret;
+
+		snprintf(name, sizeof(name), "virtio-%s", virtio_kind(vm->virtio[i]));
+		ret = snap_section_begin(w, SNAP_SEC_DEVICE, 1);
+		if (!ret)
+			ret = snap_put_str(w, name);
+		if (!ret)
+			ret = virtio_save(vm->virtio[i], w);
+		if (!ret)
+			ret = snap_section_end(w);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int vm_restore_virtio(struct vm *vm, unsigned index, const char *name, struct snap_cursor *c,
+	char *err, size_t errlen)
+{
+	char want[32];
+
+	if (index >= vm->nr_virtio) {
+		snprintf(err, errlen, "state file: device '%s' is not in the vm's configuration", name);
+		return -EINVAL;
+	}
+	snprintf(want, sizeof(want), "virtio-%s", virtio_kind(vm->virtio[index]));
+	if (strcmp(want, name)) {
+		snprintf(err, errlen, "state file: device %u is '%s', the vm has '%s' there", index,
+			name, want);
+		return -EINVAL;
+	}
+	return virtio_restore(vm->virtio[index], c, err, errlen);
+}

@@ -1,0 +1,161 @@
+/* libFuzzer harness for the balloon's guest-input parsers: PFN arrays and stats buffers.
+ *
+ * Build and run (from the repository root):
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
+ *     tests/fuzz/fuzz_balloon.c src/devices/virtio/balloon.c src/devices/balloon_memory.c \
+ *     src/devices/virtio/queue.c src/kvm/guest_mem.c src/snapshot/state_file.c \
+ *     src/util/crc64.c src/util/log.c -lev -o fuzz_balloon
+ *   ./fuzz_balloon -max_total_time=60 tests/fuzz/corpus/balloon
+ * (balloon.c also holds the device model; its transport calls are stubbed below and
+ * never reached by the parsers.)
+ *
+ * The first input byte picks the parser. PFN arrays are walked over a guest memory of
+ * two real anonymous regions, adjacent in guest-physical space but not on the host, so
+ * runs must split there; every run handed out must lie inside one region,
+ * be page-aligned, and be discarded for real without error (after which it reads as
+ * zeros). Counts must add up. Stats buffers: accepted only at a multiple of 10 bytes,
+ * only known tags marked present, the result untouched on refusal. Any violation traps. */
+#include "ember/balloon.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "ember/guest_mem.h"
+#include "ember/virtio.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond)                                                                      \
+	do {                                                                             \
+		if (!(cond))                                                             \
+			__builtin_trap();                                                \
+	} while (0)
+
+#define PG 4096ULL
+#define REGION_PAGES 64
+
+/* Transport stubs: the parsers never reach the model. */
+struct virtq *virtio_queue(struct virtio_dev *vd, unsigned q)
+{
+	(void)vd, (void)q;
+	return NULL;
+}
+void virtio_notify(struct virtio_dev *vd, unsigned q)
+{
+	(void)vd, (void)q;
+}
+void virtio_config_changed(struct virtio_dev *vd)
+{
+	(void)vd;
+}
+void virtio_needs_reset(struct virtio_dev *vd, const char *why)
+{
+	(void)vd, (void)why;
+}
+void virtio_lock(struct virtio_dev *vd)
+{
+	(void)vd;
+}
+void virtio_unlock(struct virtio_dev *vd)
+{
+	(void)vd;
+}
+struct virtio_dev *virtio_mmio_new(const struct virtio_env *env, uint64_t base, uint32_t gsi,
+	const struct virtio_dev_ops *ops, void *dev, char *err, size_t errlen)
+{
+	(void)env, (void)base, (void)gsi, (void)err, (void)errlen;
+	ops->destroy(dev);
+	return NULL;
+}
+static struct guest_mem gm;
+
+/* Two regions adjacent in guest-physical space but not on the host (a hole between
+ * them), so runs of PFNs must split at the boundary. */
+static void setup(void)
+{
+	uint8_t *p;
+
+	if (gm.nr_regions)
+		return;
+	p = mmap(NULL, 3 * REGION_PAGES * PG, PROT_READ | PROT_WRITE,
+		MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(p != MAP_FAILED);
+	gm.backing = GUEST_MEM_ANON;
+	gm.page_size = PG;
+	gm.fd = -1;
+	gm.nr_regions = 2;
+	for (unsigned i = 0; i < 2; i++) {
+		gm.regions[i].gpa = i * REGION_PAGES * PG;
+		gm.regions[i].size = REGION_PAGES * PG;
+		gm.regions[i].host = p + 2 * i * REGION_PAGES * PG;
+	}
+	gm.total = 2 * REGION_PAGES * PG;
+}
+
+struct seen {
+	uint64_t pages, ranges;
+};
+
+static void range_cb(void *ctx, uint64_t gpa, uint64_t len)
+{
+	struct seen *s = ctx;
+	uint8_t *host = guest_mem_ptr(&gm, gpa, len);
+	struct balloon_discard d;
+	char err[160];
+
+	CHECK(host != NULL);
+	CHECK(gpa % PG == 0 && len % PG == 0 && len > 0);
+	CHECK(balloon_memory_discard(&gm, gpa, len, &d, err, sizeof(err)) == 0);
+	CHECK(d.bytes == len && d.skipped == 0);
+	for (uint64_t i = 0; i < len; i += 512)
+		CHECK(host[i] == 0);
+	memset(host, 0xab, len); /* dirty again for the next input */
+	s->pages += len / PG;
+	s->ranges++;
+}
+
+static void fuzz_pfns(const uint8_t *data, size_t size)
+{
+	struct balloon_pfn_result res = { 0 };
+	struct seen s = { 0 };
+
+	balloon_parse_pfns(&gm, data, size, range_cb, &s, &res);
+	CHECK(res.pages + res.refused == size / 4);
+	CHECK(res.trailing == size % 4);
+	CHECK(s.pages == res.pages && s.ranges == res.ranges);
+	CHECK(res.ranges <= res.pages);
+}
+
+static void fuzz_stats(const uint8_t *data, size_t size)
+{
+	uint64_t present = 0x5a5a, value[BALLOON_STAT_TAGS];
+	int ret;
+
+	memset(value, 0x5a, sizeof(value));
+	ret = balloon_parse_stats(data, size, &present, value);
+	if (ret) {
+		CHECK(ret == -22 /* EINVAL */);
+		CHECK(size == 0 || size % BALLOON_STATS_ENTRY_SIZE || size > BALLOON_STATS_MAX_BYTES);
+		CHECK(present == 0x5a5a && value[0] == 0x5a5a5a5a5a5a5a5aULL);
+		return;
+	}
+	CHECK(size && size % BALLOON_STATS_ENTRY_SIZE == 0);
+	CHECK(!(present >> BALLOON_STAT_TAGS));
+	for (unsigned t = 0; t < BALLOON_STAT_TAGS; t++)
+		if (!(present & (1ULL << t)))
+			CHECK(value[t] == 0);
+	CHECK(present || size >= BALLOON_STATS_ENTRY_SIZE);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	setup();
+	if (size < 1)
+		return 0;
+	if (data[0] & 1)
+		fuzz_stats(data + 1, size - 1);
+	else
+		fuzz_pfns(data + 1, size - 1);
+	return 0;
+}

@@ -1,0 +1,395 @@
+/* Unit tests for the virtio-net model: headers, RX/TX paths and limits over a fake tap. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <ev.h>
+
+#include "ember/config.h"
+#include "ember/log.h"
+#include "ember/net.h"
+#include "ember/snapshot_file.h"
+#include "ember/virtio.h"
+#include "ember/virtio_devices.h"
+#include "netvsock_rig.h"
+
+enum { RXQ, TXQ };
+
+static const uint8_t MAC[6] = { 0x06, 0x00, 0xac, 0x10, 0x00, 0x02 };
+
+/* The fake tap: a SOCK_SEQPACKET pair keeps frame boundaries as a tap does. */
+struct t {
+	struct ev_loop *loop;
+	struct virtio_dev *r;
+	struct net_dev *n;
+	int peer; /* the "host" end */
+	struct net_config cfg;
+};
+
+static int setup_cfg(void **state, const struct net_config *cfg)
+{
+	struct t *t = calloc(1, sizeof(*t));
+	char err[256];
+	int sv[2];
+
+	assert_non_null(t);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	t->loop = ev_loop_new(EVFLAG_AUTO);
+	t->r = nvr_new(2);
+	t->cfg = *cfg;
+	t->n = net_dev_new(t->loop, &t->cfg, sv[0], err, sizeof(err));
+	assert_non_null(t->n);
+	t->peer = sv[1];
+	net_ops.attach(t->n, t->r);
+	assert_int_equal(net_ops.activate(t->n, 0), 0);
+	*state = t;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	struct net_config cfg = { .id = "eth0", .tap = "tap0", .has_mac = true };
+
+	memcpy(cfg.mac, MAC, 6);
+	return setup_cfg(state, &cfg);
+}
+
+static int setup_limited(void **state)
+{
+	struct net_config cfg = { .id = "eth0", .tap = "tap0" };
+
+	cfg.tx_limit.ops.size = 1;
+	cfg.tx_limit.ops.refill_time_ms = 100000;
+	cfg.rx_limit.ops.size = 1;
+	cfg.rx_limit.ops.refill_time_ms = 100000;
+	return setup_cfg(state, &cfg);
+}
+
+static int teardown(void **state)
+{
+	struct t *t = *state;
+
+	net_ops.destroy(t->n);
+	close(t->peer);
+	nvr_free(t->r);
+	ev_loop_destroy(t->loop);
+	free(t);
+	return 0;
+}
+
+static void spin(struct t *t)
+{
+	for (int i = 0; i < 4; i++)
+		ev_run(t->loop, EVRUN_NOWAIT);
+}
+
+static size_t frame(uint8_t *buf, size_t len, uint8_t seed, bool with_hdr)
+{
+	size_t off = with_hdr ? NET_HDR_SIZE : 0;
+
+	memset(buf, 0, off);
+	for (size_t i = 0; i < len; i++)
+		buf[off + i] = (uint8_t)(seed + i * 7);
+	return off + len;
+}
+
+static void stat_of(void *ctx, const char *key, uint64_t v)
+{
+	const char **want = ctx;
+
+	if (strcmp(key, want[0]) == 0)
+		*(uint64_t *)(void *)want[1] = v;
+}
+
+static uint64_t counter(struct t *t, const char *key)
+{
+	uint64_t v = ~0ull;
+	const char *ctx[2] = { key, (const char *)(void *)&v };
+
+	net_ops.stats(t->n, stat_of, ctx);
+	return v;
+}
+
+static void test_virtio_net_config_has_mac(void **state)
+{
+	struct t *t = *state;
+	uint8_t mac[6];
+
+	assert_int_equal(net_ops.device_id, VIRTIO_ID_NET);
+	assert_true(net_ops.features(t->n) & (1ull << VIRTIO_NET_F_MAC));
+	net_ops.config_read(t->n, 0, mac, 4);
+	net_ops.config_read(t->n, 4, mac + 4, 2);
+	assert_memory_equal(mac, MAC, 6);
+}
+
+static void test_virtio_net_no_mac_feature_without_mac(void **state)
+{
+	struct net_config cfg = { .id = "eth1", .tap = "tap1" };
+	struct t *t;
+
+	setup_cfg(state, &cfg);
+	t = *state;
+	assert_int_equal(net_ops.features(t->n), 0);
+	teardown(state);
+}
+
+static void test_virtio_net_tx_zeroes_header_and_passes_frame(void **state)
+{
+	struct t *t = *state;
+	uint8_t out[128], got[256];
+	size_t len = frame(out, 60, 1, true);
+	uint32_t id, ulen;
+
+	memset(out, 0xaa, NET_HDR_SIZE); /* offload bits nobody negotiated */
+	nvr_tx(t->r, TXQ, out, (uint32_t)len);
+	net_ops.queue_notify(t->n, TXQ);
+	assert_int_equal(nvr_used(t->r, TXQ, &id, &ulen), 1);
+	assert_int_equal(ulen, 0);
+	assert_int_equal(t->r->notifies[TXQ], 1);
+	assert_int_equal(read(t->peer, got, sizeof(got)), (ssize_t)len);
+	for (int i = 0; i < NET_HDR_SIZE; i++)
+		assert_int_equal(got[i], 0);
+	assert_memory_equal(got + NET_HDR_SIZE, out + NET_HDR_SIZE, 60);
+	assert_int_equal(counter(t, "tx_packets"), 1);
+	assert_int_equal(counter(t, "tx_bytes"), 60);
+}
+
+static void test_virtio_net_tx_header_and_frame_in_separate_descriptors(void **state)
+{
+	struct t *t = *state;
+	uint8_t hdr[NET_HDR_SIZE] = { 0 }, body[100], got[256];
+	struct nvr_seg segs[3] = { { hdr, NET_HDR_SIZE, false }, { body, 40, false },
+		{ body + 40, 60, false } };
+	uint32_t id, len;
+
+	frame(body, sizeof(body), 9, false);
+	nvr_chain(t->r, TXQ, segs, 3, NULL);
+	net_ops.queue_notify(t->n, TXQ);
+	assert_int_equal(nvr_used(t->r, TXQ, &id, &len), 1);
+	assert_int_equal(read(t->peer, got, sizeof(got)), NET_HDR_SIZE + 100);
+	assert_memory_equal(got + NET_HDR_SIZE, body, 100);
+}
+
+static void test_virtio_net_tx_header_only_is_dropped(void **state)
+{
+	struct t *t = *state;
+	uint8_t hdr[NET_HDR_SIZE] = { 0 }, got[64];
+	uint32_t id, len;
+
+	nvr_tx(t->r, TXQ, hdr, 4);
+	nvr_tx(t->r, TXQ, hdr, NET_HDR_SIZE);
+	net_ops.queue_notify(t->n, TXQ);
+	assert_int_equal(nvr_used(t->r, TXQ, &id, &len), 1);
+	assert_int_equal(nvr_used(t->r, TXQ, &id, &len), 1);
+	assert_int_equal(counter(t, "tx_malformed"), 2);
+	assert_int_equal(recv(t->peer, got, sizeof(got), MSG_DONTWAIT), -1);
+	assert_int_equal(t->r->needs_reset, 0);
+}
+
+static void test_virtio_net_tx_out_of_range_descriptor_needs_reset(void **state)
+{
+	struct t *t = *state;
+	uint8_t *desc;
+	uint32_t id, len;
+
+	nvr_tx(t->r, TXQ, "x", 1);
+	desc = nvr_ptr(t->r, t->r->q[TXQ].desc_gpa);
+	memset(desc, 0xff, 8); /* address far outside guest memory */
+	net_ops.queue_notify(t->n, TXQ);
+	assert_int_equal(t->r->needs_reset, 1);
+	assert_int_equal(nvr_used(t->r, TXQ, &id, &len), 0);
+}
+
+static void test_virtio_net_rx_sets_num_buffers(void **state)
+{
+	struct t *t = *state;
+	uint8_t in[128];
+	size_t len = frame(in, 64, 3, true);
+	uint64_t gpa;
+	uint32_t id, ulen;
+	const uint8_t *got;
+
+	in[0] = 0; /* flags; the tap never sets offload bits we did not enable */
+	nvr_rx(t->r, RXQ, 1526, &gpa);
+	assert_int_equal(write(t->peer, in, len), (ssize_t)len);
+	spin(t);
+	assert_int_equal(nvr_used(t->r, RXQ, &id, &ulen), 1);
+	assert_int_equal(ulen, len);
+	got = nvr_ptr(t->r, gpa);
+	assert_int_equal(got[10], 1);
+	assert_int_equal(got[11], 0);
+	assert_memory_equal(got + NET_HDR_SIZE, in + NET_HDR_SIZE, 64);
+	assert_int_equal(counter(t, "rx_packets"), 1);
+}
+
+static void test_virtio_net_rx_waits_for_guest_buffers(void **state)
+{
+	struct t *t = *state;
+	uint8_t in[128];
+	size_t len = frame(in, 64, 5, true);
+	uint32_t id, ulen;
+
+	assert_int_equal(write(t->peer, in, len), (ssize_t)len);
+	assert_int_equal(write(t->peer, in, len), (ssize_t)len);
+	spin(t);
+	/* no buffer: one frame is held, the other stays in the tap, nothing spins */
+	assert_int_equal(nvr_used(t->r, RXQ, &id, &ulen), 0);
+	assert_int_equal(counter(t, "rx_dropped"), 0);
+	nvr_rx(t->r, RXQ, 1526, NULL);
+	nvr_rx(t->r, RXQ, 1526, NULL);
+	net_ops.queue_notify(t->n, RXQ);
+	spin(t);
+	assert_int_equal(nvr_used(t->r, RXQ, &id, &ulen), 1);
+	assert_int_equal(nvr_used(t->r, RXQ, &id, &ulen), 1);
+	assert_int_equal(counter(t, "rx_packets"), 2);
+}
+
+static void test_virtio_net_rx_frame_larger_than_buffer_is_dropped(void **state)
+{
+	struct t *t = *state;
+	uint8_t in[256];
+	size_t big = frame(in, 200, 1, true), small;
+	uint32_t id, ulen;
+
+	nvr_rx(t->r, RXQ, 100, NULL);
+	assert_int_equal(write(t->peer, in, big), (ssize_t)big);
+	small = frame(in, 50, 1, true);
+	assert_int_equal(write(t->peer, in, small), (ssize_t)small);
+	spin(t);
+	/* the buffer went to the frame that fits */
+	assert_int_equal(nvr_used(t->r, RXQ, &id, &ulen), 1);
+	assert_int_equal(ulen, small);
+	assert_int_equal(counter(t, "rx_dropped"), 1);
+}
+
+static void test_virtio_net_rx_gso_frame_is_dropped(void **state)
+{
+	struct t *t = *state;
+	uint8_t in[128];
+	size_t len = frame(in, 64, 1, true);
+	uint32_t id, ulen;
+
+	in[1] = 1; /* gso_type TCPV4 */
+	nvr_rx(t->r, RXQ, 1526, NULL);
+	assert_int_equal(write(t->peer, in, len), (ssize_t)len);
+	spin(t);
+	assert_int_equal(nvr_used(t->r, RXQ, &id, &ulen), 0);
+	assert_int_equal(counter(t, "rx_dropped"), 1);
+}
+
+static void test_virtio_net_tx_rate_limit_defers(void **state)
+{
+	struct t *t = *state;
+	uint8_t out[128], got[256];
+	size_t len = frame(out, 60, 1, true);
+	uint32_t id, ulen;
+
+	nvr_tx(t->r, TXQ, out, (uint32_t)len);
+	nvr_tx(t->r, TXQ, out, (uint32_t)len);
+	net_ops.queue_notify(t->n, TXQ);
+	assert_int_equal(nvr_used(t->r, TXQ, &id, &ulen), 1);
+	assert_int_equal(nvr_used(t->r, TXQ, &id, &ulen), 0); /* left in the ring */
+	assert_int_equal(counter(t, "tx_throttled"), 1);
+	assert_int_equal(read(t->peer, got, sizeof(got)), (ssize_t)len);
+	/* a kick while throttled does not spin or send */
+	net_ops.queue_notify(t->n, TXQ);
+	assert_int_equal(nvr_used(t->r, TXQ, &id, &ulen), 0);
+}
+
+static void test_virtio_net_rx_rate_limit_defers(void **state)
+{
+	struct t *t = *state;
+	uint8_t in[128];
+	size_t len = frame(in, 64, 1, true);
+	uint32_t id, ulen;
+
+	nvr_rx(t->r, RXQ, 1526, NULL);
+	nvr_rx(t->r, RXQ, 1526, NULL);
+	assert_int_equal(write(t->peer, in, len), (ssize_t)len);
+	assert_int_equal(write(t->peer, in, len), (ssize_t)len);
+	spin(t);
+	assert_int_equal(nvr_used(t->r, RXQ, &id, &ulen), 1);
+	assert_int_equal(nvr_used(t->r, RXQ, &id, &ulen), 0);
+	assert_true(counter(t, "rx_throttled") >= 1);
+}
+
+static void test_virtio_net_save_restore_round_trip(void **state)
+{
+	struct t *t = *state;
+	struct snap_writer *w = snap_writer_new();
+	struct snap_reader *rd;
+	struct snap_cursor c;
+	const uint8_t *img;
+	size_t len;
+	char err[128];
+	uint8_t mac[6];
+
+	assert_int_equal(snap_section_begin(w, SNAP_SEC_DEVICE, 1), 0);
+	assert_int_equal(net_ops.save(t->n, w), 0);
+	assert_int_equal(snap_section_end(w), 0);
+	assert_int_equal(snap_writer_image(w, &img, &len), 0);
+	assert_int_equal(snap_reader_parse(&rd, img, len, err, sizeof(err)), 0);
+	assert_int_equal(snap_reader_find(rd, SNAP_SEC_DEVICE, 0, &c), 0);
+	assert_int_equal(net_ops.restore(t->n, &c), 0);
+	net_ops.config_read(t->n, 0, mac, 6);
+	assert_memory_equal(mac, MAC, 6);
+	/* a truncated state is refused */
+	assert_int_equal(snap_reader_find(rd, SNAP_SEC_DEVICE, 0, &c), 0);
+	c.left = 10;
+	assert_int_equal(net_ops.restore(t->n, &c), -EINVAL);
+	snap_reader_free(rd);
+	snap_writer_free(w);
+}
+
+static void test_virtio_net_bad_tap_name_is_named(void **state)
+{
+	struct net_config cfg = { .id = "eth0", .tap = "a-tap-name-that-is-too-long" };
+	struct virtio_env env = { 0 };
+	char err[256];
+
+	(void)state;
+	assert_null(virtio_net_new(&env, 0, 5, &cfg, err, sizeof(err)));
+	assert_string_equal(err, "net 'eth0': cannot open tap 'a-tap-name-that-is-too-long': "
+		"the name must be 1..15 bytes");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_virtio_net_config_has_mac, setup, teardown),
+		cmocka_unit_test(test_virtio_net_no_mac_feature_without_mac),
+		cmocka_unit_test_setup_teardown(test_virtio_net_tx_zeroes_header_and_passes_frame,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_virtio_net_tx_header_and_frame_in_separate_descriptors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_net_tx_header_only_is_dropped, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_net_tx_out_of_range_descriptor_needs_reset,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_net_rx_sets_num_buffers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_net_rx_waits_for_guest_buffers, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_net_rx_frame_larger_than_buffer_is_dropped,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_net_rx_gso_frame_is_dropped, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_net_tx_rate_limit_defers, setup_limited,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_net_rx_rate_limit_defers, setup_limited,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_net_save_restore_round_trip, setup,
+			teardown),
+		cmocka_unit_test(test_virtio_net_bad_tap_name_is_named),
+	};
+
+	log_set_level(LOG_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
