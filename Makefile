@@ -51,12 +51,14 @@ EMBER_SRCS := \
 	src/devices/block_file.c \
 	src/devices/virtio/rng.c \
 	src/devices/virtio/balloon.c \
+	src/devices/virtio/balloon_parse.c \
 	src/devices/balloon_memory.c \
 	src/devices/virtio/net.c \
 	src/devices/virtio/vsock.c \
 	src/devices/virtio/vsock_proto.c \
 	src/devices/tap.c \
 	src/devices/vsock_uds.c \
+	src/devices/vsock_packets.c \
 	src/vmm/config.c \
 	src/vmm/console.c \
 	src/vmm/snapshot.c \
@@ -119,7 +121,8 @@ test_virtio_block_SRCS := src/devices/virtio/block.c src/devices/virtio/block_re
 	src/devices/virtio/queue.c src/devices/block_file.c src/devices/rate_limiter.c \
 	src/kvm/guest_mem.c src/util/log.c src/snapshot/state_file.c src/util/crc64.c \
 	tests/unit/fake_block_env.c
-test_virtio_balloon_SRCS := src/devices/virtio/balloon.c src/devices/balloon_memory.c \
+test_virtio_balloon_SRCS := src/devices/virtio/balloon.c src/devices/virtio/balloon_parse.c \
+	src/devices/balloon_memory.c \
 	src/devices/virtio/queue.c src/kvm/guest_mem.c src/snapshot/state_file.c src/util/crc64.c \
 	src/util/log.c
 test_virtq_SRCS := src/devices/virtio/queue.c src/kvm/guest_mem.c
@@ -134,7 +137,8 @@ test_virtio_net_SRCS := src/devices/virtio/net.c src/devices/tap.c src/devices/r
 	src/devices/virtio/queue.c src/kvm/guest_mem.c src/util/log.c src/snapshot/state_file.c \
 	src/util/crc64.c tests/unit/netvsock_rig.c
 test_vsock_packets_SRCS := src/devices/virtio/vsock.c src/devices/virtio/vsock_proto.c \
-	src/devices/vsock_uds.c src/devices/virtio/queue.c src/kvm/guest_mem.c src/util/log.c \
+	src/devices/vsock_uds.c src/devices/vsock_packets.c src/devices/virtio/queue.c \
+	src/kvm/guest_mem.c src/util/log.c \
 	src/snapshot/state_file.c src/util/crc64.c tests/unit/netvsock_rig.c
 
 .PHONY: all test test-unit test-integration test-san bench demo deps clean

@@ -2,6 +2,7 @@
 #ifndef EMBER_GUEST_MEM_H
 #define EMBER_GUEST_MEM_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,10 @@ struct guest_mem_region {
 
 struct guest_mem {
 	struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
+	/* Pages written by ember itself (devices: used rings, read data), one bit per 4 KiB
+	 * page per region; NULL until guest_mem_track_dirty. KVM's dirty log only sees the
+	 * guest CPU's writes, so diff snapshots OR these in. */
+	_Atomic unsigned long *dirty[GUEST_MEM_MAX_REGIONS];
 	unsigned nr_regions;
 	enum guest_mem_backing backing;
 	uint64_t total;      /* sum of region sizes */
@@ -51,6 +56,14 @@ __attribute__((warn_unused_result)) int guest_mem_write(const struct guest_mem *
 	const void *src, size_t len);
 __attribute__((warn_unused_result)) int guest_mem_read(const struct guest_mem *gm, uint64_t gpa,
 	void *dst, size_t len);
+
+/* Start recording pages ember writes (guest_mem_mark_dirty). -ENOMEM on failure. */
+__attribute__((warn_unused_result)) int guest_mem_track_dirty(struct guest_mem *gm);
+/* Record that ember wrote [gpa, gpa+len). Any thread, lock-free; a no-op when not
+ * tracking or outside RAM. */
+void guest_mem_mark_dirty(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
+/* Move region i's recorded pages into `bitmap` (OR), clearing them. */
+void guest_mem_take_dirty(struct guest_mem *gm, unsigned i, unsigned long *bitmap);
 
 /* Highest guest-physical address + 1 of RAM below the MMIO gap. */
 uint64_t guest_mem_low_end(const struct guest_mem *gm);

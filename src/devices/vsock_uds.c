@@ -1,4 +1,5 @@
-/* vsock host side: guest vsock streams carried over Unix sockets (Firecracker's hybrid). */
+/* vsock host side: Unix sockets, the listener and host clients' CONNECT lines, the
+ * connection table (Firecracker's hybrid vsock). Packets: vsock_packets.c. */
 #include "ember/vsock.h"
 
 #include <errno.h>
@@ -11,75 +12,16 @@
 #include <unistd.h>
 
 #include "ember/log.h"
+#include "vsock_uds_internal.h"
 
-#define HASH_BUCKETS 256
-#define ORPHAN_RING 64
 #define ACCEPT_BURST 16
-
-enum conn_state {
-	CS_LINE,        /* host client accepted, reading "CONNECT <port>\n" */
-	CS_REQUESTED,   /* REQUEST owed or sent to the guest, waiting for its answer */
-	CS_ESTABLISHED,
-	CS_CLOSING,     /* guest shut down both ways: flush what is buffered, then RST */
-	CS_DEAD,        /* socket closed; only the RST to the guest is left */
-};
-
-/* Packets a connection owes the guest, sent in this order of bits. */
-enum { P_RST = 1, P_RESPONSE = 2, P_REQUEST = 4, P_SHUTDOWN = 8, P_CREDIT = 16, P_DATA = 32 };
-
-struct conn {
-	struct vsock_uds *u;
-	int fd;
-	ev_io rd, wr;
-	ev_timer timer;
-	enum conn_state state;
-	bool host_initiated;
-	bool sock_eof;     /* the Unix peer will send no more */
-	bool peer_no_send; /* the guest will send no more */
-	bool peer_no_rcv;  /* the guest will receive no more */
-	bool shut_wr;      /* shutdown(SHUT_WR) done */
-	uint32_t local_port, peer_port;
-	uint32_t shut_flags; /* of the SHUTDOWN owed */
-	unsigned owed;       /* P_* */
-	struct vsock_credit cr;
-	char line[VSOCK_CONNECT_LINE_MAX];
-	size_t line_len;
-	uint8_t *buf;        /* guest -> host bytes the socket did not take yet (a ring) */
-	size_t head, len;
-	struct conn *hnext;            /* hash chain (not in CS_LINE / CS_DEAD) */
-	struct conn *qprev, *qnext;    /* queue of connections owing packets */
-	struct conn *prev, *next;      /* every connection */
-	bool queued, hashed;
-};
-
-struct orphan {
-	uint64_t cid;
-	uint32_t src_port, dst_port;
-};
-
-struct vsock_uds {
-	struct ev_loop *loop;
-	char *path;
-	uint64_t guest_cid;
-	int listen_fd;
-	ev_io accept_w;
-	vsock_wake_fn wake;
-	void *ctx;
-	struct conn *hash[HASH_BUCKETS];
-	struct conn *all;
-	struct conn *qhead, *qtail;
-	struct orphan orphans[ORPHAN_RING];
-	unsigned orphan_head, orphan_len;
-	uint32_t local_port_last;
-	struct vsock_uds_stats st;
-};
 
 static unsigned bucket(uint32_t local, uint32_t peer)
 {
 	return (local * 2654435761u ^ peer * 40503u) % HASH_BUCKETS;
 }
 
-static struct conn *lookup(struct vsock_uds *u, uint32_t local, uint32_t peer)
+struct conn *vconn_lookup(struct vsock_uds *u, uint32_t local, uint32_t peer)
 {
 	for (struct conn *c = u->hash[bucket(local, peer)]; c; c = c->hnext)
 		if (c->local_port == local && c->peer_port == peer)
@@ -87,7 +29,7 @@ static struct conn *lookup(struct vsock_uds *u, uint32_t local, uint32_t peer)
 	return NULL;
 }
 
-static void hash_add(struct conn *c)
+void vconn_hash_add(struct conn *c)
 {
 	struct conn **b = &c->u->hash[bucket(c->local_port, c->peer_port)];
 
@@ -96,7 +38,7 @@ static void hash_add(struct conn *c)
 	c->hashed = true;
 }
 
-static void hash_del(struct conn *c)
+void vconn_hash_del(struct conn *c)
 {
 	struct conn **p = &c->u->hash[bucket(c->local_port, c->peer_port)];
 
@@ -109,7 +51,7 @@ static void hash_del(struct conn *c)
 	c->hashed = false;
 }
 
-static void enqueue(struct conn *c, unsigned bits)
+void vconn_enqueue(struct conn *c, unsigned bits)
 {
 	struct vsock_uds *u = c->u;
 
@@ -126,7 +68,7 @@ static void enqueue(struct conn *c, unsigned bits)
 	c->queued = true;
 }
 
-static void dequeue(struct conn *c)
+void vconn_dequeue(struct conn *c)
 {
 	struct vsock_uds *u = c->u;
 
@@ -153,13 +95,13 @@ static void close_socket(struct conn *c)
 	c->fd = -1;
 }
 
-static void conn_free(struct conn *c)
+void vconn_free(struct conn *c)
 {
 	struct vsock_uds *u = c->u;
 
 	close_socket(c);
-	hash_del(c);
-	dequeue(c);
+	vconn_hash_del(c);
+	vconn_dequeue(c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -172,24 +114,24 @@ static void conn_free(struct conn *c)
 }
 
 /* End a connection the guest knows about: close the socket now, tell the guest (RST). */
-static void conn_kill(struct conn *c)
+void vconn_kill(struct conn *c)
 {
 	if (c->state == CS_LINE) {
-		conn_free(c);
+		vconn_free(c);
 		return;
 	}
 	close_socket(c);
-	hash_del(c);
+	vconn_hash_del(c);
 	c->state = CS_DEAD;
 	c->owed = 0;
-	enqueue(c, P_RST);
+	vconn_enqueue(c, P_RST);
 }
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents);
 static void on_write(struct ev_loop *loop, ev_io *w, int revents);
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents);
 
-static struct conn *conn_new(struct vsock_uds *u, int fd)
+struct conn *vconn_new(struct vsock_uds *u, int fd)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 
@@ -212,7 +154,7 @@ static struct conn *conn_new(struct vsock_uds *u, int fd)
 }
 
 /* Read from the socket only while the guest can take data and nothing is owed yet. */
-static void update_reader(struct conn *c)
+void vconn_update_reader(struct conn *c)
 {
 	struct ev_loop *loop = c->u->loop;
 	bool want = c->state == CS_LINE ||
@@ -225,7 +167,7 @@ static void update_reader(struct conn *c)
 		ev_io_stop(loop, &c->rd);
 }
 
-static void start_timer(struct conn *c, unsigned ms)
+void vconn_start_timer(struct conn *c, unsigned ms)
 {
 	ev_timer_stop(c->u->loop, &c->timer);
 	ev_timer_set(&c->timer, ms / 1000.0, 0.);
@@ -233,7 +175,7 @@ static void start_timer(struct conn *c, unsigned ms)
 }
 
 /* Write buffered guest bytes to the socket. 0, or -errno when the connection is broken. */
-static int flush(struct conn *c)
+int vconn_flush(struct conn *c)
 {
 	while (c->len) {
 		size_t chunk = c->len;
@@ -258,33 +200,16 @@ static int flush(struct conn *c)
 	else if (!c->len && ev_is_active(&c->wr))
 		ev_io_stop(c->u->loop, &c->wr);
 	if (vsock_credit_update_due(&c->cr))
-		enqueue(c, P_CREDIT);
+		vconn_enqueue(c, P_CREDIT);
 	if (c->len)
 		return 0;
 	if (c->state == CS_CLOSING) {
-		conn_kill(c);
+		vconn_kill(c);
 	} else if (c->peer_no_send && !c->shut_wr) {
 		shutdown(c->fd, SHUT_WR);
 		c->shut_wr = true;
 	}
 	return 0;
-}
-
-static void take_data(struct conn *c, const uint8_t *data, uint32_t n)
-{
-	size_t tail = (c->head + c->len) % VSOCK_CONN_BUF, first = n;
-
-	if (!c->buf && !(c->buf = malloc(VSOCK_CONN_BUF))) {
-		conn_kill(c);
-		return;
-	}
-	if (tail + first > VSOCK_CONN_BUF)
-		first = VSOCK_CONN_BUF - tail;
-	memcpy(c->buf + tail, data, first);
-	memcpy(c->buf, data + first, n - first);
-	c->len += n;
-	if (flush(c) < 0)
-		conn_kill(c);
 }
 
 static void wake(struct vsock_uds *u)
@@ -321,14 +246,14 @@ static void read_line(struct conn *c)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		conn_free(c);
+		vconn_free(c);
 		return;
 	}
 	nl = memchr(c->line + c->line_len, '\n', (size_t)n);
 	if (nl)
 		n = nl - (c->line + c->line_len) + 1;
 	if (recv(c->fd, c->line + c->line_len, (size_t)n, MSG_DONTWAIT) != n) {
-		conn_free(c);
+		vconn_free(c);
 		return;
 	}
 	c->line_len += (size_t)n;
@@ -338,16 +263,16 @@ static void read_line(struct conn *c)
 	if (r < 0) {
 		c->u->st.bad_connect_lines++;
 		log_warn("vsock: bad CONNECT line from a host client, closing it");
-		conn_free(c);
+		vconn_free(c);
 		return;
 	}
 	c->state = CS_REQUESTED;
 	c->peer_port = port;
 	c->local_port = next_local_port(c->u);
-	hash_add(c);
-	update_reader(c);
-	start_timer(c, VSOCK_CONNECT_TIMEOUT_MS);
-	enqueue(c, P_REQUEST);
+	vconn_hash_add(c);
+	vconn_update_reader(c);
+	vconn_start_timer(c, VSOCK_CONNECT_TIMEOUT_MS);
+	vconn_enqueue(c, P_REQUEST);
 }
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents)
@@ -361,8 +286,8 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 		read_line(c);
 	} else {
 		/* Data (or EOF) is waiting: the guest takes it when it has a buffer. */
-		enqueue(c, P_DATA);
-		update_reader(c);
+		vconn_enqueue(c, P_DATA);
+		vconn_update_reader(c);
 	}
 	wake(u);
 }
@@ -374,8 +299,8 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (flush(c) < 0)
-		conn_kill(c);
+	if (vconn_flush(c) < 0)
+		vconn_kill(c);
 	wake(u);
 }
 
@@ -389,7 +314,7 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	if (c->state == CS_REQUESTED)
 		log_info("vsock: guest port %u did not answer a host connection", c->peer_port);
 	if (c->state == CS_REQUESTED || c->state == CS_CLOSING)
-		conn_kill(c);
+		vconn_kill(c);
 	wake(u);
 }
 
@@ -405,7 +330,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 
 		if (fd < 0)
 			return;
-		if (u->st.open >= VSOCK_MAX_CONNS || !(c = conn_new(u, fd))) {
+		if (u->st.open >= VSOCK_MAX_CONNS || !(c = vconn_new(u, fd))) {
 			u->st.conn_refused++;
 			close(fd);
 			continue;
@@ -413,24 +338,11 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		c->host_initiated = true;
 		u->st.conns_host++;
 		c->state = CS_LINE;
-		update_reader(c);
+		vconn_update_reader(c);
 	}
 }
 
-static void orphan_rst(struct vsock_uds *u, const struct vsock_hdr *h)
-{
-	struct orphan *o;
-
-	if (h->op == VSOCK_OP_RST || u->orphan_len == ORPHAN_RING)
-		return;
-	o = &u->orphans[(u->orphan_head + u->orphan_len++) % ORPHAN_RING];
-	o->cid = h->dst_cid;
-	o->src_port = h->dst_port;
-	o->dst_port = h->src_port;
-}
-
-/* The guest asks for host port h->dst_port: connect to "<uds_path>_<port>". */
-static void guest_connect(struct vsock_uds *u, const struct vsock_hdr *h)
+void vconn_guest_connect(struct vsock_uds *u, const struct vsock_hdr *h)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct conn *c;
@@ -443,7 +355,7 @@ static void guest_connect(struct vsock_uds *u, const struct vsock_hdr *h)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto refuse;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || !(c = conn_new(u, fd))) {
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || !(c = vconn_new(u, fd))) {
 		log_debug("vsock: guest connection to %s: %s", sa.sun_path, strerror(errno));
 		close(fd);
 		goto refuse;
@@ -452,217 +364,19 @@ static void guest_connect(struct vsock_uds *u, const struct vsock_hdr *h)
 	c->local_port = h->dst_port;
 	c->peer_port = h->src_port;
 	vsock_credit_peer(&c->cr, h->buf_alloc, h->fwd_cnt);
-	hash_add(c);
-	enqueue(c, P_RESPONSE);
-	update_reader(c);
+	vconn_hash_add(c);
+	vconn_enqueue(c, P_RESPONSE);
+	vconn_update_reader(c);
 	return;
 refuse:
 	u->st.conn_refused++;
-	orphan_rst(u, h);
-}
-
-static void rx_shutdown(struct conn *c, uint32_t flags)
-{
-	if (flags & VSOCK_SHUTDOWN_RCV) {
-		c->peer_no_rcv = true;
-		c->owed &= ~(unsigned)P_DATA;
-	}
-	if (flags & VSOCK_SHUTDOWN_SEND)
-		c->peer_no_send = true;
-	if (c->peer_no_rcv && c->peer_no_send) {
-		/* The guest closed: hand on what it sent, then answer RST. */
-		c->state = CS_CLOSING;
-		start_timer(c, VSOCK_CLOSE_TIMEOUT_MS);
-	}
-	if (flush(c) < 0)
-		conn_kill(c);
-	else if (c->state != CS_DEAD)
-		update_reader(c);
-}
-
-static void rx_response(struct conn *c)
-{
-	char ok[32];
-	int n = snprintf(ok, sizeof(ok), "OK %u\n", c->local_port);
-
-	ev_timer_stop(c->u->loop, &c->timer);
-	/* A fresh socket takes a few bytes whole; if not, the client is broken. */
-	if (send(c->fd, ok, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n) {
-		conn_kill(c);
-		return;
-	}
-	c->state = CS_ESTABLISHED;
-	update_reader(c);
-}
-
-void vsock_uds_send(struct vsock_uds *u, const struct vsock_hdr *h, const uint8_t *payload)
-{
-	struct conn *c;
-
-	if (h->dst_cid != VSOCK_HOST_CID) {
-		orphan_rst(u, h);
-		return;
-	}
-	c = lookup(u, h->dst_port, h->src_port);
-	if (!c) {
-		if (h->op == VSOCK_OP_REQUEST)
-			guest_connect(u, h);
-		else
-			orphan_rst(u, h);
-		return;
-	}
-	vsock_credit_peer(&c->cr, h->buf_alloc, h->fwd_cnt);
-	switch (h->op) {
-	case VSOCK_OP_RST:
-		conn_free(c);
-		return;
-	case VSOCK_OP_RESPONSE:
-		if (c->state != CS_REQUESTED)
-			break;
-		rx_response(c);
-		return;
-	case VSOCK_OP_SHUTDOWN:
-		rx_shutdown(c, h->flags);
-		return;
-	case VSOCK_OP_CREDIT_REQUEST:
-		enqueue(c, P_CREDIT);
-		/* fall through */
-	case VSOCK_OP_CREDIT_UPDATE:
-		update_reader(c);
-		return;
-	case VSOCK_OP_RW:
-		if (c->state != CS_ESTABLISHED || c->peer_no_send)
-			break;
-		if (vsock_credit_rx(&c->cr, h->len) < 0) {
-			u->st.credit_violations++;
-			break;
-		}
-		take_data(c, payload, h->len);
-		if (c->state != CS_DEAD)
-			update_reader(c);
-		return;
-	default: /* a REQUEST for a connection that exists */
-		break;
-	}
-	conn_kill(c);
-}
-
-bool vsock_uds_can_send(const struct vsock_uds *u)
-{
-	return u->orphan_len < ORPHAN_RING;
-}
-
-bool vsock_uds_pending(const struct vsock_uds *u)
-{
-	return u->orphan_len || u->qhead;
-}
-
-static void reply_hdr(const struct conn *c, struct vsock_hdr *h, uint16_t op)
-{
-	memset(h, 0, sizeof(*h));
-	h->src_cid = VSOCK_HOST_CID;
-	h->dst_cid = c->u->guest_cid;
-	h->src_port = c->local_port;
-	h->dst_port = c->peer_port;
-	h->type = VSOCK_TYPE_STREAM;
-	h->op = op;
-	h->buf_alloc = c->cr.buf_alloc;
-	h->fwd_cnt = c->cr.fwd_cnt;
-}
-
-/* Data or EOF from the socket, or a credit update if it had nothing after all. */
-static int recv_data(struct conn *c, struct vsock_hdr *h, uint8_t *buf, size_t cap)
-{
-	uint32_t credit = vsock_credit_peer_free(&c->cr);
-	ssize_t n;
-
-	c->owed &= ~(unsigned)P_DATA;
-	if (cap > credit)
-		cap = credit;
-	if (cap > VSOCK_MAX_PAYLOAD)
-		cap = VSOCK_MAX_PAYLOAD;
-	n = cap ? recv(c->fd, buf, cap, MSG_DONTWAIT) : -1;
-	if (n > 0) {
-		reply_hdr(c, h, VSOCK_OP_RW);
-		h->len = (uint32_t)n;
-		c->cr.tx_cnt += (uint32_t)n;
-		c->u->st.rx_bytes += (uint64_t)n;
-	} else if (n == 0) {
-		c->sock_eof = true;
-		reply_hdr(c, h, VSOCK_OP_SHUTDOWN);
-		h->flags = VSOCK_SHUTDOWN_SEND | (c->peer_no_send ? VSOCK_SHUTDOWN_RCV : 0);
-	} else if (cap && errno != EAGAIN && errno != EINTR) {
-		conn_kill(c);
-		return -EAGAIN; /* the RST goes out next */
-	} else {
-		reply_hdr(c, h, VSOCK_OP_CREDIT_UPDATE);
-	}
-	update_reader(c);
-	return (int)h->len;
-}
-
-int vsock_uds_recv(struct vsock_uds *u, struct vsock_hdr *h, uint8_t *buf, size_t cap)
-{
-	for (;;) {
-		struct conn *c = u->qhead;
-		int r = 0;
-
-		if (u->orphan_len) {
-			struct orphan *o = &u->orphans[u->orphan_head];
-
-			memset(h, 0, sizeof(*h));
-			h->src_cid = o->cid;
-			h->dst_cid = u->guest_cid;
-			h->src_port = o->src_port;
-			h->dst_port = o->dst_port;
-			h->type = VSOCK_TYPE_STREAM;
-			h->op = VSOCK_OP_RST;
-			u->orphan_head = (u->orphan_head + 1) % ORPHAN_RING;
-			u->orphan_len--;
-			u->st.rst_sent++;
-			return 0;
-		}
-		if (!c)
-			return -ENOENT;
-		if (c->owed & P_RST) {
-			reply_hdr(c, h, VSOCK_OP_RST);
-			u->st.rst_sent++;
-			conn_free(c);
-			return 0;
-		}
-		if (c->owed & P_RESPONSE) {
-			c->owed &= ~(unsigned)P_RESPONSE;
-			reply_hdr(c, h, VSOCK_OP_RESPONSE);
-		} else if (c->owed & P_REQUEST) {
-			c->owed &= ~(unsigned)P_REQUEST;
-			reply_hdr(c, h, VSOCK_OP_REQUEST);
-		} else if (c->owed & P_SHUTDOWN) {
-			c->owed &= ~(unsigned)P_SHUTDOWN;
-			reply_hdr(c, h, VSOCK_OP_SHUTDOWN);
-			h->flags = c->shut_flags;
-		} else if (c->owed & P_DATA) {
-			r = recv_data(c, h, buf, cap);
-			if (r < 0)
-				continue;
-		} else {
-			c->owed &= ~(unsigned)P_CREDIT;
-			reply_hdr(c, h, VSOCK_OP_CREDIT_UPDATE);
-		}
-		/* Every packet carries fwd_cnt: any credit update owed is now sent. */
-		c->cr.fwd_cnt_sent = c->cr.fwd_cnt;
-		c->owed &= ~(unsigned)P_CREDIT;
-		/* Round robin: a connection that owes more goes to the back. */
-		dequeue(c);
-		if (c->owed)
-			enqueue(c, 0);
-		return r;
-	}
+	vconn_orphan_rst(u, h);
 }
 
 void vsock_uds_reset(struct vsock_uds *u)
 {
 	while (u->all)
-		conn_free(u->all);
+		vconn_free(u->all);
 	u->orphan_len = 0;
 	u->orphan_head = 0;
 }

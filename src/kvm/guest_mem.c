@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <linux/memfd.h>
 #include <sys/mman.h>
@@ -116,12 +117,61 @@ int guest_mem_map(struct guest_mem *gm, uint64_t size, enum guest_mem_backing ba
 	return 0;
 }
 
+#define BITS_PER_LONG (8 * sizeof(unsigned long))
+
+static size_t bitmap_longs(uint64_t size)
+{
+	return (size_t)((size / 4096 + BITS_PER_LONG - 1) / BITS_PER_LONG);
+}
+
+int guest_mem_track_dirty(struct guest_mem *gm)
+{
+	for (unsigned i = 0; i < gm->nr_regions; i++) {
+		if (gm->dirty[i])
+			continue;
+		gm->dirty[i] = calloc(bitmap_longs(gm->regions[i].size), sizeof(unsigned long));
+		if (!gm->dirty[i])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+void guest_mem_mark_dirty(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	for (unsigned i = 0; len && i < gm->nr_regions; i++) {
+		const struct guest_mem_region *r = &gm->regions[i];
+		uint64_t first, last;
+
+		if (!gm->dirty[i] || gpa < r->gpa || gpa - r->gpa >= r->size)
+			continue;
+		first = (gpa - r->gpa) / 4096;
+		last = (gpa - r->gpa + (len < r->size - (gpa - r->gpa) ? len : r->size - (gpa - r->gpa))
+			- 1) / 4096;
+		for (uint64_t p = first; p <= last; p++)
+			atomic_fetch_or_explicit(&gm->dirty[i][p / BITS_PER_LONG],
+				1UL << (p % BITS_PER_LONG), memory_order_relaxed);
+	}
+}
+
+void guest_mem_take_dirty(struct guest_mem *gm, unsigned i, unsigned long *bitmap)
+{
+	size_t n;
+
+	if (i >= gm->nr_regions || !gm->dirty[i])
+		return;
+	n = bitmap_longs(gm->regions[i].size);
+	for (size_t k = 0; k < n; k++)
+		bitmap[k] |= atomic_exchange_explicit(&gm->dirty[i][k], 0, memory_order_relaxed);
+}
+
 void guest_mem_unmap(struct guest_mem *gm)
 {
 	for (unsigned i = 0; i < gm->nr_regions; i++) {
 		if (gm->regions[i].host)
 			munmap(gm->regions[i].host, gm->regions[i].size);
 		gm->regions[i].host = NULL;
+		free((void *)gm->dirty[i]);
+		gm->dirty[i] = NULL;
 	}
 	gm->nr_regions = 0;
 	if (gm->fd >= 0)
@@ -146,6 +196,7 @@ int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *src, s
 	if (!p)
 		return -EFAULT;
 	memcpy(p, src, len);
+	guest_mem_mark_dirty(gm, gpa, len);
 	return 0;
 }
 

@@ -238,6 +238,8 @@ static int dirty_bitmaps(struct vm *vm, unsigned long **maps, char *err, size_t 
 			snprintf(err, errlen, "KVM_GET_DIRTY_LOG slot %u: %s", i, strerror(errno));
 			return -errno;
 		}
+		/* Pages ember's devices wrote: KVM's log does not see them. */
+		guest_mem_take_dirty(&vm->mem, i, maps[i]);
 		if (vm->pending_dirty[i])
 			for (size_t k = 0; k < bytes / sizeof(long); k++)
 				maps[i][k] |= vm->pending_dirty[i][k];
@@ -450,8 +452,6 @@ static int restore_machine(struct vm *vm, const struct snap_reader *r,
 	if (!ret)
 		ret = vm_build_devices(vm, err, errlen);
 	if (!ret)
-		ret = restore_devices(vm, r, err, errlen);
-	if (!ret)
 		ret = vm_build_vcpus(vm, err, errlen);
 	for (unsigned i = 0; !ret && i < vm->nr_vcpus; i++) {
 		if (snap_reader_find(r, SNAP_SEC_VCPU, i, &cur)) {
@@ -467,8 +467,11 @@ static int restore_machine(struct vm *vm, const struct snap_reader *r,
 		return -EINVAL;
 	}
 	ret = arch_vm_restore(vm->vm_fd, &cur, err, errlen);
-	/* A restored VM is a clone: it gets a new generation id (after the KVM state, so
-	 * the notification is not overwritten). */
+	/* Device state after the interrupt controllers: an interrupt a device raises while
+	 * it is restored (vsock's transport reset) must not be overwritten by them. And a
+	 * restored VM is a clone: it gets a new generation id, for the same reason last. */
+	if (!ret)
+		ret = restore_devices(vm, r, err, errlen);
 	if (!ret)
 		ret = arch_vmgenid_update(&vm->mem, vm->vm_fd, err, errlen);
 	return ret ? ret : vm_start_threads(vm, err, errlen);

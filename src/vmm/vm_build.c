@@ -154,6 +154,10 @@ int vm_build_memory(struct vm *vm, enum guest_mem_backing backing, const char *p
 
 int vm_register_memory(struct vm *vm, char *err, size_t errlen)
 {
+	if (vm->cfg.track_dirty_pages && guest_mem_track_dirty(&vm->mem)) {
+		snprintf(err, errlen, "memory: out of memory for dirty page tracking");
+		return -ENOMEM;
+	}
 	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
 		const struct guest_mem_region *r = &vm->mem.regions[i];
 		struct kvm_userspace_memory_region slot = {

@@ -2,12 +2,9 @@
  *
  * Build and run (from the repository root):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
- *     tests/fuzz/fuzz_balloon.c src/devices/virtio/balloon.c src/devices/balloon_memory.c \
- *     src/devices/virtio/queue.c src/kvm/guest_mem.c src/snapshot/state_file.c \
- *     src/util/crc64.c src/util/log.c -lev -o fuzz_balloon
+ *     tests/fuzz/fuzz_balloon.c src/devices/virtio/balloon_parse.c \
+ *     src/devices/balloon_memory.c src/kvm/guest_mem.c -o fuzz_balloon
  *   ./fuzz_balloon -max_total_time=60 tests/fuzz/corpus/balloon
- * (balloon.c also holds the device model; its transport calls are stubbed below and
- * never reached by the parsers.)
  *
  * The first input byte picks the parser. PFN arrays are walked over a guest memory of
  * two real anonymous regions, adjacent in guest-physical space but not on the host, so
@@ -22,7 +19,6 @@
 #include <sys/mman.h>
 
 #include "ember/guest_mem.h"
-#include "ember/virtio.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -35,39 +31,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define PG 4096ULL
 #define REGION_PAGES 64
 
-/* Transport stubs: the parsers never reach the model. */
-struct virtq *virtio_queue(struct virtio_dev *vd, unsigned q)
-{
-	(void)vd, (void)q;
-	return NULL;
-}
-void virtio_notify(struct virtio_dev *vd, unsigned q)
-{
-	(void)vd, (void)q;
-}
-void virtio_config_changed(struct virtio_dev *vd)
-{
-	(void)vd;
-}
-void virtio_needs_reset(struct virtio_dev *vd, const char *why)
-{
-	(void)vd, (void)why;
-}
-void virtio_lock(struct virtio_dev *vd)
-{
-	(void)vd;
-}
-void virtio_unlock(struct virtio_dev *vd)
-{
-	(void)vd;
-}
-struct virtio_dev *virtio_mmio_new(const struct virtio_env *env, uint64_t base, uint32_t gsi,
-	const struct virtio_dev_ops *ops, void *dev, char *err, size_t errlen)
-{
-	(void)env, (void)base, (void)gsi, (void)err, (void)errlen;
-	ops->destroy(dev);
-	return NULL;
-}
 static struct guest_mem gm;
 
 /* Two regions adjacent in guest-physical space but not on the host (a hole between

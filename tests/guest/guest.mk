@@ -17,7 +17,11 @@ GUEST_SRCS := \
 	$(GUEST_DIR)/lib.c \
 	$(GUEST_DIR)/main.c \
 	$(GUEST_DIR)/virtio.c \
-	$(GUEST_DIR)/cmd_virtio.c
+	$(GUEST_DIR)/cmd_virtio.c \
+	$(GUEST_DIR)/cmd_block.c \
+	$(GUEST_DIR)/cmd_net.c \
+	$(GUEST_DIR)/cmd_vsock.c \
+	$(GUEST_DIR)/cmd_balloon.c
 
 GUEST_OBJS := $(patsubst $(GUEST_DIR)/%,$(BUILD)/guest/%.o,$(GUEST_SRCS))
 

@@ -35,11 +35,17 @@ uint64_t work_check(uint64_t start, uint64_t bytes, uint64_t seed);
 uint64_t work_touch(uint64_t start, uint64_t pages);
 
 /* A command line split into words (main.c), as command handlers receive it. */
-#define MAX_ARGS 4
+#define MAX_ARGS 5
 struct args {
 	int n;
 	char *v[MAX_ARGS];
 };
+
+/* virtio-blk commands (cmd_block.c): blk info | use | read | write | flush | evil. */
+void cmd_blk(const struct args *a);
+void cmd_net(const struct args *a);   /* cmd_net.c */
+void cmd_vsock(const struct args *a); /* cmd_vsock.c */
+void cmd_balloon(const struct args *a); /* cmd_balloon.c */
 
 /* String helpers (lib.c). */
 size_t str_len(const char *s);

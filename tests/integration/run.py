@@ -257,6 +257,7 @@ import test_snapshot_cli  # noqa: E402,F401
 import test_uffd  # noqa: E402,F401
 import test_api  # noqa: E402,F401
 import test_repl  # noqa: E402,F401
+import test_devices_net  # noqa: E402,F401
 
 
 def main():

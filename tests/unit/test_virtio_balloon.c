@@ -541,6 +541,29 @@ static void test_balloon_discard_trims_to_whole_pages(void **state)
 	guest_mem_unmap(&gm);
 }
 
+/* hugetlb: only whole 2 MiB pages can go back; skipped where the host has none. */
+static void test_balloon_discard_hugetlb_whole_pages_only(void **state)
+{
+	struct guest_mem gm;
+	struct balloon_discard d;
+	char err[160];
+	uint8_t *p;
+
+	(void)state;
+	if (guest_mem_map(&gm, 4 << 20, GUEST_MEM_HUGETLB, NULL, err, sizeof(err)) < 0) {
+		skip();
+		return;
+	}
+	p = gm.regions[0].host;
+	memset(p, 0x42, 4 << 20);
+	assert_int_equal(balloon_memory_discard(&gm, PG, (4 << 20) - PG, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.bytes, 2 << 20);
+	assert_int_equal(d.skipped, (2 << 20) - PG);
+	assert_int_equal(p[PG], 0x42);
+	assert_true(all_zero(p + (2 << 20), 2 << 20));
+	guest_mem_unmap(&gm);
+}
+
 static void test_balloon_discard_refuses_outside_memory(void **state)
 {
 	struct guest_mem gm;
@@ -932,6 +955,7 @@ int main(void)
 		cmocka_unit_test(test_balloon_discard_memfd_punches_the_file),
 		cmocka_unit_test(test_balloon_discard_private_file_reads_zero_not_file_data),
 		cmocka_unit_test(test_balloon_discard_trims_to_whole_pages),
+		cmocka_unit_test(test_balloon_discard_hugetlb_whole_pages_only),
 		cmocka_unit_test(test_balloon_discard_refuses_outside_memory),
 		cmocka_unit_test(test_balloon_features_follow_config),
 		cmocka_unit_test(test_balloon_inflate_gives_pages_back),

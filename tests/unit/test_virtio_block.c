@@ -337,6 +337,24 @@ static void test_virtio_block_flush_calls_backend(void **state)
 	rig_free(r);
 }
 
+static void test_virtio_block_write_through_without_flush_feature(void **state)
+{
+	struct rig *r = rig(false);
+
+	(void)state;
+	assert_int_equal(r->vd->ops->activate(r->vd->dev, 0), 0);
+	build(r, VIRTIO_BLK_T_OUT, 0, 512, false);
+	run(r, 1);
+	assert_int_equal(r->disk.writes, 1);
+	assert_int_equal(r->disk.flushes, 1); /* durable before it is answered */
+	assert_int_equal(r->vd->ops->activate(r->vd->dev, 1ull << VIRTIO_BLK_F_FLUSH), 0);
+	build(r, VIRTIO_BLK_T_OUT, 1, 512, false);
+	run(r, 2);
+	assert_int_equal(r->disk.writes, 2);
+	assert_int_equal(r->disk.flushes, 1); /* the driver flushes when it wants */
+	rig_free(r);
+}
+
 static void test_virtio_block_get_id_is_the_drive_id(void **state)
 {
 	struct rig *r = rig(false);
@@ -994,6 +1012,7 @@ int main(void)
 		cmocka_unit_test(test_virtio_block_read_returns_disk_data),
 		cmocka_unit_test(test_virtio_block_write_reaches_disk),
 		cmocka_unit_test(test_virtio_block_flush_calls_backend),
+		cmocka_unit_test(test_virtio_block_write_through_without_flush_feature),
 		cmocka_unit_test(test_virtio_block_get_id_is_the_drive_id),
 		cmocka_unit_test(test_virtio_block_unknown_type_is_unsupported),
 		cmocka_unit_test(test_virtio_block_bounds_against_capacity),

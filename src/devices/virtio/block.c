@@ -146,11 +146,9 @@ static void process(struct block *b)
 		}
 		ret = blk_req_parse(q, &io->elem, b->capacity, b->read_only, b->serial, &io->req);
 		if (ret) {
-			/* No status byte: the request cannot be answered. Hand the buffers back
-			 * and stop the device until the driver resets it. */
+			/* No status byte: the request cannot be answered. The device stops
+			 * until the driver resets it, which reclaims every buffer. */
 			b->st.errors++;
-			if (virtq_push(q, &io->elem, 0) == 0)
-				used = true;
 			io_put(b, io);
 			virtio_needs_reset(b->vd, "block: request without a device-writable status byte");
 			break;
@@ -169,6 +167,7 @@ static void process(struct block *b)
 			throttle(b, wait);
 			break;
 		}
+		io->write_through = b->write_through;
 		blk_worker_submit(b->worker, io);
 	}
 	if (used)
@@ -271,8 +270,12 @@ static uint64_t blk_features(void *dev)
 
 static int blk_activate(void *dev, uint64_t acked)
 {
-	(void)acked; /* nothing depends on them: FLUSH is served whether acked or not */
-	blk_replay(dev); /* after a restore: answer what was done when it was saved */
+	struct block *b = dev;
+
+	/* A driver that did not take FLUSH counts on a write-through disk (5.2.6.2);
+	 * FLUSH requests are served either way. */
+	b->write_through = !(acked & (1ull << VIRTIO_BLK_F_FLUSH));
+	blk_replay(b); /* after a restore: answer what was done when it was saved */
 	return 0;
 }
 
@@ -433,8 +436,12 @@ struct virtio_dev *virtio_block_new_backend(const struct virtio_env *env, uint64
 	uint32_t gsi, const struct drive_config *cfg, struct block_backend *be, char *err,
 	size_t errlen)
 {
-	struct block *b = block_alloc(env, cfg, be, err, errlen);
+	struct block *b = NULL;
 
+	if (!cfg->id || !cfg->path)
+		snprintf(err, errlen, "drive '%s': needs an id and a path", cfg->id ? cfg->id : "?");
+	else
+		b = block_alloc(env, cfg, be, err, errlen);
 	if (!b) {
 		be->ops->close(be);
 		return NULL;

@@ -20,6 +20,7 @@ struct blk_io {
 	struct blk_io *next;
 	struct virtq_elem elem;
 	struct blk_req req;
+	bool write_through; /* a write made durable before it is answered (no FLUSH acked) */
 	int result; /* set by the worker: 0 or -errno from the backend */
 };
 
@@ -45,6 +46,7 @@ struct block {
 	char *id, *path;
 	char serial[BLK_ID_BYTES];
 	bool read_only;
+	bool write_through; /* the driver did not ack VIRTIO_BLK_F_FLUSH */
 	uint64_t capacity; /* sectors */
 	uint8_t config[BLK_CONFIG_SIZE];
 	struct rate_limiter rl;
@@ -83,8 +85,9 @@ typedef void (*blk_worker_done_fn)(void *opaque);
 /* Start the thread (all signals blocked in it). NULL with err on failure. Control thread. */
 struct blk_worker *blk_worker_new(struct block_backend *be, struct ev_loop *loop,
 	blk_worker_done_fn done, void *opaque, char *err, size_t errlen);
-/* Wait for the requests handed over, stop and join the thread; the backend stays the
- * caller's. Requests left on the done list are freed. NULL is a no-op. */
+/* Stop and join the thread after the request it is executing; requests not started
+ * and those on the done list are freed unanswered. The backend stays the caller's. NULL
+ * is a no-op. */
 void blk_worker_free(struct blk_worker *w);
 /* Hand a request over (control thread); it comes back through the done list. */
 void blk_worker_submit(struct blk_worker *w, struct blk_io *io);

@@ -29,15 +29,18 @@ struct blk_worker {
 	void *opaque;
 };
 
-static int execute(struct block_backend *be, const struct blk_req *r)
+static int execute(struct block_backend *be, const struct blk_io *io)
 {
+	const struct blk_req *r = &io->req;
 	uint64_t offset = r->sector << BLK_SECTOR_SHIFT;
+	int ret;
 
 	switch (r->type) {
 	case VIRTIO_BLK_T_IN:
 		return be->ops->read(be, offset, r->iov, r->iovcnt);
 	case VIRTIO_BLK_T_OUT:
-		return be->ops->write(be, offset, r->iov, r->iovcnt);
+		ret = be->ops->write(be, offset, r->iov, r->iovcnt);
+		return ret || !io->write_through ? ret : be->ops->flush(be);
 	case VIRTIO_BLK_T_FLUSH:
 		return be->ops->flush(be);
 	default:
@@ -55,8 +58,8 @@ static void *worker_main(void *arg)
 
 		while (!w->todo && !w->stop)
 			pthread_cond_wait(&w->work, &w->lock);
-		if (!w->todo)
-			break; /* stop, and nothing left to do */
+		if (w->stop)
+			break; /* the device is going away: what is left is never started */
 		io = w->todo;
 		w->todo = io->next;
 		if (!w->todo)
@@ -64,7 +67,7 @@ static void *worker_main(void *arg)
 		w->busy = true;
 		pthread_mutex_unlock(&w->lock);
 
-		io->result = execute(w->be, &io->req);
+		io->result = execute(w->be, io);
 
 		pthread_mutex_lock(&w->lock);
 		w->busy = false;
@@ -181,8 +184,12 @@ void blk_worker_free(struct blk_worker *w)
 	w->stop = true;
 	pthread_cond_signal(&w->work);
 	pthread_mutex_unlock(&w->lock);
-	pthread_join(w->thread, NULL); /* runs the todo list to its end first */
+	pthread_join(w->thread, NULL); /* after the request it is executing, if any */
 	ev_async_stop(w->loop, &w->async);
+	while ((io = w->todo)) {
+		w->todo = io->next;
+		free(io);
+	}
 	while ((io = w->done)) {
 		w->done = io->next;
 		free(io);

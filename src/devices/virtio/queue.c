@@ -141,7 +141,8 @@ static void desc_read(const uint8_t *table, unsigned i, struct desc *d)
 struct walk {
 	const uint8_t *table;
 	unsigned entries;
-	unsigned steps;   /* descriptors visited in this table */
+	uint64_t seen[(VIRTQ_MAX_SIZE > INDIRECT_MAX_ENTRIES ? VIRTQ_MAX_SIZE
+							      : INDIRECT_MAX_ENTRIES) / 64];
 	bool indirect;
 	unsigned owner;   /* the main-table descriptor holding the indirect table */
 };
@@ -204,6 +205,7 @@ static int enter_indirect(struct virtq *q, struct walk *w, unsigned i, const str
 	if (!table)
 		return fail(err, errlen, "virtq: descriptor %u: indirect table at 0x%llx (%u bytes) "
 			"is outside guest memory", i, (unsigned long long)d->addr, d->len);
+	/* A fresh walk: its own table, nothing seen in it yet. */
 	*w = (struct walk){ .table = table, .entries = d->len / DESC_SIZE, .indirect = true,
 		.owner = i };
 	return 0;
@@ -223,15 +225,16 @@ static int walk_chain(struct virtq *q, const struct rings *r, uint16_t head, str
 		struct desc d;
 		int ret;
 
-		/* A chain may not visit more descriptors than its table holds (2.7.5.3.1,
-		 * 2.7.13.3.1): this catches every loop and bounds the walk. */
-		if (++w.steps > w.entries) {
+		/* Each descriptor at most once per table: this refuses every loop, and a chain
+		 * longer than its table (2.7.5.3.1) can only be one. It bounds the walk too. */
+		if (w.seen[i / 64] & (1ull << (i % 64))) {
 			if (w.indirect)
-				return fail(err, errlen, "virtq: indirect table in descriptor %u loops or "
-					"chains more than its %u entries", w.owner, w.entries);
-			return fail(err, errlen, "virtq: chain from head %u loops or is longer than "
-				"the queue (%u)", head, q->size);
+				return fail(err, errlen, "virtq: indirect table in descriptor %u loops "
+					"back to its entry %u", w.owner, i);
+			return fail(err, errlen, "virtq: chain from head %u loops back to descriptor "
+				"%u", head, i);
 		}
+		w.seen[i / 64] |= 1ull << (i % 64);
 		desc_read(w.table, i, &d);
 		if (d.flags & DESC_F_INDIRECT) {
 			ret = enter_indirect(q, &w, i, &d, err, errlen);

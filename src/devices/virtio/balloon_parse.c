@@ -1,0 +1,84 @@
+/* virtio-balloon: parsers of guest input (PFN arrays, stats buffers) and stat names. */
+#include "ember/balloon.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+
+#include "ember/guest_mem.h"
+
+static const char *const stat_names[BALLOON_STAT_TAGS] = {
+	"swap_in", "swap_out", "major_faults", "minor_faults", "free_memory", "total_memory",
+	"available_memory", "disk_caches", "hugetlb_allocations", "hugetlb_failures",
+	"oom_kill", "alloc_stall", "async_scan", "direct_scan", "async_reclaim",
+	"direct_reclaim",
+};
+
+const char *balloon_stat_name(unsigned tag)
+{
+	return tag < BALLOON_STAT_TAGS ? stat_names[tag] : NULL;
+}
+
+void balloon_parse_pfns(const struct guest_mem *gm, const uint8_t *buf, size_t len,
+	balloon_range_fn fn, void *ctx, struct balloon_pfn_result *res)
+{
+	uint64_t run_gpa = 0, run_len = 0;
+	const uint8_t *run_host = NULL;
+
+	for (size_t off = 0; off + 4 <= len; off += 4) {
+		uint32_t pfn;
+		uint64_t gpa;
+		const uint8_t *host;
+
+		memcpy(&pfn, buf + off, 4);
+		gpa = (uint64_t)le32toh(pfn) << BALLOON_PFN_SHIFT;
+		host = guest_mem_ptr(gm, gpa, BALLOON_PAGE_SIZE);
+		if (!host) {
+			res->refused++;
+			continue;
+		}
+		res->pages++;
+		if (run_len && gpa == run_gpa + run_len && host == run_host + run_len) {
+			run_len += BALLOON_PAGE_SIZE;
+			continue;
+		}
+		if (run_len) {
+			res->ranges++;
+			if (fn)
+				fn(ctx, run_gpa, run_len);
+		}
+		run_gpa = gpa;
+		run_host = host;
+		run_len = BALLOON_PAGE_SIZE;
+	}
+	if (run_len) {
+		res->ranges++;
+		if (fn)
+			fn(ctx, run_gpa, run_len);
+	}
+	res->trailing += len % 4;
+}
+
+int balloon_parse_stats(const uint8_t *buf, size_t len, uint64_t *present,
+	uint64_t value[BALLOON_STAT_TAGS])
+{
+	uint64_t got = 0, v[BALLOON_STAT_TAGS] = { 0 };
+
+	if (len == 0 || len % BALLOON_STATS_ENTRY_SIZE || len > BALLOON_STATS_MAX_BYTES)
+		return -EINVAL;
+	for (size_t off = 0; off < len; off += BALLOON_STATS_ENTRY_SIZE) {
+		uint16_t tag;
+		uint64_t val;
+
+		memcpy(&tag, buf + off, 2);
+		memcpy(&val, buf + off + 2, 8);
+		tag = le16toh(tag);
+		if (tag >= BALLOON_STAT_TAGS)
+			continue;
+		got |= 1ULL << tag;
+		v[tag] = le64toh(val);
+	}
+	*present = got;
+	memcpy(value, v, sizeof(v));
+	return 0;
+}
