@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct balloon_config;
 struct guest_mem;
 struct virtio_dev;
 
@@ -80,6 +81,11 @@ __attribute__((warn_unused_result)) int virtio_balloon_stats(struct virtio_dev *
  * be neither turned on nor off at runtime (-ENOTSUP when going from or to 0). */
 __attribute__((warn_unused_result)) int virtio_balloon_set_stats_interval(struct virtio_dev *vd,
 	uint32_t seconds);
+
+/* GET /balloon: the configuration as it is now (amount_mib is the current target, as
+ * set by virtio_balloon_set_target; the interval as last set). -ENODEV if not a balloon. */
+__attribute__((warn_unused_result)) int virtio_balloon_config(struct virtio_dev *vd,
+	struct balloon_config *out);
 
 /* ---- parsers of guest input (pure; unit tests and fuzzing) ---- */
 

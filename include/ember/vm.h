@@ -147,4 +147,12 @@ __attribute__((warn_unused_result)) int vm_console_attach(struct vm *vm, uint8_t
 /* End an attachment without calling `detached`; no-op when not attached. */
 void vm_console_detach(struct vm *vm);
 
+/* The balloon device: set its target (MiB the guest should give back) and read its
+ * statistics. -ENODEV without a balloon; the message says why. Control thread. */
+struct balloon_stats;
+__attribute__((warn_unused_result)) int vm_balloon_set(struct vm *vm, uint32_t amount_mib,
+	char *err, size_t errlen);
+__attribute__((warn_unused_result)) int vm_balloon_stats(struct vm *vm, struct balloon_stats *out,
+	char *err, size_t errlen);
+
 #endif

@@ -30,6 +30,8 @@ M.help_text = {
     { "send_keys(s)", "the same as send(s)" },
     { "console()", "attach this terminal to the serial console until Ctrl-]; true | nil, msg" },
     { "console_since([pos])", "console text from stream offset pos on, and the new offset" },
+    { "balloon(mib)", "ask the guest's balloon to hold mib MiB (given back to the host)" },
+    { "balloon_stats()", "balloon target, actual and the guest's latest memory statistics" },
     { "mem(addr, len)", "guest-physical bytes as a string (see ember.hexdump) | nil, msg" },
     { "regs([n=0])", "registers of paused vCPU n (rip, rflags, cr0..., cs...) | nil, msg" },
     { "msrs([n=0])", "{[index] = value} of every MSR of paused vCPU n | nil, msg" },

@@ -6,6 +6,7 @@
 
 #include <lauxlib.h>
 
+#include "ember/balloon.h"
 #include "ember/config.h"
 #include "ember/guest_mem.h"
 #include "ember/snapshot.h"
@@ -448,6 +449,48 @@ static int m_snapshot(lua_State *L)
 	return result(L, vm_snapshot(v->vm, &p, err, sizeof(err)), err);
 }
 
+/* vm:balloon(mib): ask the guest to give `mib` MiB back. */
+static int m_balloon(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	lua_Integer mib = luaL_checkinteger(L, 2);
+	char err[256];
+
+	luaL_argcheck(L, mib >= 0 && mib <= UINT32_MAX, 2, "MiB out of range");
+	return result(L, vm_balloon_set(v->vm, (uint32_t)mib, err, sizeof(err)), err);
+}
+
+/* vm:balloon_stats() -> { target_mib, actual_mib, updates, swap_in = ..., ... } */
+static int m_balloon_stats(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	struct balloon_stats st;
+	char err[256];
+
+	if (vm_balloon_stats(v->vm, &st, err, sizeof(err)))
+		return push_fail(L, err);
+	lua_createtable(L, 0, 8);
+	lua_pushinteger(L, st.target_mib);
+	lua_setfield(L, -2, "target_mib");
+	lua_pushinteger(L, st.actual_mib);
+	lua_setfield(L, -2, "actual_mib");
+	lua_pushinteger(L, st.target_pages);
+	lua_setfield(L, -2, "target_pages");
+	lua_pushinteger(L, st.actual_pages);
+	lua_setfield(L, -2, "actual_pages");
+	lua_pushinteger(L, st.updates);
+	lua_setfield(L, -2, "updates");
+	lua_pushinteger(L, st.polling_interval_s);
+	lua_setfield(L, -2, "stats_polling_interval_s");
+	for (unsigned tag = 0; tag < BALLOON_STAT_TAGS; tag++) {
+		if (!(st.present >> tag & 1))
+			continue;
+		lua_pushinteger(L, (lua_Integer)st.value[tag]);
+		lua_setfield(L, -2, balloon_stat_name(tag));
+	}
+	return 1;
+}
+
 static int m_ctrl_alt_del(lua_State *L)
 {
 	if (vm_send_ctrl_alt_del(lvm_check(L, 1)->vm))
@@ -483,7 +526,8 @@ static const luaL_Reg methods[] = {
 	{ "send", m_send }, { "mem", m_mem }, { "times", m_times }, { "vcpu_count", m_vcpu_count },
 	{ "exits", m_exits }, { "memory_stats", m_memory_stats }, { "msrs", m_msrs }, { "set_msrs", m_set_msrs },
 	{ "ctrl_alt_del", m_ctrl_alt_del }, { "snapshot", m_snapshot },
-	{ "console_since", m_console_since }, { NULL, NULL },
+	{ "console_since", m_console_since }, { "balloon", m_balloon },
+	{ "balloon_stats", m_balloon_stats }, { NULL, NULL },
 };
 
 static const luaL_Reg meta[] = {

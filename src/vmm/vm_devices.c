@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ember/acpi.h"
+#include "ember/balloon.h"
 #include "ember/layout.h"
 #include "ember/rate_limiter.h"
 #include "ember/snapshot_file.h"
@@ -145,4 +146,57 @@ int vm_restore_virtio(struct vm *vm, unsigned index, const char *name, struct sn
 		return -EINVAL;
 	}
 	return virtio_restore(vm->virtio[index], c, err, errlen);
+}
+
+static struct virtio_dev *find_kind(const struct vm *vm, const char *kind)
+{
+	for (unsigned i = 0; i < vm->nr_virtio; i++)
+		if (!strcmp(virtio_kind(vm->virtio[i]), kind))
+			return vm->virtio[i];
+	return NULL;
+}
+
+static struct virtio_dev *live_balloon(const struct vm *vm, char *err, size_t errlen)
+{
+	struct virtio_dev *vd;
+
+	if (vm->state != VM_RUNNING && vm->state != VM_PAUSED) {
+		snprintf(err, errlen, "balloon: the vm is %s", vm_state_name(vm->state));
+		return NULL;
+	}
+	vd = find_kind(vm, "balloon");
+	if (!vd)
+		snprintf(err, errlen, "balloon: the vm has no balloon device");
+	return vd;
+}
+
+int vm_balloon_set(struct vm *vm, uint32_t amount_mib, char *err, size_t errlen)
+{
+	struct virtio_dev *vd = live_balloon(vm, err, errlen);
+	int ret;
+
+	if (!vd)
+		return -ENODEV;
+	if (amount_mib > vm->cfg.mem_mib) {
+		snprintf(err, errlen, "balloon: amount_mib %u is more than the vm's %llu MiB",
+			amount_mib, (unsigned long long)vm->cfg.mem_mib);
+		return -EINVAL;
+	}
+	ret = virtio_balloon_set_target(vd, amount_mib);
+	if (ret)
+		snprintf(err, errlen, "balloon: cannot set the target: %s", strerror(-ret));
+	return ret;
+}
+
+int vm_balloon_stats(struct vm *vm, struct balloon_stats *out, char *err, size_t errlen)
+{
+	struct virtio_dev *vd = live_balloon(vm, err, errlen);
+	int ret;
+
+	if (!vd)
+		return -ENODEV;
+	ret = virtio_balloon_stats(vd, out);
+	if (ret)
+		snprintf(err, errlen, "balloon: statistics are off (stats_polling_interval_s is 0)");
+	return ret;
 }

@@ -735,6 +735,12 @@ static void test_balloon_config_target_and_actual(void **state)
 	assert_int_equal(r->vd->locked, 0);
 	assert_int_equal(virtio_balloon_set_target(r->vd, 17), -EINVAL);
 	assert_int_equal(virtio_balloon_set_target(r->vd, 16), 0);
+	struct balloon_config now;
+	assert_int_equal(virtio_balloon_config(r->vd, &now), 0);
+	assert_int_equal(now.amount_mib, 16);
+	assert_true(now.deflate_on_oom);
+	assert_false(now.free_page_reporting);
+	assert_int_equal(now.stats_polling_interval_s, 0);
 	/* The driver writes actual; its writes to num_pages are ignored. */
 	r->vd->ops->config_write(r->vd->dev, 4, (const uint8_t *)&v, 4);
 	r->vd->ops->config_write(r->vd->dev, 0, (const uint8_t *)&v, 4);
@@ -764,6 +770,8 @@ static void test_balloon_public_calls_refuse_other_devices(void **state)
 
 	(void)state;
 	assert_int_equal(virtio_balloon_set_target(&other, 1), -ENODEV);
+	struct balloon_config cfg;
+	assert_int_equal(virtio_balloon_config(&other, &cfg), -ENODEV);
 	assert_int_equal(virtio_balloon_stats(&other, &st), -ENODEV);
 	assert_int_equal(virtio_balloon_set_target(NULL, 1), -ENODEV);
 	/* Statistics off: no stats, and they cannot be turned on at runtime. */

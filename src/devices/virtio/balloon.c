@@ -256,10 +256,13 @@ static uint64_t features(void *dev)
 		(b->reporting ? 1ULL << VIRTIO_BALLOON_F_REPORTING : 0);
 }
 
+/* Polling runs while the driver is up and statistics are on. */
 static void stats_timer_arm(struct balloon *b)
 {
+	if (!b->loop)
+		return;
 	ev_timer_stop(b->loop, &b->stats_timer);
-	if (!b->active || !b->interval_s || !b->loop)
+	if (!b->active || !b->interval_s)
 		return;
 	ev_timer_set(&b->stats_timer, b->interval_s, b->interval_s);
 	ev_timer_start(b->loop, &b->stats_timer);
@@ -526,6 +529,23 @@ int virtio_balloon_set_stats_interval(struct virtio_dev *vd, uint32_t seconds)
 	virtio_lock(vd);
 	b->interval_s = seconds;
 	stats_timer_arm(b);
+	virtio_unlock(vd);
+	return 0;
+}
+
+int virtio_balloon_config(struct virtio_dev *vd, struct balloon_config *out)
+{
+	struct balloon *b = balloon_of(vd);
+
+	if (!b)
+		return -ENODEV;
+	memset(out, 0, sizeof(*out));
+	virtio_lock(vd);
+	out->enabled = true;
+	out->amount_mib = b->num_pages / BALLOON_PAGES_PER_MIB;
+	out->deflate_on_oom = b->deflate_on_oom;
+	out->stats_polling_interval_s = b->interval_s;
+	out->free_page_reporting = b->reporting;
 	virtio_unlock(vd);
 	return 0;
 }
