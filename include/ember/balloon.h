@@ -128,6 +128,7 @@ struct balloon_discard {
  *   memfd / hugetlb: fallocate(PUNCH_HOLE) on the file, MADV_REMOVE as a fallback;
  *   File (MAP_PRIVATE of a memory file): a fresh anonymous MAP_FIXED mapping over the
  *   range, because MADV_DONTNEED there would show the file's bytes again.
+ * Released pages are marked dirty (guest_mem_mark_dirty) for diff snapshots.
  * 0 with *out filled (out may be NULL); -EFAULT if the range is not inside one region;
  * -errno of the system call, with a message in err. */
 __attribute__((warn_unused_result)) int balloon_memory_discard(const struct guest_mem *gm,

@@ -110,9 +110,14 @@ int balloon_memory_discard(const struct guest_mem *gm, uint64_t gpa, uint64_t le
 		snprintf(err, errlen, "balloon: unknown memory backing %d", (int)gm->backing);
 		return -EINVAL;
 	}
-	if (ret == 0 && out) {
+	if (ret)
+		return ret;
+	/* The pages now read as zeros: a diff snapshot must carry that, not the old bytes
+	 * a base snapshot holds (KVM's dirty log does not see this change). */
+	guest_mem_mark_dirty(gm, start, end - start);
+	if (out) {
 		out->bytes = end - start;
 		out->skipped = len - (end - start);
 	}
-	return ret;
+	return 0;
 }

@@ -420,7 +420,10 @@ static void test_balloon_discard_anon_frees_pages(void **state)
 	uint8_t *p;
 
 	(void)state;
+	unsigned long dirty[4] = { 0 };
+
 	assert_int_equal(guest_mem_map(&gm, 1 << 20, GUEST_MEM_ANON, NULL, err, sizeof(err)), 0);
+	assert_int_equal(guest_mem_track_dirty(&gm), 0);
 	p = gm.regions[0].host;
 	memset(p, 0xa5, 64 * PG);
 	assert_int_equal(resident_pages(p, 64 * PG), 64);
@@ -431,6 +434,10 @@ static void test_balloon_discard_anon_frees_pages(void **state)
 	assert_true(all_zero(p + 8 * PG, 32 * PG));
 	assert_int_equal(p[8 * PG - 1], 0xa5);
 	assert_int_equal(p[40 * PG], 0xa5);
+	/* Pages 8..39 changed behind KVM's back: recorded for the next diff snapshot. */
+	guest_mem_take_dirty(&gm, 0, dirty);
+	assert_int_equal(dirty[0], 0xffffffffULL << 8);
+	assert_int_equal(dirty[1], 0);
 	guest_mem_unmap(&gm);
 }
 
