@@ -34,6 +34,10 @@ class Fail(Exception):
     pass
 
 
+class Skip(Exception):
+    """A test that cannot run on this host; the message says why."""
+
+
 def check(cond, msg):
     if not cond:
         raise Fail(msg)
@@ -272,7 +276,7 @@ def main():
         print("integration: /dev/kvm is not usable here; these tests need KVM")
         return 1
     label = " (sanitizers)" if ARGS.sanitizer else ""
-    passed = failed = 0
+    passed = failed = skipped = 0
     for fn in TESTS:
         if ARGS.k and ARGS.k not in fn.__name__:
             continue
@@ -281,11 +285,14 @@ def main():
             fn()
             passed += 1
             print("PASS %s%s (%.2f s)" % (fn.__name__, label, time.time() - t0), flush=True)
+        except Skip as e:
+            skipped += 1
+            print("SKIP %s%s: %s" % (fn.__name__, label, e), flush=True)
         except Exception as e:  # noqa: BLE001 - report every failure kind the same way
             failed += 1
             detail = str(e) if isinstance(e, Fail) else traceback.format_exc()
             print("FAIL %s%s: %s" % (fn.__name__, label, detail), flush=True)
-    print("integration%s: %d passed, %d failed" % (label, passed, failed))
+    print("integration%s: %d passed, %d failed, %d skipped" % (label, passed, failed, skipped))
     return 1 if failed else 0
 
 
