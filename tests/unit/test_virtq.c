@@ -475,6 +475,32 @@ static void test_virtq_event_idx_pop_publishes_avail_event(void **state)
 	assert_int_equal(get16(r, avail_event), 1); /* kick me when chain 1 is made available */
 }
 
+static void test_virtq_device_writes_are_marked_dirty(void **state)
+{
+	struct rig *r = *state;
+	unsigned long bits[(RAM_SIZE / 4096 + 63) / 64] = { 0 };
+	uint8_t b[4] = "abc";
+
+	assert_int_equal(guest_mem_track_dirty(&r->mem), 0);
+	r->q.event_idx = true;
+	desc(r, 0, BUF_GPA + 0x5000 - 2, 4, F_WRITE, 0); /* straddles two pages */
+	offer(r, 0);
+	assert_int_equal(pop(r), 0);
+	assert_int_equal(virtq_write(&r->q, &r->e, 0, b, 4), 4);
+	assert_int_equal(virtq_push(&r->q, &r->e, 4), 0);
+	assert_int_equal(pop(r), -ENOENT); /* writes avail_event */
+	guest_mem_take_dirty(&r->mem, 0, bits);
+	for (unsigned p = 0; p < RAM_SIZE / 4096; p++) {
+		bool want = p == USED_GPA / 4096 || p == (BUF_GPA + 0x4000) / 4096 ||
+			p == (BUF_GPA + 0x5000) / 4096;
+		assert_int_equal(!!(bits[p / 64] & (1ul << (p % 64))), want);
+	}
+	for (unsigned i = 0; i < r->mem.nr_regions; i++) {
+		free((void *)r->mem.dirty[i]);
+		r->mem.dirty[i] = NULL;
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -502,6 +528,7 @@ int main(void)
 		T(test_virtq_needs_notify_honours_no_interrupt_flag),
 		T(test_virtq_event_idx_notify_decisions),
 		T(test_virtq_event_idx_pop_publishes_avail_event),
+		T(test_virtq_device_writes_are_marked_dirty),
 #undef T
 	};
 

@@ -272,6 +272,7 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e, char *err, size_t errlen)
 		/* Ask for a kick at the next chain, then look again: the driver may have added
 		 * one before it could see avail_event (2.7.10). */
 		store16(&r.used[2 + 4 * q->size], q->next_avail);
+		guest_mem_mark_dirty(q->mem, q->used_gpa + used_bytes(q->size) - 2, 2);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		avail_idx = le16toh(__atomic_load_n(&r.avail[1], __ATOMIC_ACQUIRE));
 	}
@@ -301,11 +302,13 @@ int virtq_push(struct virtq *q, const struct virtq_elem *e, uint32_t written)
 {
 	struct rings r;
 	uint8_t *slot;
+	uint64_t slot_off;
 	uint32_t id, len;
 
 	if (!q->ready || rings_get(q, &r, NULL, 0) || e->head >= q->size || written > e->write_len)
 		return -EINVAL;
-	slot = (uint8_t *)r.used + 4 + (size_t)USED_ELEM_SIZE * (q->next_used & (q->size - 1));
+	slot_off = 4 + (uint64_t)USED_ELEM_SIZE * (q->next_used & (q->size - 1));
+	slot = (uint8_t *)r.used + slot_off;
 	id = htole32(e->head);
 	len = htole32(written);
 	memcpy(slot, &id, 4);
@@ -313,6 +316,9 @@ int virtq_push(struct virtq *q, const struct virtq_elem *e, uint32_t written)
 	q->next_used++;
 	/* Release: the element and the buffer contents are visible before the new idx. */
 	__atomic_store_n(&r.used[1], htole16(q->next_used), __ATOMIC_RELEASE);
+	/* KVM's dirty log sees only the guest's writes: diff snapshots need ours too. */
+	guest_mem_mark_dirty(q->mem, q->used_gpa + 2, 2);
+	guest_mem_mark_dirty(q->mem, q->used_gpa + slot_off, USED_ELEM_SIZE);
 	return 0;
 }
 
@@ -359,9 +365,10 @@ static long copy_segments(const struct virtq *q, const struct virtq_elem *e, uns
 		p = guest_mem_ptr(q->mem, s->gpa + offset, n);
 		if (!p || s->gpa + offset < s->gpa)
 			return -EFAULT;
-		if (to_guest)
+		if (to_guest) {
 			memcpy(p, buf + done, n);
-		else
+			guest_mem_mark_dirty(q->mem, s->gpa + offset, n);
+		} else
 			memcpy(buf + done, p, n);
 		done += n;
 		offset = 0;
