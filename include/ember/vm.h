@@ -123,7 +123,7 @@ __attribute__((warn_unused_result)) int vm_vcpu_regs(struct vm *vm, unsigned ind
 
 /* A device on one of the VM's buses, with the counters that cost nothing to read. The
  * strings are static or owned by the VM (valid until it exits). */
-#define VM_DEVICE_STATS_MAX 4
+#define VM_DEVICE_STATS_MAX 16
 struct vm_device_info {
 	const char *name, *kind, *bus; /* "serial", "uart-16550a", "pio" */
 	uint64_t base, len;
@@ -154,5 +154,14 @@ __attribute__((warn_unused_result)) int vm_balloon_set(struct vm *vm, uint32_t a
 	char *err, size_t errlen);
 __attribute__((warn_unused_result)) int vm_balloon_stats(struct vm *vm, struct balloon_stats *out,
 	char *err, size_t errlen);
+/* Change the statistics polling interval. -ENOTSUP when it would turn statistics on or
+ * off (0 before or after): as in Firecracker, that is fixed at boot. */
+__attribute__((warn_unused_result)) int vm_balloon_set_stats_interval(struct vm *vm,
+	uint32_t seconds, char *err, size_t errlen);
+/* The balloon's configuration as it is now: amount_mib is the current target, the
+ * interval the one last set. */
+struct balloon_config;
+__attribute__((warn_unused_result)) int vm_balloon_config(struct vm *vm,
+	struct balloon_config *out, char *err, size_t errlen);
 
 #endif

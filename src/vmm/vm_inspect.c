@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ember/arch.h"
+#include "ember/virtio.h"
 #include "ember/console.h"
 #include "ember/devices.h"
 
@@ -181,6 +182,11 @@ static void add_stat(struct vm_device_info *d, const char *name, uint64_t value)
 	}
 }
 
+static void put_stat(void *ctx, const char *key, uint64_t value)
+{
+	add_stat(ctx, key, value);
+}
+
 static void describe(struct vm *vm, const struct bus *bus, const struct bus_device *bd,
 	struct vm_device_info *d)
 {
@@ -199,6 +205,12 @@ static void describe(struct vm *vm, const struct bus *bus, const struct bus_devi
 		add_stat(d, "rx_queued", vm->input_len);
 	} else if (!strcmp(bd->name, "boot-timer")) {
 		add_stat(d, "boot_us", atomic_load(&vm->boot_us));
+	}
+	for (unsigned i = 0; bus == &vm->mmio && i < vm->nr_virtio; i++) {
+		if (virtio_base(vm->virtio[i]) != bd->base)
+			continue;
+		d->kind = virtio_kind(vm->virtio[i]);
+		virtio_stats(vm->virtio[i], put_stat, d);
 	}
 }
 
