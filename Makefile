@@ -89,8 +89,10 @@ EMBER_SRCS := \
 	src/api/http.c \
 	src/api/json.c \
 	src/api/route_actions.c \
+	src/api/route_balloon.c \
 	src/api/route_data.c \
 	src/api/route_devices.c \
+	src/api/route_drives.c \
 	src/api/route_machine.c \
 	src/api/router.c \
 	src/api/run.c \
@@ -113,9 +115,11 @@ test_uffd_SRCS := src/snapshot/uffd_handshake.c
 test_api_http_SRCS := src/api/http.c
 test_api_json_SRCS := src/api/json.c
 test_api_router_SRCS := src/api/api.c src/api/config_file.c src/api/json.c \
-	src/api/route_actions.c src/api/route_data.c src/api/route_devices.c \
+	src/api/route_actions.c src/api/route_balloon.c src/api/route_data.c \
+	src/api/route_devices.c src/api/route_drives.c \
 	src/api/route_machine.c src/api/router.c src/util/log.c src/util/metrics.c \
-	src/vmm/config.c tests/unit/fake_vm.c
+	src/vmm/config.c src/devices/rate_limiter.c src/devices/virtio/balloon_parse.c \
+	src/kvm/guest_mem.c tests/unit/fake_vm.c
 test_virtio_block_SRCS := src/devices/virtio/block.c src/devices/virtio/block_req.c \
 	src/devices/virtio/block_persist.c src/devices/virtio/block_worker.c \
 	src/devices/virtio/queue.c src/devices/block_file.c src/devices/rate_limiter.c \

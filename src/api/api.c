@@ -55,6 +55,8 @@ void api_free(struct api *api)
 	if (api->owns_vm)
 		vm_free(api->vm);
 	vm_config_deinit(&api->cfg);
+	for (unsigned i = 0; i < VM_MAX_DRIVES; i++)
+		api_drive_extra_deinit(api, i);
 	free(api->boot_args);
 	cJSON_Delete(api->mmds);
 	free(api);

@@ -13,6 +13,8 @@
 #include "ember/config.h"
 #include "ember/metrics.h"
 
+struct jschema;
+
 #define MSG_POST_BOOT "The requested operation is not supported after starting the microVM."
 #define MSG_PRE_BOOT "The requested operation is not supported before starting the microVM."
 #define MSG_LOAD_NOT_ALLOWED \
@@ -38,6 +40,13 @@ struct api {
 	char *boot_args;        /* as given; NULL: Firecracker's default command line */
 	bool smt;
 	enum huge_pages huge_pages;
+
+	/* What PUT /drives said that vm_config does not keep, by index in cfg.drives:
+	 * echoed by GET /vm/config, otherwise unused. */
+	struct api_drive_extra {
+		char *partuuid;
+		bool writeback; /* cache_type Writeback (else Unsafe) */
+	} drive_extra[VM_MAX_DRIVES];
 
 	cJSON *mmds;            /* the MMDS data store; NULL until the first PUT */
 	ev_timer metrics_timer; /* periodic metrics lines once metrics are configured */
@@ -67,6 +76,8 @@ void resp_fault(struct api_resp *r, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* 400 "An error occurred when deserializing the json body of a request: <msg>." */
 void resp_bad_body(struct api_resp *r, const char *msg);
+/* Check the request body against `s`; false with the 400 of resp_bad_body if it fails. */
+bool api_body_ok(const struct api_call *call, const struct jschema *s, struct api_resp *r);
 /* Give a fault its {"fault_message": ...} body. */
 void resp_finish(struct api_resp *r);
 bool resp_failed(const struct api_resp *r);
@@ -98,6 +109,34 @@ api_handler_fn api_get_balloon, api_put_balloon, api_patch_balloon;
 api_handler_fn api_get_balloon_stats, api_patch_balloon_stats;
 api_handler_fn api_put_logger, api_put_metrics;
 api_handler_fn api_get_mmds, api_put_mmds, api_patch_mmds, api_put_mmds_config;
+
+/* ---- shared by the device routes (route_devices.c) ---- */
+
+extern const struct jschema api_limiter; /* Firecracker's RateLimiterConfig */
+/* The limiter in field `key` of `body` into *l (absent: no limit; a bucket of size or
+ * refill_time 0 is no bucket, as in Firecracker). False with a 400 "<what>: <key>: ..."
+ * if a value is out of range. */
+bool api_limit_of(const cJSON *body, const char *key, const char *what,
+	struct rate_limit_config *l, struct api_resp *r);
+cJSON *api_limit_json(const struct rate_limit_config *l);
+/* The id field `key` of the body equals the path's id; else a 400 (naming both if show). */
+bool api_same_id(const struct api_call *call, const char *key, bool show,
+	struct api_resp *r);
+/* Not booted yet; else the 400 of a pre-boot-only call. */
+bool api_pre_boot(const struct api *api, struct api_resp *r);
+/* *dst = strdup(src) (NULL stays NULL), the old string freed; false with a 500 if memory
+ * ran out, *dst then unchanged. */
+bool api_set_str(char **dst, const char *src, struct api_resp *r);
+
+/* GET /vm/config sections for the devices of `c` (the pre-boot configuration or the
+ * VM's), in Firecracker's shape; cJSON null where a device is absent. */
+cJSON *api_drives_json(const struct api *api, const struct vm_config *c);
+cJSON *api_nets_json(const struct vm_config *c);
+cJSON *api_vsock_json(const struct vm_config *c);
+cJSON *api_entropy_json(const struct vm_config *c);
+cJSON *api_balloon_json(const struct balloon_config *b);
+/* Free what api_put_drive stored for drive i (its partuuid); route_drives.c. */
+void api_drive_extra_deinit(struct api *api, unsigned i);
 
 /* InstanceStart: build and start the VM from the pre-boot configuration. */
 void api_start_vm(struct api *api, struct api_resp *r);

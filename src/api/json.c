@@ -365,6 +365,16 @@ void resp_bad_body(struct api_resp *r, const char *msg)
 		msg);
 }
 
+bool api_body_ok(const struct api_call *call, const struct jschema *s, struct api_resp *r)
+{
+	char err[512];
+
+	if (json_check(call->body, s, err, sizeof(err)) == 0)
+		return true;
+	resp_bad_body(r, err);
+	return false;
+}
+
 bool resp_failed(const struct api_resp *r)
 {
 	return r->status >= 300;

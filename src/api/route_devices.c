@@ -1,14 +1,23 @@
-/* API routes for devices ember does not have yet (drives, network interfaces, vsock,
- * entropy, balloon): every body is checked as Firecracker checks it, then the request is
- * refused with a clear 400 instead of pretending. */
+/* API routes for network interfaces, vsock and entropy, and what every device route
+ * shares (rate limiters, id and pre-boot checks): bodies checked as Firecracker checks
+ * them, then kept in the vm_config InstanceStart builds. */
 #include "internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "ember/rate_limiter.h"
 #include "json.h"
 
-#define NO_BALLOON "Balloon config error: No balloon device found."
+#define IFNAME_MAX 15    /* a tap name: IFNAMSIZ - 1 */
+#define UDS_PATH_MAX 107 /* sun_path - 1 */
+#define DEFAULT_MTU 1500 /* what a guest uses when the device advertises none */
+
+/* ---- rate limiters: Firecracker's RateLimiterConfig ---- */
 
 static const struct jfield bucket_fields[] = {
 	JF_U64("size", J_REQUIRED),
@@ -23,21 +32,69 @@ static const struct jfield limiter_fields[] = {
 	JF_OBJ("ops", J_OPTIONAL, &bucket),
 	JF_END,
 };
-static const struct jschema limiter = { "RateLimiterConfig", limiter_fields };
+const struct jschema api_limiter = { "RateLimiterConfig", limiter_fields };
 
-static bool checked(const struct api_call *call, const struct jschema *s, struct api_resp *r)
+/* A bucket of size 0 or refill time 0 is no bucket, as in Firecracker. */
+static void bucket_of(const cJSON *o, struct bucket_config *b)
 {
-	char err[512];
-
-	if (json_check(call->body, s, err, sizeof(err))) {
-		resp_bad_body(r, err);
-		return false;
-	}
-	return true;
+	memset(b, 0, sizeof(*b));
+	b->size = json_get_uint(o, "size", 0);
+	b->one_time_burst = json_get_uint(o, "one_time_burst", 0);
+	b->refill_time_ms = json_get_uint(o, "refill_time", 0);
+	if (!o || !b->size || !b->refill_time_ms)
+		memset(b, 0, sizeof(*b));
 }
 
+/* The limiter in field `key` of the body (absent: no limit). 400 if out of range. */
+bool api_limit_of(const cJSON *body, const char *key, const char *what,
+	struct rate_limit_config *l, struct api_resp *r)
+{
+	const cJSON *o = json_get(body, key);
+	struct rate_limit rl;
+	char err[256];
+
+	bucket_of(json_get(o, "bandwidth"), &l->bandwidth);
+	bucket_of(json_get(o, "ops"), &l->ops);
+	rl = (struct rate_limit){
+		.bandwidth = { l->bandwidth.size, l->bandwidth.one_time_burst,
+			l->bandwidth.refill_time_ms },
+		.ops = { l->ops.size, l->ops.one_time_burst, l->ops.refill_time_ms },
+	};
+	if (rate_limit_check(&rl, err, sizeof(err)) == 0)
+		return true;
+	resp_fault(r, 400, "%s: %s: %s", what, key, err);
+	return false;
+}
+
+static cJSON *bucket_json(const struct bucket_config *b)
+{
+	cJSON *o;
+
+	if (!b->size)
+		return cJSON_CreateNull();
+	o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "size", (double)b->size);
+	cJSON_AddNumberToObject(o, "one_time_burst", (double)b->one_time_burst);
+	cJSON_AddNumberToObject(o, "refill_time", (double)b->refill_time_ms);
+	return o;
+}
+
+cJSON *api_limit_json(const struct rate_limit_config *l)
+{
+	cJSON *o;
+
+	if (!l->bandwidth.size && !l->ops.size)
+		return cJSON_CreateNull();
+	o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "bandwidth", bucket_json(&l->bandwidth));
+	cJSON_AddItemToObject(o, "ops", bucket_json(&l->ops));
+	return o;
+}
+
+/* ---- shared checks ---- */
+
 /* The id in the body must be the id in the path. */
-static bool same_id(const struct api_call *call, const char *key, bool show,
+bool api_same_id(const struct api_call *call, const char *key, bool show,
 	struct api_resp *r)
 {
 	const char *body_id = json_get_str(call->body, key);
@@ -52,54 +109,26 @@ static bool same_id(const struct api_call *call, const char *key, bool show,
 	return false;
 }
 
-/* ---- /drives/{id} ---- */
-
-static const char *const cache_types[] = { "Unsafe", "Writeback", NULL };
-static const char *const io_engines[] = { "Sync", "Async", NULL };
-
-static const struct jfield drive_fields[] = {
-	JF_STR("drive_id", J_REQUIRED),
-	JF_STR("partuuid", J_OPTIONAL),
-	JF_BOOL("is_root_device", J_REQUIRED),
-	JF_ENUM("cache_type", J_DEFAULT, cache_types),
-	JF_BOOL("is_read_only", J_OPTIONAL),
-	JF_STR("path_on_host", J_OPTIONAL),
-	JF_OBJ("rate_limiter", J_OPTIONAL, &limiter),
-	JF_ENUM("io_engine", J_OPTIONAL, io_engines),
-	JF_STR("socket", J_OPTIONAL),
-	JF_END,
-};
-static const struct jschema drive = { "BlockDeviceConfig", drive_fields };
-
-static const struct jfield drive_update_fields[] = {
-	JF_STR("drive_id", J_REQUIRED),
-	JF_STR("path_on_host", J_OPTIONAL),
-	JF_OBJ("rate_limiter", J_OPTIONAL, &limiter),
-	JF_END,
-};
-static const struct jschema drive_update = { "BlockDeviceUpdateConfig", drive_update_fields };
-
-#define NO_DRIVES "drives are not supported by this ember yet"
-
-void api_put_drive(struct api *api, const struct api_call *call, struct api_resp *r)
+bool api_pre_boot(const struct api *api, struct api_resp *r)
 {
-	(void)api;
-	if (checked(call, &drive, r) && same_id(call, "drive_id", false, r))
-		resp_fault(r, 400, NO_DRIVES);
+	if (!api_booted(api))
+		return true;
+	resp_fault(r, 400, MSG_POST_BOOT);
+	return false;
 }
 
-void api_patch_drive(struct api *api, const struct api_call *call, struct api_resp *r)
+/* strdup into *dst, freeing what was there; false on ENOMEM (then *dst is unchanged). */
+bool api_set_str(char **dst, const char *src, struct api_resp *r)
 {
-	(void)api;
-	if (checked(call, &drive_update, r) && same_id(call, "drive_id", false, r))
-		resp_fault(r, 400, NO_DRIVES);
-}
+	char *s = src ? strdup(src) : NULL;
 
-void api_delete_drive(struct api *api, const struct api_call *call, struct api_resp *r)
-{
-	(void)api;
-	(void)call;
-	resp_fault(r, 400, NO_DRIVES);
+	if (src && !s) {
+		resp_fault(r, 500, "Out of memory.");
+		return false;
+	}
+	free(*dst);
+	*dst = s;
+	return true;
 }
 
 /* ---- /network-interfaces/{id} ---- */
@@ -109,77 +138,186 @@ static const struct jfield net_fields[] = {
 	JF_STR("host_dev_name", J_REQUIRED),
 	JF_STR("guest_mac", J_OPTIONAL),
 	JF_U16("mtu", J_OPTIONAL),
-	JF_OBJ("rx_rate_limiter", J_OPTIONAL, &limiter),
-	JF_OBJ("tx_rate_limiter", J_OPTIONAL, &limiter),
+	JF_OBJ("rx_rate_limiter", J_OPTIONAL, &api_limiter),
+	JF_OBJ("tx_rate_limiter", J_OPTIONAL, &api_limiter),
 	JF_END,
 };
 static const struct jschema net = { "NetworkInterfaceConfig", net_fields };
 
 static const struct jfield net_update_fields[] = {
 	JF_STR("iface_id", J_REQUIRED),
-	JF_OBJ("rx_rate_limiter", J_OPTIONAL, &limiter),
-	JF_OBJ("tx_rate_limiter", J_OPTIONAL, &limiter),
+	JF_OBJ("rx_rate_limiter", J_OPTIONAL, &api_limiter),
+	JF_OBJ("tx_rate_limiter", J_OPTIONAL, &api_limiter),
 	JF_END,
 };
 static const struct jschema net_update = { "NetworkInterfaceUpdateConfig", net_update_fields };
 
-#define NO_NET "network interfaces are not supported by this ember yet"
+#define NET_ERR "Network interface error: "
 
-static bool valid_mac(const char *s)
+static int hex_digit(char c)
 {
-	static const char hex[] = "0123456789abcdefABCDEF";
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
 
+/* "06:00:ac:10:00:02" -> bytes; false unless six hex pairs split by colons. */
+static bool parse_mac(const char *s, uint8_t mac[6])
+{
 	if (strlen(s) != 17)
 		return false;
-	for (int i = 0; i < 17; i++) {
-		if (i % 3 == 2 ? s[i] != ':' : !strchr(hex, s[i]))
+	for (int i = 0; i < 6; i++) {
+		int hi = hex_digit(s[3 * i]), lo = hex_digit(s[3 * i + 1]);
+		if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != ':'))
 			return false;
+		mac[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return true;
 }
 
+static int find_net(const struct vm_config *c, const char *id)
+{
+	for (unsigned i = 0; i < c->nr_nets; i++)
+		if (strcmp(c->nets[i].id, id) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* An interface other than `id` already has this MAC or this tap. */
+static bool net_conflicts(const struct api *api, const char *id, const struct net_config *n,
+	const char *tap, struct api_resp *r)
+{
+	for (unsigned i = 0; i < api->cfg.nr_nets; i++) {
+		const struct net_config *o = &api->cfg.nets[i];
+		if (strcmp(o->id, id) == 0)
+			continue;
+		if (n->has_mac && o->has_mac && memcmp(o->mac, n->mac, 6) == 0) {
+			resp_fault(r, 400, NET_ERR "The MAC address is already in use: "
+				"%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1], n->mac[2], n->mac[3],
+				n->mac[4], n->mac[5]);
+			return true;
+		}
+		if (strcmp(o->tap, tap) == 0) {
+			resp_fault(r, 400, NET_ERR "the host device %s is already used by interface %s",
+				tap, o->id);
+			return true;
+		}
+	}
+	return false;
+}
+
 void api_put_net(struct api *api, const struct api_call *call, struct api_resp *r)
 {
-	const char *mac;
+	struct net_config n = { 0 };
+	const char *mac, *tap;
 	uint64_t mtu;
 	char msg[160];
+	int at;
 
-	(void)api;
-	if (!checked(call, &net, r))
+	if (!api_body_ok(call, &net, r))
 		return;
 	mac = json_get_str(call->body, "guest_mac");
-	if (mac && !valid_mac(mac)) {
+	if (mac && !parse_mac(mac, n.mac)) {
 		snprintf(msg, sizeof(msg), "invalid MAC address `%.40s` for field `guest_mac` "
 			"(expected six hex pairs such as 06:00:ac:10:00:02)", mac);
 		resp_bad_body(r, msg);
 		return;
 	}
-	mtu = json_get_uint(call->body, "mtu", 1500);
+	n.has_mac = mac != NULL;
+	mtu = json_get_uint(call->body, "mtu", DEFAULT_MTU);
 	if (mtu < 68) {
 		snprintf(msg, sizeof(msg), "invalid value for field `mtu`: %llu is out of range "
 			"68..65535", (unsigned long long)mtu);
 		resp_bad_body(r, msg);
 		return;
 	}
-	if (same_id(call, "iface_id", true, r))
-		resp_fault(r, 400, NO_NET);
+	if (!api_same_id(call, "iface_id", true, r) || !api_pre_boot(api, r))
+		return;
+	if (mtu != DEFAULT_MTU) {
+		resp_fault(r, 400, NET_ERR "mtu %llu: ember's virtio-net cannot advertise an MTU to "
+			"the guest yet (no VIRTIO_NET_F_MTU); leave mtu out or give %d",
+			(unsigned long long)mtu, DEFAULT_MTU);
+		return;
+	}
+	tap = json_get_str(call->body, "host_dev_name");
+	if (!tap[0] || strlen(tap) > IFNAME_MAX) {
+		resp_fault(r, 400, NET_ERR "host_dev_name `%.40s`: a tap device name has 1 to %d "
+			"bytes", tap, IFNAME_MAX);
+		return;
+	}
+	if (net_conflicts(api, call->id, &n, tap, r) ||
+		!api_limit_of(call->body, "rx_rate_limiter", "Network interface error", &n.rx_limit, r) ||
+		!api_limit_of(call->body, "tx_rate_limiter", "Network interface error", &n.tx_limit, r))
+		return;
+	at = find_net(&api->cfg, call->id);
+	if (at < 0 && api->cfg.nr_nets == VM_MAX_NETS) {
+		resp_fault(r, 400, NET_ERR "at most %d network interfaces", VM_MAX_NETS);
+		return;
+	}
+	if (!api_set_str(&n.id, call->id, r) || !api_set_str(&n.tap, tap, r)) {
+		free(n.id);
+		return;
+	}
+	if (at < 0) {
+		at = (int)api->cfg.nr_nets++;
+	} else {
+		free(api->cfg.nets[at].id);
+		free(api->cfg.nets[at].tap);
+	}
+	api->cfg.nets[at] = n;
+	api->boot_path = true;
+	resp_ok(r);
 }
 
 void api_patch_net(struct api *api, const struct api_call *call, struct api_resp *r)
 {
-	(void)api;
-	if (checked(call, &net_update, r) && same_id(call, "iface_id", true, r))
-		resp_fault(r, 400, NO_NET);
+	if (!api_body_ok(call, &net_update, r) || !api_same_id(call, "iface_id", true, r))
+		return;
+	if (!api_booted(api))
+		resp_fault(r, 400, MSG_PRE_BOOT);
+	else
+		resp_fault(r, 400, NET_ERR "updating a network interface after boot is not "
+			"supported by this ember yet");
 }
 
 void api_delete_net(struct api *api, const struct api_call *call, struct api_resp *r)
 {
 	(void)api;
 	(void)call;
-	resp_fault(r, 400, NO_NET);
+	resp_fault(r, 400, NET_ERR "removing a network interface is not supported by this "
+		"ember yet");
 }
 
-/* ---- /vsock, /entropy ---- */
+cJSON *api_nets_json(const struct vm_config *c)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	for (unsigned i = 0; i < c->nr_nets; i++) {
+		const struct net_config *n = &c->nets[i];
+		cJSON *o = cJSON_CreateObject();
+		char mac[18];
+
+		cJSON_AddStringToObject(o, "iface_id", n->id);
+		cJSON_AddStringToObject(o, "host_dev_name", n->tap);
+		if (n->has_mac) {
+			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1],
+				n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
+			cJSON_AddStringToObject(o, "guest_mac", mac);
+		} else {
+			cJSON_AddNullToObject(o, "guest_mac");
+		}
+		cJSON_AddItemToObject(o, "rx_rate_limiter", api_limit_json(&n->rx_limit));
+		cJSON_AddItemToObject(o, "tx_rate_limiter", api_limit_json(&n->tx_limit));
+		cJSON_AddItemToArray(a, o);
+	}
+	return a;
+}
+
+/* ---- /vsock ---- */
 
 static const struct jfield vsock_fields[] = {
 	JF_STR("vsock_id", J_OPTIONAL),
@@ -191,104 +329,75 @@ static const struct jschema vsock = { "VsockDeviceConfig", vsock_fields };
 
 void api_put_vsock(struct api *api, const struct api_call *call, struct api_resp *r)
 {
+	const char *path;
 	uint64_t cid;
 
-	if (!checked(call, &vsock, r))
+	if (!api_body_ok(call, &vsock, r))
 		return;
 	if (json_get(call->body, "vsock_id"))
-		r->deprecation = true;
-	if (api_booted(api)) {
-		resp_fault(r, 400, MSG_POST_BOOT);
+		r->deprecation = true; /* accepted and ignored, as Firecracker does */
+	if (!api_pre_boot(api, r))
 		return;
-	}
 	cid = json_get_uint(call->body, "guest_cid", 0);
 	if (cid < 3) {
 		resp_fault(r, 400, "Vsock config error: guest_cid: %llu is reserved, the guest CID "
 			"must be 3 or more", (unsigned long long)cid);
 		return;
 	}
-	resp_fault(r, 400, "vsock is not supported by this ember yet");
+	path = json_get_str(call->body, "uds_path");
+	if (!path[0] || strlen(path) > UDS_PATH_MAX) {
+		resp_fault(r, 400, "Vsock config error: uds_path must be 1 to %d bytes long",
+			UDS_PATH_MAX);
+		return;
+	}
+	if (!api_set_str(&api->cfg.vsock.uds_path, path, r))
+		return;
+	api->cfg.vsock.enabled = true;
+	api->cfg.vsock.guest_cid = (uint32_t)cid;
+	api->boot_path = true;
+	resp_ok(r);
 }
 
+cJSON *api_vsock_json(const struct vm_config *c)
+{
+	cJSON *o;
+
+	if (!c->vsock.enabled)
+		return cJSON_CreateNull();
+	o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "guest_cid", c->vsock.guest_cid);
+	cJSON_AddStringToObject(o, "uds_path", c->vsock.uds_path ? c->vsock.uds_path : "");
+	return o;
+}
+
+/* ---- /entropy ---- */
+
 static const struct jfield entropy_fields[] = {
-	JF_OBJ("rate_limiter", J_OPTIONAL, &limiter),
+	JF_OBJ("rate_limiter", J_OPTIONAL, &api_limiter),
 	JF_END,
 };
 static const struct jschema entropy = { "EntropyDeviceConfig", entropy_fields };
 
 void api_put_entropy(struct api *api, const struct api_call *call, struct api_resp *r)
 {
-	if (!checked(call, &entropy, r))
+	struct rate_limit_config l;
+
+	if (!api_body_ok(call, &entropy, r) || !api_pre_boot(api, r) ||
+		!api_limit_of(call->body, "rate_limiter", "Entropy device error", &l, r))
 		return;
-	if (api_booted(api)) {
-		resp_fault(r, 400, MSG_POST_BOOT);
-		return;
-	}
-	resp_fault(r, 400, "the entropy device is not supported by this ember yet");
+	api->cfg.entropy.enabled = true;
+	api->cfg.entropy.limit = l;
+	api->boot_path = true;
+	resp_ok(r);
 }
 
-/* ---- /balloon ---- */
-
-static const struct jfield balloon_fields[] = {
-	JF_U32("amount_mib", J_REQUIRED),
-	JF_BOOL("deflate_on_oom", J_REQUIRED),
-	JF_U16("stats_polling_interval_s", J_DEFAULT),
-	JF_BOOL("free_page_hinting", J_DEFAULT),
-	JF_BOOL("free_page_reporting", J_DEFAULT),
-	JF_END,
-};
-static const struct jschema balloon = { "BalloonDeviceConfig", balloon_fields };
-
-static const struct jfield balloon_update_fields[] = {
-	JF_U32("amount_mib", J_REQUIRED),
-	JF_END,
-};
-static const struct jschema balloon_update = { "BalloonUpdateConfig", balloon_update_fields };
-
-static const struct jfield balloon_stats_fields[] = {
-	JF_U16("stats_polling_interval_s", J_REQUIRED),
-	JF_END,
-};
-static const struct jschema balloon_stats = { "BalloonUpdateStatsConfig", balloon_stats_fields };
-
-void api_put_balloon(struct api *api, const struct api_call *call, struct api_resp *r)
+cJSON *api_entropy_json(const struct vm_config *c)
 {
-	if (!checked(call, &balloon, r))
-		return;
-	if (api_booted(api)) {
-		resp_fault(r, 400, MSG_POST_BOOT);
-		return;
-	}
-	if (json_get_uint(call->body, "amount_mib", 0) > api->cfg.mem_mib) {
-		resp_fault(r, 400, "Balloon config error: Amount of pages requested is too large.");
-		return;
-	}
-	resp_fault(r, 400, "the balloon device is not supported by this ember yet");
-}
+	cJSON *o;
 
-void api_get_balloon(struct api *api, const struct api_call *call, struct api_resp *r)
-{
-	(void)api;
-	(void)call;
-	resp_fault(r, 400, NO_BALLOON);
-}
-
-void api_patch_balloon(struct api *api, const struct api_call *call, struct api_resp *r)
-{
-	if (!checked(call, &balloon_update, r))
-		return;
-	resp_fault(r, 400, "%s", api_booted(api) ? NO_BALLOON : MSG_PRE_BOOT);
-}
-
-void api_get_balloon_stats(struct api *api, const struct api_call *call, struct api_resp *r)
-{
-	(void)call;
-	resp_fault(r, 400, "%s", api_booted(api) ? NO_BALLOON : MSG_PRE_BOOT);
-}
-
-void api_patch_balloon_stats(struct api *api, const struct api_call *call, struct api_resp *r)
-{
-	if (!checked(call, &balloon_stats, r))
-		return;
-	resp_fault(r, 400, "%s", api_booted(api) ? NO_BALLOON : MSG_PRE_BOOT);
+	if (!c->entropy.enabled)
+		return cJSON_CreateNull();
+	o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "rate_limiter", api_limit_json(&c->entropy.limit));
+	return o;
 }

@@ -434,10 +434,16 @@ void api_get_vm_config(struct api *api, const struct api_call *call, struct api_
 	const struct vm_config *c = api->vm ? vm_config(api->vm) : &api->cfg;
 	cJSON *o = cJSON_CreateObject(), *boot;
 	bool have_boot = api->vm ? !api->restored : api->have_boot_source;
+	struct balloon_config balloon;
+	char err[256];
 
 	(void)call;
-	cJSON_AddNullToObject(o, "balloon");
-	cJSON_AddArrayToObject(o, "drives");
+	/* A running balloon shows its current target, as GET /balloon. */
+	if (!api->vm || !c->balloon.enabled ||
+		vm_balloon_config(api->vm, &balloon, err, sizeof(err)))
+		balloon = c->balloon;
+	cJSON_AddItemToObject(o, "balloon", api_balloon_json(&balloon));
+	cJSON_AddItemToObject(o, "drives", api_drives_json(api, c));
 	boot = cJSON_AddObjectToObject(o, "boot-source");
 	cJSON_AddStringToObject(boot, "kernel_image_path", have_boot && c->kernel ? c->kernel : "");
 	if (have_boot && c->initrd)
@@ -453,9 +459,9 @@ void api_get_vm_config(struct api *api, const struct api_call *call, struct api_
 	cJSON_AddItemToObject(o, "machine-config", machine_config_json(api));
 	cJSON_AddNullToObject(o, "metrics");
 	cJSON_AddNullToObject(o, "mmds-config");
-	cJSON_AddArrayToObject(o, "network-interfaces");
-	cJSON_AddNullToObject(o, "vsock");
-	cJSON_AddNullToObject(o, "entropy");
+	cJSON_AddItemToObject(o, "network-interfaces", api_nets_json(c));
+	cJSON_AddItemToObject(o, "vsock", api_vsock_json(c));
+	cJSON_AddItemToObject(o, "entropy", api_entropy_json(c));
 	cJSON_AddArrayToObject(o, "pmem");
 	cJSON_AddNullToObject(o, "memory-hotplug");
 	resp_json(r, o);

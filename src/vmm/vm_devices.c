@@ -200,3 +200,31 @@ int vm_balloon_stats(struct vm *vm, struct balloon_stats *out, char *err, size_t
 		snprintf(err, errlen, "balloon: statistics are off (stats_polling_interval_s is 0)");
 	return ret;
 }
+
+int vm_balloon_set_stats_interval(struct vm *vm, uint32_t seconds, char *err, size_t errlen)
+{
+	struct virtio_dev *vd = live_balloon(vm, err, errlen);
+	int ret;
+
+	if (!vd)
+		return -ENODEV;
+	ret = virtio_balloon_set_stats_interval(vd, seconds);
+	if (ret == -ENOTSUP)
+		snprintf(err, errlen, "balloon: statistics cannot be turned on or off after boot");
+	else if (ret)
+		snprintf(err, errlen, "balloon: cannot set the polling interval: %s", strerror(-ret));
+	return ret;
+}
+
+int vm_balloon_config(struct vm *vm, struct balloon_config *out, char *err, size_t errlen)
+{
+	struct virtio_dev *vd = live_balloon(vm, err, errlen);
+	int ret;
+
+	if (!vd)
+		return -ENODEV;
+	ret = virtio_balloon_config(vd, out);
+	if (ret)
+		snprintf(err, errlen, "balloon: cannot read the configuration: %s", strerror(-ret));
+	return ret;
+}

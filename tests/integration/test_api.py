@@ -1,7 +1,7 @@
 """The Firecracker-compatible API on a Unix socket: the getting-started flow on the test
-guest, every endpoint's answers, pre-boot and post-boot rules, snapshots over the API,
-logger and metrics, the JSON config file, `ember run FILE.lua --api-sock`, and hostile
-clients that must not take ember down."""
+guest (also with drives, vsock, entropy and a balloon), every endpoint's answers, pre-boot
+and post-boot rules, snapshots over the API, logger and metrics, the JSON config file,
+`ember run FILE.lua --api-sock`, and hostile clients that must not take ember down."""
 import http.client
 import json
 import os
@@ -96,6 +96,27 @@ class Ember:
     def send(self, text):
         self.p.stdin.write(text.encode())
         self.p.stdin.flush()
+
+    def ask(self, line, prefix=None, timeout=30):
+        """Send one guest command; return its answer line (the first new line that starts
+        with `prefix`, by default "OK <first word>")."""
+        prefix = (prefix or "OK " + line.split()[0]).encode()
+        with self.lock:
+            mark = len(self.out)
+        self.send(line + "\n")
+        end = time.time() + timeout
+        while time.time() < end:
+            with self.lock:
+                for ln in self.out[mark:].split(b"\n")[:-1]:
+                    ln = ln.rstrip(b"\r")
+                    if ln.startswith(prefix) or ln.startswith(b"ERR") or ln.startswith(b"FAULT"):
+                        check(ln.startswith(prefix), "%s: %r" % (line, ln))
+                        return ln.decode()
+            if self.p.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise run.Fail("no answer to %r; output %r; stderr %s" %
+                       (line, self.out[-400:], self.stderr()[-1000:]))
 
     def request(self, method, path, body=None, conn=None):
         """(status, parsed JSON or None, headers)"""
@@ -193,6 +214,147 @@ def api_getting_started_flow():
         end_with_poweroff(e)
 
 
+FNV_OFFSET, FNV_PRIME, MASK64 = 0xCBF29CE484222325, 0x100000001B3, (1 << 64) - 1
+
+
+def word_sum(data):
+    """The guest's `sum`: FNV-1a 64 over little-endian 64-bit words."""
+    h = FNV_OFFSET
+    for i in range(0, len(data), 8):
+        h = ((h ^ int.from_bytes(data[i:i + 8], "little")) * FNV_PRIME) & MASK64
+    return h
+
+
+def answer_sum(line):
+    return int(line.rsplit("sum=", 1)[1].split()[0], 16)
+
+
+@test
+def api_getting_started_with_drives_vsock_and_entropy():
+    with tempfile.TemporaryDirectory() as tmp:
+        rootfs, data = os.path.join(tmp, "rootfs.img"), os.path.join(tmp, "data.img")
+        with open(rootfs, "wb") as f:
+            f.truncate(4 << 20)
+        data_bytes = os.urandom(1 << 20)
+        with open(data, "wb") as f:
+            f.write(data_bytes)
+        with Ember(tmp) as e:
+            e.expect("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 128}, 204)
+            e.expect("PUT", "/boot-source", {"kernel_image_path": guest_kernel(),
+                                             "boot_args": ""}, 204)
+            e.expect("PUT", "/drives/data", {"drive_id": "data", "path_on_host": data,
+                                             "is_root_device": False, "is_read_only": True},
+                     204)
+            # The root drive goes first (/dev/vda), as in Firecracker.
+            e.expect("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": rootfs,
+                                               "is_root_device": True, "is_read_only": False,
+                                               "cache_type": "Unsafe", "io_engine": "Sync"},
+                     204)
+            e.expect("PUT", "/vsock", {"guest_cid": 7, "uds_path": os.path.join(tmp, "v.sock")},
+                     204)
+            e.expect("PUT", "/entropy", {"rate_limiter": {"bandwidth": {"size": 65536,
+                                                                        "refill_time": 100}}},
+                     204)
+            e.expect("PUT", "/actions", {"action_type": "InstanceStart"}, 204)
+            e.wait_output("ember-test-guest ready")
+            listed = e.ask("virtio list")
+            check(listed == "OK virtio 0:block 1:block 2:vsock 3:rng", "virtio list: " + listed)
+            info = e.ask("info", "OK cpus=")
+            check("root=/dev/vda rw" in info, "no root= for the root drive: " + info)
+            blk = e.ask("blk info")
+            check(blk == "OK blk capacity=8192 ro=0 serial=rootfs", "rootfs: " + blk)
+            # The guest writes the root drive; the host file holds what it wrote.
+            e.ask("blk write 0 8 7", "OK blk written")
+            e.ask("blk flush", "OK blk flushed")
+            got = answer_sum(e.ask("blk read 0 8"))
+            with open(rootfs, "rb") as f:
+                on_disk = f.read(4096)
+            check(any(on_disk) and word_sum(on_disk) == got, "rootfs bytes on the host differ")
+            e.ask("blk use 1", "OK blk use window=1")
+            blk = e.ask("blk info")
+            check(blk == "OK blk capacity=2048 ro=1 serial=data", "data: " + blk)
+            got = answer_sum(e.ask("blk read 100 64"))
+            check(got == word_sum(data_bytes[100 * 512:164 * 512]), "data drive read differs")
+            e.ask("blk evil ro-write", "OK blk evil status=1")  # read-only: refused
+            check(e.ask("vsock cid") == "OK vsock cid=7", "vsock cid")
+            check(e.ask("rng 4096").startswith("OK rng bytes=4096 sum="), "rng")
+            cfg = e.expect("GET", "/vm/config", None, 200)
+            check([d["drive_id"] for d in cfg["drives"]] == ["rootfs", "data"] and
+                  cfg["drives"][0] == {"drive_id": "rootfs", "partuuid": None,
+                                       "is_root_device": True, "cache_type": "Unsafe",
+                                       "is_read_only": False, "path_on_host": rootfs,
+                                       "rate_limiter": None, "io_engine": "Sync",
+                                       "socket": None}, "drives: %r" % cfg["drives"])
+            check(cfg["vsock"]["guest_cid"] == 7 and cfg["balloon"] is None and
+                  cfg["entropy"]["rate_limiter"]["bandwidth"]["size"] == 65536,
+                  "vm/config: %r" % cfg)
+            e.expect("PATCH", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": rootfs},
+                     400, "updating a drive after boot is not supported by this ember yet")
+            e.expect("PATCH", "/network-interfaces/eth0", {"iface_id": "eth0"}, 400,
+                     "updating a network interface after boot is not supported")
+            e.expect("GET", "/balloon", None, 400, "No balloon device found.")
+            e.expect("PATCH", "/balloon", {"amount_mib": 1}, 400, "No balloon device found.")
+            for method, path, body in POST_BOOT_REFUSED:
+                e.expect(method, path, body, 400, "not supported after starting the microVM")
+            end_with_poweroff(e)
+
+
+BALLOON_STATS = {"target_pages", "actual_pages", "target_mib", "actual_mib", "swap_in",
+                 "swap_out", "major_faults", "minor_faults", "free_memory", "total_memory",
+                 "available_memory", "disk_caches", "hugetlb_allocations", "hugetlb_failures",
+                 "oom_kill", "alloc_stall", "async_scan", "direct_scan", "async_reclaim",
+                 "direct_reclaim"}
+
+
+@test
+def api_balloon_on_the_test_guest():
+    with tempfile.TemporaryDirectory() as tmp, Ember(tmp) as e:
+        e.expect("PUT", "/balloon", {"amount_mib": 0, "deflate_on_oom": True,
+                                     "stats_polling_interval_s": 1}, 204)
+        boot(e)
+        e.expect("GET", "/balloon", None, 200, '"amount_mib": 0, "deflate_on_oom": true, '
+                 '"stats_polling_interval_s": 1, "free_page_hinting": false, '
+                 '"free_page_reporting": false')
+        info = e.ask("balloon info")
+        check("target=0 actual=0 held=0" in info, info)
+        # A target over the API; the guest inflates to it.
+        e.expect("PATCH", "/balloon", {"amount_mib": 32}, 204)
+        check(e.ask("balloon inflate") == "OK balloon pages=8192", "inflate")
+        b = e.expect("GET", "/balloon", None, 200)
+        check(b["amount_mib"] == 32 and b["actual_mib"] == 32, "GET /balloon: %r" % b)
+        st = e.expect("GET", "/balloon/statistics", None, 200)
+        check(st["target_pages"] == 8192 and st["actual_pages"] == 8192 and
+              st["target_mib"] == 32 and st["actual_mib"] == 32, "statistics: %r" % st)
+        # The guest's next statistics arrive under Firecracker's names.
+        ans = e.ask("balloon stats")
+        free = int(ans.split("free=")[1])
+        end = time.time() + 15
+        while st.get("free_memory") != free and time.time() < end:
+            time.sleep(0.1)
+            st = e.expect("GET", "/balloon/statistics", None, 200)
+        check(st.get("free_memory") == free, "free_memory never reached %d: %r" % (free, st))
+        check(st["swap_in"] == 11 and st["swap_out"] == 22 and st["major_faults"] == 33 and
+              st["disk_caches"] == 55 and st["available_memory"] == free and
+              st["total_memory"] > free, "statistics: %r" % st)
+        check(set(st) <= BALLOON_STATS and "hugetlb_allocations" not in st,
+              "fields the guest did not send, or unknown ones: %r" % sorted(st))
+        e.expect("PATCH", "/balloon/statistics", {"stats_polling_interval_s": 2}, 204)
+        e.expect("GET", "/balloon", None, 200, '"stats_polling_interval_s": 2')
+        e.expect("PATCH", "/balloon/statistics", {"stats_polling_interval_s": 0}, 400,
+                 "Cannot enable/disable the statistics after boot.")
+        e.expect("PATCH", "/balloon", {"amount_mib": 129}, 400,
+                 "Amount of pages requested is too large.")
+        e.expect("PATCH", "/balloon", {"amount_mib": 32, "deflate_on_oom": False}, 400,
+                 "unknown field `deflate_on_oom`")
+        e.expect("PATCH", "/balloon", {"amount_mib": 0}, 204)
+        check(e.ask("balloon inflate") == "OK balloon pages=0", "deflate to 0")
+        e.expect("GET", "/vm/config", None, 200, '"balloon": {"amount_mib": 0, '
+                 '"deflate_on_oom": true, "stats_polling_interval_s": 2')
+        e.expect("PUT", "/balloon", {"amount_mib": 1, "deflate_on_oom": True}, 400,
+                 "not supported after starting the microVM")
+        end_with_poweroff(e)
+
+
 POST_BOOT_REFUSED = [
     ("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}),
     ("PATCH", "/machine-config", {"vcpu_count": 2}),
@@ -200,6 +362,9 @@ POST_BOOT_REFUSED = [
     ("PUT", "/logger", {"level": "Info"}),
     ("PUT", "/metrics", {"metrics_path": "/tmp/never"}),
     ("PUT", "/cpu-config", {}),
+    ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": "/dev/null",
+                               "is_root_device": True}),
+    ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "tap0"}),
     ("PUT", "/vsock", {"guest_cid": 3, "uds_path": "/tmp/v.sock"}),
     ("PUT", "/entropy", {}),
     ("PUT", "/balloon", {"amount_mib": 1, "deflate_on_oom": False}),
@@ -211,6 +376,76 @@ POST_BOOT_REFUSED = [
 # ---- every endpoint: request -> status and a fragment of the answer ----
 
 DESER = "An error occurred when deserializing the json body of a request: "
+IMG = "@img"  # in a table body: the path of an image the test makes
+
+
+def with_img(body, img):
+    if isinstance(body, dict):
+        return {k: img if v == IMG else v for k, v in body.items()}
+    return body
+
+
+# Refused device bodies: (method, path, body, fragment of the 400 answer).
+DEVICE_ERRORS = [(m, p, b, 400, f) for m, p, b, f in [
+    ("PUT", "/drives/rootfs", {"drive_id": "rootfs"}, "missing field `is_root_device`"),
+    ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "is_root_device": True, "ro": True},
+     DESER + "unknown field `ro`"),
+    ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "is_root_device": "yes"},
+     "invalid type for field `is_root_device`"),
+    ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "is_root_device": True,
+                               "cache_type": "Fast"}, "unknown variant `Fast`"),
+    ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": "/dev/null",
+                               "is_root_device": True, "io_engine": "Async"},
+     "io_engine Async (io_uring) is not supported by this ember: its block I/O engine is a "
+     "worker thread"),
+    ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "is_root_device": True,
+                               "socket": "/tmp/vhost.sock"}, "vhost-user drives"),
+    ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "is_root_device": True},
+     "path_on_host is required"),
+    ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": "/nonexistent.img",
+                               "is_root_device": True},
+     "Unable to open the block device backing file /nonexistent.img: No such file or "
+     "directory (os error 2)"),
+    ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": "/dev/null",
+                               "is_root_device": True,
+                               "rate_limiter": {"bandwidth": {"size": 1}}},
+     "missing field `rate_limiter.bandwidth.refill_time`"),
+    ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0"}, "missing field `host_dev_name`"),
+    ("PUT", "/network-interfaces/eth0", {"iface_id": "eth1", "host_dev_name": "tap0"},
+     "The id from the path [eth0] does not match the id from the body [eth1]!"),
+    ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "tap0",
+                                         "guest_mac": "06:00:ac:10:00"},
+     DESER + "invalid MAC address `06:00:ac:10:00`"),
+    ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "tap0",
+                                         "guest_mac": "zz:00:ac:10:00:02"}, "invalid MAC address"),
+    ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "tap0",
+                                         "mtu": 9000},
+     "mtu 9000: ember's virtio-net cannot advertise an MTU to the guest yet"),
+    ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "tap0",
+                                         "mtu": 20}, "`mtu`: 20 is out of range 68..65535"),
+    ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "a" * 16},
+     "a tap device name has 1 to 15 bytes"),
+    ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": ["tap0"]},
+     "invalid type for field `host_dev_name`: sequence, expected a string"),
+    ("PUT", "/vsock", {"guest_cid": 2, "uds_path": "/tmp/v.sock"},
+     "guest_cid: 2 is reserved, the guest CID must be 3 or more"),
+    ("PUT", "/vsock", {"guest_cid": -3, "uds_path": "/tmp/v.sock"},
+     "invalid value for field `guest_cid`: integer `-3`, expected u32"),
+    ("PUT", "/vsock", {"guest_cid": 3}, "missing field `uds_path`"),
+    ("PUT", "/vsock", {"guest_cid": 3, "uds_path": "/" + "x" * 200},
+     "uds_path must be 1 to 107 bytes long"),
+    ("PUT", "/entropy", {"rate_limiter": {"ops": {"size": 1}}},
+     "missing field `rate_limiter.ops.refill_time`"),
+    ("PUT", "/entropy", {"device": "/dev/random"}, "unknown field `device`"),
+    ("PUT", "/balloon", {"amount_mib": 10}, "missing field `deflate_on_oom`"),
+    ("PUT", "/balloon", {"amount_mib": 100000, "deflate_on_oom": True},
+     "Amount of pages requested is too large."),
+    ("PUT", "/balloon", {"amount_mib": 1, "deflate_on_oom": True, "free_page_hinting": True},
+     "free_page_hinting is not supported by this ember"),
+    ("PUT", "/balloon", {"amount_mib": "1", "deflate_on_oom": True},
+     "invalid type for field `amount_mib`"),
+    ("PATCH", "/balloon/statistics", {"stats_polling_interval_s": 70000}, "expected u16"),
+]]
 PRE_BOOT = [
     ("GET", "/", None, 200, '"app_name": "ember"'),
     ("GET", "/version", None, 200, "firecracker_version"),
@@ -230,25 +465,48 @@ PRE_BOOT = [
      "The kernel file cannot be opened: No such file or directory (os error 2)"),
     ("PUT", "/cpu-config", {"kvm_capabilities": ["!56"]}, 400,
      "custom CPU templates are not supported by this ember yet"),
-    ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": "/r.img",
-                               "is_root_device": True, "is_read_only": True}, 400,
-     "drives are not supported by this ember yet"),
+    ("GET", "/vm/config", None, 200, '"drives": []'),
+    ("PUT", "/drives/bad-id", {}, 400, "API Resource IDs can only contain"),
     ("PUT", "/drives/rootfs", {"drive_id": "other", "is_root_device": True}, 400,
      "does not match the id from the body"),
+] + DEVICE_ERRORS + [
+    # IMG: an image file the test makes.
+    ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": IMG,
+                               "is_root_device": True, "is_read_only": False}, 204, None),
+    ("PUT", "/drives/data", {"drive_id": "data", "path_on_host": IMG,
+                             "is_root_device": True}, 400,
+     "Drive config error: A root block device already exists!"),
+    ("PUT", "/drives/data", {"drive_id": "data", "path_on_host": "/dev/null",
+                             "is_root_device": False, "is_read_only": True}, 400,
+     "The block device backing file /dev/null is not a regular file or a block device"),
+    ("PUT", "/drives/data", {"drive_id": "data", "path_on_host": IMG,
+                             "is_root_device": False, "is_read_only": True,
+                             "cache_type": "Writeback", "partuuid": "p-1"}, 204, None),
     ("PATCH", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": "/x"}, 400,
-     "drives are not supported"),
-    ("PUT", "/drives/bad-id", {}, 400, "API Resource IDs can only contain"),
-    ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "tap0"}, 400,
-     "network interfaces are not supported by this ember yet"),
+     "not supported before starting the microVM"),
+    ("DELETE", "/drives/data", None, 400, "removing a drive is not supported"),
+    ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "tap0",
+                                         "guest_mac": "06:00:AC:10:00:02"}, 204, None),
+    ("PUT", "/network-interfaces/eth1", {"iface_id": "eth1", "host_dev_name": "tap1",
+                                         "guest_mac": "06:00:ac:10:00:02"}, 400,
+     "The MAC address is already in use: 06:00:ac:10:00:02"),
     ("PATCH", "/network-interfaces/eth0", {"iface_id": "eth0"}, 400,
-     "network interfaces are not supported"),
-    ("PUT", "/vsock", {"guest_cid": 3, "uds_path": "/tmp/v.sock"}, 400,
-     "vsock is not supported by this ember yet"),
-    ("PUT", "/entropy", {}, 400, "the entropy device is not supported"),
-    ("PUT", "/balloon", {"amount_mib": 1, "deflate_on_oom": True}, 400,
-     "the balloon device is not supported"),
+     "not supported before starting the microVM"),
+    ("PUT", "/vsock", {"guest_cid": 3, "uds_path": "/tmp/v.sock"}, 204, None),
+    ("PUT", "/entropy", {"rate_limiter": {"bandwidth": {"size": 1000, "refill_time": 100}}},
+     204, None),
     ("GET", "/balloon", None, 400, "No balloon device found."),
+    ("PUT", "/balloon", {"amount_mib": 1, "deflate_on_oom": True}, 204, None),
+    ("GET", "/balloon", None, 200, '"amount_mib": 1, "deflate_on_oom": true'),
     ("GET", "/balloon/statistics", None, 400, "before starting the microVM"),
+    ("PATCH", "/balloon", {"amount_mib": 2}, 400, "before starting the microVM"),
+    ("GET", "/vm/config", None, 200, '"drive_id": "data", "partuuid": "p-1", '
+     '"is_root_device": false, "cache_type": "Writeback", "is_read_only": true'),
+    ("GET", "/vm/config", None, 200, '"network-interfaces": [{"iface_id": "eth0", '
+     '"host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00:02"'),
+    ("GET", "/vm/config", None, 200, '"vsock": {"guest_cid": 3, "uds_path": "/tmp/v.sock"}, '
+     '"entropy": {"rate_limiter": {"bandwidth": {"size": 1000, "one_time_burst": 0, '
+     '"refill_time": 100}, "ops": null}}'),
     ("PUT", "/logger", {"level": "Debug", "show_level": True}, 204, None),
     ("PUT", "/logger", {"level": "Loud"}, 400, "Invalid LevelFilter"),
     ("PUT", "/metrics", {"metrics_path": "/nonexistent/m.json"}, 400,
@@ -268,7 +526,6 @@ PRE_BOOT = [
      "before starting"),
     ("PUT", "/snapshot/load", {"snapshot_path": "/s"}, 400,
      "either `mem_backend` or `mem_file_path` is required"),
-    ("GET", "/vm/config", None, 200, '"drives": []'),
     ("GET", "/nowhere", None, 400, "Invalid request method and/or path: GET /nowhere."),
     ("GET", "/", "{}", 400, "GET request cannot have a body."),
     ("PUT", "/boot-source", None, 400, "Empty PUT request."),
@@ -281,8 +538,17 @@ PRE_BOOT = [
 @test
 def api_endpoints_answer_as_firecracker_does():
     with tempfile.TemporaryDirectory() as tmp, Ember(tmp) as e:
+        img, fifo = os.path.join(tmp, "disk.img"), os.path.join(tmp, "fifo")
+        with open(img, "wb") as f:
+            f.truncate(1 << 20)
         for method, path, body, status, fragment in PRE_BOOT:
-            e.expect(method, path, body, status, fragment)
+            e.expect(method, path, with_img(body, img), status, fragment)
+        # A FIFO is no disk, and opening it must not stall ember.
+        os.mkfifo(fifo)
+        e.expect("PUT", "/drives/fifo", {"drive_id": "fifo", "path_on_host": fifo,
+                                         "is_root_device": False, "is_read_only": True}, 400,
+                 "is not a regular file or a block device")
+        e.expect("GET", "/vm/config", None, 200, '"path_on_host": "%s"' % img)
         # Loading a snapshot is refused once a boot resource was configured.
         e.expect("PUT", "/snapshot/load", {"snapshot_path": "/s", "mem_file_path": "/m"}, 400,
                  "Loading a microVM snapshot not allowed after configuring boot-specific")
@@ -505,15 +771,25 @@ def api_with_curl():
 @test
 def api_config_file_boots_at_once():
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = os.path.join(tmp, "vm.json")
+        cfg, img = os.path.join(tmp, "vm.json"), os.path.join(tmp, "rootfs.img")
+        with open(img, "wb") as f:
+            f.truncate(1 << 20)
         with open(cfg, "w") as f:
             json.dump({"boot-source": {"kernel_image_path": guest_kernel(), "boot_args": ""},
                        "machine-config": {"vcpu_count": 2, "mem_size_mib": 96},
-                       "drives": [], "network-interfaces": []}, f)
+                       "drives": [{"drive_id": "rootfs", "path_on_host": img,
+                                   "is_root_device": True, "is_read_only": True}],
+                       "network-interfaces": [], "entropy": {},
+                       "balloon": {"amount_mib": 0, "deflate_on_oom": False}}, f)
         with Ember(tmp, "--config-file", cfg) as e:
             e.wait_output("ember-test-guest ready cpus=2")
             check(state(e) == "Running", "config file VM not running")
             e.expect("GET", "/machine-config", None, 200, '"vcpu_count": 2, "mem_size_mib": 96')
+            listed = e.ask("virtio list")
+            check(listed == "OK virtio 0:block 1:rng 2:balloon", "virtio list: " + listed)
+            blk = e.ask("blk info")
+            check(blk == "OK blk capacity=2048 ro=1 serial=rootfs", "blk info: " + blk)
+            e.expect("GET", "/vm/config", None, 200, '"drive_id": "rootfs"')
             e.expect("PUT", "/actions", {"action_type": "InstanceStart"}, 400, "after starting")
             end_with_poweroff(e)
         # Without the API too.

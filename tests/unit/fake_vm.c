@@ -1,4 +1,4 @@
-/* A fake VM for unit tests: vm.h and snapshot.h without KVM. */
+/* A fake VM for unit tests: vm.h (lifecycle, balloon) and snapshot.h without KVM. */
 #include "fake_vm.h"
 
 #include <errno.h>
@@ -6,11 +6,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ember/balloon.h"
 #include "ember/config.h"
 #include "ember/vcpu.h"
 
 struct vm {
 	struct vm_config cfg;
+	struct balloon_config balloon; /* the live balloon: target and interval as set */
 	enum vm_state state;
 	enum vm_exit_reason reason;
 	const struct vm_observer *obs;
@@ -35,6 +37,7 @@ struct vm *vm_new(const struct vm_config *cfg, struct ev_loop *loop, char *err, 
 		return NULL;
 	}
 	vm->state = VM_CONFIGURED;
+	vm->balloon = cfg->balloon;
 	fake_vm.vms_alive++;
 	fake_vm.last = vm;
 	return vm;
@@ -198,4 +201,79 @@ struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char
 	if (vm)
 		vm->state = p->resume ? VM_RUNNING : VM_PAUSED;
 	return vm;
+}
+
+/* ---- the balloon: a guest that follows the target at once ---- */
+
+static int balloon_of(struct vm *vm, char *err, size_t errlen)
+{
+	if (vm->state != VM_RUNNING && vm->state != VM_PAUSED) {
+		snprintf(err, errlen, "balloon: the vm is %s", vm_state_name(vm->state));
+		return -ENODEV;
+	}
+	if (!vm->balloon.enabled) {
+		snprintf(err, errlen, "balloon: the vm has no balloon device");
+		return -ENODEV;
+	}
+	return 0;
+}
+
+int vm_balloon_set(struct vm *vm, uint32_t amount_mib, char *err, size_t errlen)
+{
+	int ret = balloon_of(vm, err, errlen);
+
+	if (!ret && amount_mib > vm->cfg.mem_mib) {
+		snprintf(err, errlen, "balloon: amount_mib %u is more than the vm's %llu MiB",
+			amount_mib, (unsigned long long)vm->cfg.mem_mib);
+		ret = -EINVAL;
+	}
+	if (!ret)
+		vm->balloon.amount_mib = amount_mib;
+	return ret;
+}
+
+int vm_balloon_stats(struct vm *vm, struct balloon_stats *out, char *err, size_t errlen)
+{
+	int ret = balloon_of(vm, err, errlen);
+
+	if (ret)
+		return ret;
+	if (!vm->balloon.stats_polling_interval_s) {
+		snprintf(err, errlen, "balloon: statistics are off (stats_polling_interval_s is 0)");
+		return -ENOTSUP;
+	}
+	memset(out, 0, sizeof(*out));
+	out->target_mib = out->actual_mib = vm->balloon.amount_mib;
+	out->target_pages = out->actual_pages = vm->balloon.amount_mib * BALLOON_PAGES_PER_MIB;
+	out->polling_interval_s = vm->balloon.stats_polling_interval_s;
+	out->updates = 1;
+	out->present = 1u << BALLOON_STAT_SWAP_IN | 1u << BALLOON_STAT_MEMFREE |
+		1u << BALLOON_STAT_DIRECT_RECLAIM;
+	out->value[BALLOON_STAT_SWAP_IN] = 11;
+	out->value[BALLOON_STAT_MEMFREE] = 1 << 20;
+	out->value[BALLOON_STAT_DIRECT_RECLAIM] = 7;
+	return 0;
+}
+
+int vm_balloon_set_stats_interval(struct vm *vm, uint32_t seconds, char *err, size_t errlen)
+{
+	int ret = balloon_of(vm, err, errlen);
+
+	if (ret || seconds == vm->balloon.stats_polling_interval_s)
+		return ret;
+	if (!seconds || !vm->balloon.stats_polling_interval_s) {
+		snprintf(err, errlen, "balloon: statistics cannot be turned on or off after boot");
+		return -ENOTSUP;
+	}
+	vm->balloon.stats_polling_interval_s = seconds;
+	return 0;
+}
+
+int vm_balloon_config(struct vm *vm, struct balloon_config *out, char *err, size_t errlen)
+{
+	int ret = balloon_of(vm, err, errlen);
+
+	if (!ret)
+		*out = vm->balloon;
+	return ret;
 }

@@ -1,6 +1,6 @@
 /* Unit tests for the API router and handlers, on a fake VM: every endpoint's answers as
- * tables of request -> status and body fragment, pre-boot and post-boot rules, snapshot
- * calls, the MMDS store, metrics counting and the JSON config file. */
+ * tables of request -> status and body fragment, pre-boot and post-boot rules, devices,
+ * snapshot calls, the MMDS store, metrics counting and the JSON config file. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -182,7 +183,7 @@ static void test_api_router_deprecated_fields_are_flagged(void **state)
 	api_response_deinit(&r);
 }
 
-static void test_api_router_boot_source_and_unsupported_devices(void **state)
+static void test_api_router_boot_source_and_cpu_config(void **state)
 {
 	static const struct call t[] = {
 		{ "PUT", "/boot-source", "{\"kernel_image_path\": \"/nonexistent/vmlinux\"}", 400,
@@ -198,53 +199,9 @@ static void test_api_router_boot_source_and_unsupported_devices(void **state)
 		{ "GET", "/vm/config", NULL, 200, "\"boot-source\":{\"kernel_image_path\":\"/dev/null\","
 			"\"initrd_path\":null,\"boot_args\":\"console=ttyS0\"}" },
 		{ "GET", "/vm/config", NULL, 200, "\"drives\":[]" },
-		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"/x.img\", "
-			"\"is_root_device\": true, \"is_read_only\": false}", 400,
-			"drives are not supported by this ember yet" },
-		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"other\", \"is_root_device\": true}", 400,
-			"The id from the path does not match the id from the body!" },
-		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\"}", 400,
-			"missing field `is_root_device`" },
-		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_root_device\": true, "
-			"\"cache_type\": \"Fast\"}", 400, "unknown variant `Fast` for field `cache_type`" },
-		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_root_device\": true, "
-			"\"rate_limiter\": {\"bandwidth\": {\"size\": -1, \"refill_time\": 100}}}", 400,
-			"invalid value for field `rate_limiter.bandwidth.size`: integer `-1`, expected u64" },
-		{ "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"/y\"}",
-			400, "drives are not supported by this ember yet" },
-		{ "DELETE", "/drives/rootfs", NULL, 400, "drives are not supported" },
-		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
-			"\"tap0\", \"guest_mac\": \"06:00:AC:10:00:02\"}", 400,
-			"network interfaces are not supported by this ember yet" },
-		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth1\", \"host_dev_name\": "
-			"\"tap0\"}", 400, "The id from the path [eth0] does not match the id from the "
-			"body [eth1]!" },
-		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
-			"\"tap0\", \"guest_mac\": \"06:00:AC:10:00\"}", 400, "invalid MAC address" },
-		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
-			"\"tap0\", \"mtu\": 67}", 400, "`mtu`: 67 is out of range 68..65535" },
-		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
-			"\"tap0\", \"mtu\": 65536}", 400, "expected u16" },
-		{ "PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\"}", 400,
-			"network interfaces are not supported" },
-		{ "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"}", 400,
-			"vsock is not supported by this ember yet" },
-		{ "PUT", "/vsock", "{\"guest_cid\": 2, \"uds_path\": \"/tmp/v.sock\"}", 400,
-			"guest_cid: 2 is reserved" },
-		{ "PUT", "/vsock", "{\"guest_cid\": 3}", 400, "missing field `uds_path`" },
-		{ "PUT", "/entropy", "{}", 400, "the entropy device is not supported by this ember" },
-		{ "PUT", "/entropy", "{\"rate_limiter\": {\"ops\": {\"size\": 1}}}", 400,
-			"missing field `rate_limiter.ops.refill_time`" },
-		{ "PUT", "/balloon", "{\"amount_mib\": 10, \"deflate_on_oom\": true}", 400,
-			"the balloon device is not supported by this ember yet" },
-		{ "PUT", "/balloon", "{\"amount_mib\": 100000, \"deflate_on_oom\": true}", 400,
-			"Amount of pages requested is too large." },
-		{ "PUT", "/balloon", "{\"amount_mib\": 10}", 400, "missing field `deflate_on_oom`" },
-		{ "GET", "/balloon", NULL, 400, "Balloon config error: No balloon device found." },
-		{ "GET", "/balloon/statistics", NULL, 400, "not supported before starting" },
-		{ "PATCH", "/balloon", "{\"amount_mib\": 1}", 400, "not supported before starting" },
-		{ "PATCH", "/balloon/statistics", "{\"stats_polling_interval_s\": 70000}", 400,
-			"expected u16" },
+		{ "GET", "/vm/config", NULL, 200, "\"balloon\":null," },
+		{ "GET", "/vm/config", NULL, 200, "\"network-interfaces\":[],\"vsock\":null,"
+			"\"entropy\":null," },
 		{ "PUT", "/cpu-config", "{\"cpuid_modifiers\": [{\"leaf\": \"0x1\", \"subleaf\": "
 			"\"0x0\", \"flags\": 0, \"modifiers\": [{\"register\": \"eax\", \"bitmap\": "
 			"\"0bxxxx1\"}]}], \"msr_modifiers\": [{\"addr\": \"0x10a\", \"bitmap\": \"0b1\"}], "
@@ -261,6 +218,371 @@ static void test_api_router_boot_source_and_unsupported_devices(void **state)
 
 	(void)state;
 	RUN(t);
+}
+
+#define BOOT_CALLS \
+	{ "PUT", "/boot-source", "{\"kernel_image_path\": \"/dev/null\"}", 204, NULL }, \
+	{ "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", 204, NULL }
+
+/* Drive paths are relative to the test's own directory (group_setup): disk.img is an
+ * image, fifo a FIFO. */
+#define ROOTFS "{\"drive_id\": \"rootfs\", \"path_on_host\": \"disk.img\", " \
+	"\"is_root_device\": true, \"is_read_only\": false}"
+
+static void test_api_router_drives(void **state)
+{
+	static const struct call t[] = {
+		{ "PUT", "/drives/rootfs", ROOTFS, 204, NULL },
+		{ "GET", "/vm/config", NULL, 200, "\"drives\":[{\"drive_id\":\"rootfs\","
+			"\"partuuid\":null,\"is_root_device\":true,\"cache_type\":\"Unsafe\","
+			"\"is_read_only\":false,\"path_on_host\":\"disk.img\",\"rate_limiter\":null,"
+			"\"io_engine\":\"Sync\",\"socket\":null}]" },
+		{ "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"disk.img\", "
+			"\"is_root_device\": false, \"is_read_only\": true, \"partuuid\": \"0eaa91a0-01\", "
+			"\"cache_type\": \"Writeback\", \"io_engine\": \"Sync\", \"rate_limiter\": "
+			"{\"bandwidth\": {\"size\": 1000, \"refill_time\": 100}, \"ops\": {\"size\": 0, "
+			"\"refill_time\": 5}}}", 204, NULL },
+		{ "GET", "/vm/config", NULL, 200, "{\"drive_id\":\"data\",\"partuuid\":\"0eaa91a0-01\","
+			"\"is_root_device\":false,\"cache_type\":\"Writeback\",\"is_read_only\":true,"
+			"\"path_on_host\":\"disk.img\",\"rate_limiter\":{\"bandwidth\":{\"size\":1000,"
+			"\"one_time_burst\":0,\"refill_time\":100},\"ops\":null},\"io_engine\":\"Sync\"" },
+		/* One root device; the same id may be put again (it replaces the drive). */
+		{ "PUT", "/drives/other", "{\"drive_id\": \"other\", \"path_on_host\": \"disk.img\", "
+			"\"is_root_device\": true}", 400, "Drive config error: A root block device already "
+			"exists!" },
+		{ "PUT", "/drives/rootfs", ROOTFS, 204, NULL },
+		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"disk.img\", "
+			"\"is_root_device\": false}", 204, NULL },
+		/* A new root device goes first (/dev/vda), as in Firecracker. */
+		{ "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"disk.img\", "
+			"\"is_root_device\": true, \"is_read_only\": true}", 204, NULL },
+		{ "GET", "/vm/config", NULL, 200, "\"drives\":[{\"drive_id\":\"data\",\"partuuid\":null,"
+			"\"is_root_device\":true," },
+		{ "GET", "/vm/config", NULL, 200, "\"socket\":null},{\"drive_id\":\"rootfs\"" },
+		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"disk.img\", "
+			"\"is_root_device\": true, \"io_engine\": \"Async\"}", 400, "Drive config error: "
+			"io_engine Async (io_uring) is not supported by this ember: its block I/O engine is "
+			"a worker thread; use Sync" },
+		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_root_device\": false, "
+			"\"socket\": \"/tmp/vhost.sock\"}", 400, "vhost-user drives (socket) are not "
+			"supported" },
+		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_root_device\": false}", 400,
+			"Drive config error: path_on_host is required" },
+		{ "PUT", "/drives/x", "{\"drive_id\": \"x\", \"path_on_host\": \"/nonexistent/x.img\", "
+			"\"is_root_device\": false}", 400, "Drive config error: Unable to open the block "
+			"device backing file /nonexistent/x.img: No such file or directory (os error 2)" },
+		{ "PUT", "/drives/x", "{\"drive_id\": \"x\", \"path_on_host\": \"fifo\", "
+			"\"is_root_device\": false, \"is_read_only\": true}", 400, "Drive config error: The "
+			"block device backing file fifo is not a regular file or a block device" },
+		{ "PUT", "/drives/x", "{\"drive_id\": \"x\", \"path_on_host\": \".\", "
+			"\"is_root_device\": false, \"is_read_only\": true}", 400, "backing file . is not a "
+			"regular file" },
+		{ "PUT", "/drives/x", "{\"drive_id\": \"x\", \"path_on_host\": \"/dev/null\", "
+			"\"is_root_device\": false}", 400, "backing file /dev/null is not a regular file" },
+		{ "PUT", "/drives/x", "{\"drive_id\": \"x\", \"path_on_host\": \"disk.img\", "
+			"\"is_root_device\": false, \"readonly\": true}", 400, DESER "unknown field "
+			"`readonly`, expected one of `drive_id`, `partuuid`, `is_root_device`" },
+		{ "PUT", "/drives/x", "{\"drive_id\": \"x\", \"path_on_host\": \"disk.img\", "
+			"\"is_root_device\": false, \"is_read_only\": \"yes\"}", 400, "invalid type for "
+			"field `is_read_only`: string \\\"yes\\\", expected a boolean" },
+		{ "PUT", "/drives/x", "{\"drive_id\": \"x\", \"path_on_host\": 7, \"is_root_device\": "
+			"false}", 400, "invalid type for field `path_on_host`: integer `7`, expected a "
+			"string" },
+		{ "PUT", "/drives/x", "{\"drive_id\": \"x\", \"path_on_host\": \"disk.img\", "
+			"\"is_root_device\": false, \"rate_limiter\": {\"ops\": {\"size\": "
+			"1000000000000000000, \"refill_time\": 1}}}", 400, "Drive config error: rate_limiter: "
+			"ops: size, one_time_burst or refill_time_ms is too large" },
+		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"other\", \"is_root_device\": true}", 400,
+			"The id from the path does not match the id from the body!" },
+		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\"}", 400,
+			"missing field `is_root_device`" },
+		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_root_device\": true, "
+			"\"cache_type\": \"Fast\"}", 400, "unknown variant `Fast` for field `cache_type`, "
+			"expected `Unsafe` or `Writeback`" },
+		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_root_device\": true, "
+			"\"rate_limiter\": {\"bandwidth\": {\"size\": -1, \"refill_time\": 100}}}", 400,
+			"invalid value for field `rate_limiter.bandwidth.size`: integer `-1`, expected u64" },
+		{ "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"/y\"}",
+			400, "not supported before starting the microVM" },
+		{ "DELETE", "/drives/rootfs", NULL, 400, "removing a drive is not supported by this "
+			"ember yet" },
+	};
+	char body[160], path[32];
+
+	(void)state;
+	RUN(t);
+	/* At most VM_MAX_DRIVES; failed PUTs above changed nothing. */
+	for (int i = 2; i <= VM_MAX_DRIVES; i++) {
+		snprintf(body, sizeof(body), "{\"drive_id\": \"d%d\", \"path_on_host\": \"disk.img\", "
+			"\"is_root_device\": false}", i);
+		snprintf(path, sizeof(path), "/drives/d%d", i);
+		expect(&(struct call){ "PUT", path, body, i < VM_MAX_DRIVES ? 204 : 400,
+			i < VM_MAX_DRIVES ? NULL : "Drive config error: at most 8 drives" });
+	}
+	expect(&(struct call){ "PUT", "/drives/rootfs", ROOTFS, 400, "A root block device "
+		"already exists!" });
+	expect(&(struct call){ "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", 400,
+		"Start microvm error: Cannot start microvm without kernel configuration." });
+}
+
+static void test_api_router_drives_after_boot(void **state)
+{
+	static const struct call t[] = {
+		{ "PUT", "/drives/rootfs", ROOTFS, 204, NULL },
+		{ "PUT", "/drives/scratch", "{\"drive_id\": \"scratch\", \"path_on_host\": "
+			"\"disk.img\", \"is_root_device\": false, \"partuuid\": \"p1\"}", 204, NULL },
+		BOOT_CALLS,
+		{ "GET", "/vm/config", NULL, 200, "\"drive_id\":\"scratch\",\"partuuid\":\"p1\"" },
+		{ "PUT", "/drives/rootfs", ROOTFS, 400, "The requested operation is not supported "
+			"after starting the microVM." },
+		{ "PUT", "/drives/new", "{\"drive_id\": \"new\", \"path_on_host\": \"disk.img\", "
+			"\"is_root_device\": false}", 400, "not supported after starting" },
+		{ "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": "
+			"\"/dev/null\"}", 400, "Drive config error: updating a drive after boot is not "
+			"supported by this ember yet" },
+		{ "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_read_only\": true}", 400,
+			"unknown field `is_read_only`, expected one of `drive_id`, `path_on_host`, "
+			"`rate_limiter`" },
+	};
+	const struct vm_config *c;
+
+	(void)state;
+	RUN(t);
+	c = vm_config(api_vm(api));
+	assert_int_equal(c->nr_drives, 2);
+	assert_string_equal(c->drives[0].id, "rootfs");
+	assert_true(c->drives[0].root);
+	assert_false(c->drives[0].read_only);
+	assert_string_equal(c->drives[1].path, "disk.img");
+}
+
+#define ETH0 "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": " \
+	"\"06:00:AC:10:00:02\", \"rx_rate_limiter\": {\"ops\": {\"size\": 10, " \
+	"\"refill_time\": 1000}}}"
+
+static void test_api_router_network_interfaces(void **state)
+{
+	static const struct call t[] = {
+		{ "PUT", "/network-interfaces/eth0", ETH0, 204, NULL },
+		{ "GET", "/vm/config", NULL, 200, "\"network-interfaces\":[{\"iface_id\":\"eth0\","
+			"\"host_dev_name\":\"tap0\",\"guest_mac\":\"06:00:ac:10:00:02\","
+			"\"rx_rate_limiter\":{\"bandwidth\":null,\"ops\":{\"size\":10,\"one_time_burst\":0,"
+			"\"refill_time\":1000}},\"tx_rate_limiter\":null}]" },
+		{ "PUT", "/network-interfaces/eth1", "{\"iface_id\": \"eth1\", \"host_dev_name\": "
+			"\"tap1\", \"guest_mac\": \"06:00:ac:10:00:02\"}", 400, "Network interface error: "
+			"The MAC address is already in use: 06:00:ac:10:00:02" },
+		{ "PUT", "/network-interfaces/eth1", "{\"iface_id\": \"eth1\", \"host_dev_name\": "
+			"\"tap0\"}", 400, "the host device tap0 is already used by interface eth0" },
+		/* The same id again replaces the interface. */
+		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"tap0\", \"guest_mac\": \"06:00:ac:10:00:03\", \"mtu\": 1500}", 204, NULL },
+		{ "PUT", "/network-interfaces/eth1", "{\"iface_id\": \"eth1\", \"host_dev_name\": "
+			"\"tap1\", \"guest_mac\": \"06:00:ac:10:00:02\"}", 204, NULL },
+		{ "GET", "/vm/config", NULL, 200, "[{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\","
+			"\"guest_mac\":\"06:00:ac:10:00:03\",\"rx_rate_limiter\":null,"
+			"\"tx_rate_limiter\":null},{\"iface_id\":\"eth1\"" },
+		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth1\", \"host_dev_name\": "
+			"\"tap0\"}", 400, "The id from the path [eth0] does not match the id from the "
+			"body [eth1]!" },
+		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"tap0\", \"guest_mac\": \"06:00:AC:10:00\"}", 400, DESER "invalid MAC address "
+			"`06:00:AC:10:00` for field `guest_mac`" },
+		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"tap0\", \"guest_mac\": \"06-00-ac-10-00-02\"}", 400, "invalid MAC address" },
+		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"tap0\", \"guest_mac\": \"g6:00:ac:10:00:02\"}", 400, "invalid MAC address" },
+		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"tap0\", \"mtu\": 67}", 400, "`mtu`: 67 is out of range 68..65535" },
+		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"tap0\", \"mtu\": 65536}", 400, "expected u16" },
+		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"tap0\", \"mtu\": 9000}", 400, "Network interface error: mtu 9000: ember's "
+			"virtio-net cannot advertise an MTU to the guest yet" },
+		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"\"}", 400, "host_dev_name ``: a tap device name has 1 to 15 bytes" },
+		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"tap0123456789abc\"}", 400, "a tap device name has 1 to 15 bytes" },
+		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": 5}",
+			400, "invalid type for field `host_dev_name`: integer `5`, expected a string" },
+		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\"}", 400,
+			"missing field `host_dev_name`" },
+		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"tap0\", \"allow_mmds_requests\": true}", 400, "unknown field "
+			"`allow_mmds_requests`" },
+		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"tap0\", \"tx_rate_limiter\": {\"bandwidth\": {\"size\": 1}}}", 400,
+			"missing field `tx_rate_limiter.bandwidth.refill_time`" },
+		{ "PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\"}", 400,
+			"not supported before starting the microVM" },
+		{ "DELETE", "/network-interfaces/eth0", NULL, 400, "removing a network interface is "
+			"not supported by this ember yet" },
+		{ "PUT", "/network-interfaces/eth2", "{\"iface_id\": \"eth2\", \"host_dev_name\": "
+			"\"tap2\"}", 204, NULL },
+		{ "PUT", "/network-interfaces/eth3", "{\"iface_id\": \"eth3\", \"host_dev_name\": "
+			"\"tap3\"}", 204, NULL },
+		{ "PUT", "/network-interfaces/eth4", "{\"iface_id\": \"eth4\", \"host_dev_name\": "
+			"\"tap4\"}", 400, "Network interface error: at most 4 network interfaces" },
+		BOOT_CALLS,
+		{ "PUT", "/network-interfaces/eth0", ETH0, 400, "not supported after starting" },
+		{ "PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"rx_rate_limiter\": "
+			"null}", 400, "Network interface error: updating a network interface after boot "
+			"is not supported by this ember yet" },
+	};
+	const struct vm_config *c;
+
+	(void)state;
+	RUN(t);
+	c = vm_config(api_vm(api));
+	assert_int_equal(c->nr_nets, 4);
+	assert_string_equal(c->nets[1].tap, "tap1");
+	assert_true(c->nets[0].has_mac);
+	assert_int_equal(c->nets[0].mac[5], 3);
+	assert_false(c->nets[2].has_mac);
+}
+
+static void test_api_router_vsock_and_entropy(void **state)
+{
+	static const struct call t[] = {
+		{ "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"}", 204, NULL },
+		{ "GET", "/vm/config", NULL, 200, "\"vsock\":{\"guest_cid\":3,\"uds_path\":"
+			"\"/tmp/v.sock\"}" },
+		{ "PUT", "/vsock", "{\"guest_cid\": 52, \"uds_path\": \"/tmp/w.sock\"}", 204, NULL },
+		{ "GET", "/vm/config", NULL, 200, "\"vsock\":{\"guest_cid\":52,\"uds_path\":"
+			"\"/tmp/w.sock\"}" },
+		{ "PUT", "/vsock", "{\"guest_cid\": 2, \"uds_path\": \"/tmp/v.sock\"}", 400,
+			"Vsock config error: guest_cid: 2 is reserved, the guest CID must be 3 or more" },
+		{ "PUT", "/vsock", "{\"guest_cid\": 3}", 400, "missing field `uds_path`" },
+		{ "PUT", "/vsock", "{\"guest_cid\": \"3\", \"uds_path\": \"/v\"}", 400,
+			"invalid type for field `guest_cid`: string \\\"3\\\", expected u32" },
+		{ "PUT", "/vsock", "{\"guest_cid\": 4294967296, \"uds_path\": \"/v\"}", 400,
+			"invalid value for field `guest_cid`: integer `4294967296`, expected u32" },
+		{ "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"\"}", 400,
+			"Vsock config error: uds_path must be 1 to 107 bytes long" },
+		{ "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/v\", \"port\": 1}", 400,
+			"unknown field `port`, expected one of `vsock_id`, `guest_cid`, `uds_path`" },
+		{ "PUT", "/entropy", "{}", 204, NULL },
+		{ "GET", "/vm/config", NULL, 200, "\"entropy\":{\"rate_limiter\":null}" },
+		{ "PUT", "/entropy", "{\"rate_limiter\": {\"bandwidth\": {\"size\": 4096, "
+			"\"one_time_burst\": 8192, \"refill_time\": 100}}}", 204, NULL },
+		{ "GET", "/vm/config", NULL, 200, "\"entropy\":{\"rate_limiter\":{\"bandwidth\":"
+			"{\"size\":4096,\"one_time_burst\":8192,\"refill_time\":100},\"ops\":null}}" },
+		{ "PUT", "/entropy", "{\"rate_limiter\": {\"ops\": {\"size\": 1}}}", 400,
+			"missing field `rate_limiter.ops.refill_time`" },
+		{ "PUT", "/entropy", "{\"rate_limiter\": {\"ops\": {\"size\": 1, \"refill_time\": 1, "
+			"\"burst\": 1}}}", 400, "unknown field `burst` in `rate_limiter.ops`" },
+		{ "PUT", "/entropy", "{\"rate_limiter\": []}", 400, "invalid type: sequence, "
+			"expected struct RateLimiterConfig for field `rate_limiter`" },
+		{ "PUT", "/entropy", "{\"source\": \"/dev/urandom\"}", 400, "unknown field `source`" },
+		BOOT_CALLS,
+		{ "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"}", 400,
+			"not supported after starting" },
+		{ "PUT", "/entropy", "{}", 400, "not supported after starting" },
+		{ "GET", "/vm/config", NULL, 200, "\"vsock\":{\"guest_cid\":52," },
+	};
+	struct api_response r;
+	static const char deprecated[] = "{\"vsock_id\": \"v\", \"guest_cid\": 3, \"uds_path\": "
+		"\"/tmp/v.sock\"}";
+	const struct vm_config *c;
+
+	(void)state;
+	/* vsock_id is deprecated: accepted, flagged. */
+	api_handle(api, "PUT", "/vsock", deprecated, strlen(deprecated), &r);
+	assert_int_equal(r.status, 204);
+	assert_true(r.deprecation);
+	api_response_deinit(&r);
+	RUN(t);
+	c = vm_config(api_vm(api));
+	assert_true(c->vsock.enabled);
+	assert_int_equal(c->vsock.guest_cid, 52);
+	assert_string_equal(c->vsock.uds_path, "/tmp/w.sock");
+	assert_true(c->entropy.enabled);
+	assert_int_equal(c->entropy.limit.bandwidth.size, 4096);
+	assert_int_equal(c->entropy.limit.bandwidth.refill_time_ms, 100);
+}
+
+#define BALLOON "{\"amount_mib\": 10, \"deflate_on_oom\": true, \"stats_polling_interval_s\": 1}"
+
+static void test_api_router_balloon(void **state)
+{
+	static const struct call t[] = {
+		{ "GET", "/balloon", NULL, 400, "Balloon config error: No balloon device found." },
+		{ "PUT", "/balloon", BALLOON, 204, NULL },
+		{ "GET", "/balloon", NULL, 200, "{\"amount_mib\":10,\"deflate_on_oom\":true,"
+			"\"stats_polling_interval_s\":1,\"free_page_hinting\":false,"
+			"\"free_page_reporting\":false}" },
+		{ "GET", "/vm/config", NULL, 200, "\"balloon\":{\"amount_mib\":10," },
+		{ "PUT", "/balloon", "{\"amount_mib\": 0, \"deflate_on_oom\": false, "
+			"\"free_page_hinting\": true}", 400, "Balloon config error: free_page_hinting is "
+			"not supported by this ember" },
+		{ "PUT", "/balloon", "{\"amount_mib\": 100000, \"deflate_on_oom\": true}", 400,
+			"Balloon config error: Amount of pages requested is too large." },
+		{ "PUT", "/balloon", "{\"amount_mib\": 10}", 400, "missing field `deflate_on_oom`" },
+		{ "PUT", "/balloon", "{\"amount_mib\": 10, \"deflate_on_oom\": 1}", 400,
+			"invalid type for field `deflate_on_oom`: integer `1`, expected a boolean" },
+		{ "PUT", "/balloon", "{\"amount_mib\": 10, \"deflate_on_oom\": true, "
+			"\"stats_polling_interval_s\": 70000}", 400, "expected u16" },
+		{ "PUT", "/balloon", "{\"amount_mib\": 10, \"deflate_on_oom\": true, \"target\": 1}",
+			400, "unknown field `target`" },
+		{ "GET", "/balloon/statistics", NULL, 400, "not supported before starting" },
+		{ "PATCH", "/balloon", "{\"amount_mib\": 1}", 400, "not supported before starting" },
+		{ "PATCH", "/balloon/statistics", "{\"stats_polling_interval_s\": 2}", 400,
+			"not supported before starting" },
+		{ "PATCH", "/balloon/statistics", "{\"stats_polling_interval_s\": 70000}", 400,
+			"expected u16" },
+		BOOT_CALLS,
+		{ "PUT", "/balloon", BALLOON, 400, "not supported after starting" },
+		{ "PATCH", "/balloon", "{\"amount_mib\": 64}", 204, NULL },
+		{ "GET", "/balloon", NULL, 200, "{\"amount_mib\":64,\"deflate_on_oom\":true,"
+			"\"stats_polling_interval_s\":1,\"free_page_hinting\":false,"
+			"\"free_page_reporting\":false,\"actual_mib\":64}" },
+		{ "PATCH", "/balloon", "{\"amount_mib\": 129}", 400, "Amount of pages requested is too "
+			"large." },
+		{ "PATCH", "/balloon", "{\"amount_mib\": -1}", 400, "expected u32" },
+		{ "PATCH", "/balloon", "{\"amount_mib\": 1, \"deflate_on_oom\": true}", 400,
+			"unknown field `deflate_on_oom`, expected `amount_mib`" },
+		{ "GET", "/balloon/statistics", NULL, 200, "{\"target_pages\":16384,"
+			"\"actual_pages\":16384,\"target_mib\":64,\"actual_mib\":64,\"swap_in\":11,"
+			"\"free_memory\":1048576,\"direct_reclaim\":7}" },
+		{ "PATCH", "/balloon/statistics", "{\"stats_polling_interval_s\": 5}", 204, NULL },
+		{ "PATCH", "/balloon/statistics", "{\"stats_polling_interval_s\": 0}", 400,
+			"Balloon config error: Cannot enable/disable the statistics after boot." },
+		{ "PATCH", "/balloon/statistics", "{}", 400, "missing field `stats_polling_interval_s`" },
+		{ "GET", "/vm/config", NULL, 200, "\"balloon\":{\"amount_mib\":64,\"deflate_on_oom\":true,"
+			"\"stats_polling_interval_s\":5," },
+	};
+
+	(void)state;
+	RUN(t);
+	assert_true(vm_config(api_vm(api))->balloon.deflate_on_oom);
+	fake_vm_exit(api_vm(api), VM_EXIT_POWEROFF);
+	expect(&(struct call){ "PATCH", "/balloon", "{\"amount_mib\": 1}", 400, "Balloon config "
+		"error: balloon: the vm is exited" });
+}
+
+static void test_api_router_balloon_without_statistics(void **state)
+{
+	static const struct call t[] = {
+		{ "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64}", 204, NULL },
+		{ "PUT", "/balloon", "{\"amount_mib\": 65, \"deflate_on_oom\": false}", 400,
+			"Amount of pages requested is too large." },
+		{ "PUT", "/balloon", "{\"amount_mib\": 0, \"deflate_on_oom\": false, "
+			"\"free_page_reporting\": true}", 204, NULL },
+		BOOT_CALLS,
+		{ "GET", "/balloon", NULL, 200, "{\"amount_mib\":0,\"deflate_on_oom\":false,"
+			"\"stats_polling_interval_s\":0,\"free_page_hinting\":false,"
+			"\"free_page_reporting\":true}" },
+		{ "GET", "/balloon/statistics", NULL, 400, "Balloon config error: Statistics for the "
+			"balloon device are not enabled." },
+		{ "PATCH", "/balloon/statistics", "{\"stats_polling_interval_s\": 1}", 400,
+			"Cannot enable/disable the statistics after boot." },
+		{ "PATCH", "/balloon/statistics", "{\"stats_polling_interval_s\": 0}", 204, NULL },
+		{ "PATCH", "/balloon", "{\"amount_mib\": 64}", 204, NULL },
+		{ "PATCH", "/balloon", "{\"amount_mib\": 65}", 400, "too large" },
+	};
+
+	(void)state;
+	RUN(t);
+	assert_true(vm_config(api_vm(api))->balloon.free_page_reporting);
 }
 
 static void test_api_router_logger_metrics_mmds(void **state)
@@ -599,13 +921,32 @@ static void test_api_router_config_file(void **state)
 			"{\"vcpu_count\": 99, \"mem_size_mib\": 64}}", "machine-config: Machine config "
 			"error: The number of vCPUs" },
 		{ "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}, \"drives\": "
-			"[{\"drive_id\": \"rootfs\", \"is_root_device\": true, \"path_on_host\": \"/r\"}]}",
-			"drives: drives are not supported by this ember yet" },
+			"[{\"drive_id\": \"a\", \"is_root_device\": true, \"path_on_host\": \"disk.img\"}, "
+			"{\"drive_id\": \"b\", \"is_root_device\": true, \"path_on_host\": \"disk.img\"}]}",
+			"drives: Drive config error: A root block device already exists!" },
+		{ "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}, \"drives\": "
+			"[{\"drive_id\": \"a\", \"is_root_device\": true, \"path_on_host\": \"disk.img\", "
+			"\"io_engine\": \"Async\"}]}", "drives: Drive config error: io_engine Async" },
+		{ "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}, \"drives\": "
+			"{\"drive_id\": \"a\"}}", "drives: expected a list" },
+		{ "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}, \"network-interfaces\": "
+			"[{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"x\"}]}",
+			"network-interfaces: An error occurred when deserializing the json body of a "
+			"request: invalid MAC address `x`" },
+		{ "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}, \"vsock\": "
+			"{\"guest_cid\": 2, \"uds_path\": \"/v\"}}",
+			"vsock: Vsock config error: guest_cid: 2" },
+		{ "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}, \"entropy\": "
+			"{\"rate_limiter\": 1}}", "entropy: An error occurred when deserializing" },
+		{ "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}, \"balloon\": "
+			"{\"amount_mib\": 1, \"deflate_on_oom\": true, \"free_page_hinting\": true}}",
+			"balloon: Balloon config error: free_page_hinting is not supported" },
 		{ "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}, \"bogus\": 1}",
 			"unknown field `bogus`" },
 		{ "{\"boot-source\": {\"kernel_image_path\": \"/nonexistent\"}}",
 			"boot-source: Boot source error: The kernel file cannot be opened" },
 	};
+	const struct vm_config *c;
 	FILE *f;
 	int fd;
 
@@ -630,16 +971,58 @@ static void test_api_router_config_file(void **state)
 	fd = mkstemp(path);
 	f = fdopen(fd, "w");
 	fputs("{\"boot-source\": {\"kernel_image_path\": \"/dev/null\", \"boot_args\": \"x\"},"
-	      " \"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 64}, \"drives\": [],"
-	      " \"network-interfaces\": [], \"pmem\": [], \"logger\": {\"level\": \"Warning\"}}",
+	      " \"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 64},"
+	      " \"drives\": [{\"drive_id\": \"data\", \"path_on_host\": \"disk.img\","
+	      " \"is_root_device\": false, \"is_read_only\": true}, {\"drive_id\": \"rootfs\","
+	      " \"path_on_host\": \"disk.img\", \"is_root_device\": true}],"
+	      " \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\","
+	      " \"guest_mac\": \"06:00:ac:10:00:02\"}],"
+	      " \"vsock\": {\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"},"
+	      " \"entropy\": {}, \"balloon\": {\"amount_mib\": 8, \"deflate_on_oom\": true},"
+	      " \"pmem\": [], \"logger\": {\"level\": \"Warning\"}}",
 		f);
 	fclose(f);
 	assert_int_equal(api_load_config_file(api, path, err, sizeof(err)), 0);
 	unlink(path);
 	assert_non_null(api_vm(api));
 	assert_int_equal(vm_state(api_vm(api)), VM_RUNNING);
-	assert_int_equal(vm_config(api_vm(api))->vcpus, 2);
-	assert_string_equal(vm_config(api_vm(api))->cmdline, "x");
+	c = vm_config(api_vm(api));
+	assert_int_equal(c->vcpus, 2);
+	assert_string_equal(c->cmdline, "x");
+	assert_int_equal(c->nr_drives, 2);
+	assert_string_equal(c->drives[0].id, "rootfs"); /* the root drive goes first */
+	assert_true(c->drives[1].read_only);
+	assert_int_equal(c->nr_nets, 1);
+	assert_string_equal(c->nets[0].tap, "tap0");
+	assert_true(c->vsock.enabled);
+	assert_true(c->entropy.enabled);
+	assert_int_equal(c->balloon.amount_mib, 8);
+}
+
+static char dir[] = "/tmp/ember-test-api-XXXXXX";
+
+/* Work in a directory of our own holding a small image and a FIFO. */
+static int group_setup(void **state)
+{
+	FILE *f;
+
+	(void)state;
+	if (!mkdtemp(dir) || chdir(dir) || mkfifo("fifo", 0600))
+		return -1;
+	f = fopen("disk.img", "w");
+	if (!f)
+		return -1;
+	fseek(f, 65535, SEEK_SET);
+	fputc(0, f);
+	return fclose(f);
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	unlink("disk.img");
+	unlink("fifo");
+	return chdir("/") || rmdir(dir);
 }
 
 int main(void)
@@ -650,8 +1033,15 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_api_router_machine_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_deprecated_fields_are_flagged, setup,
 			teardown),
-		cmocka_unit_test_setup_teardown(test_api_router_boot_source_and_unsupported_devices,
-			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_router_boot_source_and_cpu_config, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_api_router_drives, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_router_drives_after_boot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_router_network_interfaces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_router_vsock_and_entropy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_router_balloon, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_router_balloon_without_statistics, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_logger_metrics_mmds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_mmds_store_is_limited, setup,
 			teardown),
@@ -669,5 +1059,5 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_api_router_config_file, setup, teardown),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
