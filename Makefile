@@ -29,6 +29,7 @@ EMBER_SRCS := \
 	src/arch/x86_64/boot_tables.c \
 	src/arch/x86_64/cpuid.c \
 	src/arch/x86_64/kernel_loader.c \
+	src/arch/x86_64/emulate.c \
 	src/arch/x86_64/machine.c \
 	src/arch/x86_64/msr.c \
 	src/arch/x86_64/regs.c \

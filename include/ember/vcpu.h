@@ -14,6 +14,7 @@
 #include "ember/vm_exit.h"
 
 struct bus;
+struct guest_mem;
 struct kvm_run;
 
 enum vcpu_state { VCPU_PARKED, VCPU_RUNNING, VCPU_DONE };
@@ -33,6 +34,7 @@ enum vcpu_exit_kind {
 struct vcpu_env {
 	const struct bus *pio;
 	const struct bus *mmio;
+	const struct guest_mem *mem; /* read only: instructions the VMM must emulate */
 	void (*stop)(void *opaque, enum vm_exit_reason reason, const char *detail);
 	void *opaque;
 };

@@ -235,8 +235,8 @@ int vm_build_vcpus(struct vm *vm, char *err, size_t errlen)
 		snprintf(err, errlen, "vcpus: out of memory");
 		return -ENOMEM;
 	}
-	vm->env = (struct vcpu_env){ .pio = &vm->pio, .mmio = &vm->mmio, .stop = vcpu_stop,
-		.opaque = vm };
+	vm->env = (struct vcpu_env){ .pio = &vm->pio, .mmio = &vm->mmio, .mem = &vm->mem,
+		.stop = vcpu_stop, .opaque = vm };
 	for (unsigned i = 0; i < vm->cfg.vcpus; i++) {
 		ret = vcpu_init(&vm->vcpus[i], vm->kvm_fd, vm->vm_fd, i, &vm->env, err, errlen);
 		if (ret)

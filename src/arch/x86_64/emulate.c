@@ -172,6 +172,35 @@ static int inject_bp(int vcpu_fd)
 	return 0;
 }
 
+/* Name the instructions known to stop KVM's emulator that ember does not serve because a
+ * guest command-line word avoids them, so the error says what to do. NULL otherwise. */
+static const char *unserved_hint(const uint8_t *b, size_t n)
+{
+	size_t i = 0;
+	bool rep = false;
+	unsigned reg, mod;
+
+	while (i < n && (b[i] == 0xf0 || b[i] == 0xf2 || b[i] == 0xf3 || b[i] == 0x66)) {
+		rep |= b[i] == 0xf3;
+		i++;
+	}
+	if (i < n && (b[i] & 0xf0) == 0x40) /* REX */
+		i++;
+	if (n < i + 3 || b[i] != 0x0f)
+		return NULL;
+	reg = (b[i + 2] >> 3) & 7;
+	mod = b[i + 2] >> 6;
+	if (b[i + 1] == 0xb8 && rep)
+		return "popcnt, avoided by 'clearcpuid=popcnt' on the guest command line";
+	if (b[i + 1] == 0xae && mod != 3 && reg >= 4 && reg <= 6)
+		return "xsave/xrstor, avoided by 'noxsave' on the guest command line";
+	if (b[i + 1] == 0xc7 && mod != 3 && reg == 1)
+		return "cmpxchg16b, avoided by 'clearcpuid=cx16' on the guest command line";
+	if (b[i + 1] == 0xc7 && mod != 3 && reg >= 3 && reg <= 5)
+		return "xsaves/xsavec/xrstors, avoided by 'noxsave' on the guest command line";
+	return NULL;
+}
+
 static void hex_bytes(const uint8_t *b, size_t n, char *out, size_t outlen)
 {
 	size_t at = 0;
@@ -232,11 +261,14 @@ bool emulate_vcpu_exit(struct vcpu *v, const struct guest_mem *gm, char *detail,
 	}
 	emulate_decode(bytes, n, &insn);
 	if (insn.kind == EMULATE_UNKNOWN) {
+		const char *hint = unserved_hint(bytes, n);
+
 		hex_bytes(bytes, n, hex, sizeof(hex));
 		snprintf(detail, len,
-			"vcpu %u: KVM cannot emulate the instruction at rip 0x%llx (cpl %u): "
-			"bytes %s; ember does not serve it",
-			v->index, (unsigned long long)regs.rip, sregs.cs.dpl, hex);
+			"vcpu %u: KVM cannot emulate the instruction at rip 0x%llx (cpl %u), "
+			"bytes %s%s%s%s; ember does not serve it",
+			v->index, (unsigned long long)regs.rip, sregs.cs.dpl, hex,
+			hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
 		return false;
 	}
 	note_served(v, insn.kind, regs.rip);

@@ -16,6 +16,7 @@
 
 #include "ember/acpi.h"
 #include "ember/cpuid.h"
+#include "ember/emulate.h"
 #include "ember/guest_mem.h"
 #include "ember/layout.h"
 #include "ember/vcpu.h"
@@ -174,16 +175,10 @@ int arch_vcpu_setup(int kvm_fd, struct vcpu *v, unsigned count, uint64_t entry, 
 
 bool arch_vcpu_exit(struct vcpu *v, char *detail, size_t len)
 {
-	struct kvm_run *run = v->run;
-	struct kvm_regs regs;
-
-	if (run->exit_reason != KVM_EXIT_INTERNAL_ERROR)
+	if (v->run->exit_reason != KVM_EXIT_INTERNAL_ERROR)
 		return false;
-	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0)
-		memset(&regs, 0, sizeof(regs));
-	snprintf(detail, len, "vcpu %u: KVM internal error, suberror %u, at rip 0x%llx", v->index,
-		run->internal.suberror, (unsigned long long)regs.rip);
-	return false;
+	/* On an emulating host some instructions reach us; emulate.c serves those. */
+	return emulate_vcpu_exit(v, v->env->mem, detail, len);
 }
 
 static int vmgenid_write(struct guest_mem *gm, char *err, size_t errlen)
@@ -252,8 +247,9 @@ static int read_file(const char *what, const char *path, void **data, size_t *le
 int arch_boot_load(struct guest_mem *gm, const struct arch_boot_source *src, uint64_t *entry,
 	char *err, size_t errlen)
 {
+	char cmdline[LAYOUT_CMDLINE_MAX];
 	struct x86_kernel kernel;
-	struct x86_boot_info info = { .cmdline = src->cmdline ? src->cmdline : "" };
+	struct x86_boot_info info = { .cmdline = cmdline };
 	struct acpi_config acpi = {
 		.nr_vcpus = src->vcpus, .virtio = src->virtio, .nr_virtio = src->nr_virtio,
 		.vmgenid = true, .vmgenid_gpa = LAYOUT_VMGENID,
@@ -263,6 +259,11 @@ int arch_boot_load(struct guest_mem *gm, const struct arch_boot_source *src, uin
 	size_t len, initrd_len;
 	int ret;
 
+	/* The words an emulating host needs (none on hardware KVM) follow the user's. */
+	ret = emulate_cmdline(src->cmdline, emulate_host_detect(), cmdline, sizeof(cmdline), err,
+		errlen);
+	if (ret)
+		return ret;
 	ret = read_file("kernel", src->kernel_path, &image, &len, err, errlen);
 	if (ret)
 		return ret;
