@@ -198,6 +198,7 @@ $(BUILD)/ember-uffd: $(patsubst %,$(BUILD)/%.o,tools/ember-uffd.c tools/uffd_ser
 	$(Q)$(CC) -o $@ $^ -lcjson
 
 include tests/guest/guest.mk
+include third_party/guest/guest-linux.mk
 .PHONY: guest
 guest: $(GUEST_ELF)
 

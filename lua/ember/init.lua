@@ -8,6 +8,7 @@ local ember = {
   spawn = core.spawn,
   version = core.version,
   guest = core.guest,
+  host = core.host,
   sleep = core.sleep,
   now = core.now,
   log = core.log,

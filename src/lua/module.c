@@ -10,6 +10,7 @@
 
 #include <lauxlib.h>
 
+#include "ember/emulate.h"
 #include "ember/log.h"
 #include "ember/memory_file.h"
 #include "ember/version.h"
@@ -178,6 +179,11 @@ int luaopen_ember(lua_State *L)
 	lua_setfield(L, -2, "version");
 	push_guest_paths(L);
 	lua_setfield(L, -2, "guest");
+	/* What kind of KVM this is: on an emulating host guest user space cannot run. */
+	lua_createtable(L, 0, 1);
+	lua_pushboolean(L, emulate_host_detect());
+	lua_setfield(L, -2, "emulating");
+	lua_setfield(L, -2, "host");
 	/* The VM methods table, so the Lua side can add methods written in Lua. */
 	luaL_getmetatable(L, LVM_META);
 	lua_getfield(L, -1, "__index");

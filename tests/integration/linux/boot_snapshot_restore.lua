@@ -1,0 +1,75 @@
+-- Linux, booted once per test run: the microVM kernel with an ext4 root on virtio-blk,
+-- entropy and a balloon, 2 vCPUs. Part-way through the boot it is paused, snapshotted and
+-- stopped; the boot then carries on in a VM restored from that snapshot. Prints what the
+-- kernel said (the whole boot: before and after the snapshot) to arg[1]/kernel.log and a
+-- "RESULT key value" line per fact for tests/integration/test_linux.py to check.
+local dir = assert(arg[1], "usage: boot_snapshot_restore.lua TMPDIR LINUXDIR [SNAP_AFTER_S]")
+local linux = assert(arg[2])
+local snap_after = tonumber(arg[3] or "40")
+local deadline = 1200 -- seconds: a Linux boot takes minutes on an emulating host
+
+local function result(k, v) print(string.format("RESULT %s %s", k, tostring(v))) end
+
+local vm = ember.vm {
+  vcpus = 2, memory_mib = 256,
+  kernel = linux .. "/vmlinux",
+  cmdline = "console=ttyS0 reboot=k panic=1 init=/init",
+  drives = { { id = "rootfs", path = linux .. "/rootfs.ext4", read_only = true, root = true } },
+  entropy = {},
+  balloon = { amount_mib = 0, deflate_on_oom = true },
+  console = "none", console_log = dir .. "/before.log",
+}
+assert(vm:start())
+assert(vm:wait_for("Linux version", 120), "the kernel printed nothing")
+ember.sleep(snap_after)
+assert(vm:pause())
+assert(vm:snapshot { state = dir .. "/linux.state", mem = dir .. "/linux.mem" })
+result("snapshot_ms", string.format("%.1f", vm:times().snapshot_ms))
+vm:stop() -- the restored copy carries on; one guest at a time on two cores
+
+local f = assert(io.open(dir .. "/before.log"))
+local before = f:read("a")
+f:close()
+result("before_bytes", #before)
+
+local c = assert(ember.restore { state = dir .. "/linux.state", mem = dir .. "/linux.mem",
+  console = "none", resume = true })
+result("restore_ms", string.format("%.2f", c:times().restore_ms))
+
+-- Everything the restored guest prints from here on.
+local after, pos = {}, select(2, c:console_since(nil))
+local function drain()
+  local text
+  text, pos = c:console_since(pos)
+  after[#after + 1] = text
+end
+local function seen(pattern)
+  drain()
+  return (before .. table.concat(after)):find(pattern)
+end
+
+local t0 = ember.now()
+local target = ember.host.emulating and "Run /init as init process" or "ember%-guest: ready"
+while not seen(target) and c:state() == "running" and ember.now() - t0 < deadline do
+  ember.sleep(1)
+end
+drain()
+result("reached", seen(target) and "yes" or "no")
+result("after_restore_s", string.format("%.0f", ember.now() - t0))
+if not ember.host.emulating and seen(target) then
+  -- Hardware KVM: user space runs. Ask the shell, then power off.
+  c:send("grep -c ^processor /proc/cpuinfo\n")
+  result("cpuinfo_processors", (c:wait_for("\n(%d+)\r?\n", 30)))
+  c:send("poweroff -f\n")
+  result("exit", (c:wait(60)))
+else
+  -- Emulating host: init cannot make a system call; the kernel panics and resets.
+  local why, status = c:wait(120)
+  result("exit", why)
+  result("exit_status", status)
+end
+drain()
+f = assert(io.open(dir .. "/kernel.log", "w"))
+f:write(before, table.concat(after))
+f:close()
+if c:state() ~= "exited" then c:stop() end

@@ -1,0 +1,92 @@
+"""Linux guests under KVM: booted once per run, snapshotted part-way, restored to finish.
+
+Checked by what the kernel prints: CPUs (ACPI MADT), memory (e820), ACPI, the virtio
+devices it probed, the ext4 root it mounted itself from virtio-blk, and `Run /init`.
+Guest user space (a shell, /proc/cpuinfo, poweroff) runs only on hardware KVM; on an
+emulating host those checks are skipped, saying so."""
+import os
+import re
+import tempfile
+
+import run
+from run import Fail, Skip, check, ember, test
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+_facts = {}
+
+
+def linux_dir():
+    d = os.environ.get("EMBER_LINUX_DIR") or os.path.join(
+        os.path.dirname(os.path.dirname(run.ARGS.ember)), "build", "linux")
+    if not os.path.exists(os.path.join(d, "vmlinux")):
+        d = os.path.join(os.path.dirname(run.ARGS.ember), "linux")
+    return d
+
+
+def boot_once():
+    """The one Linux boot of this run (shared by the tests below)."""
+    if _facts:
+        return _facts
+    d = linux_dir()
+    if not os.path.exists(os.path.join(d, "vmlinux")):
+        msg = "no Linux guest in %s: run `make guest-linux` first" % d
+        if os.environ.get("CI"):
+            raise Fail(msg)  # CI builds it (.ci/run): a missing guest is a failure there
+        raise Skip(msg)
+    tmp = tempfile.mkdtemp(prefix="ember-linux-")
+    r = ember("run", os.path.join(HERE, "linux", "boot_snapshot_restore.lua"), tmp, d,
+              timeout=1800)
+    _facts.update(re.findall(r"^RESULT (\S+) (.*)$", r.stdout, re.M))
+    log = os.path.join(tmp, "kernel.log")
+    _facts["log"] = open(log, errors="replace").read() if os.path.exists(log) else ""
+    _facts["status"] = r.returncode
+    _facts["stderr"] = r.stderr
+    print("  linux: snapshot %s ms, restore %s ms, boot finished %s s after restore" % (
+        _facts.get("snapshot_ms"), _facts.get("restore_ms"), _facts.get("after_restore_s")))
+    return _facts
+
+
+def emulating():
+    return os.path.exists("/sys/module/kvm_pvm") or os.environ.get("EMBER_EMULATING_HOST") == "1"
+
+
+@test
+def linux_boots_from_a_snapshot_to_init():
+    f = boot_once()
+    check(f["status"] == 0, "boot script: status %d: %s" % (f["status"], f["stderr"][-3000:]))
+    check(f.get("reached") == "yes", "the kernel did not reach its goal; last lines:\n%s" %
+          "\n".join(f["log"].splitlines()[-20:]))
+    log = f["log"]
+    for what, pattern in [
+        ("the restored VM printed more of the boot", None),
+        ("ACPI tables found", r"ACPI: RSDP 0x00000000000E0000"),
+        ("both vCPUs brought up", r"smp: Brought up 1 node, 2 CPUs"),
+        ("memory from e820", r"Memory: \d+K/2\d{5}K available"),
+        ("virtio-blk probed", r"virtio_blk virtio\d+: \[vda\] 32768 512-byte logical blocks"),
+        ("ext4 root mounted from /dev/vda", r"VFS: Mounted root \(ext4 filesystem\) readonly"),
+        ("init started", r"Run /init as init process"),
+    ]:
+        if pattern:
+            check(re.search(pattern, log), "%s: no /%s/ in the kernel log" % (what, pattern))
+    check(int(f.get("before_bytes", 0)) < len(log),
+          "the restored VM printed nothing after the snapshot")
+
+
+@test
+def linux_user_space_answers():
+    if emulating():
+        raise Skip("this host's KVM (kvm_pvm) cannot run guest user space: every system "
+                   "call fails (HOST-KVM.md); needs hardware KVM")
+    f = boot_once()
+    check(f.get("cpuinfo_processors") == "2", "/proc/cpuinfo: %r" % f.get("cpuinfo_processors"))
+    check(f.get("exit") == "poweroff", "poweroff: %r" % f.get("exit"))
+
+
+@test
+def linux_on_an_emulating_host_ends_cleanly_after_init():
+    if not emulating():
+        raise Skip("hardware KVM: user space runs, nothing to end")
+    f = boot_once()
+    # init's first system call fails, the kernel panics, panic=1 reboots, reboot=k resets.
+    check(f.get("exit") == "reset" and f.get("exit_status") == "3",
+          "after init: %r %r" % (f.get("exit"), f.get("exit_status")))
