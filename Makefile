@@ -225,7 +225,12 @@ demo: $(BUILD)/ember guest
 	$(Q)$(BUILD)/ember run configs/demo-clones.lua
 
 deps:
-	$(Q)tools/deps.sh $(DEB_PACKAGES)
+	$(Q)tools/deps.sh $(DEB_PACKAGES) $(GUEST_LINUX_DEB_PACKAGES)
+
+# The README's main job: build what is missing and boot the default Linux guest.
+.PHONY: run
+run: deps $(BUILD)/ember guest-linux
+	$(Q)$(BUILD)/ember run configs/default.lua
 
 # libFuzzer harnesses for the API (clang): `make fuzz`, then e.g.
 #   build/fuzz/fuzz_http -max_total_time=60 -dict=tests/fuzz/http.dict tests/fuzz/corpus/http

@@ -3,14 +3,16 @@
 --   build/ember run configs/debian-cloud.lua
 -- This kernel has no command-line virtio-mmio devices: it finds them in ACPI only.
 -- On an emulating host (kvm_pvm) it boots very slowly (well over 10 minutes).
-local linux = os.getenv("EMBER_LINUX_DIR") or (ember.guest.dir:gsub("/[^/]*$", "") .. "/linux")
+local linux = ember.linux.dir()
 
-return ember.vm {
+return ember.linux.vm {
   vcpus = 1,
   memory_mib = 256,
   -- The ELF kernel unpacked from vmlinuz-cloud: a bzImage would first decompress
   -- itself at CPL0, which an emulating host runs one instruction at a time.
   kernel = linux .. "/vmlinux-cloud",
   initrd = linux .. "/initramfs-cloud.cpio.gz",
-  cmdline = "console=ttyS0 reboot=k panic=1 acpi=off",
+  cmdline = "console=ttyS0 reboot=k panic=1",
+  drives = { { id = "data", path = linux .. "/rootfs.ext4", read_only = true } },
+  entropy = {},
 }

@@ -1,17 +1,14 @@
--- ember's default guest: the microVM kernel (third_party/guest, `make guest-linux`)
--- with the busybox initramfs, 1 vCPU, 256 MiB, console on stdio.
---   build/ember run configs/default.lua
--- $EMBER_LINUX_DIR overrides where the guest files are (default: build/linux,
--- beside the ember binary). On an emulating host (kvm_pvm) ember appends the
--- words that host needs to the command line itself (include/ember/emulate.h).
-local linux = os.getenv("EMBER_LINUX_DIR") or (ember.guest.dir:gsub("/[^/]*$", "") .. "/linux")
-
-return ember.vm {
-  vcpus = 1,
-  memory_mib = 256,
+-- ember's default guest: the microVM kernel built by `make guest-linux` (third_party/guest)
+-- with the busybox initramfs, 1 vCPU, 256 MiB, an ext4 drive and entropy; console here.
+--   build/ember run configs/default.lua          (make run does this)
+-- On hardware KVM a busybox shell answers; `poweroff` ends ember with status 0. On an
+-- emulating host the kernel boots to /init and ember stops it there (ember.linux).
+local linux = ember.linux.dir()
+return ember.linux.vm {
+  vcpus = 1, memory_mib = 256,
   kernel = linux .. "/vmlinux",
   initrd = linux .. "/initramfs.cpio.gz",
-  -- acpi=off until ember writes ACPI tables; virtio_mmio.device= words follow
-  -- once ember has virtio-mmio devices.
-  cmdline = "console=ttyS0 reboot=k panic=1 acpi=off",
+  cmdline = "console=ttyS0 reboot=k panic=1",
+  drives = { { id = "data", path = linux .. "/rootfs.ext4", read_only = true } },
+  entropy = {},
 }

@@ -5,6 +5,7 @@ local policy = require "ember.policy"
 
 local ember = {
   policy = policy,
+  linux = require "ember.linux",
   spawn = core.spawn,
   version = core.version,
   guest = core.guest,

@@ -1,4 +1,5 @@
 /* The Lua side of the ember module (lua/ember/), built into the binary. */
+#undef linux /* a predefined macro of the C preprocessor, and one of our file names */
 	.macro embed name
 	.global ember_lua_\name, ember_lua_\name\()_end
 ember_lua_\name:
@@ -10,6 +11,7 @@ ember_lua_\name\()_end:
 	.section .rodata
 	embed init
 	embed policy
+	embed linux
 	embed repl
 	embed client
 	.section .note.GNU-stack, "", @progbits

@@ -19,6 +19,7 @@
 /* Lua sources built into the binary (src/lua/embedded.S). */
 extern const char ember_lua_init[], ember_lua_init_end[];
 extern const char ember_lua_policy[], ember_lua_policy_end[];
+extern const char ember_lua_linux[], ember_lua_linux_end[];
 extern const char ember_lua_repl[], ember_lua_repl_end[];
 extern const char ember_lua_client[], ember_lua_client_end[];
 
@@ -28,6 +29,7 @@ static const struct embedded {
 	const char *start, *end;
 } embedded[] = {
 	{ "policy", ember_lua_policy, ember_lua_policy_end },
+	{ "linux", ember_lua_linux, ember_lua_linux_end },
 	{ "repl", ember_lua_repl, ember_lua_repl_end },
 	{ "client", ember_lua_client, ember_lua_client_end },
 };
