@@ -62,7 +62,11 @@ def linux_boots_from_a_snapshot_to_init():
     for what, pattern in [
         ("the restored VM printed more of the boot", None),
         ("ACPI tables found", None if emulating() else r"ACPI: RSDP 0x00000000000E0000"),
-        ("both vCPUs brought up", r"smp: Brought up 1 node, 2 CPUs"),
+        # With acpi=off (emulating hosts) Linux finds CPUs only in an MP table, which
+        # ember does not write: it brings up one. With ACPI, the MADT lists both.
+        ("vCPUs brought up", r"smp: Brought up 1 node, %s" %
+         ("1 CPU" if emulating() else "2 CPUs")),
+        ("e820 RAM below the gap", r"BIOS-e820: \[mem 0x0000000000100000-0x000000000fffffff\] usable"),
         ("memory from e820", r"Memory: \d+K/2\d{5}K available"),
         ("virtio-blk probed", r"virtio_blk virtio\d+: \[vda\] 32768 512-byte logical blocks"),
         ("ext4 root mounted from /dev/vda", r"VFS: Mounted root \(ext4 filesystem\) readonly"),
