@@ -28,7 +28,8 @@ static const char usage[] =
 	"                           a Lua prompt, with FILE's VM (or the VM served on PATH)\n"
 	"                           as `vm`; the VM runs on while you type\n"
 	"  restore STATE MEM [--uffd SOCK] [--resume] [--track-dirty-pages]\n"
-	"          [--net-override ID=TAP] [--vsock-override PATH]\n"
+	"          [--net-override ID=TAP] [--drive-override ID=PATH]\n"
+	"          [--vsock-override PATH] [--clock-realtime]\n"
 	"                           restore a snapshot (MEM is ignored with --uffd)\n"
 	"  snapshot info STATE      describe a snapshot state file\n"
 	"  snapshot merge BASE DIFF apply a diff memory file onto its base\n"
@@ -155,6 +156,7 @@ static int restore_vm(struct lua_host *h, struct ev_loop *loop, int argc, char *
 	struct restore_params p = { .state_path = argv[0], .backend_path = argv[1],
 		.console_stdio = true };
 	struct net_override nets[MAX_NET_OVERRIDES];
+	struct drive_override drives[MAX_NET_OVERRIDES];
 	char err[512];
 	struct vm *vm;
 
@@ -168,6 +170,15 @@ static int restore_vm(struct lua_host *h, struct ev_loop *loop, int argc, char *
 		} else if (!strcmp(a, "--uffd") && has_value) {
 			p.backend = MEM_BACKEND_UFFD;
 			p.backend_path = argv[++i];
+		} else if (!strcmp(a, "--clock-realtime")) {
+			p.clock_realtime = true;
+		} else if (!strcmp(a, "--drive-override") && has_value &&
+			p.nr_drive_overrides < MAX_NET_OVERRIDES && strchr(argv[i + 1], '=')) {
+			char *id = argv[++i], *eq = strchr(id, '=');
+			*eq = 0;
+			drives[p.nr_drive_overrides].drive_id = id;
+			drives[p.nr_drive_overrides++].path_on_host = eq + 1;
+			p.drive_overrides = drives;
 		} else if (!strcmp(a, "--vsock-override") && has_value) {
 			p.vsock_uds_path = argv[++i];
 		} else if (!strcmp(a, "--net-override") && has_value &&

@@ -70,8 +70,10 @@ __attribute__((warn_unused_result)) int arch_vcpu_restore(int kvm_fd, struct vcp
 /* PIC master and slave, IOAPIC, PIT, kvmclock. Restore after the vCPUs. */
 __attribute__((warn_unused_result)) int arch_vm_save(int vm_fd, struct snap_writer *w,
 	char *err, size_t errlen);
+/* `realtime`: kvmclock jumps by the wall time since the snapshot (KVM_CLOCK_REALTIME);
+ * refused if the saved clock carries no realtime stamp. */
 __attribute__((warn_unused_result)) int arch_vm_restore(int vm_fd, struct snap_cursor *c,
-	char *err, size_t errlen);
+	bool realtime, char *err, size_t errlen);
 /* The CPU vendor string (CPUID leaf 0) of the host, and of a saved vCPU section. */
 void arch_host_vendor(char out[13]);
 

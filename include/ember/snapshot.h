@@ -30,6 +30,11 @@ struct net_override {
 	const char *host_dev_name;
 };
 
+struct drive_override {
+	const char *drive_id;
+	const char *path_on_host; /* the image at its new place */
+};
+
 enum mem_backend { MEM_BACKEND_FILE, MEM_BACKEND_UFFD };
 
 struct restore_params {
@@ -40,7 +45,10 @@ struct restore_params {
 	bool track_dirty_pages;        /* allow diff snapshots of the restored VM */
 	const struct net_override *net_overrides;
 	unsigned nr_net_overrides;
+	const struct drive_override *drive_overrides; /* snapshots moved between hosts/dirs */
+	unsigned nr_drive_overrides;
 	const char *vsock_uds_path;    /* NULL: keep the saved one */
+	bool clock_realtime;           /* kvmclock jumps to wall time (saved with REALTIME) */
 	bool console_stdio;            /* guest serial on this process's stdin/stdout */
 };
 

@@ -49,7 +49,9 @@ local restore_schema = {
   track_dirty_pages = "boolean",
   console = "string",
   net = "table",
+  drives = "table",
   vsock = "string",
+  clock_realtime = "boolean",
   on_boot = "function",
   on_exit = "function",
 }

@@ -166,6 +166,14 @@ static const struct jfield vsock_override_fields[] = {
 };
 static const struct jschema vsock_override_schema = { "VsockOverride", vsock_override_fields };
 
+static const struct jfield drive_override_fields[] = {
+	JF_STR("drive_id", J_REQUIRED),
+	JF_STR("path_on_host", J_REQUIRED),
+	JF_END,
+};
+static const struct jschema drive_override_schema = { "DriveOverride",
+	drive_override_fields };
+
 static const char *const load_huge_pages[] = { "Snapshot", "None", "Transparent", "2M", NULL };
 static const struct jfield load_fields[] = {
 	JF_STR("snapshot_path", J_REQUIRED),
@@ -176,6 +184,7 @@ static const struct jfield load_fields[] = {
 	JF_BOOL("resume_vm", J_DEFAULT),
 	JF_ARR("network_overrides", J_DEFAULT, &override_schema),
 	JF_OBJ("vsock_override", J_OPTIONAL, &vsock_override_schema),
+	JF_ARR("drive_overrides", J_DEFAULT, &drive_override_schema),
 	JF_BOOL("clock_realtime", J_DEFAULT),
 	JF_ENUM("huge_pages", J_DEFAULT, load_huge_pages),
 	JF_END,
@@ -187,7 +196,8 @@ static void load(struct api *api, const cJSON *b, struct api_resp *r)
 	const cJSON *backend = json_get(b, "mem_backend"), *e;
 	struct restore_params p = { 0 };
 	struct net_override *ov = NULL;
-	unsigned n = 0;
+	struct drive_override *dov = NULL;
+	unsigned n = 0, nd;
 	char err[512];
 	uint64_t t0;
 	struct vm *vm;
@@ -222,9 +232,27 @@ static void load(struct api *api, const cJSON *b, struct api_resp *r)
 	}
 	p.net_overrides = ov;
 	p.nr_net_overrides = n;
+	nd = (unsigned)cJSON_GetArraySize(json_get(b, "drive_overrides"));
+	if (nd) {
+		dov = calloc(nd, sizeof(*dov));
+		if (!dov) {
+			free(ov);
+			resp_fault(r, 500, "Out of memory.");
+			return;
+		}
+		nd = 0;
+		cJSON_ArrayForEach(e, json_get(b, "drive_overrides")) {
+			dov[nd].drive_id = json_get_str(e, "drive_id");
+			dov[nd++].path_on_host = json_get_str(e, "path_on_host");
+		}
+	}
+	p.drive_overrides = dov;
+	p.nr_drive_overrides = nd;
+	p.clock_realtime = json_get_bool(b, "clock_realtime", false);
 	t0 = log_now_us();
 	vm = vm_restore(&p, api->loop, err, sizeof(err));
 	free(ov);
+	free(dov);
 	if (!vm) {
 		resp_fault(r, 400, "Load snapshot error: Failed to restore from snapshot: %s", err);
 		return;
@@ -263,11 +291,6 @@ void api_put_snapshot_load(struct api *api, const struct api_call *call, struct 
 	}
 	if (api->boot_path) {
 		resp_fault(r, 400, MSG_LOAD_NOT_ALLOWED);
-		return;
-	}
-	if (json_get_bool(b, "clock_realtime", false)) {
-		resp_fault(r, 400, "Load snapshot error: clock_realtime is not supported by this "
-			"ember yet");
 		return;
 	}
 	if (json_get_enum(b, "huge_pages", load_huge_pages, 0) != 0) {

@@ -557,6 +557,7 @@ int lvm_restore(lua_State *L)
 	struct lua_host *h = host_get(L);
 	struct restore_params p = { 0 };
 	struct net_override nets[16];
+	struct drive_override drives[16];
 	const char *mem, *uffd, *console;
 	char err[512];
 	struct vm *vm;
@@ -582,6 +583,23 @@ int lvm_restore(lua_State *L)
 		return config_error(L, "console: '%s' is not stdio or none", console);
 	p.console_stdio = !console || !strcmp(console, "stdio");
 	p.vsock_uds_path = opt_string(L, 1, "vsock");
+	lua_getfield(L, 1, "clock_realtime");
+	p.clock_realtime = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	if (lua_getfield(L, 1, "drives") == LUA_TTABLE) {
+		lua_pushnil(L);
+		while (lua_next(L, -2)) {
+			if (p.nr_drive_overrides == sizeof(drives) / sizeof(drives[0]))
+				return config_error(L, "restore: more than 16 drive overrides");
+			if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+				return config_error(L, "drives: expects { drive_id = \"new path\" }");
+			drives[p.nr_drive_overrides].drive_id = lua_tostring(L, -2);
+			drives[p.nr_drive_overrides++].path_on_host = lua_tostring(L, -1);
+			lua_pop(L, 1);
+		}
+		p.drive_overrides = drives;
+	}
+	lua_pop(L, 1);
 	if (lua_getfield(L, 1, "net") == LUA_TTABLE) {
 		lua_pushnil(L);
 		while (lua_next(L, -2)) {

@@ -429,6 +429,22 @@ static int apply_overrides(const struct restore_params *p, struct vm_config *c, 
 		}
 		c->nets[k].tap = (char *)o->host_dev_name;
 	}
+	for (unsigned i = 0; i < p->nr_drive_overrides; i++) {
+		const struct drive_override *o = &p->drive_overrides[i];
+		unsigned k = 0;
+		while (k < c->nr_drives && strcmp(c->drives[k].id, o->drive_id))
+			k++;
+		if (k == c->nr_drives) {
+			snprintf(err, errlen, "Unknown Block Device: no drive '%s' in the snapshot",
+				o->drive_id);
+			return -EINVAL;
+		}
+		if (!o->path_on_host || !o->path_on_host[0]) {
+			snprintf(err, errlen, "drive override '%s': path_on_host is empty", o->drive_id);
+			return -EINVAL;
+		}
+		c->drives[k].path = (char *)o->path_on_host;
+	}
 	if (p->vsock_uds_path) {
 		if (!c->vsock.enabled) {
 			snprintf(err, errlen, "vsock override: the snapshot has no vsock device");
@@ -466,7 +482,7 @@ static int restore_machine(struct vm *vm, const struct snap_reader *r,
 		snprintf(err, errlen, "state file: no vm state section");
 		return -EINVAL;
 	}
-	ret = arch_vm_restore(vm->vm_fd, &cur, err, errlen);
+	ret = arch_vm_restore(vm->vm_fd, &cur, p->clock_realtime, err, errlen);
 	/* Device state after the interrupt controllers: an interrupt a device raises while
 	 * it is restored (vsock's transport reset) must not be overwritten by them. And a
 	 * restored VM is a clone: it gets a new generation id, for the same reason last. */
@@ -507,6 +523,8 @@ struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char
 		ret = snapshot_load_devices(r, &cfg, err, errlen);
 	if (!ret)
 		ret = apply_overrides(p, &cfg, err, errlen);
+	if (!ret)
+		ret = vm_config_check(&cfg, err, errlen);
 	if (ret)
 		goto out;
 	cfg.track_dirty_pages = p->track_dirty_pages;

@@ -173,3 +173,42 @@ def uffd_handler_that_dies_ends_the_vm_instead_of_hanging():
         srv.close()
         check(r.returncode == 1, "status %d, want 1: %s" % (r.returncode, r.stderr))
         check("page-fault handler went away" in r.stderr, "no reason given: %r" % r.stderr)
+
+
+MAKE_DRIVE_SNAPSHOT = """
+local dir = arg[1]
+local vm = ember.vm { kernel = ember.guest.test_kernel, memory_mib = 128, console = "none",
+  drives = { { id = "data", path = dir .. "/a.img" } } }
+assert(vm:start())
+assert(vm:wait_for("ready cpus=[^\\n]*\\n", 10))
+vm:send("blk write 8 16 77\\n")
+assert(vm:wait_for("OK blk written\\n", 10))
+vm:send("blk read 8 16\\n")
+print(assert(vm:wait_for("OK blk sum=(%x+)", 10)))
+assert(vm:pause())
+assert(vm:snapshot { state = dir .. "/d.state", mem = dir .. "/d.mem" })
+vm:stop()
+"""
+
+
+@test
+def restore_with_a_moved_drive_and_realtime_clock():
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "a.img"), "wb") as f:
+            f.truncate(1 << 20)
+        r = ember("run", write_def(tmp, MAKE_DRIVE_SNAPSHOT, "d.lua"), tmp, timeout=30)
+        check(r.returncode == 0, "drive snapshot: %s" % r.stderr)
+        want = r.stdout.strip()
+        state, mem = os.path.join(tmp, "d.state"), os.path.join(tmp, "d.mem")
+        moved = os.path.join(tmp, "moved.img")
+        os.rename(os.path.join(tmp, "a.img"), moved)
+        r = ember("restore", state, mem, "--resume")
+        check(r.returncode == 1 and "a.img" in r.stderr, "missing drive not named: %r" % r.stderr)
+        r = ember("restore", state, mem, "--drive-override", "nope=" + moved)
+        check(r.returncode == 1 and "Unknown Block Device" in r.stderr, "unknown drive: %r" %
+              r.stderr)
+        r = ember("restore", state, mem, "--resume", "--drive-override", "data=" + moved,
+                  "--clock-realtime", stdin="blk read 8 16\npoweroff\n", timeout=30)
+        check(r.returncode == 0, "restore with override: %d %s" % (r.returncode, r.stderr))
+        check("OK blk sum=%s" % want in r.stdout, "drive data after the move: %r (want %s)" %
+              (r.stdout, want))

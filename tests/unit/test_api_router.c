@@ -698,7 +698,7 @@ static void test_api_router_pre_boot_refusals(void **state)
 			"{\"backend_path\": \"/m\", \"backend_type\": \"Disk\"}}", 400,
 			"unknown variant `Disk` for field `mem_backend.backend_type`" },
 		{ "PUT", "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
-			"\"clock_realtime\": true}", 400, "clock_realtime is not supported" },
+			"\"drive_overrides\": [{\"drive_id\": \"a\"}]}", 400, "path_on_host" },
 		{ "PUT", "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
 			"\"huge_pages\": \"2M\"}", 400, "only Snapshot (the saved setting)" },
 		{ "PUT", "/snapshot", "{}", 400, "Invalid request method and/or path" },

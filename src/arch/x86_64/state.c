@@ -449,7 +449,8 @@ int arch_vm_save(int vm_fd, struct snap_writer *w, char *err, size_t errlen)
 	return ret;
 }
 
-int arch_vm_restore(int vm_fd, struct snap_cursor *c, char *err, size_t errlen)
+int arch_vm_restore(int vm_fd, struct snap_cursor *c, bool realtime, char *err,
+	size_t errlen)
 {
 	struct kvm_irqchip chips[3];
 	struct kvm_pit_state2 pit;
@@ -470,8 +471,14 @@ int arch_vm_restore(int vm_fd, struct snap_cursor *c, char *err, size_t errlen)
 			return -EINVAL;
 		}
 	}
-	/* kvmclock resumes where it stopped (Firecracker's default, no REALTIME). */
-	clock.flags = 0;
+	/* By default kvmclock resumes where it stopped (Firecracker's default). With
+	 * realtime it advances by the wall time elapsed since the snapshot. */
+	if (realtime && !(clock.flags & KVM_CLOCK_REALTIME)) {
+		snprintf(err, errlen, "clock_realtime: the snapshot's clock has no realtime stamp "
+			"(host kernel before 5.16?)");
+		return -EINVAL;
+	}
+	clock.flags = realtime ? KVM_CLOCK_REALTIME : 0;
 	if (ioctl(vm_fd, KVM_SET_PIT2, &pit) < 0 || ioctl(vm_fd, KVM_SET_CLOCK, &clock) < 0) {
 		snprintf(err, errlen, "KVM_SET_PIT2/KVM_SET_CLOCK: %s", strerror(errno));
 		return -errno;

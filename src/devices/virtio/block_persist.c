@@ -82,30 +82,6 @@ int blk_save(void *dev, struct snap_writer *w)
 	return ret;
 }
 
-/* Re-open the image the snapshot names when it is not the one this device has open. */
-static int reopen(struct block *b, const char *path)
-{
-	struct block_backend *be;
-	char err[512];
-	char *copy = strdup(path);
-	int ret;
-
-	if (!copy)
-		return -ENOMEM;
-	ret = block_file_open(b->id, path, b->read_only, &be, err, sizeof(err));
-	if (ret) {
-		log_err("%s", err);
-		free(copy);
-		return ret;
-	}
-	blk_discard(b);
-	blk_worker_set_backend(b->worker, be);
-	b->be->ops->close(b->be);
-	b->be = be;
-	free(b->path);
-	b->path = copy;
-	return 0;
-}
 
 static int get_replay(struct block *b, struct snap_cursor *c, uint32_t count)
 {
@@ -161,11 +137,10 @@ int blk_restore(void *dev, struct snap_cursor *c)
 			"read-write", b->read_only ? "read-only" : "read-write");
 		return -EINVAL;
 	}
-	if (strcmp(path, b->path)) {
-		ret = reopen(b, path);
-		if (ret)
-			return ret;
-	}
+	/* The device was built from the snapshot's configuration with any drive override
+	 * applied: the path it has now is the one to use. */
+	if (strcmp(path, b->path))
+		log_info("block '%s': saved at %s, restored from %s", b->id, path, b->path);
 	ret = get_replay(b, c, count);
 	if (ret) {
 		log_err("block '%s': saved requests are malformed", b->id);
