@@ -843,8 +843,9 @@ static void test_virtio_block_restore_keeps_the_configured_path(void **state)
 	q = build(b, VIRTIO_BLK_T_IN, 3, 512, true);
 	run(b, 1);
 	assert_int_equal(status_of(b, &q), VIRTIO_BLK_S_OK);
-	/* The device reads its own image (a drive override moved it), not the saved path. */
-	memset(buf, 0, sizeof(buf));
+	/* The device reads its own image (a drive override moved it), not the saved path:
+	 * file_rig fills sector n with the byte n. */
+	memset(buf, 3, sizeof(buf));
 	assert_memory_equal(fake_ptr(&b->d, q.data), buf, 512);
 	snap_reader_free(rd);
 	rig_free(a);
