@@ -42,6 +42,7 @@ def boot_once():
     log = os.path.join(tmp, "kernel.log")
     _facts["log"] = open(log, errors="replace").read() if os.path.exists(log) else ""
     _facts["status"] = r.returncode
+    _facts["dir"] = tmp
     _facts["stderr"] = r.stderr
     print("  linux: snapshot %s ms, restore %s ms, boot finished %s s after restore" % (
         _facts.get("snapshot_ms"), _facts.get("restore_ms"), _facts.get("after_restore_s")))
@@ -100,3 +101,44 @@ def linux_on_an_emulating_host_ends_cleanly_after_init():
     # init's first system call fails, the kernel panics, panic=1 reboots, reboot=k resets.
     check(f.get("exit") == "reset" and f.get("exit_status") == "3",
           "after init: %r %r" % (f.get("exit"), f.get("exit_status")))
+
+
+@test
+def linux_restores_through_uffd_in_a_new_process():
+    """The same mid-boot snapshot, restored by a new ember process whose memory comes
+    from ember-uffd: the kernel carries on to init there too."""
+    import subprocess
+    import time
+    import test_uffd
+    if run.ARGS.sanitizer:
+        raise Skip("Linux boots once per run, with the normal build")
+    f = boot_once()
+    state, mem = os.path.join(f["dir"], "linux.state"), os.path.join(f["dir"], "linux.mem")
+    check(os.path.exists(state), "no Linux snapshot to restore")
+    sock = os.path.join(f["dir"], "uffd.sock")
+    handler = subprocess.Popen([test_uffd.handler_bin(), "--socket", sock, "--mem-file", mem,
+                                "--once"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    out_path = os.path.join(f["dir"], "uffd-console.log")
+    try:
+        for _ in range(200):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.01)
+        with open(out_path, "wb") as out:
+            vm = subprocess.Popen([run.ARGS.ember, "restore", state, "-", "--uffd", sock,
+                                   "--resume"], stdin=subprocess.DEVNULL, stdout=out,
+                                  stderr=subprocess.STDOUT)
+            goal = b"Run /init as init process" if emulating() else b"ember-guest: ready"
+            deadline = time.time() + 900
+            while time.time() < deadline and vm.poll() is None:
+                if goal in open(out_path, "rb").read() or goal in f["log"].encode():
+                    break
+                time.sleep(1)
+            reached = goal in open(out_path, "rb").read() or goal in f["log"].encode()
+    finally:
+        for p in (vm, handler):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    check(reached, "the uffd-restored kernel did not reach %r; last output: %r" %
+          (goal, open(out_path, "rb").read()[-1500:]))
