@@ -357,7 +357,14 @@ def uffd_handler_replaces_stale_socket_and_refuses_live_one():
         stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         stale.bind(os.path.join(tmp, "uffd.sock"))
         stale.close()  # leaves the socket file behind, nobody listening
+        stale_ino = os.stat(os.path.join(tmp, "uffd.sock")).st_ino
         with Handler(tmp, mem) as h:
+            # The stale file already exists: wait until the handler's own socket replaced
+            # it, or the second handler would find it stale too.
+            for _ in range(500):
+                if os.stat(h.sock).st_ino != stale_ino:
+                    break
+                time.sleep(0.01)
             r = subprocess.run([handler_bin(), "--socket", h.sock, "--mem-file", mem],
                                capture_output=True, text=True, timeout=10)
             check(r.returncode == 1 and "another process is listening on it" in r.stderr,
