@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""ember benchmarks: start-up, readiness, memory overhead, page-touch rate.
+"""ember benchmarks: start-up, readiness, memory overhead, page-touch rate, snapshots.
 
-Prints a table of median, min and max over --runs runs (default 10)."""
+Prints a table of median, min and max over --runs runs (default 10); rows measured over
+fewer runs (the 1 GiB full snapshots) say how many."""
 import argparse
+import glob
+import itertools
 import os
 import re
 import statistics
@@ -59,8 +62,80 @@ def run_snapshot_bench(ember, tmp, runs):
     return out
 
 
+SIZES = ((128, None), (1024, None))  # guest MiB, cap on full-snapshot runs (None: --runs)
+SOCKETS = itertools.count()  # a fresh handler socket name per restore
+
+
+def bench_lua(ember, args, timeout):
+    r = subprocess.run([ember, "run", *args], capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise SystemExit("bench: %s failed (%d): %s" % (os.path.basename(args[0]),
+                                                       r.returncode, r.stderr))
+    out = {}
+    for k, v in re.findall(r"BENCH (\S+) ([\d.]+)", r.stdout):
+        out.setdefault(k, []).append(float(v))
+    return out
+
+
+def restore_once(ember, tmp, state, mem, kind):
+    """One restore in a fresh ember process; for uffd, ember-uffd serves the memory file
+    from a subprocess started here and stopped by its pid if it has not ended by itself."""
+    script = os.path.join(HERE, "restore.lua")
+    if kind == "file":
+        return bench_lua(ember, [script, state, mem, "file"], 60)
+    handler_exe = os.path.join(os.path.dirname(ember), "ember-uffd")
+    sock = os.path.join(tmp, "uffd.%d.sock" % next(SOCKETS))
+    h = subprocess.Popen([handler_exe, "--socket", sock, "--mem-file", mem, "--once"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.time() + 10
+        while not os.path.exists(sock):
+            if h.poll() is not None or time.time() > end:
+                raise SystemExit("bench: ember-uffd did not start: %s" % h.stderr.read())
+            time.sleep(0.005)
+        return bench_lua(ember, [script, state, sock, "uffd"], 60)
+    finally:
+        try:
+            h.wait(timeout=5)  # --once: it ends when ember has gone
+        except subprocess.TimeoutExpired:
+            os.kill(h.pid, 9)
+            h.wait()
+        h.stderr.close()
+
+
+def file_sizes(path):
+    st = os.stat(path)
+    return st.st_size / 2**20, st.st_blocks * 512 / 2**20
+
+
+def run_snapshot_sizes(ember, mib, runs, full_runs):
+    """Full snapshots (full_runs), diff snapshots and File / Uffd restores (runs each) of a
+    mib MiB test guest with half its memory filled, and the sizes of the memory files."""
+    res = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        # Full snapshots first (the slow part), then the diffs of 1% and 10%.
+        out = bench_lua(ember, [os.path.join(HERE, "snapshot_size.lua"), tmp, str(mib),
+                                str(full_runs), str(runs)], 600)
+        res.update(out)
+        res["full_mem"] = file_sizes(os.path.join(tmp, "full.mem"))
+        for pct in (1, 10):
+            res["diff%d_mem" % pct] = file_sizes(os.path.join(tmp, "diff%d.mem" % pct))
+        # Data written: the allocated blocks of the full memory file (never-touched pages
+        # are holes), over each full snapshot's time.
+        res["full_rate"] = [res["full_mem"][1] / (ms / 1000) for ms in res["full_ms"]]
+        state, mem = os.path.join(tmp, "full.state"), os.path.join(tmp, "full.mem")
+        for kind in ("file", "uffd"):
+            for _ in range(runs):
+                for k, v in restore_once(ember, tmp, state, mem, kind).items():
+                    res.setdefault("%s_%s" % (kind, k), []).extend(v)
+        left = [f for f in glob.glob(os.path.join(tmp, "*")) if ".tmp." in f]
+        if left:
+            raise SystemExit("bench: temporary files left behind: %s" % left)
+    return res
+
+
 def row(name, values, unit):
-    return "| %-46s | %10.2f | %10.2f | %10.2f | %-8s |" % (
+    return "| %-56s | %10.2f | %10.2f | %10.2f | %-8s |" % (
         name, statistics.median(values), min(values), max(values), unit)
 
 
@@ -77,14 +152,17 @@ def main():
             results.setdefault("ready", []).append(ready)
             results.setdefault("first_run", []).append(first)
         snap = run_snapshot_bench(ember, tmp, args.runs)
+    sizes = {}
+    for mib, cap in SIZES:
+        sizes[mib] = run_snapshot_sizes(ember, mib, args.runs, min(args.runs, cap or args.runs))
     for mib in (128, 1024):
         for _ in range(args.runs):
             for k, v in run_script(ember, mib, 16384).items():
                 results.setdefault(k + ("" if k.endswith(str(mib)) else "@%d" % mib),
                                    []).append(v)
     print("ember benchmarks, %d runs each (test guest, this host's KVM)" % args.runs)
-    print("| %-46s | %10s | %10s | %10s | %-8s |" % ("measure", "median", "min", "max", "unit"))
-    print("|" + "-" * 48 + "|" + ("-" * 12 + "|") * 3 + "-" * 10 + "|")
+    print("| %-56s | %10s | %10s | %10s | %-8s |" % ("measure", "median", "min", "max", "unit"))
+    print("|" + "-" * 58 + "|" + ("-" * 12 + "|") * 3 + "-" * 10 + "|")
     print(row("ember main() to first KVM_RUN", results["first_run"], "ms"))
     print(row("spawn to test guest ready line", results["ready"], "ms"))
     for mib in (128, 1024):
@@ -99,6 +177,27 @@ def main():
     print(row("restore from file (state + mmap + KVM)", snap["restore_file_ms"], "ms"))
     print(row("first guest answer after restore (sum 16)",
               snap["first_sum16_after_restore_ms"], "ms"))
+    for mib, _ in SIZES:
+        r = sizes[mib]
+        g = "%d MiB guest" % mib
+        n = len(r["full_ms"])
+        runs = "" if n == args.runs else ", %d runs" % n
+        print(row("full snapshot, %s, %d MiB filled%s" % (g, mib // 2, runs), r["full_ms"],
+                  "ms"))
+        print(row("  data written per second (allocated / time)%s" % runs, r["full_rate"],
+                  "MiB/s"))
+        print(row("  memory file, apparent size (st_size)", [r["full_mem"][0]], "MiB"))
+        print(row("  memory file, allocated (st_blocks * 512)", [r["full_mem"][1]], "MiB"))
+        for pct in (1, 10):
+            print(row("diff snapshot, %s, %d%% of pages dirtied" % (g, pct),
+                      r["diff%d_ms" % pct], "ms"))
+            print(row("  diff memory file, allocated (st_blocks * 512)",
+                      [r["diff%d_mem" % pct][1]], "MiB"))
+        for kind, name in (("file", "File"), ("uffd", "Uffd")):
+            print(row("restore, %s, %s: load call to vCPUs ready" % (g, name),
+                      r[kind + "_restore_ms"], "ms"))
+            print(row("restore, %s, %s: load call to first answer" % (g, name),
+                      r[kind + "_first_answer_ms"], "ms"))
 
 
 if __name__ == "__main__":
