@@ -11,7 +11,7 @@ return ember.linux.vm {
   -- The ELF kernel unpacked from vmlinuz-cloud: a bzImage would first decompress
   -- itself at CPL0, which an emulating host runs one instruction at a time.
   kernel = linux .. "/vmlinux-cloud",
-  initrd = linux .. "/initramfs-cloud.cpio.gz",
+  initrd = linux .. "/initramfs-cloud.cpio",
   cmdline = "console=ttyS0 reboot=k panic=1",
   drives = { { id = "data", path = linux .. "/rootfs.ext4", read_only = true } },
   entropy = {},

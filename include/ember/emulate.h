@@ -4,8 +4,9 @@
  * docs/HOST-KVM.md): guest kernel-mode code runs through KVM's instruction
  * emulator, which cannot execute a few instructions Linux uses. On such a host
  * ember (1) appends command-line words that keep the guest away from the
- * instructions it can avoid, and (2) serves the others itself when KVM_RUN stops
- * with KVM_EXIT_INTERNAL_ERROR / KVM_INTERNAL_ERROR_EMULATION:
+ * instructions it can avoid (and from a paravirtual loop), and (2) serves the
+ * others itself when KVM_RUN stops with KVM_EXIT_INTERNAL_ERROR /
+ * KVM_INTERNAL_ERROR_EMULATION:
  *
  *   int3        0xcc      inject #BP (vector 3), RIP past the instruction
  *   clac        0f 01 ca  clear RFLAGS.AC, skip 3 bytes
@@ -25,11 +26,23 @@
 struct guest_mem;
 struct vcpu;
 
-/* Guest command-line words for an emulating host, in this order. Each is needed on
- * kvm_pvm with Linux 6.1 (docs/HOST-KVM.md and third_party/guest/README.md say why). */
+/* Guest command-line words for an emulating host, in this order. Measured on kvm_pvm with
+ * Linux 6.1 (the microVM kernel, third_party/guest/README.md has the runs):
+ *   noxsave            required: xrstor (48 0f ae 2f) in FPU set-up stops the emulator
+ *   clearcpuid=cx16    required: lock cmpxchg16b (f0 48 0f c7 ..) in SLUB
+ *   clearcpuid=popcnt  required: popcnt (f3 48 0f b8 ..) in bitmap helpers
+ *   clearcpuid=smap    no SMAP, so no clac/stac at all: without it every interrupt and
+ *                      exception entry runs a clac that ember must serve (33,674 in one
+ *                      boot). ("nosmap" no longer exists in 6.1: the kernel ignores it.)
+ *   nopv               required: with KVM's paravirtual features the guest spins in
+ *                      kvm_hypercall2 and makes no progress for minutes
+ *   mitigations=off    not required by the microVM kernel (same boot time with or without);
+ *                      kept for stock kernels, whose mitigations (e.g. "safe RET" return
+ *                      thunks on every ret) make their emulated boot slower still
+ *   earlyprintk=serial,ttyS0  not required with ember's 8250: kernel messages from the
+ *                      first second instead of ~30 s later; no "keep" (it prints all twice) */
 #define EMULATE_CMDLINE_WORDS \
-	"noxsave clearcpuid=cx16,popcnt nosmap mitigations=off nopv " \
-	"earlyprintk=serial,ttyS0,keep"
+	"noxsave clearcpuid=cx16,popcnt,smap nopv mitigations=off earlyprintk=serial,ttyS0"
 
 enum emulate_kind {
 	EMULATE_INT3,

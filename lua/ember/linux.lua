@@ -10,7 +10,8 @@ end
 
 --- A definition for a Linux guest. `def` is an ember.vm table; on an emulating host
 --- (ember.host.emulating) the kernel boots with acpi=off and the devices on its command
---- line (with ACPI on, the microVM kernel stalls after its serial driver there), and the
+--- line (with ACPI on, hardware-reduced, no PIT timer runs and nopv turns kvmclock off:
+--- nothing ticks), and the
 --- VM is stopped, saying why, once the kernel runs /init: user space cannot run on such
 --- a host, and a panic dump should not be the last word.
 function M.vm(def)

@@ -2,6 +2,7 @@
 #include "vm_internal.h"
 
 #include "ember/acpi.h"
+#include "ember/emulate.h"
 #include "ember/layout.h"
 
 #include <errno.h>
@@ -136,6 +137,7 @@ static void finish(struct vm *vm)
 	if (vm->state == VM_EXITED || vm->state == VM_CONFIGURED)
 		return;
 	vm_teardown(vm);
+	emulate_log_summary();
 	vm->state = VM_EXITED;
 	if (reason == VM_EXIT_ERROR)
 		log_err("vm: %s", vm->exit_detail);

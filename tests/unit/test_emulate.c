@@ -72,7 +72,7 @@ static void test_emulate_cmdline_keeps_words_the_definition_sets(void **state)
 	assert_int_equal(emulate_cmdline("mitigations=auto earlyprintk=vga nopvx", true, out,
 				 sizeof(out), err, sizeof(err)), 0);
 	assert_string_equal(out, "mitigations=auto earlyprintk=vga nopvx noxsave "
-				 "clearcpuid=cx16,popcnt nosmap nopv");
+				 "clearcpuid=cx16,popcnt,smap nopv");
 }
 
 static void test_emulate_cmdline_refuses_what_does_not_fit(void **state)

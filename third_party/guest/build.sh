@@ -4,7 +4,7 @@
 #   OUTDIR/vmlinux, bzImage, System.map, kernel.config   microVM kernel
 #   OUTDIR/initramfs.cpio.gz, initramfs.cpio, rootfs.ext4 busybox user space
 #   OUTDIR/vmlinuz-cloud, vmlinux-cloud, cloud.config     Debian's stock cloud kernel (bzImage, its ELF)
-#   OUTDIR/initramfs-cloud.cpio.gz                        initramfs + its virtio modules
+#   OUTDIR/initramfs-cloud.cpio                           initramfs + its virtio modules
 # Usage: build.sh OUTDIR [kernel|rootfs|cloud]...   (default: all three)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,9 +37,9 @@ for p in $parts; do
 		link "$c/vmlinuz" vmlinuz-cloud
 		link "$c/vmlinux" vmlinux-cloud
 		link "$c/config" cloud.config
-		# Linux unpacks concatenated gzip'd cpio archives one after the other.
-		cat "$r/initramfs.cpio.gz" "$c/modules.cpio.gz" >"$outdir/initramfs-cloud.cpio.gz.tmp"
-		mv "$outdir/initramfs-cloud.cpio.gz.tmp" "$outdir/initramfs-cloud.cpio.gz"
+		# Linux unpacks concatenated cpio archives one after the other.
+		cat "$r/initramfs.cpio" "$c/modules.cpio" >"$outdir/initramfs-cloud.cpio.tmp"
+		mv "$outdir/initramfs-cloud.cpio.tmp" "$outdir/initramfs-cloud.cpio"
 		;;
 	*)
 		echo "build.sh: unknown part '$p' (kernel, rootfs, cloud)" >&2

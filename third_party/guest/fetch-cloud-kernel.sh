@@ -1,9 +1,9 @@
 #!/bin/bash
 # ember guest recipe: Debian's stock cloud kernel, unpacked (never installed) from the
 # image package that linux-image-cloud-amd64 depends on. Prints the output directory:
-# vmlinuz (bzImage), vmlinux (the ELF kernel inside it), config, and modules.cpio.gz
-# (the virtio drivers with their dependencies and a modules.dep), to be appended to
-# the busybox initramfs.
+# vmlinuz (bzImage), vmlinux (the ELF kernel inside it), config, and modules.cpio
+# (the virtio drivers with their dependencies and a modules.dep, uncompressed like
+# initramfs.cpio), to be appended to the busybox initramfs.
 #
 # The ELF vmlinux matters on an emulating host: a bzImage first decompresses its
 # kernel at CPL0, which that host runs one instruction at a time (tens of minutes).
@@ -17,7 +17,7 @@ MODULES="virtio_mmio virtio_blk virtio_net vmw_vsock_virtio_transport virtio-rng
 
 build() {
 	local pkg ver key out work kver started mods m dep
-	need_cmd apt-cache apt-get dpkg-deb cpio gzip
+	need_cmd apt-cache apt-get dpkg-deb cpio
 	pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
 		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
 	if [ -z "$pkg" ]; then
@@ -32,7 +32,7 @@ build() {
 	key=$(cache_key "$GUEST_RECIPE_DIR/fetch-cloud-kernel.sh" "$GUEST_RECIPE_DIR/common.sh" \
 		"$pkg=$ver" "modules=$MODULES")
 	out=$GUEST_CACHE/cloud/$key
-	if [ -f "$out/vmlinuz" ] && [ -f "$out/modules.cpio.gz" ]; then
+	if [ -f "$out/vmlinuz" ] && [ -f "$out/vmlinux" ] && [ -f "$out/modules.cpio" ]; then
 		printf '%s\n' "$out"
 		return
 	fi
@@ -70,7 +70,7 @@ build() {
 	busybox depmod -b "$work/mods" "$kver"
 	find "$work/mods" -exec touch -h -d @0 {} +
 	(cd "$work/mods" && find . -mindepth 1 | LC_ALL=C sort |
-		cpio --quiet -o -H newc -R 0:0 --reproducible) | gzip -9n >"$work/out/modules.cpio.gz"
+		cpio --quiet -o -H newc -R 0:0 --reproducible) >"$work/out/modules.cpio"
 	printf '%s %s\nkernel %s\nmodules%s\nkey %s\nfetched %s\n' "$pkg" "$ver" "$kver" \
 		"$(printf ' %s' $(printf '%s\n' $mods | sort -u | xargs -n1 basename))" "$key" \
 		"$(date -u +%FT%TZ)" >"$work/out/BUILDINFO"

@@ -12,7 +12,7 @@ GUEST_LINUX_INITRAMFS_RAW := $(GUEST_LINUX_DIR)/initramfs.cpio
 GUEST_LINUX_ROOTFS := $(GUEST_LINUX_DIR)/rootfs.ext4
 GUEST_LINUX_CLOUD_KERNEL := $(GUEST_LINUX_DIR)/vmlinuz-cloud
 GUEST_LINUX_CLOUD_VMLINUX := $(GUEST_LINUX_DIR)/vmlinux-cloud
-GUEST_LINUX_CLOUD_INITRAMFS := $(GUEST_LINUX_DIR)/initramfs-cloud.cpio.gz
+GUEST_LINUX_CLOUD_INITRAMFS := $(GUEST_LINUX_DIR)/initramfs-cloud.cpio
 # Debian packages the recipe needs (for `make deps`).
 GUEST_LINUX_DEB_PACKAGES := linux-source-6.1 flex bison bc libelf-dev busybox-static cpio \
 	e2fsprogs xz-utils lz4 python3
