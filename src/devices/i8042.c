@@ -14,12 +14,17 @@
 
 #define STATUS_OBF 0x01   /* output buffer full */
 #define STATUS_SYS 0x04   /* system flag: self-test passed */
+#define STATUS_UNLOCKED 0x10 /* keyboard not inhibited (no "keylock") */
 #define STATUS_CMD 0x08   /* last write was a command */
 #define CMD_READ_CTR 0x20
 #define CMD_WRITE_CTR 0x60
 #define CMD_READ_OUTP 0xd0
 #define CMD_WRITE_OUTP 0xd1
 #define CMD_SELF_TEST 0xaa
+#define CMD_AUX_DISABLE 0xa7
+#define CMD_AUX_ENABLE 0xa8
+#define CMD_AUX_TEST 0xa9
+#define CTR_AUX_DISABLED 0x20
 #define CTR_KBD_INT 0x01
 #define OUTBUF 16
 
@@ -74,6 +79,16 @@ static void command(struct i8042 *k, uint8_t cmd)
 	case CMD_READ_OUTP:
 		push(k, k->outp);
 		break;
+	case CMD_AUX_DISABLE:
+		/* Linux checks that the AUX port really turned off and on (CTR bit 5). */
+		k->ctr |= CTR_AUX_DISABLED;
+		break;
+	case CMD_AUX_ENABLE:
+		k->ctr &= (uint8_t)~CTR_AUX_DISABLED;
+		break;
+	case CMD_AUX_TEST:
+		push(k, 0x00); /* the port answers "no error" */
+		break;
 	case CMD_SELF_TEST:
 		push(k, 0x55);
 		break;
@@ -119,7 +134,7 @@ struct i8042 *i8042_new(int irq_fd, i8042_reset_fn reset, void *opaque)
 	k->irq_fd = irq_fd;
 	k->reset = reset;
 	k->opaque = opaque;
-	k->status = STATUS_SYS;
+	k->status = STATUS_SYS | STATUS_UNLOCKED;
 	k->ctr = CTR_KBD_INT;
 	k->outp = 0x01; /* A20 and no reset */
 	return k;
