@@ -135,6 +135,30 @@ static void add_u64(cJSON *obj, const char *key, uint64_t v)
 	cJSON_AddNumberToObject(obj, key, (double)v);
 }
 
+#define METRICS_MAX_DEVICES 32
+
+/* Each device's counters (virtio kicks, interrupts, needs_reset from hostile guest input,
+ * the model's own), keyed "<kind>@0x<base>"; cumulative, as the device keeps them. */
+static void add_devices(cJSON *obj, const struct vm *vm)
+{
+	struct vm_device_info dev[METRICS_MAX_DEVICES];
+	/* vm_devices only reads the VM; it is not const because device stats take locks. */
+	int n = vm_devices((struct vm *)vm, dev, METRICS_MAX_DEVICES);
+
+	for (int i = 0; obj && i < n && i < METRICS_MAX_DEVICES; i++) {
+		char key[64];
+		cJSON *d;
+
+		if (!dev[i].nr_stats)
+			continue;
+		snprintf(key, sizeof(key), "%s@0x%llx", dev[i].kind,
+			(unsigned long long)dev[i].base);
+		d = cJSON_AddObjectToObject(obj, key);
+		for (unsigned k = 0; d && k < dev[i].nr_stats; k++)
+			add_u64(d, dev[i].stats[k].name, dev[i].stats[k].value);
+	}
+}
+
 /* vCPU exits of `vm` summed over its vCPUs; false if it has none running. */
 static bool read_exits(const struct vm *vm, uint64_t sum[VCPU_EXIT_KINDS])
 {
@@ -210,6 +234,9 @@ static cJSON *render(const struct vm *vm, uint64_t exits_now[VCPU_EXIT_KINDS], b
 	} else {
 		cJSON_AddStringToObject(o, "state", "none");
 	}
+
+	if (vm)
+		add_devices(cJSON_AddObjectToObject(root, "devices"), vm);
 
 	o = cJSON_AddObjectToObject(root, "metrics");
 	add_u64(o, "flushes", m.flushes);
