@@ -57,6 +57,11 @@ __attribute__((warn_unused_result)) int guest_mem_write(const struct guest_mem *
 __attribute__((warn_unused_result)) int guest_mem_read(const struct guest_mem *gm, uint64_t gpa,
 	void *dst, size_t len);
 
+/* Bytes of a page bitmap for a region of `size` bytes: one bit per 4 KiB page, in whole
+ * longs. The layout of KVM's dirty log, of guest_mem_take_dirty and of the memory file
+ * writer's diff bitmaps alike. */
+size_t guest_mem_bitmap_bytes(uint64_t size);
+
 /* Start recording pages ember writes (guest_mem_mark_dirty). -ENOMEM on failure. */
 __attribute__((warn_unused_result)) int guest_mem_track_dirty(struct guest_mem *gm);
 /* Record that ember wrote [gpa, gpa+len). Any thread, lock-free; a no-op when not

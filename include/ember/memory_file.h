@@ -11,10 +11,6 @@ struct guest_mem;
 
 #define MEM_FILE_PAGE 4096ULL
 
-/* Bits in a dirty bitmap of a region of `size` bytes (one per 4 KiB page), rounded to
- * whole longs, and its size in bytes. */
-size_t mem_file_bitmap_bytes(uint64_t size);
-
 struct mem_file_stats {
 	uint64_t bytes_written; /* data bytes, holes excluded */
 	uint64_t pages_written;
@@ -23,7 +19,8 @@ struct mem_file_stats {
 /* Write `gm` to a new file at `path` (created or truncated, sized to gm->total, fsynced).
  * dirty == NULL: a full snapshot; pages that are not resident are left as holes when
  *   `holes_are_zero` (memory that came from anonymous zero pages), written otherwise.
- * dirty != NULL: a diff snapshot: only pages whose bit is set in dirty[region].
+ * dirty != NULL: a diff snapshot: only pages whose bit is set in dirty[region] (bitmaps
+ *   laid out as guest_mem_bitmap_bytes says).
  * Errors name the path. */
 __attribute__((warn_unused_result)) int mem_file_write(const struct guest_mem *gm,
 	const char *path, unsigned long *const *dirty, bool holes_are_zero,

@@ -119,9 +119,9 @@ int guest_mem_map(struct guest_mem *gm, uint64_t size, enum guest_mem_backing ba
 
 #define BITS_PER_LONG (8 * sizeof(unsigned long))
 
-static size_t bitmap_longs(uint64_t size)
+size_t guest_mem_bitmap_bytes(uint64_t size)
 {
-	return (size_t)((size / 4096 + BITS_PER_LONG - 1) / BITS_PER_LONG);
+	return (size_t)((size / 4096 + BITS_PER_LONG - 1) / BITS_PER_LONG) * sizeof(unsigned long);
 }
 
 int guest_mem_track_dirty(struct guest_mem *gm)
@@ -129,7 +129,7 @@ int guest_mem_track_dirty(struct guest_mem *gm)
 	for (unsigned i = 0; i < gm->nr_regions; i++) {
 		if (gm->dirty[i])
 			continue;
-		gm->dirty[i] = calloc(bitmap_longs(gm->regions[i].size), sizeof(unsigned long));
+		gm->dirty[i] = calloc(1, guest_mem_bitmap_bytes(gm->regions[i].size));
 		if (!gm->dirty[i])
 			return -ENOMEM;
 	}
@@ -159,7 +159,7 @@ void guest_mem_take_dirty(struct guest_mem *gm, unsigned i, unsigned long *bitma
 
 	if (i >= gm->nr_regions || !gm->dirty[i])
 		return;
-	n = bitmap_longs(gm->regions[i].size);
+	n = guest_mem_bitmap_bytes(gm->regions[i].size) / sizeof(unsigned long);
 	for (size_t k = 0; k < n; k++)
 		bitmap[k] |= atomic_exchange_explicit(&gm->dirty[i][k], 0, memory_order_relaxed);
 }

@@ -16,13 +16,6 @@
 #define BITS_PER_LONG (sizeof(unsigned long) * CHAR_BIT)
 #define MINCORE_CHUNK 4096 /* pages per mincore call */
 
-size_t mem_file_bitmap_bytes(uint64_t size)
-{
-	uint64_t pages = size / MEM_FILE_PAGE;
-
-	return (size_t)((pages + BITS_PER_LONG - 1) / BITS_PER_LONG) * sizeof(unsigned long);
-}
-
 static bool bit(const unsigned long *map, uint64_t page)
 {
 	return map[page / BITS_PER_LONG] >> (page % BITS_PER_LONG) & 1;

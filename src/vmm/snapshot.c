@@ -225,7 +225,7 @@ static int dirty_bitmaps(struct vm *vm, unsigned long **maps, char *err, size_t 
 {
 	memset(maps, 0, sizeof(*maps) * GUEST_MEM_MAX_REGIONS);
 	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
-		size_t bytes = mem_file_bitmap_bytes(vm->mem.regions[i].size);
+		size_t bytes = guest_mem_bitmap_bytes(vm->mem.regions[i].size);
 		struct kvm_dirty_log log = { .slot = i };
 
 		maps[i] = calloc(1, bytes);
