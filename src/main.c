@@ -151,6 +151,16 @@ static int cmd_run(int argc, char **argv)
 
 #define MAX_NET_OVERRIDES 16
 
+/* "ID=VALUE" (the caller checked the '='): split in place. */
+static void split_pair(char *arg, const char **id, const char **value)
+{
+	char *eq = strchr(arg, '=');
+
+	*eq = 0;
+	*id = arg;
+	*value = eq + 1;
+}
+
 static int restore_vm(struct lua_host *h, struct ev_loop *loop, int argc, char **argv)
 {
 	struct restore_params p = { .state_path = argv[0], .backend_path = argv[1],
@@ -174,19 +184,15 @@ static int restore_vm(struct lua_host *h, struct ev_loop *loop, int argc, char *
 			p.clock_realtime = true;
 		} else if (!strcmp(a, "--drive-override") && has_value &&
 			p.nr_drive_overrides < MAX_NET_OVERRIDES && strchr(argv[i + 1], '=')) {
-			char *id = argv[++i], *eq = strchr(id, '=');
-			*eq = 0;
-			drives[p.nr_drive_overrides].drive_id = id;
-			drives[p.nr_drive_overrides++].path_on_host = eq + 1;
+			struct drive_override *o = &drives[p.nr_drive_overrides++];
+			split_pair(argv[++i], &o->drive_id, &o->path_on_host);
 			p.drive_overrides = drives;
 		} else if (!strcmp(a, "--vsock-override") && has_value) {
 			p.vsock_uds_path = argv[++i];
 		} else if (!strcmp(a, "--net-override") && has_value &&
 			p.nr_net_overrides < MAX_NET_OVERRIDES && strchr(argv[i + 1], '=')) {
-			char *id = argv[++i], *eq = strchr(id, '=');
-			*eq = 0;
-			nets[p.nr_net_overrides].iface_id = id;
-			nets[p.nr_net_overrides++].host_dev_name = eq + 1;
+			struct net_override *o = &nets[p.nr_net_overrides++];
+			split_pair(argv[++i], &o->iface_id, &o->host_dev_name);
 			p.net_overrides = nets;
 		} else {
 			fprintf(stderr, "ember: restore: bad argument '%s'\n%s", a, usage);

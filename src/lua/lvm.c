@@ -551,14 +551,39 @@ void lvm_open(lua_State *L)
 	lua_setfield(L, LUA_REGISTRYINDEX, WEAK_VMS);
 }
 
+#define MAX_OVERRIDES 16
+
+/* Overrides of a restore, { id = "value", ... } under `key`: into ids/vals (strings owned
+ * by the definition table); returns how many. Raises for anything else. */
+static unsigned read_overrides(lua_State *L, const char *key, const char *form,
+	const char *ids[MAX_OVERRIDES], const char *vals[MAX_OVERRIDES])
+{
+	unsigned n = 0;
+
+	if (lua_getfield(L, 1, key) == LUA_TTABLE) {
+		lua_pushnil(L);
+		while (lua_next(L, -2)) {
+			if (n == MAX_OVERRIDES)
+				config_error(L, "restore: more than %d %s overrides", MAX_OVERRIDES, key);
+			if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+				config_error(L, "%s: expects { %s }", key, form);
+			ids[n] = lua_tostring(L, -2);
+			vals[n++] = lua_tostring(L, -1);
+			lua_pop(L, 1);
+		}
+	}
+	lua_pop(L, 1);
+	return n;
+}
+
 /* core.restore(def): def's keys and types were checked by ember.restore (init.lua). */
 int lvm_restore(lua_State *L)
 {
 	struct lua_host *h = host_get(L);
 	struct restore_params p = { 0 };
-	struct net_override nets[16];
-	struct drive_override drives[16];
-	const char *mem, *uffd, *console;
+	struct net_override nets[MAX_OVERRIDES];
+	struct drive_override drives[MAX_OVERRIDES];
+	const char *mem, *uffd, *console, *ids[MAX_OVERRIDES], *vals[MAX_OVERRIDES];
 	char err[512];
 	struct vm *vm;
 
@@ -586,34 +611,14 @@ int lvm_restore(lua_State *L)
 	lua_getfield(L, 1, "clock_realtime");
 	p.clock_realtime = lua_toboolean(L, -1);
 	lua_pop(L, 1);
-	if (lua_getfield(L, 1, "drives") == LUA_TTABLE) {
-		lua_pushnil(L);
-		while (lua_next(L, -2)) {
-			if (p.nr_drive_overrides == sizeof(drives) / sizeof(drives[0]))
-				return config_error(L, "restore: more than 16 drive overrides");
-			if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-				return config_error(L, "drives: expects { drive_id = \"new path\" }");
-			drives[p.nr_drive_overrides].drive_id = lua_tostring(L, -2);
-			drives[p.nr_drive_overrides++].path_on_host = lua_tostring(L, -1);
-			lua_pop(L, 1);
-		}
-		p.drive_overrides = drives;
-	}
-	lua_pop(L, 1);
-	if (lua_getfield(L, 1, "net") == LUA_TTABLE) {
-		lua_pushnil(L);
-		while (lua_next(L, -2)) {
-			if (p.nr_net_overrides == sizeof(nets) / sizeof(nets[0]))
-				return config_error(L, "restore: more than 16 net overrides");
-			if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-				return config_error(L, "net: expects { iface_id = \"tap name\" }");
-			nets[p.nr_net_overrides].iface_id = lua_tostring(L, -2);
-			nets[p.nr_net_overrides++].host_dev_name = lua_tostring(L, -1);
-			lua_pop(L, 1);
-		}
-		p.net_overrides = nets;
-	}
-	lua_pop(L, 1);
+	p.nr_drive_overrides = read_overrides(L, "drives", "drive_id = \"new path\"", ids, vals);
+	for (unsigned i = 0; i < p.nr_drive_overrides; i++)
+		drives[i] = (struct drive_override){ .drive_id = ids[i], .path_on_host = vals[i] };
+	p.drive_overrides = drives;
+	p.nr_net_overrides = read_overrides(L, "net", "iface_id = \"tap name\"", ids, vals);
+	for (unsigned i = 0; i < p.nr_net_overrides; i++)
+		nets[i] = (struct net_override){ .iface_id = ids[i], .host_dev_name = vals[i] };
+	p.net_overrides = nets;
 	vm = vm_restore(&p, h->loop, err, sizeof(err));
 	if (!vm)
 		return push_fail(L, err);

@@ -42,6 +42,13 @@ local after = tonumber(t.cmd(c, "counter"):match("counter=(%d+)"))
 assert(after > counter, "counter did not carry on after restore")
 c:stop()
 
+-- Overrides name what the snapshot lacks; a malformed one raises.
+local none, why = ember.restore { state = state, mem = mem, net = { eth0 = "tap9" } }
+assert(not none and why:find("Unknown Network Device", 1, true), why)
+none, why = ember.restore { state = state, mem = mem, drives = { data = "/x.img" } }
+assert(not none and why:find("Unknown Block Device", 1, true), why)
+assert(not pcall(ember.restore, { state = state, mem = mem, net = { eth0 = 5 } }))
+
 -- Three clones from the same files, each its own machine.
 local clones, seen = {}, { [generation] = true }
 for i = 1, 3 do
