@@ -70,6 +70,7 @@ EMBER_SRCS := \
 	src/vmm/vm_inspect.c \
 	src/security/seccomp.c \
 	src/snapshot/memory_file.c \
+	src/snapshot/snapshot_id.c \
 	src/snapshot/state_file.c \
 	src/snapshot/uffd.c \
 	src/snapshot/uffd_handshake.c \
@@ -102,7 +103,7 @@ EMBER_SRCS := \
 LUA_SRCS := $(wildcard lua/ember/*.lua)
 
 # Unit tests: one binary per module, linked with only that module and what it needs.
-UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial state_file acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate
+UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate
 test_bus_SRCS := src/devices/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/kvm/guest_mem.c src/util/log.c
 test_config_SRCS := src/vmm/config.c
@@ -112,6 +113,7 @@ test_zero_page_SRCS := src/arch/x86_64/zero_page.c src/kvm/guest_mem.c
 test_boot_tables_SRCS := src/arch/x86_64/boot_tables.c src/kvm/guest_mem.c
 test_serial_SRCS := src/devices/serial.c src/devices/bus.c src/snapshot/state_file.c src/util/crc64.c
 test_state_file_SRCS := src/snapshot/state_file.c src/util/crc64.c
+test_snapshot_id_SRCS := src/snapshot/snapshot_id.c src/snapshot/state_file.c src/util/crc64.c
 test_acpi_SRCS := src/arch/x86_64/acpi.c src/arch/x86_64/aml.c src/kvm/guest_mem.c
 test_uffd_SRCS := src/snapshot/uffd_handshake.c
 test_api_http_SRCS := src/api/http.c
@@ -194,7 +196,9 @@ $(BUILD)/tests/unit/test_virtio_net $(SAN_BUILD)/tests/unit/test_virtio_net \
 	CMOCKA_LIBS += -lev
 
 # ember-uffd: the reference page-fault handler for the Uffd memory backend.
-$(BUILD)/ember-uffd: $(patsubst %,$(BUILD)/%.o,tools/ember-uffd.c tools/uffd_serve.c src/snapshot/uffd_handshake.c)
+$(BUILD)/ember-uffd: $(patsubst %,$(BUILD)/%.o,tools/ember-uffd.c tools/uffd_serve.c \
+	src/snapshot/uffd_handshake.c src/snapshot/snapshot_id.c src/snapshot/state_file.c \
+	src/util/crc64.c)
 	@echo "  LD      $@"
 	$(Q)$(CC) -o $@ $^ -lcjson
 

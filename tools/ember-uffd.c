@@ -1,11 +1,20 @@
 /* ember-uffd: reference page-fault handler for snapshot restore with the Uffd memory backend. */
 /*
- * Usage: ember-uffd --socket PATH --mem-file FILE [--mode on-demand|all] [--once] [-v]
+ * Usage: ember-uffd --socket PATH --mem-file FILE [--state STATE] [--mode on-demand|all]
+ *                   [--once] [--kill-peer] [-v]
  *
  * Serves guest memory of a VM restored with the Uffd backend (ember, or Firecracker's
  * "mem_backend": {"backend_type": "Uffd", "backend_path": PATH}) from a snapshot's
  * memory file. Start it before the restore; it listens on PATH (a stale socket file is
  * replaced, a live one refused).
+ *
+ * With --state STATE (the snapshot's state file) it first checks that the memory file
+ * belongs to it: an ember memory file names its snapshot in the user.ember.snapshot
+ * attribute, the state file records the same id (see include/ember/snapshot_id.h). A
+ * mismatch (a crash between writing the two, files from different snapshots), a diff not
+ * yet merged or an interrupted merge is refused with a message naming both files and
+ * status 1, before the socket exists. A memory file without an id (Firecracker's) passes.
+ * The handshake carries no file names, so this check is the handler's to make.
  *
  * The handshake (Firecracker's, byte for byte): the VMM connects and sends ONE message,
  * a JSON array with one object per guest memory region,
@@ -50,6 +59,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ember/snapshot_file.h"
+#include "ember/snapshot_id.h"
 #include "ember/uffd.h"
 #include "uffd_serve.h"
 
@@ -242,11 +253,40 @@ static void kill_the_peer(int sock)
 			prog, (int)cred.pid);
 }
 
+/* --state: refuse a memory file that is not that state file's. */
+static int check_state(const char *state_path, int mfd, const char *mem_path)
+{
+	struct snap_reader *r = NULL;
+	struct snap_id id;
+	struct mem_id m;
+	bool found = false;
+	char err[1024];
+	int ret = snap_reader_open(&r, state_path, err, sizeof(err));
+
+	if (!ret)
+		ret = snap_id_load(r, &id, &found, err, sizeof(err));
+	snap_reader_free(r);
+	if (ret)
+		return fail("%s", err);
+	ret = mem_id_read(mfd, &m);
+	if (ret == -ENOTSUP) {
+		fprintf(stderr, "%s: memory file %s: its file system has no extended attributes, "
+			"so it cannot be checked against %s\n", prog, mem_path, state_path);
+		return 0;
+	}
+	if (ret)
+		return fail("memory file %s: cannot read its snapshot id: %s", mem_path,
+			strerror(-ret));
+	if (snap_id_check_pair(state_path, found ? &id : NULL, mem_path, &m, err, sizeof(err)))
+		return fail("%s", err);
+	return 0;
+}
+
 static int usage(int status)
 {
 	fprintf(status ? stderr : stdout,
-		"usage: %s --socket PATH --mem-file FILE [--mode on-demand|all] [--once]\n"
-		"       [--kill-peer] [-v]\n",
+		"usage: %s --socket PATH --mem-file FILE [--state STATE]\n"
+		"       [--mode on-demand|all] [--once] [--kill-peer] [-v]\n",
 		prog);
 	return status;
 }
@@ -256,6 +296,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "mem-file", required_argument, NULL, 'm' },
+		{ "state", required_argument, NULL, 'S' },
 		{ "mode", required_argument, NULL, 'M' },
 		{ "once", no_argument, NULL, 'o' },
 		{ "kill-peer", no_argument, NULL, 'k' },
@@ -264,7 +305,7 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	struct uffd_serve ctx = { .uffd = -1, .sock = -1 };
-	const char *sock_path = NULL, *mem_path = NULL;
+	const char *sock_path = NULL, *mem_path = NULL, *state_path = NULL;
 	bool once = false, kill_peer = false;
 	struct stat st;
 	int c, ret, lfd, mfd, status = 0;
@@ -274,6 +315,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 's': sock_path = optarg; break;
 		case 'm': mem_path = optarg; break;
+		case 'S': state_path = optarg; break;
 		case 'o': once = true; break;
 		case 'k': kill_peer = true; break;
 		case 'v': ctx.verbose = true; break;
@@ -298,6 +340,10 @@ int main(int argc, char **argv)
 	}
 	if (st.st_size <= 0) {
 		fprintf(stderr, "%s: memory file %s is empty\n", prog, mem_path);
+		return 1;
+	}
+	if (state_path && check_state(state_path, mfd, mem_path) < 0) {
+		close(mfd);
 		return 1;
 	}
 	ctx.mem_size = (uint64_t)st.st_size;

@@ -20,8 +20,12 @@ struct snapshot_params {
 };
 
 /* Write a snapshot of a paused VM. -EBUSY unless paused; a diff needs dirty tracking.
- * The state file is replaced atomically; on failure neither file given is left
- * half-written over a good one. */
+ * The snapshot gets a fresh random id, recorded in the state file and on the memory file
+ * (snapshot_id.h). Both files are written and synced under temporary names first, so a
+ * failure while writing leaves the previous pair untouched; then the memory file is
+ * renamed into place and the state file last (the commit point). A crash between the
+ * two renames leaves the old state file with the new memory file, which restore refuses
+ * by their ids. */
 __attribute__((warn_unused_result)) int vm_snapshot(struct vm *vm,
 	const struct snapshot_params *p, char *err, size_t errlen);
 
@@ -53,7 +57,11 @@ struct restore_params {
 };
 
 /* Build a new VM from a snapshot. It is paused (or running if p->resume). NULL on
- * failure with err set; nothing is left allocated. */
+ * failure with err set; nothing is left allocated. With the File backend a memory file
+ * that belongs to another snapshot (or is an unmerged diff, or an interrupted merge) is
+ * refused before anything is built, the message naming both files; one without an id is
+ * accepted. With Uffd ember never learns the memory file's name: the handler checks
+ * (ember-uffd --state STATE). */
 struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char *err,
 	size_t errlen);
 

@@ -22,6 +22,7 @@
 #define SNAP_SECTION_HEADER_SIZE 16
 #define SNAP_MAX_FILE (64u << 20)   /* a state file larger than this is refused */
 #define SNAP_MAX_SECTIONS 4096
+#define SNAP_PATH_MAX 4096          /* the longest path a state file stores or names */
 
 /* Section ids. */
 enum snap_section_id {
@@ -31,6 +32,7 @@ enum snap_section_id {
 	SNAP_SEC_VCPU = 4,      /* one per vCPU */
 	SNAP_SEC_DEVICE = 5,    /* one per device */
 	SNAP_SEC_DEVICE_CONFIG = 6, /* drives, nets, vsock, entropy, balloon as configured */
+	SNAP_SEC_SNAPSHOT_ID = 7, /* the id binding it to its memory file (snapshot_id.h) */
 };
 
 /* ---- writing: sections accumulate in memory, then one atomic commit ---- */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +13,36 @@
 #include <unistd.h>
 
 #include "ember/guest_mem.h"
+#include "ember/log.h"
+#include "ember/snapshot_id.h"
 
 #define BITS_PER_LONG (sizeof(unsigned long) * CHAR_BIT)
 #define MINCORE_CHUNK 4096 /* pages per mincore call */
+
+/* A file system without user xattrs cannot carry the snapshot id: snapshots there work,
+ * unchecked. Said once per process, not at every snapshot. */
+static void warn_no_xattrs(const char *path)
+{
+	static atomic_bool warned;
+
+	if (!atomic_exchange(&warned, true))
+		log_warn("memory file %s: the file system refuses extended attributes, so memory "
+			"files there carry no snapshot id and restores cannot check that state and "
+			"memory belong together", path);
+}
+
+/* Set the id on an open memory file; a file system without xattrs is not an error. */
+static int tag(int fd, const char *path, const struct mem_id *id, bool *tagged)
+{
+	int ret = mem_id_write(fd, id);
+
+	*tagged = ret == 0;
+	if (ret == -ENOTSUP) {
+		warn_no_xattrs(path);
+		return 0;
+	}
+	return ret;
+}
 
 static bool bit(const unsigned long *map, uint64_t page)
 {
@@ -80,10 +108,12 @@ static int write_region(int fd, const struct guest_mem_region *r, const unsigned
 }
 
 int mem_file_write(const struct guest_mem *gm, const char *path, unsigned long *const *dirty,
-	bool holes_are_zero, struct mem_file_stats *stats, char *err, size_t errlen)
+	bool holes_are_zero, const struct snap_id *id, struct mem_file_stats *stats, char *err,
+	size_t errlen)
 {
 	struct mem_file_stats st = { 0 };
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), ret = 0;
+	bool tagged;
 
 	if (fd < 0) {
 		snprintf(err, errlen, "memory file %s: %s", path, strerror(errno));
@@ -96,6 +126,10 @@ int mem_file_write(const struct guest_mem *gm, const char *path, unsigned long *
 	for (unsigned i = 0; !ret && i < gm->nr_regions; i++)
 		ret = write_region(fd, &gm->regions[i], dirty ? dirty[i] : NULL, holes_are_zero,
 			&st);
+	/* The id goes on before the fsync, which makes it as durable as the data. */
+	if (!ret && id)
+		ret = tag(fd, path, &(struct mem_id){ .kind = dirty ? MEM_ID_DIFF : MEM_ID_FULL,
+			.id = *id }, &tagged);
 	if (!ret && fsync(fd) < 0)
 		ret = -errno;
 	if (ret)
@@ -110,11 +144,66 @@ fail:
 	return ret;
 }
 
+int mem_file_check_id(const char *mem_path, const char *state_path,
+	const struct snap_id *state_id, char *err, size_t errlen)
+{
+	struct mem_id m;
+	int fd = open(mem_path, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return 0; /* the memory builder opens it next and names the reason */
+	ret = mem_id_read(fd, &m);
+	close(fd);
+	if (ret == -ENOTSUP) {
+		warn_no_xattrs(mem_path);
+		return 0;
+	}
+	if (ret) {
+		snprintf(err, errlen, "memory file %s: cannot read its snapshot id: %s", mem_path,
+			strerror(-ret));
+		return ret;
+	}
+	return snap_id_check_pair(state_path, state_id, mem_path, &m, err, errlen);
+}
+
+/* The diff's id decides the merged base's: a diff of snapshot S carries S; once merged,
+ * the base holds all of S's memory. A diff without an id leaves the base without one. */
+static int merge_check_diff(int in, const char *base, const char *diff, struct mem_id *result,
+	char *err, size_t errlen)
+{
+	struct mem_id d;
+	int ret = mem_id_read(in, &d);
+
+	*result = (struct mem_id){ .kind = MEM_ID_NONE };
+	if (ret && ret != -ENOTSUP) {
+		snprintf(err, errlen, "diff %s: cannot read its snapshot id: %s", diff,
+			strerror(-ret));
+		return ret;
+	}
+	switch (d.kind) {
+	case MEM_ID_NONE:
+		return 0;
+	case MEM_ID_DIFF:
+		*result = (struct mem_id){ .kind = MEM_ID_FULL, .id = d.id };
+		return 0;
+	case MEM_ID_FULL:
+		snprintf(err, errlen, "%s is a full snapshot's memory file, not a diff: merging its "
+			"holes would keep stale pages of %s", diff, base);
+		return -EINVAL;
+	default:
+		snprintf(err, errlen, "diff %s: its %s attribute says it is not a usable diff",
+			diff, SNAP_ID_XATTR);
+		return -EINVAL;
+	}
+}
+
 int mem_file_merge(const char *base, const char *diff, char *err, size_t errlen)
 {
 	int in = open(diff, O_RDONLY | O_CLOEXEC), out = -1, ret = 0;
 	struct stat si, so;
+	struct mem_id result;
 	off_t data = 0, hole;
+	bool tagged = false;
 	static uint8_t buf[1 << 20];
 
 	if (in < 0) {
@@ -131,6 +220,19 @@ int mem_file_merge(const char *base, const char *diff, char *err, size_t errlen)
 		ret = -EINVAL;
 		snprintf(err, errlen, "diff %s and base %s differ in size: not a diff of that base",
 			diff, base);
+		goto out;
+	}
+	ret = merge_check_diff(in, base, diff, &result, err, errlen);
+	if (ret)
+		goto out;
+	/* While pages are copied the base is neither snapshot: mark it so (durably, before
+	 * the first page changes), and an interrupted merge is refused at restore. */
+	ret = tag(out, base, &(struct mem_id){ .kind = MEM_ID_INCOMPLETE }, &tagged);
+	if (!ret && tagged && fsync(out) < 0)
+		ret = -errno;
+	if (ret) {
+		snprintf(err, errlen, "base %s: cannot mark it as being merged: %s", base,
+			strerror(-ret));
 		goto out;
 	}
 	while ((data = lseek(in, data, SEEK_DATA)) >= 0) {
@@ -156,6 +258,14 @@ int mem_file_merge(const char *base, const char *diff, char *err, size_t errlen)
 	} else if (fsync(out) < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "base %s: %s", base, strerror(errno));
+	} else if (tagged) {
+		/* Data first, then the id that vouches for it. */
+		ret = mem_id_write(out, &result);
+		if (!ret && fsync(out) < 0)
+			ret = -errno;
+		if (ret)
+			snprintf(err, errlen, "base %s: merged, but cannot set its snapshot id: %s",
+				base, strerror(-ret));
 	}
 out:
 	if (out >= 0)

@@ -2,6 +2,7 @@
 #include "ember/snapshot.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +17,11 @@
 #include "ember/log.h"
 #include "ember/memory_file.h"
 #include "ember/snapshot_file.h"
+#include "ember/snapshot_id.h"
 #include "ember/uffd.h"
 #include "vm_internal.h"
 
 #define VM_INFO_VERSION 1
-#define PATH_MAX_LEN 4096
 
 /* ---- what a VM_INFO section holds ---- */
 
@@ -58,8 +59,8 @@ static int load_vm_info(const struct snap_reader *r, struct vm_config *c, char *
 		return -EINVAL;
 	}
 	if (snap_get_u32(&cur, &vcpus) || snap_get_u64(&cur, &mem) ||
-		snap_get_u32(&cur, &backing) || snap_get_str(&cur, &kernel, PATH_MAX_LEN) ||
-		snap_get_str(&cur, &initrd, PATH_MAX_LEN) || snap_get_str(&cur, &cmdline, 4096)) {
+		snap_get_u32(&cur, &backing) || snap_get_str(&cur, &kernel, SNAP_PATH_MAX) ||
+		snap_get_str(&cur, &initrd, SNAP_PATH_MAX) || snap_get_str(&cur, &cmdline, 4096)) {
 		snprintf(err, errlen, "state file: vm info section is malformed");
 		return -EINVAL;
 	}
@@ -273,10 +274,13 @@ static void clear_pending(struct vm *vm)
 
 /* ---- create ---- */
 
-static int build_state(struct vm *vm, struct snap_writer *w, char *err, size_t errlen)
+static int build_state(struct vm *vm, struct snap_writer *w, const struct snap_id *id,
+	char *err, size_t errlen)
 {
 	int ret = save_vm_info(vm, w);
 
+	if (!ret)
+		ret = snap_id_save(w, id);
 	if (!ret)
 		ret = save_memory_layout(vm, w);
 	if (!ret)
@@ -306,12 +310,67 @@ static int build_state(struct vm *vm, struct snap_writer *w, char *err, size_t e
 	return ret ? ret : snap_section_end(w);
 }
 
+/* fsync the directory that holds `path`, so a rename there survives a crash. */
+static int sync_parent_dir(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[SNAP_PATH_MAX + 1];
+	int fd, ret = 0;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* Both files are complete and durable under temporary names; put them in place. Memory
+ * first, state last: the state file is the commit record. A state file that is there is
+ * never newer than the memory file beside it, even where xattrs (so ids) are missing,
+ * and whoever takes the newest state file gets its memory. A crash between the two
+ * renames leaves the old state file with the new memory file, which their ids tell
+ * apart: restore refuses the pair, naming both. The memory file's directory is synced
+ * before the state file is renamed, so no crash can keep the second rename and lose the
+ * first. */
+static int publish(const char *mem_tmp, const char *mem_path, const char *state_tmp,
+	const char *state_path, char *err, size_t errlen)
+{
+	int ret;
+
+	if (rename(mem_tmp, mem_path) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "memory file %s: %s", mem_path, strerror(-ret));
+		return ret;
+	}
+	ret = sync_parent_dir(mem_path);
+	if (!ret && rename(state_tmp, state_path) < 0)
+		ret = -errno;
+	if (ret) {
+		snprintf(err, errlen, "state file %s: %s (memory file %s is already the new one; "
+			"restore refuses it with the old state file)", state_path, strerror(-ret),
+			mem_path);
+		return ret;
+	}
+	ret = sync_parent_dir(state_path);
+	if (ret)
+		snprintf(err, errlen, "state file %s: written, but cannot sync its directory: %s",
+			state_path, strerror(-ret));
+	return ret;
+}
+
 int vm_snapshot(struct vm *vm, const struct snapshot_params *p, char *err, size_t errlen)
 {
 	unsigned long *maps[GUEST_MEM_MAX_REGIONS] = { 0 };
 	struct mem_file_stats st = { 0 };
 	struct snap_writer *w = NULL;
-	char tmp[PATH_MAX_LEN + 32];
+	char mem_tmp[SNAP_PATH_MAX + 32], state_tmp[SNAP_PATH_MAX + 32];
+	struct snap_id id;
 	uint64_t t0 = log_now_us();
 	int ret;
 
@@ -321,7 +380,8 @@ int vm_snapshot(struct vm *vm, const struct snapshot_params *p, char *err, size_
 			vm_state_name(vm->state));
 		return -EBUSY;
 	}
-	if (!p->state_path || !p->mem_path || strlen(p->mem_path) > PATH_MAX_LEN) {
+	if (!p->state_path || !p->mem_path || strlen(p->mem_path) > SNAP_PATH_MAX ||
+		strlen(p->state_path) > SNAP_PATH_MAX) {
 		snprintf(err, errlen, "snapshot: needs a state path and a memory path");
 		return -EINVAL;
 	}
@@ -329,28 +389,36 @@ int vm_snapshot(struct vm *vm, const struct snapshot_params *p, char *err, size_
 		snprintf(err, errlen, "snapshot: a diff snapshot needs track_dirty_pages");
 		return -EINVAL;
 	}
+	ret = snap_id_generate(&id);
+	if (ret) {
+		snprintf(err, errlen, "snapshot: no random snapshot id: %s", strerror(-ret));
+		return ret;
+	}
 	w = snap_writer_new();
 	if (!w) {
 		snprintf(err, errlen, "snapshot: out of memory");
 		return -ENOMEM;
 	}
-	ret = build_state(vm, w, err, errlen);
+	ret = build_state(vm, w, &id, err, errlen);
 	/* A full snapshot also resets the dirty log, so the next diff is relative to it. */
 	if (!ret && vm->cfg.track_dirty_pages)
 		ret = dirty_bitmaps(vm, maps, err, errlen);
 	if (ret)
 		goto out;
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", p->mem_path, (int)getpid());
-	ret = mem_file_write(&vm->mem, tmp, p->type == SNAPSHOT_DIFF ? maps : NULL,
-		vm->mem_zero_backed, &st, err, errlen);
+	/* Everything is written and synced before anything is replaced: a failure up to
+	 * publish() leaves the previous pair as it was. */
+	snprintf(mem_tmp, sizeof(mem_tmp), "%s.tmp.%d", p->mem_path, (int)getpid());
+	snprintf(state_tmp, sizeof(state_tmp), "%s.tmp.%d", p->state_path, (int)getpid());
+	ret = mem_file_write(&vm->mem, mem_tmp, p->type == SNAPSHOT_DIFF ? maps : NULL,
+		vm->mem_zero_backed, &id, &st, err, errlen);
 	if (!ret)
-		ret = snap_writer_commit(w, p->state_path, err, errlen);
-	if (!ret && rename(tmp, p->mem_path) < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "memory file %s: %s", p->mem_path, strerror(errno));
+		ret = snap_writer_commit(w, state_tmp, err, errlen);
+	if (!ret)
+		ret = publish(mem_tmp, p->mem_path, state_tmp, p->state_path, err, errlen);
+	if (ret) {
+		unlink(mem_tmp);
+		unlink(state_tmp);
 	}
-	if (ret)
-		unlink(tmp);
 out:
 	if (ret && p->type == SNAPSHOT_DIFF && maps[0])
 		keep_pending(vm, maps);
@@ -377,6 +445,25 @@ static void uffd_lost(void *opaque)
 
 	atomic_store(&vm->uffd_lost, true);
 	vm_request_exit(vm, VM_EXIT_ERROR, "the page-fault handler went away");
+}
+
+/* The state file's id against the memory file's (File backend). With Uffd the memory
+ * file is the handler's and ember never sees its name: ember-uffd --state checks there. */
+static int check_pair(const struct snap_reader *r, const struct restore_params *p, char *err,
+	size_t errlen)
+{
+	struct snap_id id;
+	bool found;
+	int ret = snap_id_load(r, &id, &found, err, errlen);
+
+	if (ret)
+		return ret;
+	if (p->backend == MEM_BACKEND_UFFD) {
+		log_debug("restore: the memory file is the uffd handler's to check");
+		return 0;
+	}
+	return mem_file_check_id(p->backend_path, p->state_path, found ? &id : NULL, err,
+		errlen);
 }
 
 static int build_memory(struct vm *vm, const struct restore_params *p, char *err,
@@ -513,6 +600,8 @@ struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char
 	vm_config_init(&cfg);
 	ret = load_vm_info(r, &cfg, err, errlen);
 	if (!ret)
+		ret = check_pair(r, p, err, errlen);
+	if (!ret)
 		ret = check_memory_layout(r, cfg.mem_mib, err, errlen);
 	if (!ret && snap_reader_count_id(r, SNAP_SEC_VCPU) != cfg.vcpus) {
 		snprintf(err, errlen, "state file: %u vcpu sections for %u vCPUs",
@@ -579,6 +668,22 @@ static void describe_devices(const struct snap_reader *r, struct vm_config *cfg,
 		fprintf(out, "balloon:       %u MiB\n", cfg->balloon.amount_mib);
 }
 
+static void describe_id(const struct snap_reader *r, FILE *out)
+{
+	char err[128], hex[SNAP_ID_HEX_LEN + 1];
+	struct snap_id id;
+	bool found;
+
+	if (snap_id_load(r, &id, &found, err, sizeof(err)))
+		fprintf(out, "snapshot id:   %s\n", err);
+	else if (!found)
+		fprintf(out, "snapshot id:   none (written before snapshot ids)\n");
+	else {
+		snap_id_format(&id, hex);
+		fprintf(out, "snapshot id:   %s\n", hex);
+	}
+}
+
 int vm_snapshot_describe(const char *state_path, FILE *out, char *err, size_t errlen)
 {
 	static const char *const section_names[] = { "?", "vm info", "memory", "vm state",
@@ -598,6 +703,7 @@ int vm_snapshot_describe(const char *state_path, FILE *out, char *err, size_t er
 		snap_reader_version(r, &major, &minor);
 		fprintf(out, "state file:    %s\n", state_path);
 		fprintf(out, "format:        ember snapshot v%u.%u\n", major, minor);
+		describe_id(r, out);
 		fprintf(out, "vcpus:         %u\n", cfg.vcpus);
 		fprintf(out, "memory:        %llu MiB (%s)\n", (unsigned long long)cfg.mem_mib,
 			vm_config_backing_name(cfg.mem_backing));

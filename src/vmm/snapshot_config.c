@@ -8,8 +8,6 @@
 
 #include "ember/snapshot_file.h"
 
-#define PATH_MAX_LEN 4096
-
 static int put_limit(struct snap_writer *w, const struct rate_limit_config *l)
 {
 	const struct bucket_config *b[2] = { &l->bandwidth, &l->ops };
@@ -102,7 +100,7 @@ int snapshot_load_devices(const struct snap_reader *r, struct vm_config *c, char
 	for (unsigned i = 0; i < c->nr_drives; i++) {
 		struct drive_config *d = &c->drives[i];
 		if (snap_get_str(&cur, (const char **)&d->id, 64) ||
-			snap_get_str(&cur, (const char **)&d->path, PATH_MAX_LEN) ||
+			snap_get_str(&cur, (const char **)&d->path, SNAP_PATH_MAX) ||
 			snap_get_u32(&cur, &v))
 			goto bad;
 		d->read_only = v & 1;
@@ -122,7 +120,7 @@ int snapshot_load_devices(const struct snap_reader *r, struct vm_config *c, char
 		get_limit(&cur, &n->tx_limit);
 	}
 	if (snap_get_u32(&cur, &v) || snap_get_u32(&cur, &c->vsock.guest_cid) ||
-		snap_get_str(&cur, (const char **)&c->vsock.uds_path, PATH_MAX_LEN))
+		snap_get_str(&cur, (const char **)&c->vsock.uds_path, SNAP_PATH_MAX))
 		goto bad;
 	c->vsock.enabled = v != 0;
 	if (snap_get_u32(&cur, &v))

@@ -51,7 +51,8 @@ def handler_bin():
     if os.access(built, os.X_OK) and not run.ARGS.sanitizer:
         return built
     return _build("ember-uffd", ["tools/ember-uffd.c", "tools/uffd_serve.c",
-                                 "src/snapshot/uffd_handshake.c"])
+                                 "src/snapshot/uffd_handshake.c", "src/snapshot/snapshot_id.c",
+                                 "src/snapshot/state_file.c", "src/util/crc64.c"])
 
 
 def mem_file(tmp, size, name="vm.mem"):
