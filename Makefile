@@ -48,6 +48,7 @@ EMBER_SRCS := \
 	src/devices/virtio/block.c \
 	src/devices/virtio/block_persist.c \
 	src/devices/virtio/block_req.c \
+	src/devices/virtio/block_update.c \
 	src/devices/virtio/block_worker.c \
 	src/devices/block_file.c \
 	src/devices/virtio/rng.c \
@@ -55,6 +56,7 @@ EMBER_SRCS := \
 	src/devices/virtio/balloon_parse.c \
 	src/devices/balloon_memory.c \
 	src/devices/virtio/net.c \
+	src/devices/virtio/net_persist.c \
 	src/devices/virtio/vsock.c \
 	src/devices/virtio/vsock_proto.c \
 	src/devices/tap.c \
@@ -125,7 +127,8 @@ test_api_router_SRCS := src/api/api.c src/api/config_file.c src/api/json.c \
 	src/vmm/config.c src/devices/rate_limiter.c src/devices/virtio/balloon_parse.c \
 	src/kvm/guest_mem.c tests/unit/fake_vm.c
 test_virtio_block_SRCS := src/devices/virtio/block.c src/devices/virtio/block_req.c \
-	src/devices/virtio/block_persist.c src/devices/virtio/block_worker.c \
+	src/devices/virtio/block_persist.c src/devices/virtio/block_update.c \
+	src/devices/virtio/block_worker.c \
 	src/devices/virtio/queue.c src/devices/block_file.c src/devices/rate_limiter.c \
 	src/kvm/guest_mem.c src/util/log.c src/snapshot/state_file.c src/util/crc64.c \
 	tests/unit/fake_block_env.c
@@ -141,7 +144,8 @@ test_virtio_mmio_SRCS := src/devices/virtio/mmio.c src/devices/virtio/mmio_regs.
 	tests/unit/virtio_rig.c
 test_virtio_rng_SRCS := $(test_virtio_mmio_SRCS) src/devices/virtio/rng.c \
 	src/devices/rate_limiter.c
-test_virtio_net_SRCS := src/devices/virtio/net.c src/devices/tap.c src/devices/rate_limiter.c \
+test_virtio_net_SRCS := src/devices/virtio/net.c src/devices/virtio/net_persist.c \
+	src/devices/tap.c src/devices/rate_limiter.c \
 	src/devices/virtio/queue.c src/kvm/guest_mem.c src/util/log.c src/snapshot/state_file.c \
 	src/util/crc64.c tests/unit/netvsock_rig.c
 test_vsock_packets_SRCS := src/devices/virtio/vsock.c src/devices/virtio/vsock_proto.c \

@@ -73,6 +73,27 @@ struct virtio_dev *virtio_block_new_backend(const struct virtio_env *env, uint64
 	uint32_t gsi, const struct drive_config *cfg, struct block_backend *be, char *err,
 	size_t errlen);
 
+/* ---- virtio-blk changes at run time (PATCH /drives after boot); control thread ---- */
+
+struct rate_limit_update;
+
+/* Serve the drive from `path` from now on: opened as at boot (read-only drives O_RDONLY,
+ * others O_RDWR; a regular file or a block device). On failure, with err ("drive 'data':
+ * cannot open /x.img: No such file or directory"), the old file stays in use. Otherwise as
+ * virtio_block_set_backend. -ENODEV if `vd` is not a block device. */
+__attribute__((warn_unused_result)) int virtio_block_set_path(struct virtio_dev *vd,
+	const char *path, char *err, size_t errlen);
+/* Swap in `be` (owned from here, closed on failure) as the backing of `path`: waits until
+ * no request runs on the old backend, closes it, sets the capacity to the new size and
+ * raises a config-change interrupt (once the driver is up) so the guest reads it again.
+ * Requests already finished are answered as usual. */
+__attribute__((warn_unused_result)) int virtio_block_set_backend(struct virtio_dev *vd,
+	struct block_backend *be, const char *path, char *err, size_t errlen);
+/* Change the drive's rate-limit buckets in place (see rate_limiter_update); requests held
+ * back by the old limit are looked at again at once. -EINVAL with err, nothing changed. */
+__attribute__((warn_unused_result)) int virtio_block_set_limit(struct virtio_dev *vd,
+	const struct rate_limit_update *u, char *err, size_t errlen);
+
 /* ---- request parsing (pure: no backend, no state) ---- */
 
 /* What a chain asks for. `status` < 0 means "needs the backend" (IN, OUT, FLUSH);

@@ -33,4 +33,15 @@ extern const struct virtio_dev_ops net_ops;
 struct net_dev *net_dev_new(struct ev_loop *loop, const struct net_config *cfg, int fd,
 	char *err, size_t errlen);
 
+/* Change the rx and tx rate-limit buckets of a running interface in place (see
+ * rate_limiter_update; an update that sets nothing leaves that direction alone); frames
+ * held back by an old limit are weighed against the new one at once. -EINVAL with err
+ * ("net 'eth0': tx_rate_limiter: ops: ...") and nothing changed, -ENODEV if `vd` is not
+ * a network device. Control thread. */
+struct rate_limit_update;
+struct virtio_dev;
+__attribute__((warn_unused_result)) int virtio_net_set_limits(struct virtio_dev *vd,
+	const struct rate_limit_update *rx, const struct rate_limit_update *tx, char *err,
+	size_t errlen);
+
 #endif

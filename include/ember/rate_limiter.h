@@ -56,6 +56,20 @@ bool rate_limiter_active(const struct rate_limiter *rl);
 uint64_t rate_limiter_consume(struct rate_limiter *rl, uint64_t bytes, uint64_t ops,
 	uint64_t now_ns);
 
+/* A run-time change of a limit, with Firecracker's per-bucket meaning: a bucket that is
+ * not `set` stays as it is (budget, burst and all); a set bucket of size 0 is removed; any
+ * other set bucket starts afresh from its new configuration, full, with its new one-time
+ * burst. */
+struct rate_limit_update {
+	bool bandwidth_set, ops_set;
+	struct rate_limit limit; /* the new buckets, where set */
+};
+
+/* Apply `u` at `now_ns`. The new buckets are checked first (as rate_limit_check): on
+ * -EINVAL, with err, nothing changed. */
+__attribute__((warn_unused_result)) int rate_limiter_update(struct rate_limiter *rl,
+	const struct rate_limit_update *u, uint64_t now_ns, char *err, size_t errlen);
+
 /* Persisted state, version 1: what is left in each bucket. The configuration itself comes
  * from the device's definition; restore clamps to it and restarts refilling at now_ns. */
 struct rate_limiter_state {

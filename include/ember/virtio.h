@@ -190,6 +190,10 @@ __attribute__((warn_unused_result)) int virtio_save(struct virtio_dev *vd, struc
 __attribute__((warn_unused_result)) int virtio_restore(struct virtio_dev *vd,
 	struct snap_cursor *c, char *err, size_t errlen);
 
+/* The model behind `vd` if it is driven by `ops` (a model's own run-time functions use
+ * it to find their object: virtio_block_set_path, virtio_net_set_limits), else NULL. */
+void *virtio_model(struct virtio_dev *vd, const struct virtio_dev_ops *ops);
+
 /* Window and interrupt, for ACPI and the kernel command line. */
 uint64_t virtio_base(const struct virtio_dev *vd);
 uint32_t virtio_gsi(const struct virtio_dev *vd);

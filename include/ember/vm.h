@@ -164,4 +164,19 @@ struct balloon_config;
 __attribute__((warn_unused_result)) int vm_balloon_config(struct vm *vm,
 	struct balloon_config *out, char *err, size_t errlen);
 
+/* Run-time changes of devices (Firecracker's PATCH /drives and /network-interfaces after
+ * boot), running or paused; the VM's configuration (GET /vm/config, snapshots) follows.
+ * vm_drive_update: a new backing file `path` (NULL: keep it) swapped in between requests,
+ * the guest told of the new capacity; and/or new rate-limit buckets `limit` (NULL: keep
+ * them). The limit is checked first; a path that cannot be opened leaves the drive as it
+ * was. vm_net_update: new rx / tx buckets (NULL: keep them). -ENOENT for an unknown id,
+ * -EBUSY when the VM is neither running nor paused, -EINVAL for a bad bucket; err says
+ * which ("drive 'data': cannot open /x.img: No such file or directory"). */
+struct rate_limit_update;
+__attribute__((warn_unused_result)) int vm_drive_update(struct vm *vm, const char *drive_id,
+	const char *path, const struct rate_limit_update *limit, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int vm_net_update(struct vm *vm, const char *iface_id,
+	const struct rate_limit_update *rx, const struct rate_limit_update *tx, char *err,
+	size_t errlen);
+
 #endif

@@ -1,6 +1,7 @@
 /* API routes for network interfaces, vsock and entropy, and what every device route
  * shares (rate limiters, id and pre-boot checks): bodies checked as Firecracker checks
- * them, then kept in the vm_config InstanceStart builds. */
+ * them, then kept in the vm_config InstanceStart builds; after boot, PATCH changes an
+ * interface's rate limiters through vm.h. */
 #include "internal.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "ember/rate_limiter.h"
+#include "ember/vm.h"
 #include "json.h"
 
 #define IFNAME_MAX 15    /* a tap name: IFNAMSIZ - 1 */
@@ -45,6 +47,15 @@ static void bucket_of(const cJSON *o, struct bucket_config *b)
 		memset(b, 0, sizeof(*b));
 }
 
+static struct rate_limit rate_limit_of(const struct rate_limit_config *l)
+{
+	return (struct rate_limit){
+		.bandwidth = { l->bandwidth.size, l->bandwidth.one_time_burst,
+			l->bandwidth.refill_time_ms },
+		.ops = { l->ops.size, l->ops.one_time_burst, l->ops.refill_time_ms },
+	};
+}
+
 /* The limiter in field `key` of the body (absent: no limit). 400 if out of range. */
 bool api_limit_of(const cJSON *body, const char *key, const char *what,
 	struct rate_limit_config *l, struct api_resp *r)
@@ -55,15 +66,30 @@ bool api_limit_of(const cJSON *body, const char *key, const char *what,
 
 	bucket_of(json_get(o, "bandwidth"), &l->bandwidth);
 	bucket_of(json_get(o, "ops"), &l->ops);
-	rl = (struct rate_limit){
-		.bandwidth = { l->bandwidth.size, l->bandwidth.one_time_burst,
-			l->bandwidth.refill_time_ms },
-		.ops = { l->ops.size, l->ops.one_time_burst, l->ops.refill_time_ms },
-	};
+	rl = rate_limit_of(l);
 	if (rate_limit_check(&rl, err, sizeof(err)) == 0)
 		return true;
 	resp_fault(r, 400, "%s: %s: %s", what, key, err);
 	return false;
+}
+
+/* Firecracker's RateLimiterUpdate: a bucket the body names is replaced (size or
+ * refill_time 0: removed), one it leaves out or sets to null is kept. */
+bool api_limit_update_of(const cJSON *body, const char *key, const char *what,
+	struct rate_limit_update *u, struct api_resp *r)
+{
+	const cJSON *o = json_get(body, key);
+	struct rate_limit_config l;
+
+	memset(u, 0, sizeof(*u));
+	if (!o)
+		return true;
+	if (!api_limit_of(body, key, what, &l, r))
+		return false;
+	u->bandwidth_set = json_get(o, "bandwidth") != NULL;
+	u->ops_set = json_get(o, "ops") != NULL;
+	u->limit = rate_limit_of(&l);
+	return true;
 }
 
 static cJSON *bucket_json(const struct bucket_config *b)
@@ -275,13 +301,24 @@ void api_put_net(struct api *api, const struct api_call *call, struct api_resp *
 
 void api_patch_net(struct api *api, const struct api_call *call, struct api_resp *r)
 {
+	struct rate_limit_update rx, tx;
+	char err[512];
+
 	if (!api_body_ok(call, &net_update, r) || !api_same_id(call, "iface_id", true, r))
 		return;
-	if (!api_booted(api))
+	if (!api_booted(api)) {
 		resp_fault(r, 400, MSG_PRE_BOOT);
+		return;
+	}
+	if (!api_limit_update_of(call->body, "rx_rate_limiter", "Network interface error", &rx,
+		    r) ||
+		!api_limit_update_of(call->body, "tx_rate_limiter", "Network interface error", &tx,
+		    r))
+		return;
+	if (vm_net_update(api->vm, call->id, &rx, &tx, err, sizeof(err)))
+		resp_fault(r, 400, NET_ERR "%s", err);
 	else
-		resp_fault(r, 400, NET_ERR "updating a network interface after boot is not "
-			"supported by this ember yet");
+		resp_ok(r);
 }
 
 void api_delete_net(struct api *api, const struct api_call *call, struct api_resp *r)

@@ -1,5 +1,6 @@
 /* API routes for drives (/drives/{id}): Firecracker's BlockDeviceConfig checked, kept in
- * the vm_config InstanceStart builds (root drive first), echoed by GET /vm/config. */
+ * the vm_config InstanceStart builds (root drive first), echoed by GET /vm/config; after
+ * boot, PATCH swaps a drive's file or changes its rate limiter through vm.h. */
 #include "internal.h"
 
 #include <errno.h>
@@ -10,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ember/rate_limiter.h"
+#include "ember/vm.h"
 #include "json.h"
 
 /* ---- /drives/{id} ---- */
@@ -158,13 +161,38 @@ void api_put_drive(struct api *api, const struct api_call *call, struct api_resp
 
 void api_patch_drive(struct api *api, const struct api_call *call, struct api_resp *r)
 {
+	const struct vm_config *c;
+	struct rate_limit_update limit;
+	const cJSON *limit_json;
+	const char *path;
+	char err[512];
+	int at;
+
 	if (!api_body_ok(call, &drive_update, r) || !api_same_id(call, "drive_id", false, r))
 		return;
-	if (!api_booted(api))
+	if (!api_booted(api)) {
 		resp_fault(r, 400, MSG_PRE_BOOT);
+		return;
+	}
+	path = json_get_str(call->body, "path_on_host");
+	limit_json = json_get(call->body, "rate_limiter");
+	if (!path && !limit_json) {
+		resp_fault(r, 400, "Please specify at least one property to patch: path_on_host, "
+			"rate_limiter.");
+		return;
+	}
+	if (!api_limit_update_of(call->body, "rate_limiter", "Drive config error", &limit, r))
+		return;
+	/* The file is looked at here as PUT does (same answer); the VM opens it for good. */
+	c = vm_config(api->vm);
+	at = find_drive(c, call->id);
+	if (path && at >= 0 && !backing_opens(path, c->drives[at].read_only, r))
+		return;
+	if (vm_drive_update(api->vm, call->id, path, limit_json ? &limit : NULL, err,
+		    sizeof(err)))
+		resp_fault(r, 400, DRIVE_ERR "%s", err);
 	else
-		resp_fault(r, 400, DRIVE_ERR "updating a drive after boot is not supported by this "
-			"ember yet");
+		resp_ok(r);
 }
 
 void api_delete_drive(struct api *api, const struct api_call *call, struct api_resp *r)

@@ -58,6 +58,26 @@ int rate_limiter_init(struct rate_limiter *rl, const struct rate_limit *limit, u
 	return 0;
 }
 
+int rate_limiter_update(struct rate_limiter *rl, const struct rate_limit_update *u,
+	uint64_t now_ns, char *err, size_t errlen)
+{
+	static const struct token_bucket_config none;
+	/* A removed bucket becomes the empty configuration: unlimited, nothing left over. */
+	const struct token_bucket_config *bw = u->limit.bandwidth.size ? &u->limit.bandwidth : &none;
+	const struct token_bucket_config *ops = u->limit.ops.size ? &u->limit.ops : &none;
+	int ret = u->bandwidth_set ? check_bucket("bandwidth", bw, err, errlen) : 0;
+
+	if (!ret && u->ops_set)
+		ret = check_bucket("ops", ops, err, errlen);
+	if (ret)
+		return ret;
+	if (u->bandwidth_set)
+		bucket_init(&rl->bandwidth, bw, now_ns);
+	if (u->ops_set)
+		bucket_init(&rl->ops, ops, now_ns);
+	return 0;
+}
+
 bool rate_limiter_active(const struct rate_limiter *rl)
 {
 	return rl->bandwidth.cfg.size || rl->ops.cfg.size;

@@ -5,11 +5,15 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ember/acpi.h"
 #include "ember/balloon.h"
+#include "ember/block.h"
 #include "ember/layout.h"
+#include "ember/log.h"
+#include "ember/net.h"
 #include "ember/rate_limiter.h"
 #include "ember/snapshot_file.h"
 #include "ember/virtio.h"
@@ -156,14 +160,21 @@ static struct virtio_dev *find_kind(const struct vm *vm, const char *kind)
 	return NULL;
 }
 
+/* Devices exist, and may be changed, while the VM runs or is paused. */
+static bool live(const struct vm *vm, const char *what, char *err, size_t errlen)
+{
+	if (vm->state == VM_RUNNING || vm->state == VM_PAUSED)
+		return true;
+	snprintf(err, errlen, "%s: the vm is %s", what, vm_state_name(vm->state));
+	return false;
+}
+
 static struct virtio_dev *live_balloon(const struct vm *vm, char *err, size_t errlen)
 {
 	struct virtio_dev *vd;
 
-	if (vm->state != VM_RUNNING && vm->state != VM_PAUSED) {
-		snprintf(err, errlen, "balloon: the vm is %s", vm_state_name(vm->state));
+	if (!live(vm, "balloon", err, errlen))
 		return NULL;
-	}
 	vd = find_kind(vm, "balloon");
 	if (!vd)
 		snprintf(err, errlen, "balloon: the vm has no balloon device");
@@ -227,4 +238,129 @@ int vm_balloon_config(struct vm *vm, struct balloon_config *out, char *err, size
 	if (ret)
 		snprintf(err, errlen, "balloon: cannot read the configuration: %s", strerror(-ret));
 	return ret;
+}
+
+/* ---- run-time changes of drives and network interfaces ---- */
+
+/* The configuration's record of a limit after `u` (a removed bucket is all zeros). */
+static void limit_config_update(struct rate_limit_config *c, const struct rate_limit_update *u)
+{
+	const struct token_bucket_config *bw = &u->limit.bandwidth, *ops = &u->limit.ops;
+
+	if (u->bandwidth_set)
+		c->bandwidth = bw->size ? (struct bucket_config){ bw->size, bw->one_time_burst,
+			bw->refill_time_ms } : (struct bucket_config){ 0 };
+	if (u->ops_set)
+		c->ops = ops->size ? (struct bucket_config){ ops->size, ops->one_time_burst,
+			ops->refill_time_ms } : (struct bucket_config){ 0 };
+}
+
+/* The live virtio device built for the configuration's `index`-th device (drives come
+ * first, then network interfaces: vm_build_virtio's order); index < 0 means the id named
+ * none. `what` names it in messages ("drive 'data'"), `noun` is its kind. */
+static int live_device(const struct vm *vm, int index, const char *what, const char *noun,
+	struct virtio_dev **out, char *err, size_t errlen)
+{
+	if (index < 0) {
+		snprintf(err, errlen, "%s: no such %s", what, noun);
+		return -ENOENT;
+	}
+	if (!live(vm, what, err, errlen))
+		return -EBUSY;
+	if ((unsigned)index >= vm->nr_virtio) {
+		snprintf(err, errlen, "%s: the device was not built", what);
+		return -ENODEV;
+	}
+	*out = vm->virtio[index];
+	return 0;
+}
+
+static int drive_index(const struct vm_config *c, const char *id)
+{
+	for (unsigned i = 0; i < c->nr_drives; i++)
+		if (!strcmp(c->drives[i].id, id))
+			return (int)i;
+	return -1;
+}
+
+static int net_index(const struct vm_config *c, const char *id)
+{
+	for (unsigned i = 0; i < c->nr_nets; i++)
+		if (!strcmp(c->nets[i].id, id))
+			return (int)i;
+	return -1;
+}
+
+int vm_drive_update(struct vm *vm, const char *drive_id, const char *path,
+	const struct rate_limit_update *limit, char *err, size_t errlen)
+{
+	struct rate_limiter scratch = { 0 };
+	int at = drive_index(&vm->cfg, drive_id);
+	struct drive_config *d;
+	struct virtio_dev *vd = NULL;
+	char what[96], why[160];
+	char *copy = NULL;
+	int ret;
+
+	snprintf(what, sizeof(what), "drive '%s'", drive_id);
+	ret = live_device(vm, at, what, "drive", &vd, err, errlen);
+	if (ret)
+		return ret;
+	d = &vm->cfg.drives[at];
+	/* The buckets are checked before the file is swapped, so that a bad limit changes
+	 * nothing (the scratch limiter only does the checking). */
+	if (limit && rate_limiter_update(&scratch, limit, 0, why, sizeof(why))) {
+		snprintf(err, errlen, "%s: rate_limiter: %s", what, why);
+		return -EINVAL;
+	}
+	if (path) {
+		copy = strdup(path);
+		if (!copy) {
+			snprintf(err, errlen, "%s: out of memory", what);
+			return -ENOMEM;
+		}
+		ret = virtio_block_set_path(vd, path, err, errlen);
+		if (ret) {
+			free(copy);
+			return ret;
+		}
+		free(d->path);
+		d->path = copy;
+		log_info("%s: the backing file is now %s", what, path);
+	}
+	if (limit) {
+		ret = virtio_block_set_limit(vd, limit, err, errlen);
+		if (ret)
+			return ret;
+		limit_config_update(&d->limit, limit);
+		log_info("%s: rate limiter updated", what);
+	}
+	return 0;
+}
+
+int vm_net_update(struct vm *vm, const char *iface_id, const struct rate_limit_update *rx,
+	const struct rate_limit_update *tx, char *err, size_t errlen)
+{
+	static const struct rate_limit_update keep;
+	int at = net_index(&vm->cfg, iface_id);
+	struct net_config *n;
+	struct virtio_dev *vd = NULL;
+	char what[96];
+	int ret;
+
+	snprintf(what, sizeof(what), "net '%s'", iface_id);
+	ret = live_device(vm, at < 0 ? -1 : (int)vm->cfg.nr_drives + at, what,
+		"network interface", &vd, err, errlen);
+	if (ret)
+		return ret;
+	n = &vm->cfg.nets[at];
+	ret = virtio_net_set_limits(vd, rx ? rx : &keep, tx ? tx : &keep, err, errlen);
+	if (ret)
+		return ret;
+	if (rx)
+		limit_config_update(&n->rx_limit, rx);
+	if (tx)
+		limit_config_update(&n->tx_limit, tx);
+	log_info("%s: rate limiters updated", what);
+	return 0;
 }

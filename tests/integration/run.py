@@ -260,6 +260,7 @@ def ctrl_c_on_terminal_stops_vm_and_restores_terminal():
 import test_snapshot_cli  # noqa: E402,F401
 import test_uffd  # noqa: E402,F401
 import test_api  # noqa: E402,F401
+import test_api_updates  # noqa: E402,F401
 import test_repl  # noqa: E402,F401
 import test_devices_net  # noqa: E402,F401
 import test_snapshot_kill  # noqa: E402,F401

@@ -7,6 +7,7 @@ addresses and no route out: frames are raw Ethernet (EtherType 0x88b5, local
 experimental) read and written with an AF_PACKET socket on the tap inside the namespace.
 Nothing is sent to any address outside the namespace. Skipped, with the reason, where
 `ip` or /dev/net/tun is missing or namespaces cannot be made."""
+import contextlib
 import os
 import sys
 import shutil
@@ -233,17 +234,19 @@ else:
 """
 
 
-@test
-def net_frames_both_ways_through_a_tap_in_a_namespace():
+@contextlib.contextmanager
+def tap_namespace(test_name):
+    """A network namespace of its own with an up tap0 in it, for test `test_name`, deleted
+    afterwards. Yields its name, or None (after a SKIP line saying why) where namespaces
+    or taps cannot be made here."""
     why = net_skip_reason()
-    if why:
-        print("SKIP net_frames_both_ways_through_a_tap_in_a_namespace: %s" % why)
-        return
     ns = "ember-test-%d" % os.getpid()
-    r = ip("netns", "add", ns, check_rc=False)
-    if r.returncode != 0:
-        print("SKIP net_frames_both_ways_through_a_tap_in_a_namespace: cannot make a "
-              "network namespace: %s" % r.stderr.strip())
+    if not why:
+        r = ip("netns", "add", ns, check_rc=False)
+        why = r.returncode and "cannot make a network namespace: " + r.stderr.strip()
+    if why:
+        print("SKIP %s: %s" % (test_name, why))
+        yield None
         return
     try:
         ip("-n", ns, "link", "set", "lo", "up")
@@ -253,6 +256,16 @@ def net_frames_both_ways_through_a_tap_in_a_namespace():
         subprocess.run(["ip", "netns", "exec", ns, "sh", "-c",
                         "echo 1 > /proc/sys/net/ipv6/conf/tap0/disable_ipv6"],
                        capture_output=True, timeout=10)
+        yield ns
+    finally:
+        ip("netns", "delete", ns, check_rc=False)
+
+
+@test
+def net_frames_both_ways_through_a_tap_in_a_namespace():
+    with tap_namespace("net_frames_both_ways_through_a_tap_in_a_namespace") as ns:
+        if ns is None:
+            return
         helper = [sys.executable, "-c", PACKET_HELPER, "tap0"]
         with tempfile.TemporaryDirectory() as tmp:
             g = Guest(tmp, 'net = { { id = "eth0", tap = "tap0", mac = "%s" } }' % MAC,
@@ -285,8 +298,6 @@ def net_frames_both_ways_through_a_tap_in_a_namespace():
                       "guest answer %r, want len=%d" % (answer, len(out)))
             finally:
                 check(g.stop() == 0, "ember status %s" % g.p.returncode)
-    finally:
-        ip("netns", "delete", ns, check_rc=False)
 
 
 @test

@@ -51,7 +51,12 @@ void virtio_notify(struct virtio_dev *vd, unsigned q)
 
 void virtio_config_changed(struct virtio_dev *vd)
 {
-	(void)vd;
+	vd->config_changes++;
+}
+
+void *virtio_model(struct virtio_dev *vd, const struct virtio_dev_ops *ops)
+{
+	return vd && vd->ops == ops ? vd->dev : NULL;
 }
 
 void virtio_needs_reset(struct virtio_dev *vd, const char *why)

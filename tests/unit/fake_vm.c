@@ -285,3 +285,49 @@ int vm_balloon_config(struct vm *vm, struct balloon_config *out, char *err, size
 		*out = vm->balloon;
 	return ret;
 }
+
+/* ---- run-time device updates: recorded, the drive's path kept ---- */
+
+int vm_drive_update(struct vm *vm, const char *drive_id, const char *path,
+	const struct rate_limit_update *limit, char *err, size_t errlen)
+{
+	struct drive_config *d = NULL;
+
+	for (unsigned i = 0; !d && i < vm->cfg.nr_drives; i++)
+		if (!strcmp(vm->cfg.drives[i].id, drive_id))
+			d = &vm->cfg.drives[i];
+	if (!d) {
+		snprintf(err, errlen, "drive '%s': no such drive", drive_id);
+		return -ENOENT;
+	}
+	if (path) {
+		char *copy = strdup(path);
+		if (!copy)
+			return -ENOMEM;
+		free(d->path);
+		d->path = copy;
+		snprintf(fake_vm.last_drive_path, sizeof(fake_vm.last_drive_path), "%s", path);
+	}
+	fake_vm.last_drive_had_limit = limit != NULL;
+	if (limit)
+		fake_vm.last_drive_limit = *limit;
+	fake_vm.drive_updates++;
+	return 0;
+}
+
+int vm_net_update(struct vm *vm, const char *iface_id, const struct rate_limit_update *rx,
+	const struct rate_limit_update *tx, char *err, size_t errlen)
+{
+	bool found = false;
+
+	for (unsigned i = 0; i < vm->cfg.nr_nets; i++)
+		found = found || !strcmp(vm->cfg.nets[i].id, iface_id);
+	if (!found) {
+		snprintf(err, errlen, "net '%s': no such network interface", iface_id);
+		return -ENOENT;
+	}
+	fake_vm.last_rx = *rx;
+	fake_vm.last_tx = *tx;
+	fake_vm.net_updates++;
+	return 0;
+}

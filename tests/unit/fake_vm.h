@@ -3,6 +3,7 @@
 #ifndef EMBER_TEST_FAKE_VM_H
 #define EMBER_TEST_FAKE_VM_H
 
+#include "ember/rate_limiter.h"
 #include "ember/snapshot.h"
 #include "ember/vm.h"
 
@@ -18,6 +19,11 @@ struct fake_vm_control {
 	char last_restore_path[256];
 	char last_restore_vsock[256];
 	struct vm *last;
+	/* Run-time device updates: how many were applied, and the last ones. */
+	int drive_updates, net_updates;
+	char last_drive_path[256];
+	struct rate_limit_update last_drive_limit, last_rx, last_tx;
+	bool last_drive_had_limit;
 };
 
 extern struct fake_vm_control fake_vm;

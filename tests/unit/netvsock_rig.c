@@ -158,6 +158,11 @@ void virtio_config_changed(struct virtio_dev *vd)
 	(void)vd;
 }
 
+void *virtio_model(struct virtio_dev *vd, const struct virtio_dev_ops *ops)
+{
+	return vd && vd->ops == ops ? vd->dev : NULL;
+}
+
 void virtio_needs_reset(struct virtio_dev *vd, const char *why)
 {
 	vd->needs_reset++;

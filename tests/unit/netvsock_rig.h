@@ -29,6 +29,8 @@ struct virtio_dev {
 	uint64_t next_buf;
 	unsigned notifies[NVR_QUEUES];
 	unsigned needs_reset, locks, unlocks;
+	const struct virtio_dev_ops *ops; /* the model virtio_model finds, set by the test */
+	void *dev;
 	char last_reset[256];
 };
 

@@ -338,8 +338,27 @@ static void test_api_router_drives_after_boot(void **state)
 		{ "PUT", "/drives/new", "{\"drive_id\": \"new\", \"path_on_host\": \"disk.img\", "
 			"\"is_root_device\": false}", 400, "not supported after starting" },
 		{ "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": "
-			"\"/dev/null\"}", 400, "Drive config error: updating a drive after boot is not "
-			"supported by this ember yet" },
+			"\"/dev/null\"}", 400, "Drive config error: The block device backing file "
+			"/dev/null is not a regular file or a block device" },
+		{ "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": "
+			"\"nothere.img\"}", 400, "Drive config error: Unable to open the block device "
+			"backing file nothere.img: No such file or directory (os error 2)" },
+		{ "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\"}", 400, "Please specify "
+			"at least one property to patch: path_on_host, rate_limiter." },
+		{ "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"rate_limiter\": null}",
+			400, "Please specify at least one property to patch" },
+		{ "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"rate_limiter\": "
+			"{\"ops\": {\"size\": 1000000000000000000, \"refill_time\": 1}}}", 400,
+			"Drive config error: rate_limiter: ops: size, one_time_burst or refill_time_ms "
+			"is too large" },
+		{ "PATCH", "/drives/rootfs", "{\"drive_id\": \"other\", \"path_on_host\": "
+			"\"disk.img\"}", 400, "The id from the path does not match the id from the "
+			"body!" },
+		{ "PATCH", "/drives/nosuch", "{\"drive_id\": \"nosuch\", \"path_on_host\": "
+			"\"disk.img\"}", 400, "Drive config error: drive 'nosuch': no such drive" },
+		{ "PATCH", "/drives/scratch", "{\"drive_id\": \"scratch\", \"path_on_host\": "
+			"\"./disk.img\", \"rate_limiter\": {\"ops\": {\"size\": 5, "
+			"\"refill_time\": 100}}}", 204, NULL },
 		{ "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_read_only\": true}", 400,
 			"unknown field `is_read_only`, expected one of `drive_id`, `path_on_host`, "
 			"`rate_limiter`" },
@@ -353,7 +372,23 @@ static void test_api_router_drives_after_boot(void **state)
 	assert_string_equal(c->drives[0].id, "rootfs");
 	assert_true(c->drives[0].root);
 	assert_false(c->drives[0].read_only);
-	assert_string_equal(c->drives[1].path, "disk.img");
+	assert_string_equal(c->drives[1].path, "./disk.img");
+	assert_int_equal(fake_vm.drive_updates, 1);
+	assert_string_equal(fake_vm.last_drive_path, "./disk.img");
+	assert_true(fake_vm.last_drive_had_limit);
+	assert_true(fake_vm.last_drive_limit.ops_set);
+	assert_false(fake_vm.last_drive_limit.bandwidth_set);
+	assert_int_equal(fake_vm.last_drive_limit.limit.ops.size, 5);
+	assert_int_equal(fake_vm.last_drive_limit.limit.ops.refill_time_ms, 100);
+	/* A limiter alone keeps the file; a bucket of size 0 is a removal. */
+	expect(&(struct call){ "PATCH", "/drives/scratch", "{\"drive_id\": \"scratch\", "
+		"\"rate_limiter\": {\"bandwidth\": {\"size\": 0, \"refill_time\": 0}}}", 204,
+		NULL });
+	assert_int_equal(fake_vm.drive_updates, 2);
+	assert_true(fake_vm.last_drive_limit.bandwidth_set);
+	assert_false(fake_vm.last_drive_limit.ops_set);
+	assert_int_equal(fake_vm.last_drive_limit.limit.bandwidth.size, 0);
+	assert_string_equal(c->drives[1].path, "./disk.img");
 }
 
 #define ETH0 "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": " \
@@ -425,8 +460,21 @@ static void test_api_router_network_interfaces(void **state)
 		BOOT_CALLS,
 		{ "PUT", "/network-interfaces/eth0", ETH0, 400, "not supported after starting" },
 		{ "PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"rx_rate_limiter\": "
-			"null}", 400, "Network interface error: updating a network interface after boot "
-			"is not supported by this ember yet" },
+			"null}", 204, NULL },
+		{ "PATCH", "/network-interfaces/eth9", "{\"iface_id\": \"eth9\"}", 400,
+			"Network interface error: net 'eth9': no such network interface" },
+		{ "PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth1\"}", 400,
+			"The id from the path [eth0] does not match the id from the body [eth1]!" },
+		{ "PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"tx_rate_limiter\": "
+			"{\"ops\": {\"size\": 1000000000000000000, \"refill_time\": 1}}}", 400,
+			"Network interface error: tx_rate_limiter: ops: size, one_time_burst or "
+			"refill_time_ms is too large" },
+		{ "PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"tap9\"}", 400, "unknown field `host_dev_name`" },
+		{ "PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"rx_rate_limiter\": "
+			"{\"ops\": {\"size\": 0, \"refill_time\": 0}}, \"tx_rate_limiter\": "
+			"{\"bandwidth\": {\"size\": 1000, \"one_time_burst\": 10, \"refill_time\": "
+			"100}}}", 204, NULL },
 	};
 	const struct vm_config *c;
 
@@ -438,6 +486,15 @@ static void test_api_router_network_interfaces(void **state)
 	assert_true(c->nets[0].has_mac);
 	assert_int_equal(c->nets[0].mac[5], 3);
 	assert_false(c->nets[2].has_mac);
+	assert_int_equal(fake_vm.net_updates, 2);
+	assert_true(fake_vm.last_rx.ops_set);
+	assert_false(fake_vm.last_rx.bandwidth_set);
+	assert_int_equal(fake_vm.last_rx.limit.ops.size, 0);
+	assert_true(fake_vm.last_tx.bandwidth_set);
+	assert_false(fake_vm.last_tx.ops_set);
+	assert_int_equal(fake_vm.last_tx.limit.bandwidth.size, 1000);
+	assert_int_equal(fake_vm.last_tx.limit.bandwidth.one_time_burst, 10);
+	assert_int_equal(fake_vm.last_tx.limit.bandwidth.refill_time_ms, 100);
 }
 
 static void test_api_router_vsock_and_entropy(void **state)

@@ -168,6 +168,58 @@ static void test_rate_limiter_save_restore_keeps_budgets(void **state)
 	assert_int_equal(copy.bandwidth.burst, 50);
 }
 
+static void test_rate_limiter_update_replaces_only_the_named_buckets(void **state)
+{
+	struct rate_limiter rl = make(1000, 0, 1000, 10, 1000);
+	struct rate_limit_update u = { .ops_set = true,
+		.limit.ops = { .size = 2, .one_time_burst = 1, .refill_time_ms = 1000 } };
+	char err[128];
+
+	(void)state;
+	assert_int_equal(rate_limiter_consume(&rl, 1000, 1, 0), 0); /* bandwidth now empty */
+	assert_int_equal(rate_limiter_update(&rl, &u, 0, err, sizeof(err)), 0);
+	/* The bandwidth bucket kept its state: still empty. */
+	assert_int_not_equal(rate_limiter_consume(&rl, 1, 0, 0), 0);
+	/* The new ops bucket starts full, burst first: 1 + 2 operations, then a wait. */
+	assert_int_equal(rate_limiter_consume(&rl, 0, 3, 0), 0);
+	assert_int_equal(rate_limiter_consume(&rl, 0, 1, 0), 500 * MS);
+	assert_int_equal(rl.ops.cfg.size, 2);
+	assert_int_equal(rl.bandwidth.cfg.size, 1000);
+}
+
+static void test_rate_limiter_update_size_zero_removes_a_bucket(void **state)
+{
+	struct rate_limiter rl = make(1000, 0, 1000, 10, 1000);
+	struct rate_limit_update u = { .bandwidth_set = true, .ops_set = true,
+		.limit.ops = { .size = 0, .one_time_burst = 7, .refill_time_ms = 99 } };
+	char err[128];
+
+	(void)state;
+	assert_int_equal(rate_limiter_consume(&rl, 1000, 10, 0), 0);
+	assert_int_equal(rate_limiter_update(&rl, &u, 0, err, sizeof(err)), 0);
+	assert_false(rate_limiter_active(&rl));
+	assert_int_equal(rl.ops.cfg.one_time_burst, 0);
+	assert_int_equal(rate_limiter_consume(&rl, 1u << 30, 1000, 0), 0);
+}
+
+static void test_rate_limiter_update_refuses_bad_bucket_and_changes_nothing(void **state)
+{
+	struct rate_limiter rl = make(1000, 0, 1000, 10, 1000), before = rl;
+	struct rate_limit_update u = { .bandwidth_set = true, .ops_set = true,
+		.limit.bandwidth = { .size = 5, .refill_time_ms = 5 },
+		.limit.ops = { .size = 1ull << 60, .refill_time_ms = 1 } };
+	char err[128];
+
+	(void)state;
+	assert_int_equal(rate_limiter_update(&rl, &u, 0, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "ops: size, one_time_burst or refill_time_ms is too large");
+	assert_memory_equal(&rl, &before, sizeof(rl));
+	/* A bucket that is not named is not checked. */
+	u.ops_set = false;
+	assert_int_equal(rate_limiter_update(&rl, &u, 0, err, sizeof(err)), 0);
+	assert_int_equal(rl.bandwidth.cfg.size, 5);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -181,6 +233,9 @@ int main(void)
 		cmocka_unit_test(test_rate_limiter_wait_is_never_early),
 		cmocka_unit_test(test_rate_limiter_clock_going_backwards_earns_nothing),
 		cmocka_unit_test(test_rate_limiter_save_restore_keeps_budgets),
+		cmocka_unit_test(test_rate_limiter_update_replaces_only_the_named_buckets),
+		cmocka_unit_test(test_rate_limiter_update_size_zero_removes_a_bucket),
+		cmocka_unit_test(test_rate_limiter_update_refuses_bad_bucket_and_changes_nothing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,6 +18,7 @@
 
 #include "ember/block.h"
 #include "ember/config.h"
+#include "ember/rate_limiter.h"
 #include "ember/snapshot_file.h"
 #include "ember/virtio_devices.h"
 #include "fake_block_env.h"
@@ -38,6 +39,7 @@ struct fake_disk {
 	pthread_cond_t cond;
 	bool entered;
 	bool closed;
+	uint64_t size; /* bytes the disk says it has; 0: DISK_BYTES + 100 */
 };
 
 static void gate(struct fake_disk *f)
@@ -98,8 +100,9 @@ static int disk_flush(struct block_backend *b)
 
 static uint64_t disk_size(const struct block_backend *b)
 {
-	(void)b;
-	return DISK_BYTES + 100;
+	const struct fake_disk *f = (const struct fake_disk *)b;
+
+	return f->size ? f->size : DISK_BYTES + 100;
 }
 
 static void disk_close(struct block_backend *b)
@@ -1008,6 +1011,135 @@ static void test_virtio_block_parse_reports_what_was_wrong(void **state)
 	fake_driver_deinit(&d);
 }
 
+/* ---- run-time changes (PATCH /drives after boot) ---- */
+
+static uint64_t config_capacity(struct rig *r)
+{
+	uint64_t cap;
+
+	r->vd->ops->config_read(r->vd->dev, 0, (uint8_t *)&cap, 8);
+	return cap;
+}
+
+static void test_virtio_block_set_backend_waits_for_the_request_in_flight(void **state)
+{
+	struct rig *r = rig(false);
+	struct fake_disk *nd = calloc(1, sizeof(*nd));
+	struct req old_rd, new_rd, past;
+	char err[256];
+	pthread_t t;
+
+	(void)state;
+	assert_non_null(nd);
+	nd->be.ops = &disk_ops;
+	nd->size = 16 * 512;
+	pthread_mutex_init(&nd->lock, NULL);
+	pthread_cond_init(&nd->cond, NULL);
+	memset(nd->data, 0x5a, sizeof(nd->data));
+	r->disk.gated = true;
+	old_rd = build(r, VIRTIO_BLK_T_IN, 2, 512, true);
+	fake_kick(&r->d);
+	disk_wait_entered(&r->disk);
+	pthread_create(&t, NULL, open_gate_later, &r->disk);
+	assert_int_equal(virtio_block_set_backend(r->vd, &nd->be, "/fake/new.img", err,
+		sizeof(err)), 0);
+	/* The read ran to its end on the old disk before that disk was closed. */
+	assert_int_equal(r->disk.reads, 1);
+	assert_true(r->disk.closed);
+	assert_false(nd->closed);
+	pthread_join(t, NULL);
+	assert_true(fake_wait_used(&r->d, 1));
+	assert_int_equal(status_of(r, &old_rd), VIRTIO_BLK_S_OK);
+	assert_memory_equal(fake_ptr(&r->d, old_rd.data), r->disk.data + 2 * 512, 512);
+	/* The guest is told, and reads the new size. */
+	assert_int_equal(r->vd->config_changes, 1);
+	assert_int_equal(config_capacity(r), 16);
+	/* From now on requests go to the new disk, within its bounds. */
+	new_rd = build(r, VIRTIO_BLK_T_IN, 3, 512, true);
+	past = build(r, VIRTIO_BLK_T_IN, 16, 512, true);
+	run(r, 3);
+	assert_int_equal(status_of(r, &new_rd), VIRTIO_BLK_S_OK);
+	assert_int_equal(fake_ptr(&r->d, new_rd.data)[0], 0x5a);
+	assert_int_equal(status_of(r, &past), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(nd->reads, 1);
+	assert_int_equal(r->disk.reads, 1);
+	rig_free(r);
+	assert_true(nd->closed);
+	free(nd);
+}
+
+static void test_virtio_block_set_path_bad_file_keeps_the_old_one(void **state)
+{
+	char path[] = "/tmp/ember-blk-XXXXXX", other[] = "/tmp/ember-blk-XXXXXX";
+	struct rig *r = file_rig(false, path, 8);
+	uint8_t buf[512];
+	struct req q;
+	char err[256];
+	int fd;
+
+	(void)state;
+	assert_int_equal(virtio_block_set_path(r->vd, "/nonexistent/y.img", err, sizeof(err)),
+		-ENOENT);
+	assert_string_equal(err, "drive 'rootfs': cannot open /nonexistent/y.img: No such file "
+		"or directory");
+	assert_int_not_equal(virtio_block_set_path(r->vd, "/tmp", err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "drive 'rootfs': cannot open /tmp: Is a directory"));
+	assert_int_equal(r->vd->config_changes, 0);
+	assert_int_equal(config_capacity(r), 8);
+	q = build(r, VIRTIO_BLK_T_IN, 5, 512, true);
+	run(r, 1);
+	assert_int_equal(status_of(r, &q), VIRTIO_BLK_S_OK);
+	assert_int_equal(fake_ptr(&r->d, q.data)[0], 5);
+
+	/* A good file: 32 sectors of 0x80 + i. */
+	fd = mkstemp(other);
+	assert_true(fd >= 0);
+	for (int i = 0; i < 32; i++) {
+		memset(buf, 0x80 + i, sizeof(buf));
+		assert_int_equal(write(fd, buf, sizeof(buf)), 512);
+	}
+	close(fd);
+	assert_int_equal(virtio_block_set_path(r->vd, other, err, sizeof(err)), 0);
+	assert_int_equal(config_capacity(r), 32);
+	q = build(r, VIRTIO_BLK_T_IN, 20, 512, true);
+	run(r, 2);
+	assert_int_equal(status_of(r, &q), VIRTIO_BLK_S_OK);
+	assert_int_equal(fake_ptr(&r->d, q.data)[0], 0x80 + 20);
+	rig_free(r);
+	unlink(other);
+}
+
+static void test_virtio_block_set_limit_releases_held_requests(void **state)
+{
+	struct rig *r = rig_new(false, "rootfs");
+	struct rate_limit_update u = { .ops_set = true,
+		.limit.ops = { .size = 5, .refill_time_ms = 0 } };
+	struct req a, b;
+	char err[256];
+
+	(void)state;
+	r->cfg.limit.ops = (struct bucket_config){ .size = 1, .refill_time_ms = 100000 };
+	rig_start(r);
+	a = build(r, VIRTIO_BLK_T_IN, 0, 512, true);
+	b = build(r, VIRTIO_BLK_T_IN, 1, 512, true);
+	run(r, 1);
+	assert_int_equal(status_of(r, &b), 0xee);
+	assert_non_null(fake_ev_timer());
+	/* A bad bucket changes nothing. */
+	assert_int_equal(virtio_block_set_limit(r->vd, &u, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "drive 'rootfs': rate_limiter: ops: refill_time_ms must be > 0 "
+		"when size is set");
+	assert_non_null(fake_ev_timer());
+	/* Size 0 removes the ops bucket: the held request goes at once. */
+	u.limit.ops = (struct token_bucket_config){ 0 };
+	assert_int_equal(virtio_block_set_limit(r->vd, &u, err, sizeof(err)), 0);
+	assert_null(fake_ev_timer());
+	assert_true(fake_wait_used(&r->d, 2));
+	assert_int_equal(status_of(r, &a), VIRTIO_BLK_S_OK);
+	assert_int_equal(status_of(r, &b), VIRTIO_BLK_S_OK);
+	rig_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1041,6 +1173,9 @@ int main(void)
 		cmocka_unit_test(test_virtio_block_late_completion_after_queue_stop_writes_nothing),
 		cmocka_unit_test(test_virtio_block_restore_refuses_bad_saved_requests),
 		cmocka_unit_test(test_virtio_block_parse_reports_what_was_wrong),
+		cmocka_unit_test(test_virtio_block_set_backend_waits_for_the_request_in_flight),
+		cmocka_unit_test(test_virtio_block_set_path_bad_file_keeps_the_old_one),
+		cmocka_unit_test(test_virtio_block_set_limit_releases_held_requests),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

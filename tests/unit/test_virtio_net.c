@@ -16,6 +16,7 @@
 #include "ember/config.h"
 #include "ember/log.h"
 #include "ember/net.h"
+#include "ember/rate_limiter.h"
 #include "ember/snapshot_file.h"
 #include "ember/virtio.h"
 #include "ember/virtio_devices.h"
@@ -49,6 +50,8 @@ static int setup_cfg(void **state, const struct net_config *cfg)
 	assert_non_null(t->n);
 	t->peer = sv[1];
 	net_ops.attach(t->n, t->r);
+	t->r->ops = &net_ops;
+	t->r->dev = t->n;
 	assert_int_equal(net_ops.activate(t->n, 0), 0);
 	*state = t;
 	return 0;
@@ -321,6 +324,60 @@ static void test_virtio_net_rx_rate_limit_defers(void **state)
 	assert_true(counter(t, "rx_throttled") >= 1);
 }
 
+static void test_virtio_net_set_limits_releases_held_frames(void **state)
+{
+	struct t *t = *state;
+	struct rate_limit_update keep = { 0 }, off = { .ops_set = true };
+	uint8_t out[128], in[128], got[256];
+	size_t len = frame(out, 60, 1, true), ilen = frame(in, 64, 2, true);
+	uint32_t id, ulen;
+	char err[256];
+
+	nvr_tx(t->r, TXQ, out, (uint32_t)len);
+	nvr_tx(t->r, TXQ, out, (uint32_t)len);
+	net_ops.queue_notify(t->n, TXQ);
+	assert_int_equal(nvr_used(t->r, TXQ, &id, &ulen), 1);
+	assert_int_equal(nvr_used(t->r, TXQ, &id, &ulen), 0);
+	/* tx loses its ops bucket: the held frame goes out at once; rx is left alone. */
+	assert_int_equal(virtio_net_set_limits(t->r, &keep, &off, err, sizeof(err)), 0);
+	assert_int_equal(nvr_used(t->r, TXQ, &id, &ulen), 1);
+	assert_int_equal(read(t->peer, got, sizeof(got)), (ssize_t)len);
+	assert_int_equal(read(t->peer, got, sizeof(got)), (ssize_t)len);
+	nvr_rx(t->r, RXQ, 1526, NULL);
+	nvr_rx(t->r, RXQ, 1526, NULL);
+	assert_int_equal(write(t->peer, in, ilen), (ssize_t)ilen);
+	assert_int_equal(write(t->peer, in, ilen), (ssize_t)ilen);
+	spin(t);
+	assert_int_equal(nvr_used(t->r, RXQ, &id, &ulen), 1);
+	assert_int_equal(nvr_used(t->r, RXQ, &id, &ulen), 0);
+	/* Now rx too: the frame waiting in the tap reaches the guest. */
+	assert_int_equal(virtio_net_set_limits(t->r, &off, &keep, err, sizeof(err)), 0);
+	assert_int_equal(nvr_used(t->r, RXQ, &id, &ulen), 1);
+}
+
+static void test_virtio_net_set_limits_bad_bucket_changes_nothing(void **state)
+{
+	struct t *t = *state;
+	struct rate_limit_update off = { .ops_set = true }, bad = { .bandwidth_set = true,
+		.limit.bandwidth = { .size = 100 } };
+	uint8_t out[128];
+	size_t len = frame(out, 60, 1, true);
+	uint32_t id, ulen;
+	char err[256];
+
+	assert_int_equal(virtio_net_set_limits(t->r, &off, &bad, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "net 'eth0': tx_rate_limiter: bandwidth: refill_time_ms must be "
+		"> 0 when size is set");
+	/* The rx part was not applied either: still one frame per bucket. */
+	nvr_tx(t->r, TXQ, out, (uint32_t)len);
+	nvr_tx(t->r, TXQ, out, (uint32_t)len);
+	net_ops.queue_notify(t->n, TXQ);
+	assert_int_equal(nvr_used(t->r, TXQ, &id, &ulen), 1);
+	assert_int_equal(nvr_used(t->r, TXQ, &id, &ulen), 0);
+	assert_int_equal(counter(t, "tx_throttled"), 1);
+	assert_int_equal(virtio_net_set_limits(NULL, &off, &off, err, sizeof(err)), -ENODEV);
+}
+
 static void test_virtio_net_save_restore_round_trip(void **state)
 {
 	struct t *t = *state;
@@ -385,6 +442,10 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(test_virtio_net_rx_rate_limit_defers, setup_limited,
 			teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_net_set_limits_releases_held_frames,
+			setup_limited, teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_net_set_limits_bad_bucket_changes_nothing,
+			setup_limited, teardown),
 		cmocka_unit_test_setup_teardown(test_virtio_net_save_restore_round_trip, setup,
 			teardown),
 		cmocka_unit_test(test_virtio_net_bad_tap_name_is_named),

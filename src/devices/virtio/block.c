@@ -116,9 +116,7 @@ static void throttle(struct block *b, uint64_t wait_ns)
 	ev_timer_start(b->loop, &b->throttle);
 }
 
-/* Take what the driver made available, until the ring is empty or the limiter says wait.
- * Transport lock held. */
-static void process(struct block *b)
+void blk_process(struct block *b)
 {
 	struct virtq *q = virtio_queue(b->vd, 0);
 	bool used = false;
@@ -253,7 +251,7 @@ static void on_throttle(struct ev_loop *loop, ev_timer *t, int revents)
 	(void)loop;
 	(void)revents;
 	virtio_lock(b->vd);
-	process(b);
+	blk_process(b);
 	virtio_unlock(b->vd);
 }
 
@@ -292,7 +290,7 @@ static void blk_reset(void *dev)
 static void blk_queue_notify(void *dev, unsigned q)
 {
 	if (q == 0)
-		process(dev);
+		blk_process(dev);
 }
 
 static void blk_config_read(void *dev, uint32_t offset, uint8_t *data, uint32_t len)
@@ -376,6 +374,11 @@ static const struct virtio_dev_ops block_ops = {
 	.attach = blk_attach,
 	.stats = blk_stats,
 };
+
+struct block *blk_of(struct virtio_dev *vd)
+{
+	return virtio_model(vd, &block_ops);
+}
 
 /* ---- construction ---- */
 

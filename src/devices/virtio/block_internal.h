@@ -64,6 +64,11 @@ struct block {
 /* block.c */
 uint64_t blk_now_ns(void);
 void blk_set_capacity(struct block *b, uint64_t bytes);
+/* The model behind a transport, or NULL if it is not a block device. */
+struct block *blk_of(struct virtio_dev *vd);
+/* Take what the driver made available, until the ring is empty or the limiter says wait
+ * (then the throttle timer comes back for the rest). Transport lock held. */
+void blk_process(struct block *b);
 /* Move what the worker finished onto b->finished (control thread). */
 void blk_collect(struct block *b);
 /* Drop every request in flight or finished, unanswered: the queue is gone. */

@@ -360,6 +360,11 @@ uint32_t virtio_gsi(const struct virtio_dev *vd)
 	return vd->gsi;
 }
 
+void *virtio_model(struct virtio_dev *vd, const struct virtio_dev_ops *ops)
+{
+	return vd && vd->ops == ops ? vd->dev : NULL;
+}
+
 const char *virtio_kind(const struct virtio_dev *vd)
 {
 	return vd->ops->kind;

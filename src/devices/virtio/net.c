@@ -1,5 +1,5 @@
 /* virtio-net device model (virtio 1.x 5.1): one rx/tx queue pair over a TAP fd. */
-#include "ember/net.h"
+#include "net_internal.h"
 
 #include <errno.h>
 #include <ev.h>
@@ -13,48 +13,19 @@
 #include "ember/config.h"
 #include "ember/log.h"
 #include "ember/rate_limiter.h"
-#include "ember/snapshot_file.h"
 #include "ember/virtio.h"
 #include "ember/virtio_devices.h"
 
-enum { RXQ, TXQ, NUM_QUEUES };
-
 #define QUEUE_SIZE 256
 #define CONFIG_SIZE 6 /* mac */
-#define STATE_VERSION 1
-#define STATE_STR_MAX 4096
 #define RX_BURST 256 /* frames per tap wake-up before the loop gets a turn */
-#define FRAME_BUF (NET_HDR_SIZE + NET_MAX_FRAME)
 
 /* virtio_net_hdr_v1: flags u8, gso_type u8, hdr_len, gso_size, csum_start, csum_offset,
  * num_buffers (le16 each). */
 #define HDR_GSO_TYPE 1
 #define HDR_NUM_BUFFERS 10
 
-struct net_stats {
-	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes, rx_dropped, tx_dropped,
-		tx_malformed, rx_throttled, tx_throttled;
-};
-
-struct net_dev {
-	struct virtio_dev *vd;
-	struct ev_loop *loop;
-	char *id, *tap;
-	uint8_t mac[6];
-	bool has_mac;
-	bool active;
-	int fd;
-	ev_io rx_w;             /* tap readable; active only while a frame could go on */
-	ev_timer rx_throttle_w, tx_throttle_w;
-	struct rate_limiter rx_rl, tx_rl;
-	bool rx_held;           /* rx_frame holds a frame the guest had no buffer for */
-	size_t rx_len;
-	struct net_stats st;
-	uint8_t rx_frame[FRAME_BUF];
-	uint8_t tx_frame[FRAME_BUF];
-};
-
-static uint64_t now_ns(void)
+uint64_t net_now_ns(void)
 {
 	struct timespec ts;
 
@@ -133,7 +104,7 @@ static void rx_pump(struct net_dev *n)
 			n->rx_held = false;
 			continue;
 		}
-		wait = rate_limiter_consume(&n->rx_rl, n->rx_len - NET_HDR_SIZE, 1, now_ns());
+		wait = rate_limiter_consume(&n->rx_rl, n->rx_len - NET_HDR_SIZE, 1, net_now_ns());
 		if (wait) {
 			virtq_undo_pop(q);
 			n->st.rx_throttled++;
@@ -181,7 +152,7 @@ static void tx_pump(struct net_dev *n)
 			n->st.tx_malformed++;
 		} else {
 			wait = rate_limiter_consume(&n->tx_rl, e.read_len - NET_HDR_SIZE, 1,
-				now_ns());
+				net_now_ns());
 			if (wait) {
 				virtq_undo_pop(q);
 				n->st.tx_throttled++;
@@ -211,37 +182,30 @@ static void tx_pump(struct net_dev *n)
 		virtio_notify(n->vd, TXQ);
 }
 
+/* Run a pump from a libev callback (no lock held there). */
+static void pump_locked(struct net_dev *n, void (*pump)(struct net_dev *))
+{
+	virtio_lock(n->vd);
+	pump(n);
+	virtio_unlock(n->vd);
+}
+
+/* The tap has a frame: carry on towards the guest. */
 static void on_tap(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct net_dev *n = w->data;
-
 	(void)loop;
 	(void)revents;
-	virtio_lock(n->vd);
-	rx_pump(n);
-	virtio_unlock(n->vd);
+	pump_locked(w->data, rx_pump);
 }
 
-static void on_rx_throttle(struct ev_loop *loop, ev_timer *w, int revents)
+/* A rate limiter's wait is over: the direction it held back goes on. */
+static void on_throttle(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct net_dev *n = w->data;
 
 	(void)loop;
 	(void)revents;
-	virtio_lock(n->vd);
-	rx_pump(n);
-	virtio_unlock(n->vd);
-}
-
-static void on_tx_throttle(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct net_dev *n = w->data;
-
-	(void)loop;
-	(void)revents;
-	virtio_lock(n->vd);
-	tx_pump(n);
-	virtio_unlock(n->vd);
+	pump_locked(n, w == &n->rx_throttle_w ? rx_pump : tx_pump);
 }
 
 static uint64_t features(void *dev)
@@ -299,90 +263,6 @@ static void config_write(void *dev, uint32_t offset, const uint8_t *data, uint32
 	(void)len; /* the MAC is read-only without VIRTIO_NET_F_CTRL_MAC_ADDR */
 }
 
-static int put_limiter(struct snap_writer *w, const struct rate_limiter *rl)
-{
-	struct rate_limiter_state s;
-	int ret;
-
-	rate_limiter_save(rl, &s);
-	ret = snap_put_u64(w, (uint64_t)s.bandwidth_budget);
-	if (!ret)
-		ret = snap_put_u64(w, s.bandwidth_burst);
-	if (!ret)
-		ret = snap_put_u64(w, (uint64_t)s.ops_budget);
-	if (!ret)
-		ret = snap_put_u64(w, s.ops_burst);
-	return ret;
-}
-
-static int get_limiter(struct snap_cursor *c, struct rate_limiter_state *s)
-{
-	uint64_t v[4] = { 0 };
-
-	for (int i = 0; i < 4; i++)
-		if (snap_get_u64(c, &v[i]))
-			return -EINVAL;
-	s->bandwidth_budget = (int64_t)v[0];
-	s->bandwidth_burst = v[1];
-	s->ops_budget = (int64_t)v[2];
-	s->ops_burst = v[3];
-	return 0;
-}
-
-/* State v1: u32 version, str id, str tap, mac[6] + u16 has_mac, rx and tx limiters
- * (4 x u64 each). No frames: in-flight packets are not saved (as Firecracker). */
-static int save(void *dev, struct snap_writer *w)
-{
-	const struct net_dev *n = dev;
-	uint8_t mac[8] = { 0 };
-	int ret;
-
-	memcpy(mac, n->mac, 6);
-	mac[6] = n->has_mac;
-	ret = snap_put_u32(w, STATE_VERSION);
-	if (!ret)
-		ret = snap_put_str(w, n->id);
-	if (!ret)
-		ret = snap_put_str(w, n->tap);
-	if (!ret)
-		ret = snap_put(w, mac, sizeof(mac));
-	if (!ret)
-		ret = put_limiter(w, &n->rx_rl);
-	if (!ret)
-		ret = put_limiter(w, &n->tx_rl);
-	return ret;
-}
-
-/* The tap was opened by name when the device was built (after network overrides); the
- * saved name is only for the record. The MAC is the one the guest knows. */
-static int restore(void *dev, struct snap_cursor *c)
-{
-	struct net_dev *n = dev;
-	struct rate_limiter_state rx, tx;
-	const char *id = NULL, *tap = NULL;
-	uint8_t mac[8];
-	uint32_t version = 0;
-
-	if (snap_get_u32(c, &version) || version != STATE_VERSION ||
-	    snap_get_str(c, &id, STATE_STR_MAX) || snap_get_str(c, &tap, STATE_STR_MAX) ||
-	    snap_get(c, mac, sizeof(mac)) || get_limiter(c, &rx) || get_limiter(c, &tx))
-		return -EINVAL;
-	if (!id || strcmp(id, n->id) != 0) {
-		log_err("net '%s': the snapshot holds interface '%s'", n->id, id ? id : "");
-		return -EINVAL;
-	}
-	if (mac[6] != n->has_mac) {
-		log_err("net '%s': the snapshot %s a MAC address", n->id,
-			mac[6] ? "has" : "has no");
-		return -EINVAL;
-	}
-	memcpy(n->mac, mac, 6);
-	rate_limiter_restore(&n->rx_rl, &rx, now_ns());
-	rate_limiter_restore(&n->tx_rl, &tx, now_ns());
-	n->rx_held = false;
-	return 0;
-}
-
 static void destroy(void *dev)
 {
 	struct net_dev *n = dev;
@@ -432,12 +312,62 @@ const struct virtio_dev_ops net_ops = {
 	.queue_notify = queue_notify,
 	.config_read = config_read,
 	.config_write = config_write,
-	.save = save,
-	.restore = restore,
+	.save = net_save,
+	.restore = net_restore,
 	.destroy = destroy,
 	.attach = attach,
 	.stats = stats,
 };
+
+/* `rl` with the update `u` applied, into *out; the original is left as it is. */
+static int updated(const struct net_dev *n, const struct rate_limiter *rl,
+	const struct rate_limit_update *u, const char *what, struct rate_limiter *out,
+	char *err, size_t errlen)
+{
+	char why[160];
+
+	*out = *rl;
+	if (rate_limiter_update(out, u, net_now_ns(), why, sizeof(why)) == 0)
+		return 0;
+	snprintf(err, errlen, "net '%s': %s: %s", n->id, what, why);
+	return -EINVAL;
+}
+
+/* What a direction's old limit held back is weighed against its new one now (the pump
+ * arms the timer again if it still has to wait). */
+static void release(struct net_dev *n, ev_timer *held, void (*pump)(struct net_dev *))
+{
+	if (!ev_is_active(held))
+		return;
+	ev_timer_stop(n->loop, held);
+	pump(n);
+}
+
+int virtio_net_set_limits(struct virtio_dev *vd, const struct rate_limit_update *rx,
+	const struct rate_limit_update *tx, char *err, size_t errlen)
+{
+	struct net_dev *n = virtio_model(vd, &net_ops);
+	struct rate_limiter new_rx, new_tx;
+	int ret;
+
+	if (!n) {
+		snprintf(err, errlen, "not a network device");
+		return -ENODEV;
+	}
+	virtio_lock(vd);
+	/* Both checked before either changes: all or nothing. */
+	ret = updated(n, &n->rx_rl, rx, "rx_rate_limiter", &new_rx, err, errlen);
+	if (!ret)
+		ret = updated(n, &n->tx_rl, tx, "tx_rate_limiter", &new_tx, err, errlen);
+	if (!ret) {
+		n->rx_rl = new_rx;
+		n->tx_rl = new_tx;
+		release(n, &n->rx_throttle_w, rx_pump);
+		release(n, &n->tx_throttle_w, tx_pump);
+	}
+	virtio_unlock(vd);
+	return ret;
+}
 
 static void copy_bucket(struct token_bucket_config *to, const struct bucket_config *from)
 {
@@ -454,7 +384,7 @@ static int init_limiter(struct rate_limiter *rl, const struct rate_limit_config 
 
 	copy_bucket(&limit.bandwidth, &cfg->bandwidth);
 	copy_bucket(&limit.ops, &cfg->ops);
-	if (rate_limiter_init(rl, &limit, now_ns(), why, sizeof(why))) {
+	if (rate_limiter_init(rl, &limit, net_now_ns(), why, sizeof(why))) {
 		snprintf(err, errlen, "net '%s': %s: %s", id, what, why);
 		return -EINVAL;
 	}
@@ -480,8 +410,8 @@ struct net_dev *net_dev_new(struct ev_loop *loop, const struct net_config *cfg, 
 	memcpy(n->mac, cfg->mac, sizeof(n->mac));
 	n->has_mac = cfg->has_mac;
 	ev_io_init(&n->rx_w, on_tap, fd, EV_READ);
-	ev_init(&n->rx_throttle_w, on_rx_throttle);
-	ev_init(&n->tx_throttle_w, on_tx_throttle);
+	ev_init(&n->rx_throttle_w, on_throttle);
+	ev_init(&n->tx_throttle_w, on_throttle);
 	n->rx_w.data = n->rx_throttle_w.data = n->tx_throttle_w.data = n;
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
 		snprintf(err, errlen, "net '%s': %s", id, strerror(errno));
