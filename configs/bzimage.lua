@@ -5,5 +5,5 @@ return ember.linux.vm {
   vcpus = 1, memory_mib = 256,
   kernel = linux .. "/bzImage",
   initrd = linux .. "/initramfs.cpio.gz",
-  cmdline = "console=ttyS0 reboot=k panic=1",
+  cmdline = "console=ttyS0 reboot=k panic=1 pci=off",
 }

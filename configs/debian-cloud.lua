@@ -12,7 +12,7 @@ return ember.linux.vm {
   -- itself at CPL0, which an emulating host runs one instruction at a time.
   kernel = linux .. "/vmlinux-cloud",
   initrd = linux .. "/initramfs-cloud.cpio",
-  cmdline = "console=ttyS0 reboot=k panic=1",
+  cmdline = "console=ttyS0 reboot=k panic=1 pci=off",
   drives = { { id = "data", path = linux .. "/rootfs.ext4", read_only = true } },
   entropy = {},
 }

@@ -9,7 +9,7 @@ return ember.linux.vm {
   kernel = linux .. "/vmlinux",
   -- Uncompressed: where guest kernel code is emulated, gunzip at boot costs ~100 s.
   initrd = linux .. "/initramfs.cpio",
-  cmdline = "console=ttyS0 reboot=k panic=1",
+  cmdline = "console=ttyS0 reboot=k panic=1 pci=off",
   drives = { { id = "data", path = linux .. "/rootfs.ext4", read_only = true } },
   entropy = {},
 }

@@ -4,7 +4,7 @@ local linux = ember.linux.dir()
 return ember.linux.vm {
   vcpus = 2, memory_mib = 512,
   kernel = linux .. "/vmlinux",
-  cmdline = "console=ttyS0 reboot=k panic=1 init=/init",
+  cmdline = "console=ttyS0 reboot=k panic=1 pci=off init=/init",
   drives = { { id = "rootfs", path = linux .. "/rootfs.ext4", read_only = true, root = true } },
   entropy = {},
   balloon = { amount_mib = 0, deflate_on_oom = true, stats_polling_interval_s = 5 },

@@ -35,6 +35,7 @@ struct arch_boot_source {
 	unsigned vcpus;          /* described to the guest in the ACPI MADT */
 	const struct acpi_mmio_device *virtio; /* virtio-mmio windows for the DSDT */
 	unsigned nr_virtio;
+	int vcpu_fd;             /* vCPU 0, asked for its TSC frequency on an emulating host */
 };
 
 /* Write a new random VM generation id into guest memory and notify the guest through its

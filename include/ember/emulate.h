@@ -40,7 +40,13 @@ struct vcpu;
  *                      kept for stock kernels, whose mitigations (e.g. "safe RET" return
  *                      thunks on every ret) make their emulated boot slower still
  *   earlyprintk=serial,ttyS0  not required with ember's 8250: kernel messages from the
- *                      first second instead of ~30 s later; no "keep" (it prints all twice) */
+ *                      first second instead of ~30 s later; no "keep" (it prints all twice)
+ * and, when the vCPU's TSC frequency is known (KVM_GET_TSC_KHZ):
+ *   tsc_early_khz=N    required with ACPI on: emulated, the kernel's PIT calibration of
+ *                      the TSC times out ("Unable to calibrate against PIT"), and with
+ *                      nopv there is no kvmclock to ask, so the TSC is marked unstable;
+ *                      a hardware-reduced ACPI machine has no PIT tick either, and the
+ *                      kernel waits for jiffies in calibrate_delay() for ever. */
 #define EMULATE_CMDLINE_WORDS \
 	"noxsave clearcpuid=cx16,popcnt,smap nopv mitigations=off earlyprintk=serial,ttyS0"
 
@@ -66,12 +72,13 @@ struct emulate_insn {
 bool emulate_host_detect(void);
 
 /* Write `cmdline` (NULL = empty) into out[outlen], followed by the words of
- * EMULATE_CMDLINE_WORDS when `emulating` is true, leaving out any word whose
+ * EMULATE_CMDLINE_WORDS (and tsc_early_khz=tsc_khz unless tsc_khz is 0) when
+ * `emulating` is true, leaving out any word whose
  * key (the part before '=') the command line already has, so a definition can
  * override one. Logs the added words once. -ENAMETOOLONG (and err filled) if
  * the result does not fit. Pure but for the log line. */
 __attribute__((warn_unused_result)) int emulate_cmdline(const char *cmdline, bool emulating,
-	char *out, size_t outlen, char *err, size_t errlen);
+	unsigned tsc_khz, char *out, size_t outlen, char *err, size_t errlen);
 
 /* Decode the instruction at the start of bytes[0..n). Returns EMULATE_UNKNOWN in
  * out->kind for anything not served. Pure. */

@@ -8,17 +8,14 @@ function M.dir()
   return os.getenv("EMBER_LINUX_DIR") or (ember.guest.dir:gsub("/[^/]*$", "") .. "/linux")
 end
 
---- A definition for a Linux guest. `def` is an ember.vm table; on an emulating host
---- (ember.host.emulating) the kernel boots with acpi=off and the devices on its command
---- line (with ACPI on, hardware-reduced, no PIT timer runs and nopv turns kvmclock off:
---- nothing ticks), and the
---- VM is stopped, saying why, once the kernel runs /init: user space cannot run on such
---- a host, and a panic dump should not be the last word.
+--- A definition for a Linux guest. `def` is an ember.vm table. On an emulating host
+--- (ember.host.emulating) ember adds the command-line words that host needs (see
+--- include/ember/emulate.h), and this stops the VM, saying why, once the kernel runs
+--- /init: user space cannot run on such a host, and a panic dump should not be the last
+--- word.
 function M.vm(def)
   local emulating = ember.host.emulating
   if emulating then
-    def.cmdline = (def.cmdline or "") .. " acpi=off"
-    def.device_discovery = "cmdline"
     io.stderr:write("ember: this host's KVM emulates guest kernel mode (kvm_pvm): Linux "
       .. "takes minutes to boot and its user space cannot run; ember stops the guest at /init\n")
   end

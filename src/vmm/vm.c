@@ -202,9 +202,11 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
 		boot.cmdline = cmdline;
 	}
 	if (!ret)
-		ret = arch_boot_load(&vm->mem, &boot, &entry, err, errlen);
-	if (!ret)
 		ret = vm_build_vcpus(vm, err, errlen);
+	if (!ret) {
+		boot.vcpu_fd = vm->vcpus[0].fd;
+		ret = arch_boot_load(&vm->mem, &boot, &entry, err, errlen);
+	}
 	for (unsigned i = 0; !ret && i < vm->nr_vcpus; i++)
 		ret = arch_vcpu_setup(vm->kvm_fd, &vm->vcpus[i], vm->nr_vcpus, entry, err, errlen);
 	if (!ret)

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""ember benchmarks: start-up, readiness, memory overhead, page-touch rate, snapshots.
+"""ember benchmarks: start-up, readiness, memory overhead, page-touch rate, snapshots,
+and the Linux boot (bench_linux.py).
 
 Prints a table of median, min and max over --runs runs (default 10); rows measured over
 fewer runs (the 1 GiB full snapshots) say how many."""
@@ -12,6 +13,8 @@ import statistics
 import subprocess
 import tempfile
 import time
+
+import bench_linux
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -198,6 +201,7 @@ def main():
                       r[kind + "_restore_ms"], "ms"))
             print(row("restore, %s, %s: load call to first answer" % (g, name),
                       r[kind + "_first_answer_ms"], "ms"))
+    bench_linux.run(ember, args.runs, row)
 
 
 if __name__ == "__main__":

@@ -45,10 +45,10 @@ static void test_emulate_cmdline_adds_nothing_on_hardware_kvm(void **state)
 	char out[64], err[128];
 
 	(void)state;
-	assert_int_equal(emulate_cmdline("console=ttyS0", false, out, sizeof(out), err,
+	assert_int_equal(emulate_cmdline("console=ttyS0", false, 0, out, sizeof(out), err,
 				 sizeof(err)), 0);
 	assert_string_equal(out, "console=ttyS0");
-	assert_int_equal(emulate_cmdline(NULL, false, out, sizeof(out), err, sizeof(err)), 0);
+	assert_int_equal(emulate_cmdline(NULL, false, 0, out, sizeof(out), err, sizeof(err)), 0);
 	assert_string_equal(out, "");
 }
 
@@ -57,10 +57,10 @@ static void test_emulate_cmdline_appends_the_words_once(void **state)
 	char out[512], err[128];
 
 	(void)state;
-	assert_int_equal(emulate_cmdline("console=ttyS0", true, out, sizeof(out), err,
+	assert_int_equal(emulate_cmdline("console=ttyS0", true, 0, out, sizeof(out), err,
 				 sizeof(err)), 0);
 	assert_string_equal(out, "console=ttyS0 " EMULATE_CMDLINE_WORDS);
-	assert_int_equal(emulate_cmdline("", true, out, sizeof(out), err, sizeof(err)), 0);
+	assert_int_equal(emulate_cmdline("", true, 0, out, sizeof(out), err, sizeof(err)), 0);
 	assert_string_equal(out, EMULATE_CMDLINE_WORDS);
 }
 
@@ -69,10 +69,26 @@ static void test_emulate_cmdline_keeps_words_the_definition_sets(void **state)
 	char out[512], err[128];
 
 	(void)state;
-	assert_int_equal(emulate_cmdline("mitigations=auto earlyprintk=vga nopvx", true, out,
+	assert_int_equal(emulate_cmdline("mitigations=auto earlyprintk=vga nopvx", true, 0, out,
 				 sizeof(out), err, sizeof(err)), 0);
 	assert_string_equal(out, "mitigations=auto earlyprintk=vga nopvx noxsave "
 				 "clearcpuid=cx16,popcnt,smap nopv");
+}
+
+static void test_emulate_cmdline_adds_the_tsc_frequency_unless_set(void **state)
+{
+	char out[512], err[128];
+
+	(void)state;
+	assert_int_equal(emulate_cmdline("console=ttyS0", true, 2445426, out, sizeof(out), err,
+				 sizeof(err)), 0);
+	assert_string_equal(out, "console=ttyS0 " EMULATE_CMDLINE_WORDS " tsc_early_khz=2445426");
+	assert_int_equal(emulate_cmdline("tsc_early_khz=1000", true, 2445426, out, sizeof(out),
+				 err, sizeof(err)), 0);
+	assert_string_equal(out, "tsc_early_khz=1000 " EMULATE_CMDLINE_WORDS);
+	assert_int_equal(emulate_cmdline("console=ttyS0", false, 2445426, out, sizeof(out), err,
+				 sizeof(err)), 0);
+	assert_string_equal(out, "console=ttyS0");
 }
 
 static void test_emulate_cmdline_refuses_what_does_not_fit(void **state)
@@ -80,10 +96,10 @@ static void test_emulate_cmdline_refuses_what_does_not_fit(void **state)
 	char out[32], err[128];
 
 	(void)state;
-	assert_int_equal(emulate_cmdline("console=ttyS0", true, out, sizeof(out), err,
+	assert_int_equal(emulate_cmdline("console=ttyS0", true, 0, out, sizeof(out), err,
 				 sizeof(err)), -ENAMETOOLONG);
 	assert_non_null(strstr(err, "command line too long (31 bytes at most"));
-	assert_int_equal(emulate_cmdline("0123456789012345678901234567890123", false, out,
+	assert_int_equal(emulate_cmdline("0123456789012345678901234567890123", false, 0, out,
 				 sizeof(out), err, sizeof(err)), -ENAMETOOLONG);
 }
 
@@ -95,6 +111,7 @@ int main(void)
 		cmocka_unit_test(test_emulate_cmdline_adds_nothing_on_hardware_kvm),
 		cmocka_unit_test(test_emulate_cmdline_appends_the_words_once),
 		cmocka_unit_test(test_emulate_cmdline_keeps_words_the_definition_sets),
+		cmocka_unit_test(test_emulate_cmdline_adds_the_tsc_frequency_unless_set),
 		cmocka_unit_test(test_emulate_cmdline_refuses_what_does_not_fit),
 	};
 	return cmocka_run_group_tests_name("emulate", tests, NULL, NULL);

@@ -71,13 +71,16 @@ static bool has_key(const char *cmdline, const char *key, size_t keylen)
 	return false;
 }
 
-int emulate_cmdline(const char *cmdline, bool emulating, char *out, size_t outlen, char *err,
-	size_t errlen)
+int emulate_cmdline(const char *cmdline, bool emulating, unsigned tsc_khz, char *out,
+	size_t outlen, char *err, size_t errlen)
 {
-	char added[sizeof(EMULATE_CMDLINE_WORDS) + 1] = ""; /* each word + a space */
-	const char *w = EMULATE_CMDLINE_WORDS;
+	char words[sizeof(EMULATE_CMDLINE_WORDS) + sizeof(" tsc_early_khz=4294967295")];
+	char added[sizeof(words) + 1] = ""; /* each word + a space */
+	const char *w = words;
 	size_t used;
 
+	snprintf(words, sizeof(words), tsc_khz ? "%s tsc_early_khz=%u" : "%s",
+		EMULATE_CMDLINE_WORDS, tsc_khz);
 	if (!cmdline)
 		cmdline = "";
 	used = strlen(cmdline);

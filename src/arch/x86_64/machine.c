@@ -257,10 +257,17 @@ int arch_boot_load(struct guest_mem *gm, const struct arch_boot_source *src, uin
 	};
 	void *image, *initrd;
 	size_t len, initrd_len;
+	unsigned tsc_khz = 0;
+	bool emulating;
 	int ret;
 
 	/* The words an emulating host needs (none on hardware KVM) follow the user's. */
-	ret = emulate_cmdline(src->cmdline, emulate_host_detect(), cmdline, sizeof(cmdline), err,
+	emulating = emulate_host_detect();
+	if (emulating) {
+		ret = ioctl(src->vcpu_fd, KVM_GET_TSC_KHZ, 0);
+		tsc_khz = ret > 0 ? (unsigned)ret : 0;
+	}
+	ret = emulate_cmdline(src->cmdline, emulating, tsc_khz, cmdline, sizeof(cmdline), err,
 		errlen);
 	if (ret)
 		return ret;

@@ -1,0 +1,102 @@
+"""The Linux boot for `make bench`: `configs/default.lua` (what `make run` boots) from
+process start to the kernel's `Run /init`, to the boot-timer write (/init) and to /init's
+readiness line, with the host kind; then `poweroff -f` on its console. Where
+qemu-system-x86_64 is installed, the same kernel and initramfs through QEMU's microvm
+machine (KVM on hardware, TCG where KVM emulates guest kernel mode), side by side."""
+import os
+import selectors
+import shutil
+import subprocess
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_CONFIG = os.path.join(HERE, "..", "..", "configs", "default.lua")
+MARKS = (("init", b"Run /init as init process"), ("boot_timer", b"guest boot done"),
+         ("ready", b"ember-guest: ready"))
+
+
+def emulating_host():
+    return os.path.exists("/sys/module/kvm_pvm")
+
+
+def timed_marks(argv, timeout):
+    """Run argv; return {mark: ms after spawn} for each MARKS line seen on its stdout or
+    stderr, and its exit status. Once the guest is ready, `poweroff -f` goes to its
+    console (stdin). A run past `timeout` seconds is killed by its pid."""
+    seen, buf = {}, b""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    sel = selectors.DefaultSelector()
+    sel.register(p.stdout, selectors.EVENT_READ)
+    sel.register(p.stderr, selectors.EVENT_READ)
+    open_pipes = 2
+    try:
+        while open_pipes and time.perf_counter() - t0 < timeout:
+            for key, _ in sel.select(timeout=1):
+                chunk = os.read(key.fileobj.fileno(), 65536)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                    open_pipes -= 1
+                    continue
+                buf += chunk
+                now = (time.perf_counter() - t0) * 1000
+                for name, pattern in MARKS:
+                    if name not in seen and pattern in buf:
+                        seen[name] = now
+                        if name == "ready":
+                            p.stdin.write(b"poweroff -f\n")
+                            p.stdin.flush()
+                buf = buf[-256:]  # enough to catch a mark split across reads
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+    return seen, p.returncode
+
+
+def qemu_argv(linux, accel):
+    return ["qemu-system-x86_64", "-M", "microvm,rtc=off", "-accel", accel,
+            "-cpu", "max" if accel == "tcg" else "host", "-smp", "1", "-m", "256",
+            "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio",
+            "-no-reboot", "-kernel", os.path.join(linux, "vmlinux"),
+            "-initrd", os.path.join(linux, "initramfs.cpio"),
+            "-append", "console=ttyS0 reboot=k panic=1 pci=off ember.poweroff"]
+
+
+def run(ember, runs, row):
+    """Print the Linux rows of the bench table (row(name, values, unit) formats one)."""
+    linux = os.environ.get("EMBER_LINUX_DIR") or os.path.join(os.path.dirname(ember), "linux")
+    if not os.path.exists(os.path.join(linux, "vmlinux")):
+        print("| Linux boot: no guest in %s (`make guest-linux` builds it)" % linux)
+        return
+    emulating = emulating_host()
+    kind = "emulating KVM (kvm_pvm)" if emulating else "hardware KVM"
+    # A boot costs about a minute where guest kernel code is emulated: fewer runs there.
+    n = min(runs, 2) if emulating else runs
+    results = {}
+    for _ in range(n):
+        seen, status = timed_marks([ember, "run", DEFAULT_CONFIG], 900)
+        for name, ms in seen.items():
+            results.setdefault(name, []).append(ms)
+    print("| Linux guest, configs/default.lua, on %s, %d runs" % (kind, n))
+    print(row("  spawn to the kernel's `Run /init`", results.get("init", [float("nan")]), "ms"))
+    if emulating:
+        print("| %-56s | %-47s |" % ("  spawn to boot-timer write / readiness line",
+                                    "not reached: guest user space cannot run here"))
+    else:
+        print(row("  spawn to boot-timer write", results.get("boot_timer", [float("nan")]), "ms"))
+        print(row("  spawn to readiness line", results.get("ready", [float("nan")]), "ms"))
+    if not shutil.which("qemu-system-x86_64"):
+        print("| %-56s | %-47s |" % ("QEMU microvm, same guest", "qemu-system-x86_64 not installed"))
+        return
+    accel = "tcg" if emulating else "kvm"
+    results = {}
+    for _ in range(n):
+        seen, status = timed_marks(qemu_argv(linux, accel), 900)
+        for name, ms in seen.items():
+            results.setdefault(name, []).append(ms)
+    print("| QEMU microvm machine (%s), same kernel and initramfs, %d runs" % (accel.upper(), n))
+    print(row("  spawn to the kernel's `Run /init`", results.get("init", [float("nan")]), "ms"))
+    print(row("  spawn to readiness line (no boot timer in QEMU)",
+              results.get("ready", [float("nan")]), "ms"))
