@@ -105,7 +105,7 @@ EMBER_SRCS := \
 LUA_SRCS := $(wildcard lua/ember/*.lua)
 
 # Unit tests: one binary per module, linked with only that module and what it needs.
-UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate
+UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate
 test_bus_SRCS := src/devices/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/kvm/guest_mem.c src/util/log.c
 test_config_SRCS := src/vmm/config.c
@@ -116,6 +116,7 @@ test_boot_tables_SRCS := src/arch/x86_64/boot_tables.c src/kvm/guest_mem.c
 test_serial_SRCS := src/devices/serial.c src/devices/bus.c src/snapshot/state_file.c src/util/crc64.c
 test_state_file_SRCS := src/snapshot/state_file.c src/util/crc64.c
 test_snapshot_id_SRCS := src/snapshot/snapshot_id.c src/snapshot/state_file.c src/util/crc64.c
+test_seccomp_SRCS := src/security/seccomp.c src/util/log.c
 test_acpi_SRCS := src/arch/x86_64/acpi.c src/arch/x86_64/aml.c src/kvm/guest_mem.c
 test_uffd_SRCS := src/snapshot/uffd_handshake.c
 test_api_http_SRCS := src/api/http.c
@@ -132,6 +133,7 @@ test_virtio_block_SRCS := src/devices/virtio/block.c src/devices/virtio/block_re
 	src/devices/virtio/queue.c src/devices/block_file.c src/devices/rate_limiter.c \
 	src/kvm/guest_mem.c src/util/log.c src/snapshot/state_file.c src/util/crc64.c \
 	tests/unit/fake_block_env.c
+test_virtio_block_SRCS += tests/unit/fake_seccomp.c
 test_virtio_balloon_SRCS := src/devices/virtio/balloon.c src/devices/virtio/balloon_parse.c \
 	src/devices/balloon_memory.c \
 	src/devices/virtio/queue.c src/kvm/guest_mem.c src/snapshot/state_file.c src/util/crc64.c \
@@ -186,6 +188,7 @@ $(eval $(call ember_build,$(SAN_BUILD),$(SAN_FLAGS)))
 $(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(BUILD),$(t),)))
 $(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(SAN_BUILD),$(t),$(SAN_FLAGS))))
 $(BUILD)/tests/unit/test_uffd $(SAN_BUILD)/tests/unit/test_uffd: CMOCKA_LIBS += -lcjson
+$(BUILD)/tests/unit/test_seccomp $(SAN_BUILD)/tests/unit/test_seccomp: CMOCKA_LIBS += -lseccomp
 $(BUILD)/tests/unit/test_api_http $(SAN_BUILD)/tests/unit/test_api_http: CMOCKA_LIBS += -lhttp_parser
 $(BUILD)/tests/unit/test_api_json $(SAN_BUILD)/tests/unit/test_api_json: CMOCKA_LIBS += -lcjson -lm
 $(BUILD)/tests/unit/test_api_router $(SAN_BUILD)/tests/unit/test_api_router: \

@@ -5,14 +5,26 @@
 #include <stddef.h>
 
 enum seccomp_kind {
-	SECCOMP_VCPU, /* vCPU threads: KVM_RUN, device register handlers, console output */
+	SECCOMP_VCPU,       /* vCPU threads: KVM_RUN, device register handlers, console output */
+	SECCOMP_BLOCK_IO,   /* the virtio-blk worker: preadv/pwritev/fdatasync on its image */
+	SECCOMP_UFFD_WATCH, /* the uffd handler watch: poll, recv, UFFDIO_UNREGISTER */
 };
+/* The control thread has no kind: it runs the operator's Lua (files, processes, sockets)
+ * and stays unfiltered. */
 
-/* Install the filter for `kind` on the calling thread (PR_SET_NO_NEW_PRIVS first). A call
- * outside the list raises SIGSYS: ember reports the system call and exits with 148, as
- * Firecracker does. Skipped, with one warning, when EMBER_NO_SECCOMP=1 (debugging only). */
+/* Install the filter for `kind` on the calling thread (PR_SET_NO_NEW_PRIVS first): the
+ * calls every filtered thread needs plus the kind's own. A call outside the list raises
+ * SIGSYS: ember reports the system call and the thread kind and exits with 148, as
+ * Firecracker does. The thread must have every other signal blocked or handled by
+ * handlers whose calls are on its list. Skipped, with one warning, when
+ * EMBER_NO_SECCOMP=1 (debugging only). */
 __attribute__((warn_unused_result)) int seccomp_install(enum seccomp_kind kind, char *err,
 	size_t errlen);
+
+/* seccomp_install for threads that have no one to hand an error to (I/O workers): a
+ * failure is logged as an error and the thread carries on unfiltered. Where the kernel
+ * cannot filter, the vCPU threads' install fails too and stops the VM. Calling thread. */
+void seccomp_install_thread(enum seccomp_kind kind);
 
 /* Install the SIGSYS reporter (once per process, before any filter). */
 __attribute__((warn_unused_result)) int seccomp_signal_setup(void);

@@ -1,10 +1,13 @@
 /* seccomp allowlists per thread kind (libseccomp), installed by each thread itself before
- * it touches guest-controlled data. The control thread runs the operator's Lua (files,
- * processes, sockets), so it is not filtered; the threads that serve the guest are. */
+ * it touches guest-controlled data: vCPU threads, the virtio-blk I/O worker and the uffd
+ * handler watch. The control thread is not filtered, on purpose: it runs the operator's
+ * Lua, which opens files, starts processes and makes sockets at will, so no allowlist
+ * short of everything would hold for it; the threads that serve the guest are filtered. */
 #include "ember/seccomp.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +16,7 @@
 #include <unistd.h>
 
 #include <linux/kvm.h>
+#include <linux/userfaultfd.h>
 #include <seccomp.h>
 
 #include "ember/log.h"
@@ -25,26 +29,25 @@ struct rule {
 	const char *why;
 };
 
-static const struct rule vcpu_rules[] = {
-	{ SCMP_SYS(ioctl), KVM_RUN, "vcpu: run the guest" },
-	{ SCMP_SYS(ioctl), KVM_GET_REGS, "vcpu: registers for an exit report or emulation" },
-	{ SCMP_SYS(ioctl), KVM_SET_REGS, "vcpu: skip an instruction ember emulated" },
-	{ SCMP_SYS(ioctl), KVM_GET_SREGS, "vcpu: mode of an instruction ember emulates" },
-	{ SCMP_SYS(ioctl), KVM_TRANSLATE, "vcpu: guest address of an instruction to emulate" },
-	{ SCMP_SYS(ioctl), KVM_GET_VCPU_EVENTS, "vcpu: inject an exception (emulation)" },
-	{ SCMP_SYS(ioctl), KVM_SET_VCPU_EVENTS, "vcpu: inject an exception (emulation)" },
-	{ SCMP_SYS(write), 0, "serial output, logs, eventfd interrupts and loop wake-ups" },
-	{ SCMP_SYS(futex), 0, "device locks, mailbox condition variable" },
-	{ SCMP_SYS(rt_sigreturn), 0, "return from the kick signal handler" },
+struct allowlist {
+	const char *thread; /* for messages: "a vcpu thread" */
+	const struct rule *rules;
+	size_t n;
+};
+
+#define RULES(a) (a), sizeof(a) / sizeof((a)[0])
+
+/* What every filtered thread needs: locks, logging, and ending the thread or process. */
+static const struct rule common_rules[] = {
+	{ SCMP_SYS(write), 0, "log lines, serial output, eventfd interrupts and loop wake-ups" },
+	{ SCMP_SYS(futex), 0, "mutexes and condition variables" },
 	{ SCMP_SYS(rt_sigprocmask), 0, "glibc signal masking around locks and thread exit" },
-	{ SCMP_SYS(clock_gettime), 0, "timestamps when the vDSO is not used" },
-	{ SCMP_SYS(gettid), 0, "logging" },
-	{ SCMP_SYS(getpid), 0, "logging" },
+	{ SCMP_SYS(clock_gettime), 0, "log timestamps when the vDSO is not used" },
 	{ SCMP_SYS(sched_yield), 0, "lock contention" },
 	{ SCMP_SYS(madvise), 0, "glibc releasing the thread's stack at exit" },
 	{ SCMP_SYS(munmap), 0, "glibc thread exit" },
 	{ SCMP_SYS(exit), 0, "thread exit" },
-	{ SCMP_SYS(exit_group), 0, "process exit after a fatal error" },
+	{ SCMP_SYS(exit_group), 0, "process exit after a fatal error (and the SIGSYS report)" },
 #ifdef __SANITIZE_ADDRESS__
 	/* The sanitizer runtime maps shadow and report memory from any thread. */
 	{ SCMP_SYS(mmap), 0, "sanitizer runtime" },
@@ -58,8 +61,51 @@ static const struct rule vcpu_rules[] = {
 	{ SCMP_SYS(close), 0, "sanitizer runtime (report)" },
 	{ SCMP_SYS(readlink), 0, "sanitizer runtime (report)" },
 	{ SCMP_SYS(sched_getaffinity), 0, "sanitizer runtime" },
+	{ SCMP_SYS(gettid), 0, "sanitizer runtime" },
+	{ SCMP_SYS(getpid), 0, "sanitizer runtime" },
 #endif
 };
+
+static const struct rule vcpu_rules[] = {
+	{ SCMP_SYS(ioctl), KVM_RUN, "vcpu: run the guest" },
+	{ SCMP_SYS(ioctl), KVM_GET_REGS, "vcpu: registers for an exit report or emulation" },
+	{ SCMP_SYS(ioctl), KVM_SET_REGS, "vcpu: skip an instruction ember emulated" },
+	{ SCMP_SYS(ioctl), KVM_GET_SREGS, "vcpu: mode of an instruction ember emulates" },
+	{ SCMP_SYS(ioctl), KVM_TRANSLATE, "vcpu: guest address of an instruction to emulate" },
+	{ SCMP_SYS(ioctl), KVM_GET_VCPU_EVENTS, "vcpu: inject an exception (emulation)" },
+	{ SCMP_SYS(ioctl), KVM_SET_VCPU_EVENTS, "vcpu: inject an exception (emulation)" },
+	{ SCMP_SYS(rt_sigreturn), 0, "return from the kick signal handler" },
+	{ SCMP_SYS(gettid), 0, "logging" },
+	{ SCMP_SYS(getpid), 0, "logging" },
+};
+
+/* The worker only executes requests the control thread parsed: the raw-file backend's
+ * calls on an fd opened before (block_file.c), and its locked lists. It runs with every
+ * signal blocked (blk_worker_new), so no handler ever returns on it. */
+static const struct rule block_io_rules[] = {
+	{ SCMP_SYS(preadv), 0, "block: read sectors from the image" },
+	{ SCMP_SYS(pwritev), 0, "block: write sectors to the image" },
+	{ SCMP_SYS(fdatasync), 0, "block: flush, and writes with write-through caching" },
+};
+
+/* The watch waits on the handler's socket and a stop eventfd, and unregisters guest
+ * memory if the handler goes. Signals blocked as for the block worker. */
+static const struct rule uffd_watch_rules[] = {
+	{ SCMP_SYS(poll), 0, "uffd watch: wait for the handler socket or the stop eventfd" },
+	{ SCMP_SYS(ppoll), 0, "uffd watch: poll() where libc implements it with ppoll" },
+	{ SCMP_SYS(recvfrom), 0, "uffd watch: read (and ignore) what the handler sends" },
+	{ SCMP_SYS(ioctl), UFFDIO_UNREGISTER, "uffd watch: wake faults of a lost handler" },
+};
+
+static const struct allowlist lists[] = {
+	[SECCOMP_VCPU] = { "a vcpu thread", RULES(vcpu_rules) },
+	[SECCOMP_BLOCK_IO] = { "the block I/O thread", RULES(block_io_rules) },
+	[SECCOMP_UFFD_WATCH] = { "the uffd watch thread", RULES(uffd_watch_rules) },
+};
+
+/* Which filter the thread runs under, for the SIGSYS report. Initial-exec TLS in the
+ * executable: reading it is async-signal-safe. */
+static _Thread_local const char *thread_name = "a thread";
 
 static void on_sigsys(int sig, siginfo_t *info, void *ctx)
 {
@@ -71,8 +117,8 @@ static void on_sigsys(int sig, siginfo_t *info, void *ctx)
 	/* Async-signal-safe: format by hand-sized snprintf into a stack buffer, one write.
 	 * A forbidden call means the thread is no longer doing what it was written to do;
 	 * ending the process is the point of the filter. */
-	n = snprintf(msg, sizeof(msg), "ember: forbidden system call %d on a vcpu thread\n",
-		info->si_syscall);
+	n = snprintf(msg, sizeof(msg), "ember: forbidden system call %d on %s\n",
+		info->si_syscall, thread_name);
 	if (n > 0 && write(STDERR_FILENO, msg, (size_t)n) < 0)
 		_exit(EXIT_BAD_SYSCALL);
 	_exit(EXIT_BAD_SYSCALL);
@@ -91,33 +137,21 @@ int seccomp_signal_setup(void)
 
 static bool disabled(void)
 {
-	static bool warned;
+	static atomic_bool warned; /* threads of several kinds start at once */
 	const char *v = getenv("EMBER_NO_SECCOMP");
 
 	if (!v || strcmp(v, "1"))
 		return false;
-	if (!warned) {
+	if (!atomic_exchange(&warned, true))
 		log_warn("seccomp: EMBER_NO_SECCOMP=1: threads run WITHOUT system call filters");
-		warned = true;
-	}
 	return true;
 }
 
-int seccomp_install(enum seccomp_kind kind, char *err, size_t errlen)
+static int add_rules(scmp_filter_ctx ctx, const struct rule *rules, size_t n, char *err,
+	size_t errlen)
 {
-	const struct rule *rules = vcpu_rules;
-	size_t n = sizeof(vcpu_rules) / sizeof(vcpu_rules[0]);
-	scmp_filter_ctx ctx;
 	int ret = 0;
 
-	(void)kind;
-	if (disabled())
-		return 0;
-	ctx = seccomp_init(SCMP_ACT_TRAP);
-	if (!ctx) {
-		snprintf(err, errlen, "seccomp: cannot create a filter");
-		return -ENOMEM;
-	}
 	for (size_t i = 0; !ret && i < n; i++) {
 		if (rules[i].ioctl)
 			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, rules[i].nr, 1,
@@ -128,13 +162,48 @@ int seccomp_install(enum seccomp_kind kind, char *err, size_t errlen)
 			snprintf(err, errlen, "seccomp: rule %zu (%s): %s", i, rules[i].why,
 				strerror(-ret));
 	}
+	return ret;
+}
+
+int seccomp_install(enum seccomp_kind kind, char *err, size_t errlen)
+{
+	const struct allowlist *list;
+	scmp_filter_ctx ctx;
+	int ret;
+
+	if ((unsigned)kind >= sizeof(lists) / sizeof(lists[0]) || !lists[kind].rules) {
+		snprintf(err, errlen, "seccomp: unknown thread kind %d", (int)kind);
+		return -EINVAL;
+	}
+	list = &lists[kind];
+	if (disabled())
+		return 0;
+	ctx = seccomp_init(SCMP_ACT_TRAP);
+	if (!ctx) {
+		snprintf(err, errlen, "seccomp: cannot create a filter");
+		return -ENOMEM;
+	}
+	ret = add_rules(ctx, common_rules, sizeof(common_rules) / sizeof(common_rules[0]), err,
+		errlen);
+	if (!ret)
+		ret = add_rules(ctx, list->rules, list->n, err, errlen);
 	/* libseccomp sets PR_SET_NO_NEW_PRIVS itself (SCMP_FLTATR_CTL_NNP, on by default). */
 	if (!ret) {
 		ret = seccomp_load(ctx);
 		if (ret)
-			snprintf(err, errlen, "seccomp: cannot load the vcpu filter: %s",
-				strerror(-ret));
+			snprintf(err, errlen, "seccomp: cannot load the filter for %s: %s",
+				list->thread, strerror(-ret));
 	}
 	seccomp_release(ctx);
+	if (!ret)
+		thread_name = list->thread;
 	return ret;
+}
+
+void seccomp_install_thread(enum seccomp_kind kind)
+{
+	char err[160];
+
+	if (seccomp_install(kind, err, sizeof(err)))
+		log_err("%s (the thread runs on without a filter)", err);
 }

@@ -11,6 +11,8 @@
 
 #include <ev.h>
 
+#include "ember/seccomp.h"
+
 /* Lock order: the transport lock (held by callers on the control thread) before w->lock;
  * the worker thread takes only w->lock, and never while calling the backend. */
 struct blk_worker {
@@ -52,6 +54,7 @@ static void *worker_main(void *arg)
 {
 	struct blk_worker *w = arg;
 
+	seccomp_install_thread(SECCOMP_BLOCK_IO);
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		struct blk_io *io;
