@@ -66,6 +66,9 @@ EMBER_SRCS := \
 	src/vmm/console.c \
 	src/vmm/snapshot.c \
 	src/vmm/snapshot_config.c \
+	src/vmm/snapshot_describe.c \
+	src/vmm/snapshot_restore.c \
+	src/vmm/snapshot_sections.c \
 	src/vmm/vm.c \
 	src/vmm/vm_build.c \
 	src/vmm/vm_devices.c \

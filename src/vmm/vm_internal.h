@@ -115,6 +115,19 @@ struct snap_reader;
 __attribute__((warn_unused_result)) int snapshot_load_devices(const struct snap_reader *r,
 	struct vm_config *c, char *err, size_t errlen);
 
+/* The VM_INFO and memory layout sections (snapshot_sections.c). Loading checks the vCPU
+ * count, memory size and backing against this host; loaded strings point into the reader.
+ * The layout check refuses regions that are not the ones this ember builds for mem_mib
+ * (none, no DRAM at 0, unplugged, moved). Failures fill err naming the problem. */
+__attribute__((warn_unused_result)) int snapshot_save_vm_info(const struct vm *vm,
+	struct snap_writer *w);
+__attribute__((warn_unused_result)) int snapshot_load_vm_info(const struct snap_reader *r,
+	struct vm_config *c, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int snapshot_save_memory_layout(const struct vm *vm,
+	struct snap_writer *w);
+__attribute__((warn_unused_result)) int snapshot_check_memory_layout(
+	const struct snap_reader *r, uint64_t mem_mib, char *err, size_t errlen);
+
 /* Record why the VM ends (first caller wins) and wake the control thread. Any thread. */
 void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, const char *detail);
 

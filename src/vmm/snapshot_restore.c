@@ -1,0 +1,264 @@
+/* Snapshot restore: check a state file against this host, rebuild the machine it
+ * describes on the memory file (or a page-fault handler), then apply the saved state in
+ * Firecracker's order. */
+#include "ember/snapshot.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ember/arch.h"
+#include "ember/console.h"
+#include "ember/devices.h"
+#include "ember/log.h"
+#include "ember/memory_file.h"
+#include "ember/snapshot_file.h"
+#include "ember/snapshot_id.h"
+#include "ember/uffd.h"
+#include "vm_internal.h"
+
+static int restore_devices(struct vm *vm, const struct snap_reader *r, char *err,
+	size_t errlen)
+{
+	unsigned n = snap_reader_count_id(r, SNAP_SEC_DEVICE), virtio = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct snap_cursor cur;
+		const char *name = NULL;
+		int ret;
+
+		if (snap_reader_find(r, SNAP_SEC_DEVICE, i, &cur) ||
+			snap_get_str(&cur, &name, 64) || !name) {
+			snprintf(err, errlen, "state file: device section %u is malformed", i);
+			return -EINVAL;
+		}
+		if (!strcmp(name, "serial")) {
+			ret = serial_restore(vm->serial, &cur);
+		} else if (!strcmp(name, "i8042")) {
+			ret = i8042_restore(vm->i8042, &cur);
+		} else if (!strncmp(name, "virtio-", 7)) {
+			/* Virtio sections follow the legacy ones, in build order. */
+			ret = vm_restore_virtio(vm, virtio++, name, &cur, err, errlen);
+			if (ret)
+				return ret;
+			continue;
+		} else {
+			snprintf(err, errlen, "state file: unknown device '%s'", name);
+			return -EINVAL;
+		}
+		if (ret) {
+			snprintf(err, errlen, "state file: %s state is malformed", name);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* The handler went away (its watch thread): end the VM, its memory is lost. */
+static void uffd_lost(void *opaque)
+{
+	struct vm *vm = opaque;
+
+	atomic_store(&vm->uffd_lost, true);
+	vm_request_exit(vm, VM_EXIT_ERROR, "the page-fault handler went away");
+}
+
+/* The state file's id against the memory file's (File backend). With Uffd the memory
+ * file is the handler's and ember never sees its name: ember-uffd --state checks there. */
+static int check_pair(const struct snap_reader *r, const struct restore_params *p, char *err,
+	size_t errlen)
+{
+	struct snap_id id;
+	bool found;
+	int ret = snap_id_load(r, &id, &found, err, errlen);
+
+	if (ret)
+		return ret;
+	if (p->backend == MEM_BACKEND_UFFD) {
+		log_debug("restore: the memory file is the uffd handler's to check");
+		return 0;
+	}
+	return mem_file_check_id(p->backend_path, p->state_path, found ? &id : NULL, err,
+		errlen);
+}
+
+static int build_memory(struct vm *vm, const struct restore_params *p, char *err,
+	size_t errlen)
+{
+	int ret;
+
+	if (p->backend == MEM_BACKEND_FILE) {
+		if (vm->cfg.mem_backing == GUEST_MEM_HUGETLB) {
+			snprintf(err, errlen, "Cannot restore hugetlbfs backed snapshot by mapping "
+				"the memory file. Please use uffd.");
+			return -EINVAL;
+		}
+		return vm_build_memory(vm, GUEST_MEM_FILE, p->backend_path, err, errlen);
+	}
+	ret = guest_mem_map(&vm->mem, vm->cfg.mem_mib << 20,
+		vm->cfg.mem_backing == GUEST_MEM_HUGETLB ? GUEST_MEM_HUGETLB : GUEST_MEM_ANON, NULL,
+		err, errlen);
+	if (!ret)
+		ret = uffd_backend_attach(&vm->mem, p->backend_path, &vm->uffd, &vm->uffd_sock, err,
+			errlen);
+	if (!ret) {
+		vm->uffd_watch = uffd_watch_start(vm->uffd_sock, vm->uffd, &vm->mem, uffd_lost, vm,
+			err, errlen);
+		if (!vm->uffd_watch)
+			ret = -ENOMEM;
+	}
+	return ret ? ret : vm_register_memory(vm, err, errlen);
+}
+
+/* Network (iface id -> tap) and vsock socket overrides, applied to the configuration
+ * before any device is built. */
+static int apply_overrides(const struct restore_params *p, struct vm_config *c, char *err,
+	size_t errlen)
+{
+	for (unsigned i = 0; i < p->nr_net_overrides; i++) {
+		const struct net_override *o = &p->net_overrides[i];
+		unsigned k = 0;
+		while (k < c->nr_nets && strcmp(c->nets[k].id, o->iface_id))
+			k++;
+		if (k == c->nr_nets) {
+			snprintf(err, errlen, "Unknown Network Device: no interface '%s' in the "
+				"snapshot", o->iface_id);
+			return -EINVAL;
+		}
+		if (!o->host_dev_name || !o->host_dev_name[0] || strlen(o->host_dev_name) >= 16) {
+			snprintf(err, errlen, "net override '%s': tap needs a name of 1 to 15 "
+				"characters", o->iface_id);
+			return -EINVAL;
+		}
+		c->nets[k].tap = (char *)o->host_dev_name;
+	}
+	for (unsigned i = 0; i < p->nr_drive_overrides; i++) {
+		const struct drive_override *o = &p->drive_overrides[i];
+		unsigned k = 0;
+		while (k < c->nr_drives && strcmp(c->drives[k].id, o->drive_id))
+			k++;
+		if (k == c->nr_drives) {
+			snprintf(err, errlen, "Unknown Block Device: no drive '%s' in the snapshot",
+				o->drive_id);
+			return -EINVAL;
+		}
+		if (!o->path_on_host || !o->path_on_host[0]) {
+			snprintf(err, errlen, "drive override '%s': path_on_host is empty", o->drive_id);
+			return -EINVAL;
+		}
+		c->drives[k].path = (char *)o->path_on_host;
+	}
+	if (p->vsock_uds_path) {
+		if (!c->vsock.enabled) {
+			snprintf(err, errlen, "vsock override: the snapshot has no vsock device");
+			return -EINVAL;
+		}
+		c->vsock.uds_path = (char *)p->vsock_uds_path;
+	}
+	return 0;
+}
+
+static int restore_machine(struct vm *vm, const struct snap_reader *r,
+	const struct restore_params *p, char *err, size_t errlen)
+{
+	struct snap_cursor cur;
+	int ret = vm_build_kvm(vm, err, errlen);
+
+	if (!ret)
+		ret = build_memory(vm, p, err, errlen);
+	if (!ret)
+		ret = arch_vm_setup(vm->vm_fd, err, errlen);
+	if (!ret)
+		ret = vm_build_devices(vm, err, errlen);
+	if (!ret)
+		ret = vm_build_vcpus(vm, err, errlen);
+	for (unsigned i = 0; !ret && i < vm->nr_vcpus; i++) {
+		if (snap_reader_find(r, SNAP_SEC_VCPU, i, &cur)) {
+			snprintf(err, errlen, "state file: no state for vcpu %u", i);
+			return -EINVAL;
+		}
+		ret = arch_vcpu_restore(vm->kvm_fd, &vm->vcpus[i], &cur, err, errlen);
+	}
+	if (ret)
+		return ret;
+	if (snap_reader_find(r, SNAP_SEC_VM_STATE, 0, &cur)) {
+		snprintf(err, errlen, "state file: no vm state section");
+		return -EINVAL;
+	}
+	ret = arch_vm_restore(vm->vm_fd, &cur, p->clock_realtime, err, errlen);
+	/* Device state after the interrupt controllers: an interrupt a device raises while
+	 * it is restored (vsock's transport reset) must not be overwritten by them. And a
+	 * restored VM is a clone: it gets a new generation id, for the same reason last. */
+	if (!ret)
+		ret = restore_devices(vm, r, err, errlen);
+	if (!ret)
+		ret = arch_vmgenid_update(&vm->mem, vm->vm_fd, err, errlen);
+	return ret ? ret : vm_start_threads(vm, err, errlen);
+}
+
+struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char *err,
+	size_t errlen)
+{
+	struct snap_reader *r = NULL;
+	struct vm_config cfg;
+	struct vm *vm = NULL;
+	uint64_t t0 = log_now_us();
+	int ret;
+
+	err[0] = 0;
+	if (!p->state_path || !p->backend_path) {
+		snprintf(err, errlen, "restore: needs a state file and a memory backend path");
+		return NULL;
+	}
+	ret = snap_reader_open(&r, p->state_path, err, errlen);
+	if (ret)
+		return NULL;
+	vm_config_init(&cfg);
+	ret = snapshot_load_vm_info(r, &cfg, err, errlen);
+	if (!ret)
+		ret = check_pair(r, p, err, errlen);
+	if (!ret)
+		ret = snapshot_check_memory_layout(r, cfg.mem_mib, err, errlen);
+	if (!ret && snap_reader_count_id(r, SNAP_SEC_VCPU) != cfg.vcpus) {
+		snprintf(err, errlen, "state file: %u vcpu sections for %u vCPUs",
+			snap_reader_count_id(r, SNAP_SEC_VCPU), cfg.vcpus);
+		ret = -EINVAL;
+	}
+	if (!ret)
+		ret = snapshot_load_devices(r, &cfg, err, errlen);
+	if (!ret)
+		ret = apply_overrides(p, &cfg, err, errlen);
+	if (!ret)
+		ret = vm_config_check(&cfg, err, errlen);
+	if (ret)
+		goto out;
+	cfg.track_dirty_pages = p->track_dirty_pages;
+	cfg.console = p->console_stdio ? CONSOLE_STDIO : CONSOLE_NONE;
+	vm = vm_new(&cfg, loop, err, errlen);
+	if (!vm)
+		goto out;
+	vm->start_us = log_uptime_us();
+	ret = restore_machine(vm, r, p, err, errlen);
+	if (!ret && atomic_load(&vm->uffd_lost)) {
+		snprintf(err, errlen, "restore: the page-fault handler went away during restore");
+		ret = -EIO;
+	}
+	if (ret) {
+		vm_free(vm);
+		vm = NULL;
+		goto out;
+	}
+	vm->state = VM_PAUSED;
+	console_input_enable(vm->console, true);
+	vm->last_restore_us = log_now_us() - t0;
+	log_info("restore: %u vCPUs, %llu MiB from %s in %llu us", cfg.vcpus,
+		(unsigned long long)cfg.mem_mib, p->backend == MEM_BACKEND_UFFD ? "uffd" : "file",
+		(unsigned long long)vm->last_restore_us);
+	if (p->resume && vm_resume(vm, err, errlen)) {
+		vm_free(vm);
+		vm = NULL;
+	}
+out:
+	snap_reader_free(r);
+	return vm;
+}
