@@ -84,6 +84,9 @@ EMBER_SRCS := \
 	src/lua/host.c \
 	src/lua/lvm.c \
 	src/lua/lvm_config.c \
+	src/lua/lvm_devices.c \
+	src/lua/lvm_machine.c \
+	src/lua/lvm_restore.c \
 	src/lua/http_client.c \
 	src/lua/lvm_inspect.c \
 	src/lua/repl.c \

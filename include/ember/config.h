@@ -109,6 +109,10 @@ __attribute__((warn_unused_result)) int vm_config_copy(struct vm_config *dst,
 __attribute__((warn_unused_result)) int vm_config_check(const struct vm_config *cfg, char *err,
 	size_t errlen);
 
+/* The rate_limiter.h form of a configured limit (the same buckets; size 0: none). */
+struct rate_limit;
+void vm_config_rate_limit(const struct rate_limit_config *c, struct rate_limit *out);
+
 /* Host RAM in MiB (MemTotal), used by the check; 0 if unknown. */
 uint64_t vm_config_host_mem_mib(void);
 

@@ -47,15 +47,6 @@ static void bucket_of(const cJSON *o, struct bucket_config *b)
 		memset(b, 0, sizeof(*b));
 }
 
-static struct rate_limit rate_limit_of(const struct rate_limit_config *l)
-{
-	return (struct rate_limit){
-		.bandwidth = { l->bandwidth.size, l->bandwidth.one_time_burst,
-			l->bandwidth.refill_time_ms },
-		.ops = { l->ops.size, l->ops.one_time_burst, l->ops.refill_time_ms },
-	};
-}
-
 /* The limiter in field `key` of the body (absent: no limit). 400 if out of range. */
 bool api_limit_of(const cJSON *body, const char *key, const char *what,
 	struct rate_limit_config *l, struct api_resp *r)
@@ -66,7 +57,7 @@ bool api_limit_of(const cJSON *body, const char *key, const char *what,
 
 	bucket_of(json_get(o, "bandwidth"), &l->bandwidth);
 	bucket_of(json_get(o, "ops"), &l->ops);
-	rl = rate_limit_of(l);
+	vm_config_rate_limit(l, &rl);
 	if (rate_limit_check(&rl, err, sizeof(err)) == 0)
 		return true;
 	resp_fault(r, 400, "%s: %s: %s", what, key, err);
@@ -88,7 +79,7 @@ bool api_limit_update_of(const cJSON *body, const char *key, const char *what,
 		return false;
 	u->bandwidth_set = json_get(o, "bandwidth") != NULL;
 	u->ops_set = json_get(o, "ops") != NULL;
-	u->limit = rate_limit_of(&l);
+	vm_config_rate_limit(&l, &u->limit);
 	return true;
 }
 

@@ -119,11 +119,17 @@ void host_vm_exited(struct lua_host *h, struct lvm *v);
 int config_error(lua_State *L, const char *fmt, ...);
 /* Operational failure: push nil, msg; return 2. */
 int push_fail(lua_State *L, const char *msg);
+/* The answer of a call that returned `ret`: true, or (ret != 0) nil, err. */
+int push_result(lua_State *L, int ret, const char *err);
 
 void lvm_open(lua_State *L);
-/* Add the operator's methods (regs, devices, console, send_keys) to the method table on
- * top of the stack (lvm_inspect.c). */
+/* Add methods to the method table on top of the stack: the operator's (regs, devices,
+ * console, send_keys: lvm_inspect.c), the machine views (mem, msrs, set_msrs, exits,
+ * vcpu_count, times, memory_stats: lvm_machine.c) and the device controls (balloon,
+ * balloon_stats, update_drive, update_net: lvm_devices.c). */
 void lvm_inspect_open(lua_State *L);
+void lvm_machine_open(lua_State *L);
+void lvm_devices_open(lua_State *L);
 /* core.http_request(socket, method, url [, body [, timeout]]) -> status, body | nil, msg
  * (http_client.c). */
 int core_http_request(lua_State *L);
@@ -131,6 +137,18 @@ int lvm_new(lua_State *L);
 /* Read definition table `t` into cfg (strings point into the table); raises a definition
  * error naming the key for anything malformed. */
 void lvm_read_config(lua_State *L, int t, struct vm_config *cfg);
+/* The definition's readers, for other tables of the same shape (lvm_config.c); each
+ * raises a definition error naming `where`.key. lvm_only_keys refuses keys of table `t`
+ * that are not in the NULL-terminated `allowed`; lvm_opt_str is t[key], a string or NULL
+ * (owned by the table). lvm_read_limit reads t[key], a rate limit in Firecracker's form
+ * { bandwidth = {size, one_time_burst, refill_time}, ops = {...} }, into r and says what
+ * it held: 0 when absent, else LIMIT_GIVEN and a bit per bucket given. */
+enum { LIMIT_GIVEN = 1, LIMIT_BANDWIDTH = 2, LIMIT_OPS = 4 };
+struct rate_limit_config;
+void lvm_only_keys(lua_State *L, int t, const char *where, const char *const allowed[]);
+const char *lvm_opt_str(lua_State *L, int t, const char *where, const char *key);
+unsigned lvm_read_limit(lua_State *L, int t, const char *where, const char *key,
+	struct rate_limit_config *r);
 /* Push a userdata owning `vm` (NULL: nothing pushed, returns NULL). `def` is the index of
  * the definition table holding callbacks, or 0. A VM that already runs is kept alive
  * until it exits. */

@@ -9,8 +9,7 @@
 #include "ember/config.h"
 #include "internal.h"
 
-/* Refuse keys of table `t` that are not in the NULL-terminated `allowed` list. */
-static void only_keys(lua_State *L, int t, const char *where, const char *const allowed[])
+void lvm_only_keys(lua_State *L, int t, const char *where, const char *const allowed[])
 {
 	t = lua_absindex(L, t);
 	lua_pushnil(L);
@@ -38,7 +37,7 @@ static int field(lua_State *L, int t, const char *where, const char *key, int wa
 	return type;
 }
 
-static const char *opt_str(lua_State *L, int t, const char *where, const char *key)
+const char *lvm_opt_str(lua_State *L, int t, const char *where, const char *key)
 {
 	const char *s = field(L, t, where, key, LUA_TSTRING) == LUA_TNIL ? NULL
 									 : lua_tostring(L, -1);
@@ -70,15 +69,17 @@ static uint64_t opt_uint(lua_State *L, int t, const char *where, const char *key
 	return v;
 }
 
-static void read_bucket(lua_State *L, int t, const char *where, const char *key,
+/* Returns whether the bucket was given. */
+static bool read_bucket(lua_State *L, int t, const char *where, const char *key,
 	struct bucket_config *b)
 {
 	static const char *const keys[] = { "size", "one_time_burst", "refill_time", NULL };
+	bool given = field(L, t, where, key, LUA_TTABLE) != LUA_TNIL;
 	char sub[96];
 
-	if (field(L, t, where, key, LUA_TTABLE) != LUA_TNIL) {
+	if (given) {
 		snprintf(sub, sizeof(sub), "%s.%s", where, key);
-		only_keys(L, -1, sub, keys);
+		lvm_only_keys(L, -1, sub, keys);
 		b->size = opt_uint(L, -1, sub, "size", 0, UINT64_MAX >> 1);
 		b->one_time_burst = opt_uint(L, -1, sub, "one_time_burst", 0, UINT64_MAX >> 1);
 		b->refill_time_ms = opt_uint(L, -1, sub, "refill_time", 0, UINT64_MAX >> 1);
@@ -86,22 +87,27 @@ static void read_bucket(lua_State *L, int t, const char *where, const char *key,
 			config_error(L, "%s: refill_time (ms) must be more than 0", sub);
 	}
 	lua_pop(L, 1);
+	return given;
 }
 
-/* { bandwidth = {size, one_time_burst, refill_time}, ops = {...} }, Firecracker's form. */
-static void read_limit(lua_State *L, int t, const char *where, const char *key,
+unsigned lvm_read_limit(lua_State *L, int t, const char *where, const char *key,
 	struct rate_limit_config *r)
 {
 	static const char *const keys[] = { "bandwidth", "ops", NULL };
+	unsigned given = 0;
 	char sub[96];
 
 	if (field(L, t, where, key, LUA_TTABLE) != LUA_TNIL) {
 		snprintf(sub, sizeof(sub), "%s.%s", where, key);
-		only_keys(L, -1, sub, keys);
-		read_bucket(L, lua_gettop(L), sub, "bandwidth", &r->bandwidth);
-		read_bucket(L, lua_gettop(L), sub, "ops", &r->ops);
+		lvm_only_keys(L, -1, sub, keys);
+		given = LIMIT_GIVEN;
+		if (read_bucket(L, lua_gettop(L), sub, "bandwidth", &r->bandwidth))
+			given |= LIMIT_BANDWIDTH;
+		if (read_bucket(L, lua_gettop(L), sub, "ops", &r->ops))
+			given |= LIMIT_OPS;
 	}
 	lua_pop(L, 1);
+	return given;
 }
 
 static void read_drives(lua_State *L, int t, struct vm_config *cfg)
@@ -121,12 +127,12 @@ static void read_drives(lua_State *L, int t, struct vm_config *cfg)
 			config_error(L, "%s: expected a table", where);
 		if (cfg->nr_drives == VM_MAX_DRIVES)
 			config_error(L, "drives: at most %d", VM_MAX_DRIVES);
-		only_keys(L, -1, where, keys);
-		d->id = (char *)opt_str(L, -1, where, "id");
-		d->path = (char *)opt_str(L, -1, where, "path");
+		lvm_only_keys(L, -1, where, keys);
+		d->id = (char *)lvm_opt_str(L, -1, where, "id");
+		d->path = (char *)lvm_opt_str(L, -1, where, "path");
 		d->read_only = opt_bool(L, -1, where, "read_only");
 		d->root = opt_bool(L, -1, where, "root");
-		read_limit(L, lua_gettop(L), where, "rate_limit", &d->limit);
+		lvm_read_limit(L, lua_gettop(L), where, "rate_limit", &d->limit);
 		cfg->nr_drives++;
 		lua_pop(L, 1);
 	}
@@ -164,14 +170,14 @@ static void read_nets(lua_State *L, int t, struct vm_config *cfg)
 			config_error(L, "%s: expected a table", where);
 		if (cfg->nr_nets == VM_MAX_NETS)
 			config_error(L, "net: at most %d interfaces", VM_MAX_NETS);
-		only_keys(L, -1, where, keys);
-		n->id = (char *)opt_str(L, -1, where, "id");
-		n->tap = (char *)opt_str(L, -1, where, "tap");
-		mac = opt_str(L, -1, where, "mac");
+		lvm_only_keys(L, -1, where, keys);
+		n->id = (char *)lvm_opt_str(L, -1, where, "id");
+		n->tap = (char *)lvm_opt_str(L, -1, where, "tap");
+		mac = lvm_opt_str(L, -1, where, "mac");
 		if (mac)
 			read_mac(L, where, mac, n);
-		read_limit(L, lua_gettop(L), where, "rx_rate_limit", &n->rx_limit);
-		read_limit(L, lua_gettop(L), where, "tx_rate_limit", &n->tx_limit);
+		lvm_read_limit(L, lua_gettop(L), where, "rx_rate_limit", &n->rx_limit);
+		lvm_read_limit(L, lua_gettop(L), where, "tx_rate_limit", &n->tx_limit);
 		cfg->nr_nets++;
 		lua_pop(L, 1);
 	}
@@ -186,20 +192,20 @@ static void read_singletons(lua_State *L, int t, struct vm_config *cfg)
 		"stats_polling_interval_s", "free_page_reporting", NULL };
 
 	if (field(L, t, "vm", "vsock", LUA_TTABLE) != LUA_TNIL) {
-		only_keys(L, -1, "vsock", vsock_keys);
+		lvm_only_keys(L, -1, "vsock", vsock_keys);
 		cfg->vsock.enabled = true;
 		cfg->vsock.guest_cid = (uint32_t)opt_uint(L, -1, "vsock", "guest_cid", 3, UINT32_MAX);
-		cfg->vsock.uds_path = (char *)opt_str(L, -1, "vsock", "uds_path");
+		cfg->vsock.uds_path = (char *)lvm_opt_str(L, -1, "vsock", "uds_path");
 	}
 	lua_pop(L, 1);
 	if (field(L, t, "vm", "entropy", LUA_TTABLE) != LUA_TNIL) {
-		only_keys(L, -1, "entropy", entropy_keys);
+		lvm_only_keys(L, -1, "entropy", entropy_keys);
 		cfg->entropy.enabled = true;
-		read_limit(L, lua_gettop(L), "entropy", "rate_limit", &cfg->entropy.limit);
+		lvm_read_limit(L, lua_gettop(L), "entropy", "rate_limit", &cfg->entropy.limit);
 	}
 	lua_pop(L, 1);
 	if (field(L, t, "vm", "balloon", LUA_TTABLE) != LUA_TNIL) {
-		only_keys(L, -1, "balloon", balloon_keys);
+		lvm_only_keys(L, -1, "balloon", balloon_keys);
 		cfg->balloon.enabled = true;
 		cfg->balloon.amount_mib = (uint32_t)opt_uint(L, -1, "balloon", "amount_mib", 0,
 			UINT32_MAX);
@@ -220,19 +226,19 @@ void lvm_read_config(lua_State *L, int t, struct vm_config *cfg)
 	cfg->vcpus = (unsigned)opt_uint(L, t, "vm", "vcpus", 1, 1u << 20);
 	cfg->mem_mib = opt_uint(L, t, "vm", "memory_mib", 128, UINT64_MAX >> 21);
 	/* The strings stay owned by the table: vm_new copies the configuration. */
-	cfg->kernel = (char *)opt_str(L, t, "vm", "kernel");
-	cfg->initrd = (char *)opt_str(L, t, "vm", "initrd");
-	cfg->cmdline = (char *)opt_str(L, t, "vm", "cmdline");
-	cfg->console_log = (char *)opt_str(L, t, "vm", "console_log");
-	backing = opt_str(L, t, "vm", "memory_backing");
+	cfg->kernel = (char *)lvm_opt_str(L, t, "vm", "kernel");
+	cfg->initrd = (char *)lvm_opt_str(L, t, "vm", "initrd");
+	cfg->cmdline = (char *)lvm_opt_str(L, t, "vm", "cmdline");
+	cfg->console_log = (char *)lvm_opt_str(L, t, "vm", "console_log");
+	backing = lvm_opt_str(L, t, "vm", "memory_backing");
 	if (backing && vm_config_parse_backing(backing, &cfg->mem_backing))
 		config_error(L, "memory_backing: '%s' is not anon, memfd or hugetlb", backing);
-	console = opt_str(L, t, "vm", "console");
+	console = lvm_opt_str(L, t, "vm", "console");
 	if (console && strcmp(console, "stdio") != 0 && strcmp(console, "none") != 0)
 		config_error(L, "console: '%s' is not stdio or none", console);
 	cfg->console = console && strcmp(console, "none") == 0 ? CONSOLE_NONE : CONSOLE_STDIO;
 	cfg->track_dirty_pages = opt_bool(L, t, "vm", "track_dirty_pages");
-	discovery = opt_str(L, t, "vm", "device_discovery");
+	discovery = lvm_opt_str(L, t, "vm", "device_discovery");
 	if (discovery && strcmp(discovery, "acpi") && strcmp(discovery, "cmdline"))
 		config_error(L, "device_discovery: '%s' is not acpi or cmdline", discovery);
 	cfg->device_discovery = discovery && !strcmp(discovery, "cmdline") ? DISCOVERY_CMDLINE

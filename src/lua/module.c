@@ -54,6 +54,14 @@ int push_fail(lua_State *L, const char *msg)
 	return 2;
 }
 
+int push_result(lua_State *L, int ret, const char *err)
+{
+	if (ret)
+		return push_fail(L, err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 static int core_config_error(lua_State *L)
 {
 	return config_error(L, "%s", luaL_checkstring(L, 1));

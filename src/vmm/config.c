@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "ember/layout.h"
+#include "ember/rate_limiter.h"
 
 void vm_config_init(struct vm_config *cfg)
 {
@@ -235,4 +236,13 @@ int vm_config_parse_backing(const char *name, enum guest_mem_backing *out)
 const char *vm_config_backing_name(enum guest_mem_backing b)
 {
 	return b <= GUEST_MEM_FILE ? backing_names[b] : "?";
+}
+
+void vm_config_rate_limit(const struct rate_limit_config *c, struct rate_limit *out)
+{
+	*out = (struct rate_limit){
+		.bandwidth = { c->bandwidth.size, c->bandwidth.one_time_burst,
+			c->bandwidth.refill_time_ms },
+		.ops = { c->ops.size, c->ops.one_time_burst, c->ops.refill_time_ms },
+	};
 }

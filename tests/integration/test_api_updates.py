@@ -2,14 +2,16 @@
 /drives/{id} swaps a drive's backing file (the guest reads the new file's sectors and its
 new capacity; a bad path leaves the old file in use) and changes its rate limiter, and
 PATCH /network-interfaces/{id} changes an interface's rx/tx rate limiters (on a tap in a
-network namespace the test makes and deletes; skipped where that cannot be done)."""
+network namespace the test makes and deletes; skipped where that cannot be done). The
+same interface changes from Lua, vm:update_net (drives: lua/device_updates.lua)."""
 import json
 import os
+import subprocess
 import tempfile
 import time
 
 import run
-from run import check, guest_kernel, test
+from run import check, guest_kernel, test, write_def
 from test_api import Ember, answer_sum, end_with_poweroff, word_sum
 from test_devices_net import tap_namespace
 
@@ -231,3 +233,57 @@ def api_net_rate_limiters_updated_after_boot():
             e.expect("PATCH", "/network-interfaces/eth0", {"iface_id": "eth0",
                      "guest_mac": "06:00:ac:10:00:09"}, 400, "unknown field `guest_mac`")
             end_with_poweroff(e)
+
+
+LUA_NET_UPDATES = r"""
+local vm = ember.vm { kernel = ember.guest.test_kernel, memory_mib = 128, console = "none",
+  net = { { id = "eth0", tap = "tap0" } } }
+assert(vm:start())
+assert(vm:wait_for("ember%-test%-guest ready", 10), "no ready line")
+local function send(seed)
+  assert(vm:send("net send 100 " .. seed .. "\n"))
+  assert(vm:wait_for("OK net send len=114", 10), "frame " .. seed .. " not sent")
+end
+local function net_stats()
+  for _, d in ipairs(assert(vm:devices())) do
+    if d.kind == "net" and d.stats then return d.stats end
+  end
+  error("no net device stats")
+end
+send(1)
+-- tx: one frame a minute. The first goes (full bucket), the next is held back.
+assert(vm:update_net { id = "eth0", tx_rate_limit = { ops = { size = 1, refill_time = 60000 } } })
+send(2)
+assert(vm:send("net send 100 3\n"))
+assert(not vm:wait_for("OK net send", 0.5), "frame 3 was not held back")
+assert(net_stats().tx_throttled >= 1, "tx_throttled not counted")
+-- Removing the bucket lets the held frame go at once.
+assert(vm:update_net { id = "eth0", tx_rate_limit = { ops = { size = 0 } } })
+assert(vm:wait_for("OK net send len=114", 10), "held frame not sent")
+-- rx alone: tx stays unlimited.
+assert(vm:update_net { id = "eth0",
+  rx_rate_limit = { bandwidth = { size = 10000, refill_time = 100 } } })
+send(4)
+local ok, err = vm:update_net { id = "eth1", rx_rate_limit = {} }
+assert(ok == nil and err:find("net 'eth1': no such network interface", 1, true), err)
+ok, err = vm:update_net { id = "eth0",
+  tx_rate_limit = { ops = { size = 1000000000000000000, refill_time = 1 } } }
+assert(ok == nil and err:find("too large", 1, true), err)
+vm:send("poweroff\n")
+assert(vm:wait(10) == "poweroff", "no poweroff")
+print("net updates ok")
+"""
+
+
+@test
+def lua_net_rate_limits_updated_after_boot():
+    with tap_namespace("lua_net_rate_limits_updated_after_boot") as ns:
+        if ns is None:
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            script = write_def(tmp, LUA_NET_UPDATES, "net.lua")
+            r = subprocess.run(["ip", "netns", "exec", ns, run.ARGS.ember, "run", script],
+                               capture_output=True, text=True, timeout=60)
+            check(r.returncode == 0 and "net updates ok" in r.stdout,
+                  "status %d\nstdout: %s\nstderr: %s" % (r.returncode, r.stdout[-2000:],
+                                                         r.stderr[-2000:]))

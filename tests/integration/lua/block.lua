@@ -5,33 +5,8 @@ package.path = arg[0]:match("(.*/)") .. "?.lua;" .. package.path
 local t = require "common"
 local dir = assert(arg[1], "usage: block.lua TMPDIR")
 
-local SECTOR = 512
-
--- The guest's pattern (xorshift64*, one little-endian word at a time) and checksum
--- (FNV-1a 64 per word), as tests/guest/README.md defines them.
-local function pattern(seed, bytes)
-  local x = seed ~= 0 and seed or 0x9e3779b97f4a7c15
-  local words = {}
-  for i = 1, bytes // 8 do
-    x = x ~ (x >> 12); x = x ~ (x << 25); x = x ~ (x >> 27)
-    words[i] = string.pack("<i8", x * 0x2545f4914f6cdd1d)
-  end
-  return table.concat(words)
-end
-
-local function fnv(bytes)
-  local h = 0xcbf29ce484222325
-  for i = 1, #bytes, 8 do
-    h = (h ~ string.unpack("<i8", bytes, i)) * 0x100000001b3
-  end
-  return string.format("%016x", h)
-end
-
-local function make_image(path, sectors, fill)
-  local f = assert(io.open(path, "wb"))
-  f:write(fill or string.rep("\0", sectors * SECTOR))
-  f:close()
-end
+local SECTOR = t.SECTOR
+local pattern, fnv, make_image = t.pattern, t.fnv, t.make_image
 
 local function read_image(path, sector, count)
   local f = assert(io.open(path, "rb"))

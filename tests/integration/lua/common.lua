@@ -30,6 +30,38 @@ function M.cmd(vm, line, timeout)
   return rest
 end
 
+-- ---- drives: the guest's pattern and checksum, image files ----
+
+M.SECTOR = 512
+
+--- The guest's pattern (xorshift64*, one little-endian word at a time), `bytes` long, as
+--- tests/guest/README.md defines it.
+function M.pattern(seed, bytes)
+  local x = seed ~= 0 and seed or 0x9e3779b97f4a7c15
+  local words = {}
+  for i = 1, bytes // 8 do
+    x = x ~ (x >> 12); x = x ~ (x << 25); x = x ~ (x >> 27)
+    words[i] = string.pack("<i8", x * 0x2545f4914f6cdd1d)
+  end
+  return table.concat(words)
+end
+
+--- The guest's checksum of `bytes` (FNV-1a 64 per word), as `blk read` prints it.
+function M.fnv(bytes)
+  local h = 0xcbf29ce484222325
+  for i = 1, #bytes, 8 do
+    h = (h ~ string.unpack("<i8", bytes, i)) * 0x100000001b3
+  end
+  return string.format("%016x", h)
+end
+
+--- Write an image of `sectors` sectors: `fill`, or zeros.
+function M.make_image(path, sectors, fill)
+  local f = assert(io.open(path, "wb"))
+  f:write(fill or string.rep("\0", sectors * M.SECTOR))
+  f:close()
+end
+
 function M.eq(got, want, what)
   if got ~= want then
     error(string.format("%s: got %s, want %s", what, tostring(got), tostring(want)), 2)

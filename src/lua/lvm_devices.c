@@ -1,0 +1,126 @@
+/* Methods of "ember.vm" that drive its devices while it runs: the balloon, and drive and
+ * network interface updates (the Lua side of PATCH /balloon, /drives, /network-interfaces). */
+#include <stdbool.h>
+
+#include <lauxlib.h>
+
+#include "ember/balloon.h"
+#include "ember/config.h"
+#include "ember/rate_limiter.h"
+#include "ember/vm.h"
+#include "internal.h"
+
+/* vm:balloon(mib): ask the guest to give `mib` MiB back. */
+static int m_balloon(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	lua_Integer mib = luaL_checkinteger(L, 2);
+	char err[256];
+
+	luaL_argcheck(L, mib >= 0 && mib <= UINT32_MAX, 2, "MiB out of range");
+	return push_result(L, vm_balloon_set(v->vm, (uint32_t)mib, err, sizeof(err)), err);
+}
+
+/* vm:balloon_stats() -> { target_mib, actual_mib, updates, swap_in = ..., ... } */
+static int m_balloon_stats(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	struct balloon_stats st;
+	char err[256];
+
+	if (vm_balloon_stats(v->vm, &st, err, sizeof(err)))
+		return push_fail(L, err);
+	lua_createtable(L, 0, 8);
+	lua_pushinteger(L, st.target_mib);
+	lua_setfield(L, -2, "target_mib");
+	lua_pushinteger(L, st.actual_mib);
+	lua_setfield(L, -2, "actual_mib");
+	lua_pushinteger(L, st.target_pages);
+	lua_setfield(L, -2, "target_pages");
+	lua_pushinteger(L, st.actual_pages);
+	lua_setfield(L, -2, "actual_pages");
+	lua_pushinteger(L, st.updates);
+	lua_setfield(L, -2, "updates");
+	lua_pushinteger(L, st.polling_interval_s);
+	lua_setfield(L, -2, "stats_polling_interval_s");
+	for (unsigned tag = 0; tag < BALLOON_STAT_TAGS; tag++) {
+		if (!(st.present >> tag & 1))
+			continue;
+		lua_pushinteger(L, (lua_Integer)st.value[tag]);
+		lua_setfield(L, -2, balloon_stat_name(tag));
+	}
+	return 1;
+}
+
+/* Limit `key` of the argument table as an update: the buckets it gives are replaced (size
+ * 0: removed), the others kept, as Firecracker's PATCH. False when the key is absent. */
+static bool read_update(lua_State *L, const char *where, const char *key,
+	struct rate_limit_update *u)
+{
+	struct rate_limit_config c = { 0 };
+	unsigned given = lvm_read_limit(L, 2, where, key, &c);
+
+	u->bandwidth_set = given & LIMIT_BANDWIDTH;
+	u->ops_set = given & LIMIT_OPS;
+	vm_config_rate_limit(&c, &u->limit);
+	return given != 0;
+}
+
+/* vm:update_drive { id = ID, path = PATH, rate_limit = {...} }: serve the drive from
+ * another file and/or change its rate limit, running or paused. A path that cannot be
+ * opened leaves the drive on its old file. */
+static int m_update_drive(lua_State *L)
+{
+	static const char *const keys[] = { "id", "path", "rate_limit", NULL };
+	struct lvm *v = lvm_check(L, 1);
+	struct rate_limit_update limit;
+	const char *id, *path;
+	bool has_limit;
+	char err[512];
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lvm_only_keys(L, 2, "update_drive", keys);
+	id = lvm_opt_str(L, 2, "update_drive", "id");
+	path = lvm_opt_str(L, 2, "update_drive", "path");
+	has_limit = read_update(L, "update_drive", "rate_limit", &limit);
+	if (!id)
+		return config_error(L, "update_drive: id is required");
+	if (!path && !has_limit)
+		return config_error(L, "update_drive: give a path, a rate_limit or both");
+	return push_result(L, vm_drive_update(v->vm, id, path, has_limit ? &limit : NULL, err,
+		sizeof(err)), err);
+}
+
+/* vm:update_net { id = ID, rx_rate_limit = {...}, tx_rate_limit = {...} }: change an
+ * interface's rate limits, running or paused. */
+static int m_update_net(lua_State *L)
+{
+	static const char *const keys[] = { "id", "rx_rate_limit", "tx_rate_limit", NULL };
+	struct lvm *v = lvm_check(L, 1);
+	struct rate_limit_update rx, tx;
+	const char *id;
+	bool has_rx, has_tx;
+	char err[512];
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lvm_only_keys(L, 2, "update_net", keys);
+	id = lvm_opt_str(L, 2, "update_net", "id");
+	has_rx = read_update(L, "update_net", "rx_rate_limit", &rx);
+	has_tx = read_update(L, "update_net", "tx_rate_limit", &tx);
+	if (!id)
+		return config_error(L, "update_net: id is required");
+	if (!has_rx && !has_tx)
+		return config_error(L, "update_net: give rx_rate_limit, tx_rate_limit or both");
+	return push_result(L, vm_net_update(v->vm, id, has_rx ? &rx : NULL, has_tx ? &tx : NULL,
+		err, sizeof(err)), err);
+}
+
+static const luaL_Reg methods[] = {
+	{ "balloon", m_balloon }, { "balloon_stats", m_balloon_stats },
+	{ "update_drive", m_update_drive }, { "update_net", m_update_net }, { NULL, NULL },
+};
+
+void lvm_devices_open(lua_State *L)
+{
+	luaL_setfuncs(L, methods, 0);
+}
