@@ -77,6 +77,7 @@ EMBER_SRCS := \
 	src/snapshot/memory_file.c \
 	src/snapshot/snapshot_id.c \
 	src/snapshot/state_file.c \
+	src/snapshot/state_file_read.c \
 	src/snapshot/uffd.c \
 	src/snapshot/uffd_handshake.c \
 	src/snapshot/uffd_watch.c \
@@ -110,6 +111,9 @@ EMBER_SRCS := \
 
 LUA_SRCS := $(wildcard lua/ember/*.lua)
 
+# The state file container: every module that saves or restores state links it.
+STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/util/crc64.c
+
 # Unit tests: one binary per module, linked with only that module and what it needs.
 UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate
 test_bus_SRCS := src/devices/bus.c
@@ -119,9 +123,9 @@ test_cpuid_SRCS := src/arch/x86_64/cpuid.c
 test_kernel_loader_SRCS := src/arch/x86_64/kernel_loader.c src/kvm/guest_mem.c
 test_zero_page_SRCS := src/arch/x86_64/zero_page.c src/kvm/guest_mem.c
 test_boot_tables_SRCS := src/arch/x86_64/boot_tables.c src/kvm/guest_mem.c
-test_serial_SRCS := src/devices/serial.c src/devices/bus.c src/snapshot/state_file.c src/util/crc64.c
-test_state_file_SRCS := src/snapshot/state_file.c src/util/crc64.c
-test_snapshot_id_SRCS := src/snapshot/snapshot_id.c src/snapshot/state_file.c src/util/crc64.c
+test_serial_SRCS := src/devices/serial.c src/devices/bus.c $(STATE_FILE_SRCS)
+test_state_file_SRCS := $(STATE_FILE_SRCS)
+test_snapshot_id_SRCS := src/snapshot/snapshot_id.c $(STATE_FILE_SRCS)
 test_seccomp_SRCS := src/security/seccomp.c src/util/log.c
 test_acpi_SRCS := src/arch/x86_64/acpi.c src/arch/x86_64/aml.c src/kvm/guest_mem.c
 test_uffd_SRCS := src/snapshot/uffd_handshake.c
@@ -137,29 +141,29 @@ test_virtio_block_SRCS := src/devices/virtio/block.c src/devices/virtio/block_re
 	src/devices/virtio/block_persist.c src/devices/virtio/block_update.c \
 	src/devices/virtio/block_worker.c \
 	src/devices/virtio/queue.c src/devices/block_file.c src/devices/rate_limiter.c \
-	src/kvm/guest_mem.c src/util/log.c src/snapshot/state_file.c src/util/crc64.c \
+	src/kvm/guest_mem.c src/util/log.c $(STATE_FILE_SRCS) \
 	tests/unit/fake_block_env.c
 test_virtio_block_SRCS += tests/unit/fake_seccomp.c
 test_virtio_balloon_SRCS := src/devices/virtio/balloon.c src/devices/virtio/balloon_parse.c \
 	src/devices/balloon_memory.c \
-	src/devices/virtio/queue.c src/kvm/guest_mem.c src/snapshot/state_file.c src/util/crc64.c \
+	src/devices/virtio/queue.c src/kvm/guest_mem.c $(STATE_FILE_SRCS) \
 	src/util/log.c
 test_virtq_SRCS := src/devices/virtio/queue.c src/kvm/guest_mem.c
 test_rate_limiter_SRCS := src/devices/rate_limiter.c
 test_virtio_mmio_SRCS := src/devices/virtio/mmio.c src/devices/virtio/mmio_regs.c \
 	src/devices/virtio/mmio_persist.c src/devices/virtio/queue.c src/devices/bus.c \
-	src/kvm/guest_mem.c src/snapshot/state_file.c src/util/crc64.c src/util/log.c \
+	src/kvm/guest_mem.c $(STATE_FILE_SRCS) src/util/log.c \
 	tests/unit/virtio_rig.c
 test_virtio_rng_SRCS := $(test_virtio_mmio_SRCS) src/devices/virtio/rng.c \
 	src/devices/rate_limiter.c
 test_virtio_net_SRCS := src/devices/virtio/net.c src/devices/virtio/net_persist.c \
 	src/devices/tap.c src/devices/rate_limiter.c \
-	src/devices/virtio/queue.c src/kvm/guest_mem.c src/util/log.c src/snapshot/state_file.c \
-	src/util/crc64.c tests/unit/netvsock_rig.c
+	src/devices/virtio/queue.c src/kvm/guest_mem.c src/util/log.c $(STATE_FILE_SRCS) \
+	tests/unit/netvsock_rig.c
 test_vsock_packets_SRCS := src/devices/virtio/vsock.c src/devices/virtio/vsock_proto.c \
 	src/devices/vsock_uds.c src/devices/vsock_packets.c src/devices/virtio/queue.c \
 	src/kvm/guest_mem.c src/util/log.c \
-	src/snapshot/state_file.c src/util/crc64.c tests/unit/netvsock_rig.c
+	$(STATE_FILE_SRCS) tests/unit/netvsock_rig.c
 
 .PHONY: all test test-unit test-integration test-san bench demo deps clean
 all: $(BUILD)/ember $(BUILD)/ember-uffd guest
@@ -210,8 +214,7 @@ $(BUILD)/tests/unit/test_virtio_net $(SAN_BUILD)/tests/unit/test_virtio_net \
 
 # ember-uffd: the reference page-fault handler for the Uffd memory backend.
 $(BUILD)/ember-uffd: $(patsubst %,$(BUILD)/%.o,tools/ember-uffd.c tools/uffd_serve.c \
-	src/snapshot/uffd_handshake.c src/snapshot/snapshot_id.c src/snapshot/state_file.c \
-	src/util/crc64.c)
+	src/snapshot/uffd_handshake.c src/snapshot/snapshot_id.c $(STATE_FILE_SRCS))
 	@echo "  LD      $@"
 	$(Q)$(CC) -o $@ $^ -lcjson
 

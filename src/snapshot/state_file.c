@@ -1,4 +1,5 @@
-/* The snapshot state file container: section writer, atomic commit, checked reader. */
+/* The snapshot state file container, writing: sections built in memory, then one
+ * atomic, durable commit to disk. The reader is state_file_read.c. */
 #include "ember/snapshot_file.h"
 
 #include <errno.h>
@@ -7,18 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#define TRAILER_SIZE 8
-#define STR_NULL 0xffffffffu
-#define INITIAL_CAP 4096
+#include "state_file_internal.h"
 
-/* Header field offsets. */
-#define OFF_MAGIC 0
-#define OFF_MAJOR 8
-#define OFF_MINOR 10
-#define OFF_COUNT 16
+#define INITIAL_CAP 4096
 
 struct snap_writer {
 	uint8_t *buf;
@@ -29,37 +23,8 @@ struct snap_writer {
 	uint32_t count; /* closed sections */
 };
 
-struct section {
-	uint32_t id, version;
-	size_t off, len; /* payload within the image */
-};
-
-struct snap_reader {
-	uint8_t *image;
-	size_t len;
-	unsigned major, minor;
-	unsigned count;
-	struct section *sections;
-};
-
-static void put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-/* "state file[ PATH]: <message>" into err; returns ret. */
-__attribute__((format(printf, 5, 6))) static int fail(char *err, size_t errlen, const char *path,
-	int ret, const char *fmt, ...)
+/* The message format of every failure, for both halves (state_file_internal.h). */
+int snap_file_fail(char *err, size_t errlen, const char *path, int ret, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -251,11 +216,11 @@ int snap_writer_commit(struct snap_writer *w, const char *path, char *err, size_
 
 	ret = snap_writer_image(w, &data, &len);
 	if (ret)
-		return fail(err, errlen, path, ret, "a section is still open");
+		return snap_file_fail(err, errlen, path, ret, "a section is still open");
 	slash = strrchr(path, '/');
 	base = slash ? slash + 1 : path;
 	if (*base == '\0')
-		return fail(err, errlen, path, -EISDIR, "not a file name");
+		return snap_file_fail(err, errlen, path, -EISDIR, "not a file name");
 	if (!slash)
 		dir = strdup(".");
 	else if (slash == path)
@@ -263,9 +228,9 @@ int snap_writer_commit(struct snap_writer *w, const char *path, char *err, size_
 	else
 		dir = strndup(path, (size_t)(slash - path));
 	if (!dir)
-		return fail(err, errlen, path, -ENOMEM, "out of memory");
+		return snap_file_fail(err, errlen, path, -ENOMEM, "out of memory");
 	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
-		ret = fail(err, errlen, path, -ENOMEM, "out of memory");
+		ret = snap_file_fail(err, errlen, path, -ENOMEM, "out of memory");
 		goto err_free_dir;
 	}
 
@@ -274,7 +239,7 @@ int snap_writer_commit(struct snap_writer *w, const char *path, char *err, size_
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
 		e = errno;
-		ret = fail(err, errlen, path, -e, "cannot open directory %s: %s", dir,
+		ret = snap_file_fail(err, errlen, path, -e, "cannot open directory %s: %s", dir,
 			strerror(e));
 		goto err_free_tmp;
 	}
@@ -282,36 +247,42 @@ int snap_writer_commit(struct snap_writer *w, const char *path, char *err, size_
 		0600);
 	if (fd < 0) {
 		e = errno;
-		ret = fail(err, errlen, path, -e, "cannot create %s: %s", tmp, strerror(e));
+		ret = snap_file_fail(err, errlen, path, -e,
+			"cannot create %s: %s", tmp, strerror(e));
 		goto err_close_dir;
 	}
 	ret = write_all(fd, data, len);
 	if (ret) {
-		fail(err, errlen, path, ret, "cannot write %s: %s", tmp, strerror(-ret));
+		snap_file_fail(err, errlen, path, ret,
+			"cannot write %s: %s", tmp, strerror(-ret));
 		close(fd);
 		goto err_unlink_tmp;
 	}
 	if (fsync(fd) < 0) {
 		e = errno;
-		ret = fail(err, errlen, path, -e, "cannot sync %s: %s", tmp, strerror(e));
+		ret = snap_file_fail(err, errlen, path, -e,
+			"cannot sync %s: %s", tmp, strerror(e));
 		close(fd);
 		goto err_unlink_tmp;
 	}
 	if (close(fd) < 0) {
 		e = errno;
-		ret = fail(err, errlen, path, -e, "cannot close %s: %s", tmp, strerror(e));
+		ret = snap_file_fail(err, errlen, path, -e,
+			"cannot close %s: %s", tmp, strerror(e));
 		goto err_unlink_tmp;
 	}
 	if (renameat(dfd, tmp + (base - path), dfd, base) < 0) {
 		e = errno;
-		ret = fail(err, errlen, path, -e, "cannot rename %s: %s", tmp, strerror(e));
+		ret = snap_file_fail(err, errlen, path, -e,
+			"cannot rename %s: %s", tmp, strerror(e));
 		goto err_unlink_tmp;
 	}
 	/* Past the rename the new file is in place; a failed directory sync is still
 	 * reported, because the rename may not survive a crash. */
 	if (fsync(dfd) < 0) {
 		e = errno;
-		ret = fail(err, errlen, path, -e, "written, but cannot sync directory %s: %s",
+		ret = snap_file_fail(err, errlen, path, -e,
+			"written, but cannot sync directory %s: %s",
 			dir, strerror(e));
 		goto err_close_dir;
 	}
@@ -329,286 +300,4 @@ err_free_tmp:
 err_free_dir:
 	free(dir);
 	return ret;
-}
-
-/* ---- reader ---- */
-
-static int check_size(uint64_t len, const char *path, char *err, size_t errlen)
-{
-	if (len < SNAP_HEADER_SIZE + TRAILER_SIZE)
-		return fail(err, errlen, path, -EINVAL,
-			"too short (%llu bytes, at least %u needed)", (unsigned long long)len,
-			SNAP_HEADER_SIZE + TRAILER_SIZE);
-	if (len > SNAP_MAX_FILE)
-		return fail(err, errlen, path, -EFBIG, "too large (%llu bytes, at most %u)",
-			(unsigned long long)len, SNAP_MAX_FILE);
-	return 0;
-}
-
-/* Check an image and index its sections. Takes ownership of `image` (freed on failure). */
-static int parse_owned(struct snap_reader **out, uint8_t *image, size_t len, const char *path,
-	char *err, size_t errlen)
-{
-	struct snap_reader *r;
-	size_t pos, end;
-	uint32_t count;
-	int ret;
-
-	*out = NULL;
-	ret = check_size(len, path, err, errlen);
-	if (ret)
-		goto err_free_image;
-	if (get_le(image + OFF_MAGIC, 8) != SNAP_MAGIC) {
-		ret = fail(err, errlen, path, -EINVAL, "bad magic (not an ember snapshot)");
-		goto err_free_image;
-	}
-	if (get_le(image + OFF_MAJOR, 2) != SNAP_MAJOR || get_le(image + OFF_MINOR, 2) > SNAP_MINOR) {
-		ret = fail(err, errlen, path, -ENOTSUP,
-			"format version %u.%u, this ember reads %u.%u and older minors",
-			(unsigned)get_le(image + OFF_MAJOR, 2), (unsigned)get_le(image + OFF_MINOR, 2),
-			SNAP_MAJOR, SNAP_MINOR);
-		goto err_free_image;
-	}
-	end = len - TRAILER_SIZE;
-	if (crc64_jones(0, image, end) != get_le(image + end, TRAILER_SIZE)) {
-		ret = fail(err, errlen, path, -EINVAL, "CRC mismatch (file is corrupt)");
-		goto err_free_image;
-	}
-	count = (uint32_t)get_le(image + OFF_COUNT, 4);
-	if (count > SNAP_MAX_SECTIONS) {
-		ret = fail(err, errlen, path, -EINVAL, "%u sections, at most %u allowed", count,
-			SNAP_MAX_SECTIONS);
-		goto err_free_image;
-	}
-
-	r = calloc(1, sizeof(*r));
-	if (!r) {
-		ret = fail(err, errlen, path, -ENOMEM, "out of memory");
-		goto err_free_image;
-	}
-	r->sections = calloc(count ? count : 1, sizeof(*r->sections));
-	if (!r->sections) {
-		ret = fail(err, errlen, path, -ENOMEM, "out of memory");
-		goto err_free_reader;
-	}
-	pos = SNAP_HEADER_SIZE;
-	for (uint32_t i = 0; i < count; i++) {
-		struct section *s = &r->sections[i];
-		uint64_t slen;
-
-		if (end - pos < SNAP_SECTION_HEADER_SIZE) {
-			ret = fail(err, errlen, path, -EINVAL,
-				"section %u runs past the end", i);
-			goto err_free_sections;
-		}
-		s->id = (uint32_t)get_le(image + pos, 4);
-		s->version = (uint32_t)get_le(image + pos + 4, 4);
-		slen = get_le(image + pos + 8, 8);
-		pos += SNAP_SECTION_HEADER_SIZE;
-		if (slen > end - pos) {
-			ret = fail(err, errlen, path, -EINVAL, "section %u (id %u) runs past the end",
-				i, s->id);
-			goto err_free_sections;
-		}
-		s->off = pos;
-		s->len = (size_t)slen;
-		pos += s->len;
-	}
-	if (pos != end) {
-		ret = fail(err, errlen, path, -EINVAL, "%zu unexpected bytes after the last section",
-			end - pos);
-		goto err_free_sections;
-	}
-	r->image = image;
-	r->len = len;
-	r->major = (unsigned)get_le(image + OFF_MAJOR, 2);
-	r->minor = (unsigned)get_le(image + OFF_MINOR, 2);
-	r->count = count;
-	*out = r;
-	return 0;
-
-err_free_sections:
-	free(r->sections);
-err_free_reader:
-	free(r);
-err_free_image:
-	free(image);
-	return ret;
-}
-
-int snap_reader_parse(struct snap_reader **out, const void *data, size_t len, char *err,
-	size_t errlen)
-{
-	uint8_t *copy;
-	int ret;
-
-	*out = NULL;
-	ret = check_size(len, NULL, err, errlen); /* before copying anything */
-	if (ret)
-		return ret;
-	copy = malloc(len);
-	if (!copy)
-		return fail(err, errlen, NULL, -ENOMEM, "out of memory");
-	memcpy(copy, data, len);
-	return parse_owned(out, copy, len, NULL, err, errlen);
-}
-
-int snap_reader_open(struct snap_reader **out, const char *path, char *err, size_t errlen)
-{
-	struct stat st;
-	uint8_t *buf;
-	size_t got = 0;
-	int fd, e, ret;
-
-	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		e = errno;
-		return fail(err, errlen, path, -e, "cannot open: %s", strerror(e));
-	}
-	if (fstat(fd, &st) < 0) {
-		e = errno;
-		ret = fail(err, errlen, path, -e, "cannot stat: %s", strerror(e));
-		goto err_close;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		ret = fail(err, errlen, path, -EINVAL, "not a regular file");
-		goto err_close;
-	}
-	ret = check_size((uint64_t)st.st_size, path, err, errlen); /* before reading anything */
-	if (ret)
-		goto err_close;
-	buf = malloc((size_t)st.st_size);
-	if (!buf) {
-		ret = fail(err, errlen, path, -ENOMEM, "out of memory");
-		goto err_close;
-	}
-	/* A file that shrinks meanwhile is parsed as read (and then fails its checks); one
-	 * that grows is read only up to the size checked above. */
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			e = errno;
-			ret = fail(err, errlen, path, -e, "cannot read: %s", strerror(e));
-			goto err_free_buf;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	return parse_owned(out, buf, got, path, err, errlen);
-
-err_free_buf:
-	free(buf);
-err_close:
-	close(fd);
-	return ret;
-}
-
-void snap_reader_free(struct snap_reader *r)
-{
-	if (!r)
-		return;
-	free(r->sections);
-	free(r->image);
-	free(r);
-}
-
-void snap_reader_version(const struct snap_reader *r, unsigned *major, unsigned *minor)
-{
-	if (major)
-		*major = r->major;
-	if (minor)
-		*minor = r->minor;
-}
-
-unsigned snap_reader_count(const struct snap_reader *r)
-{
-	return r->count;
-}
-
-int snap_reader_find(const struct snap_reader *r, uint32_t id, unsigned n, struct snap_cursor *c)
-{
-	for (unsigned i = 0; i < r->count; i++) {
-		const struct section *s = &r->sections[i];
-
-		if (s->id != id || n-- > 0)
-			continue;
-		*c = (struct snap_cursor){ .p = r->image + s->off, .left = s->len, .id = s->id,
-			.version = s->version };
-		return 0;
-	}
-	*c = (struct snap_cursor){ .p = NULL, .left = 0, .id = id, .bad = true };
-	return -ENOENT;
-}
-
-unsigned snap_reader_count_id(const struct snap_reader *r, uint32_t id)
-{
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < r->count; i++)
-		n += r->sections[i].id == id;
-	return n;
-}
-
-/* ---- cursors ---- */
-
-int snap_get(struct snap_cursor *c, void *out, size_t len)
-{
-	if (c->bad || len > c->left) {
-		/* Zero the output so a caller that checks `bad` only at the end never
-		 * computes with uninitialised values meanwhile. */
-		c->bad = true;
-		if (len)
-			memset(out, 0, len);
-		return -EINVAL;
-	}
-	if (len) {
-		memcpy(out, c->p, len);
-		c->p += len;
-		c->left -= len;
-	}
-	return 0;
-}
-
-int snap_get_u32(struct snap_cursor *c, uint32_t *v)
-{
-	uint8_t b[4];
-	int ret = snap_get(c, b, sizeof(b));
-
-	*v = (uint32_t)get_le(b, 4);
-	return ret;
-}
-
-int snap_get_u64(struct snap_cursor *c, uint64_t *v)
-{
-	uint8_t b[8];
-	int ret = snap_get(c, b, sizeof(b));
-
-	*v = get_le(b, 8);
-	return ret;
-}
-
-int snap_get_str(struct snap_cursor *c, const char **s, size_t max)
-{
-	uint32_t n;
-
-	*s = NULL;
-	if (snap_get_u32(c, &n))
-		return -EINVAL;
-	if (n == STR_NULL)
-		return 0;
-	/* n + 1 bytes needed: the string and its NUL, with no NUL before it. */
-	if (n > max || n >= c->left || c->p[n] != '\0' || memchr(c->p, '\0', n)) {
-		c->bad = true;
-		return -EINVAL;
-	}
-	*s = (const char *)c->p;
-	c->p += (size_t)n + 1;
-	c->left -= (size_t)n + 1;
-	return 0;
 }

@@ -15,7 +15,6 @@
  *   u32 count, then per request done but not answered:
  *   u32 head, u32 written, u64 status byte gpa, u32 status. */
 #define STATE_VERSION 1
-#define PATH_MAX_LEN 4096
 
 /* Guest address of a chain's status byte: the last byte of its writable part. */
 static uint64_t status_gpa(const struct virtq_elem *e)
@@ -125,7 +124,7 @@ int blk_restore(void *dev, struct snap_cursor *c)
 	int ret;
 
 	if (snap_get_u32(c, &version) || version != STATE_VERSION || snap_get_u32(c, &ro) ||
-		snap_get_u64(c, &capacity) || snap_get_str(c, &path, PATH_MAX_LEN) || !path ||
+		snap_get_u64(c, &capacity) || snap_get_str(c, &path, SNAP_PATH_MAX) || !path ||
 		snap_get_u64(c, &bb) || snap_get_u64(c, &rs.bandwidth_burst) ||
 		snap_get_u64(c, &ob) || snap_get_u64(c, &rs.ops_burst) ||
 		snap_get_u32(c, &count) || ro > 1) {
