@@ -54,6 +54,8 @@ EMBER_SRCS := \
 	src/devices/virtio/rng.c \
 	src/devices/virtio/balloon.c \
 	src/devices/virtio/balloon_parse.c \
+	src/devices/virtio/balloon_persist.c \
+	src/devices/virtio/balloon_queues.c \
 	src/devices/balloon_memory.c \
 	src/devices/virtio/net.c \
 	src/devices/virtio/net_persist.c \
@@ -145,6 +147,7 @@ test_virtio_block_SRCS := src/devices/virtio/block.c src/devices/virtio/block_re
 	tests/unit/fake_block_env.c
 test_virtio_block_SRCS += tests/unit/fake_seccomp.c
 test_virtio_balloon_SRCS := src/devices/virtio/balloon.c src/devices/virtio/balloon_parse.c \
+	src/devices/virtio/balloon_persist.c src/devices/virtio/balloon_queues.c \
 	src/devices/balloon_memory.c \
 	src/devices/virtio/queue.c src/kvm/guest_mem.c $(STATE_FILE_SRCS) \
 	src/util/log.c

@@ -1,0 +1,61 @@
+/* Internals of the virtio-balloon model shared by its files (device, queues, persist).
+ * Not a module interface: other modules use include/ember/balloon.h and virtio_devices.h. */
+#ifndef EMBER_BALLOON_INTERNAL_H
+#define EMBER_BALLOON_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "ember/balloon.h"
+#include "ember/guest_mem.h"
+#include "ember/virtio.h"
+
+struct snap_cursor;
+struct snap_writer;
+
+#define NUM_QUEUES 4 /* inflate, deflate, stats, reporting at most (no hinting) */
+
+enum role { ROLE_NONE, ROLE_INFLATE, ROLE_DEFLATE, ROLE_STATS, ROLE_REPORTING };
+
+struct balloon {
+	struct virtio_dev *vd;
+	const struct guest_mem *mem;
+	struct ev_loop *loop;
+	ev_timer stats_timer;
+	bool deflate_on_oom, reporting;
+	uint32_t interval_s;      /* stats polling; 0 = statistics not offered */
+	bool active;
+	enum role roles[NUM_QUEUES]; /* transport queue index -> role, from acked features */
+	/* Config space; written under the transport lock (config ops, or virtio_lock). */
+	uint32_t num_pages, actual;
+	/* The stats buffer the driver gave us; handing it back asks for fresh stats. */
+	bool stats_held;
+	struct virtq_elem stats_elem;
+	uint64_t stats_present, stats_value[BALLOON_STAT_TAGS], stats_updates;
+	struct virtq_elem elem;   /* scratch for queue processing */
+	uint64_t inflated, deflated, refused, malformed, discarded_bytes, discard_failed,
+		reported_bytes, bad_stats;
+	unsigned logged;
+	uint64_t log_window_us;
+};
+
+static inline uint64_t balloon_guest_pages(const struct balloon *b)
+{
+	return b->mem->total >> BALLOON_PFN_SHIFT;
+}
+
+/* balloon.c: the features this device offers. */
+uint64_t balloon_features(void *dev);
+
+/* balloon_queues.c: the queue_notify op (transport lock held), and the stats polling
+ * timer's callback (control loop). */
+void balloon_queue_notify(void *dev, unsigned qi);
+void balloon_stats_tick(struct ev_loop *loop, ev_timer *w, int revents);
+
+/* balloon_persist.c: the model's save/restore ops (transport lock held, paused VM). */
+int balloon_save(void *dev, struct snap_writer *w);
+int balloon_restore(void *dev, struct snap_cursor *c);
+
+#endif
