@@ -59,6 +59,13 @@ EMBER_SRCS := \
 	src/devices/balloon_memory.c \
 	src/devices/virtio/net.c \
 	src/devices/virtio/net_persist.c \
+	src/devices/mmds/frame.c \
+	src/devices/mmds/http.c \
+	src/devices/mmds/imds.c \
+	src/devices/mmds/stack.c \
+	src/devices/mmds/store.c \
+	src/devices/mmds/tcp.c \
+	src/devices/mmds/token.c \
 	src/devices/virtio/vsock.c \
 	src/devices/virtio/vsock_proto.c \
 	src/devices/tap.c \
@@ -117,7 +124,7 @@ LUA_SRCS := $(wildcard lua/ember/*.lua)
 STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/util/crc64.c
 
 # Unit tests: one binary per module, linked with only that module and what it needs.
-UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate
+UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds
 test_bus_SRCS := src/devices/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/kvm/guest_mem.c src/util/log.c
 test_config_SRCS := src/vmm/config.c
@@ -138,7 +145,7 @@ test_api_router_SRCS := src/api/api.c src/api/config_file.c src/api/json.c \
 	src/api/route_devices.c src/api/route_drives.c \
 	src/api/route_machine.c src/api/router.c src/util/log.c src/util/metrics.c \
 	src/vmm/config.c src/devices/rate_limiter.c src/devices/virtio/balloon_parse.c \
-	src/kvm/guest_mem.c tests/unit/fake_vm.c
+	src/kvm/guest_mem.c src/devices/mmds/store.c tests/unit/fake_vm.c
 test_virtio_block_SRCS := src/devices/virtio/block.c src/devices/virtio/block_req.c \
 	src/devices/virtio/block_persist.c src/devices/virtio/block_update.c \
 	src/devices/virtio/block_worker.c \
@@ -159,8 +166,12 @@ test_virtio_mmio_SRCS := src/devices/virtio/mmio.c src/devices/virtio/mmio_regs.
 	tests/unit/virtio_rig.c
 test_virtio_rng_SRCS := $(test_virtio_mmio_SRCS) src/devices/virtio/rng.c \
 	src/devices/rate_limiter.c
+MMDS_SRCS := src/devices/mmds/frame.c src/devices/mmds/http.c src/devices/mmds/imds.c \
+	src/devices/mmds/stack.c src/devices/mmds/store.c src/devices/mmds/tcp.c \
+	src/devices/mmds/token.c
+test_mmds_SRCS := $(MMDS_SRCS)
 test_virtio_net_SRCS := src/devices/virtio/net.c src/devices/virtio/net_persist.c \
-	src/devices/tap.c src/devices/rate_limiter.c \
+	src/devices/tap.c src/devices/rate_limiter.c $(MMDS_SRCS) \
 	src/devices/virtio/queue.c src/kvm/guest_mem.c src/util/log.c $(STATE_FILE_SRCS) \
 	tests/unit/netvsock_rig.c
 test_vsock_packets_SRCS := src/devices/virtio/vsock.c src/devices/virtio/vsock_proto.c \
@@ -214,6 +225,9 @@ $(BUILD)/tests/unit/test_virtio_balloon $(SAN_BUILD)/tests/unit/test_virtio_ball
 $(BUILD)/tests/unit/test_virtio_net $(SAN_BUILD)/tests/unit/test_virtio_net \
 	$(BUILD)/tests/unit/test_vsock_packets $(SAN_BUILD)/tests/unit/test_vsock_packets: \
 	CMOCKA_LIBS += -lev
+$(BUILD)/tests/unit/test_virtio_net $(SAN_BUILD)/tests/unit/test_virtio_net \
+	$(BUILD)/tests/unit/test_mmds $(SAN_BUILD)/tests/unit/test_mmds: \
+	CMOCKA_LIBS += -lcjson -lhttp_parser
 
 # ember-uffd: the reference page-fault handler for the Uffd memory backend.
 $(BUILD)/ember-uffd: $(patsubst %,$(BUILD)/%.o,tools/ember-uffd.c tools/uffd_serve.c \

@@ -13,6 +13,7 @@
 #include "ember/log.h"
 #include "ember/lua_host.h"
 #include "ember/memory_file.h"
+#include "ember/mmds.h"
 #include "ember/seccomp.h"
 #include "ember/snapshot.h"
 #include "ember/vcpu.h"
@@ -40,6 +41,7 @@ static const char usage[] =
 	"  --api-sock PATH          serve the Firecracker-compatible API on PATH: alone, for a\n"
 	"                           VM configured over it; after run FILE.lua, for that VM\n"
 	"  --config-file FILE       boot the VM a Firecracker JSON configuration describes\n"
+	"  --metadata FILE          fill the MMDS data store from a JSON file\n"
 	"  -h, --help               show this help\n"
 	"  -V, --version            show the version\n"
 	"\n"
@@ -280,7 +282,8 @@ int main(int argc, char **argv)
 			return EMBER_EXIT_OK;
 		}
 		if ((!strcmp(opt, "--log-level") || !strcmp(opt, "--log-file") ||
-			    !strcmp(opt, "--api-sock") || !strcmp(opt, "--config-file")) &&
+			    !strcmp(opt, "--api-sock") || !strcmp(opt, "--config-file") ||
+			    !strcmp(opt, "--metadata")) &&
 			i + 1 >= argc) {
 			fprintf(stderr, "ember: %s needs a value\n", opt);
 			return EMBER_EXIT_USAGE;
@@ -301,6 +304,12 @@ int main(int argc, char **argv)
 			api_sock = argv[++i];
 		} else if (!strcmp(opt, "--config-file")) {
 			config_file = argv[++i];
+		} else if (!strcmp(opt, "--metadata")) {
+			char err[512];
+			if (mmds_load_file(mmds_shared(), argv[++i], err, sizeof(err))) {
+				fprintf(stderr, "ember: --metadata: %s\n", err);
+				return EMBER_EXIT_USAGE;
+			}
 		} else {
 			fprintf(stderr, "ember: unknown option '%s'\n%s", opt, usage);
 			return EMBER_EXIT_USAGE;

@@ -41,12 +41,22 @@ struct drive_config {
 	struct rate_limit_config limit;
 };
 
+/* MMDS on an interface (Firecracker's /mmds/config, copied to each interface it names):
+ * the guest's frames for `ipv4` are answered by ember's MMDS instead of reaching the tap. */
+struct net_mmds_config {
+	bool enabled;
+	uint32_t ipv4;     /* host byte order, link-local (169.254.0.0/16) */
+	unsigned version;  /* 1 (V1) or 2 (V2) */
+	bool imds_compat;  /* always answer in IMDS text, whatever Accept says */
+};
+
 struct net_config {
 	char *id;          /* iface id, as in Firecracker's API */
 	char *tap;         /* host TAP device name */
 	uint8_t mac[6];
 	bool has_mac;
 	struct rate_limit_config rx_limit, tx_limit;
+	struct net_mmds_config mmds;
 };
 
 struct vsock_config {

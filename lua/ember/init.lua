@@ -35,6 +35,7 @@ local schema = {
   vsock = "table",
   entropy = "table",
   balloon = "table",
+  mmds = "table",
   device_discovery = "string",
   on_boot = "function",
   on_exit = "function",

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ember/log.h"
+#include "ember/mmds.h"
 #include "ember/vm.h"
 
 static double metrics_period(void)
@@ -58,7 +59,7 @@ void api_free(struct api *api)
 	for (unsigned i = 0; i < VM_MAX_DRIVES; i++)
 		api_drive_extra_deinit(api, i);
 	free(api->boot_args);
-	cJSON_Delete(api->mmds);
+	mmds_reset(mmds_shared()); /* the store lives as long as the API that fills it */
 	free(api);
 }
 

@@ -21,7 +21,6 @@ struct jschema;
 	"Load snapshot error: Loading a microVM snapshot not allowed after configuring " \
 	"boot-specific resources."
 
-#define API_MMDS_LIMIT 51200u   /* Firecracker's default --mmds-size-limit */
 #define API_METRICS_PERIOD 60.0 /* seconds between metrics lines, as Firecracker */
 
 enum huge_pages { HUGE_PAGES_NONE, HUGE_PAGES_TRANSPARENT, HUGE_PAGES_2M };
@@ -48,7 +47,6 @@ struct api {
 		bool writeback; /* cache_type Writeback (else Unsafe) */
 	} drive_extra[VM_MAX_DRIVES];
 
-	cJSON *mmds;            /* the MMDS data store; NULL until the first PUT */
 	ev_timer metrics_timer; /* periodic metrics lines once metrics are configured */
 };
 
@@ -141,6 +139,8 @@ cJSON *api_nets_json(const struct vm_config *c);
 cJSON *api_vsock_json(const struct vm_config *c);
 cJSON *api_entropy_json(const struct vm_config *c);
 cJSON *api_balloon_json(const struct balloon_config *b);
+/* Firecracker's MmdsConfig for the interfaces of `c` that answer MMDS; null if none. */
+cJSON *api_mmds_config_json(const struct vm_config *c);
 /* Free what api_put_drive stored for drive i (its partuuid); route_drives.c. */
 void api_drive_extra_deinit(struct api *api, unsigned i);
 

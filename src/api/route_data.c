@@ -1,5 +1,5 @@
-/* API routes for the VMM's own services: logger, metrics, and the MMDS data store
- * (kept and answered as JSON; ember has no network device for a guest to read it yet). */
+/* API routes for the VMM's own services: logger, metrics, and MMDS (the process's data
+ * store, ember/mmds.h, and which interfaces let the guest read it). */
 #include "internal.h"
 
 #include <arpa/inet.h>
@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ember/log.h"
+#include "ember/mmds.h"
 #include "json.h"
 
 /* ---- /logger ---- */
@@ -139,39 +140,32 @@ void api_put_metrics(struct api *api, const struct api_call *call, struct api_re
 
 /* ---- /mmds ---- */
 
-static bool too_big(const cJSON *v, bool *oom)
+/* Replace the store with v (consumed), answering 204, 413 or 500. */
+static void store(cJSON *v, struct api_resp *r)
 {
-	char *s = cJSON_PrintUnformatted(v);
-	bool big = s && strlen(s) > API_MMDS_LIMIT;
+	int ret = v ? mmds_set_data(mmds_shared(), v) : -ENOMEM;
 
-	*oom = !s;
-	cJSON_free(s);
-	return big;
+	if (ret == -EFBIG)
+		resp_fault(r, 413, "MMDS limit exceeded error: The MMDS patch request doesn't fit.");
+	else if (ret)
+		resp_fault(r, 500, "Out of memory.");
+	else
+		resp_ok(r);
 }
 
 void api_get_mmds(struct api *api, const struct api_call *call, struct api_resp *r)
 {
+	const cJSON *data = mmds_data(mmds_shared());
+
+	(void)api;
 	(void)call;
-	resp_json(r, api->mmds ? cJSON_Duplicate(api->mmds, 1) : cJSON_CreateObject());
+	resp_json(r, data ? cJSON_Duplicate(data, 1) : cJSON_CreateObject());
 }
 
 void api_put_mmds(struct api *api, const struct api_call *call, struct api_resp *r)
 {
-	cJSON *v;
-	bool oom;
-
-	if (too_big(call->body, &oom)) {
-		resp_fault(r, 413, "MMDS limit exceeded error: The MMDS patch request doesn't fit.");
-		return;
-	}
-	v = oom ? NULL : cJSON_Duplicate(call->body, 1);
-	if (!v) {
-		resp_fault(r, 500, "Out of memory.");
-		return;
-	}
-	cJSON_Delete(api->mmds);
-	api->mmds = v;
-	resp_ok(r);
+	(void)api;
+	store(cJSON_Duplicate(call->body, 1), r);
 }
 
 /* RFC 7396 JSON merge patch: returns the new target (the old one is consumed), or NULL
@@ -208,30 +202,16 @@ static cJSON *merge(cJSON *target, const cJSON *patch)
 
 void api_patch_mmds(struct api *api, const struct api_call *call, struct api_resp *r)
 {
+	const cJSON *data = mmds_data(mmds_shared());
 	cJSON *next;
-	bool oom;
 
-	if (!api->mmds) {
+	(void)api;
+	if (!data) {
 		resp_fault(r, 400, "MMDS error: The MMDS data store is not initialized.");
 		return;
 	}
-	next = merge(cJSON_Duplicate(api->mmds, 1), call->body);
-	if (!next) {
-		resp_fault(r, 500, "Out of memory.");
-		return;
-	}
-	if (too_big(next, &oom) || oom) {
-		cJSON_Delete(next);
-		if (oom)
-			resp_fault(r, 500, "Out of memory.");
-		else
-			resp_fault(r, 413, "MMDS limit exceeded error: The MMDS patch request doesn't "
-				"fit.");
-		return;
-	}
-	cJSON_Delete(api->mmds);
-	api->mmds = next;
-	resp_ok(r);
+	next = cJSON_Duplicate(data, 1);
+	store(next ? merge(next, call->body) : NULL, r);
 }
 
 /* ---- /mmds/config ---- */
@@ -246,8 +226,19 @@ static const struct jfield mmds_config_fields[] = {
 };
 static const struct jschema mmds_config_schema = { "MmdsConfig", mmds_config_fields };
 
+static unsigned find_net(const struct vm_config *c, const char *id)
+{
+	unsigned i = 0;
+
+	while (i < c->nr_nets && strcmp(c->nets[i].id, id))
+		i++;
+	return i;
+}
+
 void api_put_mmds_config(struct api *api, const struct api_call *call, struct api_resp *r)
 {
+	const cJSON *ids, *e;
+	struct net_mmds_config m = { .enabled = true, .ipv4 = MMDS_DEFAULT_IPV4 };
 	const char *ip;
 	struct in_addr addr;
 	char err[512];
@@ -272,12 +263,53 @@ void api_put_mmds_config(struct api *api, const struct api_call *call, struct ap
 		resp_fault(r, 400, "MMDS config error: The MMDS IPv4 address is not link local.");
 		return;
 	}
-	/* Every id must name a network interface, and ember has none yet. */
-	if (cJSON_GetArraySize(json_get(call->body, "network_interfaces")) == 0)
+	ids = json_get(call->body, "network_interfaces");
+	if (cJSON_GetArraySize(ids) == 0) {
 		resp_fault(r, 400, "MMDS config error: The list of network interface IDs that allow "
 			"forwarding MMDS requests is empty.");
-	else
-		resp_fault(r, 400, "MMDS config error: The list of network interface IDs provided "
-			"contains at least one ID that does not correspond to any existing network "
-			"interface.");
+		return;
+	}
+	cJSON_ArrayForEach(e, ids) {
+		if (!cJSON_IsString(e) || find_net(&api->cfg, e->valuestring) == api->cfg.nr_nets) {
+			resp_fault(r, 400, "MMDS config error: The list of network interface IDs "
+				"provided contains at least one ID that does not correspond to any "
+				"existing network interface.");
+			return;
+		}
+	}
+	if (ip)
+		m.ipv4 = ntohl(addr.s_addr);
+	m.version = json_get_enum(call->body, "version", mmds_versions, 0) + 1;
+	m.imds_compat = json_get_bool(call->body, "imds_compat", false);
+	/* The last configuration wins: interfaces it does not name stop answering MMDS. */
+	for (unsigned i = 0; i < api->cfg.nr_nets; i++)
+		api->cfg.nets[i].mmds = (struct net_mmds_config){ 0 };
+	cJSON_ArrayForEach(e, ids)
+		api->cfg.nets[find_net(&api->cfg, e->valuestring)].mmds = m;
+	mmds_configure(mmds_shared(), m.version == 2 ? MMDS_V2 : MMDS_V1, m.imds_compat);
+	resp_ok(r);
+}
+
+cJSON *api_mmds_config_json(const struct vm_config *c)
+{
+	const struct net_mmds_config *m = NULL;
+	cJSON *o, *ids;
+	char ip[INET_ADDRSTRLEN];
+	struct in_addr a;
+
+	for (unsigned i = 0; i < c->nr_nets && !m; i++)
+		if (c->nets[i].mmds.enabled)
+			m = &c->nets[i].mmds;
+	if (!m)
+		return cJSON_CreateNull();
+	o = cJSON_CreateObject();
+	ids = cJSON_AddArrayToObject(o, "network_interfaces");
+	for (unsigned i = 0; i < c->nr_nets; i++)
+		if (c->nets[i].mmds.enabled)
+			cJSON_AddItemToArray(ids, cJSON_CreateString(c->nets[i].id));
+	cJSON_AddStringToObject(o, "version", m->version == 2 ? "V2" : "V1");
+	a.s_addr = htonl(m->ipv4);
+	cJSON_AddStringToObject(o, "ipv4_address", inet_ntop(AF_INET, &a, ip, sizeof(ip)));
+	cJSON_AddBoolToObject(o, "imds_compat", m->imds_compat);
+	return o;
 }

@@ -458,7 +458,7 @@ void api_get_vm_config(struct api *api, const struct api_call *call, struct api_
 	cJSON_AddNullToObject(o, "logger");
 	cJSON_AddItemToObject(o, "machine-config", machine_config_json(api));
 	cJSON_AddNullToObject(o, "metrics");
-	cJSON_AddNullToObject(o, "mmds-config");
+	cJSON_AddItemToObject(o, "mmds-config", api_mmds_config_json(c));
 	cJSON_AddItemToObject(o, "network-interfaces", api_nets_json(c));
 	cJSON_AddItemToObject(o, "vsock", api_vsock_json(c));
 	cJSON_AddItemToObject(o, "entropy", api_entropy_json(c));

@@ -1,5 +1,6 @@
 /* Reading a machine definition (a Lua table) into struct vm_config, device tables
  * included. Every problem raises a definition error that names the key. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include <lauxlib.h>
 
 #include "ember/config.h"
+#include "ember/mmds.h"
 #include "internal.h"
 
 void lvm_only_keys(lua_State *L, int t, const char *where, const char *const allowed[])
@@ -217,6 +219,50 @@ static void read_singletons(lua_State *L, int t, struct vm_config *cfg)
 	lua_pop(L, 1);
 }
 
+/* mmds = { network_interfaces = { "eth0" }, version = "V2", ipv4_address = "...",
+ * imds_compat = false }: as Firecracker's PUT /mmds/config, after `net`. */
+static void read_mmds(lua_State *L, int t, struct vm_config *cfg)
+{
+	static const char *const keys[] = { "network_interfaces", "version", "ipv4_address",
+		"imds_compat", NULL };
+	struct net_mmds_config m = { .enabled = true, .ipv4 = MMDS_DEFAULT_IPV4, .version = 1 };
+	const char *version, *ip;
+	struct in_addr a;
+	int n = 0;
+
+	if (field(L, t, "vm", "mmds", LUA_TTABLE) == LUA_TNIL) {
+		lua_pop(L, 1);
+		return;
+	}
+	lvm_only_keys(L, -1, "mmds", keys);
+	version = lvm_opt_str(L, -1, "mmds", "version");
+	if (version && strcmp(version, "V1") && strcmp(version, "V2"))
+		config_error(L, "mmds.version: '%s' is not V1 or V2", version);
+	m.version = version && !strcmp(version, "V2") ? 2 : 1;
+	ip = lvm_opt_str(L, -1, "mmds", "ipv4_address");
+	if (ip && (inet_pton(AF_INET, ip, &a) != 1 || (ntohl(a.s_addr) >> 16) != 0xa9fe))
+		config_error(L, "mmds.ipv4_address: '%s' is not a link-local IPv4 address", ip);
+	if (ip)
+		m.ipv4 = ntohl(a.s_addr);
+	m.imds_compat = opt_bool(L, -1, "mmds", "imds_compat");
+	if (field(L, -1, "mmds", "network_interfaces", LUA_TTABLE) == LUA_TNIL)
+		config_error(L, "mmds.network_interfaces: a list of interface ids is needed");
+	for (int i = 1; lua_rawgeti(L, -1, i) != LUA_TNIL; i++, n++) {
+		const char *id = lua_tostring(L, -1);
+		unsigned k = 0;
+		while (id && k < cfg->nr_nets && strcmp(cfg->nets[k].id ? cfg->nets[k].id : "", id))
+			k++;
+		if (!id || k == cfg->nr_nets)
+			config_error(L, "mmds.network_interfaces[%d]: no interface '%s' in net", i,
+				id ? id : luaL_typename(L, -1));
+		cfg->nets[k].mmds = m;
+		lua_pop(L, 1);
+	}
+	if (n == 0)
+		config_error(L, "mmds.network_interfaces: a list of interface ids is needed");
+	lua_pop(L, 3);
+}
+
 void lvm_read_config(lua_State *L, int t, struct vm_config *cfg)
 {
 	const char *backing, *console, *discovery;
@@ -245,5 +291,6 @@ void lvm_read_config(lua_State *L, int t, struct vm_config *cfg)
 									  : DISCOVERY_ACPI;
 	read_drives(L, t, cfg);
 	read_nets(L, t, cfg);
+	read_mmds(L, t, cfg);
 	read_singletons(L, t, cfg);
 }

@@ -12,6 +12,7 @@
 
 #include "ember/config.h"
 #include "ember/log.h"
+#include "ember/mmds.h"
 #include "ember/rate_limiter.h"
 #include "ember/virtio.h"
 #include "ember/virtio_devices.h"
@@ -70,8 +71,41 @@ static int read_frame(struct net_dev *n)
 	}
 }
 
-/* Tap -> guest, while there are frames, guest buffers and rate budget. Reading stops
- * when any of them runs out; an RX kick or the throttle timer starts it again. */
+/* The next frame MMDS has for the guest into rx_frame. 1 with a frame, 0 if none. */
+static int mmds_frame(struct net_dev *n)
+{
+	size_t len;
+
+	if (!n->mmds)
+		return 0;
+	len = mmds_stack_output(n->mmds, n->rx_frame + NET_HDR_SIZE, NET_MAX_FRAME, net_now_ns());
+	if (!len)
+		return 0;
+	memset(n->rx_frame, 0, NET_HDR_SIZE);
+	n->rx_frame[HDR_NUM_BUFFERS] = 1;
+	n->rx_len = NET_HDR_SIZE + len;
+	n->rx_held = true;
+	return 1;
+}
+
+/* (Re)arm the MMDS timer for the stack's next deadline, or stop it. */
+static void mmds_arm(struct net_dev *n)
+{
+	uint64_t at, now;
+
+	if (!n->mmds)
+		return;
+	at = mmds_stack_deadline(n->mmds);
+	ev_timer_stop(n->loop, &n->mmds_w);
+	if (!at)
+		return;
+	now = net_now_ns();
+	ev_timer_set(&n->mmds_w, at > now ? (double)(at - now) / 1e9 : 0., 0.);
+	ev_timer_start(n->loop, &n->mmds_w);
+}
+
+/* MMDS, then tap -> guest, while there are frames, guest buffers and rate budget. Reading
+ * stops when any of them runs out; an RX kick or the throttle timer starts it again. */
 static void rx_pump(struct net_dev *n)
 {
 	struct virtq *q = virtio_queue(n->vd, RXQ);
@@ -85,7 +119,7 @@ static void rx_pump(struct net_dev *n)
 		uint64_t wait;
 		int r;
 
-		if (!n->rx_held && !read_frame(n))
+		if (!n->rx_held && !mmds_frame(n) && !read_frame(n))
 			break;
 		r = virtq_pop(q, &e, err, sizeof(err));
 		if (r == -ENOENT) {
@@ -126,6 +160,7 @@ static void rx_pump(struct net_dev *n)
 	if (any)
 		virtio_notify(n->vd, RXQ);
 	set_reader(n, more);
+	mmds_arm(n);
 }
 
 /* Guest -> tap. A frame the tap cannot take now is dropped, as a NIC would. */
@@ -134,7 +169,7 @@ static void tx_pump(struct net_dev *n)
 	struct virtq *q = virtio_queue(n->vd, TXQ);
 	struct virtq_elem e;
 	char err[160];
-	bool any = false;
+	bool any = false, mmds_in = false;
 
 	if (!n->active || ev_is_active(&n->tx_throttle_w))
 		return;
@@ -164,7 +199,11 @@ static void tx_pump(struct net_dev *n)
 			} else {
 				/* No offloads negotiated: the guest's header carries nothing. */
 				memset(n->tx_frame, 0, NET_HDR_SIZE);
-				if (write(n->fd, n->tx_frame, e.read_len) == (ssize_t)e.read_len) {
+				if (n->mmds && mmds_stack_input(n->mmds, n->tx_frame + NET_HDR_SIZE,
+						e.read_len - NET_HDR_SIZE, net_now_ns())) {
+					mmds_in = true; /* MMDS's: answered, not sent on */
+				} else if (write(n->fd, n->tx_frame, e.read_len) ==
+					   (ssize_t)e.read_len) {
 					n->st.tx_packets++;
 					n->st.tx_bytes += e.read_len - NET_HDR_SIZE;
 				} else {
@@ -180,6 +219,8 @@ static void tx_pump(struct net_dev *n)
 	}
 	if (any)
 		virtio_notify(n->vd, TXQ);
+	if (mmds_in)
+		rx_pump(n); /* MMDS's answers go out now, if the guest has buffers */
 }
 
 /* Run a pump from a libev callback (no lock held there). */
@@ -206,6 +247,21 @@ static void on_throttle(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	pump_locked(n, w == &n->rx_throttle_w ? rx_pump : tx_pump);
+}
+
+/* MMDS's retransmission timer: resend what the guest has not acknowledged. */
+static void on_mmds_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct net_dev *n = w->data;
+
+	(void)loop;
+	(void)revents;
+	virtio_lock(n->vd);
+	mmds_stack_tick(n->mmds, net_now_ns());
+	if (n->active)
+		rx_pump(n);
+	mmds_arm(n);
+	virtio_unlock(n->vd);
 }
 
 static uint64_t features(void *dev)
@@ -235,6 +291,9 @@ static void reset(void *dev)
 	set_reader(n, false);
 	ev_timer_stop(n->loop, &n->rx_throttle_w);
 	ev_timer_stop(n->loop, &n->tx_throttle_w);
+	ev_timer_stop(n->loop, &n->mmds_w);
+	if (n->mmds)
+		mmds_stack_clear(n->mmds);
 }
 
 static void queue_notify(void *dev, unsigned q)
@@ -272,6 +331,8 @@ static void destroy(void *dev)
 	set_reader(n, false);
 	ev_timer_stop(n->loop, &n->rx_throttle_w);
 	ev_timer_stop(n->loop, &n->tx_throttle_w);
+	ev_timer_stop(n->loop, &n->mmds_w);
+	mmds_stack_free(n->mmds);
 	if (n->fd >= 0)
 		close(n->fd);
 	free(n->id);
@@ -298,6 +359,8 @@ static void stats(void *dev, void (*put)(void *ctx, const char *key, uint64_t va
 	put(ctx, "tx_dropped", n->st.tx_dropped);
 	put(ctx, "tx_malformed", n->st.tx_malformed);
 	put(ctx, "tx_throttled", n->st.tx_throttled);
+	if (n->mmds)
+		mmds_stats_put(mmds_stack_stats(n->mmds), put, ctx);
 }
 
 const struct virtio_dev_ops net_ops = {
@@ -369,6 +432,19 @@ int virtio_net_set_limits(struct virtio_dev *vd, const struct rate_limit_update 
 	return ret;
 }
 
+int net_mmds_enable(struct net_dev *n, const struct net_mmds_config *cfg)
+{
+	struct mmds_stack *s = mmds_stack_new(mmds_shared(), cfg->ipv4);
+
+	if (!s)
+		return -ENOMEM;
+	mmds_stack_free(n->mmds);
+	n->mmds = s;
+	n->mmds_cfg = *cfg;
+	mmds_configure(mmds_shared(), cfg->version == 2 ? MMDS_V2 : MMDS_V1, cfg->imds_compat);
+	return 0;
+}
+
 static void copy_bucket(struct token_bucket_config *to, const struct bucket_config *from)
 {
 	to->size = from->size;
@@ -412,7 +488,8 @@ struct net_dev *net_dev_new(struct ev_loop *loop, const struct net_config *cfg, 
 	ev_io_init(&n->rx_w, on_tap, fd, EV_READ);
 	ev_init(&n->rx_throttle_w, on_throttle);
 	ev_init(&n->tx_throttle_w, on_throttle);
-	n->rx_w.data = n->rx_throttle_w.data = n->tx_throttle_w.data = n;
+	ev_init(&n->mmds_w, on_mmds_timer);
+	n->rx_w.data = n->rx_throttle_w.data = n->tx_throttle_w.data = n->mmds_w.data = n;
 	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
 		snprintf(err, errlen, "net '%s': %s", id, strerror(errno));
 		goto err_destroy;
@@ -420,6 +497,10 @@ struct net_dev *net_dev_new(struct ev_loop *loop, const struct net_config *cfg, 
 	if (init_limiter(&n->rx_rl, &cfg->rx_limit, id, "rx_rate_limiter", err, errlen) ||
 	    init_limiter(&n->tx_rl, &cfg->tx_limit, id, "tx_rate_limiter", err, errlen))
 		goto err_destroy;
+	if (cfg->mmds.enabled && net_mmds_enable(n, &cfg->mmds)) {
+		snprintf(err, errlen, "net '%s': mmds: %s", id, strerror(ENOMEM));
+		goto err_destroy;
+	}
 	return n;
 err_destroy:
 	destroy(n);

@@ -9,9 +9,11 @@
 
 #include <ev.h>
 
+#include "ember/config.h"
 #include "ember/net.h"
 #include "ember/rate_limiter.h"
 
+struct mmds_stack;
 struct snap_cursor;
 struct snap_writer;
 struct virtio_dev;
@@ -39,12 +41,20 @@ struct net_dev {
 	bool rx_held;           /* rx_frame holds a frame the guest had no buffer for */
 	size_t rx_len;
 	struct net_stats st;
+	/* MMDS on this interface (NULL: off): the guest's frames for it stop here, its
+	 * answers go into the rx queue before anything from the tap. */
+	struct mmds_stack *mmds;
+	struct net_mmds_config mmds_cfg;
+	ev_timer mmds_w;        /* the stack's retransmission timer */
 	uint8_t rx_frame[FRAME_BUF];
 	uint8_t tx_frame[FRAME_BUF];
 };
 
 /* net.c */
 uint64_t net_now_ns(void);
+/* Turn MMDS on for this interface with `cfg` (the process's store takes its version and
+ * IMDS compatibility); -ENOMEM. Control thread, device not running. */
+int net_mmds_enable(struct net_dev *n, const struct net_mmds_config *cfg);
 
 /* net_persist.c: the model's save/restore ops (transport lock held, paused VM). */
 int net_save(void *dev, struct snap_writer *w);

@@ -1,13 +1,17 @@
-/* virtio-net persist pair: identity, MAC and what is left in the rx/tx rate limiters. */
+/* virtio-net persist pair: identity, MAC, what is left in the rx/tx rate limiters and
+ * the interface's MMDS configuration (not the store's data, as in Firecracker). */
 #include "net_internal.h"
 
 #include <errno.h>
 #include <string.h>
 
 #include "ember/log.h"
+#include "ember/mmds.h"
 #include "ember/snapshot_file.h"
 
-#define STATE_VERSION 1
+#define STATE_VERSION 2
+#define MMDS_ON 1u
+#define MMDS_IMDS_COMPAT 2u
 #define STATE_STR_MAX 4096
 
 static int put_limiter(struct snap_writer *w, const struct rate_limiter *rl)
@@ -40,8 +44,10 @@ static int get_limiter(struct snap_cursor *c, struct rate_limiter_state *s)
 	return 0;
 }
 
-/* State v1: u32 version, str id, str tap, mac[6] + u16 has_mac, rx and tx limiters
- * (4 x u64 each). No frames: in-flight packets are not saved (as Firecracker). */
+/* State v2: u32 version, str id, str tap, mac[6] + u16 has_mac, rx and tx limiters
+ * (4 x u64 each), then MMDS: u32 flags (MMDS_ON, MMDS_IMDS_COMPAT), u32 IPv4 address,
+ * u32 MMDS version. v1 ends before MMDS (no MMDS). No frames: in-flight packets and MMDS
+ * connections are not saved (as Firecracker). */
 int net_save(void *dev, struct snap_writer *w)
 {
 	const struct net_dev *n = dev;
@@ -61,7 +67,36 @@ int net_save(void *dev, struct snap_writer *w)
 		ret = put_limiter(w, &n->rx_rl);
 	if (!ret)
 		ret = put_limiter(w, &n->tx_rl);
+	if (!ret)
+		ret = snap_put_u32(w, (n->mmds ? MMDS_ON : 0) |
+			(n->mmds && n->mmds_cfg.imds_compat ? MMDS_IMDS_COMPAT : 0));
+	if (!ret)
+		ret = snap_put_u32(w, n->mmds ? n->mmds_cfg.ipv4 : 0);
+	if (!ret)
+		ret = snap_put_u32(w, n->mmds ? n->mmds_cfg.version : 0);
 	return ret;
+}
+
+/* The MMDS part of a v2 state: the interface answers MMDS again as it did. */
+static int restore_mmds(struct net_dev *n, struct snap_cursor *c)
+{
+	struct net_mmds_config cfg = { 0 };
+	uint32_t flags = 0, ip = 0, version = 0;
+
+	if (snap_get_u32(c, &flags) || snap_get_u32(c, &ip) || snap_get_u32(c, &version) ||
+	    (flags & ~(MMDS_ON | MMDS_IMDS_COMPAT)) ||
+	    ((flags & MMDS_ON) && version != 1 && version != 2)) {
+		log_err("net '%s': the snapshot's MMDS configuration is malformed", n->id);
+		return -EINVAL;
+	}
+	if (!(flags & MMDS_ON)) {
+		mmds_stack_free(n->mmds);
+		n->mmds = NULL;
+		return 0;
+	}
+	cfg = (struct net_mmds_config){ .enabled = true, .ipv4 = ip, .version = version,
+		.imds_compat = flags & MMDS_IMDS_COMPAT };
+	return net_mmds_enable(n, &cfg);
 }
 
 /* The tap was opened by name when the device was built (after network overrides); the
@@ -74,7 +109,7 @@ int net_restore(void *dev, struct snap_cursor *c)
 	uint8_t mac[8];
 	uint32_t version = 0;
 
-	if (snap_get_u32(c, &version) || version != STATE_VERSION ||
+	if (snap_get_u32(c, &version) || version < 1 || version > STATE_VERSION ||
 	    snap_get_str(c, &id, STATE_STR_MAX) || snap_get_str(c, &tap, STATE_STR_MAX) ||
 	    snap_get(c, mac, sizeof(mac)) || get_limiter(c, &rx) || get_limiter(c, &tx))
 		return -EINVAL;
@@ -87,9 +122,13 @@ int net_restore(void *dev, struct snap_cursor *c)
 			mac[6] ? "has" : "has no");
 		return -EINVAL;
 	}
+	if (version >= 2 && restore_mmds(n, c))
+		return -EINVAL;
 	memcpy(n->mac, mac, 6);
 	rate_limiter_restore(&n->rx_rl, &rx, net_now_ns());
 	rate_limiter_restore(&n->tx_rl, &tx, net_now_ns());
 	n->rx_held = false;
+	if (n->mmds)
+		mmds_stack_clear(n->mmds);
 	return 0;
 }

@@ -1,0 +1,112 @@
+/* Internals of the MMDS module shared by its files (store, tokens, frames, TCP, HTTP).
+ * Not a module interface: other modules use include/ember/mmds.h. */
+#ifndef EMBER_MMDS_INTERNAL_H
+#define EMBER_MMDS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ember/mmds.h"
+
+#define MMDS_MAX_TOKENS 256 /* live V2 tokens; the one expiring first makes room */
+
+struct mmds_token {
+	char text[MMDS_TOKEN_LEN + 1];
+	uint64_t expiry_ns; /* 0: free slot */
+};
+
+struct mmds {
+	cJSON *data;
+	enum mmds_version version;
+	bool imds_compat;
+	struct mmds_token tokens[MMDS_MAX_TOKENS];
+};
+
+/* ---- frame.c: Ethernet, ARP, IPv4 and TCP headers ---- */
+
+#define ETH_HLEN 14
+#define ETH_P_IP 0x0800
+#define ETH_P_ARP 0x0806
+#define ARP_LEN 28
+#define IP_HLEN 20
+#define TCP_HLEN 20
+#define IP_PROTO_TCP 6
+#define MMDS_MTU 1500
+#define MMDS_MSS (MMDS_MTU - IP_HLEN - TCP_HLEN)
+
+enum { TCP_FIN = 0x01, TCP_SYN = 0x02, TCP_RST = 0x04, TCP_PSH = 0x08, TCP_ACK = 0x10 };
+
+static inline uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)(v >> 16));
+	put16(p + 2, (uint16_t)v);
+}
+
+/* One's complement sum of `len` bytes folded into `sum` (not inverted). */
+uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t len);
+uint16_t csum_fold(uint32_t sum);
+/* The TCP checksum's pseudo-header sum for src, dst and a segment of `len` bytes. */
+uint32_t csum_pseudo(uint32_t src, uint32_t dst, size_t len);
+
+/* A TCP segment as received (validated) or to be sent. */
+struct tcp_seg {
+	uint8_t mac[6];         /* the guest's (source on input, destination on output) */
+	uint32_t ip;            /* the guest's address */
+	uint16_t port, our_port;
+	uint32_t seq, ack;
+	uint8_t flags;
+	uint16_t window;
+	uint16_t mss;           /* SYN option; 0 if absent / not sent */
+	const uint8_t *data;
+	size_t len;
+};
+
+/* Write an Ethernet + IPv4 + TCP frame for `seg` from (MMDS MAC, `our_ip`) into buf.
+ * Returns its length, or 0 if cap is too small. */
+size_t frame_tcp(uint8_t *buf, size_t cap, uint32_t our_ip, uint16_t ip_id,
+	const struct tcp_seg *seg);
+/* An ARP reply telling `to_mac`/`to_ip` that `our_ip` is at the MMDS MAC. */
+size_t frame_arp_reply(uint8_t *buf, size_t cap, uint32_t our_ip, const uint8_t *to_mac,
+	uint32_t to_ip);
+
+/* ---- tcp.c: the connections of one stack ---- */
+
+struct tcp_table;
+struct tcp_table *tcp_table_new(struct mmds *m);
+void tcp_table_free(struct tcp_table *t);
+void tcp_table_clear(struct tcp_table *t);
+/* A valid segment for us: update connections, maybe queue a reset. */
+void tcp_input(struct tcp_table *t, const struct tcp_seg *seg, uint64_t now_ns,
+	struct mmds_stats *st);
+/* The next segment to send into *seg (data points into the table): true if there is one. */
+bool tcp_output(struct tcp_table *t, struct tcp_seg *seg, uint64_t now_ns,
+	struct mmds_stats *st);
+uint64_t tcp_deadline(const struct tcp_table *t);
+void tcp_tick(struct tcp_table *t, uint64_t now_ns, struct mmds_stats *st);
+
+/* ---- imds.c: the answer to a GET ---- */
+
+/* The value at `path` ("/latest/meta-data", query removed) rendered as JSON or IMDS text
+ * into *body (malloc'd): 200, 404 (no such value), 501 (IMDS cannot show that type). On
+ * an error status *body holds the message. -ENOMEM if memory ran out. */
+int imds_render(const cJSON *root, const char *path, size_t path_len, bool json,
+	char **body);
+
+#endif

@@ -1,0 +1,129 @@
+/* The MMDS data store: the JSON tree, the version and IMDS compatibility, one per process. */
+#include "ember/mmds.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static struct mmds shared = { .version = MMDS_V1 };
+
+struct mmds *mmds_shared(void)
+{
+	return &shared;
+}
+
+struct mmds *mmds_new(void)
+{
+	struct mmds *m = calloc(1, sizeof(*m));
+
+	if (m)
+		m->version = MMDS_V1;
+	return m;
+}
+
+void mmds_free(struct mmds *m)
+{
+	if (!m || m == &shared)
+		return;
+	cJSON_Delete(m->data);
+	free(m);
+}
+
+void mmds_reset(struct mmds *m)
+{
+	cJSON_Delete(m->data);
+	memset(m, 0, sizeof(*m));
+	m->version = MMDS_V1;
+}
+
+void mmds_configure(struct mmds *m, enum mmds_version version, bool imds_compat)
+{
+	m->version = version == MMDS_V2 ? MMDS_V2 : MMDS_V1;
+	m->imds_compat = imds_compat;
+}
+
+enum mmds_version mmds_version(const struct mmds *m)
+{
+	return m->version;
+}
+
+bool mmds_imds_compat(const struct mmds *m)
+{
+	return m->imds_compat;
+}
+
+const cJSON *mmds_data(const struct mmds *m)
+{
+	return m->data;
+}
+
+int mmds_set_data(struct mmds *m, cJSON *v)
+{
+	char *text = cJSON_PrintUnformatted(v);
+	size_t len = text ? strlen(text) : 0;
+
+	cJSON_free(text);
+	if (!text) {
+		cJSON_Delete(v);
+		return -ENOMEM;
+	}
+	if (len > MMDS_DATA_LIMIT) {
+		cJSON_Delete(v);
+		return -EFBIG;
+	}
+	cJSON_Delete(m->data);
+	m->data = v;
+	return 0;
+}
+
+int mmds_load_file(struct mmds *m, const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret = 0;
+	struct stat st;
+	char *buf = NULL;
+	cJSON *v;
+	ssize_t n;
+
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "metadata %s: %s", path, strerror(errno));
+		return ret;
+	}
+	/* The text may be pretty-printed: allow it some room beyond the compact limit. */
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 16 * MMDS_DATA_LIMIT) {
+		snprintf(err, errlen, "metadata %s: not a regular file of at most %u bytes", path,
+			16 * MMDS_DATA_LIMIT);
+		ret = -EINVAL;
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	n = buf ? read(fd, buf, (size_t)st.st_size) : -1;
+	if (n != st.st_size) {
+		snprintf(err, errlen, "metadata %s: %s", path, buf ? "short read" : "out of memory");
+		ret = -EIO;
+		goto out;
+	}
+	buf[n] = '\0';
+	v = cJSON_ParseWithLength(buf, (size_t)n);
+	if (!v) {
+		snprintf(err, errlen, "metadata %s: not valid JSON", path);
+		ret = -EINVAL;
+		goto out;
+	}
+	ret = mmds_set_data(m, v);
+	if (ret == -EFBIG)
+		snprintf(err, errlen, "metadata %s: more than the MMDS limit of %u bytes", path,
+			MMDS_DATA_LIMIT);
+	else if (ret)
+		snprintf(err, errlen, "metadata %s: %s", path, strerror(-ret));
+out:
+	free(buf);
+	close(fd);
+	return ret;
+}
