@@ -92,6 +92,7 @@ EMBER_SRCS := \
 	src/snapshot/uffd_watch.c \
 	src/lua/events.c \
 	src/lua/host.c \
+	src/lua/host_wait.c \
 	src/lua/lvm.c \
 	src/lua/lvm_config.c \
 	src/lua/lvm_devices.c \

@@ -99,6 +99,12 @@ int host_run_loop(struct lua_host *h);
 int host_load_ember(struct lua_host *h);
 /* Start `fn` (on top of the stack of h->L, consumed) with nargs arguments below it... */
 void host_spawn(struct lua_host *h, int nargs, const char *what);
+/* Resume task t with nargs values on its stack; true once it has ended (and is freed),
+ * false while it is parked in a waiter. */
+bool host_resume(struct lua_host *h, struct task *t, int nargs);
+/* Waits (host_wait.c): set up the host's waiter list; take one waiter off it. */
+void host_waiters_init(struct lua_host *h);
+void host_waiter_unlink(struct waiter *w);
 /* Park the running task in a waiter and yield; the waiter's completion resumes it. */
 int host_wait(lua_State *L, struct waiter *w);
 /* Complete a waiter: its task resumes with the nres values pushed onto w->task->co. */

@@ -1,0 +1,184 @@
+/* Lua host waits: a task parked in ember.sleep, vm:wait_for, vm:wait or vm:console, and
+ * what wakes it (its timer, console text, the VM's exit, the operator). */
+#include <stdlib.h>
+
+#include <lauxlib.h>
+
+#include "ember/vm.h"
+#include "ember/vm_exit.h"
+#include "internal.h"
+
+void host_waiter_unlink(struct waiter *w)
+{
+	w->prev->next = w->next;
+	w->next->prev = w->prev;
+	w->prev = w->next = w;
+}
+
+void host_wake(struct lua_host *h, struct waiter *w, int nres)
+{
+	struct task *t = w->task;
+
+	ev_timer_stop(h->loop, &w->timer);
+	host_waiter_unlink(w);
+	free(w->pattern);
+	free(w);
+	host_resume(h, t, nres);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *timer, int revents)
+{
+	struct waiter *w = timer->data;
+	lua_State *co = w->task->co;
+	struct lua_host *h = w->task->host;
+
+	(void)loop;
+	(void)revents;
+	if (w->kind == WAIT_SLEEP) {
+		host_wake(h, w, 0);
+		return;
+	}
+	lua_pushnil(co);
+	if (w->kind == WAIT_CONSOLE)
+		lua_pushfstring(co, "timeout after %f s waiting for console output '%s'",
+			w->timeout, w->pattern);
+	else
+		lua_pushfstring(co, "timeout after %f s waiting for the vm to exit", w->timeout);
+	host_wake(h, w, 2);
+}
+
+int host_wait(lua_State *L, struct waiter *w)
+{
+	struct task *t = task_of(L);
+	struct lua_host *h;
+
+	if (!t || t->co != L) {
+		free(w->pattern);
+		free(w);
+		return luaL_error(L, "ember: waits work only in a script or callback coroutine");
+	}
+	h = t->host;
+	w->task = t;
+	w->next = &h->waiters;
+	w->prev = h->waiters.prev;
+	h->waiters.prev->next = w;
+	h->waiters.prev = w;
+	ev_timer_init(&w->timer, on_timer, w->timeout, 0);
+	w->timer.data = w;
+	if (w->timed)
+		ev_timer_start(h->loop, &w->timer);
+	if (w->kind == WAIT_CONSOLE)
+		ev_timer_start(h->loop, &h->recheck); /* the text may be there already */
+	return lua_yield(L, 0);
+}
+
+/* Match a console waiter against the captured text; consume up to the match. */
+static bool try_console(struct lua_host *h, struct waiter *w)
+{
+	lua_State *co = w->task->co;
+	size_t len;
+	const char *text = vm_console_text(w->vm->vm, &len);
+	int base = lua_gettop(co), nres;
+	size_t end;
+
+	lua_getglobal(co, "string");
+	lua_getfield(co, -1, "find");
+	lua_remove(co, -2);
+	lua_pushlstring(co, text, len);
+	lua_pushstring(co, w->pattern);
+	if (lua_pcall(co, 2, LUA_MULTRET, 0) != LUA_OK || lua_isnil(co, base + 1)) {
+		lua_settop(co, base);
+		return false;
+	}
+	nres = lua_gettop(co) - base;
+	end = (size_t)lua_tointeger(co, base + 2);
+	if (nres == 2) {
+		/* No captures: return the matched text, as string.match does. */
+		lua_Integer s = lua_tointeger(co, base + 1);
+		lua_settop(co, base);
+		lua_pushlstring(co, text + s - 1, end - (size_t)s + 1);
+		nres = 1;
+	} else {
+		lua_remove(co, base + 1);
+		lua_remove(co, base + 1);
+		nres -= 2;
+	}
+	vm_console_consume(w->vm->vm, end);
+	host_wake(h, w, nres);
+	return true;
+}
+
+void host_vm_console(struct lua_host *h, struct lvm *v)
+{
+	struct waiter *w = h->waiters.next;
+
+	if (h->output)
+		h->output(h->hook_opaque, v);
+
+	while (w != &h->waiters) {
+		struct waiter *next = w->next;
+		if (w->kind == WAIT_CONSOLE && w->vm == v && try_console(h, w))
+			next = h->waiters.next; /* the list may have changed while it ran */
+		w = next;
+	}
+}
+
+/* Console waiters look at text captured before they began waiting, from the loop. */
+static void on_recheck(struct ev_loop *loop, ev_timer *timer, int revents)
+{
+	struct lua_host *h = timer->data;
+	struct waiter *w = h->waiters.next;
+
+	(void)loop;
+	(void)revents;
+	while (w != &h->waiters) {
+		struct waiter *next = w->next;
+		if (w->kind == WAIT_CONSOLE && try_console(h, w))
+			next = h->waiters.next; /* the list may have changed while it ran */
+		w = next;
+	}
+}
+
+void host_vm_exited(struct lua_host *h, struct lvm *v)
+{
+	struct waiter *w;
+	const char *detail;
+	enum vm_exit_reason why = vm_exit_reason(v->vm, &detail);
+
+	/* Console text that arrived with the exit may still satisfy a waiter. */
+	host_vm_console(h, v);
+	for (w = h->waiters.next; w != &h->waiters;) {
+		struct waiter *next = w->next;
+		if (w->kind != WAIT_SLEEP && w->vm == v) {
+			lua_State *co = w->task->co;
+			if (w->kind == WAIT_EXIT) {
+				lua_pushstring(co, vm_exit_reason_name(why));
+				lua_pushinteger(co, vm_exit_status(v->vm));
+			} else if (w->kind == WAIT_ATTACH) {
+				vm_console_detach(v->vm);
+				lua_pushnil(co);
+				lua_pushfstring(co, "vm exited (%s%s%s) while the console was attached",
+					vm_exit_reason_name(why), detail[0] ? ": " : "", detail);
+			} else {
+				lua_pushnil(co);
+				lua_pushfstring(co, "vm exited (%s%s%s) while waiting for '%s'",
+					vm_exit_reason_name(why), detail[0] ? ": " : "", detail,
+					w->pattern);
+			}
+			host_wake(h, w, 2);
+			next = h->waiters.next;
+		}
+		w = next;
+	}
+	if (h->main_vm == v && h->vm_hook)
+		h->vm_hook(NULL, h->vm_hook_opaque);
+	if (h->main_vm == v)
+		host_finish(h, vm_exit_status(v->vm));
+}
+
+void host_waiters_init(struct lua_host *h)
+{
+	h->waiters.next = h->waiters.prev = &h->waiters;
+	ev_timer_init(&h->recheck, on_recheck, 0, 0);
+	h->recheck.data = h;
+}
