@@ -286,8 +286,12 @@ $(BUILD)/fuzz/fuzz_api_json: tests/fuzz/fuzz_api_json.c $(FUZZ_API_SRCS)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
 	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lev -lm
+$(BUILD)/fuzz/fuzz_mmds: tests/fuzz/fuzz_mmds.c $(MMDS_SRCS)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lhttp_parser
 .PHONY: fuzz
-fuzz: $(BUILD)/fuzz/fuzz_http $(BUILD)/fuzz/fuzz_api_json
+fuzz: $(BUILD)/fuzz/fuzz_http $(BUILD)/fuzz/fuzz_api_json $(BUILD)/fuzz/fuzz_mmds
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)

@@ -263,6 +263,7 @@ import test_api  # noqa: E402,F401
 import test_api_updates  # noqa: E402,F401
 import test_repl  # noqa: E402,F401
 import test_devices_net  # noqa: E402,F401
+import test_mmds  # noqa: E402,F401
 import test_snapshot_kill  # noqa: E402,F401
 import test_snapshot_id  # noqa: E402,F401
 import test_linux  # noqa: E402,F401 (last: it boots Linux, minutes on an emulating host)
