@@ -60,8 +60,11 @@ struct block_backend {
 };
 
 /* Open a raw image: O_RDWR, or O_RDONLY when `read_only` (a read-only drive can never
- * write its file). Errors name the drive: "drive 'rootfs': cannot open /x.img: No such
- * file or directory". 0 with *out set, or -errno. Control thread. */
+ * write its file). Only a regular file or a block device is taken; anything else (a FIFO,
+ * a socket, a character device) is refused without waiting on it, so every caller (Lua
+ * definition, update_drive, the API, restore) is safe. Errors name the drive: "drive
+ * 'rootfs': cannot open /x.img: No such file or directory". 0 with *out set, or -errno.
+ * Control thread. */
 __attribute__((warn_unused_result)) int block_file_open(const char *drive_id, const char *path,
 	bool read_only, struct block_backend **out, char *err, size_t errlen);
 

@@ -114,7 +114,7 @@ int block_file_open(const char *drive_id, const char *path, bool read_only,
 {
 	struct block_file *f;
 	struct stat st;
-	int ret;
+	int flags, ret;
 
 	f = calloc(1, sizeof(*f));
 	if (!f) {
@@ -122,7 +122,10 @@ int block_file_open(const char *drive_id, const char *path, bool read_only,
 		return -ENOMEM;
 	}
 	f->be.ops = &file_ops;
-	f->fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	/* O_NONBLOCK: open() of a FIFO with no writer would wait for one, holding up the
+	 * control thread. The kind is checked on the descriptor itself (fstat below), not by a
+	 * stat() of the path first, which another process could swap between the two. */
+	f->fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (f->fd < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "drive '%s': cannot open %s: %s", drive_id, path,
@@ -148,8 +151,16 @@ int block_file_open(const char *drive_id, const char *path, bool read_only,
 		f->size = (uint64_t)st.st_size;
 	} else {
 		ret = -EINVAL;
-		snprintf(err, errlen, "drive '%s': %s is not a regular file or block device",
-			drive_id, path);
+		snprintf(err, errlen, "drive '%s': the block device backing file %s is not a "
+			"regular file or a block device", drive_id, path);
+		goto err_close;
+	}
+	/* Ordinary blocking I/O from here on, as for any file opened without the flag. */
+	flags = fcntl(f->fd, F_GETFL);
+	if (flags < 0 || fcntl(f->fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "drive '%s': cannot set flags on %s: %s", drive_id, path,
+			strerror(errno));
 		goto err_close;
 	}
 	*out = &f->be;

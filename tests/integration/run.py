@@ -131,6 +131,12 @@ def bad_definitions_are_refused():
             ("return ember.vm(5)", r"ember\.vm: expects a table, got number"),
             ("return ember.vm { kernel = ", r"unexpected symbol near <eof>"),
         ]
+        # A FIFO as a drive: refused at once, never opened (that would wait for a writer).
+        fifo = os.path.join(tmp, "pipe")
+        os.mkfifo(fifo)
+        cases.append((definition('drives = { { id = "data", path = "%s" } }' % fifo),
+                      r"drive 'data': the block device backing file %s is not a regular file "
+                      r"or a block device" % re.escape(fifo)))
         for body, want in cases:
             r = ember("run", write_def(tmp, body), timeout=20)
             lines = r.stderr.strip().splitlines()

@@ -3,7 +3,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -79,6 +83,36 @@ static void test_config_names_missing_files(void **state)
 	expect_refusal(&c, "initrd /nonexistent/initrd");
 }
 
+/* A drive must be a regular file or a block device; the check only stats, so a FIFO with
+ * no writer is refused at once (the alarm turns a hang into a failure). */
+static void test_config_rejects_a_drive_that_is_not_a_file(void **state)
+{
+	char dir[] = "/tmp/ember-cfg-XXXXXX", fifo[64], want[160];
+	struct vm_config c = good();
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/pipe", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	alarm(10);
+	c.nr_drives = 1;
+	c.drives[0].id = (char *)"data";
+	c.drives[0].read_only = true;
+	c.drives[0].path = fifo;
+	snprintf(want, sizeof(want), "drive 'data': the block device backing file %s is not a "
+		"regular file or a block device", fifo);
+	expect_refusal(&c, want);
+	c.drives[0].path = (char *)"/dev/null";
+	expect_refusal(&c, "/dev/null is not a regular file or a block device");
+	c.drives[0].path = dir;
+	expect_refusal(&c, "is not a regular file or a block device");
+	c.drives[0].path = (char *)"/proc/self/exe";
+	assert_int_equal(vm_config_check(&c, (char[64]){ 0 }, 64), 0);
+	alarm(0);
+	unlink(fifo);
+	rmdir(dir);
+}
+
 static void test_config_rejects_oversized_cmdline(void **state)
 {
 	struct vm_config c = good();
@@ -127,6 +161,7 @@ int main(void)
 		cmocka_unit_test(test_config_rejects_vcpus_out_of_range),
 		cmocka_unit_test(test_config_rejects_memory_beyond_host),
 		cmocka_unit_test(test_config_names_missing_files),
+		cmocka_unit_test(test_config_rejects_a_drive_that_is_not_a_file),
 		cmocka_unit_test(test_config_rejects_oversized_cmdline),
 		cmocka_unit_test(test_config_copy_is_deep),
 		cmocka_unit_test(test_config_parses_backing_names),

@@ -1109,6 +1109,52 @@ static void test_virtio_block_set_path_bad_file_keeps_the_old_one(void **state)
 	unlink(other);
 }
 
+/* A FIFO with no writer would hold open() forever; the backend must refuse it (and any
+ * other kind that is not a file or a block device) at once, whichever way it is reached.
+ * The alarm turns a hang into a failure. */
+static void test_virtio_block_fifo_is_refused_without_waiting(void **state)
+{
+	char path[] = "/tmp/ember-blk-XXXXXX", dir[] = "/tmp/ember-fifo-XXXXXX";
+	char fifo[64], want[160], err[256];
+	struct drive_config cfg = { .id = "data" };
+	struct block_backend *be = NULL;
+	struct fake_driver d;
+	struct rig *r;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/pipe", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	snprintf(want, sizeof(want), "drive 'data': the block device backing file %s is not a "
+		"regular file or a block device", fifo);
+	alarm(10);
+
+	for (int ro = 0; ro < 2; ro++) {
+		assert_int_equal(block_file_open("data", fifo, ro, &be, err, sizeof(err)), -EINVAL);
+		assert_string_equal(err, want);
+		assert_null(be);
+	}
+	fake_driver_init(&d);
+	cfg.path = fifo;
+	assert_null(virtio_block_new(&d.env, 0xd0001000, 5, &cfg, err, sizeof(err)));
+	assert_string_equal(err, want);
+	fake_driver_deinit(&d);
+	assert_int_equal(block_file_open("data", "/dev/null", true, &be, err, sizeof(err)),
+		-EINVAL);
+	assert_non_null(strstr(err, "/dev/null is not a regular file or a block device"));
+
+	/* At run time the old file stays. */
+	r = file_rig(false, path, 8);
+	assert_int_equal(virtio_block_set_path(r->vd, fifo, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "is not a regular file or a block device"));
+	assert_int_equal(config_capacity(r), 8);
+	rig_free(r);
+
+	alarm(0);
+	unlink(fifo);
+	rmdir(dir);
+}
+
 static void test_virtio_block_set_limit_releases_held_requests(void **state)
 {
 	struct rig *r = rig_new(false, "rootfs");
@@ -1166,6 +1212,7 @@ int main(void)
 		cmocka_unit_test(test_virtio_block_file_round_trip),
 		cmocka_unit_test(test_virtio_block_file_read_only_never_writes),
 		cmocka_unit_test(test_virtio_block_missing_file_names_the_drive),
+		cmocka_unit_test(test_virtio_block_fifo_is_refused_without_waiting),
 		cmocka_unit_test(test_virtio_block_save_drains_in_flight_requests),
 		cmocka_unit_test(test_virtio_block_restore_keeps_the_configured_path),
 		cmocka_unit_test(test_virtio_block_restore_refuses_bad_state),

@@ -1,7 +1,8 @@
 -- vm:update_drive and vm:update_net on the test guest: a drive swapped after boot serves
 -- the new file (sectors and capacity); a bad path answers nil, message and leaves the old
--- file in use; a rate limit set and removed at run time; misuse raises. The same effects
--- as PATCH /drives and /network-interfaces (test_api_updates.py), from Lua.
+-- file in use (a FIFO too, at once); a rate limit set and removed at run time; misuse
+-- raises. The same effects as PATCH /drives and /network-interfaces
+-- (test_api_updates.py), from Lua.
 package.path = arg[0]:match("(.*/)") .. "?.lua;" .. package.path
 local t = require "common"
 local dir = assert(arg[1], "usage: device_updates.lua TMPDIR")
@@ -12,7 +13,9 @@ local old_bytes, new_bytes = t.pattern(11, 64 * SECTOR), t.pattern(22, 128 * SEC
 t.make_image(old, 64, old_bytes)
 t.make_image(new, 128, new_bytes)
 
-local vm = t.guest { drives = { { id = "data", path = old } } }
+-- "ro" is there for the FIFO: read-only, it is opened O_RDONLY, which waits for a writer.
+local vm = t.guest { drives = { { id = "data", path = old },
+  { id = "ro", path = old, read_only = true } } }
 t.boot(vm)
 t.eq(t.cmd(vm, "blk info"), "blk capacity=64 ro=0 serial=data", "before the swap")
 t.eq(t.cmd(vm, "blk read 0 64"), "blk sum=" .. t.fnv(old_bytes), "old file read")
@@ -30,6 +33,16 @@ assert(ok == nil and err:find("drive 'data': cannot open " .. dir .. "/missing.i
 ok, err = vm:update_drive { id = "other", path = new }
 assert(ok == nil and err:find("drive 'other': no such drive", 1, true),
   "unknown drive: " .. tostring(err))
+-- A FIFO is no disk: refused at once (opening it must not wait for a writer).
+local fifo = dir .. "/pipe"
+assert(os.execute("mkfifo " .. fifo), "mkfifo")
+local t0 = ember.now()
+for _, id in ipairs { "ro", "data" } do
+  ok, err = vm:update_drive { id = id, path = fifo }
+  assert(ok == nil and err == "drive '" .. id .. "': the block device backing file " .. fifo ..
+    " is not a regular file or a block device", "fifo: " .. tostring(err))
+end
+assert(ember.now() - t0 < 1, "a FIFO held update_drive up")
 t.eq(t.cmd(vm, "blk info"), "blk capacity=128 ro=0 serial=data", "after a bad path")
 t.eq(t.cmd(vm, "blk read 0 64"), "blk sum=" .. t.fnv(new_bytes:sub(1, 64 * SECTOR)),
   "read after a bad path")
