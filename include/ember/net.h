@@ -44,4 +44,12 @@ __attribute__((warn_unused_result)) int virtio_net_set_limits(struct virtio_dev 
 	const struct rate_limit_update *rx, const struct rate_limit_update *tx, char *err,
 	size_t errlen);
 
+/* The interface's MMDS configuration as the device has it now, into *out: after a
+ * restore, what the snapshot's net state held (the store's data is not saved). *out is
+ * all zero (enabled false) when the interface answers no MMDS. -ENODEV if `vd` is not a
+ * network device. Control thread, VM paused or not started. */
+struct net_mmds_config;
+__attribute__((warn_unused_result)) int virtio_net_mmds_config(struct virtio_dev *vd,
+	struct net_mmds_config *out);
+
 #endif

@@ -138,6 +138,8 @@ int vm_restore_virtio(struct vm *vm, unsigned index, const char *name, struct sn
 	char *err, size_t errlen)
 {
 	char want[32];
+	unsigned net;
+	int ret;
 
 	if (index >= vm->nr_virtio) {
 		snprintf(err, errlen, "state file: device '%s' is not in the vm's configuration", name);
@@ -149,7 +151,18 @@ int vm_restore_virtio(struct vm *vm, unsigned index, const char *name, struct sn
 			name, want);
 		return -EINVAL;
 	}
-	return virtio_restore(vm->virtio[index], c, err, errlen);
+	ret = virtio_restore(vm->virtio[index], c, err, errlen);
+	/* The snapshot's device configuration has no MMDS; an interface's own state does.
+	 * What it brought back goes into the configuration, which /vm/config, Lua and the
+	 * next snapshot's configuration read. Interfaces follow the drives (build order). */
+	net = index - vm->cfg.nr_drives;
+	if (!ret && index >= vm->cfg.nr_drives && net < vm->cfg.nr_nets &&
+		virtio_net_mmds_config(vm->virtio[index], &vm->cfg.nets[net].mmds)) {
+		snprintf(err, errlen, "state file: device %u is not net '%s'", index,
+			vm->cfg.nets[net].id);
+		ret = -EINVAL;
+	}
+	return ret;
 }
 
 static struct virtio_dev *find_kind(const struct vm *vm, const char *kind)

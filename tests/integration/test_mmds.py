@@ -15,6 +15,7 @@ import threading
 
 import run
 from run import check, test, write_def
+from test_api import Ember, end_with_poweroff
 from test_devices_net import MAC, Guest, tap_namespace
 
 GUEST_MAC = bytes.fromhex(MAC.replace(":", ""))
@@ -25,7 +26,27 @@ META = {"latest": {"meta-data": {"ami-id": "ami-12345678", "hostname": "ember-gu
                                  "net": {"mac": MAC}}}}
 
 
-class MmdsGuest(Guest):
+class FrameClient:
+    """Raw frames through the test guest's `net hex` / `net xmit` commands; the class that
+    mixes this in supplies ask(line, prefix)."""
+
+    def xmit(self, frame):
+        for i in range(0, len(frame), 100):
+            self.ask("net hex " + frame[i:i + 100].hex(), "OK net hex")
+        check(self.ask("net xmit", "OK net xmit") == "OK net xmit len=%d" % len(frame),
+              "xmit")
+
+    @staticmethod
+    def frame(line):
+        """The bytes of a `net dump` answer line."""
+        check(line.startswith("OK net frame len="), "dump: %r" % line)
+        n, data = line[len("OK net frame len="):].split(" ")
+        frame = bytes.fromhex(data)
+        check(len(frame) == int(n), "dump length")
+        return frame
+
+
+class MmdsGuest(FrameClient, Guest):
     """The test guest under `ember --metadata FILE run VM.lua`, inside namespace `ns`."""
 
     def __init__(self, tmp, ns, extra):  # pylint: disable=super-init-not-called
@@ -44,12 +65,6 @@ class MmdsGuest(Guest):
         threading.Thread(target=self._read, daemon=True).start()
         self.wait_for("ember-test-guest ready")
 
-    def xmit(self, frame):
-        for i in range(0, len(frame), 100):
-            self.ask("net hex " + frame[i:i + 100].hex(), "OK net hex")
-        check(self.ask("net xmit", "OK net xmit") == "OK net xmit len=%d" % len(frame),
-              "xmit")
-
     def dump(self, cycles=None):
         """The next frame the guest receives, or None after a timeout."""
         self.send("net dump" + (" %d" % cycles if cycles else ""))
@@ -58,11 +73,21 @@ class MmdsGuest(Guest):
             line = self.wait_for("")
         if line.startswith("ERR net dump timeout"):
             return None
-        check(line.startswith("OK net frame len="), "dump: %r" % line)
-        n, data = line[len("OK net frame len="):].split(" ")
-        frame = bytes.fromhex(data)
-        check(len(frame) == int(n), "dump length")
-        return frame
+        return self.frame(line)
+
+
+class ApiGuest(FrameClient):
+    """The test guest of an `ember --api-sock` process (test_api.Ember), its console on
+    that process's stdin and stdout."""
+
+    def __init__(self, e):
+        self.e = e
+
+    def ask(self, line, prefix=None):
+        return self.e.ask(line, prefix)
+
+    def dump(self):
+        return self.frame(self.ask("net dump", "OK net frame"))
 
 
 def csum(data):
@@ -205,23 +230,69 @@ def mmds_v1_guest_reads_metadata_over_tcp():
                'mmds = { network_interfaces = { "eth0" } }', body)
 
 
+def v2_session(g, sport):
+    """MMDS V2 from the guest, on ports sport..sport+2: a GET without a token is refused
+    (401), PUT /latest/api/token gives one, and with it the GET reads META's hostname.
+    Returns the token."""
+    status, _, text = http(g, b"GET /latest/meta-data/hostname HTTP/1.1\r\n\r\n", sport)
+    check(status == 401, "no token: %d %r" % (status, text))
+    status, _, token = http(g, b"PUT /latest/api/token HTTP/1.1\r\n"
+                            b"X-metadata-token-ttl-seconds: 60\r\n\r\n", sport + 1)
+    check(status == 200 and len(token) >= 32, "token: %d %r" % (status, token))
+    status, _, text = http(g, b"GET /latest/meta-data/hostname HTTP/1.1\r\n"
+                           b"X-metadata-token: " + token.encode() + b"\r\n\r\n", sport + 2)
+    check(status == 200 and text == "ember-guest", "%d %r" % (status, text))
+    return token
+
+
 @test
 def mmds_v2_needs_a_session_token():
     def body(g, ns):
         del ns
-        status, _, text = http(g, b"GET /latest/meta-data/hostname HTTP/1.1\r\n\r\n", 41000)
-        check(status == 401, "no token: %d %r" % (status, text))
-        status, _, token = http(g, b"PUT /latest/api/token HTTP/1.1\r\n"
-                                b"X-metadata-token-ttl-seconds: 60\r\n\r\n", 41001)
-        check(status == 200 and len(token) >= 32, "token: %d %r" % (status, token))
-        status, _, text = http(g, b"GET /latest/meta-data/hostname HTTP/1.1\r\n"
-                               b"X-metadata-token: " + token.encode() + b"\r\n\r\n", 41002)
-        check(status == 200 and text == "ember-guest", "%d %r" % (status, text))
+        token = v2_session(g, 41000)
         status, _, text = http(g, b"GET /latest/meta-data/hostname HTTP/1.1\r\n"
                                b"X-metadata-token: x" + token.encode()[1:] + b"\r\n\r\n", 41003)
         check(status == 401, "bad token: %d" % status)
     with_guest("mmds_v2_needs_a_session_token",
                'mmds = { network_interfaces = { "eth0" }, version = "V2" }', body)
+
+
+@test
+def mmds_v2_config_survives_a_snapshot_load():
+    """Over the API, as in Firecracker: the snapshot keeps the MMDS configuration (V2, the
+    interface), not the store. A new ember loads it, /vm/config shows the configuration,
+    the data is PUT again, and the restored guest still needs a token."""
+    name = "mmds_v2_config_survives_a_snapshot_load"
+    want = {"network_interfaces": ["eth0"], "version": "V2",
+            "ipv4_address": "169.254.169.254", "imds_compat": False}
+    with tap_namespace(name) as ns, tempfile.TemporaryDirectory() as tmp:
+        if ns is None:
+            return
+        snap = {"snapshot_path": os.path.join(tmp, "vm.state"),
+                "mem_file_path": os.path.join(tmp, "vm.mem")}
+        in_ns = ("ip", "netns", "exec", ns)
+        with Ember(tmp, prefix=in_ns) as e:
+            e.expect("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 128}, 204)
+            e.expect("PUT", "/boot-source", {"kernel_image_path": run.guest_kernel()}, 204)
+            e.expect("PUT", "/network-interfaces/eth0",
+                     {"iface_id": "eth0", "host_dev_name": "tap0", "guest_mac": MAC}, 204)
+            e.expect("PUT", "/mmds/config", {"version": "V2", "network_interfaces": ["eth0"]},
+                     204)
+            e.expect("PUT", "/mmds", META, 204)
+            e.expect("PUT", "/actions", {"action_type": "InstanceStart"}, 204)
+            e.wait_output("ember-test-guest ready")
+            check(e.request("GET", "/vm/config")[1]["mmds-config"] == want, "before")
+            v2_session(ApiGuest(e), 42000)
+            e.expect("PATCH", "/vm", {"state": "Paused"}, 204)
+            e.expect("PUT", "/snapshot/create", snap, 204)
+        with Ember(tmp, prefix=in_ns, sock_name="second.sock") as e:
+            e.expect("PUT", "/snapshot/load", dict(snap, resume_vm=True), 204)
+            got = e.request("GET", "/vm/config")[1]["mmds-config"]
+            check(got == want, "restored mmds-config %r, want %r" % (got, want))
+            check(e.request("GET", "/mmds")[1] == {}, "the store came back from the snapshot")
+            e.expect("PUT", "/mmds", META, 204)
+            v2_session(ApiGuest(e), 43000)
+            end_with_poweroff(e)
 
 
 @test

@@ -378,22 +378,31 @@ static void test_virtio_net_set_limits_bad_bucket_changes_nothing(void **state)
 	assert_int_equal(virtio_net_set_limits(NULL, &off, &off, err, sizeof(err)), -ENODEV);
 }
 
-static void test_virtio_net_save_restore_round_trip(void **state)
+/* Save the device into a one-section image and return a reader on it. */
+static struct snap_reader *save(struct t *t)
 {
-	struct t *t = *state;
 	struct snap_writer *w = snap_writer_new();
-	struct snap_reader *rd;
-	struct snap_cursor c;
+	struct snap_reader *rd = NULL;
 	const uint8_t *img;
 	size_t len;
 	char err[128];
-	uint8_t mac[6];
 
 	assert_int_equal(snap_section_begin(w, SNAP_SEC_DEVICE, 1), 0);
 	assert_int_equal(net_ops.save(t->n, w), 0);
 	assert_int_equal(snap_section_end(w), 0);
 	assert_int_equal(snap_writer_image(w, &img, &len), 0);
 	assert_int_equal(snap_reader_parse(&rd, img, len, err, sizeof(err)), 0);
+	snap_writer_free(w);
+	return rd;
+}
+
+static void test_virtio_net_save_restore_round_trip(void **state)
+{
+	struct t *t = *state;
+	struct snap_reader *rd = save(t);
+	struct snap_cursor c;
+	uint8_t mac[6];
+
 	assert_int_equal(snap_reader_find(rd, SNAP_SEC_DEVICE, 0, &c), 0);
 	assert_int_equal(net_ops.restore(t->n, &c), 0);
 	net_ops.config_read(t->n, 0, mac, 6);
@@ -403,7 +412,51 @@ static void test_virtio_net_save_restore_round_trip(void **state)
 	c.left = 10;
 	assert_int_equal(net_ops.restore(t->n, &c), -EINVAL);
 	snap_reader_free(rd);
-	snap_writer_free(w);
+}
+
+/* Save `from` and restore it into `to`. */
+static int transplant(struct t *from, struct t *to)
+{
+	struct snap_reader *rd = save(from);
+	struct snap_cursor c;
+	int ret;
+
+	assert_int_equal(snap_reader_find(rd, SNAP_SEC_DEVICE, 0, &c), 0);
+	ret = net_ops.restore(to->n, &c);
+	snap_reader_free(rd);
+	return ret;
+}
+
+/* A restored interface is built without MMDS (the snapshot's device configuration has
+ * none); its state brings the MMDS configuration back, and the VM reads it from there. */
+static void test_virtio_net_restore_brings_back_the_mmds_config(void **state)
+{
+	struct t *plain = *state, *with;
+	struct net_config cfg = { .id = "eth0", .tap = "tap0", .has_mac = true,
+		.mmds = { .enabled = true, .ipv4 = 0xa9fe0102, .version = 2, .imds_compat = true } };
+	struct net_mmds_config got;
+	void *saved = NULL;
+
+	memcpy(cfg.mac, MAC, 6);
+	assert_int_equal(setup_cfg(&saved, &cfg), 0);
+	with = saved;
+	assert_int_equal(virtio_net_mmds_config(plain->r, &got), 0);
+	assert_false(got.enabled);
+	assert_int_equal(transplant(with, plain), 0);
+	assert_int_equal(virtio_net_mmds_config(plain->r, &got), 0);
+	assert_true(got.enabled);
+	assert_int_equal(got.ipv4, 0xa9fe0102);
+	assert_int_equal(got.version, 2);
+	assert_true(got.imds_compat);
+
+	/* And a state without MMDS turns it off. */
+	teardown(&saved);
+	assert_int_equal(setup(&saved), 0);
+	assert_int_equal(transplant(saved, plain), 0);
+	assert_int_equal(virtio_net_mmds_config(plain->r, &got), 0);
+	assert_false(got.enabled);
+	teardown(&saved);
+	assert_int_equal(virtio_net_mmds_config(NULL, &got), -ENODEV);
 }
 
 static void test_virtio_net_bad_tap_name_is_named(void **state)
@@ -448,6 +501,8 @@ int main(void)
 			setup_limited, teardown),
 		cmocka_unit_test_setup_teardown(test_virtio_net_save_restore_round_trip, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_net_restore_brings_back_the_mmds_config,
+			setup, teardown),
 		cmocka_unit_test(test_virtio_net_bad_tap_name_is_named),
 	};
 

@@ -8,6 +8,7 @@
 #include "ember/log.h"
 #include "ember/mmds.h"
 #include "ember/snapshot_file.h"
+#include "ember/virtio.h"
 
 #define STATE_VERSION 2
 #define MMDS_ON 1u
@@ -130,5 +131,15 @@ int net_restore(void *dev, struct snap_cursor *c)
 	n->rx_held = false;
 	if (n->mmds)
 		mmds_stack_clear(n->mmds);
+	return 0;
+}
+
+int virtio_net_mmds_config(struct virtio_dev *vd, struct net_mmds_config *out)
+{
+	const struct net_dev *n = virtio_model(vd, &net_ops);
+
+	if (!n)
+		return -ENODEV;
+	*out = n->mmds ? n->mmds_cfg : (struct net_mmds_config){ 0 };
 	return 0;
 }
