@@ -34,6 +34,8 @@ EMBER_SRCS := \
 	src/arch/x86_64/msr.c \
 	src/arch/x86_64/regs.c \
 	src/arch/x86_64/state.c \
+	src/arch/x86_64/state_items.c \
+	src/arch/x86_64/state_vm.c \
 	src/arch/x86_64/zero_page.c \
 	src/devices/boot_timer.c \
 	src/devices/bus.c \

@@ -1,5 +1,5 @@
-/* x86_64 snapshot state: every vCPU register set KVM exposes, and the VM's interrupt
- * controllers, PIT and clock, saved and restored in Firecracker's order. */
+/* x86_64 snapshot state of a vCPU: every register set KVM exposes, saved and restored in
+ * Firecracker's order (the VM's interrupt controllers, PIT and clock: state_vm.c). */
 #include "ember/arch.h"
 
 #include <cpuid.h>
@@ -15,83 +15,12 @@
 #include "ember/log.h"
 #include "ember/snapshot_file.h"
 #include "ember/vcpu.h"
+#include "state_internal.h"
 
 #define MSR_IA32_TSC 0x10
 #define MSR_IA32_TSC_DEADLINE 0x6e0
 #define MSRS_MAX 1024
 #define TSC_TOLERANCE_PPM 250
-
-/* Items of a vCPU section, in save order; each is stored as tag, length, bytes. */
-enum item {
-	I_MP_STATE = 1, I_REGS, I_SREGS, I_XSAVE, I_XCRS, I_DEBUGREGS, I_LAPIC, I_TSC_KHZ,
-	I_CPUID, I_MSRS, I_EVENTS,
-	/* VM section */
-	I_PIC_MASTER = 100, I_PIC_SLAVE, I_IOAPIC, I_PIT, I_CLOCK,
-};
-
-static const char *const item_names[] = {
-	[I_MP_STATE] = "mp_state", [I_REGS] = "regs", [I_SREGS] = "sregs", [I_XSAVE] = "xsave",
-	[I_XCRS] = "xcrs", [I_DEBUGREGS] = "debugregs", [I_LAPIC] = "lapic",
-	[I_TSC_KHZ] = "tsc_khz", [I_CPUID] = "cpuid", [I_MSRS] = "msrs", [I_EVENTS] = "events",
-};
-
-static const char *name_of(unsigned tag)
-{
-	static const char *const vm_names[] = { "pic master", "pic slave", "ioapic", "pit",
-		"clock" };
-
-	if (tag >= I_PIC_MASTER && tag <= I_CLOCK)
-		return vm_names[tag - I_PIC_MASTER];
-	return tag < sizeof(item_names) / sizeof(item_names[0]) && item_names[tag]
-		? item_names[tag] : "?";
-}
-
-static int put_item(struct snap_writer *w, unsigned tag, const void *data, size_t len)
-{
-	int ret = snap_put_u32(w, tag);
-
-	if (!ret)
-		ret = snap_put_u32(w, (uint32_t)len);
-	if (!ret)
-		ret = snap_put(w, data, len);
-	return ret;
-}
-
-/* The next item must carry `tag`; returns its bytes and length. */
-static int get_item(struct snap_cursor *c, unsigned tag, const void **data, uint32_t *len,
-	char *err, size_t errlen)
-{
-	uint32_t t = 0, l = 0;
-
-	if (snap_get_u32(c, &t) || snap_get_u32(c, &l) || t != tag || l > c->left) {
-		snprintf(err, errlen, "state file: %s missing or malformed", name_of(tag));
-		return -EINVAL;
-	}
-	*data = c->p;
-	*len = l;
-	c->p += l;
-	c->left -= l;
-	return 0;
-}
-
-/* A fixed-size item straight into a KVM struct. */
-static int get_fixed(struct snap_cursor *c, unsigned tag, void *out, size_t size, char *err,
-	size_t errlen)
-{
-	const void *p;
-	uint32_t len;
-	int ret = get_item(c, tag, &p, &len, err, errlen);
-
-	if (ret)
-		return ret;
-	if (len != size) {
-		snprintf(err, errlen, "state file: %s is %u bytes, expected %zu", name_of(tag), len,
-			size);
-		return -EINVAL;
-	}
-	memcpy(out, p, size);
-	return 0;
-}
 
 static size_t xsave_size(int kvm_fd)
 {
@@ -191,23 +120,23 @@ int arch_vcpu_save(int kvm_fd, const struct vcpu *v, struct snap_writer *w, char
 	VCPU_IOCTL(KVM_GET_CPUID2, cpuid, "KVM_GET_CPUID2");
 	ret = snap_put_u32(w, v->index);
 	if (!ret)
-		ret = put_item(w, I_MP_STATE, &st.mp, sizeof(st.mp));
+		ret = state_put_item(w, I_MP_STATE, &st.mp, sizeof(st.mp));
 	if (!ret)
-		ret = put_item(w, I_REGS, &st.regs, sizeof(st.regs));
+		ret = state_put_item(w, I_REGS, &st.regs, sizeof(st.regs));
 	if (!ret)
-		ret = put_item(w, I_SREGS, &st.sregs, sizeof(st.sregs));
+		ret = state_put_item(w, I_SREGS, &st.sregs, sizeof(st.sregs));
 	if (!ret)
-		ret = put_item(w, I_XSAVE, xsave, xsize);
+		ret = state_put_item(w, I_XSAVE, xsave, xsize);
 	if (!ret)
-		ret = put_item(w, I_XCRS, &st.xcrs, sizeof(st.xcrs));
+		ret = state_put_item(w, I_XCRS, &st.xcrs, sizeof(st.xcrs));
 	if (!ret)
-		ret = put_item(w, I_DEBUGREGS, &st.dregs, sizeof(st.dregs));
+		ret = state_put_item(w, I_DEBUGREGS, &st.dregs, sizeof(st.dregs));
 	if (!ret)
-		ret = put_item(w, I_LAPIC, &st.lapic, sizeof(st.lapic));
+		ret = state_put_item(w, I_LAPIC, &st.lapic, sizeof(st.lapic));
 	if (!ret)
-		ret = put_item(w, I_TSC_KHZ, &khz, sizeof(khz));
+		ret = state_put_item(w, I_TSC_KHZ, &khz, sizeof(khz));
 	if (!ret)
-		ret = put_item(w, I_CPUID, cpuid,
+		ret = state_put_item(w, I_CPUID, cpuid,
 			sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0]));
 	if (!ret)
 		ret = save_msrs(kvm_fd, v, w, err, errlen);
@@ -218,7 +147,7 @@ int arch_vcpu_save(int kvm_fd, const struct vcpu *v, struct snap_writer *w, char
 	}
 	/* Events last: the reads above must not leave anything pending behind them. */
 	VCPU_IOCTL(KVM_GET_VCPU_EVENTS, &st.events, "KVM_GET_VCPU_EVENTS");
-	ret = put_item(w, I_EVENTS, &st.events, sizeof(st.events));
+	ret = state_put_item(w, I_EVENTS, &st.events, sizeof(st.events));
 out:
 	free(xsave);
 	free(cpuid);
@@ -248,7 +177,7 @@ static int restore_cpuid(struct vcpu *v, struct snap_cursor *c, char *err, size_
 	const void *saved;
 	struct kvm_cpuid2 *cpuid;
 	uint32_t len;
-	int ret = get_item(c, I_CPUID, &saved, &len, err, errlen);
+	int ret = state_get_item(c, I_CPUID, &saved, &len, err, errlen);
 
 	if (ret)
 		return ret;
@@ -288,7 +217,7 @@ static int restore_msrs(struct vcpu *v, struct snap_cursor *c, char *err, size_t
 	uint64_t *val = NULL, deadline = 0, tsc = 0;
 	unsigned k = 0;
 	bool has_deadline = false;
-	int ret = get_item(c, I_MSRS, (const void **)&p, &len, err, errlen);
+	int ret = state_get_item(c, I_MSRS, (const void **)&p, &len, err, errlen);
 
 	if (ret)
 		return ret;
@@ -335,7 +264,7 @@ out:
 static int restore_tsc(struct vcpu *v, struct snap_cursor *c, char *err, size_t errlen)
 {
 	uint32_t khz;
-	int ret = get_fixed(c, I_TSC_KHZ, &khz, sizeof(khz), err, errlen), host;
+	int ret = state_get_fixed(c, I_TSC_KHZ, &khz, sizeof(khz), err, errlen), host;
 
 	if (ret || !khz)
 		return ret;
@@ -370,25 +299,25 @@ int arch_vcpu_restore(int kvm_fd, struct vcpu *v, struct snap_cursor *c, char *e
 	}
 	/* Read on a copy: a malformed section leaves the caller's cursor where it was. */
 	tail = *c;
-	ret = get_fixed(&tail, I_MP_STATE, &st.mp, sizeof(st.mp), err, errlen);
+	ret = state_get_fixed(&tail, I_MP_STATE, &st.mp, sizeof(st.mp), err, errlen);
 	if (!ret)
-		ret = get_fixed(&tail, I_REGS, &st.regs, sizeof(st.regs), err, errlen);
+		ret = state_get_fixed(&tail, I_REGS, &st.regs, sizeof(st.regs), err, errlen);
 	if (!ret)
-		ret = get_fixed(&tail, I_SREGS, &st.sregs, sizeof(st.sregs), err, errlen);
+		ret = state_get_fixed(&tail, I_SREGS, &st.sregs, sizeof(st.sregs), err, errlen);
 	if (!ret)
-		ret = get_item(&tail, I_XSAVE, &p, &len, err, errlen);
+		ret = state_get_item(&tail, I_XSAVE, &p, &len, err, errlen);
 	if (!ret && len != xsize) {
 		snprintf(err, errlen, "state file: xsave is %u bytes, this host uses %zu", len, xsize);
 		ret = -EINVAL;
 	}
 	if (!ret) {
 		memcpy(xsave, p, xsize);
-		ret = get_fixed(&tail, I_XCRS, &st.xcrs, sizeof(st.xcrs), err, errlen);
+		ret = state_get_fixed(&tail, I_XCRS, &st.xcrs, sizeof(st.xcrs), err, errlen);
 	}
 	if (!ret)
-		ret = get_fixed(&tail, I_DEBUGREGS, &st.dregs, sizeof(st.dregs), err, errlen);
+		ret = state_get_fixed(&tail, I_DEBUGREGS, &st.dregs, sizeof(st.dregs), err, errlen);
 	if (!ret)
-		ret = get_fixed(&tail, I_LAPIC, &st.lapic, sizeof(st.lapic), err, errlen);
+		ret = state_get_fixed(&tail, I_LAPIC, &st.lapic, sizeof(st.lapic), err, errlen);
 	if (!ret)
 		ret = restore_tsc(v, &tail, err, errlen);
 	if (!ret)
@@ -406,7 +335,7 @@ int arch_vcpu_restore(int kvm_fd, struct vcpu *v, struct snap_cursor *c, char *e
 	VCPU_IOCTL(KVM_SET_LAPIC, &st.lapic, "KVM_SET_LAPIC");
 	ret = restore_msrs(v, &tail, err, errlen);
 	if (!ret)
-		ret = get_fixed(&tail, I_EVENTS, &st.events, sizeof(st.events), err, errlen);
+		ret = state_get_fixed(&tail, I_EVENTS, &st.events, sizeof(st.events), err, errlen);
 	if (ret)
 		goto out;
 	VCPU_IOCTL(KVM_SET_VCPU_EVENTS, &st.events, "KVM_SET_VCPU_EVENTS");
@@ -418,79 +347,6 @@ int arch_vcpu_restore(int kvm_fd, struct vcpu *v, struct snap_cursor *c, char *e
 out:
 	free(xsave);
 	return ret;
-}
-
-int arch_vm_save(int vm_fd, struct snap_writer *w, char *err, size_t errlen)
-{
-	struct kvm_irqchip chips[3];
-	struct kvm_pit_state2 pit;
-	struct kvm_clock_data clock;
-	int ret = 0;
-
-	for (unsigned i = 0; i < 3; i++) {
-		memset(&chips[i], 0, sizeof(chips[i]));
-		chips[i].chip_id = i; /* KVM_IRQCHIP_PIC_MASTER, _SLAVE, _IOAPIC */
-		if (ioctl(vm_fd, KVM_GET_IRQCHIP, &chips[i]) < 0) {
-			snprintf(err, errlen, "KVM_GET_IRQCHIP %s: %s", name_of(I_PIC_MASTER + i),
-				strerror(errno));
-			return -errno;
-		}
-	}
-	if (ioctl(vm_fd, KVM_GET_PIT2, &pit) < 0 || ioctl(vm_fd, KVM_GET_CLOCK, &clock) < 0) {
-		snprintf(err, errlen, "KVM_GET_PIT2/KVM_GET_CLOCK: %s", strerror(errno));
-		return -errno;
-	}
-	for (unsigned i = 0; !ret && i < 3; i++)
-		ret = put_item(w, I_PIC_MASTER + i, &chips[i], sizeof(chips[i]));
-	if (!ret)
-		ret = put_item(w, I_PIT, &pit, sizeof(pit));
-	if (!ret)
-		ret = put_item(w, I_CLOCK, &clock, sizeof(clock));
-	return ret;
-}
-
-int arch_vm_restore(int vm_fd, struct snap_cursor *c, bool realtime, char *err,
-	size_t errlen)
-{
-	struct kvm_irqchip chips[3];
-	struct kvm_pit_state2 pit;
-	struct kvm_clock_data clock;
-	int ret = 0;
-
-	for (unsigned i = 0; !ret && i < 3; i++)
-		ret = get_fixed(c, I_PIC_MASTER + i, &chips[i], sizeof(chips[i]), err, errlen);
-	if (!ret)
-		ret = get_fixed(c, I_PIT, &pit, sizeof(pit), err, errlen);
-	if (!ret)
-		ret = get_fixed(c, I_CLOCK, &clock, sizeof(clock), err, errlen);
-	if (ret)
-		return ret;
-	for (unsigned i = 0; i < 3; i++) {
-		if (chips[i].chip_id != i) {
-			snprintf(err, errlen, "state file: irqchip %u has id %u", i, chips[i].chip_id);
-			return -EINVAL;
-		}
-	}
-	/* By default kvmclock resumes where it stopped (Firecracker's default). With
-	 * realtime it advances by the wall time elapsed since the snapshot. */
-	if (realtime && !(clock.flags & KVM_CLOCK_REALTIME)) {
-		snprintf(err, errlen, "clock_realtime: the snapshot's clock has no realtime stamp "
-			"(host kernel before 5.16?)");
-		return -EINVAL;
-	}
-	clock.flags = realtime ? KVM_CLOCK_REALTIME : 0;
-	if (ioctl(vm_fd, KVM_SET_PIT2, &pit) < 0 || ioctl(vm_fd, KVM_SET_CLOCK, &clock) < 0) {
-		snprintf(err, errlen, "KVM_SET_PIT2/KVM_SET_CLOCK: %s", strerror(errno));
-		return -errno;
-	}
-	for (unsigned i = 0; i < 3; i++) {
-		if (ioctl(vm_fd, KVM_SET_IRQCHIP, &chips[i]) < 0) {
-			snprintf(err, errlen, "KVM_SET_IRQCHIP %s: %s", name_of(I_PIC_MASTER + i),
-				strerror(errno));
-			return -errno;
-		}
-	}
-	return 0;
 }
 
 void arch_host_vendor(char out[13])

@@ -1,0 +1,86 @@
+/* x86_64 snapshot state of the VM as a whole: PIC master and slave, IOAPIC, PIT and
+ * kvmclock (the VM section). */
+#include "ember/arch.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include <linux/kvm.h>
+
+#include "ember/snapshot_file.h"
+#include "state_internal.h"
+
+int arch_vm_save(int vm_fd, struct snap_writer *w, char *err, size_t errlen)
+{
+	struct kvm_irqchip chips[3];
+	struct kvm_pit_state2 pit;
+	struct kvm_clock_data clock;
+	int ret = 0;
+
+	for (unsigned i = 0; i < 3; i++) {
+		memset(&chips[i], 0, sizeof(chips[i]));
+		chips[i].chip_id = i; /* KVM_IRQCHIP_PIC_MASTER, _SLAVE, _IOAPIC */
+		if (ioctl(vm_fd, KVM_GET_IRQCHIP, &chips[i]) < 0) {
+			snprintf(err, errlen, "KVM_GET_IRQCHIP %s: %s",
+				state_item_name(I_PIC_MASTER + i), strerror(errno));
+			return -errno;
+		}
+	}
+	if (ioctl(vm_fd, KVM_GET_PIT2, &pit) < 0 || ioctl(vm_fd, KVM_GET_CLOCK, &clock) < 0) {
+		snprintf(err, errlen, "KVM_GET_PIT2/KVM_GET_CLOCK: %s", strerror(errno));
+		return -errno;
+	}
+	for (unsigned i = 0; !ret && i < 3; i++)
+		ret = state_put_item(w, I_PIC_MASTER + i, &chips[i], sizeof(chips[i]));
+	if (!ret)
+		ret = state_put_item(w, I_PIT, &pit, sizeof(pit));
+	if (!ret)
+		ret = state_put_item(w, I_CLOCK, &clock, sizeof(clock));
+	return ret;
+}
+
+int arch_vm_restore(int vm_fd, struct snap_cursor *c, bool realtime, char *err,
+	size_t errlen)
+{
+	struct kvm_irqchip chips[3];
+	struct kvm_pit_state2 pit;
+	struct kvm_clock_data clock;
+	int ret = 0;
+
+	for (unsigned i = 0; !ret && i < 3; i++)
+		ret = state_get_fixed(c, I_PIC_MASTER + i, &chips[i], sizeof(chips[i]), err, errlen);
+	if (!ret)
+		ret = state_get_fixed(c, I_PIT, &pit, sizeof(pit), err, errlen);
+	if (!ret)
+		ret = state_get_fixed(c, I_CLOCK, &clock, sizeof(clock), err, errlen);
+	if (ret)
+		return ret;
+	for (unsigned i = 0; i < 3; i++) {
+		if (chips[i].chip_id != i) {
+			snprintf(err, errlen, "state file: irqchip %u has id %u", i, chips[i].chip_id);
+			return -EINVAL;
+		}
+	}
+	/* By default kvmclock resumes where it stopped (Firecracker's default). With
+	 * realtime it advances by the wall time elapsed since the snapshot. */
+	if (realtime && !(clock.flags & KVM_CLOCK_REALTIME)) {
+		snprintf(err, errlen, "clock_realtime: the snapshot's clock has no realtime stamp "
+			"(host kernel before 5.16?)");
+		return -EINVAL;
+	}
+	clock.flags = realtime ? KVM_CLOCK_REALTIME : 0;
+	if (ioctl(vm_fd, KVM_SET_PIT2, &pit) < 0 || ioctl(vm_fd, KVM_SET_CLOCK, &clock) < 0) {
+		snprintf(err, errlen, "KVM_SET_PIT2/KVM_SET_CLOCK: %s", strerror(errno));
+		return -errno;
+	}
+	for (unsigned i = 0; i < 3; i++) {
+		if (ioctl(vm_fd, KVM_SET_IRQCHIP, &chips[i]) < 0) {
+			snprintf(err, errlen, "KVM_SET_IRQCHIP %s: %s",
+				state_item_name(I_PIC_MASTER + i), strerror(errno));
+			return -errno;
+		}
+	}
+	return 0;
+}
