@@ -257,7 +257,7 @@ test-san: $(call UNIT_BINS,$(SAN_BUILD)) $(SAN_BUILD)/ember guest
 	$(Q)ASAN_OPTIONS=detect_leaks=1 EMBER_GUEST_DIR=$(CURDIR)/$(BUILD)/guest \
 		python3 tests/integration/run.py --ember $(SAN_BUILD)/ember --sanitizer
 
-test: test-unit test-integration test-san
+test: test-unit test-integration test-san test-fuzz-corpus
 
 bench: $(BUILD)/ember guest
 	$(Q)python3 tests/bench/bench.py --ember $(BUILD)/ember
@@ -266,34 +266,67 @@ demo: $(BUILD)/ember guest
 	$(Q)$(BUILD)/ember run configs/demo-clones.lua
 
 deps:
-	$(Q)tools/deps.sh $(DEB_PACKAGES) $(GUEST_LINUX_DEB_PACKAGES)
+	$(Q)tools/deps.sh $(DEB_PACKAGES) $(GUEST_LINUX_DEB_PACKAGES) $(FUZZ_DEB_PACKAGES)
 
 # The README's main job: build what is missing and boot the default Linux guest.
 .PHONY: run
 run: deps $(BUILD)/ember guest-linux
 	$(Q)$(BUILD)/ember run configs/default.lua
 
-# libFuzzer harnesses for the API (clang): `make fuzz`, then e.g.
+# libFuzzer harnesses, one per parser of outside input (clang): `make fuzz` builds them into
+# build/fuzz/; `make test-fuzz-corpus` replays each over its seed corpus; `make test-fuzz`
+# does that, then fuzzes each for FUZZ_SECONDS, one at a time (tests/fuzz/run.sh). By hand:
 #   build/fuzz/fuzz_http -max_total_time=60 -dict=tests/fuzz/http.dict tests/fuzz/corpus/http
+# fuzz_NAME is tests/fuzz/fuzz_NAME.c linked with the real code under test
+# (fuzz_NAME_SRCS, as its unit test links it; fakes only for the environment) and
+# fuzz_NAME_LIBS. Seeds: tests/fuzz/corpus/NAME; dictionary, if any: tests/fuzz/NAME.dict.
 FUZZ_CC ?= clang
-FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
-	$(shell pkg-config --cflags libcjson 2>/dev/null) \
-	-Wl,--wrap=log_set_file,--wrap=metrics_open
-FUZZ_API_SRCS := $(test_api_router_SRCS)
-$(BUILD)/fuzz/fuzz_http: tests/fuzz/fuzz_http.c $(FUZZ_API_SRCS) src/api/conn.c src/api/http.c
-	@mkdir -p $(dir $@)
-	@echo "  FUZZ    $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lhttp_parser -lev -lm
-$(BUILD)/fuzz/fuzz_api_json: tests/fuzz/fuzz_api_json.c $(FUZZ_API_SRCS)
-	@mkdir -p $(dir $@)
-	@echo "  FUZZ    $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lev -lm
-$(BUILD)/fuzz/fuzz_mmds: tests/fuzz/fuzz_mmds.c $(MMDS_SRCS)
-	@mkdir -p $(dir $@)
-	@echo "  FUZZ    $@"
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $^ -lcjson -lhttp_parser
-.PHONY: fuzz
-fuzz: $(BUILD)/fuzz/fuzz_http $(BUILD)/fuzz/fuzz_api_json $(BUILD)/fuzz/fuzz_mmds
+FUZZ_DEB_PACKAGES := clang libclang-rt-dev
+FUZZ_SECONDS ?= 10
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	-std=c11 -D_GNU_SOURCE -Iinclude -Itests/unit $(WARN) \
+	$(shell pkg-config --cflags libcjson 2>/dev/null)
+FUZZERS := http api_json mmds state_file uffd_json virtq virtio_block balloon vsock \
+	vsock_connect kernel_loader virtio_state
+FUZZ_API_WRAP := -Wl,--wrap=log_set_file,--wrap=metrics_open
+fuzz_http_SRCS := $(test_api_router_SRCS) src/api/conn.c src/api/http.c
+fuzz_http_LIBS := $(FUZZ_API_WRAP) -lcjson -lhttp_parser -lev -lm
+fuzz_api_json_SRCS := $(test_api_router_SRCS)
+fuzz_api_json_LIBS := $(FUZZ_API_WRAP) -lcjson -lev -lm
+fuzz_mmds_SRCS := $(MMDS_SRCS)
+fuzz_mmds_LIBS := -lcjson -lhttp_parser
+fuzz_state_file_SRCS := $(STATE_FILE_SRCS)
+fuzz_uffd_json_SRCS := src/snapshot/uffd_handshake.c
+fuzz_uffd_json_LIBS := -lcjson
+fuzz_virtq_SRCS := src/devices/virtio/queue.c src/kvm/guest_mem.c
+fuzz_virtio_block_SRCS := src/devices/virtio/block_req.c src/devices/virtio/queue.c \
+	src/kvm/guest_mem.c
+fuzz_balloon_SRCS := src/devices/virtio/balloon_parse.c src/devices/balloon_memory.c \
+	src/kvm/guest_mem.c
+fuzz_vsock_SRCS := $(test_vsock_packets_SRCS)
+fuzz_vsock_LIBS := -lev
+fuzz_vsock_connect_SRCS := src/devices/virtio/vsock_proto.c
+fuzz_kernel_loader_SRCS := src/arch/x86_64/kernel_loader.c src/arch/x86_64/zero_page.c \
+	src/kvm/guest_mem.c
+fuzz_virtio_state_SRCS := $(test_virtio_rng_SRCS)
+fuzz_virtio_state_LIBS := -lev -lcmocka
+
+FUZZ_HEADERS = $(wildcard include/ember/*.h src/*/*.h src/*/*/*.h tests/unit/*.h)
+define fuzz_harness # $(1) = name
+$(BUILD)/fuzz/fuzz_$(1): tests/fuzz/fuzz_$(1).c $$(fuzz_$(1)_SRCS) $$(FUZZ_HEADERS)
+	@mkdir -p $$(dir $$@)
+	@echo "  FUZZ    $$@"
+	$$(Q)$$(FUZZ_CC) $$(FUZZ_FLAGS) -o $$@ $$(filter %.c,$$^) $$(fuzz_$(1)_LIBS)
+endef
+$(foreach f,$(FUZZERS),$(eval $(call fuzz_harness,$(f))))
+FUZZ_BINS = $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZERS))
+
+.PHONY: fuzz test-fuzz test-fuzz-corpus
+fuzz: $(FUZZ_BINS)
+test-fuzz-corpus: $(FUZZ_BINS)
+	$(Q)tests/fuzz/run.sh replay $(BUILD)/fuzz 0 $(FUZZERS)
+test-fuzz: test-fuzz-corpus
+	$(Q)tests/fuzz/run.sh fuzz $(BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZERS)
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)

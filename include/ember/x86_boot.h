@@ -33,7 +33,7 @@ struct x86_kernel {
  *   boot structures end), its bss zeroed; e_entry must lie inside a loaded segment.
  * - bzImage: the protected-mode code goes to LAYOUT_HIMEM, entry = LAYOUT_HIMEM + 0x200;
  *   load_end also covers the init_size bytes the kernel decompresses into (boot.rst,
- *   "kernel runtime start address"), which must lie in guest memory.
+ *   "kernel runtime start address"), which must be non-zero and lie in guest memory.
  * On error fills err ("kernel: <what is wrong>") and returns -ENOEXEC (not a kernel this
  * loader supports), -EINVAL (malformed: a field points outside the file or is
  * inconsistent) or -EFAULT (does not fit in guest memory). */

@@ -3,13 +3,10 @@
  * api_handle: JSON parsing, schema checks, handlers, MMDS merge patch, fault rendering.
  * The VM is tests/unit/fake_vm.c; log and metrics files are wrapped away.
  *
- * Build and run (from the repository root), or `make fuzz`:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
- *     -I/usr/include/cjson -Wl,--wrap=log_set_file,--wrap=metrics_open \
- *     tests/fuzz/fuzz_api_json.c src/api/{api,config_file,json,route_actions,route_data,\
- *     route_devices,route_machine,router}.c src/util/{log,metrics}.c src/vmm/config.c \
- *     tests/unit/fake_vm.c -lcjson -lev -lm -o fuzz_api_json
- *   ./fuzz_api_json -max_total_time=60 -dict=tests/fuzz/json.dict tests/fuzz/corpus/api_json
+ * Build with `make fuzz` (the API's files, as test_api_router links them, are listed in the
+ * Makefile's fuzz_api_json_SRCS; log_set_file and metrics_open are wrapped), then run:
+ *   build/fuzz/fuzz_api_json -max_total_time=60 -dict=tests/fuzz/api_json.dict \
+ *     tests/fuzz/corpus/api_json
  *
  * Every answer must be a 2xx without a fault, or a 4xx/5xx whose body is valid JSON with a
  * fault_message; anything else traps. */

@@ -1,6 +1,6 @@
 /* libFuzzer harness for the balloon's guest-input parsers: PFN arrays and stats buffers.
  *
- * Build and run (from the repository root):
+ * Build and run (from the repository root), or `make fuzz`:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
  *     tests/fuzz/fuzz_balloon.c src/devices/virtio/balloon_parse.c \
  *     src/devices/balloon_memory.c src/kvm/guest_mem.c -o fuzz_balloon

@@ -4,13 +4,9 @@
  * and finally leaving. The VM is tests/unit/fake_vm.c; nothing outside the process is
  * touched (log and metrics files are wrapped away).
  *
- * Build and run (from the repository root), or `make fuzz`:
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
- *     -I/usr/include/cjson -Wl,--wrap=log_set_file,--wrap=metrics_open \
- *     tests/fuzz/fuzz_http.c src/api/{api,config_file,conn,http,json,route_actions,\
- *     route_data,route_devices,route_machine,router}.c src/util/{log,metrics}.c \
- *     src/vmm/config.c tests/unit/fake_vm.c -lcjson -lhttp_parser -lev -lm -o fuzz_http
- *   ./fuzz_http -max_total_time=60 -dict=tests/fuzz/http.dict tests/fuzz/corpus/http
+ * Build with `make fuzz` (the API's files, as test_api_router links them, plus conn.c and
+ * http.c: the Makefile's fuzz_http_SRCS; log_set_file and metrics_open are wrapped), then run:
+ *   build/fuzz/fuzz_http -max_total_time=60 -dict=tests/fuzz/http.dict tests/fuzz/corpus/http
  *
  * First input byte: bits 0-5 are the piece size - 1, bit 7 sends everything at once.
  * Any crash, leak, sanitizer report, or a connection that outlives its peer, is a bug. */

@@ -1,12 +1,14 @@
 /* libFuzzer harness for the state file reader: parse arbitrary bytes, then read every section.
  *
- * Build and run (from the repository root):
+ * Build and run (from the repository root), or `make fuzz`:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
- *     tests/fuzz/fuzz_state_file.c src/snapshot/state_file.c src/util/crc64.c -o fuzz_state_file
+ *     tests/fuzz/fuzz_state_file.c src/snapshot/state_file.c src/snapshot/state_file_read.c \
+ *     src/util/crc64.c -o fuzz_state_file
  *   ./fuzz_state_file -max_total_time=60 tests/fuzz/corpus/state_file
  * Regenerate the seeds (a plain program, no libFuzzer):
  *   cc -DSTATE_FILE_SEED_MAIN -std=c11 -D_GNU_SOURCE -Iinclude tests/fuzz/fuzz_state_file.c \
- *     src/snapshot/state_file.c src/util/crc64.c -o seeds && ./seeds tests/fuzz/corpus/state_file
+ *     src/snapshot/state_file.c src/snapshot/state_file_read.c src/util/crc64.c -o seeds && \
+ *     ./seeds tests/fuzz/corpus/state_file
  *
  * Each input is parsed twice: as it is (so the size, magic, version and CRC checks are
  * exercised), and with its trailer replaced by the right CRC (so mutations get past the

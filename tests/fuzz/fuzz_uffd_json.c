@@ -1,9 +1,9 @@
 /* libFuzzer harness for the uffd handshake parser that ember-uffd runs on a peer's bytes.
  *
- * Build and run (from the repository root):
+ * Build and run (from the repository root), or `make fuzz`:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
  *     tests/fuzz/fuzz_uffd_json.c src/snapshot/uffd_handshake.c -lcjson -o fuzz_uffd_json
- *   ./fuzz_uffd_json -max_total_time=60 -dict=tests/fuzz/uffd.dict tests/fuzz/corpus/uffd_json
+ *   ./fuzz_uffd_json -max_total_time=60 -dict=tests/fuzz/uffd_json.dict tests/fuzz/corpus/uffd_json
  * For cJSON itself to be instrumented too, put its cJSON.c (same version as the system
  * header) on the command line instead of -lcjson.
  *

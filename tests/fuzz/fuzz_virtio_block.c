@@ -1,6 +1,6 @@
 /* libFuzzer harness for the virtio-blk request parser behind the virtqueue walker.
  *
- * Build and run (from the repository root):
+ * Build and run (from the repository root), or `make fuzz`:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
  *     tests/fuzz/fuzz_virtio_block.c src/devices/virtio/block_req.c \
  *     src/devices/virtio/queue.c src/kvm/guest_mem.c -o fuzz_virtio_block

@@ -1,6 +1,6 @@
 /* libFuzzer harness for the split virtqueue walker: random rings in guest memory, pop to the end.
  *
- * Build and run (from the repository root):
+ * Build and run (from the repository root), or `make fuzz`:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
  *     tests/fuzz/fuzz_virtq.c src/devices/virtio/queue.c src/kvm/guest_mem.c -o fuzz_virtq
  *   ./fuzz_virtq -max_total_time=60 tests/fuzz/corpus/virtq

@@ -1,13 +1,14 @@
 /* libFuzzer harness for virtio-vsock: packets from the guest through the device model and
  * the Unix-socket host side, with host clients and a guest-connect listener around it.
  *
- * Build and run (from the repository root):
+ * Build and run (from the repository root), or `make fuzz`:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
  *     -Itests/unit tests/fuzz/fuzz_vsock.c src/devices/virtio/vsock.c \
  *     src/devices/virtio/vsock_proto.c src/devices/vsock_uds.c src/devices/vsock_packets.c \
  *     src/devices/virtio/queue.c \
- *     src/kvm/guest_mem.c src/util/log.c src/snapshot/state_file.c src/util/crc64.c \
- *     tests/unit/netvsock_rig.c -lev -o fuzz_vsock
+ *     src/kvm/guest_mem.c src/util/log.c src/snapshot/state_file.c \
+ *     src/snapshot/state_file_read.c src/util/crc64.c tests/unit/netvsock_rig.c -lev \
+ *     -o fuzz_vsock
  *   ./fuzz_vsock -max_total_time=60 tests/fuzz/corpus/vsock
  *
  * The input is a list of 4-byte records plus payloads: ctl, a, b, len. ctl & 3 picks the

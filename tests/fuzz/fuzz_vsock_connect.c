@@ -1,6 +1,6 @@
 /* libFuzzer harness for the vsock host client's "CONNECT <port>\n" line parser.
  *
- * Build and run (from the repository root):
+ * Build and run (from the repository root), or `make fuzz`:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
  *     tests/fuzz/fuzz_vsock_connect.c src/devices/virtio/vsock_proto.c -o fuzz_vsock_connect
  *   ./fuzz_vsock_connect -max_total_time=60 tests/fuzz/corpus/vsock_connect

@@ -627,6 +627,24 @@ static void test_kernel_loader_bzimage_rejects_init_size_beyond_memory(void **st
 	assert_int_equal(f->k.load_end, GUEST_SIZE);
 }
 
+/* Found by fuzz_kernel_loader: with init_size 0 a runtime start far outside RAM (here
+ * pref_address 64 GiB, relocatable) was accepted unchecked and became load_end, so every
+ * initrd was then refused as not fitting "between the kernel end 0x1000000000" and the
+ * top of RAM. init_size is mandatory from protocol 2.10, which the header must reach. */
+static void test_kernel_loader_bzimage_rejects_zero_init_size(void **state)
+{
+	struct fixture *f = *state;
+
+	bz_build(f, BZ_SETUP_SECTS);
+	put32(f->img + 0x260, 0);
+	put64(f->img + 0x258, 64 * GIB);
+	expect_refusal(f, -EINVAL, "kernel: bzImage init_size is 0");
+	f->img[0x234] = 0; /* not relocatable: runs at pref_address itself */
+	expect_refusal(f, -EINVAL, "init_size is 0");
+	put64(f->img + 0x258, BZ_PREF); /* inside RAM makes no difference */
+	expect_refusal(f, -EINVAL, "init_size is 0");
+}
+
 static void test_kernel_loader_bzimage_rejects_kernel_larger_than_memory(void **state)
 {
 	struct fixture *f = *state;
@@ -635,7 +653,7 @@ static void test_kernel_loader_bzimage_rejects_kernel_larger_than_memory(void **
 	assert_int_equal(guest_mem_map(&small, 0x102000, GUEST_MEM_ANON, NULL, f->err,
 				 sizeof(f->err)), 0);
 	bz_build(f, BZ_SETUP_SECTS);
-	put32(f->img + 0x260, 0);
+	put32(f->img + 0x260, 0x1000); /* init_size fits; the code does not */
 	f->img[0x234] = 0;
 	put64(f->img + 0x258, 0x100000);
 	assert_int_equal(x86_kernel_load(&small, f->img, f->len, &f->k, f->err, sizeof(f->err)),
@@ -778,6 +796,7 @@ int main(void)
 		T(test_kernel_loader_bzimage_rejects_zimage),
 		T(test_kernel_loader_bzimage_rejects_bad_alignment),
 		T(test_kernel_loader_bzimage_rejects_init_size_beyond_memory),
+		T(test_kernel_loader_bzimage_rejects_zero_init_size),
 		T(test_kernel_loader_bzimage_rejects_kernel_larger_than_memory),
 		T(test_kernel_loader_initrd_goes_to_top_of_low_ram),
 		T(test_kernel_loader_initrd_respects_initrd_addr_max),

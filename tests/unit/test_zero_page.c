@@ -277,6 +277,32 @@ static void test_zero_page_bzimage_fields(void **state)
 		"console=ttyS0 reboot=k panic=1");
 }
 
+/* Found by fuzz_kernel_loader: booted without an initrd, a bzImage whose header carried
+ * ramdisk_image / ramdisk_size (or setup_data) got them back in the zero page, and the
+ * kernel would have looked for an initrd (or a setup_data list) where they point. They are
+ * fields the boot loader writes. */
+static void test_zero_page_bzimage_loader_fields_override_the_image(void **state)
+{
+	struct fixture *f = *state;
+	struct x86_boot_info info = { .cmdline = "" };
+	uint8_t *h = f->k.setup_header; /* starts at boot_params offset O_SETUP_SECTS */
+	const uint8_t *bp;
+
+	bzimage_kernel(&f->k);
+	wr32(h + O_RAMDISK_IMAGE - O_SETUP_SECTS, 0x3000000);
+	wr32(h + O_RAMDISK_SIZE - O_SETUP_SECTS, 0x1234);
+	wr32(h + 0x250 - O_SETUP_SECTS, 0xdead000);
+	wr32(h + 0x254 - O_SETUP_SECTS, 0x1);
+	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)), 0);
+	bp = zero_page(&f->gm);
+	assert_int_equal(rd32(bp + O_RAMDISK_IMAGE), 0);
+	assert_int_equal(rd32(bp + O_RAMDISK_SIZE), 0);
+	assert_int_equal(rd32(bp + O_EXT_RAMDISK_IMAGE), 0);
+	assert_int_equal(rd32(bp + O_EXT_RAMDISK_SIZE), 0);
+	assert_int_equal(rd64(bp + 0x250), 0); /* setup_data */
+	assert_int_equal(bp[0x260], 0x42);     /* other kernel fields still there */
+}
+
 static void test_zero_page_e820_table_at_its_offset(void **state)
 {
 	struct fixture *f = *state;
@@ -484,6 +510,7 @@ int main(void)
 		cmocka_unit_test(test_zero_page_e820_respects_max),
 		cmocka_unit_test(test_zero_page_e820_small_memory),
 		T(test_zero_page_bzimage_fields),
+		T(test_zero_page_bzimage_loader_fields_override_the_image),
 		T(test_zero_page_e820_table_at_its_offset),
 		T(test_zero_page_elf_minimal_header),
 		T(test_zero_page_null_cmdline_is_empty),

@@ -32,6 +32,7 @@
 #define BP_RELOCATABLE_KERNEL 0x234 /* u8 */
 #define BP_XLOADFLAGS 0x236        /* u16 */
 #define BP_CMDLINE_SIZE 0x238      /* u32 */
+#define BP_SETUP_DATA 0x250        /* u64: linked list of struct setup_data (2.09+) */
 #define BP_PREF_ADDRESS 0x258      /* u64 */
 #define BP_INIT_SIZE 0x260         /* u32 */
 #define BP_SETUP_HEADER_LIMIT 0x290 /* first boot_params field after the setup header */

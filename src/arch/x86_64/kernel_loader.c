@@ -221,7 +221,13 @@ static int load_bzimage(struct guest_mem *gm, const uint8_t *img, size_t len,
 	if (ret)
 		return ret;
 	init_size = le32(img + BP_INIT_SIZE);
-	if (init_size && !guest_mem_ptr(gm, start, init_size))
+	/* Without it nothing says where the kernel will write: load_end would be a guess, and
+	 * an initrd placed above it could be overwritten while the kernel decompresses. */
+	if (init_size == 0)
+		return boot_fail(err, errlen, -EINVAL,
+			"kernel: bzImage init_size is 0 (it must say how much RAM the kernel needs at "
+			"0x%llx to decompress)", (unsigned long long)start);
+	if (!guest_mem_ptr(gm, start, init_size))
 		return boot_fail(err, errlen, -EFAULT,
 			"kernel: bzImage needs 0x%x bytes of RAM at 0x%llx to decompress (init_size); "
 			"guest memory is too small", init_size, (unsigned long long)start);
@@ -233,7 +239,7 @@ static int load_bzimage(struct guest_mem *gm, const uint8_t *img, size_t len,
 	memcpy(dst, img + setup_size, pm_len);
 
 	end = LAYOUT_HIMEM + pm_len;
-	if (start + init_size > end)
+	if (start + init_size > end) /* in guest memory, checked above: no overflow */
 		end = start + init_size;
 	out->kind = X86_KERNEL_BZIMAGE;
 	out->entry = LAYOUT_HIMEM + ENTRY64_OFFSET;

@@ -66,6 +66,9 @@ static int put_header(uint8_t *bp, const struct x86_kernel *kernel, size_t cmdle
 		return boot_fail(err, errlen, -EINVAL,
 			"zero page: the kernel's setup header is missing or truncated");
 	memcpy(bp + BP_SETUP_SECTS, kernel->setup_header, kernel->setup_header_len);
+	/* A field the boot loader writes (boot.rst): we pass no setup_data, and the kernel
+	 * would follow whatever the image carried there as a physical pointer. */
+	put_le64(bp + BP_SETUP_DATA, 0);
 	cmdline_size = le32(bp + BP_CMDLINE_SIZE);
 	if (cmdlen > cmdline_size)
 		return boot_fail(err, errlen, -E2BIG,
@@ -80,14 +83,16 @@ static int put_initrd(uint8_t *bp, const struct guest_mem *gm, const struct x86_
 	int above_4g = kernel->kind != X86_KERNEL_BZIMAGE ||
 		(le16(bp + BP_XLOADFLAGS) & BP_XLF_CAN_BE_LOADED_ABOVE_4G);
 
+	/* Written even without an initrd: the image's own ramdisk_image / ramdisk_size came
+	 * with its setup header, and the kernel would take them for an initrd. */
 	if (size == 0)
-		return 0;
-	if (!guest_mem_ptr(gm, gpa, size))
+		gpa = 0;
+	else if (!guest_mem_ptr(gm, gpa, size))
 		return boot_fail(err, errlen, -EFAULT,
 			"initrd: 0x%llx bytes at 0x%llx lie outside guest memory",
 			(unsigned long long)size, (unsigned long long)gpa);
 	/* guest_mem_ptr proved gpa + size does not overflow. */
-	if (!above_4g && gpa + size - 1 > kernel->initrd_addr_max)
+	if (size && !above_4g && gpa + size - 1 > kernel->initrd_addr_max)
 		return boot_fail(err, errlen, -EINVAL,
 			"initrd: ends at 0x%llx, above the kernel's initrd_addr_max 0x%x",
 			(unsigned long long)(gpa + size - 1), kernel->initrd_addr_max);
