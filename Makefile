@@ -308,7 +308,9 @@ fuzz_vsock_LIBS := -lev
 fuzz_vsock_connect_SRCS := src/devices/virtio/vsock_proto.c
 fuzz_kernel_loader_SRCS := src/arch/x86_64/kernel_loader.c src/arch/x86_64/zero_page.c \
 	src/kvm/guest_mem.c
-fuzz_virtio_state_SRCS := $(test_virtio_rng_SRCS)
+fuzz_virtio_state_SRCS := $(test_virtio_rng_SRCS) src/devices/virtio/balloon.c \
+	src/devices/virtio/balloon_parse.c src/devices/virtio/balloon_persist.c \
+	src/devices/virtio/balloon_queues.c src/devices/balloon_memory.c
 fuzz_virtio_state_LIBS := -lev -lcmocka
 
 FUZZ_HEADERS = $(wildcard include/ember/*.h src/*/*.h src/*/*/*.h tests/unit/*.h)
