@@ -3,11 +3,12 @@
  * Build and run (from the repository root), or `make fuzz`:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
  *     tests/fuzz/fuzz_state_file.c src/snapshot/state_file.c src/snapshot/state_file_read.c \
- *     src/util/crc64.c -o fuzz_state_file
+ *     src/snapshot/snapshot_id.c src/util/crc64.c -o fuzz_state_file
  *   ./fuzz_state_file -max_total_time=60 tests/fuzz/corpus/state_file
  * Regenerate the seeds (a plain program, no libFuzzer):
  *   cc -DSTATE_FILE_SEED_MAIN -std=c11 -D_GNU_SOURCE -Iinclude tests/fuzz/fuzz_state_file.c \
- *     src/snapshot/state_file.c src/snapshot/state_file_read.c src/util/crc64.c -o seeds && \
+ *     src/snapshot/state_file.c src/snapshot/state_file_read.c src/snapshot/snapshot_id.c \
+ *     src/util/crc64.c -o seeds && \
  *     ./seeds tests/fuzz/corpus/state_file
  *
  * Each input is parsed twice: as it is (so the size, magic, version and CRC checks are
@@ -15,12 +16,18 @@
  * CRC and reach the section walk and the cursors). An accepted image must then behave:
  * every section is found where the file says, every cursor read stays inside it, a
  * failed read stays failed, and an image in canonical form is rebuilt byte for byte by
- * the writer. Any violation traps. */
+ * the writer. The snapshot id (snapshot_id.c) is read from every accepted image: found
+ * exactly when there is one id section, of version 1 and 16 bytes; and the raw input is
+ * also classified as a memory file's id attribute (mem_id_parse), which must print back
+ * as itself when it is one of the forms ember writes. Any violation traps. */
 #include "ember/snapshot_file.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "ember/snapshot_id.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -142,6 +149,45 @@ static void check_accepted(const struct snap_reader *r, const uint8_t *img, size
 	}
 }
 
+/* The id section of an accepted image, as restore reads it. */
+static void check_snap_id(const struct snap_reader *r)
+{
+	unsigned count = snap_reader_count_id(r, SNAP_SEC_SNAPSHOT_ID);
+	struct snap_cursor c = { 0 };
+	struct snap_id id;
+	bool found = true, good;
+	char err[256];
+	int ret;
+
+	good = count == 1 && snap_reader_find(r, SNAP_SEC_SNAPSHOT_ID, 0, &c) == 0 &&
+		c.version == 1 && c.left == SNAP_ID_BYTES;
+	err[0] = '\0';
+	ret = snap_id_load(r, &id, &found, err, sizeof(err));
+	if (count == 0)
+		CHECK(ret == 0 && !found);
+	else if (good)
+		CHECK(ret == 0 && found && memcmp(id.b, c.p, SNAP_ID_BYTES) == 0);
+	else
+		CHECK(ret == -EINVAL && !found && strncmp(err, "state file: ", 12) == 0);
+}
+
+/* A memory file's id attribute: one of the forms written, or BAD. */
+static void check_mem_id(const uint8_t *data, size_t size)
+{
+	char again[SNAP_ID_VALUE_MAX];
+	struct mem_id m;
+	int n;
+
+	mem_id_parse((const char *)data, size, &m);
+	n = mem_id_format(&m, again, sizeof(again));
+	if (m.kind == MEM_ID_BAD) {
+		CHECK(n == -EINVAL);
+		return;
+	}
+	CHECK(m.kind == MEM_ID_FULL || m.kind == MEM_ID_DIFF || m.kind == MEM_ID_INCOMPLETE);
+	CHECK(n > 0 && (size_t)n == size && memcmp(again, data, size) == 0);
+}
+
 static void parse_and_walk(const uint8_t *img, size_t len)
 {
 	struct snap_reader *r;
@@ -152,6 +198,7 @@ static void parse_and_walk(const uint8_t *img, size_t len)
 		return;
 	}
 	check_accepted(r, img, len);
+	check_snap_id(r);
 	snap_reader_free(r);
 }
 
@@ -159,6 +206,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t *fixed;
 
+	check_mem_id(data, size);
 	parse_and_walk(data, size);
 	if (size < SNAP_HEADER_SIZE + 8 || size > SNAP_MAX_FILE)
 		return 0;
@@ -275,6 +323,13 @@ int main(int argc, char **argv)
 		OK(snap_section_end(w));
 	}
 	OK(seed(argv[1], "unknown_ids", w));
+
+	/* A snapshot id, as every snapshot since ids has one. */
+	w = snap_writer_new();
+	OK(!w);
+	OK(snap_id_save(w, &(struct snap_id){ .b = { 0x5e, 0xed, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+		11, 12, 13, 14 } }));
+	OK(seed(argv[1], "snapshot_id", w));
 	return 0;
 }
 #endif
