@@ -29,7 +29,7 @@ EMBER_SRCS := \
 	src/arch/x86_64/boot_tables.c \
 	src/arch/x86_64/cpuid.c \
 	src/arch/x86_64/kernel_loader.c \
-	src/arch/x86_64/emulate.c \
+	src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c \
 	src/arch/x86_64/machine.c \
 	src/arch/x86_64/msr.c \
 	src/arch/x86_64/regs.c \
@@ -129,7 +129,7 @@ STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/
 # Unit tests: one binary per module, linked with only that module and what it needs.
 UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds
 test_bus_SRCS := src/devices/bus.c
-test_emulate_SRCS := src/arch/x86_64/emulate.c src/kvm/guest_mem.c src/util/log.c
+test_emulate_SRCS := src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c src/kvm/guest_mem.c src/util/log.c
 test_config_SRCS := src/vmm/config.c
 test_cpuid_SRCS := src/arch/x86_64/cpuid.c
 test_kernel_loader_SRCS := src/arch/x86_64/kernel_loader.c src/kvm/guest_mem.c
@@ -182,7 +182,7 @@ test_vsock_packets_SRCS := src/devices/virtio/vsock.c src/devices/virtio/vsock_p
 	src/kvm/guest_mem.c src/util/log.c \
 	$(STATE_FILE_SRCS) tests/unit/netvsock_rig.c
 
-.PHONY: all test test-unit test-integration test-san bench demo deps clean
+.PHONY: all test test-unit test-integration test-linux-stock test-san bench demo deps clean
 all: $(BUILD)/ember $(BUILD)/ember-uffd guest
 
 define ember_build # $(1) = build dir, $(2) = extra flags
@@ -250,6 +250,12 @@ test-unit: $(call UNIT_BINS,$(BUILD))
 
 test-integration: $(BUILD)/ember guest
 	$(Q)python3 tests/integration/run.py --ember $(BUILD)/ember
+
+# Debian's stock cloud kernel, booted once (tens of minutes on an emulating host, so not
+# part of `make test`; README "Linux guests").
+test-linux-stock: $(BUILD)/ember guest guest-linux
+	$(Q)EMBER_STOCK_LINUX=1 python3 tests/integration/run.py --ember $(BUILD)/ember \
+		-k linux_stock
 
 # ASan + UBSan: the same tests against the sanitizer build.
 test-san: $(call UNIT_BINS,$(SAN_BUILD)) $(SAN_BUILD)/ember guest

@@ -12,6 +12,10 @@
  *   clac        0f 01 ca  clear RFLAGS.AC, skip 3 bytes
  *   stac        0f 01 cb  set RFLAGS.AC, skip 3 bytes
  *   fwait       0x9b      skip 1 byte (no x87 exception is ever pending here)
+ *   ldmxcsr m32 0f ae /2  load MXCSR from guest memory (KVM_SET_XSAVE); #GP(0) if a
+ *                         reserved bit is set, as the CPU would. Stock kernels run it in
+ *                         kernel_fpu_begin() (Debian's cloud kernel, initramfs unpack)
+ *   stmxcsr m32 0f ae /3  store MXCSR to guest memory (its twin)
  *
  * Anything else ends the VM with a message naming the instruction bytes and the
  * address. On hardware KVM none of this is active: the host is not detected, no
@@ -55,14 +59,31 @@ enum emulate_kind {
 	EMULATE_CLAC,
 	EMULATE_STAC,
 	EMULATE_FWAIT,
+	EMULATE_LDMXCSR,
+	EMULATE_STMXCSR,
 	EMULATE_KINDS,
 	EMULATE_UNKNOWN = EMULATE_KINDS,
+};
+
+enum emulate_seg { EMULATE_SEG_DEFAULT, EMULATE_SEG_FS, EMULATE_SEG_GS };
+
+/* A 64-bit-mode memory operand: linear address = segment base (fs/gs only; the others
+ * are 0 in 64-bit mode) + base + index * scale + disp, or RIP after the instruction +
+ * disp when rip_relative. Registers are numbered as in the encoding: 0 rax, 1 rcx,
+ * 2 rdx, 3 rbx, 4 rsp, 5 rbp, 6 rsi, 7 rdi, 8..15 r8..r15; -1 for none. */
+struct emulate_mem {
+	int base, index;
+	unsigned scale;
+	int64_t disp;
+	bool rip_relative;
+	enum emulate_seg seg;
 };
 
 /* A decoded instruction the VMM can serve. */
 struct emulate_insn {
 	enum emulate_kind kind;
-	unsigned len; /* bytes to skip */
+	unsigned len;            /* bytes to skip */
+	struct emulate_mem mem;  /* ldmxcsr / stmxcsr only */
 };
 
 /* True if this host's KVM emulates guest kernel mode. Decided once per process:
@@ -81,14 +102,15 @@ __attribute__((warn_unused_result)) int emulate_cmdline(const char *cmdline, boo
 	unsigned tsc_khz, char *out, size_t outlen, char *err, size_t errlen);
 
 /* Decode the instruction at the start of bytes[0..n). Returns EMULATE_UNKNOWN in
- * out->kind for anything not served. Pure. */
+ * out->kind for anything not served. Pure (emulate_decode.c). */
 void emulate_decode(const uint8_t *bytes, size_t n, struct emulate_insn *out);
 
 /* Serve a KVM_EXIT_INTERNAL_ERROR of `v` (v->run describes it). Reads the
  * instruction at the guest RIP through KVM_TRANSLATE and guest_mem_ptr(), then
  * updates the vCPU registers / events. Returns true if the vCPU may carry on;
  * otherwise fills detail (bytes and address, or the suberror) for the VM's exit
- * message. Logs each served kind once. vCPU thread of `v`; `gm` is read only. */
+ * message. Logs each served kind once. vCPU thread of `v`; `gm` is written only by
+ * stmxcsr (its page marked dirty). */
 bool emulate_vcpu_exit(struct vcpu *v, const struct guest_mem *gm, char *detail, size_t len);
 
 /* How many instructions of each kind were served, process-wide. Any thread. */

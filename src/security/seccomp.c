@@ -74,6 +74,8 @@ static const struct rule vcpu_rules[] = {
 	{ SCMP_SYS(ioctl), KVM_TRANSLATE, "vcpu: guest address of an instruction to emulate" },
 	{ SCMP_SYS(ioctl), KVM_GET_VCPU_EVENTS, "vcpu: inject an exception (emulation)" },
 	{ SCMP_SYS(ioctl), KVM_SET_VCPU_EVENTS, "vcpu: inject an exception (emulation)" },
+	{ SCMP_SYS(ioctl), KVM_GET_XSAVE, "vcpu: MXCSR for an emulated stmxcsr/ldmxcsr" },
+	{ SCMP_SYS(ioctl), KVM_SET_XSAVE, "vcpu: MXCSR for an emulated ldmxcsr" },
 	{ SCMP_SYS(rt_sigreturn), 0, "return from the kick signal handler" },
 	{ SCMP_SYS(gettid), 0, "logging" },
 	{ SCMP_SYS(getpid), 0, "logging" },

@@ -31,6 +31,7 @@
 
 #define CR4_SMEP	(1 << 20)	/* kernel part runs on user pages: must be off */
 #define CR4_SMAP	(1 << 21)
+#define CR4_OSFXSR	(1 << 9)	/* ldmxcsr/stmxcsr raise #UD without it */
 #define USER_RFLAGS	0x3002		/* IOPL=3, IF=0 (see the TSS for why IOPL is not enough) */
 
 /* Vectors whose exceptions push an error code: 8, 10-14, 17, 21, 29, 30. */
@@ -58,7 +59,10 @@ _start:	/* RSI = zero page (kept for user_main), interrupts off, ember's boot GD
 	ltr	%ax
 	mov	%cr4, %rax
 	and	$~(CR4_SMEP | CR4_SMAP), %rax
+	or	$CR4_OSFXSR, %rax
 	mov	%rax, %cr4
+	jmp	mxcsr_at_cpl0			/* in .text: .boot has no room left */
+mxcsr_done:
 	mov	$pml4, %eax
 	mov	%rax, %cr3
 	/* CPUID is virtualized only at CPL0 here (kvm_pvm lets user mode run the host's
@@ -188,11 +192,34 @@ pd:
 	.set	i, i + 1
 	.endr
 
+	.text
+	/* MXCSR at CPL0, which kvm_pvm's emulator cannot do (ember serves ldmxcsr/stmxcsr
+	 * there): the value at entry, a probe value loaded through a base register and read
+	 * back with a displacement, then the reset value again. User mode reports them. */
+mxcsr_at_cpl0:
+	stmxcsr	boot_mxcsr(%rip)
+	lea	mxcsr_probe(%rip), %rbx
+	ldmxcsr	(%rbx)
+	lea	boot_mxcsr(%rip), %rcx
+	stmxcsr	4(%rcx)
+	ldmxcsr	mxcsr_reset(%rip)
+	jmp	mxcsr_done
+
+	.section .rodata
+	.balign	4
+mxcsr_probe:
+	.long	0x7f80				/* all exceptions masked, round toward zero */
+mxcsr_reset:
+	.long	0x1f80
+
 	.bss
 	.balign	16
 	.globl	boot_cpuid
 boot_cpuid:
 	.skip	16
+	.globl	boot_mxcsr
+boot_mxcsr:					/* at entry, probe read back */
+	.skip	8
 kernel_stack:
 	.skip	16384
 kernel_stack_top:

@@ -39,6 +39,8 @@ static inline uint64_t rdtsc(void)
 /* CPUID as the kernel part read it at CPL0: leaf 1 EBX, leaf 0x40000000 EBX, ECX, EDX.
  * (CPUID executed in user mode is not virtualized on kvm_pvm: it reports the host.) */
 extern uint32_t boot_cpuid[4];
+/* MXCSR as the kernel part saw it at entry, and its probe value read back (entry.S). */
+extern uint32_t boot_mxcsr[2];
 
 /* Serial output (polled 16550), usable at CPL0 and CPL3 (ports opened by the TSS). */
 void serial_init(void); /* enables the FIFOs: one LSR read per 16 bytes instead of per byte */

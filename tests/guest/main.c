@@ -120,6 +120,16 @@ static void cmd_counter(const struct args *a)
 	put_char('\n');
 }
 
+static void cmd_mxcsr(const struct args *a)
+{
+	(void)a;
+	put_str("OK mxcsr entry=");
+	put_hex(boot_mxcsr[0]);
+	put_str(" probe=");
+	put_hex(boot_mxcsr[1]);
+	put_char('\n');
+}
+
 static void cmd_touch(const struct args *a)
 {
 	uint64_t pages, max = (bi.work_end - bi.work_start) / PAGE_SIZE, tsc;
@@ -179,6 +189,7 @@ static const struct command {
 	{ "sum", 1, "sum <mib>", cmd_sum },
 	{ "check", 2, "check <mib> <seed>", cmd_check },
 	{ "counter", 0, "counter", cmd_counter },
+	{ "mxcsr", 0, "mxcsr", cmd_mxcsr },
 	{ "touch", 1, "touch <pages>", cmd_touch },
 	{ "boottimer", 0, "boottimer", cmd_boottimer },
 	{ "reset", 0, "reset", cmd_reset },

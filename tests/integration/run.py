@@ -198,6 +198,18 @@ def guest_fault_is_reported():
         check("FAULT vec=14" in r.stdout, "no page fault report: %r" % r.stdout)
 
 
+@test
+def mxcsr_at_cpl0_loads_and_stores():
+    """The test guest's kernel part runs ldmxcsr/stmxcsr (as Linux's kernel_fpu_begin
+    does). Hardware KVM runs them; on an emulating host ember serves them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        r = ember("--log-level", "info", "run", write_def(tmp, definition()),
+                  stdin="mxcsr\npoweroff\n", timeout=20)
+        check("OK mxcsr entry=0x1f80 probe=0x7f80" in r.stdout, "mxcsr: %r" % r.stdout)
+        if os.path.exists("/sys/module/kvm_pvm"):
+            check("ldmxcsr 2, stmxcsr 2" in r.stderr, "not served by ember: %r" % r.stderr)
+
+
 def wait_output(fd, pattern, timeout=10):
     buf = b""
     end = time.time() + timeout
@@ -273,6 +285,7 @@ import test_mmds  # noqa: E402,F401
 import test_snapshot_kill  # noqa: E402,F401
 import test_snapshot_id  # noqa: E402,F401
 import test_linux  # noqa: E402,F401 (last: it boots Linux, minutes on an emulating host)
+import test_linux_stock  # noqa: E402,F401 (only with EMBER_STOCK_LINUX=1: tens of minutes)
 
 
 def main():

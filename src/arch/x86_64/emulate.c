@@ -20,10 +20,21 @@
 #define RFLAGS_AC (1ULL << 18)
 #define EFER_LMA (1ULL << 10)
 #define VECTOR_BP 3
+#define VECTOR_UD 6
+#define VECTOR_NM 7
+#define VECTOR_GP 13
+#define CR0_EM (1ULL << 2)
+#define CR0_TS (1ULL << 3)
+#define CR4_OSFXSR (1ULL << 9)
+#define XSAVE_MXCSR 6              /* u32 index of MXCSR in the XSAVE legacy area */
+#define XSAVE_MXCSR_MASK 7
+#define MXCSR_MASK_DEFAULT 0xffbfu /* what a zero MXCSR_MASK field means (SDM 11.6.6) */
 #define INSN_MAX 15 /* longest x86 instruction */
 #define GUEST_PAGE 4096ULL
 
-static const char *const kind_names[EMULATE_KINDS] = { "int3", "clac", "stac", "fwait" };
+static const char *const kind_names[EMULATE_KINDS] = {
+	"int3", "clac", "stac", "fwait", "ldmxcsr", "stmxcsr",
+};
 
 static _Atomic uint64_t served[EMULATE_KINDS];
 static atomic_bool logged[EMULATE_KINDS];
@@ -115,22 +126,6 @@ err_long:
 	return -ENAMETOOLONG;
 }
 
-void emulate_decode(const uint8_t *b, size_t n, struct emulate_insn *out)
-{
-	out->kind = EMULATE_UNKNOWN;
-	out->len = 0;
-	if (n >= 1 && b[0] == 0xcc) {
-		out->kind = EMULATE_INT3;
-		out->len = 1;
-	} else if (n >= 1 && b[0] == 0x9b) {
-		out->kind = EMULATE_FWAIT;
-		out->len = 1;
-	} else if (n >= 3 && b[0] == 0x0f && b[1] == 0x01 && (b[2] == 0xca || b[2] == 0xcb)) {
-		out->kind = b[2] == 0xca ? EMULATE_CLAC : EMULATE_STAC;
-		out->len = 3;
-	}
-}
-
 /* Copy up to `want` instruction bytes at guest-linear `linear`, a page at a time
  * (an instruction may straddle two pages with unrelated physical frames). Stops at
  * the first page that is unmapped or outside guest RAM. Returns the bytes read. */
@@ -157,22 +152,117 @@ static size_t fetch(int vcpu_fd, const struct guest_mem *gm, uint64_t linear, ui
 	return got;
 }
 
-/* #BP as the int3 would have raised it: a trap, so the saved RIP (already advanced
- * by the caller) points after the instruction. */
-static int inject_bp(int vcpu_fd)
+/* Raise an exception as the instruction would have: #BP is a trap (the caller has
+ * already moved RIP past the int3), #GP a fault (RIP stays on the instruction). */
+static int inject_exception(int vcpu_fd, unsigned vector, bool has_error_code)
 {
 	struct kvm_vcpu_events ev;
 
 	if (ioctl(vcpu_fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
 		return -errno;
 	ev.exception.injected = 1;
-	ev.exception.nr = VECTOR_BP;
-	ev.exception.has_error_code = 0;
+	ev.exception.nr = (uint8_t)vector;
+	ev.exception.has_error_code = has_error_code;
 	ev.exception.error_code = 0;
 	ev.exception.pending = 0;
 	if (ioctl(vcpu_fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
 		return -errno;
 	return 0;
+}
+
+/* General register `n` in the encoding's numbering (rax, rcx, rdx, rbx, rsp, ...). */
+static uint64_t gpr(const struct kvm_regs *r, int n)
+{
+	const uint64_t by_number[16] = { r->rax, r->rcx, r->rdx, r->rbx, r->rsp, r->rbp,
+		r->rsi, r->rdi, r->r8, r->r9, r->r10, r->r11, r->r12, r->r13, r->r14, r->r15 };
+
+	return n >= 0 && n < 16 ? by_number[n] : 0;
+}
+
+static uint64_t effective_address(const struct emulate_insn *in, const struct kvm_regs *r,
+	const struct kvm_sregs *s)
+{
+	const struct emulate_mem *m = &in->mem;
+	uint64_t ea = (uint64_t)m->disp;
+
+	if (m->rip_relative)
+		ea += r->rip + in->len;
+	ea += gpr(r, m->base);
+	if (m->index >= 0)
+		ea += gpr(r, m->index) * m->scale;
+	if (m->seg == EMULATE_SEG_FS)
+		ea += s->fs.base;
+	else if (m->seg == EMULATE_SEG_GS)
+		ea += s->gs.base;
+	return ea;
+}
+
+/* Write `len` bytes at guest-linear `linear`, a page at a time, marking the pages dirty
+ * for diff snapshots. -EFAULT if a page is unmapped or outside guest RAM. */
+static int store(int vcpu_fd, const struct guest_mem *gm, uint64_t linear, const void *src,
+	size_t len)
+{
+	for (size_t done = 0; done < len;) {
+		struct kvm_translation tr = { .linear_address = linear + done };
+		size_t chunk = GUEST_PAGE - (tr.linear_address & (GUEST_PAGE - 1));
+		void *p;
+
+		if (ioctl(vcpu_fd, KVM_TRANSLATE, &tr) < 0 || !tr.valid)
+			return -EFAULT;
+		if (chunk > len - done)
+			chunk = len - done;
+		p = guest_mem_ptr(gm, tr.physical_address, chunk);
+		if (!p)
+			return -EFAULT;
+		memcpy(p, (const uint8_t *)src + done, chunk);
+		guest_mem_mark_dirty(gm, tr.physical_address, chunk);
+		done += chunk;
+	}
+	return 0;
+}
+
+/* A fault instead of the instruction: 1 (RIP stays on it), or -errno. */
+static int fault(int vcpu_fd, unsigned vector, bool has_error_code)
+{
+	int ret = inject_exception(vcpu_fd, vector, has_error_code);
+
+	return ret ? ret : 1;
+}
+
+/* ldmxcsr / stmxcsr on the vCPU's FPU state, with the CPU's checks (#UD without
+ * CR4.OSFXSR or with CR0.EM, #NM with CR0.TS, #GP for bits outside MXCSR_MASK). Through
+ * KVM_GET/SET_XSAVE (legacy area: MXCSR at byte 24, MXCSR_MASK at 28): KVM_GET/SET_FPU
+ * leave MXCSR out (it reads 0 and a write is dropped). Returns 0 when done (RIP may
+ * advance), 1 when a fault was raised instead, -errno when the VM cannot go on. */
+static int serve_mxcsr(struct vcpu *v, const struct guest_mem *gm,
+	const struct emulate_insn *in, const struct kvm_regs *r, const struct kvm_sregs *s)
+{
+	uint64_t ea = effective_address(in, r, s);
+	struct kvm_xsave xs;
+	uint32_t mask, value;
+	uint8_t b[4];
+
+	if ((s->cr0 & CR0_EM) || !(s->cr4 & CR4_OSFXSR))
+		return fault(v->fd, VECTOR_UD, false);
+	if (s->cr0 & CR0_TS)
+		return fault(v->fd, VECTOR_NM, false);
+	if (ioctl(v->fd, KVM_GET_XSAVE, &xs) < 0)
+		return -errno;
+	if (in->kind == EMULATE_STMXCSR) {
+		value = xs.region[XSAVE_MXCSR];
+		for (unsigned i = 0; i < 4; i++)
+			b[i] = (uint8_t)(value >> (8 * i));
+		return store(v->fd, gm, ea, b, sizeof(b));
+	}
+	if (fetch(v->fd, gm, ea, b, sizeof(b)) != sizeof(b))
+		return -EFAULT;
+	value = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+		(uint32_t)b[3] << 24;
+	mask = xs.region[XSAVE_MXCSR_MASK] ? xs.region[XSAVE_MXCSR_MASK] : MXCSR_MASK_DEFAULT;
+	if (value & ~mask)
+		return fault(v->fd, VECTOR_GP, true);
+	xs.region[XSAVE_MXCSR] = value;
+	return ioctl(v->fd, KVM_SET_XSAVE, &xs) < 0 ? -errno : 0;
 }
 
 /* Name the instructions known to stop KVM's emulator that ember does not serve because a
@@ -275,18 +365,25 @@ bool emulate_vcpu_exit(struct vcpu *v, const struct guest_mem *gm, char *detail,
 		return false;
 	}
 	note_served(v, insn.kind, regs.rip);
-	regs.rip += insn.len;
-	if (insn.kind == EMULATE_CLAC)
-		regs.rflags &= ~RFLAGS_AC;
-	else if (insn.kind == EMULATE_STAC)
-		regs.rflags |= RFLAGS_AC;
-	ret = ioctl(v->fd, KVM_SET_REGS, &regs) < 0 ? -errno : 0;
-	if (!ret && insn.kind == EMULATE_INT3)
-		ret = inject_bp(v->fd);
+	ret = 0;
+	if (insn.kind == EMULATE_LDMXCSR || insn.kind == EMULATE_STMXCSR)
+		ret = serve_mxcsr(v, gm, &insn, &regs, &sregs);
+	if (ret == 1) /* a fault was raised: the instruction did not complete */
+		return true;
+	if (!ret) {
+		regs.rip += insn.len;
+		if (insn.kind == EMULATE_CLAC)
+			regs.rflags &= ~RFLAGS_AC;
+		else if (insn.kind == EMULATE_STAC)
+			regs.rflags |= RFLAGS_AC;
+		ret = ioctl(v->fd, KVM_SET_REGS, &regs) < 0 ? -errno : 0;
+		if (!ret && insn.kind == EMULATE_INT3)
+			ret = inject_exception(v->fd, VECTOR_BP, false);
+		regs.rip -= insn.len;
+	}
 	if (ret) {
 		snprintf(detail, len, "vcpu %u: cannot serve '%s' at rip 0x%llx: %s", v->index,
-			kind_names[insn.kind], (unsigned long long)(regs.rip - insn.len),
-			strerror(-ret));
+			kind_names[insn.kind], (unsigned long long)regs.rip, strerror(-ret));
 		return false;
 	}
 	return true;
@@ -301,12 +398,16 @@ void emulate_counts(uint64_t counts[EMULATE_KINDS])
 void emulate_log_summary(void)
 {
 	uint64_t c[EMULATE_KINDS], total = 0;
+	char line[256];
+	size_t at = 0;
 
 	emulate_counts(c);
-	for (unsigned i = 0; i < EMULATE_KINDS; i++)
+	for (unsigned i = 0; i < EMULATE_KINDS; i++) {
 		total += c[i];
+		if (at < sizeof(line))
+			at += (size_t)snprintf(line + at, sizeof(line) - at, "%s%s %llu",
+				i ? ", " : "", kind_names[i], (unsigned long long)c[i]);
+	}
 	if (total)
-		log_info("emulating host: served int3 %llu, clac %llu, stac %llu, fwait %llu",
-			(unsigned long long)c[EMULATE_INT3], (unsigned long long)c[EMULATE_CLAC],
-			(unsigned long long)c[EMULATE_STAC], (unsigned long long)c[EMULATE_FWAIT]);
+		log_info("emulating host: served %s", line);
 }
