@@ -293,7 +293,7 @@ FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=un
 	-std=c11 -D_GNU_SOURCE -Iinclude -Itests/unit $(WARN) \
 	$(shell pkg-config --cflags libcjson 2>/dev/null)
 FUZZERS := http api_json mmds state_file uffd_json virtq virtio_block balloon vsock \
-	vsock_connect kernel_loader virtio_state
+	vsock_connect kernel_loader virtio_state emulate_decode
 FUZZ_API_WRAP := -Wl,--wrap=log_set_file,--wrap=metrics_open
 fuzz_http_SRCS := $(test_api_router_SRCS) src/api/conn.c src/api/http.c
 fuzz_http_LIBS := $(FUZZ_API_WRAP) -lcjson -lhttp_parser -lev -lm
@@ -318,6 +318,7 @@ fuzz_virtio_state_SRCS := $(test_virtio_rng_SRCS) src/devices/virtio/balloon.c \
 	src/devices/virtio/balloon_parse.c src/devices/virtio/balloon_persist.c \
 	src/devices/virtio/balloon_queues.c src/devices/balloon_memory.c
 fuzz_virtio_state_LIBS := -lev -lcmocka
+fuzz_emulate_decode_SRCS := src/arch/x86_64/emulate_decode.c
 
 FUZZ_HEADERS = $(wildcard include/ember/*.h src/*/*.h src/*/*/*.h tests/unit/*.h)
 define fuzz_harness # $(1) = name
