@@ -16,6 +16,7 @@
  *                         reserved bit is set, as the CPU would. Stock kernels run it in
  *                         kernel_fpu_begin() (Debian's cloud kernel, initramfs unpack)
  *   stmxcsr m32 0f ae /3  store MXCSR to guest memory (its twin)
+ *                         (both in 64-bit code only: the operand decoder knows no other)
  *
  * Anything else ends the VM with a message naming the instruction bytes and the
  * address. On hardware KVM none of this is active: the host is not detected, no

@@ -353,6 +353,10 @@ bool emulate_vcpu_exit(struct vcpu *v, const struct guest_mem *gm, char *detail,
 		memcpy(bytes, run->emulation_failure.insn_bytes, n);
 	}
 	emulate_decode(bytes, n, &insn);
+	/* The operand decoder knows 64-bit code only (REX, 64-bit ModRM addressing). */
+	if ((insn.kind == EMULATE_LDMXCSR || insn.kind == EMULATE_STMXCSR) &&
+		(!(sregs.efer & EFER_LMA) || !sregs.cs.l))
+		insn.kind = EMULATE_UNKNOWN;
 	if (insn.kind == EMULATE_UNKNOWN) {
 		const char *hint = unserved_hint(bytes, n);
 
