@@ -46,6 +46,10 @@ struct vcpu;
  *                      thunks on every ret) make their emulated boot slower still
  *   earlyprintk=serial,ttyS0  not required with ember's 8250: kernel messages from the
  *                      first second instead of ~30 s later; no "keep" (it prints all twice)
+ *   nofsgsbase         required for NMIs: with FSGSBASE the kernel's paranoid entry (NMI,
+ *                      #DB, #MC) reads the CPU number with lsl (48 0f 03 c0), which stops
+ *                      the emulator; without it, an RDMSR of GS_BASE. Seen when a restore
+ *                      long after the snapshot made RCU report a stall and send an NMI
  * and, when the vCPU's TSC frequency is known (KVM_GET_TSC_KHZ):
  *   tsc_early_khz=N    required with ACPI on: emulated, the kernel's PIT calibration of
  *                      the TSC times out ("Unable to calibrate against PIT"), and with
@@ -53,7 +57,8 @@ struct vcpu;
  *                      a hardware-reduced ACPI machine has no PIT tick either, and the
  *                      kernel waits for jiffies in calibrate_delay() for ever. */
 #define EMULATE_CMDLINE_WORDS \
-	"noxsave clearcpuid=cx16,popcnt,smap nopv mitigations=off earlyprintk=serial,ttyS0"
+	"noxsave clearcpuid=cx16,popcnt,smap nopv mitigations=off earlyprintk=serial,ttyS0 " \
+	"nofsgsbase"
 
 enum emulate_kind {
 	EMULATE_INT3,

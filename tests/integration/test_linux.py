@@ -81,6 +81,17 @@ def linux_boots_from_a_snapshot_to_init():
 
 
 @test
+def linux_restored_kernel_reseeds_its_crng_from_vmgenid():
+    """A snapshot taken once every driver is bound: the restored kernel sees ember's new
+    VM generation id (ACPI VGEN, notified through the GED) and reseeds its CRNG."""
+    if run.ARGS.sanitizer:
+        raise Skip("Linux boots once per run, with the normal build")
+    f = boot_once()
+    check(f.get("vmgenid_reseed") == "yes", "no 'crng reseeded due to virtual machine fork' "
+          "after restoring the late snapshot: %r" % f.get("vmgenid_reseed"))
+
+
+@test
 def linux_user_space_answers():
     if run.ARGS.sanitizer:
         raise Skip("Linux boots once per run, with the normal build")
@@ -132,7 +143,7 @@ def linux_restores_through_uffd_in_a_new_process():
             goal = b"Run /init as init process" if emulating() else b"ember-guest: ready"
             # What the guest printed before the snapshot counts; the File-restored
             # run's output does not.
-            before = open(os.path.join(f["dir"], "before.log"), "rb").read()
+            before = open(os.path.join(f["dir"], "snapshot.log"), "rb").read()
             deadline = time.time() + 900
             while time.time() < deadline and vm.poll() is None:
                 if goal in open(out_path, "rb").read() or goal in before:
