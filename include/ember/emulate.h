@@ -39,6 +39,9 @@ struct vcpu;
  *   clearcpuid=smap    no SMAP, so no clac/stac at all: without it every interrupt and
  *                      exception entry runs a clac that ember must serve (33,674 in one
  *                      boot). ("nosmap" no longer exists in 6.1: the kernel ignores it.)
+ *   clearcpuid=ssse3   required by stock kernels: their SIMD BLAKE2s (random.c) runs SSE
+ *                      (movd %ecx,%xmm15: 66 44 0f 6e f9), which the emulator cannot, and
+ *                      is chosen by SSSE3; without it the generic C code runs
  *   nopv               required: with KVM's paravirtual features the guest spins in
  *                      kvm_hypercall2 and makes no progress for minutes
  *   mitigations=off    not required by the microVM kernel (same boot time with or without);
@@ -57,7 +60,8 @@ struct vcpu;
  *                      a hardware-reduced ACPI machine has no PIT tick either, and the
  *                      kernel waits for jiffies in calibrate_delay() for ever. */
 #define EMULATE_CMDLINE_WORDS \
-	"noxsave clearcpuid=cx16,popcnt,smap nopv mitigations=off earlyprintk=serial,ttyS0 " \
+	"noxsave clearcpuid=cx16,popcnt,smap,ssse3 nopv mitigations=off " \
+	"earlyprintk=serial,ttyS0 " \
 	"nofsgsbase"
 
 enum emulate_kind {

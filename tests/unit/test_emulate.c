@@ -126,7 +126,7 @@ static void test_emulate_cmdline_keeps_words_the_definition_sets(void **state)
 	assert_int_equal(emulate_cmdline("mitigations=auto earlyprintk=vga nopvx", true, 0, out,
 				 sizeof(out), err, sizeof(err)), 0);
 	assert_string_equal(out, "mitigations=auto earlyprintk=vga nopvx noxsave "
-				 "clearcpuid=cx16,popcnt,smap nopv nofsgsbase");
+				 "clearcpuid=cx16,popcnt,smap,ssse3 nopv nofsgsbase");
 }
 
 static void test_emulate_cmdline_adds_the_tsc_frequency_unless_set(void **state)
