@@ -517,7 +517,7 @@ PRE_BOOT = [
     ("PUT", "/mmds", {"latest": {"meta-data": {"ami-id": "ami-1"}}}, 204, None),
     ("PATCH", "/mmds", {"latest": {"meta-data": {"hostname": "h"}}}, 204, None),
     ("GET", "/mmds", None, 200, '"ami-id": "ami-1", "hostname": "h"'),
-    ("PUT", "/mmds/config", {"network_interfaces": ["eth0"]}, 400,
+    ("PUT", "/mmds/config", {"network_interfaces": ["eth9"]}, 400,
      "does not correspond to any existing network interface"),
     ("PUT", "/actions", {"action_type": "FlushMetrics"}, 400, "before starting the microVM"),
     ("PUT", "/actions", {"action_type": "SendCtrlAltDel"}, 400, "before starting"),
