@@ -149,7 +149,8 @@ static size_t tcp_frame(uint8_t *f, const struct seg *s)
 		t[21] = 4;
 		be16(t + 22, 1460);
 	}
-	memcpy(t + thl, s->data, s->len);
+	if (s->len) /* memcpy with a NULL source is undefined even for 0 bytes */
+		memcpy(t + thl, s->data, s->len);
 	be32(ph, GUEST_IP);
 	be32(ph + 4, MMDS_IP);
 	ph[8] = 0;
