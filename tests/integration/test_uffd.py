@@ -52,7 +52,8 @@ def handler_bin():
         return built
     return _build("ember-uffd", ["tools/ember-uffd.c", "tools/uffd_serve.c",
                                  "src/snapshot/uffd_handshake.c", "src/snapshot/snapshot_id.c",
-                                 "src/snapshot/state_file.c", "src/util/crc64.c"])
+                                 "src/snapshot/state_file.c", "src/snapshot/state_file_read.c",
+                                 "src/util/crc64.c"])
 
 
 def mem_file(tmp, size, name="vm.mem"):
