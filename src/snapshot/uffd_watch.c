@@ -59,15 +59,16 @@ static void *watch(void *arg)
 			break;
 	}
 	log_err("uffd: the page-fault handler went away; guest memory can no longer be served");
-	/* Unregistering wakes every fault blocked on the uffd; they then see zero pages,
-	 * which is why the VM is ended at once. */
+	/* The VM's end (and its reason) first: unregistering wakes every fault blocked on the
+	 * uffd, and those vCPUs then run on zero pages, where the guest may triple-fault and
+	 * report a reset before this reason is recorded (seen under ASan's timing). */
+	w->lost(w->opaque);
 	for (unsigned i = 0; i < w->nr_regions; i++) {
 		struct uffdio_range r = { .start = (uint64_t)(uintptr_t)w->regions[i].host,
 			.len = w->regions[i].size };
 		if (ioctl(w->uffd, UFFDIO_UNREGISTER, &r) < 0)
 			log_warn("uffd: unregister region %u: %s", i, strerror(errno));
 	}
-	w->lost(w->opaque);
 	return NULL;
 }
 
