@@ -20,13 +20,7 @@
 
 #include "ember/guest_mem.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                      \
-	do {                                                                             \
-		if (!(cond))                                                             \
-			__builtin_trap();                                                \
-	} while (0)
+#include "fuzz.h"
 
 #define PG 4096ULL
 #define REGION_PAGES 64

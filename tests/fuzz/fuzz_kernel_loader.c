@@ -32,13 +32,7 @@
 #include "ember/guest_mem.h"
 #include "ember/layout.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                      \
-	do {                                                                             \
-		if (!(cond))                                                             \
-			__builtin_trap();                                                \
-	} while (0)
+#include "fuzz.h"
 
 #define LOW_SIZE 0x180000ULL
 #define HIGH_GPA 0x100000000ULL

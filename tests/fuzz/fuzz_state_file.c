@@ -29,13 +29,7 @@
 
 #include "ember/snapshot_id.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                      \
-	do {                                                                             \
-		if (!(cond))                                                             \
-			__builtin_trap();                                                \
-	} while (0)
+#include "fuzz.h"
 
 static uint64_t get_le(const uint8_t *p, unsigned n)
 {

@@ -28,13 +28,7 @@
 
 #include "ember/guest_mem.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                      \
-	do {                                                                             \
-		if (!(cond))                                                             \
-			__builtin_trap();                                                \
-	} while (0)
+#include "fuzz.h"
 
 #define RAM_BASE 0x4000ull /* not at 0, so address arithmetic is exercised */
 #define RAM_SIZE 0x10000u

@@ -38,13 +38,7 @@
 #include "ember/virtio_devices.h"
 #include "virtio_rig.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                      \
-	do {                                                                             \
-		if (!(cond))                                                             \
-			__builtin_trap();                                                \
-	} while (0)
+#include "fuzz.h"
 
 #define RAM_FROM 0x1000u
 #define RAM_TO 0x20000u

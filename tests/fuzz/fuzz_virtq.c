@@ -27,13 +27,7 @@
 
 #include "ember/guest_mem.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                      \
-	do {                                                                             \
-		if (!(cond))                                                             \
-			__builtin_trap();                                                \
-	} while (0)
+#include "fuzz.h"
 
 #define LOW_SIZE 0x8000u
 #define HIGH_GPA 0x10000u

@@ -34,13 +34,7 @@
 #include "ember/virtio.h"
 #include "netvsock_rig.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                      \
-	do {                                                                             \
-		if (!(cond))                                                             \
-			__builtin_trap();                                                \
-	} while (0)
+#include "fuzz.h"
 
 enum { RXQ, TXQ, EVQ };
 #define CID 3
