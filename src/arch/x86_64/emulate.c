@@ -239,8 +239,7 @@ static int serve_mxcsr(struct vcpu *v, const struct guest_mem *gm,
 {
 	uint64_t ea = effective_address(in, r, s);
 	struct kvm_xsave xs;
-	uint32_t mask, value;
-	uint8_t b[4];
+	uint32_t mask, value; /* guest memory and the host are both little-endian x86 */
 
 	if ((s->cr0 & CR0_EM) || !(s->cr4 & CR4_OSFXSR))
 		return fault(v->fd, VECTOR_UD, false);
@@ -250,14 +249,10 @@ static int serve_mxcsr(struct vcpu *v, const struct guest_mem *gm,
 		return -errno;
 	if (in->kind == EMULATE_STMXCSR) {
 		value = xs.region[XSAVE_MXCSR];
-		for (unsigned i = 0; i < 4; i++)
-			b[i] = (uint8_t)(value >> (8 * i));
-		return store(v->fd, gm, ea, b, sizeof(b));
+		return store(v->fd, gm, ea, &value, sizeof(value));
 	}
-	if (fetch(v->fd, gm, ea, b, sizeof(b)) != sizeof(b))
+	if (fetch(v->fd, gm, ea, (uint8_t *)&value, sizeof(value)) != sizeof(value))
 		return -EFAULT;
-	value = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-		(uint32_t)b[3] << 24;
 	mask = xs.region[XSAVE_MXCSR_MASK] ? xs.region[XSAVE_MXCSR_MASK] : MXCSR_MASK_DEFAULT;
 	if (value & ~mask)
 		return fault(v->fd, VECTOR_GP, true);
