@@ -302,3 +302,24 @@ def mmds_unknown_interface_is_refused():
             'mmds = { network_interfaces = { "eth9" } }')), timeout=20)
         check(r.returncode != 0 and "mmds.network_interfaces[1]: no interface 'eth9'" in
               r.stderr, "status %d: %r" % (r.returncode, r.stderr))
+
+
+@test
+def mmds_metadata_file_refusals():
+    """--metadata with a missing file, bad JSON or a store over the limit: status 2 and
+    one line naming the file, before any VM is built."""
+    with tempfile.TemporaryDirectory() as tmp:
+        vm = write_def(tmp, run.definition('cmdline = "poweroff"'))
+        bad = os.path.join(tmp, "bad.json")
+        with open(bad, "w") as f:
+            f.write("{bad")
+        big = os.path.join(tmp, "big.json")
+        with open(big, "w") as f:
+            json.dump({"a": "x" * 60000}, f)
+        for path, why in ((os.path.join(tmp, "none.json"), "No such file"),
+                          (bad, "not valid JSON"), (big, "more than the MMDS limit")):
+            r = run.ember("--metadata", path, "run", vm, timeout=20)
+            check(r.returncode == 2, "%s: status %d" % (path, r.returncode))
+            check("--metadata" in r.stderr and path in r.stderr and why in r.stderr,
+                  "%s: %r" % (path, r.stderr))
+            check("ready" not in r.stdout, "a VM ran despite the refusal: %r" % r.stdout)
