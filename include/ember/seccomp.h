@@ -26,7 +26,8 @@ __attribute__((warn_unused_result)) int seccomp_install(enum seccomp_kind kind, 
  * cannot filter, the vCPU threads' install fails too and stops the VM. Calling thread. */
 void seccomp_install_thread(enum seccomp_kind kind);
 
-/* Install the SIGSYS reporter (once per process, before any filter). */
+/* Install the SIGSYS reporter and read EMBER_NO_SECCOMP (once per process, before any
+ * thread starts and any filter). */
 __attribute__((warn_unused_result)) int seccomp_signal_setup(void);
 
 #endif

@@ -126,10 +126,17 @@ static void on_sigsys(int sig, siginfo_t *info, void *ctx)
 	_exit(EXIT_BAD_SYSCALL);
 }
 
+/* EMBER_NO_SECCOMP, read once by seccomp_signal_setup before any thread starts: a getenv
+ * on a vCPU thread raced the REPL's readline, which sets LINES/COLUMNS (a SEGV inside
+ * getenv under ASan). */
+static atomic_bool no_seccomp;
+
 int seccomp_signal_setup(void)
 {
 	struct sigaction sa;
+	const char *v = getenv("EMBER_NO_SECCOMP");
 
+	atomic_store(&no_seccomp, v && !strcmp(v, "1"));
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_sigsys;
 	sa.sa_flags = SA_SIGINFO;
@@ -140,9 +147,8 @@ int seccomp_signal_setup(void)
 static bool disabled(void)
 {
 	static atomic_bool warned; /* threads of several kinds start at once */
-	const char *v = getenv("EMBER_NO_SECCOMP");
 
-	if (!v || strcmp(v, "1"))
+	if (!atomic_load(&no_seccomp))
 		return false;
 	if (!atomic_exchange(&warned, true))
 		log_warn("seccomp: EMBER_NO_SECCOMP=1: threads run WITHOUT system call filters");
