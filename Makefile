@@ -248,36 +248,45 @@ UNIT_BINS = $(patsubst %,$(1)/tests/unit/test_%,$(UNIT_TESTS))
 test-unit: $(call UNIT_BINS,$(BUILD))
 	$(Q)for t in $^; do $$t || exit 1; done
 
+# KVM work runs where KVM works: directly on hardware KVM, in the KVM sandbox
+# (tests/sandbox/: QEMU TCG with SVM, kvm_amd inside) on a host with none or an emulating
+# one. EMBER_SANDBOX=auto|always|never overrides the choice.
+WITH_KVM := python3 tests/sandbox/sandbox.py with-kvm --
+WITH_KVM_TERMINAL := python3 tests/sandbox/sandbox.py with-kvm -i --
+
 test-integration: $(BUILD)/ember guest
-	$(Q)python3 tests/integration/run.py --ember $(BUILD)/ember
+	$(Q)$(WITH_KVM) python3 tests/integration/run.py --ember $(BUILD)/ember
 
 # Debian's stock cloud kernel, booted once (tens of minutes on an emulating host, so not
 # part of `make test`; README "Linux guests").
 test-linux-stock: $(BUILD)/ember guest guest-linux
-	$(Q)EMBER_STOCK_LINUX=1 python3 tests/integration/run.py --ember $(BUILD)/ember \
-		-k linux_stock
+	$(Q)EMBER_STOCK_LINUX=1 $(WITH_KVM) python3 tests/integration/run.py \
+		--ember $(BUILD)/ember -k linux_stock
 
 # ASan + UBSan: the same tests against the sanitizer build.
 test-san: $(call UNIT_BINS,$(SAN_BUILD)) $(SAN_BUILD)/ember guest
 	$(Q)for t in $(call UNIT_BINS,$(SAN_BUILD)); do $$t || exit 1; done
 	$(Q)ASAN_OPTIONS=detect_leaks=1 EMBER_GUEST_DIR=$(CURDIR)/$(BUILD)/guest \
-		python3 tests/integration/run.py --ember $(SAN_BUILD)/ember --sanitizer
+		$(WITH_KVM) python3 tests/integration/run.py --ember $(SAN_BUILD)/ember --sanitizer
 
 test: test-unit test-integration test-san test-fuzz-corpus
 
 bench: $(BUILD)/ember guest
-	$(Q)python3 tests/bench/bench.py --ember $(BUILD)/ember
+	$(Q)$(WITH_KVM) python3 tests/bench/bench.py --ember $(BUILD)/ember
 
 demo: $(BUILD)/ember guest
-	$(Q)$(BUILD)/ember run configs/demo-clones.lua
+	$(Q)$(WITH_KVM) $(BUILD)/ember run configs/demo-clones.lua
 
+# QEMU for the KVM sandbox, without the firmware and UI packages it recommends.
+SANDBOX_DEB_PACKAGES := qemu-system-x86 e2fsprogs busybox-static cpio
 deps:
 	$(Q)tools/deps.sh $(DEB_PACKAGES) $(GUEST_LINUX_DEB_PACKAGES) $(FUZZ_DEB_PACKAGES)
+	$(Q)tools/deps.sh --no-install-recommends $(SANDBOX_DEB_PACKAGES)
 
 # The README's main job: build what is missing and boot the default Linux guest.
 .PHONY: run
 run: deps $(BUILD)/ember guest-linux
-	$(Q)$(BUILD)/ember run configs/default.lua
+	$(Q)$(WITH_KVM_TERMINAL) $(BUILD)/ember run configs/default.lua
 
 # libFuzzer harnesses, one per parser of outside input (clang): `make fuzz` builds them into
 # build/fuzz/; `make test-fuzz-corpus` replays each over its seed corpus; `make test-fuzz`

@@ -1,5 +1,11 @@
 #!/bin/sh
 # Install the Debian packages ember needs (as root), or say which are missing.
+# Usage: deps.sh [--no-install-recommends] PACKAGE...
+apt_opts=""
+if [ "${1:-}" = --no-install-recommends ]; then
+	apt_opts=$1
+	shift
+fi
 missing=""
 for p in "$@"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
@@ -13,7 +19,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 # `apt-get update` only when the package lists are missing or the install fails.
-apt-get install -y -q $missing || { apt-get update -q && apt-get install -y -q $missing; } || {
+apt-get install -y -q $apt_opts $missing ||
+	{ apt-get update -q && apt-get install -y -q $apt_opts $missing; } || {
 	echo "deps: apt-get could not install:$missing" >&2
 	exit 1
 }

@@ -1,0 +1,219 @@
+#!/usr/bin/env python3
+"""ember's KVM sandbox: run one command where /dev/kvm is real KVM, on any host.
+
+  sandbox.py kind                        hardware | emulating | none: this host's KVM
+  sandbox.py with-kvm [-i] -- CMD...     run CMD where KVM works: here on hardware KVM,
+                                         else in the sandbox (EMBER_SANDBOX=auto|always|never)
+  sandbox.py run [-i] -- CMD...          run CMD in the sandbox
+
+The sandbox is QEMU in TCG mode emulating an AMD CPU with SVM and nested paging, booting
+Debian's generic kernel with kvm_amd (tests/sandbox/build.sh makes and caches it). The
+host's whole tree is shared over virtio-9p and CMD runs in a chroot of it, in the same
+directory, with the same environment, so paths mean the same on both sides; TMPDIR (and
+/tmp, unless the work lives there) is an ext4 scratch disk thrown away afterwards.
+CMD's output comes back on stdout, its exit status is ours. With -i CMD gets a terminal
+(ttyS0 of the sandbox on this terminal): what `make run` uses.
+
+If the sandbox's own kernel panics or stops answering, the run ends at once with status
+125 and the kernel's last lines, saying it was the sandbox and not CMD."""
+import ctypes
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CRASH = 125
+# The sandbox's init says "alive" every 5 s; this long without it means its kernel hung.
+SILENT_S = float(os.environ.get("EMBER_SANDBOX_SILENT_S", "180"))
+CRASH_WORDS = (b"Kernel panic", b"BUG: ", b"Oops: ", b"corrupted stack end",
+               b"ember-sandbox: error")
+
+
+def say(msg):
+    print("sandbox: " + msg, file=sys.stderr, flush=True)
+
+
+def host_kind():
+    """hardware: /dev/kvm backed by VMX/SVM; emulating: kvm_pvm; none: no usable /dev/kvm."""
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return "none"
+    try:
+        os.close(os.open("/dev/kvm", os.O_RDWR))
+    except OSError:
+        return "none"
+    return "emulating" if os.path.exists("/sys/module/kvm_pvm") else "hardware"
+
+
+def image():
+    r = subprocess.run([os.path.join(HERE, "build.sh")], stdout=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        sys.exit("sandbox: cannot build the sandbox image (tests/sandbox/build.sh)")
+    return r.stdout.strip().splitlines()[-1]
+
+
+def write_command(rundir, argv, interactive):
+    lines = ["cd %s || exit 125" % shlex.quote(os.getcwd())]
+    for k, v in os.environ.items():
+        if k.isidentifier() and k not in ("TMPDIR", "PWD", "OLDPWD", "SHLVL", "_"):
+            lines.append("export %s=%s" % (k, shlex.quote(v)))
+    lines.append("export TMPDIR=%s EMBER_IN_SANDBOX=1" % shlex.quote(rundir + "/scratch"))
+    if interactive:
+        size = shutil.get_terminal_size((80, 24))
+        lines.append("stty rows %d cols %d 2>/dev/null" % (size.lines, size.columns))
+    lines.append("exec " + " ".join(shlex.quote(a) for a in argv))
+    with open(os.path.join(rundir, "cmd"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    with open(os.path.join(rundir, "cwd"), "w") as f:
+        f.write(os.getcwd())
+
+
+def make_scratch(rundir):
+    os.mkdir(os.path.join(rundir, "scratch"))
+    img = os.path.join(rundir, "scratch.img")
+    with open(img, "wb") as f:
+        f.truncate(int(os.environ.get("EMBER_SANDBOX_SCRATCH_GIB", "32")) << 30)
+    # No journal and no checksums: thrown away after the run, and ext4's crc32c would
+    # need a module loader. Few inodes, written now, so nothing initialises them later.
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-O", "^has_journal,^metadata_csum", "-N",
+                    "65536", "-E", "lazy_itable_init=0", "-m", "0", img], check=True)
+    return img
+
+
+def qemu_argv(img, rundir, scratch, interactive):
+    mem = os.environ.get("EMBER_SANDBOX_MEM", "8G")
+    cpus = os.environ.get("EMBER_SANDBOX_CPUS", str(os.cpu_count() or 2))
+    append = ("console=ttyS1 panic=1 oops=panic tsc=reliable mitigations=off "
+              "ember.run=%s %s%s" % (rundir, os.environ.get("EMBER_SANDBOX_KARGS", ""), " ember.interactive" if interactive else ""))
+    return ["qemu-system-x86_64", "-nodefaults", "-no-user-config", "-display", "none",
+            "-no-reboot", "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", cpus,
+            "-m", mem, "-kernel", os.path.join(img, "vmlinuz"),
+            "-initrd", os.path.join(img, "initramfs.cpio.gz"), "-append", append,
+            "-chardev", "stdio,id=cmd,signal=off", "-serial", "chardev:cmd",
+            "-chardev", "file,id=klog,path=%s/console.log" % rundir, "-serial", "chardev:klog",
+            "-virtfs", "local,path=/,mount_tag=host,security_model=passthrough,"
+            "multidevs=remap",
+            "-drive", "file=%s,if=virtio,format=raw,cache=unsafe" % scratch]
+
+
+def die_with_parent():
+    """In QEMU's child before exec: a SIGKILL when this script dies, however it dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def stop_on_signal(signum, _frame):
+    raise KeyboardInterrupt(signum)
+
+
+def last_lines(path, n=40):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return "(no console log)"
+    return "\n".join(data.decode("utf-8", "replace").splitlines()[-n:])
+
+
+def watch(qemu, rundir):
+    """Wait for QEMU; None when it ended by itself, else why it was stopped."""
+    log = os.path.join(rundir, "console.log")
+    seen, last_alive = 0, time.monotonic()
+    while True:
+        try:
+            qemu.wait(1)
+            return None
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            with open(log, "rb") as f:
+                f.seek(seen)
+                new = f.read()
+        except OSError:
+            new = b""
+        seen += len(new)
+        if b"ember-sandbox: alive" in new:
+            last_alive = time.monotonic()
+        if any(w in new for w in CRASH_WORDS):
+            time.sleep(2)  # let the kernel finish its report
+            return "its kernel reported a crash"
+        if time.monotonic() - last_alive > SILENT_S:
+            return "its kernel stopped answering for %d s" % SILENT_S
+
+
+def run(argv, interactive=False):
+    if not shutil.which("qemu-system-x86_64"):
+        sys.exit("sandbox: qemu-system-x86_64 is missing (make deps installs qemu-system-x86)")
+    img = image()
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, stop_on_signal)
+    rundir = tempfile.mkdtemp(prefix="ember-sandbox.", dir="/var/tmp")
+    qemu = None
+    try:
+        write_command(rundir, argv, interactive)
+        scratch = make_scratch(rundir)
+        qemu = subprocess.Popen(qemu_argv(img, rundir, scratch, interactive),
+                                stdin=None if interactive else subprocess.DEVNULL,
+                                preexec_fn=die_with_parent)
+        why = watch(qemu, rundir)
+        if why is not None:
+            qemu.kill()
+            qemu.wait()
+        status_file = os.path.join(rundir, "status")
+        if why is None and os.path.exists(status_file):
+            with open(status_file) as f:
+                return int(f.read().strip() or CRASH)
+        why = why or "QEMU ended (status %d) before the command did" % qemu.returncode
+        say("the sandbox failed, not the command: %s. Its kernel's last lines:\n%s"
+            % (why, last_lines(os.path.join(rundir, "console.log"))))
+        return CRASH
+    except KeyboardInterrupt as e:
+        return 128 + (e.args[0] if e.args else signal.SIGINT)
+    finally:
+        if qemu is not None and qemu.poll() is None:
+            qemu.kill()
+            qemu.wait()
+        shutil.rmtree(rundir, ignore_errors=True)
+
+
+def with_kvm(argv, interactive):
+    mode = os.environ.get("EMBER_SANDBOX", "auto")
+    if mode not in ("auto", "always", "never"):
+        sys.exit("sandbox: EMBER_SANDBOX=%s is not auto, always or never" % mode)
+    kind = host_kind()
+    if mode == "never" or (mode == "auto" and kind == "hardware"):
+        os.execvp(argv[0], argv)
+    why = {"none": "no usable /dev/kvm here",
+           "emulating": "this host's KVM (kvm_pvm) emulates guest kernel code and cannot "
+                        "run Linux user space",
+           "hardware": "EMBER_SANDBOX=always"}[kind]
+    say("%s: running in the KVM sandbox (QEMU TCG, AMD SVM, kvm_amd): %s"
+        % (why, " ".join(argv)))
+    return run(argv, interactive)
+
+
+def main():
+    args = sys.argv[1:]
+    if args[:1] == ["kind"]:
+        print(host_kind())
+        return 0
+    if len(args) < 1 or args[0] not in ("run", "with-kvm"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    verb, args = args[0], args[1:]
+    interactive = args[:1] == ["-i"]
+    args = args[1:] if interactive else args
+    if args[:1] == ["--"]:
+        args = args[1:]
+    if not args:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return run(args, interactive) if verb == "run" else with_kvm(args, interactive)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
