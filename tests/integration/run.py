@@ -23,6 +23,13 @@ sys.modules.setdefault("run", sys.modules[__name__])
 sys.path.insert(0, HERE)
 TESTS = []
 ARGS = None
+# Timeouts are written for an ordinary KVM host and multiplied by this, measured at start
+# on this host (EMBER_TEST_TIME_SCALE overrides): a slower host waits longer, none fails
+# for being slow.
+TIME_SCALE = 1.0
+# The test guest booting and powering off takes about this long on hardware KVM or an
+# emulating host (tens of milliseconds); the factor is this host's time over it.
+CALIBRATION_REFERENCE_S = 0.05
 
 
 def test(fn):
@@ -43,11 +50,16 @@ def check(cond, msg):
         raise Fail(msg)
 
 
+def secs(timeout):
+    """A timeout in seconds, scaled for this host."""
+    return timeout * TIME_SCALE
+
+
 def ember(*args, stdin=None, timeout=60, env=None):
     """Run ember to completion; returns CompletedProcess with text output."""
     e = dict(os.environ, **(env or {}))
     return subprocess.run([ARGS.ember, *args], input=stdin, capture_output=True, text=True,
-                          timeout=timeout, env=e)
+                          timeout=secs(timeout), env=e)
 
 
 def guest_kernel():
@@ -218,7 +230,7 @@ def mxcsr_at_cpl0_loads_and_stores():
 
 def wait_output(fd, pattern, timeout=10):
     buf = b""
-    end = time.time() + timeout
+    end = time.time() + secs(timeout)
     while time.time() < end:
         ready, _, _ = select.select([fd], [], [], 0.1)
         if ready:
@@ -243,7 +255,7 @@ def sigterm_stops_vm_with_143():
         try:
             wait_output(p.stdout.fileno(), rb"ready cpus=")
             p.send_signal(signal.SIGTERM)
-            status = p.wait(10)
+            status = p.wait(secs(10))
         finally:
             if p.poll() is None:
                 p.kill()
@@ -268,7 +280,7 @@ def ctrl_c_on_terminal_stops_vm_and_restores_terminal():
             os.write(master, b"echo typed\r")
             wait_output(master, rb"OK typed")
             os.write(master, b"\x03")  # Ctrl-C: SIGINT from the terminal
-            status = p.wait(10)
+            status = p.wait(secs(10))
             after = termios.tcgetattr(slave)
         finally:
             if p.poll() is None:
@@ -294,6 +306,28 @@ import test_linux  # noqa: E402,F401 (last: it boots Linux, minutes on an emulat
 import test_linux_stock  # noqa: E402,F401 (only with EMBER_STOCK_LINUX=1: tens of minutes)
 
 
+def set_time_scale(label):
+    """TIME_SCALE for this host (also passed to the Lua scripts in the environment)."""
+    global TIME_SCALE
+    given = os.environ.get("EMBER_TEST_TIME_SCALE")
+    if given:
+        TIME_SCALE = float(given)
+        why = "from EMBER_TEST_TIME_SCALE"
+    else:
+        times = []
+        with tempfile.TemporaryDirectory() as tmp:
+            path = write_def(tmp, definition('cmdline = "poweroff"'))
+            for _ in range(3):
+                t0 = time.monotonic()
+                ember("run", path, timeout=120)
+                times.append(time.monotonic() - t0)
+        median = sorted(times)[1]
+        TIME_SCALE = max(1.0, min(median / CALIBRATION_REFERENCE_S, 50.0))
+        why = "the test guest boots and powers off in %.3f s here" % median
+    os.environ["EMBER_TEST_TIME_SCALE"] = "%.2f" % TIME_SCALE
+    print("integration%s: timeouts x%.1f (%s)" % (label, TIME_SCALE, why), flush=True)
+
+
 def main():
     global ARGS
     ap = argparse.ArgumentParser()
@@ -306,6 +340,7 @@ def main():
         print("integration: /dev/kvm is not usable here; these tests need KVM")
         return 1
     label = " (sanitizers)" if ARGS.sanitizer else ""
+    set_time_scale(label)
     passed = failed = skipped = 0
     for fn in TESTS:
         if ARGS.k and ARGS.k not in fn.__name__:

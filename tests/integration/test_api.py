@@ -14,7 +14,7 @@ import threading
 import time
 
 import run
-from run import check, ember, guest_kernel, test, write_def
+from run import check, ember, guest_kernel, test, write_def, secs
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -47,7 +47,7 @@ class Ember:
         self.err = b""
         self.err_reader = threading.Thread(target=self._read_err, daemon=True)
         self.err_reader.start()
-        end = time.time() + 20
+        end = time.time() + secs(20)
         while time.time() < end:
             if self.p.poll() is not None:
                 raise run.Fail("ember exited at start: %d %s" % (self.p.returncode, self.stderr()))
@@ -82,7 +82,7 @@ class Ember:
             return self.err.decode(errors="replace")
 
     def wait_output(self, needle, timeout=20):
-        end = time.time() + timeout
+        end = time.time() + secs(timeout)
         while time.time() < end:
             with self.lock:
                 if needle.encode() in self.out:
@@ -104,7 +104,7 @@ class Ember:
         with self.lock:
             mark = len(self.out)
         self.send(line + "\n")
-        end = time.time() + timeout
+        end = time.time() + secs(timeout)
         while time.time() < end:
             with self.lock:
                 for ln in self.out[mark:].split(b"\n")[:-1]:
@@ -144,7 +144,7 @@ class Ember:
 
     def wait(self, timeout=20):
         try:
-            return self.p.wait(timeout)
+            return self.p.wait(secs(timeout))
         finally:
             self.close()
 
@@ -329,7 +329,7 @@ def api_balloon_on_the_test_guest():
         # The guest's next statistics arrive under Firecracker's names.
         ans = e.ask("balloon stats")
         free = int(ans.split("free=")[1])
-        end = time.time() + 15
+        end = time.time() + secs(15)
         while st.get("free_memory") != free and time.time() < end:
             time.sleep(0.1)
             st = e.expect("GET", "/balloon/statistics", None, 200)
@@ -689,7 +689,7 @@ def api_survives_hostile_clients():
         s.setblocking(False)
         sent = 0
         pipeline = b"GET /mmds HTTP/1.1\r\n\r\n" * 50
-        end = time.time() + 5
+        end = time.time() + secs(5)
         while sent < len(pipeline) and time.time() < end:
             try:
                 sent += s.send(pipeline[sent:])
@@ -697,7 +697,7 @@ def api_survives_hostile_clients():
                 time.sleep(0.01)
         still_serving(e)  # ember is not stuck writing to the slow reader
         s.setblocking(True)
-        s.settimeout(10)
+        s.settimeout(secs(10))
         got = b""
         while got.count(b'"blob"') < 50:
             chunk = s.recv(1 << 20)
@@ -822,7 +822,7 @@ def api_serves_a_vm_defined_in_lua():
             threading.Thread(target=e._read, daemon=True).start()
             threading.Thread(target=e._read_err, daemon=True).start()
             e.wait_output("ember-test-guest ready cpus=2")
-            end = time.time() + 10
+            end = time.time() + secs(10)
             while not os.path.exists(sock) and time.time() < end:
                 time.sleep(0.02)
             check(state(e) == "Running", "Lua VM state over the API")

@@ -18,7 +18,7 @@ import threading
 import time
 
 import run
-from run import check, test, write_def
+from run import check, test, write_def, secs
 
 ETHERTYPE = 0x88B5
 MAC = "06:00:ac:10:00:02"
@@ -57,7 +57,7 @@ class Guest:
             self.cv.notify_all()
 
     def wait_for(self, prefix, timeout=30):
-        end = time.time() + timeout
+        end = time.time() + secs(timeout)
         with self.cv:
             while True:
                 for i, line in enumerate(self.lines):
@@ -84,7 +84,7 @@ class Guest:
         if self.p.poll() is None:
             try:
                 self.send("poweroff")
-                self.p.wait(10)
+                self.p.wait(secs(10))
             except (OSError, subprocess.TimeoutExpired):
                 self.p.kill()
                 self.p.wait()
@@ -107,7 +107,7 @@ def vsock_host_to_guest_echo():
             g.send("vsock echo 5000")
             time.sleep(0.2)  # the guest is polling for the connection now
             s = socket.socket(socket.AF_UNIX)
-            s.settimeout(20)
+            s.settimeout(secs(20))
             s.connect(uds)
             s.sendall(b"CONNECT 5000\n")
             line = b""
@@ -129,7 +129,7 @@ def vsock_host_to_guest_echo():
             t = threading.Thread(target=reader)
             t.start()
             s.sendall(data)
-            t.join(30)
+            t.join(secs(30))
             check(bytes(got) == data, "echo differs: %d of %d bytes" % (len(got), len(data)))
             s.shutdown(socket.SHUT_WR)
             answer = g.wait_for("OK vsock echo")
@@ -141,14 +141,14 @@ def vsock_host_to_guest_echo():
             # a CONNECT to a port nobody listens on: the guest is not listening now, so
             # the REQUEST gets no answer and ember closes the client after its timeout
             s = socket.socket(socket.AF_UNIX)
-            s.settimeout(10)
+            s.settimeout(secs(10))
             s.connect(uds)
             s.sendall(b"CONNECT 5001\n")
             check(s.recv(16) == b"", "unanswered CONNECT was not closed")
             s.close()
             # a bad line is refused at once
             s = socket.socket(socket.AF_UNIX)
-            s.settimeout(5)
+            s.settimeout(secs(5))
             s.connect(uds)
             s.sendall(b"CONNECT lots\n")
             check(s.recv(16) == b"", "bad CONNECT line not refused")
@@ -165,12 +165,12 @@ def vsock_guest_to_host_line():
         lst = socket.socket(socket.AF_UNIX)
         lst.bind(uds + "_6000")
         lst.listen(1)
-        lst.settimeout(20)
+        lst.settimeout(secs(20))
         g = Guest(tmp, vsock_def(uds))
         try:
             g.send("vsock send 6000 hello-from-the-guest")
             conn, _ = lst.accept()
-            conn.settimeout(20)
+            conn.settimeout(secs(20))
             data = b""
             while True:
                 b = conn.recv(4096)
@@ -278,7 +278,7 @@ def net_frames_both_ways_through_a_tap_in_a_namespace():
                 check(sniff.stdout.readline().strip() == "ready", "sniffer did not start")
                 answer = g.ask("net send 200 7")
                 frame = bytes.fromhex(sniff.stdout.readline().strip())
-                sniff.wait(10)
+                sniff.wait(secs(10))
                 payload = bytes((7 + 131 * i) & 0xFF for i in range(200))
                 want = (b"\xff" * 6 + bytes.fromhex(MAC.replace(":", "")) +
                         ETHERTYPE.to_bytes(2, "big") + payload)

@@ -9,7 +9,7 @@ import re
 import tempfile
 
 import run
-from run import Fail, Skip, check, ember, test
+from run import Fail, Skip, check, ember, test, secs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _facts = {}
@@ -144,7 +144,7 @@ def linux_restores_through_uffd_in_a_new_process():
             # What the guest printed before the snapshot counts; the File-restored
             # run's output does not.
             before = open(os.path.join(f["dir"], "snapshot.log"), "rb").read()
-            deadline = time.time() + 900
+            deadline = time.time() + secs(900)
             while time.time() < deadline and vm.poll() is None:
                 if goal in open(out_path, "rb").read() or goal in before:
                     break

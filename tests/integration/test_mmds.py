@@ -14,7 +14,7 @@ import tempfile
 import threading
 
 import run
-from run import check, test, write_def
+from run import check, test, write_def, secs
 from test_api import Ember, end_with_poweroff
 from test_devices_net import MAC, Guest, tap_namespace
 
@@ -112,8 +112,10 @@ def tcp_frame(sport, seq, ack, flags, data=b"", dst=MMDS_IP, mss=False):
     return MMDS_MAC + GUEST_MAC + b"\x08\x00" + ip + hdr + data
 
 
-def parse_tcp(f):
-    """(seq, ack, flags, payload) of an MMDS TCP frame, its checksums checked."""
+def parse_tcp(f, sport=None):
+    """(seq, ack, flags, payload) of an MMDS TCP frame, its checksums checked; None for a
+    segment to another port than `sport` (given): MMDS may still be retransmitting on a
+    connection the test closed, when the guest's last ACK reached it late."""
     check(f[:6] == GUEST_MAC and f[6:12] == MMDS_MAC and f[12:14] == b"\x08\x00",
           "not an MMDS IPv4 frame: %s" % f[:40].hex())
     ip = f[14:34]
@@ -122,8 +124,19 @@ def parse_tcp(f):
     seg = f[34:14 + total]
     check(csum(MMDS_IP + GUEST_IP + struct.pack("!BBH", 0, 6, len(seg)) + seg) == 0,
           "TCP checksum")
+    dport, = struct.unpack("!H", seg[2:4])
+    if sport is not None and dport != sport:
+        return None
     seq, ack, off, flags = struct.unpack("!IIBB", seg[4:14])
     return seq, ack, flags, seg[(off >> 4) * 4:]
+
+
+def next_segment(g, sport):
+    """The next MMDS segment of connection `sport`, older connections' skipped."""
+    while True:
+        seg = parse_tcp(g.dump(), sport)
+        if seg is not None:
+            return seg
 
 
 SYN, ACK, FIN, PSH, RST = 2, 16, 1, 8, 4
@@ -133,7 +146,7 @@ def http(g, request, sport):
     """One request on a connection of its own: (status, headers text, body)."""
     iss = random.randrange(1 << 32)
     g.xmit(tcp_frame(sport, iss, 0, SYN, mss=True))
-    seq, ack, flags, _ = parse_tcp(g.dump())
+    seq, ack, flags, _ = next_segment(g, sport)
     check(flags == SYN | ACK and ack == iss + 1, "SYN-ACK: flags %#x ack %d" % (flags, ack))
     ours, mine = seq + 1, iss + 1
     g.xmit(tcp_frame(sport, mine, ours, ACK))
@@ -141,7 +154,7 @@ def http(g, request, sport):
     mine += len(request)
     reply = b""
     while True:
-        seq, ack, flags, data = parse_tcp(g.dump())
+        seq, ack, flags, data = next_segment(g, sport)
         check(not flags & RST, "reset by MMDS")
         if seq == ours and data:  # in order (a retransmission repeats an older seq)
             reply += data
@@ -154,7 +167,7 @@ def http(g, request, sport):
                 break
     g.xmit(tcp_frame(sport, mine, ours, FIN | ACK))
     while True:
-        seq, ack, flags, data = parse_tcp(g.dump())
+        seq, ack, flags, data = next_segment(g, sport)
         if flags & FIN:
             check(ack == mine + 1, "our FIN acknowledged")
             break
@@ -195,9 +208,11 @@ def with_guest(name, extra, body):
             g = MmdsGuest(tmp, ns, extra)
             try:
                 body(g, ns)
-            finally:
-                check(g.stop() == 0, "ember status %s: %s" % (g.p.returncode,
-                                                              g.p.stderr.read()[-2000:]))
+            except BaseException:
+                g.stop()  # the body's failure is the one to report
+                raise
+            check(g.stop() == 0, "ember status %s: %s" % (g.p.returncode,
+                                                          g.p.stderr.read()[-2000:]))
 
 
 @test
@@ -223,7 +238,7 @@ def mmds_v1_guest_reads_metadata_over_tcp():
         other = tcp_frame(40004, 1, 0, SYN, dst=bytes([169, 254, 1, 1]))
         g.xmit(other)
         got = bytes.fromhex(sniff.stdout.readline().strip())
-        sniff.wait(10)
+        sniff.wait(secs(10))
         check(got == other, "tap got %s" % got.hex())
         check(g.dump(cycles=1 << 28) is None, "MMDS answered a frame not for it")
     with_guest("mmds_v1_guest_reads_metadata_over_tcp",

@@ -12,7 +12,7 @@ import termios
 import time
 
 import run
-from run import check, definition, test, write_def
+from run import check, definition, test, write_def, secs
 
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
 PROMPT = r"(?m)^> $"
@@ -46,7 +46,7 @@ class Repl:
 
     def expect(self, pattern, timeout=15):
         """Wait for `pattern` in the screen text after the last match; return the match."""
-        end = time.time() + timeout
+        end = time.time() + secs(timeout)
         while True:
             m = re.compile(pattern).search(self.screen, self.pos)
             if m:
@@ -70,7 +70,7 @@ class Repl:
         """Ctrl-D at the prompt: the status, and whether the terminal is as it was."""
         self.expect(PROMPT)
         self.send("\x04")
-        status = self.p.wait(15)
+        status = self.p.wait(secs(15))
         after = termios.tcgetattr(self.slave)
         return status, after[3] == self.before[3] and after[0] == self.before[0]
 
@@ -229,7 +229,7 @@ def repl_attaches_to_a_vm_over_the_api_socket():
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
         try:
-            end = time.time() + 10
+            end = time.time() + secs(10)
             while not os.path.exists(sock) and time.time() < end and srv.poll() is None:
                 time.sleep(0.05)
             check(os.path.exists(sock), "the API server did not start")
@@ -239,7 +239,7 @@ def repl_attaches_to_a_vm_over_the_api_socket():
         finally:
             if srv.poll() is None:
                 srv.send_signal(signal.SIGTERM)
-            srv.wait(10)
+            srv.wait(secs(10))
         check(r.returncode == 0, "status %d: %s" % (r.returncode, r.stderr))
         out = re.findall(r"(?m)^> [^\n]*\n([^\n>]*)$", r.stdout)
         check(out[:5] == ["running", "true", "paused", "true", "running"],

@@ -18,7 +18,7 @@ import tempfile
 import time
 
 import run
-from run import Fail, check, ember, test, write_def
+from run import Fail, check, ember, test, write_def, secs
 
 MEM_MIB = 512
 A_FILL, A_SEED = 128, 11
@@ -62,7 +62,7 @@ def kill_while_writing(script, state, mem, fill):
                           str(B_SEED)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE)
     try:
-        end = time.time() + 60
+        end = time.time() + secs(60)
         while time.time() < end:
             if any(f.startswith(prefix) for f in os.listdir(snapdir)):
                 os.kill(p.pid, signal.SIGKILL)
@@ -72,7 +72,7 @@ def kill_while_writing(script, state, mem, fill):
             time.sleep(0.0005)
         else:
             raise Fail("snapshot B neither wrote %s* nor ended within 60 s" % prefix)
-        p.wait(10)
+        p.wait(secs(10))
         err = p.stderr.read().decode(errors="replace")
     finally:
         if p.poll() is None:

@@ -16,7 +16,7 @@ import tempfile
 import time
 
 import run
-from run import Fail, check, ember, test, write_def
+from run import Fail, check, ember, test, write_def, secs
 
 ROOT = os.path.dirname(os.path.dirname(run.HERE))
 MIB = 1 << 20
@@ -71,7 +71,7 @@ class Handler:
         self.p = subprocess.Popen([handler_bin(), "--socket", self.sock, "--mem-file", mem,
                                    "--once", *extra], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
-        end = time.time() + 10
+        end = time.time() + secs(10)
         while not os.path.exists(self.sock):
             if self.p.poll() is not None or time.time() > end:
                 self.finish()
@@ -80,7 +80,7 @@ class Handler:
 
     def finish(self, timeout=10):
         try:
-            self.out, self.err = self.p.communicate(timeout=timeout)
+            self.out, self.err = self.p.communicate(timeout=secs(timeout))
         finally:
             if self.p.poll() is None:
                 self.p.kill()
@@ -98,7 +98,7 @@ class Handler:
 
 def run_peer(sock, mem, mode, *sizes, timeout=30):
     return subprocess.run([peer(), sock, mem, mode, *[str(s) for s in sizes]],
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=secs(timeout))
 
 
 def attached_regions(out):

@@ -66,8 +66,12 @@ int arch_vm_restore(int vm_fd, struct snap_cursor *c, bool realtime, char *err,
 	/* By default kvmclock resumes where it stopped (Firecracker's default). With
 	 * realtime it advances by the wall time elapsed since the snapshot. */
 	if (realtime && !(clock.flags & KVM_CLOCK_REALTIME)) {
+		/* KVM_GET_CLOCK stamps realtime only on Linux 5.16 or later and only while the
+		 * host's clocksource is the TSC (KVM's master clock): a sandbox or a VM host on
+		 * another clocksource gives none. */
 		snprintf(err, errlen, "clock_realtime: the snapshot's clock has no realtime stamp "
-			"(host kernel before 5.16?)");
+			"(KVM gives one only when the snapshotting host's clocksource is the TSC, "
+			"Linux 5.16 or later)");
 		return -EINVAL;
 	}
 	clock.flags = realtime ? KVM_CLOCK_REALTIME : 0;

@@ -98,7 +98,7 @@ assert(info:find("target=8192", 1, true), info)
 t.eq(t.cmd(vm, "balloon inflate"), "balloon pages=8192", "inflate after reset")
 t.eq(t.cmd(vm, "echo alive"), "alive", "guest alive")
 vm:send("poweroff\n")
-t.eq(vm:wait(10), "poweroff", "exit")
+t.eq(vm:wait(t.secs(10)), "poweroff", "exit")
 
 -- Restored from the memory file (MAP_PRIVATE): the state came back, and inflating
 -- replaces the file pages with anonymous zero pages (never the file's bytes again).
@@ -116,7 +116,7 @@ assert(drop >= 60 * MIB_KIB, "RSS of the restored vm fell by " .. drop .. " KiB"
 t.eq(t.cmd(c, "sum 64"):match("sum=(%x+)"), zero_sum(64), "ballooned pages read as zeros")
 t.eq(t.cmd(c, "balloon deflate"), "balloon pages=0", "deflate after restore")
 c:send("poweroff\n")
-t.eq(c:wait(10), "poweroff", "restored vm exit")
+t.eq(c:wait(t.secs(10)), "poweroff", "restored vm exit")
 
 -- Free page reporting (without a stats queue it is the third queue).
 local r = t.guest { memory_mib = 128, balloon = { amount_mib = 0, free_page_reporting = true } }
@@ -132,5 +132,5 @@ drop = rrss0 - rss(r)
 print(string.format("balloon reporting: rss dropped %.1f MiB", drop / MIB_KIB))
 assert(drop >= 30 * MIB_KIB, "RSS after reporting fell by " .. drop .. " KiB")
 r:send("poweroff\n")
-t.eq(r:wait(10), "poweroff", "reporting vm exit")
+t.eq(r:wait(t.secs(10)), "poweroff", "reporting vm exit")
 print("balloon ok")

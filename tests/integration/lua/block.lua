@@ -62,7 +62,7 @@ t.eq(t.cmd(vm, "blk evil oob"), "blk evil status=1", "past the end: IOERR")
 t.eq(t.cmd(vm, "blk evil unaligned"), "blk evil status=1", "unaligned length: IOERR")
 t.eq(t.cmd(vm, "blk evil unsupported"), "blk evil status=2", "unknown type: UNSUPP")
 assert(vm:send("blk write 2047 2 1\n"))
-assert(vm:wait_for("ERR blk write status=1\n", 10), "a write past the end must fail")
+assert(vm:wait_for("ERR blk write status=1\n", t.secs(10)), "a write past the end must fail")
 -- A chain without a status byte breaks the device (NEEDS_RESET); the driver resets it.
 t.eq(t.cmd(vm, "blk evil no-status"), "blk evil status=needs-reset", "no status byte")
 t.eq(t.cmd(vm, "blk read 10 4"), "blk sum=" .. fnv(pattern(77, 4 * SECTOR)), "after reset")
@@ -81,7 +81,7 @@ t.eq(t.cmd(vm, "blk info"), "blk capacity=64 ro=1 serial=ro", "read-only drive i
 t.eq(t.cmd(vm, "blk read 0 64"), "blk sum=" .. fnv(ro_bytes), "read-only drive data")
 t.eq(t.cmd(vm, "blk evil ro-write"), "blk evil status=1", "write to a read-only drive")
 assert(vm:send("blk write 3 1 5\n"))
-assert(vm:wait_for("ERR blk write status=1\n", 10), "a read-only drive must refuse writes")
+assert(vm:wait_for("ERR blk write status=1\n", t.secs(10)), "a read-only drive must refuse writes")
 t.eq(read_image(ro, 0, 64), ro_bytes, "read-only image untouched")
 
 -- Snapshot with drives: the restored guest reads its data back through the restored
@@ -100,7 +100,7 @@ t.eq(t.cmd(c, "blk write 300 2 66"), "blk written", "write after restore")
 t.eq(read_image(disk, 300, 2), pattern(66, 2 * SECTOR), "restored device writes the image")
 t.eq(t.cmd(c, "blk evil oob"), "blk evil status=1", "hostile request after restore")
 c:send("poweroff\n")
-t.eq(c:wait(10), "poweroff", "restored vm exit")
+t.eq(c:wait(t.secs(10)), "poweroff", "restored vm exit")
 
 -- Rate limits hold the guest back: 2 operations per 100 ms, then 64 KiB per 100 ms.
 local function timed_reads(limit, count, sectors)
@@ -110,7 +110,7 @@ local function timed_reads(limit, count, sectors)
   for _ = 1, count do t.cmd(v, "blk read 0 " .. sectors) end
   local took = ember.now() - t0
   v:send("poweroff\n")
-  t.eq(v:wait(10), "poweroff", "throttled vm exit")
+  t.eq(v:wait(t.secs(10)), "poweroff", "throttled vm exit")
   return took
 end
 local took = timed_reads({ ops = { size = 2, refill_time = 100 } }, 10, 1)

@@ -7,7 +7,7 @@ local vm = t.guest { on_boot = function(v) booted = true; v:send("echo from on_b
 t.boot(vm)
 assert(vm:times().boot_ms == nil, "no boot time before the guest writes it")
 t.eq(t.cmd(vm, "boottimer"), "boottimer", "boottimer command")
-assert(vm:wait_for("OK from on_boot\n", 10), "on_boot did not reach the guest")
+assert(vm:wait_for("OK from on_boot\n", t.secs(10)), "on_boot did not reach the guest")
 assert(booted, "on_boot was not called")
 local times = vm:times()
 assert(times.boot_ms and times.boot_ms > 0, "boot_ms missing")

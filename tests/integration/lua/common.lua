@@ -1,6 +1,11 @@
 -- Helpers shared by the integration scripts: a test-guest VM and checked commands.
 local M = {}
 
+--- Timeouts are written for an ordinary KVM host; run.py measures how much slower this
+--- one is and passes the factor in EMBER_TEST_TIME_SCALE.
+M.scale = tonumber(os.getenv("EMBER_TEST_TIME_SCALE")) or 1
+function M.secs(seconds) return seconds * M.scale end
+
 --- A test-guest VM (not started). `opts` may override any definition key.
 function M.guest(opts)
   local def = {
@@ -16,7 +21,7 @@ end
 --- Start `vm` and wait for the guest's readiness line; returns cpus, mem.
 function M.boot(vm)
   assert(vm:start())
-  local cpus, mem = vm:wait_for("ember%-test%-guest ready cpus=(%d+) mem=(%d+) apic=%d+\n", 10)
+  local cpus, mem = vm:wait_for("ember%-test%-guest ready cpus=(%d+) mem=(%d+) apic=%d+\n", M.secs(10))
   assert(cpus, mem)
   return tonumber(cpus), tonumber(mem)
 end
@@ -24,7 +29,7 @@ end
 --- Send one command line and return the guest's answer (the text after "OK ").
 function M.cmd(vm, line, timeout)
   assert(vm:send(line .. "\n"))
-  local status, rest = vm:wait_for("\n?(%u+) ?([^\n]*)\n", timeout or 10)
+  local status, rest = vm:wait_for("\n?(%u+) ?([^\n]*)\n", timeout or M.secs(10))
   assert(status, rest)
   if status ~= "OK" then error(string.format("%s -> %s %s", line, status, rest), 2) end
   return rest

@@ -94,7 +94,7 @@ assert(vm:resume())
 t.eq(t.cmd(vm, "blk info"), "blk capacity=64 ro=0 serial=data", "swapped back while paused")
 t.eq(t.cmd(vm, "blk read 0 64"), "blk sum=" .. t.fnv(old_bytes), "old file again")
 vm:send("poweroff\n")
-t.eq(vm:wait(10), "poweroff", "vm exit")
+t.eq(vm:wait(t.secs(10)), "poweroff", "vm exit")
 ok, err = vm:update_drive { id = "data", path = new }
 assert(ok == nil and err, "update after exit: " .. tostring(err))
 print("device updates ok")

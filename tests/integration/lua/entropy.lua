@@ -34,7 +34,7 @@ local c = assert(ember.restore { state = state, mem = mem, console = "none", res
 t.eq(t.cmd(c, "virtio list"), "virtio 0:rng", "device after restore")
 assert(read(c, 256) ~= read(c, 256), "restored device repeats itself")
 c:send("poweroff\n")
-t.eq(c:wait(10), "poweroff", "restored vm exit")
+t.eq(c:wait(t.secs(10)), "poweroff", "restored vm exit")
 
 -- Rate limit: 512-byte bucket refilled in 250 ms. 2560 bytes are one full bucket at once,
 -- then four refills: about a second, never much less.
@@ -45,7 +45,7 @@ read(slow, 2560)
 local took = ember.now() - t0
 assert(took >= 0.9 and took < 5, string.format("2560 bytes at 2 KiB/s took %.3f s", took))
 slow:send("poweroff\n")
-t.eq(slow:wait(10), "poweroff", "rate-limited vm exit")
+t.eq(slow:wait(t.secs(10)), "poweroff", "rate-limited vm exit")
 
 -- An operations limit: 2 requests per 200 ms, a token every 100 ms. Five requests: two at
 -- once, then one per refill: about 300 ms.
@@ -56,5 +56,5 @@ for _ = 1, 5 do read(ops, 8) end
 took = ember.now() - t0
 assert(took >= 0.27 and took < 5, string.format("5 requests at 10/s took %.3f s", took))
 ops:send("poweroff\n")
-t.eq(ops:wait(10), "poweroff", "ops-limited vm exit")
+t.eq(ops:wait(t.secs(10)), "poweroff", "ops-limited vm exit")
 print("entropy ok")

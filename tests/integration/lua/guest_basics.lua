@@ -18,11 +18,11 @@ assert(sum, "fill gave no sum")
 t.eq(t.cmd(vm, "sum 16"):match("sum=(%x+)"), sum, "checksum after fill")
 t.eq(t.cmd(vm, "check 16 0x1234"), "check", "pattern check")
 assert(vm:send("check 16 0x1235\n"))
-assert(vm:wait_for("ERR check at=0x%x+", 10), "a wrong seed must fail the check")
+assert(vm:wait_for("ERR check at=0x%x+", t.secs(10)), "a wrong seed must fail the check")
 t.eq(t.cmd(vm, "echo hi there"), "hi there", "echo")
 
 assert(vm:send("nonsense\n"))
-assert(vm:wait_for("ERR unknown command: nonsense", 10))
+assert(vm:wait_for("ERR unknown command: nonsense", t.secs(10)))
 
 -- ember reads the same bytes the guest wrote.
 local counter_addr = tonumber(t.cmd(vm, "counter"):match("addr=0x(%x+)"), 16)
@@ -30,7 +30,7 @@ assert(#vm:mem(counter_addr, 8) == 8)
 assert(vm:mem(2^40, 8) == nil, "reading outside guest memory must fail")
 
 vm:send("poweroff\n")
-local why, status = vm:wait(10)
+local why, status = vm:wait(t.secs(10))
 t.eq(why, "poweroff", "exit reason")
 t.eq(status, 0, "exit status")
 print("guest_basics ok")

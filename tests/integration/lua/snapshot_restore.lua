@@ -64,6 +64,6 @@ end
 for i, k in ipairs(clones) do
   t.eq(t.cmd(k, "check 8 " .. (100 + i)), "check", "clone " .. i .. " kept its own writes")
   k:send("poweroff\n")
-  t.eq(k:wait(10), "poweroff", "clone " .. i .. " exit")
+  t.eq(k:wait(t.secs(10)), "poweroff", "clone " .. i .. " exit")
 end
 print("snapshot_restore ok")
