@@ -88,7 +88,7 @@ def make_scratch(rundir):
 def qemu_argv(img, rundir, scratch, interactive):
     mem = os.environ.get("EMBER_SANDBOX_MEM", "8G")
     cpus = os.environ.get("EMBER_SANDBOX_CPUS", str(os.cpu_count() or 2))
-    append = ("console=ttyS1 panic=1 oops=panic nowatchdog rcupdate.rcu_cpu_stall_suppress=1 "
+    append = ("console=ttyS1 printk.devkmsg=on panic=1 oops=panic nowatchdog rcupdate.rcu_cpu_stall_suppress=1 "
               "tsc=reliable mitigations=off "
               "ember.run=%s %s%s" % (rundir, os.environ.get("EMBER_SANDBOX_KARGS", ""), " ember.interactive" if interactive else ""))
     return ["qemu-system-x86_64", "-nodefaults", "-no-user-config", "-display", "none",
@@ -179,7 +179,10 @@ def run(argv, interactive=False):
         if qemu is not None and qemu.poll() is None:
             qemu.kill()
             qemu.wait()
-        shutil.rmtree(rundir, ignore_errors=True)
+        if os.environ.get("EMBER_SANDBOX_KEEP"):
+            say("kept %s (EMBER_SANDBOX_KEEP)" % rundir)
+        else:
+            shutil.rmtree(rundir, ignore_errors=True)
 
 
 def with_kvm(argv, interactive):
