@@ -78,6 +78,10 @@ __attribute__((warn_unused_result)) int arch_vm_restore(int vm_fd, struct snap_c
 /* The CPU vendor string (CPUID leaf 0) of the host, and of a saved vCPU section. */
 void arch_host_vendor(char out[13]);
 
+/* Appends where a vCPU stopped (" rip=0x... rsp=... cr2=..." on x86) to out, whose first
+ * `used` bytes are taken; keeps out a string. The vCPU's own thread, after an exit. */
+void arch_vcpu_where(int vcpu_fd, char *out, size_t len, int used);
+
 /* Registers of a parked vCPU for people (vm_vcpu_regs): general registers, instruction
  * pointer, flags, control registers, segment selectors, in the architecture's order,
  * with static names. Fills up to `cap`, sets *count to the number there are; -E2BIG if

@@ -127,7 +127,12 @@ static bool handle_exit(struct vcpu *v)
 		count_exit(v, VCPU_EXIT_HLT);
 		return true;
 	case KVM_EXIT_SHUTDOWN:
-		v->env->stop(v->env->opaque, VM_EXIT_RESET, "triple fault");
+		/* The guest resets itself this way on purpose too (reboot=t), so a warning
+		 * with where it happened, not an error: a crash in early boot ends here. */
+		arch_vcpu_where(v->fd, detail, sizeof(detail),
+			snprintf(detail, sizeof(detail), "vcpu %u: triple fault", v->index));
+		log_warn("%s", detail);
+		v->env->stop(v->env->opaque, VM_EXIT_RESET, detail);
 		return false;
 	case KVM_EXIT_SYSTEM_EVENT:
 		v->env->stop(v->env->opaque,

@@ -1,7 +1,8 @@
-/* Registers of a parked vCPU for people (the REPL's vm:regs): general, control, segments. */
+/* Registers of a vCPU for people: the REPL's vm:regs, and where a triple fault happened. */
 #include "ember/arch.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <sys/ioctl.h>
 
 #include <linux/kvm.h>
@@ -59,4 +60,20 @@ int arch_vcpu_regs(int vcpu_fd, struct vm_reg *regs, unsigned cap, unsigned *cou
 	put(regs, cap, &n, "gs_base", s.gs.base);
 	*count = n;
 	return n > cap ? -E2BIG : 0;
+}
+
+void arch_vcpu_where(int vcpu_fd, char *out, size_t len, int used)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+
+	if (used < 0 || (size_t)used >= len || ioctl(vcpu_fd, KVM_GET_REGS, &r) < 0 ||
+		ioctl(vcpu_fd, KVM_GET_SREGS, &s) < 0)
+		return;
+	snprintf(out + used, len - (size_t)used,
+		" at rip=0x%llx (cs 0x%x) rsp=0x%llx rflags=0x%llx cr0=0x%llx cr2=0x%llx "
+		"cr3=0x%llx cr4=0x%llx efer=0x%llx",
+		(unsigned long long)r.rip, s.cs.selector, (unsigned long long)r.rsp,
+		(unsigned long long)r.rflags, (unsigned long long)s.cr0, (unsigned long long)s.cr2,
+		(unsigned long long)s.cr3, (unsigned long long)s.cr4, (unsigned long long)s.efer);
 }

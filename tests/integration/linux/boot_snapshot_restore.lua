@@ -73,7 +73,7 @@ if not ember.host.emulating and seen(target) then
   -- Hardware KVM: user space runs. Ask the shell, then power off.
   c:send("grep -c ^processor /proc/cpuinfo\n")
   result("cpuinfo_processors", (c:wait_for("\n(%d+)\r?\n", 30)))
-  c:send("poweroff -f\n")
+  c:send("poweroff\n") -- as a user types it: /init (PID 1) powers off
   result("exit", (c:wait(60)))
 else
   -- Emulating host: init cannot make a system call; the kernel panics and resets.

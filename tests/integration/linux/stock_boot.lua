@@ -26,7 +26,7 @@ result("boot_s", string.format("%.0f", ember.now() - t0))
 if reached and not ember.host.emulating then
   vm:send("grep -c ^processor /proc/cpuinfo\n")
   result("cpuinfo_processors", (vm:wait_for("\n(%d+)\r?\n", 30)))
-  vm:send("poweroff -f\n")
+  vm:send("poweroff\n")
 end
 local why = vm:wait(120)
 result("exit", why)
