@@ -148,6 +148,22 @@ def watch(qemu, rundir):
 
 
 def run(argv, interactive=False):
+    """Run argv in a sandbox; once more in a new one if the first sandbox itself failed
+    (its emulated SVM is not flawless: a rare hang or panic of its kernel, seen also
+    under QEMU's own guests), never when the command failed. EMBER_SANDBOX_RETRIES
+    (default 1) sets how many more times; each is said on stderr."""
+    retries = int(os.environ.get("EMBER_SANDBOX_RETRIES", "1"))
+    while True:
+        status, sandbox_failed = run_once(argv, interactive)
+        if not sandbox_failed or retries <= 0 or interactive:
+            return status
+        retries -= 1
+        say("running the command again in a new sandbox (%d more time%s after this)"
+            % (retries, "" if retries == 1 else "s"))
+
+
+def run_once(argv, interactive):
+    """(exit status, whether the sandbox failed rather than the command)"""
     if not shutil.which("qemu-system-x86_64"):
         sys.exit("sandbox: qemu-system-x86_64 is missing (make deps installs qemu-system-x86)")
     img = image()
@@ -168,13 +184,13 @@ def run(argv, interactive=False):
         status_file = os.path.join(rundir, "status")
         if why is None and os.path.exists(status_file):
             with open(status_file) as f:
-                return int(f.read().strip() or CRASH)
+                return int(f.read().strip() or CRASH), False
         why = why or "QEMU ended (status %d) before the command did" % qemu.returncode
         say("the sandbox failed, not the command: %s. Its kernel's last lines:\n%s"
             % (why, last_lines(os.path.join(rundir, "console.log"))))
-        return CRASH
+        return CRASH, True
     except KeyboardInterrupt as e:
-        return 128 + (e.args[0] if e.args else signal.SIGINT)
+        return 128 + (e.args[0] if e.args else signal.SIGINT), False
     finally:
         if qemu is not None and qemu.poll() is None:
             qemu.kill()
