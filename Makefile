@@ -7,7 +7,7 @@ V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 
 DEB_PACKAGES := build-essential pkg-config liblua5.4-dev libev-dev libseccomp-dev \
-	libcjson-dev libcmocka-dev libhttp-parser-dev libreadline-dev python3
+	libcjson-dev libcmocka-dev libhttp-parser-dev libreadline-dev python3 acpica-tools
 PKG_LIBS := lua5.4 libseccomp libcjson
 
 WARN := -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes -Wshadow -Wvla \

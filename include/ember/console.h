@@ -28,7 +28,9 @@ void console_free(struct console *c);
 /* Start / stop reading stdin (while the VM runs); restores the terminal when stopping. */
 void console_input_enable(struct console *c, bool on);
 
-/* Guest output: any thread. Never blocks on the control thread. */
+/* Guest output: any thread. Never blocks on the control thread. Written to stdout here,
+ * on the calling thread, for the least latency, unless the terminal is reserved
+ * (console_reserve_terminal). */
 void console_output(struct console *c, const uint8_t *buf, size_t len);
 
 /* Captured output not yet consumed (control thread). The pointer is valid until the
@@ -53,9 +55,18 @@ __attribute__((warn_unused_result)) int console_attach(struct console *c, uint8_
 	console_detach_fn detached, void *opaque);
 /* End an attachment early, without calling `detached`. No-op when not attached. */
 void console_detach(struct console *c);
-/* Someone else (the REPL) reads stdin: console_input_enable leaves it alone, so only an
- * attached console reads it. Process-wide; control thread. */
-void console_reserve_stdin(bool reserved);
+/* Guest output meant for the terminal, handed to the terminal's owner; it writes buf to
+ * stdout itself (see console_reserve_terminal). Control thread. */
+typedef void (*console_show_fn)(void *opaque, const uint8_t *buf, size_t len);
+/* Someone else (the REPL, which draws a prompt) owns the terminal while `show` is not
+ * NULL. It reads stdin: console_input_enable leaves it alone, so only an attached console
+ * reads it. And it writes stdout: what a console = "stdio" or attached console prints no
+ * longer goes to stdout from the vCPU thread in console_output, but through the loop to
+ * show(opaque, ...), in order, before that output's console_notify_fn; so the owner can
+ * keep its prompt off the guest's lines. NULL gives the terminal back: consoles write
+ * stdout from the vCPU thread again, once what was queued for show is written.
+ * Process-wide; control thread. */
+void console_reserve_terminal(console_show_fn show, void *opaque);
 
 /* Restore every terminal this process put in raw mode (for main on fatal paths). */
 void console_restore_terminal(void);

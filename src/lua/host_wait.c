@@ -112,9 +112,6 @@ void host_vm_console(struct lua_host *h, struct lvm *v)
 {
 	struct waiter *w = h->waiters.next;
 
-	if (h->output)
-		h->output(h->hook_opaque, v);
-
 	while (w != &h->waiters) {
 		struct waiter *next = w->next;
 		if (w->kind == WAIT_CONSOLE && w->vm == v && try_console(h, w))

@@ -67,10 +67,9 @@ struct lua_host {
 	bool main_done;
 	int status;
 	int signo;
-	/* The REPL's hooks, when one runs: SIGINT goes to interrupt instead of stopping the
-	 * VMs; output is told that a VM printed (its prompt is drawn again). */
+	/* The REPL's hook, when one runs: SIGINT goes to interrupt instead of stopping the
+	 * VMs. (Guest output reaches the REPL through console_reserve_terminal.) */
 	void (*interrupt)(void *opaque);
-	void (*output)(void *opaque, struct lvm *v);
 	void *hook_opaque;
 };
 

@@ -12,7 +12,6 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
-#include "ember/config.h"
 #include "ember/console.h"
 #include "ember/vm.h"
 #include "ember/vm_exit.h"
@@ -21,7 +20,10 @@
 #define PROMPT "> "
 #define PROMPT_MORE ">> "
 #define HISTORY_MAX 1000
-#define REDRAW_AFTER 0.05 /* s of quiet guest output before the prompt is drawn again */
+/* Seconds of quiet guest output before the prompt is drawn again: longer when the output
+ * stopped mid-line, since the rest of that line is likely to follow. */
+#define REDRAW_AFTER 0.05
+#define REDRAW_MID_LINE 0.5
 #define CHUNK_MAX (1u << 20) /* an incomplete chunk longer than this is dropped */
 /* What ends a word for completion: not '.' or ':', so "vm:pa" and "ember.gu" complete. */
 #define WORD_BREAKS " \t\n\"'`@$><=;|&{}()[],+-*/%^~#"
@@ -35,6 +37,9 @@ struct repl {
 	char *line;           /* what readline handed over, processed once it returned */
 	bool got_line;
 	bool prompting;       /* readline's handler is installed */
+	bool erased;          /* ... but its line was erased for guest output */
+	bool prompt_due;      /* the prompt waits for guest output to pause (mid-line) */
+	bool mid_line;        /* the guest's output on the screen ended without a newline */
 	bool booting;         /* the definition or connection is being set up */
 	struct task *running; /* the line being evaluated, while it waits */
 	char history[PATH_MAX];
@@ -75,10 +80,24 @@ static int call(struct repl *r, const char *name, int nargs, int nres)
 
 static void on_line(char *line);
 
+/* (Re)start the wait for guest output to pause. */
+static void redraw_later(struct repl *r)
+{
+	r->redraw.repeat = r->mid_line ? REDRAW_MID_LINE : REDRAW_AFTER;
+	ev_timer_again(r->h->loop, &r->redraw);
+}
+
 static void show_prompt(struct repl *r)
 {
 	if (r->h->main_done || r->prompting)
 		return;
+	if (r->mid_line) {
+		/* Not right after a partial guest line: on_redraw draws it on a fresh one. */
+		r->prompt_due = true;
+		redraw_later(r);
+		return;
+	}
+	r->prompt_due = false;
 	fflush(stdout);
 	fflush(stderr);
 	rl_callback_handler_install(r->chunk ? PROMPT_MORE : PROMPT, on_line);
@@ -89,9 +108,28 @@ static void show_prompt(struct repl *r)
 static void hide_prompt(struct repl *r)
 {
 	ev_io_stop(r->h->loop, &r->in);
+	ev_timer_stop(r->h->loop, &r->redraw);
 	if (r->prompting)
 		rl_callback_handler_remove(); /* restores the terminal */
-	r->prompting = false;
+	r->prompting = r->erased = r->prompt_due = false;
+}
+
+/* Draw the prompt that guest output erased or postponed, on a line of its own. */
+static void redraw(struct repl *r)
+{
+	ev_timer_stop(r->h->loop, &r->redraw);
+	if (r->mid_line) {
+		fputs("\n", stdout);
+		r->mid_line = false;
+	}
+	if (r->erased) {
+		r->erased = false;
+		rl_on_new_line(); /* the line is blank: draw prompt and text afresh */
+		rl_redisplay();
+	} else if (r->prompt_due) {
+		show_prompt(r);
+	}
+	fflush(stdout);
 }
 
 /* Ctrl-D: stop the VMs this REPL made and end with status 0. */
@@ -195,6 +233,8 @@ static void on_stdin(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (r->erased)
+		redraw(r); /* readline edits the line it believes is on the screen */
 	rl_callback_read_char();
 	if (!r->got_line)
 		return;
@@ -225,35 +265,44 @@ static void on_interrupt(void *opaque)
 		r->running = NULL;
 		fputs("interrupted\n", stderr);
 		show_prompt(r);
-	} else if (r->prompting) {
-		rl_callback_sigcleanup();
+	} else if (r->prompting || r->prompt_due) {
+		bool visible = r->prompting && !r->erased;
+
+		if (r->prompting)
+			rl_callback_sigcleanup();
 		hide_prompt(r);
-		fputs("\n", stdout);
+		if (visible)
+			fputs("\n", stdout);
 		drop_chunk(r);
 		show_prompt(r);
 	}
 }
 
-/* A console = "stdio" VM writes over the prompt: draw it again below, once quiet. */
-static void on_output(void *opaque, struct lvm *v)
+/* Guest output for the terminal (console_reserve_terminal), from the loop: it never
+ * shares a line with the prompt. The prompt's line is erased before the output is
+ * written, and the prompt drawn again once the output pauses. */
+static void on_guest_output(void *opaque, const uint8_t *buf, size_t len)
 {
 	struct repl *r = opaque;
 
-	if (r->prompting && vm_config(v->vm)->console == CONSOLE_STDIO)
-		ev_timer_again(r->h->loop, &r->redraw);
+	if (!len)
+		return;
+	if (r->prompting && !r->erased) {
+		rl_clear_visible_line(); /* cursor at the start of the prompt's line */
+		r->erased = true;
+	}
+	fwrite(buf, 1, len, stdout);
+	fflush(stdout);
+	r->mid_line = buf[len - 1] != '\n';
+	if (r->erased || r->prompt_due)
+		redraw_later(r);
 }
 
 static void on_redraw(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct repl *r = w->data;
-
 	(void)loop;
 	(void)revents;
-	ev_timer_stop(r->h->loop, &r->redraw);
-	if (r->prompting) {
-		rl_on_new_line();
-		rl_redisplay();
-	}
+	redraw(w->data);
 }
 
 /* ---- completion ---- */
@@ -377,13 +426,12 @@ int lua_host_repl(struct lua_host *h, const char *path, const char *api_sock)
 	ev_io_init(&r.in, on_stdin, STDIN_FILENO, EV_READ);
 	r.in.data = &r;
 	ev_init(&r.redraw, on_redraw);
-	r.redraw.repeat = REDRAW_AFTER;
 	r.redraw.data = &r;
-	/* The prompt owns stdin: a console = "stdio" VM shows its output but reads no keys
-	 * (vm:console() attaches the terminal to it). */
-	console_reserve_stdin(true);
+	/* The prompt owns the terminal: a console = "stdio" VM reads no keys (vm:console()
+	 * attaches the terminal to it), and its output reaches the screen through
+	 * on_guest_output. */
+	console_reserve_terminal(on_guest_output, &r);
 	h->interrupt = on_interrupt;
-	h->output = on_output;
 	h->hook_opaque = &r;
 	if (setup(&r, path, api_sock)) {
 		status = EMBER_EXIT_ERROR;
@@ -406,9 +454,8 @@ int lua_host_repl(struct lua_host *h, const char *path, const char *api_sock)
 	free(r.line);
 	luaL_unref(h->L, LUA_REGISTRYINDEX, r.mod_ref);
 	h->interrupt = NULL;
-	h->output = NULL;
 	ev_timer_stop(h->loop, &r.redraw);
-	console_reserve_stdin(false);
+	console_reserve_terminal(NULL, NULL);
 	current = NULL;
 	return status;
 }

@@ -25,9 +25,13 @@ struct console {
 	void *opaque;
 	ev_io in_watcher;
 	ev_async wake;
-	pthread_mutex_t lock; /* guards pending */
+	pthread_mutex_t lock; /* guards pending and screen_len */
 	char *pending;
 	size_t pending_len, pending_cap;
+	/* The last screen_len bytes of pending are for the terminal and not written yet: the
+	 * loop hands them to the terminal's owner (console_reserve_terminal). Always a tail,
+	 * because console_output defers every byte while any are deferred. */
+	size_t screen_len;
 	/* Control thread only: captured output as a window [base, base + text_len) of the
 	 * whole output stream; `cursor` is how far scripts' wait_for consumed. */
 	char *text;
@@ -43,7 +47,11 @@ struct console {
 
 static struct termios saved_tio;
 static bool tio_saved;
-static bool stdin_reserved; /* the REPL reads stdin: consoles only while attached */
+/* console_reserve_terminal: the owner's callback (control thread), and whether there is
+ * one, for console_output on vCPU threads. */
+static console_show_fn screen_show;
+static void *screen_opaque;
+static _Atomic bool screen_reserved;
 
 void console_restore_terminal(void)
 {
@@ -110,15 +118,29 @@ static void on_stdin(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
+static void write_all(int fd, const uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return; /* a closed terminal must not stop the guest */
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
 static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 {
 	struct console *c = w->data;
-	size_t n;
+	size_t n, screen;
 
 	(void)loop;
 	(void)revents;
 	pthread_mutex_lock(&c->lock);
 	n = c->pending_len;
+	screen = c->screen_len;
 	if (n) {
 		if (c->text_len + n > TEXT_MAX) {
 			size_t drop = c->text_len + n - TEXT_MAX;
@@ -138,8 +160,18 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 			c->text_len += n;
 		}
 		c->pending_len = 0;
+		c->screen_len = 0;
 	}
 	pthread_mutex_unlock(&c->lock);
+	/* The deferred bytes are the tail of what was just captured (its last TEXT_MAX bytes
+	 * if more came at once). Shown before notify, so the screen has the output before
+	 * whatever a script prints about it. */
+	if (screen > c->text_len)
+		screen = c->text_len;
+	if (screen && screen_show)
+		screen_show(screen_opaque, (const uint8_t *)c->text + c->text_len - screen, screen);
+	else if (screen)
+		write_all(STDOUT_FILENO, (const uint8_t *)c->text + c->text_len - screen, screen);
 	if (n && c->notify)
 		c->notify(c->opaque);
 }
@@ -179,7 +211,7 @@ struct console *console_new(struct ev_loop *loop, bool stdio, const char *log_pa
 
 void console_input_enable(struct console *c, bool on)
 {
-	if (!c->stdio || (on && stdin_reserved))
+	if (!c->stdio || (on && screen_show))
 		return;
 	if (on) {
 		raw_terminal(true);
@@ -205,49 +237,43 @@ void console_free(struct console *c)
 	free(c);
 }
 
-static void write_all(int fd, const uint8_t *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return; /* a closed terminal must not stop the guest */
-		buf += n;
-		len -= (size_t)n;
-	}
-}
-
 void console_output(struct console *c, const uint8_t *buf, size_t len)
 {
-	if (c->stdio || atomic_load_explicit(&c->attached, memory_order_relaxed))
-		write_all(STDOUT_FILENO, buf, len);
-	if (c->log_fd >= 0)
-		write_all(c->log_fd, buf, len);
+	bool shown = c->stdio || atomic_load_explicit(&c->attached, memory_order_relaxed);
+	bool direct;
+
 	pthread_mutex_lock(&c->lock);
+	/* A reserved terminal gets the output from the loop (on_wake); so do bytes queued
+	 * behind deferred ones when the reservation has just ended, to keep the order. */
+	direct = shown && !atomic_load(&screen_reserved) && !c->screen_len;
 	if (c->pending_len + len > c->pending_cap) {
 		size_t cap = c->pending_cap ? c->pending_cap * 2 : 4096;
 		char *p;
 		while (cap < c->pending_len + len)
 			cap *= 2;
-		/* Bounded: if the loop stalls, keep the newest window only. */
+		/* Bounded: if the loop stalls, keep the newest window only (on the screen of a
+		 * reserved terminal too). */
 		if (cap > TEXT_MAX * 2) {
-			c->pending_len = 0;
+			c->pending_len = c->screen_len = 0;
 			cap = c->pending_cap ? c->pending_cap : 4096;
 		}
 		p = cap > c->pending_cap ? realloc(c->pending, cap) : c->pending;
-		if (!p) {
-			pthread_mutex_unlock(&c->lock);
-			return;
+		if (p) {
+			c->pending = p;
+			c->pending_cap = cap;
 		}
-		c->pending = p;
-		c->pending_cap = cap;
 	}
 	if (c->pending_len + len <= c->pending_cap) {
 		memcpy(c->pending + c->pending_len, buf, len);
 		c->pending_len += len;
+		if (shown && !direct)
+			c->screen_len += len;
 	}
 	pthread_mutex_unlock(&c->lock);
+	if (direct)
+		write_all(STDOUT_FILENO, buf, len);
+	if (c->log_fd >= 0)
+		write_all(c->log_fd, buf, len);
 	ev_async_send(c->loop, &c->wake);
 }
 
@@ -281,9 +307,11 @@ void console_consume(struct console *c, size_t n)
 	c->cursor += n < len ? n : len;
 }
 
-void console_reserve_stdin(bool reserved)
+void console_reserve_terminal(console_show_fn show, void *opaque)
 {
-	stdin_reserved = reserved;
+	screen_show = show;
+	screen_opaque = opaque;
+	atomic_store(&screen_reserved, show != NULL);
 }
 
 int console_attach(struct console *c, uint8_t escape, console_detach_fn detached,

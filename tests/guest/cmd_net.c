@@ -159,7 +159,7 @@ static int rx_one(uint64_t t0, uint64_t cycles, const char *what, uint32_t *len)
 			put_str(" timeout\n");
 			return -1;
 		}
-		__asm__ volatile("pause");
+		wait_turn();
 	}
 	if (vq_wait(&dev, RXQ, &id, len) || id >= QSIZE || slot[id] < 0 || *len < HDR ||
 	    *len > BUF) {

@@ -129,7 +129,7 @@ static const struct hdr *recv(uint32_t port)
 		if (dev.vq[RXQ].used[1] == dev.vq[RXQ].last_used) {
 			if (rdtsc() - t0 > WAIT_CYCLES)
 				return 0;
-			__asm__ volatile("pause");
+			wait_turn();
 			continue;
 		}
 		if (vq_wait(&dev, RXQ, &id, &len) || id >= QSIZE || slot[id] < 0)
@@ -301,7 +301,7 @@ static void cmd_event(void)
 			put_str("OK vsock event=none\n");
 			return;
 		}
-		__asm__ volatile("pause");
+		wait_turn();
 	}
 	if (vq_wait(&dev, EVQ, &id, &len) || len != sizeof(ev)) {
 		put_str("ERR vsock event bad used entry\n");

@@ -234,7 +234,7 @@ int vq_wait(struct vdev *d, unsigned q, uint32_t *id, uint32_t *len)
 			return -2;
 		if (rdtsc() - t0 > TIMEOUT_CYCLES)
 			return (vdev_status(d) & VSTAT_NEEDS_RESET) ? -2 : -1;
-		__asm__ volatile("pause");
+		wait_turn();
 	}
 	barrier(); /* x86 does not reorder loads: the element is read after the index */
 	elem = (volatile uint32_t *)(vq->used + 2 + 4 * (vq->last_used % vq->size));
