@@ -30,10 +30,11 @@ TIME_SCALE = 1.0
 # The test guest booting and powering off takes about this long on hardware KVM or an
 # emulating host (tens of milliseconds); the factor is this host's time over it.
 CALIBRATION_REFERENCE_S = 0.05
-# A failed test runs once more (EMBER_TEST_RETRIES), and the run says so by name: in the
-# KVM sandbox a guest rarely resets or stalls for the sandbox's own reasons (README), so a
-# single failure there is reported, not taken as the verdict.
-RETRIES = int(os.environ.get("EMBER_TEST_RETRIES", "1"))
+# A failed test runs again, up to EMBER_TEST_RETRIES times, and the run says so by name:
+# in the KVM sandbox the test guest resets now and then for reasons not yet found (about
+# one test in a hundred per run; README), so one failure there is reported, not taken as
+# the verdict.
+RETRIES = int(os.environ.get("EMBER_TEST_RETRIES", "2"))
 
 
 def test(fn):
