@@ -153,11 +153,11 @@ def watch(qemu, rundir):
 
 
 def run(argv, interactive=False):
-    """Run argv in a sandbox; once more in a new one if the first sandbox itself failed
+    """Run argv in a sandbox; again in a new one if the sandbox itself failed
     (its emulated SVM is not flawless: a rare hang or panic of its kernel, seen also
     under QEMU's own guests), never when the command failed. EMBER_SANDBOX_RETRIES
-    (default 1) sets how many more times; each is said on stderr."""
-    retries = int(os.environ.get("EMBER_SANDBOX_RETRIES", "1"))
+    (default 2) sets how many more times; each is said on stderr."""
+    retries = int(os.environ.get("EMBER_SANDBOX_RETRIES", "2"))
     while True:
         status, sandbox_failed = run_once(argv, interactive)
         if not sandbox_failed or retries <= 0 or interactive:
