@@ -162,7 +162,8 @@ fault_common:
 	.text
 user_entry:	/* CPL3 from here on; RDI = zero page */
 	call	user_main
-1:	pause
+1:	pause				/* a port read now and then: see wait_turn in guest.h */
+	inb	$0x3fd, %al			/* the serial line status register */
 	jmp	1b
 
 /*

@@ -80,12 +80,12 @@ void power_off(void)
 {
 	outb(LAYOUT_PORT_SLEEP_CTL, LAYOUT_SLEEP_POWEROFF);
 	for (;;)
-		__asm__ volatile("pause");
+		wait_turn(); /* until ember stops the vCPU: it must be able to (guest.h) */
 }
 
 void reset(void)
 {
 	outb(LAYOUT_PORT_I8042_CMD, LAYOUT_I8042_CMD_RESET);
 	for (;;)
-		__asm__ volatile("pause");
+		wait_turn();
 }
