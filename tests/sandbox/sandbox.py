@@ -158,8 +158,13 @@ def run(argv, interactive=False):
     under QEMU's own guests), never when the command failed. EMBER_SANDBOX_RETRIES
     (default 2) sets how many more times; each is said on stderr."""
     retries = int(os.environ.get("EMBER_SANDBOX_RETRIES", "2"))
+    if not shutil.which("qemu-system-x86_64"):
+        sys.exit("sandbox: qemu-system-x86_64 is missing (make deps installs qemu-system-x86)")
+    img = image()
+    for s in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(s, stop_on_signal)
     while True:
-        status, sandbox_failed = run_once(argv, interactive)
+        status, sandbox_failed = run_once(img, argv, interactive)
         if not sandbox_failed or retries <= 0 or interactive:
             return status
         retries -= 1
@@ -167,13 +172,9 @@ def run(argv, interactive=False):
             % (retries, "" if retries == 1 else "s"))
 
 
-def run_once(argv, interactive):
-    """(exit status, whether the sandbox failed rather than the command)"""
-    if not shutil.which("qemu-system-x86_64"):
-        sys.exit("sandbox: qemu-system-x86_64 is missing (make deps installs qemu-system-x86)")
-    img = image()
-    for s in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(s, stop_on_signal)
+def run_once(img, argv, interactive):
+    """Run argv once in a sandbox booted from image directory img: (exit status, whether
+    the sandbox failed rather than the command)."""
     rundir = tempfile.mkdtemp(prefix="ember-sandbox.", dir="/var/tmp")
     qemu = None
     try:
