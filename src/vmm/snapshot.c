@@ -80,10 +80,13 @@ static void free_bitmaps(unsigned long **maps)
 		free(maps[i]);
 }
 
-/* A diff that was not written keeps its pages for the next one. */
+/* A snapshot that was not written keeps its pages for the next diff. A region whose log
+ * was not read keeps what was pending before. */
 static void keep_pending(struct vm *vm, unsigned long **maps)
 {
 	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
+		if (!maps[i])
+			continue;
 		free(vm->pending_dirty[i]);
 		vm->pending_dirty[i] = maps[i];
 		maps[i] = NULL;
@@ -246,7 +249,9 @@ int vm_snapshot(struct vm *vm, const struct snapshot_params *p, char *err, size_
 		unlink(state_tmp);
 	}
 out:
-	if (ret && p->type == SNAPSHOT_DIFF && maps[0])
+	/* KVM's log was reset when it was read: a snapshot that failed, full or diff, keeps
+	 * those pages for the next diff, which would miss them otherwise. */
+	if (ret && maps[0])
 		keep_pending(vm, maps);
 	else if (!ret)
 		clear_pending(vm);

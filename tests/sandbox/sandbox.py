@@ -17,6 +17,7 @@ CMD's output comes back on stdout, its exit status is ours. With -i CMD gets a t
 If the sandbox's own kernel panics or stops answering, the run ends at once with status
 125 and the kernel's last lines, saying it was the sandbox and not CMD."""
 import ctypes
+import fcntl
 import os
 import shlex
 import shutil
@@ -53,6 +54,18 @@ def host_kind():
     except OSError:
         return "none"
     return "emulating" if os.path.exists("/sys/module/kvm_pvm") else "hardware"
+
+
+def take_turn():
+    """One sandbox at a time on this machine: two emulated machines on its few cores
+    starve each other (each kernel sees its CPUs stall for seconds). Held until exit."""
+    f = open(os.environ.get("EMBER_SANDBOX_LOCK", "/var/tmp/ember-sandbox.lock"), "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        say("another sandbox runs on this machine: waiting for it to end")
+        fcntl.flock(f, fcntl.LOCK_EX)
+    return f
 
 
 def image():
@@ -161,6 +174,7 @@ def run(argv, interactive=False):
     if not shutil.which("qemu-system-x86_64"):
         sys.exit("sandbox: qemu-system-x86_64 is missing (make deps installs qemu-system-x86)")
     img = image()
+    turn = take_turn()  # noqa: F841 (the lock lives as long as the file object)
     for s in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, stop_on_signal)
     while True:
