@@ -47,9 +47,15 @@ __attribute__((warn_unused_result)) int guest_mem_map(struct guest_mem *gm, uint
 /* Unmap and close. Safe on a zeroed or already unmapped guest_mem. */
 void guest_mem_unmap(struct guest_mem *gm);
 
-/* Host pointer for [gpa, gpa+len) if that range lies inside one region, else NULL.
- * Overflow-safe. The only way to reach guest memory. */
-void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
+/* Host pointer for reading [gpa, gpa+len) if that range lies inside one region, else
+ * NULL. Overflow-safe. With guest_mem_ptr_mut, the only way to reach guest memory. */
+const void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
+/* The same, for writing: the range is marked dirty (guest_mem_mark_dirty) here, so that
+ * no device, loader or worker can write guest memory behind the diff snapshots' back
+ * (KVM's dirty log sees only the guest's own writes). A write through the pointer that
+ * completes later (an I/O worker reading a disk into guest memory) must be finished
+ * before a snapshot takes the marks: devices drain their workers in their save. */
+void *guest_mem_ptr_mut(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
 
 /* Copy into / out of guest memory; -EFAULT if the range is not inside one region. */
 __attribute__((warn_unused_result)) int guest_mem_write(const struct guest_mem *gm, uint64_t gpa,

@@ -179,7 +179,7 @@ void guest_mem_unmap(struct guest_mem *gm)
 	gm->fd = -1;
 }
 
-void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+static uint8_t *host_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
 {
 	for (unsigned i = 0; i < gm->nr_regions; i++) {
 		const struct guest_mem_region *r = &gm->regions[i];
@@ -189,14 +189,27 @@ void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
 	return NULL;
 }
 
+const void *guest_mem_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	return host_ptr(gm, gpa, len);
+}
+
+void *guest_mem_ptr_mut(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
+{
+	uint8_t *p = host_ptr(gm, gpa, len);
+
+	if (p)
+		guest_mem_mark_dirty(gm, gpa, len);
+	return p;
+}
+
 int guest_mem_write(const struct guest_mem *gm, uint64_t gpa, const void *src, size_t len)
 {
-	void *p = guest_mem_ptr(gm, gpa, len);
+	void *p = guest_mem_ptr_mut(gm, gpa, len);
 
 	if (!p)
 		return -EFAULT;
 	memcpy(p, src, len);
-	guest_mem_mark_dirty(gm, gpa, len);
 	return 0;
 }
 

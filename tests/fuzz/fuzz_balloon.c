@@ -57,7 +57,7 @@ struct seen {
 static void range_cb(void *ctx, uint64_t gpa, uint64_t len)
 {
 	struct seen *s = ctx;
-	uint8_t *host = guest_mem_ptr(&gm, gpa, len);
+	uint8_t *host = guest_mem_ptr_mut(&gm, gpa, len);
 	struct balloon_discard d;
 	char err[160];
 

@@ -238,13 +238,20 @@ void cmd_blk(const struct args *a)
 		put_str("OK blk sum=");
 		put_hex16(work_sum((uint64_t)buf, count * SECTOR));
 		put_char('\n');
+	} else if (str_eq(sub, "sum") && a->n == 3) {
+		/* What the last read left in the buffer, without asking the device again. */
+		if (arg_count(a, 2, &count))
+			return;
+		put_str("OK blk sum=");
+		put_hex16(work_sum((uint64_t)buf, count * SECTOR));
+		put_char('\n');
 	} else if (str_eq(sub, "flush") && a->n == 2) {
 		if (!failed("flush", request(T_FLUSH, 0, 0, 0, 0)))
 			put_str("OK blk flushed\n");
 	} else if (str_eq(sub, "evil") && a->n == 3) {
 		blk_evil(a->v[2]);
 	} else {
-		put_str("ERR usage: blk info | use <n> | read <sector> <count> | write <sector> "
-			"<count> <seed> | flush | evil <kind>\n");
+		put_str("ERR usage: blk info | use <n> | read <sector> <count> | sum <count> | "
+			"write <sector> <count> <seed> | flush | evil <kind>\n");
 	}
 }

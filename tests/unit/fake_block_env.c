@@ -198,6 +198,7 @@ void fake_driver_init(struct fake_driver *d)
 void fake_driver_deinit(struct fake_driver *d)
 {
 	free(d->mem.regions[0].host);
+	free((void *)d->mem.dirty[0]);
 }
 
 void fake_driver_attach(struct fake_driver *d, struct virtio_dev *vd)

@@ -79,7 +79,7 @@ static void test_boot_tables_gdt_bytes(void **state)
 		0xff, 0xff, 0x00, 0x00, 0x00, 0x9b, 0xaf, 0x00, /* 0x10: code64 */
 		0xff, 0xff, 0x00, 0x00, 0x00, 0x93, 0xcf, 0x00, /* 0x18: data */
 	};
-	uint8_t *gdt = guest_mem_ptr(&f->gm, LAYOUT_GDT, sizeof(expected));
+	uint8_t *gdt = guest_mem_ptr_mut(&f->gm, LAYOUT_GDT, sizeof(expected));
 
 	assert_non_null(gdt);
 	memset(gdt, 0xcc, sizeof(expected));
@@ -92,7 +92,7 @@ static void test_boot_tables_gdt_bytes(void **state)
 static void test_boot_tables_idt_is_empty(void **state)
 {
 	struct fixture *f = *state;
-	uint8_t *idt = guest_mem_ptr(&f->gm, LAYOUT_IDT, 16);
+	uint8_t *idt = guest_mem_ptr_mut(&f->gm, LAYOUT_IDT, 16);
 	static const uint8_t zero[16];
 
 	assert_non_null(idt);
@@ -105,7 +105,7 @@ static void test_boot_tables_page_table_entries(void **state)
 {
 	struct fixture *f = *state;
 
-	memset(guest_mem_ptr(&f->gm, LAYOUT_PML4, 0x6000), 0xcc, 0x6000);
+	memset(guest_mem_ptr_mut(&f->gm, LAYOUT_PML4, 0x6000), 0xcc, 0x6000);
 	assert_int_equal(x86_boot_tables_setup(&f->gm), 0);
 
 	assert_int_equal(rd64(&f->gm, LAYOUT_PML4), LAYOUT_PDPT | 0x3);

@@ -193,7 +193,7 @@ static void expect_elf_refusal(struct fixture *f, const struct elf_model *m, int
 
 static uint8_t *gp(struct fixture *f, uint64_t gpa, uint64_t len)
 {
-	uint8_t *p = guest_mem_ptr(&f->gm, gpa, len);
+	uint8_t *p = guest_mem_ptr_mut(&f->gm, gpa, len);
 
 	assert_non_null(p);
 	return p;

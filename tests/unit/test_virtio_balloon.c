@@ -147,7 +147,7 @@ static void activate(struct rig *r, uint64_t acked)
 
 static void *gp(struct rig *r, uint64_t gpa, uint64_t len)
 {
-	void *p = guest_mem_ptr(&r->gm, gpa, len);
+	void *p = guest_mem_ptr_mut(&r->gm, gpa, len);
 
 	assert_non_null(p);
 	return p;

@@ -310,6 +310,24 @@ static void test_virtio_block_read_returns_disk_data(void **state)
 	rig_free(r);
 }
 
+/* The disk is read straight into guest memory, behind KVM's dirty log: the pages must be
+ * marked for diff snapshots, or a restored guest keeps old bytes in its page cache. */
+static void test_virtio_block_read_marks_its_pages_dirty(void **state)
+{
+	struct rig *r = rig(false);
+	struct req q = build(r, VIRTIO_BLK_T_IN, 3, 8192, true);
+	unsigned long bits[FAKE_RAM_SIZE / 4096 / 64] = { 0 };
+
+	(void)state;
+	assert_int_equal(guest_mem_track_dirty(&r->d.mem), 0);
+	run(r, 1);
+	assert_int_equal(status_of(r, &q), VIRTIO_BLK_S_OK);
+	guest_mem_take_dirty(&r->d.mem, 0, bits);
+	for (uint64_t p = q.data / 4096; p <= (q.data + 8191) / 4096; p++)
+		assert_true(bits[p / 64] & (1ul << (p % 64)));
+	rig_free(r);
+}
+
 static void test_virtio_block_write_reaches_disk(void **state)
 {
 	struct rig *r = rig(false);
@@ -1191,6 +1209,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_virtio_block_config_space),
 		cmocka_unit_test(test_virtio_block_read_returns_disk_data),
+		cmocka_unit_test(test_virtio_block_read_marks_its_pages_dirty),
 		cmocka_unit_test(test_virtio_block_write_reaches_disk),
 		cmocka_unit_test(test_virtio_block_flush_calls_backend),
 		cmocka_unit_test(test_virtio_block_write_through_without_flush_feature),

@@ -334,7 +334,7 @@ static void test_zero_page_elf_minimal_header(void **state)
 
 	elf_kernel(&f->k);
 	/* Leftovers from an earlier boot must not survive. */
-	memset(guest_mem_ptr(&f->gm, LAYOUT_ZERO_PAGE, 4096), 0x5a, 4096);
+	memset(guest_mem_ptr_mut(&f->gm, LAYOUT_ZERO_PAGE, 4096), 0x5a, 4096);
 	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)), 0);
 	bp = zero_page(&f->gm);
 	assert_int_equal(rd16(bp + O_BOOT_FLAG), 0xaa55);
@@ -359,7 +359,7 @@ static void test_zero_page_null_cmdline_is_empty(void **state)
 {
 	struct fixture *f = *state;
 	struct x86_boot_info info = { .cmdline = NULL };
-	uint8_t *cl = guest_mem_ptr(&f->gm, LAYOUT_CMDLINE, 1);
+	uint8_t *cl = guest_mem_ptr_mut(&f->gm, LAYOUT_CMDLINE, 1);
 
 	elf_kernel(&f->k);
 	*cl = 'x';

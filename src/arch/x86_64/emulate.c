@@ -211,11 +211,10 @@ static int store(int vcpu_fd, const struct guest_mem *gm, uint64_t linear, const
 			return -EFAULT;
 		if (chunk > len - done)
 			chunk = len - done;
-		p = guest_mem_ptr(gm, tr.physical_address, chunk);
+		p = guest_mem_ptr_mut(gm, tr.physical_address, chunk);
 		if (!p)
 			return -EFAULT;
 		memcpy(p, (const uint8_t *)src + done, chunk);
-		guest_mem_mark_dirty(gm, tr.physical_address, chunk);
 		done += chunk;
 	}
 	return 0;

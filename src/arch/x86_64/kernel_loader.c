@@ -124,7 +124,7 @@ static int load_elf(struct guest_mem *gm, const uint8_t *img, size_t len,
 		memcpy(&ph, img + eh.e_phoff + (size_t)i * sizeof(ph), sizeof(ph));
 		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
 			continue;
-		dst = guest_mem_ptr(gm, ph.p_paddr, ph.p_memsz);
+		dst = guest_mem_ptr_mut(gm, ph.p_paddr, ph.p_memsz);
 		if (!dst) /* checked above; kept so that no path writes through NULL */
 			return boot_fail(err, errlen, -EFAULT,
 				"kernel: ELF segment %u lies outside guest memory", i);
@@ -231,7 +231,7 @@ static int load_bzimage(struct guest_mem *gm, const uint8_t *img, size_t len,
 		return boot_fail(err, errlen, -EFAULT,
 			"kernel: bzImage needs 0x%x bytes of RAM at 0x%llx to decompress (init_size); "
 			"guest memory is too small", init_size, (unsigned long long)start);
-	dst = guest_mem_ptr(gm, LAYOUT_HIMEM, pm_len);
+	dst = guest_mem_ptr_mut(gm, LAYOUT_HIMEM, pm_len);
 	if (!dst)
 		return boot_fail(err, errlen, -EFAULT,
 			"kernel: bzImage protected-mode code (%zu bytes) does not fit in guest memory "

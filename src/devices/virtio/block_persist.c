@@ -165,7 +165,7 @@ void blk_replay(struct block *b)
 	for (unsigned i = 0; q && i < n; i++) {
 		const struct blk_saved_done *r = &b->replay[i];
 		struct virtq_elem e = { .head = r->head, .write_len = r->written };
-		uint8_t *status = guest_mem_ptr(b->mem, r->status_gpa, 1);
+		uint8_t *status = guest_mem_ptr_mut(b->mem, r->status_gpa, 1);
 
 		/* The state file is outside input too: a bad entry is dropped, not trusted. */
 		if (!status) {

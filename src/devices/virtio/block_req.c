@@ -17,10 +17,12 @@ static uint64_t le64(const uint8_t *p)
 }
 
 /* Host iovecs for bytes [off, off + len) of the segments [first, first + count) of `e`,
- * which are all readable or all writable. The device may not assume any framing (2.6.4):
- * the header and the data may share a descriptor, and data may span several. */
+ * which are all readable or all writable (`into_guest`: the disk is read into them, so
+ * they are taken with guest_mem_ptr_mut and count as dirty for diff snapshots). The
+ * device may not assume any framing (2.6.4): the header and the data may share a
+ * descriptor, and data may span several. */
 static int slice(const struct virtq *q, const struct virtq_elem *e, unsigned first,
-	unsigned count, uint64_t off, uint64_t len, struct blk_req *r)
+	unsigned count, uint64_t off, uint64_t len, bool into_guest, struct blk_req *r)
 {
 	for (unsigned i = first; i < first + count && len; i++) {
 		const struct virtq_seg *s = &e->segs[i];
@@ -34,7 +36,9 @@ static int slice(const struct virtq *q, const struct virtq_elem *e, unsigned fir
 		take = s->len - off;
 		if (take > len)
 			take = len;
-		p = guest_mem_ptr(q->mem, s->gpa + off, take);
+		/* An iovec has no const: for a write to the disk, the worker only reads it. */
+		p = into_guest ? guest_mem_ptr_mut(q->mem, s->gpa + off, take) :
+				 (void *)guest_mem_ptr(q->mem, s->gpa + off, take);
 		if (!p || r->iovcnt == VIRTQ_MAX_SEGMENTS)
 			return -EFAULT;
 		r->iov[r->iovcnt].iov_base = p;
@@ -114,7 +118,7 @@ int blk_req_parse(const struct virtq *q, const struct virtq_elem *e, uint64_t ca
 		ret = check_data(r, room, capacity);
 		if (ret <= 0)
 			return ret;
-		if (slice(q, e, e->nread, e->nsegs - e->nread, 0, room, r))
+		if (slice(q, e, e->nread, e->nsegs - e->nread, 0, room, true, r))
 			return answer(r, VIRTIO_BLK_S_IOERR, "data outside guest memory");
 		r->written = (uint32_t)(room + 1);
 		if (!room)
@@ -126,7 +130,8 @@ int blk_req_parse(const struct virtq *q, const struct virtq_elem *e, uint64_t ca
 		ret = check_data(r, e->read_len - BLK_REQ_HEADER, capacity);
 		if (ret <= 0)
 			return ret;
-		if (slice(q, e, 0, e->nread, BLK_REQ_HEADER, e->read_len - BLK_REQ_HEADER, r))
+		if (slice(q, e, 0, e->nread, BLK_REQ_HEADER, e->read_len - BLK_REQ_HEADER, false,
+			r))
 			return answer(r, VIRTIO_BLK_S_IOERR, "data outside guest memory");
 		if (!r->len)
 			r->status = VIRTIO_BLK_S_OK;

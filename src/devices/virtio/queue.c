@@ -31,9 +31,9 @@ struct desc {
 
 /* Host views of the three rings, found (and bounds-checked) once per call. */
 struct rings {
-	uint8_t *desc;
-	uint16_t *avail; /* flags, idx, ring[size], used_event */
-	uint16_t *used;  /* flags, idx, then 8-byte elements, avail_event */
+	const uint8_t *desc;
+	const uint16_t *avail; /* flags, idx, ring[size], used_event */
+	uint16_t *used;        /* flags, idx, then 8-byte elements, avail_event */
 };
 
 static uint64_t avail_bytes(unsigned size)
@@ -60,13 +60,20 @@ __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen,
 	return -EINVAL;
 }
 
+/* The used ring is the device's to write: taken with guest_mem_ptr_mut, so diff
+ * snapshots hold what this device wrote into it. */
 static int ring_check(const struct virtq *q, const char *what, uint64_t gpa, uint64_t len,
-	uint64_t align, void **host, char *err, size_t errlen)
+	uint64_t align, const void **host, char *err, size_t errlen)
 {
+	bool used = !strcmp(what, "used");
+
 	if (gpa & (align - 1))
 		return fail(err, errlen, "virtq: %s ring at 0x%llx is not %llu-byte aligned", what,
 			(unsigned long long)gpa, (unsigned long long)align);
-	*host = q->mem ? guest_mem_ptr(q->mem, gpa, len) : NULL;
+	if (!q->mem)
+		*host = NULL;
+	else
+		*host = used ? guest_mem_ptr_mut(q->mem, gpa, len) : guest_mem_ptr(q->mem, gpa, len);
 	if (!*host)
 		return fail(err, errlen, "virtq: %s ring at 0x%llx (%llu bytes) is outside guest memory",
 			what, (unsigned long long)gpa, (unsigned long long)len);
@@ -75,7 +82,7 @@ static int ring_check(const struct virtq *q, const char *what, uint64_t gpa, uin
 
 static int rings_get(const struct virtq *q, struct rings *r, char *err, size_t errlen)
 {
-	void *d, *a, *u;
+	const void *d, *a, *u;
 	int ret;
 
 	if (q->max_size == 0 || q->max_size > VIRTQ_MAX_SIZE || (q->max_size & (q->max_size - 1)))
@@ -96,7 +103,7 @@ static int rings_get(const struct virtq *q, struct rings *r, char *err, size_t e
 		return ret;
 	r->desc = d;
 	r->avail = a;
-	r->used = u;
+	r->used = (uint16_t *)u; /* from guest_mem_ptr_mut */
 	return 0;
 }
 
@@ -272,7 +279,6 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e, char *err, size_t errlen)
 		/* Ask for a kick at the next chain, then look again: the driver may have added
 		 * one before it could see avail_event (2.7.10). */
 		store16(&r.used[2 + 4 * q->size], q->next_avail);
-		guest_mem_mark_dirty(q->mem, q->used_gpa + used_bytes(q->size) - 2, 2);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		avail_idx = le16toh(__atomic_load_n(&r.avail[1], __ATOMIC_ACQUIRE));
 	}
@@ -316,9 +322,6 @@ int virtq_push(struct virtq *q, const struct virtq_elem *e, uint32_t written)
 	q->next_used++;
 	/* Release: the element and the buffer contents are visible before the new idx. */
 	__atomic_store_n(&r.used[1], htole16(q->next_used), __ATOMIC_RELEASE);
-	/* KVM's dirty log sees only the guest's writes: diff snapshots need ours too. */
-	guest_mem_mark_dirty(q->mem, q->used_gpa + 2, 2);
-	guest_mem_mark_dirty(q->mem, q->used_gpa + slot_off, USED_ELEM_SIZE);
 	return 0;
 }
 
@@ -362,14 +365,20 @@ static long copy_segments(const struct virtq *q, const struct virtq_elem *e, uns
 		n = s->len - offset;
 		if (n > len - done)
 			n = len - done;
-		p = guest_mem_ptr(q->mem, s->gpa + offset, n);
-		if (!p || s->gpa + offset < s->gpa)
+		if (s->gpa + offset < s->gpa)
 			return -EFAULT;
 		if (to_guest) {
+			p = guest_mem_ptr_mut(q->mem, s->gpa + offset, n);
+			if (!p)
+				return -EFAULT;
 			memcpy(p, buf + done, n);
-			guest_mem_mark_dirty(q->mem, s->gpa + offset, n);
-		} else
-			memcpy(buf + done, p, n);
+		} else {
+			const uint8_t *from = guest_mem_ptr(q->mem, s->gpa + offset, n);
+
+			if (!from)
+				return -EFAULT;
+			memcpy(buf + done, from, n);
+		}
 		done += n;
 		offset = 0;
 	}
