@@ -334,6 +334,35 @@ def set_time_scale(label):
     print("integration%s: timeouts x%.1f (%s)" % (label, TIME_SCALE, why), flush=True)
 
 
+class Progress:
+    """Each test's outcome line, also kept in EMBER_SANDBOX_STATE (a directory the KVM
+    sandbox keeps across the new sandboxes it starts when one fails: tests/sandbox/), so
+    that a run in a replacement sandbox goes on from the test that was running instead of
+    starting over and meeting the same odds of a sandbox failure again."""
+
+    def __init__(self, label):
+        state = os.environ.get("EMBER_SANDBOX_STATE")
+        self.path = state and os.path.join(state, "integration%s.%s" % (
+            "-sanitizer" if ARGS.sanitizer else "", ARGS.k or "all"))
+        self.done = {}
+        if self.path and os.path.exists(self.path):
+            with open(self.path) as f:
+                for line in f.read().split("\0"):
+                    if line:
+                        self.done[line.split(" ", 2)[1].rstrip(":")] = line
+
+    def outcome(self, name):
+        return self.done.get(name)
+
+    def say(self, line):
+        print(line, flush=True)
+        if self.path:
+            with open(self.path, "a") as f:
+                f.write(line + "\0")
+                f.flush()
+                os.fsync(f.fileno())
+
+
 def main():
     global ARGS
     ap = argparse.ArgumentParser()
@@ -349,19 +378,27 @@ def main():
     set_time_scale(label)
     passed = failed = skipped = 0
     retried = []
+    progress = Progress(label)
     for fn in TESTS:
         if ARGS.k and ARGS.k not in fn.__name__:
+            continue
+        earlier = progress.outcome(fn.__name__)
+        if earlier:
+            print("%s (in an earlier sandbox)" % earlier, flush=True)
+            passed += earlier.startswith("PASS")
+            skipped += earlier.startswith("SKIP")
+            failed += earlier.startswith("FAIL")
             continue
         for attempt in range(1 + RETRIES):
             t0 = time.time()
             try:
                 fn()
                 passed += 1
-                print("PASS %s%s (%.2f s)" % (fn.__name__, label, time.time() - t0), flush=True)
+                progress.say("PASS %s%s (%.2f s)" % (fn.__name__, label, time.time() - t0))
                 break
             except Skip as e:
                 skipped += 1
-                print("SKIP %s%s: %s" % (fn.__name__, label, e), flush=True)
+                progress.say("SKIP %s%s: %s" % (fn.__name__, label, e))
                 break
             except Exception as e:  # noqa: BLE001 - report every failure kind the same way
                 detail = str(e) if isinstance(e, Fail) else traceback.format_exc()
@@ -371,7 +408,7 @@ def main():
                           flush=True)
                     continue
                 failed += 1
-                print("FAIL %s%s: %s" % (fn.__name__, label, detail), flush=True)
+                progress.say("FAIL %s%s: %s" % (fn.__name__, label, detail))
     if retried:
         print("integration%s: failed once, then run again: %s" % (label, " ".join(retried)))
     print("integration%s: %d passed, %d failed, %d skipped" % (label, passed, failed, skipped))

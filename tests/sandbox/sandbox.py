@@ -39,6 +39,9 @@ SILENT_S = float(os.environ.get("EMBER_SANDBOX_SILENT_S", "90"))
 # With oops=panic every oops ends in a panic; lockup and stall reports are switched off
 # (nowatchdog, rcu_cpu_stall_suppress): an emulated CPU on a busy host is often late.
 CRASH_WORDS = (b"Kernel panic", b"ember-sandbox: error")
+# Where a kernel's report of a crash begins.
+REPORT_WORDS = ("BUG:", "Oops", "general protection fault", "WARNING:", "Kernel panic",
+                "kernel BUG")
 
 
 def say(msg):
@@ -131,12 +134,17 @@ def stop_on_signal(signum, _frame):
 
 
 def last_lines(path, n=40):
+    """The kernel's report: from the first line of its oops or panic, if there is one in
+    the tail of the log (the trace alone does not say what happened), else the last n."""
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError:
         return "(no console log)"
-    return "\n".join(data.decode("utf-8", "replace").splitlines()[-n:])
+    lines = data.decode("utf-8", "replace").splitlines()[-400:]
+    heads = [i for i, l in enumerate(lines) if any(w in l for w in REPORT_WORDS)]
+    start = heads[0] if heads else max(0, len(lines) - n)
+    return "\n".join(lines[start:start + 3 * n] if heads else lines[start:])
 
 
 def watch(qemu, rundir):
@@ -169,21 +177,29 @@ def run(argv, interactive=False):
     """Run argv in a sandbox; again in a new one if the sandbox itself failed
     (its emulated SVM is not flawless: a rare hang or panic of its kernel, seen also
     under QEMU's own guests), never when the command failed. EMBER_SANDBOX_RETRIES
-    (default 2) sets how many more times; each is said on stderr."""
-    retries = int(os.environ.get("EMBER_SANDBOX_RETRIES", "2"))
+    (default 3) sets how many more times; each is said on stderr."""
+    retries = int(os.environ.get("EMBER_SANDBOX_RETRIES", "3"))
     if not shutil.which("qemu-system-x86_64"):
         sys.exit("sandbox: qemu-system-x86_64 is missing (make deps installs qemu-system-x86)")
     img = image()
     turn = take_turn()  # noqa: F841 (the lock lives as long as the file object)
     for s in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, stop_on_signal)
-    while True:
-        status, sandbox_failed = run_once(img, argv, interactive)
-        if not sandbox_failed or retries <= 0 or interactive:
-            return status
-        retries -= 1
-        say("running the command again in a new sandbox (%d more time%s after this)"
-            % (retries, "" if retries == 1 else "s"))
+    # Kept across the new sandboxes: a command may note there how far it got
+    # (tests/integration/run.py does) and go on from there when run again.
+    state = tempfile.mkdtemp(prefix="ember-sandbox-state.", dir="/var/tmp")
+    os.environ["EMBER_SANDBOX_STATE"] = state
+    try:
+        while True:
+            status, sandbox_failed = run_once(img, argv, interactive)
+            if not sandbox_failed or retries <= 0 or interactive:
+                return status
+            retries -= 1
+            say("running the command again in a new sandbox (%d more time%s after this); "
+                "it may go on from where it was (EMBER_SANDBOX_STATE)"
+                % (retries, "" if retries == 1 else "s"))
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def run_once(img, argv, interactive):
