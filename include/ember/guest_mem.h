@@ -3,6 +3,7 @@
 #define EMBER_GUEST_MEM_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,7 @@ struct guest_mem {
 	uint64_t total;      /* sum of region sizes */
 	uint64_t page_size;  /* 4096, or 2 MiB for hugetlb */
 	int fd;              /* memfd or memory file, -1 for anon */
+	_Atomic bool revoked; /* guest_mem_revoke: no pointer is handed out any more */
 };
 
 /* Split `size` bytes of RAM around the MMIO gap into regions (gpa, size, file_offset
@@ -43,6 +45,14 @@ unsigned guest_mem_layout(uint64_t size, struct guest_mem_region out[GUEST_MEM_M
  * memory file for GUEST_MEM_FILE, else NULL. On failure fills err and returns -errno. */
 __attribute__((warn_unused_result)) int guest_mem_map(struct guest_mem *gm, uint64_t size,
 	enum guest_mem_backing backing, const char *path, char *err, size_t errlen);
+
+/* The memory can no longer be trusted (the page-fault handler serving it went away):
+ * from now on guest_mem_ptr and guest_mem_ptr_mut give NULL (devices fail the request as
+ * for any bad address), and the regions become inaccessible (PROT_NONE), so that a copy
+ * the kernel is making from them (an I/O worker's disk write blocked on a fault) fails
+ * with EFAULT when the fault is woken, instead of writing zeros into the disk image.
+ * Any thread; the mapping stays until guest_mem_unmap. -errno if mprotect fails. */
+__attribute__((warn_unused_result)) int guest_mem_revoke(struct guest_mem *gm);
 
 /* Unmap and close. Safe on a zeroed or already unmapped guest_mem. */
 void guest_mem_unmap(struct guest_mem *gm);

@@ -64,12 +64,14 @@ __attribute__((warn_unused_result)) int uffd_backend_attach(const struct guest_m
 	const char *socket_path, int *uffd, int *sock, char *err, size_t errlen);
 
 /* Watch the handler's socket from a thread of its own. When the handler goes away (EOF,
- * error, hang-up) it unregisters guest memory from `uffd`, so every thread blocked in a
- * fault wakes up, and calls lost(opaque) on that thread: the callee must only do
- * thread-safe things (request the VM's exit). NULL with err on failure. */
+ * error, hang-up) it calls lost(opaque) on that thread (the callee must only do
+ * thread-safe things: request the VM's exit), revokes `gm` (guest_mem_revoke: no thread
+ * may read the unserved pages as zeros, above all not a disk write in flight), then
+ * unregisters it from `uffd`, so every thread blocked in a fault wakes up and fails.
+ * `gm` outlives the watch. NULL with err on failure. */
 typedef void (*uffd_lost_fn)(void *opaque);
 struct uffd_watch;
-struct uffd_watch *uffd_watch_start(int sock, int uffd, const struct guest_mem *gm,
+struct uffd_watch *uffd_watch_start(int sock, int uffd, struct guest_mem *gm,
 	uffd_lost_fn lost, void *opaque, char *err, size_t errlen);
 /* Stop watching (before the socket and uffd are closed). NULL is a no-op. */
 void uffd_watch_stop(struct uffd_watch *w);

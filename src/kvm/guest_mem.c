@@ -164,6 +164,18 @@ void guest_mem_take_dirty(struct guest_mem *gm, unsigned i, unsigned long *bitma
 		bitmap[k] |= atomic_exchange_explicit(&gm->dirty[i][k], 0, memory_order_relaxed);
 }
 
+int guest_mem_revoke(struct guest_mem *gm)
+{
+	int ret = 0;
+
+	atomic_store_explicit(&gm->revoked, true, memory_order_release);
+	for (unsigned i = 0; i < gm->nr_regions; i++)
+		if (gm->regions[i].host &&
+		    mprotect(gm->regions[i].host, gm->regions[i].size, PROT_NONE) < 0 && !ret)
+			ret = -errno;
+	return ret;
+}
+
 void guest_mem_unmap(struct guest_mem *gm)
 {
 	for (unsigned i = 0; i < gm->nr_regions; i++) {
@@ -181,6 +193,8 @@ void guest_mem_unmap(struct guest_mem *gm)
 
 static uint8_t *host_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len)
 {
+	if (atomic_load_explicit(&gm->revoked, memory_order_acquire))
+		return NULL;
 	for (unsigned i = 0; i < gm->nr_regions; i++) {
 		const struct guest_mem_region *r = &gm->regions[i];
 		if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa))

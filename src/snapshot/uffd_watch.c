@@ -1,6 +1,7 @@
 /* Watching a userfaultfd page-fault handler: if it goes away, faults would block forever
  * (in the kernel, where no signal of ours reaches them). A thread of its own notices,
- * unregisters guest memory so every blocked fault wakes up, and reports it. */
+ * revokes guest memory (guest_mem_revoke), then unregisters it so every blocked fault
+ * wakes up and fails, and reports it. */
 #include "ember/uffd.h"
 
 #include <errno.h>
@@ -24,8 +25,7 @@
 struct uffd_watch {
 	pthread_t thread;
 	int sock, uffd, stop_fd;
-	struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
-	unsigned nr_regions;
+	struct guest_mem *gm;
 	uffd_lost_fn lost;
 	void *opaque;
 };
@@ -42,6 +42,7 @@ static bool handler_gone(int sock)
 static void *watch(void *arg)
 {
 	struct uffd_watch *w = arg;
+	int ret;
 	struct pollfd fds[2] = { { .fd = w->sock, .events = POLLIN | POLLRDHUP },
 		{ .fd = w->stop_fd, .events = POLLIN } };
 
@@ -63,16 +64,24 @@ static void *watch(void *arg)
 	 * uffd, and those vCPUs then run on zero pages, where the guest may triple-fault and
 	 * report a reset before this reason is recorded (seen under ASan's timing). */
 	w->lost(w->opaque);
-	for (unsigned i = 0; i < w->nr_regions; i++) {
-		struct uffdio_range r = { .start = (uint64_t)(uintptr_t)w->regions[i].host,
-			.len = w->regions[i].size };
+	/* Woken faults must fail, not read zeros: a disk write in flight would put them in
+	 * the image. Without that, the faults stay blocked until the process ends. */
+	ret = guest_mem_revoke(w->gm);
+	if (ret) {
+		log_err("uffd: cannot make guest memory inaccessible: %s; its blocked faults stay "
+			"blocked", strerror(-ret));
+		return NULL;
+	}
+	for (unsigned i = 0; i < w->gm->nr_regions; i++) {
+		struct uffdio_range r = { .start = (uint64_t)(uintptr_t)w->gm->regions[i].host,
+			.len = w->gm->regions[i].size };
 		if (ioctl(w->uffd, UFFDIO_UNREGISTER, &r) < 0)
 			log_warn("uffd: unregister region %u: %s", i, strerror(errno));
 	}
 	return NULL;
 }
 
-struct uffd_watch *uffd_watch_start(int sock, int uffd, const struct guest_mem *gm,
+struct uffd_watch *uffd_watch_start(int sock, int uffd, struct guest_mem *gm,
 	uffd_lost_fn lost, void *opaque, char *err, size_t errlen)
 {
 	struct uffd_watch *w = calloc(1, sizeof(*w));
@@ -87,8 +96,7 @@ struct uffd_watch *uffd_watch_start(int sock, int uffd, const struct guest_mem *
 	w->uffd = uffd;
 	w->lost = lost;
 	w->opaque = opaque;
-	w->nr_regions = gm->nr_regions;
-	memcpy(w->regions, gm->regions, sizeof(w->regions));
+	w->gm = gm;
 	w->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (w->stop_fd < 0) {
 		snprintf(err, errlen, "uffd watch: eventfd: %s", strerror(errno));

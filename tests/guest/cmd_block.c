@@ -244,7 +244,15 @@ void cmd_blk(const struct args *a)
 			return;
 		put_str("OK blk sum=");
 		put_hex16(work_sum((uint64_t)buf, count * SECTOR));
+		put_str(" buf=");
+		put_hex((uint64_t)buf);
 		put_char('\n');
+	} else if (str_eq(sub, "put") && a->n == 4) {
+		/* The buffer as it is, untouched by this CPU: only the device reads it. */
+		if (arg_num(a, 2, &sector) || arg_count(a, 3, &count))
+			return;
+		if (!failed("put", request(T_OUT, sector, buf, (uint32_t)(count * SECTOR), 0)))
+			put_str("OK blk put\n");
 	} else if (str_eq(sub, "flush") && a->n == 2) {
 		if (!failed("flush", request(T_FLUSH, 0, 0, 0, 0)))
 			put_str("OK blk flushed\n");
@@ -252,6 +260,6 @@ void cmd_blk(const struct args *a)
 		blk_evil(a->v[2]);
 	} else {
 		put_str("ERR usage: blk info | use <n> | read <sector> <count> | sum <count> | "
-			"write <sector> <count> <seed> | flush | evil <kind>\n");
+			"put <sector> <count> | write <sector> <count> <seed> | flush | evil <kind>\n");
 	}
 }

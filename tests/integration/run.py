@@ -5,6 +5,7 @@ Each test starts its own ember processes and ends them by the pid it got; nothin
 killed by name. Prints one line per test and a closing 'N passed, N failed' line."""
 import argparse
 import glob
+import hashlib
 import os
 import pty
 import re
@@ -300,6 +301,7 @@ def ctrl_c_on_terminal_stops_vm_and_restores_terminal():
 # Tests kept in their own files register themselves on import.
 import test_snapshot_cli  # noqa: E402,F401
 import test_uffd  # noqa: E402,F401
+import test_uffd_lost  # noqa: E402,F401
 import test_api  # noqa: E402,F401
 import test_api_updates  # noqa: E402,F401
 import test_repl  # noqa: E402,F401
@@ -342,8 +344,8 @@ class Progress:
 
     def __init__(self, label):
         state = os.environ.get("EMBER_SANDBOX_STATE")
-        self.path = state and os.path.join(state, "integration%s.%s" % (
-            "-sanitizer" if ARGS.sanitizer else "", ARGS.k or "all"))
+        run_id = hashlib.sha1(repr((ARGS.ember, ARGS.sanitizer, ARGS.k)).encode()).hexdigest()
+        self.path = state and os.path.join(state, "integration.%s" % run_id[:16])
         self.done = {}
         if self.path and os.path.exists(self.path):
             with open(self.path) as f:
