@@ -120,7 +120,8 @@ def qemu_argv(img, rundir, scratch, interactive):
             "-chardev", "file,id=klog,path=%s/console.log" % rundir, "-serial", "chardev:klog",
             "-virtfs", "local,path=/,mount_tag=host,security_model=passthrough,"
             "multidevs=remap",
-            "-drive", "file=%s,if=virtio,format=raw,cache=unsafe" % scratch]
+            "-drive", "file=%s,if=virtio,format=raw,cache=unsafe" % scratch,
+            "-monitor", "unix:%s/monitor.sock,server=on,wait=off" % rundir]
 
 
 def die_with_parent():
@@ -147,6 +148,32 @@ def last_lines(path, n=40):
     return "\n".join(lines[start:start + 3 * n] if heads else lines[start:])
 
 
+def where_cpus_are(rundir):
+    """Each emulated CPU's instruction pointer and mode, from QEMU's monitor: whether a
+    stalled sandbox sits in its own kernel or in a guest of its KVM (issue 11)."""
+    import socket
+    out = b""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as m:
+            m.settimeout(3)
+            m.connect(os.path.join(rundir, "monitor.sock"))
+            m.sendall(b"info registers -a\n")
+            end = time.monotonic() + 3
+            while time.monotonic() < end:
+                try:
+                    chunk = m.recv(65536)
+                except socket.timeout:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+    except OSError as e:
+        return "(QEMU's monitor did not answer: %s)" % e
+    keep = [line for line in out.decode("utf-8", "replace").splitlines()
+            if line.startswith(("CPU#", "RAX=", "RIP=", "EIP=", "CS =", "CR0="))]
+    return "\n".join(keep) or "(no registers from QEMU's monitor)"
+
+
 def watch(qemu, rundir):
     """Wait for QEMU; None when it ended by itself, else why it was stopped."""
     log = os.path.join(rundir, "console.log")
@@ -170,7 +197,8 @@ def watch(qemu, rundir):
             time.sleep(2)  # let the kernel finish its report
             return "its kernel reported a crash"
         if time.monotonic() - last_alive > SILENT_S:
-            return "its kernel stopped answering for %d s" % SILENT_S
+            return "its kernel stopped answering for %d s; where its CPUs were:\n%s" % (
+                SILENT_S, where_cpus_are(rundir))
 
 
 def run(argv, interactive=False):
