@@ -35,6 +35,7 @@ EMBER_SRCS := \
 	src/arch/x86_64/regs.c \
 	src/arch/x86_64/state.c \
 	src/arch/x86_64/state_items.c \
+	src/arch/x86_64/state_parse.c \
 	src/arch/x86_64/state_vm.c \
 	src/arch/x86_64/zero_page.c \
 	src/devices/boot_timer.c \
@@ -76,6 +77,7 @@ EMBER_SRCS := \
 	src/vmm/config.c \
 	src/vmm/console.c \
 	src/vmm/snapshot.c \
+	src/vmm/snapshot_check.c \
 	src/vmm/snapshot_config.c \
 	src/vmm/snapshot_describe.c \
 	src/vmm/snapshot_restore.c \
@@ -138,6 +140,14 @@ test_boot_tables_SRCS := src/arch/x86_64/boot_tables.c src/kvm/guest_mem.c
 test_serial_SRCS := src/devices/serial.c src/devices/bus.c $(STATE_FILE_SRCS)
 test_state_file_SRCS := $(STATE_FILE_SRCS)
 test_snapshot_id_SRCS := src/snapshot/snapshot_id.c $(STATE_FILE_SRCS)
+# Restore's early checks: the section loaders, the configuration checks, the memory file's
+# id, and the x86_64 state parser, all without KVM.
+SNAPSHOT_CHECK_SRCS := src/vmm/snapshot_check.c src/vmm/snapshot_sections.c \
+	src/vmm/snapshot_config.c src/vmm/config.c src/kvm/guest_mem.c \
+	src/snapshot/snapshot_id.c src/snapshot/memory_file.c \
+	src/arch/x86_64/state_parse.c src/arch/x86_64/state_items.c src/arch/x86_64/cpuid.c \
+	src/util/log.c $(STATE_FILE_SRCS)
+test_snapshot_check_SRCS := $(SNAPSHOT_CHECK_SRCS)
 test_seccomp_SRCS := src/security/seccomp.c src/util/log.c
 test_acpi_SRCS := src/arch/x86_64/acpi.c src/arch/x86_64/aml.c src/kvm/guest_mem.c
 test_uffd_SRCS := src/snapshot/uffd_handshake.c
