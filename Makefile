@@ -129,7 +129,7 @@ LUA_SRCS := $(wildcard lua/ember/*.lua)
 STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/util/crc64.c
 
 # Unit tests: one binary per module, linked with only that module and what it needs.
-UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds
+UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds
 test_bus_SRCS := src/devices/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c src/kvm/guest_mem.c src/util/log.c
 test_config_SRCS := src/vmm/config.c

@@ -66,14 +66,9 @@ static int build_memory(struct vm *vm, const struct restore_params *p, char *err
 {
 	int ret;
 
-	if (p->backend == MEM_BACKEND_FILE) {
-		if (vm->cfg.mem_backing == GUEST_MEM_HUGETLB) {
-			snprintf(err, errlen, "Cannot restore hugetlbfs backed snapshot by mapping "
-				"the memory file. Please use uffd.");
-			return -EINVAL;
-		}
+	/* snapshot_check_restore refused what the File backend cannot map. */
+	if (p->backend == MEM_BACKEND_FILE)
 		return vm_build_memory(vm, GUEST_MEM_FILE, p->backend_path, err, errlen);
-	}
 	ret = guest_mem_map(&vm->mem, vm->cfg.mem_mib << 20,
 		vm->cfg.mem_backing == GUEST_MEM_HUGETLB ? GUEST_MEM_HUGETLB : GUEST_MEM_ANON, NULL,
 		err, errlen);

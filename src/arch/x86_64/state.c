@@ -152,19 +152,6 @@ out:
 	return ret;
 }
 
-/* A snapshot from another CPU vendor may still run (its CPUID travels along), but often
- * will not: warn, as Firecracker does. */
-static void warn_vendor(const struct vcpu_image *img)
-{
-	char host[13], saved[13];
-
-	if (img->index != 0 || !state_cpuid_vendor(img->cpuid, saved))
-		return;
-	arch_host_vendor(host);
-	if (strcmp(host, saved) != 0)
-		log_warn("restore: snapshot CPU vendor %s differs from this host's %s", saved, host);
-}
-
 static int set_msr_list(struct vcpu *v, const uint32_t *idx, const uint64_t *val, unsigned n,
 	char *err, size_t errlen)
 {
@@ -259,7 +246,8 @@ int arch_vcpu_restore(int kvm_fd, struct vcpu *v, struct snap_cursor *c, char *e
 	}
 	memcpy(xsave, img.xsave, xsize);
 	restore_tsc(v, img.tsc_khz);
-	warn_vendor(&img);
+	/* The CPU vendor was compared with the host's before the VM was built
+	 * (arch_state_check). */
 	VCPU_IOCTL(KVM_SET_CPUID2, img.cpuid, "KVM_SET_CPUID2");
 	VCPU_IOCTL(KVM_SET_MP_STATE, &img.mp, "KVM_SET_MP_STATE");
 	VCPU_IOCTL(KVM_SET_REGS, &img.regs, "KVM_SET_REGS");

@@ -152,6 +152,26 @@ int state_vm_parse(struct snap_cursor *c, struct vm_image *img, char *err, size_
 	return ret;
 }
 
+/* The first vCPU's vendor against the host's. A guest's CPUID travels with it, but the
+ * instructions behind it do not (SYSCALL/SYSENTER in 32-bit code, VMX against SVM for
+ * nested guests, the MSRs the kernel chose at boot), so a snapshot taken on another
+ * vendor's CPU is refused here rather than left to fail inside the guest. */
+static int check_vendor(struct vcpu_image *img, const char *host, char *err, size_t errlen)
+{
+	char saved[13];
+
+	if (!state_cpuid_vendor(img->cpuid, saved)) {
+		snprintf(err, errlen, "state file: vcpu 0 cpuid has no leaf 0, so no CPU vendor");
+		return -EINVAL;
+	}
+	if (strcmp(saved, host) != 0) {
+		snprintf(err, errlen, "snapshot CPU vendor %s differs from this host's %s: a "
+			"snapshot restores only on the CPU vendor it was taken on", saved, host);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int arch_state_check(const struct snap_reader *r, unsigned vcpus, const char *host_vendor,
 	char *err, size_t errlen)
 {
@@ -168,7 +188,8 @@ int arch_state_check(const struct snap_reader *r, unsigned vcpus, const char *ho
 		ret = state_vcpu_parse(&c, i, &img, err, errlen);
 		if (ret)
 			return ret;
-		(void)host_vendor; /* compared with vCPU 0's by the fix that follows */
+		if (i == 0)
+			ret = check_vendor(&img, host_vendor, err, errlen);
 		state_vcpu_image_free(&img);
 	}
 	if (ret)
