@@ -312,6 +312,7 @@ FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=un
 	-std=c11 -D_GNU_SOURCE -Iinclude -Itests/unit $(WARN) \
 	$(shell pkg-config --cflags libcjson 2>/dev/null)
 FUZZERS := http api_json mmds state_file uffd_json virtq virtio_block balloon vsock \
+	device_config vm_info memory_layout x86_state \
 	vsock_connect kernel_loader virtio_state emulate_decode
 FUZZ_API_WRAP := -Wl,--wrap=log_set_file,--wrap=metrics_open
 fuzz_http_SRCS := $(test_api_router_SRCS) src/api/conn.c src/api/http.c
@@ -338,6 +339,12 @@ fuzz_virtio_state_SRCS := $(test_virtio_rng_SRCS) src/devices/virtio/balloon.c \
 	src/devices/virtio/balloon_queues.c src/devices/balloon_memory.c
 fuzz_virtio_state_LIBS := -lev -lcmocka
 fuzz_emulate_decode_SRCS := src/arch/x86_64/emulate_decode.c
+# Single state file sections, each harness fed one section (tests/fuzz/one_section.c).
+FUZZ_SECTION_SRCS := tests/fuzz/one_section.c $(SNAPSHOT_CHECK_SRCS)
+fuzz_device_config_SRCS := $(FUZZ_SECTION_SRCS)
+fuzz_vm_info_SRCS := $(FUZZ_SECTION_SRCS)
+fuzz_memory_layout_SRCS := $(FUZZ_SECTION_SRCS)
+fuzz_x86_state_SRCS := $(FUZZ_SECTION_SRCS)
 
 FUZZ_HEADERS = $(wildcard include/ember/*.h src/*/*.h src/*/*/*.h tests/unit/*.h)
 define fuzz_harness # $(1) = name
@@ -348,6 +355,22 @@ $(BUILD)/fuzz/fuzz_$(1): tests/fuzz/fuzz_$(1).c $$(fuzz_$(1)_SRCS) $$(FUZZ_HEADE
 endef
 $(foreach f,$(FUZZERS),$(eval $(call fuzz_harness,$(f))))
 FUZZ_BINS = $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZERS))
+
+# `make fuzz-seeds`: the section harnesses built as plain programs (FUZZ_SEED_MAIN, no
+# libFuzzer) write their corpora from sections the real save functions produce.
+FUZZ_SEEDED := device_config vm_info memory_layout x86_state
+define fuzz_seed # $(1) = name
+$(BUILD)/fuzz/seed_$(1): tests/fuzz/fuzz_$(1).c $$(fuzz_$(1)_SRCS) $$(FUZZ_HEADERS)
+	@mkdir -p $$(dir $$@)
+	@echo "  SEED    $$@"
+	$$(Q)$$(CC) -DFUZZ_SEED_MAIN $$(ALL_CFLAGS) -o $$@ $$(filter %.c,$$^)
+endef
+$(foreach f,$(FUZZ_SEEDED),$(eval $(call fuzz_seed,$(f))))
+
+.PHONY: fuzz-seeds
+fuzz-seeds: $(patsubst %,$(BUILD)/fuzz/seed_%,$(FUZZ_SEEDED))
+	$(Q)for f in $(FUZZ_SEEDED); do mkdir -p tests/fuzz/corpus/$$f && \
+		$(BUILD)/fuzz/seed_$$f tests/fuzz/corpus/$$f || exit 1; done
 
 .PHONY: fuzz test-fuzz test-fuzz-corpus
 fuzz: $(FUZZ_BINS)
