@@ -35,6 +35,7 @@ EMBER_SRCS := \
 	src/arch/x86_64/regs.c \
 	src/arch/x86_64/state.c \
 	src/arch/x86_64/state_items.c \
+	src/arch/x86_64/state_parse.c \
 	src/arch/x86_64/state_vm.c \
 	src/arch/x86_64/zero_page.c \
 	src/devices/boot_timer.c \
@@ -76,6 +77,7 @@ EMBER_SRCS := \
 	src/vmm/config.c \
 	src/vmm/console.c \
 	src/vmm/snapshot.c \
+	src/vmm/snapshot_check.c \
 	src/vmm/snapshot_config.c \
 	src/vmm/snapshot_describe.c \
 	src/vmm/snapshot_restore.c \
@@ -127,7 +129,7 @@ LUA_SRCS := $(wildcard lua/ember/*.lua)
 STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/util/crc64.c
 
 # Unit tests: one binary per module, linked with only that module and what it needs.
-UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds
+UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds
 test_bus_SRCS := src/devices/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c src/kvm/guest_mem.c src/util/log.c
 test_config_SRCS := src/vmm/config.c
@@ -138,6 +140,14 @@ test_boot_tables_SRCS := src/arch/x86_64/boot_tables.c src/kvm/guest_mem.c
 test_serial_SRCS := src/devices/serial.c src/devices/bus.c $(STATE_FILE_SRCS)
 test_state_file_SRCS := $(STATE_FILE_SRCS)
 test_snapshot_id_SRCS := src/snapshot/snapshot_id.c $(STATE_FILE_SRCS)
+# Restore's early checks: the section loaders, the configuration checks, the memory file's
+# id, and the x86_64 state parser, all without KVM.
+SNAPSHOT_CHECK_SRCS := src/vmm/snapshot_check.c src/vmm/snapshot_sections.c \
+	src/vmm/snapshot_config.c src/vmm/config.c src/kvm/guest_mem.c \
+	src/snapshot/snapshot_id.c src/snapshot/memory_file.c \
+	src/arch/x86_64/state_parse.c src/arch/x86_64/state_items.c src/arch/x86_64/cpuid.c \
+	src/util/log.c $(STATE_FILE_SRCS)
+test_snapshot_check_SRCS := $(SNAPSHOT_CHECK_SRCS)
 test_seccomp_SRCS := src/security/seccomp.c src/util/log.c
 test_acpi_SRCS := src/arch/x86_64/acpi.c src/arch/x86_64/aml.c src/kvm/guest_mem.c
 test_uffd_SRCS := src/snapshot/uffd_handshake.c
@@ -302,6 +312,7 @@ FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=un
 	-std=c11 -D_GNU_SOURCE -Iinclude -Itests/unit $(WARN) \
 	$(shell pkg-config --cflags libcjson 2>/dev/null)
 FUZZERS := http api_json mmds state_file uffd_json virtq virtio_block balloon vsock \
+	device_config vm_info memory_layout x86_state \
 	vsock_connect kernel_loader virtio_state emulate_decode
 FUZZ_API_WRAP := -Wl,--wrap=log_set_file,--wrap=metrics_open
 fuzz_http_SRCS := $(test_api_router_SRCS) src/api/conn.c src/api/http.c
@@ -328,6 +339,12 @@ fuzz_virtio_state_SRCS := $(test_virtio_rng_SRCS) src/devices/virtio/balloon.c \
 	src/devices/virtio/balloon_queues.c src/devices/balloon_memory.c
 fuzz_virtio_state_LIBS := -lev -lcmocka
 fuzz_emulate_decode_SRCS := src/arch/x86_64/emulate_decode.c
+# Single state file sections, each harness fed one section (tests/fuzz/one_section.c).
+FUZZ_SECTION_SRCS := tests/fuzz/one_section.c $(SNAPSHOT_CHECK_SRCS)
+fuzz_device_config_SRCS := $(FUZZ_SECTION_SRCS)
+fuzz_vm_info_SRCS := $(FUZZ_SECTION_SRCS)
+fuzz_memory_layout_SRCS := $(FUZZ_SECTION_SRCS)
+fuzz_x86_state_SRCS := $(FUZZ_SECTION_SRCS)
 
 FUZZ_HEADERS = $(wildcard include/ember/*.h src/*/*.h src/*/*/*.h tests/unit/*.h)
 define fuzz_harness # $(1) = name
@@ -338,6 +355,22 @@ $(BUILD)/fuzz/fuzz_$(1): tests/fuzz/fuzz_$(1).c $$(fuzz_$(1)_SRCS) $$(FUZZ_HEADE
 endef
 $(foreach f,$(FUZZERS),$(eval $(call fuzz_harness,$(f))))
 FUZZ_BINS = $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZERS))
+
+# `make fuzz-seeds`: the section harnesses built as plain programs (FUZZ_SEED_MAIN, no
+# libFuzzer) write their corpora from sections the real save functions produce.
+FUZZ_SEEDED := device_config vm_info memory_layout x86_state
+define fuzz_seed # $(1) = name
+$(BUILD)/fuzz/seed_$(1): tests/fuzz/fuzz_$(1).c $$(fuzz_$(1)_SRCS) $$(FUZZ_HEADERS)
+	@mkdir -p $$(dir $$@)
+	@echo "  SEED    $$@"
+	$$(Q)$$(CC) -DFUZZ_SEED_MAIN $$(ALL_CFLAGS) -o $$@ $$(filter %.c,$$^)
+endef
+$(foreach f,$(FUZZ_SEEDED),$(eval $(call fuzz_seed,$(f))))
+
+.PHONY: fuzz-seeds
+fuzz-seeds: $(patsubst %,$(BUILD)/fuzz/seed_%,$(FUZZ_SEEDED))
+	$(Q)for f in $(FUZZ_SEEDED); do mkdir -p tests/fuzz/corpus/$$f && \
+		$(BUILD)/fuzz/seed_$$f tests/fuzz/corpus/$$f || exit 1; done
 
 .PHONY: fuzz test-fuzz test-fuzz-corpus
 fuzz: $(FUZZ_BINS)

@@ -75,8 +75,16 @@ __attribute__((warn_unused_result)) int arch_vm_save(int vm_fd, struct snap_writ
  * refused if the saved clock carries no realtime stamp. */
 __attribute__((warn_unused_result)) int arch_vm_restore(int vm_fd, struct snap_cursor *c,
 	bool realtime, char *err, size_t errlen);
-/* The CPU vendor string (CPUID leaf 0) of the host, and of a saved vCPU section. */
+/* The CPU vendor string (CPUID leaf 0) of the host ("AuthenticAMD"). */
 void arch_host_vendor(char out[13]);
+/* Restore's early check, before anything is built and without KVM: `vcpus` vCPU sections
+ * and the VM section of `r` are read as restore will read them, every item's size and
+ * count checked, and vCPU 0's CPU vendor compared with `host_vendor` (arch_host_vendor's;
+ * a parameter so tests can play another host). 0, or -EINVAL / -ENOMEM and a message
+ * naming the section and item. */
+struct snap_reader;
+__attribute__((warn_unused_result)) int arch_state_check(const struct snap_reader *r,
+	unsigned vcpus, const char *host_vendor, char *err, size_t errlen);
 
 /* Appends where a vCPU stopped (" rip=0x... rsp=... cr2=..." on x86) to out, whose first
  * `used` bytes are taken; keeps out a string. The vCPU's own thread, after an exit. */

@@ -119,6 +119,12 @@ __attribute__((warn_unused_result)) int vm_config_copy(struct vm_config *dst,
 __attribute__((warn_unused_result)) int vm_config_check(const struct vm_config *cfg, char *err,
 	size_t errlen);
 
+/* The part of the device checks that needs no file: drive and net ids (1 to 64 letters,
+ * digits or _, unique), a path for each drive, a tap name for each interface, vsock's cid
+ * and socket. Also for configurations read from a state file, whose strings may be NULL. */
+__attribute__((warn_unused_result)) int vm_config_check_names(const struct vm_config *cfg,
+	char *err, size_t errlen);
+
 /* The rate_limiter.h form of a configured limit (the same buckets; size 0: none). */
 struct rate_limit;
 void vm_config_rate_limit(const struct rate_limit_config *c, struct rate_limit *out);

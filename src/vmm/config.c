@@ -127,55 +127,80 @@ static int check_drive_kind(const struct drive_config *d, char *err, size_t errl
 	return 0;
 }
 
-static int check_devices(const struct vm_config *cfg, char *err, size_t errlen)
+static int check_unique(const char *what, const char *const *ids, unsigned n, char *err,
+	size_t errlen)
 {
-	unsigned roots = 0;
+	for (unsigned i = 0; i < n; i++) {
+		int ret = check_id(what, ids[i], err, errlen);
+		if (ret)
+			return ret;
+		for (unsigned k = 0; k < i; k++) {
+			if (!strcmp(ids[k], ids[i])) {
+				snprintf(err, errlen, "%s '%s': duplicate id", what, ids[i]);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
+int vm_config_check_names(const struct vm_config *cfg, char *err, size_t errlen)
+{
+	const char *ids[VM_MAX_DRIVES > VM_MAX_NETS ? VM_MAX_DRIVES : VM_MAX_NETS];
 	int ret;
 
-	for (unsigned i = 0; i < cfg->nr_drives; i++) {
-		const struct drive_config *d = &cfg->drives[i];
-		ret = check_id("drive", d->id, err, errlen);
-		if (ret)
-			return ret;
-		for (unsigned k = 0; k < i; k++) {
-			if (!strcmp(cfg->drives[k].id, d->id)) {
-				snprintf(err, errlen, "drive '%s': duplicate id", d->id);
-				return -EINVAL;
-			}
-		}
-		if (!d->path || access(d->path, d->read_only ? R_OK : R_OK | W_OK) < 0) {
-			snprintf(err, errlen, "drive '%s': %s: %s", d->id, d->path ? d->path : "(no path)",
-				d->path ? strerror(errno) : "path is required");
-			return -EINVAL;
-		}
-		ret = check_drive_kind(d, err, errlen);
-		if (ret)
-			return ret;
-		roots += d->root;
-	}
-	if (roots > 1) {
-		snprintf(err, errlen, "drives: only one drive can be the root device");
+	if (cfg->nr_drives > VM_MAX_DRIVES || cfg->nr_nets > VM_MAX_NETS) {
+		snprintf(err, errlen, "devices: at most %d drives and %d network interfaces",
+			VM_MAX_DRIVES, VM_MAX_NETS);
 		return -EINVAL;
 	}
-	for (unsigned i = 0; i < cfg->nr_nets; i++) {
-		const struct net_config *n = &cfg->nets[i];
-		ret = check_id("net", n->id, err, errlen);
-		if (ret)
-			return ret;
-		for (unsigned k = 0; k < i; k++) {
-			if (!strcmp(cfg->nets[k].id, n->id)) {
-				snprintf(err, errlen, "net '%s': duplicate id", n->id);
-				return -EINVAL;
-			}
+	for (unsigned i = 0; i < cfg->nr_drives; i++)
+		ids[i] = cfg->drives[i].id;
+	ret = check_unique("drive", ids, cfg->nr_drives, err, errlen);
+	for (unsigned i = 0; !ret && i < cfg->nr_drives; i++) {
+		if (!cfg->drives[i].path || !cfg->drives[i].path[0]) {
+			snprintf(err, errlen, "drive '%s': no path", cfg->drives[i].id);
+			ret = -EINVAL;
 		}
+	}
+	for (unsigned i = 0; !ret && i < cfg->nr_nets; i++)
+		ids[i] = cfg->nets[i].id;
+	if (!ret)
+		ret = check_unique("net", ids, cfg->nr_nets, err, errlen);
+	for (unsigned i = 0; !ret && i < cfg->nr_nets; i++) {
+		const struct net_config *n = &cfg->nets[i];
 		if (!n->tap || !n->tap[0] || strlen(n->tap) >= 16) {
 			snprintf(err, errlen, "net '%s': tap needs a device name of 1 to 15 characters",
 				n->id);
-			return -EINVAL;
+			ret = -EINVAL;
 		}
 	}
-	if (cfg->vsock.enabled && (cfg->vsock.guest_cid < 3 || !cfg->vsock.uds_path)) {
+	if (!ret && cfg->vsock.enabled && (cfg->vsock.guest_cid < 3 || !cfg->vsock.uds_path ||
+		!cfg->vsock.uds_path[0])) {
 		snprintf(err, errlen, "vsock: guest_cid must be 3 or more and uds_path is required");
+		ret = -EINVAL;
+	}
+	return ret;
+}
+
+static int check_devices(const struct vm_config *cfg, char *err, size_t errlen)
+{
+	unsigned roots = 0;
+	int ret = vm_config_check_names(cfg, err, errlen);
+
+	for (unsigned i = 0; !ret && i < cfg->nr_drives; i++) {
+		const struct drive_config *d = &cfg->drives[i];
+		if (access(d->path, d->read_only ? R_OK : R_OK | W_OK) < 0) {
+			snprintf(err, errlen, "drive '%s': %s: %s", d->id, d->path, strerror(errno));
+			return -EINVAL;
+		}
+		ret = check_drive_kind(d, err, errlen);
+		roots += d->root;
+	}
+	if (ret)
+		return ret;
+	if (roots > 1) {
+		snprintf(err, errlen, "drives: only one drive can be the root device");
 		return -EINVAL;
 	}
 	if (cfg->balloon.enabled && cfg->balloon.amount_mib > cfg->mem_mib) {

@@ -90,6 +90,8 @@ int snapshot_load_devices(const struct snap_reader *r, struct vm_config *c, char
 {
 	struct snap_cursor cur;
 	uint32_t v = 0, b[5] = { 0 };
+	char why[256];
+	int ret;
 
 	if (snap_reader_find(r, SNAP_SEC_DEVICE_CONFIG, 0, &cur))
 		return 0; /* a machine without devices */
@@ -132,7 +134,12 @@ int snapshot_load_devices(const struct snap_reader *r, struct vm_config *c, char
 	c->balloon = (struct balloon_config){ .enabled = b[0] != 0, .amount_mib = b[1],
 		.deflate_on_oom = b[2] != 0, .stats_polling_interval_s = b[3],
 		.free_page_reporting = b[4] != 0 };
-	return 0;
+	/* A NULL or duplicate id would reach strcmp in the overrides and the device builders:
+	 * the names are checked here, before the configuration is used at all. */
+	ret = vm_config_check_names(c, why, sizeof(why));
+	if (ret)
+		snprintf(err, errlen, "state file: device configuration: %s", why);
+	return ret;
 bad:
 	snprintf(err, errlen, "state file: device configuration is malformed");
 	return -EINVAL;

@@ -11,9 +11,7 @@
 #include "ember/console.h"
 #include "ember/devices.h"
 #include "ember/log.h"
-#include "ember/memory_file.h"
 #include "ember/snapshot_file.h"
-#include "ember/snapshot_id.h"
 #include "ember/uffd.h"
 #include "vm_internal.h"
 
@@ -63,38 +61,14 @@ static void uffd_lost(void *opaque)
 	vm_request_exit(vm, VM_EXIT_ERROR, "the page-fault handler went away");
 }
 
-/* The state file's id against the memory file's (File backend). With Uffd the memory
- * file is the handler's and ember never sees its name: ember-uffd --state checks there. */
-static int check_pair(const struct snap_reader *r, const struct restore_params *p, char *err,
-	size_t errlen)
-{
-	struct snap_id id;
-	bool found;
-	int ret = snap_id_load(r, &id, &found, err, errlen);
-
-	if (ret)
-		return ret;
-	if (p->backend == MEM_BACKEND_UFFD) {
-		log_debug("restore: the memory file is the uffd handler's to check");
-		return 0;
-	}
-	return mem_file_check_id(p->backend_path, p->state_path, found ? &id : NULL, err,
-		errlen);
-}
-
 static int build_memory(struct vm *vm, const struct restore_params *p, char *err,
 	size_t errlen)
 {
 	int ret;
 
-	if (p->backend == MEM_BACKEND_FILE) {
-		if (vm->cfg.mem_backing == GUEST_MEM_HUGETLB) {
-			snprintf(err, errlen, "Cannot restore hugetlbfs backed snapshot by mapping "
-				"the memory file. Please use uffd.");
-			return -EINVAL;
-		}
+	/* snapshot_check_restore refused what the File backend cannot map. */
+	if (p->backend == MEM_BACKEND_FILE)
 		return vm_build_memory(vm, GUEST_MEM_FILE, p->backend_path, err, errlen);
-	}
 	ret = guest_mem_map(&vm->mem, vm->cfg.mem_mib << 20,
 		vm->cfg.mem_backing == GUEST_MEM_HUGETLB ? GUEST_MEM_HUGETLB : GUEST_MEM_ANON, NULL,
 		err, errlen);
@@ -108,54 +82,6 @@ static int build_memory(struct vm *vm, const struct restore_params *p, char *err
 			ret = -ENOMEM;
 	}
 	return ret ? ret : vm_register_memory(vm, err, errlen);
-}
-
-/* Network (iface id -> tap) and vsock socket overrides, applied to the configuration
- * before any device is built. */
-static int apply_overrides(const struct restore_params *p, struct vm_config *c, char *err,
-	size_t errlen)
-{
-	for (unsigned i = 0; i < p->nr_net_overrides; i++) {
-		const struct net_override *o = &p->net_overrides[i];
-		unsigned k = 0;
-		while (k < c->nr_nets && strcmp(c->nets[k].id, o->iface_id))
-			k++;
-		if (k == c->nr_nets) {
-			snprintf(err, errlen, "Unknown Network Device: no interface '%s' in the "
-				"snapshot", o->iface_id);
-			return -EINVAL;
-		}
-		if (!o->host_dev_name || !o->host_dev_name[0] || strlen(o->host_dev_name) >= 16) {
-			snprintf(err, errlen, "net override '%s': tap needs a name of 1 to 15 "
-				"characters", o->iface_id);
-			return -EINVAL;
-		}
-		c->nets[k].tap = (char *)o->host_dev_name;
-	}
-	for (unsigned i = 0; i < p->nr_drive_overrides; i++) {
-		const struct drive_override *o = &p->drive_overrides[i];
-		unsigned k = 0;
-		while (k < c->nr_drives && strcmp(c->drives[k].id, o->drive_id))
-			k++;
-		if (k == c->nr_drives) {
-			snprintf(err, errlen, "Unknown Block Device: no drive '%s' in the snapshot",
-				o->drive_id);
-			return -EINVAL;
-		}
-		if (!o->path_on_host || !o->path_on_host[0]) {
-			snprintf(err, errlen, "drive override '%s': path_on_host is empty", o->drive_id);
-			return -EINVAL;
-		}
-		c->drives[k].path = (char *)o->path_on_host;
-	}
-	if (p->vsock_uds_path) {
-		if (!c->vsock.enabled) {
-			snprintf(err, errlen, "vsock override: the snapshot has no vsock device");
-			return -EINVAL;
-		}
-		c->vsock.uds_path = (char *)p->vsock_uds_path;
-	}
-	return 0;
 }
 
 static int restore_machine(struct vm *vm, const struct snap_reader *r,
@@ -202,6 +128,7 @@ struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char
 	struct snap_reader *r = NULL;
 	struct vm_config cfg;
 	struct vm *vm = NULL;
+	char host_vendor[13];
 	uint64_t t0 = log_now_us();
 	int ret;
 
@@ -214,22 +141,8 @@ struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char
 	if (ret)
 		return NULL;
 	vm_config_init(&cfg);
-	ret = snapshot_load_vm_info(r, &cfg, err, errlen);
-	if (!ret)
-		ret = check_pair(r, p, err, errlen);
-	if (!ret)
-		ret = snapshot_check_memory_layout(r, cfg.mem_mib, err, errlen);
-	if (!ret && snap_reader_count_id(r, SNAP_SEC_VCPU) != cfg.vcpus) {
-		snprintf(err, errlen, "state file: %u vcpu sections for %u vCPUs",
-			snap_reader_count_id(r, SNAP_SEC_VCPU), cfg.vcpus);
-		ret = -EINVAL;
-	}
-	if (!ret)
-		ret = snapshot_load_devices(r, &cfg, err, errlen);
-	if (!ret)
-		ret = apply_overrides(p, &cfg, err, errlen);
-	if (!ret)
-		ret = vm_config_check(&cfg, err, errlen);
+	arch_host_vendor(host_vendor);
+	ret = snapshot_check_restore(r, p, host_vendor, &cfg, err, errlen);
 	if (ret)
 		goto out;
 	cfg.track_dirty_pages = p->track_dirty_pages;

@@ -128,6 +128,20 @@ __attribute__((warn_unused_result)) int snapshot_save_memory_layout(const struct
 __attribute__((warn_unused_result)) int snapshot_check_memory_layout(
 	const struct snap_reader *r, uint64_t mem_mib, char *err, size_t errlen);
 
+/* Restore's checks before anything is built (snapshot_check.c, no KVM): the VM info,
+ * the snapshot id against the memory file's (File backend), the memory layout, the vCPU
+ * count, every vCPU and VM section (arch_state_check, against `host_vendor`), the device
+ * configuration, the overrides of `p`, and the resulting configuration. Fills `cfg`
+ * (strings point into the reader and into `p`). 0, or -errno and err naming the problem. */
+struct restore_params;
+__attribute__((warn_unused_result)) int snapshot_check_restore(const struct snap_reader *r,
+	const struct restore_params *p, const char *host_vendor, struct vm_config *cfg,
+	char *err, size_t errlen);
+/* Network (iface id -> tap), drive (id -> path) and vsock socket overrides, applied to a
+ * configuration loaded from a state file; strings point into `p`. */
+__attribute__((warn_unused_result)) int snapshot_apply_overrides(
+	const struct restore_params *p, struct vm_config *c, char *err, size_t errlen);
+
 /* Record why the VM ends (first caller wins) and wake the control thread. Any thread. */
 void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, const char *detail);
 

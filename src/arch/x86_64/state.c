@@ -2,7 +2,6 @@
  * Firecracker's order (the VM's interrupt controllers, PIT and clock: state_vm.c). */
 #include "ember/arch.h"
 
-#include <cpuid.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +18,6 @@
 
 #define MSR_IA32_TSC 0x10
 #define MSR_IA32_TSC_DEADLINE 0x6e0
-#define MSRS_MAX 1024
 #define TSC_TOLERANCE_PPM 250
 
 static size_t xsave_size(int kvm_fd)
@@ -51,11 +49,11 @@ static int save_msrs(int kvm_fd, const struct vcpu *v, struct snap_writer *w, ch
 {
 	const uint32_t *list;
 	unsigned count, got = 0;
-	uint32_t *idx = malloc(MSRS_MAX * sizeof(*idx));
-	uint64_t *val = malloc(MSRS_MAX * sizeof(*val));
+	uint32_t *idx = malloc(STATE_MSRS_MAX * sizeof(*idx));
+	uint64_t *val = malloc(STATE_MSRS_MAX * sizeof(*val));
 	int ret = idx && val ? arch_msr_list(kvm_fd, &list, &count) : -ENOMEM;
 
-	if (!ret && count > MSRS_MAX)
+	if (!ret && count > STATE_MSRS_MAX)
 		ret = -E2BIG;
 	if (!ret)
 		ret = arch_msrs_get_readable(v->fd, list, count, idx, val, &got);
@@ -64,7 +62,7 @@ static int save_msrs(int kvm_fd, const struct vcpu *v, struct snap_writer *w, ch
 	} else {
 		ret = snap_put_u32(w, I_MSRS);
 		if (!ret)
-			ret = snap_put_u32(w, 4 + got * 12);
+			ret = snap_put_u32(w, 4 + got * STATE_MSR_ENTRY);
 		if (!ret)
 			ret = snap_put_u32(w, got);
 		for (unsigned i = 0; !ret && i < got; i++) {
@@ -154,50 +152,6 @@ out:
 	return ret;
 }
 
-/* A snapshot from another CPU vendor may still run (its CPUID travels along), but often
- * will not: warn, as Firecracker does. */
-static void warn_vendor(const struct vcpu *v, struct kvm_cpuid2 *cpuid)
-{
-	struct kvm_cpuid_entry2 *leaf0 = cpuid_find(cpuid, 0, 0);
-	char host[13], saved[13];
-
-	if (v->index != 0 || !leaf0)
-		return;
-	arch_host_vendor(host);
-	memcpy(saved, &leaf0->ebx, 4);
-	memcpy(saved + 4, &leaf0->edx, 4);
-	memcpy(saved + 8, &leaf0->ecx, 4);
-	saved[12] = 0;
-	if (strcmp(host, saved) != 0)
-		log_warn("restore: snapshot CPU vendor %s differs from this host's %s", saved, host);
-}
-
-static int restore_cpuid(struct vcpu *v, struct snap_cursor *c, char *err, size_t errlen)
-{
-	const void *saved;
-	struct kvm_cpuid2 *cpuid;
-	uint32_t len;
-	int ret = state_get_item(c, I_CPUID, &saved, &len, err, errlen);
-
-	if (ret)
-		return ret;
-	/* Copied before use: items are not aligned inside the state file. */
-	cpuid = len >= sizeof(*cpuid) ? malloc(len) : NULL;
-	if (cpuid)
-		memcpy(cpuid, saved, len);
-	if (!cpuid || cpuid->nent > CPUID_MAX_ENTRIES ||
-		len != sizeof(*cpuid) + cpuid->nent * sizeof(cpuid->entries[0])) {
-		free(cpuid);
-		snprintf(err, errlen, "state file: vcpu %u cpuid is malformed", v->index);
-		return -EINVAL;
-	}
-	warn_vendor(v, cpuid);
-	VCPU_IOCTL(KVM_SET_CPUID2, cpuid, "KVM_SET_CPUID2");
-out:
-	free(cpuid);
-	return ret;
-}
-
 static int set_msr_list(struct vcpu *v, const uint32_t *idx, const uint64_t *val, unsigned n,
 	char *err, size_t errlen)
 {
@@ -209,34 +163,25 @@ static int set_msr_list(struct vcpu *v, const uint32_t *idx, const uint64_t *val
 	return ret;
 }
 
-static int restore_msrs(struct vcpu *v, struct snap_cursor *c, char *err, size_t errlen)
+static int restore_msrs(struct vcpu *v, const struct vcpu_image *img, char *err,
+	size_t errlen)
 {
-	const uint8_t *p;
-	uint32_t len, n;
-	uint32_t *idx = NULL;
-	uint64_t *val = NULL, deadline = 0, tsc = 0;
+	uint32_t *idx = malloc((img->nr_msrs + 1) * sizeof(*idx));
+	uint64_t *val = malloc((img->nr_msrs + 1) * sizeof(*val));
+	uint64_t deadline = 0, tsc = 0;
 	unsigned k = 0;
 	bool has_deadline = false;
-	int ret = state_get_item(c, I_MSRS, (const void **)&p, &len, err, errlen);
+	int ret;
 
-	if (ret)
-		return ret;
-	memcpy(&n, p, len >= 4 ? 4 : 0);
-	if (len < 4 || n > MSRS_MAX || len != 4 + n * 12u) {
-		snprintf(err, errlen, "state file: vcpu %u msrs are malformed", v->index);
-		return -EINVAL;
-	}
-	idx = malloc((n + 1) * sizeof(*idx));
-	val = malloc((n + 1) * sizeof(*val));
 	if (!idx || !val) {
 		ret = -ENOMEM;
 		goto out;
 	}
-	for (uint32_t i = 0; i < n; i++) {
+	for (uint32_t i = 0; i < img->nr_msrs; i++) {
 		uint32_t index;
 		uint64_t value;
-		memcpy(&index, p + 4 + i * 12, 4);
-		memcpy(&value, p + 8 + i * 12, 8);
+		memcpy(&index, img->msrs + i * STATE_MSR_ENTRY, 4);
+		memcpy(&value, img->msrs + i * STATE_MSR_ENTRY + 4, 8);
 		if (index == MSR_IA32_TSC)
 			tsc = value;
 		if (index == MSR_IA32_TSC_DEADLINE) {
@@ -261,13 +206,12 @@ out:
 	return ret;
 }
 
-static int restore_tsc(struct vcpu *v, struct snap_cursor *c, char *err, size_t errlen)
+static void restore_tsc(struct vcpu *v, uint32_t khz)
 {
-	uint32_t khz;
-	int ret = state_get_fixed(c, I_TSC_KHZ, &khz, sizeof(khz), err, errlen), host;
+	int host;
 
-	if (ret || !khz)
-		return ret;
+	if (!khz)
+		return;
 	host = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
 	/* Scale only when the host differs by more than the tolerance: scaling costs. */
 	if (host > 0 && (uint64_t)llabs((long long)host - khz) * 1000000 >
@@ -275,70 +219,49 @@ static int restore_tsc(struct vcpu *v, struct snap_cursor *c, char *err, size_t 
 		ioctl(v->fd, KVM_SET_TSC_KHZ, (unsigned long)khz) < 0)
 		log_warn("vcpu %u: cannot scale TSC to %u kHz (host %d kHz): %s", v->index, khz,
 			host, strerror(errno));
-	return 0;
 }
 
 int arch_vcpu_restore(int kvm_fd, struct vcpu *v, struct snap_cursor *c, char *err,
 	size_t errlen)
 {
-	struct fixed_state st;
+	struct vcpu_image img;
 	size_t xsize = xsave_size(kvm_fd);
-	void *xsave = calloc(1, xsize);
-	struct snap_cursor tail;
-	const void *p;
-	uint32_t len, index;
-	int ret;
-
-	if (!xsave)
-		return -ENOMEM;
-	ret = snap_get_u32(c, &index);
-	if (ret || index != v->index) {
-		snprintf(err, errlen, "state file: vcpu section %u holds vcpu %u", v->index, index);
-		ret = -EINVAL;
-		goto out;
-	}
+	void *xsave = NULL;
 	/* Read on a copy: a malformed section leaves the caller's cursor where it was. */
-	tail = *c;
-	ret = state_get_fixed(&tail, I_MP_STATE, &st.mp, sizeof(st.mp), err, errlen);
-	if (!ret)
-		ret = state_get_fixed(&tail, I_REGS, &st.regs, sizeof(st.regs), err, errlen);
-	if (!ret)
-		ret = state_get_fixed(&tail, I_SREGS, &st.sregs, sizeof(st.sregs), err, errlen);
-	if (!ret)
-		ret = state_get_item(&tail, I_XSAVE, &p, &len, err, errlen);
-	if (!ret && len != xsize) {
-		snprintf(err, errlen, "state file: xsave is %u bytes, this host uses %zu", len, xsize);
-		ret = -EINVAL;
-	}
-	if (!ret) {
-		memcpy(xsave, p, xsize);
-		ret = state_get_fixed(&tail, I_XCRS, &st.xcrs, sizeof(st.xcrs), err, errlen);
-	}
-	if (!ret)
-		ret = state_get_fixed(&tail, I_DEBUGREGS, &st.dregs, sizeof(st.dregs), err, errlen);
-	if (!ret)
-		ret = state_get_fixed(&tail, I_LAPIC, &st.lapic, sizeof(st.lapic), err, errlen);
-	if (!ret)
-		ret = restore_tsc(v, &tail, err, errlen);
-	if (!ret)
-		ret = restore_cpuid(v, &tail, err, errlen);
+	struct snap_cursor tail = *c;
+	int ret = state_vcpu_parse(&tail, v->index, &img, err, errlen);
+
 	if (ret)
+		return ret;
+	if (img.xsave_len != xsize) {
+		snprintf(err, errlen, "state file: xsave is %u bytes, this host uses %zu",
+			img.xsave_len, xsize);
+		ret = -EINVAL;
 		goto out;
-	VCPU_IOCTL(KVM_SET_MP_STATE, &st.mp, "KVM_SET_MP_STATE");
-	VCPU_IOCTL(KVM_SET_REGS, &st.regs, "KVM_SET_REGS");
-	VCPU_IOCTL(KVM_SET_SREGS, &st.sregs, "KVM_SET_SREGS");
+	}
+	xsave = malloc(xsize);
+	if (!xsave) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	memcpy(xsave, img.xsave, xsize);
+	restore_tsc(v, img.tsc_khz);
+	/* The CPU vendor was compared with the host's before the VM was built
+	 * (arch_state_check). */
+	VCPU_IOCTL(KVM_SET_CPUID2, img.cpuid, "KVM_SET_CPUID2");
+	VCPU_IOCTL(KVM_SET_MP_STATE, &img.mp, "KVM_SET_MP_STATE");
+	VCPU_IOCTL(KVM_SET_REGS, &img.regs, "KVM_SET_REGS");
+	VCPU_IOCTL(KVM_SET_SREGS, &img.sregs, "KVM_SET_SREGS");
 	/* KVM_SET_XSAVE reads as many bytes as KVM_CAP_XSAVE2 reports. */
 	VCPU_IOCTL(KVM_SET_XSAVE, xsave, "KVM_SET_XSAVE");
-	VCPU_IOCTL(KVM_SET_XCRS, &st.xcrs, "KVM_SET_XCRS");
-	VCPU_IOCTL(KVM_SET_DEBUGREGS, &st.dregs, "KVM_SET_DEBUGREGS");
+	VCPU_IOCTL(KVM_SET_XCRS, &img.xcrs, "KVM_SET_XCRS");
+	VCPU_IOCTL(KVM_SET_DEBUGREGS, &img.dregs, "KVM_SET_DEBUGREGS");
 	/* The LAPIC after sregs (APIC base), the MSRs after the LAPIC (TSC deadline). */
-	VCPU_IOCTL(KVM_SET_LAPIC, &st.lapic, "KVM_SET_LAPIC");
-	ret = restore_msrs(v, &tail, err, errlen);
-	if (!ret)
-		ret = state_get_fixed(&tail, I_EVENTS, &st.events, sizeof(st.events), err, errlen);
+	VCPU_IOCTL(KVM_SET_LAPIC, &img.lapic, "KVM_SET_LAPIC");
+	ret = restore_msrs(v, &img, err, errlen);
 	if (ret)
 		goto out;
-	VCPU_IOCTL(KVM_SET_VCPU_EVENTS, &st.events, "KVM_SET_VCPU_EVENTS");
+	VCPU_IOCTL(KVM_SET_VCPU_EVENTS, &img.events, "KVM_SET_VCPU_EVENTS");
 	/* Tell a paravirtual-clock guest it was stopped, so it does not report soft
 	 * lockups; EINVAL means the guest has no kvmclock, which is fine. */
 	if (ioctl(v->fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)
@@ -346,16 +269,6 @@ int arch_vcpu_restore(int kvm_fd, struct vcpu *v, struct snap_cursor *c, char *e
 	*c = tail;
 out:
 	free(xsave);
+	state_vcpu_image_free(&img);
 	return ret;
-}
-
-void arch_host_vendor(char out[13])
-{
-	unsigned a, b, c, d;
-
-	__cpuid(0, a, b, c, d);
-	memcpy(out, &b, 4);
-	memcpy(out + 4, &d, 4);
-	memcpy(out + 8, &c, 4);
-	out[12] = 0;
 }

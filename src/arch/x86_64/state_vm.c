@@ -44,28 +44,14 @@ int arch_vm_save(int vm_fd, struct snap_writer *w, char *err, size_t errlen)
 int arch_vm_restore(int vm_fd, struct snap_cursor *c, bool realtime, char *err,
 	size_t errlen)
 {
-	struct kvm_irqchip chips[3];
-	struct kvm_pit_state2 pit;
-	struct kvm_clock_data clock;
-	int ret = 0;
+	struct vm_image img;
+	int ret = state_vm_parse(c, &img, err, errlen);
 
-	for (unsigned i = 0; !ret && i < 3; i++)
-		ret = state_get_fixed(c, I_PIC_MASTER + i, &chips[i], sizeof(chips[i]), err, errlen);
-	if (!ret)
-		ret = state_get_fixed(c, I_PIT, &pit, sizeof(pit), err, errlen);
-	if (!ret)
-		ret = state_get_fixed(c, I_CLOCK, &clock, sizeof(clock), err, errlen);
 	if (ret)
 		return ret;
-	for (unsigned i = 0; i < 3; i++) {
-		if (chips[i].chip_id != i) {
-			snprintf(err, errlen, "state file: irqchip %u has id %u", i, chips[i].chip_id);
-			return -EINVAL;
-		}
-	}
 	/* By default kvmclock resumes where it stopped (Firecracker's default). With
 	 * realtime it advances by the wall time elapsed since the snapshot. */
-	if (realtime && !(clock.flags & KVM_CLOCK_REALTIME)) {
+	if (realtime && !(img.clock.flags & KVM_CLOCK_REALTIME)) {
 		/* KVM_GET_CLOCK stamps realtime only on Linux 5.16 or later and only while the
 		 * host's clocksource is the TSC (KVM's master clock): a sandbox or a VM host on
 		 * another clocksource gives none. */
@@ -74,13 +60,14 @@ int arch_vm_restore(int vm_fd, struct snap_cursor *c, bool realtime, char *err,
 			"Linux 5.16 or later)");
 		return -EINVAL;
 	}
-	clock.flags = realtime ? KVM_CLOCK_REALTIME : 0;
-	if (ioctl(vm_fd, KVM_SET_PIT2, &pit) < 0 || ioctl(vm_fd, KVM_SET_CLOCK, &clock) < 0) {
+	img.clock.flags = realtime ? KVM_CLOCK_REALTIME : 0;
+	if (ioctl(vm_fd, KVM_SET_PIT2, &img.pit) < 0 ||
+		ioctl(vm_fd, KVM_SET_CLOCK, &img.clock) < 0) {
 		snprintf(err, errlen, "KVM_SET_PIT2/KVM_SET_CLOCK: %s", strerror(errno));
 		return -errno;
 	}
 	for (unsigned i = 0; i < 3; i++) {
-		if (ioctl(vm_fd, KVM_SET_IRQCHIP, &chips[i]) < 0) {
+		if (ioctl(vm_fd, KVM_SET_IRQCHIP, &img.chips[i]) < 0) {
 			snprintf(err, errlen, "KVM_SET_IRQCHIP %s: %s",
 				state_item_name(I_PIC_MASTER + i), strerror(errno));
 			return -errno;
