@@ -63,14 +63,13 @@ static void uffd_lost(void *opaque)
 	vm_request_exit(vm, VM_EXIT_ERROR, "the page-fault handler went away");
 }
 
-/* The state file's id against the memory file's (File backend). With Uffd the memory
- * file is the handler's and ember never sees its name: ember-uffd --state checks there. */
-static int check_pair(const struct snap_reader *r, const struct restore_params *p, char *err,
-	size_t errlen)
+/* The state file's id (*found false: it has none) against the memory file's (File
+ * backend). With Uffd the memory file is the handler's and ember never sees its name:
+ * ember-uffd --state checks there. */
+static int check_pair(const struct snap_reader *r, const struct restore_params *p,
+	struct snap_id *id, bool *found, char *err, size_t errlen)
 {
-	struct snap_id id;
-	bool found;
-	int ret = snap_id_load(r, &id, &found, err, errlen);
+	int ret = snap_id_load(r, id, found, NULL, NULL, err, errlen);
 
 	if (ret)
 		return ret;
@@ -78,7 +77,7 @@ static int check_pair(const struct snap_reader *r, const struct restore_params *
 		log_debug("restore: the memory file is the uffd handler's to check");
 		return 0;
 	}
-	return mem_file_check_id(p->backend_path, p->state_path, found ? &id : NULL, err,
+	return mem_file_check_id(p->backend_path, p->state_path, *found ? id : NULL, err,
 		errlen);
 }
 
@@ -202,6 +201,8 @@ struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char
 	struct snap_reader *r = NULL;
 	struct vm_config cfg;
 	struct vm *vm = NULL;
+	struct snap_id id = { 0 };
+	bool has_id = false;
 	uint64_t t0 = log_now_us();
 	int ret;
 
@@ -216,7 +217,7 @@ struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char
 	vm_config_init(&cfg);
 	ret = snapshot_load_vm_info(r, &cfg, err, errlen);
 	if (!ret)
-		ret = check_pair(r, p, err, errlen);
+		ret = check_pair(r, p, &id, &has_id, err, errlen);
 	if (!ret)
 		ret = snapshot_check_memory_layout(r, cfg.mem_mib, err, errlen);
 	if (!ret && snap_reader_count_id(r, SNAP_SEC_VCPU) != cfg.vcpus) {
@@ -249,6 +250,9 @@ struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char
 		goto out;
 	}
 	vm->state = VM_PAUSED;
+	/* Guest memory is this snapshot's now: a diff taken later holds what changed since. */
+	vm->has_last_snapshot = has_id;
+	vm->last_snapshot = id;
 	console_input_enable(vm->console, true);
 	vm->last_restore_us = log_now_us() - t0;
 	log_info("restore: %u vCPUs, %llu MiB from %s in %llu us", cfg.vcpus,

@@ -12,6 +12,7 @@
 #include "ember/bus.h"
 #include "ember/config.h"
 #include "ember/guest_mem.h"
+#include "ember/snapshot_id.h"
 #include "ember/vcpu.h"
 #include "ember/vm.h"
 
@@ -70,6 +71,12 @@ struct vm {
 	/* Guest RAM came from zero pages (a fresh boot): a full snapshot may leave pages
 	 * that were never touched as holes. False after a restore. */
 	bool mem_zero_backed;
+	/* The snapshot guest memory was last written to or restored from: the one a diff
+	 * snapshot's dirty pages are relative to, recorded as the diff's parent. None after
+	 * a fresh boot (a diff then holds the pages dirtied since boot) or after a restore
+	 * from a state file without an id. */
+	bool has_last_snapshot;
+	struct snap_id last_snapshot;
 	int uffd, uffd_sock; /* userfaultfd restore: our copy of the uffd, handler socket */
 	struct uffd_watch *uffd_watch;
 	_Atomic bool uffd_lost; /* the handler went away: guest memory is no longer valid */
