@@ -11,7 +11,9 @@
  *                           that a diff of that snapshot was merged onto)
  *   "<id> diff <parent id>" only the pages that snapshot dirtied since snapshot <parent
  *                           id> (the VM's last snapshot, or the one it was restored
- *                           from): it merges only onto <parent id>'s full memory
+ *                           from): it merges only onto <parent id>'s full memory (an
+ *                           ember from before parents cannot read this form, and
+ *                           refuses to merge such a diff rather than guess)
  *   "<id> diff"             a diff without a parent: the pages dirtied since the VM
  *                           booted (or written by an ember before parents were recorded)
  *   "incomplete"            written by an older ember while it merged in place: a merge
@@ -45,7 +47,7 @@ enum mem_id_kind {
 	MEM_ID_NONE,       /* no attribute: not checked */
 	MEM_ID_FULL,       /* all of snapshot `id`'s memory */
 	MEM_ID_DIFF,       /* the pages snapshot `id` dirtied */
-	MEM_ID_INCOMPLETE, /* an interrupted merge */
+	MEM_ID_INCOMPLETE, /* an older ember's interrupted merge (never written now) */
 	MEM_ID_BAD,        /* an attribute value this ember cannot read */
 };
 

@@ -90,8 +90,9 @@ def snapshot_id_refuses_another_snapshots_memory_file():
         a_id, b_id = info_id(a_state), info_id(b_state)
         check(a_id != b_id, "two snapshots share id %s" % a_id)
         check(os.getxattr(a_mem, XATTR) == a_id.encode(), "a.mem is not tagged %s" % a_id)
-        check(os.getxattr(s["c"][1], XATTR) == (info_id(s["c"][0]) + " diff").encode(),
-              "the diff is not tagged as one")
+        c_tag = "%s diff %s" % (info_id(s["c"][0]), b_id)
+        check(os.getxattr(s["c"][1], XATTR) == c_tag.encode(),
+              "the diff is not tagged as one taken after b")
         # The pairing a crash between the two renames leaves, both ways round.
         refused(a_state, b_mem, r"^ember: snapshot mismatch: state file %s is snapshot %s, "
                 r"but memory file %s belongs to snapshot %s " %

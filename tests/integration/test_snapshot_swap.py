@@ -53,7 +53,6 @@ def cgroup2_root(tmp, undo):
             if kind == "cgroup2":
                 return path
     root = tempfile.mkdtemp(prefix="cgroup2-", dir=tmp)
-    os.mkdir(root)
     subprocess.run(["mount", "-t", "cgroup2", "none", root], check=True)
     undo.append(lambda: subprocess.run(["umount", root]))
     return root
