@@ -88,6 +88,7 @@ EMBER_SRCS := \
 	src/vmm/vm_inspect.c \
 	src/security/seccomp.c \
 	src/snapshot/memory_file.c \
+	src/snapshot/page_scan.c \
 	src/snapshot/snapshot_id.c \
 	src/snapshot/state_file.c \
 	src/snapshot/state_file_read.c \
@@ -129,7 +130,7 @@ LUA_SRCS := $(wildcard lua/ember/*.lua)
 STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/util/crc64.c
 
 # Unit tests: one binary per module, linked with only that module and what it needs.
-UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds
+UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds
 test_bus_SRCS := src/devices/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c src/kvm/guest_mem.c src/util/log.c
 test_config_SRCS := src/vmm/config.c
@@ -144,10 +145,11 @@ test_snapshot_id_SRCS := src/snapshot/snapshot_id.c $(STATE_FILE_SRCS)
 # id, and the x86_64 state parser, all without KVM.
 SNAPSHOT_CHECK_SRCS := src/vmm/snapshot_check.c src/vmm/snapshot_sections.c \
 	src/vmm/snapshot_config.c src/vmm/config.c src/kvm/guest_mem.c \
-	src/snapshot/snapshot_id.c src/snapshot/memory_file.c \
+	src/snapshot/snapshot_id.c src/snapshot/memory_file.c src/snapshot/page_scan.c \
 	src/arch/x86_64/state_parse.c src/arch/x86_64/state_items.c src/arch/x86_64/cpuid.c \
 	src/util/log.c $(STATE_FILE_SRCS)
 test_snapshot_check_SRCS := $(SNAPSHOT_CHECK_SRCS)
+test_page_scan_SRCS := src/snapshot/page_scan.c
 test_seccomp_SRCS := src/security/seccomp.c src/util/log.c
 test_acpi_SRCS := src/arch/x86_64/acpi.c src/arch/x86_64/aml.c src/kvm/guest_mem.c
 test_uffd_SRCS := src/snapshot/uffd_handshake.c

@@ -264,7 +264,7 @@ static int check_state(const char *state_path, int mfd, const char *mem_path)
 	int ret = snap_reader_open(&r, state_path, err, sizeof(err));
 
 	if (!ret)
-		ret = snap_id_load(r, &id, &found, err, sizeof(err));
+		ret = snap_id_load(r, &id, &found, NULL, NULL, err, sizeof(err));
 	snap_reader_free(r);
 	if (ret)
 		return fail("%s", err);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 struct guest_mem;
+struct mem_id;
 struct snap_id;
 
 #define MEM_FILE_PAGE 4096ULL
@@ -18,26 +19,33 @@ struct mem_file_stats {
 };
 
 /* Write `gm` to a new file at `path` (created or truncated, sized to gm->total, fsynced).
- * dirty == NULL: a full snapshot; pages that are not resident are left as holes when
- *   `holes_are_zero` (memory that came from anonymous zero pages), written otherwise.
+ * dirty == NULL: a full snapshot; when `holes_are_zero` (memory that came from zero
+ *   pages: a fresh boot) the pages that hold no data are left as holes (page_scan.h: a
+ *   page in swap holds data), else every page is written.
  * dirty != NULL: a diff snapshot: only pages whose bit is set in dirty[region] (bitmaps
  *   laid out as guest_mem_bitmap_bytes says).
- * id != NULL: the file is tagged as that snapshot's (full or diff, snapshot_id.h) before
- *   the fsync; a file system without xattrs is warned about once and not an error.
+ * id != NULL: the file is tagged with it (snapshot_id.h) before the fsync; a file system
+ *   without xattrs is warned about once and not an error.
  * Errors name the path. */
 __attribute__((warn_unused_result)) int mem_file_write(const struct guest_mem *gm,
 	const char *path, unsigned long *const *dirty, bool holes_are_zero,
-	const struct snap_id *id, struct mem_file_stats *stats, char *err, size_t errlen);
+	const struct mem_id *id, struct mem_file_stats *stats, char *err, size_t errlen);
 
-/* Apply a diff memory file onto its base (same size): every data extent of `diff`
- * (SEEK_DATA/SEEK_HOLE) is copied over `base`, which is fsynced.
- * Snapshot ids: a diff of snapshot S makes the merged base "all of S's memory", so it
- * restores with S's state file (and no longer with the base's own). A diff without an id
- * leaves the base without one. While pages are copied the base is marked incomplete, so
- * an interrupted merge is refused at restore instead of restoring a mix. A file tagged
- * as a full snapshot's is refused as a diff (its holes would keep stale base pages). */
+/* Apply a diff memory file onto its base (same size), if snap_id_check_merge allows it
+ * (the base holds the full memory of the snapshot the diff was taken after, or one of
+ * them has no id; else the message names both files and both ids).
+ * The merged file is new: the base's data extents (holes stay holes), the diff's data
+ * extents over them, the id (a diff of snapshot S makes it "all of S's memory": it then
+ * restores with S's state file, no longer with the base's own), fsync, renamed over the
+ * base, directory fsynced. So a crash or kill at any point leaves either the old base,
+ * untouched, or the merged one (and perhaps a BASE.tmp.PID beside it), and a clone that
+ * maps the old base (MAP_PRIVATE) never sees its pages change: the old inode lives on
+ * until it is unmapped. The base's mode is kept, not its owner or other attributes. */
 __attribute__((warn_unused_result)) int mem_file_merge(const char *base, const char *diff,
 	char *err, size_t errlen);
+
+/* fsync the directory that holds `path`, so that a rename there survives a crash. */
+__attribute__((warn_unused_result)) int mem_file_sync_dir(const char *path);
 
 /* Before a restore from `mem_path`: does it belong with the state file at state_path,
  * whose snapshot id is *state_id (NULL: none)? 0 if so or if it cannot tell (no id on

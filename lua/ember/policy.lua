@@ -149,8 +149,8 @@ end
 --- With merge (the default) each diff is applied onto base.mem at once, so the newest
 --- state file plus base.mem always restore the newest state; without merge the diffs
 --- are kept (diff-NNNN.mem) until the next full snapshot prunes the chain.
---- The VM needs track_dirty_pages. Do not restore clones from a live chain's base.mem:
---- merging changes it under them; copy it first.
+--- The VM needs track_dirty_pages. A clone restored from base.mem keeps its memory
+--- through later merges: each writes a new base.mem and renames it over the old one.
 function M.diff_chain(vm, opts)
   local dir = assert(opts.dir, "diff_chain: dir")
   local full_every, merge = opts.full_every or 10, opts.merge ~= false

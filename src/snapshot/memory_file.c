@@ -1,4 +1,5 @@
-/* Snapshot memory file: full (holes for untouched zero pages) and diff (dirty pages only). */
+/* Snapshot memory file: full (holes for untouched zero pages) and diff (dirty pages only),
+ * the merge of a diff onto its base, and the id checks around both. */
 #include "ember/memory_file.h"
 
 #include <errno.h>
@@ -14,10 +15,10 @@
 
 #include "ember/guest_mem.h"
 #include "ember/log.h"
+#include "ember/page_scan.h"
 #include "ember/snapshot_id.h"
 
 #define BITS_PER_LONG (sizeof(unsigned long) * CHAR_BIT)
-#define MINCORE_CHUNK 4096 /* pages per mincore call */
 
 /* A file system without user xattrs cannot carry the snapshot id: snapshots there work,
  * unchecked. Said once per process, not at every snapshot. */
@@ -64,36 +65,23 @@ static int pwrite_all(int fd, const uint8_t *buf, size_t len, off_t off)
 	return 0;
 }
 
-/* Which pages to write: the dirty bitmap, or residency (mincore) for a full snapshot of
- * zero-backed memory, or all of them. Runs of wanted pages become one pwrite each. */
-static int write_region(int fd, const struct guest_mem_region *r, const unsigned long *dirty,
-	bool holes_are_zero, struct mem_file_stats *st)
+/* Write the pages whose bit is set in `want` (all of them when NULL); runs of wanted
+ * pages become one pwrite each. */
+static int write_region(int fd, const struct guest_mem_region *r, const unsigned long *want,
+	struct mem_file_stats *st)
 {
 	uint64_t pages = r->size / MEM_FILE_PAGE, run_start = 0, run_len = 0;
-	unsigned char vec[MINCORE_CHUNK];
 	int ret;
 
 	for (uint64_t p = 0; p < pages; p++) {
-		bool want;
+		bool wanted = !want || bit(want, p);
 
-		if (dirty) {
-			want = bit(dirty, p);
-		} else if (holes_are_zero) {
-			if (p % MINCORE_CHUNK == 0) {
-				uint64_t n = pages - p < MINCORE_CHUNK ? pages - p : MINCORE_CHUNK;
-				if (mincore(r->host + p * MEM_FILE_PAGE, n * MEM_FILE_PAGE, vec) < 0)
-					return -errno;
-			}
-			want = vec[p % MINCORE_CHUNK] & 1;
-		} else {
-			want = true;
-		}
-		if (want) {
+		if (wanted) {
 			if (!run_len)
 				run_start = p;
 			run_len++;
 		}
-		if (run_len && (!want || p + 1 == pages)) {
+		if (run_len && (!wanted || p + 1 == pages)) {
 			ret = pwrite_all(fd, r->host + run_start * MEM_FILE_PAGE,
 				run_len * MEM_FILE_PAGE,
 				(off_t)(r->file_offset + run_start * MEM_FILE_PAGE));
@@ -107,8 +95,29 @@ static int write_region(int fd, const struct guest_mem_region *r, const unsigned
 	return 0;
 }
 
+/* Region i of a full snapshot: memory that came from zero pages leaves the pages that
+ * hold no data as holes (page_scan.h says how a swapped-out page is told from an
+ * untouched one); other memory is written whole. */
+static int write_full_region(int fd, const struct guest_mem *gm, unsigned i,
+	bool holes_are_zero, struct mem_file_stats *st)
+{
+	unsigned long *data;
+	int ret;
+
+	if (!holes_are_zero)
+		return write_region(fd, &gm->regions[i], NULL, st);
+	data = calloc(1, guest_mem_bitmap_bytes(gm->regions[i].size));
+	if (!data)
+		return -ENOMEM;
+	ret = page_scan_region(gm, i, data);
+	if (!ret)
+		ret = write_region(fd, &gm->regions[i], data, st);
+	free(data);
+	return ret;
+}
+
 int mem_file_write(const struct guest_mem *gm, const char *path, unsigned long *const *dirty,
-	bool holes_are_zero, const struct snap_id *id, struct mem_file_stats *stats, char *err,
+	bool holes_are_zero, const struct mem_id *id, struct mem_file_stats *stats, char *err,
 	size_t errlen)
 {
 	struct mem_file_stats st = { 0 };
@@ -124,12 +133,11 @@ int mem_file_write(const struct guest_mem *gm, const char *path, unsigned long *
 		goto fail;
 	}
 	for (unsigned i = 0; !ret && i < gm->nr_regions; i++)
-		ret = write_region(fd, &gm->regions[i], dirty ? dirty[i] : NULL, holes_are_zero,
-			&st);
+		ret = dirty ? write_region(fd, &gm->regions[i], dirty[i], &st)
+			    : write_full_region(fd, gm, i, holes_are_zero, &st);
 	/* The id goes on before the fsync, which makes it as durable as the data. */
 	if (!ret && id)
-		ret = tag(fd, path, &(struct mem_id){ .kind = dirty ? MEM_ID_DIFF : MEM_ID_FULL,
-			.id = *id }, &tagged);
+		ret = tag(fd, path, id, &tagged);
 	if (!ret && fsync(fd) < 0)
 		ret = -errno;
 	if (ret)
@@ -166,110 +174,188 @@ int mem_file_check_id(const char *mem_path, const char *state_path,
 	return snap_id_check_pair(state_path, state_id, mem_path, &m, err, errlen);
 }
 
-/* The diff's id decides the merged base's: a diff of snapshot S carries S; once merged,
- * the base holds all of S's memory. A diff without an id leaves the base without one. */
-static int merge_check_diff(int in, const char *base, const char *diff, struct mem_id *result,
-	char *err, size_t errlen)
+int mem_file_sync_dir(const char *path)
 {
-	struct mem_id d;
-	int ret = mem_id_read(in, &d);
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int fd, ret = 0;
 
-	*result = (struct mem_id){ .kind = MEM_ID_NONE };
+	if (!slash)
+		dir = strdup(".");
+	else
+		dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
+	if (!dir)
+		return -ENOMEM;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ret = fd < 0 ? -errno : 0;
+	free(dir);
+	if (ret)
+		return ret;
+	if (fsync(fd) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* ---- merge ---- */
+
+/* Copy [off, off+len) of `in` to the same offset of `out`: copy_file_range (which a file
+ * system may do by sharing blocks), or read and write where it cannot be used. */
+static int copy_range(int in, int out, off_t off, off_t len)
+{
+	static uint8_t buf[1 << 20];
+	bool plain = false;
+
+	while (len > 0) {
+		loff_t from = off, to = off;
+		ssize_t n = -1;
+
+		if (!plain) {
+			n = copy_file_range(in, &from, out, &to, (size_t)len, 0);
+			if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+					     errno == EOPNOTSUPP)) {
+				plain = true;
+				continue;
+			}
+		} else {
+			n = pread(in, buf, (size_t)len < sizeof(buf) ? (size_t)len : sizeof(buf), off);
+			if (n > 0) {
+				int ret = pwrite_all(out, buf, (size_t)n, off);
+				if (ret)
+					return ret;
+			}
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO; /* the file shrank under us */
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Copy every data extent of `in` (SEEK_DATA / SEEK_HOLE) to the same offsets of `out`;
+ * holes are skipped, so they stay holes in a new file and keep what `out` had else. */
+static int copy_extents(int in, int out)
+{
+	off_t data = 0, hole;
+	int ret;
+
+	for (;;) {
+		data = lseek(in, data, SEEK_DATA);
+		if (data < 0)
+			return errno == ENXIO ? 0 : -errno; /* ENXIO: no data after here */
+		hole = lseek(in, data, SEEK_HOLE);
+		if (hole < 0)
+			return -errno;
+		ret = copy_range(in, out, data, hole - data);
+		if (ret)
+			return ret;
+		data = hole;
+	}
+}
+
+/* The id of an open memory file for a merge; no xattrs there reads as none. */
+static int read_id(int fd, const char *what, const char *path, struct mem_id *m, char *err,
+	size_t errlen)
+{
+	int ret = mem_id_read(fd, m);
+
 	if (ret && ret != -ENOTSUP) {
-		snprintf(err, errlen, "diff %s: cannot read its snapshot id: %s", diff,
+		snprintf(err, errlen, "%s %s: cannot read its snapshot id: %s", what, path,
 			strerror(-ret));
 		return ret;
 	}
-	switch (d.kind) {
-	case MEM_ID_NONE:
-		return 0;
-	case MEM_ID_DIFF:
-		*result = (struct mem_id){ .kind = MEM_ID_FULL, .id = d.id };
-		return 0;
-	case MEM_ID_FULL:
-		snprintf(err, errlen, "%s is a full snapshot's memory file, not a diff: merging its "
-			"holes would keep stale pages of %s", diff, base);
-		return -EINVAL;
-	default:
-		snprintf(err, errlen, "diff %s: its %s attribute says it is not a usable diff",
-			diff, SNAP_ID_XATTR);
-		return -EINVAL;
+	return 0;
+}
+
+/* Build the merged file at `tmp`: the base's data extents, the diff's over them, the id,
+ * fsync. Nothing here touches the base. */
+static int merge_into(int base_fd, int diff_fd, const struct stat *st, const char *tmp,
+	const struct mem_id *result, char *err, size_t errlen)
+{
+	int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		st->st_mode & 07777), ret = 0;
+	bool tagged;
+
+	if (out < 0) {
+		snprintf(err, errlen, "merge: cannot create %s: %s", tmp, strerror(errno));
+		return -errno;
 	}
+	if (ftruncate(out, st->st_size) < 0)
+		ret = -errno;
+	if (!ret)
+		ret = copy_extents(base_fd, out);
+	if (!ret)
+		ret = copy_extents(diff_fd, out);
+	if (!ret && result->kind != MEM_ID_NONE)
+		ret = tag(out, tmp, result, &tagged);
+	if (!ret && fsync(out) < 0)
+		ret = -errno;
+	if (ret)
+		snprintf(err, errlen, "merge: writing %s: %s", tmp, strerror(-ret));
+	close(out);
+	return ret;
 }
 
 int mem_file_merge(const char *base, const char *diff, char *err, size_t errlen)
 {
-	int in = open(diff, O_RDONLY | O_CLOEXEC), out = -1, ret = 0;
+	int in = open(diff, O_RDONLY | O_CLOEXEC), old = -1, ret;
+	struct mem_id b, d, result;
 	struct stat si, so;
-	struct mem_id result;
-	off_t data = 0, hole;
-	bool tagged = false;
-	static uint8_t buf[1 << 20];
+	char *tmp = NULL;
 
 	if (in < 0) {
 		snprintf(err, errlen, "diff %s: %s", diff, strerror(errno));
 		return -errno;
 	}
-	out = open(base, O_WRONLY | O_CLOEXEC);
-	if (out < 0) {
+	old = open(base, O_RDONLY | O_CLOEXEC);
+	if (old < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "base %s: %s", base, strerror(errno));
 		goto out;
 	}
-	if (fstat(in, &si) < 0 || fstat(out, &so) < 0 || si.st_size != so.st_size) {
+	if (fstat(in, &si) < 0 || fstat(old, &so) < 0 || si.st_size != so.st_size) {
 		ret = -EINVAL;
 		snprintf(err, errlen, "diff %s and base %s differ in size: not a diff of that base",
 			diff, base);
 		goto out;
 	}
-	ret = merge_check_diff(in, base, diff, &result, err, errlen);
+	ret = read_id(in, "diff", diff, &d, err, errlen);
+	if (!ret)
+		ret = read_id(old, "base", base, &b, err, errlen);
+	if (!ret)
+		ret = snap_id_check_merge(base, &b, diff, &d, &result, err, errlen);
 	if (ret)
 		goto out;
-	/* While pages are copied the base is neither snapshot: mark it so (durably, before
-	 * the first page changes), and an interrupted merge is refused at restore. */
-	ret = tag(out, base, &(struct mem_id){ .kind = MEM_ID_INCOMPLETE }, &tagged);
-	if (!ret && tagged && fsync(out) < 0)
-		ret = -errno;
-	if (ret) {
-		snprintf(err, errlen, "base %s: cannot mark it as being merged: %s", base,
-			strerror(-ret));
+	if (asprintf(&tmp, "%s.tmp.%ld", base, (long)getpid()) < 0) {
+		tmp = NULL;
+		ret = -ENOMEM;
+		snprintf(err, errlen, "merge: out of memory");
 		goto out;
 	}
-	while ((data = lseek(in, data, SEEK_DATA)) >= 0) {
-		hole = lseek(in, data, SEEK_HOLE);
-		if (hole < 0)
-			break;
-		while (data < hole) {
-			size_t n = (size_t)(hole - data) < sizeof(buf) ? (size_t)(hole - data)
-								       : sizeof(buf);
-			ssize_t got = pread(in, buf, n, data);
-			if (got <= 0 || pwrite_all(out, buf, (size_t)got, data)) {
-				ret = -EIO;
-				snprintf(err, errlen, "merging %s into %s: %s", diff, base,
-					strerror(errno));
-				goto out;
-			}
-			data += got;
-		}
-	}
-	if (errno != ENXIO) {
+	/* A new file, renamed over the base once it is whole and durable: a crash before
+	 * the rename leaves the old base as it was (it restores with its own state file),
+	 * and a clone that maps the old base keeps its inode, which nothing writes. */
+	ret = merge_into(old, in, &so, tmp, &result, err, errlen);
+	if (!ret && rename(tmp, base) < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "diff %s: %s", diff, strerror(errno));
-	} else if (fsync(out) < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "base %s: %s", base, strerror(errno));
-	} else if (tagged) {
-		/* Data first, then the id that vouches for it. */
-		ret = mem_id_write(out, &result);
-		if (!ret && fsync(out) < 0)
-			ret = -errno;
-		if (ret)
-			snprintf(err, errlen, "base %s: merged, but cannot set its snapshot id: %s",
-				base, strerror(-ret));
+		snprintf(err, errlen, "merge: cannot rename %s to %s: %s", tmp, base,
+			strerror(errno));
 	}
+	if (ret) {
+		unlink(tmp);
+		goto out;
+	}
+	ret = mem_file_sync_dir(base);
+	if (ret)
+		snprintf(err, errlen, "base %s: merged, but cannot sync its directory: %s", base,
+			strerror(-ret));
 out:
-	if (out >= 0)
-		close(out);
+	free(tmp);
+	if (old >= 0)
+		close(old);
 	close(in);
 	return ret;
 }

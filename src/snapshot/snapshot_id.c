@@ -9,9 +9,13 @@
 
 #include "ember/snapshot_file.h"
 
+/* Version 1: the id. Version 2: the id and a diff's parent. */
 #define SECTION_VERSION 1
+#define SECTION_VERSION_PARENT 2
 #define DIFF_SUFFIX " diff"
 #define INCOMPLETE "incomplete"
+#define DIFF_LEN (SNAP_ID_HEX_LEN + sizeof(DIFF_SUFFIX) - 1)
+#define DIFF_PARENT_LEN (DIFF_LEN + 1 + SNAP_ID_HEX_LEN)
 
 int snap_id_generate(struct snap_id *id)
 {
@@ -56,14 +60,19 @@ static int hex_digit(char c)
 
 int mem_id_format(const struct mem_id *m, char *buf, size_t len)
 {
-	char hex[SNAP_ID_HEX_LEN + 1];
+	char hex[SNAP_ID_HEX_LEN + 1], parent[SNAP_ID_HEX_LEN + 2] = "";
 	int n;
 
 	switch (m->kind) {
 	case MEM_ID_FULL:
 	case MEM_ID_DIFF:
 		snap_id_format(&m->id, hex);
-		n = snprintf(buf, len, "%s%s", hex, m->kind == MEM_ID_DIFF ? DIFF_SUFFIX : "");
+		if (m->kind == MEM_ID_DIFF && m->has_parent) {
+			parent[0] = ' ';
+			snap_id_format(&m->parent, parent + 1);
+		}
+		n = snprintf(buf, len, "%s%s%s", hex, m->kind == MEM_ID_DIFF ? DIFF_SUFFIX : "",
+			parent);
 		break;
 	case MEM_ID_INCOMPLETE:
 		n = snprintf(buf, len, "%s", INCOMPLETE);
@@ -74,6 +83,19 @@ int mem_id_format(const struct mem_id *m, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENOSPC : n;
 }
 
+/* 32 hex digits at `value` into *id; false if any is not one. */
+static bool parse_hex_id(const char *value, struct snap_id *id)
+{
+	for (unsigned i = 0; i < SNAP_ID_BYTES; i++) {
+		int hi = hex_digit(value[2 * i]), lo = hex_digit(value[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return false;
+		id->b[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return true;
+}
+
 void mem_id_parse(const char *value, size_t len, struct mem_id *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -82,39 +104,47 @@ void mem_id_parse(const char *value, size_t len, struct mem_id *out)
 		out->kind = MEM_ID_INCOMPLETE;
 		return;
 	}
-	if (len != SNAP_ID_HEX_LEN && len != SNAP_ID_HEX_LEN + strlen(DIFF_SUFFIX))
+	if (len != SNAP_ID_HEX_LEN && len != DIFF_LEN && len != DIFF_PARENT_LEN)
 		return;
 	if (len > SNAP_ID_HEX_LEN && memcmp(value + SNAP_ID_HEX_LEN, DIFF_SUFFIX,
 					     strlen(DIFF_SUFFIX)))
 		return;
-	for (unsigned i = 0; i < SNAP_ID_BYTES; i++) {
-		int hi = hex_digit(value[2 * i]), lo = hex_digit(value[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return;
-		out->id.b[i] = (uint8_t)(hi << 4 | lo);
-	}
+	if (len == DIFF_PARENT_LEN && (value[DIFF_LEN] != ' ' ||
+					      !parse_hex_id(value + DIFF_LEN + 1, &out->parent)))
+		return;
+	if (!parse_hex_id(value, &out->id))
+		return;
+	out->has_parent = len == DIFF_PARENT_LEN;
 	out->kind = len > SNAP_ID_HEX_LEN ? MEM_ID_DIFF : MEM_ID_FULL;
 }
 
 /* ---- state file section ---- */
 
-int snap_id_save(struct snap_writer *w, const struct snap_id *id)
+int snap_id_save(struct snap_writer *w, const struct snap_id *id, const struct snap_id *parent)
 {
-	int ret = snap_section_begin(w, SNAP_SEC_SNAPSHOT_ID, SECTION_VERSION);
+	int ret = snap_section_begin(w, SNAP_SEC_SNAPSHOT_ID,
+		parent ? SECTION_VERSION_PARENT : SECTION_VERSION);
 
 	if (!ret)
 		ret = snap_put(w, id->b, SNAP_ID_BYTES);
+	if (!ret && parent)
+		ret = snap_put(w, parent->b, SNAP_ID_BYTES);
 	return ret ? ret : snap_section_end(w);
 }
 
-int snap_id_load(const struct snap_reader *r, struct snap_id *id, bool *found, char *err,
-	size_t errlen)
+int snap_id_load(const struct snap_reader *r, struct snap_id *id, bool *found,
+	struct snap_id *parent, bool *has_parent, char *err, size_t errlen)
 {
+	struct snap_id ignored;
 	struct snap_cursor cur;
 
 	*found = false;
 	memset(id, 0, sizeof(*id));
+	if (!parent)
+		parent = &ignored;
+	memset(parent, 0, sizeof(*parent));
+	if (has_parent)
+		*has_parent = false;
 	if (snap_reader_count_id(r, SNAP_SEC_SNAPSHOT_ID) == 0)
 		return 0; /* written before snapshots had ids */
 	if (snap_reader_count_id(r, SNAP_SEC_SNAPSHOT_ID) > 1) {
@@ -124,15 +154,21 @@ int snap_id_load(const struct snap_reader *r, struct snap_id *id, bool *found, c
 	if (snap_reader_find(r, SNAP_SEC_SNAPSHOT_ID, 0, &cur))
 		return -EINVAL; /* counted above: cannot happen */
 	/* A newer ember may add a binding of another kind; refusing it beats ignoring it. */
-	if (cur.version != SECTION_VERSION) {
+	if (cur.version != SECTION_VERSION && cur.version != SECTION_VERSION_PARENT) {
 		snprintf(err, errlen, "state file: snapshot id section version %u, this ember "
-			"reads %u", cur.version, SECTION_VERSION);
+			"reads %u and %u", cur.version, SECTION_VERSION, SECTION_VERSION_PARENT);
 		return -EINVAL;
 	}
-	if (snap_get(&cur, id->b, SNAP_ID_BYTES) || cur.left != 0) {
+	if (snap_get(&cur, id->b, SNAP_ID_BYTES) || (cur.version == SECTION_VERSION_PARENT &&
+						       snap_get(&cur, parent->b, SNAP_ID_BYTES)) ||
+		cur.left != 0) {
+		memset(id, 0, sizeof(*id));
+		memset(parent, 0, sizeof(*parent));
 		snprintf(err, errlen, "state file: snapshot id section is malformed");
 		return -EINVAL;
 	}
+	if (has_parent)
+		*has_parent = cur.version == SECTION_VERSION_PARENT;
 	*found = true;
 	return 0;
 }
@@ -210,6 +246,78 @@ int snap_id_check_pair(const char *state_path, const struct snap_id *state_id,
 		snprintf(err, errlen, "memory file %s holds only the pages snapshot %s dirtied: "
 			"merge it onto its base (ember snapshot merge BASE %s) and restore state file "
 			"%s with the base", mem_path, want, mem_path, state_path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The diff on its own: is it one, and what does the merged file become? */
+static int check_merge_diff(const char *base_path, const char *diff_path,
+	const struct mem_id *d, struct mem_id *result, char *err, size_t errlen)
+{
+	*result = (struct mem_id){ .kind = MEM_ID_NONE };
+	switch (d->kind) {
+	case MEM_ID_NONE:
+		return 0;
+	case MEM_ID_DIFF:
+		*result = (struct mem_id){ .kind = MEM_ID_FULL, .id = d->id };
+		return 0;
+	case MEM_ID_FULL:
+		snprintf(err, errlen, "%s is a full snapshot's memory file, not a diff: merging its "
+			"holes would keep stale pages of %s", diff_path, base_path);
+		return -EINVAL;
+	default:
+		snprintf(err, errlen, "diff %s: its %s attribute says it is not a usable diff",
+			diff_path, SNAP_ID_XATTR);
+		return -EINVAL;
+	}
+}
+
+int snap_id_check_merge(const char *base_path, const struct mem_id *b, const char *diff_path,
+	const struct mem_id *d, struct mem_id *result, char *err, size_t errlen)
+{
+	char base_hex[SNAP_ID_HEX_LEN + 1], diff_hex[SNAP_ID_HEX_LEN + 1];
+	char parent_hex[SNAP_ID_HEX_LEN + 1];
+	int ret = check_merge_diff(base_path, diff_path, d, result, err, errlen);
+
+	if (ret)
+		return ret;
+	snap_id_format(&b->id, base_hex);
+	snap_id_format(&d->id, diff_hex);
+	snap_id_format(&d->parent, parent_hex);
+	switch (b->kind) {
+	case MEM_ID_NONE:
+		return 0; /* Firecracker's file, or one that lost its attributes: unchecked */
+	case MEM_ID_INCOMPLETE:
+		snprintf(err, errlen, "base %s is incomplete: a merge into it was interrupted",
+			base_path);
+		return -EINVAL;
+	case MEM_ID_BAD:
+		snprintf(err, errlen, "base %s: its %s attribute is not a snapshot id", base_path,
+			SNAP_ID_XATTR);
+		return -EINVAL;
+	case MEM_ID_DIFF:
+		snprintf(err, errlen, "base %s is itself a diff (snapshot %s): merge %s onto the "
+			"full memory of the snapshot it was taken after", base_path, base_hex,
+			diff_path);
+		return -EINVAL;
+	case MEM_ID_FULL:
+		break;
+	}
+	if (d->kind == MEM_ID_NONE)
+		return 0; /* a diff from before ids: nothing to compare with, as before */
+	if (!d->has_parent) {
+		snprintf(err, errlen, "diff %s (snapshot %s) records no parent (a diff of a "
+			"freshly booted VM, or one written before diffs recorded their parent): it "
+			"holds the pages dirtied since boot, not since snapshot %s (%s)", diff_path,
+			diff_hex, base_hex, base_path);
+		return -EINVAL;
+	}
+	if (!snap_id_equal(&d->parent, &b->id)) {
+		snprintf(err, errlen, "wrong base: diff %s (snapshot %s) was taken after snapshot "
+			"%s, but %s holds snapshot %s (merge diffs in the order they were taken, onto "
+			"the memory of the snapshot before the first)", diff_path, diff_hex,
+			parent_hex, base_path, base_hex);
 		return -EINVAL;
 	}
 	return 0;

@@ -103,13 +103,13 @@ static void clear_pending(struct vm *vm)
 
 /* ---- create ---- */
 
-static int build_state(struct vm *vm, struct snap_writer *w, const struct snap_id *id,
+static int build_state(struct vm *vm, struct snap_writer *w, const struct mem_id *id,
 	char *err, size_t errlen)
 {
 	int ret = snapshot_save_vm_info(vm, w);
 
 	if (!ret)
-		ret = snap_id_save(w, id);
+		ret = snap_id_save(w, &id->id, id->has_parent ? &id->parent : NULL);
 	if (!ret)
 		ret = snapshot_save_memory_layout(vm, w);
 	if (!ret)
@@ -139,24 +139,30 @@ static int build_state(struct vm *vm, struct snap_writer *w, const struct snap_i
 	return ret ? ret : snap_section_end(w);
 }
 
-/* fsync the directory that holds `path`, so a rename there survives a crash. */
-static int sync_parent_dir(const char *path)
+/* A diff goes to a temporary file renamed over mem_path: if mem_path is the memory of
+ * the very snapshot the diff is taken after, the rename would replace the only base the
+ * diff can be merged onto. A file that cannot be read, or has no id, cannot tell. */
+static int check_not_parent(const struct mem_id *id, const char *mem_path, char *err,
+	size_t errlen)
 {
-	const char *slash = strrchr(path, '/');
-	char dir[SNAP_PATH_MAX + 1];
-	int fd, ret = 0;
+	char hex[SNAP_ID_HEX_LEN + 1];
+	struct mem_id there;
+	int fd, ret;
 
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (id->kind != MEM_ID_DIFF || !id->has_parent)
+		return 0;
+	fd = open(mem_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		ret = -errno;
+		return 0;
+	ret = mem_id_read(fd, &there);
 	close(fd);
-	return ret;
+	if (ret || there.kind != MEM_ID_FULL || !snap_id_equal(&there.id, &id->parent))
+		return 0;
+	snap_id_format(&there.id, hex);
+	snprintf(err, errlen, "snapshot: memory file %s holds snapshot %s, the one this diff is "
+		"taken after: writing the diff there would replace its base (write the diff to "
+		"another path, then merge it onto %s)", mem_path, hex, mem_path);
+	return -EEXIST;
 }
 
 /* Both files are complete and durable under temporary names; put them in place. Memory
@@ -177,7 +183,7 @@ static int publish(const char *mem_tmp, const char *mem_path, const char *state_
 		snprintf(err, errlen, "memory file %s: %s", mem_path, strerror(-ret));
 		return ret;
 	}
-	ret = sync_parent_dir(mem_path);
+	ret = mem_file_sync_dir(mem_path);
 	if (!ret && rename(state_tmp, state_path) < 0)
 		ret = -errno;
 	if (ret) {
@@ -186,7 +192,7 @@ static int publish(const char *mem_tmp, const char *mem_path, const char *state_
 			mem_path);
 		return ret;
 	}
-	ret = sync_parent_dir(state_path);
+	ret = mem_file_sync_dir(state_path);
 	if (ret)
 		snprintf(err, errlen, "state file %s: written, but cannot sync its directory: %s",
 			state_path, strerror(-ret));
@@ -199,7 +205,11 @@ int vm_snapshot(struct vm *vm, const struct snapshot_params *p, char *err, size_
 	struct mem_file_stats st = { 0 };
 	struct snap_writer *w = NULL;
 	char mem_tmp[SNAP_PATH_MAX + 32], state_tmp[SNAP_PATH_MAX + 32];
-	struct snap_id id;
+	struct mem_id id = {
+		.kind = p->type == SNAPSHOT_DIFF ? MEM_ID_DIFF : MEM_ID_FULL,
+		.has_parent = p->type == SNAPSHOT_DIFF && vm->has_last_snapshot,
+		.parent = vm->last_snapshot,
+	};
 	uint64_t t0 = log_now_us();
 	int ret;
 
@@ -218,11 +228,14 @@ int vm_snapshot(struct vm *vm, const struct snapshot_params *p, char *err, size_
 		snprintf(err, errlen, "snapshot: a diff snapshot needs track_dirty_pages");
 		return -EINVAL;
 	}
-	ret = snap_id_generate(&id);
+	ret = snap_id_generate(&id.id);
 	if (ret) {
 		snprintf(err, errlen, "snapshot: no random snapshot id: %s", strerror(-ret));
 		return ret;
 	}
+	ret = check_not_parent(&id, p->mem_path, err, errlen);
+	if (ret)
+		return ret;
 	w = snap_writer_new();
 	if (!w) {
 		snprintf(err, errlen, "snapshot: out of memory");
@@ -258,6 +271,8 @@ out:
 	free_bitmaps(maps);
 	snap_writer_free(w);
 	if (!ret) {
+		vm->has_last_snapshot = true;
+		vm->last_snapshot = id.id;
 		vm->last_snapshot_us = log_now_us() - t0;
 		log_info("snapshot (%s): %llu MiB of memory written in %llu us",
 			p->type == SNAPSHOT_DIFF ? "diff" : "full",

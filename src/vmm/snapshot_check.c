@@ -15,14 +15,13 @@
 #include "ember/snapshot_file.h"
 #include "ember/snapshot_id.h"
 
-/* The state file's id against the memory file's (File backend). With Uffd the memory
- * file is the handler's and ember never sees its name: ember-uffd --state checks there. */
-static int check_pair(const struct snap_reader *r, const struct restore_params *p, char *err,
-	size_t errlen)
+/* The state file's id (*found false: it has none) against the memory file's (File
+ * backend). With Uffd the memory file is the handler's and ember never sees its name:
+ * ember-uffd --state checks there. */
+static int check_pair(const struct snap_reader *r, const struct restore_params *p,
+	struct snap_id *id, bool *found, char *err, size_t errlen)
 {
-	struct snap_id id;
-	bool found;
-	int ret = snap_id_load(r, &id, &found, err, errlen);
+	int ret = snap_id_load(r, id, found, NULL, NULL, err, errlen);
 
 	if (ret)
 		return ret;
@@ -30,7 +29,7 @@ static int check_pair(const struct snap_reader *r, const struct restore_params *
 		log_debug("restore: the memory file is the uffd handler's to check");
 		return 0;
 	}
-	return mem_file_check_id(p->backend_path, p->state_path, found ? &id : NULL, err,
+	return mem_file_check_id(p->backend_path, p->state_path, *found ? id : NULL, err,
 		errlen);
 }
 
@@ -151,12 +150,13 @@ static int check_backend(const struct restore_params *p, const struct vm_config 
 }
 
 int snapshot_check_restore(const struct snap_reader *r, const struct restore_params *p,
-	const char *host_vendor, struct vm_config *cfg, char *err, size_t errlen)
+	const char *host_vendor, struct vm_config *cfg, struct snap_id *id, bool *has_id,
+	char *err, size_t errlen)
 {
 	int ret = snapshot_load_vm_info(r, cfg, err, errlen);
 
 	if (!ret)
-		ret = check_pair(r, p, err, errlen);
+		ret = check_pair(r, p, id, has_id, err, errlen);
 	if (!ret)
 		ret = snapshot_check_memory_layout(r, cfg->mem_mib, err, errlen);
 	if (!ret)

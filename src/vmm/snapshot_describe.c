@@ -32,16 +32,19 @@ static void describe_devices(const struct snap_reader *r, struct vm_config *cfg,
 static void describe_id(const struct snap_reader *r, FILE *out)
 {
 	char err[128], hex[SNAP_ID_HEX_LEN + 1];
-	struct snap_id id;
-	bool found;
+	struct snap_id id, parent;
+	bool found, has_parent;
 
-	if (snap_id_load(r, &id, &found, err, sizeof(err)))
+	if (snap_id_load(r, &id, &found, &parent, &has_parent, err, sizeof(err)))
 		fprintf(out, "snapshot id:   %s\n", err);
 	else if (!found)
 		fprintf(out, "snapshot id:   none (written before snapshot ids)\n");
 	else {
 		snap_id_format(&id, hex);
 		fprintf(out, "snapshot id:   %s\n", hex);
+		/* A diff's parent: the snapshot whose full memory it merges onto. */
+		snap_id_format(&parent, hex);
+		fprintf(out, "parent:        %s\n", has_parent ? hex : "none");
 	}
 }
 

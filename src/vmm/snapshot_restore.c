@@ -129,6 +129,8 @@ struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char
 	struct vm_config cfg;
 	struct vm *vm = NULL;
 	char host_vendor[13];
+	struct snap_id id = { 0 };
+	bool has_id = false;
 	uint64_t t0 = log_now_us();
 	int ret;
 
@@ -142,7 +144,7 @@ struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char
 		return NULL;
 	vm_config_init(&cfg);
 	arch_host_vendor(host_vendor);
-	ret = snapshot_check_restore(r, p, host_vendor, &cfg, err, errlen);
+	ret = snapshot_check_restore(r, p, host_vendor, &cfg, &id, &has_id, err, errlen);
 	if (ret)
 		goto out;
 	cfg.track_dirty_pages = p->track_dirty_pages;
@@ -162,6 +164,9 @@ struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char
 		goto out;
 	}
 	vm->state = VM_PAUSED;
+	/* Guest memory is this snapshot's now: a diff taken later holds what changed since. */
+	vm->has_last_snapshot = has_id;
+	vm->last_snapshot = id;
 	console_input_enable(vm->console, true);
 	vm->last_restore_us = log_now_us() - t0;
 	log_info("restore: %u vCPUs, %llu MiB from %s in %llu us", cfg.vcpus,

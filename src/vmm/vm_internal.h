@@ -12,6 +12,7 @@
 #include "ember/bus.h"
 #include "ember/config.h"
 #include "ember/guest_mem.h"
+#include "ember/snapshot_id.h"
 #include "ember/vcpu.h"
 #include "ember/vm.h"
 
@@ -70,6 +71,12 @@ struct vm {
 	/* Guest RAM came from zero pages (a fresh boot): a full snapshot may leave pages
 	 * that were never touched as holes. False after a restore. */
 	bool mem_zero_backed;
+	/* The snapshot guest memory was last written to or restored from: the one a diff
+	 * snapshot's dirty pages are relative to, recorded as the diff's parent. None after
+	 * a fresh boot (a diff then holds the pages dirtied since boot) or after a restore
+	 * from a state file without an id. */
+	bool has_last_snapshot;
+	struct snap_id last_snapshot;
 	int uffd, uffd_sock; /* userfaultfd restore: our copy of the uffd, handler socket */
 	struct uffd_watch *uffd_watch;
 	_Atomic bool uffd_lost; /* the handler went away: guest memory is no longer valid */
@@ -132,11 +139,14 @@ __attribute__((warn_unused_result)) int snapshot_check_memory_layout(
  * the snapshot id against the memory file's (File backend), the memory layout, the vCPU
  * count, every vCPU and VM section (arch_state_check, against `host_vendor`), the device
  * configuration, the overrides of `p`, and the resulting configuration. Fills `cfg`
- * (strings point into the reader and into `p`). 0, or -errno and err naming the problem. */
+ * (strings point into the reader and into `p`) and the snapshot's id (*has_id false: the
+ * state file has none), the parent of the restored VM's next diff. 0, or -errno and err
+ * naming the problem. */
 struct restore_params;
+struct snap_id;
 __attribute__((warn_unused_result)) int snapshot_check_restore(const struct snap_reader *r,
 	const struct restore_params *p, const char *host_vendor, struct vm_config *cfg,
-	char *err, size_t errlen);
+	struct snap_id *id, bool *has_id, char *err, size_t errlen);
 /* Network (iface id -> tap), drive (id -> path) and vsock socket overrides, applied to a
  * configuration loaded from a state file; strings point into `p`. */
 __attribute__((warn_unused_result)) int snapshot_apply_overrides(

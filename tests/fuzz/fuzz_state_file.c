@@ -148,19 +148,23 @@ static void check_snap_id(const struct snap_reader *r)
 {
 	unsigned count = snap_reader_count_id(r, SNAP_SEC_SNAPSHOT_ID);
 	struct snap_cursor c = { 0 };
-	struct snap_id id;
-	bool found = true, good;
+	struct snap_id id, parent;
+	bool found = true, has_parent = true, good;
 	char err[256];
 	int ret;
 
+	/* Version 1: the id; version 2: the id and a diff's parent. */
 	good = count == 1 && snap_reader_find(r, SNAP_SEC_SNAPSHOT_ID, 0, &c) == 0 &&
-		c.version == 1 && c.left == SNAP_ID_BYTES;
+		((c.version == 1 && c.left == SNAP_ID_BYTES) ||
+			(c.version == 2 && c.left == 2 * SNAP_ID_BYTES));
 	err[0] = '\0';
-	ret = snap_id_load(r, &id, &found, err, sizeof(err));
+	ret = snap_id_load(r, &id, &found, &parent, &has_parent, err, sizeof(err));
 	if (count == 0)
-		CHECK(ret == 0 && !found);
+		CHECK(ret == 0 && !found && !has_parent);
 	else if (good)
-		CHECK(ret == 0 && found && memcmp(id.b, c.p, SNAP_ID_BYTES) == 0);
+		CHECK(ret == 0 && found && memcmp(id.b, c.p, SNAP_ID_BYTES) == 0 &&
+			has_parent == (c.version == 2) &&
+			(!has_parent || memcmp(parent.b, c.p + SNAP_ID_BYTES, SNAP_ID_BYTES) == 0));
 	else
 		CHECK(ret == -EINVAL && !found && strncmp(err, "state file: ", 12) == 0);
 }
@@ -322,8 +326,15 @@ int main(int argc, char **argv)
 	w = snap_writer_new();
 	OK(!w);
 	OK(snap_id_save(w, &(struct snap_id){ .b = { 0x5e, 0xed, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-		11, 12, 13, 14 } }));
+		11, 12, 13, 14 } }, NULL));
 	OK(seed(argv[1], "snapshot_id", w));
+
+	/* A diff's: its id and its parent's. */
+	w = snap_writer_new();
+	OK(!w);
+	OK(snap_id_save(w, &(struct snap_id){ .b = { 0xd1, 0xff } },
+		&(struct snap_id){ .b = { 0xba, 0x5e } }));
+	OK(seed(argv[1], "snapshot_id_parent", w));
 	return 0;
 }
 #endif

@@ -310,6 +310,8 @@ import test_mmds  # noqa: E402,F401
 import test_snapshot_kill  # noqa: E402,F401
 import test_snapshot_id  # noqa: E402,F401
 import test_snapshot_wrong  # noqa: E402,F401
+import test_snapshot_chain  # noqa: E402,F401
+import test_snapshot_swap  # noqa: E402,F401
 import test_linux  # noqa: E402,F401 (last: it boots Linux, minutes on an emulating host)
 import test_linux_boots  # noqa: E402,F401 (Linux booted again and again: hardware KVM)
 import test_linux_stock  # noqa: E402,F401 (only with EMBER_STOCK_LINUX=1: tens of minutes)

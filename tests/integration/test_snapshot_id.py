@@ -17,20 +17,28 @@ from run import Skip, check, ember, test, write_def
 
 XATTR = "user.ember.snapshot"
 
-MAKE_SNAPSHOTS = """
+# A booted test guest with dirty tracking; fill(seed) fills 8 MiB and pauses it,
+# snap(name, seed, kind) then takes snapshot NAME.state / NAME.mem in arg[1].
+SNAPSHOT_GUEST = """
 local dir = arg[1]
 local vm = ember.vm { kernel = ember.guest.test_kernel, memory_mib = 128, console = "none",
   track_dirty_pages = true }
 assert(vm:start())
 assert(vm:wait_for("ready cpus=[^\\n]*\\n", 10))
-local function snap(name, seed, kind)
+local function fill(seed)
   if vm:state() == "paused" then assert(vm:resume()) end
   vm:send("fill 8 " .. seed .. "\\n")
   assert(vm:wait_for("OK fill[^\\n]*\\n", 10))
   assert(vm:pause())
+end
+local function snap(name, seed, kind)
+  fill(seed)
   assert(vm:snapshot { state = dir .. "/" .. name .. ".state", mem = dir .. "/" .. name .. ".mem",
     type = kind })
 end
+"""
+
+MAKE_SNAPSHOTS = SNAPSHOT_GUEST + """
 snap("a", 5, "full")
 snap("b", 6, "full")
 snap("c", 7, "diff")
@@ -38,15 +46,16 @@ vm:stop()
 """
 
 
-def make_snapshots(tmp):
-    r = ember("run", write_def(tmp, MAKE_SNAPSHOTS, "snap.lua"), tmp, timeout=60)
+def make_snapshots(tmp, script=MAKE_SNAPSHOTS, names=("a", "b", "c"), timeout=60):
+    """Run `script` with tmp as arg[1]; {name: (NAME.state, NAME.mem) in tmp}."""
+    r = ember("run", write_def(tmp, script, "snap.lua"), tmp, timeout=timeout)
     check(r.returncode == 0, "making the snapshots failed: %s" % r.stderr)
     try:
-        os.getxattr(os.path.join(tmp, "a.mem"), XATTR)
+        os.getxattr(os.path.join(tmp, names[0] + ".mem"), XATTR)
     except OSError as e:
         raise Skip("no user xattrs on the test directory's file system: %s" % e)
     return {n: (os.path.join(tmp, n + ".state"), os.path.join(tmp, n + ".mem"))
-            for n in ("a", "b", "c")}
+            for n in names}
 
 
 def info_id(state):
@@ -57,11 +66,13 @@ def info_id(state):
     return m.group(1)
 
 
-def restores(state, mem, seed):
-    r = ember("restore", state, mem, "--resume", stdin="check 8 %d\npoweroff\n" % seed,
-              timeout=30)
+def restores(state, mem, seed, mib=8, timeout=30):
+    """The pair restores and the guest's first `mib` MiB hold pattern `seed`."""
+    r = ember("restore", state, mem, "--resume", stdin="check %d %d\npoweroff\n" % (mib, seed),
+              timeout=timeout)
     check(r.returncode == 0 and "OK check" in r.stdout,
-          "restore %s + %s: status %d %r %r" % (state, mem, r.returncode, r.stdout, r.stderr))
+          "restore %s + %s, check %d %d: status %d %r %r" % (state, mem, mib, seed, r.returncode,
+                                                            r.stdout, r.stderr[-1000:]))
 
 
 def refused(state, mem, pattern):
@@ -79,8 +90,9 @@ def snapshot_id_refuses_another_snapshots_memory_file():
         a_id, b_id = info_id(a_state), info_id(b_state)
         check(a_id != b_id, "two snapshots share id %s" % a_id)
         check(os.getxattr(a_mem, XATTR) == a_id.encode(), "a.mem is not tagged %s" % a_id)
-        check(os.getxattr(s["c"][1], XATTR) == (info_id(s["c"][0]) + " diff").encode(),
-              "the diff is not tagged as one")
+        c_tag = "%s diff %s" % (info_id(s["c"][0]), b_id)
+        check(os.getxattr(s["c"][1], XATTR) == c_tag.encode(),
+              "the diff is not tagged as one taken after b")
         # The pairing a crash between the two renames leaves, both ways round.
         refused(a_state, b_mem, r"^ember: snapshot mismatch: state file %s is snapshot %s, "
                 r"but memory file %s belongs to snapshot %s " %

@@ -186,7 +186,7 @@ static void craft_write(const struct craft *c)
 	put_vm_state(w);
 	assert_int_equal(snapshot_save_devices(&c->vm.cfg, w), 0);
 	if (c->with_id)
-		assert_int_equal(snap_id_save(w, &c->id), 0);
+		assert_int_equal(snap_id_save(w, &c->id, NULL), 0);
 	assert_int_equal(snap_writer_commit(w, F.state, err, sizeof(err)), 0);
 	snap_writer_free(w);
 }
@@ -203,12 +203,14 @@ static int check_with(const struct restore_params *p, const char *vendor, char *
 {
 	struct snap_reader *r = NULL;
 	struct vm_config cfg;
+	struct snap_id id;
+	bool has_id;
 	int ret = snap_reader_open(&r, F.state, err, errlen);
 
 	assert_int_equal(ret, 0);
 	vm_config_init(&cfg);
 	err[0] = '\0';
-	ret = snapshot_check_restore(r, p, vendor, &cfg, err, errlen);
+	ret = snapshot_check_restore(r, p, vendor, &cfg, &id, &has_id, err, errlen);
 	snap_reader_free(r);
 	return ret;
 }
@@ -259,6 +261,8 @@ static void test_snapshot_check_accepts_a_well_formed_state(void **state)
 	struct restore_params p = params();
 	struct snap_reader *r = NULL;
 	struct vm_config cfg;
+	struct snap_id id;
+	bool has_id = false;
 	struct craft c;
 	char err[512] = "";
 
@@ -267,7 +271,10 @@ static void test_snapshot_check_accepts_a_well_formed_state(void **state)
 	craft_write(&c);
 	assert_int_equal(snap_reader_open(&r, F.state, err, sizeof(err)), 0);
 	vm_config_init(&cfg);
-	assert_int_equal(snapshot_check_restore(r, &p, HOST_VENDOR, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(snapshot_check_restore(r, &p, HOST_VENDOR, &cfg, &id, &has_id, err,
+		sizeof(err)), 0);
+	assert_true(has_id);
+	assert_true(snap_id_equal(&id, &c.id));
 	assert_int_equal(cfg.vcpus, 1);
 	assert_int_equal(cfg.mem_mib, MEM_MIB);
 	assert_int_equal(cfg.nr_drives, 1);
