@@ -194,7 +194,7 @@ test_vsock_packets_SRCS := src/devices/virtio/vsock.c src/devices/virtio/vsock_p
 	src/kvm/guest_mem.c src/util/log.c \
 	$(STATE_FILE_SRCS) tests/unit/netvsock_rig.c
 
-.PHONY: all test test-unit test-integration test-linux-stock test-san bench demo deps clean
+.PHONY: all test test-unit test-integration test-linux-stock test-san soak bench demo deps clean
 all: $(BUILD)/ember $(BUILD)/ember-uffd guest
 
 define ember_build # $(1) = build dir, $(2) = extra flags
@@ -282,6 +282,13 @@ test-san: $(call UNIT_BINS,$(SAN_BUILD)) $(SAN_BUILD)/ember guest
 		$(WITH_KVM) python3 tests/integration/run.py --ember $(SAN_BUILD)/ember --sanitizer
 
 test: test-unit test-integration test-san test-fuzz-corpus
+
+# The long runs of snapshot integrity (the suite runs them short): 1000 snapshot/restore
+# cycles, 100 random kills of snapshot writers and of diff + merge writers. Minutes.
+SOAK_TESTS := snapshot_soak,killed_at_random_points
+soak: $(BUILD)/ember $(BUILD)/ember-uffd guest
+	$(Q)EMBER_SOAK_CYCLES=1000 EMBER_KILL_POINTS=100 $(WITH_KVM) python3 \
+		tests/integration/run.py --ember $(BUILD)/ember -k $(SOAK_TESTS)
 
 bench: $(BUILD)/ember guest
 	$(Q)$(WITH_KVM) python3 tests/bench/bench.py --ember $(BUILD)/ember

@@ -312,6 +312,8 @@ import test_snapshot_id  # noqa: E402,F401
 import test_snapshot_wrong  # noqa: E402,F401
 import test_snapshot_chain  # noqa: E402,F401
 import test_snapshot_swap  # noqa: E402,F401
+import test_snapshot_soak  # noqa: E402,F401
+import test_snapshot_crash  # noqa: E402,F401
 import test_linux  # noqa: E402,F401 (last: it boots Linux, minutes on an emulating host)
 import test_linux_boots  # noqa: E402,F401 (Linux booted again and again: hardware KVM)
 import test_linux_stock  # noqa: E402,F401 (only with EMBER_STOCK_LINUX=1: tens of minutes)
@@ -373,7 +375,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ember", required=True)
     ap.add_argument("--sanitizer", action="store_true", help="label only")
-    ap.add_argument("-k", help="run only tests whose name contains this")
+    ap.add_argument("-k", help="run only tests whose name contains this (or one of these, "
+                    "comma-separated)")
     ARGS = ap.parse_args()
     ARGS.ember = os.path.abspath(ARGS.ember)
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -385,7 +388,7 @@ def main():
     retried = []
     progress = Progress(label)
     for fn in TESTS:
-        if ARGS.k and ARGS.k not in fn.__name__:
+        if ARGS.k and not any(k in fn.__name__ for k in ARGS.k.split(",")):
             continue
         earlier = progress.outcome(fn.__name__)
         if earlier:
