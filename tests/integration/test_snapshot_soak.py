@@ -2,11 +2,12 @@
 restore, alternating full snapshots and diffs merged onto their base, restored through the
 File backend and through userfaultfd (ember-uffd), with the guest's memory checksum equal
 before and after every cycle (issue 13). EMBER_SOAK_CYCLES sets the count (the suite runs
-100; `make soak` runs 1000)."""
+24, 8 with sanitizers; `make soak` runs 1000)."""
 import os
 import re
 import tempfile
 
+import run
 from run import check, ember, secs, test, write_def
 from test_uffd import handler_bin
 
@@ -72,10 +73,10 @@ print(string.format("soak: %%d cycles (%%d full, %%d diff; %%d file, %%d uffd), 
 
 @test
 def snapshot_soak_cycles_keep_memory_equal():
-    cycles = int(os.environ.get("EMBER_SOAK_CYCLES", "100"))
+    cycles = int(os.environ.get("EMBER_SOAK_CYCLES", "8" if run.ARGS.sanitizer else "24"))
     with tempfile.TemporaryDirectory() as tmp:
         script = write_def(tmp, SOAK % {"t": secs(10)}, "soak.lua")
-        r = ember("run", script, tmp, handler_bin(), str(cycles), timeout=30 + cycles * 2)
+        r = ember("run", script, tmp, handler_bin(), str(cycles), timeout=30 + cycles * 4)
         log = ""
         if os.path.exists(os.path.join(tmp, "uffd.log")):
             with open(os.path.join(tmp, "uffd.log")) as f:

@@ -19,9 +19,9 @@ import tempfile
 import run
 from run import Skip, check, ember, secs, test, write_def
 
-MEM_MIB, FILL_MIB, SEED = 256, 192, 41
-LIMIT = 64 << 20
-SWAP_MIB = 512
+MEM_MIB, FILL_MIB, SEED = 128, 64, 41
+LIMIT = 24 << 20
+SWAP_MIB = 192
 
 SNAPSHOT = """
 local dir, backing, cgroup = arg[1], arg[2], arg[3]

@@ -35,7 +35,11 @@ CRASH = 125
 CPU = os.environ.get("EMBER_SANDBOX_CPU", "max")
 TCG_THREADS = os.environ.get("EMBER_SANDBOX_TCG", "multi")
 # The sandbox's init says "alive" every 5 s; this long without it means its kernel hung.
-SILENT_S = float(os.environ.get("EMBER_SANDBOX_SILENT_S", "90"))
+# Such hangs were seen with both CPUs in the sandbox's kernel, interrupts off, one in
+# __schedule and one entering the int3 handler (asm_exc_int3): the int3 that live code
+# patching (static keys, text_poke_bp) plants, under QEMU's multi-threaded TCG. They do
+# not end by themselves, so the wait is kept short.
+SILENT_S = float(os.environ.get("EMBER_SANDBOX_SILENT_S", "45"))
 # With oops=panic every oops ends in a panic; lockup and stall reports are switched off
 # (nowatchdog, rcu_cpu_stall_suppress): an emulated CPU on a busy host is often late.
 CRASH_WORDS = (b"Kernel panic", b"ember-sandbox: error")
@@ -110,7 +114,7 @@ def qemu_argv(img, rundir, scratch, interactive):
     mem = os.environ.get("EMBER_SANDBOX_MEM", "8G")
     cpus = os.environ.get("EMBER_SANDBOX_CPUS", str(os.cpu_count() or 2))
     append = ("console=ttyS1 printk.devkmsg=on panic=1 oops=panic nowatchdog rcupdate.rcu_cpu_stall_suppress=1 "
-              "tsc=reliable mitigations=off "
+              "tsc=reliable mitigations=off nokaslr "
               "ember.run=%s %s%s" % (rundir, os.environ.get("EMBER_SANDBOX_KARGS", ""), " ember.interactive" if interactive else ""))
     return ["qemu-system-x86_64", "-nodefaults", "-no-user-config", "-display", "none",
             "-no-reboot", "-accel", "tcg,thread=" + TCG_THREADS, "-cpu", CPU, "-smp", cpus,
@@ -205,8 +209,8 @@ def run(argv, interactive=False):
     """Run argv in a sandbox; again in a new one if the sandbox itself failed
     (its emulated SVM is not flawless: a rare hang or panic of its kernel, seen also
     under QEMU's own guests), never when the command failed. EMBER_SANDBOX_RETRIES
-    (default 3) sets how many more times; each is said on stderr."""
-    retries = int(os.environ.get("EMBER_SANDBOX_RETRIES", "3"))
+    (default 6) sets how many more times; each is said on stderr."""
+    retries = int(os.environ.get("EMBER_SANDBOX_RETRIES", "6"))
     if not shutil.which("qemu-system-x86_64"):
         sys.exit("sandbox: qemu-system-x86_64 is missing (make deps installs qemu-system-x86)")
     img = image()
