@@ -34,6 +34,8 @@ struct guest_mem {
 	uint64_t total;      /* sum of region sizes */
 	uint64_t page_size;  /* 4096, or 2 MiB for hugetlb */
 	int fd;              /* memfd or memory file, -1 for anon */
+	bool handler_served; /* pages come from a page-fault handler (userfaultfd), which
+	                      * may go away: see guest_mem_revoke */
 	_Atomic bool revoked; /* guest_mem_revoke: no pointer is handed out any more */
 };
 
@@ -46,13 +48,14 @@ unsigned guest_mem_layout(uint64_t size, struct guest_mem_region out[GUEST_MEM_M
 __attribute__((warn_unused_result)) int guest_mem_map(struct guest_mem *gm, uint64_t size,
 	enum guest_mem_backing backing, const char *path, char *err, size_t errlen);
 
-/* The memory can no longer be trusted (the page-fault handler serving it went away):
- * from now on guest_mem_ptr and guest_mem_ptr_mut give NULL (devices fail the request as
- * for any bad address), and the regions become inaccessible (PROT_NONE), so that a copy
- * the kernel is making from them (an I/O worker's disk write blocked on a fault) fails
- * with EFAULT when the fault is woken, instead of writing zeros into the disk image.
- * Any thread; the mapping stays until guest_mem_unmap. -errno if mprotect fails. */
-__attribute__((warn_unused_result)) int guest_mem_revoke(struct guest_mem *gm);
+/* The memory can no longer be trusted (the page-fault handler serving it went away,
+ * and its unserved pages will read as zeros once its faults are woken): from now on
+ * guest_mem_ptr and guest_mem_ptr_mut give NULL (devices fail the request as for any
+ * bad address), and guest_mem_revoked says so to whoever copies guest memory outside
+ * them (the block I/O worker checks it after copying a write, before the disk sees it).
+ * Any thread; call it before waking the faults. */
+void guest_mem_revoke(struct guest_mem *gm);
+bool guest_mem_revoked(const struct guest_mem *gm);
 
 /* Unmap and close. Safe on a zeroed or already unmapped guest_mem. */
 void guest_mem_unmap(struct guest_mem *gm);

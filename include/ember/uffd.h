@@ -65,10 +65,10 @@ __attribute__((warn_unused_result)) int uffd_backend_attach(const struct guest_m
 
 /* Watch the handler's socket from a thread of its own. When the handler goes away (EOF,
  * error, hang-up) it calls lost(opaque) on that thread (the callee must only do
- * thread-safe things: request the VM's exit), revokes `gm` (guest_mem_revoke: no thread
- * may read the unserved pages as zeros, above all not a disk write in flight), then
- * unregisters it from `uffd`, so every thread blocked in a fault wakes up and fails.
- * `gm` outlives the watch. NULL with err on failure. */
+ * thread-safe things: request the VM's exit), revokes `gm` (guest_mem_revoke: no one
+ * may take the unserved pages, which then read as zeros, for guest data, above all not a
+ * disk write in flight), then unregisters it from `uffd`, so every thread blocked in a
+ * fault wakes up. `gm` outlives the watch. NULL with err on failure. */
 typedef void (*uffd_lost_fn)(void *opaque);
 struct uffd_watch;
 struct uffd_watch *uffd_watch_start(int sock, int uffd, struct guest_mem *gm,

@@ -164,16 +164,14 @@ void guest_mem_take_dirty(struct guest_mem *gm, unsigned i, unsigned long *bitma
 		bitmap[k] |= atomic_exchange_explicit(&gm->dirty[i][k], 0, memory_order_relaxed);
 }
 
-int guest_mem_revoke(struct guest_mem *gm)
+void guest_mem_revoke(struct guest_mem *gm)
 {
-	int ret = 0;
+	atomic_store_explicit(&gm->revoked, true, memory_order_seq_cst);
+}
 
-	atomic_store_explicit(&gm->revoked, true, memory_order_release);
-	for (unsigned i = 0; i < gm->nr_regions; i++)
-		if (gm->regions[i].host &&
-		    mprotect(gm->regions[i].host, gm->regions[i].size, PROT_NONE) < 0 && !ret)
-			ret = -errno;
-	return ret;
+bool guest_mem_revoked(const struct guest_mem *gm)
+{
+	return atomic_load_explicit(&gm->revoked, memory_order_seq_cst);
 }
 
 void guest_mem_unmap(struct guest_mem *gm)

@@ -18,7 +18,6 @@
 #include <linux/kvm.h>
 #include <linux/userfaultfd.h>
 #include <seccomp.h>
-#include <sys/mman.h>
 
 #include "ember/log.h"
 
@@ -98,10 +97,6 @@ static const struct rule uffd_watch_rules[] = {
 	{ SCMP_SYS(ppoll), 0, "uffd watch: poll() where libc implements it with ppoll" },
 	{ SCMP_SYS(recvfrom), 0, "uffd watch: read (and ignore) what the handler sends" },
 	{ SCMP_SYS(ioctl), UFFDIO_UNREGISTER, "uffd watch: wake faults of a lost handler" },
-#ifndef __SANITIZE_ADDRESS__ /* there common_rules allow any mprotect */
-	{ SCMP_SYS(mprotect), 0, "uffd watch: guest memory of a lost handler made inaccessible "
-		"first, so woken faults fail instead of reading zeros (PROT_NONE only)" },
-#endif
 };
 
 static const struct allowlist lists[] = {
@@ -169,11 +164,6 @@ static int add_rules(scmp_filter_ctx ctx, const struct rule *rules, size_t n, ch
 		if (rules[i].ioctl)
 			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, rules[i].nr, 1,
 				SCMP_A1(SCMP_CMP_EQ, rules[i].ioctl));
-#ifndef __SANITIZE_ADDRESS__
-		else if (rules[i].nr == SCMP_SYS(mprotect)) /* may only take access away */
-			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, rules[i].nr, 1,
-				SCMP_A2(SCMP_CMP_EQ, PROT_NONE));
-#endif
 		else
 			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, rules[i].nr, 0);
 		if (ret)

@@ -1,7 +1,7 @@
 /* Watching a userfaultfd page-fault handler: if it goes away, faults would block forever
  * (in the kernel, where no signal of ours reaches them). A thread of its own notices,
  * revokes guest memory (guest_mem_revoke), then unregisters it so every blocked fault
- * wakes up and fails, and reports it. */
+ * wakes up (on zeros), and reports it. */
 #include "ember/uffd.h"
 
 #include <errno.h>
@@ -42,7 +42,6 @@ static bool handler_gone(int sock)
 static void *watch(void *arg)
 {
 	struct uffd_watch *w = arg;
-	int ret;
 	struct pollfd fds[2] = { { .fd = w->sock, .events = POLLIN | POLLRDHUP },
 		{ .fd = w->stop_fd, .events = POLLIN } };
 
@@ -64,14 +63,9 @@ static void *watch(void *arg)
 	 * uffd, and those vCPUs then run on zero pages, where the guest may triple-fault and
 	 * report a reset before this reason is recorded (seen under ASan's timing). */
 	w->lost(w->opaque);
-	/* Woken faults must fail, not read zeros: a disk write in flight would put them in
-	 * the image. Without that, the faults stay blocked until the process ends. */
-	ret = guest_mem_revoke(w->gm);
-	if (ret) {
-		log_err("uffd: cannot make guest memory inaccessible: %s; its blocked faults stay "
-			"blocked", strerror(-ret));
-		return NULL;
-	}
+	/* Woken faults read zeros: whoever copies guest memory must be able to tell (a disk
+	 * write in flight would put them in the image). */
+	guest_mem_revoke(w->gm);
 	for (unsigned i = 0; i < w->gm->nr_regions; i++) {
 		struct uffdio_range r = { .start = (uint64_t)(uintptr_t)w->gm->regions[i].host,
 			.len = w->gm->regions[i].size };

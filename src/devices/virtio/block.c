@@ -419,7 +419,7 @@ static struct block *block_alloc(const struct virtio_env *env, const struct driv
 	}
 	ev_timer_init(&b->throttle, on_throttle, 0., 0.);
 	b->throttle.data = b;
-	b->worker = blk_worker_new(be, env->loop, on_done, b, why, sizeof(why));
+	b->worker = blk_worker_new(be, env->mem, env->loop, on_done, b, why, sizeof(why));
 	if (!b->worker) {
 		snprintf(err, errlen, "drive '%s': %s", cfg->id, why);
 		goto err_free;

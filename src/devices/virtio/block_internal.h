@@ -87,9 +87,12 @@ struct blk_worker;
  * it collects them with blk_worker_take_done. */
 typedef void (*blk_worker_done_fn)(void *opaque);
 
-/* Start the thread (all signals blocked in it). NULL with err on failure. Control thread. */
-struct blk_worker *blk_worker_new(struct block_backend *be, struct ev_loop *loop,
-	blk_worker_done_fn done, void *opaque, char *err, size_t errlen);
+/* Start the thread (all signals blocked in it). Writes from guest memory `mem` that a
+ * page-fault handler serves go through a bounce buffer, checked against
+ * guest_mem_revoked before the disk sees them. NULL with err on failure. Control thread. */
+struct guest_mem;
+struct blk_worker *blk_worker_new(struct block_backend *be, const struct guest_mem *mem,
+	struct ev_loop *loop, blk_worker_done_fn done, void *opaque, char *err, size_t errlen);
 /* Stop and join the thread after the request it is executing; requests not started
  * and those on the done list are freed unanswered. The backend stays the caller's. NULL
  * is a no-op. */

@@ -11,7 +11,11 @@
 
 #include <ev.h>
 
+#include "ember/guest_mem.h"
 #include "ember/seccomp.h"
+
+/* Bytes of a write copied out of handler-served guest memory at a time. */
+#define BOUNCE_BYTES (256u << 10)
 
 /* Lock order: the transport lock (held by callers on the control thread) before w->lock;
  * the worker thread takes only w->lock, and never while calling the backend. */
@@ -24,6 +28,8 @@ struct blk_worker {
 	bool busy;            /* the thread is executing a request */
 	bool stop;
 	struct block_backend *be;
+	const struct guest_mem *mem;
+	uint8_t *bounce;      /* BOUNCE_BYTES, allocated up front: no mmap under the filter */
 	pthread_t thread;
 	ev_async async;
 	struct ev_loop *loop;
@@ -31,8 +37,47 @@ struct blk_worker {
 	void *opaque;
 };
 
-static int execute(struct block_backend *be, const struct blk_io *io)
+/* A write from guest memory that a page-fault handler serves. If the handler goes away
+ * while a chunk is copied, its unserved pages are read as zeros when the fault is woken
+ * (uffd_watch); the memory is revoked before that, so a chunk copied is checked before
+ * it is written, and the disk never gets zeros the guest did not write. What was written
+ * before is the guest's own data. */
+static int write_bounced(struct blk_worker *w, uint64_t offset, const struct blk_req *r)
 {
+	unsigned i = 0;
+	size_t at = 0; /* into r->iov[i] */
+
+	while (i < r->iovcnt) {
+		struct iovec chunk = { .iov_base = w->bounce, .iov_len = 0 };
+		int ret;
+
+		while (i < r->iovcnt && chunk.iov_len < BOUNCE_BYTES) {
+			size_t take = r->iov[i].iov_len - at;
+
+			if (take > BOUNCE_BYTES - chunk.iov_len)
+				take = BOUNCE_BYTES - chunk.iov_len;
+			memcpy(w->bounce + chunk.iov_len, (const uint8_t *)r->iov[i].iov_base + at,
+				take);
+			chunk.iov_len += take;
+			at += take;
+			if (at == r->iov[i].iov_len) {
+				i++;
+				at = 0;
+			}
+		}
+		if (guest_mem_revoked(w->mem))
+			return -EIO;
+		ret = w->be->ops->write(w->be, offset, &chunk, 1);
+		if (ret)
+			return ret;
+		offset += chunk.iov_len;
+	}
+	return 0;
+}
+
+static int execute(struct blk_worker *w, const struct blk_io *io)
+{
+	struct block_backend *be = w->be;
 	const struct blk_req *r = &io->req;
 	uint64_t offset = r->sector << BLK_SECTOR_SHIFT;
 	int ret;
@@ -41,7 +86,10 @@ static int execute(struct block_backend *be, const struct blk_io *io)
 	case VIRTIO_BLK_T_IN:
 		return be->ops->read(be, offset, r->iov, r->iovcnt);
 	case VIRTIO_BLK_T_OUT:
-		ret = be->ops->write(be, offset, r->iov, r->iovcnt);
+		if (w->mem && w->mem->handler_served)
+			ret = write_bounced(w, offset, r);
+		else
+			ret = be->ops->write(be, offset, r->iov, r->iovcnt);
 		return ret || !io->write_through ? ret : be->ops->flush(be);
 	case VIRTIO_BLK_T_FLUSH:
 		return be->ops->flush(be);
@@ -70,7 +118,7 @@ static void *worker_main(void *arg)
 		w->busy = true;
 		pthread_mutex_unlock(&w->lock);
 
-		io->result = execute(w->be, io);
+		io->result = execute(w, io);
 
 		pthread_mutex_lock(&w->lock);
 		w->busy = false;
@@ -95,8 +143,8 @@ static void on_async(struct ev_loop *loop, ev_async *a, int revents)
 	w->done_fn(w->opaque);
 }
 
-struct blk_worker *blk_worker_new(struct block_backend *be, struct ev_loop *loop,
-	blk_worker_done_fn done, void *opaque, char *err, size_t errlen)
+struct blk_worker *blk_worker_new(struct block_backend *be, const struct guest_mem *mem,
+	struct ev_loop *loop, blk_worker_done_fn done, void *opaque, char *err, size_t errlen)
 {
 	struct blk_worker *w = calloc(1, sizeof(*w));
 	sigset_t all, old;
@@ -105,6 +153,15 @@ struct blk_worker *blk_worker_new(struct block_backend *be, struct ev_loop *loop
 	if (!w) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
+	}
+	w->mem = mem;
+	if (mem && mem->handler_served) {
+		w->bounce = malloc(BOUNCE_BYTES);
+		if (!w->bounce) {
+			snprintf(err, errlen, "out of memory");
+			free(w);
+			return NULL;
+		}
 	}
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->work, NULL);
@@ -135,6 +192,7 @@ err_stop_async:
 	pthread_cond_destroy(&w->idle);
 	pthread_cond_destroy(&w->work);
 	pthread_mutex_destroy(&w->lock);
+	free(w->bounce);
 	free(w);
 	return NULL;
 }
@@ -200,5 +258,6 @@ void blk_worker_free(struct blk_worker *w)
 	pthread_cond_destroy(&w->idle);
 	pthread_cond_destroy(&w->work);
 	pthread_mutex_destroy(&w->lock);
+	free(w->bounce);
 	free(w);
 }
