@@ -75,9 +75,8 @@ static int build_memory(struct vm *vm, const struct restore_params *p, char *err
 	if (!ret)
 		ret = uffd_backend_attach(&vm->mem, p->backend_path, &vm->uffd, &vm->uffd_sock, err,
 			errlen);
-	if (!ret)
-		vm->mem.handler_served = true;
 	if (!ret) {
+		vm->mem.handler_served = true;
 		vm->uffd_watch = uffd_watch_start(vm->uffd_sock, vm->uffd, &vm->mem, uffd_lost, vm,
 			err, errlen);
 		if (!vm->uffd_watch)

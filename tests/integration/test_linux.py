@@ -23,18 +23,25 @@ def linux_dir():
     return d
 
 
+def built_linux_dir():
+    """linux_dir() once `make guest-linux` has filled it; else a skip, or in CI (which
+    builds it: .ci/run) a failure."""
+    d = linux_dir()
+    if not os.path.exists(os.path.join(d, "vmlinux")):
+        msg = "no Linux guest in %s: run `make guest-linux` first" % d
+        if os.environ.get("CI"):
+            raise Fail(msg)
+        raise Skip(msg)
+    return d
+
+
 def boot_once():
     """The one Linux boot of this run (shared by the tests below)."""
     if _facts:
         return _facts
     if run.ARGS.sanitizer:
         raise Skip("Linux boots once per run, with the normal build")
-    d = linux_dir()
-    if not os.path.exists(os.path.join(d, "vmlinux")):
-        msg = "no Linux guest in %s: run `make guest-linux` first" % d
-        if os.environ.get("CI"):
-            raise Fail(msg)  # CI builds it (.ci/run): a missing guest is a failure there
-        raise Skip(msg)
+    d = built_linux_dir()
     tmp = tempfile.mkdtemp(prefix="ember-linux-")
     r = ember("run", os.path.join(HERE, "linux", "boot_snapshot_restore.lua"), tmp, d,
               timeout=1800)

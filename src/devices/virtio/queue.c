@@ -60,20 +60,19 @@ __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen,
 	return -EINVAL;
 }
 
-/* The used ring is the device's to write: taken with guest_mem_ptr_mut, so diff
+/* A ring the device writes (the used ring) is taken with guest_mem_ptr_mut, so diff
  * snapshots hold what this device wrote into it. */
 static int ring_check(const struct virtq *q, const char *what, uint64_t gpa, uint64_t len,
-	uint64_t align, const void **host, char *err, size_t errlen)
+	uint64_t align, bool device_writes, const void **host, char *err, size_t errlen)
 {
-	bool used = !strcmp(what, "used");
-
 	if (gpa & (align - 1))
 		return fail(err, errlen, "virtq: %s ring at 0x%llx is not %llu-byte aligned", what,
 			(unsigned long long)gpa, (unsigned long long)align);
 	if (!q->mem)
 		*host = NULL;
 	else
-		*host = used ? guest_mem_ptr_mut(q->mem, gpa, len) : guest_mem_ptr(q->mem, gpa, len);
+		*host = device_writes ? guest_mem_ptr_mut(q->mem, gpa, len) :
+					guest_mem_ptr(q->mem, gpa, len);
 	if (!*host)
 		return fail(err, errlen, "virtq: %s ring at 0x%llx (%llu bytes) is outside guest memory",
 			what, (unsigned long long)gpa, (unsigned long long)len);
@@ -92,13 +91,13 @@ static int rings_get(const struct virtq *q, struct rings *r, char *err, size_t e
 		return fail(err, errlen, "virtq: size %u is not a power of two from 1 to %u", q->size,
 			q->max_size);
 	ret = ring_check(q, "descriptor", q->desc_gpa, (uint64_t)DESC_SIZE * q->size, DESC_ALIGN,
-		&d, err, errlen);
+		false, &d, err, errlen);
 	if (!ret)
-		ret = ring_check(q, "avail", q->avail_gpa, avail_bytes(q->size), AVAIL_ALIGN, &a, err,
-			errlen);
+		ret = ring_check(q, "avail", q->avail_gpa, avail_bytes(q->size), AVAIL_ALIGN, false,
+			&a, err, errlen);
 	if (!ret)
-		ret = ring_check(q, "used", q->used_gpa, used_bytes(q->size), USED_ALIGN, &u, err,
-			errlen);
+		ret = ring_check(q, "used", q->used_gpa, used_bytes(q->size), USED_ALIGN, true, &u,
+			err, errlen);
 	if (ret)
 		return ret;
 	r->desc = d;
