@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "ember/log.h"
 #include "ember/lua_host.h"
 #include "ember/memory_file.h"
+#include "ember/metrics.h"
 #include "ember/mmds.h"
 #include "ember/seccomp.h"
 #include "ember/snapshot.h"
@@ -42,6 +44,13 @@ static const char usage[] =
 	"                           VM configured over it; after run FILE.lua, for that VM\n"
 	"  --config-file FILE       boot the VM a Firecracker JSON configuration describes\n"
 	"  --metadata FILE          fill the MMDS data store from a JSON file\n"
+	"  --id ID                  the instance id GET / shows (1-64 of A-Z a-z 0-9 -)\n"
+	"  --no-seccomp             run every thread without a system call filter\n"
+	"  --seccomp-filter FILE    filters from FILE (JSON, one per thread kind) instead\n"
+	"                           of ember's own\n"
+	"  --start-time-us US, --start-time-cpu-us US, --parent-cpu-time-us US\n"
+	"                           when a jailer started ember (CLOCK_MONOTONIC, and CPU\n"
+	"                           time of ember and of the jailer): startup metrics\n"
 	"  -h, --help               show this help\n"
 	"  -V, --version            show the version\n"
 	"\n"
@@ -73,7 +82,7 @@ static int with_host(host_cmd_fn fn, int argc, char **argv)
 		fprintf(stderr, "ember: cannot create the event loop\n");
 		return EMBER_EXIT_ERROR;
 	}
-	if (vcpu_signal_setup() || seccomp_signal_setup()) {
+	if (vcpu_signal_setup()) {
 		fprintf(stderr, "ember: cannot install signal handlers: %s\n", strerror(errno));
 		return EMBER_EXIT_ERROR;
 	}
@@ -129,7 +138,7 @@ static int run_file(struct lua_host *h, struct ev_loop *loop, int argc, char **a
 /* ember --api-sock PATH [--config-file FILE]: no Lua, the API configures the VM. */
 static int cmd_api(void)
 {
-	if (vcpu_signal_setup() || seccomp_signal_setup()) {
+	if (vcpu_signal_setup()) {
 		fprintf(stderr, "ember: cannot install signal handlers: %s\n", strerror(errno));
 		return EMBER_EXIT_ERROR;
 	}
@@ -261,10 +270,112 @@ static int cmd_snapshot(int argc, char **argv)
 	return EMBER_EXIT_USAGE;
 }
 
+/* Options that take a value, as "--opt VALUE" or "--opt=VALUE" (Firecracker's jailer
+ * passes the second form). */
+static const char *const valued_opts[] = { "--log-level", "--log-file", "--api-sock",
+	"--config-file", "--metadata", "--id", "--seccomp-filter", "--start-time-us",
+	"--start-time-cpu-us", "--parent-cpu-time-us" };
+
+static bool takes_value(const char *opt)
+{
+	for (size_t k = 0; k < sizeof(valued_opts) / sizeof(valued_opts[0]); k++)
+		if (!strcmp(opt, valued_opts[k]))
+			return true;
+	return false;
+}
+
+static bool valid_id(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n < 1 || n > 64)
+		return false;
+	return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+static int parse_us(const char *opt, const char *v, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(v, &end, 10);
+	if (errno || end == v || *end || v[0] == '-') {
+		fprintf(stderr, "ember: %s: '%s' is not a number of microseconds\n", opt, v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+struct start_times {
+	uint64_t start_us, start_cpu_us, parent_cpu_us;
+	bool has_start, has_cpu;
+};
+
+/* One option and its value; EMBER_EXIT_OK to go on, or the exit status. */
+static int apply_option(const char *opt, const char *v, struct seccomp_opts *sc,
+	struct start_times *st)
+{
+	char err[512];
+	enum log_level lv;
+	int ret;
+
+	if (!strcmp(opt, "--log-level")) {
+		if (log_level_parse(v, &lv)) {
+			fprintf(stderr, "ember: --log-level: unknown level '%s'\n", v);
+			return EMBER_EXIT_USAGE;
+		}
+		log_set_level(lv);
+	} else if (!strcmp(opt, "--log-file")) {
+		ret = log_set_file(v);
+		if (ret) {
+			fprintf(stderr, "ember: --log-file %s: %s\n", v, strerror(-ret));
+			return EMBER_EXIT_USAGE;
+		}
+	} else if (!strcmp(opt, "--api-sock")) {
+		api_sock = v;
+	} else if (!strcmp(opt, "--config-file")) {
+		config_file = v;
+	} else if (!strcmp(opt, "--metadata")) {
+		if (mmds_load_file(mmds_shared(), v, err, sizeof(err))) {
+			fprintf(stderr, "ember: --metadata: %s\n", err);
+			return EMBER_EXIT_USAGE;
+		}
+	} else if (!strcmp(opt, "--id")) {
+		if (!valid_id(v)) {
+			fprintf(stderr, "ember: --id: '%s' is not 1 to 64 characters of A-Z, a-z, "
+					"0-9 and -\n", v);
+			return EMBER_EXIT_USAGE;
+		}
+		api_set_instance_id(v);
+	} else if (!strcmp(opt, "--seccomp-filter")) {
+		sc->filter_file = v;
+	} else if (!strcmp(opt, "--no-seccomp")) {
+		sc->disabled = true;
+	} else if (!strcmp(opt, "--start-time-us")) {
+		if (parse_us(opt, v, &st->start_us))
+			return EMBER_EXIT_USAGE;
+		st->has_start = true;
+	} else if (!strcmp(opt, "--start-time-cpu-us")) {
+		if (parse_us(opt, v, &st->start_cpu_us))
+			return EMBER_EXIT_USAGE;
+		st->has_cpu = true;
+	} else if (!strcmp(opt, "--parent-cpu-time-us")) {
+		if (parse_us(opt, v, &st->parent_cpu_us))
+			return EMBER_EXIT_USAGE;
+	} else {
+		fprintf(stderr, "ember: unknown option '%s'\n%s", opt, usage);
+		return EMBER_EXIT_USAGE;
+	}
+	return EMBER_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	const char *level = getenv("EMBER_LOG");
+	struct seccomp_opts sc = { 0 };
+	struct start_times st = { 0 };
 	enum log_level lv;
+	char err[512];
 	int i, status;
 
 	log_mark_start();
@@ -272,48 +383,41 @@ int main(int argc, char **argv)
 	if (level && log_level_parse(level, &lv) == 0)
 		log_set_level(lv);
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
-		const char *opt = argv[i];
-		if (!strcmp(opt, "-h") || !strcmp(opt, "--help")) {
+		char opt[64];
+		const char *v = NULL, *eq = strchr(argv[i], '=');
+
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			fputs(usage, stdout);
 			return EMBER_EXIT_OK;
 		}
-		if (!strcmp(opt, "-V") || !strcmp(opt, "--version")) {
+		if (!strcmp(argv[i], "-V") || !strcmp(argv[i], "--version")) {
 			printf("ember %s\n", EMBER_VERSION);
 			return EMBER_EXIT_OK;
 		}
-		if ((!strcmp(opt, "--log-level") || !strcmp(opt, "--log-file") ||
-			    !strcmp(opt, "--api-sock") || !strcmp(opt, "--config-file") ||
-			    !strcmp(opt, "--metadata")) &&
-			i + 1 >= argc) {
-			fprintf(stderr, "ember: %s needs a value\n", opt);
+		snprintf(opt, sizeof(opt), "%.*s", eq ? (int)(eq - argv[i]) : (int)strlen(argv[i]),
+			argv[i]);
+		if (eq && takes_value(opt)) {
+			v = eq + 1;
+		} else if (takes_value(opt)) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "ember: %s needs a value\n", opt);
+				return EMBER_EXIT_USAGE;
+			}
+			v = argv[++i];
+		} else if (eq) {
+			fprintf(stderr, "ember: unknown option '%s'\n%s", argv[i], usage);
 			return EMBER_EXIT_USAGE;
 		}
-		if (!strcmp(opt, "--log-level")) {
-			if (log_level_parse(argv[++i], &lv)) {
-				fprintf(stderr, "ember: --log-level: unknown level '%s'\n", argv[i]);
-				return EMBER_EXIT_USAGE;
-			}
-			log_set_level(lv);
-		} else if (!strcmp(opt, "--log-file")) {
-			int ret = log_set_file(argv[++i]);
-			if (ret) {
-				fprintf(stderr, "ember: --log-file %s: %s\n", argv[i], strerror(-ret));
-				return EMBER_EXIT_USAGE;
-			}
-		} else if (!strcmp(opt, "--api-sock")) {
-			api_sock = argv[++i];
-		} else if (!strcmp(opt, "--config-file")) {
-			config_file = argv[++i];
-		} else if (!strcmp(opt, "--metadata")) {
-			char err[512];
-			if (mmds_load_file(mmds_shared(), argv[++i], err, sizeof(err))) {
-				fprintf(stderr, "ember: --metadata: %s\n", err);
-				return EMBER_EXIT_USAGE;
-			}
-		} else {
-			fprintf(stderr, "ember: unknown option '%s'\n%s", opt, usage);
-			return EMBER_EXIT_USAGE;
-		}
+		status = apply_option(opt, v, &sc, &st);
+		if (status != EMBER_EXIT_OK)
+			return status;
+	}
+	if (st.has_start)
+		log_mark_start_at(st.start_us);
+	metrics_set_startup(st.has_start, st.has_cpu, st.start_cpu_us, st.parent_cpu_us);
+	if (seccomp_setup(&sc, err, sizeof(err))) {
+		fprintf(stderr, "ember: %s\n", err);
+		return EMBER_EXIT_USAGE;
 	}
 	if (i >= argc && (api_sock || config_file)) {
 		status = cmd_api();

@@ -70,4 +70,8 @@ void api_server_free(struct api_server *srv);
  * errors on stderr; returns the process exit status (vm_exit.h). */
 int api_run(const char *sock_path, const char *config_file);
 
+/* The instance id GET / shows (--id; "anonymous-instance" without one). The string must
+ * outlive the process's API (argv does). */
+void api_set_instance_id(const char *id);
+
 #endif

@@ -65,6 +65,13 @@ void metrics_inc(enum metrics_counter c);
 /* Record the duration of an operation, in microseconds. */
 void metrics_latency(enum metrics_latency l, uint64_t us);
 
+/* Startup figures, as Firecracker's api_server.process_startup_time_us and _cpu_us: time
+ * from a jailer's start (--start-time-us, taken as the log's start mark) to this call, and
+ * CPU time since --start-time-cpu-us plus the jailer's own (--parent-cpu-time-us). Each is
+ * 0 when its start was not given. Once, by main() after the command line. */
+void metrics_set_startup(bool has_start, bool has_cpu, uint64_t start_cpu_us,
+	uint64_t parent_cpu_us);
+
 /* Start writing to `path` (created if missing, appended, opened non-blocking so a FIFO
  * without reader never stalls the loop). -EALREADY if metrics are already open. */
 __attribute__((warn_unused_result)) int metrics_open(const char *path, char *err, size_t errlen);

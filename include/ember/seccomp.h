@@ -2,6 +2,7 @@
 #ifndef EMBER_SECCOMP_H
 #define EMBER_SECCOMP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum seccomp_kind {
@@ -16,8 +17,7 @@ enum seccomp_kind {
  * calls every filtered thread needs plus the kind's own. A call outside the list raises
  * SIGSYS: ember reports the system call and the thread kind and exits with 148, as
  * Firecracker does. The thread must have every other signal blocked or handled by
- * handlers whose calls are on its list. Skipped, with one warning, when
- * EMBER_NO_SECCOMP=1 (debugging only). */
+ * handlers whose calls are on its list. Skipped, with one warning, under --no-seccomp. */
 __attribute__((warn_unused_result)) int seccomp_install(enum seccomp_kind kind, char *err,
 	size_t errlen);
 
@@ -26,8 +26,15 @@ __attribute__((warn_unused_result)) int seccomp_install(enum seccomp_kind kind, 
  * cannot filter, the vCPU threads' install fails too and stops the VM. Calling thread. */
 void seccomp_install_thread(enum seccomp_kind kind);
 
-/* Install the SIGSYS reporter and read EMBER_NO_SECCOMP (once per process, before any
- * thread starts and any filter). */
-__attribute__((warn_unused_result)) int seccomp_signal_setup(void);
+/* The command line's choice (--no-seccomp, --seccomp-filter FILE). */
+struct seccomp_opts {
+	bool disabled;           /* no filter on any thread (debugging only) */
+	const char *filter_file; /* NULL: ember's own filters */
+};
+/* Install the SIGSYS reporter and take `o` (once per process, before any thread starts
+ * and any filter). A filter file is read and checked here, so a bad one stops ember
+ * before a VM exists. 0, or -errno and err naming the problem. */
+__attribute__((warn_unused_result)) int seccomp_setup(const struct seccomp_opts *o, char *err,
+	size_t errlen);
 
 #endif

@@ -40,12 +40,19 @@ static const char *instance_state(const struct api *api)
 	return "Exited";
 }
 
+static const char *instance_id = "anonymous-instance";
+
+void api_set_instance_id(const char *id)
+{
+	instance_id = id;
+}
+
 void api_get_instance_info(struct api *api, const struct api_call *call, struct api_resp *r)
 {
 	cJSON *o = cJSON_CreateObject();
 
 	(void)call;
-	cJSON_AddStringToObject(o, "id", "anonymous-instance");
+	cJSON_AddStringToObject(o, "id", instance_id);
 	cJSON_AddStringToObject(o, "state", instance_state(api));
 	cJSON_AddStringToObject(o, "vmm_version", EMBER_VERSION);
 	cJSON_AddStringToObject(o, "app_name", "ember");

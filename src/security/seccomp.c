@@ -126,22 +126,27 @@ static void on_sigsys(int sig, siginfo_t *info, void *ctx)
 	_exit(EXIT_BAD_SYSCALL);
 }
 
-/* EMBER_NO_SECCOMP, read once by seccomp_signal_setup before any thread starts: a getenv
- * on a vCPU thread raced the REPL's readline, which sets LINES/COLUMNS (a SEGV inside
- * getenv under ASan). */
+/* --no-seccomp, set once by seccomp_setup before any thread starts. */
 static atomic_bool no_seccomp;
 
-int seccomp_signal_setup(void)
+int seccomp_setup(const struct seccomp_opts *o, char *err, size_t errlen)
 {
 	struct sigaction sa;
-	const char *v = getenv("EMBER_NO_SECCOMP");
 
-	atomic_store(&no_seccomp, v && !strcmp(v, "1"));
+	atomic_store(&no_seccomp, o->disabled);
+	if (o->filter_file) {
+		snprintf(err, errlen, "--seccomp-filter: not read yet");
+		return -ENOTSUP;
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_sigsys;
 	sa.sa_flags = SA_SIGINFO;
 	sigemptyset(&sa.sa_mask);
-	return sigaction(SIGSYS, &sa, NULL) < 0 ? -errno : 0;
+	if (sigaction(SIGSYS, &sa, NULL) < 0) {
+		snprintf(err, errlen, "cannot install the SIGSYS handler: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
 }
 
 static bool disabled(void)
@@ -151,7 +156,7 @@ static bool disabled(void)
 	if (!atomic_load(&no_seccomp))
 		return false;
 	if (!atomic_exchange(&warned, true))
-		log_warn("seccomp: EMBER_NO_SECCOMP=1: threads run WITHOUT system call filters");
+		log_warn("seccomp: --no-seccomp: threads run WITHOUT system call filters");
 	return true;
 }
 

@@ -30,6 +30,12 @@ void log_mark_start(void)
 	start_us = log_now_us();
 }
 
+void log_mark_start_at(uint64_t mono_us)
+{
+	if (mono_us <= log_now_us())
+		start_us = mono_us;
+}
+
 uint64_t log_uptime_us(void)
 {
 	return log_now_us() - start_us;

@@ -11,6 +11,7 @@
 
 #include <cJSON.h>
 
+#include "ember/log.h"
 #include "ember/vcpu.h"
 #include "ember/vm.h"
 
@@ -78,6 +79,26 @@ static struct {
 	const struct vm *exits_vm;
 	uint64_t exits_seen[VCPU_EXIT_KINDS];
 } m = { .fd = -1 };
+
+/* Set once at start (metrics_set_startup); kept across metrics_reset. */
+static uint64_t startup_us, startup_cpu_us;
+
+static uint64_t process_cpu_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void metrics_set_startup(bool has_start, bool has_cpu, uint64_t start_cpu_us,
+	uint64_t parent_cpu_us)
+{
+	uint64_t cpu = process_cpu_us();
+
+	startup_us = has_start ? log_uptime_us() : 0;
+	startup_cpu_us = has_cpu && cpu >= start_cpu_us ? cpu - start_cpu_us + parent_cpu_us : 0;
+}
 
 void metrics_api_request(enum metrics_method method, enum metrics_endpoint ep, bool failed)
 {
@@ -193,6 +214,8 @@ static cJSON *render(const struct vm *vm, uint64_t exits_now[VCPU_EXIT_KINDS], b
 	add_u64(o, "connections", m.counters[METRICS_API_CONNECTIONS]);
 	add_u64(o, "bad_requests", m.counters[METRICS_API_BAD_REQUESTS]);
 	add_u64(o, "evicted_connections", m.counters[METRICS_API_EVICTED]);
+	add_u64(o, "process_startup_time_us", startup_us);
+	add_u64(o, "process_startup_time_cpu_us", startup_cpu_us);
 	for (unsigned meth = 0; meth < METRICS_METHODS; meth++) {
 		o = cJSON_AddObjectToObject(root, method_keys[meth]);
 		for (unsigned ep = 0; ep < METRICS_ENDPOINTS; ep++) {

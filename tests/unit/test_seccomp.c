@@ -22,6 +22,9 @@
 /* Child exit codes for the steps before the forbidden call. */
 enum { STEP_SETUP = 10, STEP_INSTALL, STEP_ALLOWED, STEP_SURVIVED };
 
+/* What the forked child passes to seccomp_setup (--no-seccomp or not). */
+static struct seccomp_opts child_opts;
+
 typedef int (*allowed_fn)(int fd);
 
 /* Run in a child: install `kind`, make the allowed calls, then getppid (on no list).
@@ -41,7 +44,7 @@ static int run_child(enum seccomp_kind kind, allowed_fn allowed, char *out, size
 		char err[160];
 
 		dup2(errp[1], STDERR_FILENO);
-		if (seccomp_signal_setup())
+		if (seccomp_setup(&child_opts, err, sizeof(err)))
 			_exit(STEP_SETUP);
 		if (seccomp_install(kind, err, sizeof(err)))
 			_exit(STEP_INSTALL);
@@ -106,7 +109,7 @@ static void test_seccomp_each_kind_allows_its_calls_and_ends_on_others(void **st
 	char out[256];
 
 	(void)state;
-	unsetenv("EMBER_NO_SECCOMP");
+	child_opts.disabled = false;
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int status = run_child(cases[i].kind, cases[i].calls, out, sizeof(out));
 
@@ -123,11 +126,11 @@ static void test_seccomp_debug_switch_skips_the_filter(void **state)
 	char out[256];
 
 	(void)state;
-	setenv("EMBER_NO_SECCOMP", "1", 1);
+	child_opts.disabled = true;
 	assert_int_equal(run_child(SECCOMP_BLOCK_IO, block_io_calls, out, sizeof(out)),
 		STEP_SURVIVED);
 	assert_non_null(strstr(out, "WITHOUT system call filters"));
-	unsetenv("EMBER_NO_SECCOMP");
+	child_opts.disabled = false;
 }
 
 static void test_seccomp_unknown_kind_is_refused(void **state)
