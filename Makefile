@@ -22,6 +22,7 @@ EMBER_SRCS := \
 	src/main.c \
 	src/util/crc64.c \
 	src/util/log.c \
+	src/util/log_ratelimit.c \
 	src/kvm/guest_mem.c \
 	src/kvm/vcpu.c \
 	src/arch/x86_64/acpi.c \
@@ -73,9 +74,11 @@ EMBER_SRCS := \
 	src/devices/virtio/vsock_proto.c \
 	src/devices/tap.c \
 	src/devices/vsock_uds.c \
+	src/devices/vsock_spares.c \
 	src/devices/vsock_packets.c \
 	src/vmm/config.c \
 	src/vmm/console.c \
+	src/vmm/device_thread.c \
 	src/vmm/snapshot.c \
 	src/vmm/snapshot_check.c \
 	src/vmm/snapshot_config.c \
@@ -87,6 +90,10 @@ EMBER_SRCS := \
 	src/vmm/vm_devices.c \
 	src/vmm/vm_inspect.c \
 	src/security/seccomp.c \
+	src/security/seccomp_file.c \
+	src/security/seccomp_file_build.c \
+	src/security/seccomp_file_check.c \
+	src/security/seccomp_file_json.c \
 	src/snapshot/memory_file.c \
 	src/snapshot/page_scan.c \
 	src/snapshot/snapshot_id.c \
@@ -130,7 +137,7 @@ LUA_SRCS := $(wildcard lua/ember/*.lua)
 STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/util/crc64.c
 
 # Unit tests: one binary per module, linked with only that module and what it needs.
-UNIT_TESTS := bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds
+UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit seccomp_file
 test_bus_SRCS := src/devices/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c src/kvm/guest_mem.c src/util/log.c
 test_config_SRCS := src/vmm/config.c
@@ -150,7 +157,14 @@ SNAPSHOT_CHECK_SRCS := src/vmm/snapshot_check.c src/vmm/snapshot_sections.c \
 	src/util/log.c $(STATE_FILE_SRCS)
 test_snapshot_check_SRCS := $(SNAPSHOT_CHECK_SRCS)
 test_page_scan_SRCS := src/snapshot/page_scan.c
+test_memory_file_SRCS := src/snapshot/memory_file.c src/snapshot/page_scan.c \
+	src/snapshot/snapshot_id.c src/kvm/guest_mem.c src/util/log.c $(STATE_FILE_SRCS)
+test_log_ratelimit_SRCS := src/util/log_ratelimit.c src/util/log.c
 test_seccomp_SRCS := src/security/seccomp.c src/util/log.c
+# --seccomp-filter FILE: the seccompiler JSON parser and its libseccomp filter builder.
+SECCOMP_FILE_SRCS := src/security/seccomp_file.c src/security/seccomp_file_build.c \
+	src/security/seccomp_file_check.c src/security/seccomp_file_json.c
+test_seccomp_file_SRCS := $(SECCOMP_FILE_SRCS)
 test_acpi_SRCS := src/arch/x86_64/acpi.c src/arch/x86_64/aml.c src/kvm/guest_mem.c
 test_uffd_SRCS := src/snapshot/uffd_handshake.c
 test_api_http_SRCS := src/api/http.c
@@ -165,19 +179,19 @@ test_virtio_block_SRCS := src/devices/virtio/block.c src/devices/virtio/block_re
 	src/devices/virtio/block_persist.c src/devices/virtio/block_update.c \
 	src/devices/virtio/block_worker.c \
 	src/devices/virtio/queue.c src/devices/block_file.c src/devices/rate_limiter.c \
-	src/kvm/guest_mem.c src/util/log.c $(STATE_FILE_SRCS) \
+	src/kvm/guest_mem.c src/util/log.c src/util/log_ratelimit.c $(STATE_FILE_SRCS) \
 	tests/unit/fake_block_env.c
 test_virtio_block_SRCS += tests/unit/fake_seccomp.c
 test_virtio_balloon_SRCS := src/devices/virtio/balloon.c src/devices/virtio/balloon_parse.c \
 	src/devices/virtio/balloon_persist.c src/devices/virtio/balloon_queues.c \
 	src/devices/balloon_memory.c \
 	src/devices/virtio/queue.c src/kvm/guest_mem.c $(STATE_FILE_SRCS) \
-	src/util/log.c
+	src/util/log.c src/util/log_ratelimit.c
 test_virtq_SRCS := src/devices/virtio/queue.c src/kvm/guest_mem.c
 test_rate_limiter_SRCS := src/devices/rate_limiter.c
 test_virtio_mmio_SRCS := src/devices/virtio/mmio.c src/devices/virtio/mmio_regs.c \
 	src/devices/virtio/mmio_persist.c src/devices/virtio/queue.c src/devices/bus.c \
-	src/kvm/guest_mem.c $(STATE_FILE_SRCS) src/util/log.c \
+	src/kvm/guest_mem.c $(STATE_FILE_SRCS) src/util/log.c src/util/log_ratelimit.c \
 	tests/unit/virtio_rig.c
 test_virtio_rng_SRCS := $(test_virtio_mmio_SRCS) src/devices/virtio/rng.c \
 	src/devices/rate_limiter.c
@@ -187,15 +201,32 @@ MMDS_SRCS := src/devices/mmds/frame.c src/devices/mmds/http.c src/devices/mmds/i
 test_mmds_SRCS := $(MMDS_SRCS)
 test_virtio_net_SRCS := src/devices/virtio/net.c src/devices/virtio/net_persist.c \
 	src/devices/tap.c src/devices/rate_limiter.c $(MMDS_SRCS) \
-	src/devices/virtio/queue.c src/kvm/guest_mem.c src/util/log.c $(STATE_FILE_SRCS) \
+	src/devices/virtio/queue.c src/kvm/guest_mem.c src/util/log.c src/util/log_ratelimit.c $(STATE_FILE_SRCS) \
 	tests/unit/netvsock_rig.c
 test_vsock_packets_SRCS := src/devices/virtio/vsock.c src/devices/virtio/vsock_proto.c \
-	src/devices/vsock_uds.c src/devices/vsock_packets.c src/devices/virtio/queue.c \
-	src/kvm/guest_mem.c src/util/log.c \
+	src/devices/vsock_uds.c src/devices/vsock_spares.c src/devices/vsock_packets.c src/devices/virtio/queue.c \
+	src/kvm/guest_mem.c src/util/log.c src/util/log_ratelimit.c \
 	$(STATE_FILE_SRCS) tests/unit/netvsock_rig.c
 
+# ember-jailer (tools/jailer/): Firecracker's jailer command line. Its tests need
+# -Itools/jailer for the private header.
+JAILER_SRCS := \
+	tools/jailer/args.c \
+	tools/jailer/cgroup.c \
+	tools/jailer/cgroup_path.c \
+	tools/jailer/chroot.c \
+	tools/jailer/elf.c \
+	tools/jailer/libs.c \
+	tools/jailer/main.c \
+	tools/jailer/process.c
+test_jailer_args_SRCS := tools/jailer/args.c tools/jailer/cgroup_path.c
+test_jailer_cgroup_SRCS := tools/jailer/cgroup_path.c
+test_jailer_elf_SRCS := tools/jailer/elf.c
+# The loader's library directory, for finding what the VMM needs (libs.c).
+JAIL_MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+
 .PHONY: all test test-unit test-integration test-linux-stock test-san soak bench demo deps clean
-all: $(BUILD)/ember $(BUILD)/ember-uffd guest
+all: $(BUILD)/ember $(BUILD)/ember-uffd $(BUILD)/ember-jailer guest
 
 define ember_build # $(1) = build dir, $(2) = extra flags
 $(1)/ember: $$(patsubst %,$(1)/%.o,$$(EMBER_SRCS))
@@ -228,6 +259,8 @@ $(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(BUILD),$(t),)))
 $(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(SAN_BUILD),$(t),$(SAN_FLAGS))))
 $(BUILD)/tests/unit/test_uffd $(SAN_BUILD)/tests/unit/test_uffd: CMOCKA_LIBS += -lcjson
 $(BUILD)/tests/unit/test_seccomp $(SAN_BUILD)/tests/unit/test_seccomp: CMOCKA_LIBS += -lseccomp
+$(BUILD)/tests/unit/test_seccomp_file $(SAN_BUILD)/tests/unit/test_seccomp_file: \
+	CMOCKA_LIBS += -lseccomp -lcjson
 $(BUILD)/tests/unit/test_api_http $(SAN_BUILD)/tests/unit/test_api_http: CMOCKA_LIBS += -lhttp_parser
 $(BUILD)/tests/unit/test_api_json $(SAN_BUILD)/tests/unit/test_api_json: CMOCKA_LIBS += -lcjson -lm
 $(BUILD)/tests/unit/test_api_router $(SAN_BUILD)/tests/unit/test_api_router: \
@@ -249,6 +282,14 @@ $(BUILD)/ember-uffd: $(patsubst %,$(BUILD)/%.o,tools/ember-uffd.c tools/uffd_ser
 	src/snapshot/uffd_handshake.c src/snapshot/snapshot_id.c $(STATE_FILE_SRCS))
 	@echo "  LD      $@"
 	$(Q)$(CC) -o $@ $^ -lcjson
+
+$(BUILD)/ember-jailer: $(patsubst %,$(BUILD)/%.o,$(JAILER_SRCS))
+	@echo "  LD      $@"
+	$(Q)$(CC) -o $@ $^
+$(BUILD)/tools/jailer/libs.c.o: ALL_CFLAGS += \
+	$(if $(JAIL_MULTIARCH),-DJAIL_MULTIARCH='"$(JAIL_MULTIARCH)"')
+$(foreach b,$(BUILD) $(SAN_BUILD),$(foreach t,args cgroup elf,\
+	$(b)/tests/unit/test_jailer_$(t).c.o)): ALL_CFLAGS += -Itools/jailer
 
 include tests/guest/guest.mk
 include third_party/guest/guest-linux.mk
@@ -323,7 +364,7 @@ FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=un
 	$(shell pkg-config --cflags libcjson 2>/dev/null)
 FUZZERS := http api_json mmds state_file uffd_json virtq virtio_block balloon vsock \
 	device_config vm_info memory_layout x86_state \
-	vsock_connect kernel_loader virtio_state emulate_decode
+	vsock_connect kernel_loader virtio_state emulate_decode seccomp_file
 FUZZ_API_WRAP := -Wl,--wrap=log_set_file,--wrap=metrics_open
 fuzz_http_SRCS := $(test_api_router_SRCS) src/api/conn.c src/api/http.c
 fuzz_http_LIBS := $(FUZZ_API_WRAP) -lcjson -lhttp_parser -lev -lm
@@ -349,6 +390,8 @@ fuzz_virtio_state_SRCS := $(test_virtio_rng_SRCS) src/devices/virtio/balloon.c \
 	src/devices/virtio/balloon_queues.c src/devices/balloon_memory.c
 fuzz_virtio_state_LIBS := -lev -lcmocka
 fuzz_emulate_decode_SRCS := src/arch/x86_64/emulate_decode.c
+fuzz_seccomp_file_SRCS := $(SECCOMP_FILE_SRCS)
+fuzz_seccomp_file_LIBS := -lcjson -lseccomp
 # Single state file sections, each harness fed one section (tests/fuzz/one_section.c).
 FUZZ_SECTION_SRCS := tests/fuzz/one_section.c $(SNAPSHOT_CHECK_SRCS)
 fuzz_device_config_SRCS := $(FUZZ_SECTION_SRCS)

@@ -82,7 +82,8 @@ __attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
 }
 
 /* Listen on `path`. It appears only once it accepts connections (bind a temporary name,
- * listen, rename), so whoever waits for the file can connect at once. A socket file
+ * listen, rename), so whoever waits for the file can connect at once. Its mode is 0600
+ * whatever the umask: chmod before listen, when nobody can connect yet. A socket file
  * nobody listens on is stale and replaced; a live one is refused. */
 static int listen_socket(const char *path)
 {
@@ -110,7 +111,8 @@ static int listen_socket(const char *path)
 	if (fd < 0)
 		return fail("socket %s: %s", path, strerror(errno));
 	unlink(tmp.sun_path);
-	if (bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0 || listen(fd, 1) < 0 ||
+	if (bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0 || chmod(tmp.sun_path, 0600) < 0 ||
+	    listen(fd, 1) < 0 ||
 	    rename(tmp.sun_path, path) < 0) {
 		e = errno;
 		unlink(tmp.sun_path);

@@ -18,7 +18,9 @@ struct mem_file_stats {
 	uint64_t pages_written;
 };
 
-/* Write `gm` to a new file at `path` (created or truncated, sized to gm->total, fsynced).
+/* Write `gm` to a new file at `path` (created, sized to gm->total, fsynced). The name
+ * must be free: an existing file or symlink there is -EEXIST and left alone (O_EXCL |
+ * O_NOFOLLOW); on any other error the file this call created is removed.
  * dirty == NULL: a full snapshot; when `holes_are_zero` (memory that came from zero
  *   pages: a fresh boot) the pages that hold no data are left as holes (page_scan.h: a
  *   page in swap holds data), else every page is written.

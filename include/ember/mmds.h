@@ -44,11 +44,16 @@ void mmds_reset(struct mmds *m);
 
 /* The version and IMDS compatibility the guest-facing answers follow. */
 void mmds_configure(struct mmds *m, enum mmds_version version, bool imds_compat);
-enum mmds_version mmds_version(const struct mmds *m);
-bool mmds_imds_compat(const struct mmds *m);
+enum mmds_version mmds_version(struct mmds *m);
+bool mmds_imds_compat(struct mmds *m);
 
-/* The data store: NULL until the first PUT. Borrowed; valid until the next set/reset. */
-const cJSON *mmds_data(const struct mmds *m);
+/* A copy of the data store (caller deletes): -ENOENT before the first PUT, -ENOMEM. */
+__attribute__((warn_unused_result)) int mmds_data_copy(struct mmds *m, cJSON **out);
+/* Every function here takes the store's lock itself: the device thread serves the guest
+ * from the store while the API changes it. mmds_lock is for a caller that needs several
+ * calls to see one state (recursive). */
+void mmds_lock(struct mmds *m);
+void mmds_unlock(struct mmds *m);
 /* Replace the store with `v` (ownership taken in every case). -EFBIG if its compact JSON
  * text is over MMDS_DATA_LIMIT bytes (the store is then unchanged), -ENOMEM. */
 __attribute__((warn_unused_result)) int mmds_set_data(struct mmds *m, cJSON *v);
@@ -90,6 +95,11 @@ size_t mmds_http_handle(struct mmds *m, const char *req, size_t len, uint64_t no
 
 struct mmds_stack;
 
+/* A connection the guest leaves silent this long is reset and its slot freed: without it
+ * a guest could hold every slot with connections it never uses (a slot's retransmission
+ * limit only ends connections with data in flight). */
+#define MMDS_TCP_IDLE_TIMEOUT_NS (60 * 1000000000ull)
+
 /* Counters, for the device's metrics: what was taken, answered, dropped and why. */
 struct mmds_stats {
 	uint64_t rx_frames, rx_arp, rx_tcp, rx_bad_eth, rx_bad_arp, rx_bad_ip, rx_bad_csum,
@@ -119,7 +129,7 @@ bool mmds_stack_input(struct mmds_stack *s, const uint8_t *frame, size_t len,
 size_t mmds_stack_output(struct mmds_stack *s, uint8_t *buf, size_t cap, uint64_t now_ns);
 /* When mmds_stack_tick needs to run next (ns, same clock), or 0 for never. */
 uint64_t mmds_stack_deadline(const struct mmds_stack *s);
-/* Timers: retransmit unacknowledged data, give up on dead connections. */
+/* Timers: retransmit unacknowledged data, give up on dead and idle connections. */
 void mmds_stack_tick(struct mmds_stack *s, uint64_t now_ns);
 /* Forget every connection (after a restore: the guest's TCP state is not ours). */
 void mmds_stack_clear(struct mmds_stack *s);

@@ -4,7 +4,8 @@
  * "Not resident" is not "never touched": a page the host swapped out is not resident and
  * holds data. mincore() cannot tell the two apart (it reports a swapped-out page as not
  * in core), so each backing is asked what it knows:
- *   anonymous private memory  /proc/self/pagemap: present (bit 63) or in swap (bit 62)
+ *   anonymous private memory  /proc/self/pagemap: present (bit 63) or in swap (bit 62);
+ *                             every page where no /proc is mounted (a jail)
  *   memfd (shmem)             SEEK_DATA / SEEK_HOLE on the memfd: swapped pages are data
  *   hugetlb                   mincore: huge pages are never swapped, and hugetlbfs's
  *                             llseek calls the whole file data

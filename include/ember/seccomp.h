@@ -6,12 +6,13 @@
 #include <stddef.h>
 
 enum seccomp_kind {
+	SECCOMP_DEVICES,    /* the device thread: virtio queues, taps, vsock, MMDS, timers */
 	SECCOMP_VCPU,       /* vCPU threads: KVM_RUN, device register handlers, console output */
 	SECCOMP_BLOCK_IO,   /* the virtio-blk worker: preadv/pwritev/fdatasync on its image */
 	SECCOMP_UFFD_WATCH, /* the uffd handler watch: poll, recv, UFFDIO_UNREGISTER */
 };
-/* The control thread has no kind: it runs the operator's Lua (files, processes, sockets)
- * and stays unfiltered. */
+/* The control thread has no kind: it runs the operator's Lua, the REPL and the API
+ * (files, processes, sockets) and stays unfiltered; guest data is not handled there. */
 
 /* Install the filter for `kind` on the calling thread (PR_SET_NO_NEW_PRIVS first): the
  * calls every filtered thread needs plus the kind's own. A call outside the list raises

@@ -149,7 +149,9 @@ struct virtio_dev_ops {
 
 /* What the transport needs from the VM. */
 struct virtio_env {
-	struct ev_loop *loop;
+	struct ev_loop *loop;         /* the device thread's: queues, taps, sockets, timers */
+	struct ev_loop *control_loop; /* the control thread's: work the device thread's filter
+				       * forbids (vsock sockets); NULL: `loop` does it all */
 	const struct guest_mem *mem;
 	int vm_fd;          /* for KVM_IOEVENTFD / KVM_IRQFD */
 	struct bus *mmio;   /* the transport registers its window here */
@@ -175,6 +177,15 @@ struct virtq *virtio_queue(struct virtio_dev *vd, unsigned q);
 void virtio_notify(struct virtio_dev *vd, unsigned q);
 void virtio_config_changed(struct virtio_dev *vd);
 void virtio_needs_reset(struct virtio_dev *vd, const char *why);
+/* At most this many chains per queue in one call of queue_notify (or of a model's own
+ * pump): a guest that refills its ring as fast as the device empties it must not hold the
+ * loop, nor the device lock, from the API and the other devices. A quarter of the
+ * largest ring: the loop turns at least four times per full ring. */
+#define VIRTIO_KICK_BUDGET 64
+/* For device models, lock held: the model stopped at its budget with chains left on queue
+ * `q`. The transport calls queue_notify(q) again on a later loop iteration, after the
+ * loop has polled its other watchers; dropped if the device is reset meanwhile. */
+void virtio_queue_yield(struct virtio_dev *vd, unsigned q);
 /* The transport lock, for a model's own control-thread callbacks (timers, completions)
  * that touch queues or call the functions above. Never held across a blocking call. */
 void virtio_lock(struct virtio_dev *vd);

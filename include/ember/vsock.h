@@ -110,6 +110,10 @@ typedef void (*vsock_wake_fn)(void *ctx);
 struct vsock_uds *vsock_uds_new(struct ev_loop *loop, const char *path, uint64_t guest_cid,
 	vsock_wake_fn wake, void *ctx, char *err, size_t errlen);
 /* Close every connection and the listener, remove the socket file. NULL is a no-op. */
+/* The device loop runs on a thread of its own, whose filter allows no socket(2): sockets
+ * for guest-initiated connections are then made ahead on `control` (the control thread's
+ * loop). Without this call they are made when needed (one thread for everything). */
+void vsock_uds_serve_from(struct vsock_uds *u, struct ev_loop *control);
 void vsock_uds_free(struct vsock_uds *u);
 
 /* Whether the backend can take one more guest packet now. A packet can need one reply

@@ -155,11 +155,12 @@ static void store(cJSON *v, struct api_resp *r)
 
 void api_get_mmds(struct api *api, const struct api_call *call, struct api_resp *r)
 {
-	const cJSON *data = mmds_data(mmds_shared());
+	cJSON *data;
+	int ret = mmds_data_copy(mmds_shared(), &data);
 
 	(void)api;
 	(void)call;
-	resp_json(r, data ? cJSON_Duplicate(data, 1) : cJSON_CreateObject());
+	resp_json(r, ret == -ENOENT ? cJSON_CreateObject() : data);
 }
 
 void api_put_mmds(struct api *api, const struct api_call *call, struct api_resp *r)
@@ -202,15 +203,14 @@ static cJSON *merge(cJSON *target, const cJSON *patch)
 
 void api_patch_mmds(struct api *api, const struct api_call *call, struct api_resp *r)
 {
-	const cJSON *data = mmds_data(mmds_shared());
 	cJSON *next;
+	int ret = mmds_data_copy(mmds_shared(), &next);
 
 	(void)api;
-	if (!data) {
+	if (ret == -ENOENT) {
 		resp_fault(r, 400, "MMDS error: The MMDS data store is not initialized.");
 		return;
 	}
-	next = cJSON_Duplicate(data, 1);
 	store(next ? merge(next, call->body) : NULL, r);
 }
 

@@ -145,7 +145,10 @@ struct api_server *api_server_new(struct ev_loop *loop, struct api *api, const c
 		snprintf(err, errlen, "api socket %s: bind: %s", path, strerror(errno));
 		goto err_close;
 	}
-	if (listen(srv->fd, SOMAXCONN) < 0 || stat(path, &st) < 0) {
+	/* 0600 whatever the umask. chmod between bind and listen, not umask(): the umask is
+	 * process-wide and other threads may be creating files; no client can connect before
+	 * listen, so the wider mode bind gave the path is never usable. */
+	if (chmod(path, 0600) < 0 || listen(srv->fd, SOMAXCONN) < 0 || stat(path, &st) < 0) {
 		ret = errno;
 		unlink(path);
 		snprintf(err, errlen, "api socket %s: %s", path, strerror(ret));

@@ -352,7 +352,7 @@ void vconn_guest_connect(struct vsock_uds *u, const struct vsock_hdr *h)
 	n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", u->path, h->dst_port);
 	if (n < 0 || (size_t)n >= sizeof(sa.sun_path) || u->st.open >= VSOCK_MAX_CONNS)
 		goto refuse;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = vsock_spares_take(&u->spares);
 	if (fd < 0)
 		goto refuse;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || !(c = vconn_new(u, fd))) {
@@ -379,6 +379,11 @@ void vsock_uds_reset(struct vsock_uds *u)
 		vconn_free(u->all);
 	u->orphan_len = 0;
 	u->orphan_head = 0;
+}
+
+void vsock_uds_serve_from(struct vsock_uds *u, struct ev_loop *control)
+{
+	vsock_spares_start(&u->spares, control);
 }
 
 void vsock_uds_set_guest_cid(struct vsock_uds *u, uint64_t cid)
@@ -424,12 +429,14 @@ struct vsock_uds *vsock_uds_new(struct ev_loop *loop, const char *path, uint64_t
 	u->wake = wake_fn;
 	u->ctx = ctx;
 	u->local_port_last = VSOCK_LOCAL_PORT_FIRST - 1;
+	vsock_spares_init(&u->spares);
 	u->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (u->listen_fd < 0 || bind(u->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
 	    listen(u->listen_fd, 64) < 0) {
 		snprintf(err, errlen, "vsock: cannot listen on %s: %s", path, strerror(errno));
 		if (u->listen_fd >= 0)
 			close(u->listen_fd);
+		vsock_spares_deinit(&u->spares);
 		free(u->path);
 		free(u);
 		return NULL;
@@ -448,6 +455,7 @@ void vsock_uds_free(struct vsock_uds *u)
 	ev_io_stop(u->loop, &u->accept_w);
 	close(u->listen_fd);
 	unlink(u->path);
+	vsock_spares_deinit(&u->spares);
 	free(u->path);
 	free(u);
 }

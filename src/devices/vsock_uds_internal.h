@@ -4,6 +4,7 @@
 #define EMBER_VSOCK_UDS_INTERNAL_H
 
 #include <ev.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,8 +55,25 @@ struct orphan {
 	uint32_t src_port, dst_port;
 };
 
+/* vsock_spares.c: sockets made on the control thread for the device thread. */
+#define VSOCK_SPARES 32
+struct vsock_spares {
+	pthread_mutex_t lock;
+	int fds[VSOCK_SPARES];
+	unsigned n;
+	struct ev_loop *control; /* NULL until started: sockets are made by the taker */
+	ev_async refill;
+};
+void vsock_spares_init(struct vsock_spares *s);
+/* Fill the spares now and refill them on `control` (the control thread's loop). */
+void vsock_spares_start(struct vsock_spares *s, struct ev_loop *control);
+/* A fresh non-blocking AF_UNIX stream socket, or -errno (-EAGAIN: none left just now). */
+int vsock_spares_take(struct vsock_spares *s);
+void vsock_spares_deinit(struct vsock_spares *s);
+
 struct vsock_uds {
 	struct ev_loop *loop;
+	struct vsock_spares spares;
 	char *path;
 	uint64_t guest_cid;
 	int listen_fd;

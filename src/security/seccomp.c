@@ -1,8 +1,9 @@
 /* seccomp allowlists per thread kind (libseccomp), installed by each thread itself before
- * it touches guest-controlled data: vCPU threads, the virtio-blk I/O worker and the uffd
- * handler watch. The control thread is not filtered, on purpose: it runs the operator's
- * Lua, which opens files, starts processes and makes sockets at will, so no allowlist
- * short of everything would hold for it; the threads that serve the guest are filtered. */
+ * it touches guest-controlled data: vCPU threads, the device thread (every virtio queue,
+ * tap, vsock connection and the MMDS), the virtio-blk I/O worker and the uffd handler
+ * watch. The control thread is not filtered, on purpose: it runs the operator's Lua, the
+ * REPL and the API, which open files, start processes and make sockets at will; it reads
+ * no guest-controlled data but the console's bytes (see ARCHITECTURE.md). */
 #include "ember/seccomp.h"
 
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -23,11 +25,21 @@
 
 #define EXIT_BAD_SYSCALL 148
 
+/* A call allowed outright, or only when one argument passes a check: an ioctl's request
+ * (ARG_EQ), or memory protections without PROT_EXEC (ARG_CLEAR: no new executable
+ * memory on a filtered thread). */
+enum arg_check { ARG_ANY, ARG_EQ, ARG_CLEAR };
 struct rule {
 	int nr;
-	unsigned long ioctl; /* for ioctl: the request allowed; 0 for other calls */
+	enum arg_check check;
+	unsigned arg;
+	unsigned long value;
 	const char *why;
 };
+
+#define ALLOW(name, why) { SCMP_SYS(name), ARG_ANY, 0, 0, why }
+#define IOCTL(req, why) { SCMP_SYS(ioctl), ARG_EQ, 1, req, why }
+#define NO_EXEC(name, arg, why) { SCMP_SYS(name), ARG_CLEAR, arg, PROT_EXEC, why }
 
 struct allowlist {
 	const char *thread; /* for messages: "a vcpu thread" */
@@ -39,67 +51,98 @@ struct allowlist {
 
 /* What every filtered thread needs: locks, logging, and ending the thread or process. */
 static const struct rule common_rules[] = {
-	{ SCMP_SYS(write), 0, "log lines, serial output, eventfd interrupts and loop wake-ups" },
-	{ SCMP_SYS(futex), 0, "mutexes and condition variables" },
-	{ SCMP_SYS(rt_sigprocmask), 0, "glibc signal masking around locks and thread exit" },
-	{ SCMP_SYS(clock_gettime), 0, "log timestamps when the vDSO is not used" },
-	{ SCMP_SYS(sched_yield), 0, "lock contention" },
-	{ SCMP_SYS(madvise), 0, "glibc releasing the thread's stack at exit" },
-	{ SCMP_SYS(munmap), 0, "glibc thread exit" },
-	{ SCMP_SYS(exit), 0, "thread exit" },
-	{ SCMP_SYS(exit_group), 0, "process exit after a fatal error (and the SIGSYS report)" },
-#ifdef __SANITIZE_ADDRESS__
+	ALLOW(write, "log lines, serial output, eventfd interrupts and loop wake-ups"),
+	ALLOW(futex, "mutexes and condition variables"),
+	ALLOW(rt_sigprocmask, "glibc signal masking around locks and thread exit"),
+	ALLOW(clock_gettime, "log timestamps when the vDSO is not used"),
+	ALLOW(sched_yield, "lock contention"),
+	ALLOW(madvise, "glibc releasing the thread's stack at exit"),
+	ALLOW(munmap, "glibc thread exit"),
+	ALLOW(exit, "thread exit"),
+	ALLOW(exit_group, "process exit after a fatal error (and the SIGSYS report)"),
+	ALLOW(restart_syscall, "a wait resumed after SIGSTOP/SIGCONT, Ctrl-Z and fg, ptrace"),
+	ALLOW(brk, "heap growth"),
+	ALLOW(mremap, "heap growth: realloc of a large block"),
+#ifndef __SANITIZE_ADDRESS__
+	NO_EXEC(mmap, 2, "heap growth: a large block or a new arena, never executable"),
+	NO_EXEC(mprotect, 2, "heap growth inside an arena, never executable"),
+#else
 	/* The sanitizer runtime maps shadow and report memory from any thread. */
-	{ SCMP_SYS(mmap), 0, "sanitizer runtime" },
-	{ SCMP_SYS(mprotect), 0, "sanitizer runtime" },
-	{ SCMP_SYS(sigaltstack), 0, "sanitizer runtime" },
-	{ SCMP_SYS(prctl), 0, "sanitizer runtime" },
-	{ SCMP_SYS(getrlimit), 0, "sanitizer runtime" },
-	{ SCMP_SYS(prlimit64), 0, "sanitizer runtime" },
-	{ SCMP_SYS(openat), 0, "sanitizer runtime (report)" },
-	{ SCMP_SYS(read), 0, "sanitizer runtime (report)" },
-	{ SCMP_SYS(close), 0, "sanitizer runtime (report)" },
-	{ SCMP_SYS(readlink), 0, "sanitizer runtime (report)" },
-	{ SCMP_SYS(sched_getaffinity), 0, "sanitizer runtime" },
-	{ SCMP_SYS(gettid), 0, "sanitizer runtime" },
-	{ SCMP_SYS(getpid), 0, "sanitizer runtime" },
+	ALLOW(mmap, "sanitizer runtime"),
+	ALLOW(mprotect, "sanitizer runtime"),
+	ALLOW(sigaltstack, "sanitizer runtime"),
+	ALLOW(prctl, "sanitizer runtime"),
+	ALLOW(getrlimit, "sanitizer runtime"),
+	ALLOW(prlimit64, "sanitizer runtime"),
+	ALLOW(openat, "sanitizer runtime (report)"),
+	ALLOW(read, "sanitizer runtime (report)"),
+	ALLOW(close, "sanitizer runtime (report)"),
+	ALLOW(readlink, "sanitizer runtime (report)"),
+	ALLOW(sched_getaffinity, "sanitizer runtime"),
+	ALLOW(gettid, "sanitizer runtime"),
+	ALLOW(getpid, "sanitizer runtime"),
 #endif
 };
 
 static const struct rule vcpu_rules[] = {
-	{ SCMP_SYS(ioctl), KVM_RUN, "vcpu: run the guest" },
-	{ SCMP_SYS(ioctl), KVM_GET_REGS, "vcpu: registers for an exit report or emulation" },
-	{ SCMP_SYS(ioctl), KVM_SET_REGS, "vcpu: skip an instruction ember emulated" },
-	{ SCMP_SYS(ioctl), KVM_GET_SREGS, "vcpu: mode of an instruction ember emulates" },
-	{ SCMP_SYS(ioctl), KVM_TRANSLATE, "vcpu: guest address of an instruction to emulate" },
-	{ SCMP_SYS(ioctl), KVM_GET_VCPU_EVENTS, "vcpu: inject an exception (emulation)" },
-	{ SCMP_SYS(ioctl), KVM_SET_VCPU_EVENTS, "vcpu: inject an exception (emulation)" },
-	{ SCMP_SYS(ioctl), KVM_GET_XSAVE, "vcpu: MXCSR for an emulated stmxcsr/ldmxcsr" },
-	{ SCMP_SYS(ioctl), KVM_SET_XSAVE, "vcpu: MXCSR for an emulated ldmxcsr" },
-	{ SCMP_SYS(rt_sigreturn), 0, "return from the kick signal handler" },
-	{ SCMP_SYS(gettid), 0, "logging" },
-	{ SCMP_SYS(getpid), 0, "logging" },
+	IOCTL(KVM_RUN, "vcpu: run the guest"),
+	IOCTL(KVM_GET_REGS, "vcpu: registers for an exit report or emulation"),
+	IOCTL(KVM_SET_REGS, "vcpu: skip an instruction ember emulated"),
+	IOCTL(KVM_GET_SREGS, "vcpu: mode of an instruction ember emulates"),
+	IOCTL(KVM_TRANSLATE, "vcpu: guest address of an instruction to emulate"),
+	IOCTL(KVM_GET_VCPU_EVENTS, "vcpu: inject an exception (emulation)"),
+	IOCTL(KVM_SET_VCPU_EVENTS, "vcpu: inject an exception (emulation)"),
+	IOCTL(KVM_GET_XSAVE, "vcpu: MXCSR for an emulated stmxcsr/ldmxcsr"),
+	IOCTL(KVM_SET_XSAVE, "vcpu: MXCSR for an emulated ldmxcsr"),
+	ALLOW(rt_sigreturn, "return from the kick signal handler"),
+	ALLOW(gettid, "logging"),
+	ALLOW(getpid, "logging"),
 };
 
 /* The worker only executes requests the control thread parsed: the raw-file backend's
  * calls on an fd opened before (block_file.c), and its locked lists. It runs with every
  * signal blocked (blk_worker_new), so no handler ever returns on it. */
 static const struct rule block_io_rules[] = {
-	{ SCMP_SYS(preadv), 0, "block: read sectors from the image" },
-	{ SCMP_SYS(pwritev), 0, "block: write sectors to the image" },
-	{ SCMP_SYS(fdatasync), 0, "block: flush, and writes with write-through caching" },
+	ALLOW(preadv, "block: read sectors from the image"),
+	ALLOW(pwritev, "block: write sectors to the image"),
+	ALLOW(fdatasync, "block: flush, and writes with write-through caching"),
 };
 
 /* The watch waits on the handler's socket and a stop eventfd, and unregisters guest
  * memory if the handler goes. Signals blocked as for the block worker. */
 static const struct rule uffd_watch_rules[] = {
-	{ SCMP_SYS(poll), 0, "uffd watch: wait for the handler socket or the stop eventfd" },
-	{ SCMP_SYS(ppoll), 0, "uffd watch: poll() where libc implements it with ppoll" },
-	{ SCMP_SYS(recvfrom), 0, "uffd watch: read (and ignore) what the handler sends" },
-	{ SCMP_SYS(ioctl), UFFDIO_UNREGISTER, "uffd watch: wake faults of a lost handler" },
+	ALLOW(poll, "uffd watch: wait for the handler socket or the stop eventfd"),
+	ALLOW(ppoll, "uffd watch: poll() where libc implements it with ppoll"),
+	ALLOW(recvfrom, "uffd watch: read (and ignore) what the handler sends"),
+	IOCTL(UFFDIO_UNREGISTER, "uffd watch: wake faults of a lost handler"),
+};
+
+/* The devices' loop (device thread): everything a guest's queues, taps, vsock
+ * connections and MMDS requests make ember do. No open, no socket: files and taps are
+ * opened on the control thread, and guest-initiated vsock connections take a socket the
+ * control thread made in advance (vsock_uds.c). */
+static const struct rule device_rules[] = {
+	ALLOW(epoll_wait, "devices: the loop waits for kicks, taps, sockets, timers"),
+	ALLOW(epoll_pwait, "devices: epoll_wait where libc implements it so"),
+	ALLOW(epoll_ctl, "devices: watchers started and stopped"),
+	ALLOW(read, "devices: kick eventfds, tap frames, vsock sockets"),
+	ALLOW(readv, "devices: tap frames into a chain's buffers"),
+	ALLOW(writev, "devices: tap frames from a chain's buffers"),
+	ALLOW(recvfrom, "devices: vsock sockets (recv)"),
+	ALLOW(sendto, "devices: vsock sockets (send)"),
+	ALLOW(accept4, "devices: a host connection to the vsock socket"),
+	ALLOW(connect, "devices: a guest connection to a host vsock port (socket made before)"),
+	ALLOW(shutdown, "devices: a vsock connection half-closed by the guest"),
+	ALLOW(close, "devices: a vsock connection ends"),
+	ALLOW(fcntl, "devices: non-blocking flags of accepted sockets"),
+	ALLOW(getrandom, "devices: entropy device, MMDS session tokens"),
+	ALLOW(fallocate, "devices: balloon pages of a memfd given back (punch hole)"),
+	ALLOW(gettid, "logging"),
+	ALLOW(getpid, "logging"),
 };
 
 static const struct allowlist lists[] = {
+	[SECCOMP_DEVICES] = { "the device thread", RULES(device_rules) },
 	[SECCOMP_VCPU] = { "a vcpu thread", RULES(vcpu_rules) },
 	[SECCOMP_BLOCK_IO] = { "the block I/O thread", RULES(block_io_rules) },
 	[SECCOMP_UFFD_WATCH] = { "the uffd watch thread", RULES(uffd_watch_rules) },
@@ -166,11 +209,16 @@ static int add_rules(scmp_filter_ctx ctx, const struct rule *rules, size_t n, ch
 	int ret = 0;
 
 	for (size_t i = 0; !ret && i < n; i++) {
-		if (rules[i].ioctl)
-			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, rules[i].nr, 1,
-				SCMP_A1(SCMP_CMP_EQ, rules[i].ioctl));
+		const struct rule *r = &rules[i];
+
+		if (r->check == ARG_EQ)
+			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
+				SCMP_CMP(r->arg, SCMP_CMP_EQ, r->value));
+		else if (r->check == ARG_CLEAR)
+			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
+				SCMP_CMP(r->arg, SCMP_CMP_MASKED_EQ, r->value, 0));
 		else
-			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, rules[i].nr, 0);
+			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 0);
 		if (ret)
 			snprintf(err, errlen, "seccomp: rule %zu (%s): %s", i, rules[i].why,
 				strerror(-ret));

@@ -121,9 +121,15 @@ int mem_file_write(const struct guest_mem *gm, const char *path, unsigned long *
 	size_t errlen)
 {
 	struct mem_file_stats st = { 0 };
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), ret = 0;
+	/* O_EXCL | O_NOFOLLOW: never write through a file or symlink someone left there. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600), ret = 0;
 	bool tagged;
 
+	if (fd < 0 && errno == EEXIST) {
+		snprintf(err, errlen, "memory file %s: the name exists already (left by an "
+			"interrupted snapshot?); it is not overwritten: remove it", path);
+		return -EEXIST;
+	}
 	if (fd < 0) {
 		snprintf(err, errlen, "memory file %s: %s", path, strerror(errno));
 		return -errno;
@@ -149,6 +155,7 @@ int mem_file_write(const struct guest_mem *gm, const char *path, unsigned long *
 fail:
 	snprintf(err, errlen, "memory file %s: %s", path, strerror(-ret));
 	close(fd);
+	unlink(path);
 	return ret;
 }
 
@@ -279,6 +286,11 @@ static int merge_into(int base_fd, int diff_fd, const struct stat *st, const cha
 		st->st_mode & 07777), ret = 0;
 	bool tagged;
 
+	if (out < 0 && errno == EEXIST) {
+		snprintf(err, errlen, "merge: cannot create %s: the name exists already (left by "
+			"an interrupted merge?); it is not overwritten: remove it", tmp);
+		return -EEXIST;
+	}
 	if (out < 0) {
 		snprintf(err, errlen, "merge: cannot create %s: %s", tmp, strerror(errno));
 		return -errno;
@@ -293,8 +305,10 @@ static int merge_into(int base_fd, int diff_fd, const struct stat *st, const cha
 		ret = tag(out, tmp, result, &tagged);
 	if (!ret && fsync(out) < 0)
 		ret = -errno;
-	if (ret)
+	if (ret) {
 		snprintf(err, errlen, "merge: writing %s: %s", tmp, strerror(-ret));
+		unlink(tmp);
+	}
 	close(out);
 	return ret;
 }
@@ -339,12 +353,12 @@ int mem_file_merge(const char *base, const char *diff, char *err, size_t errlen)
 	 * the rename leaves the old base as it was (it restores with its own state file),
 	 * and a clone that maps the old base keeps its inode, which nothing writes. */
 	ret = merge_into(old, in, &so, tmp, &result, err, errlen);
-	if (!ret && rename(tmp, base) < 0) {
+	if (ret)
+		goto out; /* merge_into removed its file, and left alone one it did not create */
+	if (rename(tmp, base) < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "merge: cannot rename %s to %s: %s", tmp, base,
 			strerror(errno));
-	}
-	if (ret) {
 		unlink(tmp);
 		goto out;
 	}

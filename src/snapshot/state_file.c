@@ -247,8 +247,10 @@ int snap_writer_commit(struct snap_writer *w, const char *path, char *err, size_
 		0600);
 	if (fd < 0) {
 		e = errno;
-		ret = snap_file_fail(err, errlen, path, -e,
-			"cannot create %s: %s", tmp, strerror(e));
+		ret = snap_file_fail(err, errlen, path, -e, "cannot create %s: %s", tmp,
+			e == EEXIST ? "the name exists already (left by an interrupted snapshot?); "
+				      "it is not overwritten: remove it"
+				    : strerror(e));
 		goto err_close_dir;
 	}
 	ret = write_all(fd, data, len);

@@ -129,7 +129,7 @@ int metrics_open(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "Reinitialization of metrics not allowed.");
 		return -EALREADY;
 	}
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC, 0644);
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s (os error %d)", strerror(errno), errno);
 		return -errno;

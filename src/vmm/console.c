@@ -194,7 +194,7 @@ struct console *console_new(struct ev_loop *loop, bool stdio, const char *log_pa
 	c->log_fd = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	if (log_path) {
-		c->log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		c->log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		if (c->log_fd < 0) {
 			snprintf(err, errlen, "console_log %s: %s", log_path, strerror(errno));
 			console_free(c);

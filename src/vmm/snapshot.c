@@ -199,7 +199,7 @@ static int publish(const char *mem_tmp, const char *mem_path, const char *state_
 	return ret;
 }
 
-int vm_snapshot(struct vm *vm, const struct snapshot_params *p, char *err, size_t errlen)
+static int snapshot(struct vm *vm, const struct snapshot_params *p, char *err, size_t errlen)
 {
 	unsigned long *maps[GUEST_MEM_MAX_REGIONS] = { 0 };
 	struct mem_file_stats st = { 0 };
@@ -253,13 +253,19 @@ int vm_snapshot(struct vm *vm, const struct snapshot_params *p, char *err, size_
 	snprintf(state_tmp, sizeof(state_tmp), "%s.tmp.%d", p->state_path, (int)getpid());
 	ret = mem_file_write(&vm->mem, mem_tmp, p->type == SNAPSHOT_DIFF ? maps : NULL,
 		vm->mem_zero_backed, &id, &st, err, errlen);
-	if (!ret)
-		ret = snap_writer_commit(w, state_tmp, err, errlen);
+	/* Each writer removes the temporary it created on failure, and never a file that was
+	 * there before it (O_EXCL): only ours are unlinked here. */
+	if (ret)
+		goto out;
+	ret = snap_writer_commit(w, state_tmp, err, errlen);
 	if (!ret)
 		ret = publish(mem_tmp, p->mem_path, state_tmp, p->state_path, err, errlen);
+	else
+		state_tmp[0] = '\0';
 	if (ret) {
 		unlink(mem_tmp);
-		unlink(state_tmp);
+		if (state_tmp[0])
+			unlink(state_tmp);
 	}
 out:
 	/* KVM's log was reset when it was read: a snapshot that failed, full or diff, keeps
@@ -279,5 +285,15 @@ out:
 			(unsigned long long)(st.bytes_written >> 20),
 			(unsigned long long)vm->last_snapshot_us);
 	}
+	return ret;
+}
+
+int vm_snapshot(struct vm *vm, const struct snapshot_params *p, char *err, size_t errlen)
+{
+	/* Devices stand still too: a packet received while memory is written would land in
+	 * guest memory and queues the state file no longer matches. */
+	dev_thread_lock(&vm->devs);
+	int ret = snapshot(vm, p, err, errlen);
+	dev_thread_unlock(&vm->devs);
 	return ret;
 }

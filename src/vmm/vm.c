@@ -281,6 +281,11 @@ struct vm *vm_new(const struct vm_config *cfg, struct ev_loop *loop, char *err, 
 	vm->kvm_fd = vm->vm_fd = vm->serial_irq_fd = vm->i8042_irq_fd = -1;
 	vm->uffd = vm->uffd_sock = -1;
 	vm->mem.fd = -1;
+	if (dev_thread_init(&vm->devs, err, errlen)) {
+		vm_config_deinit(&vm->cfg);
+		free(vm);
+		return NULL;
+	}
 	ev_async_init(&vm->wake, on_wake);
 	vm->wake.data = vm;
 	ev_async_start(loop, &vm->wake);
@@ -303,6 +308,7 @@ void vm_free(struct vm *vm)
 	vm->obs = NULL;
 	vm_stop(vm, VM_EXIT_STOPPED, 0);
 	vm_teardown(vm);
+	dev_thread_deinit(&vm->devs);
 	console_free(vm->console);
 	ev_async_stop(vm->loop, &vm->wake);
 	free(vm->input);

@@ -84,6 +84,7 @@ void vm_teardown(struct vm *vm)
 	if (vm->console)
 		console_input_enable(vm->console, false);
 	ev_timer_stop(vm->loop, &vm->input_retry);
+	dev_thread_stop(&vm->devs); /* no device callback runs from here on */
 	vm_free_virtio(vm);
 	sleep_ctl_free(vm->sleep_ctl);
 	boot_timer_free(vm->boot_timer);
@@ -248,11 +249,13 @@ int vm_build_vcpus(struct vm *vm, char *err, size_t errlen)
 
 int vm_start_threads(struct vm *vm, char *err, size_t errlen)
 {
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		int ret = vcpu_start_thread(&vm->vcpus[i], err, errlen);
-		if (ret)
-			return ret;
-	}
-	return 0;
+	/* First: its filter must hold before a vCPU lets the guest touch a queue. */
+	int ret = dev_thread_start(&vm->devs, err, errlen);
+
+	if (ret)
+		return ret;
+	for (unsigned i = 0; !ret && i < vm->nr_vcpus; i++)
+		ret = vcpu_start_thread(&vm->vcpus[i], err, errlen);
+	return ret;
 }
 

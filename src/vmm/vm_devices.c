@@ -42,8 +42,8 @@ static int add(struct vm *vm, struct virtio_dev *vd)
 int vm_build_virtio(struct vm *vm, char *err, size_t errlen)
 {
 	const struct vm_config *c = &vm->cfg;
-	struct virtio_env env = { .loop = vm->loop, .mem = &vm->mem, .vm_fd = vm->vm_fd,
-		.mmio = &vm->mmio };
+	struct virtio_env env = { .loop = vm->devs.loop, .control_loop = vm->loop,
+		.mem = &vm->mem, .vm_fd = vm->vm_fd, .mmio = &vm->mmio };
 	unsigned total = c->nr_drives + c->nr_nets + c->vsock.enabled + c->entropy.enabled +
 		c->balloon.enabled;
 	int ret = 0;
@@ -194,7 +194,7 @@ static struct virtio_dev *live_balloon(const struct vm *vm, char *err, size_t er
 	return vd;
 }
 
-int vm_balloon_set(struct vm *vm, uint32_t amount_mib, char *err, size_t errlen)
+static int balloon_set(struct vm *vm, uint32_t amount_mib, char *err, size_t errlen)
 {
 	struct virtio_dev *vd = live_balloon(vm, err, errlen);
 	int ret;
@@ -212,7 +212,7 @@ int vm_balloon_set(struct vm *vm, uint32_t amount_mib, char *err, size_t errlen)
 	return ret;
 }
 
-int vm_balloon_stats(struct vm *vm, struct balloon_stats *out, char *err, size_t errlen)
+static int balloon_stats(struct vm *vm, struct balloon_stats *out, char *err, size_t errlen)
 {
 	struct virtio_dev *vd = live_balloon(vm, err, errlen);
 	int ret;
@@ -225,7 +225,7 @@ int vm_balloon_stats(struct vm *vm, struct balloon_stats *out, char *err, size_t
 	return ret;
 }
 
-int vm_balloon_set_stats_interval(struct vm *vm, uint32_t seconds, char *err, size_t errlen)
+static int balloon_set_stats_interval(struct vm *vm, uint32_t seconds, char *err, size_t errlen)
 {
 	struct virtio_dev *vd = live_balloon(vm, err, errlen);
 	int ret;
@@ -240,7 +240,7 @@ int vm_balloon_set_stats_interval(struct vm *vm, uint32_t seconds, char *err, si
 	return ret;
 }
 
-int vm_balloon_config(struct vm *vm, struct balloon_config *out, char *err, size_t errlen)
+static int balloon_config(struct vm *vm, struct balloon_config *out, char *err, size_t errlen)
 {
 	struct virtio_dev *vd = live_balloon(vm, err, errlen);
 	int ret;
@@ -304,7 +304,7 @@ static int net_index(const struct vm_config *c, const char *id)
 	return -1;
 }
 
-int vm_drive_update(struct vm *vm, const char *drive_id, const char *path,
+static int drive_update(struct vm *vm, const char *drive_id, const char *path,
 	const struct rate_limit_update *limit, char *err, size_t errlen)
 {
 	struct rate_limiter scratch = { 0 };
@@ -351,7 +351,7 @@ int vm_drive_update(struct vm *vm, const char *drive_id, const char *path,
 	return 0;
 }
 
-int vm_net_update(struct vm *vm, const char *iface_id, const struct rate_limit_update *rx,
+static int net_update(struct vm *vm, const char *iface_id, const struct rate_limit_update *rx,
 	const struct rate_limit_update *tx, char *err, size_t errlen)
 {
 	static const struct rate_limit_update keep;
@@ -376,4 +376,56 @@ int vm_net_update(struct vm *vm, const char *iface_id, const struct rate_limit_u
 		limit_config_update(&n->tx_limit, tx);
 	log_info("%s: rate limiters updated", what);
 	return 0;
+}
+
+/* ---- the control thread's entry points: each holds the device thread off ---- */
+
+int vm_balloon_set(struct vm *vm, uint32_t amount_mib, char *err, size_t errlen)
+{
+	dev_thread_lock(&vm->devs);
+	int ret = balloon_set(vm, amount_mib, err, errlen);
+	dev_thread_unlock(&vm->devs);
+	return ret;
+}
+
+int vm_balloon_stats(struct vm *vm, struct balloon_stats *out, char *err, size_t errlen)
+{
+	dev_thread_lock(&vm->devs);
+	int ret = balloon_stats(vm, out, err, errlen);
+	dev_thread_unlock(&vm->devs);
+	return ret;
+}
+
+int vm_balloon_set_stats_interval(struct vm *vm, uint32_t seconds, char *err, size_t errlen)
+{
+	dev_thread_lock(&vm->devs);
+	int ret = balloon_set_stats_interval(vm, seconds, err, errlen);
+	dev_thread_unlock(&vm->devs);
+	return ret;
+}
+
+int vm_balloon_config(struct vm *vm, struct balloon_config *out, char *err, size_t errlen)
+{
+	dev_thread_lock(&vm->devs);
+	int ret = balloon_config(vm, out, err, errlen);
+	dev_thread_unlock(&vm->devs);
+	return ret;
+}
+
+int vm_drive_update(struct vm *vm, const char *drive_id, const char *path,
+	const struct rate_limit_update *limit, char *err, size_t errlen)
+{
+	dev_thread_lock(&vm->devs);
+	int ret = drive_update(vm, drive_id, path, limit, err, errlen);
+	dev_thread_unlock(&vm->devs);
+	return ret;
+}
+
+int vm_net_update(struct vm *vm, const char *iface_id, const struct rate_limit_update *rx,
+	const struct rate_limit_update *tx, char *err, size_t errlen)
+{
+	dev_thread_lock(&vm->devs);
+	int ret = net_update(vm, iface_id, rx, tx, err, errlen);
+	dev_thread_unlock(&vm->devs);
+	return ret;
 }

@@ -221,11 +221,13 @@ int vm_devices(struct vm *vm, struct vm_device_info *out, unsigned cap)
 
 	if (vm->state != VM_RUNNING && vm->state != VM_PAUSED)
 		return -EBUSY;
+	dev_thread_lock(&vm->devs);
 	for (size_t b = 0; b < 2; b++) {
 		for (unsigned i = 0; i < buses[b]->count; i++, n++)
 			if (n < cap)
 				describe(vm, buses[b], &buses[b]->devices[i], &out[n]);
 	}
+	dev_thread_unlock(&vm->devs);
 	return (int)n;
 }
 

@@ -3,6 +3,7 @@
 #ifndef EMBER_VM_INTERNAL_H
 #define EMBER_VM_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -26,6 +27,39 @@ struct virtio_dev;
 struct acpi_mmio_device;
 struct snap_writer;
 struct snap_cursor;
+
+/* The device thread (device_thread.c): the devices' libev loop on a thread of its own,
+ * under the devices' seccomp filter. */
+struct dev_thread {
+	struct ev_loop *loop; /* the loop every virtio device is built on */
+	pthread_t tid;
+	bool started;
+	_Atomic bool stopping;
+	pthread_mutex_t lock, gate;
+	ev_async wake;
+	/* Start-up handshake: the filter is installed, or why not. */
+	pthread_mutex_t ready_lock;
+	pthread_cond_t ready_cond;
+	bool ready;
+	int start_ret;
+	char start_err[160];
+};
+/* An idle device loop, its lock and wake-up; -ENOMEM with err. */
+__attribute__((warn_unused_result)) int dev_thread_init(struct dev_thread *t, char *err,
+	size_t errlen);
+/* Start the thread; returns once its filter is installed, or with the reason it could not
+ * be (the thread then never runs the loop: ember fails closed). */
+__attribute__((warn_unused_result)) int dev_thread_start(struct dev_thread *t, char *err,
+	size_t errlen);
+/* The control thread's hold on device state: between lock and unlock no device callback
+ * runs, and watchers may be started or stopped. Not recursive. No-ops while the thread is
+ * not running (building, restoring, torn down). */
+void dev_thread_lock(struct dev_thread *t);
+void dev_thread_unlock(struct dev_thread *t);
+/* Stop and join the thread (the loop and its watchers stay); no-op when not started. */
+void dev_thread_stop(struct dev_thread *t);
+/* Stop the thread and free the loop (every watcher must be stopped before). */
+void dev_thread_deinit(struct dev_thread *t);
 
 struct vm {
 	struct vm_config cfg;
@@ -81,7 +115,8 @@ struct vm {
 	struct uffd_watch *uffd_watch;
 	_Atomic bool uffd_lost; /* the handler went away: guest memory is no longer valid */
 	uint64_t last_snapshot_us, last_restore_us;
-	struct virtio_dev *virtio[VM_MAX_VIRTIO]; /* in build order */
+	struct virtio_dev *virtio[VM_MAX_VIRTIO]; /* in build order, on devs.loop */
+	struct dev_thread devs;
 	unsigned nr_virtio;
 };
 

@@ -17,7 +17,7 @@ struct virtio_dev {
 	const struct virtio_dev_ops *ops;
 	void *dev;
 	struct virtq q;
-	unsigned notifies, needs_reset, locks, config_changes;
+	unsigned notifies, needs_reset, locks, config_changes, yields;
 	char why[256];
 };
 

@@ -171,6 +171,12 @@ void virtio_needs_reset(struct virtio_dev *vd, const char *why)
 		vd->q[i].ready = false;
 }
 
+void virtio_queue_yield(struct virtio_dev *vd, unsigned q)
+{
+	if (q < NVR_QUEUES)
+		vd->yields[q]++;
+}
+
 void virtio_lock(struct virtio_dev *vd)
 {
 	vd->locks++;

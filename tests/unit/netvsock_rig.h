@@ -27,7 +27,7 @@ struct virtio_dev {
 	struct virtq q[NVR_QUEUES];
 	uint16_t avail_idx[NVR_QUEUES], used_seen[NVR_QUEUES], next_desc[NVR_QUEUES];
 	uint64_t next_buf;
-	unsigned notifies[NVR_QUEUES];
+	unsigned notifies[NVR_QUEUES], yields[NVR_QUEUES];
 	unsigned needs_reset, locks, unlocks;
 	const struct virtio_dev_ops *ops; /* the model virtio_model finds, set by the test */
 	void *dev;

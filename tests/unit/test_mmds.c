@@ -392,7 +392,8 @@ static void test_mmds_reply_is_retransmitted_until_acked(void **state)
 	assert_int_equal(mmds_stack_stats(r->s)->tx_retransmits, 1);
 	assert_true(in(r, &(struct seg){ .sport = 40001, .seq = 6 + sizeof(req) - 1,
 		.ack = ours + (uint32_t)o.dlen, .flags = ACK }));
-	assert_int_equal(mmds_stack_deadline(r->s), 0);
+	/* No retransmission left to time: only the idle timeout, from the last segment. */
+	assert_int_equal(mmds_stack_deadline(r->s), r->now + MMDS_TCP_IDLE_TIMEOUT_NS);
 }
 
 static void test_mmds_unacked_connection_gives_up_with_reset(void **state)
@@ -415,6 +416,45 @@ static void test_mmds_unacked_connection_gives_up_with_reset(void **state)
 	assert_true(reset);
 	assert_int_equal(synacks, 7);
 	assert_int_equal(mmds_stack_stats(r->s)->conns_timed_out, 1);
+	assert_int_equal(mmds_stack_deadline(r->s), 0);
+}
+
+/* An open connection the guest leaves silent is reset after the idle timeout, and its
+ * slot serves a new one; a connection in use is not. */
+static void test_mmds_idle_connection_is_reset_after_the_timeout(void **state)
+{
+	struct rig *r = *state;
+	uint64_t start = r->now;
+	struct out o;
+
+	connect_from(r, 43000, 500);
+	connect_from(r, 43001, 700);
+	assert_false(next(r, &o));
+	assert_int_equal(mmds_stack_deadline(r->s), start + MMDS_TCP_IDLE_TIMEOUT_NS);
+	/* Half-way, 43001 speaks (a bare ACK): its idle time starts again. */
+	r->now = start + MMDS_TCP_IDLE_TIMEOUT_NS / 2;
+	assert_true(in(r, &(struct seg){ .sport = 43001, .seq = 701, .flags = ACK,
+		.ack = 0 }));
+	while (next(r, &o))
+		;
+	r->now = start + MMDS_TCP_IDLE_TIMEOUT_NS - 1;
+	mmds_stack_tick(r->s, r->now);
+	assert_false(next(r, &o));
+	r->now = mmds_stack_deadline(r->s);
+	assert_int_equal(r->now, start + MMDS_TCP_IDLE_TIMEOUT_NS);
+	mmds_stack_tick(r->s, r->now);
+	assert_true(next(r, &o));
+	assert_int_equal(o.flags, RST);
+	assert_int_equal(o.dport, 43000);
+	assert_false(next(r, &o));
+	assert_int_equal(mmds_stack_stats(r->s)->conns_timed_out, 1);
+	/* 43001 lives until its own timeout, counted from its last segment. */
+	assert_int_equal(mmds_stack_deadline(r->s), start + MMDS_TCP_IDLE_TIMEOUT_NS / 2 +
+		MMDS_TCP_IDLE_TIMEOUT_NS);
+	r->now = mmds_stack_deadline(r->s);
+	mmds_stack_tick(r->s, r->now);
+	assert_true(next(r, &o));
+	assert_int_equal(o.dport, 43001);
 	assert_int_equal(mmds_stack_deadline(r->s), 0);
 }
 
@@ -644,7 +684,8 @@ static void test_mmds_store_limit(void **state)
 	big[MMDS_DATA_LIMIT + 15] = 0;
 	v = cJSON_CreateString(big);
 	assert_int_equal(mmds_set_data(r->m, v), -EFBIG);
-	assert_non_null(mmds_data(r->m)); /* unchanged */
+	assert_int_equal(mmds_data_copy(r->m, &v), 0); /* unchanged */
+	cJSON_Delete(v);
 	free(big);
 }
 
@@ -656,6 +697,7 @@ int main(void)
 		T(test_mmds_other_traffic_is_not_consumed),
 		T(test_mmds_bad_ip_and_tcp_are_dropped_and_counted),
 		T(test_mmds_get_over_tcp_v1),
+		T(test_mmds_idle_connection_is_reset_after_the_timeout),
 		T(test_mmds_reply_is_retransmitted_until_acked),
 		T(test_mmds_unacked_connection_gives_up_with_reset),
 		T(test_mmds_unexpected_segments_get_resets),

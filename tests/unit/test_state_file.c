@@ -915,6 +915,29 @@ static void test_state_file_commit_failed_write_leaves_file_intact(void **state)
 }
 
 /* The rename fails (the target is a non-empty directory): the temporary goes away. */
+/* A file or symlink already at the temporary's name is refused, named, and left alone:
+ * the writer never writes through it nor removes it. */
+static void test_state_file_commit_refuses_an_existing_temporary(void **state)
+{
+	const char *dir = *state;
+	struct snap_writer *w = sample_writer();
+	char path[512], tmp[600], target[512], err[1024] = "";
+	uint8_t buf[64];
+
+	snprintf(path, sizeof(path), "%s/vm.state", dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	snprintf(target, sizeof(target), "%s/target", dir);
+	write_file(target, "precious", 8);
+	assert_int_equal(symlink(target, tmp), 0);
+	assert_int_equal(snap_writer_commit(w, path, err, sizeof(err)), -EEXIST);
+	assert_non_null(strstr(err, tmp));
+	assert_non_null(strstr(err, "exists already"));
+	assert_int_equal(read_file(target, buf, sizeof(buf)), 8);
+	assert_memory_equal(buf, "precious", 8);
+	assert_int_equal(dir_entries(dir), 2); /* the symlink and its target, nothing else */
+	snap_writer_free(w);
+}
+
 static void test_state_file_commit_failed_rename_removes_temporary(void **state)
 {
 	const char *dir = *state;
@@ -1045,6 +1068,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_file_commit_failed_write_leaves_file_intact,
 			tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_state_file_commit_failed_rename_removes_temporary,
+			tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_state_file_commit_refuses_an_existing_temporary,
 			tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_state_file_commit_refuses_open_section_and_bad_names, tmpdir_setup,

@@ -33,7 +33,7 @@ struct virtio_dev {
 	const struct virtio_dev_ops *ops;
 	void *dev;
 	struct virtq q[VIRTIO_MAX_QUEUES];
-	unsigned notified[VIRTIO_MAX_QUEUES];
+	unsigned notified[VIRTIO_MAX_QUEUES], yields[VIRTIO_MAX_QUEUES];
 	unsigned config_changes, needs_reset, locked;
 	uint16_t avail_idx[VIRTIO_MAX_QUEUES], used_seen[VIRTIO_MAX_QUEUES];
 	uint16_t next_desc[VIRTIO_MAX_QUEUES];
@@ -78,6 +78,11 @@ void virtio_needs_reset(struct virtio_dev *vd, const char *why)
 {
 	(void)why;
 	vd->needs_reset++;
+}
+
+void virtio_queue_yield(struct virtio_dev *vd, unsigned q)
+{
+	vd->yields[q]++;
 }
 
 void virtio_lock(struct virtio_dev *vd)

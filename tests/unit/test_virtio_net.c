@@ -197,6 +197,33 @@ static void test_virtio_net_tx_header_only_is_dropped(void **state)
 	assert_int_equal(t->r->needs_reset, 0);
 }
 
+static unsigned used_count(struct virtio_dev *r, unsigned q)
+{
+	uint32_t id, len;
+	unsigned n = 0;
+
+	while (nvr_used(r, q, &id, &len) == 1)
+		n++;
+	return n;
+}
+
+/* One call takes at most a budget of chains and asks the transport to come back. */
+static void test_virtio_net_tx_stops_at_the_budget_and_yields(void **state)
+{
+	struct t *t = *state;
+	uint8_t hdr[4] = { 0 };
+
+	for (unsigned i = 0; i < VIRTIO_KICK_BUDGET + 6; i++)
+		nvr_tx(t->r, TXQ, hdr, sizeof(hdr));
+	net_ops.queue_notify(t->n, TXQ);
+	assert_int_equal(used_count(t->r, TXQ), VIRTIO_KICK_BUDGET);
+	assert_int_equal(t->r->yields[TXQ], 1);
+	net_ops.queue_notify(t->n, TXQ); /* as the transport does */
+	assert_int_equal(used_count(t->r, TXQ), 6);
+	assert_int_equal(t->r->yields[TXQ], 1);
+	assert_int_equal(counter(t, "tx_malformed"), VIRTIO_KICK_BUDGET + 6);
+}
+
 static void test_virtio_net_tx_out_of_range_descriptor_needs_reset(void **state)
 {
 	struct t *t = *state;
@@ -482,6 +509,8 @@ int main(void)
 			test_virtio_net_tx_header_and_frame_in_separate_descriptors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_virtio_net_tx_header_only_is_dropped, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_net_tx_stops_at_the_budget_and_yields,
+			setup, teardown),
 		cmocka_unit_test_setup_teardown(test_virtio_net_tx_out_of_range_descriptor_needs_reset,
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(test_virtio_net_rx_sets_num_buffers, setup, teardown),

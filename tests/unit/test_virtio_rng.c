@@ -238,6 +238,52 @@ static void test_virtio_rng_budget_survives_save_restore(void **state)
 	rig_free(r);
 }
 
+/* A queue with more chains than the budget is served in slices, one per loop iteration,
+ * and the transport comes back for the rest without another kick. */
+static void test_virtio_rng_kick_is_served_in_budgeted_slices(void **state)
+{
+	struct rig *r = rig_new();
+	const uint16_t chains = VIRTIO_KICK_BUDGET * 2 + 10;
+	char err[256];
+
+	(void)state;
+	r->vd = virtio_rng_new(&r->env, RIG_BASE, 5, NULL, err, sizeof(err));
+	assert_non_null(r->vd);
+	bring_up_at(r, RIG_BASE, 0, 256);
+	for (uint16_t d = 0; d < chains; d++)
+		post(r, d, 16, D_WRITE);
+	wr(r, QUEUE_NOTIFY, 0);
+	ev_run(r->loop, EVRUN_NOWAIT); /* the kick */
+	assert_int_equal(used_idx(r), VIRTIO_KICK_BUDGET);
+	ev_run(r->loop, EVRUN_NOWAIT); /* the transport's second call */
+	assert_int_equal(used_idx(r), 2 * VIRTIO_KICK_BUDGET);
+	run_loop(r);
+	assert_int_equal(used_idx(r), chains);
+	assert_int_equal(stats(r).requests, chains);
+	rig_free(r);
+}
+
+/* A reset drops the rest of a slice: the old queue is no longer the driver's. */
+static void test_virtio_rng_reset_drops_the_rest_of_a_slice(void **state)
+{
+	struct rig *r = rig_new();
+	char err[256];
+
+	(void)state;
+	r->vd = virtio_rng_new(&r->env, RIG_BASE, 5, NULL, err, sizeof(err));
+	assert_non_null(r->vd);
+	bring_up_at(r, RIG_BASE, 0, 256);
+	for (uint16_t d = 0; d < VIRTIO_KICK_BUDGET + 5; d++)
+		post(r, d, 16, D_WRITE);
+	wr(r, QUEUE_NOTIFY, 0);
+	ev_run(r->loop, EVRUN_NOWAIT);
+	assert_int_equal(stats(r).requests, VIRTIO_KICK_BUDGET);
+	wr(r, STATUS, 0);
+	run_loop(r);
+	assert_int_equal(stats(r).requests, VIRTIO_KICK_BUDGET);
+	rig_free(r);
+}
+
 static void test_virtio_rng_refuses_a_bad_limit(void **state)
 {
 	struct rate_limit limit = { .bandwidth = { .size = 100 } };
@@ -263,6 +309,8 @@ int main(void)
 		cmocka_unit_test(test_virtio_rng_reset_drops_a_throttled_request),
 		cmocka_unit_test(test_virtio_rng_budget_survives_save_restore),
 		cmocka_unit_test(test_virtio_rng_refuses_a_bad_limit),
+		cmocka_unit_test(test_virtio_rng_kick_is_served_in_budgeted_slices),
+		cmocka_unit_test(test_virtio_rng_reset_drops_the_rest_of_a_slice),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

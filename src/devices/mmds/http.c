@@ -210,7 +210,7 @@ static int get(struct mmds *m, const struct req *r, const struct span *path, uin
 	return ret < 0 ? 500 : ret;
 }
 
-size_t mmds_http_handle(struct mmds *m, const char *buf, size_t len, uint64_t now_ns,
+static size_t handle(struct mmds *m, const char *buf, size_t len, uint64_t now_ns,
 	struct mmds_reply *out)
 {
 	struct req r = { .cur = -1 };
@@ -249,4 +249,15 @@ size_t mmds_http_handle(struct mmds *m, const char *buf, size_t len, uint64_t no
 	}
 	respond(out, status, json, body, !http_should_keep_alive(&p));
 	return used ? used : 1;
+}
+
+size_t mmds_http_handle(struct mmds *m, const char *buf, size_t len, uint64_t now_ns,
+	struct mmds_reply *out)
+{
+	size_t used;
+
+	mmds_lock(m);
+	used = handle(m, buf, len, now_ns, out);
+	mmds_unlock(m);
+	return used;
 }

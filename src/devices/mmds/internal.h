@@ -3,6 +3,7 @@
 #ifndef EMBER_MMDS_INTERNAL_H
 #define EMBER_MMDS_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,7 +17,11 @@ struct mmds_token {
 	uint64_t expiry_ns; /* 0: free slot */
 };
 
+/* The device thread reads the store and makes tokens while the control thread's API
+ * replaces the data: `lock` is held by every public entry point (recursive, for those
+ * that call each other). */
 struct mmds {
+	pthread_mutex_t lock;
 	cJSON *data;
 	enum mmds_version version;
 	bool imds_compat;

@@ -11,7 +11,8 @@
 
 #include "internal.h"
 
-static struct mmds shared = { .version = MMDS_V1 };
+static struct mmds shared = { .lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP,
+	.version = MMDS_V1 };
 
 struct mmds *mmds_shared(void)
 {
@@ -21,10 +22,26 @@ struct mmds *mmds_shared(void)
 struct mmds *mmds_new(void)
 {
 	struct mmds *m = calloc(1, sizeof(*m));
+	pthread_mutexattr_t a;
 
-	if (m)
-		m->version = MMDS_V1;
+	if (!m)
+		return NULL;
+	pthread_mutexattr_init(&a);
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&m->lock, &a);
+	pthread_mutexattr_destroy(&a);
+	m->version = MMDS_V1;
 	return m;
+}
+
+void mmds_lock(struct mmds *m)
+{
+	pthread_mutex_lock(&m->lock);
+}
+
+void mmds_unlock(struct mmds *m)
+{
+	pthread_mutex_unlock(&m->lock);
 }
 
 void mmds_free(struct mmds *m)
@@ -32,35 +49,61 @@ void mmds_free(struct mmds *m)
 	if (!m || m == &shared)
 		return;
 	cJSON_Delete(m->data);
+	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
 
 void mmds_reset(struct mmds *m)
 {
+	mmds_lock(m);
 	cJSON_Delete(m->data);
-	memset(m, 0, sizeof(*m));
+	m->data = NULL;
 	m->version = MMDS_V1;
+	m->imds_compat = false;
+	memset(m->tokens, 0, sizeof(m->tokens));
+	mmds_unlock(m);
 }
 
 void mmds_configure(struct mmds *m, enum mmds_version version, bool imds_compat)
 {
+	mmds_lock(m);
 	m->version = version == MMDS_V2 ? MMDS_V2 : MMDS_V1;
 	m->imds_compat = imds_compat;
+	mmds_unlock(m);
 }
 
-enum mmds_version mmds_version(const struct mmds *m)
+enum mmds_version mmds_version(struct mmds *m)
 {
-	return m->version;
+	enum mmds_version v;
+
+	mmds_lock(m);
+	v = m->version;
+	mmds_unlock(m);
+	return v;
 }
 
-bool mmds_imds_compat(const struct mmds *m)
+bool mmds_imds_compat(struct mmds *m)
 {
-	return m->imds_compat;
+	bool compat;
+
+	mmds_lock(m);
+	compat = m->imds_compat;
+	mmds_unlock(m);
+	return compat;
 }
 
-const cJSON *mmds_data(const struct mmds *m)
+int mmds_data_copy(struct mmds *m, cJSON **out)
 {
-	return m->data;
+	int ret = 0;
+
+	mmds_lock(m);
+	*out = NULL;
+	if (!m->data)
+		ret = -ENOENT;
+	else if (!(*out = cJSON_Duplicate(m->data, 1)))
+		ret = -ENOMEM;
+	mmds_unlock(m);
+	return ret;
 }
 
 int mmds_set_data(struct mmds *m, cJSON *v)
@@ -77,8 +120,10 @@ int mmds_set_data(struct mmds *m, cJSON *v)
 		cJSON_Delete(v);
 		return -EFBIG;
 	}
+	mmds_lock(m);
 	cJSON_Delete(m->data);
 	m->data = v;
+	mmds_unlock(m);
 	return 0;
 }
 

@@ -30,6 +30,7 @@ struct conn {
 	struct mmds_reply reply;  /* the answer being sent (text NULL: none) */
 	uint32_t reply_seq;       /* sequence number of reply.text[0] */
 	uint64_t rto_at, rto_ns;  /* retransmission timer (0: off) */
+	uint64_t idle_at;         /* reset if the guest sends nothing on it until then */
 	unsigned retries;
 	size_t rx_len;
 	char rx[RX_BUF];
@@ -107,6 +108,16 @@ static void reset_for(struct tcp_table *t, const struct tcp_seg *seg, struct mmd
 			!!(seg->flags & TCP_FIN), TCP_RST | TCP_ACK, st);
 }
 
+/* Give up on a connection: a reset tells the guest, and the slot is free again. */
+static void abort_conn(struct tcp_table *t, struct conn *c, struct mmds_stats *st)
+{
+	struct tcp_seg to = { .ip = c->ip, .port = c->port, .our_port = MMDS_PORT };
+
+	memcpy(to.mac, c->mac, 6);
+	ctl(t, &to, c->snd_nxt, 0, TCP_RST, st);
+	conn_free(c);
+}
+
 static struct conn *find(struct tcp_table *t, uint32_t ip, uint16_t port)
 {
 	for (unsigned i = 0; i < MAX_CONNS; i++)
@@ -124,7 +135,8 @@ static uint32_t random_iss(void)
 	return v;
 }
 
-static void accept_syn(struct tcp_table *t, const struct tcp_seg *seg, struct mmds_stats *st)
+static void accept_syn(struct tcp_table *t, const struct tcp_seg *seg, uint64_t now,
+	struct mmds_stats *st)
 {
 	struct conn *c = NULL;
 
@@ -150,6 +162,7 @@ static void accept_syn(struct tcp_table *t, const struct tcp_seg *seg, struct mm
 	if (c->mss > MMDS_MSS)
 		c->mss = MMDS_MSS;
 	c->rto_ns = RTO_NS;
+	c->idle_at = now + MMDS_TCP_IDLE_TIMEOUT_NS;
 	st->conns_created++;
 }
 
@@ -163,11 +176,8 @@ static void serve(struct tcp_table *t, struct conn *c, uint64_t now, struct mmds
 	used = mmds_http_handle(t->m, c->rx, c->rx_len, now, &c->reply);
 	if (used == 0) {
 		if (c->rx_len == RX_BUF) { /* a request larger than we hold: give up on it */
-			struct tcp_seg to = { .ip = c->ip, .port = c->port, .our_port = MMDS_PORT };
-			memcpy(to.mac, c->mac, 6);
 			st->http_errors++;
-			ctl(t, &to, c->snd_nxt, 0, TCP_RST, st);
-			conn_free(c);
+			abort_conn(t, c, st);
 		}
 		return;
 	}
@@ -250,13 +260,14 @@ void tcp_input(struct tcp_table *t, const struct tcp_seg *seg, uint64_t now,
 		if (seg->flags & TCP_RST)
 			return;
 		if ((seg->flags & (TCP_SYN | TCP_ACK | TCP_FIN)) == TCP_SYN && !c) {
-			accept_syn(t, seg, st);
+			accept_syn(t, seg, now, st);
 			return;
 		}
 		st->rx_unexpected++;
 		reset_for(t, seg, st);
 		return;
 	}
+	c->idle_at = now + MMDS_TCP_IDLE_TIMEOUT_NS; /* the guest still uses it */
 	if (seg->flags & TCP_RST) {
 		/* RFC 5961: only a reset at exactly the next sequence number closes. */
 		if (seg->seq == c->rcv_nxt) {
@@ -400,8 +411,12 @@ uint64_t tcp_deadline(const struct tcp_table *t)
 
 	for (unsigned i = 0; i < MAX_CONNS; i++) {
 		const struct conn *c = &t->conns[i];
-		if (c->state != C_FREE && c->rto_at && (!d || c->rto_at < d))
+		if (c->state == C_FREE)
+			continue;
+		if (c->rto_at && (!d || c->rto_at < d))
 			d = c->rto_at;
+		if (!d || c->idle_at < d)
+			d = c->idle_at;
 	}
 	return d;
 }
@@ -410,13 +425,15 @@ void tcp_tick(struct tcp_table *t, uint64_t now, struct mmds_stats *st)
 {
 	for (unsigned i = 0; i < MAX_CONNS; i++) {
 		struct conn *c = &t->conns[i];
+		if (c->state != C_FREE && c->idle_at <= now) {
+			abort_conn(t, c, st);
+			st->conns_timed_out++;
+			continue;
+		}
 		if (c->state == C_FREE || !c->rto_at || c->rto_at > now)
 			continue;
 		if (++c->retries > MAX_RETRIES) {
-			struct tcp_seg to = { .ip = c->ip, .port = c->port, .our_port = MMDS_PORT };
-			memcpy(to.mac, c->mac, 6);
-			ctl(t, &to, c->snd_nxt, 0, TCP_RST, st);
-			conn_free(c);
+			abort_conn(t, c, st);
 			st->conns_timed_out++;
 			continue;
 		}

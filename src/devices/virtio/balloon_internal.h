@@ -10,6 +10,7 @@
 
 #include "ember/balloon.h"
 #include "ember/guest_mem.h"
+#include "ember/log_ratelimit.h"
 #include "ember/virtio.h"
 
 struct snap_cursor;
@@ -37,8 +38,7 @@ struct balloon {
 	struct virtq_elem elem;   /* scratch for queue processing */
 	uint64_t inflated, deflated, refused, malformed, discarded_bytes, discard_failed,
 		reported_bytes, bad_stats;
-	unsigned logged;
-	uint64_t log_window_us;
+	struct log_ratelimit log_rl; /* guest-caused warnings */
 };
 
 static inline uint64_t balloon_guest_pages(const struct balloon *b)

@@ -10,28 +10,18 @@
 #include "ember/log.h"
 
 #define CHUNK_PFNS 1024      /* PFNs read from a chain at a time */
-#define POPS_PER_KICK 4096   /* bounds one notify; a driver never has more outstanding */
-#define LOG_BURST 8          /* guest-caused warnings logged per minute */
 
-/* Guest-caused problems: a burst per minute, then silence (the counters keep counting). */
+/* Guest-caused problems: rate-limited (the counters keep counting). */
 __attribute__((format(printf, 2, 3))) static void guest_warn(struct balloon *b,
 	const char *fmt, ...)
 {
 	char msg[256];
-	uint64_t now = log_now_us();
 	va_list ap;
 
-	if (now - b->log_window_us > 60000000ULL) {
-		b->log_window_us = now;
-		b->logged = 0;
-	}
-	if (b->logged++ >= LOG_BURST)
-		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_warn("balloon: %s%s", msg, b->logged == LOG_BURST ? " (more suppressed for a minute)"
-								: "");
+	log_ratelimited_at(&b->log_rl, LOG_WARN, __FILE__, __LINE__, "balloon: %s", msg);
 }
 
 static void discard_range(void *ctx, uint64_t gpa, uint64_t len)
@@ -131,8 +121,14 @@ void balloon_queue_notify(void *dev, unsigned qi)
 
 	if (!q || role == ROLE_NONE)
 		return;
-	for (unsigned n = 0; n < POPS_PER_KICK; n++) {
-		int ret = virtq_pop(q, &b->elem, err, sizeof(err));
+	for (unsigned budget = VIRTIO_KICK_BUDGET;; budget--) {
+		int ret;
+
+		if (!budget) {
+			virtio_queue_yield(b->vd, qi);
+			break;
+		}
+		ret = virtq_pop(q, &b->elem, err, sizeof(err));
 
 		if (ret == -ENOENT)
 			break;

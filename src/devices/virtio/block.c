@@ -13,7 +13,6 @@
 
 #define SEG_MAX (VIRTQ_MAX_SEGMENTS - 2) /* data segments: the header and status take two */
 #define SIZE_MAX_BYTES (1u << 20)        /* largest single data segment we advertise */
-#define LOG_INTERVAL_US 1000000 /* at most one complaint about guest input per second */
 
 uint64_t blk_now_ns(void)
 {
@@ -35,22 +34,11 @@ void blk_set_capacity(struct block *b, uint64_t bytes)
 	put_le(b->config, b->capacity, 8);
 }
 
-/* A bad request from the guest: one log line per interval, the rest counted. */
+/* A bad request from the guest: rate-limited, as the guest may send them in a loop. */
 static void complain(struct block *b, const char *why)
 {
-	uint64_t now = log_now_us();
-
-	if (b->last_complaint_us && now - b->last_complaint_us < LOG_INTERVAL_US) {
-		b->complaints_dropped++;
-		return;
-	}
-	if (b->complaints_dropped)
-		log_warn("block '%s': bad request: %s (and %llu more not logged)", b->id, why,
-			(unsigned long long)b->complaints_dropped);
-	else
-		log_warn("block '%s': bad request: %s", b->id, why);
-	b->last_complaint_us = now;
-	b->complaints_dropped = 0;
+	log_ratelimited_at(&b->complaints, LOG_WARN, __FILE__, __LINE__,
+		"block '%s': bad request: %s", b->id, why);
 }
 
 static struct blk_io *io_get(struct block *b)
@@ -124,11 +112,16 @@ void blk_process(struct block *b)
 
 	if (!q || ev_is_active(&b->throttle))
 		return; /* the timer comes back for the rest */
-	for (;;) {
-		struct blk_io *io = io_get(b);
+	for (unsigned budget = VIRTIO_KICK_BUDGET;; budget--) {
+		struct blk_io *io;
 		uint64_t wait;
 		int ret;
 
+		if (!budget) {
+			virtio_queue_yield(b->vd, 0);
+			break;
+		}
+		io = io_get(b);
 		if (!io) {
 			log_err("block '%s': out of memory; requests wait for the next kick", b->id);
 			break;
@@ -199,7 +192,8 @@ static void complete(struct block *b)
 		struct blk_io *next = io->next;
 
 		if (io->result) {
-			log_warn("block '%s': %s at sector %llu failed: %s", b->id,
+			/* The guest can repeat a failing request at will. */
+			log_warn_ratelimited("block '%s': %s at sector %llu failed: %s", b->id,
 				io->req.type == VIRTIO_BLK_T_IN ? "read" :
 				io->req.type == VIRTIO_BLK_T_OUT ? "write" : "flush",
 				(unsigned long long)io->req.sector, strerror(-io->result));

@@ -10,6 +10,7 @@
 #include <ev.h>
 
 #include "ember/block.h"
+#include "ember/log_ratelimit.h"
 #include "ember/rate_limiter.h"
 
 #define BLK_QUEUE_SIZE 256
@@ -57,8 +58,7 @@ struct block {
 	struct blk_saved_done *replay; /* from a restore, answered at activation */
 	unsigned nr_replay;
 	struct block_stats st;
-	uint64_t last_complaint_us;
-	uint64_t complaints_dropped;
+	struct log_ratelimit complaints; /* about what the guest sent */
 };
 
 /* block.c */

@@ -20,7 +20,6 @@
 #include "mmio_internal.h"
 
 #define CONFIG_SPACE_MAX (LAYOUT_VIRTIO_MMIO_SIZE - REG_CONFIG)
-#define LOG_INTERVAL_US 1000000u /* at most one needs-reset line per device per second */
 
 static struct vq *vq_of(ev_io *w)
 {
@@ -48,17 +47,9 @@ static void queues_stop(struct virtio_dev *vd)
 
 void virtio_needs_reset(struct virtio_dev *vd, const char *why)
 {
-	uint64_t now = log_now_us();
-
 	vd->needs_reset_count++;
-	if (now - vd->last_log_us >= LOG_INTERVAL_US || vd->last_log_us == 0) {
-		log_warn("%s: device needs reset: %s%s", vd->name, why,
-			vd->log_suppressed ? " (and earlier events not logged)" : "");
-		vd->last_log_us = now;
-		vd->log_suppressed = 0;
-	} else {
-		vd->log_suppressed++;
-	}
+	log_ratelimited_at(&vd->log_rl, LOG_WARN, __FILE__, __LINE__,
+		"%s: device needs reset: %s", vd->name, why);
 	if (vd->status & VIRTIO_STATUS_NEEDS_RESET)
 		return;
 	vd->status |= VIRTIO_STATUS_NEEDS_RESET;
@@ -84,6 +75,17 @@ void virtio_config_changed(struct virtio_dev *vd)
 struct virtq *virtio_queue(struct virtio_dev *vd, unsigned q)
 {
 	return q < vd->ops->num_queues ? &vd->queues[q].q : NULL;
+}
+
+void virtio_queue_yield(struct virtio_dev *vd, unsigned q)
+{
+	if (q >= vd->ops->num_queues)
+		return;
+	vd->yielded |= 1u << q;
+	/* Through the wake-up watcher, not an ev_idle: idle watchers wait until nothing else
+	 * is pending, which a busy tap or a kicking guest could put off for ever. */
+	if (vd->loop)
+		ev_async_send(vd->loop, &vd->wake);
 }
 
 void virtio_lock(struct virtio_dev *vd)
@@ -160,6 +162,19 @@ void mmio_apply_pending(struct virtio_dev *vd)
 			vd->ops->queue_notify(vd->dev, i);
 }
 
+/* Serve again the queues whose model stopped at its budget; one that stops again yields
+ * again, to the next loop iteration. */
+static void resume_yielded(struct virtio_dev *vd)
+{
+	uint32_t again = vd->yielded;
+
+	vd->yielded = 0;
+	for (unsigned i = 0; i < vd->ops->num_queues; i++)
+		if ((again & (1u << i)) && vd->activated && vd->queues[i].q.ready &&
+		    vd->ops->queue_notify)
+			vd->ops->queue_notify(vd->dev, i);
+}
+
 static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 {
 	struct virtio_dev *vd = w->data;
@@ -168,6 +183,7 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 	(void)revents;
 	pthread_mutex_lock(&vd->lock);
 	mmio_apply_pending(vd);
+	resume_yielded(vd);
 	pthread_mutex_unlock(&vd->lock);
 }
 

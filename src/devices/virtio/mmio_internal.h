@@ -10,6 +10,7 @@
 
 #include <ev.h>
 
+#include "ember/log_ratelimit.h"
 #include "ember/virtio.h"
 
 /* Register offsets (virtio 1.x, 4.2.2). */
@@ -95,11 +96,12 @@ struct virtio_dev {
 	bool activated;        /* the model was activated in this generation */
 	unsigned pending;      /* PENDING_* */
 	uint32_t kick_pending; /* queues kicked before activation */
+	uint32_t yielded;      /* queues whose model stopped at its budget (virtio_queue_yield) */
 
-	/* Counters, and the rate limit of needs-reset log lines. */
+	/* Counters, and the rate limit of needs-reset log lines (per device: one broken
+	 * device does not hide another's). */
 	uint64_t kicks, interrupts, needs_reset_count;
-	uint64_t last_log_us;
-	unsigned log_suppressed;
+	struct log_ratelimit log_rl;
 };
 
 /* Bus handlers (mmio_regs.c): vCPU threads, lock held by the bus. */

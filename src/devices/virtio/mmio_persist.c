@@ -128,6 +128,7 @@ static void load_state(struct virtio_dev *vd, const struct transport_state *st)
 	vd->activated = false;
 	vd->pending = 0;
 	vd->kick_pending = 0;
+	vd->yielded = 0;
 	for (unsigned i = 0; i < vd->ops->num_queues; i++) {
 		const struct queue_state *qs = &st->queues[i];
 		struct vq *v = &vd->queues[i];

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ember/log.h"
+#include "ember/log_ratelimit.h"
 
 #define MAGIC 0x74726976u  /* "virt" */
 #define VERSION 2u
@@ -48,6 +48,7 @@ static void reset(struct virtio_dev *vd)
 	vd->acked_unknown = false;
 	vd->activated = false;
 	vd->kick_pending = 0;
+	vd->yielded = 0; /* what the old queues held is no longer the driver's */
 	for (unsigned i = 0; i < vd->ops->num_queues; i++) {
 		struct vq *v = &vd->queues[i];
 
@@ -65,13 +66,13 @@ static void features_ok(struct virtio_dev *vd)
 	uint64_t extra = vd->acked & ~vd->offered;
 
 	if (extra || vd->acked_unknown) {
-		log_warn("%s: driver accepted features 0x%llx%s that were not offered: FEATURES_OK "
+		log_warn_ratelimited("%s: driver accepted features 0x%llx%s that were not offered: FEATURES_OK "
 			"refused", vd->name, (unsigned long long)extra,
 			vd->acked_unknown ? " (and bits above 63)" : "");
 		return;
 	}
 	if (!(vd->acked & (1ull << VIRTIO_F_VERSION_1))) {
-		log_warn("%s: driver did not accept VERSION_1 (legacy drivers are not supported): "
+		log_warn_ratelimited("%s: driver did not accept VERSION_1 (legacy drivers are not supported): "
 			"FEATURES_OK refused", vd->name);
 		return;
 	}
@@ -107,7 +108,7 @@ static void write_status(struct virtio_dev *vd, uint32_t v)
 	}
 	v &= VIRTIO_STATUS_ALL & ~VIRTIO_STATUS_NEEDS_RESET; /* NEEDS_RESET is the device's */
 	if (old & ~v) {
-		log_warn("%s: driver cleared status bits 0x%x without a reset: ignored", vd->name,
+		log_warn_ratelimited("%s: driver cleared status bits 0x%x without a reset: ignored", vd->name,
 			old & ~v);
 		return;
 	}

@@ -173,10 +173,15 @@ static void tx_pump(struct net_dev *n)
 
 	if (!n->active || ev_is_active(&n->tx_throttle_w))
 		return;
-	for (;;) {
+	for (unsigned budget = VIRTIO_KICK_BUDGET;; budget--) {
 		uint64_t wait;
-		int r = virtq_pop(q, &e, err, sizeof(err));
+		int r;
 
+		if (!budget) {
+			virtio_queue_yield(n->vd, TXQ);
+			break;
+		}
+		r = virtq_pop(q, &e, err, sizeof(err));
 		if (r == -ENOENT)
 			break;
 		if (r < 0) {

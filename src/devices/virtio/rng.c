@@ -69,7 +69,8 @@ static uint32_t request_size(const struct rng *r, uint64_t write_len)
 	return (uint32_t)n;
 }
 
-/* Serve the queue until it is empty, broken or throttled. Transport lock held. */
+/* Serve the queue until it is empty, broken or throttled, or the budget is spent (the
+ * transport calls again). Transport lock held. */
 static void process(struct rng *r)
 {
 	struct virtq *q = virtio_queue(r->vd, 0);
@@ -77,10 +78,16 @@ static void process(struct rng *r)
 	char err[160];
 	bool pushed = false;
 
-	while (!ev_is_active(&r->throttle)) {
+	for (unsigned budget = VIRTIO_KICK_BUDGET; !ev_is_active(&r->throttle); budget--) {
 		uint64_t wait;
 		uint32_t n, got = 0;
-		int ret = virtq_pop(q, &e, err, sizeof(err));
+		int ret;
+
+		if (!budget) {
+			virtio_queue_yield(r->vd, 0);
+			break;
+		}
+		ret = virtq_pop(q, &e, err, sizeof(err));
 
 		if (ret == -ENOENT)
 			break;

@@ -53,11 +53,15 @@ static bool process_tx(struct vsock_dev *d)
 	bool any = false;
 
 	d->tx_stalled = false;
-	for (;;) {
+	for (unsigned budget = VIRTIO_KICK_BUDGET;; budget--) {
 		struct vsock_hdr h;
 		const char *why = NULL;
 		int r;
 
+		if (!budget) {
+			virtio_queue_yield(d->vd, TXQ);
+			break;
+		}
 		if (!vsock_uds_can_send(d->uds)) {
 			d->tx_stalled = true;
 			break;
@@ -103,10 +107,16 @@ static void process_rx(struct vsock_dev *d)
 	char err[160];
 	bool any = false;
 
-	while (vsock_uds_pending(d->uds)) {
+	for (unsigned budget = VIRTIO_KICK_BUDGET; vsock_uds_pending(d->uds); budget--) {
 		struct vsock_hdr h;
 		size_t cap;
-		int n, r = virtq_pop(q, &e, err, sizeof(err));
+		int n, r;
+
+		if (!budget) {
+			virtio_queue_yield(d->vd, RXQ);
+			break;
+		}
+		r = virtq_pop(q, &e, err, sizeof(err));
 
 		if (r == -ENOENT)
 			break;
@@ -363,5 +373,7 @@ struct virtio_dev *virtio_vsock_new(const struct virtio_env *env, uint64_t base,
 
 	if (!d)
 		return NULL;
+	if (env->control_loop)
+		vsock_uds_serve_from(d->uds, env->control_loop);
 	return virtio_mmio_new(env, base, gsi, &vsock_ops, d, err, errlen);
 }
