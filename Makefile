@@ -160,11 +160,11 @@ test_page_scan_SRCS := src/snapshot/page_scan.c
 test_memory_file_SRCS := src/snapshot/memory_file.c src/snapshot/page_scan.c \
 	src/snapshot/snapshot_id.c src/kvm/guest_mem.c src/util/log.c $(STATE_FILE_SRCS)
 test_log_ratelimit_SRCS := src/util/log_ratelimit.c src/util/log.c
-test_seccomp_SRCS := src/security/seccomp.c src/util/log.c
 # --seccomp-filter FILE: the seccompiler JSON parser and its libseccomp filter builder.
 SECCOMP_FILE_SRCS := src/security/seccomp_file.c src/security/seccomp_file_build.c \
 	src/security/seccomp_file_check.c src/security/seccomp_file_json.c
 test_seccomp_file_SRCS := $(SECCOMP_FILE_SRCS)
+test_seccomp_SRCS := src/security/seccomp.c $(SECCOMP_FILE_SRCS) src/util/log.c
 test_acpi_SRCS := src/arch/x86_64/acpi.c src/arch/x86_64/aml.c src/kvm/guest_mem.c
 test_uffd_SRCS := src/snapshot/uffd_handshake.c
 test_api_http_SRCS := src/api/http.c
@@ -258,7 +258,7 @@ $(eval $(call ember_build,$(SAN_BUILD),$(SAN_FLAGS)))
 $(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(BUILD),$(t),)))
 $(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(SAN_BUILD),$(t),$(SAN_FLAGS))))
 $(BUILD)/tests/unit/test_uffd $(SAN_BUILD)/tests/unit/test_uffd: CMOCKA_LIBS += -lcjson
-$(BUILD)/tests/unit/test_seccomp $(SAN_BUILD)/tests/unit/test_seccomp: CMOCKA_LIBS += -lseccomp
+$(BUILD)/tests/unit/test_seccomp $(SAN_BUILD)/tests/unit/test_seccomp: CMOCKA_LIBS += -lseccomp -lcjson
 $(BUILD)/tests/unit/test_seccomp_file $(SAN_BUILD)/tests/unit/test_seccomp_file: \
 	CMOCKA_LIBS += -lseccomp -lcjson
 $(BUILD)/tests/unit/test_api_http $(SAN_BUILD)/tests/unit/test_api_http: CMOCKA_LIBS += -lhttp_parser

@@ -23,8 +23,8 @@ __attribute__((warn_unused_result)) int seccomp_install(enum seccomp_kind kind, 
 	size_t errlen);
 
 /* seccomp_install for threads that have no one to hand an error to (I/O workers): a
- * failure is logged as an error and the thread carries on unfiltered. Where the kernel
- * cannot filter, the vCPU threads' install fails too and stops the VM. Calling thread. */
+ * failure is logged and ends the process (status 148): no thread that serves the guest
+ * runs unfiltered. Calling thread. */
 void seccomp_install_thread(enum seccomp_kind kind);
 
 /* The command line's choice (--no-seccomp, --seccomp-filter FILE). */

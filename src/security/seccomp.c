@@ -22,6 +22,7 @@
 #include <seccomp.h>
 
 #include "ember/log.h"
+#include "ember/seccomp_file.h"
 
 #define EXIT_BAD_SYSCALL 148
 
@@ -42,6 +43,7 @@ struct rule {
 #define NO_EXEC(name, arg, why) { SCMP_SYS(name), ARG_CLEAR, arg, PROT_EXEC, why }
 
 struct allowlist {
+	const char *name;   /* in a --seccomp-filter file: "vcpu" */
 	const char *thread; /* for messages: "a vcpu thread" */
 	const struct rule *rules;
 	size_t n;
@@ -142,11 +144,15 @@ static const struct rule device_rules[] = {
 };
 
 static const struct allowlist lists[] = {
-	[SECCOMP_DEVICES] = { "the device thread", RULES(device_rules) },
-	[SECCOMP_VCPU] = { "a vcpu thread", RULES(vcpu_rules) },
-	[SECCOMP_BLOCK_IO] = { "the block I/O thread", RULES(block_io_rules) },
-	[SECCOMP_UFFD_WATCH] = { "the uffd watch thread", RULES(uffd_watch_rules) },
+	[SECCOMP_DEVICES] = { "devices", "the device thread", RULES(device_rules) },
+	[SECCOMP_VCPU] = { "vcpu", "a vcpu thread", RULES(vcpu_rules) },
+	[SECCOMP_BLOCK_IO] = { "block_io", "the block I/O thread", RULES(block_io_rules) },
+	[SECCOMP_UFFD_WATCH] = { "uffd_watch", "the uffd watch thread", RULES(uffd_watch_rules) },
 };
+#define NR_KINDS (sizeof(lists) / sizeof(lists[0]))
+
+/* --seccomp-filter FILE, read by seccomp_setup; NULL: the lists above. */
+static struct seccomp_file *custom;
 
 /* Which filter the thread runs under, for the SIGSYS report. Initial-exec TLS in the
  * executable: reading it is async-signal-safe. */
@@ -169,6 +175,32 @@ static void on_sigsys(int sig, siginfo_t *info, void *ctx)
 	_exit(EXIT_BAD_SYSCALL);
 }
 
+/* Read a filter file and check that it has a filter for every thread kind, so that a
+ * thread never finds its filter missing after the VM started. */
+static int load_custom(const char *path, char *err, size_t errlen)
+{
+	char why[256];
+
+	seccomp_file_free(custom);
+	custom = seccomp_file_load(path, why, sizeof(why));
+	if (!custom) {
+		snprintf(err, errlen, "--seccomp-filter: %s", why);
+		return -EINVAL;
+	}
+	for (size_t k = 0; k < NR_KINDS; k++) {
+		scmp_filter_ctx ctx = seccomp_file_filter(custom, lists[k].name, why, sizeof(why));
+		if (!ctx) {
+			snprintf(err, errlen, "--seccomp-filter %s: %s (ember's thread kinds: "
+				"devices, vcpu, block_io, uffd_watch)", path, why);
+			seccomp_file_free(custom);
+			custom = NULL;
+			return -EINVAL;
+		}
+		seccomp_release(ctx);
+	}
+	return 0;
+}
+
 /* --no-seccomp, set once by seccomp_setup before any thread starts. */
 static atomic_bool no_seccomp;
 
@@ -177,9 +209,10 @@ int seccomp_setup(const struct seccomp_opts *o, char *err, size_t errlen)
 	struct sigaction sa;
 
 	atomic_store(&no_seccomp, o->disabled);
-	if (o->filter_file) {
-		snprintf(err, errlen, "--seccomp-filter: not read yet");
-		return -ENOTSUP;
+	if (o->filter_file && !o->disabled) {
+		int ret = load_custom(o->filter_file, err, errlen);
+		if (ret)
+			return ret;
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_sigsys;
@@ -239,15 +272,22 @@ int seccomp_install(enum seccomp_kind kind, char *err, size_t errlen)
 	list = &lists[kind];
 	if (disabled())
 		return 0;
-	ctx = seccomp_init(SCMP_ACT_TRAP);
-	if (!ctx) {
-		snprintf(err, errlen, "seccomp: cannot create a filter");
-		return -ENOMEM;
+	if (custom) {
+		ctx = seccomp_file_filter(custom, list->name, err, errlen);
+		if (!ctx)
+			return -ENOMEM;
+		ret = 0;
+	} else {
+		ctx = seccomp_init(SCMP_ACT_TRAP);
+		if (!ctx) {
+			snprintf(err, errlen, "seccomp: cannot create a filter");
+			return -ENOMEM;
+		}
+		ret = add_rules(ctx, common_rules, sizeof(common_rules) / sizeof(common_rules[0]),
+			err, errlen);
+		if (!ret)
+			ret = add_rules(ctx, list->rules, list->n, err, errlen);
 	}
-	ret = add_rules(ctx, common_rules, sizeof(common_rules) / sizeof(common_rules[0]), err,
-		errlen);
-	if (!ret)
-		ret = add_rules(ctx, list->rules, list->n, err, errlen);
 	/* libseccomp sets PR_SET_NO_NEW_PRIVS itself (SCMP_FLTATR_CTL_NNP, on by default). */
 	if (!ret) {
 		ret = seccomp_load(ctx);
@@ -265,6 +305,9 @@ void seccomp_install_thread(enum seccomp_kind kind)
 {
 	char err[160];
 
-	if (seccomp_install(kind, err, sizeof(err)))
-		log_err("%s (the thread runs on without a filter)", err);
+	/* Fails closed: a thread that serves the guest never runs unfiltered. */
+	if (seccomp_install(kind, err, sizeof(err))) {
+		log_err("%s: ember stops", err);
+		_exit(EXIT_BAD_SYSCALL);
+	}
 }
