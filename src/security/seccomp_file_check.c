@@ -83,7 +83,7 @@ static int get_action(struct sf_parse *p, const cJSON *a, const char *what, uint
 	};
 	const cJSON *c = a ? a->child : NULL;
 	uint64_t n;
-	char name[48];
+	char name[48], data[48];
 
 	for (size_t i = 0; cJSON_IsString(a) && i < sizeof(simple) / sizeof(simple[0]); i++)
 		if (!strcmp(a->valuestring, simple[i].name)) {
@@ -92,14 +92,15 @@ static int get_action(struct sf_parse *p, const cJSON *a, const char *what, uint
 		}
 	/* {"errno": N} returns -N from the call (at most MAX_ERRNO, as the kernel caps it);
 	 * {"trace": N} hands N to a ptrace tracer (16 bits of SECCOMP_RET_DATA). */
+	snprintf(data, sizeof(data), "%s %s", what, c && c->string ? c->string : "");
 	if (cJSON_IsObject(a) && c && !c->next && !strcmp(c->string, "errno")) {
-		if (get_uint(p, c, "errno", 4095, &n))
+		if (get_uint(p, c, data, 4095, &n))
 			return -EINVAL;
 		*out = SCMP_ACT_ERRNO((uint32_t)n);
 		return 0;
 	}
 	if (cJSON_IsObject(a) && c && !c->next && !strcmp(c->string, "trace")) {
-		if (get_uint(p, c, "trace", 0xffff, &n))
+		if (get_uint(p, c, data, 0xffff, &n))
 			return -EINVAL;
 		*out = SCMP_ACT_TRACE((uint32_t)n);
 		return 0;

@@ -108,7 +108,8 @@ static void test_seccomp_file_refuses_each_bad_input_with_its_place(void **state
 		{ "{\"vcpu\": {\"default_action\": \"alow\", \"filter_action\": \"allow\", "
 		  "\"filter\": []}}", "thread 'vcpu': default_action: unknown action 'alow' (" },
 		{ "{\"vcpu\": {\"default_action\": {\"errno\": 4096}, \"filter_action\": "
-		  "\"allow\", \"filter\": []}}", "errno is not an integer from 0 to 4095" },
+		  "\"allow\", \"filter\": []}}",
+		  "thread 'vcpu': default_action errno is not an integer from 0 to 4095" },
 		{ "{\"vcpu\": {\"default_action\": {\"errno\": 1, \"trace\": 1}, "
 		  "\"filter_action\": \"allow\", \"filter\": []}}", "default_action: unknown action" },
 		{ "{\"vcpu\": {\"default_action\": \"trap\", \"filter_action\": \"trap\", "
