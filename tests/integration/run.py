@@ -314,6 +314,7 @@ import test_snapshot_chain  # noqa: E402,F401
 import test_snapshot_swap  # noqa: E402,F401
 import test_snapshot_soak  # noqa: E402,F401
 import test_snapshot_crash  # noqa: E402,F401
+import test_jailer  # noqa: E402,F401
 import test_confine  # noqa: E402,F401
 import test_linux  # noqa: E402,F401 (last: it boots Linux, minutes on an emulating host)
 import test_linux_soak  # noqa: E402,F401

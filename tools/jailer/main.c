@@ -171,7 +171,8 @@ static int run_in_jail(const struct jail_args *a, const struct host_files *h, ui
 	}
 	/* The jailer's side of a new pid namespace writes the VMM's pid (as seen from
 	 * outside) and is done; without one, the VMM is this very process. */
-	if (jail_write_pid_file(a->exec_name, pid > 0 ? pid : getpid(), err, sizeof(err)))
+	if ((pid > 0 || !a->new_pid_ns) &&
+		jail_write_pid_file(a->exec_name, pid > 0 ? pid : getpid(), err, sizeof(err)))
 		goto fail;
 	if (pid > 0)
 		return EXIT_SUCCESS;
