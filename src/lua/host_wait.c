@@ -4,6 +4,7 @@
 
 #include <lauxlib.h>
 
+#include "ember/lua_pattern.h"
 #include "ember/vm.h"
 #include "ember/vm_exit.h"
 #include "internal.h"
@@ -67,43 +68,104 @@ int host_wait(lua_State *L, struct waiter *w)
 	w->timer.data = w;
 	if (w->timed)
 		ev_timer_start(h->loop, &w->timer);
-	if (w->kind == WAIT_CONSOLE)
+	if (w->kind == WAIT_CONSOLE) {
+		w->span = lua_pattern_span(w->pattern, &w->anchored);
 		ev_timer_start(h->loop, &h->recheck); /* the text may be there already */
+	}
 	return lua_yield(L, 0);
+}
+
+/* How much of the unconsumed console text a search must see, as [from, to) offsets in
+ * it: not all of it again on every new byte. A match starting at s is decided by the
+ * bytes [s, s + span], the one after included for '$' and frontiers: a start with all of
+ * those already searched is settled. An unbounded pattern (a repetition: "OK %d+") is
+ * given CONSOLE_UNBOUNDED_SPAN bytes, so a match of such a pattern that only completes
+ * further than that past its start is missed. An anchored one is tried at the start
+ * only, with span + 1 bytes, or all of the text when unbounded. */
+#define CONSOLE_UNBOUNDED_SPAN 4096
+
+static void console_window(const struct waiter *w, uint64_t start, size_t len, size_t *from,
+	size_t *to)
+{
+	uint64_t reach = w->span == LUA_PATTERN_UNBOUNDED ? CONSOLE_UNBOUNDED_SPAN : w->span;
+
+	*from = 0;
+	*to = len;
+	if (w->anchored) {
+		if (w->span != LUA_PATTERN_UNBOUNDED && reach + 1 < len)
+			*to = (size_t)reach + 1;
+		return;
+	}
+	if (w->settled > start)
+		*from = (size_t)(w->settled - start < len ? w->settled - start : len);
+}
+
+/* After a failed search of text ending at stream offset `end`: what is settled. */
+static void console_settle(struct waiter *w, uint64_t end)
+{
+	uint64_t reach = w->span == LUA_PATTERN_UNBOUNDED ? CONSOLE_UNBOUNDED_SPAN : w->span;
+
+	if (end > reach + 1 && end - reach - 1 > w->settled)
+		w->settled = end - reach - 1;
+}
+
+/* string.find(text[from, to), pattern), with the byte before `from` pushed too, so that
+ * a frontier at the first position sees it, as it would in the whole text. Results on
+ * co's stack above `base`; positions are made relative to text. false if no match. */
+static bool console_find(lua_State *co, const char *pattern, const char *text, size_t from,
+	size_t to, int base, size_t *shift)
+{
+	size_t ctx = from > 0 ? 1 : 0;
+
+	*shift = from - ctx;
+	lua_getglobal(co, "string");
+	lua_getfield(co, -1, "find");
+	lua_remove(co, -2);
+	lua_pushlstring(co, text + *shift, to - *shift);
+	lua_pushstring(co, pattern);
+	lua_pushinteger(co, (lua_Integer)ctx + 1);
+	if (lua_pcall(co, 3, LUA_MULTRET, 0) != LUA_OK || lua_isnil(co, base + 1)) {
+		lua_settop(co, base);
+		return false;
+	}
+	/* Position captures "()" count from the start of the text, as before. */
+	for (int i = base + 3; i <= lua_gettop(co); i++)
+		if (lua_type(co, i) == LUA_TNUMBER) {
+			lua_pushinteger(co, lua_tointeger(co, i) + (lua_Integer)*shift);
+			lua_replace(co, i);
+		}
+	return true;
 }
 
 /* Match a console waiter against the captured text; consume up to the match. */
 static bool try_console(struct lua_host *h, struct waiter *w)
 {
 	lua_State *co = w->task->co;
-	size_t len;
+	size_t len, from, to, shift;
 	const char *text = vm_console_text(w->vm->vm, &len);
+	uint64_t end = vm_console_end(w->vm->vm);
 	int base = lua_gettop(co), nres;
-	size_t end;
+	size_t s, e;
 
-	lua_getglobal(co, "string");
-	lua_getfield(co, -1, "find");
-	lua_remove(co, -2);
-	lua_pushlstring(co, text, len);
-	lua_pushstring(co, w->pattern);
-	if (lua_pcall(co, 2, LUA_MULTRET, 0) != LUA_OK || lua_isnil(co, base + 1)) {
-		lua_settop(co, base);
+	console_window(w, end - len, len, &from, &to);
+	if (!console_find(co, w->pattern, text, from, to, base, &shift)) {
+		console_settle(w, end);
 		return false;
 	}
 	nres = lua_gettop(co) - base;
-	end = (size_t)lua_tointeger(co, base + 2);
+	s = (size_t)lua_tointeger(co, base + 1) + shift;
+	e = (size_t)lua_tointeger(co, base + 2) + shift;
 	if (nres == 2) {
 		/* No captures: return the matched text, as string.match does. */
-		lua_Integer s = lua_tointeger(co, base + 1);
 		lua_settop(co, base);
-		lua_pushlstring(co, text + s - 1, end - (size_t)s + 1);
+		lua_pushlstring(co, text + s - 1, e - s + 1);
 		nres = 1;
 	} else {
 		lua_remove(co, base + 1);
 		lua_remove(co, base + 1);
 		nres -= 2;
 	}
-	vm_console_consume(w->vm->vm, end);
+	vm_console_consume(w->vm->vm, e);
 	host_wake(h, w, nres);
 	return true;
 }

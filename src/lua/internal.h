@@ -33,6 +33,11 @@ struct waiter {
 	enum wait_kind kind;
 	struct lvm *vm;  /* WAIT_CONSOLE, WAIT_EXIT, WAIT_ATTACH (vm:console) */
 	char *pattern;   /* WAIT_CONSOLE: Lua pattern */
+	/* WAIT_CONSOLE, set by host_wait: what the pattern can reach (lua_pattern.h), and
+	 * the stream offset before which no match can start (searched already). */
+	size_t span;
+	bool anchored;
+	uint64_t settled;
 	ev_timer timer;  /* timeout, or the sleep itself */
 	bool timed;
 	double timeout;

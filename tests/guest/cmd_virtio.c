@@ -8,6 +8,7 @@
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
 #define FAR_AWAY (1ull << 40) /* far above any RAM the guest has */
+#define FLOOD_STALL_CYCLES (1ull << 35) /* no answer for this long: the device stopped */
 
 static uint8_t data[RNG_MAX] __attribute__((aligned(4096)));
 static struct vdev devs[VIRTIO_WINDOWS];
@@ -61,8 +62,9 @@ void cmd_virtio(const struct args *a)
 	put_str(found ? "\n" : " none\n");
 }
 
-/* The first window holding device `id`, set up (VERSION_1, EVENT_IDX, queue 0) and live. */
-static struct vdev *device(uint32_t id, const char *what)
+/* The first window holding device `id`, set up (VERSION_1, EVENT_IDX, queue 0 of
+ * `qsize` entries, at most VQ_MAX) and live. */
+static struct vdev *device(uint32_t id, const char *what, unsigned qsize)
 {
 	for (unsigned n = 0; n < VIRTIO_WINDOWS; n++) {
 		struct vdev *d = &devs[n];
@@ -71,10 +73,11 @@ static struct vdev *device(uint32_t id, const char *what)
 		if (vdev_probe(n) != id)
 			continue;
 		s = live[n] ? vdev_status(d) : 0;
-		if (live[n] && (s & VSTAT_DRIVER_OK) && !(s & VSTAT_NEEDS_RESET))
+		if (live[n] && (s & VSTAT_DRIVER_OK) && !(s & VSTAT_NEEDS_RESET) &&
+		    d->vq[0].size == qsize)
 			return d;
 		live[n] = 0;
-		if (vdev_init(d, n, 1ull << VIRTIO_F_EVENT_IDX) || vdev_queue(d, 0, RNG_QUEUE)) {
+		if (vdev_init(d, n, 1ull << VIRTIO_F_EVENT_IDX) || vdev_queue(d, 0, qsize)) {
 			put_status_err(what, vdev_status(d));
 			return 0;
 		}
@@ -119,7 +122,7 @@ void cmd_rng(const struct args *a)
 		put_str(" must be 1..65536\n");
 		return;
 	}
-	d = device(4, "rng");
+	d = device(4, "rng", RNG_QUEUE);
 	if (!d)
 		return;
 	/* The device may give less than asked for (a rate limit caps a request): ask again. */
@@ -146,6 +149,65 @@ void cmd_rng(const struct args *a)
 	put_dec(n);
 	put_str(" sum=");
 	put_hex16(h);
+	put_char('\n');
+}
+
+/* A guest that keeps the device busy: every descriptor of the rng queue stays posted
+ * (`bytes` each, all into one buffer), each answer is posted again at once, and the
+ * queue is kicked whenever a look at the used ring found nothing new, whatever the
+ * device asked for, until `chains` requests were answered. Re-posting without an exit
+ * is faster than the device answers, so its queue is never empty. */
+void cmd_rng_flood(const struct args *a)
+{
+	uint64_t n, bytes, done = 0, kicks = 0;
+	uint64_t t0 = rdtsc();
+	struct vdev *d;
+	struct vq *vq;
+
+	if (arg_number(a, 1, &n) || arg_number(a, 2, &bytes))
+		return;
+	if (bytes == 0 || bytes > RNG_MAX) {
+		put_str("ERR rng-flood bytes must be 1..65536\n");
+		return;
+	}
+	d = device(4, "rng", VQ_MAX); /* the longest ring: the most work per kick */
+	if (!d)
+		return;
+	vq = &d->vq[0];
+	for (unsigned i = 0; i < vq->size; i++) {
+		struct vbuf b = { .addr = (uint64_t)data, .len = (uint32_t)bytes, .write = 1 };
+		vq_post(d, 0, &b, 1);
+	}
+	while (done < n) {
+		uint32_t id, len;
+		int progress = 0;
+
+		while (done < n && vq_take(d, 0, &id, &len) == 0) {
+			vq_offer(d, 0, (uint16_t)id); /* the same buffer, again */
+			done++;
+			progress = 1;
+			t0 = rdtsc();
+		}
+		if (!progress) {
+			vq_notify(d, 0);
+			kicks++;
+		}
+		if (rdtsc() - t0 > FLOOD_STALL_CYCLES) {
+			put_str("ERR rng-flood stalled after ");
+			put_dec(done);
+			put_str(" chains status=");
+			put_hex(vdev_status(d));
+			put_char('\n');
+			live[d->index] = 0;
+			return;
+		}
+	}
+	/* Leave the queue as `rng` expects it: nothing outstanding. */
+	live[d->index] = 0;
+	put_str("OK rng-flood chains=");
+	put_dec(done);
+	put_str(" kicks=");
+	put_dec(kicks);
 	put_char('\n');
 }
 

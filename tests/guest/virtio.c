@@ -220,22 +220,21 @@ void vq_kick(struct vdev *d, unsigned q)
 	} else if (vq->used[0] & USED_NO_NOTIFY) {
 		return;
 	}
+	vq_notify(d, q);
+}
+
+void vq_notify(struct vdev *d, unsigned q)
+{
 	vdev_write(d, R_QUEUE_NOTIFY, q);
 }
 
-int vq_wait(struct vdev *d, unsigned q, uint32_t *id, uint32_t *len)
+int vq_take(struct vdev *d, unsigned q, uint32_t *id, uint32_t *len)
 {
 	struct vq *vq = &d->vq[q];
-	uint64_t t0 = rdtsc();
 	volatile uint32_t *elem;
 
-	for (uint64_t i = 1; vq->used[1] == vq->last_used; i++) {
-		if (!(i & STATUS_POLL_MASK) && (vdev_status(d) & VSTAT_NEEDS_RESET))
-			return -2;
-		if (rdtsc() - t0 > TIMEOUT_CYCLES)
-			return (vdev_status(d) & VSTAT_NEEDS_RESET) ? -2 : -1;
-		wait_turn();
-	}
+	if (vq->used[1] == vq->last_used)
+		return -1;
 	barrier(); /* x86 does not reorder loads: the element is read after the index */
 	elem = (volatile uint32_t *)(vq->used + 2 + 4 * (vq->last_used % vq->size));
 	*id = elem[0];
@@ -243,5 +242,19 @@ int vq_wait(struct vdev *d, unsigned q, uint32_t *id, uint32_t *len)
 	vq->last_used++;
 	if (d->features & (1ull << VIRTIO_F_EVENT_IDX))
 		vq->avail[2 + vq->size] = vq->last_used; /* used_event (we poll, but say it) */
+	return 0;
+}
+
+int vq_wait(struct vdev *d, unsigned q, uint32_t *id, uint32_t *len)
+{
+	uint64_t t0 = rdtsc();
+
+	for (uint64_t i = 1; vq_take(d, q, id, len); i++) {
+		if (!(i & STATUS_POLL_MASK) && (vdev_status(d) & VSTAT_NEEDS_RESET))
+			return -2;
+		if (rdtsc() - t0 > TIMEOUT_CYCLES)
+			return (vdev_status(d) & VSTAT_NEEDS_RESET) ? -2 : -1;
+		wait_turn();
+	}
 	return 0;
 }

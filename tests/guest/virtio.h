@@ -90,6 +90,10 @@ uint16_t vq_post(struct vdev *d, unsigned q, const struct vbuf *bufs, unsigned n
 void vq_offer(struct vdev *d, unsigned q, uint16_t head);
 /* Notify the device unless it asked not to be (avail_event / NO_NOTIFY). */
 void vq_kick(struct vdev *d, unsigned q);
+/* Notify the device whatever it asked for (a guest that kicks in a loop). */
+void vq_notify(struct vdev *d, unsigned q);
+/* The next used entry if there is one already: 0 with id/len, else -1. */
+int vq_take(struct vdev *d, unsigned q, uint32_t *id, uint32_t *len);
 /* Poll the used ring for the next entry (TSC timeout of some seconds): 0 with id/len,
  * -1 on timeout, -2 if the device set NEEDS_RESET meanwhile. */
 int vq_wait(struct vdev *d, unsigned q, uint32_t *id, uint32_t *len);
@@ -98,6 +102,7 @@ int vq_wait(struct vdev *d, unsigned q, uint32_t *id, uint32_t *len);
 struct args;
 void cmd_virtio(const struct args *a);      /* virtio list */
 void cmd_rng(const struct args *a);         /* rng <bytes> */
+void cmd_rng_flood(const struct args *a);   /* rng-flood <chains> <bytes> */
 void cmd_virtio_evil(const struct args *a); /* virtio-evil <kind> <window> */
 
 #endif
