@@ -257,6 +257,30 @@ def jailer_bad_arguments_get_one_line_and_status_2():
         check(r.returncode == 0 and "--cgroup FILE=VALUE" in r.stdout, "--help: %r" % (r,))
 
 
+@test
+def jailer_daemonize_passes_the_id_and_start_times():
+    """--daemonize: a session of its own, stdio on /dev/null; ember gets --id and the
+    jailer's start times first on its command line, and GET / answers with the id."""
+    with tempfile.TemporaryDirectory() as base:
+        t0 = time.monotonic()
+        with Jailed(base, "daemon-1", "--daemonize") as j:
+            print("  jailer: API socket up %.0f ms after the jailer started" %
+                  ((time.monotonic() - t0) * 1000))
+            pid = check_confined(j, {"Max open files": 2048})
+            check(os.getsid(pid) == pid, "not a session leader")
+            for fd in (0, 1, 2):
+                check(os.readlink("/proc/%d/fd/%d" % (pid, fd)) == "/dev/null",
+                      "fd %d is not /dev/null" % fd)
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                argv = f.read().decode().split("\0")[:-1]
+            check(argv[:3] == ["./ember", "--id", "daemon-1"] and
+                  argv[3] == "--start-time-us" and argv[5] == "--start-time-cpu-us" and
+                  argv[7:] == ["--api-sock", "/api.sock"] and
+                  0 < int(argv[4]) <= time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6,
+                  "ember's command line: %r" % argv)
+            check(j.request("GET", "/")[1]["id"] == "daemon-1", "GET / has not the id")
+
+
 # ---- VMs in jails ----
 
 def check_cgroup(pid, mount, parent, jail_id, memory_max):
