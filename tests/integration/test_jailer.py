@@ -401,6 +401,8 @@ def jailer_linux_shell_in_a_jail_with_a_tap_and_a_memory_limit():
                       (time.monotonic() - t0))
                 pid = check_confined(j, {"Max open files": 2048})
                 check_cgroup(pid, cg, parent, "linux", limit)
+                check(os.stat("/proc/%d/ns/net" % pid).st_ino == os.stat(netns).st_ino,
+                      "ember is not in %s" % netns)
                 j.send("echo mac-$(cat /sys/class/net/eth0/address)\n")
                 j.wait_output("mac-" + MAC)
                 files = snapshot_in_jail(j, "linux.state", "linux.mem")

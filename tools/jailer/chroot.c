@@ -14,10 +14,11 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-int jail_mkdirs(const char *path, char *err, size_t errlen)
+int jail_mkdirs(const char *path, const char *trusted, char *err, size_t errlen)
 {
+	size_t n = strlen(path), keep = trusted ? strlen(trusted) : n;
 	char buf[PATH_MAX];
-	size_t n = strlen(path);
+	struct stat st;
 
 	if (n >= sizeof(buf)) {
 		snprintf(err, errlen, "%s: path too long", path);
@@ -35,6 +36,10 @@ int jail_mkdirs(const char *path, char *err, size_t errlen)
 
 			snprintf(err, errlen, "cannot create %s: %s", buf, strerror(e));
 			return -e;
+		}
+		if ((size_t)(p - buf) > keep && (lstat(buf, &st) < 0 || !S_ISDIR(st.st_mode))) {
+			snprintf(err, errlen, "%s is not a directory (a link left in the jail?)", buf);
+			return -ENOTDIR;
 		}
 		if (!c)
 			return 0;
@@ -179,7 +184,7 @@ int jail_make_devices(uid_t uid, gid_t gid, int uffd_minor, char *err, size_t er
 		{ "/dev/net/tun", 10, 200 },
 		{ "/dev/urandom", 1, 9 },
 	};
-	int ret = jail_mkdirs("/dev/net", err, errlen);
+	int ret = jail_mkdirs("/dev/net", "/", err, errlen);
 
 	for (size_t i = 0; !ret && i < sizeof(nodes) / sizeof(nodes[0]); i++)
 		ret = make_node(nodes[i].path, nodes[i].major, nodes[i].minor, uid, gid, err, errlen);

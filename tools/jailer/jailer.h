@@ -89,8 +89,11 @@ int jail_copy_libs(const char *exec, const char *root, unsigned *copied, char *e
 	size_t errlen) JAIL_MUST_CHECK;
 
 /* chroot.c */
-/* mkdir -p of path, each new directory 0755 root-owned. */
-int jail_mkdirs(const char *path, char *err, size_t errlen) JAIL_MUST_CHECK;
+/* mkdir -p of path, each new directory 0755 root-owned. Below the prefix `trusted` (NULL:
+ * none), what exists must be a directory, never a symbolic link: a jail an earlier VM
+ * owned may hold links planted to send the jailer's writes onto the host. */
+int jail_mkdirs(const char *path, const char *trusted, char *err,
+	size_t errlen) JAIL_MUST_CHECK;
 /* A private copy of src at dst (never a link or reflink: no page sharing between VMs). */
 int jail_copy_file(const char *src, const char *dst, mode_t mode, char *err,
 	size_t errlen) JAIL_MUST_CHECK;

@@ -115,7 +115,7 @@ static int copy_into(const char *root, const char *path, char *err, size_t errle
 	snprintf(dir, sizeof(dir), "%s", dst);
 	slash = strrchr(dir, '/');
 	*slash = 0;
-	ret = jail_mkdirs(dir, err, errlen);
+	ret = jail_mkdirs(dir, root, err, errlen);
 	/* 0755: the kernel opens the interpreter as it opens a program, with MAY_EXEC. */
 	return ret ? ret : jail_copy_file(path, dst, 0755, err, errlen);
 }

@@ -96,7 +96,7 @@ static int build_jail(const struct jail_args *a, char *root, size_t len, char *e
 		snprintf(err, errlen, "--chroot-base-dir %s: path too long", a->chroot_base);
 		return -ENAMETOOLONG;
 	}
-	ret = jail_mkdirs(root, err, errlen);
+	ret = jail_mkdirs(root, NULL, err, errlen);
 	if (ret)
 		return ret;
 	if ((size_t)snprintf(dst, sizeof(dst), "%s/%s", root, a->exec_name) >= sizeof(dst)) {
