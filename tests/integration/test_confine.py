@@ -93,3 +93,41 @@ def confine_kick_loop_does_not_starve_the_api():
             check(during >= 10, "the flood ended after %d rounds of requests: make it "
                   "longer (%s)" % (during, flood[0]))
             test_api.end_with_poweroff(e)
+
+
+# ---- MMDS connections do not live for ever ----
+
+MMDS_IDLE_S = 60  # MMDS_TCP_IDLE_TIMEOUT_NS
+
+
+@test
+def confine_idle_mmds_connection_is_reset():
+    """A connection the guest opens and leaves silent is reset after the idle timeout (a
+    real minute: the timeout is not configurable), and a new one is served after it."""
+    import test_mmds as m
+
+    def body(g, ns):
+        m.arp(g)
+        iss = 1000
+        g.xmit(m.tcp_frame(41000, iss, 0, m.SYN, mss=True))
+        seq, ack, flags, _ = m.next_segment(g, 41000)
+        check(flags == m.SYN | m.ACK and ack == iss + 1, "SYN-ACK: %#x" % flags)
+        g.xmit(m.tcp_frame(41000, iss + 1, seq + 1, m.ACK))
+        t0 = time.monotonic()
+        end = t0 + MMDS_IDLE_S + run.secs(30)
+        while time.monotonic() < end:
+            f = g.dump(cycles=1 << 32)
+            if f is None:
+                continue
+            seg = m.parse_tcp(f, 41000)
+            if seg is not None and seg[2] & m.RST:
+                break
+        else:
+            raise run.Fail("no reset %d s after the connection went idle" % (end - t0))
+        idle = time.monotonic() - t0
+        check(idle >= MMDS_IDLE_S - 1, "reset after %.1f s, before the idle timeout" % idle)
+        status, _, text = m.http(g, b"GET /latest/meta-data/ami-id HTTP/1.1\r\n\r\n", 41001)
+        check(status == 200 and text == "ami-12345678", "after the reset: %d %r" %
+              (status, text))
+    m.with_guest("confine_idle_mmds_connection_is_reset",
+                 'mmds = { network_interfaces = { "eth0" } }', body)
