@@ -15,6 +15,9 @@
 
 /* Captured text kept for scripts; older text is dropped past this. */
 #define TEXT_MAX (1u << 20)
+/* Output the loop has not taken yet (a vCPU thread writes it, the loop moves it to text):
+ * as much as the text window, so a stalled loop loses nothing the window would keep. */
+#define PENDING_MAX TEXT_MAX
 
 struct console {
 	struct ev_loop *loop;
@@ -26,8 +29,8 @@ struct console {
 	ev_io in_watcher;
 	ev_async wake;
 	pthread_mutex_t lock; /* guards pending and screen_len */
-	char *pending;
-	size_t pending_len, pending_cap;
+	char *pending; /* PENDING_MAX bytes */
+	size_t pending_len;
 	/* The last screen_len bytes of pending are for the terminal and not written yet: the
 	 * loop hands them to the terminal's owner (console_reserve_terminal). Always a tail,
 	 * because console_output defers every byte while any are deferred. */
@@ -181,7 +184,12 @@ struct console *console_new(struct ev_loop *loop, bool stdio, const char *log_pa
 {
 	struct console *c = calloc(1, sizeof(*c));
 
-	if (!c || !(c->text = malloc(TEXT_MAX))) {
+	/* Both windows whole from the start: the vCPU threads append to `pending` and never
+	 * allocate (their filter is no place for a heap that grows). Pages are touched only
+	 * as far as output reaches. */
+	if (!c || !(c->text = malloc(TEXT_MAX)) || !(c->pending = malloc(PENDING_MAX))) {
+		if (c)
+			free(c->text);
 		free(c);
 		snprintf(err, errlen, "console: out of memory");
 		return NULL;
@@ -246,24 +254,14 @@ void console_output(struct console *c, const uint8_t *buf, size_t len)
 	/* A reserved terminal gets the output from the loop (on_wake); so do bytes queued
 	 * behind deferred ones when the reservation has just ended, to keep the order. */
 	direct = shown && !atomic_load(&screen_reserved) && !c->screen_len;
-	if (c->pending_len + len > c->pending_cap) {
-		size_t cap = c->pending_cap ? c->pending_cap * 2 : 4096;
-		char *p;
-		while (cap < c->pending_len + len)
-			cap *= 2;
-		/* Bounded: if the loop stalls, keep the newest window only (on the screen of a
-		 * reserved terminal too). */
-		if (cap > TEXT_MAX * 2) {
-			c->pending_len = c->screen_len = 0;
-			cap = c->pending_cap ? c->pending_cap : 4096;
-		}
-		p = cap > c->pending_cap ? realloc(c->pending, cap) : c->pending;
-		if (p) {
-			c->pending = p;
-			c->pending_cap = cap;
-		}
-	}
-	if (c->pending_len + len <= c->pending_cap) {
+	if (c->pending_len + len > PENDING_MAX) {
+		/* The loop stalls: keep the newest window only (on the screen of a reserved
+		 * terminal too). Nothing is allocated here, on a vCPU thread. */
+		size_t keep = len < PENDING_MAX ? len : PENDING_MAX;
+		memcpy(c->pending, buf + len - keep, keep);
+		c->pending_len = keep;
+		c->screen_len = shown && !direct ? keep : 0;
+	} else {
 		memcpy(c->pending + c->pending_len, buf, len);
 		c->pending_len += len;
 		if (shown && !direct)

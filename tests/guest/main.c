@@ -152,6 +152,30 @@ static void cmd_touch(const struct args *a)
 	put_char('\n');
 }
 
+/* <kib> KiB of console output, 64-byte lines: a guest that floods its serial port. A
+ * page at a time with `rep outsb`: one exit to ember per page, not per byte, so a
+ * mebibyte takes a moment even where exits are slow. */
+static void cmd_spew(const struct args *a)
+{
+	static const char line[] = "spew: a guest that floods its console, one 64-byte line of many\n";
+	static char page[4096];
+	uint64_t kib;
+
+	if (arg_u64(a, 1, &kib))
+		return;
+	for (unsigned i = 0; i < sizeof(page); i++)
+		page[i] = line[i % (sizeof(line) - 1)];
+	for (uint64_t n = 0; n < kib / 4; n++) {
+		const char *p = page;
+		uint64_t count = sizeof(page);
+		__asm__ volatile("rep outsb" : "+S"(p), "+c"(count) : "d"((uint16_t)SERIAL_RBR)
+				 : "memory");
+	}
+	put_str("OK spew kib=");
+	put_dec(kib / 4 * 4);
+	put_char('\n');
+}
+
 static void cmd_boottimer(const struct args *a)
 {
 	(void)a;
@@ -192,11 +216,13 @@ static const struct command {
 	{ "mxcsr", 0, "mxcsr", cmd_mxcsr },
 	{ "touch", 1, "touch <pages>", cmd_touch },
 	{ "boottimer", 0, "boottimer", cmd_boottimer },
+	{ "spew", 1, "spew <kib>", cmd_spew },
 	{ "reset", 0, "reset", cmd_reset },
 	{ "poweroff", 0, "poweroff", cmd_poweroff },
 	{ "fault", 0, "fault", cmd_fault },
 	{ "virtio", 1, "virtio list", cmd_virtio },
 	{ "rng", 1, "rng <bytes>", cmd_rng },
+	{ "rng-flood", 2, "rng-flood <chains> <bytes>", cmd_rng_flood },
 	{ "blk", -1, "blk info|use|read|write|flush|evil ...", cmd_blk },
 	{ "net", -1, "net mac|send <len> <seed>|recv", cmd_net },
 	{ "vsock", -1, "vsock cid|event|echo <port>|send <port> <word>", cmd_vsock },

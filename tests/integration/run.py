@@ -316,6 +316,7 @@ import test_snapshot_soak  # noqa: E402,F401
 import test_snapshot_crash  # noqa: E402,F401
 import test_jailer  # noqa: E402,F401
 import test_confine  # noqa: E402,F401
+import test_filters  # noqa: E402,F401
 import test_linux  # noqa: E402,F401 (last: it boots Linux, minutes on an emulating host)
 import test_linux_soak  # noqa: E402,F401
 import test_linux_boots  # noqa: E402,F401 (Linux booted again and again: hardware KVM)

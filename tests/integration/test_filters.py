@@ -1,0 +1,87 @@
+"""The seccomp filters keep a healthy VM alive: a guest flooding its console while the
+control loop is stalled (its vCPU thread once grew a buffer with mmap and died of its
+filter, status 148), and restored VMs stopped and continued (SIGSTOP/SIGCONT, as Ctrl-Z
+and fg or a debugger do: the resumed waits are restart_syscall, once forbidden, status
+159), File and Uffd."""
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+import test_uffd
+import run
+from run import check, ember, secs, test, wait_output, write_def
+
+FLOOD = """
+local vm = ember.vm { kernel = ember.guest.test_kernel, memory_mib = 64, console = "none" }
+assert(vm:start())
+assert(vm:wait_for("ready cpus=[^\\n]*\\n", 10))
+vm:send("spew 1024\\n")
+-- The control thread does nothing else for a while: no loop turn takes the output.
+local t = os.clock()
+while os.clock() - t < 2 do end
+assert(vm:wait_for("OK spew kib=1024\\n", %d), "the flood did not end")
+vm:send("poweroff\\n")
+print("EXIT", vm:wait())
+"""
+
+
+@test
+def filters_console_flood_with_the_control_loop_stalled():
+    with tempfile.TemporaryDirectory() as tmp:
+        r = ember("run", write_def(tmp, FLOOD % secs(120)), timeout=180)
+        check(r.returncode == 0 and "EXIT\tpoweroff\t0" in r.stdout,
+              "1 MiB of console output: status %d %r %r" % (r.returncode, r.stdout,
+                                                             r.stderr[-800:]))
+
+
+SNAPSHOT = """
+local vm = ember.vm { kernel = ember.guest.test_kernel, memory_mib = 64, console = "none" }
+assert(vm:start())
+assert(vm:wait_for("ready cpus=[^\\n]*\\n", 10))
+assert(vm:pause())
+assert(vm:snapshot { state = arg[1] .. "/vm.state", mem = arg[1] .. "/vm.mem" })
+vm:stop()
+"""
+
+
+def stop_and_continue(argv):
+    """A restored guest, stopped and continued twice, still answers and powers off."""
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(b"counter\n")
+        p.stdin.flush()
+        wait_output(p.stdout.fileno(), rb"OK counter=", 20)
+        for _ in range(2):
+            os.kill(p.pid, signal.SIGSTOP)
+            time.sleep(0.3)
+            os.kill(p.pid, signal.SIGCONT)
+            time.sleep(0.3)
+        if p.poll() is not None:
+            check(False, "ember ended after SIGSTOP/SIGCONT: status %r, %r" %
+                  (p.returncode, p.stderr.read()[-800:]))
+        p.stdin.write(b"counter\npoweroff\n")
+        p.stdin.flush()
+        wait_output(p.stdout.fileno(), rb"OK counter=", 20)
+        status = p.wait(timeout=secs(30))
+        if status != 0:
+            check(False, "status %d after poweroff: %r" % (status, p.stderr.read()[-800:]))
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+@test
+def filters_restored_vms_survive_stop_and_continue():
+    with tempfile.TemporaryDirectory() as tmp:
+        r = ember("run", write_def(tmp, SNAPSHOT), tmp, timeout=30)
+        check(r.returncode == 0, "snapshot: %r" % (r.stderr,))
+        state, mem = os.path.join(tmp, "vm.state"), os.path.join(tmp, "vm.mem")
+        stop_and_continue([run.ARGS.ember, "restore", state, mem, "--resume"])
+        with test_uffd.Handler(tmp, mem) as h:
+            stop_and_continue([run.ARGS.ember, "restore", state, "-", "--uffd", h.sock,
+                               "--resume"])
+            h.finish()
