@@ -118,6 +118,10 @@ __attribute__((warn_unused_result)) int vm_config_copy(struct vm_config *dst,
  * "memory_mib: 999999 MiB is more than this host has (23975 MiB)". */
 __attribute__((warn_unused_result)) int vm_config_check(const struct vm_config *cfg, char *err,
 	size_t errlen);
+/* vm_config_check for a VM restored from a snapshot: its kernel and initrd are in guest
+ * memory already and are not looked for (a jail, or a host, without them restores). */
+__attribute__((warn_unused_result)) int vm_config_check_restored(const struct vm_config *cfg,
+	char *err, size_t errlen);
 
 /* The part of the device checks that needs no file: drive and net ids (1 to 64 letters,
  * digits or _, unique), a path for each drive, a tap name for each interface, vsock's cid

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ember/log.h"
+#include "ember/log_ratelimit.h"
 #include "vsock_uds_internal.h"
 
 #define ACCEPT_BURST 16
@@ -262,7 +263,7 @@ static void read_line(struct conn *c)
 		return;
 	if (r < 0) {
 		c->u->st.bad_connect_lines++;
-		log_warn("vsock: bad CONNECT line from a host client, closing it");
+		log_warn_ratelimited("vsock: bad CONNECT line from a host client, closing it");
 		vconn_free(c);
 		return;
 	}
@@ -311,8 +312,11 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (c->state == CS_REQUESTED)
-		log_info("vsock: guest port %u did not answer a host connection", c->peer_port);
+	if (c->state == CS_REQUESTED) {
+		static struct log_ratelimit quiet_port; /* the guest decides how often */
+		log_ratelimited_at(&quiet_port, LOG_INFO, __FILE__, __LINE__,
+			"vsock: guest port %u did not answer a host connection", c->peer_port);
+	}
 	if (c->state == CS_REQUESTED || c->state == CS_CLOSING)
 		vconn_kill(c);
 	wake(u);

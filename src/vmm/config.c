@@ -211,7 +211,7 @@ static int check_devices(const struct vm_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-int vm_config_check(const struct vm_config *cfg, char *err, size_t errlen)
+static int check(const struct vm_config *cfg, bool boot_source, char *err, size_t errlen)
 {
 	uint64_t host = vm_config_host_mem_mib();
 	int ret;
@@ -239,12 +239,12 @@ int vm_config_check(const struct vm_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "memory_backing: file memory comes only from a snapshot");
 		return -EINVAL;
 	}
-	if (!cfg->kernel || !cfg->kernel[0]) {
+	if (boot_source && (!cfg->kernel || !cfg->kernel[0])) {
 		snprintf(err, errlen, "kernel: missing (path of an ELF vmlinux or a bzImage)");
 		return -EINVAL;
 	}
-	ret = check_file("kernel", cfg->kernel, err, errlen);
-	if (!ret && cfg->initrd)
+	ret = boot_source ? check_file("kernel", cfg->kernel, err, errlen) : 0;
+	if (!ret && boot_source && cfg->initrd)
 		ret = check_file("initrd", cfg->initrd, err, errlen);
 	if (ret)
 		return ret;
@@ -293,4 +293,14 @@ void vm_config_rate_limit(const struct rate_limit_config *c, struct rate_limit *
 			c->bandwidth.refill_time_ms },
 		.ops = { c->ops.size, c->ops.one_time_burst, c->ops.refill_time_ms },
 	};
+}
+
+int vm_config_check(const struct vm_config *cfg, char *err, size_t errlen)
+{
+	return check(cfg, true, err, errlen);
+}
+
+int vm_config_check_restored(const struct vm_config *cfg, char *err, size_t errlen)
+{
+	return check(cfg, false, err, errlen);
 }

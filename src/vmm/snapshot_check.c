@@ -172,5 +172,5 @@ int snapshot_check_restore(const struct snap_reader *r, const struct restore_par
 		ret = snapshot_load_devices(r, cfg, err, errlen);
 	if (!ret)
 		ret = snapshot_apply_overrides(p, cfg, err, errlen);
-	return ret ? ret : vm_config_check(cfg, err, errlen);
+	return ret ? ret : vm_config_check_restored(cfg, err, errlen);
 }

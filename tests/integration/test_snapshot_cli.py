@@ -212,3 +212,23 @@ def restore_with_a_moved_drive_and_realtime_clock():
         check(r.returncode == 0, "restore with override: %d %s" % (r.returncode, r.stderr))
         check("OK blk sum=%s" % want in r.stdout, "drive data after the move: %r (want %s)" %
               (r.stdout, want))
+
+
+@test
+def restore_needs_no_kernel_file():
+    """The kernel is in guest memory: a host (or a jail) without the file restores, as
+    Firecracker does; a boot without it is still refused."""
+    import shutil
+    import run
+    with tempfile.TemporaryDirectory() as tmp:
+        kernel = os.path.join(tmp, "kernel")
+        shutil.copyfile(run.guest_kernel(), kernel)
+        r = ember("run", write_def(tmp, MAKE_SNAPSHOT.replace("ember.guest.test_kernel",
+                                                              repr(kernel)), "snap.lua"),
+                  tmp, timeout=30)
+        check(r.returncode == 0, "making the snapshot failed: %s" % r.stderr)
+        os.unlink(kernel)
+        r = ember("restore", os.path.join(tmp, "vm.state"), os.path.join(tmp, "vm.mem"),
+                  "--resume", stdin="check 8 5\npoweroff\n", timeout=30)
+        check(r.returncode == 0 and "OK check" in r.stdout,
+              "restore without the kernel file: %d %r" % (r.returncode, r.stderr))
