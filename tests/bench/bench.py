@@ -11,12 +11,34 @@ import os
 import re
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 
 import bench_linux
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
+import test_snapshot_soak  # noqa: E402 (the soak's script, timed here)
+
+
+def run_soak(ember, tmp, cycles):
+    """The suite's soak script (fill, checksum, snapshot full or diff + merge, restore
+    through File or Uffd, checksum and check) for `cycles` cycles: {kind: [ms per cycle]}
+    and the pages compared per cycle."""
+    script = os.path.join(tmp, "soak.lua")
+    with open(script, "w") as f:
+        f.write(test_snapshot_soak.SOAK % {"t": 30})
+    uffd = os.path.join(os.path.dirname(ember), "ember-uffd")
+    r = subprocess.run([ember, "run", script, tmp, uffd, str(cycles)], capture_output=True,
+                       text=True, timeout=60 + cycles * 10)
+    if r.returncode != 0:
+        raise SystemExit("soak: status %d: %s" % (r.returncode, r.stderr[-2000:]))
+    out, pages = {}, []
+    for m in re.finditer(r"^cycle \d+ (\w+) (\w+) ([\d.]+) ms (\d+) pages$", r.stdout, re.M):
+        out.setdefault("%s, %s" % (m.group(1), m.group(2)), []).append(float(m.group(3)))
+        pages.append(int(m.group(4)))
+    return out, pages
 
 
 def run_ready(ember, tmp):
@@ -155,6 +177,7 @@ def main():
             results.setdefault("ready", []).append(ready)
             results.setdefault("first_run", []).append(first)
         snap = run_snapshot_bench(ember, tmp, args.runs)
+        soak, soak_pages = run_soak(ember, tmp, 4 * args.runs)
     sizes = {}
     for mib, cap in SIZES:
         sizes[mib] = run_snapshot_sizes(ember, mib, args.runs, min(args.runs, cap or args.runs))
@@ -180,6 +203,11 @@ def main():
     print(row("restore from file (state + mmap + KVM)", snap["restore_file_ms"], "ms"))
     print(row("first guest answer after restore (sum 16)",
               snap["first_sum16_after_restore_ms"], "ms"))
+    for kind in ("full, file", "full, uffd", "diff, file", "diff, uffd"):
+        print(row("soak cycle, 64 MiB guest, %s (sums equal)" % kind.replace(
+            "diff", "diff + merge"), soak[kind], "ms"))
+    print(row("  pages compared per soak cycle (%d cycles)" % len(soak_pages), soak_pages,
+              "pages"))
     for mib, _ in SIZES:
         r = sizes[mib]
         g = "%d MiB guest" % mib
