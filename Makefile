@@ -23,6 +23,7 @@ EMBER_SRCS := \
 	src/util/crc64.c \
 	src/util/log.c \
 	src/util/log_ratelimit.c \
+	src/util/unix_socket.c \
 	src/kvm/guest_mem.c \
 	src/kvm/vcpu.c \
 	src/arch/x86_64/acpi.c \
@@ -207,6 +208,7 @@ test_virtio_net_SRCS := src/devices/virtio/net.c src/devices/virtio/net_persist.
 	tests/unit/netvsock_rig.c
 test_vsock_packets_SRCS := src/devices/virtio/vsock.c src/devices/virtio/vsock_proto.c \
 	src/devices/vsock_uds.c src/devices/vsock_spares.c src/devices/vsock_packets.c src/devices/virtio/queue.c \
+	src/util/unix_socket.c \
 	src/kvm/guest_mem.c src/util/log.c src/util/log_ratelimit.c \
 	$(STATE_FILE_SRCS) tests/unit/netvsock_rig.c
 

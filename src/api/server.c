@@ -14,6 +14,7 @@
 #include "ember/api.h"
 #include "ember/log.h"
 #include "ember/metrics.h"
+#include "ember/unix_socket.h"
 
 #define ACCEPTS_PER_WAKEUP 64
 #define ACCEPT_RETRY 0.1 /* seconds, after running out of file descriptors */
@@ -117,8 +118,6 @@ struct api_server *api_server_new(struct ev_loop *loop, struct api *api, const c
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct api_server *srv;
-	struct stat st;
-	int ret;
 
 	if (!path[0] || strlen(path) >= sizeof(sa.sun_path)) {
 		snprintf(err, errlen, "api socket %s: the path must be 1 to %zu bytes long", path,
@@ -135,27 +134,12 @@ struct api_server *api_server_new(struct ev_loop *loop, struct api *api, const c
 	}
 	srv->loop = loop;
 	srv->api = api;
-	srv->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	srv->fd = unix_listen("api socket", path, SOMAXCONN, &srv->id, err, errlen);
 	if (srv->fd < 0) {
-		snprintf(err, errlen, "api socket: %s", strerror(errno));
-		goto err_free;
+		free(srv->path);
+		free(srv);
+		return NULL;
 	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	if (bind(srv->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		snprintf(err, errlen, "api socket %s: bind: %s", path, strerror(errno));
-		goto err_close;
-	}
-	/* 0600 whatever the umask. chmod between bind and listen, not umask(): the umask is
-	 * process-wide and other threads may be creating files; no client can connect before
-	 * listen, so the wider mode bind gave the path is never usable. */
-	if (chmod(path, 0600) < 0 || listen(srv->fd, SOMAXCONN) < 0 || stat(path, &st) < 0) {
-		ret = errno;
-		unlink(path);
-		snprintf(err, errlen, "api socket %s: %s", path, strerror(ret));
-		goto err_close;
-	}
-	srv->dev = st.st_dev;
-	srv->ino = st.st_ino;
 	ev_io_init(&srv->accept_w, on_accept, srv->fd, EV_READ);
 	srv->accept_w.data = srv;
 	ev_timer_init(&srv->accept_retry, on_accept_retry, ACCEPT_RETRY, 0);
@@ -163,19 +147,10 @@ struct api_server *api_server_new(struct ev_loop *loop, struct api *api, const c
 	ev_io_start(loop, &srv->accept_w);
 	log_info("api: listening on %s", path);
 	return srv;
-
-err_close:
-	close(srv->fd);
-err_free:
-	free(srv->path);
-	free(srv);
-	return NULL;
 }
 
 void api_server_free(struct api_server *srv)
 {
-	struct stat st;
-
 	if (!srv)
 		return;
 	while (srv->head)
@@ -183,9 +158,7 @@ void api_server_free(struct api_server *srv)
 	ev_io_stop(srv->loop, &srv->accept_w);
 	ev_timer_stop(srv->loop, &srv->accept_retry);
 	close(srv->fd);
-	/* Remove the path only if it is still our socket, not one that replaced it. */
-	if (stat(srv->path, &st) == 0 && st.st_dev == srv->dev && st.st_ino == srv->ino)
-		unlink(srv->path);
+	unix_unlink_own(srv->path, &srv->id);
 	free(srv->path);
 	free(srv);
 }

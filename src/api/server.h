@@ -9,6 +9,7 @@
 #include <ev.h>
 
 #include "http.h"
+#include "ember/unix_socket.h"
 
 #define API_MAX_CONNS 256         /* more: the least recently active connection is closed */
 #define API_READ_CHUNK 16384
@@ -25,8 +26,7 @@ struct api_server {
 	struct api *api;
 	int fd;
 	char *path;
-	dev_t dev;                 /* the socket file this server made, to remove only it */
-	ino_t ino;
+	struct unix_socket_id id;  /* the socket file this server made, to remove only it */
 	ev_io accept_w;
 	ev_timer accept_retry;     /* out of file descriptors: try again a little later */
 	struct api_conn *head, *tail; /* least recently active first */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ember/log.h"
+#include "ember/unix_socket.h"
 #include "ember/log_ratelimit.h"
 #include "vsock_uds_internal.h"
 
@@ -434,12 +435,8 @@ struct vsock_uds *vsock_uds_new(struct ev_loop *loop, const char *path, uint64_t
 	u->ctx = ctx;
 	u->local_port_last = VSOCK_LOCAL_PORT_FIRST - 1;
 	vsock_spares_init(&u->spares);
-	u->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (u->listen_fd < 0 || bind(u->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(u->listen_fd, 64) < 0) {
-		snprintf(err, errlen, "vsock: cannot listen on %s: %s", path, strerror(errno));
-		if (u->listen_fd >= 0)
-			close(u->listen_fd);
+	u->listen_fd = unix_listen("vsock: uds_path", path, 64, &u->sock_id, err, errlen);
+	if (u->listen_fd < 0) {
 		vsock_spares_deinit(&u->spares);
 		free(u->path);
 		free(u);
@@ -458,7 +455,8 @@ void vsock_uds_free(struct vsock_uds *u)
 	vsock_uds_reset(u);
 	ev_io_stop(u->loop, &u->accept_w);
 	close(u->listen_fd);
-	unlink(u->path);
+	/* Only our own socket: a VM restored from this one's snapshot may listen there now. */
+	unix_unlink_own(u->path, &u->sock_id);
 	vsock_spares_deinit(&u->spares);
 	free(u->path);
 	free(u);

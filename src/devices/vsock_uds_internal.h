@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ember/unix_socket.h"
 #include "ember/vsock.h"
 
 #define HASH_BUCKETS 256
@@ -77,6 +78,7 @@ struct vsock_uds {
 	char *path;
 	uint64_t guest_cid;
 	int listen_fd;
+	struct unix_socket_id sock_id; /* the socket file at path that listen_fd made */
 	ev_io accept_w;
 	vsock_wake_fn wake;
 	void *ctx;

@@ -42,8 +42,53 @@ def confine_sockets_and_files_are_0600_under_umask_000():
         mem = test_uffd.mem_file(tmp, 1 << 20)
         with test_uffd.Handler(tmp, mem) as h:
             modes[h.sock] = mode(h.sock)
+        vsock = os.path.join(tmp, "v.sock")
+        r = ember("run", write_def(tmp, VSOCK_MODE % (vsock, vsock)), timeout=20)
+        check(r.returncode == 0 and "mode 0600" in r.stdout, "vsock socket: %r" % (r,))
         wrong = {os.path.basename(p): oct(m) for p, m in modes.items() if m != 0o600}
         check(not wrong, "not 0600 under umask 000: %r" % wrong)
+
+
+# The vsock socket's mode, read while the VM runs (it is removed when the VM ends).
+VSOCK_MODE = """
+local vm = ember.vm { kernel = ember.guest.test_kernel, memory_mib = 64, console = "none",
+  vsock = { guest_cid = 3, uds_path = "%s" } }
+assert(vm:start())
+local p = io.popen("stat -c %%a %s")
+print("mode 0" .. p:read("l"))
+p:close()
+vm:stop()
+"""
+
+# A VM ends after another socket took its vsock path (a clone restored from its snapshot
+# listens there): the clone's socket stays.
+VSOCK_REPLACED = """
+local path = "%s"
+local vm = ember.vm { kernel = ember.guest.test_kernel, memory_mib = 64, console = "none",
+  vsock = { guest_cid = 3, uds_path = path } }
+assert(vm:start())
+os.remove(path)
+local other = ember.vm { kernel = ember.guest.test_kernel, memory_mib = 64, console = "none",
+  vsock = { guest_cid = 4, uds_path = path } }
+assert(other:start())
+vm:stop()
+local f = io.popen("test -S " .. path .. " && echo kept || echo removed")
+print("after the first VM: " .. f:read("l"))
+f:close()
+other:stop()
+f = io.popen("test -e " .. path .. " && echo kept || echo removed")
+print("after the second VM: " .. f:read("l"))
+f:close()
+"""
+
+
+@test
+def confine_vsock_removes_only_its_own_socket():
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "v.sock")
+        r = ember("run", write_def(tmp, VSOCK_REPLACED % path), timeout=20)
+        check(r.returncode == 0 and "after the first VM: kept" in r.stdout and
+              "after the second VM: removed" in r.stdout, "vsock socket removal: %r" % (r,))
 
 
 # ---- guest-driven work in bounded slices ----
