@@ -182,6 +182,10 @@ void virtio_needs_reset(struct virtio_dev *vd, const char *why);
  * loop, nor the device lock, from the API and the other devices. A quarter of the
  * largest ring: the loop turns at least four times per full ring. */
 #define VIRTIO_KICK_BUDGET 64
+/* And at most about this many bytes copied or made in one call, for models whose chains
+ * can be large (entropy, transmitted frames): 64 chains of 64 KiB of random bytes took
+ * over 100 ms on a slow host while the API waited for the device lock. */
+#define VIRTIO_KICK_BYTES (256u << 10)
 /* For device models, lock held: the model stopped at its budget with chains left on queue
  * `q`. The transport calls queue_notify(q) again on a later loop iteration, after the
  * loop has polled its other watchers; dropped if the device is reset meanwhile. */

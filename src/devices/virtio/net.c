@@ -170,6 +170,7 @@ static void tx_pump(struct net_dev *n)
 	struct virtq_elem e;
 	char err[160];
 	bool any = false, mmds_in = false;
+	size_t sent = 0;
 
 	if (!n->active || ev_is_active(&n->tx_throttle_w))
 		return;
@@ -177,7 +178,7 @@ static void tx_pump(struct net_dev *n)
 		uint64_t wait;
 		int r;
 
-		if (!budget) {
+		if (!budget || sent >= VIRTIO_KICK_BYTES) {
 			virtio_queue_yield(n->vd, TXQ);
 			break;
 		}
@@ -199,6 +200,7 @@ static void tx_pump(struct net_dev *n)
 				arm(n, &n->tx_throttle_w, wait);
 				break;
 			}
+			sent += e.read_len;
 			if (virtq_read(q, &e, 0, n->tx_frame, e.read_len) != (long)e.read_len) {
 				n->st.tx_malformed++;
 			} else {

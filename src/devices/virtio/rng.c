@@ -77,13 +77,14 @@ static void process(struct rng *r)
 	struct virtq_elem e;
 	char err[160];
 	bool pushed = false;
+	size_t served = 0;
 
 	for (unsigned budget = VIRTIO_KICK_BUDGET; !ev_is_active(&r->throttle); budget--) {
 		uint64_t wait;
 		uint32_t n, got = 0;
 		int ret;
 
-		if (!budget) {
+		if (!budget || served >= VIRTIO_KICK_BYTES) {
 			virtio_queue_yield(r->vd, 0);
 			break;
 		}
@@ -116,6 +117,7 @@ static void process(struct rng *r)
 			break;
 		r->requests++;
 		r->bytes += got;
+		served += got;
 		pushed = true;
 	}
 	if (pushed)
