@@ -64,6 +64,9 @@ int host_wait(lua_State *L, struct waiter *w)
 	w->prev = h->waiters.prev;
 	h->waiters.prev->next = w;
 	h->waiters.prev = w;
+	/* The loop's clock stood still while Lua ran: a script that computed or blocked for
+	 * a minute would otherwise see its next timeout expire at once. */
+	ev_now_update(h->loop);
 	ev_timer_init(&w->timer, on_timer, w->timeout, 0);
 	w->timer.data = w;
 	if (w->timed)
@@ -111,7 +114,7 @@ static void console_settle(struct waiter *w, uint64_t end)
 
 /* string.find(text[from, to), pattern), with the byte before `from` pushed too, so that
  * a frontier at the first position sees it, as it would in the whole text. Results on
- * co's stack above `base`; positions are made relative to text. false if no match. */
+ * S's stack above `base`; positions are made relative to text. false if no match. */
 static bool console_find(lua_State *co, const char *pattern, const char *text, size_t from,
 	size_t to, int base, size_t *shift)
 {
@@ -137,33 +140,38 @@ static bool console_find(lua_State *co, const char *pattern, const char *text, s
 	return true;
 }
 
-/* Match a console waiter against the captured text; consume up to the match. */
+/* Match a console waiter against the captured text; consume up to the match. The search
+ * runs on the host's main state, never on the waiting coroutine: that one is suspended in
+ * a yield, and the Lua API allows no call on a suspended thread (searches there failed at
+ * random once the text was large enough for the copy to start a collection). The
+ * results then move to the coroutine. */
 static bool try_console(struct lua_host *h, struct waiter *w)
 {
-	lua_State *co = w->task->co;
+	lua_State *co = w->task->co, *S = h->L;
 	size_t len, from, to, shift;
 	const char *text = vm_console_text(w->vm->vm, &len);
 	uint64_t end = vm_console_end(w->vm->vm);
-	int base = lua_gettop(co), nres;
+	int base = lua_gettop(S), nres;
 	size_t s, e;
 
 	console_window(w, end - len, len, &from, &to);
-	if (!console_find(co, w->pattern, text, from, to, base, &shift)) {
+	if (!console_find(S, w->pattern, text, from, to, base, &shift)) {
 		console_settle(w, end);
 		return false;
 	}
-	nres = lua_gettop(co) - base;
-	s = (size_t)lua_tointeger(co, base + 1) + shift;
-	e = (size_t)lua_tointeger(co, base + 2) + shift;
+	nres = lua_gettop(S) - base;
+	s = (size_t)lua_tointeger(S, base + 1) + shift;
+	e = (size_t)lua_tointeger(S, base + 2) + shift;
 	if (nres == 2) {
 		/* No captures: return the matched text, as string.match does. */
-		lua_settop(co, base);
+		lua_settop(S, base);
 		lua_pushlstring(co, text + s - 1, e - s + 1);
 		nres = 1;
 	} else {
-		lua_remove(co, base + 1);
-		lua_remove(co, base + 1);
+		lua_remove(S, base + 1);
+		lua_remove(S, base + 1);
 		nres -= 2;
+		lua_xmove(S, co, nres);
 	}
 	vm_console_consume(w->vm->vm, e);
 	host_wake(h, w, nres);

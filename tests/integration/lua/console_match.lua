@@ -41,6 +41,16 @@ assert(vm:wait_for("xanchor", t.secs(10)))
 assert(vm:send("echo after\n"))
 assert(not vm:wait_for("^OK after", t.secs(0.5)), "'^' matched past the start")
 
+-- A script that ran a while without giving the loop a turn: its next wait still waits
+-- (the loop's clock was stale, and the timeout expired at once).
+local busy = ember.now()
+while ember.now() - busy < t.secs(1) * 1.2 do end -- longer than the wait's timeout
+local t0 = ember.now()
+assert(vm:send("echo after-busy\n"))
+assert(vm:wait_for("OK after%-busy", t.secs(1)), "a wait right after busy Lua timed out")
+assert(not vm:wait_for("never printed", 0.5))
+assert(ember.now() - t0 >= 0.5, "a 0.5 s wait returned early")
+
 vm:send("poweroff\n")
 t.eq(vm:wait(t.secs(10)), "poweroff", "exit reason")
 print("console_match ok")
