@@ -435,7 +435,7 @@ struct vsock_uds *vsock_uds_new(struct ev_loop *loop, const char *path, uint64_t
 	u->ctx = ctx;
 	u->local_port_last = VSOCK_LOCAL_PORT_FIRST - 1;
 	vsock_spares_init(&u->spares);
-	u->listen_fd = unix_listen("vsock: uds_path", path, 64, &u->sock_id, err, errlen);
+	u->listen_fd = unix_listen("vsock: cannot listen on", path, 64, &u->sock_id, err, errlen);
 	if (u->listen_fd < 0) {
 		vsock_spares_deinit(&u->spares);
 		free(u->path);

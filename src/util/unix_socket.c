@@ -25,12 +25,12 @@ int unix_listen(const char *what, const char *path, int backlog, struct unix_soc
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "%s %s: socket: %s", what, path, strerror(errno));
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
 		return ret;
 	}
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "%s %s: bind: %s", what, path, strerror(errno));
+		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
 		close(fd);
 		return ret;
 	}
