@@ -209,6 +209,8 @@ int seccomp_setup(const struct seccomp_opts *o, char *err, size_t errlen)
 	struct sigaction sa;
 
 	atomic_store(&no_seccomp, o->disabled);
+	seccomp_file_free(custom); /* ember's own lists unless a file is given now */
+	custom = NULL;
 	if (o->filter_file && !o->disabled) {
 		int ret = load_custom(o->filter_file, err, errlen);
 		if (ret)
