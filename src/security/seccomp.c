@@ -181,8 +181,7 @@ static int load_custom(const char *path, char *err, size_t errlen)
 {
 	char why[256];
 
-	seccomp_file_free(custom);
-	custom = seccomp_file_load(path, why, sizeof(why));
+	custom = seccomp_file_load(path, why, sizeof(why)); /* seccomp_setup freed the last */
 	if (!custom) {
 		snprintf(err, errlen, "--seccomp-filter: %s", why);
 		return -EINVAL;
