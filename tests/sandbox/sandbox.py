@@ -29,6 +29,10 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CRASH = 125
+# A command that exits with this status asks for a new sandbox: it noted in
+# EMBER_SANDBOX_STATE where it was and why (tests/integration/run.py does so for a test
+# that failed every attempt in one sandbox). It counts against EMBER_SANDBOX_RETRIES.
+NEW_SANDBOX = 75
 # QEMU's CPU model (an AMD CPU with SVM and nested paging) and TCG threading, for
 # measuring alternatives (thread=single: no stall seen, but over three times slower and
 # the Linux tests' timing failed).
@@ -224,8 +228,11 @@ def run(argv, interactive=False):
     try:
         while True:
             status, sandbox_failed = run_once(img, argv, interactive)
-            if not sandbox_failed or retries <= 0 or interactive:
-                return status
+            asked = status == NEW_SANDBOX and not sandbox_failed
+            if asked:
+                say("the command asked for a new sandbox (status %d)" % NEW_SANDBOX)
+            if not (sandbox_failed or asked) or retries <= 0 or interactive:
+                return 1 if asked else status
             retries -= 1
             say("running the command again in a new sandbox (%d more time%s after this); "
                 "it may go on from where it was (EMBER_SANDBOX_STATE)"
