@@ -20,6 +20,7 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-
 
 EMBER_SRCS := \
 	src/main.c \
+	src/cli/options.c \
 	src/util/crc64.c \
 	src/util/log.c \
 	src/util/log_ratelimit.c \
@@ -139,7 +140,7 @@ LUA_SRCS := $(wildcard lua/ember/*.lua)
 STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/util/crc64.c
 
 # Unit tests: one binary per module, linked with only that module and what it needs.
-UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file
+UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options
 test_bus_SRCS := src/devices/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c src/kvm/guest_mem.c src/util/log.c
 test_config_SRCS := src/vmm/config.c
@@ -162,6 +163,7 @@ test_page_scan_SRCS := src/snapshot/page_scan.c
 test_memory_file_SRCS := src/snapshot/memory_file.c src/snapshot/page_scan.c \
 	src/snapshot/snapshot_id.c src/kvm/guest_mem.c src/util/log.c $(STATE_FILE_SRCS)
 test_log_ratelimit_SRCS := src/util/log_ratelimit.c src/util/log.c
+test_cli_options_SRCS := src/cli/options.c src/util/log.c
 test_lua_pattern_SRCS := src/lua/pattern_span.c
 # --seccomp-filter FILE: the seccompiler JSON parser and its libseccomp filter builder.
 SECCOMP_FILE_SRCS := src/security/seccomp_file.c src/security/seccomp_file_build.c \

@@ -9,6 +9,7 @@
 
 #include <ev.h>
 
+#include "cli/options.h"
 #include "ember/api.h"
 #include "ember/console.h"
 #include "ember/log.h"
@@ -18,6 +19,7 @@
 #include "ember/mmds.h"
 #include "ember/seccomp.h"
 #include "ember/snapshot.h"
+#include "ember/snapshot_file.h"
 #include "ember/vcpu.h"
 #include "ember/version.h"
 #include "ember/vm_exit.h"
@@ -37,25 +39,40 @@ static const char usage[] =
 	"  snapshot info STATE      describe a snapshot state file\n"
 	"  snapshot merge BASE DIFF apply a diff memory file onto its base\n"
 	"\n"
-	"options:\n"
-	"  --log-level LEVEL        error, warn (default), info or debug\n"
-	"  --log-file PATH          append logs to PATH instead of stderr\n"
+	"Without a command ember is Firecracker: it serves the API on --api-sock PATH\n"
+	"(default " CLI_DEFAULT_API_SOCK "), or boots --config-file FILE.\n"
+	"\n"
+	"options (Firecracker's; --log-file and --log-level are also accepted):\n"
 	"  --api-sock PATH          serve the Firecracker-compatible API on PATH: alone, for a\n"
 	"                           VM configured over it; after run FILE.lua, for that VM\n"
 	"  --config-file FILE       boot the VM a Firecracker JSON configuration describes\n"
+	"  --no-api                 with --config-file: no API socket\n"
 	"  --metadata FILE          fill the MMDS data store from a JSON file\n"
+	"  --mmds-size-limit BYTES  the most the MMDS store holds (default 51200)\n"
+	"  --http-api-max-payload-size BYTES\n"
+	"                           the largest API request body (default 51200)\n"
 	"  --id ID                  the instance id GET / shows (1-64 of A-Z a-z 0-9 -)\n"
+	"  --log-path PATH          append logs to PATH instead of stderr\n"
+	"  --level LEVEL            Off, Error, Warning (default), Info, Debug or Trace\n"
+	"  --module MODULE          only log lines from src/MODULE (api, devices/virtio, ...)\n"
+	"  --show-level, --show-log-origin\n"
+	"                           show each line's level (shown by default) and source line\n"
+	"  --metrics-path PATH      write metrics to PATH (every 60 s, and on FlushMetrics)\n"
+	"  --boot-timer             accepted: ember's boot timer is always on (0xd0000000)\n"
 	"  --no-seccomp             run every thread without a system call filter\n"
 	"  --seccomp-filter FILE    filters from FILE (JSON, one per thread kind) instead\n"
 	"                           of ember's own\n"
 	"  --start-time-us US, --start-time-cpu-us US, --parent-cpu-time-us US\n"
 	"                           when a jailer started ember (CLOCK_MONOTONIC, and CPU\n"
 	"                           time of ember and of the jailer): startup metrics\n"
+	"  --describe-snapshot STATE  print a state file's format version\n"
+	"  --snapshot-version       print the state file format this ember writes\n"
 	"  -h, --help               show this help\n"
 	"  -V, --version            show the version\n"
 	"\n"
-	"exit status: 0 guest powered off or script done, 1 error, 2 bad usage or\n"
-	"definition, 3 guest reset, 128+N stopped by signal N\n";
+	"exit status: 0 guest powered off or script done, 1 error, 2 bad definition or\n"
+	"command usage, 3 guest reset, 153 bad option (Firecracker's), 128+N stopped by\n"
+	"signal N\n";
 
 static struct lua_host *host;
 static const char *api_sock, *config_file;
@@ -270,110 +287,87 @@ static int cmd_snapshot(int argc, char **argv)
 	return EMBER_EXIT_USAGE;
 }
 
-/* Options that take a value, as "--opt VALUE" or "--opt=VALUE" (Firecracker's jailer
- * passes the second form). */
-static const char *const valued_opts[] = { "--log-level", "--log-file", "--api-sock",
-	"--config-file", "--metadata", "--id", "--seccomp-filter", "--start-time-us",
-	"--start-time-cpu-us", "--parent-cpu-time-us" };
-
-static bool takes_value(const char *opt)
+/* Apply what the options ask for, before any command runs: the exit status to stop
+ * with, or EMBER_EXIT_OK. */
+static int apply_options(const struct cli_opts *o)
 {
-	for (size_t k = 0; k < sizeof(valued_opts) / sizeof(valued_opts[0]); k++)
-		if (!strcmp(opt, valued_opts[k]))
-			return true;
-	return false;
-}
-
-static bool valid_id(const char *id)
-{
-	size_t n = strlen(id);
-
-	if (n < 1 || n > 64)
-		return false;
-	return strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-") == n;
-}
-
-static int parse_us(const char *opt, const char *v, uint64_t *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoull(v, &end, 10);
-	if (errno || end == v || *end || v[0] == '-') {
-		fprintf(stderr, "ember: %s: '%s' is not a number of microseconds\n", opt, v);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-struct start_times {
-	uint64_t start_us, start_cpu_us, parent_cpu_us;
-	bool has_start, has_cpu;
-};
-
-/* One option and its value; EMBER_EXIT_OK to go on, or the exit status. */
-static int apply_option(const char *opt, const char *v, struct seccomp_opts *sc,
-	struct start_times *st)
-{
-	char err[512];
+	struct seccomp_opts sc = { .disabled = o->no_seccomp, .filter_file = o->seccomp_filter };
 	enum log_level lv;
+	bool off;
+	char err[512];
 	int ret;
 
-	if (!strcmp(opt, "--log-level")) {
-		if (log_level_parse(v, &lv)) {
-			fprintf(stderr, "ember: --log-level: unknown level '%s'\n", v);
-			return EMBER_EXIT_USAGE;
-		}
-		log_set_level(lv);
-	} else if (!strcmp(opt, "--log-file")) {
-		ret = log_set_file(v);
-		if (ret) {
-			fprintf(stderr, "ember: --log-file %s: %s\n", v, strerror(-ret));
-			return EMBER_EXIT_USAGE;
-		}
-	} else if (!strcmp(opt, "--api-sock")) {
-		api_sock = v;
-	} else if (!strcmp(opt, "--config-file")) {
-		config_file = v;
-	} else if (!strcmp(opt, "--metadata")) {
-		if (mmds_load_file(mmds_shared(), v, err, sizeof(err))) {
-			fprintf(stderr, "ember: --metadata: %s\n", err);
-			return EMBER_EXIT_USAGE;
-		}
-	} else if (!strcmp(opt, "--id")) {
-		if (!valid_id(v)) {
-			fprintf(stderr, "ember: --id: '%s' is not 1 to 64 characters of A-Z, a-z, "
-					"0-9 and -\n", v);
-			return EMBER_EXIT_USAGE;
-		}
-		api_set_instance_id(v);
-	} else if (!strcmp(opt, "--seccomp-filter")) {
-		sc->filter_file = v;
-	} else if (!strcmp(opt, "--no-seccomp")) {
-		sc->disabled = true;
-	} else if (!strcmp(opt, "--start-time-us")) {
-		if (parse_us(opt, v, &st->start_us))
-			return EMBER_EXIT_USAGE;
-		st->has_start = true;
-	} else if (!strcmp(opt, "--start-time-cpu-us")) {
-		if (parse_us(opt, v, &st->start_cpu_us))
-			return EMBER_EXIT_USAGE;
-		st->has_cpu = true;
-	} else if (!strcmp(opt, "--parent-cpu-time-us")) {
-		if (parse_us(opt, v, &st->parent_cpu_us))
-			return EMBER_EXIT_USAGE;
-	} else {
-		fprintf(stderr, "ember: unknown option '%s'\n%s", opt, usage);
+	if (o->level && !log_filter_parse(o->level, &lv, &off)) {
+		log_set_enabled(!off);
+		if (!off)
+			log_set_level(lv);
+	}
+	if (o->show_level || o->show_log_origin)
+		log_set_format(true, o->show_log_origin);
+	if (o->module && log_set_module(o->module)) {
+		fprintf(stderr, "ember: --module: '%s' is too long\n", o->module);
+		return CLI_EXIT_ARG_PARSING;
+	}
+	if (o->log_path && (ret = log_set_file(o->log_path))) {
+		fprintf(stderr, "ember: --log-path %s: %s\n", o->log_path, strerror(-ret));
+		return EMBER_EXIT_ERROR;
+	}
+	if (o->metrics_path && metrics_open(o->metrics_path, err, sizeof(err))) {
+		fprintf(stderr, "ember: --metrics-path: %s\n", err);
+		return EMBER_EXIT_ERROR;
+	}
+	if (o->mmds_size_limit)
+		mmds_set_size_limit(mmds_shared(), o->mmds_size_limit);
+	if (o->max_payload)
+		api_set_max_payload(o->max_payload);
+	if (o->metadata && mmds_load_file(mmds_shared(), o->metadata, err, sizeof(err))) {
+		fprintf(stderr, "ember: --metadata: %s\n", err);
+		return EMBER_EXIT_USAGE;
+	}
+	if (o->id)
+		api_set_instance_id(o->id);
+	if (o->has_start_us)
+		log_mark_start_at(o->start_us);
+	metrics_set_startup(o->has_start_us, o->has_start_cpu_us, o->start_cpu_us,
+		o->parent_cpu_us);
+	if (seccomp_setup(&sc, err, sizeof(err))) {
+		fprintf(stderr, "ember: %s\n", err);
 		return EMBER_EXIT_USAGE;
 	}
 	return EMBER_EXIT_OK;
 }
 
+/* The options that answer and end: --help, --version, --snapshot-version,
+ * --describe-snapshot FILE (the state file's format version, as Firecracker prints it). */
+static int answer(const struct cli_opts *o)
+{
+	char err[512];
+	unsigned major, minor;
+
+	switch (o->action) {
+	case CLI_HELP:
+		fputs(usage, stdout);
+		return EMBER_EXIT_OK;
+	case CLI_VERSION:
+		printf("ember %s\n", EMBER_VERSION);
+		return EMBER_EXIT_OK;
+	case CLI_SNAPSHOT_VERSION:
+		printf("v%u.%u.0\n", SNAP_MAJOR, SNAP_MINOR);
+		return EMBER_EXIT_OK;
+	default:
+		if (vm_snapshot_format(o->describe, &major, &minor, err, sizeof(err))) {
+			fprintf(stderr, "ember: %s\n", err);
+			return EMBER_EXIT_ERROR;
+		}
+		printf("v%u.%u.0\n", major, minor);
+		return EMBER_EXIT_OK;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *level = getenv("EMBER_LOG");
-	struct seccomp_opts sc = { 0 };
-	struct start_times st = { 0 };
+	struct cli_opts o;
 	enum log_level lv;
 	char err[512];
 	int i, status;
@@ -382,51 +376,26 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (level && log_level_parse(level, &lv) == 0)
 		log_set_level(lv);
-	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
-		char opt[64];
-		const char *v = NULL, *eq = strchr(argv[i], '=');
-
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			fputs(usage, stdout);
-			return EMBER_EXIT_OK;
-		}
-		if (!strcmp(argv[i], "-V") || !strcmp(argv[i], "--version")) {
-			printf("ember %s\n", EMBER_VERSION);
-			return EMBER_EXIT_OK;
-		}
-		snprintf(opt, sizeof(opt), "%.*s", eq ? (int)(eq - argv[i]) : (int)strlen(argv[i]),
-			argv[i]);
-		if (eq && takes_value(opt)) {
-			v = eq + 1;
-		} else if (takes_value(opt)) {
-			if (i + 1 >= argc) {
-				fprintf(stderr, "ember: %s needs a value\n", opt);
-				return EMBER_EXIT_USAGE;
-			}
-			v = argv[++i];
-		} else if (eq) {
-			fprintf(stderr, "ember: unknown option '%s'\n%s", argv[i], usage);
-			return EMBER_EXIT_USAGE;
-		}
-		status = apply_option(opt, v, &sc, &st);
-		if (status != EMBER_EXIT_OK)
-			return status;
-	}
-	if (st.has_start)
-		log_mark_start_at(st.start_us);
-	metrics_set_startup(st.has_start, st.has_cpu, st.start_cpu_us, st.parent_cpu_us);
-	if (seccomp_setup(&sc, err, sizeof(err))) {
+	if (cli_parse(argc, argv, &o, err, sizeof(err))) {
 		fprintf(stderr, "ember: %s\n", err);
-		return EMBER_EXIT_USAGE;
+		return CLI_EXIT_ARG_PARSING;
 	}
-	if (i >= argc && (api_sock || config_file)) {
+	if (o.action != CLI_RUN)
+		return answer(&o);
+	status = apply_options(&o);
+	if (status != EMBER_EXIT_OK)
+		return status;
+	api_sock = o.no_api ? NULL : o.api_sock;
+	config_file = o.config_file;
+	i = o.first_arg;
+	if (i >= argc) {
+		/* Firecracker's way: no command, the API configures the VM, on its default
+		 * socket unless told otherwise (or none with --no-api --config-file). */
+		if (!api_sock && !o.no_api)
+			api_sock = CLI_DEFAULT_API_SOCK;
 		status = cmd_api();
 		console_restore_terminal();
 		return status;
-	}
-	if (i >= argc) {
-		fputs(usage, stderr);
-		return EMBER_EXIT_USAGE;
 	}
 	if (!strcmp(argv[i], "run")) {
 		status = cmd_run(argc - i - 1, argv + i + 1);

@@ -73,5 +73,8 @@ int api_run(const char *sock_path, const char *config_file);
 /* The instance id GET / shows (--id; "anonymous-instance" without one). The string must
  * outlive the process's API (argv does). */
 void api_set_instance_id(const char *id);
+/* --http-api-max-payload-size: the largest request body the API reads (default 51200
+ * bytes, Firecracker's); larger ones get 400. Before the server starts. */
+void api_set_max_payload(size_t bytes);
 
 #endif

@@ -21,6 +21,13 @@ void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* Parse "error", "warn", "info", "debug"; -EINVAL if unknown. */
 int log_level_parse(const char *name, enum log_level *out);
+/* Firecracker's level filter, any case: Off, Error, Warning (or warn), Info, Debug, Trace
+ * (ember's debug). *off is set for Off. -EINVAL if unknown. */
+int log_filter_parse(const char *name, enum log_level *out, bool *off);
+/* Only lines from source files under src/MODULE (a folder or file stem: "api",
+ * "devices/virtio", "vmm/snapshot"), as Firecracker's logger `module`; NULL: every line.
+ * -EINVAL if empty or longer than 63 characters. */
+int log_set_module(const char *module);
 /* Send logs to `path` (append) instead of stderr; -errno on failure. */
 int log_set_file(const char *path);
 

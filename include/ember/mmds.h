@@ -55,8 +55,11 @@ __attribute__((warn_unused_result)) int mmds_data_copy(struct mmds *m, cJSON **o
 void mmds_lock(struct mmds *m);
 void mmds_unlock(struct mmds *m);
 /* Replace the store with `v` (ownership taken in every case). -EFBIG if its compact JSON
- * text is over MMDS_DATA_LIMIT bytes (the store is then unchanged), -ENOMEM. */
+ * text is over the size limit (the store is then unchanged), -ENOMEM. */
 __attribute__((warn_unused_result)) int mmds_set_data(struct mmds *m, cJSON *v);
+/* --mmds-size-limit: the most bytes of compact JSON the store takes (default
+ * MMDS_DATA_LIMIT). Set before the store is filled. */
+void mmds_set_size_limit(struct mmds *m, size_t bytes);
 /* --metadata FILE: the store from a JSON file. -errno with err ("metadata /x.json: ..."). */
 __attribute__((warn_unused_result)) int mmds_load_file(struct mmds *m, const char *path,
 	char *err, size_t errlen);

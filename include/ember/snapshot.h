@@ -65,6 +65,9 @@ struct restore_params {
 struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char *err,
 	size_t errlen);
 
+/* The format version of a state file (--describe-snapshot): 0, or -errno with err. */
+__attribute__((warn_unused_result)) int vm_snapshot_format(const char *state_path,
+	unsigned *major, unsigned *minor, char *err, size_t errlen);
 /* Print what a state file holds (format version, machine, boot source, sections) to
  * `out`; the file is fully checked first. */
 __attribute__((warn_unused_result)) int vm_snapshot_describe(const char *state_path, FILE *out,

@@ -16,6 +16,7 @@ enum vm_exit_reason {
 #define EMBER_EXIT_ERROR 1
 #define EMBER_EXIT_USAGE 2 /* bad command line or machine definition */
 #define EMBER_EXIT_RESET 3
+#define EMBER_EXIT_BAD_CONFIG 152 /* --config-file does not describe a VM (Firecracker's) */
 
 const char *vm_exit_reason_name(enum vm_exit_reason reason);
 

@@ -45,6 +45,8 @@ struct api *api_new(struct ev_loop *loop, const struct api_hooks *hooks, char *e
 	vm_config_init(&api->cfg);
 	ev_init(&api->metrics_timer, on_metrics_timer);
 	api->metrics_timer.data = api;
+	if (metrics_is_open()) /* --metrics-path */
+		api_metrics_timer_start(api);
 	return api;
 }
 

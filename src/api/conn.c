@@ -47,6 +47,13 @@ static void link_tail(struct api_conn *c)
 	srv->tail = c;
 }
 
+static size_t max_body = HTTP_MAX_BODY;
+
+void api_set_max_payload(size_t bytes)
+{
+	max_body = bytes;
+}
+
 struct api_conn *api_conn_new(struct api_server *srv, int fd)
 {
 	struct api_conn *c = calloc(1, sizeof(*c));
@@ -55,7 +62,7 @@ struct api_conn *api_conn_new(struct api_server *srv, int fd)
 		return NULL;
 	c->srv = srv;
 	c->fd = fd;
-	http_in_init(&c->in, HTTP_MAX_BODY);
+	http_in_init(&c->in, max_body);
 	ev_io_init(&c->rd, on_read, fd, EV_READ);
 	ev_io_init(&c->wr, on_write, fd, EV_WRITE);
 	ev_init(&c->timer, on_timeout);

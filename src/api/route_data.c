@@ -27,19 +27,6 @@ static const struct jfield logger_fields[] = {
 };
 static const struct jschema logger_schema = { "LoggerConfig", logger_fields };
 
-/* Firecracker's level names, any case; Trace is ember's debug, Off turns logging off. */
-static int parse_level(const char *s, enum log_level *lv, bool *off)
-{
-	*off = strcasecmp(s, "off") == 0;
-	if (*off)
-		return 0;
-	if (strcasecmp(s, "trace") == 0) {
-		*lv = LOG_DEBUG;
-		return 0;
-	}
-	return log_level_parse(s, lv);
-}
-
 /* Opening a FIFO that has no reader for writing would block the loop: refuse it. */
 static int probe_path(const char *path)
 {
@@ -58,7 +45,7 @@ static int probe_path(const char *path)
 void api_put_logger(struct api *api, const struct api_call *call, struct api_resp *r)
 {
 	static bool show_level = true, show_origin;
-	const char *path, *level;
+	const char *path, *level, *module;
 	enum log_level lv = log_get_level();
 	bool off = false;
 	char err[512];
@@ -69,7 +56,7 @@ void api_put_logger(struct api *api, const struct api_call *call, struct api_res
 		return;
 	}
 	level = json_get_str(call->body, "level");
-	if (level && parse_level(level, &lv, &off)) {
+	if (level && log_filter_parse(level, &lv, &off)) {
 		resp_bad_body(r, "Invalid LevelFilter");
 		return;
 	}
@@ -77,9 +64,10 @@ void api_put_logger(struct api *api, const struct api_call *call, struct api_res
 		resp_fault(r, 400, MSG_POST_BOOT);
 		return;
 	}
-	if (json_get(call->body, "module")) {
-		resp_fault(r, 400, "Logger error: filtering logs by module is not supported by this "
-			"ember");
+	module = json_get_str(call->body, "module");
+	if (module && log_set_module(module)) {
+		resp_fault(r, 400, "Logger error: module '%s' is not a source folder or file of ember "
+			"(at most 63 characters)", module);
 		return;
 	}
 	path = json_get_str(call->body, "log_path");

@@ -74,7 +74,7 @@ int api_run(const char *sock_path, const char *config_file)
 		ret = api_load_config_file(run.api, config_file, err, sizeof(err));
 		if (ret) {
 			fprintf(stderr, "ember: %s\n", err);
-			run.status = ret == -EINVAL ? EMBER_EXIT_USAGE : EMBER_EXIT_ERROR;
+			run.status = ret == -EINVAL ? EMBER_EXIT_BAD_CONFIG : EMBER_EXIT_ERROR;
 			goto out;
 		}
 	}

@@ -14,6 +14,7 @@ static int log_fd = STDERR_FILENO;
 static uint64_t start_us;
 static bool fmt_level = true, fmt_origin;
 static bool log_enabled = true;
+static char module_filter[64]; /* "": every line */
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
@@ -66,6 +67,46 @@ int log_level_parse(const char *name, enum log_level *out)
 	return -EINVAL;
 }
 
+int log_filter_parse(const char *name, enum log_level *out, bool *off)
+{
+	*off = strcasecmp(name, "off") == 0;
+	if (*off)
+		return 0;
+	if (strcasecmp(name, "trace") == 0) {
+		*out = LOG_DEBUG;
+		return 0;
+	}
+	return log_level_parse(name, out);
+}
+
+int log_set_module(const char *module)
+{
+	if (!module) {
+		module_filter[0] = 0;
+		return 0;
+	}
+	if (!*module || strlen(module) >= sizeof(module_filter))
+		return -EINVAL;
+	snprintf(module_filter, sizeof(module_filter), "%s", module);
+	return 0;
+}
+
+/* Whether a line from source file `file` ("src/api/conn.c") passes the module filter:
+ * the path below src/ starts with the module ("api", "devices/virtio"). */
+static bool module_passes(const char *file)
+{
+	size_t n = strlen(module_filter);
+
+	if (!n)
+		return true;
+	if (!file)
+		return false;
+	if (!strncmp(file, "src/", 4))
+		file += 4;
+	return !strncmp(file, module_filter, n) && (file[n] == '/' || file[n] == '.' ||
+		file[n] == 0 || module_filter[n - 1] == '/');
+}
+
 int log_set_file(const char *path)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -96,7 +137,7 @@ __attribute__((format(printf, 4, 0))) static void vlog(enum log_level level, con
 	uint64_t t;
 	int n;
 
-	if (!log_enabled || level > current)
+	if (!log_enabled || level > current || !module_passes(file))
 		return;
 	t = log_uptime_us();
 	n = snprintf(line, sizeof(line), "[ember %llu.%06llu", (unsigned long long)(t / 1000000),

@@ -48,6 +48,19 @@ static void describe_id(const struct snap_reader *r, FILE *out)
 	}
 }
 
+int vm_snapshot_format(const char *state_path, unsigned *major, unsigned *minor, char *err,
+	size_t errlen)
+{
+	struct snap_reader *r = NULL;
+	int ret = snap_reader_open(&r, state_path, err, errlen);
+
+	if (ret)
+		return ret;
+	snap_reader_version(r, major, minor);
+	snap_reader_free(r);
+	return 0;
+}
+
 int vm_snapshot_describe(const char *state_path, FILE *out, char *err, size_t errlen)
 {
 	static const char *const section_names[] = { "?", "vm info", "memory", "vm state",

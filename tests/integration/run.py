@@ -101,7 +101,9 @@ def cli_version_and_help():
     r = ember("--help")
     check(r.returncode == 0 and "run FILE.lua" in r.stdout, "--help: %r" % (r,))
     r = ember("--bogus")
-    check(r.returncode == 2 and "unknown option '--bogus'" in r.stderr, "bad option: %r" % (r,))
+    check(r.returncode == 153 and r.stderr == "ember: Arguments parsing error: Found argument "
+          "'bogus' which wasn't expected, or isn't valid in this context.\n",
+          "bad option (Firecracker's line and status 153): %r" % (r,))
     r = ember("run")
     check(r.returncode == 2 and "run needs a FILE.lua" in r.stderr, "run without file: %r" % (r,))
     r = ember("frobnicate")
@@ -311,6 +313,7 @@ import test_uffd  # noqa: E402,F401
 import test_uffd_lost  # noqa: E402,F401
 import test_api  # noqa: E402,F401
 import test_api_updates  # noqa: E402,F401
+import test_fc_cli  # noqa: E402,F401
 import test_repl  # noqa: E402,F401
 import test_devices_net  # noqa: E402,F401
 import test_mmds  # noqa: E402,F401

@@ -651,7 +651,7 @@ static void test_api_router_logger_metrics_mmds(void **state)
 		{ "PUT", "/logger", "{\"level\": \"Loud\"}", 400, DESER "Invalid LevelFilter." },
 		{ "PUT", "/logger", "{\"level\": \"warning\", \"show_level\": true, "
 			"\"show_log_origin\": false}", 204, NULL },
-		{ "PUT", "/logger", "{\"module\": \"api\"}", 400, "filtering logs by module" },
+		{ "PUT", "/logger", "{\"module\": \"\"}", 400, "is not a source folder or file" },
 		{ "PUT", "/logger", "{\"log_path\": \"/nonexistent/dir/log\"}", 400,
 			"No such file or directory (os error 2)" },
 		{ "PUT", "/metrics", "{}", 400, "missing field `metrics_path`" },

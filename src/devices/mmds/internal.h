@@ -25,6 +25,7 @@ struct mmds {
 	cJSON *data;
 	enum mmds_version version;
 	bool imds_compat;
+	size_t size_limit; /* bytes of compact JSON the store takes (--mmds-size-limit) */
 	struct mmds_token tokens[MMDS_MAX_TOKENS];
 };
 

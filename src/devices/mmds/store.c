@@ -12,7 +12,7 @@
 #include "internal.h"
 
 static struct mmds shared = { .lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP,
-	.version = MMDS_V1 };
+	.version = MMDS_V1, .size_limit = MMDS_DATA_LIMIT };
 
 struct mmds *mmds_shared(void)
 {
@@ -31,6 +31,7 @@ struct mmds *mmds_new(void)
 	pthread_mutex_init(&m->lock, &a);
 	pthread_mutexattr_destroy(&a);
 	m->version = MMDS_V1;
+	m->size_limit = MMDS_DATA_LIMIT;
 	return m;
 }
 
@@ -116,7 +117,7 @@ int mmds_set_data(struct mmds *m, cJSON *v)
 		cJSON_Delete(v);
 		return -ENOMEM;
 	}
-	if (len > MMDS_DATA_LIMIT) {
+	if (len > m->size_limit) {
 		cJSON_Delete(v);
 		return -EFBIG;
 	}
@@ -125,6 +126,13 @@ int mmds_set_data(struct mmds *m, cJSON *v)
 	m->data = v;
 	mmds_unlock(m);
 	return 0;
+}
+
+void mmds_set_size_limit(struct mmds *m, size_t bytes)
+{
+	mmds_lock(m);
+	m->size_limit = bytes;
+	mmds_unlock(m);
 }
 
 int mmds_load_file(struct mmds *m, const char *path, char *err, size_t errlen)
@@ -141,9 +149,10 @@ int mmds_load_file(struct mmds *m, const char *path, char *err, size_t errlen)
 		return ret;
 	}
 	/* The text may be pretty-printed: allow it some room beyond the compact limit. */
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 16 * MMDS_DATA_LIMIT) {
-		snprintf(err, errlen, "metadata %s: not a regular file of at most %u bytes", path,
-			16 * MMDS_DATA_LIMIT);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+		(uint64_t)st.st_size > 16 * (uint64_t)m->size_limit) {
+		snprintf(err, errlen, "metadata %s: not a regular file of at most %llu bytes", path,
+			16 * (unsigned long long)m->size_limit);
 		ret = -EINVAL;
 		goto out;
 	}
@@ -163,8 +172,8 @@ int mmds_load_file(struct mmds *m, const char *path, char *err, size_t errlen)
 	}
 	ret = mmds_set_data(m, v);
 	if (ret == -EFBIG)
-		snprintf(err, errlen, "metadata %s: more than the MMDS limit of %u bytes", path,
-			MMDS_DATA_LIMIT);
+		snprintf(err, errlen, "metadata %s: more than the MMDS limit of %zu bytes", path,
+			m->size_limit);
 	else if (ret)
 		snprintf(err, errlen, "metadata %s: %s", path, strerror(-ret));
 out:
