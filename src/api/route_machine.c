@@ -150,6 +150,11 @@ static void update_machine(struct api *api, const cJSON *b, bool put, struct api
 			"multiple of the configured page size.");
 		return;
 	}
+	if (api->cfg.balloon.enabled && mem < api->cfg.balloon.amount_mib) {
+		resp_fault(r, 400, "Machine config error: The memory size (MiB) is smaller than the "
+			"previously set balloon device target size.");
+		return;
+	}
 	if (mem < VM_MIN_MEM_MIB || (host && mem > host)) {
 		resp_fault(r, 400, "Machine config error: mem_size_mib: %llu MiB is %s (%llu MiB)",
 			(unsigned long long)mem, mem < VM_MIN_MEM_MIB ? "less than the minimum" :

@@ -568,6 +568,11 @@ static void test_api_router_balloon(void **state)
 			"\"stats_polling_interval_s\":1,\"free_page_hinting\":false,"
 			"\"free_page_reporting\":false}" },
 		{ "GET", "/vm/config", NULL, 200, "\"balloon\":{\"amount_mib\":10," },
+		{ "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 9}", 400,
+			"Machine config error: The memory size (MiB) is smaller than the previously set "
+			"balloon device target size." },
+		{ "PATCH", "/machine-config", "{\"mem_size_mib\": 9}", 400, "smaller than the "
+			"previously set balloon device target size" },
 		{ "PUT", "/balloon", "{\"amount_mib\": 0, \"deflate_on_oom\": false, "
 			"\"free_page_hinting\": true}", 400, "Balloon config error: free_page_hinting is "
 			"not supported by this ember" },
