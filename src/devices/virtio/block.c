@@ -5,22 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "block_internal.h"
+#include "ember/clock.h"
 #include "ember/config.h"
 #include "ember/log.h"
 
 #define SEG_MAX (VIRTQ_MAX_SEGMENTS - 2) /* data segments: the header and status take two */
 #define SIZE_MAX_BYTES (1u << 20)        /* largest single data segment we advertise */
-
-uint64_t blk_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void put_le(uint8_t *p, uint64_t v, unsigned bytes)
 {
@@ -151,7 +143,7 @@ void blk_process(struct block *b)
 			used = true;
 			continue;
 		}
-		wait = rate_limiter_consume(&b->rl, io->req.len, 1, blk_now_ns());
+		wait = rate_limiter_consume(&b->rl, io->req.len, 1, mono_ns());
 		if (wait) {
 			virtq_undo_pop(q);
 			io_put(b, io);
@@ -407,7 +399,7 @@ static struct block *block_alloc(const struct virtio_env *env, const struct driv
 	put_le(b->config + 20, BLK_SECTOR_SIZE, 4);
 	copy_bucket(&limit.bandwidth, &cfg->limit.bandwidth);
 	copy_bucket(&limit.ops, &cfg->limit.ops);
-	if (rate_limiter_init(&b->rl, &limit, blk_now_ns(), why, sizeof(why))) {
+	if (rate_limiter_init(&b->rl, &limit, mono_ns(), why, sizeof(why))) {
 		snprintf(err, errlen, "drive '%s': rate_limit: %s", cfg->id, why);
 		goto err_free;
 	}
