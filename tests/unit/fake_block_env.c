@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ember/byteorder.h"
+
 /* ---- transport ---- */
 
 struct virtio_dev *virtio_mmio_new(const struct virtio_env *env, uint64_t base, uint32_t gsi,
@@ -171,17 +173,6 @@ void fake_ev_reset(void)
 
 /* ---- driver ---- */
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
 void fake_driver_init(struct fake_driver *d)
 {
 	memset(d, 0, sizeof(*d));
@@ -244,14 +235,14 @@ uint16_t fake_add_chain(struct fake_driver *d, const struct fake_seg *segs, unsi
 
 		memcpy(p, &segs[i].gpa, 8);
 		memcpy(p + 8, &segs[i].len, 4);
-		put16(p + 12, flags);
-		put16(p + 14, next);
+		put_le16(p + 12, flags);
+		put_le16(p + 14, next);
 		d->next_desc = next;
 	}
-	put16(fake_ptr(d, FAKE_AVAIL + 4 + 2u * (d->avail_idx % 256)), head);
+	put_le16(fake_ptr(d, FAKE_AVAIL + 4 + 2u * (d->avail_idx % 256)), head);
 	d->avail_idx++;
 	__atomic_thread_fence(__ATOMIC_RELEASE);
-	put16(fake_ptr(d, FAKE_AVAIL + 2), d->avail_idx);
+	put_le16(fake_ptr(d, FAKE_AVAIL + 2), d->avail_idx);
 	return head;
 }
 
@@ -262,7 +253,7 @@ void fake_kick(struct fake_driver *d)
 
 uint16_t fake_used_idx(struct fake_driver *d)
 {
-	return get16(fake_ptr(d, FAKE_USED + 2));
+	return get_le16(fake_ptr(d, FAKE_USED + 2));
 }
 
 bool fake_wait_used(struct fake_driver *d, uint16_t want)

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include "ember/byteorder.h"
+
 struct rig *rig_new(void)
 {
 	struct rig *r = calloc(1, sizeof(*r));
@@ -40,13 +42,14 @@ uint32_t rd_at(struct rig *r, uint64_t base, uint64_t off)
 	uint8_t b[4];
 
 	assert_true(bus_access(&r->mmio, base + off, b, 4, false));
-	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+	return get_le32(b);
 }
 
 void wr_at(struct rig *r, uint64_t base, uint64_t off, uint32_t v)
 {
-	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+	uint8_t b[4];
 
+	put_le32(b, v);
 	assert_true(bus_access(&r->mmio, base + off, b, 4, true));
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "block_internal.h"
+#include "ember/byteorder.h"
 #include "ember/clock.h"
 #include "ember/config.h"
 #include "ember/log.h"
@@ -14,16 +15,10 @@
 #define SEG_MAX (VIRTQ_MAX_SEGMENTS - 2) /* data segments: the header and status take two */
 #define SIZE_MAX_BYTES (1u << 20)        /* largest single data segment we advertise */
 
-static void put_le(uint8_t *p, uint64_t v, unsigned bytes)
-{
-	for (unsigned i = 0; i < bytes; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 void blk_set_capacity(struct block *b, uint64_t bytes)
 {
 	b->capacity = bytes >> BLK_SECTOR_SHIFT; /* a partial last sector is not exposed */
-	put_le(b->config, b->capacity, 8);
+	put_le64(b->config, b->capacity);
 }
 
 /* A bad request from the guest: rate-limited, as the guest may send them in a loop. */
@@ -394,9 +389,9 @@ static struct block *block_alloc(const struct virtio_env *env, const struct driv
 	/* The serial is the id's first 20 bytes, NUL padded (not terminated at 20). */
 	memcpy(b->serial, cfg->id, strnlen(cfg->id, sizeof(b->serial)));
 	blk_set_capacity(b, be->ops->size(be));
-	put_le(b->config + 8, SIZE_MAX_BYTES, 4);
-	put_le(b->config + 12, SEG_MAX, 4);
-	put_le(b->config + 20, BLK_SECTOR_SIZE, 4);
+	put_le32(b->config + 8, SIZE_MAX_BYTES);
+	put_le32(b->config + 12, SEG_MAX);
+	put_le32(b->config + 20, BLK_SECTOR_SIZE);
 	copy_bucket(&limit.bandwidth, &cfg->limit.bandwidth);
 	copy_bucket(&limit.ops, &cfg->limit.ops);
 	if (rate_limiter_init(&b->rl, &limit, mono_ns(), why, sizeof(why))) {
