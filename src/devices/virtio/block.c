@@ -363,17 +363,9 @@ struct block *blk_of(struct virtio_dev *vd)
 
 /* ---- construction ---- */
 
-static void copy_bucket(struct token_bucket_config *to, const struct bucket_config *from)
-{
-	to->size = from->size;
-	to->one_time_burst = from->one_time_burst;
-	to->refill_time_ms = from->refill_time_ms;
-}
-
 static struct block *block_alloc(const struct virtio_env *env, const struct drive_config *cfg,
 	struct block_backend *be, char *err, size_t errlen)
 {
-	struct rate_limit limit;
 	char why[160];
 	struct block *b = calloc(1, sizeof(*b));
 
@@ -392,9 +384,7 @@ static struct block *block_alloc(const struct virtio_env *env, const struct driv
 	put_le32(b->config + 8, SIZE_MAX_BYTES);
 	put_le32(b->config + 12, SEG_MAX);
 	put_le32(b->config + 20, BLK_SECTOR_SIZE);
-	copy_bucket(&limit.bandwidth, &cfg->limit.bandwidth);
-	copy_bucket(&limit.ops, &cfg->limit.ops);
-	if (rate_limiter_init(&b->rl, &limit, mono_ns(), why, sizeof(why))) {
+	if (rate_limiter_init(&b->rl, &cfg->limit, mono_ns(), why, sizeof(why))) {
 		snprintf(err, errlen, "drive '%s': rate_limit: %s", cfg->id, why);
 		goto err_free;
 	}

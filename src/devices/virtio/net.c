@@ -444,22 +444,12 @@ int net_mmds_enable(struct net_dev *n, const struct net_mmds_config *cfg)
 	return 0;
 }
 
-static void copy_bucket(struct token_bucket_config *to, const struct bucket_config *from)
-{
-	to->size = from->size;
-	to->one_time_burst = from->one_time_burst;
-	to->refill_time_ms = from->refill_time_ms;
-}
-
-static int init_limiter(struct rate_limiter *rl, const struct rate_limit_config *cfg,
+static int init_limiter(struct rate_limiter *rl, const struct rate_limit *limit,
 	const char *id, const char *what, char *err, size_t errlen)
 {
-	struct rate_limit limit;
 	char why[160];
 
-	copy_bucket(&limit.bandwidth, &cfg->bandwidth);
-	copy_bucket(&limit.ops, &cfg->ops);
-	if (rate_limiter_init(rl, &limit, mono_ns(), why, sizeof(why))) {
+	if (rate_limiter_init(rl, limit, mono_ns(), why, sizeof(why))) {
 		snprintf(err, errlen, "net '%s': %s: %s", id, what, why);
 		return -EINVAL;
 	}
