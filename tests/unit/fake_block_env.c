@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "ember/byteorder.h"
+#include "guest_mem_fixture.h"
 
 /* ---- transport ---- */
 
@@ -176,17 +177,8 @@ void fake_ev_reset(void)
 void fake_driver_init(struct fake_driver *d)
 {
 	memset(d, 0, sizeof(*d));
-	d->mem.nr_regions = 1;
-	d->mem.regions[0].gpa = 0;
-	d->mem.regions[0].size = FAKE_RAM_SIZE;
-	d->mem.regions[0].host = aligned_alloc(4096, FAKE_RAM_SIZE);
-	if (!d->mem.regions[0].host)
+	if (guest_mem_fixture_init(&d->mem, FAKE_RAM_SIZE))
 		abort();
-	memset(d->mem.regions[0].host, 0, FAKE_RAM_SIZE);
-	d->mem.total = FAKE_RAM_SIZE;
-	d->mem.page_size = 4096;
-	d->mem.fd = -1;
-	d->mem.backing = GUEST_MEM_ANON;
 	d->env.mem = &d->mem;
 	d->env.vm_fd = -1;
 	d->data_top = FAKE_DATA;
@@ -194,8 +186,7 @@ void fake_driver_init(struct fake_driver *d)
 
 void fake_driver_deinit(struct fake_driver *d)
 {
-	free(d->mem.regions[0].host);
-	free((void *)d->mem.dirty[0]);
+	guest_mem_fixture_deinit(&d->mem);
 }
 
 void fake_driver_attach(struct fake_driver *d, struct virtio_dev *vd)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ember/byteorder.h"
+#include "guest_mem_fixture.h"
 
 #define RING_BASE 0x10000u
 #define RING_STRIDE 0x4000u
@@ -19,7 +20,7 @@ struct virtio_dev *nvr_new(unsigned nq)
 {
 	struct virtio_dev *r = calloc(1, sizeof(*r));
 
-	if (!r || !(r->ram = calloc(1, NVR_MEM))) {
+	if (!r || guest_mem_fixture_init(&r->mem, NVR_MEM)) {
 		free(r);
 		return NULL;
 	}
@@ -29,18 +30,12 @@ struct virtio_dev *nvr_new(unsigned nq)
 
 void nvr_reset(struct virtio_dev *r, unsigned nq)
 {
-	uint8_t *ram = r->ram;
+	struct guest_mem mem = r->mem;
 
-	memset(ram, 0, BUF_BASE);
+	memset(mem.regions[0].host, 0, BUF_BASE);
 	memset(r, 0, sizeof(*r));
-	r->ram = ram;
-	r->mem.nr_regions = 1;
-	r->mem.regions[0].gpa = 0;
-	r->mem.regions[0].size = NVR_MEM;
-	r->mem.regions[0].host = r->ram;
-	r->mem.total = NVR_MEM;
-	r->mem.page_size = 4096;
-	r->mem.fd = -1;
+	r->mem = mem;
+	r->ram = mem.regions[0].host;
 	r->next_buf = BUF_BASE;
 	for (unsigned i = 0; i < nq && i < NVR_QUEUES; i++) {
 		struct virtq *q = &r->q[i];
@@ -58,7 +53,7 @@ void nvr_free(struct virtio_dev *r)
 {
 	if (!r)
 		return;
-	free(r->ram);
+	guest_mem_fixture_deinit(&r->mem);
 	free(r);
 }
 

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "ember/byteorder.h"
+#include "guest_mem_fixture.h"
 
 struct rig *rig_new(void)
 {
@@ -17,11 +18,7 @@ struct rig *rig_new(void)
 
 	assert_non_null(r);
 	r->mmio.name = "mmio";
-	r->mem.nr_regions = 1;
-	r->mem.regions[0] = (struct guest_mem_region){ .size = RIG_RAM_SIZE,
-		.host = calloc(1, RIG_RAM_SIZE) };
-	assert_non_null(r->mem.regions[0].host);
-	r->mem.fd = -1;
+	assert_int_equal(guest_mem_fixture_init(&r->mem, RIG_RAM_SIZE), 0);
 	r->loop = ev_loop_new(EVFLAG_AUTO);
 	assert_non_null(r->loop);
 	r->env = (struct virtio_env){ .loop = r->loop, .mem = &r->mem, .vm_fd = -1,
@@ -33,7 +30,7 @@ void rig_free(struct rig *r)
 {
 	virtio_free(r->vd);
 	ev_loop_destroy(r->loop);
-	free(r->mem.regions[0].host);
+	guest_mem_fixture_deinit(&r->mem);
 	free(r);
 }
 
