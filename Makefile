@@ -140,6 +140,8 @@ LUA_SRCS := $(wildcard lua/ember/*.lua)
 STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/util/crc64.c
 
 # Unit tests: one binary per module, linked with only that module and what it needs.
+# Fake guest RAM on the heap, for the tests that play a guest over guest_mem.
+GUEST_MEM_FIXTURE := tests/unit/guest_mem_fixture.c
 UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options
 test_bus_SRCS := src/devices/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c src/kvm/guest_mem.c src/util/log.c
@@ -161,7 +163,8 @@ SNAPSHOT_CHECK_SRCS := src/vmm/snapshot_check.c src/vmm/snapshot_sections.c \
 test_snapshot_check_SRCS := $(SNAPSHOT_CHECK_SRCS)
 test_page_scan_SRCS := src/snapshot/page_scan.c
 test_memory_file_SRCS := src/snapshot/memory_file.c src/snapshot/page_scan.c \
-	src/snapshot/snapshot_id.c src/kvm/guest_mem.c src/util/log.c $(STATE_FILE_SRCS)
+	src/snapshot/snapshot_id.c src/kvm/guest_mem.c src/util/log.c $(STATE_FILE_SRCS) \
+	$(GUEST_MEM_FIXTURE)
 test_log_ratelimit_SRCS := src/util/log_ratelimit.c src/util/log.c
 test_cli_options_SRCS := src/cli/options.c src/util/log.c
 test_lua_pattern_SRCS := src/lua/pattern_span.c
@@ -185,19 +188,19 @@ test_virtio_block_SRCS := src/devices/virtio/block.c src/devices/virtio/block_re
 	src/devices/virtio/block_worker.c \
 	src/devices/virtio/queue.c src/devices/block_file.c src/devices/rate_limiter.c \
 	src/kvm/guest_mem.c src/util/log.c src/util/log_ratelimit.c $(STATE_FILE_SRCS) \
-	tests/unit/fake_block_env.c
+	tests/unit/fake_block_env.c $(GUEST_MEM_FIXTURE)
 test_virtio_block_SRCS += tests/unit/fake_seccomp.c
 test_virtio_balloon_SRCS := src/devices/virtio/balloon.c src/devices/virtio/balloon_parse.c \
 	src/devices/virtio/balloon_persist.c src/devices/virtio/balloon_queues.c \
 	src/devices/balloon_memory.c \
 	src/devices/virtio/queue.c src/kvm/guest_mem.c $(STATE_FILE_SRCS) \
 	src/util/log.c src/util/log_ratelimit.c
-test_virtq_SRCS := src/devices/virtio/queue.c src/kvm/guest_mem.c
+test_virtq_SRCS := src/devices/virtio/queue.c src/kvm/guest_mem.c $(GUEST_MEM_FIXTURE)
 test_rate_limiter_SRCS := src/devices/rate_limiter.c
 test_virtio_mmio_SRCS := src/devices/virtio/mmio.c src/devices/virtio/mmio_regs.c \
 	src/devices/virtio/mmio_persist.c src/devices/virtio/queue.c src/devices/bus.c \
 	src/kvm/guest_mem.c $(STATE_FILE_SRCS) src/util/log.c src/util/log_ratelimit.c \
-	tests/unit/virtio_rig.c
+	tests/unit/virtio_rig.c $(GUEST_MEM_FIXTURE)
 test_virtio_rng_SRCS := $(test_virtio_mmio_SRCS) src/devices/virtio/rng.c \
 	src/devices/rate_limiter.c
 MMDS_SRCS := src/devices/mmds/frame.c src/devices/mmds/http.c src/devices/mmds/imds.c \
@@ -207,12 +210,12 @@ test_mmds_SRCS := $(MMDS_SRCS)
 test_virtio_net_SRCS := src/devices/virtio/net.c src/devices/virtio/net_persist.c \
 	src/devices/tap.c src/devices/rate_limiter.c $(MMDS_SRCS) \
 	src/devices/virtio/queue.c src/kvm/guest_mem.c src/util/log.c src/util/log_ratelimit.c $(STATE_FILE_SRCS) \
-	tests/unit/netvsock_rig.c
+	tests/unit/netvsock_rig.c $(GUEST_MEM_FIXTURE)
 test_vsock_packets_SRCS := src/devices/virtio/vsock.c src/devices/virtio/vsock_proto.c \
 	src/devices/vsock_uds.c src/devices/vsock_spares.c src/devices/vsock_packets.c src/devices/virtio/queue.c \
 	src/util/unix_socket.c \
 	src/kvm/guest_mem.c src/util/log.c src/util/log_ratelimit.c \
-	$(STATE_FILE_SRCS) tests/unit/netvsock_rig.c
+	$(STATE_FILE_SRCS) tests/unit/netvsock_rig.c $(GUEST_MEM_FIXTURE)
 
 # ember-jailer (tools/jailer/): Firecracker's jailer command line. Its tests need
 # -Itools/jailer for the private header.

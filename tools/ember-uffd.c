@@ -56,9 +56,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "ember/clock.h"
 #include "ember/snapshot_file.h"
 #include "ember/snapshot_id.h"
 #include "ember/uffd.h"
@@ -124,10 +124,7 @@ static int listen_socket(const char *path)
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(mono_ns() / 1000000);
 }
 
 /* Collect SCM_RIGHTS fds into *fd; more than one in all is a protocol error. */

@@ -11,8 +11,9 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "ember/clock.h"
 
 #define MAX_DEFERRED 4096  /* faults waiting out a REMOVE; each is a blocked peer thread */
 #define EVENT_BATCH 64
@@ -30,14 +31,6 @@ struct session {
 	uint64_t pop_page, pop_start_us, pop_bytes;
 	uint64_t faults, copied, zeroed, removes, retries;
 };
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static bool test_bit(const uint64_t *map, uint64_t i)
 {
@@ -113,7 +106,7 @@ static enum fill populate(struct session *x)
 	struct uffd_serve *s = x->s;
 
 	if (!x->pop_start_us)
-		x->pop_start_us = now_us();
+		x->pop_start_us = mono_ns() / 1000;
 	for (; x->pop_region < s->nr_regs; x->pop_region++, x->pop_page = 0) {
 		const struct uffd_region *r = &s->regs[x->pop_region];
 		uint64_t pages = r->size / r->page_size;
@@ -138,7 +131,7 @@ static enum fill populate(struct session *x)
 	}
 	x->populated = true;
 	printf("ember-uffd: populated %" PRIu64 " MiB in %" PRIu64 " us\n", x->pop_bytes >> 20,
-		now_us() - x->pop_start_us);
+		mono_ns() / 1000 - x->pop_start_us);
 	fflush(stdout);
 	return FILL_DONE;
 }

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "ember/guest_mem.h"
+#include "ember/rate_limiter.h"
 
 #define VM_MAX_VCPUS 32
 #define VM_MIN_MEM_MIB 16
@@ -20,25 +21,12 @@
  * VIRTIO_MMIO_CMDLINE_DEVICES). Never both, so no window is registered twice. */
 enum device_discovery { DISCOVERY_ACPI, DISCOVERY_CMDLINE };
 
-/* A token bucket as Firecracker's API gives it: `size` tokens (bytes or operations),
- * refilled over `refill_time_ms`, plus a one-time burst. size 0 = no limit. */
-struct bucket_config {
-	uint64_t size;
-	uint64_t one_time_burst;
-	uint64_t refill_time_ms;
-};
-
-struct rate_limit_config {
-	struct bucket_config bandwidth; /* bytes */
-	struct bucket_config ops;       /* requests */
-};
-
 struct drive_config {
 	char *id;          /* also the virtio-blk serial (first 20 bytes) */
 	char *path;        /* raw image */
 	bool read_only;
 	bool root;         /* adds root=/dev/vdX to the command line */
-	struct rate_limit_config limit;
+	struct rate_limit limit;
 };
 
 /* MMDS on an interface (Firecracker's /mmds/config, copied to each interface it names):
@@ -55,7 +43,7 @@ struct net_config {
 	char *tap;         /* host TAP device name */
 	uint8_t mac[6];
 	bool has_mac;
-	struct rate_limit_config rx_limit, tx_limit;
+	struct rate_limit rx_limit, tx_limit;
 	struct net_mmds_config mmds;
 };
 
@@ -67,7 +55,7 @@ struct vsock_config {
 
 struct entropy_config {
 	bool enabled;
-	struct rate_limit_config limit;
+	struct rate_limit limit;
 };
 
 struct balloon_config {
@@ -128,10 +116,6 @@ __attribute__((warn_unused_result)) int vm_config_check_restored(const struct vm
  * and socket. Also for configurations read from a state file, whose strings may be NULL. */
 __attribute__((warn_unused_result)) int vm_config_check_names(const struct vm_config *cfg,
 	char *err, size_t errlen);
-
-/* The rate_limiter.h form of a configured limit (the same buckets; size 0: none). */
-struct rate_limit;
-void vm_config_rate_limit(const struct rate_limit_config *c, struct rate_limit *out);
 
 /* Host RAM in MiB (MemTotal), used by the check; 0 if unknown. */
 uint64_t vm_config_host_mem_mib(void);

@@ -9,13 +9,11 @@ enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 /* Record the process start time; main() calls it first. */
 void log_mark_start(void);
-/* Count uptime from `mono_us` (CLOCK_MONOTONIC, as log_now_us) instead: a jailer's start
+/* Count uptime from `mono_us` (mono_ns / 1000, ember/clock.h) instead: a jailer's start
  * time (--start-time-us). A time in the future is ignored. */
 void log_mark_start_at(uint64_t mono_us);
 /* Microseconds since log_mark_start(). */
 uint64_t log_uptime_us(void);
-/* Monotonic clock in microseconds. */
-uint64_t log_now_us(void);
 
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);

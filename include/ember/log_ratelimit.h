@@ -20,7 +20,7 @@ struct log_ratelimit {
 	uint64_t suppressed; /* lines held back since the last one let through */
 };
 
-/* The decision alone, for a line at `now_us` (log_now_us): true if it may go out, with
+/* The decision alone, for a line at `now_us` (mono_ns / 1000): true if it may go out, with
  * *held_back set to the lines held back before it (then reset). The caller serialises. */
 bool log_ratelimit_allow(struct log_ratelimit *rl, uint64_t now_us, uint64_t *held_back);
 

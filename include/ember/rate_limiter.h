@@ -19,7 +19,8 @@ struct token_bucket_config {
 	uint64_t refill_time_ms;
 };
 
-/* A device's limit: bytes per refill time, and operations (requests) per refill time. */
+/* A device's limit: bytes per refill time, and operations (requests) per refill time.
+ * Also the machine configuration's own form (config.h), as the API and Lua give it. */
 struct rate_limit {
 	struct token_bucket_config bandwidth;
 	struct token_bucket_config ops;

@@ -29,6 +29,17 @@ enum vcpu_exit_kind {
 	VCPU_EXIT_KINDS
 };
 
+/* "io", "mmio", "intr", "hlt", "other" ("?" out of range): the name Lua's vm:exits() and
+ * the metrics ("exit_" and the name) give a kind of exit. Inline so that the metrics,
+ * which count exits without running vCPUs, need not link the vCPU code. (A VM's own end
+ * is another enum, named by vm_exit_reason_name in vm_exit.h.) */
+static inline const char *vcpu_exit_kind_name(enum vcpu_exit_kind kind)
+{
+	static const char *const names[VCPU_EXIT_KINDS] = { "io", "mmio", "intr", "hlt", "other" };
+
+	return (unsigned)kind < VCPU_EXIT_KINDS ? names[kind] : "?";
+}
+
 /* What a vCPU thread may reach. `stop` is called on the vCPU thread when the guest ends
  * the VM (power off, reset) or the vCPU fails; it must not block. */
 struct vcpu_env {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ember/clock.h"
 #include "ember/log.h"
 #include "ember/mmds.h"
 #include "ember/vm.h"
@@ -103,7 +104,7 @@ void api_adopt_vm(struct api *api, struct vm *vm, bool restored)
 void api_start_vm(struct api *api, struct api_resp *r)
 {
 	char err[512];
-	uint64_t t0 = log_now_us();
+	uint64_t t0 = mono_ns() / 1000;
 	struct vm *vm;
 
 	if (api_booted(api)) {
@@ -126,7 +127,7 @@ void api_start_vm(struct api *api, struct api_resp *r)
 		resp_fault(r, 400, "Start microvm error: %s", err);
 		return;
 	}
-	metrics_latency(METRICS_LAT_START_VM, log_now_us() - t0);
+	metrics_latency(METRICS_LAT_START_VM, mono_ns() / 1000 - t0);
 	api_adopt_vm(api, vm, false);
 	resp_ok(r);
 }

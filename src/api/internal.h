@@ -115,14 +115,14 @@ extern const struct jschema api_limiter; /* Firecracker's RateLimiterConfig */
  * refill_time 0 is no bucket, as in Firecracker). False with a 400 "<what>: <key>: ..."
  * if a value is out of range. */
 bool api_limit_of(const cJSON *body, const char *key, const char *what,
-	struct rate_limit_config *l, struct api_resp *r);
+	struct rate_limit *l, struct api_resp *r);
 /* The same field as a run-time update (PATCH after boot) into *u: a bucket the body names
  * is set (size or refill_time 0: removed), others are kept; the field absent or null sets
  * nothing. False with the 400 of api_limit_of. */
 struct rate_limit_update;
 bool api_limit_update_of(const cJSON *body, const char *key, const char *what,
 	struct rate_limit_update *u, struct api_resp *r);
-cJSON *api_limit_json(const struct rate_limit_config *l);
+cJSON *api_limit_json(const struct rate_limit *l);
 /* The id field `key` of the body equals the path's id; else a 400 (naming both if show). */
 bool api_same_id(const struct api_call *call, const char *key, bool show,
 	struct api_resp *r);

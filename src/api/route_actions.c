@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ember/clock.h"
 #include "ember/log.h"
 #include "ember/snapshot.h"
 #include "ember/vm.h"
@@ -94,13 +95,13 @@ void api_patch_vm(struct api *api, const struct api_call *call, struct api_resp 
 		resp_ok(r);
 		return;
 	}
-	t0 = log_now_us();
+	t0 = mono_ns() / 1000;
 	ret = pause ? vm_pause(api->vm, err, sizeof(err)) : vm_resume(api->vm, err, sizeof(err));
 	if (ret) {
 		resp_fault(r, 400, "Internal VMM error: %s", err);
 		return;
 	}
-	metrics_latency(pause ? METRICS_LAT_PAUSE_VM : METRICS_LAT_RESUME_VM, log_now_us() - t0);
+	metrics_latency(pause ? METRICS_LAT_PAUSE_VM : METRICS_LAT_RESUME_VM, mono_ns() / 1000 - t0);
 	resp_ok(r);
 }
 
@@ -133,13 +134,13 @@ void api_put_snapshot_create(struct api *api, const struct api_call *call, struc
 	p.mem_path = json_get_str(call->body, "mem_file_path");
 	p.type = json_get_enum(call->body, "snapshot_type", snapshot_types, 1) == 0 ? SNAPSHOT_DIFF
 										  : SNAPSHOT_FULL;
-	t0 = log_now_us();
+	t0 = mono_ns() / 1000;
 	if (vm_snapshot(api->vm, &p, err, sizeof(err))) {
 		resp_fault(r, 400, "Create snapshot error: %s", err);
 		return;
 	}
 	metrics_latency(p.type == SNAPSHOT_DIFF ? METRICS_LAT_DIFF_CREATE_SNAPSHOT :
-		METRICS_LAT_FULL_CREATE_SNAPSHOT, log_now_us() - t0);
+		METRICS_LAT_FULL_CREATE_SNAPSHOT, mono_ns() / 1000 - t0);
 	resp_ok(r);
 }
 
@@ -249,7 +250,7 @@ static void load(struct api *api, const cJSON *b, struct api_resp *r)
 	p.drive_overrides = dov;
 	p.nr_drive_overrides = nd;
 	p.clock_realtime = json_get_bool(b, "clock_realtime", false);
-	t0 = log_now_us();
+	t0 = mono_ns() / 1000;
 	vm = vm_restore(&p, api->loop, err, sizeof(err));
 	free(ov);
 	free(dov);
@@ -257,7 +258,7 @@ static void load(struct api *api, const cJSON *b, struct api_resp *r)
 		resp_fault(r, 400, "Load snapshot error: Failed to restore from snapshot: %s", err);
 		return;
 	}
-	metrics_latency(METRICS_LAT_LOAD_SNAPSHOT, log_now_us() - t0);
+	metrics_latency(METRICS_LAT_LOAD_SNAPSHOT, mono_ns() / 1000 - t0);
 	api_adopt_vm(api, vm, true);
 	resp_ok(r);
 }

@@ -37,7 +37,7 @@ static const struct jfield limiter_fields[] = {
 const struct jschema api_limiter = { "RateLimiterConfig", limiter_fields };
 
 /* A bucket of size 0 or refill time 0 is no bucket, as in Firecracker. */
-static void bucket_of(const cJSON *o, struct bucket_config *b)
+static void bucket_of(const cJSON *o, struct token_bucket_config *b)
 {
 	memset(b, 0, sizeof(*b));
 	b->size = json_get_uint(o, "size", 0);
@@ -49,16 +49,14 @@ static void bucket_of(const cJSON *o, struct bucket_config *b)
 
 /* The limiter in field `key` of the body (absent: no limit). 400 if out of range. */
 bool api_limit_of(const cJSON *body, const char *key, const char *what,
-	struct rate_limit_config *l, struct api_resp *r)
+	struct rate_limit *l, struct api_resp *r)
 {
 	const cJSON *o = json_get(body, key);
-	struct rate_limit rl;
 	char err[256];
 
 	bucket_of(json_get(o, "bandwidth"), &l->bandwidth);
 	bucket_of(json_get(o, "ops"), &l->ops);
-	vm_config_rate_limit(l, &rl);
-	if (rate_limit_check(&rl, err, sizeof(err)) == 0)
+	if (rate_limit_check(l, err, sizeof(err)) == 0)
 		return true;
 	resp_fault(r, 400, "%s: %s: %s", what, key, err);
 	return false;
@@ -70,20 +68,18 @@ bool api_limit_update_of(const cJSON *body, const char *key, const char *what,
 	struct rate_limit_update *u, struct api_resp *r)
 {
 	const cJSON *o = json_get(body, key);
-	struct rate_limit_config l;
 
 	memset(u, 0, sizeof(*u));
 	if (!o)
 		return true;
-	if (!api_limit_of(body, key, what, &l, r))
+	if (!api_limit_of(body, key, what, &u->limit, r))
 		return false;
 	u->bandwidth_set = json_get(o, "bandwidth") != NULL;
 	u->ops_set = json_get(o, "ops") != NULL;
-	vm_config_rate_limit(&l, &u->limit);
 	return true;
 }
 
-static cJSON *bucket_json(const struct bucket_config *b)
+static cJSON *bucket_json(const struct token_bucket_config *b)
 {
 	cJSON *o;
 
@@ -96,7 +92,7 @@ static cJSON *bucket_json(const struct bucket_config *b)
 	return o;
 }
 
-cJSON *api_limit_json(const struct rate_limit_config *l)
+cJSON *api_limit_json(const struct rate_limit *l)
 {
 	cJSON *o;
 
@@ -408,7 +404,7 @@ static const struct jschema entropy = { "EntropyDeviceConfig", entropy_fields };
 
 void api_put_entropy(struct api *api, const struct api_call *call, struct api_resp *r)
 {
-	struct rate_limit_config l;
+	struct rate_limit l;
 
 	if (!api_body_ok(call, &entropy, r) || !api_pre_boot(api, r) ||
 		!api_limit_of(call->body, "rate_limiter", "Entropy device error", &l, r))

@@ -6,12 +6,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <http_parser.h>
 #include <lauxlib.h>
 
+#include "ember/clock.h"
 #include "internal.h"
 
 #define BODY_MAX (16u << 20)
@@ -44,10 +44,7 @@ static int on_complete(http_parser *p)
 
 static long now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+	return (long)(mono_ns() / 1000000);
 }
 
 /* Wait until fd is ready for `events` or the deadline passes: 0, -ETIMEDOUT or -errno. */

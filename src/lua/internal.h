@@ -154,11 +154,11 @@ void lvm_read_config(lua_State *L, int t, struct vm_config *cfg);
  * { bandwidth = {size, one_time_burst, refill_time}, ops = {...} }, into r and says what
  * it held: 0 when absent, else LIMIT_GIVEN and a bit per bucket given. */
 enum { LIMIT_GIVEN = 1, LIMIT_BANDWIDTH = 2, LIMIT_OPS = 4 };
-struct rate_limit_config;
+struct rate_limit;
 void lvm_only_keys(lua_State *L, int t, const char *where, const char *const allowed[]);
 const char *lvm_opt_str(lua_State *L, int t, const char *where, const char *key);
 unsigned lvm_read_limit(lua_State *L, int t, const char *where, const char *key,
-	struct rate_limit_config *r);
+	struct rate_limit *r);
 /* Push a userdata owning `vm` (NULL: nothing pushed, returns NULL). `def` is the index of
  * the definition table holding callbacks, or 0. A VM that already runs is kept alive
  * until it exits. */

@@ -73,7 +73,7 @@ static uint64_t opt_uint(lua_State *L, int t, const char *where, const char *key
 
 /* Returns whether the bucket was given. */
 static bool read_bucket(lua_State *L, int t, const char *where, const char *key,
-	struct bucket_config *b)
+	struct token_bucket_config *b)
 {
 	static const char *const keys[] = { "size", "one_time_burst", "refill_time", NULL };
 	bool given = field(L, t, where, key, LUA_TTABLE) != LUA_TNIL;
@@ -93,7 +93,7 @@ static bool read_bucket(lua_State *L, int t, const char *where, const char *key,
 }
 
 unsigned lvm_read_limit(lua_State *L, int t, const char *where, const char *key,
-	struct rate_limit_config *r)
+	struct rate_limit *r)
 {
 	static const char *const keys[] = { "bandwidth", "ops", NULL };
 	unsigned given = 0;

@@ -57,12 +57,12 @@ static int m_balloon_stats(lua_State *L)
 static bool read_update(lua_State *L, const char *where, const char *key,
 	struct rate_limit_update *u)
 {
-	struct rate_limit_config c = { 0 };
-	unsigned given = lvm_read_limit(L, 2, where, key, &c);
+	unsigned given;
 
+	memset(u, 0, sizeof(*u));
+	given = lvm_read_limit(L, 2, where, key, &u->limit);
 	u->bandwidth_set = given & LIMIT_BANDWIDTH;
 	u->ops_set = given & LIMIT_OPS;
-	vm_config_rate_limit(&c, &u->limit);
 	return given != 0;
 }
 

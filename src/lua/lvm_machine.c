@@ -84,7 +84,6 @@ static int m_vcpu_count(lua_State *L)
 
 static int m_exits(lua_State *L)
 {
-	static const char *const names[VCPU_EXIT_KINDS] = { "io", "mmio", "intr", "hlt", "other" };
 	struct lvm *v = lvm_check(L, 1);
 	uint64_t counts[VCPU_EXIT_KINDS];
 
@@ -93,7 +92,7 @@ static int m_exits(lua_State *L)
 	lua_createtable(L, 0, VCPU_EXIT_KINDS);
 	for (unsigned k = 0; k < VCPU_EXIT_KINDS; k++) {
 		lua_pushinteger(L, (lua_Integer)counts[k]);
-		lua_setfield(L, -2, names[k]);
+		lua_setfield(L, -2, vcpu_exit_kind_name(k));
 	}
 	return 1;
 }

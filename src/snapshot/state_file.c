@@ -55,9 +55,9 @@ struct snap_writer *snap_writer_new(void)
 	}
 	w->cap = INITIAL_CAP;
 	memset(w->buf, 0, SNAP_HEADER_SIZE);
-	put_le(w->buf + OFF_MAGIC, SNAP_MAGIC, 8);
-	put_le(w->buf + OFF_MAJOR, SNAP_MAJOR, 2);
-	put_le(w->buf + OFF_MINOR, SNAP_MINOR, 2);
+	put_le64(w->buf + OFF_MAGIC, SNAP_MAGIC);
+	put_le16(w->buf + OFF_MAJOR, SNAP_MAJOR);
+	put_le16(w->buf + OFF_MINOR, SNAP_MINOR);
 	w->len = SNAP_HEADER_SIZE;
 	return w;
 }
@@ -103,9 +103,9 @@ int snap_section_begin(struct snap_writer *w, uint32_t id, uint32_t version)
 	ret = reserve(w, SNAP_SECTION_HEADER_SIZE);
 	if (ret)
 		return ret;
-	put_le(w->buf + w->len, id, 4);
-	put_le(w->buf + w->len + 4, version, 4);
-	put_le(w->buf + w->len + 8, 0, 8); /* length, filled in by snap_section_end */
+	put_le32(w->buf + w->len, id);
+	put_le32(w->buf + w->len + 4, version);
+	put_le64(w->buf + w->len + 8, 0); /* length, filled in by snap_section_end */
 	w->open_at = w->len;
 	w->len += SNAP_SECTION_HEADER_SIZE;
 	w->open = true;
@@ -132,7 +132,7 @@ int snap_put_u32(struct snap_writer *w, uint32_t v)
 {
 	uint8_t b[4];
 
-	put_le(b, v, 4);
+	put_le32(b, v);
 	return snap_put(w, b, sizeof(b));
 }
 
@@ -140,7 +140,7 @@ int snap_put_u64(struct snap_writer *w, uint64_t v)
 {
 	uint8_t b[8];
 
-	put_le(b, v, 8);
+	put_le64(b, v);
 	return snap_put(w, b, sizeof(b));
 }
 
@@ -160,7 +160,7 @@ int snap_put_str(struct snap_writer *w, const char *s)
 	ret = reserve(w, 4 + n + 1);
 	if (ret)
 		return ret;
-	put_le(w->buf + w->len, n, 4);
+	put_le32(w->buf + w->len, n);
 	memcpy(w->buf + w->len + 4, s, n + 1);
 	w->len += 4 + n + 1;
 	return 0;
@@ -170,7 +170,7 @@ int snap_section_end(struct snap_writer *w)
 {
 	if (!w->open)
 		return -EINVAL;
-	put_le(w->buf + w->open_at + 8, w->len - w->open_at - SNAP_SECTION_HEADER_SIZE, 8);
+	put_le64(w->buf + w->open_at + 8, w->len - w->open_at - SNAP_SECTION_HEADER_SIZE);
 	w->open = false;
 	w->count++;
 	return 0;
@@ -180,10 +180,10 @@ int snap_writer_image(struct snap_writer *w, const uint8_t **data, size_t *len)
 {
 	if (w->open)
 		return -EINVAL;
-	put_le(w->buf + OFF_COUNT, w->count, 4);
+	put_le32(w->buf + OFF_COUNT, w->count);
 	/* The trailer sits just past len (reserve() keeps room for it); the next put
 	 * overwrites it, hence "valid until the next writer call". */
-	put_le(w->buf + w->len, crc64_jones(0, w->buf, w->len), TRAILER_SIZE);
+	put_le64(w->buf + w->len, crc64_jones(0, w->buf, w->len));
 	*data = w->buf;
 	*len = w->len + TRAILER_SIZE;
 	return 0;

@@ -7,7 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TRAILER_SIZE 8
+#include "ember/byteorder.h"
+
+#define TRAILER_SIZE 8 /* le64 CRC-64 */
 #define STR_NULL 0xffffffffu /* the length that stands for a NULL string */
 
 /* Header field offsets. */
@@ -15,21 +17,6 @@
 #define OFF_MAJOR 8
 #define OFF_MINOR 10
 #define OFF_COUNT 16
-
-static inline void put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint64_t get_le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
 
 /* "state file[ PATH]: <message>" into err (path may be NULL); returns ret. */
 __attribute__((format(printf, 5, 6))) int snap_file_fail(char *err, size_t errlen,

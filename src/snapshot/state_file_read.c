@@ -51,25 +51,25 @@ static int parse_owned(struct snap_reader **out, uint8_t *image, size_t len, con
 	ret = check_size(len, path, err, errlen);
 	if (ret)
 		goto err_free_image;
-	if (get_le(image + OFF_MAGIC, 8) != SNAP_MAGIC) {
+	if (get_le64(image + OFF_MAGIC) != SNAP_MAGIC) {
 		ret = snap_file_fail(err, errlen, path, -EINVAL,
 			"bad magic (not an ember snapshot)");
 		goto err_free_image;
 	}
-	if (get_le(image + OFF_MAJOR, 2) != SNAP_MAJOR || get_le(image + OFF_MINOR, 2) > SNAP_MINOR) {
+	if (get_le16(image + OFF_MAJOR) != SNAP_MAJOR || get_le16(image + OFF_MINOR) > SNAP_MINOR) {
 		ret = snap_file_fail(err, errlen, path, -ENOTSUP,
 			"format version %u.%u, this ember reads %u.%u and older minors",
-			(unsigned)get_le(image + OFF_MAJOR, 2), (unsigned)get_le(image + OFF_MINOR, 2),
+			(unsigned)get_le16(image + OFF_MAJOR), (unsigned)get_le16(image + OFF_MINOR),
 			SNAP_MAJOR, SNAP_MINOR);
 		goto err_free_image;
 	}
 	end = len - TRAILER_SIZE;
-	if (crc64_jones(0, image, end) != get_le(image + end, TRAILER_SIZE)) {
+	if (crc64_jones(0, image, end) != get_le64(image + end)) {
 		ret = snap_file_fail(err, errlen, path, -EINVAL,
 			"CRC mismatch (file is corrupt)");
 		goto err_free_image;
 	}
-	count = (uint32_t)get_le(image + OFF_COUNT, 4);
+	count = get_le32(image + OFF_COUNT);
 	if (count > SNAP_MAX_SECTIONS) {
 		ret = snap_file_fail(err, errlen, path, -EINVAL,
 			"%u sections, at most %u allowed", count,
@@ -97,9 +97,9 @@ static int parse_owned(struct snap_reader **out, uint8_t *image, size_t len, con
 				"section %u runs past the end", i);
 			goto err_free_sections;
 		}
-		s->id = (uint32_t)get_le(image + pos, 4);
-		s->version = (uint32_t)get_le(image + pos + 4, 4);
-		slen = get_le(image + pos + 8, 8);
+		s->id = get_le32(image + pos);
+		s->version = get_le32(image + pos + 4);
+		slen = get_le64(image + pos + 8);
 		pos += SNAP_SECTION_HEADER_SIZE;
 		if (slen > end - pos) {
 			ret = snap_file_fail(err, errlen, path, -EINVAL,
@@ -119,8 +119,8 @@ static int parse_owned(struct snap_reader **out, uint8_t *image, size_t len, con
 	}
 	r->image = image;
 	r->len = len;
-	r->major = (unsigned)get_le(image + OFF_MAJOR, 2);
-	r->minor = (unsigned)get_le(image + OFF_MINOR, 2);
+	r->major = get_le16(image + OFF_MAJOR);
+	r->minor = get_le16(image + OFF_MINOR);
 	r->count = count;
 	*out = r;
 	return 0;
@@ -279,7 +279,7 @@ int snap_get_u32(struct snap_cursor *c, uint32_t *v)
 	uint8_t b[4];
 	int ret = snap_get(c, b, sizeof(b));
 
-	*v = (uint32_t)get_le(b, 4);
+	*v = get_le32(b);
 	return ret;
 }
 
@@ -288,7 +288,7 @@ int snap_get_u64(struct snap_cursor *c, uint64_t *v)
 	uint8_t b[8];
 	int ret = snap_get(c, b, sizeof(b));
 
-	*v = get_le(b, 8);
+	*v = get_le64(b);
 	return ret;
 }
 

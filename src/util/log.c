@@ -6,8 +6,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "ember/clock.h"
 
 static enum log_level current = LOG_WARN;
 static int log_fd = STDERR_FILENO;
@@ -18,28 +19,20 @@ static char module_filter[64]; /* "": every line */
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
-uint64_t log_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 void log_mark_start(void)
 {
-	start_us = log_now_us();
+	start_us = mono_ns() / 1000;
 }
 
 void log_mark_start_at(uint64_t mono_us)
 {
-	if (mono_us <= log_now_us())
+	if (mono_us <= mono_ns() / 1000)
 		start_us = mono_us;
 }
 
 uint64_t log_uptime_us(void)
 {
-	return log_now_us() - start_us;
+	return mono_ns() / 1000 - start_us;
 }
 
 void log_set_level(enum log_level level)

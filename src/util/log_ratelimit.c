@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "ember/clock.h"
+
 /* One lock for every limiter: these lines are rare by construction, and a static limiter
  * at a call site then needs no initialiser. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -35,7 +37,7 @@ void log_ratelimited_at(struct log_ratelimit *rl, enum log_level level, const ch
 	bool allow;
 
 	pthread_mutex_lock(&lock);
-	allow = log_ratelimit_allow(rl, log_now_us(), &held_back);
+	allow = log_ratelimit_allow(rl, mono_ns() / 1000, &held_back);
 	pthread_mutex_unlock(&lock);
 	if (!allow)
 		return;

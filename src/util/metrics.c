@@ -64,10 +64,6 @@ static const char *const latency_names[METRICS_LATENCIES] = {
 	[METRICS_LAT_START_VM] = "start_vm",
 };
 
-static const char *const exit_names[VCPU_EXIT_KINDS] = {
-	"exit_io", "exit_mmio", "exit_intr", "exit_hlt", "exit_other",
-};
-
 static struct {
 	int fd;
 	uint64_t requests[METRICS_METHODS][METRICS_ENDPOINTS];
@@ -239,9 +235,11 @@ static cJSON *render(const struct vm *vm, uint64_t exits_now[VCPU_EXIT_KINDS], b
 	o = cJSON_AddObjectToObject(root, "vcpu");
 	for (unsigned k = 0; k < VCPU_EXIT_KINDS; k++) {
 		uint64_t seen = vm == m.exits_vm ? m.exits_seen[k] : 0;
+
 		if (!*have_exits)
 			exits_now[k] = seen;
-		add_u64(o, exit_names[k], exits_now[k] >= seen ? exits_now[k] - seen : exits_now[k]);
+		snprintf(key, sizeof(key), "exit_%s", vcpu_exit_kind_name(k));
+		add_u64(o, key, exits_now[k] >= seen ? exits_now[k] - seen : exits_now[k]);
 	}
 
 	o = cJSON_AddObjectToObject(root, "vmm");

@@ -286,15 +286,6 @@ const char *vm_config_backing_name(enum guest_mem_backing b)
 	return b <= GUEST_MEM_FILE ? backing_names[b] : "?";
 }
 
-void vm_config_rate_limit(const struct rate_limit_config *c, struct rate_limit *out)
-{
-	*out = (struct rate_limit){
-		.bandwidth = { c->bandwidth.size, c->bandwidth.one_time_burst,
-			c->bandwidth.refill_time_ms },
-		.ops = { c->ops.size, c->ops.one_time_burst, c->ops.refill_time_ms },
-	};
-}
-
 int vm_config_check(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	return check(cfg, true, err, errlen);

@@ -13,6 +13,7 @@
 #include <linux/kvm.h>
 
 #include "ember/arch.h"
+#include "ember/clock.h"
 #include "ember/devices.h"
 #include "ember/log.h"
 #include "ember/memory_file.h"
@@ -210,7 +211,7 @@ static int snapshot(struct vm *vm, const struct snapshot_params *p, char *err, s
 		.has_parent = p->type == SNAPSHOT_DIFF && vm->has_last_snapshot,
 		.parent = vm->last_snapshot,
 	};
-	uint64_t t0 = log_now_us();
+	uint64_t t0 = mono_ns() / 1000;
 	int ret;
 
 	err[0] = 0;
@@ -279,7 +280,7 @@ out:
 	if (!ret) {
 		vm->has_last_snapshot = true;
 		vm->last_snapshot = id.id;
-		vm->last_snapshot_us = log_now_us() - t0;
+		vm->last_snapshot_us = mono_ns() / 1000 - t0;
 		log_info("snapshot (%s): %llu MiB of memory written in %llu us",
 			p->type == SNAPSHOT_DIFF ? "diff" : "full",
 			(unsigned long long)(st.bytes_written >> 20),

@@ -8,9 +8,9 @@
 
 #include "ember/snapshot_file.h"
 
-static int put_limit(struct snap_writer *w, const struct rate_limit_config *l)
+static int put_limit(struct snap_writer *w, const struct rate_limit *l)
 {
-	const struct bucket_config *b[2] = { &l->bandwidth, &l->ops };
+	const struct token_bucket_config *b[2] = { &l->bandwidth, &l->ops };
 	int ret = 0;
 
 	for (unsigned i = 0; !ret && i < 2; i++) {
@@ -23,9 +23,9 @@ static int put_limit(struct snap_writer *w, const struct rate_limit_config *l)
 	return ret;
 }
 
-static void get_limit(struct snap_cursor *c, struct rate_limit_config *l)
+static void get_limit(struct snap_cursor *c, struct rate_limit *l)
 {
-	struct bucket_config *b[2] = { &l->bandwidth, &l->ops };
+	struct token_bucket_config *b[2] = { &l->bandwidth, &l->ops };
 
 	/* Sticky cursor errors: one check by the caller covers every read. */
 	for (unsigned i = 0; i < 2; i++)

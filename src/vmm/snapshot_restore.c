@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ember/arch.h"
+#include "ember/clock.h"
 #include "ember/console.h"
 #include "ember/devices.h"
 #include "ember/log.h"
@@ -132,7 +133,7 @@ struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char
 	char host_vendor[13];
 	struct snap_id id = { 0 };
 	bool has_id = false;
-	uint64_t t0 = log_now_us();
+	uint64_t t0 = mono_ns() / 1000;
 	int ret;
 
 	err[0] = 0;
@@ -169,7 +170,7 @@ struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char
 	vm->has_last_snapshot = has_id;
 	vm->last_snapshot = id;
 	console_input_enable(vm->console, true);
-	vm->last_restore_us = log_now_us() - t0;
+	vm->last_restore_us = mono_ns() / 1000 - t0;
 	log_info("restore: %u vCPUs, %llu MiB from %s in %llu us", cfg.vcpus,
 		(unsigned long long)cfg.mem_mib, p->backend == MEM_BACKEND_UFFD ? "uffd" : "file",
 		(unsigned long long)vm->last_restore_us);

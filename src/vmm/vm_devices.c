@@ -21,16 +21,6 @@
 
 #define FIRST_VIRTIO_GSI 5 /* 0-4 are legacy lines; LAYOUT_VMGENID_GSI is the last pin */
 
-static struct rate_limit limit_of(const struct rate_limit_config *c)
-{
-	struct rate_limit l = {
-		.bandwidth = { c->bandwidth.size, c->bandwidth.one_time_burst,
-			c->bandwidth.refill_time_ms },
-		.ops = { c->ops.size, c->ops.one_time_burst, c->ops.refill_time_ms },
-	};
-	return l;
-}
-
 static int add(struct vm *vm, struct virtio_dev *vd)
 {
 	if (!vd)
@@ -60,10 +50,9 @@ int vm_build_virtio(struct vm *vm, char *err, size_t errlen)
 		ret = add(vm, virtio_net_new(&env, NEXT_BASE, NEXT_GSI, &c->nets[i], err, errlen));
 	if (!ret && c->vsock.enabled)
 		ret = add(vm, virtio_vsock_new(&env, NEXT_BASE, NEXT_GSI, &c->vsock, err, errlen));
-	if (!ret && c->entropy.enabled) {
-		struct rate_limit l = limit_of(&c->entropy.limit);
-		ret = add(vm, virtio_rng_new(&env, NEXT_BASE, NEXT_GSI, &l, err, errlen));
-	}
+	if (!ret && c->entropy.enabled)
+		ret = add(vm, virtio_rng_new(&env, NEXT_BASE, NEXT_GSI, &c->entropy.limit, err,
+			errlen));
 	if (!ret && c->balloon.enabled)
 		ret = add(vm, virtio_balloon_new(&env, NEXT_BASE, NEXT_GSI, &c->balloon, err, errlen));
 #undef NEXT_BASE
@@ -256,16 +245,14 @@ static int balloon_config(struct vm *vm, struct balloon_config *out, char *err, 
 /* ---- run-time changes of drives and network interfaces ---- */
 
 /* The configuration's record of a limit after `u` (a removed bucket is all zeros). */
-static void limit_config_update(struct rate_limit_config *c, const struct rate_limit_update *u)
+static void limit_config_update(struct rate_limit *c, const struct rate_limit_update *u)
 {
-	const struct token_bucket_config *bw = &u->limit.bandwidth, *ops = &u->limit.ops;
+	static const struct token_bucket_config removed;
 
 	if (u->bandwidth_set)
-		c->bandwidth = bw->size ? (struct bucket_config){ bw->size, bw->one_time_burst,
-			bw->refill_time_ms } : (struct bucket_config){ 0 };
+		c->bandwidth = u->limit.bandwidth.size ? u->limit.bandwidth : removed;
 	if (u->ops_set)
-		c->ops = ops->size ? (struct bucket_config){ ops->size, ops->one_time_burst,
-			ops->refill_time_ms } : (struct bucket_config){ 0 };
+		c->ops = u->limit.ops.size ? u->limit.ops : removed;
 }
 
 /* The live virtio device built for the configuration's `index`-th device (drives come

@@ -27,18 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ember/byteorder.h"
 #include "ember/snapshot_id.h"
 
 #include "fuzz.h"
-
-static uint64_t get_le(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
 
 /* Read with one access pattern until the cursor goes bad, checking each step. */
 static void drain(struct snap_cursor c, unsigned pattern)
@@ -96,7 +88,7 @@ static void drain(struct snap_cursor c, unsigned pattern)
 /* `img` was accepted: walk its section headers ourselves and compare with the reader. */
 static void check_accepted(const struct snap_reader *r, const uint8_t *img, size_t len)
 {
-	unsigned count = (unsigned)get_le(img + 16, 4), major, minor;
+	unsigned count = get_le32(img + 16), major, minor;
 	struct snap_writer *w;
 	size_t pos = SNAP_HEADER_SIZE;
 	bool canonical;
@@ -104,19 +96,19 @@ static void check_accepted(const struct snap_reader *r, const uint8_t *img, size
 	snap_reader_version(r, &major, &minor);
 	CHECK(major == SNAP_MAJOR && minor <= SNAP_MINOR);
 	CHECK(snap_reader_count(r) == count && count <= SNAP_MAX_SECTIONS);
-	canonical = minor == SNAP_MINOR && get_le(img + 12, 4) == 0 && get_le(img + 20, 4) == 0;
+	canonical = minor == SNAP_MINOR && get_le32(img + 12) == 0 && get_le32(img + 20) == 0;
 	w = canonical ? snap_writer_new() : NULL;
 
 	for (unsigned i = 0; i < count; i++) {
-		uint32_t id = (uint32_t)get_le(img + pos, 4);
-		uint32_t version = (uint32_t)get_le(img + pos + 4, 4);
-		uint64_t slen = get_le(img + pos + 8, 8);
+		uint32_t id = get_le32(img + pos);
+		uint32_t version = get_le32(img + pos + 4);
+		uint64_t slen = get_le64(img + pos + 8);
 		struct snap_cursor c;
 		unsigned n = 0;
 
 		for (size_t q = SNAP_HEADER_SIZE, j = 0; j < i; j++) {
-			n += get_le(img + q, 4) == id;
-			q += SNAP_SECTION_HEADER_SIZE + get_le(img + q + 8, 8);
+			n += get_le32(img + q) == id;
+			q += SNAP_SECTION_HEADER_SIZE + get_le64(img + q + 8);
 		}
 		CHECK(pos + SNAP_SECTION_HEADER_SIZE + slen <= len - 8);
 		CHECK(snap_reader_find(r, id, n, &c) == 0);

@@ -8,6 +8,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ember/byteorder.h"
+#include "guest_mem_fixture.h"
+
 /* ---- transport ---- */
 
 struct virtio_dev *virtio_mmio_new(const struct virtio_env *env, uint64_t base, uint32_t gsi,
@@ -171,31 +174,11 @@ void fake_ev_reset(void)
 
 /* ---- driver ---- */
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
 void fake_driver_init(struct fake_driver *d)
 {
 	memset(d, 0, sizeof(*d));
-	d->mem.nr_regions = 1;
-	d->mem.regions[0].gpa = 0;
-	d->mem.regions[0].size = FAKE_RAM_SIZE;
-	d->mem.regions[0].host = aligned_alloc(4096, FAKE_RAM_SIZE);
-	if (!d->mem.regions[0].host)
+	if (guest_mem_fixture_init(&d->mem, FAKE_RAM_SIZE))
 		abort();
-	memset(d->mem.regions[0].host, 0, FAKE_RAM_SIZE);
-	d->mem.total = FAKE_RAM_SIZE;
-	d->mem.page_size = 4096;
-	d->mem.fd = -1;
-	d->mem.backing = GUEST_MEM_ANON;
 	d->env.mem = &d->mem;
 	d->env.vm_fd = -1;
 	d->data_top = FAKE_DATA;
@@ -203,8 +186,7 @@ void fake_driver_init(struct fake_driver *d)
 
 void fake_driver_deinit(struct fake_driver *d)
 {
-	free(d->mem.regions[0].host);
-	free((void *)d->mem.dirty[0]);
+	guest_mem_fixture_deinit(&d->mem);
 }
 
 void fake_driver_attach(struct fake_driver *d, struct virtio_dev *vd)
@@ -244,14 +226,14 @@ uint16_t fake_add_chain(struct fake_driver *d, const struct fake_seg *segs, unsi
 
 		memcpy(p, &segs[i].gpa, 8);
 		memcpy(p + 8, &segs[i].len, 4);
-		put16(p + 12, flags);
-		put16(p + 14, next);
+		put_le16(p + 12, flags);
+		put_le16(p + 14, next);
 		d->next_desc = next;
 	}
-	put16(fake_ptr(d, FAKE_AVAIL + 4 + 2u * (d->avail_idx % 256)), head);
+	put_le16(fake_ptr(d, FAKE_AVAIL + 4 + 2u * (d->avail_idx % 256)), head);
 	d->avail_idx++;
 	__atomic_thread_fence(__ATOMIC_RELEASE);
-	put16(fake_ptr(d, FAKE_AVAIL + 2), d->avail_idx);
+	put_le16(fake_ptr(d, FAKE_AVAIL + 2), d->avail_idx);
 	return head;
 }
 
@@ -262,7 +244,7 @@ void fake_kick(struct fake_driver *d)
 
 uint16_t fake_used_idx(struct fake_driver *d)
 {
-	return get16(fake_ptr(d, FAKE_USED + 2));
+	return get_le16(fake_ptr(d, FAKE_USED + 2));
 }
 
 bool fake_wait_used(struct fake_driver *d, uint16_t want)

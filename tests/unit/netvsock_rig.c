@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ember/byteorder.h"
+#include "guest_mem_fixture.h"
+
 #define RING_BASE 0x10000u
 #define RING_STRIDE 0x4000u
 #define BUF_BASE 0x100000u
@@ -13,22 +16,11 @@ static uint64_t desc_gpa(unsigned q)
 	return RING_BASE + (uint64_t)q * RING_STRIDE;
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 struct virtio_dev *nvr_new(unsigned nq)
 {
 	struct virtio_dev *r = calloc(1, sizeof(*r));
 
-	if (!r || !(r->ram = calloc(1, NVR_MEM))) {
+	if (!r || guest_mem_fixture_init(&r->mem, NVR_MEM)) {
 		free(r);
 		return NULL;
 	}
@@ -38,18 +30,12 @@ struct virtio_dev *nvr_new(unsigned nq)
 
 void nvr_reset(struct virtio_dev *r, unsigned nq)
 {
-	uint8_t *ram = r->ram;
+	struct guest_mem mem = r->mem;
 
-	memset(ram, 0, BUF_BASE);
+	memset(mem.regions[0].host, 0, BUF_BASE);
 	memset(r, 0, sizeof(*r));
-	r->ram = ram;
-	r->mem.nr_regions = 1;
-	r->mem.regions[0].gpa = 0;
-	r->mem.regions[0].size = NVR_MEM;
-	r->mem.regions[0].host = r->ram;
-	r->mem.total = NVR_MEM;
-	r->mem.page_size = 4096;
-	r->mem.fd = -1;
+	r->mem = mem;
+	r->ram = mem.regions[0].host;
 	r->next_buf = BUF_BASE;
 	for (unsigned i = 0; i < nq && i < NVR_QUEUES; i++) {
 		struct virtq *q = &r->q[i];
@@ -67,7 +53,7 @@ void nvr_free(struct virtio_dev *r)
 {
 	if (!r)
 		return;
-	free(r->ram);
+	guest_mem_fixture_deinit(&r->mem);
 	free(r);
 }
 
@@ -102,12 +88,12 @@ uint16_t nvr_chain(struct virtio_dev *r, unsigned q, const struct nvr_seg *segs,
 		r->next_desc[q] = (uint16_t)((d + 1) % NVR_QSIZE);
 		memcpy(desc, &gpa, 8);
 		memcpy(desc + 8, &segs[i].len, 4);
-		put16(desc + 12, flags);
-		put16(desc + 14, r->next_desc[q]);
+		put_le16(desc + 12, flags);
+		put_le16(desc + 14, r->next_desc[q]);
 	}
-	put16(avail + 4 + 2 * (r->avail_idx[q] % NVR_QSIZE), head);
+	put_le16(avail + 4 + 2 * (r->avail_idx[q] % NVR_QSIZE), head);
 	r->avail_idx[q]++;
-	put16(avail + 2, r->avail_idx[q]);
+	put_le16(avail + 2, r->avail_idx[q]);
 	return head;
 }
 
@@ -134,8 +120,8 @@ int nvr_used(struct virtio_dev *r, unsigned q, uint32_t *id, uint32_t *len)
 	if (idx == r->used_seen[q])
 		return 0;
 	el = used + 4 + 8 * (r->used_seen[q] % NVR_QSIZE);
-	*id = get32(el);
-	*len = get32(el + 4);
+	*id = get_le32(el);
+	*len = get_le32(el + 4);
 	r->used_seen[q]++;
 	return 1;
 }

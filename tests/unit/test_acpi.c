@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "ember/acpi.h"
+#include "ember/byteorder.h"
 #include "ember/guest_mem.h"
 #include "ember/layout.h"
 
@@ -46,21 +47,6 @@ struct fixture {
 	uint64_t rsdp;
 	char err[256];
 };
-
-static uint32_t rd16(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8;
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return rd16(p) | rd16(p + 2) << 16;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
 
 static uint8_t sum(const uint8_t *p, size_t len)
 {
@@ -121,9 +107,9 @@ static const uint8_t *table(struct fixture *f, uint64_t gpa, const char *sig)
 	const uint8_t *t = guest_mem_ptr(&f->gm, gpa, 36);
 
 	assert_non_null(t);
-	assert_true(gpa >= LAYOUT_ACPI_START && gpa + rd32(t + 4) <= LAYOUT_ACPI_END);
+	assert_true(gpa >= LAYOUT_ACPI_START && gpa + get_le32(t + 4) <= LAYOUT_ACPI_END);
 	assert_memory_equal(t, sig, 4);
-	return guest_mem_ptr(&f->gm, gpa, rd32(t + 4));
+	return guest_mem_ptr(&f->gm, gpa, get_le32(t + 4));
 }
 
 static const uint8_t *rsdp(struct fixture *f)
@@ -136,20 +122,20 @@ static const uint8_t *rsdp(struct fixture *f)
 
 static const uint8_t *xsdt(struct fixture *f)
 {
-	return table(f, rd64(rsdp(f) + 24), "XSDT");
+	return table(f, get_le64(rsdp(f) + 24), "XSDT");
 }
 
 /* The table the XSDT lists with this signature. */
 static const uint8_t *find(struct fixture *f, const char *sig)
 {
 	const uint8_t *x = xsdt(f);
-	unsigned n = (rd32(x + 4) - 36) / 8;
+	unsigned n = (get_le32(x + 4) - 36) / 8;
 
 	for (unsigned i = 0; i < n; i++) {
-		const uint8_t *t = guest_mem_ptr(&f->gm, rd64(x + 36 + 8 * i), 4);
+		const uint8_t *t = guest_mem_ptr(&f->gm, get_le64(x + 36 + 8 * i), 4);
 
 		if (t && !memcmp(t, sig, 4))
-			return table(f, rd64(x + 36 + 8 * i), sig);
+			return table(f, get_le64(x + 36 + 8 * i), sig);
 	}
 	fail_msg("no %s in the XSDT", sig);
 	return NULL;
@@ -157,7 +143,7 @@ static const uint8_t *find(struct fixture *f, const char *sig)
 
 static const uint8_t *dsdt(struct fixture *f)
 {
-	return table(f, rd64(find(f, "FACP") + FADT_X_DSDT), "DSDT");
+	return table(f, get_le64(find(f, "FACP") + FADT_X_DSDT), "DSDT");
 }
 
 static size_t count(const uint8_t *hay, size_t len, const void *needle, size_t n)
@@ -183,8 +169,8 @@ static void test_acpi_rsdp_at_0xe0000_revision_2(void **state)
 	assert_memory_equal(p, "RSD PTR ", 8);
 	assert_memory_equal(p + 9, "EMBER ", 6);
 	assert_int_equal(p[15], 2);
-	assert_int_equal(rd32(p + 16), 0);  /* no RSDT */
-	assert_int_equal(rd32(p + 20), 36); /* length */
+	assert_int_equal(get_le32(p + 16), 0);  /* no RSDT */
+	assert_int_equal(get_le32(p + 20), 36); /* length */
 	assert_int_equal(sum(p, 20), 0);    /* checksum: the ACPI 1.0 part */
 	assert_int_equal(sum(p, 36), 0);    /* extended checksum */
 }
@@ -206,7 +192,7 @@ static void test_acpi_every_checksum_sums_to_zero(void **state)
 	for (unsigned i = 0; i < 4; i++) {
 		assert_memory_equal(t[i], sigs[i], 4);
 		assert_memory_equal(t[i] + 10, "EMBER ", 6);
-		assert_int_equal(sum(t[i], rd32(t[i] + 4)), 0);
+		assert_int_equal(sum(t[i], get_le32(t[i] + 4)), 0);
 	}
 }
 
@@ -218,9 +204,9 @@ static void test_acpi_xsdt_lists_facp_and_apic(void **state)
 	build_ok(f);
 	x = xsdt(f);
 	assert_int_equal(x[8], 1);
-	assert_int_equal(rd32(x + 4), 36 + 2 * 8);
-	assert_memory_equal(guest_mem_ptr(&f->gm, rd64(x + 36), 4), "FACP", 4);
-	assert_memory_equal(guest_mem_ptr(&f->gm, rd64(x + 44), 4), "APIC", 4);
+	assert_int_equal(get_le32(x + 4), 36 + 2 * 8);
+	assert_memory_equal(guest_mem_ptr(&f->gm, get_le64(x + 36), 4), "FACP", 4);
+	assert_memory_equal(guest_mem_ptr(&f->gm, get_le64(x + 44), 4), "APIC", 4);
 }
 
 /* --- FADT --- */
@@ -231,7 +217,7 @@ static void expect_gas_io8(const uint8_t *g, uint64_t port)
 	assert_int_equal(g[1], 8); /* bit width */
 	assert_int_equal(g[2], 0); /* bit offset */
 	assert_int_equal(g[3], 1); /* byte access */
-	assert_int_equal(rd64(g + 4), port);
+	assert_int_equal(get_le64(g + 4), port);
 }
 
 static void test_acpi_fadt_hardware_reduced_with_sleep_registers(void **state)
@@ -241,21 +227,21 @@ static void test_acpi_fadt_hardware_reduced_with_sleep_registers(void **state)
 
 	build_ok(f);
 	t = find(f, "FACP");
-	assert_int_equal(rd32(t + 4), 276);
+	assert_int_equal(get_le32(t + 4), 276);
 	assert_int_equal(t[8], 6);
 	assert_int_equal(t[FADT_MINOR], 3);
-	assert_true(rd32(t + FADT_FLAGS) & HW_REDUCED_ACPI);
-	assert_true(rd32(t + FADT_FLAGS) & RESET_REG_SUP);
-	assert_int_equal(rd32(t + FADT_DSDT), 0);
-	assert_memory_equal(guest_mem_ptr(&f->gm, rd64(t + FADT_X_DSDT), 4), "DSDT", 4);
-	assert_int_equal(rd16(t + FADT_SCI_INT), 0);
-	assert_int_equal(rd32(t + FADT_PM_TMR_BLK), 0);
+	assert_true(get_le32(t + FADT_FLAGS) & HW_REDUCED_ACPI);
+	assert_true(get_le32(t + FADT_FLAGS) & RESET_REG_SUP);
+	assert_int_equal(get_le32(t + FADT_DSDT), 0);
+	assert_memory_equal(guest_mem_ptr(&f->gm, get_le64(t + FADT_X_DSDT), 4), "DSDT", 4);
+	assert_int_equal(get_le16(t + FADT_SCI_INT), 0);
+	assert_int_equal(get_le32(t + FADT_PM_TMR_BLK), 0);
 	expect_gas_io8(t + FADT_SLEEP_CONTROL, LAYOUT_PORT_SLEEP_CTL);
 	expect_gas_io8(t + FADT_SLEEP_STATUS, LAYOUT_PORT_SLEEP_STS);
 	expect_gas_io8(t + FADT_RESET_REG, LAYOUT_PORT_I8042_CMD);
 	assert_int_equal(t[FADT_RESET_VALUE], LAYOUT_I8042_CMD_RESET);
-	assert_true(rd16(t + FADT_IAPC_BOOT_ARCH) & BOOT_8042);
-	assert_true(rd16(t + FADT_IAPC_BOOT_ARCH) & BOOT_VGA_NOT_PRESENT);
+	assert_true(get_le16(t + FADT_IAPC_BOOT_ARCH) & BOOT_8042);
+	assert_true(get_le16(t + FADT_IAPC_BOOT_ARCH) & BOOT_VGA_NOT_PRESENT);
 	assert_memory_equal(t + FADT_HYPERVISOR_ID, "EMBER", 5);
 }
 
@@ -269,9 +255,9 @@ static void expect_madt(struct fixture *f, unsigned nr_vcpus)
 	f->cfg.nr_vcpus = nr_vcpus;
 	build_ok(f);
 	t = find(f, "APIC");
-	assert_int_equal(rd32(t + 36), LAYOUT_LAPIC);
-	assert_int_equal(rd32(t + 40) & 1, 1); /* PCAT_COMPAT */
-	end = t + rd32(t + 4);
+	assert_int_equal(get_le32(t + 36), LAYOUT_LAPIC);
+	assert_int_equal(get_le32(t + 40) & 1, 1); /* PCAT_COMPAT */
+	end = t + get_le32(t + 4);
 	for (e = t + 44; e < end; e += e[1]) {
 		assert_true(e[1] >= 2 && e + e[1] <= end);
 		switch (e[0]) {
@@ -279,13 +265,13 @@ static void expect_madt(struct fixture *f, unsigned nr_vcpus)
 			assert_int_equal(e[1], 8);
 			assert_int_equal(e[2], lapics); /* processor UID */
 			assert_int_equal(e[3], lapics); /* APIC id */
-			assert_int_equal(rd32(e + 4), 1); /* enabled */
+			assert_int_equal(get_le32(e + 4), 1); /* enabled */
 			lapics++;
 			break;
 		case 1: /* I/O APIC */
 			assert_int_equal(e[1], 12);
-			assert_int_equal(rd32(e + 4), LAYOUT_IOAPIC);
-			assert_int_equal(rd32(e + 8), 0); /* GSI base */
+			assert_int_equal(get_le32(e + 4), LAYOUT_IOAPIC);
+			assert_int_equal(get_le32(e + 8), 0); /* GSI base */
 			ioapics++;
 			break;
 		case 4: /* Local APIC NMI */
@@ -328,7 +314,7 @@ static void test_acpi_dsdt_resource_templates_carry_each_window(void **state)
 
 	build_ok(f);
 	t = dsdt(f);
-	len = rd32(t + 4);
+	len = get_le32(t + 4);
 	assert_int_equal(t[8], 2);
 	assert_int_equal(count(t, len, "LNRO0005", 9), 3);
 	for (unsigned i = 0; i < 3; i++) {
@@ -356,7 +342,7 @@ static void test_acpi_dsdt_length_grows_by_one_device_each(void **state)
 	for (unsigned n = 0; n < 4; n++) {
 		f->cfg.nr_virtio = n;
 		build_ok(f);
-		len[n] = rd32(dsdt(f) + 4);
+		len[n] = get_le32(dsdt(f) + 4);
 	}
 	assert_true(len[0] > 36);
 	/* _UID 0 and 1 are one-byte Zero/One, _UID 2 a two-byte ByteConst. */
@@ -373,7 +359,7 @@ static void test_acpi_dsdt_s5_matches_sleep_ctl(void **state)
 
 	build_ok(f);
 	t = dsdt(f);
-	assert_int_equal(count(t, rd32(t + 4), s5, sizeof(s5)), 1);
+	assert_int_equal(count(t, get_le32(t + 4), s5, sizeof(s5)), 1);
 	/* What a hardware-reduced OS writes: SLP_TYP << 2 | SLP_EN. */
 	assert_int_equal((5u << 2) | (1u << 5), LAYOUT_SLEEP_POWEROFF);
 }
@@ -386,7 +372,7 @@ static void test_acpi_dsdt_scope_pkglength_covers_the_rest(void **state)
 
 	build_ok(f);
 	t = dsdt(f);
-	len = rd32(t + 4);
+	len = get_le32(t + 4);
 	s = t + 36 + 13; /* after the 13-byte _S5_ */
 	assert_int_equal(s[0], 0x10); /* ScopeOp */
 	assert_int_equal(s[1] >> 6, 1); /* two-byte PkgLength */
@@ -409,7 +395,7 @@ static void test_acpi_dsdt_legacy_devices(void **state)
 
 	build_ok(f);
 	t = dsdt(f);
-	len = rd32(t + 4);
+	len = get_le32(t + 4);
 	assert_int_equal(count(t, len, com1_hid, sizeof(com1_hid)), 1);
 	assert_int_equal(count(t, len, kbd_hid, sizeof(kbd_hid)), 1);
 	assert_int_equal(count(t, len, com1_res, sizeof(com1_res)), 1);
@@ -426,7 +412,7 @@ static void test_acpi_dsdt_vmgenid_only_when_enabled(void **state)
 
 	build_ok(f);
 	t = dsdt(f);
-	len = rd32(t + 4);
+	len = get_le32(t + 4);
 	assert_int_equal(count(t, len, "VM_Gen_Counter", 14), 0);
 	assert_int_equal(count(t, len, "ACPI0013", 8), 0);
 
@@ -435,7 +421,7 @@ static void test_acpi_dsdt_vmgenid_only_when_enabled(void **state)
 	f->cfg.vmgenid_gsi = 9;
 	build_ok(f);
 	t = dsdt(f);
-	len = rd32(t + 4);
+	len = get_le32(t + 4);
 	assert_int_equal(count(t, len, "VM_Gen_Counter", 15), 2); /* _CID and _DDN */
 	assert_int_equal(count(t, len, "VMGENCTR", 9), 1);
 	assert_int_equal(count(t, len, "ACPI0013", 9), 1);
@@ -460,7 +446,7 @@ static void test_acpi_max_devices_fit(void **state)
 	f->cfg.nr_virtio = ACPI_MAX_VIRTIO;
 	f->cfg.nr_vcpus = ACPI_MAX_VCPUS;
 	build_ok(f);
-	assert_int_equal(count(dsdt(f), rd32(dsdt(f) + 4), "LNRO0005", 9), ACPI_MAX_VIRTIO);
+	assert_int_equal(count(dsdt(f), get_le32(dsdt(f) + 4), "LNRO0005", 9), ACPI_MAX_VIRTIO);
 }
 
 static void test_acpi_rebuild_leaves_nothing_stale(void **state)
@@ -477,8 +463,8 @@ static void test_acpi_rebuild_leaves_nothing_stale(void **state)
 	f->cfg.nr_virtio = 0;
 	build_ok(f);
 	area = guest_mem_ptr(&f->gm, LAYOUT_ACPI_START, LAYOUT_ACPI_END - LAYOUT_ACPI_START);
-	used = (size_t)(rd64(find(f, "FACP") + FADT_X_DSDT) - LAYOUT_ACPI_START) +
-		rd32(dsdt(f) + 4);
+	used = (size_t)(get_le64(find(f, "FACP") + FADT_X_DSDT) - LAYOUT_ACPI_START) +
+		get_le32(dsdt(f) + 4);
 	for (size_t i = used; i < LAYOUT_ACPI_END - LAYOUT_ACPI_START; i++)
 		assert_int_equal(area[i], 0);
 }
@@ -650,12 +636,12 @@ static void save_tables(struct fixture *f, const char *dir)
 	f->cfg.vmgenid_gpa = LAYOUT_VMGENID;
 	f->cfg.vmgenid_gsi = 9;
 	build_ok(f);
-	save(dir, "xsdt.dat", xsdt(f), rd32(xsdt(f) + 4));
+	save(dir, "xsdt.dat", xsdt(f), get_le32(xsdt(f) + 4));
 	t = find(f, "FACP");
-	save(dir, "facp.dat", t, rd32(t + 4));
+	save(dir, "facp.dat", t, get_le32(t + 4));
 	t = find(f, "APIC");
-	save(dir, "apic.dat", t, rd32(t + 4));
-	save(dir, "dsdt.dat", dsdt(f), rd32(dsdt(f) + 4));
+	save(dir, "apic.dat", t, get_le32(t + 4));
+	save(dir, "dsdt.dat", dsdt(f), get_le32(dsdt(f) + 4));
 }
 
 static void test_acpi_iasl_disassembles_every_table(void **state)

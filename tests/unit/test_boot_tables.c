@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "ember/byteorder.h"
 #include "ember/guest_mem.h"
 #include "ember/layout.h"
 #include "ember/x86_boot.h"
@@ -46,12 +47,9 @@ static int teardown(void **state)
 static uint64_t rd64(const struct guest_mem *gm, uint64_t gpa)
 {
 	const uint8_t *p = guest_mem_ptr(gm, gpa, 8);
-	uint64_t v = 0;
 
 	assert_non_null(p);
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
+	return get_le64(p);
 }
 
 /* Walk PML4 -> PDPT -> PD as the MMU does for a 2 MiB page; returns the physical address. */

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "ember/byteorder.h"
 #include "ember/guest_mem.h"
 #include "ember/layout.h"
 #include "ember/x86_boot.h"
@@ -121,24 +122,6 @@ static void elf_build(struct fixture *f, const struct elf_model *m)
 	f->len = ELF_LEN;
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
 static uint8_t pm_byte(size_t i)
 {
 	return (uint8_t)(i * 7 + 3);
@@ -151,21 +134,21 @@ static void bz_build(struct fixture *f, uint8_t sects)
 
 	memset(f->img, 0, sizeof(f->img));
 	f->img[0x1f1] = sects;
-	put32(f->img + 0x1f4, BZ_PM_LEN / 16);   /* syssize */
-	put16(f->img + 0x1fe, 0xaa55);           /* boot_flag */
-	f->img[0x200] = 0xeb;                    /* jmp short */
-	f->img[0x201] = BZ_HDR_END - 0x202;      /* header ends where the jump lands */
+	put_le32(f->img + 0x1f4, BZ_PM_LEN / 16);  /* syssize */
+	put_le16(f->img + 0x1fe, 0xaa55);          /* boot_flag */
+	f->img[0x200] = 0xeb;                      /* jmp short */
+	f->img[0x201] = BZ_HDR_END - 0x202;        /* header ends where the jump lands */
 	memcpy(f->img + 0x202, "HdrS", 4);
-	put16(f->img + 0x206, 0x020f);           /* version 2.15 */
-	f->img[0x211] = 0x01;                    /* loadflags: LOADED_HIGH */
-	put32(f->img + 0x214, 0x100000);         /* code32_start */
-	put32(f->img + 0x22c, BZ_INITRD_MAX);    /* initrd_addr_max */
-	put32(f->img + 0x230, 0x200000);         /* kernel_alignment */
-	f->img[0x234] = 1;                       /* relocatable_kernel */
-	put16(f->img + 0x236, 0x3);              /* xloadflags: KERNEL_64 | CAN_BE_LOADED_ABOVE_4G */
-	put32(f->img + 0x238, 2047);             /* cmdline_size */
-	put64(f->img + 0x258, BZ_PREF);          /* pref_address */
-	put32(f->img + 0x260, BZ_INIT_SIZE);     /* init_size */
+	put_le16(f->img + 0x206, 0x020f);          /* version 2.15 */
+	f->img[0x211] = 0x01;                      /* loadflags: LOADED_HIGH */
+	put_le32(f->img + 0x214, 0x100000);        /* code32_start */
+	put_le32(f->img + 0x22c, BZ_INITRD_MAX);   /* initrd_addr_max */
+	put_le32(f->img + 0x230, 0x200000);        /* kernel_alignment */
+	f->img[0x234] = 1;                         /* relocatable_kernel */
+	put_le16(f->img + 0x236, 0x3);             /* xloadflags: KERNEL_64 | CAN_BE_LOADED_ABOVE_4G */
+	put_le32(f->img + 0x238, 2047);            /* cmdline_size */
+	put_le64(f->img + 0x258, BZ_PREF);         /* pref_address */
+	put_le32(f->img + 0x260, BZ_INIT_SIZE);    /* init_size */
 	for (size_t i = 0; i < BZ_PM_LEN; i++)
 		f->img[setup_size + i] = pm_byte(i);
 	f->len = setup_size + BZ_PM_LEN;
@@ -513,13 +496,13 @@ static void test_kernel_loader_bzimage_non_relocatable_runs_at_pref_address(void
 
 	bz_build(f, BZ_SETUP_SECTS);
 	f->img[0x234] = 0;
-	put64(f->img + 0x258, 20 * MIB);
+	put_le64(f->img + 0x258, 20 * MIB);
 	assert_int_equal(load(f), 0);
 	assert_int_equal(f->k.load_end, 20 * MIB + BZ_INIT_SIZE);
 
 	/* Relocatable with a pref_address below 1 MiB: runs at 1 MiB rounded up to 2 MiB. */
 	f->img[0x234] = 1;
-	put64(f->img + 0x258, 0);
+	put_le64(f->img + 0x258, 0);
 	assert_int_equal(load(f), 0);
 	assert_int_equal(f->k.load_end, 2 * MIB + BZ_INIT_SIZE);
 
@@ -532,7 +515,7 @@ static void test_kernel_loader_bzimage_rejects_old_protocol(void **state)
 	struct fixture *f = *state;
 
 	bz_build(f, BZ_SETUP_SECTS);
-	put16(f->img + 0x206, 0x0205);
+	put_le16(f->img + 0x206, 0x0205);
 	expect_refusal(f, -ENOEXEC, "kernel: bzImage boot protocol 2.05 is too old");
 }
 
@@ -541,14 +524,14 @@ static void test_kernel_loader_bzimage_rejects_missing_xlf_kernel_64(void **stat
 	struct fixture *f = *state;
 
 	bz_build(f, BZ_SETUP_SECTS);
-	put16(f->img + 0x236, 0x2);
+	put_le16(f->img + 0x236, 0x2);
 	expect_refusal(f, -ENOEXEC, "XLF_KERNEL_64 not set");
 
 	/* A 2.06 kernel: its header ends at 0x23c and has no xloadflags. */
 	bz_build(f, BZ_SETUP_SECTS);
-	put16(f->img + 0x206, 0x0206);
+	put_le16(f->img + 0x206, 0x0206);
 	f->img[0x201] = 0x23c - 0x202;
-	put16(f->img + 0x236, 0);
+	put_le16(f->img + 0x236, 0);
 	expect_refusal(f, -ENOEXEC, "XLF_KERNEL_64 not set");
 }
 
@@ -605,13 +588,13 @@ static void test_kernel_loader_bzimage_rejects_bad_alignment(void **state)
 	struct fixture *f = *state;
 
 	bz_build(f, BZ_SETUP_SECTS);
-	put32(f->img + 0x230, 0x300000);
+	put_le32(f->img + 0x230, 0x300000);
 	expect_refusal(f, -EINVAL, "kernel_alignment 0x300000 is not a power of two");
-	put32(f->img + 0x230, 0);
+	put_le32(f->img + 0x230, 0);
 	expect_refusal(f, -EINVAL, "kernel_alignment 0x0");
 
 	bz_build(f, BZ_SETUP_SECTS);
-	put64(f->img + 0x258, UINT64_MAX - 0x1000); /* rounding up would wrap */
+	put_le64(f->img + 0x258, UINT64_MAX - 0x1000); /* rounding up would wrap */
 	expect_refusal(f, -EINVAL, "pref_address");
 }
 
@@ -620,9 +603,9 @@ static void test_kernel_loader_bzimage_rejects_init_size_beyond_memory(void **st
 	struct fixture *f = *state;
 
 	bz_build(f, BZ_SETUP_SECTS);
-	put32(f->img + 0x260, 48 * MIB + 1); /* 16 MiB + 48 MiB + 1 > 64 MiB */
+	put_le32(f->img + 0x260, 48 * MIB + 1); /* 16 MiB + 48 MiB + 1 > 64 MiB */
 	expect_refusal(f, -EFAULT, "kernel: bzImage needs 0x3000001 bytes of RAM at 0x1000000");
-	put32(f->img + 0x260, 48 * MIB); /* exactly to the end of RAM */
+	put_le32(f->img + 0x260, 48 * MIB); /* exactly to the end of RAM */
 	assert_int_equal(load(f), 0);
 	assert_int_equal(f->k.load_end, GUEST_SIZE);
 }
@@ -636,12 +619,12 @@ static void test_kernel_loader_bzimage_rejects_zero_init_size(void **state)
 	struct fixture *f = *state;
 
 	bz_build(f, BZ_SETUP_SECTS);
-	put32(f->img + 0x260, 0);
-	put64(f->img + 0x258, 64 * GIB);
+	put_le32(f->img + 0x260, 0);
+	put_le64(f->img + 0x258, 64 * GIB);
 	expect_refusal(f, -EINVAL, "kernel: bzImage init_size is 0");
 	f->img[0x234] = 0; /* not relocatable: runs at pref_address itself */
 	expect_refusal(f, -EINVAL, "init_size is 0");
-	put64(f->img + 0x258, BZ_PREF); /* inside RAM makes no difference */
+	put_le64(f->img + 0x258, BZ_PREF); /* inside RAM makes no difference */
 	expect_refusal(f, -EINVAL, "init_size is 0");
 }
 
@@ -653,9 +636,9 @@ static void test_kernel_loader_bzimage_rejects_kernel_larger_than_memory(void **
 	assert_int_equal(guest_mem_map(&small, 0x102000, GUEST_MEM_ANON, NULL, f->err,
 				 sizeof(f->err)), 0);
 	bz_build(f, BZ_SETUP_SECTS);
-	put32(f->img + 0x260, 0x1000); /* init_size fits; the code does not */
+	put_le32(f->img + 0x260, 0x1000); /* init_size fits; the code does not */
 	f->img[0x234] = 0;
-	put64(f->img + 0x258, 0x100000);
+	put_le64(f->img + 0x258, 0x100000);
 	assert_int_equal(x86_kernel_load(&small, f->img, f->len, &f->k, f->err, sizeof(f->err)),
 		-EFAULT);
 	assert_non_null(strstr(f->err, "protected-mode code (12288 bytes) does not fit"));
@@ -690,14 +673,14 @@ static void test_kernel_loader_initrd_respects_initrd_addr_max(void **state)
 	uint64_t gpa = 0;
 
 	bz_build(f, BZ_SETUP_SECTS);
-	put32(f->img + 0x22c, 32 * MIB - 1);
+	put_le32(f->img + 0x22c, 32 * MIB - 1);
 	assert_int_equal(load(f), 0);
 	assert_int_equal(x86_initrd_load(&f->gm, &f->k, initrd, sizeof(initrd), &gpa, f->err,
 				 sizeof(f->err)), 0);
 	assert_int_equal(gpa, 32 * MIB - 0x1000);
 
 	/* initrd_addr_max below the decompressed kernel's end: nowhere to go. */
-	put32(f->img + 0x22c, 20 * MIB);
+	put_le32(f->img + 0x22c, 20 * MIB);
 	assert_int_equal(load(f), 0);
 	assert_int_equal(x86_initrd_load(&f->gm, &f->k, initrd, sizeof(initrd), &gpa, f->err,
 				 sizeof(f->err)), -ENOMEM);

@@ -17,6 +17,7 @@
 
 #include "ember/guest_mem.h"
 #include "ember/memory_file.h"
+#include "guest_mem_fixture.h"
 
 #define PAGE 4096
 #define PAGES 4
@@ -34,13 +35,10 @@ static int setup(void **state)
 	if (!f)
 		return -1;
 	snprintf(f->dir, sizeof(f->dir), "/tmp/ember-test-memfile-XXXXXX");
-	f->ram = aligned_alloc(PAGE, PAGES * PAGE);
-	if (!mkdtemp(f->dir) || !f->ram)
+	if (!mkdtemp(f->dir) || guest_mem_fixture_init(&f->gm, PAGES * PAGE))
 		return -1;
+	f->ram = f->gm.regions[0].host;
 	memset(f->ram, 0x5a, PAGES * PAGE);
-	f->gm = (struct guest_mem){ .nr_regions = 1, .backing = GUEST_MEM_ANON, .fd = -1,
-		.total = PAGES * PAGE, .page_size = PAGE };
-	f->gm.regions[0] = (struct guest_mem_region){ .size = PAGES * PAGE, .host = f->ram };
 	*state = f;
 	return 0;
 }
@@ -56,7 +54,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	nftw(f->dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-	free(f->ram);
+	guest_mem_fixture_deinit(&f->gm);
 	free(f);
 	return 0;
 }

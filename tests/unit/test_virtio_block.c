@@ -611,7 +611,7 @@ static void test_virtio_block_ops_limit_defers_requests(void **state)
 	struct req a, b;
 
 	(void)state;
-	r->cfg.limit.ops = (struct bucket_config){ .size = 1, .refill_time_ms = 50 };
+	r->cfg.limit.ops = (struct token_bucket_config){ .size = 1, .refill_time_ms = 50 };
 	rig_start(r);
 	a = build(r, VIRTIO_BLK_T_IN, 0, 512, true);
 	b = build(r, VIRTIO_BLK_T_IN, 1, 512, true);
@@ -637,7 +637,7 @@ static void test_virtio_block_bandwidth_limit_defers_requests(void **state)
 	struct req a, b, id;
 
 	(void)state;
-	r->cfg.limit.bandwidth = (struct bucket_config){ .size = 1024, .refill_time_ms = 1000 };
+	r->cfg.limit.bandwidth = (struct token_bucket_config){ .size = 1024, .refill_time_ms = 1000 };
 	rig_start(r);
 	a = build(r, VIRTIO_BLK_T_OUT, 0, 1024, false);
 	b = build(r, VIRTIO_BLK_T_OUT, 2, 512, false);
@@ -652,7 +652,7 @@ static void test_virtio_block_bandwidth_limit_defers_requests(void **state)
 
 	/* A flush costs no bandwidth; GET_ID is answered without the limiter. */
 	r = rig_new(false, "rootfs");
-	r->cfg.limit.bandwidth = (struct bucket_config){ .size = 512, .refill_time_ms = 100000 };
+	r->cfg.limit.bandwidth = (struct token_bucket_config){ .size = 512, .refill_time_ms = 100000 };
 	rig_start(r);
 	a = build(r, VIRTIO_BLK_T_OUT, 0, 512, false);
 	b = build(r, VIRTIO_BLK_T_FLUSH, 0, 0, false);
@@ -670,7 +670,7 @@ static void test_virtio_block_bad_limit_names_the_drive(void **state)
 	char err[256];
 
 	(void)state;
-	r->cfg.limit.ops = (struct bucket_config){ .size = 10, .refill_time_ms = 0 };
+	r->cfg.limit.ops = (struct token_bucket_config){ .size = 10, .refill_time_ms = 0 };
 	r->vd = virtio_block_new_backend(&r->d.env, 0xd0001000, 5, &r->cfg, &r->disk.be, err,
 		sizeof(err));
 	assert_null(r->vd);
@@ -1182,7 +1182,7 @@ static void test_virtio_block_set_limit_releases_held_requests(void **state)
 	char err[256];
 
 	(void)state;
-	r->cfg.limit.ops = (struct bucket_config){ .size = 1, .refill_time_ms = 100000 };
+	r->cfg.limit.ops = (struct token_bucket_config){ .size = 1, .refill_time_ms = 100000 };
 	rig_start(r);
 	a = build(r, VIRTIO_BLK_T_IN, 0, 512, true);
 	b = build(r, VIRTIO_BLK_T_IN, 1, 512, true);

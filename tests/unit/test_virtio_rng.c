@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "ember/clock.h"
 #include "ember/rate_limiter.h"
 #include "ember/snapshot_file.h"
 #include "ember/virtio.h"
@@ -64,10 +65,7 @@ static struct stats stats(struct rig *r)
 
 static uint64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return mono_ns() / 1000000;
 }
 
 static void test_virtio_rng_identity(void **state)

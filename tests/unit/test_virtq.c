@@ -11,6 +11,7 @@
 
 #include "ember/guest_mem.h"
 #include "ember/virtio.h"
+#include "guest_mem_fixture.h"
 
 /* Guest memory: 1 MiB at 0, and 64 KiB at 4 GiB (a second region, after a gap). */
 #define RAM_SIZE 0x100000ull
@@ -39,12 +40,8 @@ static int setup(void **state)
 	struct rig *r = calloc(1, sizeof(*r));
 
 	assert_non_null(r);
-	r->mem.nr_regions = 2;
-	r->mem.regions[0] = (struct guest_mem_region){ .gpa = 0, .size = RAM_SIZE,
-		.host = calloc(1, RAM_SIZE) };
-	r->mem.regions[1] = (struct guest_mem_region){ .gpa = HIGH_GPA, .size = HIGH_SIZE,
-		.host = calloc(1, HIGH_SIZE) };
-	r->mem.fd = -1;
+	assert_int_equal(guest_mem_fixture_init(&r->mem, RAM_SIZE), 0);
+	assert_int_equal(guest_mem_fixture_add(&r->mem, HIGH_GPA, HIGH_SIZE), 0);
 	r->q = (struct virtq){ .size = QSIZE, .max_size = 256, .ready = true,
 		.desc_gpa = DESC_GPA, .avail_gpa = AVAIL_GPA, .used_gpa = USED_GPA,
 		.mem = &r->mem };
@@ -56,8 +53,7 @@ static int teardown(void **state)
 {
 	struct rig *r = *state;
 
-	free(r->mem.regions[0].host);
-	free(r->mem.regions[1].host);
+	guest_mem_fixture_deinit(&r->mem);
 	free(r);
 	return 0;
 }

@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "ember/byteorder.h"
 #include "ember/guest_mem.h"
 #include "ember/layout.h"
 #include "ember/x86_boot.h"
@@ -45,33 +46,6 @@ struct fixture {
 	char err[256];
 };
 
-static uint32_t rd16(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8;
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return rd16(p) | rd16(p + 2) << 16;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	wr16(p, (uint16_t)v);
-	wr16(p + 2, (uint16_t)(v >> 16));
-}
-
 /* A bzImage kernel as x86_kernel_load would describe it. */
 static void bzimage_kernel(struct x86_kernel *k)
 {
@@ -85,15 +59,15 @@ static void bzimage_kernel(struct x86_kernel *k)
 	k->load_end = 24 * MIB;
 	k->setup_header_len = 0x268 - O_SETUP_SECTS;
 	h[O_SETUP_SECTS] = 0x1b;
-	wr16(h + O_BOOT_FLAG, 0xaa55);
+	put_le16(h + O_BOOT_FLAG, 0xaa55);
 	h[0x200] = 0xeb;
 	h[0x201] = 0x66;
 	memcpy(h + O_HEADER, "HdrS", 4);
-	wr16(h + O_VERSION, 0x020f);
+	put_le16(h + O_VERSION, 0x020f);
 	h[O_LOADFLAGS] = 0x01; /* LOADED_HIGH */
-	wr32(h + O_INITRD_ADDR_MAX, 0x7fffffff);
-	wr16(h + O_XLOADFLAGS, 0x1); /* KERNEL_64 only: the initrd must stay below 2 GiB */
-	wr32(h + O_CMDLINE_SIZE, 2047);
+	put_le32(h + O_INITRD_ADDR_MAX, 0x7fffffff);
+	put_le16(h + O_XLOADFLAGS, 0x1); /* KERNEL_64 only: the initrd must stay below 2 GiB */
+	put_le32(h + O_CMDLINE_SIZE, 2047);
 	h[0x260] = 0x42; /* init_size, a field we do not touch */
 	memcpy(k->setup_header, h + O_SETUP_SECTS, k->setup_header_len);
 	k->boot_protocol = 0x020f;
@@ -249,25 +223,25 @@ static void test_zero_page_bzimage_fields(void **state)
 
 	/* The kernel's setup header is there, except the fields the loader fills. */
 	assert_int_equal(bp[O_SETUP_SECTS], 0x1b);
-	assert_int_equal(rd16(bp + O_BOOT_FLAG), 0xaa55);
+	assert_int_equal(get_le16(bp + O_BOOT_FLAG), 0xaa55);
 	assert_memory_equal(bp + O_HEADER, "HdrS", 4);
-	assert_int_equal(rd16(bp + O_VERSION), 0x020f);
-	assert_int_equal(rd32(bp + O_INITRD_ADDR_MAX), 0x7fffffff);
-	assert_int_equal(rd32(bp + O_CMDLINE_SIZE), 2047);
+	assert_int_equal(get_le16(bp + O_VERSION), 0x020f);
+	assert_int_equal(get_le32(bp + O_INITRD_ADDR_MAX), 0x7fffffff);
+	assert_int_equal(get_le32(bp + O_CMDLINE_SIZE), 2047);
 	assert_int_equal(bp[0x260], 0x42);
 	assert_memory_equal(bp + O_HEADER, hdr + (O_HEADER - O_SETUP_SECTS), 0x0e);
 	assert_memory_equal(bp + 0x22c, hdr + (0x22c - O_SETUP_SECTS), 0x268 - 0x22c);
 
 	assert_int_equal(bp[O_TYPE_OF_LOADER], 0xff);
 	assert_int_equal(bp[O_LOADFLAGS], 0x81); /* LOADED_HIGH kept, CAN_USE_HEAP added */
-	assert_int_equal(rd16(bp + O_HEAP_END_PTR), 0xfe00);
-	assert_int_equal(rd16(bp + O_VID_MODE), 0xffff);
-	assert_int_equal(rd32(bp + O_CMD_LINE_PTR), LAYOUT_CMDLINE);
-	assert_int_equal(rd32(bp + O_EXT_CMD_LINE_PTR), 0);
-	assert_int_equal(rd32(bp + O_RAMDISK_IMAGE), 100 * MIB);
-	assert_int_equal(rd32(bp + O_RAMDISK_SIZE), 0x123456);
-	assert_int_equal(rd32(bp + O_EXT_RAMDISK_IMAGE), 0);
-	assert_int_equal(rd32(bp + O_EXT_RAMDISK_SIZE), 0);
+	assert_int_equal(get_le16(bp + O_HEAP_END_PTR), 0xfe00);
+	assert_int_equal(get_le16(bp + O_VID_MODE), 0xffff);
+	assert_int_equal(get_le32(bp + O_CMD_LINE_PTR), LAYOUT_CMDLINE);
+	assert_int_equal(get_le32(bp + O_EXT_CMD_LINE_PTR), 0);
+	assert_int_equal(get_le32(bp + O_RAMDISK_IMAGE), 100 * MIB);
+	assert_int_equal(get_le32(bp + O_RAMDISK_SIZE), 0x123456);
+	assert_int_equal(get_le32(bp + O_EXT_RAMDISK_IMAGE), 0);
+	assert_int_equal(get_le32(bp + O_EXT_RAMDISK_SIZE), 0);
 
 	/* Nothing past the setup header except the e820 table. */
 	assert_int_equal(bp[0x268], 0);
@@ -289,17 +263,17 @@ static void test_zero_page_bzimage_loader_fields_override_the_image(void **state
 	const uint8_t *bp;
 
 	bzimage_kernel(&f->k);
-	wr32(h + O_RAMDISK_IMAGE - O_SETUP_SECTS, 0x3000000);
-	wr32(h + O_RAMDISK_SIZE - O_SETUP_SECTS, 0x1234);
-	wr32(h + 0x250 - O_SETUP_SECTS, 0xdead000);
-	wr32(h + 0x254 - O_SETUP_SECTS, 0x1);
+	put_le32(h + O_RAMDISK_IMAGE - O_SETUP_SECTS, 0x3000000);
+	put_le32(h + O_RAMDISK_SIZE - O_SETUP_SECTS, 0x1234);
+	put_le32(h + 0x250 - O_SETUP_SECTS, 0xdead000);
+	put_le32(h + 0x254 - O_SETUP_SECTS, 0x1);
 	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)), 0);
 	bp = zero_page(&f->gm);
-	assert_int_equal(rd32(bp + O_RAMDISK_IMAGE), 0);
-	assert_int_equal(rd32(bp + O_RAMDISK_SIZE), 0);
-	assert_int_equal(rd32(bp + O_EXT_RAMDISK_IMAGE), 0);
-	assert_int_equal(rd32(bp + O_EXT_RAMDISK_SIZE), 0);
-	assert_int_equal(rd64(bp + 0x250), 0); /* setup_data */
+	assert_int_equal(get_le32(bp + O_RAMDISK_IMAGE), 0);
+	assert_int_equal(get_le32(bp + O_RAMDISK_SIZE), 0);
+	assert_int_equal(get_le32(bp + O_EXT_RAMDISK_IMAGE), 0);
+	assert_int_equal(get_le32(bp + O_EXT_RAMDISK_SIZE), 0);
+	assert_int_equal(get_le64(bp + 0x250), 0); /* setup_data */
 	assert_int_equal(bp[0x260], 0x42);     /* other kernel fields still there */
 }
 
@@ -314,16 +288,16 @@ static void test_zero_page_e820_table_at_its_offset(void **state)
 	bp = zero_page(&f->gm);
 	assert_int_equal(bp[O_E820_ENTRIES], 3);
 	e = bp + O_E820_TABLE; /* 20-byte entries: addr, size, type */
-	assert_int_equal(rd64(e), 0);
-	assert_int_equal(rd64(e + 8), 0x9fc00);
-	assert_int_equal(rd32(e + 16), 1);
-	assert_int_equal(rd64(e + 20), 0x9fc00);
-	assert_int_equal(rd64(e + 28), 0x60400);
-	assert_int_equal(rd32(e + 36), 2);
-	assert_int_equal(rd64(e + 40), 0x100000);
-	assert_int_equal(rd64(e + 48), 127 * MIB);
-	assert_int_equal(rd32(e + 56), 1);
-	assert_int_equal(rd32(e + 60), 0); /* no fourth entry */
+	assert_int_equal(get_le64(e), 0);
+	assert_int_equal(get_le64(e + 8), 0x9fc00);
+	assert_int_equal(get_le32(e + 16), 1);
+	assert_int_equal(get_le64(e + 20), 0x9fc00);
+	assert_int_equal(get_le64(e + 28), 0x60400);
+	assert_int_equal(get_le32(e + 36), 2);
+	assert_int_equal(get_le64(e + 40), 0x100000);
+	assert_int_equal(get_le64(e + 48), 127 * MIB);
+	assert_int_equal(get_le32(e + 56), 1);
+	assert_int_equal(get_le32(e + 60), 0); /* no fourth entry */
 }
 
 static void test_zero_page_elf_minimal_header(void **state)
@@ -337,18 +311,18 @@ static void test_zero_page_elf_minimal_header(void **state)
 	memset(guest_mem_ptr_mut(&f->gm, LAYOUT_ZERO_PAGE, 4096), 0x5a, 4096);
 	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)), 0);
 	bp = zero_page(&f->gm);
-	assert_int_equal(rd16(bp + O_BOOT_FLAG), 0xaa55);
+	assert_int_equal(get_le16(bp + O_BOOT_FLAG), 0xaa55);
 	assert_memory_equal(bp + O_HEADER, "HdrS", 4);
-	assert_int_equal(rd16(bp + O_VERSION), 0x020f);
-	assert_int_equal(rd32(bp + O_CMDLINE_SIZE), LAYOUT_CMDLINE_MAX - 1);
+	assert_int_equal(get_le16(bp + O_VERSION), 0x020f);
+	assert_int_equal(get_le32(bp + O_CMDLINE_SIZE), LAYOUT_CMDLINE_MAX - 1);
 	assert_int_equal(bp[O_TYPE_OF_LOADER], 0xff);
 	assert_int_equal(bp[O_LOADFLAGS], 0x80);
-	assert_int_equal(rd16(bp + O_HEAP_END_PTR), 0xfe00);
-	assert_int_equal(rd16(bp + O_VID_MODE), 0xffff);
-	assert_int_equal(rd32(bp + O_CMD_LINE_PTR), LAYOUT_CMDLINE);
+	assert_int_equal(get_le16(bp + O_HEAP_END_PTR), 0xfe00);
+	assert_int_equal(get_le16(bp + O_VID_MODE), 0xffff);
+	assert_int_equal(get_le32(bp + O_CMD_LINE_PTR), LAYOUT_CMDLINE);
 	assert_int_equal(bp[O_SETUP_SECTS], 0);
-	assert_int_equal(rd32(bp + O_RAMDISK_IMAGE), 0);
-	assert_int_equal(rd32(bp + O_RAMDISK_SIZE), 0);
+	assert_int_equal(get_le32(bp + O_RAMDISK_IMAGE), 0);
+	assert_int_equal(get_le32(bp + O_RAMDISK_SIZE), 0);
 	assert_int_equal(bp[O_E820_ENTRIES], 3);
 	assert_int_equal(bp[0], 0);
 	assert_int_equal(bp[4095], 0);
@@ -386,7 +360,7 @@ static void test_zero_page_rejects_cmdline_too_long(void **state)
 
 	/* The bzImage's own limit (cmdline_size) counts too. */
 	bzimage_kernel(&f->k);
-	wr32(f->k.setup_header + (O_CMDLINE_SIZE - O_SETUP_SECTS), 16);
+	put_le32(f->k.setup_header + (O_CMDLINE_SIZE - O_SETUP_SECTS), 16);
 	cmdline[17] = 0;
 	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)),
 		-E2BIG);
@@ -428,7 +402,7 @@ static void test_zero_page_rejects_initrd_above_initrd_addr_max(void **state)
 	assert_string_equal(f->err,
 		"initrd: ends at 0x80000000, above the kernel's initrd_addr_max 0x7fffffff");
 	/* XLF_CAN_BE_LOADED_ABOVE_4G lifts the limit. */
-	wr16(f->k.setup_header + (O_XLOADFLAGS - O_SETUP_SECTS), 0x3);
+	put_le16(f->k.setup_header + (O_XLOADFLAGS - O_SETUP_SECTS), 0x3);
 	assert_int_equal(x86_zero_page_setup(&gm, &f->k, &info, f->err, sizeof(f->err)), 0);
 	guest_mem_unmap(&gm);
 }
@@ -446,13 +420,13 @@ static void test_zero_page_initrd_above_4gib_uses_ext_fields(void **state)
 	elf_kernel(&f->k);
 	assert_int_equal(x86_zero_page_setup(&gm, &f->k, &info, f->err, sizeof(f->err)), 0);
 	bp = zero_page(&gm);
-	assert_int_equal(rd32(bp + O_RAMDISK_IMAGE), 0x3000);
-	assert_int_equal(rd32(bp + O_EXT_RAMDISK_IMAGE), 1);
-	assert_int_equal(rd32(bp + O_RAMDISK_SIZE), 0x2000);
-	assert_int_equal(rd32(bp + O_EXT_RAMDISK_SIZE), 0);
+	assert_int_equal(get_le32(bp + O_RAMDISK_IMAGE), 0x3000);
+	assert_int_equal(get_le32(bp + O_EXT_RAMDISK_IMAGE), 1);
+	assert_int_equal(get_le32(bp + O_RAMDISK_SIZE), 0x2000);
+	assert_int_equal(get_le32(bp + O_EXT_RAMDISK_SIZE), 0);
 	assert_int_equal(bp[O_E820_ENTRIES], 4);
-	assert_int_equal(rd64(bp + O_E820_TABLE + 3 * 20), 4 * GIB);
-	assert_int_equal(rd64(bp + O_E820_TABLE + 3 * 20 + 8), 2 * GIB);
+	assert_int_equal(get_le64(bp + O_E820_TABLE + 3 * 20), 4 * GIB);
+	assert_int_equal(get_le64(bp + O_E820_TABLE + 3 * 20 + 8), 2 * GIB);
 	guest_mem_unmap(&gm);
 }
 
@@ -493,10 +467,10 @@ static void test_zero_page_acpi_rsdp_addr(void **state)
 
 	bzimage_kernel(&f->k);
 	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)), 0);
-	assert_int_equal(rd64(zero_page(&f->gm) + O_ACPI_RSDP_ADDR), 0xe0000);
+	assert_int_equal(get_le64(zero_page(&f->gm) + O_ACPI_RSDP_ADDR), 0xe0000);
 	info.acpi_rsdp = 0;
 	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)), 0);
-	assert_int_equal(rd64(zero_page(&f->gm) + O_ACPI_RSDP_ADDR), 0);
+	assert_int_equal(get_le64(zero_page(&f->gm) + O_ACPI_RSDP_ADDR), 0);
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)

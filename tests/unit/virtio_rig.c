@@ -9,17 +9,16 @@
 
 #include <cmocka.h>
 
+#include "ember/byteorder.h"
+#include "guest_mem_fixture.h"
+
 struct rig *rig_new(void)
 {
 	struct rig *r = calloc(1, sizeof(*r));
 
 	assert_non_null(r);
 	r->mmio.name = "mmio";
-	r->mem.nr_regions = 1;
-	r->mem.regions[0] = (struct guest_mem_region){ .size = RIG_RAM_SIZE,
-		.host = calloc(1, RIG_RAM_SIZE) };
-	assert_non_null(r->mem.regions[0].host);
-	r->mem.fd = -1;
+	assert_int_equal(guest_mem_fixture_init(&r->mem, RIG_RAM_SIZE), 0);
 	r->loop = ev_loop_new(EVFLAG_AUTO);
 	assert_non_null(r->loop);
 	r->env = (struct virtio_env){ .loop = r->loop, .mem = &r->mem, .vm_fd = -1,
@@ -31,7 +30,7 @@ void rig_free(struct rig *r)
 {
 	virtio_free(r->vd);
 	ev_loop_destroy(r->loop);
-	free(r->mem.regions[0].host);
+	guest_mem_fixture_deinit(&r->mem);
 	free(r);
 }
 
@@ -40,13 +39,14 @@ uint32_t rd_at(struct rig *r, uint64_t base, uint64_t off)
 	uint8_t b[4];
 
 	assert_true(bus_access(&r->mmio, base + off, b, 4, false));
-	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+	return get_le32(b);
 }
 
 void wr_at(struct rig *r, uint64_t base, uint64_t off, uint32_t v)
 {
-	uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+	uint8_t b[4];
 
+	put_le32(b, v);
 	assert_true(bus_access(&r->mmio, base + off, b, 4, true));
 }
 

@@ -1,10 +1,12 @@
-/* Private to src/arch/x86_64: struct boot_params / setup header offsets and LE helpers. */
+/* Private to src/arch/x86_64: struct boot_params / setup header offsets, boot_fail. */
 #ifndef EMBER_ARCH_X86_64_BOOT_PARAMS_H
 #define EMBER_ARCH_X86_64_BOOT_PARAMS_H
 
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "ember/byteorder.h"
 
 /* Offsets into the zero page (struct boot_params), from Linux
  * Documentation/arch/x86/zero-page.rst and boot.rst. The setup header sits at the same
@@ -47,39 +49,6 @@
 #define BP_CAN_USE_HEAP 0x80
 #define BP_XLF_KERNEL_64 0x0001
 #define BP_XLF_CAN_BE_LOADED_ABOVE_4G 0x0002
-
-static inline uint16_t le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static inline uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static inline uint64_t le64(const uint8_t *p)
-{
-	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
-static inline void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static inline void put_le32(uint8_t *p, uint32_t v)
-{
-	put_le16(p, (uint16_t)v);
-	put_le16(p + 2, (uint16_t)(v >> 16));
-}
-
-static inline void put_le64(uint8_t *p, uint64_t v)
-{
-	put_le32(p, (uint32_t)v);
-	put_le32(p + 4, (uint32_t)(v >> 32));
-}
 
 /* Fill the caller's error buffer and hand back `ret`, so a failure is one statement. */
 __attribute__((format(printf, 4, 5))) static inline int boot_fail(char *err, size_t errlen,

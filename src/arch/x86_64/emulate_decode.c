@@ -5,16 +5,12 @@
 
 #include <string.h>
 
+#include "ember/byteorder.h"
+
 #define PREFIX_FS 0x64
 #define PREFIX_GS 0x65
 #define OPSIZE_LDMXCSR 2 /* 0f ae /2 */
 #define OPSIZE_STMXCSR 3 /* 0f ae /3 */
-
-static int32_t le32(const uint8_t *b)
-{
-	return (int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
-		(uint32_t)b[3] << 24);
-}
 
 /* The memory operand of ModRM byte b[0] (not register form), with REX bits rex:
  * fills m and returns the bytes it took (ModRM, SIB, displacement), 0 if truncated. */
@@ -54,7 +50,7 @@ static size_t decode_mem(const uint8_t *b, size_t n, unsigned rex, struct emulat
 	if (disp_len == 1)
 		m->disp = (int8_t)b[used];
 	else if (disp_len == 4)
-		m->disp = le32(b + used);
+		m->disp = (int32_t)get_le32(b + used); /* disp32 is signed */
 	return used + disp_len;
 }
 

@@ -144,8 +144,8 @@ static int load_elf(struct guest_mem *gm, const uint8_t *img, size_t len,
 /* Where the kernel decompresses itself (boot.rst, "kernel runtime start address"). */
 static int runtime_start(const uint8_t *img, uint64_t *start, char *err, size_t errlen)
 {
-	uint64_t pref = le64(img + BP_PREF_ADDRESS);
-	uint32_t align = le32(img + BP_KERNEL_ALIGNMENT);
+	uint64_t pref = get_le64(img + BP_PREF_ADDRESS);
+	uint32_t align = get_le32(img + BP_KERNEL_ALIGNMENT);
 	uint64_t addr;
 
 	if (!img[BP_RELOCATABLE_KERNEL]) {
@@ -173,7 +173,7 @@ static int runtime_start(const uint8_t *img, uint64_t *start, char *err, size_t 
 static int load_bzimage(struct guest_mem *gm, const uint8_t *img, size_t len,
 	struct x86_kernel *out, char *err, size_t errlen)
 {
-	uint16_t version = le16(img + BP_VERSION);
+	uint16_t version = get_le16(img + BP_VERSION);
 	size_t hdr_end = BP_HEADER + (size_t)img[BP_JUMP + 1];
 	size_t setup_size, pm_len;
 	unsigned setup_sects;
@@ -192,7 +192,7 @@ static int load_bzimage(struct guest_mem *gm, const uint8_t *img, size_t len,
 		return boot_fail(err, errlen, -EINVAL,
 			"kernel: bzImage setup header is truncated (ends at 0x%zx, file is %zu bytes)",
 			hdr_end, len);
-	if (!(le16(img + BP_XLOADFLAGS) & BP_XLF_KERNEL_64))
+	if (!(get_le16(img + BP_XLOADFLAGS) & BP_XLF_KERNEL_64))
 		return boot_fail(err, errlen, -ENOEXEC,
 			"kernel: bzImage has no 64-bit entry point (XLF_KERNEL_64 not set in "
 			"xloadflags)");
@@ -211,7 +211,7 @@ static int load_bzimage(struct guest_mem *gm, const uint8_t *img, size_t len,
 			"kernel: bzImage setup_sects %u puts the kernel at 0x%zx, past the end of the "
 			"%zu-byte file", setup_sects, setup_size, len);
 	pm_len = len - setup_size;
-	syssize = (uint64_t)le32(img + BP_SYSSIZE) * 16;
+	syssize = (uint64_t)get_le32(img + BP_SYSSIZE) * 16;
 	if (syssize > pm_len)
 		return boot_fail(err, errlen, -EINVAL,
 			"kernel: bzImage is truncated (syssize says 0x%llx bytes of kernel, the file "
@@ -220,7 +220,7 @@ static int load_bzimage(struct guest_mem *gm, const uint8_t *img, size_t len,
 	ret = runtime_start(img, &start, err, errlen);
 	if (ret)
 		return ret;
-	init_size = le32(img + BP_INIT_SIZE);
+	init_size = get_le32(img + BP_INIT_SIZE);
 	/* Without it nothing says where the kernel will write: load_end would be a guess, and
 	 * an initrd placed above it could be overwritten while the kernel decompresses. */
 	if (init_size == 0)
@@ -248,7 +248,7 @@ static int load_bzimage(struct guest_mem *gm, const uint8_t *img, size_t len,
 	out->setup_header_len = hdr_end - BP_SETUP_SECTS;
 	memcpy(out->setup_header, img + BP_SETUP_SECTS, out->setup_header_len);
 	out->boot_protocol = version;
-	out->initrd_addr_max = le32(img + BP_INITRD_ADDR_MAX);
+	out->initrd_addr_max = get_le32(img + BP_INITRD_ADDR_MAX);
 	return 0;
 }
 
@@ -264,7 +264,7 @@ int x86_kernel_load(struct guest_mem *gm, const void *image, size_t len, struct 
 		return boot_fail(err, errlen, -ENOEXEC, "kernel: the image is empty");
 	if (len >= SELFMAG && memcmp(img, ELFMAG, SELFMAG) == 0)
 		return load_elf(gm, img, len, out, err, errlen);
-	if (len >= BP_VERSION + 2 && le32(img + BP_HEADER) == BP_HEADER_MAGIC)
+	if (len >= BP_VERSION + 2 && get_le32(img + BP_HEADER) == BP_HEADER_MAGIC)
 		return load_bzimage(gm, img, len, out, err, errlen);
 	return boot_fail(err, errlen, -ENOEXEC, "kernel: not an ELF64 x86_64 vmlinux or bzImage");
 }

@@ -69,7 +69,7 @@ static int put_header(uint8_t *bp, const struct x86_kernel *kernel, size_t cmdle
 	/* A field the boot loader writes (boot.rst): we pass no setup_data, and the kernel
 	 * would follow whatever the image carried there as a physical pointer. */
 	put_le64(bp + BP_SETUP_DATA, 0);
-	cmdline_size = le32(bp + BP_CMDLINE_SIZE);
+	cmdline_size = get_le32(bp + BP_CMDLINE_SIZE);
 	if (cmdlen > cmdline_size)
 		return boot_fail(err, errlen, -E2BIG,
 			"cmdline: %zu bytes exceed the kernel's limit of %u", cmdlen, cmdline_size);
@@ -81,7 +81,7 @@ static int put_initrd(uint8_t *bp, const struct guest_mem *gm, const struct x86_
 {
 	uint64_t gpa = info->initrd_gpa, size = info->initrd_size;
 	int above_4g = kernel->kind != X86_KERNEL_BZIMAGE ||
-		(le16(bp + BP_XLOADFLAGS) & BP_XLF_CAN_BE_LOADED_ABOVE_4G);
+		(get_le16(bp + BP_XLOADFLAGS) & BP_XLF_CAN_BE_LOADED_ABOVE_4G);
 
 	/* Written even without an initrd: the image's own ramdisk_image / ramdisk_size came
 	 * with its setup header, and the kernel would take them for an initrd. */

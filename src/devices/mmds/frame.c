@@ -10,7 +10,7 @@ uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t len)
 	uint64_t s = sum;
 
 	for (; len >= 2; p += 2, len -= 2)
-		s += get16(p);
+		s += get_be16(p);
 	if (len)
 		s += (uint32_t)p[0] << 8;
 	while (s >> 32)
@@ -29,11 +29,11 @@ uint32_t csum_pseudo(uint32_t src, uint32_t dst, size_t len)
 {
 	uint8_t ph[12];
 
-	put32(ph, src);
-	put32(ph + 4, dst);
+	put_be32(ph, src);
+	put_be32(ph + 4, dst);
 	ph[8] = 0;
 	ph[9] = IP_PROTO_TCP;
-	put16(ph + 10, (uint16_t)len);
+	put_be16(ph + 10, (uint16_t)len);
 	return csum_add(0, ph, sizeof(ph));
 }
 
@@ -41,7 +41,7 @@ static void eth_header(uint8_t *f, const uint8_t *dst, uint16_t type)
 {
 	memcpy(f, dst, 6);
 	memcpy(f + 6, mmds_mac, 6);
-	put16(f + 12, type);
+	put_be16(f + 12, type);
 }
 
 size_t frame_tcp(uint8_t *buf, size_t cap, uint32_t our_ip, uint16_t ip_id,
@@ -57,33 +57,33 @@ size_t frame_tcp(uint8_t *buf, size_t cap, uint32_t our_ip, uint16_t ip_id,
 	eth_header(buf, seg->mac, ETH_P_IP);
 	memset(ip, 0, IP_HLEN);
 	ip[0] = 0x45;
-	put16(ip + 2, (uint16_t)(IP_HLEN + thl + seg->len));
-	put16(ip + 4, ip_id);
-	put16(ip + 6, 0x4000); /* don't fragment */
+	put_be16(ip + 2, (uint16_t)(IP_HLEN + thl + seg->len));
+	put_be16(ip + 4, ip_id);
+	put_be16(ip + 6, 0x4000); /* don't fragment */
 	ip[8] = 64;
 	ip[9] = IP_PROTO_TCP;
-	put32(ip + 12, our_ip);
-	put32(ip + 16, seg->ip);
-	put16(ip + 10, (uint16_t)~csum_fold(csum_add(0, ip, IP_HLEN)));
+	put_be32(ip + 12, our_ip);
+	put_be32(ip + 16, seg->ip);
+	put_be16(ip + 10, (uint16_t)~csum_fold(csum_add(0, ip, IP_HLEN)));
 
-	put16(tcp, seg->our_port);
-	put16(tcp + 2, seg->port);
-	put32(tcp + 4, seg->seq);
-	put32(tcp + 8, seg->ack);
+	put_be16(tcp, seg->our_port);
+	put_be16(tcp + 2, seg->port);
+	put_be32(tcp + 4, seg->seq);
+	put_be32(tcp + 8, seg->ack);
 	tcp[12] = (uint8_t)((thl / 4) << 4);
 	tcp[13] = seg->flags;
-	put16(tcp + 14, seg->window);
-	put16(tcp + 16, 0);
-	put16(tcp + 18, 0);
+	put_be16(tcp + 14, seg->window);
+	put_be16(tcp + 16, 0);
+	put_be16(tcp + 18, 0);
 	if (seg->mss) {
 		tcp[20] = 2; /* MSS option */
 		tcp[21] = 4;
-		put16(tcp + 22, seg->mss);
+		put_be16(tcp + 22, seg->mss);
 	}
 	if (seg->len)
 		memcpy(tcp + thl, seg->data, seg->len);
 	sum = csum_add(csum_pseudo(our_ip, seg->ip, thl + seg->len), tcp, thl + seg->len);
-	put16(tcp + 16, (uint16_t)~csum_fold(sum));
+	put_be16(tcp + 16, (uint16_t)~csum_fold(sum));
 	return total;
 }
 
@@ -95,14 +95,14 @@ size_t frame_arp_reply(uint8_t *buf, size_t cap, uint32_t our_ip, const uint8_t 
 	if (cap < ETH_HLEN + ARP_LEN)
 		return 0;
 	eth_header(buf, to_mac, ETH_P_ARP);
-	put16(a, 1);         /* Ethernet */
-	put16(a + 2, ETH_P_IP);
+	put_be16(a, 1);      /* Ethernet */
+	put_be16(a + 2, ETH_P_IP);
 	a[4] = 6;
 	a[5] = 4;
-	put16(a + 6, 2);     /* reply */
+	put_be16(a + 6, 2);  /* reply */
 	memcpy(a + 8, mmds_mac, 6);
-	put32(a + 14, our_ip);
+	put_be32(a + 14, our_ip);
 	memcpy(a + 18, to_mac, 6);
-	put32(a + 24, to_ip);
+	put_be32(a + 24, to_ip);
 	return ETH_HLEN + ARP_LEN;
 }

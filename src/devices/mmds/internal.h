@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ember/byteorder.h"
 #include "ember/mmds.h"
 
 #define MMDS_MAX_TOKENS 256 /* live V2 tokens; the one expiring first makes room */
@@ -42,28 +43,6 @@ struct mmds {
 #define MMDS_MSS (MMDS_MTU - IP_HLEN - TCP_HLEN)
 
 enum { TCP_FIN = 0x01, TCP_SYN = 0x02, TCP_RST = 0x04, TCP_PSH = 0x08, TCP_ACK = 0x10 };
-
-static inline uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
 
 /* One's complement sum of `len` bytes folded into `sum` (not inverted). */
 uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t len);

@@ -90,12 +90,12 @@ static void arp_input(struct mmds_stack *s, const uint8_t *a)
 	struct arp_peer *p;
 
 	s->st.rx_arp++;
-	if (get16(a) != 1 || get16(a + 2) != ETH_P_IP || a[4] != 6 || a[5] != 4 ||
+	if (get_be16(a) != 1 || get_be16(a + 2) != ETH_P_IP || a[4] != 6 || a[5] != 4 ||
 	    (a[8] & 1)) {
 		s->st.rx_bad_arp++;
 		return;
 	}
-	if (get16(a + 6) != 1)
+	if (get_be16(a + 6) != 1)
 		return; /* a reply or an announcement about our address: nothing to answer */
 	if (s->nr_arp == ARP_PENDING) {
 		s->st.dropped_replies++;
@@ -103,7 +103,7 @@ static void arp_input(struct mmds_stack *s, const uint8_t *a)
 	}
 	p = &s->arp[s->nr_arp++];
 	memcpy(p->mac, a + 8, 6);
-	p->ip = get32(a + 14);
+	p->ip = get_be32(a + 14);
 }
 
 /* MSS from the options of a SYN; 0 if absent. Malformed options: -1. */
@@ -121,7 +121,7 @@ static int mss_option(const uint8_t *o, size_t n)
 		if (i + 1 >= n || o[i + 1] < 2 || i + o[i + 1] > n)
 			return -1;
 		if (o[i] == 2 && o[i + 1] == 4)
-			mss = get16(o + i + 2);
+			mss = get_be16(o + i + 2);
 		i += o[i + 1];
 	}
 	return mss;
@@ -130,7 +130,7 @@ static int mss_option(const uint8_t *o, size_t n)
 static void ip_input(struct mmds_stack *s, const uint8_t *f, size_t len, uint64_t now)
 {
 	const uint8_t *ip = f + ETH_HLEN, *tcp;
-	size_t ihl = (size_t)(ip[0] & 15) * 4, total = get16(ip + 2), tlen, doff;
+	size_t ihl = (size_t)(ip[0] & 15) * 4, total = get_be16(ip + 2), tlen, doff;
 	struct tcp_seg seg = { 0 };
 	int mss;
 
@@ -142,7 +142,7 @@ static void ip_input(struct mmds_stack *s, const uint8_t *f, size_t len, uint64_
 		s->st.rx_bad_csum++;
 		return;
 	}
-	if (get16(ip + 6) & 0x3fff) { /* more fragments, or an offset */
+	if (get_be16(ip + 6) & 0x3fff) { /* more fragments, or an offset */
 		s->st.rx_fragments++;
 		return;
 	}
@@ -161,7 +161,7 @@ static void ip_input(struct mmds_stack *s, const uint8_t *f, size_t len, uint64_
 		s->st.rx_bad_tcp++;
 		return;
 	}
-	if (csum_fold(csum_add(csum_pseudo(get32(ip + 12), s->ip, tlen), tcp, tlen)) != 0xffff) {
+	if (csum_fold(csum_add(csum_pseudo(get_be32(ip + 12), s->ip, tlen), tcp, tlen)) != 0xffff) {
 		s->st.rx_bad_csum++;
 		return;
 	}
@@ -172,13 +172,13 @@ static void ip_input(struct mmds_stack *s, const uint8_t *f, size_t len, uint64_
 	}
 	s->st.rx_tcp++;
 	memcpy(seg.mac, f + 6, 6);
-	seg.ip = get32(ip + 12);
-	seg.port = get16(tcp);
-	seg.our_port = get16(tcp + 2);
-	seg.seq = get32(tcp + 4);
-	seg.ack = get32(tcp + 8);
+	seg.ip = get_be32(ip + 12);
+	seg.port = get_be16(tcp);
+	seg.our_port = get_be16(tcp + 2);
+	seg.seq = get_be32(tcp + 4);
+	seg.ack = get_be32(tcp + 8);
 	seg.flags = tcp[13] & 0x3f;
-	seg.window = get16(tcp + 14);
+	seg.window = get_be16(tcp + 14);
 	seg.mss = (tcp[13] & TCP_SYN) ? (uint16_t)mss : 0;
 	seg.data = tcp + doff;
 	seg.len = tlen - doff;
@@ -191,15 +191,15 @@ bool mmds_stack_input(struct mmds_stack *s, const uint8_t *f, size_t len, uint64
 
 	if (len < ETH_HLEN)
 		return false;
-	type = get16(f + 12);
+	type = get_be16(f + 12);
 	if (type == ETH_P_ARP) {
-		if (len < ETH_HLEN + ARP_LEN || get32(f + ETH_HLEN + 24) != s->ip)
+		if (len < ETH_HLEN + ARP_LEN || get_be32(f + ETH_HLEN + 24) != s->ip)
 			return false;
 		s->st.rx_frames++;
 		arp_input(s, f + ETH_HLEN);
 		return true;
 	}
-	if (type != ETH_P_IP || len < ETH_HLEN + IP_HLEN || get32(f + ETH_HLEN + 16) != s->ip)
+	if (type != ETH_P_IP || len < ETH_HLEN + IP_HLEN || get_be32(f + ETH_HLEN + 16) != s->ip)
 		return false;
 	s->st.rx_frames++;
 	ip_input(s, f, len, now);

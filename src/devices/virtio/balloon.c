@@ -3,13 +3,13 @@
  * balloon_persist.c. */
 #include "balloon_internal.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <ev.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ember/byteorder.h"
 #include "ember/config.h"
 #include "ember/guest_mem.h"
 #include "ember/virtio.h"
@@ -87,24 +87,27 @@ static void reset(void *dev)
 static void config_read(void *dev, uint32_t offset, uint8_t *data, uint32_t len)
 {
 	const struct balloon *b = dev;
-	uint32_t cfg[2] = { htole32(b->num_pages), htole32(b->actual) };
+	uint8_t cfg[CONFIG_SIZE];
 
+	put_le32(cfg, b->num_pages);
+	put_le32(cfg + 4, b->actual);
 	if (offset < CONFIG_SIZE && len <= CONFIG_SIZE - offset)
-		memcpy(data, (const uint8_t *)cfg + offset, len);
+		memcpy(data, cfg + offset, len);
 }
 
 /* Only `actual` is the driver's to write; writes to num_pages are ignored. */
 static void config_write(void *dev, uint32_t offset, const uint8_t *data, uint32_t len)
 {
 	struct balloon *b = dev;
-	uint32_t actual = htole32(b->actual);
+	uint8_t actual[4];
 
 	if (offset >= CONFIG_SIZE || len > CONFIG_SIZE - offset)
 		return;
+	put_le32(actual, b->actual);
 	for (uint32_t i = 0; i < len; i++)
 		if (offset + i >= 4)
-			((uint8_t *)&actual)[offset + i - 4] = data[i];
-	b->actual = le32toh(actual);
+			actual[offset + i - 4] = data[i];
+	b->actual = get_le32(actual);
 }
 
 static void destroy(void *dev)

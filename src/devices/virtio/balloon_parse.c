@@ -1,10 +1,10 @@
 /* virtio-balloon: parsers of guest input (PFN arrays, stats buffers) and stat names. */
 #include "ember/balloon.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <string.h>
 
+#include "ember/byteorder.h"
 #include "ember/guest_mem.h"
 
 static const char *const stat_names[BALLOON_STAT_TAGS] = {
@@ -26,13 +26,9 @@ void balloon_parse_pfns(const struct guest_mem *gm, const uint8_t *buf, size_t l
 	const uint8_t *run_host = NULL;
 
 	for (size_t off = 0; off + 4 <= len; off += 4) {
-		uint32_t pfn;
-		uint64_t gpa;
-		const uint8_t *host;
+		uint64_t gpa = (uint64_t)get_le32(buf + off) << BALLOON_PFN_SHIFT;
+		const uint8_t *host = guest_mem_ptr(gm, gpa, BALLOON_PAGE_SIZE);
 
-		memcpy(&pfn, buf + off, 4);
-		gpa = (uint64_t)le32toh(pfn) << BALLOON_PFN_SHIFT;
-		host = guest_mem_ptr(gm, gpa, BALLOON_PAGE_SIZE);
 		if (!host) {
 			res->refused++;
 			continue;
@@ -67,16 +63,12 @@ int balloon_parse_stats(const uint8_t *buf, size_t len, uint64_t *present,
 	if (len == 0 || len % BALLOON_STATS_ENTRY_SIZE || len > BALLOON_STATS_MAX_BYTES)
 		return -EINVAL;
 	for (size_t off = 0; off < len; off += BALLOON_STATS_ENTRY_SIZE) {
-		uint16_t tag;
-		uint64_t val;
+		uint16_t tag = get_le16(buf + off);
 
-		memcpy(&tag, buf + off, 2);
-		memcpy(&val, buf + off + 2, 8);
-		tag = le16toh(tag);
 		if (tag >= BALLOON_STAT_TAGS)
 			continue;
 		got |= 1ULL << tag;
-		v[tag] = le64toh(val);
+		v[tag] = get_le64(buf + off + 2);
 	}
 	*present = got;
 	memcpy(value, v, sizeof(v));

@@ -5,33 +5,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "block_internal.h"
+#include "ember/byteorder.h"
+#include "ember/clock.h"
 #include "ember/config.h"
 #include "ember/log.h"
 
 #define SEG_MAX (VIRTQ_MAX_SEGMENTS - 2) /* data segments: the header and status take two */
 #define SIZE_MAX_BYTES (1u << 20)        /* largest single data segment we advertise */
 
-uint64_t blk_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void put_le(uint8_t *p, uint64_t v, unsigned bytes)
-{
-	for (unsigned i = 0; i < bytes; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 void blk_set_capacity(struct block *b, uint64_t bytes)
 {
 	b->capacity = bytes >> BLK_SECTOR_SHIFT; /* a partial last sector is not exposed */
-	put_le(b->config, b->capacity, 8);
+	put_le64(b->config, b->capacity);
 }
 
 /* A bad request from the guest: rate-limited, as the guest may send them in a loop. */
@@ -151,7 +138,7 @@ void blk_process(struct block *b)
 			used = true;
 			continue;
 		}
-		wait = rate_limiter_consume(&b->rl, io->req.len, 1, blk_now_ns());
+		wait = rate_limiter_consume(&b->rl, io->req.len, 1, mono_ns());
 		if (wait) {
 			virtq_undo_pop(q);
 			io_put(b, io);
@@ -376,17 +363,9 @@ struct block *blk_of(struct virtio_dev *vd)
 
 /* ---- construction ---- */
 
-static void copy_bucket(struct token_bucket_config *to, const struct bucket_config *from)
-{
-	to->size = from->size;
-	to->one_time_burst = from->one_time_burst;
-	to->refill_time_ms = from->refill_time_ms;
-}
-
 static struct block *block_alloc(const struct virtio_env *env, const struct drive_config *cfg,
 	struct block_backend *be, char *err, size_t errlen)
 {
-	struct rate_limit limit;
 	char why[160];
 	struct block *b = calloc(1, sizeof(*b));
 
@@ -402,12 +381,10 @@ static struct block *block_alloc(const struct virtio_env *env, const struct driv
 	/* The serial is the id's first 20 bytes, NUL padded (not terminated at 20). */
 	memcpy(b->serial, cfg->id, strnlen(cfg->id, sizeof(b->serial)));
 	blk_set_capacity(b, be->ops->size(be));
-	put_le(b->config + 8, SIZE_MAX_BYTES, 4);
-	put_le(b->config + 12, SEG_MAX, 4);
-	put_le(b->config + 20, BLK_SECTOR_SIZE, 4);
-	copy_bucket(&limit.bandwidth, &cfg->limit.bandwidth);
-	copy_bucket(&limit.ops, &cfg->limit.ops);
-	if (rate_limiter_init(&b->rl, &limit, blk_now_ns(), why, sizeof(why))) {
+	put_le32(b->config + 8, SIZE_MAX_BYTES);
+	put_le32(b->config + 12, SEG_MAX);
+	put_le32(b->config + 20, BLK_SECTOR_SIZE);
+	if (rate_limiter_init(&b->rl, &cfg->limit, mono_ns(), why, sizeof(why))) {
 		snprintf(err, errlen, "drive '%s': rate_limit: %s", cfg->id, why);
 		goto err_free;
 	}

@@ -62,7 +62,6 @@ struct block {
 };
 
 /* block.c */
-uint64_t blk_now_ns(void);
 void blk_set_capacity(struct block *b, uint64_t bytes);
 /* The model behind a transport, or NULL if it is not a block device. */
 struct block *blk_of(struct virtio_dev *vd);

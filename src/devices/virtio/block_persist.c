@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ember/clock.h"
 #include "ember/guest_mem.h"
 #include "ember/log.h"
 #include "ember/snapshot_file.h"
@@ -153,7 +154,7 @@ int blk_restore(void *dev, struct snap_cursor *c)
 	blk_set_capacity(b, size);
 	rs.bandwidth_budget = (int64_t)bb;
 	rs.ops_budget = (int64_t)ob;
-	rate_limiter_restore(&b->rl, &rs, blk_now_ns());
+	rate_limiter_restore(&b->rl, &rs, mono_ns());
 	return 0;
 }
 

@@ -4,17 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "ember/byteorder.h"
 #include "ember/guest_mem.h"
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64(const uint8_t *p)
-{
-	return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
 
 /* Host iovecs for bytes [off, off + len) of the segments [first, first + count) of `e`,
  * which are all readable or all writable (`into_guest`: the disk is read into them, so
@@ -110,8 +101,8 @@ int blk_req_parse(const struct virtq *q, const struct virtq_elem *e, uint64_t ca
 		return answer(r, VIRTIO_BLK_S_IOERR, "request header shorter than 16 bytes");
 	if (virtq_read(q, e, 0, h, sizeof(h)) != (long)sizeof(h))
 		return answer(r, VIRTIO_BLK_S_IOERR, "request header not readable");
-	r->type = le32(h);
-	r->sector = le64(h + 8);
+	r->type = get_le32(h);
+	r->sector = get_le64(h + 8);
 
 	switch (r->type) {
 	case VIRTIO_BLK_T_IN:

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ember/clock.h"
 #include "ember/virtio.h"
 
 int virtio_block_set_path(struct virtio_dev *vd, const char *path, char *err, size_t errlen)
@@ -68,7 +69,7 @@ int virtio_block_set_limit(struct virtio_dev *vd, const struct rate_limit_update
 		return -ENODEV;
 	}
 	virtio_lock(vd);
-	ret = rate_limiter_update(&b->rl, u, blk_now_ns(), why, sizeof(why));
+	ret = rate_limiter_update(&b->rl, u, mono_ns(), why, sizeof(why));
 	if (!ret && ev_is_active(&b->throttle)) {
 		/* What the old limit held back is weighed against the new one now. */
 		ev_timer_stop(b->loop, &b->throttle);

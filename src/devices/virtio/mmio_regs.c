@@ -6,24 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ember/byteorder.h"
 #include "ember/log_ratelimit.h"
 
 #define MAGIC 0x74726976u  /* "virt" */
 #define VERSION 2u
 #define VENDOR 0x52424d45u /* "EMBR" */
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
 
 static struct vq *selected(struct virtio_dev *vd)
 {
@@ -296,7 +284,7 @@ void mmio_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 	}
 	/* 4.2.2.2: the driver uses 32-bit aligned accesses for the registers. */
 	if (len == 4 && !(off & 3))
-		put32(data, read_reg(vd, off));
+		put_le32(data, read_reg(vd, off));
 }
 
 void mmio_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
@@ -310,5 +298,5 @@ void mmio_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
 		return;
 	}
 	if (len == 4 && !(off & 3))
-		write_reg(vd, off, get32(data));
+		write_reg(vd, off, get_le32(data));
 }

@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "ember/clock.h"
 #include "ember/config.h"
 #include "ember/log.h"
 #include "ember/mmds.h"
@@ -25,14 +25,6 @@
  * num_buffers (le16 each). */
 #define HDR_GSO_TYPE 1
 #define HDR_NUM_BUFFERS 10
-
-uint64_t net_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void arm(struct net_dev *n, ev_timer *t, uint64_t wait_ns)
 {
@@ -78,7 +70,7 @@ static int mmds_frame(struct net_dev *n)
 
 	if (!n->mmds)
 		return 0;
-	len = mmds_stack_output(n->mmds, n->rx_frame + NET_HDR_SIZE, NET_MAX_FRAME, net_now_ns());
+	len = mmds_stack_output(n->mmds, n->rx_frame + NET_HDR_SIZE, NET_MAX_FRAME, mono_ns());
 	if (!len)
 		return 0;
 	memset(n->rx_frame, 0, NET_HDR_SIZE);
@@ -99,7 +91,7 @@ static void mmds_arm(struct net_dev *n)
 	ev_timer_stop(n->loop, &n->mmds_w);
 	if (!at)
 		return;
-	now = net_now_ns();
+	now = mono_ns();
 	ev_timer_set(&n->mmds_w, at > now ? (double)(at - now) / 1e9 : 0., 0.);
 	ev_timer_start(n->loop, &n->mmds_w);
 }
@@ -138,7 +130,7 @@ static void rx_pump(struct net_dev *n)
 			n->rx_held = false;
 			continue;
 		}
-		wait = rate_limiter_consume(&n->rx_rl, n->rx_len - NET_HDR_SIZE, 1, net_now_ns());
+		wait = rate_limiter_consume(&n->rx_rl, n->rx_len - NET_HDR_SIZE, 1, mono_ns());
 		if (wait) {
 			virtq_undo_pop(q);
 			n->st.rx_throttled++;
@@ -193,7 +185,7 @@ static void tx_pump(struct net_dev *n)
 			n->st.tx_malformed++;
 		} else {
 			wait = rate_limiter_consume(&n->tx_rl, e.read_len - NET_HDR_SIZE, 1,
-				net_now_ns());
+				mono_ns());
 			if (wait) {
 				virtq_undo_pop(q);
 				n->st.tx_throttled++;
@@ -207,7 +199,7 @@ static void tx_pump(struct net_dev *n)
 				/* No offloads negotiated: the guest's header carries nothing. */
 				memset(n->tx_frame, 0, NET_HDR_SIZE);
 				if (n->mmds && mmds_stack_input(n->mmds, n->tx_frame + NET_HDR_SIZE,
-						e.read_len - NET_HDR_SIZE, net_now_ns())) {
+						e.read_len - NET_HDR_SIZE, mono_ns())) {
 					mmds_in = true; /* MMDS's: answered, not sent on */
 				} else if (write(n->fd, n->tx_frame, e.read_len) ==
 					   (ssize_t)e.read_len) {
@@ -264,7 +256,7 @@ static void on_mmds_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	virtio_lock(n->vd);
-	mmds_stack_tick(n->mmds, net_now_ns());
+	mmds_stack_tick(n->mmds, mono_ns());
 	if (n->active)
 		rx_pump(n);
 	mmds_arm(n);
@@ -397,7 +389,7 @@ static int updated(const struct net_dev *n, const struct rate_limiter *rl,
 	char why[160];
 
 	*out = *rl;
-	if (rate_limiter_update(out, u, net_now_ns(), why, sizeof(why)) == 0)
+	if (rate_limiter_update(out, u, mono_ns(), why, sizeof(why)) == 0)
 		return 0;
 	snprintf(err, errlen, "net '%s': %s: %s", n->id, what, why);
 	return -EINVAL;
@@ -452,22 +444,12 @@ int net_mmds_enable(struct net_dev *n, const struct net_mmds_config *cfg)
 	return 0;
 }
 
-static void copy_bucket(struct token_bucket_config *to, const struct bucket_config *from)
-{
-	to->size = from->size;
-	to->one_time_burst = from->one_time_burst;
-	to->refill_time_ms = from->refill_time_ms;
-}
-
-static int init_limiter(struct rate_limiter *rl, const struct rate_limit_config *cfg,
+static int init_limiter(struct rate_limiter *rl, const struct rate_limit *limit,
 	const char *id, const char *what, char *err, size_t errlen)
 {
-	struct rate_limit limit;
 	char why[160];
 
-	copy_bucket(&limit.bandwidth, &cfg->bandwidth);
-	copy_bucket(&limit.ops, &cfg->ops);
-	if (rate_limiter_init(rl, &limit, net_now_ns(), why, sizeof(why))) {
+	if (rate_limiter_init(rl, limit, mono_ns(), why, sizeof(why))) {
 		snprintf(err, errlen, "net '%s': %s: %s", id, what, why);
 		return -EINVAL;
 	}

@@ -51,7 +51,6 @@ struct net_dev {
 };
 
 /* net.c */
-uint64_t net_now_ns(void);
 /* Turn MMDS on for this interface with `cfg` (the process's store takes its version and
  * IMDS compatibility); -ENOMEM. Control thread, device not running. */
 int net_mmds_enable(struct net_dev *n, const struct net_mmds_config *cfg);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "ember/clock.h"
 #include "ember/log.h"
 #include "ember/mmds.h"
 #include "ember/snapshot_file.h"
@@ -126,8 +127,8 @@ int net_restore(void *dev, struct snap_cursor *c)
 	if (version >= 2 && restore_mmds(n, c))
 		return -EINVAL;
 	memcpy(n->mac, mac, 6);
-	rate_limiter_restore(&n->rx_rl, &rx, net_now_ns());
-	rate_limiter_restore(&n->tx_rl, &tx, net_now_ns());
+	rate_limiter_restore(&n->rx_rl, &rx, mono_ns());
+	rate_limiter_restore(&n->tx_rl, &tx, mono_ns());
 	n->rx_held = false;
 	if (n->mmds)
 		mmds_stack_clear(n->mmds);

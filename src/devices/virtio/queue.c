@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ember/byteorder.h"
 #include "ember/guest_mem.h"
 
 /* Ring layout (2.7.5, 2.7.6, 2.7.8), all little-endian. */
@@ -128,19 +129,12 @@ static void store16(uint16_t *p, uint16_t v)
 static void desc_read(const uint8_t *table, unsigned i, struct desc *d)
 {
 	uint8_t raw[DESC_SIZE];
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags, next;
 
 	memcpy(raw, table + (size_t)i * DESC_SIZE, DESC_SIZE);
-	memcpy(&addr, raw, 8);
-	memcpy(&len, raw + 8, 4);
-	memcpy(&flags, raw + 12, 2);
-	memcpy(&next, raw + 14, 2);
-	d->addr = le64toh(addr);
-	d->len = le32toh(len);
-	d->flags = le16toh(flags);
-	d->next = le16toh(next);
+	d->addr = get_le64(raw);
+	d->len = get_le32(raw + 8);
+	d->flags = get_le16(raw + 12);
+	d->next = get_le16(raw + 14);
 }
 
 /* Where the walk is: the queue's own table or one indirect table. */
@@ -308,16 +302,13 @@ int virtq_push(struct virtq *q, const struct virtq_elem *e, uint32_t written)
 	struct rings r;
 	uint8_t *slot;
 	uint64_t slot_off;
-	uint32_t id, len;
 
 	if (!q->ready || rings_get(q, &r, NULL, 0) || e->head >= q->size || written > e->write_len)
 		return -EINVAL;
 	slot_off = 4 + (uint64_t)USED_ELEM_SIZE * (q->next_used & (q->size - 1));
 	slot = (uint8_t *)r.used + slot_off;
-	id = htole32(e->head);
-	len = htole32(written);
-	memcpy(slot, &id, 4);
-	memcpy(slot + 4, &len, 4);
+	put_le32(slot, e->head);
+	put_le32(slot + 4, written);
 	q->next_used++;
 	/* Release: the element and the buffer contents are visible before the new idx. */
 	__atomic_store_n(&r.used[1], htole16(q->next_used), __ATOMIC_RELEASE);

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
 #include <ev.h>
 
+#include "ember/clock.h"
 #include "ember/rate_limiter.h"
 #include "ember/snapshot_file.h"
 #include "ember/virtio.h"
@@ -32,14 +32,6 @@ struct rng_state {
 	uint32_t pad;
 	struct rate_limiter_state rl;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static size_t fill_random(uint8_t *buf, size_t len)
 {
@@ -99,7 +91,7 @@ static void process(struct rng *r)
 		}
 		n = request_size(r, e.write_len);
 		if (e.nread == 0 && n > 0) {
-			wait = rate_limiter_consume(&r->rl, n, 1, now_ns());
+			wait = rate_limiter_consume(&r->rl, n, 1, mono_ns());
 			if (wait) {
 				virtq_undo_pop(q);
 				r->throttled++;
@@ -184,7 +176,7 @@ static int rng_restore(void *dev, struct snap_cursor *c)
 	if (st.version != STATE_VERSION)
 		return -ENOTSUP;
 	ev_timer_stop(r->loop, &r->throttle);
-	rate_limiter_restore(&r->rl, &st.rl, now_ns());
+	rate_limiter_restore(&r->rl, &st.rl, mono_ns());
 	return 0;
 }
 
@@ -241,7 +233,7 @@ struct virtio_dev *virtio_rng_new(const struct virtio_env *env, uint64_t base, u
 		snprintf(err, errlen, "entropy: out of memory");
 		return NULL;
 	}
-	if (rate_limiter_init(&r->rl, limit, now_ns(), why, sizeof(why))) {
+	if (rate_limiter_init(&r->rl, limit, mono_ns(), why, sizeof(why))) {
 		snprintf(err, errlen, "entropy: rate_limit: %s", why);
 		free(r);
 		return NULL;

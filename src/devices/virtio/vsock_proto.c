@@ -4,38 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
+#include "ember/byteorder.h"
 
 /* Offsets in struct virtio_vsock_hdr (5.10.6). */
 enum {
@@ -53,30 +22,30 @@ enum {
 
 void vsock_hdr_decode(struct vsock_hdr *h, const uint8_t raw[VSOCK_HDR_SIZE])
 {
-	h->src_cid = get64(raw + O_SRC_CID);
-	h->dst_cid = get64(raw + O_DST_CID);
-	h->src_port = get32(raw + O_SRC_PORT);
-	h->dst_port = get32(raw + O_DST_PORT);
-	h->len = get32(raw + O_LEN);
-	h->type = get16(raw + O_TYPE);
-	h->op = get16(raw + O_OP);
-	h->flags = get32(raw + O_FLAGS);
-	h->buf_alloc = get32(raw + O_BUF_ALLOC);
-	h->fwd_cnt = get32(raw + O_FWD_CNT);
+	h->src_cid = get_le64(raw + O_SRC_CID);
+	h->dst_cid = get_le64(raw + O_DST_CID);
+	h->src_port = get_le32(raw + O_SRC_PORT);
+	h->dst_port = get_le32(raw + O_DST_PORT);
+	h->len = get_le32(raw + O_LEN);
+	h->type = get_le16(raw + O_TYPE);
+	h->op = get_le16(raw + O_OP);
+	h->flags = get_le32(raw + O_FLAGS);
+	h->buf_alloc = get_le32(raw + O_BUF_ALLOC);
+	h->fwd_cnt = get_le32(raw + O_FWD_CNT);
 }
 
 void vsock_hdr_encode(uint8_t raw[VSOCK_HDR_SIZE], const struct vsock_hdr *h)
 {
-	put64(raw + O_SRC_CID, h->src_cid);
-	put64(raw + O_DST_CID, h->dst_cid);
-	put32(raw + O_SRC_PORT, h->src_port);
-	put32(raw + O_DST_PORT, h->dst_port);
-	put32(raw + O_LEN, h->len);
-	put16(raw + O_TYPE, h->type);
-	put16(raw + O_OP, h->op);
-	put32(raw + O_FLAGS, h->flags);
-	put32(raw + O_BUF_ALLOC, h->buf_alloc);
-	put32(raw + O_FWD_CNT, h->fwd_cnt);
+	put_le64(raw + O_SRC_CID, h->src_cid);
+	put_le64(raw + O_DST_CID, h->dst_cid);
+	put_le32(raw + O_SRC_PORT, h->src_port);
+	put_le32(raw + O_DST_PORT, h->dst_port);
+	put_le32(raw + O_LEN, h->len);
+	put_le16(raw + O_TYPE, h->type);
+	put_le16(raw + O_OP, h->op);
+	put_le32(raw + O_FLAGS, h->flags);
+	put_le32(raw + O_BUF_ALLOC, h->buf_alloc);
+	put_le32(raw + O_FWD_CNT, h->fwd_cnt);
 }
 
 int vsock_hdr_check(const struct vsock_hdr *h, uint64_t guest_cid, uint64_t avail,
