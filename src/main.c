@@ -1,4 +1,6 @@
-/* ember command line: ember run FILE.lua, --help, --version. Only main() decides to exit. */
+/* ember command line: the commands (run, repl, restore, snapshot) and, without one, the
+ * Firecracker-compatible API; options before the command: src/cli/options.c. Only main()
+ * decides to exit. */
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>

@@ -1,8 +1,9 @@
 /* vCPU threads: one KVM_RUN loop per vCPU, parked and woken through a mailbox.
  *
- * Thread rules: vcpu_new/vcpu_start_thread/vcpu_request/vcpu_wait_parked/vcpu_join/vcpu_free
- * are called on the control thread only. The vCPU thread touches its kvm_run, the
- * buses (device handlers under their locks) and calls env->stop(); nothing else. */
+ * Thread rules: vcpu_init, vcpu_start_thread, vcpu_request, vcpu_wait_parked, vcpu_join
+ * and vcpu_deinit are called on the control thread only. The vCPU thread touches its
+ * kvm_run, the buses (device handlers under their locks) and calls env->stop(); nothing
+ * else. */
 #ifndef EMBER_VCPU_H
 #define EMBER_VCPU_H
 
