@@ -3,9 +3,12 @@
 -- stopped; the boot then carries on in a VM restored from that snapshot. Prints what the
 -- kernel said (the whole boot: before and after the snapshot) to arg[1]/kernel.log and a
 -- "RESULT key value" line per fact for tests/integration/test_linux.py to check.
-local dir = assert(arg[1], "usage: boot_snapshot_restore.lua TMPDIR LINUXDIR [SNAP_AFTER_S]")
+local dir = assert(arg[1], "usage: boot_snapshot_restore.lua TMPDIR LINUXDIR [SNAP_AT]")
 local linux = assert(arg[2])
-local snap_after = tonumber(arg[3] or "40")
+-- The mid-boot snapshot is taken once the kernel has brought its CPUs up: a point every host
+-- reaches well before /init (an emulating host takes tens of seconds to get there, and /init
+-- about as long after it; a fixed delay was passed by /init on faster emulating hosts).
+local snap_at = arg[3] or "smp: Brought up"
 local deadline = 1200 -- seconds: a Linux boot takes minutes on an emulating host
 
 local function result(k, v) print(string.format("RESULT %s %s", k, tostring(v))) end
@@ -23,7 +26,7 @@ local vm = ember.vm {
 }
 assert(vm:start())
 assert(vm:wait_for("Linux version", 120), "the kernel printed nothing")
-ember.sleep(snap_after)
+assert(vm:wait_for(snap_at, deadline), "the kernel never printed " .. snap_at)
 assert(vm:pause())
 assert(vm:snapshot { state = dir .. "/linux.state", mem = dir .. "/linux.mem" })
 result("snapshot_ms", string.format("%.1f", vm:times().snapshot_ms))
