@@ -24,6 +24,7 @@ EMBER_SRCS := \
 	src/util/crc64.c \
 	src/util/log.c \
 	src/util/log_ratelimit.c \
+	src/util/term_queries.c \
 	src/util/unix_socket.c \
 	src/kvm/guest_mem.c \
 	src/kvm/vcpu.c \
@@ -142,7 +143,7 @@ STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/
 # Unit tests: one binary per module, linked with only that module and what it needs.
 # Fake guest RAM on the heap, for the tests that play a guest over guest_mem.
 GUEST_MEM_FIXTURE := tests/unit/guest_mem_fixture.c
-UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options
+UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries
 test_bus_SRCS := src/devices/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c src/kvm/guest_mem.c src/util/log.c
 test_config_SRCS := src/vmm/config.c
@@ -167,6 +168,7 @@ test_memory_file_SRCS := src/snapshot/memory_file.c src/snapshot/page_scan.c \
 	$(GUEST_MEM_FIXTURE)
 test_log_ratelimit_SRCS := src/util/log_ratelimit.c src/util/log.c
 test_cli_options_SRCS := src/cli/options.c src/util/log.c
+test_term_queries_SRCS := src/util/term_queries.c
 test_lua_pattern_SRCS := src/lua/pattern_span.c
 # --seccomp-filter FILE: the seccompiler JSON parser and its libseccomp filter builder.
 SECCOMP_FILE_SRCS := src/security/seccomp_file.c src/security/seccomp_file_build.c \

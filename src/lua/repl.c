@@ -13,6 +13,7 @@
 #include <readline/readline.h>
 
 #include "ember/console.h"
+#include "ember/term_queries.h"
 #include "ember/vm.h"
 #include "ember/vm_exit.h"
 #include "internal.h"
@@ -43,6 +44,7 @@ struct repl {
 	bool booting;         /* the definition or connection is being set up */
 	struct task *running; /* the line being evaluated, while it waits */
 	char history[PATH_MAX];
+	struct term_queries queries; /* held back from guest output (term_queries.h) */
 	char **cands;         /* completion candidates of the last TAB */
 	size_t nr_cands, next_cand;
 };
@@ -280,7 +282,8 @@ static void on_interrupt(void *opaque)
 
 /* Guest output for the terminal (console_reserve_terminal), from the loop: it never
  * shares a line with the prompt. The prompt's line is erased before the output is
- * written, and the prompt drawn again once the output pauses. */
+ * written, and the prompt drawn again once the output pauses. Terminal queries are
+ * dropped: their answers would arrive as keys at the prompt. */
 static void on_guest_output(void *opaque, const uint8_t *buf, size_t len)
 {
 	struct repl *r = opaque;
@@ -291,7 +294,13 @@ static void on_guest_output(void *opaque, const uint8_t *buf, size_t len)
 		rl_clear_visible_line(); /* cursor at the start of the prompt's line */
 		r->erased = true;
 	}
-	fwrite(buf, 1, len, stdout);
+	for (size_t at = 0; at < len;) {
+		uint8_t shown[4096 + TERM_QUERY_MAX];
+		size_t n = len - at < 4096 ? len - at : 4096;
+
+		fwrite(shown, 1, term_queries_filter(&r->queries, buf + at, n, shown), stdout);
+		at += n;
+	}
 	fflush(stdout);
 	r->mid_line = buf[len - 1] != '\n';
 	if (r->erased || r->prompt_due)

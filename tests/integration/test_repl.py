@@ -31,6 +31,7 @@ class Repl:
                                   start_new_session=True,
                                   preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
         self.screen = ""
+        self.raw = b""  # what reached the terminal, escapes and all
         self.pos = 0
 
     def read(self, timeout):
@@ -41,6 +42,7 @@ class Repl:
             chunk = os.read(self.master, 4096)
         except OSError:
             return False
+        self.raw += chunk
         self.screen += ANSI.sub(b"", chunk).replace(b"\r", b"").decode("utf-8", "replace")
         return bool(chunk)
 
@@ -188,10 +190,17 @@ def repl_stdio_console_shows_guest_output_and_keeps_the_keys():
             r.line("vm:pause()", r"(?m)^true$")
             r.line("vm:resume()", r"(?m)^true$")
             r.line('vm:send("echo again\\n") return vm:wait_for("OK again\\n")', r"OK again")
+            # A terminal query in guest output (busybox's prompt asks for the cursor
+            # position) would make the terminal type its answer at the REPL's prompt.
+            r.line('vm:send("echo q1\\27[6nq2\\27[1mq3\\n")', r"OK q1q2q3")
+            r.line("return 40 + 2", r"(?m)^42$")
             status, restored = r.quit()
         finally:
             r.close()
         check("ERR" not in r.screen, "keys typed at the prompt reached the guest:\n" + r.screen)
+        check(b"\x1b[6n" not in r.raw and b"q2\x1b[1mq3" in r.raw,
+              "the cursor-position query reached the terminal (or more was dropped): %r" %
+              r.raw[-300:])
         check(status == 0 and restored, "status %d, terminal restored: %s" % (status, restored))
 
 
