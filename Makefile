@@ -24,8 +24,10 @@ EMBER_SRCS := \
 	src/util/crc64.c \
 	src/util/log.c \
 	src/util/log_ratelimit.c \
+	src/util/rate_limiter.c \
 	src/util/term_queries.c \
 	src/util/unix_socket.c \
+	src/kvm/bus.c \
 	src/kvm/guest_mem.c \
 	src/kvm/vcpu.c \
 	src/arch/x86_64/acpi.c \
@@ -43,11 +45,9 @@ EMBER_SRCS := \
 	src/arch/x86_64/state_vm.c \
 	src/arch/x86_64/zero_page.c \
 	src/devices/boot_timer.c \
-	src/devices/bus.c \
 	src/devices/i8042.c \
 	src/devices/serial.c \
 	src/devices/sleep_ctl.c \
-	src/devices/rate_limiter.c \
 	src/devices/virtio/mmio.c \
 	src/devices/virtio/mmio_persist.c \
 	src/devices/virtio/mmio_regs.c \
@@ -144,14 +144,14 @@ STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/
 # Fake guest RAM on the heap, for the tests that play a guest over guest_mem.
 GUEST_MEM_FIXTURE := tests/unit/guest_mem_fixture.c
 UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries
-test_bus_SRCS := src/devices/bus.c
+test_bus_SRCS := src/kvm/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c src/kvm/guest_mem.c src/util/log.c
 test_config_SRCS := src/vmm/config.c
 test_cpuid_SRCS := src/arch/x86_64/cpuid.c
 test_kernel_loader_SRCS := src/arch/x86_64/kernel_loader.c src/kvm/guest_mem.c
 test_zero_page_SRCS := src/arch/x86_64/zero_page.c src/kvm/guest_mem.c
 test_boot_tables_SRCS := src/arch/x86_64/boot_tables.c src/kvm/guest_mem.c
-test_serial_SRCS := src/devices/serial.c src/devices/bus.c $(STATE_FILE_SRCS)
+test_serial_SRCS := src/devices/serial.c src/kvm/bus.c $(STATE_FILE_SRCS)
 test_state_file_SRCS := $(STATE_FILE_SRCS)
 test_snapshot_id_SRCS := src/snapshot/snapshot_id.c $(STATE_FILE_SRCS)
 # Restore's early checks: the section loaders, the configuration checks, the memory file's
@@ -183,12 +183,12 @@ test_api_router_SRCS := src/api/api.c src/api/config_file.c src/api/json.c \
 	src/api/route_actions.c src/api/route_balloon.c src/api/route_data.c \
 	src/api/route_devices.c src/api/route_drives.c \
 	src/api/route_machine.c src/api/router.c src/util/log.c src/util/metrics.c \
-	src/vmm/config.c src/devices/rate_limiter.c src/devices/virtio/balloon_parse.c \
+	src/vmm/config.c src/util/rate_limiter.c src/devices/virtio/balloon_parse.c \
 	src/kvm/guest_mem.c src/devices/mmds/store.c tests/unit/fake_vm.c
 test_virtio_block_SRCS := src/devices/virtio/block.c src/devices/virtio/block_req.c \
 	src/devices/virtio/block_persist.c src/devices/virtio/block_update.c \
 	src/devices/virtio/block_worker.c \
-	src/devices/virtio/queue.c src/devices/block_file.c src/devices/rate_limiter.c \
+	src/devices/virtio/queue.c src/devices/block_file.c src/util/rate_limiter.c \
 	src/kvm/guest_mem.c src/util/log.c src/util/log_ratelimit.c $(STATE_FILE_SRCS) \
 	tests/unit/fake_block_env.c $(GUEST_MEM_FIXTURE)
 test_virtio_block_SRCS += tests/unit/fake_seccomp.c
@@ -198,19 +198,19 @@ test_virtio_balloon_SRCS := src/devices/virtio/balloon.c src/devices/virtio/ball
 	src/devices/virtio/queue.c src/kvm/guest_mem.c $(STATE_FILE_SRCS) \
 	src/util/log.c src/util/log_ratelimit.c
 test_virtq_SRCS := src/devices/virtio/queue.c src/kvm/guest_mem.c $(GUEST_MEM_FIXTURE)
-test_rate_limiter_SRCS := src/devices/rate_limiter.c
+test_rate_limiter_SRCS := src/util/rate_limiter.c
 test_virtio_mmio_SRCS := src/devices/virtio/mmio.c src/devices/virtio/mmio_regs.c \
-	src/devices/virtio/mmio_persist.c src/devices/virtio/queue.c src/devices/bus.c \
+	src/devices/virtio/mmio_persist.c src/devices/virtio/queue.c src/kvm/bus.c \
 	src/kvm/guest_mem.c $(STATE_FILE_SRCS) src/util/log.c src/util/log_ratelimit.c \
 	tests/unit/virtio_rig.c $(GUEST_MEM_FIXTURE)
 test_virtio_rng_SRCS := $(test_virtio_mmio_SRCS) src/devices/virtio/rng.c \
-	src/devices/rate_limiter.c
+	src/util/rate_limiter.c
 MMDS_SRCS := src/devices/mmds/frame.c src/devices/mmds/http.c src/devices/mmds/imds.c \
 	src/devices/mmds/stack.c src/devices/mmds/store.c src/devices/mmds/tcp.c \
 	src/devices/mmds/token.c
 test_mmds_SRCS := $(MMDS_SRCS)
 test_virtio_net_SRCS := src/devices/virtio/net.c src/devices/virtio/net_persist.c \
-	src/devices/tap.c src/devices/rate_limiter.c $(MMDS_SRCS) \
+	src/devices/tap.c src/util/rate_limiter.c $(MMDS_SRCS) \
 	src/devices/virtio/queue.c src/kvm/guest_mem.c src/util/log.c src/util/log_ratelimit.c $(STATE_FILE_SRCS) \
 	tests/unit/netvsock_rig.c $(GUEST_MEM_FIXTURE)
 test_vsock_packets_SRCS := src/devices/virtio/vsock.c src/devices/virtio/vsock_proto.c \
