@@ -11,7 +11,6 @@ struct guest_mem;
 struct snap_cursor;
 struct snap_writer;
 struct vcpu;
-struct vm_reg;
 
 /* VM-wide set-up after memory slots exist: in-kernel irqchip, PIT, TSS and identity
  * map addresses. Memory first: see HOST-KVM.md (ten times faster here). */
@@ -89,6 +88,12 @@ __attribute__((warn_unused_result)) int arch_state_check(const struct snap_reade
 /* Appends where a vCPU stopped (" rip=0x... rsp=... cr2=..." on x86) to out, whose first
  * `used` bytes are taken; keeps out a string. The vCPU's own thread, after an exit. */
 void arch_vcpu_where(int vcpu_fd, char *out, size_t len, int used);
+
+/* One register of a paused vCPU; `name` is a static string ("rip", "cr3", "cs"). */
+struct vm_reg {
+	const char *name;
+	uint64_t value;
+};
 
 /* Registers of a parked vCPU for people (vm_vcpu_regs): general registers, instruction
  * pointer, flags, control registers, segment selectors, in the architecture's order,

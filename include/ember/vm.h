@@ -109,11 +109,8 @@ __attribute__((warn_unused_result)) int vm_vcpu_msrs_set(struct vm *vm, unsigned
 
 /* ---- for the operator (the REPL); control thread ---- */
 
-/* One register of a paused vCPU; `name` is a static string ("rip", "cr3", "cs"). */
-struct vm_reg {
-	const char *name;
-	uint64_t value;
-};
+/* struct vm_reg, one register with its static name, is the architecture's (ember/arch.h). */
+struct vm_reg;
 #define VM_REGS_MAX 64
 /* General registers, rip, rflags, control registers, EFER and segment selectors of a
  * paused vCPU, in the architecture's order. *count is in/out (capacity/used). -EBUSY

@@ -5,6 +5,7 @@
 
 #include <lauxlib.h>
 
+#include "ember/arch.h"
 #include "ember/vm.h"
 #include "internal.h"
 

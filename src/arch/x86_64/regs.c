@@ -7,8 +7,6 @@
 
 #include <linux/kvm.h>
 
-#include "ember/vm.h"
-
 static void put(struct vm_reg *regs, unsigned cap, unsigned *n, const char *name,
 	uint64_t value)
 {
