@@ -10,9 +10,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct balloon_config;
 struct guest_mem;
 struct virtio_dev;
+
+/* The balloon as a definition describes it. */
+struct balloon_config {
+	bool enabled;
+	uint32_t amount_mib;
+	bool deflate_on_oom;
+	uint32_t stats_polling_interval_s; /* 0 = off */
+	bool free_page_reporting;
+};
 
 /* Feature bits (5.5.3). ember offers STATS_VQ (when a polling interval is set),
  * DEFLATE_ON_OOM and REPORTING as configured; never MUST_TELL_HOST or hinting. */

@@ -8,9 +8,17 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "ember/rate_limiter.h"
 #include "ember/virtio.h"
 
-struct drive_config;
+/* A drive as a definition describes it (copied by the device). */
+struct drive_config {
+	char *id;          /* also the virtio-blk serial (first 20 bytes) */
+	char *path;        /* raw image */
+	bool read_only;
+	bool root;         /* adds root=/dev/vdX to the command line */
+	struct rate_limit limit;
+};
 
 #define BLK_SECTOR_SIZE 512u
 #define BLK_SECTOR_SHIFT 9

@@ -6,8 +6,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ember/balloon.h"
+#include "ember/block.h"
 #include "ember/guest_mem.h"
+#include "ember/net.h"
 #include "ember/rate_limiter.h"
+#include "ember/vsock.h"
 
 #define VM_MAX_VCPUS 32
 #define VM_MIN_MEM_MIB 16
@@ -21,49 +25,9 @@
  * VIRTIO_MMIO_CMDLINE_DEVICES). Never both, so no window is registered twice. */
 enum device_discovery { DISCOVERY_ACPI, DISCOVERY_CMDLINE };
 
-struct drive_config {
-	char *id;          /* also the virtio-blk serial (first 20 bytes) */
-	char *path;        /* raw image */
-	bool read_only;
-	bool root;         /* adds root=/dev/vdX to the command line */
-	struct rate_limit limit;
-};
-
-/* MMDS on an interface (Firecracker's /mmds/config, copied to each interface it names):
- * the guest's frames for `ipv4` are answered by ember's MMDS instead of reaching the tap. */
-struct net_mmds_config {
-	bool enabled;
-	uint32_t ipv4;     /* host byte order, link-local (169.254.0.0/16) */
-	unsigned version;  /* 1 (V1) or 2 (V2) */
-	bool imds_compat;  /* always answer in IMDS text, whatever Accept says */
-};
-
-struct net_config {
-	char *id;          /* iface id, as in Firecracker's API */
-	char *tap;         /* host TAP device name */
-	uint8_t mac[6];
-	bool has_mac;
-	struct rate_limit rx_limit, tx_limit;
-	struct net_mmds_config mmds;
-};
-
-struct vsock_config {
-	bool enabled;
-	uint32_t guest_cid; /* >= 3 */
-	char *uds_path;     /* host side Unix socket */
-};
-
 struct entropy_config {
 	bool enabled;
 	struct rate_limit limit;
-};
-
-struct balloon_config {
-	bool enabled;
-	uint32_t amount_mib;
-	bool deflate_on_oom;
-	uint32_t stats_polling_interval_s; /* 0 = off */
-	bool free_page_reporting;
 };
 
 enum console_mode {

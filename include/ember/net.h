@@ -11,9 +11,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ember/rate_limiter.h"
+
 struct ev_loop;
-struct net_config;
 struct virtio_dev_ops;
+
+/* MMDS on an interface (Firecracker's /mmds/config, copied to each interface it names):
+ * the guest's frames for `ipv4` are answered by ember's MMDS instead of reaching the tap. */
+struct net_mmds_config {
+	bool enabled;
+	uint32_t ipv4;     /* host byte order, link-local (169.254.0.0/16) */
+	unsigned version;  /* 1 (V1) or 2 (V2) */
+	bool imds_compat;  /* always answer in IMDS text, whatever Accept says */
+};
+
+/* An interface as a definition describes it (copied by the device). */
+struct net_config {
+	char *id;          /* iface id, as in Firecracker's API */
+	char *tap;         /* host TAP device name */
+	uint8_t mac[6];
+	bool has_mac;
+	struct rate_limit rx_limit, tx_limit;
+	struct net_mmds_config mmds;
+};
 
 #define VIRTIO_NET_F_MAC 5
 #define NET_HDR_SIZE 12        /* struct virtio_net_hdr_v1 */
@@ -48,7 +68,6 @@ __attribute__((warn_unused_result)) int virtio_net_set_limits(struct virtio_dev 
  * restore, what the snapshot's net state held (the store's data is not saved). *out is
  * all zero (enabled false) when the interface answers no MMDS. -ENODEV if `vd` is not a
  * network device. Control thread, VM paused or not started. */
-struct net_mmds_config;
 __attribute__((warn_unused_result)) int virtio_net_mmds_config(struct virtio_dev *vd,
 	struct net_mmds_config *out);
 

@@ -150,8 +150,14 @@ void vsock_uds_stats(const struct vsock_uds *u, struct vsock_uds_stats *s);
 /* ---- the device model (virtio_vsock_new in virtio_devices.h wraps it) ---- */
 
 struct virtio_dev_ops;
-struct vsock_config;
 struct vsock_dev;
+
+/* The vsock device as a definition describes it. */
+struct vsock_config {
+	bool enabled;
+	uint32_t guest_cid; /* >= 3 */
+	char *uds_path;     /* host side Unix socket */
+};
 
 /* The model's ops, and a model listening on cfg->uds_path but not yet on a transport:
  * for virtio_vsock_new and for tests and fuzzing that drive the ops directly. */

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "ember/byteorder.h"
-#include "ember/config.h"
+#include "ember/balloon.h"
 #include "ember/guest_mem.h"
 #include "ember/virtio.h"
 #include "ember/virtio_devices.h"

@@ -9,7 +9,7 @@
 #include "block_internal.h"
 #include "ember/byteorder.h"
 #include "ember/clock.h"
-#include "ember/config.h"
+#include "ember/block.h"
 #include "ember/log.h"
 
 #define SEG_MAX (VIRTQ_MAX_SEGMENTS - 2) /* data segments: the header and status take two */

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "ember/clock.h"
-#include "ember/config.h"
 #include "ember/log.h"
 #include "ember/mmds.h"
 #include "ember/rate_limiter.h"

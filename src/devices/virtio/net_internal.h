@@ -9,7 +9,6 @@
 
 #include <ev.h>
 
-#include "ember/config.h"
 #include "ember/net.h"
 #include "ember/rate_limiter.h"
 

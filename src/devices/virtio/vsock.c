@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ember/config.h"
 #include "ember/log.h"
 #include "ember/snapshot_file.h"
 #include "ember/virtio.h"
