@@ -92,6 +92,7 @@ EMBER_SRCS := \
 	src/vmm/vm_build.c \
 	src/vmm/vm_devices.c \
 	src/vmm/vm_inspect.c \
+	src/vmm/vm_metrics.c \
 	src/security/seccomp.c \
 	src/security/seccomp_file.c \
 	src/security/seccomp_file_build.c \
@@ -183,6 +184,7 @@ test_api_router_SRCS := src/api/api.c src/api/config_file.c src/api/json.c \
 	src/api/route_actions.c src/api/route_balloon.c src/api/route_data.c \
 	src/api/route_devices.c src/api/route_drives.c \
 	src/api/route_machine.c src/api/router.c src/util/log.c src/util/metrics.c \
+	src/vmm/vm_metrics.c \
 	src/vmm/config.c src/util/rate_limiter.c src/devices/virtio/balloon_parse.c \
 	src/kvm/guest_mem.c src/devices/mmds/store.c tests/unit/fake_vm.c
 test_virtio_block_SRCS := src/devices/virtio/block.c src/devices/virtio/block_req.c \

@@ -3,8 +3,9 @@
  *
  * Counters are deltas: each flush writes what happened since the previous flush, then
  * starts again from zero (Firecracker's SharedIncMetric). Latencies keep the last value
- * measured. vCPU exit counts are read from the VM at flush time and written as deltas
- * too. Before metrics_open() nothing is written, but counting goes on. */
+ * measured. Before metrics_open() nothing is written, but counting goes on. The VM's
+ * sections (vCPU exits, boot times, devices) come from a source, src/vmm/vm_metrics.c:
+ * this module knows no VM. */
 #ifndef EMBER_METRICS_H
 #define EMBER_METRICS_H
 
@@ -12,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct vm;
+struct cJSON;
 
 enum metrics_method { METRICS_GET, METRICS_PUT, METRICS_PATCH, METRICS_DELETE, METRICS_METHODS };
 
@@ -79,14 +80,23 @@ bool metrics_is_open(void);
 /* Stop writing and forget every count (tests, process end). */
 void metrics_reset(void);
 
-/* Write one JSON line (with vCPU exits and boot times of `vm`, which may be NULL) and
- * start the counters again. 0 if metrics are not open (nothing to do, as Firecracker);
- * -errno if the line could not be written (it is counted in missed_writes). */
-__attribute__((warn_unused_result)) int metrics_flush(const struct vm *vm, char *err,
-	size_t errlen);
+/* Another module's part of a line: `add` (may be NULL) puts its objects into the line's
+ * root, after "latencies_us" and before "metrics"; `written` (may be NULL) is called by
+ * metrics_flush once the line is written, so the source may count from that line. */
+struct metrics_source {
+	void (*add)(void *opaque, struct cJSON *root);
+	void (*written)(void *opaque);
+	void *opaque;
+};
+
+/* Write one JSON line (with the sections of `src`, which may be NULL) and start the
+ * counters again. 0 if metrics are not open (nothing to do, as Firecracker); -errno if
+ * the line could not be written (it is counted in missed_writes). */
+__attribute__((warn_unused_result)) int metrics_flush(const struct metrics_source *src,
+	char *err, size_t errlen);
 
 /* The line metrics_flush would write, without resetting anything; caller frees.
  * NULL on allocation failure. For tests and GET-style inspection. */
-char *metrics_render(const struct vm *vm);
+char *metrics_render(const struct metrics_source *src);
 
 #endif

@@ -140,5 +140,5 @@ void api_metrics_timer_start(struct api *api)
 
 int api_metrics_flush(struct api *api, char *err, size_t errlen)
 {
-	return metrics_flush(api->vm, err, errlen);
+	return vm_metrics_flush(&api->vm_metrics, api->vm, err, errlen);
 }

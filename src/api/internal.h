@@ -12,6 +12,7 @@
 #include "ember/api.h"
 #include "ember/config.h"
 #include "ember/metrics.h"
+#include "ember/vm_metrics.h"
 
 struct jschema;
 
@@ -48,6 +49,7 @@ struct api {
 	} drive_extra[VM_MAX_DRIVES];
 
 	ev_timer metrics_timer; /* periodic metrics lines once metrics are configured */
+	struct vm_metrics vm_metrics; /* the VM's exits the last line held */
 };
 
 /* A handler's answer. fault[] holds the message of an error until it is rendered. */

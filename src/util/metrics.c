@@ -12,8 +12,6 @@
 #include <cJSON.h>
 
 #include "ember/log.h"
-#include "ember/vcpu.h"
-#include "ember/vm.h"
 
 static const char *const method_keys[METRICS_METHODS] = {
 	"get_api_requests", "put_api_requests", "patch_api_requests", "delete_api_requests",
@@ -71,9 +69,6 @@ static struct {
 	uint64_t counters[METRICS_COUNTERS];
 	uint64_t latency[METRICS_LATENCIES];
 	uint64_t flushes;
-	/* vCPU exits written so far, per kind, and the VM they were read from. */
-	const struct vm *exits_vm;
-	uint64_t exits_seen[VCPU_EXIT_KINDS];
 } m = { .fd = -1 };
 
 /* Set once at start (metrics_set_startup); kept across metrics_reset. */
@@ -152,49 +147,7 @@ static void add_u64(cJSON *obj, const char *key, uint64_t v)
 	cJSON_AddNumberToObject(obj, key, (double)v);
 }
 
-#define METRICS_MAX_DEVICES 32
-
-/* Each device's counters (virtio kicks, interrupts, needs_reset from hostile guest input,
- * the model's own), keyed "<kind>@0x<base>"; cumulative, as the device keeps them. */
-static void add_devices(cJSON *obj, const struct vm *vm)
-{
-	struct vm_device_info dev[METRICS_MAX_DEVICES];
-	/* vm_devices only reads the VM; it is not const because device stats take locks. */
-	int n = vm_devices((struct vm *)vm, dev, METRICS_MAX_DEVICES);
-
-	for (int i = 0; obj && i < n && i < METRICS_MAX_DEVICES; i++) {
-		char key[64];
-		cJSON *d;
-
-		if (!dev[i].nr_stats)
-			continue;
-		snprintf(key, sizeof(key), "%s@0x%llx", dev[i].kind,
-			(unsigned long long)dev[i].base);
-		d = cJSON_AddObjectToObject(obj, key);
-		for (unsigned k = 0; d && k < dev[i].nr_stats; k++)
-			add_u64(d, dev[i].stats[k].name, dev[i].stats[k].value);
-	}
-}
-
-/* vCPU exits of `vm` summed over its vCPUs; false if it has none running. */
-static bool read_exits(const struct vm *vm, uint64_t sum[VCPU_EXIT_KINDS])
-{
-	uint64_t one[VCPU_EXIT_KINDS];
-	unsigned n = vm ? vm_vcpu_count(vm) : 0;
-	bool any = false;
-
-	memset(sum, 0, sizeof(uint64_t) * VCPU_EXIT_KINDS);
-	for (unsigned i = 0; i < n; i++) {
-		if (vm_vcpu_exits(vm, i, one, VCPU_EXIT_KINDS))
-			continue;
-		any = true;
-		for (unsigned k = 0; k < VCPU_EXIT_KINDS; k++)
-			sum[k] += one[k];
-	}
-	return any;
-}
-
-static cJSON *render(const struct vm *vm, uint64_t exits_now[VCPU_EXIT_KINDS], bool *have_exits)
+static cJSON *render(const struct metrics_source *src)
 {
 	cJSON *root = cJSON_CreateObject(), *o;
 	struct timespec ts;
@@ -230,34 +183,8 @@ static cJSON *render(const struct vm *vm, uint64_t exits_now[VCPU_EXIT_KINDS], b
 	for (unsigned l = 0; l < METRICS_LATENCIES; l++)
 		add_u64(o, latency_names[l], m.latency[l]);
 
-	/* Exits: since the last flush. A new VM (restore) starts its counts from zero. */
-	*have_exits = read_exits(vm, exits_now);
-	o = cJSON_AddObjectToObject(root, "vcpu");
-	for (unsigned k = 0; k < VCPU_EXIT_KINDS; k++) {
-		uint64_t seen = vm == m.exits_vm ? m.exits_seen[k] : 0;
-
-		if (!*have_exits)
-			exits_now[k] = seen;
-		snprintf(key, sizeof(key), "exit_%s", vcpu_exit_kind_name(k));
-		add_u64(o, key, exits_now[k] >= seen ? exits_now[k] - seen : exits_now[k]);
-	}
-
-	o = cJSON_AddObjectToObject(root, "vmm");
-	if (vm) {
-		struct vm_times t;
-		vm_times(vm, &t);
-		add_u64(o, "start_us", t.start_us);
-		add_u64(o, "first_run_us", t.first_run_us);
-		add_u64(o, "boot_us", t.boot_us);
-		add_u64(o, "boot_time_us", t.boot_us > t.start_us && t.start_us ?
-			t.boot_us - t.start_us : 0);
-		cJSON_AddStringToObject(o, "state", vm_state_name(vm_state(vm)));
-	} else {
-		cJSON_AddStringToObject(o, "state", "none");
-	}
-
-	if (vm)
-		add_devices(cJSON_AddObjectToObject(root, "devices"), vm);
+	if (src && src->add)
+		src->add(src->opaque, root);
 
 	o = cJSON_AddObjectToObject(root, "metrics");
 	add_u64(o, "flushes", m.flushes);
@@ -265,21 +192,17 @@ static cJSON *render(const struct vm *vm, uint64_t exits_now[VCPU_EXIT_KINDS], b
 	return root;
 }
 
-char *metrics_render(const struct vm *vm)
+char *metrics_render(const struct metrics_source *src)
 {
-	uint64_t exits[VCPU_EXIT_KINDS];
-	bool have;
-	cJSON *root = render(vm, exits, &have);
+	cJSON *root = render(src);
 	char *s = root ? cJSON_PrintUnformatted(root) : NULL;
 
 	cJSON_Delete(root);
 	return s;
 }
 
-int metrics_flush(const struct vm *vm, char *err, size_t errlen)
+int metrics_flush(const struct metrics_source *src, char *err, size_t errlen)
 {
-	uint64_t exits[VCPU_EXIT_KINDS];
-	bool have;
 	cJSON *root;
 	char *line;
 	size_t len;
@@ -289,7 +212,7 @@ int metrics_flush(const struct vm *vm, char *err, size_t errlen)
 	if (m.fd < 0)
 		return 0;
 	m.flushes++;
-	root = render(vm, exits, &have);
+	root = render(src);
 	line = root ? cJSON_PrintUnformatted(root) : NULL;
 	cJSON_Delete(root);
 	if (!line) {
@@ -312,7 +235,7 @@ int metrics_flush(const struct vm *vm, char *err, size_t errlen)
 	memset(m.requests, 0, sizeof(m.requests));
 	memset(m.fails, 0, sizeof(m.fails));
 	memset(m.counters, 0, sizeof(m.counters));
-	m.exits_vm = vm;
-	memcpy(m.exits_seen, exits, sizeof(exits));
+	if (src && src->written)
+		src->written(src->opaque);
 	return 0;
 }
