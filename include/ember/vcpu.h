@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ember/vm_exit.h"
@@ -17,6 +18,7 @@
 struct bus;
 struct guest_mem;
 struct kvm_run;
+struct vcpu;
 
 enum vcpu_state { VCPU_PARKED, VCPU_RUNNING, VCPU_DONE };
 enum vcpu_request { VCPU_REQ_PARK, VCPU_REQ_RUN, VCPU_REQ_EXIT };
@@ -42,13 +44,17 @@ static inline const char *vcpu_exit_kind_name(enum vcpu_exit_kind kind)
 }
 
 /* What a vCPU thread may reach. `stop` is called on the vCPU thread when the guest ends
- * the VM (power off, reset) or the vCPU fails; it must not block. */
+ * the VM (power off, reset) or the vCPU fails; it must not block. `arch_exit` and
+ * `arch_where` are the architecture's exit handling (arch_vcpu_exit, arch_vcpu_where in
+ * ember/arch.h), handed down by the VM so that this floor calls nothing above it. */
 struct vcpu_env {
 	const struct bus *pio;
 	const struct bus *mmio;
 	const struct guest_mem *mem; /* read only: instructions the VMM must emulate */
 	void (*stop)(void *opaque, enum vm_exit_reason reason, const char *detail);
 	void *opaque;
+	bool (*arch_exit)(struct vcpu *v, char *detail, size_t len);
+	void (*arch_where)(int vcpu_fd, char *out, size_t len, int used);
 };
 
 struct vcpu {

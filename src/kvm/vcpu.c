@@ -11,7 +11,6 @@
 
 #include <linux/kvm.h>
 
-#include "ember/arch.h"
 #include "ember/bus.h"
 #include "ember/log.h"
 #include "ember/seccomp.h"
@@ -129,7 +128,7 @@ static bool handle_exit(struct vcpu *v)
 	case KVM_EXIT_SHUTDOWN:
 		/* The guest resets itself this way on purpose too (reboot=t), so a warning
 		 * with where it happened, not an error: a crash in early boot ends here. */
-		arch_vcpu_where(v->fd, detail, sizeof(detail),
+		v->env->arch_where(v->fd, detail, sizeof(detail),
 			snprintf(detail, sizeof(detail), "vcpu %u: triple fault", v->index));
 		log_warn("%s", detail);
 		v->env->stop(v->env->opaque, VM_EXIT_RESET, detail);
@@ -148,7 +147,7 @@ static bool handle_exit(struct vcpu *v)
 	default:
 		count_exit(v, VCPU_EXIT_OTHER);
 		detail[0] = 0;
-		if (arch_vcpu_exit(v, detail, sizeof(detail)))
+		if (v->env->arch_exit(v, detail, sizeof(detail)))
 			return true;
 		if (!detail[0])
 			snprintf(detail, sizeof(detail), "vcpu %u: unhandled exit reason %u", v->index,

@@ -12,6 +12,7 @@
 
 #include <linux/kvm.h>
 
+#include "ember/arch.h"
 #include "ember/console.h"
 #include "ember/devices.h"
 #include "ember/layout.h"
@@ -237,7 +238,8 @@ int vm_build_vcpus(struct vm *vm, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	vm->env = (struct vcpu_env){ .pio = &vm->pio, .mmio = &vm->mmio, .mem = &vm->mem,
-		.stop = vcpu_stop, .opaque = vm };
+		.stop = vcpu_stop, .opaque = vm, .arch_exit = arch_vcpu_exit,
+		.arch_where = arch_vcpu_where };
 	for (unsigned i = 0; i < vm->cfg.vcpus; i++) {
 		ret = vcpu_init(&vm->vcpus[i], vm->kvm_fd, vm->vm_fd, i, &vm->env, err, errlen);
 		if (ret)
