@@ -110,9 +110,4 @@ __attribute__((warn_unused_result)) int snap_get_u64(struct snap_cursor *c, uint
 __attribute__((warn_unused_result)) int snap_get_str(struct snap_cursor *c, const char **s,
 	size_t max);
 
-/* CRC-64/Jones (poly 0xad93d23594c935a9, i.e. 0x95ac9329ac4bc9b5 bit-reversed, reflected
- * in and out, init 0, xorout 0): the check value of "123456789" is 0xe9c6d914c4b8d9ca.
- * Incremental: pass the previous result as crc (0 to start). */
-uint64_t crc64_jones(uint64_t crc, const void *data, size_t len);
-
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ember/crc64.h"
 #include "state_file_internal.h"
 
 #define INITIAL_CAP 4096

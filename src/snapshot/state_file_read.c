@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ember/crc64.h"
 #include "state_file_internal.h"
 
 struct section {

@@ -1,5 +1,5 @@
 /* CRC-64/Jones (as Firecracker's state file): table-driven, reflected, init 0, xorout 0. */
-#include "ember/snapshot_file.h"
+#include "ember/crc64.h"
 
 /* table[i] is the CRC register after shifting byte i through eight LSB-first steps of
  * the reflected polynomial 0x95ac9329ac4bc9b5 (bit-reversed 0xad93d23594c935a9):

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "ember/byteorder.h"
+#include "ember/crc64.h"
 #include "ember/snapshot_id.h"
 
 #include "fuzz.h"

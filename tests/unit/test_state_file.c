@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "ember/crc64.h"
 #include "ember/snapshot_file.h"
 
 /* ---- helpers ---- */
