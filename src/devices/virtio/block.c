@@ -15,12 +15,6 @@
 #define SEG_MAX (VIRTQ_MAX_SEGMENTS - 2) /* data segments: the header and status take two */
 #define SIZE_MAX_BYTES (1u << 20)        /* largest single data segment we advertise */
 
-void blk_set_capacity(struct block *b, uint64_t bytes)
-{
-	b->capacity = bytes >> BLK_SECTOR_SHIFT; /* a partial last sector is not exposed */
-	put_le64(b->config, b->capacity);
-}
-
 /* A bad request from the guest: rate-limited, as the guest may send them in a loop. */
 static void complain(struct block *b, const char *why)
 {
@@ -150,17 +144,6 @@ void blk_process(struct block *b)
 	}
 	if (used)
 		virtio_notify(b->vd, 0);
-}
-
-void blk_collect(struct block *b)
-{
-	struct blk_io *io = blk_worker_take_done(b->worker);
-
-	*b->finished_tail = io;
-	while (io) {
-		b->finished_tail = &io->next;
-		io = io->next;
-	}
 }
 
 /* Answer every request the worker finished. Transport lock held. */

@@ -10,6 +10,7 @@
 #include <ev.h>
 
 #include "ember/block.h"
+#include "ember/byteorder.h"
 #include "ember/log_ratelimit.h"
 #include "ember/rate_limiter.h"
 
@@ -62,14 +63,11 @@ struct block {
 };
 
 /* block.c */
-void blk_set_capacity(struct block *b, uint64_t bytes);
 /* The model behind a transport, or NULL if it is not a block device. */
 struct block *blk_of(struct virtio_dev *vd);
 /* Take what the driver made available, until the ring is empty or the limiter says wait
  * (then the throttle timer comes back for the rest). Transport lock held. */
 void blk_process(struct block *b);
-/* Move what the worker finished onto b->finished (control thread). */
-void blk_collect(struct block *b);
 /* Drop every request in flight or finished, unanswered: the queue is gone. */
 void blk_discard(struct block *b);
 
@@ -105,5 +103,28 @@ struct blk_io *blk_worker_take_done(struct blk_worker *w);
 void blk_worker_drain(struct blk_worker *w);
 /* Replace the backend; only while drained. */
 void blk_worker_set_backend(struct blk_worker *w, struct block_backend *be);
+
+/* ---- shared by the model and its persist file (inline, so calls run one way: block.c
+ * calls block_persist.c, never back) ---- */
+
+/* The capacity the driver reads: whole sectors of `bytes` (a partial last sector is not
+ * exposed). */
+static inline void blk_set_capacity(struct block *b, uint64_t bytes)
+{
+	b->capacity = bytes >> BLK_SECTOR_SHIFT;
+	put_le64(b->config, b->capacity);
+}
+
+/* Move what the worker finished onto b->finished (control thread). */
+static inline void blk_collect(struct block *b)
+{
+	struct blk_io *io = blk_worker_take_done(b->worker);
+
+	*b->finished_tail = io;
+	while (io) {
+		b->finished_tail = &io->next;
+		io = io->next;
+	}
+}
 
 #endif
