@@ -28,18 +28,6 @@ static void take_data(struct conn *c, const uint8_t *data, uint32_t n)
 		vconn_kill(c);
 }
 
-void vconn_orphan_rst(struct vsock_uds *u, const struct vsock_hdr *h)
-{
-	struct orphan *o;
-
-	if (h->op == VSOCK_OP_RST || u->orphan_len == ORPHAN_RING)
-		return;
-	o = &u->orphans[(u->orphan_head + u->orphan_len++) % ORPHAN_RING];
-	o->cid = h->dst_cid;
-	o->src_port = h->dst_port;
-	o->dst_port = h->src_port;
-}
-
 /* The guest asks for host port h->dst_port: connect to "<uds_path>_<port>". */
 static void rx_shutdown(struct conn *c, uint32_t flags)
 {
@@ -130,11 +118,6 @@ void vsock_uds_send(struct vsock_uds *u, const struct vsock_hdr *h, const uint8_
 bool vsock_uds_can_send(const struct vsock_uds *u)
 {
 	return u->orphan_len < ORPHAN_RING;
-}
-
-bool vsock_uds_pending(const struct vsock_uds *u)
-{
-	return u->orphan_len || u->qhead;
 }
 
 static void reply_hdr(const struct conn *c, struct vsock_hdr *h, uint16_t op)

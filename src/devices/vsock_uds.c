@@ -214,6 +214,11 @@ int vconn_flush(struct conn *c)
 	return 0;
 }
 
+bool vsock_uds_pending(const struct vsock_uds *u)
+{
+	return u->orphan_len || u->qhead;
+}
+
 static void wake(struct vsock_uds *u)
 {
 	if (vsock_uds_pending(u))

@@ -109,8 +109,18 @@ int vconn_flush(struct conn *c);
 /* The guest asks for host port h->dst_port: connect to "<uds_path>_<port>". */
 void vconn_guest_connect(struct vsock_uds *u, const struct vsock_hdr *h);
 
-/* vsock_packets.c */
-/* Owe a RST for a packet no connection takes (a bounded ring; a RST gets none). */
-void vconn_orphan_rst(struct vsock_uds *u, const struct vsock_hdr *h);
+/* Owe a RST for a packet no connection takes (a bounded ring; a RST gets none). Inline,
+ * as both files owe them and calls run one way (vsock_packets.c calls vsock_uds.c). */
+static inline void vconn_orphan_rst(struct vsock_uds *u, const struct vsock_hdr *h)
+{
+	struct orphan *o;
+
+	if (h->op == VSOCK_OP_RST || u->orphan_len == ORPHAN_RING)
+		return;
+	o = &u->orphans[(u->orphan_head + u->orphan_len++) % ORPHAN_RING];
+	o->cid = h->dst_cid;
+	o->src_port = h->dst_port;
+	o->dst_port = h->src_port;
+}
 
 #endif
