@@ -238,7 +238,7 @@ test_jailer_elf_SRCS := tools/jailer/elf.c
 # The loader's library directory, for finding what the VMM needs (libs.c).
 JAIL_MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 
-.PHONY: all test test-unit test-integration test-linux-stock test-san soak bench demo deps clean
+.PHONY: all test test-floors test-unit test-integration test-linux-stock test-san soak bench demo deps clean
 all: $(BUILD)/ember $(BUILD)/ember-uffd $(BUILD)/ember-jailer guest
 
 define ember_build # $(1) = build dir, $(2) = extra flags
@@ -311,8 +311,14 @@ guest: $(GUEST_ELF)
 
 UNIT_BINS = $(patsubst %,$(1)/tests/unit/test_%,$(UNIT_TESTS))
 
-test-unit: $(call UNIT_BINS,$(BUILD))
-	$(Q)for t in $^; do $$t || exit 1; done
+# The include floors (docs/ARCHITECTURE.md "Floors"): no include from a lower floor to a
+# higher one; --self-test plants one in a copy and expects it caught. Before the unit tests.
+test-floors:
+	$(Q)python3 tests/house/floors.py
+	$(Q)python3 tests/house/floors.py --self-test
+
+test-unit: test-floors $(call UNIT_BINS,$(BUILD))
+	$(Q)for t in $(call UNIT_BINS,$(BUILD)); do $$t || exit 1; done
 
 # KVM work runs where KVM works: directly on hardware KVM, in the KVM sandbox
 # (tests/sandbox/: QEMU TCG with SVM, kvm_amd inside) on a host with none or an emulating
@@ -335,7 +341,7 @@ test-san: $(call UNIT_BINS,$(SAN_BUILD)) $(SAN_BUILD)/ember guest
 	$(Q)ASAN_OPTIONS=detect_leaks=1 EMBER_GUEST_DIR=$(CURDIR)/$(BUILD)/guest \
 		$(WITH_KVM) python3 tests/integration/run.py --ember $(SAN_BUILD)/ember --sanitizer
 
-test: test-unit test-integration test-san test-fuzz-corpus
+test: test-floors test-unit test-integration test-san test-fuzz-corpus
 
 # The long runs of snapshot integrity (the suite runs them short): 1000 snapshot/restore
 # cycles, 100 random kills of snapshot writers and of diff + merge writers, a Linux guest's
