@@ -19,10 +19,9 @@ import subprocess
 import tempfile
 import time
 
-import run
-from run import Fail, Skip, check, secs
+from run import Fail, check, secs
 from test_api import Ember
-from test_linux import built_linux_dir, emulating
+from test_linux import needs_linux_user_space
 
 CMDLINE = "console=ttyS0 reboot=k panic=1 pci=off"
 SCRATCH_MIB = 16
@@ -99,16 +98,6 @@ class Shell(Ember):
         except subprocess.TimeoutExpired:
             raise Fail("%s: ember still runs %d s after %r; console: %r" % (
                 self.name, secs(timeout), command, self.out[-600:]))
-
-
-def needs_linux_user_space():
-    """Skips where a Linux guest's user space cannot run; returns the Linux guest's folder."""
-    if run.ARGS.sanitizer:
-        raise Skip("Linux boots once per run, with the normal build")
-    if emulating():
-        raise Skip("this host's KVM (kvm_pvm) cannot run guest user space: every system "
-                   "call fails (HOST-KVM.md); needs hardware KVM or the KVM sandbox")
-    return built_linux_dir()
 
 
 def golden():
