@@ -27,6 +27,7 @@ CMDLINE = "console=ttyS0 reboot=k panic=1 pci=off"
 SCRATCH_MIB = 16
 RO_BYTES = 1 << 20
 PROMPT_LINE = "ember-guest: shell on the console"
+BOOT_TRIES = 2
 _golden = {}
 _seq = [0]
 
@@ -119,11 +120,20 @@ def golden():
     with open(ro, "wb") as f:
         f.write(ro_bytes)
     t0 = time.time()
-    try:
-        g = boot_golden(tmp, d, scratch, ro)
-    except Exception as e:
-        _golden["error"] = str(e)[:2000]
-        raise
+    # A second try if the first boot does not reach the shell: in the KVM sandbox an early
+    # boot sometimes stops (seen once: no kernel output after its ACPI tables), and every
+    # test of the run hangs on this one boot.
+    failures = []
+    for attempt in range(BOOT_TRIES):
+        try:
+            g = boot_golden(tmp, "golden%d" % attempt, d, scratch, ro)
+            break
+        except Fail as e:
+            failures.append("boot %d: %s" % (attempt + 1, str(e)[:1500]))
+            print("  linux shell: %s" % failures[-1], flush=True)
+    else:
+        _golden["error"] = "\n".join(failures)
+        raise Fail(_golden["error"])
     g.update(dir=tmp, scratch=scratch, ro=ro, ro_bytes=ro_bytes, boot_s=time.time() - t0)
     _golden.update(g)
     print("  linux shell: booted and snapshotted at the prompt in %.1f s (counter at %d)" %
@@ -131,8 +141,8 @@ def golden():
     return _golden
 
 
-def boot_golden(tmp, d, scratch, ro):
-    e = Shell(tmp, "golden")
+def boot_golden(tmp, name, d, scratch, ro):
+    e = Shell(tmp, name)
     try:
         e.expect("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 256}, 204)
         e.expect("PUT", "/boot-source", {
@@ -143,15 +153,17 @@ def boot_golden(tmp, d, scratch, ro):
                 "drive_id": drive_id, "path_on_host": path, "is_root_device": False,
                 "is_read_only": read_only}, 204)
         e.expect("PUT", "/vsock", {"guest_cid": 3,
-                                   "uds_path": os.path.join(tmp, "golden.vsock")}, 204)
+                                   "uds_path": os.path.join(tmp, name + ".vsock")}, 204)
         e.expect("PUT", "/entropy", {}, 204)
         # Without deflate_on_oom the guest takes ballooned pages out of MemTotal.
         e.expect("PUT", "/balloon", {"amount_mib": 0, "deflate_on_oom": False,
                                      "stats_polling_interval_s": 1}, 204)
         e.expect("PUT", "/actions", {"action_type": "InstanceStart"}, 204)
-        e.wait_output(PROMPT_LINE, timeout=120)
-        e.sh("echo 0 >/tmp/count; "
-             "(i=0; while :; do i=$((i+1)); echo $i >/tmp/count; sleep 1; done) &")
+        e.wait_output(PROMPT_LINE, timeout=20)  # under a second on hardware KVM
+        # Written aside and renamed: a `cat` never finds the file truncated and not yet
+        # written (seen once in 20 restores when it was written in place).
+        e.sh("echo 0 >/tmp/count; (i=0; while :; do i=$((i+1)); echo $i >/tmp/count.new; "
+             "mv /tmp/count.new /tmp/count; sleep 1; done) &")
         count = e.carries_on_from(0)
         state, mem = os.path.join(tmp, "golden.state"), os.path.join(tmp, "golden.mem")
         e.snapshot(state, mem)

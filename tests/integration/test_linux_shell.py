@@ -62,11 +62,16 @@ def linux_inside_three_clones_at_once_draw_different_random_bytes():
 @test
 def linux_inside_restore_through_ember_uffd_answers():
     g = golden()
-    with tempfile.TemporaryDirectory() as tmp, test_uffd.Handler(tmp, g["mem"]) as h, \
+    with tempfile.TemporaryDirectory() as tmp, test_uffd.Handler(tmp, g["mem"], "-v") as h, \
             restore(tmp, "uffd", uffd=h.sock) as s:
         check(s.value("echo $((6*7))", r"^(\d+)$") == "42", "the shell's arithmetic")
         s.carries_on_from(g["count"])
         check(h.p.poll() is None, "ember-uffd ended while its guest ran")
+        check(s.power("poweroff") == 0, "poweroff: ember's status is not 0")
+        status = h.finish()
+        m = re.search(r"served \d+ faults: (\d+) pages copied", h.out)
+        check(status == 0 and m and int(m.group(1)) > 0,
+              "ember-uffd: status %d, %r %r" % (status, h.out, h.err))
 
 
 @test
