@@ -35,6 +35,16 @@ def built_linux_dir():
     return d
 
 
+def needs_linux_user_space():
+    """Skips where a Linux guest's user space cannot run; returns the Linux guest's folder."""
+    if run.ARGS.sanitizer:
+        raise Skip("Linux boots once per run, with the normal build")
+    if emulating():
+        raise Skip("this host's KVM (kvm_pvm) cannot run guest user space: every system "
+                   "call fails (HOST-KVM.md); needs hardware KVM or the KVM sandbox")
+    return built_linux_dir()
+
+
 def boot_once():
     """The one Linux boot of this run (shared by the tests below)."""
     if _facts:
@@ -100,11 +110,7 @@ def linux_restored_kernel_reseeds_its_crng_from_vmgenid():
 
 @test
 def linux_user_space_answers():
-    if run.ARGS.sanitizer:
-        raise Skip("Linux boots once per run, with the normal build")
-    if emulating():
-        raise Skip("this host's KVM (kvm_pvm) cannot run guest user space: every system "
-                   "call fails (HOST-KVM.md); needs hardware KVM")
+    needs_linux_user_space()
     f = boot_once()
     check(f.get("cpuinfo_processors") == "2", "/proc/cpuinfo: %r" % f.get("cpuinfo_processors"))
     check(f.get("exit") == "poweroff", "poweroff: %r" % f.get("exit"))

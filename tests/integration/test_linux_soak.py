@@ -8,21 +8,15 @@ import re
 import subprocess
 import tempfile
 
-import run
-from run import Skip, check, ember, test
-from test_linux import built_linux_dir, emulating
+from run import check, ember, test
+from test_linux import needs_linux_user_space
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 @test
 def linux_files_survive_diff_snapshots_merged_and_restored():
-    if run.ARGS.sanitizer:
-        raise Skip("Linux boots once per run, with the normal build")
-    if emulating():
-        raise Skip("this host's KVM (kvm_pvm) cannot run guest user space; needs hardware "
-                   "KVM or the KVM sandbox")
-    d = built_linux_dir()
+    d = needs_linux_user_space()
     cycles = int(os.environ.get("EMBER_LINUX_SOAK_CYCLES", "5"))
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "data.ext4")

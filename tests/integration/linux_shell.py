@@ -1,0 +1,201 @@
+"""A Linux guest's shell for tests: Linux booted once per run, snapshotted at its prompt
+(the golden snapshot), restored by each test in a new ember process.
+
+The golden VM is the microVM kernel with the busybox initramfs, 2 vCPUs and 256 MiB, a
+writable ext4 scratch drive (vda), a read-only drive of random bytes (vdb), an entropy
+device, a balloon and vsock on a Unix socket, all set up through the Firecracker API. At
+its shell a background job writes a counter to /tmp/count every second; then the VM is
+paused, snapshotted (full) and killed. A restore is an `ember --api-sock` process whose
+serial console is its stdin and stdout: `Shell.sh` types a line there and returns what it
+printed between two markers the typed line itself does not contain.
+
+Each restore gets its own vsock socket and its own copy of the scratch drive (overrides
+on PUT /snapshot/load), so any number of them can run at once."""
+import atexit
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+from run import Fail, check, secs
+from test_api import Ember
+from test_linux import needs_linux_user_space
+
+CMDLINE = "console=ttyS0 reboot=k panic=1 pci=off"
+SCRATCH_MIB = 16
+RO_BYTES = 1 << 20
+PROMPT_LINE = "ember-guest: shell on the console"
+BOOT_TRIES = 2
+_golden = {}
+_seq = [0]
+
+
+class Shell(Ember):
+    """An ember process serving the API, its serial console a Linux shell."""
+
+    def __init__(self, tmp, name):
+        self.dir = tmp
+        self.name = name
+        super().__init__(tmp, sock_name=name + ".api.sock")
+
+    def sh(self, line, timeout=30):
+        """Type `line` at the shell; return what it printed (without carriage returns)."""
+        _seq[0] += 1
+        a = 1000 + 2 * _seq[0]
+        with self.lock:
+            mark = len(self.out)
+        # $((N+0)): the echo of the typed line holds the sum, the output its value.
+        sep = " " if line.rstrip().endswith("&") else "; "
+        self.send("echo @@$((%d+0))@@; %s%secho @@$((%d+0))@@\n" % (a, line, sep, a + 1))
+        want = re.compile(rb"@@%d@@\r?\n(.*?)@@%d@@" % (a, a + 1), re.S)
+        end = time.time() + secs(timeout)
+        while time.time() < end:
+            with self.lock:
+                m = want.search(self.out, mark)
+            if m:
+                return m.group(1).decode(errors="replace").replace("\r", "")
+            if self.p.poll() is not None:
+                break
+            time.sleep(0.02)
+        raise Fail("%s: no answer to %r (ember status %s); console: %r; stderr: %s" % (
+            self.name, line, self.p.poll(), self.out[-600:], self.stderr()[-1000:]))
+
+    def value(self, line, pattern, timeout=30):
+        """The first match of `pattern` (one group) in what `line` printed."""
+        out = self.sh(line, timeout)
+        m = re.search(pattern, out, re.M)
+        check(m, "%s: %r printed %r, no /%s/" % (self.name, line, out, pattern))
+        return m.group(1)
+
+    def count(self):
+        return int(self.value("cat /tmp/count", r"^(\d+)$"))
+
+    def carries_on_from(self, n, timeout=15):
+        """The guest's counter read n before a snapshot: check it did not go back, wait for
+        it to go past n; returns its value then."""
+        c = self.count()
+        check(c >= n, "%s: the counter went back: %d, it was %d before the snapshot" %
+              (self.name, c, n))
+        end = time.time() + secs(timeout)
+        while c <= n and time.time() < end:
+            time.sleep(0.5)
+            c = self.count()
+        check(c > n, "%s: the counter stayed at %d, not past %d" % (self.name, c, n))
+        return c
+
+    def snapshot(self, state, mem, kind="Full"):
+        """Pause, then write a snapshot (the VM stays paused)."""
+        self.expect("PATCH", "/vm", {"state": "Paused"}, 204)
+        self.expect("PUT", "/snapshot/create", {"snapshot_type": kind, "snapshot_path": state,
+                                                "mem_file_path": mem}, 204)
+
+    def power(self, command, timeout=60):
+        """Type a power command (poweroff, reboot); return ember's exit status."""
+        self.send(command + "\n")
+        try:
+            return self.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise Fail("%s: ember still runs %d s after %r; console: %r" % (
+                self.name, secs(timeout), command, self.out[-600:]))
+
+
+def golden():
+    """The golden snapshot of this run: booted on the first call. A dict: dir, state, mem,
+    scratch (the pristine image), ro (path), ro_bytes, count (the counter just before the
+    snapshot), boot_s."""
+    if _golden.get("error"):
+        raise Fail("the golden boot failed earlier in this run: " + _golden["error"])
+    if _golden:
+        return _golden
+    d = needs_linux_user_space()
+    tmp = tempfile.mkdtemp(prefix="ember-linux-shell-")
+    atexit.register(shutil.rmtree, tmp, True)
+    scratch, ro = os.path.join(tmp, "scratch.ext4"), os.path.join(tmp, "ro.img")
+    # Inode tables and journal written now: the guest's ext4 has nothing to do lazily.
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0",
+                    scratch, "%dM" % SCRATCH_MIB], check=True, stdout=subprocess.DEVNULL)
+    ro_bytes = os.urandom(RO_BYTES)
+    with open(ro, "wb") as f:
+        f.write(ro_bytes)
+    t0 = time.time()
+    # A second try if the first boot does not reach the shell: in the KVM sandbox an early
+    # boot sometimes stops (seen once: no kernel output after its ACPI tables), and every
+    # test of the run hangs on this one boot.
+    failures = []
+    for attempt in range(BOOT_TRIES):
+        try:
+            g = boot_golden(tmp, "golden%d" % attempt, d, scratch, ro)
+            break
+        except Fail as e:
+            failures.append("boot %d: %s" % (attempt + 1, str(e)[:1500]))
+            print("  linux shell: %s" % failures[-1], flush=True)
+    else:
+        _golden["error"] = "\n".join(failures)
+        raise Fail(_golden["error"])
+    g.update(dir=tmp, scratch=scratch, ro=ro, ro_bytes=ro_bytes, boot_s=time.time() - t0)
+    _golden.update(g)
+    print("  linux shell: booted and snapshotted at the prompt in %.1f s (counter at %d)" %
+          (g["boot_s"], g["count"]), flush=True)
+    return _golden
+
+
+def boot_golden(tmp, name, d, scratch, ro):
+    e = Shell(tmp, name)
+    try:
+        e.expect("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 256}, 204)
+        e.expect("PUT", "/boot-source", {
+            "kernel_image_path": os.path.join(d, "vmlinux"),
+            "initrd_path": os.path.join(d, "initramfs.cpio.gz"), "boot_args": CMDLINE}, 204)
+        for drive_id, path, read_only in (("scratch", scratch, False), ("ro", ro, True)):
+            e.expect("PUT", "/drives/" + drive_id, {
+                "drive_id": drive_id, "path_on_host": path, "is_root_device": False,
+                "is_read_only": read_only}, 204)
+        e.expect("PUT", "/vsock", {"guest_cid": 3,
+                                   "uds_path": os.path.join(tmp, name + ".vsock")}, 204)
+        e.expect("PUT", "/entropy", {}, 204)
+        # Without deflate_on_oom the guest takes ballooned pages out of MemTotal.
+        e.expect("PUT", "/balloon", {"amount_mib": 0, "deflate_on_oom": False,
+                                     "stats_polling_interval_s": 1}, 204)
+        e.expect("PUT", "/actions", {"action_type": "InstanceStart"}, 204)
+        e.wait_output(PROMPT_LINE, timeout=20)  # under a second on hardware KVM
+        # Written aside and renamed: a `cat` never finds the file truncated and not yet
+        # written (seen once in 20 restores when it was written in place).
+        e.sh("echo 0 >/tmp/count; (i=0; while :; do i=$((i+1)); echo $i >/tmp/count.new; "
+             "mv /tmp/count.new /tmp/count; sleep 1; done) &")
+        count = e.carries_on_from(0)
+        state, mem = os.path.join(tmp, "golden.state"), os.path.join(tmp, "golden.mem")
+        e.snapshot(state, mem)
+        return {"state": state, "mem": mem, "count": count}
+    finally:
+        e.close()
+
+
+def restore(tmp, name, state=None, mem=None, uffd=None, scratch=None, diff=False):
+    """A new ember process restored from a snapshot (the golden one unless given), resumed,
+    with its own vsock socket and a scratch drive (its own copy of the pristine image
+    unless given). Returns the Shell; the caller closes it."""
+    g = golden()
+    if scratch is None:
+        scratch = os.path.join(tmp, name + ".scratch.ext4")
+        copy(g["scratch"], scratch)
+    backend = {"backend_type": "Uffd", "backend_path": uffd} if uffd else \
+        {"backend_type": "File", "backend_path": mem or g["mem"]}
+    s = Shell(tmp, name)
+    s.scratch = scratch
+    try:
+        s.expect("PUT", "/snapshot/load", {
+            "snapshot_path": state or g["state"], "mem_backend": backend, "resume_vm": True,
+            "enable_diff_snapshots": diff,
+            "vsock_override": {"uds_path": os.path.join(tmp, name + ".vsock")},
+            "drive_overrides": [{"drive_id": "scratch", "path_on_host": scratch}]}, 204)
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def copy(src, dst):
+    """A copy keeping holes and the snapshot id (extended attribute) of a memory file."""
+    subprocess.run(["cp", "--sparse=always", "--preserve=xattr", src, dst], check=True)
