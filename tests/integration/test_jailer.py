@@ -395,7 +395,7 @@ def jailer_linux_shell_in_a_jail_with_a_tap_and_a_memory_limit():
         linux_config(jail_root(base, "linux"), linux)
         try:
             t0 = time.monotonic()
-            with Jailed(base, "linux", *jail, vmm_args=("--no-api", "--config-file", "/vm.json")) as j:
+            with Jailed(base, "linux", *jail, vmm_args=("--config-file", "/vm.json")) as j:
                 j.wait_output("ember-guest: shell on the console", timeout=300)
                 print("  jailer: Linux shell %.1f s after the jailer started" %
                       (time.monotonic() - t0))
