@@ -86,7 +86,7 @@ static void handle_io(struct vcpu *v)
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 
 	count_exit(v, VCPU_EXIT_IO);
-	v->io_pending = run->io.direction == KVM_EXIT_IO_IN;
+	v->io_pending = true;
 	for (uint32_t i = 0; i < run->io.count; i++) {
 		bus_access(v->env->pio, run->io.port, data, run->io.size,
 			run->io.direction == KVM_EXIT_IO_OUT);
@@ -100,7 +100,7 @@ static void handle_mmio(struct vcpu *v)
 	uint32_t len = run->mmio.len;
 
 	count_exit(v, VCPU_EXIT_MMIO);
-	v->io_pending = !run->mmio.is_write;
+	v->io_pending = true;
 	if (len > sizeof(run->mmio.data))
 		len = sizeof(run->mmio.data);
 	bus_access(v->env->mmio, run->mmio.phys_addr, run->mmio.data, len, run->mmio.is_write);
@@ -158,17 +158,30 @@ static bool handle_exit(struct vcpu *v)
 	return false;
 }
 
-/* KVM finishes an I/O exit (stores the value an IN or MMIO read returns) only on the
- * next KVM_RUN. Before parking, run once with immediate_exit set: KVM completes the
- * access and returns at once, so saved registers hold its result. */
+/* KVM finishes an I/O exit only on the next KVM_RUN: it stores what an IN or MMIO read
+ * returns, and moves RIP (and RSI, RCX for a string instruction) past an OUT. Before
+ * parking, run with immediate_exit set: KVM completes the access and returns at once,
+ * so saved registers are those after it (a restored guest would otherwise do the
+ * access again). Completing a string instruction may hand over its next batch first:
+ * serve it and go on. */
+#define SETTLE_MAX 64
+
 static void settle_io(struct vcpu *v)
 {
-	if (!v->io_pending)
-		return;
-	v->run->immediate_exit = 1;
-	if (ioctl(v->fd, KVM_RUN, 0) < 0 && errno != EINTR)
-		log_warn("vcpu %u: completing I/O before parking: %s", v->index, strerror(errno));
-	v->io_pending = false;
+	for (unsigned i = 0; v->io_pending && i < SETTLE_MAX; i++) {
+		v->io_pending = false;
+		v->run->immediate_exit = 1;
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			if (errno != EINTR)
+				log_warn("vcpu %u: completing I/O before parking: %s", v->index,
+					strerror(errno));
+			return;
+		}
+		if (v->run->exit_reason == KVM_EXIT_IO)
+			handle_io(v);
+		else if (v->run->exit_reason == KVM_EXIT_MMIO)
+			handle_mmio(v);
+	}
 }
 
 /* Block until there is something to do. Returns false when the thread must end. */

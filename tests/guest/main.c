@@ -176,6 +176,22 @@ static void cmd_spew(const struct args *a)
 	put_char('\n');
 }
 
+/* The same text as spew, one OUT per byte (put_char): the exits KVM finishes only on the
+ * next KVM_RUN. */
+static void cmd_chatter(const struct args *a)
+{
+	static const char line[] = "spew: a guest that floods its console, one 64-byte line of many\n";
+	uint64_t kib;
+
+	if (arg_u64(a, 1, &kib))
+		return;
+	for (uint64_t i = 0; i < kib * 1024; i++)
+		put_char(line[i % (sizeof(line) - 1)]);
+	put_str("OK chatter kib=");
+	put_dec(kib);
+	put_char('\n');
+}
+
 static void cmd_boottimer(const struct args *a)
 {
 	(void)a;
@@ -217,6 +233,7 @@ static const struct command {
 	{ "touch", 1, "touch <pages>", cmd_touch },
 	{ "boottimer", 0, "boottimer", cmd_boottimer },
 	{ "spew", 1, "spew <kib>", cmd_spew },
+	{ "chatter", 1, "chatter <kib>", cmd_chatter },
 	{ "reset", 0, "reset", cmd_reset },
 	{ "poweroff", 0, "poweroff", cmd_poweroff },
 	{ "fault", 0, "fault", cmd_fault },
