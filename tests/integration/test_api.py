@@ -392,7 +392,7 @@ DEVICE_ERRORS = [(m, p, b, 400, f) for m, p, b, f in [
     ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "is_root_device": True, "ro": True},
      DESER + "unknown field `ro`"),
     ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "is_root_device": "yes"},
-     "invalid type for field `is_root_device`"),
+     "invalid type"),
     ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "is_root_device": True,
                                "cache_type": "Fast"}, "unknown variant `Fast`"),
     ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": "/dev/null",
@@ -427,11 +427,11 @@ DEVICE_ERRORS = [(m, p, b, 400, f) for m, p, b, f in [
     ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "a" * 16},
      "a tap device name has 1 to 15 bytes"),
     ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": ["tap0"]},
-     "invalid type for field `host_dev_name`: sequence, expected a string"),
+     "invalid type: sequence, expected a string"),
     ("PUT", "/vsock", {"guest_cid": 2, "uds_path": "/tmp/v.sock"},
      "guest_cid: 2 is reserved, the guest CID must be 3 or more"),
     ("PUT", "/vsock", {"guest_cid": -3, "uds_path": "/tmp/v.sock"},
-     "invalid value for field `guest_cid`: integer `-3`, expected u32"),
+     "invalid value: integer `-3`, expected u32"),
     ("PUT", "/vsock", {"guest_cid": 3}, "missing field `uds_path`"),
     ("PUT", "/vsock", {"guest_cid": 3, "uds_path": "/" + "x" * 200},
      "uds_path must be 1 to 107 bytes long"),
@@ -444,7 +444,7 @@ DEVICE_ERRORS = [(m, p, b, 400, f) for m, p, b, f in [
     ("PUT", "/balloon", {"amount_mib": 1, "deflate_on_oom": True, "free_page_hinting": True},
      "free_page_hinting is not supported by this ember"),
     ("PUT", "/balloon", {"amount_mib": "1", "deflate_on_oom": True},
-     "invalid type for field `amount_mib`"),
+     "invalid type"),
     ("PATCH", "/balloon/statistics", {"stats_polling_interval_s": 70000}, "expected u16"),
 ]]
 PRE_BOOT = [
@@ -458,7 +458,7 @@ PRE_BOOT = [
     ("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 64, "vcpus": 1}, 400,
      "unknown field `vcpus`"),
     ("PUT", "/machine-config", {"vcpu_count": "2", "mem_size_mib": 64}, 400,
-     "invalid type for field `vcpu_count`"),
+     "invalid type"),
     ("PUT", "/machine-config", {"vcpu_count": 64, "mem_size_mib": 64}, 400,
      "The number of vCPUs must be greater than 0, less than 32"),
     ("PATCH", "/machine-config", {}, 400, "Empty PATCH request."),
@@ -803,7 +803,7 @@ def api_config_file_boots_at_once():
                        "machine-config": {"vcpu_count": 1, "mem_size_mib": 64, "smt": "no"}}, f)
         r = ember("--no-api", "--config-file", cfg, timeout=20)
         check(r.returncode == 152 and cfg + ": machine-config: " in r.stderr and
-              "invalid type for field `smt`" in r.stderr, "bad config: %r" % (r,))
+              "invalid type" in r.stderr, "bad config: %r" % (r,))
 
 
 # ---- ember run FILE.lua --api-sock: the API drives a VM defined in Lua ----
