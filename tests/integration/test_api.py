@@ -506,7 +506,7 @@ PRE_BOOT = [
     ("GET", "/vm/config", None, 200, '"network-interfaces": [{"iface_id": "eth0", '
      '"host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00:02"'),
     ("GET", "/vm/config", None, 200, '"vsock": {"guest_cid": 3, "uds_path": "/tmp/v.sock"}, '
-     '"entropy": {"rate_limiter": {"bandwidth": {"size": 1000, "one_time_burst": 0, '
+     '"entropy": {"rate_limiter": {"bandwidth": {"size": 1000, "one_time_burst": null, '
      '"refill_time": 100}, "ops": null}}'),
     ("PUT", "/logger", {"level": "Debug", "show_level": True}, 204, None),
     ("PUT", "/logger", {"level": "Loud"}, 400, "Invalid LevelFilter"),
@@ -636,7 +636,8 @@ def api_survives_hostile_clients():
         boot(e)
         # Garbage bytes: a 400 and the connection closed.
         got = raw_exchange(e.sock, os.urandom(4096).replace(b"\n", b"x"))
-        check(got.startswith(b"HTTP/1.1 400") and b"Invalid HTTP request" in got,
+        check(got.startswith(b"HTTP/1.1 400") and b'{ "error": "Invalid ' in got and
+              b"\nAll previous unanswered requests will be dropped." in got,
               "garbage: %r" % got[:200])
         still_serving(e)
         # Huge headers.

@@ -245,7 +245,7 @@ static void test_api_router_drives(void **state)
 		{ "GET", "/vm/config", NULL, 200, "{\"drive_id\":\"data\",\"partuuid\":\"0eaa91a0-01\","
 			"\"is_root_device\":false,\"cache_type\":\"Writeback\",\"is_read_only\":true,"
 			"\"path_on_host\":\"disk.img\",\"rate_limiter\":{\"bandwidth\":{\"size\":1000,"
-			"\"one_time_burst\":0,\"refill_time\":100},\"ops\":null},\"io_engine\":\"Sync\"" },
+			"\"one_time_burst\":null,\"refill_time\":100},\"ops\":null},\"io_engine\":\"Sync\"" },
 		/* One root device; the same id may be put again (it replaces the drive). */
 		{ "PUT", "/drives/other", "{\"drive_id\": \"other\", \"path_on_host\": \"disk.img\", "
 			"\"is_root_device\": true}", 400, "Drive config error: A root block device already "
@@ -400,8 +400,8 @@ static void test_api_router_network_interfaces(void **state)
 	static const struct call t[] = {
 		{ "PUT", "/network-interfaces/eth0", ETH0, 204, NULL },
 		{ "GET", "/vm/config", NULL, 200, "\"network-interfaces\":[{\"iface_id\":\"eth0\","
-			"\"host_dev_name\":\"tap0\",\"guest_mac\":\"06:00:ac:10:00:02\","
-			"\"rx_rate_limiter\":{\"bandwidth\":null,\"ops\":{\"size\":10,\"one_time_burst\":0,"
+			"\"host_dev_name\":\"tap0\",\"guest_mac\":\"06:00:ac:10:00:02\",\"mtu\":null,"
+			"\"rx_rate_limiter\":{\"bandwidth\":null,\"ops\":{\"size\":10,\"one_time_burst\":null,"
 			"\"refill_time\":1000}},\"tx_rate_limiter\":null}]" },
 		{ "PUT", "/network-interfaces/eth1", "{\"iface_id\": \"eth1\", \"host_dev_name\": "
 			"\"tap1\", \"guest_mac\": \"06:00:ac:10:00:02\"}", 400, "Network interface error: "
@@ -414,7 +414,7 @@ static void test_api_router_network_interfaces(void **state)
 		{ "PUT", "/network-interfaces/eth1", "{\"iface_id\": \"eth1\", \"host_dev_name\": "
 			"\"tap1\", \"guest_mac\": \"06:00:ac:10:00:02\"}", 204, NULL },
 		{ "GET", "/vm/config", NULL, 200, "[{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\","
-			"\"guest_mac\":\"06:00:ac:10:00:03\",\"rx_rate_limiter\":null,"
+			"\"guest_mac\":\"06:00:ac:10:00:03\",\"mtu\":null,\"rx_rate_limiter\":null,"
 			"\"tx_rate_limiter\":null},{\"iface_id\":\"eth1\"" },
 		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth1\", \"host_dev_name\": "
 			"\"tap0\"}", 400, "The id from the path [eth0] does not match the id from the "
