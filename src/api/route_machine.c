@@ -47,6 +47,14 @@ void api_set_instance_id(const char *id)
 	instance_id = id;
 }
 
+/* --firecracker-version-compat: a Firecracker version for clients that check it. */
+static const char *version_shown = EMBER_VERSION;
+
+void api_set_version_compat(const char *version)
+{
+	version_shown = version;
+}
+
 void api_get_instance_info(struct api *api, const struct api_call *call, struct api_resp *r)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -54,7 +62,7 @@ void api_get_instance_info(struct api *api, const struct api_call *call, struct 
 	(void)call;
 	cJSON_AddStringToObject(o, "id", instance_id);
 	cJSON_AddStringToObject(o, "state", instance_state(api));
-	cJSON_AddStringToObject(o, "vmm_version", EMBER_VERSION);
+	cJSON_AddStringToObject(o, "vmm_version", version_shown);
 	cJSON_AddStringToObject(o, "app_name", "ember");
 	resp_json(r, o);
 }
@@ -65,7 +73,7 @@ void api_get_version(struct api *api, const struct api_call *call, struct api_re
 
 	(void)api;
 	(void)call;
-	cJSON_AddStringToObject(o, "firecracker_version", EMBER_VERSION);
+	cJSON_AddStringToObject(o, "firecracker_version", version_shown);
 	resp_json(r, o);
 }
 
