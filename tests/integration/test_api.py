@@ -527,7 +527,7 @@ PRE_BOOT = [
      "before starting"),
     ("PUT", "/snapshot/load", {"snapshot_path": "/s"}, 400,
      "either `mem_backend` or `mem_file_path` is required"),
-    ("GET", "/nowhere", None, 400, "Invalid request method and/or path: GET /nowhere."),
+    ("GET", "/nowhere", None, 400, "Invalid request method and/or path: GET nowhere."),
     ("GET", "/", "{}", 400, "GET request cannot have a body."),
     ("PUT", "/boot-source", None, 400, "Empty PUT request."),
     ("PUT", "/machine-config", "{not json", 400, DESER + "invalid JSON"),
