@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ember/log.h"
 #include "ember/version.h"
 #include "ember/vm.h"
 #include "json.h"
@@ -146,8 +147,11 @@ static void update_machine(struct api *api, const cJSON *b, bool put, struct api
 		resp_fault(r, 400, MSG_POST_BOOT);
 		return;
 	}
-	if (tmpl)
-		r->deprecation = true; /* cpu_template is deprecated in Firecracker */
+	if (tmpl) {
+		/* Deprecated in Firecracker, which says so in this line. */
+		r->deprecation = true;
+		log_warn("%s /machine-config: cpu_template field is deprecated.", put ? "PUT" : "PATCH");
+	}
 	if (vcpus == 0 || vcpus > VM_MAX_VCPUS || (smt && vcpus > 1 && vcpus % 2)) {
 		resp_fault(r, 400, "Machine config error: The number of vCPUs must be greater than 0, "
 			"less than %d and must be 1 or an even number if SMT is enabled.", VM_MAX_VCPUS);

@@ -128,7 +128,8 @@ class Ember:
         raw = r.read()
         if conn is None:
             c.close()
-        return r.status, (json.loads(raw) if raw else None), dict(r.getheaders())
+        # strict=False: micro-http's {"error": ...} bodies hold a raw newline, as ember's do.
+        return r.status, (json.loads(raw, strict=False) if raw else None), dict(r.getheaders())
 
     def expect(self, method, path, body, status, fragment=None):
         try:
@@ -410,7 +411,7 @@ DEVICE_ERRORS = [(m, p, b, 400, f) for m, p, b, f in [
     ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": "/dev/null",
                                "is_root_device": True,
                                "rate_limiter": {"bandwidth": {"size": 1}}},
-     "missing field `rate_limiter.bandwidth.refill_time`"),
+     "missing field `refill_time` at line 1 column "),
     ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0"}, "missing field `host_dev_name`"),
     ("PUT", "/network-interfaces/eth0", {"iface_id": "eth1", "host_dev_name": "tap0"},
      "The id from the path [eth0] does not match the id from the body [eth1]!"),
@@ -436,7 +437,7 @@ DEVICE_ERRORS = [(m, p, b, 400, f) for m, p, b, f in [
     ("PUT", "/vsock", {"guest_cid": 3, "uds_path": "/" + "x" * 200},
      "uds_path must be 1 to 107 bytes long"),
     ("PUT", "/entropy", {"rate_limiter": {"ops": {"size": 1}}},
-     "missing field `rate_limiter.ops.refill_time`"),
+     "missing field `refill_time` at line 1 column "),
     ("PUT", "/entropy", {"device": "/dev/random"}, "unknown field `device`"),
     ("PUT", "/balloon", {"amount_mib": 10}, "missing field `deflate_on_oom`"),
     ("PUT", "/balloon", {"amount_mib": 100000, "deflate_on_oom": True},
