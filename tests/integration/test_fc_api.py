@@ -8,12 +8,11 @@ import http.client
 import json
 import os
 import re
-import socket
 import tempfile
 
 import run
 from run import check, guest_kernel, test
-from test_api import Ember, UnixHTTPConnection
+from test_api import Ember, UnixHTTPConnection, raw_exchange
 
 NOT_SUPPORTED_BEFORE_START = "The requested operation is not supported before starting the microVM."
 NOT_SUPPORTED_AFTER_START = "The requested operation is not supported after starting the microVM."
@@ -252,12 +251,6 @@ def fc_api_put_update_post_boot():
               exact="Invalid request method and/or path: PATCH boot-source.")
         fault(e, "PATCH", "/logger", {"level": "Error"},
               exact="Invalid request method and/or path: PATCH logger.")
-        # test_api_version, post-boot half, and the vsock and entropy refusals
-        check(ok(e, "GET", "/version", status=200)[0]["firecracker_version"],
-              "no firecracker_version")
-        fault(e, "PUT", "/vsock", {"guest_cid": 17, "uds_path": "vsock.sock"},
-              match=NOT_SUPPORTED_AFTER_START)
-        fault(e, "PUT", "/entropy", {}, match=NOT_SUPPORTED_AFTER_START)
 
 
 @test
@@ -439,24 +432,6 @@ def fc_negative_snapshot_load_api():
         check(info["state"] == "Not started", "after a failed load: %r" % info)
 
 
-def raw_answer(sock, data):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(run.secs(10))
-    s.connect(sock)
-    s.sendall(data)
-    got = b""
-    while True:
-        try:
-            part = s.recv(65536)
-        except socket.timeout:
-            break
-        if not part:
-            break
-        got += part
-    s.close()
-    return got
-
-
 def body_of(response):
     return response.split(b"\r\n\r\n", 1)[1].decode()
 
@@ -465,17 +440,17 @@ def body_of(response):
 def fc_http_level_errors():
     """What micro-http answers before Firecracker's router sees a request."""
     with tempfile.TemporaryDirectory() as tmp, Ember(tmp) as e:
-        got = raw_answer(e.sock, b"POST /actions HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}")
+        got = raw_exchange(e.sock, b"POST /actions HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}")
         check(got.startswith(b"HTTP/1.1 400") and body_of(got) == '{ "error": "Invalid HTTP '
               'Method: Unsupported HTTP method.' + MICRO_HTTP_TAIL + '" }', "POST: %r" % got)
-        got = raw_answer(e.sock, b"PATCH /machine-config HTTP/1.1\r\nContent-Length: 51201\r\n"
+        got = raw_exchange(e.sock, b"PATCH /machine-config HTTP/1.1\r\nContent-Length: 51201\r\n"
                          b"Content-Type: application/json\r\n\r\naaaaa")
         check(body_of(got) == '{ "error": "Request payload with size 51201 is larger than the '
               'limit of 51200 allowed by server.' + MICRO_HTTP_TAIL + '" }', "big: %r" % got)
-        got = raw_answer(e.sock, b"GET / HTTP/2.0\r\n\r\n")
+        got = raw_exchange(e.sock, b"GET / HTTP/2.0\r\n\r\n")
         check(body_of(got) == '{ "error": "Invalid HTTP Version: Unsupported HTTP version.' +
               MICRO_HTTP_TAIL + '" }', "HTTP/2.0: %r" % got)
-        got = raw_answer(e.sock, b"GET\r\n\r\n")
+        got = raw_exchange(e.sock, b"GET\r\n\r\n")
         check(got.startswith(b"HTTP/1.1 400") and body_of(got).startswith('{ "error": "Invalid '),
               "bad request line: %r" % got)
         # The router's refusals are fault_message answers, the path's first segment named.
