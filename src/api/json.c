@@ -61,6 +61,9 @@ cJSON *json_parse(const char *body, size_t len, char *err, size_t errlen)
 		snprintf(err, errlen, "EOF while parsing a value at line 1 column 0");
 		return NULL;
 	}
+	if (json_syntax_check(body, len, err, errlen))
+		return NULL;
+	/* Past serde's rules, cJSON should not fail; if it does, say where. */
 	if (memchr(body, '\0', len)) {
 		snprintf(err, errlen, "invalid JSON: NUL byte at offset %zu",
 			(size_t)((const char *)memchr(body, '\0', len) - body));

@@ -58,9 +58,11 @@ struct jschema {
 #define JF_MAP(n, p) { .name = (n), .kind = JK_STRING_MAP, .presence = (p) }
 #define JF_END { .name = NULL }
 
-/* Parse a request body (`len` bytes, NUL-terminated). NULL with a message such as
- * "invalid JSON at line 1 column 7" or "trailing characters at line 1 column 3". */
+/* Parse a request body (`len` bytes, NUL-terminated) by serde_json's rules. NULL with its
+ * message: "expected value at line 1 column 7", "trailing characters at line 1 column 3". */
 cJSON *json_parse(const char *body, size_t len, char *err, size_t errlen);
+/* serde_json's syntax check alone (json_syntax.c): 0, or -1 with its message and place. */
+int json_syntax_check(const char *body, size_t len, char *err, size_t errlen);
 
 /* Check `v` against `schema`. 0, or -EINVAL with serde_json's message, as Firecracker
  * answers: "missing field `vcpu_count`",

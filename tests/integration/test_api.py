@@ -531,7 +531,8 @@ PRE_BOOT = [
     ("GET", "/nowhere", None, 400, "Invalid request method and/or path: GET nowhere."),
     ("GET", "/", "{}", 400, "GET request cannot have a body."),
     ("PUT", "/boot-source", None, 400, "Empty PUT request."),
-    ("PUT", "/machine-config", "{not json", 400, DESER + "invalid JSON"),
+    ("PUT", "/machine-config", "{not json", 400,
+     DESER + "key must be a string at line 1 column 2."),
     ("PUT", "/actions", {"action_type": "InstanceStart"}, 400,
      "Cannot start microvm without kernel configuration."),
 ]

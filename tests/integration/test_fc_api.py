@@ -386,7 +386,8 @@ def fc_get_full_config():
         tx_rl = {"bandwidth": {"size": 1000000, "refill_time": 100, "one_time_burst": None},
                  "ops": None}
         ok(e, "PUT", "/network-interfaces/1", {"iface_id": "1", "guest_mac": "06:00:00:00:00:01",
-                                                "host_dev_name": "fctap1", "tx_rate_limiter": tx_rl})
+                                                "host_dev_name": "fctap1",
+                                                "tx_rate_limiter": tx_rl})
         ok(e, "PUT", "/mmds/config", {"version": "V2", "ipv4_address": "169.254.169.250",
                                        "network_interfaces": ["1"], "imds_compat": True})
         got = ok(e, "GET", "/vm/config", status=200)[0]

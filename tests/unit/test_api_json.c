@@ -68,7 +68,9 @@ static void test_api_json_check_answers_as_serde_with_the_place(void **state)
 		{ "{}",
 			"missing field `vcpu_count` at line 1 column 2" },
 		{ "{\"vcpu_count\": 1, \"vcpus\": 2}",
-			"unknown field `vcpus`, expected one of `vcpu_count`, `mem_size_mib`, `smt`, `path`, `state`, `huge_pages`, `bandwidth`, `list`, `buckets`, `props` at line 1 column 25" },
+			"unknown field `vcpus`, expected one of `vcpu_count`, `mem_size_mib`, `smt`, "
+			"`path`, `state`, `huge_pages`, `bandwidth`, `list`, `buckets`, `props` at line 1 "
+			"column 25" },
 		{ "{\"vcpu_count\": 1, \"vcpu_count\": 2}",
 			"duplicate field `vcpu_count` at line 1 column 30" },
 		{ "{\"vcpu_count\": \"2\"}",
@@ -124,24 +126,63 @@ static void test_api_json_check_answers_as_serde_with_the_place(void **state)
 
 static void test_api_json_parse_says_where_it_went_wrong(void **state)
 {
+	/* serde_json's words and places (the byte it stopped at; at the end, the last). */
 	static const struct {
 		const char *body, *want;
 	} cases[] = {
-		{ "{\"a\": }", "invalid JSON at line 1 column 7" },
-		{ "{\"a\": 1", "EOF while parsing a value at line 1 column 8" },
+		{ "{\"a\": }", "expected value at line 1 column 7" },
+		{ "{\"a\": 1", "EOF while parsing an object at line 1 column 7" },
 		{ "{}\n{}", "trailing characters at line 2 column 1" },
-		{ "{\n\n  x}", "invalid JSON at line 3 column 4" },
+		{ "{\n\n  x}", "key must be a string at line 3 column 3" },
+		{ "{\"a\" 1}", "expected `:` at line 1 column 6" },
+		{ "{\"a\": 1 \"b\"}", "expected `,` or `}` at line 1 column 9" },
+		{ "[1 2]", "expected `,` or `]` at line 1 column 4" },
+		{ "[1, 2,]", "trailing comma at line 1 column 7" },
+		{ "{\"a\": 1,}", "trailing comma at line 1 column 9" },
+		{ "[1", "EOF while parsing a list at line 1 column 2" },
+		{ "{\"a\": \"x", "EOF while parsing a string at line 1 column 8" },
+		{ "{\"a\": 01}", "invalid number at line 1 column 8" },
+		{ "{\"a\": 1.}", "invalid number at line 1 column 9" },
+		{ "{\"a\": -}", "invalid number at line 1 column 8" },
+		{ "{\"a\": tru}", "expected ident at line 1 column 10" },
+		{ "{\"a\": \"\\q\"}", "invalid escape at line 1 column 9" },
+		{ "{\"a\": \"x\ny\"}", "control character (\\u0000-\\u001F) found while parsing "
+			"a string at line 2 column 0" },
+		{ "\xEF\xBB\xBF{}", "expected value at line 1 column 1" },
+		{ "{}\0{}", "trailing characters at line 1 column 3" },
+		{ "\f{}", "expected value at line 1 column 1" },
 	};
 	char err[256];
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		assert_null(json_parse(cases[i].body, strlen(cases[i].body), err, sizeof(err)));
+		size_t len = strlen(cases[i].body);
+		if (strcmp(cases[i].body, "{}") == 0)
+			len = 5; /* the case with a NUL inside */
+		assert_null(json_parse(cases[i].body, len, err, sizeof(err)));
 		assert_string_equal(err, cases[i].want);
 	}
-	assert_null(json_parse("{}\0{}", 5, err, sizeof(err)));
-	assert_string_equal(err, "invalid JSON: NUL byte at offset 2");
 	assert_null(json_parse("", 0, err, sizeof(err)));
+	assert_string_equal(err, "EOF while parsing a value at line 1 column 0");
+}
+
+static void test_api_json_parse_nests_as_deep_as_serde(void **state)
+{
+	char deep[2 * 129 + 1], err[128];
+	cJSON *v;
+
+	(void)state;
+	memset(deep, '[', 128);
+	memset(deep + 128, ']', 128);
+	deep[256] = '\0';
+	v = json_parse(deep, 256, err, sizeof(err));
+	assert_non_null(v); /* 128 levels: serde_json's limit, still taken */
+	cJSON_Delete(v);
+	memset(deep, '[', 129);
+	memset(deep + 129, ']', 129);
+	deep[258] = '\0';
+	assert_null(json_parse(deep, 258, err, sizeof(err)));
+	assert_string_equal(err, "recursion limit exceeded at line 1 column 129");
 }
 
 static void test_api_json_parse_refuses_deep_nesting_without_crashing(void **state)
@@ -159,7 +200,8 @@ static void test_api_json_parse_refuses_deep_nesting_without_crashing(void **sta
 
 static void test_api_json_getters_treat_null_as_absent(void **state)
 {
-	static const char body[] = "{\"a\": null, \"b\": true, \"n\": 7, \"big\": 18446744073709551615, \"s\": \"x\", \"e\": \"2M\"}";
+	static const char body[] = "{\"a\": null, \"b\": true, \"n\": 7, "
+		"\"big\": 18446744073709551615, \"s\": \"x\", \"e\": \"2M\"}";
 	char err[64];
 	cJSON *v = json_parse(body, sizeof(body) - 1, err, sizeof(err));
 
@@ -197,6 +239,7 @@ int main(void)
 		cmocka_unit_test(test_api_json_check_answers_as_serde_with_the_place),
 		cmocka_unit_test(test_api_json_parse_says_where_it_went_wrong),
 		cmocka_unit_test(test_api_json_parse_refuses_deep_nesting_without_crashing),
+		cmocka_unit_test(test_api_json_parse_nests_as_deep_as_serde),
 		cmocka_unit_test(test_api_json_getters_treat_null_as_absent),
 		cmocka_unit_test(test_api_json_messages_are_cut_not_overrun),
 	};
