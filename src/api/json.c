@@ -242,9 +242,10 @@ static int check_value(const struct jfield *f, const cJSON *v, struct jcheck *c)
 					return 0;
 			sb_add(&c->b, "unknown variant `%.60s`, expected ", v->valuestring);
 		} else {
-			char what[256];
-			json_describe(v, what, sizeof(what));
-			sb_add(&c->b, "invalid type: %s, expected ", what);
+			/* serde_json reads an enum from a string (or a map): anything else is not
+			 * even looked at, its first byte is refused. */
+			sb_add(&c->b, "expected value");
+			return refuse(c, v, JSOURCE_VALUE_FIRST);
 		}
 		expected_list(&c->b, f->variants, count_variants(f->variants));
 		return refuse(c, v, JSOURCE_VALUE_END);

@@ -76,7 +76,7 @@ int json_check(const cJSON *v, const struct jschema *schema, char *err, size_t e
 
 /* ---- the source text (json_source.c) ---- */
 
-enum jsource_at { JSOURCE_KEY_END, JSOURCE_VALUE_END };
+enum jsource_at { JSOURCE_KEY_END, JSOURCE_VALUE_FIRST, JSOURCE_VALUE_END };
 /* Keep what cJSON drops (json_parse calls it): number tokens and the root's text. */
 int json_source_annotate(cJSON *root, const char *body, size_t len);
 /* The token of a number as sent ("18446744073709551615"), or NULL. */

@@ -12,7 +12,7 @@ struct walk {
 	const char *s;
 	size_t i, len;
 	const cJSON *target;  /* json_source_pos: the node sought */
-	size_t key_end, value_end;
+	size_t key_end, value_start, value_end;
 	bool found, annotate;
 };
 
@@ -83,6 +83,7 @@ static int walk_value(struct walk *w, cJSON *n)
 		}
 	}
 	if (n == w->target) {
+		w->value_start = start;
 		w->value_end = w->i;
 		w->found = true;
 	}
@@ -126,7 +127,10 @@ bool json_source_pos(const cJSON *root, const cJSON *node, enum jsource_at at, i
 	w.i = bom(s, w.len);
 	if (walk_value(&w, (cJSON *)root) || !w.found)
 		return false;
-	end = at == JSOURCE_KEY_END && w.key_end ? w.key_end : w.value_end;
+	if (at == JSOURCE_VALUE_FIRST)
+		end = w.value_start + 1; /* the byte serde peeked at, counted as read */
+	else
+		end = at == JSOURCE_KEY_END && w.key_end ? w.key_end : w.value_end;
 	/* serde_json: the line of the last byte read, and how many bytes of it were read. */
 	*line = 1;
 	for (size_t i = 0; i < end; i++) {
