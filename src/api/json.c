@@ -124,10 +124,35 @@ static void describe_float(double d, char *out, size_t outlen)
 	snprintf(out, outlen, "floating point `%s`", num);
 }
 
+/* A string as Rust's Debug shows it, which serde's message uses: quoted, with \", \\,
+ * \n, \r, \t and \u{..} for other control bytes. Cut to fit. */
+static void describe_string(const char *s, char *out, size_t outlen)
+{
+	struct sbuf b = { .p = out, .cap = outlen };
+
+	sb_add(&b, "string \"");
+	for (; *s && b.len + 8 < outlen; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			sb_add(&b, "\\%c", ch);
+		else if (ch == '\n')
+			sb_add(&b, "\\n");
+		else if (ch == '\r')
+			sb_add(&b, "\\r");
+		else if (ch == '\t')
+			sb_add(&b, "\\t");
+		else if (ch < 0x20 || ch == 0x7f)
+			sb_add(&b, "\\u{%x}", ch);
+		else
+			sb_add(&b, "%c", ch);
+	}
+	sb_add(&b, "\"");
+}
+
 void json_describe(const cJSON *v, char *out, size_t outlen)
 {
 	if (cJSON_IsString(v)) {
-		snprintf(out, outlen, "string \"%.200s\"", v->valuestring);
+		describe_string(v->valuestring, out, outlen);
 	} else if (cJSON_IsNumber(v)) {
 		double d = v->valuedouble;
 		if (int_token(v))

@@ -89,6 +89,9 @@ static void test_api_json_check_answers_as_serde_with_the_place(void **state)
 			"invalid type: floating point `1.8446744073709552e19`, expected usize at line 1 column 54" },
 		{ "{\"vcpu_count\": 1, \"smt\": \"yes\"}",
 			"invalid type: string \"yes\", expected a boolean at line 1 column 30" },
+		{ "{\"vcpu_count\": 1, \"smt\": \"a\\\"b\\\\c\\td\\u001be\"}",
+			"invalid type: string \"a\\\"b\\\\c\\td\\u{1b}e\", expected a boolean at line 1 "
+			"column 44" },
 		{ "{\"vcpu_count\": 1, \"smt\": null}",
 			"invalid type: null, expected a boolean at line 1 column 29" },
 		{ "{\"vcpu_count\": 1, \"path\": 5}",
