@@ -319,11 +319,12 @@ static int check_object(const cJSON *v, const struct jschema *s, struct jcheck *
 			f++;
 		if (!f->name) {
 			sb_add(&c->b, "unknown field `%.60s`, ", e->string);
-			if (n)
+			if (n) {
 				sb_add(&c->b, "expected ");
-			else
+				expected_list(&c->b, names, n);
+			} else {
 				sb_add(&c->b, "there are no fields");
-			expected_list(&c->b, names, n);
+			}
 			return refuse(c, e, JSOURCE_KEY_END);
 		}
 		for (const cJSON *p = v->child; p != e; p = p->next) {

@@ -226,6 +226,20 @@ static void test_api_json_getters_treat_null_as_absent(void **state)
 	cJSON_Delete(v);
 }
 
+static void test_api_json_empty_schema_has_no_fields(void **state)
+{
+	static const struct jfield none[] = { JF_END };
+	static const struct jschema empty = { "Empty", none };
+	char err[128];
+	cJSON *v = json_parse("{\"x\": 1}", 8, err, sizeof(err));
+
+	(void)state;
+	assert_non_null(v);
+	assert_int_not_equal(json_check(v, &empty, err, sizeof(err)), 0);
+	assert_string_equal(err, "unknown field `x`, there are no fields at line 1 column 4");
+	cJSON_Delete(v);
+}
+
 static void test_api_json_messages_are_cut_not_overrun(void **state)
 {
 	char err[24];
@@ -245,6 +259,7 @@ int main(void)
 		cmocka_unit_test(test_api_json_parse_says_where_it_went_wrong),
 		cmocka_unit_test(test_api_json_parse_refuses_deep_nesting_without_crashing),
 		cmocka_unit_test(test_api_json_parse_nests_as_deep_as_serde),
+		cmocka_unit_test(test_api_json_empty_schema_has_no_fields),
 		cmocka_unit_test(test_api_json_getters_treat_null_as_absent),
 		cmocka_unit_test(test_api_json_messages_are_cut_not_overrun),
 	};
