@@ -79,6 +79,8 @@ int json_check(const cJSON *v, const struct jschema *schema, char *err, size_t e
 enum jsource_at { JSOURCE_KEY_END, JSOURCE_VALUE_FIRST, JSOURCE_VALUE_END };
 /* Keep what cJSON drops (json_parse calls it): number tokens and the root's text. */
 int json_source_annotate(cJSON *root, const char *body, size_t len);
+/* Drop the text json_source_annotate gave `root` (a copy kept longer than the request). */
+void json_source_forget(cJSON *root);
 /* The token of a number as sent ("18446744073709551615"), or NULL. */
 const char *json_source_raw(const cJSON *v);
 /* serde_json's line and column after `node`'s key or value in the text of `root`; false if

@@ -109,6 +109,14 @@ int json_source_annotate(cJSON *root, const char *body, size_t len)
 	return 0;
 }
 
+void json_source_forget(cJSON *root)
+{
+	if (cJSON_IsObject(root)) {
+		free(root->valuestring);
+		root->valuestring = NULL;
+	}
+}
+
 const char *json_source_raw(const cJSON *v)
 {
 	return cJSON_IsNumber(v) ? v->valuestring : NULL;

@@ -153,8 +153,11 @@ void api_get_mmds(struct api *api, const struct api_call *call, struct api_resp 
 
 void api_put_mmds(struct api *api, const struct api_call *call, struct api_resp *r)
 {
+	cJSON *copy = cJSON_Duplicate(call->body, 1);
+
 	(void)api;
-	store(cJSON_Duplicate(call->body, 1), r);
+	json_source_forget(copy); /* the store keeps the data, not the request's text */
+	store(copy, r);
 }
 
 /* RFC 7396 JSON merge patch: returns the new target (the old one is consumed), or NULL
