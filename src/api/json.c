@@ -399,9 +399,9 @@ bool json_add_u64(cJSON *obj, const char *name, uint64_t v)
 {
 	char text[24];
 
-	if (v <= (1ull << 53))
+	if (v < 1000000000000000ull)
 		return cJSON_AddNumberToObject(obj, name, (double)v) != NULL;
-	/* A double would round it: print the digits as they are. */
+	/* cJSON would print an exponent (and round beyond 2^53): print the digits. */
 	snprintf(text, sizeof(text), "%llu", (unsigned long long)v);
 	return cJSON_AddRawToObject(obj, name, text) != NULL;
 }

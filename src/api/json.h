@@ -81,6 +81,10 @@ enum jsource_at { JSOURCE_KEY_END, JSOURCE_VALUE_FIRST, JSOURCE_VALUE_END };
 int json_source_annotate(cJSON *root, const char *body, size_t len);
 /* Drop the text json_source_annotate gave `root` (a copy kept longer than the request). */
 void json_source_forget(cJSON *root);
+/* Integers cJSON would not print as sent (from 10^15: it writes 15 digits and an
+ * exponent, rounding beyond 2^53) become cJSON raw values printing their token, so data
+ * kept and printed back (MMDS) is exact as Firecracker's serde Value. */
+void json_source_exact_numbers(cJSON *v);
 /* The token of a number as sent ("18446744073709551615"), or NULL. */
 const char *json_source_raw(const cJSON *v);
 /* serde_json's line and column after `node`'s key or value in the text of `root`; false if
@@ -94,7 +98,8 @@ const char *json_get_str(const cJSON *obj, const char *name);
 bool json_get_bool(const cJSON *obj, const char *name, bool dflt);
 /* Exact for parsed bodies (from the token, not the double). */
 uint64_t json_get_uint(const cJSON *obj, const char *name, uint64_t dflt);
-/* Add a u64 that prints exactly, also beyond 2^53; false if memory ran out. */
+/* Add a u64 that prints exactly, also from 10^15 (cJSON's "1e+15") and beyond 2^53;
+ * false if memory ran out. */
 bool json_add_u64(cJSON *obj, const char *name, uint64_t v);
 /* Index of the variant, or dflt when absent. */
 int json_get_enum(const cJSON *obj, const char *name, const char *const *variants, int dflt);

@@ -5,6 +5,7 @@
  * cJSON_Delete), and the root object gets the whole text there, for json_source_pos. */
 #include "json.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,6 +116,30 @@ void json_source_forget(cJSON *root)
 		free(root->valuestring);
 		root->valuestring = NULL;
 	}
+}
+
+void json_source_exact_numbers(cJSON *v)
+{
+	const char *t;
+	double d;
+
+	for (cJSON *c = v ? v->child : NULL; c; c = c->next)
+		json_source_exact_numbers(c);
+	t = json_source_raw(v);
+	if (!t || strpbrk(t, ".eE"))
+		return;
+	errno = 0;
+	if (t[0] == '-')
+		(void)strtoll(t, NULL, 10);
+	else
+		(void)strtoull(t, NULL, 10);
+	if (errno)
+		return; /* beyond 64 bits serde_json holds a double too */
+	/* cJSON prints 15 significant digits, then an exponent: 1e15 would come out as
+	 * "1e+15", 2^53 + 1 rounded. */
+	d = strtod(t, NULL);
+	if (d >= 1e15 || d <= -1e15)
+		v->type = cJSON_Raw | (v->type & ~0xff); /* valuestring already holds the token */
 }
 
 const char *json_source_raw(const cJSON *v)

@@ -131,7 +131,10 @@ void api_put_metrics(struct api *api, const struct api_call *call, struct api_re
 /* Replace the store with v (consumed), answering 204, 413 or 500. */
 static void store(cJSON *v, struct api_resp *r)
 {
-	int ret = v ? mmds_set_data(mmds_shared(), v) : -ENOMEM;
+	int ret;
+
+	json_source_exact_numbers(v);
+	ret = v ? mmds_set_data(mmds_shared(), v) : -ENOMEM;
 
 	if (ret == -EFBIG)
 		resp_fault(r, 413, "MMDS limit exceeded error: The MMDS patch request doesn't fit.");

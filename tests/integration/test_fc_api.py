@@ -509,6 +509,11 @@ def fc_u64_fields_exact():
         body = {"vcpu_count": 1, "mem_size_mib": 1 << 64}
         fault(e, "PUT", "/machine-config", body, exact=DESER + "invalid type: floating point "
               "`1.8446744073709552e19`, expected usize" + at(body, str(1 << 64)))
+        # MMDS data comes back as sent, as serde_json's Value keeps u64 and i64.
+        data = {"big": (1 << 64) - 1, "small": -(1 << 63), "mid": 10 ** 15, "f": 1.5}
+        ok(e, "PUT", "/mmds", data)
+        _, raw, _ = answer(e, "GET", "/mmds")
+        check(raw == json.dumps(data, separators=(",", ":")), "GET /mmds: %s" % raw)
         body = {"vcpu_count": 1.0, "mem_size_mib": 128}
         fault(e, "PUT", "/machine-config", body, exact=DESER + "invalid type: floating point "
               "`1.0`, expected u8" + at(body, "1.0"))

@@ -226,6 +226,26 @@ static void test_api_json_getters_treat_null_as_absent(void **state)
 	cJSON_Delete(v);
 }
 
+static void test_api_json_exact_numbers_print_as_sent(void **state)
+{
+	static const char body[] = "{\"a\":18446744073709551615,\"b\":5,\"c\":[-9007199254740993,"
+		"1.5,9007199254740992],\"d\":18446744073709551616}";
+	char err[64], *out;
+	cJSON *v = json_parse(body, sizeof(body) - 1, err, sizeof(err));
+
+	(void)state;
+	assert_non_null(v);
+	json_source_exact_numbers(v);
+	json_source_forget(v);
+	out = cJSON_PrintUnformatted(v);
+	/* Past 64 bits serde_json keeps a double, and so does this. */
+	assert_string_equal(out, "{\"a\":18446744073709551615,\"b\":5,\"c\":[-9007199254740993,"
+		"1.5,9007199254740992],\"d\":1.8446744073709552e+19}");
+	json_source_forget(NULL);
+	cJSON_free(out);
+	cJSON_Delete(v);
+}
+
 static void test_api_json_empty_schema_has_no_fields(void **state)
 {
 	static const struct jfield none[] = { JF_END };
@@ -260,6 +280,7 @@ int main(void)
 		cmocka_unit_test(test_api_json_parse_refuses_deep_nesting_without_crashing),
 		cmocka_unit_test(test_api_json_parse_nests_as_deep_as_serde),
 		cmocka_unit_test(test_api_json_empty_schema_has_no_fields),
+		cmocka_unit_test(test_api_json_exact_numbers_print_as_sent),
 		cmocka_unit_test(test_api_json_getters_treat_null_as_absent),
 		cmocka_unit_test(test_api_json_messages_are_cut_not_overrun),
 	};
