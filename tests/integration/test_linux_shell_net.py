@@ -14,12 +14,11 @@ vsock: the plain golden, both ways through the hybrid Unix socket, with the init
 `vsock` tool (third_party/guest/vsock.c: busybox has no AF_VSOCK).
 
 Needs guest user space (hardware KVM or the KVM sandbox) and root for the namespaces."""
+import ctypes
 import hashlib
 import os
 import re
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,26 +29,51 @@ from test_linux import needs_linux_user_space
 
 SHA = r"^([0-9a-f]{64})  %s$"
 META = {"latest": {"meta-data": {"ami-id": "ami-12345678", "hostname": "ember-guest"}}}
+CLONE_NEWNET = 0x40000000
 FREE_BYTES, LIMITED_BYTES, LIMIT_BYTES_PER_S = 4 << 20, 1 << 20, 256 << 10
 
-# Runs in the namespace: one TCP stream received to its end; prints its length, sha256 and
-# the seconds from the connection to the end.
-RECEIVER = r"""
-import hashlib, socket, sys, time
-l = socket.create_server((sys.argv[1], int(sys.argv[2])))
-l.settimeout(float(sys.argv[3]))
-print("ready", flush=True)
-c, _ = l.accept()
-c.settimeout(float(sys.argv[3]))
-h, n, t0 = hashlib.sha256(), 0, time.monotonic()
-while True:
-    b = c.recv(1 << 16)
-    if not b:
-        break
-    h.update(b)
-    n += len(b)
-print(n, h.hexdigest(), "%.3f" % (time.monotonic() - t0), flush=True)
-"""
+def listen_in(ns, port):
+    """A TCP listening socket at HOST_IP:port inside namespace `ns`, made by a thread that
+    enters it (setns changes only the calling thread's namespace; the socket keeps its
+    own), so no helper process has to start in the namespace."""
+    out = []
+
+    def make():
+        fd = os.open("/var/run/netns/" + ns.name, os.O_RDONLY)
+        try:
+            if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET):
+                out.append(OSError(ctypes.get_errno(), "setns " + ns.name))
+                return
+            out.append(socket.create_server((HOST_IP, port)))
+        except OSError as e:
+            out.append(e)
+        finally:
+            os.close(fd)
+    t = threading.Thread(target=make)
+    t.start()
+    t.join()
+    if isinstance(out[0], OSError):
+        raise Fail("cannot listen in %s: %s" % (ns.name, out[0]))
+    return out[0]
+
+
+def receive(lst, result):
+    """One stream accepted on `lst`, read to its end: appends its length, sha256 and the
+    seconds from the connection to the end to `result`."""
+    try:
+        c, _ = lst.accept()
+        c.settimeout(secs(60))
+        h, n, t0 = hashlib.sha256(), 0, time.monotonic()
+        while True:
+            b = c.recv(1 << 16)
+            if not b:
+                break
+            h.update(b)
+            n += len(b)
+        result.extend((n, h.hexdigest(), time.monotonic() - t0))
+        c.close()
+    except OSError as e:
+        result.append(e)
 
 
 def pings(ns, s, guest_ip=GUEST_IP, host_ip=HOST_IP):
@@ -67,30 +91,22 @@ def stream_to_host(ns, s, size, port):
     sums and the length; returns the seconds the host saw the stream last."""
     want = s.value("head -c %d /dev/urandom >/tmp/out; sha256sum /tmp/out" % size,
                    SHA % "/tmp/out")
-    rx = subprocess.Popen([*ns.prefix, sys.executable, "-c", RECEIVER, HOST_IP, str(port),
-                           str(secs(60))], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
+    lst = listen_in(ns, port)
+    lst.settimeout(secs(60))
+    got = []
+    t = threading.Thread(target=receive, args=(lst, got), daemon=True)
+    t.start()
     try:
-        check(rx.stdout.readline().strip() == "ready", "the receiver did not start: %s" %
-              rx.stderr.read())
-        print("  %s: nc to port %d at %s" % (s.name, port, time.strftime("%T")), flush=True)
         out = s.sh("timeout %d nc %s %d </tmp/out; echo nc=$?" % (secs(25), HOST_IP, port),
                    timeout=30)
-        if not re.search(r"^nc=0$", out, re.M):
-            rx.kill()
-            raise Fail("%s: nc to port %d: %r; the receiver: %r; namespace: %r; guest: %r" % (
-                s.name, port, out, rx.communicate(), ns.run("busybox", "netstat", "-tan").stdout,
-                s.sh("cat /proc/net/arp /proc/net/tcp; ip -s link show eth0")))
-        got, err = rx.communicate(timeout=secs(30))
+        check(re.search(r"^nc=0$", out, re.M), "%s: nc to port %d: %r" % (s.name, port, out))
+        t.join(secs(30))
     finally:
-        if rx.poll() is None:
-            rx.kill()
-            rx.wait()
-    n, sha, took = got.split()
-    check(int(n) == size and sha == want,
-          "%s: the host received %s bytes, sha256 %s; the guest sent %d, sha256 %s (%s)" %
-          (s.name, n, sha, size, want, err))
-    return float(took)
+        lst.close()
+    check(len(got) == 3 and got[0] == size and got[1] == want,
+          "%s: the host received %r; the guest sent %d bytes, sha256 %s" %
+          (s.name, got, size, want))
+    return got[2]
 
 
 @test
