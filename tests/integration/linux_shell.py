@@ -158,9 +158,9 @@ def golden(kind="plain"):
 
 def start_shell(tmp, name, d, scratch, ro, ns=None, mmds="V2"):
     """A Linux booted through the API to its shell prompt: 2 vCPUs, 256 MiB, the scratch
-    and read-only drives (none if `scratch` is None), vsock, entropy, balloon; with `ns` (a Netns) also eth0 on its
-    tap, MMDS `mmds` on eth0 and the guest at GUEST_IP. Returns the Shell; the caller
-    closes it."""
+    and read-only drives (none if `scratch` is None), vsock, entropy, balloon; with `ns`
+    (a Netns) also eth0 on its tap, MMDS `mmds` on eth0 and the guest at GUEST_IP.
+    Returns the Shell; the caller closes it."""
     e = Shell(tmp, name, ns)
     try:
         e.expect("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 256}, 204)
