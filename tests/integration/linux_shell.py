@@ -10,7 +10,13 @@ serial console is its stdin and stdout: `Shell.sh` types a line there and return
 printed between two markers the typed line itself does not contain.
 
 Each restore gets its own vsock socket and its own copy of the scratch drive (overrides
-on PUT /snapshot/load), so any number of them can run at once."""
+on PUT /snapshot/load), so any number of them can run at once.
+
+A second golden, "net", booted only when a test asks for it, is the same VM with eth0 on
+a tap in a network namespace of its own (Netns), MMDS V2 on eth0 and the guest at GUEST_IP
+with a route to MMDS; its restores run in a namespace of theirs and get that namespace's
+tap through `network_overrides`. The plain golden has no network device, so its restores
+need neither root nor namespaces."""
 import atexit
 import os
 import re
@@ -19,8 +25,11 @@ import subprocess
 import tempfile
 import time
 
-from run import Fail, check, secs
+from contextlib import nullcontext
+
+from run import Fail, Skip, check, secs
 from test_api import Ember
+from test_devices_net import ip, net_skip_reason
 from test_linux import needs_linux_user_space
 
 CMDLINE = "console=ttyS0 reboot=k panic=1 pci=off"
@@ -28,6 +37,9 @@ SCRATCH_MIB = 16
 RO_BYTES = 1 << 20
 PROMPT_LINE = "ember-guest: shell on the console"
 BOOT_TRIES = 2
+# The net golden's link: the guest's eth0 and the host's tap in each test's namespace.
+GUEST_MAC = "06:00:ac:10:00:02"
+GUEST_IP, HOST_IP, MMDS_IP = "10.0.0.2", "10.0.0.1", "169.254.169.254"
 _golden = {}
 _seq = [0]
 
@@ -35,10 +47,10 @@ _seq = [0]
 class Shell(Ember):
     """An ember process serving the API, its serial console a Linux shell."""
 
-    def __init__(self, tmp, name):
+    def __init__(self, tmp, name, ns=None):
         self.dir = tmp
         self.name = name
-        super().__init__(tmp, sock_name=name + ".api.sock")
+        super().__init__(tmp, sock_name=name + ".api.sock", prefix=ns.prefix if ns else ())
 
     def sh(self, line, timeout=30):
         """Type `line` at the shell; return what it printed (without carriage returns)."""
@@ -101,14 +113,16 @@ class Shell(Ember):
                 self.name, secs(timeout), command, self.out[-600:]))
 
 
-def golden():
-    """The golden snapshot of this run: booted on the first call. A dict: dir, state, mem,
-    scratch (the pristine image), ro (path), ro_bytes, count (the counter just before the
-    snapshot), boot_s."""
-    if _golden.get("error"):
-        raise Fail("the golden boot failed earlier in this run: " + _golden["error"])
-    if _golden:
-        return _golden
+def golden(kind="plain"):
+    """The golden snapshot of this run for `kind` ("plain"; "net": the same VM with eth0 on
+    a tap, MMDS V2 on it, the guest at GUEST_IP): booted on the first call. A dict: kind,
+    dir, state, mem, scratch (the pristine image), ro (path), ro_bytes, count (the counter
+    just before the snapshot), boot_s."""
+    g = _golden.setdefault(kind, {})
+    if g.get("error"):
+        raise Fail("the %s golden boot failed earlier in this run: %s" % (kind, g["error"]))
+    if g:
+        return g
     d = needs_linux_user_space()
     tmp = tempfile.mkdtemp(prefix="ember-linux-shell-")
     atexit.register(shutil.rmtree, tmp, True)
@@ -126,29 +140,35 @@ def golden():
     failures = []
     for attempt in range(BOOT_TRIES):
         try:
-            g = boot_golden(tmp, "golden%d" % attempt, d, scratch, ro)
+            with Netns("g%d" % attempt) if kind == "net" else nullcontext() as ns:
+                b = boot_golden(tmp, "%s%d" % (kind, attempt), d, scratch, ro, ns)
             break
         except Fail as e:
             failures.append("boot %d: %s" % (attempt + 1, str(e)[:1500]))
             print("  linux shell: %s" % failures[-1], flush=True)
     else:
-        _golden["error"] = "\n".join(failures)
-        raise Fail(_golden["error"])
-    g.update(dir=tmp, scratch=scratch, ro=ro, ro_bytes=ro_bytes, boot_s=time.time() - t0)
-    _golden.update(g)
-    print("  linux shell: booted and snapshotted at the prompt in %.1f s (counter at %d)" %
-          (g["boot_s"], g["count"]), flush=True)
-    return _golden
+        g["error"] = "\n".join(failures)
+        raise Fail(g["error"])
+    g.update(b, kind=kind, dir=tmp, scratch=scratch, ro=ro, ro_bytes=ro_bytes,
+             boot_s=time.time() - t0)
+    print("  linux shell: %s golden booted and snapshotted at the prompt in %.1f s (counter "
+          "at %d)" % (kind, g["boot_s"], g["count"]), flush=True)
+    return g
 
 
-def boot_golden(tmp, name, d, scratch, ro):
-    e = Shell(tmp, name)
+def start_shell(tmp, name, d, scratch, ro, ns=None, mmds="V2"):
+    """A Linux booted through the API to its shell prompt: 2 vCPUs, 256 MiB, the scratch
+    and read-only drives (none if `scratch` is None), vsock, entropy, balloon; with `ns`
+    (a Netns) also eth0 on its tap, MMDS `mmds` on eth0 and the guest at GUEST_IP.
+    Returns the Shell; the caller closes it."""
+    e = Shell(tmp, name, ns)
     try:
         e.expect("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 256}, 204)
         e.expect("PUT", "/boot-source", {
             "kernel_image_path": os.path.join(d, "vmlinux"),
             "initrd_path": os.path.join(d, "initramfs.cpio.gz"), "boot_args": CMDLINE}, 204)
-        for drive_id, path, read_only in (("scratch", scratch, False), ("ro", ro, True)):
+        drives = (("scratch", scratch, False), ("ro", ro, True)) if scratch else ()
+        for drive_id, path, read_only in drives:
             e.expect("PUT", "/drives/" + drive_id, {
                 "drive_id": drive_id, "path_on_host": path, "is_root_device": False,
                 "is_read_only": read_only}, 204)
@@ -158,42 +178,100 @@ def boot_golden(tmp, name, d, scratch, ro):
         # Without deflate_on_oom the guest takes ballooned pages out of MemTotal.
         e.expect("PUT", "/balloon", {"amount_mib": 0, "deflate_on_oom": False,
                                      "stats_polling_interval_s": 1}, 204)
+        if ns:
+            e.expect("PUT", "/network-interfaces/eth0", {
+                "iface_id": "eth0", "host_dev_name": ns.tap, "guest_mac": GUEST_MAC}, 204)
+            e.expect("PUT", "/mmds/config", {"version": mmds,
+                                              "network_interfaces": ["eth0"]}, 204)
         e.expect("PUT", "/actions", {"action_type": "InstanceStart"}, 204)
         e.wait_output(PROMPT_LINE, timeout=20)  # under a second on hardware KVM
+        if ns:
+            e.sh("ip link set eth0 up && ip addr add %s/24 dev eth0 && "
+                 "ip route add %s dev eth0" % (GUEST_IP, MMDS_IP))
+    except BaseException:
+        e.close()
+        raise
+    return e
+
+
+def boot_golden(tmp, name, d, scratch, ro, ns):
+    e = start_shell(tmp, name, d, scratch, ro, ns)
+    try:
         # Written aside and renamed: a `cat` never finds the file truncated and not yet
         # written (seen once in 20 restores when it was written in place).
         e.sh("echo 0 >/tmp/count; (i=0; while :; do i=$((i+1)); echo $i >/tmp/count.new; "
              "mv /tmp/count.new /tmp/count; sleep 1; done) &")
         count = e.carries_on_from(0)
-        state, mem = os.path.join(tmp, "golden.state"), os.path.join(tmp, "golden.mem")
+        state, mem = os.path.join(tmp, name + ".state"), os.path.join(tmp, name + ".mem")
         e.snapshot(state, mem)
         return {"state": state, "mem": mem, "count": count}
     finally:
         e.close()
 
 
-def restore(tmp, name, state=None, mem=None, uffd=None, scratch=None, diff=False):
+def restore(tmp, name, state=None, mem=None, uffd=None, scratch=None, diff=False, g=None,
+            ns=None):
     """A new ember process restored from a snapshot (the golden one unless given), resumed,
     with its own vsock socket and a scratch drive (its own copy of the pristine image
-    unless given). Returns the Shell; the caller closes it."""
-    g = golden()
+    unless given). With `ns` (a Netns; needs the net golden) it runs in that namespace
+    and eth0 is overridden to the namespace's tap. Returns the Shell; the caller closes
+    it."""
+    g = g or golden()
     if scratch is None:
         scratch = os.path.join(tmp, name + ".scratch.ext4")
         copy(g["scratch"], scratch)
     backend = {"backend_type": "Uffd", "backend_path": uffd} if uffd else \
         {"backend_type": "File", "backend_path": mem or g["mem"]}
-    s = Shell(tmp, name)
+    s = Shell(tmp, name, ns)
     s.scratch = scratch
-    try:
-        s.expect("PUT", "/snapshot/load", {
-            "snapshot_path": state or g["state"], "mem_backend": backend, "resume_vm": True,
+    body = {"snapshot_path": state or g["state"], "mem_backend": backend, "resume_vm": True,
             "enable_diff_snapshots": diff,
             "vsock_override": {"uds_path": os.path.join(tmp, name + ".vsock")},
-            "drive_overrides": [{"drive_id": "scratch", "path_on_host": scratch}]}, 204)
+            "drive_overrides": [{"drive_id": "scratch", "path_on_host": scratch}]}
+    if ns:
+        body["network_overrides"] = [{"iface_id": "eth0", "host_dev_name": ns.tap}]
+    try:
+        s.expect("PUT", "/snapshot/load", body, 204)
     except BaseException:
         s.close()
         raise
     return s
+
+
+class Netns:
+    """A network namespace of this test run with one tap in it (up), deleted on close; the
+    host's end of the guest's link, at HOST_IP unless given another address."""
+
+    def __init__(self, name, host_ip=HOST_IP):
+        why = net_skip_reason()
+        if why:
+            raise Skip(why)
+        self.name = "ember-%d-%s" % (os.getpid(), name)
+        self.tap = "tap-" + name[:11]
+        ip("netns", "add", self.name)
+        try:
+            ip("-n", self.name, "link", "set", "lo", "up")
+            ip("-n", self.name, "tuntap", "add", "dev", self.tap, "mode", "tap")
+            ip("-n", self.name, "addr", "add", host_ip + "/24", "dev", self.tap)
+            ip("-n", self.name, "link", "set", self.tap, "up")
+        except BaseException:
+            self.close()
+            raise
+        self.prefix = ("ip", "netns", "exec", self.name)
+
+    def run(self, *args, timeout=30):
+        """A command run to its end inside the namespace."""
+        return subprocess.run([*self.prefix, *args], capture_output=True, text=True,
+                              timeout=secs(timeout))
+
+    def close(self):
+        ip("netns", "delete", self.name, check_rc=False)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def copy(src, dst):

@@ -5,8 +5,8 @@ at once differ, a userfaultfd restore, every device there, the drives' bytes aga
 host's files, the balloon, a diff merged onto the golden, a chain of snapshots, poweroff
 and reboot.
 
-Not here: vsock traffic. The guest's busybox has no AF_VSOCK client or server (its nc
-speaks TCP only), so a stream cannot be made from inside this guest; only the device's
+Network, MMDS and vsock traffic are in test_linux_shell_net.py (vsock through the
+initramfs's own `vsock` tool, since busybox has no AF_VSOCK); here only the devices'
 presence is checked.
 
 Needs guest user space: hardware KVM or the KVM sandbox (skipped on an emulating host)."""

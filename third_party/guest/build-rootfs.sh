@@ -7,20 +7,23 @@
 # kernel's gunzip of the initramfs runs at CPL0, one emulated instruction at a
 # time, and costs minutes; an uncompressed archive is only copied.
 #
-# Needs: busybox-static cpio e2fsprogs
+# Needs: busybox-static cpio e2fsprogs gcc (vsock.c, a static AF_VSOCK tool: busybox
+# has none)
 . "$(dirname "$0")/common.sh"
 
 ROOTFS_MIB=${ROOTFS_MIB:-16}
 
 build() {
-	local bbver cpiover e2ver key out work tree started a asroot
+	local bbver cpiover e2ver ccver key out work tree started a asroot
 	bbver=$(pkg_version busybox-static)
 	cpiover=$(pkg_version cpio)
 	e2ver=$(pkg_version e2fsprogs)
-	need_cmd cpio mkfs.ext4 gzip
+	need_cmd cpio mkfs.ext4 gzip gcc
+	ccver=$(gcc -dumpfullversion)
 	asroot=$([ "$(id -u)" = 0 ] && echo root || echo user)
 	key=$(cache_key "$GUEST_RECIPE_DIR/init" "$GUEST_RECIPE_DIR/build-rootfs.sh" \
-		"$GUEST_RECIPE_DIR/common.sh" "busybox-static=$bbver" "cpio=$cpiover" \
+		"$GUEST_RECIPE_DIR/common.sh" "$GUEST_RECIPE_DIR/vsock.c" "gcc=$ccver" \
+		"busybox-static=$bbver" "cpio=$cpiover" \
 		"e2fsprogs=$e2ver" "rootfs_mib=$ROOTFS_MIB" "as=$asroot")
 	out=$GUEST_CACHE/rootfs/$key
 	if [ -f "$out/initramfs.cpio.gz" ] && [ -f "$out/initramfs.cpio" ] && [ -f "$out/rootfs.ext4" ]; then
@@ -38,6 +41,7 @@ build() {
 	ln -s ../bin "$tree/usr/sbin"
 	cp /bin/busybox "$tree/bin/busybox"
 	ln -s busybox "$tree/bin/sh"
+	gcc -static -O2 -Wall -Werror -s -o "$tree/bin/vsock" "$GUEST_RECIPE_DIR/vsock.c"
 	install -m 0755 "$GUEST_RECIPE_DIR/init" "$tree/init"
 	printf 'root::0:0:root:/root:/bin/sh\n' >"$tree/etc/passwd"
 	printf 'root:x:0:\n' >"$tree/etc/group"
