@@ -34,6 +34,7 @@ EMBER_SRCS := \
 	src/arch/x86_64/aml.c \
 	src/arch/x86_64/boot_tables.c \
 	src/arch/x86_64/cpuid.c \
+	src/arch/x86_64/cpu_template.c src/arch/x86_64/cpu_template_json.c \
 	src/arch/x86_64/kernel_loader.c \
 	src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c \
 	src/arch/x86_64/machine.c \
@@ -112,6 +113,7 @@ EMBER_SRCS := \
 	src/lua/pattern_span.c \
 	src/lua/lvm.c \
 	src/lua/lvm_config.c \
+	src/lua/lvm_cpu_template.c \
 	src/lua/lvm_devices.c \
 	src/lua/lvm_machine.c \
 	src/lua/lvm_restore.c \
@@ -131,7 +133,7 @@ EMBER_SRCS := \
 	src/api/route_data.c \
 	src/api/route_devices.c \
 	src/api/route_drives.c \
-	src/api/route_machine.c \
+	src/api/route_machine.c src/api/route_cpu_config.c \
 	src/api/router.c \
 	src/api/run.c \
 	src/api/server.c
@@ -183,7 +185,9 @@ test_api_json_SRCS := src/api/json.c
 test_api_router_SRCS := src/api/api.c src/api/config_file.c src/api/json.c \
 	src/api/route_actions.c src/api/route_balloon.c src/api/route_data.c \
 	src/api/route_devices.c src/api/route_drives.c \
-	src/api/route_machine.c src/api/router.c src/util/log.c src/util/metrics.c \
+	src/api/route_machine.c src/api/route_cpu_config.c src/api/router.c src/util/log.c \
+	src/util/metrics.c src/arch/x86_64/cpu_template.c src/arch/x86_64/cpu_template_json.c \
+	src/arch/x86_64/cpuid.c \
 	src/vmm/vm_metrics.c \
 	src/vmm/config.c src/util/rate_limiter.c src/devices/virtio/balloon_parse.c \
 	src/kvm/guest_mem.c src/devices/mmds/store.c tests/unit/fake_vm.c

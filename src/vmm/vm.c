@@ -208,7 +208,8 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
 		ret = arch_boot_load(&vm->mem, &boot, &entry, err, errlen);
 	}
 	for (unsigned i = 0; !ret && i < vm->nr_vcpus; i++)
-		ret = arch_vcpu_setup(vm->kvm_fd, &vm->vcpus[i], vm->nr_vcpus, entry, err, errlen);
+		ret = arch_vcpu_setup(vm->kvm_fd, &vm->vcpus[i], vm->nr_vcpus, &vm->cfg, entry,
+			err, errlen);
 	if (!ret)
 		ret = vm_start_threads(vm, err, errlen);
 	if (ret) {
