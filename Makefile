@@ -146,11 +146,13 @@ STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/
 # Unit tests: one binary per module, linked with only that module and what it needs.
 # Fake guest RAM on the heap, for the tests that play a guest over guest_mem.
 GUEST_MEM_FIXTURE := tests/unit/guest_mem_fixture.c
-UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries
+UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid cpu_template kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries
 test_bus_SRCS := src/kvm/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c src/kvm/guest_mem.c src/util/log.c
 test_config_SRCS := src/vmm/config.c
 test_cpuid_SRCS := src/arch/x86_64/cpuid.c
+test_cpu_template_SRCS := src/arch/x86_64/cpu_template.c src/arch/x86_64/cpu_template_json.c \
+	src/arch/x86_64/cpuid.c
 test_kernel_loader_SRCS := src/arch/x86_64/kernel_loader.c src/kvm/guest_mem.c
 test_zero_page_SRCS := src/arch/x86_64/zero_page.c src/kvm/guest_mem.c
 test_boot_tables_SRCS := src/arch/x86_64/boot_tables.c src/kvm/guest_mem.c
@@ -275,6 +277,8 @@ $(eval $(call ember_build,$(SAN_BUILD),$(SAN_FLAGS)))
 $(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(BUILD),$(t),)))
 $(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(SAN_BUILD),$(t),$(SAN_FLAGS))))
 $(BUILD)/tests/unit/test_uffd $(SAN_BUILD)/tests/unit/test_uffd: CMOCKA_LIBS += -lcjson
+$(BUILD)/tests/unit/test_cpu_template $(SAN_BUILD)/tests/unit/test_cpu_template: \
+	CMOCKA_LIBS += -lcjson
 $(BUILD)/tests/unit/test_seccomp $(SAN_BUILD)/tests/unit/test_seccomp: CMOCKA_LIBS += -lseccomp -lcjson
 $(BUILD)/tests/unit/test_seccomp_file $(SAN_BUILD)/tests/unit/test_seccomp_file: \
 	CMOCKA_LIBS += -lseccomp -lcjson

@@ -57,6 +57,13 @@ enum cpu_static_template {
 	CPU_STATIC_T2A,
 };
 
+/* What a VM asks of its vCPUs (from its configuration): handed to arch_vcpu_setup. */
+struct cpu_model {
+	bool smt;
+	enum cpu_static_template static_template;
+	const struct cpu_template *custom; /* or NULL */
+};
+
 /* "C3" -> CPU_STATIC_C3 ... "None" -> CPU_STATIC_NONE; -EINVAL for any other name. */
 __attribute__((warn_unused_result)) int cpu_static_parse(const char *name,
 	enum cpu_static_template *out);
@@ -68,7 +75,8 @@ const char *cpu_static_name(enum cpu_static_template t);
 __attribute__((warn_unused_result)) int cpu_bitmap_parse(const char *s, unsigned bits,
 	struct cpu_bitmap *out, char *err, size_t errlen);
 
-/* "0x1f", "0b101" or decimal "31", at most 32 bits. */
+/* "0x1f" or "0b101" (the prefix is required, as in Firecracker), at most 32 bits.
+ * -EDOM: no prefix; -ENODATA: no digits; -EINVAL: a bad digit; -ERANGE: too large. */
 __attribute__((warn_unused_result)) int cpu_number_parse(const char *s, uint32_t *out);
 
 /* The template from its JSON object ({"kvm_capabilities": [...], "cpuid_modifiers": [...],

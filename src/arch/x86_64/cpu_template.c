@@ -80,15 +80,15 @@ int cpu_bitmap_parse(const char *s, unsigned bits, struct cpu_bitmap *out, char 
 
 int cpu_number_parse(const char *s, uint32_t *out)
 {
-	unsigned base = 10;
+	unsigned base;
 	uint64_t v = 0;
 
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'b')) {
-		base = s[1] == 'x' ? 16 : 2;
-		s += 2;
-	}
+	if (s[0] != '0' || (s[1] != 'x' && s[1] != 'b'))
+		return -EDOM;
+	base = s[1] == 'x' ? 16 : 2;
+	s += 2;
 	if (!*s)
-		return -EINVAL;
+		return -ENODATA;
 	for (; *s; s++) {
 		unsigned d;
 
@@ -102,10 +102,11 @@ int cpu_number_parse(const char *s, uint32_t *out)
 			return -EINVAL;
 		if (d >= base)
 			return -EINVAL;
-		v = v * base + d;
-		if (v > UINT32_MAX)
-			return -ERANGE;
+		if (v <= UINT32_MAX)
+			v = v * base + d;
 	}
+	if (v > UINT32_MAX)
+		return -ERANGE;
 	*out = (uint32_t)v;
 	return 0;
 }

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -56,12 +57,21 @@ static int number_member(const cJSON *o, const char *key, const char *path, uint
 
 	if (!s)
 		return -EINVAL;
-	if (cpu_number_parse(s, out)) {
-		snprintf(err, errlen, "%s.%s: `%.40s` is not a 32-bit number (0x.., 0b.. or "
-			"decimal)", path, key, s);
+	switch (cpu_number_parse(s, out)) {
+	case 0:
+		return 0;
+	case -EDOM:
+		snprintf(err, errlen, "%s.%s: No supported number system prefix found in value "
+			"[%.40s]. Make sure to prefix the number with '0x' for hexadecimal numbers or "
+			"'0b' for binary numbers.", path, key, s);
+		return -EINVAL;
+	default:
+		/* Rust's ParseIntError in its Debug form, as Firecracker prints it. */
+		snprintf(err, errlen, "%s.%s: Failed to parse string [%.40s] as a number for CPU "
+			"template - ParseIntError { kind: %s }", path, key, s, !s[2] ? "Empty" :
+			cpu_number_parse(s, out) == -ERANGE ? "PosOverflow" : "InvalidDigit");
 		return -EINVAL;
 	}
-	return 0;
 }
 
 static int bitmap_member(const cJSON *o, const char *path, unsigned bits,
@@ -92,14 +102,15 @@ static int parse_caps(const cJSON *a, struct cpu_template *t, char *err, size_t 
 			return bad(err, errlen, path, "too many capabilities");
 		s = e->valuestring + (e->valuestring[0] == '!');
 		/* Decimal only, as Firecracker reads them. */
-		if (!*s || strspn(s, "0123456789") != strlen(s) ||
-			cpu_number_parse(s, &t->caps[t->nr_caps].cap)) {
+		if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 10 ||
+			strtoull(s, NULL, 10) > UINT32_MAX) {
 			snprintf(err, errlen, "Failed to parse string [%.40s] as a kvm capability - can "
 				"not convert to numeric: %s", e->valuestring, !*s ? "cannot parse integer "
 				"from empty string" : strspn(s, "0123456789") != strlen(s) ?
 				"invalid digit found in string" : "number too large to fit in target type");
 			return -EINVAL;
 		}
+		t->caps[t->nr_caps].cap = (uint32_t)strtoull(s, NULL, 10);
 		t->caps[t->nr_caps++].remove = e->valuestring[0] == '!';
 	}
 	return 0;

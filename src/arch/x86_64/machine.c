@@ -15,7 +15,6 @@
 #include <linux/kvm.h>
 
 #include "ember/acpi.h"
-#include "ember/config.h"
 #include "ember/cpu_template.h"
 #include "ember/cpuid.h"
 #include "ember/emulate.h"
@@ -86,20 +85,20 @@ static struct kvm_cpuid2 *supported_cpuid(int kvm_fd)
 
 /* KVM's list made into what vCPU `index` sees: normalized, then SMT, then the template. */
 static int build_cpuid(struct kvm_cpuid2 *c, unsigned index, unsigned count,
-	const struct vm_config *cfg, char *err, size_t errlen)
+	const struct cpu_model *model, char *err, size_t errlen)
 {
 	if (cpuid_normalize(c, index, count)) {
 		snprintf(err, errlen, "vcpu %u: cannot build CPUID for %u vCPUs", index, count);
 		return -EINVAL;
 	}
-	if (cfg->smt && cpuid_apply_smt(c, index, count)) {
+	if (model->smt && cpuid_apply_smt(c, index, count)) {
 		snprintf(err, errlen, "smt: %u vCPUs is not 1 or an even number", count);
 		return -EINVAL;
 	}
-	return cfg->cpu_template ? cpu_template_apply_cpuid(cfg->cpu_template, c, err, errlen) : 0;
+	return model->custom ? cpu_template_apply_cpuid(model->custom, c, err, errlen) : 0;
 }
 
-static int setup_cpuid(int kvm_fd, struct vcpu *v, unsigned count, const struct vm_config *cfg,
+static int setup_cpuid(int kvm_fd, struct vcpu *v, unsigned count, const struct cpu_model *model,
 	char *err, size_t errlen)
 {
 	struct kvm_cpuid2 *sup = supported_cpuid(kvm_fd), *c;
@@ -111,15 +110,15 @@ static int setup_cpuid(int kvm_fd, struct vcpu *v, unsigned count, const struct 
 		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 		return -EIO;
 	}
-	if (cpu_static_check(cfg->static_template, sup, why, sizeof(why))) {
+	if (cpu_static_check(model->static_template, sup, why, sizeof(why))) {
 		snprintf(err, errlen, "Failed to get CPU template: %s", why);
 		return -EINVAL;
 	}
-	if (cfg->static_template != CPU_STATIC_NONE) {
+	if (model->static_template != CPU_STATIC_NONE) {
 		/* The CPU fits, but the register values are not carried here yet. */
 		snprintf(err, errlen, "Failed to get CPU template: static template %s is not built "
 			"into this ember (give its values as a custom template)",
-			cpu_static_name(cfg->static_template));
+			cpu_static_name(model->static_template));
 		return -ENOTSUP;
 	}
 	/* Room for CPUID_MAX_ENTRIES: normalization and templates may add leaves. */
@@ -128,7 +127,7 @@ static int setup_cpuid(int kvm_fd, struct vcpu *v, unsigned count, const struct 
 	if (!c)
 		return -ENOMEM;
 	memcpy(c, sup, size);
-	ret = build_cpuid(c, v->index, count, cfg, err, errlen);
+	ret = build_cpuid(c, v->index, count, model, err, errlen);
 	if (!ret && ioctl(v->fd, KVM_SET_CPUID2, c) < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "vcpu %u: KVM_SET_CPUID2: %s", v->index, strerror(errno));
@@ -221,18 +220,18 @@ static int setup_boot_regs(struct vcpu *v, uint64_t entry, char *err, size_t err
 	return 0;
 }
 
-int arch_vcpu_setup(int kvm_fd, struct vcpu *v, unsigned count, const struct vm_config *cfg,
+int arch_vcpu_setup(int kvm_fd, struct vcpu *v, unsigned count, const struct cpu_model *model,
 	uint64_t entry, char *err, size_t errlen)
 {
-	int ret = cfg->cpu_template ? check_caps(kvm_fd, cfg->cpu_template, err, errlen) : 0;
+	int ret = model->custom ? check_caps(kvm_fd, model->custom, err, errlen) : 0;
 
 	if (!ret)
-		ret = setup_cpuid(kvm_fd, v, count, cfg, err, errlen);
+		ret = setup_cpuid(kvm_fd, v, count, model, err, errlen);
 	if (!ret)
 		ret = setup_boot_msrs(v, err, errlen);
 	/* After the boot MSRs, so that a template may change those too. */
-	if (!ret && cfg->cpu_template && cfg->cpu_template->nr_msr)
-		ret = setup_template_msrs(v, cfg->cpu_template, err, errlen);
+	if (!ret && model->custom && model->custom->nr_msr)
+		ret = setup_template_msrs(v, model->custom, err, errlen);
 	if (!ret)
 		ret = setup_lapic(v, err, errlen);
 	/* Application processors wait for INIT/SIPI in the in-kernel LAPIC. */

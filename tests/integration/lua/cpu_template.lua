@@ -75,7 +75,7 @@ local f = assert(io.open(path, "w"))
 f:write([[{"cpuid_modifiers": [
   {"leaf": "0x4", "subleaf": "0x0", "flags": 1, "modifiers": [
     {"register": "ecx", "bitmap": "0b0"}]},
-  {"leaf": "0x40000000", "subleaf": "0", "flags": 0, "modifiers": [
+  {"leaf": "0x40000000", "subleaf": "0b0", "flags": 0, "modifiers": [
     {"register": "eax", "bitmap": "0b1x_xxxx_xxxx_xxxx_xxxx"}]}]}]])
 f:close()
 local fv = t.guest { vcpus = 4, smt = true, cpu_template = path }
@@ -101,7 +101,9 @@ refused({ cpu_template = leaf7("ebx", "0b" .. string.rep("1", 33)) },
 refused({ cpu_template = leaf7("esx", "0b1") }, "Invalid CPUID register")
 refused({ cpu_template = { cpuid_modifier = {} } }, "unknown field `cpuid_modifier`")
 refused({ cpu_template = { msr_modifiers = { { addr = "0xzz", bitmap = "0b1" } } } },
-  "msr_modifiers[0].addr: `0xzz` is not a 32-bit number")
+  "msr_modifiers[0].addr: Failed to parse string [0xzz] as a number for CPU template")
+refused({ cpu_template = { msr_modifiers = { { addr = "266", bitmap = "0b1" } } } },
+  "No supported number system prefix found in value [266]")
 refused({ cpu_template = { kvm_capabilities = { "abc" } } },
   "Failed to parse string [abc] as a kvm capability")
 refused({ cpu_template = dir .. "/missing.json" }, "No such file or directory")
