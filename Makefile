@@ -391,7 +391,7 @@ FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=un
 	$(shell pkg-config --cflags libcjson 2>/dev/null)
 FUZZERS := http api_json mmds state_file uffd_json virtq virtio_block balloon vsock \
 	device_config vm_info memory_layout x86_state \
-	vsock_connect kernel_loader virtio_state emulate_decode seccomp_file
+	vsock_connect kernel_loader virtio_state emulate_decode seccomp_file cpu_template
 FUZZ_API_WRAP := -Wl,--wrap=log_set_file,--wrap=metrics_open
 fuzz_http_SRCS := $(test_api_router_SRCS) src/api/conn.c src/api/http.c
 fuzz_http_LIBS := $(FUZZ_API_WRAP) -lcjson -lhttp_parser -lev -lm
@@ -402,6 +402,8 @@ fuzz_mmds_LIBS := -lcjson -lhttp_parser
 fuzz_state_file_SRCS := $(STATE_FILE_SRCS) src/snapshot/snapshot_id.c
 fuzz_uffd_json_SRCS := src/snapshot/uffd_handshake.c
 fuzz_uffd_json_LIBS := -lcjson
+fuzz_cpu_template_SRCS := $(test_cpu_template_SRCS)
+fuzz_cpu_template_LIBS := -lcjson
 fuzz_virtq_SRCS := src/devices/virtio/queue.c src/kvm/guest_mem.c
 fuzz_virtio_block_SRCS := src/devices/virtio/block_req.c src/devices/virtio/queue.c \
 	src/kvm/guest_mem.c
