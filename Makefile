@@ -89,6 +89,7 @@ EMBER_SRCS := \
 	src/vmm/snapshot_describe.c \
 	src/vmm/snapshot_restore.c \
 	src/vmm/snapshot_sections.c \
+	src/vmm/snapshot_cpu.c \
 	src/vmm/vm.c \
 	src/vmm/vm_build.c \
 	src/vmm/vm_devices.c \

@@ -1,4 +1,5 @@
-/* PUT /cpu-config: a custom CPU template, checked in full and kept for the boot. */
+/* PUT /cpu-config: a custom CPU template, checked in full and kept for the boot; and its
+ * JSON for GET /vm/config. */
 #include "internal.h"
 
 #include <stdio.h>
@@ -69,4 +70,78 @@ void api_put_cpu_config(struct api *api, const struct api_call *call, struct api
 	api->cfg.cpu_template = t;
 	api->boot_path = true;
 	resp_ok(r);
+}
+
+/* A bitmap in full width, as Firecracker writes one back: 0b, then 0, 1 or x per bit. */
+static cJSON *bitmap_json(const struct cpu_bitmap *b, unsigned bits)
+{
+	char s[2 + 64 + 1] = "0b";
+
+	for (unsigned i = 0; i < bits; i++) {
+		unsigned bit = bits - 1 - i;
+
+		s[2 + i] = !(b->filter >> bit & 1) ? 'x' : (b->value >> bit & 1) ? '1' : '0';
+	}
+	s[2 + bits] = 0;
+	return cJSON_CreateString(s);
+}
+
+static void add_hex(cJSON *o, const char *key, uint32_t v)
+{
+	char s[16];
+
+	snprintf(s, sizeof(s), "0x%x", v);
+	cJSON_AddStringToObject(o, key, s);
+}
+
+/* Modifiers of one leaf and subleaf are grouped, in the order they were given. */
+static void add_cpuid_json(cJSON *o, const struct cpu_template *t)
+{
+	static const char *const regs[] = { "eax", "ebx", "ecx", "edx" };
+	cJSON *leaves = cJSON_AddArrayToObject(o, "cpuid_modifiers"), *leaf = NULL, *mods = NULL;
+
+	for (uint32_t i = 0; i < t->nr_cpuid; i++) {
+		const struct cpu_cpuid_mod *m = &t->cpuid[i];
+		cJSON *mod;
+
+		if (!leaf || m->leaf != t->cpuid[i - 1].leaf ||
+			m->subleaf != t->cpuid[i - 1].subleaf) {
+			leaf = cJSON_CreateObject();
+			cJSON_AddItemToArray(leaves, leaf);
+			add_hex(leaf, "leaf", m->leaf);
+			add_hex(leaf, "subleaf", m->subleaf);
+			cJSON_AddNumberToObject(leaf, "flags", m->flags);
+			mods = cJSON_AddArrayToObject(leaf, "modifiers");
+		}
+		mod = cJSON_CreateObject();
+		cJSON_AddStringToObject(mod, "register", regs[m->reg & 3]);
+		cJSON_AddItemToObject(mod, "bitmap", bitmap_json(&m->bits, 32));
+		cJSON_AddItemToArray(mods, mod);
+	}
+}
+
+cJSON *api_cpu_config_json(const struct cpu_template *t)
+{
+	cJSON *o, *caps, *msrs;
+
+	if (!t)
+		return cJSON_CreateNull();
+	o = cJSON_CreateObject();
+	caps = cJSON_AddArrayToObject(o, "kvm_capabilities");
+	for (uint32_t i = 0; i < t->nr_caps; i++) {
+		char s[16];
+
+		snprintf(s, sizeof(s), "%s%u", t->caps[i].remove ? "!" : "", t->caps[i].cap);
+		cJSON_AddItemToArray(caps, cJSON_CreateString(s));
+	}
+	add_cpuid_json(o, t);
+	msrs = cJSON_AddArrayToObject(o, "msr_modifiers");
+	for (uint32_t i = 0; i < t->nr_msr; i++) {
+		cJSON *m = cJSON_CreateObject();
+
+		add_hex(m, "addr", t->msr[i].addr);
+		cJSON_AddItemToObject(m, "bitmap", bitmap_json(&t->msr[i].bits, 64));
+		cJSON_AddItemToArray(msrs, m);
+	}
+	return o;
 }

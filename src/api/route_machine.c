@@ -102,7 +102,7 @@ static cJSON *machine_config_json(const struct api *api)
 
 	cJSON_AddNumberToObject(o, "vcpu_count", c->vcpus);
 	cJSON_AddNumberToObject(o, "mem_size_mib", (double)c->mem_mib);
-	cJSON_AddBoolToObject(o, "smt", api->smt);
+	cJSON_AddBoolToObject(o, "smt", c->smt);
 	cJSON_AddBoolToObject(o, "track_dirty_pages", c->track_dirty_pages);
 	cJSON_AddStringToObject(o, "huge_pages", huge_page_names[hp]);
 	return o;
@@ -322,7 +322,7 @@ void api_get_vm_config(struct api *api, const struct api_call *call, struct api_
 		cJSON_AddStringToObject(boot, "boot_args", c->cmdline);
 	else
 		cJSON_AddNullToObject(boot, "boot_args");
-	cJSON_AddNullToObject(o, "cpu-config");
+	cJSON_AddItemToObject(o, "cpu-config", api_cpu_config_json(c->cpu_template));
 	cJSON_AddNullToObject(o, "logger");
 	cJSON_AddItemToObject(o, "machine-config", machine_config_json(api));
 	cJSON_AddNullToObject(o, "metrics");

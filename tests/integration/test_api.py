@@ -895,6 +895,57 @@ def api_snapshot_create_and_load():
             end_with_poweroff(e)
 
 
+# Leaf 4 subleaf 0 ECX bit 0 cleared and leaf 0x40000000 EAX bit 17 set: fields kvm_pvm's
+# emulated CPUID takes from the vCPU's table (its feature bits come from the host).
+CPU_TEMPLATE = {
+    "kvm_capabilities": ["!56"],
+    "cpuid_modifiers": [
+        {"leaf": "0x4", "subleaf": "0x0", "flags": 1,
+         "modifiers": [{"register": "ecx", "bitmap": "0b0"}]},
+        {"leaf": "0x40000000", "subleaf": "0x0", "flags": 0,
+         "modifiers": [{"register": "eax", "bitmap": "0b1xxxxxxxxxxxxxxxxx"}]}],
+    "msr_modifiers": [{"addr": "0x1a0", "bitmap": "0b1"}],
+}
+KVM_LEAF_WITH_BIT_17 = "OK cpuid eax=0x40020001 ebx=0x4b4d564b"
+SMT_LEVEL = "OK cpuid eax=0x1 ebx=0x2 ecx=0x100"
+
+
+@test
+def api_cpu_config_and_smt_survive_snapshot():
+    with tempfile.TemporaryDirectory() as tmp:
+        state_path, mem_path = os.path.join(tmp, "vm.state"), os.path.join(tmp, "vm.mem")
+        with Ember(tmp) as e:
+            e.expect("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 128,
+                                                "smt": True}, 204)
+            e.expect("PUT", "/cpu-config", CPU_TEMPLATE, 204)
+            e.expect("GET", "/vm/config", None, 200, '"cpu-config": {"kvm_capabilities": '
+                     '["!56"], "cpuid_modifiers": [{"leaf": "0x4", "subleaf": "0x0", "flags": 1, '
+                     '"modifiers": [{"register": "ecx", "bitmap": "0b' + "x" * 31 + '0"}]}')
+            e.expect("PUT", "/boot-source", {"kernel_image_path": guest_kernel()}, 204)
+            e.expect("PUT", "/actions", {"action_type": "InstanceStart"}, 204)
+            e.wait_output("ember-test-guest ready cpus=2")
+            e.send("cpuid 0x40000000 0\n")
+            e.wait_output(KVM_LEAF_WITH_BIT_17)
+            e.send("cpuid 0xb 0\n")
+            e.wait_output(SMT_LEVEL)
+            e.expect("PATCH", "/vm", {"state": "Paused"}, 204)
+            e.expect("PUT", "/snapshot/create",
+                     {"snapshot_path": state_path, "mem_file_path": mem_path}, 204)
+        with Ember(tmp, sock_name="second.sock") as e:
+            e.expect("PUT", "/snapshot/load",
+                     {"snapshot_path": state_path,
+                      "mem_backend": {"backend_path": mem_path, "backend_type": "File"},
+                      "resume_vm": True}, 204)
+            e.expect("GET", "/vm/config", None, 200, '"msr_modifiers": [{"addr": "0x1a0", '
+                     '"bitmap": "0b' + "x" * 63 + '1"}]')
+            e.expect("GET", "/vm/config", None, 200, '"smt": true')
+            e.send("cpuid 0x40000000 0\n")
+            e.wait_output(KVM_LEAF_WITH_BIT_17)
+            e.send("cpuid 0xb 0\n")
+            e.wait_output(SMT_LEVEL)
+            end_with_poweroff(e)
+
+
 @test
 def api_logger_and_metrics():
     with tempfile.TemporaryDirectory() as tmp:
