@@ -35,6 +35,7 @@ EMBER_SRCS := \
 	src/arch/x86_64/boot_tables.c \
 	src/arch/x86_64/cpuid.c \
 	src/arch/x86_64/cpu_template.c src/arch/x86_64/cpu_template_json.c \
+	src/arch/x86_64/cpu_static.c src/arch/x86_64/cpu_static.S \
 	src/arch/x86_64/kernel_loader.c \
 	src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c \
 	src/arch/x86_64/machine.c \
@@ -140,6 +141,7 @@ EMBER_SRCS := \
 	src/api/server.c
 
 LUA_SRCS := $(wildcard lua/ember/*.lua)
+CPU_TEMPLATE_DATA := $(wildcard data/cpu_templates/*.json)
 
 # The state file container: every module that saves or restores state links it.
 STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/util/crc64.c
@@ -258,7 +260,7 @@ $(1)/%.c.o: %.c
 	@echo "  CC      $$@"
 	$$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -c -o $$@ $$<
 
-$(1)/%.S.o: %.S $$(LUA_SRCS)
+$(1)/%.S.o: %.S $$(LUA_SRCS) $$(CPU_TEMPLATE_DATA)
 	@mkdir -p $$(dir $$@)
 	@echo "  AS      $$@"
 	$$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -Wa,-I$$(CURDIR) -c -o $$@ $$<

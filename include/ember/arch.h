@@ -17,8 +17,8 @@ struct vcpu;
 __attribute__((warn_unused_result)) int arch_vm_setup(int vm_fd, char *err, size_t errlen);
 
 /* Per-vCPU set-up: CPUID normalized for (index, count), then the CPU `model`
- * (smt topology, static template check, custom template's CPUID and MSR modifiers and
- * KVM capabilities), boot MSRs, LAPIC LINT0/LINT1. For vCPU 0 also the boot registers
+ * (smt topology; the custom template, or the static one where the host CPU fits it:
+ * its KVM capabilities, CPUID and MSR modifiers), boot MSRs, LAPIC LINT0/LINT1. For vCPU 0 also the boot registers
  * entering at `entry`. A template that does not fit fails with "Failed to get CPU
  * template: ..." (Firecracker's words). */
 struct cpu_model;

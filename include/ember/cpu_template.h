@@ -105,6 +105,10 @@ void cpu_template_apply_msrs(const struct cpu_template *t, uint64_t *vals);
 __attribute__((warn_unused_result)) int cpuid_apply_smt(struct kvm_cpuid2 *c, unsigned index,
 	unsigned count);
 
+/* Static template `t` as template JSON, NUL-terminated (built in, cpu_static.c); NULL for
+ * CPU_STATIC_NONE. */
+const char *cpu_static_json(enum cpu_static_template t);
+
 /* Does static template `t` fit the CPU described by `host` (its leaf 0 vendor and leaf 1
  * family/model/stepping)? 0 if so; otherwise -EINVAL and Firecracker's reason in `err`
  * ("CPU vendor mismatched between actual CPU and CPU template." or "The current CPU model

@@ -68,6 +68,7 @@ void api_put_cpu_config(struct api *api, const struct api_call *call, struct api
 	}
 	free(api->cfg.cpu_template);
 	api->cfg.cpu_template = t;
+	api->cfg.static_template = CPU_STATIC_NONE; /* the custom template replaces it */
 	api->boot_path = true;
 	resp_ok(r);
 }

@@ -103,6 +103,8 @@ static cJSON *machine_config_json(const struct api *api)
 	cJSON_AddNumberToObject(o, "vcpu_count", c->vcpus);
 	cJSON_AddNumberToObject(o, "mem_size_mib", (double)c->mem_mib);
 	cJSON_AddBoolToObject(o, "smt", c->smt);
+	if (c->static_template != CPU_STATIC_NONE) /* Firecracker shows only a static one */
+		cJSON_AddStringToObject(o, "cpu_template", cpu_static_name(c->static_template));
 	cJSON_AddBoolToObject(o, "track_dirty_pages", c->track_dirty_pages);
 	cJSON_AddStringToObject(o, "huge_pages", huge_page_names[hp]);
 	return o;
@@ -175,8 +177,13 @@ static void update_machine(struct api *api, const cJSON *b, bool put, struct api
 		resp_fault(r, 400, "Machine config error: cpu_template: %s is an aarch64 template", tmpl);
 		return;
 	}
-	if (tmpl || put)
+	if (tmpl) {
+		/* As Firecracker: a static template replaces a custom one, "None" clears both,
+		 * and a body without cpu_template keeps what was set. */
 		api->cfg.static_template = st;
+		free(api->cfg.cpu_template);
+		api->cfg.cpu_template = NULL;
+	}
 	api->cfg.vcpus = vcpus;
 	api->cfg.mem_mib = mem;
 	api->cfg.mem_backing = hp == HUGE_PAGES_2M ? GUEST_MEM_HUGETLB : GUEST_MEM_ANON;

@@ -285,6 +285,41 @@ static void test_static_check(void **state)
 	free(c);
 }
 
+/* Firecracker's static templates as ember builds them in (data/cpu_templates/): each parses
+ * and applies; T2 gives leaf 1 EAX Firecracker's fixed family/model/stepping bits. */
+static void test_static_template_data(void **state)
+{
+	static const char *const names[] = { "C3", "T2", "T2S", "T2CL", "T2A" };
+	struct cpu_template *t = malloc(sizeof(*t));
+	char path[64], *text = malloc(1 << 16), err[256];
+
+	(void)state;
+	assert_non_null(t);
+	assert_non_null(text);
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		struct kvm_cpuid2 *c = table_new();
+		FILE *f;
+		size_t n;
+
+		snprintf(path, sizeof(path), "data/cpu_templates/%s.json", names[i]);
+		f = fopen(path, "r");
+		assert_non_null(f);
+		n = fread(text, 1, (1 << 16) - 1, f);
+		fclose(f);
+		text[n] = 0;
+		if (cpu_template_parse(text, t, err, sizeof(err)))
+			fail_msg("%s: %s", names[i], err);
+		assert_true(t->nr_cpuid >= 10);
+		assert_int_equal(cpu_template_apply_cpuid(t, c, err, sizeof(err)), 0);
+		if (i == 1)
+			/* 0bxxxx000000000011xx00011011110010 on 0x00050657 */
+			assert_int_equal(cpuid_find(c, 1, 0)->eax, 0x000306f2);
+		free(c);
+	}
+	free(text);
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -297,6 +332,7 @@ int main(void)
 		cmocka_unit_test(test_apply_cpuid_and_msrs),
 		cmocka_unit_test(test_smt_topology),
 		cmocka_unit_test(test_static_check),
+		cmocka_unit_test(test_static_template_data),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

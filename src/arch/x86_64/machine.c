@@ -84,25 +84,24 @@ static struct kvm_cpuid2 *supported_cpuid(int kvm_fd)
 }
 
 /* KVM's list made into what vCPU `index` sees: normalized, then SMT, then the template. */
-static int build_cpuid(struct kvm_cpuid2 *c, unsigned index, unsigned count,
-	const struct cpu_model *model, char *err, size_t errlen)
+static int build_cpuid(struct kvm_cpuid2 *c, unsigned index, unsigned count, bool smt,
+	const struct cpu_template *t, char *err, size_t errlen)
 {
 	if (cpuid_normalize(c, index, count)) {
 		snprintf(err, errlen, "vcpu %u: cannot build CPUID for %u vCPUs", index, count);
 		return -EINVAL;
 	}
-	if (model->smt && cpuid_apply_smt(c, index, count)) {
+	if (smt && cpuid_apply_smt(c, index, count)) {
 		snprintf(err, errlen, "smt: %u vCPUs is not 1 or an even number", count);
 		return -EINVAL;
 	}
-	return model->custom ? cpu_template_apply_cpuid(model->custom, c, err, errlen) : 0;
+	return t ? cpu_template_apply_cpuid(t, c, err, errlen) : 0;
 }
 
-static int setup_cpuid(int kvm_fd, struct vcpu *v, unsigned count, const struct cpu_model *model,
-	char *err, size_t errlen)
+static int setup_cpuid(int kvm_fd, struct vcpu *v, unsigned count, bool smt,
+	const struct cpu_template *t, char *err, size_t errlen)
 {
 	struct kvm_cpuid2 *sup = supported_cpuid(kvm_fd), *c;
-	char why[256];
 	size_t size;
 	int ret;
 
@@ -110,24 +109,13 @@ static int setup_cpuid(int kvm_fd, struct vcpu *v, unsigned count, const struct 
 		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 		return -EIO;
 	}
-	if (cpu_static_check(model->static_template, sup, why, sizeof(why))) {
-		snprintf(err, errlen, "Failed to get CPU template: %s", why);
-		return -EINVAL;
-	}
-	if (model->static_template != CPU_STATIC_NONE) {
-		/* The CPU fits, but the register values are not carried here yet. */
-		snprintf(err, errlen, "Failed to get CPU template: static template %s is not built "
-			"into this ember (give its values as a custom template)",
-			cpu_static_name(model->static_template));
-		return -ENOTSUP;
-	}
 	/* Room for CPUID_MAX_ENTRIES: normalization and templates may add leaves. */
 	size = sizeof(*sup) + sup->nent * sizeof(sup->entries[0]);
 	c = calloc(1, sizeof(*c) + CPUID_MAX_ENTRIES * sizeof(c->entries[0]));
 	if (!c)
 		return -ENOMEM;
 	memcpy(c, sup, size);
-	ret = build_cpuid(c, v->index, count, model, err, errlen);
+	ret = build_cpuid(c, v->index, count, smt, t, err, errlen);
 	if (!ret && ioctl(v->fd, KVM_SET_CPUID2, c) < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "vcpu %u: KVM_SET_CPUID2: %s", v->index, strerror(errno));
@@ -220,18 +208,59 @@ static int setup_boot_regs(struct vcpu *v, uint64_t entry, char *err, size_t err
 	return 0;
 }
 
+/* The template a vCPU gets: the custom one, or the static one (built in, parsed into
+ * *owned, which the caller frees) if the host CPU is one Firecracker allows for it. */
+static int resolve_template(int kvm_fd, const struct cpu_model *model,
+	struct cpu_template **owned, const struct cpu_template **t, char *err, size_t errlen)
+{
+	struct kvm_cpuid2 *sup;
+	char why[256];
+
+	*owned = NULL;
+	*t = model->custom;
+	if (model->static_template == CPU_STATIC_NONE)
+		return 0;
+	sup = supported_cpuid(kvm_fd);
+	if (!sup) {
+		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		return -EIO;
+	}
+	if (cpu_static_check(model->static_template, sup, why, sizeof(why))) {
+		snprintf(err, errlen, "Failed to get CPU template: %s", why);
+		return -EINVAL;
+	}
+	*owned = malloc(sizeof(**owned));
+	if (!*owned)
+		return -ENOMEM;
+	if (cpu_template_parse(cpu_static_json(model->static_template), *owned, why,
+		    sizeof(why))) {
+		snprintf(err, errlen, "static CPU template %s: %s",
+			cpu_static_name(model->static_template), why);
+		free(*owned);
+		*owned = NULL;
+		return -EINVAL;
+	}
+	*t = *owned;
+	return 0;
+}
+
 int arch_vcpu_setup(int kvm_fd, struct vcpu *v, unsigned count, const struct cpu_model *model,
 	uint64_t entry, char *err, size_t errlen)
 {
-	int ret = model->custom ? check_caps(kvm_fd, model->custom, err, errlen) : 0;
+	struct cpu_template *owned;
+	const struct cpu_template *t;
+	int ret = resolve_template(kvm_fd, model, &owned, &t, err, errlen);
 
+	if (!ret && t)
+		ret = check_caps(kvm_fd, t, err, errlen);
 	if (!ret)
-		ret = setup_cpuid(kvm_fd, v, count, model, err, errlen);
+		ret = setup_cpuid(kvm_fd, v, count, model->smt, t, err, errlen);
 	if (!ret)
 		ret = setup_boot_msrs(v, err, errlen);
 	/* After the boot MSRs, so that a template may change those too. */
-	if (!ret && model->custom && model->custom->nr_msr)
-		ret = setup_template_msrs(v, model->custom, err, errlen);
+	if (!ret && t && t->nr_msr)
+		ret = setup_template_msrs(v, t, err, errlen);
+	free(owned);
 	if (!ret)
 		ret = setup_lapic(v, err, errlen);
 	/* Application processors wait for INIT/SIPI in the in-kernel LAPIC. */

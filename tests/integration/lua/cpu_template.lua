@@ -18,6 +18,7 @@ local function bit(v, n) return (v >> n) & 1 end
 local plain = t.guest { vcpus = 2 }
 t.boot(plain)
 local host4 = cpuid(plain, 4, 0)
+local host1_eax, host_ext_ecx = cpuid(plain, 1, 0).eax, cpuid(plain, 0x80000001, 0).ecx
 local vendor = string.pack("<I4I4I4", cpuid(plain, 0, 0).ebx, cpuid(plain, 0, 0).edx,
   cpuid(plain, 0, 0).ecx)
 t.eq(cpuid(plain, 0xb, 0).ebx, 1, "without smt one thread per core")
@@ -82,6 +83,17 @@ local fv = t.guest { vcpus = 4, smt = true, cpu_template = path }
 t.boot(fv)
 check_model(fv, "file")
 fv:stop()
+
+-- Firecracker's T2 as ember builds it in (data/cpu_templates/), given as a custom template
+-- file since no static template fits this host's CPU: leaf 1 EAX becomes T2's fixed
+-- signature (family 6 model 0x3f stepping 2) and leaf 0x80000001 ECX loses LZCNT (bit 5).
+local data = arg[0]:match("(.*/)") .. "../../../data/cpu_templates/T2.json"
+local t2 = t.guest { vcpus = 2, cpu_template = data }
+t.boot(t2)
+assert(host1_eax ~= 0x306f2 and bit(host_ext_ecx, 5) == 1, "host already looks like T2")
+t.eq(cpuid(t2, 1, 0).eax, 0x306f2, "T2 data: leaf 1 EAX")
+t.eq(bit(cpuid(t2, 0x80000001, 0).ecx, 5), 0, "T2 data: leaf 0x80000001 ECX bit 5")
+t2:stop()
 
 -- Refused, each with what is wrong.
 local function refused(def, want)
