@@ -260,7 +260,7 @@ $(1)/%.c.o: %.c
 	@echo "  CC      $$@"
 	$$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -c -o $$@ $$<
 
-$(1)/%.S.o: %.S $$(LUA_SRCS) $$(CPU_TEMPLATE_DATA)
+$(1)/%.S.o: %.S src/util/embed.inc $$(LUA_SRCS) $$(CPU_TEMPLATE_DATA)
 	@mkdir -p $$(dir $$@)
 	@echo "  AS      $$@"
 	$$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -Wa,-I$$(CURDIR) -c -o $$@ $$<

@@ -1,10 +1,7 @@
 /* Firecracker's static CPU templates as template JSON (data/cpu_templates/), built in. */
+	.include "src/util/embed.inc"
 	.macro embed name
-	.global ember_cpu_\name, ember_cpu_\name\()_end
-ember_cpu_\name:
-	.incbin "data/cpu_templates/\name\().json"
-ember_cpu_\name\()_end:
-	.byte 0
+	embed_file ember_cpu_\name, "data/cpu_templates/\name\().json"
 	.endm
 
 	.section .rodata
