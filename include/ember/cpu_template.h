@@ -100,8 +100,10 @@ void cpu_template_apply_msrs(const struct cpu_template *t, uint64_t *vals);
 
 /* Two threads per core in a normalized table (cpuid_normalize ran first) for vCPU `index`
  * of `count` (1 or even): leaf 1 HTT, leaf 4 L1/L2 shared by the two threads and
- * count/2 cores, leaves 0xb/0x1f SMT level of 2 threads (shift 1), leaf 0x8000001e
- * (AMD) threads per core 2, core id index/2. -EINVAL if count is odd and not 1. */
+ * count/2 cores, leaves 0xb/0x1f SMT level of 2 threads (shift 1); on AMD also TOPOEXT,
+ * leaf 0x8000001e (added if absent, extended APIC id, threads per core 2, core id
+ * index/2) and leaf 0x80000008 ECX thread count and APIC id size. -EINVAL if count is odd
+ * and not 1, -ENOSPC if the table has no room for the AMD leaf. */
 __attribute__((warn_unused_result)) int cpuid_apply_smt(struct kvm_cpuid2 *c, unsigned index,
 	unsigned count);
 

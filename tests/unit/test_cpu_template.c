@@ -247,9 +247,28 @@ static void test_smt_topology(void **state)
 	assert_int_equal((e->ecx >> 8) & 0xff, 1);
 	e = cpuid_find(c, 0xb, 1);
 	assert_true(e->eax == 2 && e->ebx == 4 && e->edx == 3);
+	e = cpuid_find(c, 0x8000001e, 0); /* AMD's leaf: left alone on Intel */
+	assert_true(e->eax == 0 && e->ebx == 0x0100);
+	free(c);
+
+	/* AMD, without leaf 0x8000001e: added, TOPOEXT set, 0x80000008 ECX thread count. */
+	c = table_new();
+	c->nent--; /* drop 0x8000001e */
+	c->entries[0].ebx = 0x68747541; /* AuthenticAMD */
+	c->entries[0].edx = 0x69746e65;
+	c->entries[0].ecx = 0x444d4163;
+	c->entries[c->nent++] = (struct kvm_cpuid_entry2){ .function = 0x80000000, .eax = 0x8000000a };
+	c->entries[c->nent++] = (struct kvm_cpuid_entry2){ .function = 0x80000001, .ecx = 0x77 };
+	c->entries[c->nent++] = (struct kvm_cpuid_entry2){ .function = 0x80000008, .ecx = 0x1001 };
+	assert_int_equal(cpuid_normalize(c, 3, 4), 0);
+	assert_int_equal(cpuid_apply_smt(c, 3, 4), 0);
 	e = cpuid_find(c, 0x8000001e, 0);
+	assert_non_null(e);
 	assert_int_equal(e->eax, 3);
-	assert_int_equal(e->ebx & 0xffff, 1u << 8 | 1); /* 2 threads per core, core 1 */
+	assert_int_equal(e->ebx, 1u << 8 | 1); /* 2 threads per core, core 1 */
+	assert_int_equal(cpuid_find(c, 0x80000000, 0)->eax, 0x8000001e);
+	assert_true(cpuid_find(c, 0x80000001, 0)->ecx & (1u << 22));
+	assert_int_equal(cpuid_find(c, 0x80000008, 0)->ecx, 2u << 12 | 3);
 	free(c);
 
 	c = table_new();

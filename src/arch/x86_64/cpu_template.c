@@ -172,6 +172,47 @@ static unsigned order(unsigned n)
 	return shift;
 }
 
+static bool is_amd(struct kvm_cpuid2 *c)
+{
+	struct kvm_cpuid_entry2 *v = cpuid_find(c, 0, 0);
+
+	/* "AuthenticAMD" in EBX, EDX, ECX. */
+	return v && v->ebx == 0x68747541u && v->edx == 0x69746e65u && v->ecx == 0x444d4163u;
+}
+
+/* AMD: Linux sees threads of one core only with TOPOEXT and leaf 0x8000001e (core or
+ * compute unit id in EBX[7:0], threads per core - 1 in EBX[15:8]); leaf 0x80000008 ECX
+ * gives the thread count - 1 (7:0) and the APIC id bits (15:12). Facts from AMD's APM and
+ * Firecracker's normalization table. */
+static int amd_smt(struct kvm_cpuid2 *c, unsigned index, unsigned count, unsigned threads)
+{
+	struct kvm_cpuid_entry2 *max = cpuid_find(c, 0x80000000u, 0);
+	struct kvm_cpuid_entry2 *e = cpuid_find(c, LEAF_AMD_TOPOLOGY, 0);
+
+	if (!max)
+		return 0; /* no extended leaves at all: nothing to describe the topology with */
+	if (!e) {
+		if (c->nent >= CPUID_MAX_ENTRIES)
+			return -ENOSPC;
+		e = &c->entries[c->nent++];
+		memset(e, 0, sizeof(*e));
+		e->function = LEAF_AMD_TOPOLOGY;
+	}
+	if (max->eax < LEAF_AMD_TOPOLOGY)
+		max->eax = LEAF_AMD_TOPOLOGY;
+	e->eax = index;
+	e->ebx = (threads - 1) << 8 | index / threads;
+	e->ecx = 0;
+	e->edx = 0;
+	e = cpuid_find(c, 0x80000001u, 0);
+	if (e)
+		e->ecx |= 1u << 22; /* TOPOEXT */
+	e = cpuid_find(c, 0x80000008u, 0);
+	if (e)
+		e->ecx = (e->ecx & ~0xf0ffu) | (order(count) & 0xf) << 12 | (count - 1);
+	return 0;
+}
+
 int cpuid_apply_smt(struct kvm_cpuid2 *c, unsigned index, unsigned count)
 {
 	unsigned cores = count == 1 ? 1 : count / 2, threads = count == 1 ? 1 : 2;
@@ -179,6 +220,8 @@ int cpuid_apply_smt(struct kvm_cpuid2 *c, unsigned index, unsigned count)
 
 	if (count == 0 || index >= count || (count > 1 && count % 2))
 		return -EINVAL;
+	if (is_amd(c) && amd_smt(c, index, count, threads))
+		return -ENOSPC;
 	e = cpuid_find(c, 0x1, 0);
 	if (e && count > 1)
 		e->edx |= F1_EDX_HTT;
@@ -205,9 +248,6 @@ int cpuid_apply_smt(struct kvm_cpuid2 *c, unsigned index, unsigned count)
 					TOPO_SHIFT_MASK;
 				e->ebx = count;
 			}
-		} else if (e->function == LEAF_AMD_TOPOLOGY) {
-			e->eax = index;
-			e->ebx = (e->ebx & ~0xffffu) | (threads - 1) << 8 | (index / threads);
 		}
 	}
 	return 0;
