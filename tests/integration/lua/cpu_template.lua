@@ -84,13 +84,15 @@ fv:stop()
 -- Firecracker's T2 as ember builds it in (data/cpu_templates/), given as a custom template
 -- file since no static template fits this host's CPU: leaf 1 EAX becomes T2's fixed
 -- signature (family 6 model 0x3f stepping 2) and leaf 0x80000001 ECX loses PREFETCHW
--- (bit 8).
+-- (bit 8) where the vCPU had it.
 local data = arg[0]:match("(.*/)") .. "../../../data/cpu_templates/T2.json"
 local t2 = t.guest { vcpus = 2, cpu_template = data }
 t.boot(t2)
-assert(host1_eax ~= 0x306f2 and bit(host_ext_ecx, 8) == 1, "host already looks like T2")
+assert(host1_eax ~= 0x306f2, "host already looks like T2")
 t.eq(cpuid(t2, 1, 0).eax, 0x306f2, "T2 data: leaf 1 EAX")
-t.eq(bit(cpuid(t2, 0x80000001, 0).ecx, 8), 0, "T2 data: leaf 0x80000001 ECX bit 8")
+if bit(host_ext_ecx, 8) == 1 then -- kvm_pvm's vCPU has PREFETCHW, the sandbox's AMD not
+  t.eq(bit(cpuid(t2, 0x80000001, 0).ecx, 8), 0, "T2 data: leaf 0x80000001 ECX bit 8")
+end
 t2:stop()
 
 -- Refused, each with what is wrong.
