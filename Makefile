@@ -130,6 +130,8 @@ EMBER_SRCS := \
 	src/api/conn.c \
 	src/api/http.c \
 	src/api/json.c \
+	src/api/json_source.c \
+	src/api/json_syntax.c \
 	src/api/route_actions.c \
 	src/api/route_balloon.c \
 	src/api/route_data.c \
@@ -186,8 +188,9 @@ test_seccomp_SRCS := src/security/seccomp.c $(SECCOMP_FILE_SRCS) src/util/log.c
 test_acpi_SRCS := src/arch/x86_64/acpi.c src/arch/x86_64/aml.c src/kvm/guest_mem.c
 test_uffd_SRCS := src/snapshot/uffd_handshake.c
 test_api_http_SRCS := src/api/http.c
-test_api_json_SRCS := src/api/json.c
-test_api_router_SRCS := src/api/api.c src/api/config_file.c src/api/json.c \
+test_api_json_SRCS := src/api/json.c src/api/json_source.c src/api/json_syntax.c
+test_api_router_SRCS := src/api/api.c src/api/config_file.c src/api/json.c src/api/json_source.c \
+	src/api/json_syntax.c \
 	src/api/route_actions.c src/api/route_balloon.c src/api/route_data.c \
 	src/api/route_devices.c src/api/route_drives.c \
 	src/api/route_machine.c src/api/route_cpu_config.c src/api/router.c src/util/log.c \

@@ -68,6 +68,10 @@ static const char usage[] =
 	"                           when a jailer started ember (CLOCK_MONOTONIC, and CPU\n"
 	"                           time of ember and of the jailer): startup metrics\n"
 	"  --describe-snapshot STATE  print a state file's format version\n"
+	"  --firecracker-version-compat VER\n"
+	"                           GET /version and GET / show VER (MAJOR.MINOR.PATCH) where\n"
+	"                           they show ember's version, for clients that check for a\n"
+	"                           Firecracker version\n"
 	"  --snapshot-version       print the state file format this ember writes\n"
 	"  -h, --help               show this help\n"
 	"  -V, --version            show the version\n"
@@ -328,6 +332,8 @@ static int apply_options(const struct cli_opts *o)
 	}
 	if (o->id)
 		api_set_instance_id(o->id);
+	if (o->fc_version)
+		api_set_version_compat(o->fc_version);
 	if (o->has_start_us)
 		log_mark_start_at(o->start_us);
 	metrics_set_startup(o->has_start_us, o->has_start_cpu_us, o->start_cpu_us,

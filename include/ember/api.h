@@ -73,6 +73,10 @@ int api_run(const char *sock_path, const char *config_file);
 /* The instance id GET / shows (--id; "anonymous-instance" without one). The string must
  * outlive the process's API (argv does). */
 void api_set_instance_id(const char *id);
+/* --firecracker-version-compat: the version GET /version (firecracker_version) and GET /
+ * (vmm_version) show instead of ember's, for clients that want a Firecracker version. The
+ * string must outlive the API. */
+void api_set_version_compat(const char *version);
 /* --http-api-max-payload-size: the largest request body the API reads (default 51200
  * bytes, Firecracker's); larger ones get 400. Before the server starts. */
 void api_set_max_payload(size_t bytes);

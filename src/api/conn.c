@@ -4,12 +4,12 @@
 #include "server.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cJSON.h>
 
 #include "ember/api.h"
 #include "ember/log.h"
@@ -150,32 +150,36 @@ static void answer(struct api_conn *c, int status, const char *body, bool deprec
 	}
 }
 
+/* An error below the API (the request could not be read), answered as micro-http does:
+ * {"error": ...} with its sentence appended, newline and all (not strict JSON, as
+ * Firecracker's). The connection closes after it. */
+static void fault(struct api_conn *c, int status, const char *msg)
+{
+	char body[sizeof(c->in.err_msg) + 96];
+
+	snprintf(body, sizeof(body), "{ \"error\": \"%s\nAll previous unanswered requests will "
+		"be dropped.\" }", msg);
+	c->closing = true;
+	answer(c, status, body, false);
+}
+
 static void serve(struct api_conn *c)
 {
 	const struct http_request *req = &c->in.req;
 	struct api_response resp;
 
+	/* micro-http knows four methods; others are refused before Firecracker's router. */
+	if (req->method != HTTP_GET && req->method != HTTP_PUT && req->method != HTTP_PATCH &&
+		req->method != HTTP_DELETE) {
+		fault(c, 400, "Invalid HTTP Method: Unsupported HTTP method.");
+		return;
+	}
 	api_handle(c->srv->api, http_method_str(req->method), req->url, req->body, req->body_len,
 		&resp);
-	/* An answer to HEAD carries a body here (the API has no HEAD): close after it so the
-	 * peer cannot read it as the start of the next answer. */
-	if (!req->keep_alive || req->method == HTTP_HEAD)
+	if (!req->keep_alive)
 		c->closing = true;
 	answer(c, resp.status, resp.body, resp.deprecation);
 	api_response_deinit(&resp);
-}
-
-static void fault(struct api_conn *c, int status, const char *msg)
-{
-	cJSON *o = cJSON_CreateObject();
-	char *body = NULL;
-
-	if (o && cJSON_AddStringToObject(o, "fault_message", msg))
-		body = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	c->closing = true;
-	answer(c, status, body ? body : "", false);
-	cJSON_free(body);
 }
 
 /* Parse and answer what was read, as far as output room allows; then decide whether to

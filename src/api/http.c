@@ -130,7 +130,7 @@ static int on_headers_complete(http_parser *p)
 	bool has_length = p->content_length != ULLONG_MAX;
 
 	if (p->http_major != 1 || p->http_minor > 1)
-		return fail(in, 400, "Unsupported HTTP version %u.%u.", p->http_major, p->http_minor);
+		return fail(in, 400, "Invalid HTTP Version: Unsupported HTTP version.");
 	if (p->upgrade)
 		return fail(in, 400, "Protocol upgrades are not supported.");
 	if (has_length && p->content_length > in->max_body)
@@ -224,6 +224,22 @@ bool http_in_partial(const struct http_in *in)
 	return in->started && !in->done;
 }
 
+/* micro-http's texts (RequestError's Display), so Firecracker's clients see the same. */
+static const char *parse_error_text(enum http_errno e)
+{
+	switch (e) {
+	case HPE_INVALID_METHOD:
+		return "Invalid HTTP Method: Unsupported HTTP method.";
+	case HPE_INVALID_VERSION:
+		return "Invalid HTTP Version: Unsupported HTTP version.";
+	case HPE_INVALID_CONTENT_LENGTH:
+	case HPE_UNEXPECTED_CONTENT_LENGTH:
+		return "Invalid header. Reason: Invalid content length.";
+	default:
+		return "Invalid request.";
+	}
+}
+
 enum http_in_status http_in_feed(struct http_in *in, const char *buf, size_t len, size_t *used)
 {
 	size_t n;
@@ -243,12 +259,8 @@ enum http_in_status http_in_feed(struct http_in *in, const char *buf, size_t len
 	if (in->done)
 		return HTTP_IN_REQUEST;
 	e = HTTP_PARSER_ERRNO(&in->parser);
-	if (e != HPE_OK) {
-		fail(in, 400, "Invalid HTTP request: %s.", http_errno_description(e));
-		return HTTP_IN_ERROR;
-	}
-	if (n != len) {
-		fail(in, 400, "Invalid HTTP request: unexpected data.");
+	if (e != HPE_OK || n != len) {
+		fail(in, 400, "%s", parse_error_text(e));
 		return HTTP_IN_ERROR;
 	}
 	return HTTP_IN_MORE;

@@ -58,23 +58,49 @@ struct jschema {
 #define JF_MAP(n, p) { .name = (n), .kind = JK_STRING_MAP, .presence = (p) }
 #define JF_END { .name = NULL }
 
-/* Parse a request body (`len` bytes, NUL-terminated). NULL with a message such as
- * "invalid JSON at line 1 column 7" or "trailing characters at line 1 column 3". */
+/* Parse a request body (`len` bytes, NUL-terminated) by serde_json's rules. NULL with its
+ * message: "expected value at line 1 column 7", "trailing characters at line 1 column 3". */
 cJSON *json_parse(const char *body, size_t len, char *err, size_t errlen);
+/* serde_json's syntax check alone (json_syntax.c): 0, or -1 with its message and place. */
+int json_syntax_check(const char *body, size_t len, char *err, size_t errlen);
 
-/* Check `v` against `schema`. 0, or -EINVAL with a message: "missing field `vcpu_count`",
+/* Check `v` against `schema`. 0, or -EINVAL with serde_json's message, as Firecracker
+ * answers: "missing field `vcpu_count`",
  * "unknown field `vcpus`, expected one of `vcpu_count`, `mem_size_mib`, ...",
- * "invalid type for field `smt`: string \"yes\", expected a boolean",
- * "invalid value for field `vcpu_count`: integer `300`, expected u8",
- * "unknown variant `Stopped` for field `state`, expected `Paused` or `Resumed`".
- * Nested fields are named by their path: `rate_limiter.bandwidth.size`. */
+ * "invalid type: string \"yes\", expected a boolean",
+ * "invalid value: integer `300`, expected u8",
+ * "unknown variant `Stopped`, expected `Paused` or `Resumed`", each followed by
+ * " at line L column C" when `v` came from json_parse (serde's place: after the key of an
+ * unknown field, after the value of a bad one, after the object missing a field). */
 int json_check(const cJSON *v, const struct jschema *schema, char *err, size_t errlen);
+
+/* ---- the source text (json_source.c) ---- */
+
+enum jsource_at { JSOURCE_KEY_END, JSOURCE_VALUE_FIRST, JSOURCE_VALUE_END };
+/* Keep what cJSON drops (json_parse calls it): number tokens and the root's text. */
+int json_source_annotate(cJSON *root, const char *body, size_t len);
+/* Drop the text json_source_annotate gave `root` (a copy kept longer than the request). */
+void json_source_forget(cJSON *root);
+/* Integers cJSON would not print as sent (from 10^15: it writes 15 digits and an
+ * exponent, rounding beyond 2^53) become cJSON raw values printing their token, so data
+ * kept and printed back (MMDS) is exact as Firecracker's serde Value. */
+void json_source_exact_numbers(cJSON *v);
+/* The token of a number as sent ("18446744073709551615"), or NULL. */
+const char *json_source_raw(const cJSON *v);
+/* serde_json's line and column after `node`'s key or value in the text of `root`; false if
+ * root keeps no text or node is not in it. */
+bool json_source_pos(const cJSON *root, const cJSON *node, enum jsource_at at, int *line,
+	int *col);
 
 /* Field access after json_check. A null value counts as absent. */
 const cJSON *json_get(const cJSON *obj, const char *name);
 const char *json_get_str(const cJSON *obj, const char *name);
 bool json_get_bool(const cJSON *obj, const char *name, bool dflt);
+/* Exact for parsed bodies (from the token, not the double). */
 uint64_t json_get_uint(const cJSON *obj, const char *name, uint64_t dflt);
+/* Add a u64 that prints exactly, also from 10^15 (cJSON's "1e+15") and beyond 2^53;
+ * false if memory ran out. */
+bool json_add_u64(cJSON *obj, const char *name, uint64_t v);
 /* Index of the variant, or dflt when absent. */
 int json_get_enum(const cJSON *obj, const char *name, const char *const *variants, int dflt);
 

@@ -169,7 +169,7 @@ void api_get_balloon_stats(struct api *api, const struct api_call *call, struct 
 	/* Firecracker leaves out what the guest did not send. */
 	for (unsigned tag = 0; tag < BALLOON_STAT_TAGS; tag++)
 		if (st.present >> tag & 1)
-			cJSON_AddNumberToObject(o, balloon_stat_name(tag), (double)st.value[tag]);
+			json_add_u64(o, balloon_stat_name(tag), st.value[tag]);
 	resp_json(r, o);
 }
 

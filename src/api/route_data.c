@@ -131,7 +131,10 @@ void api_put_metrics(struct api *api, const struct api_call *call, struct api_re
 /* Replace the store with v (consumed), answering 204, 413 or 500. */
 static void store(cJSON *v, struct api_resp *r)
 {
-	int ret = v ? mmds_set_data(mmds_shared(), v) : -ENOMEM;
+	int ret;
+
+	json_source_exact_numbers(v);
+	ret = v ? mmds_set_data(mmds_shared(), v) : -ENOMEM;
 
 	if (ret == -EFBIG)
 		resp_fault(r, 413, "MMDS limit exceeded error: The MMDS patch request doesn't fit.");
@@ -153,8 +156,11 @@ void api_get_mmds(struct api *api, const struct api_call *call, struct api_resp 
 
 void api_put_mmds(struct api *api, const struct api_call *call, struct api_resp *r)
 {
+	cJSON *copy = cJSON_Duplicate(call->body, 1);
+
 	(void)api;
-	store(cJSON_Duplicate(call->body, 1), r);
+	json_source_forget(copy); /* the store keeps the data, not the request's text */
+	store(copy, r);
 }
 
 /* RFC 7396 JSON merge patch: returns the new target (the old one is consumed), or NULL

@@ -86,9 +86,13 @@ static cJSON *bucket_json(const struct token_bucket_config *b)
 	if (!b->size)
 		return cJSON_CreateNull();
 	o = cJSON_CreateObject();
-	cJSON_AddNumberToObject(o, "size", (double)b->size);
-	cJSON_AddNumberToObject(o, "one_time_burst", (double)b->one_time_burst);
-	cJSON_AddNumberToObject(o, "refill_time", (double)b->refill_time_ms);
+	json_add_u64(o, "size", b->size);
+	/* Firecracker echoes the Option it was given: no burst is null. */
+	if (b->one_time_burst)
+		json_add_u64(o, "one_time_burst", b->one_time_burst);
+	else
+		cJSON_AddNullToObject(o, "one_time_burst");
+	json_add_u64(o, "refill_time", b->refill_time_ms);
 	return o;
 }
 
@@ -334,6 +338,7 @@ cJSON *api_nets_json(const struct vm_config *c)
 		} else {
 			cJSON_AddNullToObject(o, "guest_mac");
 		}
+		cJSON_AddNullToObject(o, "mtu"); /* the device's default: Firecracker's null */
 		cJSON_AddItemToObject(o, "rx_rate_limiter", api_limit_json(&n->rx_limit));
 		cJSON_AddItemToObject(o, "tx_rate_limiter", api_limit_json(&n->tx_limit));
 		cJSON_AddItemToArray(a, o);

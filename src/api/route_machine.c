@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ember/cpu_template.h"
+#include "ember/log.h"
 #include "ember/version.h"
 #include "ember/vm.h"
 #include "json.h"
@@ -48,6 +49,14 @@ void api_set_instance_id(const char *id)
 	instance_id = id;
 }
 
+/* --firecracker-version-compat: a Firecracker version for clients that check it. */
+static const char *version_shown = EMBER_VERSION;
+
+void api_set_version_compat(const char *version)
+{
+	version_shown = version;
+}
+
 void api_get_instance_info(struct api *api, const struct api_call *call, struct api_resp *r)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -55,7 +64,7 @@ void api_get_instance_info(struct api *api, const struct api_call *call, struct 
 	(void)call;
 	cJSON_AddStringToObject(o, "id", instance_id);
 	cJSON_AddStringToObject(o, "state", instance_state(api));
-	cJSON_AddStringToObject(o, "vmm_version", EMBER_VERSION);
+	cJSON_AddStringToObject(o, "vmm_version", version_shown);
 	cJSON_AddStringToObject(o, "app_name", "ember");
 	resp_json(r, o);
 }
@@ -66,7 +75,7 @@ void api_get_version(struct api *api, const struct api_call *call, struct api_re
 
 	(void)api;
 	(void)call;
-	cJSON_AddStringToObject(o, "firecracker_version", EMBER_VERSION);
+	cJSON_AddStringToObject(o, "firecracker_version", version_shown);
 	resp_json(r, o);
 }
 
@@ -142,8 +151,11 @@ static void update_machine(struct api *api, const cJSON *b, bool put, struct api
 		resp_fault(r, 400, MSG_POST_BOOT);
 		return;
 	}
-	if (tmpl)
-		r->deprecation = true; /* cpu_template is deprecated in Firecracker */
+	if (tmpl) {
+		/* Deprecated in Firecracker, which says so in this line. */
+		r->deprecation = true;
+		log_warn("%s /machine-config: cpu_template field is deprecated.", put ? "PUT" : "PATCH");
+	}
 	if (vcpus == 0 || vcpus > VM_MAX_VCPUS || (smt && vcpus > 1 && vcpus % 2)) {
 		resp_fault(r, 400, "Machine config error: The number of vCPUs must be greater than 0, "
 			"less than %d and must be 1 or an even number if SMT is enabled.", VM_MAX_VCPUS);

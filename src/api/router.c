@@ -157,7 +157,9 @@ static void dispatch(struct api *api, const char *mname, int method, char *path,
 	struct api_call call = { 0 };
 	cJSON *json = NULL;
 
-	snprintf(shown, sizeof(shown), "%.200s", path);
+	/* Firecracker names the first segment only: "GET nowhere." */
+	snprintf(shown, sizeof(shown), "%.*s", (int)strcspn(path + strspn(path, "/"), "/"),
+		path + strspn(path, "/"));
 	ntok = split(path, tok);
 	if (method >= 0 && ntok > 0)
 		rt = find(method, tok, ntok);

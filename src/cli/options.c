@@ -9,7 +9,7 @@
 
 #include "ember/log.h"
 
-enum kind { FLAG, TEXT, NUMBER, ID, LEVEL };
+enum kind { FLAG, TEXT, NUMBER, ID, LEVEL, SEMVER };
 
 struct option_def {
 	const char *name; /* without the leading "--" */
@@ -45,6 +45,7 @@ static const struct option_def defs[] = {
 	OPT_HAS("start-time-cpu-us", start_cpu_us, has_start_cpu_us),
 	OPT("parent-cpu-time-us", NUMBER, parent_cpu_us),
 	OPT("describe-snapshot", TEXT, describe),
+	OPT("firecracker-version-compat", SEMVER, fc_version), /* ember's own */
 };
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
 
@@ -64,6 +65,25 @@ static bool valid_id(const char *id)
 		strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-") == n;
 }
 
+/* MAJOR.MINOR.PATCH with an optional -pre-release, as semver parsers of clients accept. */
+static bool valid_semver(const char *v)
+{
+	size_t i = 0;
+
+	for (int part = 0; part < 3; part++) {
+		size_t n = strspn(v + i, "0123456789");
+		if (!n || (n > 1 && v[i] == '0'))
+			return false;
+		i += n;
+		if (part < 2 && v[i++] != '.')
+			return false;
+	}
+	if (v[i] == '-')
+		i += 1 + strspn(v + i + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			"0123456789-.");
+	return !v[i] && v[i - 1] != '-' && strlen(v) <= 32;
+}
+
 static int check_value(const struct option_def *d, const char *v, uint64_t *num, char *err,
 	size_t errlen)
 {
@@ -77,6 +97,11 @@ static int check_value(const struct option_def *d, const char *v, uint64_t *num,
 			return 0;
 		snprintf(err, errlen, "--%s: '%s' is not 1 to 64 characters of A-Z, a-z, 0-9 and -",
 			d->name, v);
+		return -EINVAL;
+	case SEMVER:
+		if (valid_semver(v))
+			return 0;
+		snprintf(err, errlen, "--%s: '%s' is not a version MAJOR.MINOR.PATCH", d->name, v);
 		return -EINVAL;
 	case LEVEL:
 		if (!log_filter_parse(v, &lv, &off))

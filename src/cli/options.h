@@ -23,6 +23,7 @@ enum cli_action {
 struct cli_opts {
 	enum cli_action action;
 	const char *api_sock, *config_file, *metadata, *id, *describe;
+	const char *fc_version; /* --firecracker-version-compat: GET /version shows it */
 	const char *log_path, *level, *module, *metrics_path, *seccomp_filter;
 	bool no_api, no_seccomp, show_level, show_log_origin, boot_timer;
 	bool has_start_us, has_start_cpu_us;

@@ -314,6 +314,7 @@ import test_uffd_lost  # noqa: E402,F401
 import test_api  # noqa: E402,F401
 import test_api_updates  # noqa: E402,F401
 import test_fc_cli  # noqa: E402,F401
+import test_fc_api  # noqa: E402,F401
 import test_repl  # noqa: E402,F401
 import test_devices_net  # noqa: E402,F401
 import test_mmds  # noqa: E402,F401

@@ -128,7 +128,8 @@ class Ember:
         raw = r.read()
         if conn is None:
             c.close()
-        return r.status, (json.loads(raw) if raw else None), dict(r.getheaders())
+        # strict=False: micro-http's {"error": ...} bodies hold a raw newline, as ember's do.
+        return r.status, (json.loads(raw, strict=False) if raw else None), dict(r.getheaders())
 
     def expect(self, method, path, body, status, fragment=None):
         try:
@@ -392,7 +393,7 @@ DEVICE_ERRORS = [(m, p, b, 400, f) for m, p, b, f in [
     ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "is_root_device": True, "ro": True},
      DESER + "unknown field `ro`"),
     ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "is_root_device": "yes"},
-     "invalid type for field `is_root_device`"),
+     "invalid type"),
     ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "is_root_device": True,
                                "cache_type": "Fast"}, "unknown variant `Fast`"),
     ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": "/dev/null",
@@ -410,7 +411,7 @@ DEVICE_ERRORS = [(m, p, b, 400, f) for m, p, b, f in [
     ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": "/dev/null",
                                "is_root_device": True,
                                "rate_limiter": {"bandwidth": {"size": 1}}},
-     "missing field `rate_limiter.bandwidth.refill_time`"),
+     "missing field `refill_time` at line 1 column "),
     ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0"}, "missing field `host_dev_name`"),
     ("PUT", "/network-interfaces/eth0", {"iface_id": "eth1", "host_dev_name": "tap0"},
      "The id from the path [eth0] does not match the id from the body [eth1]!"),
@@ -427,16 +428,16 @@ DEVICE_ERRORS = [(m, p, b, 400, f) for m, p, b, f in [
     ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "a" * 16},
      "a tap device name has 1 to 15 bytes"),
     ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": ["tap0"]},
-     "invalid type for field `host_dev_name`: sequence, expected a string"),
+     "invalid type: sequence, expected a string"),
     ("PUT", "/vsock", {"guest_cid": 2, "uds_path": "/tmp/v.sock"},
      "guest_cid: 2 is reserved, the guest CID must be 3 or more"),
     ("PUT", "/vsock", {"guest_cid": -3, "uds_path": "/tmp/v.sock"},
-     "invalid value for field `guest_cid`: integer `-3`, expected u32"),
+     "invalid value: integer `-3`, expected u32"),
     ("PUT", "/vsock", {"guest_cid": 3}, "missing field `uds_path`"),
     ("PUT", "/vsock", {"guest_cid": 3, "uds_path": "/" + "x" * 200},
      "uds_path must be 1 to 107 bytes long"),
     ("PUT", "/entropy", {"rate_limiter": {"ops": {"size": 1}}},
-     "missing field `rate_limiter.ops.refill_time`"),
+     "missing field `refill_time` at line 1 column "),
     ("PUT", "/entropy", {"device": "/dev/random"}, "unknown field `device`"),
     ("PUT", "/balloon", {"amount_mib": 10}, "missing field `deflate_on_oom`"),
     ("PUT", "/balloon", {"amount_mib": 100000, "deflate_on_oom": True},
@@ -444,7 +445,7 @@ DEVICE_ERRORS = [(m, p, b, 400, f) for m, p, b, f in [
     ("PUT", "/balloon", {"amount_mib": 1, "deflate_on_oom": True, "free_page_hinting": True},
      "free_page_hinting is not supported by this ember"),
     ("PUT", "/balloon", {"amount_mib": "1", "deflate_on_oom": True},
-     "invalid type for field `amount_mib`"),
+     "invalid type"),
     ("PATCH", "/balloon/statistics", {"stats_polling_interval_s": 70000}, "expected u16"),
 ]]
 PRE_BOOT = [
@@ -458,7 +459,7 @@ PRE_BOOT = [
     ("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 64, "vcpus": 1}, 400,
      "unknown field `vcpus`"),
     ("PUT", "/machine-config", {"vcpu_count": "2", "mem_size_mib": 64}, 400,
-     "invalid type for field `vcpu_count`"),
+     "invalid type"),
     ("PUT", "/machine-config", {"vcpu_count": 64, "mem_size_mib": 64}, 400,
      "The number of vCPUs must be greater than 0, less than 32"),
     ("PATCH", "/machine-config", {}, 400, "Empty PATCH request."),
@@ -521,7 +522,7 @@ PRE_BOOT = [
     ("GET", "/vm/config", None, 200, '"network-interfaces": [{"iface_id": "eth0", '
      '"host_dev_name": "tap0", "guest_mac": "06:00:ac:10:00:02"'),
     ("GET", "/vm/config", None, 200, '"vsock": {"guest_cid": 3, "uds_path": "/tmp/v.sock"}, '
-     '"entropy": {"rate_limiter": {"bandwidth": {"size": 1000, "one_time_burst": 0, '
+     '"entropy": {"rate_limiter": {"bandwidth": {"size": 1000, "one_time_burst": null, '
      '"refill_time": 100}, "ops": null}}'),
     ("PUT", "/logger", {"level": "Debug", "show_level": True}, 204, None),
     ("PUT", "/logger", {"level": "Loud"}, 400, "Invalid LevelFilter"),
@@ -542,10 +543,11 @@ PRE_BOOT = [
      "before starting"),
     ("PUT", "/snapshot/load", {"snapshot_path": "/s"}, 400,
      "either `mem_backend` or `mem_file_path` is required"),
-    ("GET", "/nowhere", None, 400, "Invalid request method and/or path: GET /nowhere."),
+    ("GET", "/nowhere", None, 400, "Invalid request method and/or path: GET nowhere."),
     ("GET", "/", "{}", 400, "GET request cannot have a body."),
     ("PUT", "/boot-source", None, 400, "Empty PUT request."),
-    ("PUT", "/machine-config", "{not json", 400, DESER + "invalid JSON"),
+    ("PUT", "/machine-config", "{not json", 400,
+     DESER + "key must be a string at line 1 column 2."),
     ("PUT", "/actions", {"action_type": "InstanceStart"}, 400,
      "Cannot start microvm without kernel configuration."),
 ]
@@ -651,7 +653,8 @@ def api_survives_hostile_clients():
         boot(e)
         # Garbage bytes: a 400 and the connection closed.
         got = raw_exchange(e.sock, os.urandom(4096).replace(b"\n", b"x"))
-        check(got.startswith(b"HTTP/1.1 400") and b"Invalid HTTP request" in got,
+        check(got.startswith(b"HTTP/1.1 400") and b'{ "error": "Invalid ' in got and
+              b"\nAll previous unanswered requests will be dropped." in got,
               "garbage: %r" % got[:200])
         still_serving(e)
         # Huge headers.
@@ -818,7 +821,7 @@ def api_config_file_boots_at_once():
                        "machine-config": {"vcpu_count": 1, "mem_size_mib": 64, "smt": "no"}}, f)
         r = ember("--no-api", "--config-file", cfg, timeout=20)
         check(r.returncode == 152 and cfg + ": machine-config: " in r.stderr and
-              "invalid type for field `smt`" in r.stderr, "bad config: %r" % (r,))
+              "invalid type" in r.stderr, "bad config: %r" % (r,))
 
 
 # ---- ember run FILE.lua --api-sock: the API drives a VM defined in Lua ----

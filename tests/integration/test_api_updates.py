@@ -147,7 +147,7 @@ def api_drive_rate_limiter_updated_after_boot():
         limit = {"ops": {"size": 1, "refill_time": 400}}
         e.expect("PATCH", "/drives/data", {"drive_id": "data", "rate_limiter": limit}, 204)
         check(drive_config(e, "data")["rate_limiter"] ==
-              {"bandwidth": None, "ops": {"size": 1, "one_time_burst": 0, "refill_time": 400}},
+              {"bandwidth": None, "ops": {"size": 1, "one_time_burst": None, "refill_time": 400}},
               "GET /vm/config: %r" % drive_config(e, "data"))
         check(drive_config(e, "data")["path_on_host"] == disk, "a limiter changed the path")
         limited = timed_reads(e, 4)
@@ -171,7 +171,7 @@ def api_drive_rate_limiter_updated_after_boot():
               "reads still slow after the limit went: %.2f s (free %.2f s)" % (again, free))
 
         e.expect("PATCH", "/drives/data", {"drive_id": "data", "rate_limiter": {
-            "bandwidth": {"size": 100}}}, 400, "missing field `rate_limiter.bandwidth.refill_time`")
+            "bandwidth": {"size": 100}}}, 400, "missing field `refill_time` at line 1 column ")
         e.expect("PATCH", "/drives/data", {"drive_id": "data", "rate_limiter": {
             "ops": {"size": 10 ** 18, "refill_time": 1}}}, 400,
             "Drive config error: rate_limiter: ops: size, one_time_burst or refill_time_ms is "
@@ -200,7 +200,7 @@ def api_net_rate_limiters_updated_after_boot():
                      "tx_rate_limiter": {"ops": {"size": 1, "refill_time": 60000}}}, 204)
             cfg = e.expect("GET", "/vm/config", None, 200)["network-interfaces"][0]
             check(cfg["tx_rate_limiter"] == {"bandwidth": None, "ops": {
-                "size": 1, "one_time_burst": 0, "refill_time": 60000}} and
+                "size": 1, "one_time_burst": None, "refill_time": 60000}} and
                 cfg["rx_rate_limiter"] is None, "GET /vm/config: %r" % cfg)
             e.ask("net send 100 3")
             sent = device_counters(e, tmp, "net")["tx_packets"]

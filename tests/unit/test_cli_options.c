@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -16,8 +17,8 @@
 static void test_cli_values_flags_and_the_command(void **state)
 {
 	char *argv[] = { "ember", "--api-sock", "/tmp/s", "--id=vm-1", "--show-level",
-		"--mmds-size-limit", "4096", "--start-time-us=12", "--log-level", "warn", "run",
-		"x.lua", "--id" };
+		"--mmds-size-limit", "4096", "--start-time-us=12", "--log-level", "warn",
+		"--firecracker-version-compat=1.13.0-dev", "run", "x.lua", "--id" };
 	struct cli_opts o;
 	char err[256];
 
@@ -33,7 +34,8 @@ static void test_cli_values_flags_and_the_command(void **state)
 	assert_int_equal(o.start_us, 12);
 	assert_false(o.has_start_cpu_us);
 	assert_string_equal(o.level, "warn");
-	assert_int_equal(o.first_arg, 10); /* "run": what follows is the command's */
+	assert_string_equal(o.fc_version, "1.13.0-dev");
+	assert_int_equal(o.first_arg, 11); /* "run": what follows is the command's */
 }
 
 static void expect_refusal(char **argv, int argc, const char *want)
@@ -54,6 +56,10 @@ static void test_cli_refusals_in_firecrackers_words(void **state)
 	char *flag_value[] = { "ember", "--boot-timer=1" };
 	char *bad_level[] = { "ember", "--level", "loud" };
 	char *bad_id[] = { "ember", "--id", "a_b" };
+	char *bad_versions[][3] = { { "ember", "--firecracker-version-compat", "1.7" },
+		{ "ember", "--firecracker-version-compat", "1.07.0" },
+		{ "ember", "--firecracker-version-compat", "1.7.0-" },
+		{ "ember", "--firecracker-version-compat", "v1.7.0" } };
 
 	(void)state;
 	expect_refusal(unknown, 2, "Arguments parsing error: Found argument 'frob' which wasn't "
@@ -69,6 +75,12 @@ static void test_cli_refusals_in_firecrackers_words(void **state)
 	expect_refusal(bad_level, 3, "--level: 'loud' is not a level (Off, Error, Warning, Info, "
 		"Debug, Trace)");
 	expect_refusal(bad_id, 3, "--id: 'a_b' is not 1 to 64 characters of A-Z, a-z, 0-9 and -");
+	for (size_t i = 0; i < sizeof(bad_versions) / sizeof(bad_versions[0]); i++) {
+		char want[128];
+		snprintf(want, sizeof(want), "--firecracker-version-compat: '%s' is not a version "
+			"MAJOR.MINOR.PATCH", bad_versions[i][2]);
+		expect_refusal(bad_versions[i], 3, want);
+	}
 }
 
 static void test_cli_answering_options(void **state)
