@@ -34,6 +34,8 @@ EMBER_SRCS := \
 	src/arch/x86_64/aml.c \
 	src/arch/x86_64/boot_tables.c \
 	src/arch/x86_64/cpuid.c \
+	src/arch/x86_64/cpu_template.c src/arch/x86_64/cpu_template_json.c \
+	src/arch/x86_64/cpu_static.c src/arch/x86_64/cpu_static.S \
 	src/arch/x86_64/kernel_loader.c \
 	src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c \
 	src/arch/x86_64/machine.c \
@@ -88,6 +90,7 @@ EMBER_SRCS := \
 	src/vmm/snapshot_describe.c \
 	src/vmm/snapshot_restore.c \
 	src/vmm/snapshot_sections.c \
+	src/vmm/snapshot_cpu.c \
 	src/vmm/vm.c \
 	src/vmm/vm_build.c \
 	src/vmm/vm_devices.c \
@@ -112,6 +115,7 @@ EMBER_SRCS := \
 	src/lua/pattern_span.c \
 	src/lua/lvm.c \
 	src/lua/lvm_config.c \
+	src/lua/lvm_cpu_template.c \
 	src/lua/lvm_devices.c \
 	src/lua/lvm_machine.c \
 	src/lua/lvm_restore.c \
@@ -133,12 +137,13 @@ EMBER_SRCS := \
 	src/api/route_data.c \
 	src/api/route_devices.c \
 	src/api/route_drives.c \
-	src/api/route_machine.c \
+	src/api/route_machine.c src/api/route_cpu_config.c \
 	src/api/router.c \
 	src/api/run.c \
 	src/api/server.c
 
 LUA_SRCS := $(wildcard lua/ember/*.lua)
+CPU_TEMPLATE_DATA := $(wildcard configs/cpu-templates/*.json)
 
 # The state file container: every module that saves or restores state links it.
 STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/util/crc64.c
@@ -146,11 +151,13 @@ STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/
 # Unit tests: one binary per module, linked with only that module and what it needs.
 # Fake guest RAM on the heap, for the tests that play a guest over guest_mem.
 GUEST_MEM_FIXTURE := tests/unit/guest_mem_fixture.c
-UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries
+UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid cpu_template kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries
 test_bus_SRCS := src/kvm/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c src/kvm/guest_mem.c src/util/log.c
 test_config_SRCS := src/vmm/config.c
 test_cpuid_SRCS := src/arch/x86_64/cpuid.c
+test_cpu_template_SRCS := src/arch/x86_64/cpu_template.c src/arch/x86_64/cpu_template_json.c \
+	src/arch/x86_64/cpuid.c
 test_kernel_loader_SRCS := src/arch/x86_64/kernel_loader.c src/kvm/guest_mem.c
 test_zero_page_SRCS := src/arch/x86_64/zero_page.c src/kvm/guest_mem.c
 test_boot_tables_SRCS := src/arch/x86_64/boot_tables.c src/kvm/guest_mem.c
@@ -186,7 +193,9 @@ test_api_router_SRCS := src/api/api.c src/api/config_file.c src/api/json.c src/a
 	src/api/json_syntax.c \
 	src/api/route_actions.c src/api/route_balloon.c src/api/route_data.c \
 	src/api/route_devices.c src/api/route_drives.c \
-	src/api/route_machine.c src/api/router.c src/util/log.c src/util/metrics.c \
+	src/api/route_machine.c src/api/route_cpu_config.c src/api/router.c src/util/log.c \
+	src/util/metrics.c src/arch/x86_64/cpu_template.c src/arch/x86_64/cpu_template_json.c \
+	src/arch/x86_64/cpuid.c \
 	src/vmm/vm_metrics.c \
 	src/vmm/config.c src/util/rate_limiter.c src/devices/virtio/balloon_parse.c \
 	src/kvm/guest_mem.c src/devices/mmds/store.c tests/unit/fake_vm.c
@@ -254,7 +263,7 @@ $(1)/%.c.o: %.c
 	@echo "  CC      $$@"
 	$$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -c -o $$@ $$<
 
-$(1)/%.S.o: %.S $$(LUA_SRCS)
+$(1)/%.S.o: %.S src/util/embed.inc $$(LUA_SRCS) $$(CPU_TEMPLATE_DATA)
 	@mkdir -p $$(dir $$@)
 	@echo "  AS      $$@"
 	$$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -Wa,-I$$(CURDIR) -c -o $$@ $$<
@@ -274,6 +283,8 @@ $(eval $(call ember_build,$(SAN_BUILD),$(SAN_FLAGS)))
 $(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(BUILD),$(t),)))
 $(foreach t,$(UNIT_TESTS),$(eval $(call unit_test,$(SAN_BUILD),$(t),$(SAN_FLAGS))))
 $(BUILD)/tests/unit/test_uffd $(SAN_BUILD)/tests/unit/test_uffd: CMOCKA_LIBS += -lcjson
+$(BUILD)/tests/unit/test_cpu_template $(SAN_BUILD)/tests/unit/test_cpu_template: \
+	CMOCKA_LIBS += -lcjson
 $(BUILD)/tests/unit/test_seccomp $(SAN_BUILD)/tests/unit/test_seccomp: CMOCKA_LIBS += -lseccomp -lcjson
 $(BUILD)/tests/unit/test_seccomp_file $(SAN_BUILD)/tests/unit/test_seccomp_file: \
 	CMOCKA_LIBS += -lseccomp -lcjson
@@ -386,7 +397,7 @@ FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=un
 	$(shell pkg-config --cflags libcjson 2>/dev/null)
 FUZZERS := http api_json mmds state_file uffd_json virtq virtio_block balloon vsock \
 	device_config vm_info memory_layout x86_state \
-	vsock_connect kernel_loader virtio_state emulate_decode seccomp_file
+	vsock_connect kernel_loader virtio_state emulate_decode seccomp_file cpu_template
 FUZZ_API_WRAP := -Wl,--wrap=log_set_file,--wrap=metrics_open
 fuzz_http_SRCS := $(test_api_router_SRCS) src/api/conn.c src/api/http.c
 fuzz_http_LIBS := $(FUZZ_API_WRAP) -lcjson -lhttp_parser -lev -lm
@@ -397,6 +408,8 @@ fuzz_mmds_LIBS := -lcjson -lhttp_parser
 fuzz_state_file_SRCS := $(STATE_FILE_SRCS) src/snapshot/snapshot_id.c
 fuzz_uffd_json_SRCS := src/snapshot/uffd_handshake.c
 fuzz_uffd_json_LIBS := -lcjson
+fuzz_cpu_template_SRCS := $(test_cpu_template_SRCS)
+fuzz_cpu_template_LIBS := -lcjson
 fuzz_virtq_SRCS := src/devices/virtio/queue.c src/kvm/guest_mem.c
 fuzz_virtio_block_SRCS := src/devices/virtio/block_req.c src/devices/virtio/queue.c \
 	src/kvm/guest_mem.c

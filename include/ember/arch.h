@@ -16,10 +16,14 @@ struct vcpu;
  * map addresses. Memory first: see HOST-KVM.md (ten times faster here). */
 __attribute__((warn_unused_result)) int arch_vm_setup(int vm_fd, char *err, size_t errlen);
 
-/* Per-vCPU set-up: CPUID normalized for (index, count), boot MSRs, LAPIC LINT0/LINT1.
- * For vCPU 0 also the boot registers entering at `entry`. */
+/* Per-vCPU set-up: CPUID normalized for (index, count), then the CPU `model`
+ * (smt topology; the custom template, or the static one where the host CPU fits it:
+ * its KVM capabilities, CPUID and MSR modifiers), boot MSRs, LAPIC LINT0/LINT1. For vCPU 0 also the boot registers
+ * entering at `entry`. A template that does not fit fails with "Failed to get CPU
+ * template: ..." (Firecracker's words). */
+struct cpu_model;
 __attribute__((warn_unused_result)) int arch_vcpu_setup(int kvm_fd, struct vcpu *v,
-	unsigned count, uint64_t entry, char *err, size_t errlen);
+	unsigned count, const struct cpu_model *model, uint64_t entry, char *err, size_t errlen);
 
 /* Exits generic code does not know (emulation failures...). Returns true if the vCPU
  * may carry on; otherwise fills detail for the error. vCPU thread. */

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct cpu_template;
+
 #include "ember/balloon.h"
 #include "ember/block.h"
 #include "ember/guest_mem.h"
@@ -55,6 +57,11 @@ struct vm_config {
 	struct entropy_config entropy;
 	struct balloon_config balloon;
 	enum device_discovery device_discovery;
+	/* CPU model: two threads per core in CPUID (vcpus 1 or even), a static template by
+	 * number (enum cpu_static_template, 0 = none) and a custom template (owned, or NULL). */
+	bool smt;
+	unsigned static_template;
+	struct cpu_template *cpu_template;
 };
 
 /* Defaults: 1 vCPU, 128 MiB, anonymous memory, console on stdio. */

@@ -33,6 +33,7 @@ enum snap_section_id {
 	SNAP_SEC_DEVICE = 5,    /* one per device */
 	SNAP_SEC_DEVICE_CONFIG = 6, /* drives, nets, vsock, entropy, balloon as configured */
 	SNAP_SEC_SNAPSHOT_ID = 7, /* the id binding it to its memory file (snapshot_id.h) */
+	SNAP_SEC_CPU_MODEL = 8, /* smt, static and custom CPU template (snapshot_cpu.c) */
 };
 
 /* ---- writing: sections accumulate in memory, then one atomic commit ---- */

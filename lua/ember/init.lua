@@ -37,6 +37,8 @@ local schema = {
   balloon = "table",
   mmds = "table",
   device_discovery = "string",
+  smt = "boolean",
+  cpu_template = "any", -- a static template's name, a template file or table: checked in C
   on_boot = "function",
   on_exit = "function",
 }
@@ -72,7 +74,7 @@ local function check(def, keys, what)
       core.config_error(string.format("unknown key '%s' in %s", tostring(k),
         what == "ember.vm" and "the vm definition" or what))
     end
-    if type_of(v) ~= want then
+    if want ~= "any" and type_of(v) ~= want then
       core.config_error(string.format("%s: expected %s, got %s", k,
         want == "integer" and "an integer" or "a " .. want, type_of(v)))
     end

@@ -101,6 +101,9 @@ __attribute__((warn_unused_result)) int api_metrics_flush(struct api *api, char 
 api_handler_fn api_get_instance_info, api_get_version;
 api_handler_fn api_get_machine_config, api_put_machine_config, api_patch_machine_config;
 api_handler_fn api_put_boot_source, api_put_cpu_config, api_get_vm_config;
+/* A custom CPU template in Firecracker's form (route_cpu_config.c); JSON null for NULL. */
+struct cpu_template;
+cJSON *api_cpu_config_json(const struct cpu_template *t);
 api_handler_fn api_put_actions, api_patch_vm, api_put_snapshot_create, api_put_snapshot_load;
 api_handler_fn api_put_drive, api_patch_drive, api_delete_drive;
 api_handler_fn api_put_net, api_patch_net, api_delete_net;

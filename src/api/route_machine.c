@@ -1,5 +1,5 @@
 /* API routes for the machine: instance info, version, machine-config, boot-source,
- * cpu-config and the full configuration export (GET /vm/config). */
+ * and the full configuration export (GET /vm/config). */
 #include "internal.h"
 
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ember/cpu_template.h"
 #include "ember/log.h"
 #include "ember/version.h"
 #include "ember/vm.h"
@@ -110,7 +111,9 @@ static cJSON *machine_config_json(const struct api *api)
 
 	cJSON_AddNumberToObject(o, "vcpu_count", c->vcpus);
 	cJSON_AddNumberToObject(o, "mem_size_mib", (double)c->mem_mib);
-	cJSON_AddBoolToObject(o, "smt", api->smt);
+	cJSON_AddBoolToObject(o, "smt", c->smt);
+	if (c->static_template != CPU_STATIC_NONE) /* Firecracker shows only a static one */
+		cJSON_AddStringToObject(o, "cpu_template", cpu_static_name(c->static_template));
 	cJSON_AddBoolToObject(o, "track_dirty_pages", c->track_dirty_pages);
 	cJSON_AddStringToObject(o, "huge_pages", huge_page_names[hp]);
 	return o;
@@ -141,6 +144,7 @@ static void update_machine(struct api *api, const cJSON *b, bool put, struct api
 	int hp = json_get_enum(b, "huge_pages", huge_page_names,
 		put ? HUGE_PAGES_NONE : (int)api->huge_pages);
 	const char *tmpl = json_get_str(b, "cpu_template");
+	enum cpu_static_template st = CPU_STATIC_NONE;
 	uint64_t host = vm_config_host_mem_mib();
 
 	if (api_booted(api)) {
@@ -174,25 +178,29 @@ static void update_machine(struct api *api, const cJSON *b, bool put, struct api
 			VM_MIN_MEM_MIB : host));
 		return;
 	}
-	if (smt) {
-		resp_fault(r, 400, "Machine config error: smt: simultaneous multithreading is not "
-			"supported by this ember yet");
-		return;
-	}
 	if (hp == HUGE_PAGES_TRANSPARENT) {
 		resp_fault(r, 400, "Machine config error: huge_pages: Transparent is not supported by "
 			"this ember yet (use None or 2M)");
 		return;
 	}
-	if (tmpl && strcmp(tmpl, "None") != 0) {
-		resp_fault(r, 400, "Machine config error: cpu_template: static CPU template %s is not "
-			"supported by this ember", tmpl);
+	/* V1N1 is aarch64's; a static template's fit is checked at InstanceStart, as
+	 * Firecracker does. */
+	if (tmpl && cpu_static_parse(tmpl, &st)) {
+		resp_fault(r, 400, "Machine config error: cpu_template: %s is an aarch64 template", tmpl);
 		return;
+	}
+	if (tmpl) {
+		/* As Firecracker: a static template replaces a custom one, "None" clears both,
+		 * and a body without cpu_template keeps what was set. */
+		api->cfg.static_template = st;
+		free(api->cfg.cpu_template);
+		api->cfg.cpu_template = NULL;
 	}
 	api->cfg.vcpus = vcpus;
 	api->cfg.mem_mib = mem;
 	api->cfg.mem_backing = hp == HUGE_PAGES_2M ? GUEST_MEM_HUGETLB : GUEST_MEM_ANON;
 	api->smt = smt;
+	api->cfg.smt = smt;
 	api->cfg.track_dirty_pages = dirty;
 	api->huge_pages = (enum huge_pages)hp;
 	api->boot_path = true;
@@ -306,151 +314,6 @@ void api_put_boot_source(struct api *api, const struct api_call *call, struct ap
 	resp_ok(r);
 }
 
-/* ---- /cpu-config: checked in full, then refused ---- */
-
-static const char *const registers[] = { "eax", "ebx", "ecx", "edx", NULL };
-
-static const struct jfield reg_mod_fields[] = {
-	JF_ENUM("register", J_REQUIRED, registers),
-	JF_STR("bitmap", J_REQUIRED),
-	JF_END,
-};
-static const struct jschema reg_mod = { "CpuidRegisterModifier", reg_mod_fields };
-
-static const struct jfield leaf_fields[] = {
-	JF_STR("leaf", J_REQUIRED),
-	JF_STR("subleaf", J_REQUIRED),
-	JF_U32("flags", J_REQUIRED),
-	JF_ARR("modifiers", J_REQUIRED, &reg_mod),
-	JF_END,
-};
-static const struct jschema leaf_mod = { "CpuidLeafModifier", leaf_fields };
-
-static const struct jfield msr_fields[] = {
-	JF_STR("addr", J_REQUIRED),
-	JF_STR("bitmap", J_REQUIRED),
-	JF_END,
-};
-static const struct jschema msr_mod = { "RegisterModifier", msr_fields };
-
-static const struct jfield template_fields[] = {
-	JF_ARR("kvm_capabilities", J_DEFAULT, NULL),
-	JF_ARR("cpuid_modifiers", J_DEFAULT, &leaf_mod),
-	JF_ARR("msr_modifiers", J_DEFAULT, &msr_mod),
-	JF_END,
-};
-static const struct jschema template_schema = { "CustomCpuTemplate", template_fields };
-
-/* "0x1f" or "0b101", at most `bits` wide. */
-static bool prefixed_number(const char *s, unsigned bits)
-{
-	unsigned base, digits = 0;
-	uint64_t v = 0;
-
-	if (s[0] != '0' || (s[1] != 'x' && s[1] != 'b'))
-		return false;
-	base = s[1] == 'x' ? 16 : 2;
-	for (s += 2; *s; s++, digits++) {
-		unsigned d;
-		if (*s >= '0' && *s <= '9')
-			d = (unsigned)(*s - '0');
-		else if (*s >= 'a' && *s <= 'f')
-			d = (unsigned)(*s - 'a' + 10);
-		else if (*s >= 'A' && *s <= 'F')
-			d = (unsigned)(*s - 'A' + 10);
-		else
-			return false;
-		if (d >= base || (bits < 64 && ((v * base + d) >> bits)) ||
-			(bits == 64 && v > (UINT64_MAX - d) / base))
-			return false;
-		v = v * base + d;
-	}
-	return digits > 0;
-}
-
-/* "0b" and up to `bits` of 0, 1 or x (keep). */
-static bool bitmap(const char *s, unsigned bits)
-{
-	unsigned n = 0;
-
-	if (strncmp(s, "0b", 2) != 0)
-		return false;
-	for (s += 2; *s; s++) {
-		if (*s == '_')
-			continue;
-		if ((*s != '0' && *s != '1' && *s != 'x') || ++n > bits)
-			return false;
-	}
-	return n > 0;
-}
-
-static int check_template(const cJSON *t, char *err, size_t errlen)
-{
-	const cJSON *e, *m;
-	int i = 0;
-
-	cJSON_ArrayForEach(e, json_get(t, "kvm_capabilities")) {
-		const char *s = e->valuestring + (e->valuestring[0] == '!');
-		char *end;
-		unsigned long v;
-		errno = 0;
-		v = strtoul(s, &end, 10);
-		if (!*s || *end || errno || v > UINT32_MAX || *s == '-' || *s == '+') {
-			snprintf(err, errlen, "invalid KVM capability `%.40s` in `kvm_capabilities[%d]` "
-				"(a number, or ! and a number to remove it)", e->valuestring, i);
-			return -EINVAL;
-		}
-		i++;
-	}
-	i = 0;
-	cJSON_ArrayForEach(e, json_get(t, "cpuid_modifiers")) {
-		int j = 0;
-		if (!prefixed_number(json_get_str(e, "leaf"), 32) ||
-			!prefixed_number(json_get_str(e, "subleaf"), 32)) {
-			snprintf(err, errlen, "Failed to parse string as a number for CPU template in "
-				"`cpuid_modifiers[%d]` - please prefix the number with '0x' for hexadecimal "
-				"numbers or '0b' for binary numbers", i);
-			return -EINVAL;
-		}
-		cJSON_ArrayForEach(m, json_get(e, "modifiers")) {
-			if (!bitmap(json_get_str(m, "bitmap"), 32)) {
-				snprintf(err, errlen, "invalid bitmap in `cpuid_modifiers[%d].modifiers[%d]`: "
-					"expected 0b and up to 32 of 0, 1 or x", i, j);
-				return -EINVAL;
-			}
-			j++;
-		}
-		i++;
-	}
-	i = 0;
-	cJSON_ArrayForEach(e, json_get(t, "msr_modifiers")) {
-		if (!prefixed_number(json_get_str(e, "addr"), 32) ||
-			!bitmap(json_get_str(e, "bitmap"), 64)) {
-			snprintf(err, errlen, "invalid address or bitmap in `msr_modifiers[%d]`: expected "
-				"a 0x/0b number and 0b with up to 64 of 0, 1 or x", i);
-			return -EINVAL;
-		}
-		i++;
-	}
-	return 0;
-}
-
-void api_put_cpu_config(struct api *api, const struct api_call *call, struct api_resp *r)
-{
-	char err[512];
-
-	if (json_check(call->body, &template_schema, err, sizeof(err)) ||
-		check_template(call->body, err, sizeof(err))) {
-		resp_bad_body(r, err);
-		return;
-	}
-	if (api_booted(api)) {
-		resp_fault(r, 400, MSG_POST_BOOT);
-		return;
-	}
-	resp_fault(r, 400, "custom CPU templates are not supported by this ember yet");
-}
-
 /* ---- GET /vm/config ---- */
 
 void api_get_vm_config(struct api *api, const struct api_call *call, struct api_resp *r)
@@ -478,7 +341,7 @@ void api_get_vm_config(struct api *api, const struct api_call *call, struct api_
 		cJSON_AddStringToObject(boot, "boot_args", c->cmdline);
 	else
 		cJSON_AddNullToObject(boot, "boot_args");
-	cJSON_AddNullToObject(o, "cpu-config");
+	cJSON_AddItemToObject(o, "cpu-config", api_cpu_config_json(c->cpu_template));
 	cJSON_AddNullToObject(o, "logger");
 	cJSON_AddItemToObject(o, "machine-config", machine_config_json(api));
 	cJSON_AddNullToObject(o, "metrics");

@@ -1,11 +1,8 @@
 /* The Lua side of the ember module (lua/ember/), built into the binary. */
 #undef linux /* a predefined macro of the C preprocessor, and one of our file names */
+	.include "src/util/embed.inc"
 	.macro embed name
-	.global ember_lua_\name, ember_lua_\name\()_end
-ember_lua_\name:
-	.incbin "lua/ember/\name\().lua"
-ember_lua_\name\()_end:
-	.byte 0
+	embed_file ember_lua_\name, "lua/ember/\name\().lua"
 	.endm
 
 	.section .rodata

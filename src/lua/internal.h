@@ -147,6 +147,10 @@ int lvm_new(lua_State *L);
 /* Read definition table `t` into cfg (strings point into the table); raises a definition
  * error naming the key for anything malformed. */
 void lvm_read_config(lua_State *L, int t, struct vm_config *cfg);
+/* The definition's smt and cpu_template (lvm_cpu_template.c). A custom template is read
+ * into a userdata left on the stack, which cfg->cpu_template points into: keep it there
+ * until the configuration has been copied. */
+void lvm_read_cpu(lua_State *L, int t, struct vm_config *cfg);
 /* The definition's readers, for other tables of the same shape (lvm_config.c); each
  * raises a definition error naming `where`.key. lvm_only_keys refuses keys of table `t`
  * that are not in the NULL-terminated `allowed`; lvm_opt_str is t[key], a string or NULL

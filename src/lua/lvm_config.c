@@ -293,4 +293,5 @@ void lvm_read_config(lua_State *L, int t, struct vm_config *cfg)
 	read_nets(L, t, cfg);
 	read_mmds(L, t, cfg);
 	read_singletons(L, t, cfg);
+	lvm_read_cpu(L, t, cfg);
 }

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ember/cpu_template.h"
 #include "ember/layout.h"
 #include "ember/rate_limiter.h"
 
@@ -51,6 +52,7 @@ void vm_config_deinit(struct vm_config *cfg)
 
 	for (unsigned i = 0; i < n; i++)
 		free(*s[i]);
+	free(cfg->cpu_template);
 	vm_config_init(cfg);
 }
 
@@ -66,6 +68,13 @@ int vm_config_copy(struct vm_config *dst, const struct vm_config *src)
 	for (unsigned i = 0; i < n; i++) {
 		*d[i] = *from[i] && !failed ? strdup(*from[i]) : NULL;
 		failed |= *from[i] && !*d[i];
+	}
+	dst->cpu_template = NULL;
+	if (src->cpu_template && !failed) {
+		dst->cpu_template = malloc(sizeof(*dst->cpu_template));
+		if (dst->cpu_template)
+			memcpy(dst->cpu_template, src->cpu_template, sizeof(*dst->cpu_template));
+		failed = !dst->cpu_template;
 	}
 	if (failed) {
 		vm_config_deinit(dst);
@@ -218,6 +227,10 @@ static int check(const struct vm_config *cfg, bool boot_source, char *err, size_
 
 	if (cfg->vcpus < 1 || cfg->vcpus > VM_MAX_VCPUS) {
 		snprintf(err, errlen, "vcpus: %u is out of range 1..%d", cfg->vcpus, VM_MAX_VCPUS);
+		return -EINVAL;
+	}
+	if (cfg->smt && cfg->vcpus > 1 && cfg->vcpus % 2) {
+		snprintf(err, errlen, "vcpus: %u with smt: must be 1 or an even number", cfg->vcpus);
 		return -EINVAL;
 	}
 	if (cfg->mem_mib < VM_MIN_MEM_MIB) {

@@ -114,6 +114,8 @@ static int build_state(struct vm *vm, struct snap_writer *w, const struct mem_id
 	if (!ret)
 		ret = snapshot_save_memory_layout(vm, w);
 	if (!ret)
+		ret = snapshot_save_cpu_model(&vm->cfg, w);
+	if (!ret)
 		ret = save_device(w, "serial", save_serial, vm->serial);
 	if (!ret)
 		ret = save_device(w, "i8042", save_i8042, vm->i8042);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ember/arch.h"
@@ -147,6 +148,8 @@ struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char
 	vm_config_init(&cfg);
 	arch_host_vendor(host_vendor);
 	ret = snapshot_check_restore(r, p, host_vendor, &cfg, &id, &has_id, err, errlen);
+	if (!ret)
+		ret = snapshot_load_cpu_model(r, &cfg, err, errlen);
 	if (ret)
 		goto out;
 	cfg.track_dirty_pages = p->track_dirty_pages;
@@ -179,6 +182,7 @@ struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char
 		vm = NULL;
 	}
 out:
+	free(cfg.cpu_template); /* vm_new copied it */
 	snap_reader_free(r);
 	return vm;
 }

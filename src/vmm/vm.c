@@ -23,6 +23,7 @@
 #include "ember/bus.h"
 #include "ember/config.h"
 #include "ember/console.h"
+#include "ember/cpu_template.h"
 #include "ember/devices.h"
 #include "ember/guest_mem.h"
 #include "ember/layout.h"
@@ -172,6 +173,9 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
 		.kernel_path = vm->cfg.kernel, .initrd_path = vm->cfg.initrd,
 		.vcpus = vm->cfg.vcpus, .virtio = virtio,
 	};
+	const struct cpu_model model = { .smt = vm->cfg.smt,
+		.static_template = (enum cpu_static_template)vm->cfg.static_template,
+		.custom = vm->cfg.cpu_template };
 	char cmdline[LAYOUT_CMDLINE_MAX], extra[LAYOUT_CMDLINE_MAX];
 	uint64_t entry = 0;
 	int ret;
@@ -208,7 +212,8 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
 		ret = arch_boot_load(&vm->mem, &boot, &entry, err, errlen);
 	}
 	for (unsigned i = 0; !ret && i < vm->nr_vcpus; i++)
-		ret = arch_vcpu_setup(vm->kvm_fd, &vm->vcpus[i], vm->nr_vcpus, entry, err, errlen);
+		ret = arch_vcpu_setup(vm->kvm_fd, &vm->vcpus[i], vm->nr_vcpus, &model, entry, err,
+			errlen);
 	if (!ret)
 		ret = vm_start_threads(vm, err, errlen);
 	if (ret) {

@@ -170,6 +170,14 @@ __attribute__((warn_unused_result)) int snapshot_save_memory_layout(const struct
 __attribute__((warn_unused_result)) int snapshot_check_memory_layout(
 	const struct snap_reader *r, uint64_t mem_mib, char *err, size_t errlen);
 
+/* The CPU_MODEL section (snapshot_cpu.c): smt and the templates of the configuration.
+ * Loading one that is absent leaves `c` as it is; a loaded custom template is allocated
+ * into c->cpu_template (the caller frees it); a malformed section fails with a message. */
+__attribute__((warn_unused_result)) int snapshot_save_cpu_model(const struct vm_config *c,
+	struct snap_writer *w);
+__attribute__((warn_unused_result)) int snapshot_load_cpu_model(const struct snap_reader *r,
+	struct vm_config *c, char *err, size_t errlen);
+
 /* Restore's checks before anything is built (snapshot_check.c, no KVM): the VM info,
  * the snapshot id against the memory file's (File backend), the memory layout, the vCPU
  * count, every vCPU and VM section (arch_state_check, against `host_vendor`), the device

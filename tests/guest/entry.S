@@ -34,6 +34,10 @@
 #define CR4_OSFXSR	(1 << 9)	/* ldmxcsr/stmxcsr raise #UD without it */
 #define USER_RFLAGS	0x3002		/* IOPL=3, IF=0 (see the TSS for why IOPL is not enough) */
 
+/* int3 (#BP) is the user part's way to run CPUID at CPL0, where kvm_pvm gives the VM's
+ * CPUID rather than the host's: its stub runs cpuid and returns. */
+#define VEC_CPUID	3
+
 /* Vectors whose exceptions push an error code: 8, 10-14, 17, 21, 29, 30. */
 #define ERRCODE_MASK	0x60227d00
 
@@ -132,7 +136,11 @@ idt:	/* interrupt gates (IF stays clear) to the stub of each vector */
 	.word	(STUBS_ADDR + vec * STUB_SIZE) & 0xffff
 	.word	SEL_KCODE
 	.byte	0
+	.if	vec == VEC_CPUID
+	.byte	0xee			/* present, DPL 3: user mode's int3 reaches it */
+	.else
 	.byte	0x8e			/* present, DPL 0, 64-bit interrupt gate */
+	.endif
 	.word	((STUBS_ADDR + vec * STUB_SIZE) >> 16) & 0xffff
 	.long	(STUBS_ADDR + vec * STUB_SIZE) >> 32
 	.long	0
@@ -143,11 +151,16 @@ idt:	/* interrupt gates (IF stays clear) to the stub of each vector */
 	.set	vec, 0
 	.rept	NVEC
 	.org	STUBS_OFF + vec * STUB_SIZE
+	.if	vec == VEC_CPUID
+	cpuid				/* EAX/ECX in, EAX-EDX out, at CPL0 where it is the VM's */
+	iretq
+	.else
 	.if	((1 << vec) & ERRCODE_MASK) == 0
 	pushq	$0
 	.endif
 	pushq	$vec
 	jmp	fault_common
+	.endif
 	.set	vec, vec + 1
 	.endr
 

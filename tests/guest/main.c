@@ -130,6 +130,28 @@ static void cmd_mxcsr(const struct args *a)
 	put_char('\n');
 }
 
+/* One CPUID leaf as this vCPU sees it, to check what the VMM configured (smt, templates). */
+static void cmd_cpuid(const struct args *a)
+{
+	uint64_t leaf, sub;
+	uint32_t r[4];
+	static const char *const names[4] = { " eax=", " ebx=", " ecx=", " edx=" };
+
+	if (arg_u64(a, 1, &leaf) || arg_u64(a, 2, &sub))
+		return;
+	/* int3 enters the kernel part, which runs cpuid at CPL0 (see entry.S). */
+	__asm__ volatile("int3"
+			 : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+			 : "a"((uint32_t)leaf), "c"((uint32_t)sub)
+			 : "memory");
+	put_str("OK cpuid");
+	for (int i = 0; i < 4; i++) {
+		put_str(names[i]);
+		put_hex(r[i]);
+	}
+	put_char('\n');
+}
+
 static void cmd_touch(const struct args *a)
 {
 	uint64_t pages, max = (bi.work_end - bi.work_start) / PAGE_SIZE, tsc;
@@ -231,6 +253,7 @@ static const struct command {
 	{ "counter", 0, "counter", cmd_counter },
 	{ "mxcsr", 0, "mxcsr", cmd_mxcsr },
 	{ "touch", 1, "touch <pages>", cmd_touch },
+	{ "cpuid", 2, "cpuid <leaf> <subleaf>", cmd_cpuid },
 	{ "boottimer", 0, "boottimer", cmd_boottimer },
 	{ "spew", 1, "spew <kib>", cmd_spew },
 	{ "chatter", 1, "chatter <kib>", cmd_chatter },

@@ -46,6 +46,7 @@ OWNERS = {
     "config": "src/vmm",
     "console": "src/vmm",
     "cpuid": "src/arch",
+    "cpu_template": "src/arch",
     "crc64": "src/util",
     "devices": "src/devices",
     "emulate": "src/arch",

@@ -465,8 +465,23 @@ PRE_BOOT = [
     ("PATCH", "/machine-config", {}, 400, "Empty PATCH request."),
     ("PUT", "/boot-source", {"kernel_image_path": "/nonexistent"}, 400,
      "The kernel file cannot be opened: No such file or directory (os error 2)"),
-    ("PUT", "/cpu-config", {"kvm_capabilities": ["!56"]}, 400,
-     "custom CPU templates are not supported by this ember yet"),
+    ("PUT", "/cpu-config", {"kvm_capabilities": ["!56"]}, 204, None),
+    ("PUT", "/cpu-config", {"cpuid_modifiers": [{"leaf": "0x1", "subleaf": "0x0", "flags": 0,
+                                                 "modifiers": [{"register": "ecx",
+                                                                "bitmap": "0b2x"}]}]}, 400,
+     "Failed to parse string [0b2x] as a bitmap - unknown character: 50"),
+    ("PUT", "/cpu-config", {"msr_modifiers": [{"addr": "0x10a", "bitmap": "0b" + "1" * 65}]},
+     400, "as a bitmap - string is too long"),
+    ("PUT", "/cpu-config", {"cpuid_modifiers": [{"leaf": "1", "subleaf": "0", "flags": 0,
+                                                 "modifiers": [{"register": "esx",
+                                                                "bitmap": "0b1"}]}]}, 400,
+     "unknown variant `esx`"),
+    ("PUT", "/machine-config", {"vcpu_count": 3, "mem_size_mib": 256, "smt": True}, 400,
+     "must be 1 or an even number if SMT is enabled"),
+    ("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 256, "smt": True,
+                                "cpu_template": "T2"}, 204, None),
+    ("GET", "/machine-config", None, 200, '"smt": true'),
+    ("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 256}, 204, None),
     ("GET", "/vm/config", None, 200, '"drives": []'),
     ("PUT", "/drives/bad-id", {}, 400, "API Resource IDs can only contain"),
     ("PUT", "/drives/rootfs", {"drive_id": "other", "is_root_device": True}, 400,
@@ -880,6 +895,57 @@ def api_snapshot_create_and_load():
                 line = json.loads(f.readline())
             check(line["latencies_us"]["load_snapshot"] > 0, "no load latency: %r" % line)
             check(line["put_api_requests"]["snapshot_load_fails"] == 1, "load fails not counted")
+            end_with_poweroff(e)
+
+
+# Leaf 4 subleaf 0 ECX bit 0 cleared and leaf 0x40000000 EAX bit 17 set: fields kvm_pvm's
+# emulated CPUID takes from the vCPU's table (its feature bits come from the host).
+CPU_TEMPLATE = {
+    "kvm_capabilities": ["!56"],
+    "cpuid_modifiers": [
+        {"leaf": "0x4", "subleaf": "0x0", "flags": 1,
+         "modifiers": [{"register": "ecx", "bitmap": "0b0"}]},
+        {"leaf": "0x40000000", "subleaf": "0x0", "flags": 0,
+         "modifiers": [{"register": "eax", "bitmap": "0b1xxxxxxxxxxxxxxxxx"}]}],
+    "msr_modifiers": [{"addr": "0x1a0", "bitmap": "0b1"}],
+}
+KVM_LEAF_WITH_BIT_17 = "OK cpuid eax=0x40020001 ebx=0x4b4d564b"
+SMT_LEVEL = "OK cpuid eax=0x1 ebx=0x2 ecx=0x100"
+
+
+@test
+def api_cpu_config_and_smt_survive_snapshot():
+    with tempfile.TemporaryDirectory() as tmp:
+        state_path, mem_path = os.path.join(tmp, "vm.state"), os.path.join(tmp, "vm.mem")
+        with Ember(tmp) as e:
+            e.expect("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 128,
+                                                "smt": True}, 204)
+            e.expect("PUT", "/cpu-config", CPU_TEMPLATE, 204)
+            e.expect("GET", "/vm/config", None, 200, '"cpu-config": {"kvm_capabilities": '
+                     '["!56"], "cpuid_modifiers": [{"leaf": "0x4", "subleaf": "0x0", "flags": 1, '
+                     '"modifiers": [{"register": "ecx", "bitmap": "0b' + "x" * 31 + '0"}]}')
+            e.expect("PUT", "/boot-source", {"kernel_image_path": guest_kernel()}, 204)
+            e.expect("PUT", "/actions", {"action_type": "InstanceStart"}, 204)
+            e.wait_output("ember-test-guest ready cpus=2")
+            e.send("cpuid 0x40000000 0\n")
+            e.wait_output(KVM_LEAF_WITH_BIT_17)
+            e.send("cpuid 0xb 0\n")
+            e.wait_output(SMT_LEVEL)
+            e.expect("PATCH", "/vm", {"state": "Paused"}, 204)
+            e.expect("PUT", "/snapshot/create",
+                     {"snapshot_path": state_path, "mem_file_path": mem_path}, 204)
+        with Ember(tmp, sock_name="second.sock") as e:
+            e.expect("PUT", "/snapshot/load",
+                     {"snapshot_path": state_path,
+                      "mem_backend": {"backend_path": mem_path, "backend_type": "File"},
+                      "resume_vm": True}, 204)
+            e.expect("GET", "/vm/config", None, 200, '"msr_modifiers": [{"addr": "0x1a0", '
+                     '"bitmap": "0b' + "x" * 63 + '1"}]')
+            e.expect("GET", "/vm/config", None, 200, '"smt": true')
+            e.send("cpuid 0x40000000 0\n")
+            e.wait_output(KVM_LEAF_WITH_BIT_17)
+            e.send("cpuid 0xb 0\n")
+            e.wait_output(SMT_LEVEL)
             end_with_poweroff(e)
 
 

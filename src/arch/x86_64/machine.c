@@ -15,6 +15,7 @@
 #include <linux/kvm.h>
 
 #include "ember/acpi.h"
+#include "ember/cpu_template.h"
 #include "ember/cpuid.h"
 #include "ember/emulate.h"
 #include "ember/guest_mem.h"
@@ -82,30 +83,79 @@ static struct kvm_cpuid2 *supported_cpuid(int kvm_fd)
 	return cached;
 }
 
-static int setup_cpuid(int kvm_fd, struct vcpu *v, unsigned count, char *err, size_t errlen)
+/* KVM's list made into what vCPU `index` sees: normalized, then SMT, then the template. */
+static int build_cpuid(struct kvm_cpuid2 *c, unsigned index, unsigned count, bool smt,
+	const struct cpu_template *t, char *err, size_t errlen)
+{
+	if (cpuid_normalize(c, index, count)) {
+		snprintf(err, errlen, "vcpu %u: cannot build CPUID for %u vCPUs", index, count);
+		return -EINVAL;
+	}
+	if (smt && cpuid_apply_smt(c, index, count)) {
+		snprintf(err, errlen, "smt: %u vCPUs is not 1 or an even number", count);
+		return -EINVAL;
+	}
+	return t ? cpu_template_apply_cpuid(t, c, err, errlen) : 0;
+}
+
+static int setup_cpuid(int kvm_fd, struct vcpu *v, unsigned count, bool smt,
+	const struct cpu_template *t, char *err, size_t errlen)
 {
 	struct kvm_cpuid2 *sup = supported_cpuid(kvm_fd), *c;
 	size_t size;
-	int ret = 0;
+	int ret;
 
 	if (!sup) {
 		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 		return -EIO;
 	}
-	/* Room for CPUID_MAX_ENTRIES: normalization may add leaves KVM did not list. */
+	/* Room for CPUID_MAX_ENTRIES: normalization and templates may add leaves. */
 	size = sizeof(*sup) + sup->nent * sizeof(sup->entries[0]);
 	c = calloc(1, sizeof(*c) + CPUID_MAX_ENTRIES * sizeof(c->entries[0]));
 	if (!c)
 		return -ENOMEM;
 	memcpy(c, sup, size);
-	ret = cpuid_normalize(c, v->index, count);
-	if (ret) {
-		snprintf(err, errlen, "vcpu %u: cannot build CPUID for %u vCPUs", v->index, count);
-	} else if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0) {
+	ret = build_cpuid(c, v->index, count, smt, t, err, errlen);
+	if (!ret && ioctl(v->fd, KVM_SET_CPUID2, c) < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "vcpu %u: KVM_SET_CPUID2: %s", v->index, strerror(errno));
 	}
 	free(c);
+	return ret;
+}
+
+/* Added capabilities must be there; removed ones take nothing off, as ember checks no
+ * optional capability that a template could waive. */
+static int check_caps(int kvm_fd, const struct cpu_template *t, char *err, size_t errlen)
+{
+	for (uint32_t i = 0; i < t->nr_caps; i++) {
+		if (t->caps[i].remove || ioctl(kvm_fd, KVM_CHECK_EXTENSION, t->caps[i].cap) > 0)
+			continue;
+		snprintf(err, errlen, "Failed to get CPU template: kvm_capabilities: KVM capability "
+			"%u is not supported by this host", t->caps[i].cap);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+/* The template's MSR modifiers: read, modify the chosen bits, write back. */
+static int setup_template_msrs(struct vcpu *v, const struct cpu_template *t, char *err,
+	size_t errlen)
+{
+	uint32_t idx[CPU_TEMPLATE_MAX_MSR];
+	uint64_t val[CPU_TEMPLATE_MAX_MSR];
+	int ret;
+
+	for (uint32_t i = 0; i < t->nr_msr; i++)
+		idx[i] = t->msr[i].addr;
+	ret = t->nr_msr ? arch_msrs_get(v->fd, idx, val, t->nr_msr) : 0;
+	if (!ret) {
+		cpu_template_apply_msrs(t, val);
+		ret = arch_msrs_set(v->fd, idx, val, t->nr_msr);
+	}
+	if (ret)
+		snprintf(err, errlen, "vcpu %u: CPU template MSRs: %s (an MSR KVM does not let "
+			"this vCPU read or write?)", v->index, strerror(-ret));
 	return ret;
 }
 
@@ -158,13 +208,59 @@ static int setup_boot_regs(struct vcpu *v, uint64_t entry, char *err, size_t err
 	return 0;
 }
 
-int arch_vcpu_setup(int kvm_fd, struct vcpu *v, unsigned count, uint64_t entry, char *err,
-	size_t errlen)
+/* The template a vCPU gets: the custom one, or the static one (built in, parsed into
+ * *owned, which the caller frees) if the host CPU is one Firecracker allows for it. */
+static int resolve_template(int kvm_fd, const struct cpu_model *model,
+	struct cpu_template **owned, const struct cpu_template **t, char *err, size_t errlen)
 {
-	int ret = setup_cpuid(kvm_fd, v, count, err, errlen);
+	struct kvm_cpuid2 *sup;
+	char why[256];
 
+	*owned = NULL;
+	*t = model->custom;
+	if (model->static_template == CPU_STATIC_NONE)
+		return 0;
+	sup = supported_cpuid(kvm_fd);
+	if (!sup) {
+		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		return -EIO;
+	}
+	if (cpu_static_check(model->static_template, sup, why, sizeof(why))) {
+		snprintf(err, errlen, "Failed to get CPU template: %s", why);
+		return -EINVAL;
+	}
+	*owned = malloc(sizeof(**owned));
+	if (!*owned)
+		return -ENOMEM;
+	if (cpu_template_parse(cpu_static_json(model->static_template), *owned, why,
+		    sizeof(why))) {
+		snprintf(err, errlen, "static CPU template %s: %s",
+			cpu_static_name(model->static_template), why);
+		free(*owned);
+		*owned = NULL;
+		return -EINVAL;
+	}
+	*t = *owned;
+	return 0;
+}
+
+int arch_vcpu_setup(int kvm_fd, struct vcpu *v, unsigned count, const struct cpu_model *model,
+	uint64_t entry, char *err, size_t errlen)
+{
+	struct cpu_template *owned;
+	const struct cpu_template *t;
+	int ret = resolve_template(kvm_fd, model, &owned, &t, err, errlen);
+
+	if (!ret && t)
+		ret = check_caps(kvm_fd, t, err, errlen);
+	if (!ret)
+		ret = setup_cpuid(kvm_fd, v, count, model->smt, t, err, errlen);
 	if (!ret)
 		ret = setup_boot_msrs(v, err, errlen);
+	/* After the boot MSRs, so that a template may change those too. */
+	if (!ret && t && t->nr_msr)
+		ret = setup_template_msrs(v, t, err, errlen);
+	free(owned);
 	if (!ret)
 		ret = setup_lapic(v, err, errlen);
 	/* Application processors wait for INIT/SIPI in the in-kernel LAPIC. */
