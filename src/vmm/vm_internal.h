@@ -115,6 +115,7 @@ struct vm {
 	struct uffd_watch *uffd_watch;
 	_Atomic bool uffd_lost; /* the handler went away: guest memory is no longer valid */
 	uint64_t last_snapshot_us, last_restore_us;
+	uint64_t last_snapshot_sync_us, last_snapshot_bytes;
 	struct virtio_dev *virtio[VM_MAX_VIRTIO]; /* in build order, on devs.loop */
 	struct dev_thread devs;
 	unsigned nr_virtio;
