@@ -2,11 +2,18 @@
 -- the File and Uffd restores start alike). arg[1] = state file, arg[2] = memory file or
 -- page-fault handler socket, arg[3] = "file" or "uffd". Prints the restore time (load
 -- call to vCPUs ready, times().restore_ms) and the time from the load call to the
--- guest's answer to its first console command, and its RSS beyond guest memory. With
--- arg[4] = "hold" the clone then pauses and the process waits for stdin to close.
+-- guest's answer to its first console command, and its RSS beyond guest memory. arg[4]
+-- holds words: "prewarm" makes a VM shell with the memory file (ember.prewarm) before
+-- the load call; "hold" pauses the clone after its answer and waits for stdin to close.
 local state, backend, kind = assert(arg[1]), assert(arg[2]), assert(arg[3])
 local def = { state = state, console = "none", resume = true }
 if kind == "uffd" then def.uffd = backend else def.mem = backend end
+local flags = arg[4] or ""
+if flags:find("prewarm") then
+  local f = assert(io.open(state .. ".mib")) -- the guest's MiB, written beside the state
+  assert(ember.prewarm { memory_mib = math.tointeger(f:read("n")), mem = backend })
+  f:close()
+end
 local t0 = ember.now()
 local vm = assert(ember.restore(def))
 assert(vm:send("echo up\n"))
@@ -28,7 +35,7 @@ if kind == "file" then
   local st = assert(vm:memory_stats())
   print(string.format("BENCH restored_overhead_mib %.2f", (st.process_rss_kib - guest) / 1024))
 end
-if arg[4] == "hold" then -- a clone for the 100-clone row: paused until stdin ends
+if flags:find("hold") then -- a clone for the 100-clone row: paused until stdin ends
   assert(vm:pause())
   print("BENCH held 1")
   io.stdout:flush()

@@ -64,4 +64,6 @@ for _, mib in ipairs { 128, 4096 } do
   assert(vm:snapshot { state = string.format("%s/r%d.state", dir, mib),
     mem = string.format("%s/r%d.mem", dir, mib) })
   vm:stop()
+  local f = assert(io.open(string.format("%s/r%d.state.mib", dir, mib), "w"))
+  f:write(mib); f:close()
 end
