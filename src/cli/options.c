@@ -45,6 +45,8 @@ static const struct option_def defs[] = {
 	OPT_HAS("start-time-cpu-us", start_cpu_us, has_start_cpu_us),
 	OPT("parent-cpu-time-us", NUMBER, parent_cpu_us),
 	OPT("describe-snapshot", TEXT, describe),
+	OPT("prewarm", NUMBER, prewarm_mib),
+	OPT("prewarm-mem", TEXT, prewarm_mem),
 };
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "ember/arch.h"
+#include "ember/log.h"
 #include "ember/snapshot.h"
 
 static struct shell {
@@ -28,7 +29,7 @@ static struct shell {
 	unsigned nr_regions;
 	struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
 	struct guest_mem mem; /* the memory file, when prewarm was told it (mem.total != 0) */
-} shell;
+} shell = { .kvm_fd = -1, .vm_fd = -1 }; /* not fd 0: stdin is never ours to close */
 
 static void shell_drop(void)
 {
@@ -150,6 +151,8 @@ int vm_shell_take(struct vm *vm, const char *mem_path, char *err, size_t errlen)
 	}
 	memset(&shell, 0, sizeof(shell));
 	shell.kvm_fd = shell.vm_fd = -1;
+	log_info("restore: into the prewarmed VM shell%s",
+		mapped ? ", memory file mapped ahead" : "");
 	if (!mapped)
 		ret = guest_mem_map_at(&vm->mem, vm->cfg.mem_mib << 20, GUEST_MEM_FILE, mem_path,
 			at, err, errlen);
