@@ -182,6 +182,8 @@ def run(ember, runs):
     o = r128["restored_overhead_mib"]
     print(fmt_row("  restored (128 MiB, File)", o, "MiB", "<= 2 MiB", m(o) <= 2,
                   qm("rss_restored")))
+    o = r128["restored_private_mib"]
+    print(fmt_row("  of which private to the process (USS)", o, "MiB", "", None))
     print(fmt_row("restores/s, 2 at once, each answering (3x20)", rate, "1/s", ">= 100",
                   m(rate) >= 100))
     print(fmt_row("100 clones of 128 MiB: total Pss (1 run)", [pss], "MiB",

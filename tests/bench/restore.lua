@@ -25,15 +25,18 @@ print(string.format("BENCH first_answer_ms %.3f", answered))
 -- (memory_stats' mincore count would include the file's page cache it never touched).
 if kind == "file" then
   local f = assert(io.open("/proc/self/smaps"))
-  local guest, in_file = 0, false
+  local guest, private, in_file = 0, 0, false
   for line in f:lines() do
     local path = line:match("^%x+%-%x+ %S+ %x+ %S+ %d+%s+(.*)$")
     if path then in_file = path == backend
-    elseif in_file then guest = guest + tonumber(line:match("^Rss:%s*(%d+) kB") or 0) end
+    elseif in_file then guest = guest + tonumber(line:match("^Rss:%s*(%d+) kB") or 0)
+    else private = private + tonumber(line:match("^Private_%a+:%s*(%d+) kB") or 0) end
   end
   f:close()
   local st = assert(vm:memory_stats())
   print(string.format("BENCH restored_overhead_mib %.2f", (st.process_rss_kib - guest) / 1024))
+  -- Of it, the pages this process alone holds (USS): the rest is shared libraries' pages.
+  print(string.format("BENCH restored_private_mib %.2f", private / 1024))
 end
 if flags:find("hold") then -- a clone for the 100-clone row: paused until stdin ends
   assert(vm:pause())
