@@ -93,6 +93,7 @@ EMBER_SRCS := \
 	src/vmm/snapshot_cpu.c \
 	src/vmm/vm.c \
 	src/vmm/vm_build.c \
+	src/vmm/vm_shell.c \
 	src/vmm/vm_devices.c \
 	src/vmm/vm_inspect.c \
 	src/vmm/vm_metrics.c \

@@ -67,6 +67,9 @@ static const char usage[] =
 	"  --start-time-us US, --start-time-cpu-us US, --parent-cpu-time-us US\n"
 	"                           when a jailer started ember (CLOCK_MONOTONIC, and CPU\n"
 	"                           time of ember and of the jailer): startup metrics\n"
+	"  --prewarm MIB            make a VM shell now (VM, memory slots, irqchip) that a\n"
+	"                           File snapshot load of MIB MiB (no diff tracking) takes\n"
+	"  --prewarm-mem FILE       with --prewarm: map that memory file ahead too\n"
 	"  --describe-snapshot STATE  print a state file's format version\n"
 	"  --firecracker-version-compat VER\n"
 	"                           GET /version and GET / show VER (MAJOR.MINOR.PATCH) where\n"
@@ -338,6 +341,14 @@ static int apply_options(const struct cli_opts *o)
 		log_mark_start_at(o->start_us);
 	metrics_set_startup(o->has_start_us, o->has_start_cpu_us, o->start_cpu_us,
 		o->parent_cpu_us);
+	if (o->prewarm_mem && !o->prewarm_mib) {
+		fprintf(stderr, "ember: --prewarm-mem needs --prewarm MIB (the snapshot's memory)\n");
+		return CLI_EXIT_ARG_PARSING;
+	}
+	if (o->prewarm_mib && vm_prewarm(o->prewarm_mib, false, o->prewarm_mem, err, sizeof(err))) {
+		fprintf(stderr, "ember: --prewarm: %s\n", err);
+		return EMBER_EXIT_ERROR;
+	}
 	if (seccomp_setup(&sc, err, sizeof(err))) {
 		fprintf(stderr, "ember: %s\n", err);
 		return EMBER_EXIT_USAGE;

@@ -47,6 +47,11 @@ unsigned guest_mem_layout(uint64_t size, struct guest_mem_region out[GUEST_MEM_M
  * memory file for GUEST_MEM_FILE, else NULL. On failure fills err and returns -errno. */
 __attribute__((warn_unused_result)) int guest_mem_map(struct guest_mem *gm, uint64_t size,
 	enum guest_mem_backing backing, const char *path, char *err, size_t errlen);
+/* The same, each region mapped over at[i] (MAP_FIXED: a range reserved before, whose
+ * memory slots KVM already holds; guest_mem_layout(size) gives the regions). */
+__attribute__((warn_unused_result)) int guest_mem_map_at(struct guest_mem *gm, uint64_t size,
+	enum guest_mem_backing backing, const char *path, void *const at[GUEST_MEM_MAX_REGIONS],
+	char *err, size_t errlen);
 
 /* The memory can no longer be trusted (the page-fault handler serving it went away,
  * and its unserved pages will read as zeros once its faults are woken): from now on

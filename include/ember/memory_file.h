@@ -16,6 +16,7 @@ struct snap_id;
 struct mem_file_stats {
 	uint64_t bytes_written; /* data bytes, holes excluded */
 	uint64_t pages_written;
+	uint64_t fsync_us; /* time in fsync: the rest is the page cache's rate */
 };
 
 /* Write `gm` to a new file at `path` (created, sized to gm->total, fsynced). The name

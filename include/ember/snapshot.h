@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct ev_loop;
@@ -64,6 +65,15 @@ struct restore_params {
  * (ember-uffd --state STATE). */
 struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char *err,
 	size_t errlen);
+
+/* Make a VM shell now for a later File restore of a mem_mib MiB snapshot: the VM, its
+ * memory slots (over reserved address space, or over mem_path mapped now when not NULL),
+ * irqchip and PIT. A restore whose memory size and track_dirty_pages match takes it
+ * (and maps its memory file into the slots, unless it is mem_path's file, still the
+ * same inode) instead of building those; any other restore builds as usual. One shell
+ * per process: a new call replaces it. 0, or -errno with err. */
+__attribute__((warn_unused_result)) int vm_prewarm(uint64_t mem_mib, bool track_dirty_pages,
+	const char *mem_path, char *err, size_t errlen);
 
 /* The format version of a state file (--describe-snapshot): 0, or -errno with err. */
 __attribute__((warn_unused_result)) int vm_snapshot_format(const char *state_path,

@@ -79,6 +79,8 @@ struct vm_times {
 	uint64_t first_run_us; /* first KVM_RUN of vCPU 0 */
 	uint64_t boot_us;      /* boot timer written */
 	uint64_t last_snapshot_us; /* duration of the last vm_snapshot */
+	uint64_t last_snapshot_sync_us; /* of which: memory file fsync and directory syncs */
+	uint64_t last_snapshot_bytes;   /* memory bytes it wrote (holes excluded) */
 	uint64_t restore_us;       /* duration of vm_restore, for a restored VM */
 };
 void vm_times(const struct vm *vm, struct vm_times *out);

@@ -103,6 +103,16 @@ function ember.restore(def)
   return attach_callbacks(vm, def), err
 end
 
+--- Make a VM shell now for a later File restore of a snapshot of memory_mib MiB (same
+--- track_dirty_pages): VM, memory slots, irqchip; that restore then skips building them.
+--- { memory_mib = N, track_dirty_pages = bool, mem = PATH (the memory file, mapped now:
+--- a restore of that file then maps nothing) }. Returns true or nil, message.
+function ember.prewarm(def)
+  check(def, { memory_mib = "integer", track_dirty_pages = "boolean", mem = "string" },
+    "ember.prewarm")
+  return core.prewarm(def)
+end
+
 policy.install(ember, core)
 
 return ember

@@ -46,6 +46,8 @@ static const struct option_def defs[] = {
 	OPT("parent-cpu-time-us", NUMBER, parent_cpu_us),
 	OPT("describe-snapshot", TEXT, describe),
 	OPT("firecracker-version-compat", SEMVER, fc_version), /* ember's own */
+	OPT("prewarm", NUMBER, prewarm_mib),
+	OPT("prewarm-mem", TEXT, prewarm_mem),
 };
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
 

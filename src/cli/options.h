@@ -29,6 +29,8 @@ struct cli_opts {
 	bool has_start_us, has_start_cpu_us;
 	uint64_t start_us, start_cpu_us, parent_cpu_us;
 	uint64_t max_payload, mmds_size_limit; /* 0: Firecracker's default (51200) */
+	uint64_t prewarm_mib;    /* --prewarm MIB: a VM shell for a later snapshot load (0: none) */
+	const char *prewarm_mem; /* --prewarm-mem FILE: its memory file, mapped ahead */
 	int first_arg; /* argv index of the command (== argc: none) */
 };
 

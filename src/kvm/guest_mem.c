@@ -77,6 +77,12 @@ static int open_backing(enum guest_mem_backing backing, const char *path, uint64
 int guest_mem_map(struct guest_mem *gm, uint64_t size, enum guest_mem_backing backing,
 	const char *path, char *err, size_t errlen)
 {
+	return guest_mem_map_at(gm, size, backing, path, NULL, err, errlen);
+}
+
+int guest_mem_map_at(struct guest_mem *gm, uint64_t size, enum guest_mem_backing backing,
+	const char *path, void *const at[GUEST_MEM_MAX_REGIONS], char *err, size_t errlen)
+{
 	uint64_t page = backing == GUEST_MEM_HUGETLB ? HUGE_2M : 4096;
 	int fd, ret;
 
@@ -99,7 +105,8 @@ int guest_mem_map(struct guest_mem *gm, uint64_t size, enum guest_mem_backing ba
 		struct guest_mem_region *r = &gm->regions[i];
 		int flags = backing == GUEST_MEM_ANON ? MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE
 			: backing == GUEST_MEM_FILE ? MAP_PRIVATE | MAP_NORESERVE : MAP_SHARED;
-		void *p = mmap(NULL, r->size, PROT_READ | PROT_WRITE, flags, fd,
+		void *p = mmap(at ? at[i] : NULL, r->size, PROT_READ | PROT_WRITE,
+			flags | (at ? MAP_FIXED : 0), fd,
 			fd < 0 ? 0 : (off_t)r->file_offset);
 		if (p == MAP_FAILED) {
 			ret = -errno;

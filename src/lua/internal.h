@@ -170,6 +170,8 @@ struct lvm *lvm_wrap(lua_State *L, struct vm *vm, int def);
 void lvm_keep_alive(lua_State *L, struct lvm *v, int idx);
 /* core.restore { state=, mem= | uffd=, resume=, track_dirty_pages=, console= } */
 int lvm_restore(lua_State *L);
+/* core.prewarm { memory_mib=, track_dirty_pages= }: a VM shell for the next restore */
+int lvm_prewarm(lua_State *L);
 struct lvm *lvm_check(lua_State *L, int idx);
 
 #endif

@@ -50,6 +50,10 @@ static int m_times(lua_State *L)
 	if (t.last_snapshot_us) {
 		lua_pushnumber(L, t.last_snapshot_us / 1000.0);
 		lua_setfield(L, -2, "snapshot_ms");
+		lua_pushnumber(L, t.last_snapshot_sync_us / 1000.0);
+		lua_setfield(L, -2, "snapshot_sync_ms");
+		lua_pushinteger(L, (lua_Integer)t.last_snapshot_bytes);
+		lua_setfield(L, -2, "snapshot_bytes");
 	}
 	if (t.restore_us) {
 		lua_pushnumber(L, t.restore_us / 1000.0);

@@ -41,6 +41,28 @@ static unsigned read_overrides(lua_State *L, const char *key, const char *form,
 	return n;
 }
 
+/* core.prewarm(def): { memory_mib = N, track_dirty_pages = bool, mem = PATH }, checked by
+ * ember.prewarm (init.lua). Returns true, or nil and the reason. */
+int lvm_prewarm(lua_State *L)
+{
+	lua_Integer mib;
+	bool dirty;
+	char err[256];
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_getfield(L, 1, "memory_mib");
+	mib = lua_tointeger(L, -1);
+	lua_getfield(L, 1, "track_dirty_pages");
+	dirty = lua_toboolean(L, -1);
+	lua_pop(L, 2);
+	if (mib <= 0)
+		return config_error(L, "prewarm: memory_mib must be a positive integer");
+	if (vm_prewarm((uint64_t)mib, dirty, opt_string(L, 1, "mem"), err, sizeof(err)))
+		return push_fail(L, err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 /* core.restore(def): def's keys and types were checked by ember.restore (init.lua). */
 int lvm_restore(lua_State *L)
 {

@@ -136,6 +136,7 @@ static int core_merge_memory(lua_State *L)
 static const luaL_Reg core_funcs[] = {
 	{ "vm_new", lvm_new }, { "sleep", core_sleep }, { "now", core_now }, { "log", core_log },
 	{ "config_error", core_config_error }, { "restore", lvm_restore },
+	{ "prewarm", lvm_prewarm },
 	{ "merge_memory", core_merge_memory }, { "spawn", host_core_spawn },
 	{ "set_dispatcher", host_core_set_dispatcher }, { "http_request", core_http_request },
 	{ NULL, NULL },

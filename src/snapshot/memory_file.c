@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ember/clock.h"
 #include "ember/guest_mem.h"
 #include "ember/log.h"
 #include "ember/page_scan.h"
@@ -45,9 +46,21 @@ static int tag(int fd, const char *path, const struct mem_id *id, bool *tagged)
 	return ret;
 }
 
-static bool bit(const unsigned long *map, uint64_t page)
+/* The first page at or after `p` (below `end`) whose bit equals `set`, a word at a
+ * time: a diff's bitmap is mostly zero words, a full one's mostly all-ones. */
+static uint64_t next_bit(const unsigned long *map, uint64_t p, uint64_t end, bool set)
 {
-	return map[page / BITS_PER_LONG] >> (page % BITS_PER_LONG) & 1;
+	while (p < end) {
+		unsigned long w = map[p / BITS_PER_LONG];
+
+		w = (set ? w : ~w) & (~0UL << (p % BITS_PER_LONG));
+		if (w) {
+			p = p - p % BITS_PER_LONG + (uint64_t)__builtin_ctzl(w);
+			return p < end ? p : end;
+		}
+		p += BITS_PER_LONG - p % BITS_PER_LONG;
+	}
+	return end;
 }
 
 static int pwrite_all(int fd, const uint8_t *buf, size_t len, off_t off)
@@ -70,27 +83,19 @@ static int pwrite_all(int fd, const uint8_t *buf, size_t len, off_t off)
 static int write_region(int fd, const struct guest_mem_region *r, const unsigned long *want,
 	struct mem_file_stats *st)
 {
-	uint64_t pages = r->size / MEM_FILE_PAGE, run_start = 0, run_len = 0;
+	uint64_t pages = r->size / MEM_FILE_PAGE, start = 0, stop;
 	int ret;
 
-	for (uint64_t p = 0; p < pages; p++) {
-		bool wanted = !want || bit(want, p);
-
-		if (wanted) {
-			if (!run_len)
-				run_start = p;
-			run_len++;
-		}
-		if (run_len && (!wanted || p + 1 == pages)) {
-			ret = pwrite_all(fd, r->host + run_start * MEM_FILE_PAGE,
-				run_len * MEM_FILE_PAGE,
-				(off_t)(r->file_offset + run_start * MEM_FILE_PAGE));
-			if (ret)
-				return ret;
-			st->pages_written += run_len;
-			st->bytes_written += run_len * MEM_FILE_PAGE;
-			run_len = 0;
-		}
+	while ((start = want ? next_bit(want, start, pages, true) : start) < pages) {
+		stop = want ? next_bit(want, start, pages, false) : pages;
+		ret = pwrite_all(fd, r->host + start * MEM_FILE_PAGE,
+			(stop - start) * MEM_FILE_PAGE,
+			(off_t)(r->file_offset + start * MEM_FILE_PAGE));
+		if (ret)
+			return ret;
+		st->pages_written += stop - start;
+		st->bytes_written += (stop - start) * MEM_FILE_PAGE;
+		start = stop;
 	}
 	return 0;
 }
@@ -144,8 +149,10 @@ int mem_file_write(const struct guest_mem *gm, const char *path, unsigned long *
 	/* The id goes on before the fsync, which makes it as durable as the data. */
 	if (!ret && id)
 		ret = tag(fd, path, id, &tagged);
+	uint64_t t0 = mono_ns();
 	if (!ret && fsync(fd) < 0)
 		ret = -errno;
+	st.fsync_us = (mono_ns() - t0) / 1000;
 	if (ret)
 		goto fail;
 	close(fd);

@@ -213,7 +213,7 @@ static int snapshot(struct vm *vm, const struct snapshot_params *p, char *err, s
 		.has_parent = p->type == SNAPSHOT_DIFF && vm->has_last_snapshot,
 		.parent = vm->last_snapshot,
 	};
-	uint64_t t0 = mono_ns() / 1000;
+	uint64_t t0 = mono_ns() / 1000, t_publish = 0;
 	int ret;
 
 	err[0] = 0;
@@ -261,6 +261,7 @@ static int snapshot(struct vm *vm, const struct snapshot_params *p, char *err, s
 	if (ret)
 		goto out;
 	ret = snap_writer_commit(w, state_tmp, err, errlen);
+	t_publish = mono_ns() / 1000;
 	if (!ret)
 		ret = publish(mem_tmp, p->mem_path, state_tmp, p->state_path, err, errlen);
 	else
@@ -283,6 +284,8 @@ out:
 		vm->has_last_snapshot = true;
 		vm->last_snapshot = id.id;
 		vm->last_snapshot_us = mono_ns() / 1000 - t0;
+		vm->last_snapshot_sync_us = st.fsync_us + (mono_ns() / 1000 - t_publish);
+		vm->last_snapshot_bytes = st.bytes_written;
 		log_info("snapshot (%s): %llu MiB of memory written in %llu us",
 			p->type == SNAPSHOT_DIFF ? "diff" : "full",
 			(unsigned long long)(st.bytes_written >> 20),

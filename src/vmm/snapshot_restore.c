@@ -91,12 +91,19 @@ static int restore_machine(struct vm *vm, const struct snap_reader *r,
 	const struct restore_params *p, char *err, size_t errlen)
 {
 	struct snap_cursor cur;
-	int ret = vm_build_kvm(vm, err, errlen);
+	bool warm = p->backend == MEM_BACKEND_FILE &&
+		    vm_shell_fits(vm->cfg.mem_mib << 20, vm->cfg.track_dirty_pages);
+	int ret;
 
-	if (!ret)
-		ret = build_memory(vm, p, err, errlen);
-	if (!ret)
-		ret = arch_vm_setup(vm->vm_fd, err, errlen);
+	if (warm) {
+		ret = vm_shell_take(vm, p->backend_path, err, errlen);
+	} else {
+		ret = vm_build_kvm(vm, err, errlen);
+		if (!ret)
+			ret = build_memory(vm, p, err, errlen);
+		if (!ret)
+			ret = arch_vm_setup(vm->vm_fd, err, errlen);
+	}
 	if (!ret)
 		ret = vm_build_devices(vm, err, errlen);
 	if (!ret)

@@ -382,6 +382,8 @@ void vm_times(const struct vm *vm, struct vm_times *out)
 					 : vm->first_run_us;
 	out->boot_us = atomic_load(&vm->boot_us);
 	out->last_snapshot_us = vm->last_snapshot_us;
+	out->last_snapshot_sync_us = vm->last_snapshot_sync_us;
+	out->last_snapshot_bytes = vm->last_snapshot_bytes;
 	out->restore_us = vm->last_restore_us;
 }
 

@@ -115,6 +115,7 @@ struct vm {
 	struct uffd_watch *uffd_watch;
 	_Atomic bool uffd_lost; /* the handler went away: guest memory is no longer valid */
 	uint64_t last_snapshot_us, last_restore_us;
+	uint64_t last_snapshot_sync_us, last_snapshot_bytes;
 	struct virtio_dev *virtio[VM_MAX_VIRTIO]; /* in build order, on devs.loop */
 	struct dev_thread devs;
 	unsigned nr_virtio;
@@ -133,6 +134,12 @@ __attribute__((warn_unused_result)) int vm_register_memory(struct vm *vm, char *
 __attribute__((warn_unused_result)) int vm_build_devices(struct vm *vm, char *err, size_t errlen);
 /* Create cfg.vcpus vCPUs (no architectural set-up). */
 __attribute__((warn_unused_result)) int vm_build_vcpus(struct vm *vm, char *err, size_t errlen);
+/* The prewarmed shell (vm_shell.c): whether it fits a restore of `size` bytes, and
+ * handing it to `vm` (its kvm and VM fds, slots, irqchip) with the memory file mapped
+ * into the slots. The shell is used up either way. */
+bool vm_shell_fits(uint64_t size, bool track_dirty);
+__attribute__((warn_unused_result)) int vm_shell_take(struct vm *vm, const char *mem_path,
+	char *err, size_t errlen);
 __attribute__((warn_unused_result)) int vm_start_threads(struct vm *vm, char *err,
 	size_t errlen);
 void vm_teardown(struct vm *vm);

@@ -16,6 +16,7 @@ import tempfile
 import time
 
 import bench_linux
+import bench_targets
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
@@ -170,6 +171,7 @@ def main():
     ap.add_argument("--runs", type=int, default=10)
     args = ap.parse_args()
     ember = os.path.abspath(args.ember)
+    bench_targets.run(ember, args.runs)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.runs):

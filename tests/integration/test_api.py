@@ -950,6 +950,35 @@ def api_cpu_config_and_smt_survive_snapshot():
 
 
 @test
+def api_snapshot_load_into_prewarmed_shell():
+    """--prewarm / --prewarm-mem: the load takes the shell (its log line says so) and the
+    guest's memory is the snapshot's; a load of another size builds as usual."""
+    with tempfile.TemporaryDirectory() as tmp:
+        state_path, mem_path = os.path.join(tmp, "vm.state"), os.path.join(tmp, "vm.mem")
+        with Ember(tmp) as e:
+            boot(e)
+            e.send("fill 8 6\n")
+            e.wait_output("OK fill")
+            e.expect("PATCH", "/vm", {"state": "Paused"}, 204)
+            e.expect("PUT", "/snapshot/create",
+                     {"snapshot_path": state_path, "mem_file_path": mem_path}, 204)
+        for n, extra, line in ((1, ["--prewarm", "128", "--prewarm-mem", mem_path],
+                                "prewarmed VM shell, memory file mapped ahead"),
+                               (2, ["--prewarm", "128"], "prewarmed VM shell"),
+                               (3, ["--prewarm", "256"], None)):
+            with Ember(tmp, "--level", "Info", *extra, sock_name="%d.sock" % n) as e:
+                e.expect("PUT", "/snapshot/load",
+                         {"snapshot_path": state_path, "mem_file_path": mem_path,
+                          "resume_vm": True}, 204)
+                e.send("check 8 6\n")
+                e.wait_output("OK check")
+                end_with_poweroff(e)
+                err = e.stderr()
+                check(line in err if line else "prewarmed" not in err,
+                      "%s: shell use: %s" % (extra, err[-1500:]))
+
+
+@test
 def api_logger_and_metrics():
     with tempfile.TemporaryDirectory() as tmp:
         log, metrics = os.path.join(tmp, "ember.log"), os.path.join(tmp, "metrics.json")
