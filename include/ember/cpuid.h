@@ -2,6 +2,7 @@
 #ifndef EMBER_CPUID_H
 #define EMBER_CPUID_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <linux/kvm.h>
@@ -38,5 +39,9 @@ __attribute__((warn_unused_result)) int cpuid_normalize(struct kvm_cpuid2 *c, un
  * (e.g. the host's supported list) and `b` (e.g. a snapshot's) are equal; false if either
  * lacks leaf 0. */
 int cpuid_vendor_equal(const struct kvm_cpuid2 *a, const struct kvm_cpuid2 *b);
+
+/* The vendor string of CPUID leaf 0 ("GenuineIntel"), NUL-terminated in `out`; false (and
+ * `out` empty) if the leaf is missing. */
+bool cpuid_vendor(struct kvm_cpuid2 *c, char out[13]);
 
 #endif

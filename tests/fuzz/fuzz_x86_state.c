@@ -50,7 +50,7 @@ static void check_vcpu(const struct snap_reader *r)
 	CHECK(img.nr_msrs <= STATE_MSRS_MAX);
 	CHECK(inside(img.msrs, (size_t)img.nr_msrs * STATE_MSR_ENTRY, &whole));
 	CHECK(img.cpuid && img.cpuid->nent <= CPUID_MAX_ENTRIES);
-	has_vendor = state_cpuid_vendor(img.cpuid, vendor);
+	has_vendor = cpuid_vendor(img.cpuid, vendor);
 	state_vcpu_image_free(&img);
 	err[0] = '\0';
 	CHECK(arch_state_check(r, 1, HOST, err, sizeof(err)) == -EINVAL);

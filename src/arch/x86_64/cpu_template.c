@@ -174,10 +174,9 @@ static unsigned order(unsigned n)
 
 static bool is_amd(struct kvm_cpuid2 *c)
 {
-	struct kvm_cpuid_entry2 *v = cpuid_find(c, 0, 0);
+	char vendor[13];
 
-	/* "AuthenticAMD" in EBX, EDX, ECX. */
-	return v && v->ebx == 0x68747541u && v->edx == 0x69746e65u && v->ecx == 0x444d4163u;
+	return cpuid_vendor(c, vendor) && strcmp(vendor, "AuthenticAMD") == 0;
 }
 
 /* AMD: Linux sees threads of one core only with TOPOEXT and leaf 0x8000001e (core or
@@ -281,20 +280,17 @@ static const struct static_fit static_fits[] = {
 int cpu_static_check(enum cpu_static_template t, struct kvm_cpuid2 *host, char *err,
 	size_t errlen)
 {
-	struct kvm_cpuid_entry2 *v = cpuid_find(host, 0, 0), *f = cpuid_find(host, 1, 0);
+	struct kvm_cpuid_entry2 *f = cpuid_find(host, 1, 0);
 	char vendor[13];
+	bool has_vendor = cpuid_vendor(host, vendor);
 
 	if (t == CPU_STATIC_NONE || (unsigned)t >= sizeof(static_fits) / sizeof(static_fits[0]))
 		return 0;
-	if (!v || !f) {
+	if (!has_vendor || !f) {
 		snprintf(err, errlen, "Failed to get CPU vendor information: no CPUID leaf %d",
-			v ? 1 : 0);
+			has_vendor ? 1 : 0);
 		return -EINVAL;
 	}
-	memcpy(vendor, &v->ebx, 4);
-	memcpy(vendor + 4, &v->edx, 4);
-	memcpy(vendor + 8, &v->ecx, 4);
-	vendor[12] = 0;
 	if (strcmp(vendor, static_fits[t].vendor) != 0) {
 		snprintf(err, errlen, "CPU vendor mismatched between actual CPU and CPU template.");
 		return -EINVAL;

@@ -222,3 +222,17 @@ int cpuid_vendor_equal(const struct kvm_cpuid2 *a, const struct kvm_cpuid2 *b)
 	return a->entries[i].ebx == b->entries[j].ebx && a->entries[i].edx == b->entries[j].edx &&
 		a->entries[i].ecx == b->entries[j].ecx;
 }
+
+bool cpuid_vendor(struct kvm_cpuid2 *c, char out[13])
+{
+	struct kvm_cpuid_entry2 *leaf0 = cpuid_find(c, LEAF_VENDOR, 0);
+
+	memset(out, 0, 13);
+	if (!leaf0)
+		return false;
+	/* The vendor string is EBX, EDX, ECX. */
+	memcpy(out, &leaf0->ebx, 4);
+	memcpy(out + 4, &leaf0->edx, 4);
+	memcpy(out + 8, &leaf0->ecx, 4);
+	return true;
+}

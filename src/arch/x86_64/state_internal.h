@@ -65,8 +65,6 @@ struct vcpu_image {
 __attribute__((warn_unused_result)) int state_vcpu_parse(struct snap_cursor *c,
 	unsigned index, struct vcpu_image *img, char *err, size_t errlen);
 void state_vcpu_image_free(struct vcpu_image *img);
-/* The vendor string of CPUID leaf 0 ("GenuineIntel"); false if the leaf is missing. */
-bool state_cpuid_vendor(struct kvm_cpuid2 *cpuid, char out[13]);
 
 /* The VM section: PIC master and slave, IOAPIC (each with its own chip id), PIT, clock. */
 struct vm_image {

@@ -116,20 +116,6 @@ void state_vcpu_image_free(struct vcpu_image *img)
 	img->cpuid = NULL;
 }
 
-bool state_cpuid_vendor(struct kvm_cpuid2 *cpuid, char out[13])
-{
-	struct kvm_cpuid_entry2 *leaf0 = cpuid_find(cpuid, 0, 0);
-
-	memset(out, 0, 13);
-	if (!leaf0)
-		return false;
-	/* The vendor string is EBX, EDX, ECX. */
-	memcpy(out, &leaf0->ebx, 4);
-	memcpy(out + 4, &leaf0->edx, 4);
-	memcpy(out + 8, &leaf0->ecx, 4);
-	return true;
-}
-
 int state_vm_parse(struct snap_cursor *c, struct vm_image *img, char *err, size_t errlen)
 {
 	int ret = 0;
@@ -160,7 +146,7 @@ static int check_vendor(struct vcpu_image *img, const char *host, char *err, siz
 {
 	char saved[13];
 
-	if (!state_cpuid_vendor(img->cpuid, saved)) {
+	if (!cpuid_vendor(img->cpuid, saved)) {
 		snprintf(err, errlen, "state file: vcpu 0 cpuid has no leaf 0, so no CPU vendor");
 		return -EINVAL;
 	}
