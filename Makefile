@@ -46,28 +46,28 @@ EMBER_SRCS := \
 	src/arch/x86_64/state_parse.c \
 	src/arch/x86_64/state_vm.c \
 	src/arch/x86_64/zero_page.c \
-	src/devices/boot_timer.c \
-	src/devices/i8042.c \
-	src/devices/serial.c \
-	src/devices/sleep_ctl.c \
+	src/devices/legacy/boot_timer.c \
+	src/devices/legacy/i8042.c \
+	src/devices/legacy/serial.c \
+	src/devices/legacy/sleep_ctl.c \
 	src/devices/virtio/mmio.c \
 	src/devices/virtio/mmio_persist.c \
 	src/devices/virtio/mmio_regs.c \
 	src/devices/virtio/queue.c \
-	src/devices/virtio/block.c \
-	src/devices/virtio/block_persist.c \
-	src/devices/virtio/block_req.c \
-	src/devices/virtio/block_update.c \
-	src/devices/virtio/block_worker.c \
-	src/devices/block_file.c \
-	src/devices/virtio/rng.c \
-	src/devices/virtio/balloon.c \
-	src/devices/virtio/balloon_parse.c \
-	src/devices/virtio/balloon_persist.c \
-	src/devices/virtio/balloon_queues.c \
-	src/devices/balloon_memory.c \
-	src/devices/virtio/net.c \
-	src/devices/virtio/net_persist.c \
+	src/devices/block/block.c \
+	src/devices/block/block_persist.c \
+	src/devices/block/block_req.c \
+	src/devices/block/block_update.c \
+	src/devices/block/block_worker.c \
+	src/devices/block/block_file.c \
+	src/devices/rng/rng.c \
+	src/devices/balloon/balloon.c \
+	src/devices/balloon/balloon_parse.c \
+	src/devices/balloon/balloon_persist.c \
+	src/devices/balloon/balloon_queues.c \
+	src/devices/balloon/balloon_memory.c \
+	src/devices/net/net.c \
+	src/devices/net/net_persist.c \
 	src/devices/mmds/frame.c \
 	src/devices/mmds/http.c \
 	src/devices/mmds/imds.c \
@@ -75,12 +75,12 @@ EMBER_SRCS := \
 	src/devices/mmds/store.c \
 	src/devices/mmds/tcp.c \
 	src/devices/mmds/token.c \
-	src/devices/virtio/vsock.c \
-	src/devices/virtio/vsock_proto.c \
-	src/devices/tap.c \
-	src/devices/vsock_uds.c \
-	src/devices/vsock_spares.c \
-	src/devices/vsock_packets.c \
+	src/devices/vsock/vsock.c \
+	src/devices/vsock/vsock_proto.c \
+	src/devices/net/tap.c \
+	src/devices/vsock/vsock_uds.c \
+	src/devices/vsock/vsock_spares.c \
+	src/devices/vsock/vsock_packets.c \
 	src/vmm/config.c \
 	src/vmm/console.c \
 	src/vmm/device_thread.c \
@@ -135,8 +135,12 @@ EMBER_SRCS := \
 	src/api/json_syntax.c \
 	src/api/route_actions.c \
 	src/api/route_balloon.c \
-	src/api/route_data.c \
-	src/api/route_devices.c \
+	src/api/route_entropy.c \
+	src/api/route_logger.c \
+	src/api/route_mmds.c \
+	src/api/route_network.c \
+	src/api/route_shared.c \
+	src/api/route_vsock.c \
 	src/api/route_drives.c \
 	src/api/route_machine.c src/api/route_cpu_config.c \
 	src/api/router.c \
@@ -162,7 +166,7 @@ test_cpu_template_SRCS := src/arch/x86_64/cpu_template.c src/arch/x86_64/cpu_tem
 test_kernel_loader_SRCS := src/arch/x86_64/kernel_loader.c src/kvm/guest_mem.c
 test_zero_page_SRCS := src/arch/x86_64/zero_page.c src/kvm/guest_mem.c
 test_boot_tables_SRCS := src/arch/x86_64/boot_tables.c src/kvm/guest_mem.c
-test_serial_SRCS := src/devices/serial.c src/kvm/bus.c $(STATE_FILE_SRCS)
+test_serial_SRCS := src/devices/legacy/serial.c src/kvm/bus.c $(STATE_FILE_SRCS)
 test_state_file_SRCS := $(STATE_FILE_SRCS)
 test_snapshot_id_SRCS := src/snapshot/snapshot_id.c $(STATE_FILE_SRCS)
 # Restore's early checks: the section loaders, the configuration checks, the memory file's
@@ -192,24 +196,24 @@ test_api_http_SRCS := src/api/http.c
 test_api_json_SRCS := src/api/json.c src/api/json_source.c src/api/json_syntax.c
 test_api_router_SRCS := src/api/api.c src/api/config_file.c src/api/json.c src/api/json_source.c \
 	src/api/json_syntax.c \
-	src/api/route_actions.c src/api/route_balloon.c src/api/route_data.c \
-	src/api/route_devices.c src/api/route_drives.c \
+	src/api/route_actions.c src/api/route_balloon.c src/api/route_entropy.c src/api/route_logger.c \
+	src/api/route_mmds.c src/api/route_network.c src/api/route_shared.c src/api/route_vsock.c src/api/route_drives.c \
 	src/api/route_machine.c src/api/route_cpu_config.c src/api/router.c src/util/log.c \
 	src/util/metrics.c src/arch/x86_64/cpu_template.c src/arch/x86_64/cpu_template_json.c \
 	src/arch/x86_64/cpuid.c \
 	src/vmm/vm_metrics.c \
-	src/vmm/config.c src/util/rate_limiter.c src/devices/virtio/balloon_parse.c \
+	src/vmm/config.c src/util/rate_limiter.c src/devices/balloon/balloon_parse.c \
 	src/kvm/guest_mem.c src/devices/mmds/store.c tests/unit/fake_vm.c
-test_virtio_block_SRCS := src/devices/virtio/block.c src/devices/virtio/block_req.c \
-	src/devices/virtio/block_persist.c src/devices/virtio/block_update.c \
-	src/devices/virtio/block_worker.c \
-	src/devices/virtio/queue.c src/devices/block_file.c src/util/rate_limiter.c \
+test_virtio_block_SRCS := src/devices/block/block.c src/devices/block/block_req.c \
+	src/devices/block/block_persist.c src/devices/block/block_update.c \
+	src/devices/block/block_worker.c \
+	src/devices/virtio/queue.c src/devices/block/block_file.c src/util/rate_limiter.c \
 	src/kvm/guest_mem.c src/util/log.c src/util/log_ratelimit.c $(STATE_FILE_SRCS) \
 	tests/unit/fake_block_env.c $(GUEST_MEM_FIXTURE)
 test_virtio_block_SRCS += tests/unit/fake_seccomp.c
-test_virtio_balloon_SRCS := src/devices/virtio/balloon.c src/devices/virtio/balloon_parse.c \
-	src/devices/virtio/balloon_persist.c src/devices/virtio/balloon_queues.c \
-	src/devices/balloon_memory.c \
+test_virtio_balloon_SRCS := src/devices/balloon/balloon.c src/devices/balloon/balloon_parse.c \
+	src/devices/balloon/balloon_persist.c src/devices/balloon/balloon_queues.c \
+	src/devices/balloon/balloon_memory.c \
 	src/devices/virtio/queue.c src/kvm/guest_mem.c $(STATE_FILE_SRCS) \
 	src/util/log.c src/util/log_ratelimit.c
 test_virtq_SRCS := src/devices/virtio/queue.c src/kvm/guest_mem.c $(GUEST_MEM_FIXTURE)
@@ -218,18 +222,18 @@ test_virtio_mmio_SRCS := src/devices/virtio/mmio.c src/devices/virtio/mmio_regs.
 	src/devices/virtio/mmio_persist.c src/devices/virtio/queue.c src/kvm/bus.c \
 	src/kvm/guest_mem.c $(STATE_FILE_SRCS) src/util/log.c src/util/log_ratelimit.c \
 	tests/unit/virtio_rig.c $(GUEST_MEM_FIXTURE)
-test_virtio_rng_SRCS := $(test_virtio_mmio_SRCS) src/devices/virtio/rng.c \
+test_virtio_rng_SRCS := $(test_virtio_mmio_SRCS) src/devices/rng/rng.c \
 	src/util/rate_limiter.c
 MMDS_SRCS := src/devices/mmds/frame.c src/devices/mmds/http.c src/devices/mmds/imds.c \
 	src/devices/mmds/stack.c src/devices/mmds/store.c src/devices/mmds/tcp.c \
 	src/devices/mmds/token.c
 test_mmds_SRCS := $(MMDS_SRCS)
-test_virtio_net_SRCS := src/devices/virtio/net.c src/devices/virtio/net_persist.c \
-	src/devices/tap.c src/util/rate_limiter.c $(MMDS_SRCS) \
+test_virtio_net_SRCS := src/devices/net/net.c src/devices/net/net_persist.c \
+	src/devices/net/tap.c src/util/rate_limiter.c $(MMDS_SRCS) \
 	src/devices/virtio/queue.c src/kvm/guest_mem.c src/util/log.c src/util/log_ratelimit.c $(STATE_FILE_SRCS) \
 	tests/unit/netvsock_rig.c $(GUEST_MEM_FIXTURE)
-test_vsock_packets_SRCS := src/devices/virtio/vsock.c src/devices/virtio/vsock_proto.c \
-	src/devices/vsock_uds.c src/devices/vsock_spares.c src/devices/vsock_packets.c src/devices/virtio/queue.c \
+test_vsock_packets_SRCS := src/devices/vsock/vsock.c src/devices/vsock/vsock_proto.c \
+	src/devices/vsock/vsock_uds.c src/devices/vsock/vsock_spares.c src/devices/vsock/vsock_packets.c src/devices/virtio/queue.c \
 	src/util/unix_socket.c \
 	src/kvm/guest_mem.c src/util/log.c src/util/log_ratelimit.c \
 	$(STATE_FILE_SRCS) tests/unit/netvsock_rig.c $(GUEST_MEM_FIXTURE)
@@ -412,18 +416,18 @@ fuzz_uffd_json_LIBS := -lcjson
 fuzz_cpu_template_SRCS := $(test_cpu_template_SRCS)
 fuzz_cpu_template_LIBS := -lcjson
 fuzz_virtq_SRCS := src/devices/virtio/queue.c src/kvm/guest_mem.c
-fuzz_virtio_block_SRCS := src/devices/virtio/block_req.c src/devices/virtio/queue.c \
+fuzz_virtio_block_SRCS := src/devices/block/block_req.c src/devices/virtio/queue.c \
 	src/kvm/guest_mem.c
-fuzz_balloon_SRCS := src/devices/virtio/balloon_parse.c src/devices/balloon_memory.c \
+fuzz_balloon_SRCS := src/devices/balloon/balloon_parse.c src/devices/balloon/balloon_memory.c \
 	src/kvm/guest_mem.c
 fuzz_vsock_SRCS := $(test_vsock_packets_SRCS)
 fuzz_vsock_LIBS := -lev
-fuzz_vsock_connect_SRCS := src/devices/virtio/vsock_proto.c
+fuzz_vsock_connect_SRCS := src/devices/vsock/vsock_proto.c
 fuzz_kernel_loader_SRCS := src/arch/x86_64/kernel_loader.c src/arch/x86_64/zero_page.c \
 	src/kvm/guest_mem.c
-fuzz_virtio_state_SRCS := $(test_virtio_rng_SRCS) src/devices/virtio/balloon.c \
-	src/devices/virtio/balloon_parse.c src/devices/virtio/balloon_persist.c \
-	src/devices/virtio/balloon_queues.c src/devices/balloon_memory.c
+fuzz_virtio_state_SRCS := $(test_virtio_rng_SRCS) src/devices/balloon/balloon.c \
+	src/devices/balloon/balloon_parse.c src/devices/balloon/balloon_persist.c \
+	src/devices/balloon/balloon_queues.c src/devices/balloon/balloon_memory.c
 fuzz_virtio_state_LIBS := -lev -lcmocka
 fuzz_emulate_decode_SRCS := src/arch/x86_64/emulate_decode.c
 fuzz_seccomp_file_SRCS := $(SECCOMP_FILE_SRCS)

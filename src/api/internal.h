@@ -113,7 +113,7 @@ api_handler_fn api_get_balloon_stats, api_patch_balloon_stats;
 api_handler_fn api_put_logger, api_put_metrics;
 api_handler_fn api_get_mmds, api_put_mmds, api_patch_mmds, api_put_mmds_config;
 
-/* ---- shared by the device routes (route_devices.c) ---- */
+/* ---- shared by the device routes (route_shared.c) ---- */
 
 extern const struct jschema api_limiter; /* Firecracker's RateLimiterConfig */
 /* The limiter in field `key` of `body` into *l (absent: no limit; a bucket of size or

@@ -2,8 +2,8 @@
  *
  * Build and run (from the repository root), or `make fuzz`:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
- *     tests/fuzz/fuzz_balloon.c src/devices/virtio/balloon_parse.c \
- *     src/devices/balloon_memory.c src/kvm/guest_mem.c -o fuzz_balloon
+ *     tests/fuzz/fuzz_balloon.c src/devices/balloon/balloon_parse.c \
+ *     src/devices/balloon/balloon_memory.c src/kvm/guest_mem.c -o fuzz_balloon
  *   ./fuzz_balloon -max_total_time=60 tests/fuzz/corpus/balloon
  *
  * The first input byte picks the parser. PFN arrays are walked over a guest memory of

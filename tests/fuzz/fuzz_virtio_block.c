@@ -2,12 +2,12 @@
  *
  * Build and run (from the repository root), or `make fuzz`:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
- *     tests/fuzz/fuzz_virtio_block.c src/devices/virtio/block_req.c \
+ *     tests/fuzz/fuzz_virtio_block.c src/devices/block/block_req.c \
  *     src/devices/virtio/queue.c src/kvm/guest_mem.c -o fuzz_virtio_block
  *   ./fuzz_virtio_block -max_total_time=60 tests/fuzz/corpus/virtio_block
  * Regenerate the seeds (a plain program, no libFuzzer):
  *   cc -DBLOCK_SEED_MAIN -std=c11 -D_GNU_SOURCE -Iinclude tests/fuzz/fuzz_virtio_block.c \
- *     src/devices/virtio/block_req.c src/devices/virtio/queue.c src/kvm/guest_mem.c \
+ *     src/devices/block/block_req.c src/devices/virtio/queue.c src/kvm/guest_mem.c \
  *     -o seeds && ./seeds tests/fuzz/corpus/virtio_block
  *
  * Guest RAM is a heap block of exactly RAM_SIZE bytes, so ASan sees any access outside

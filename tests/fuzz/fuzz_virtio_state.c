@@ -3,8 +3,9 @@
  * Build and run (from the repository root), or `make fuzz`:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
  *     -Itests/unit tests/fuzz/fuzz_virtio_state.c src/devices/virtio/{mmio,mmio_regs,\
- *     mmio_persist,queue,rng,balloon,balloon_parse,balloon_persist,balloon_queues}.c \
- *     src/devices/{bus,rate_limiter,balloon_memory}.c src/kvm/guest_mem.c \
+ *     mmio_persist,queue}.c src/devices/rng/rng.c src/devices/balloon/{balloon,balloon_parse,\
+ *     balloon_persist,balloon_queues,balloon_memory}.c src/kvm/{bus,guest_mem}.c \
+ *     src/util/rate_limiter.c \
  *     src/snapshot/state_file.c src/snapshot/state_file_read.c src/util/{crc64,log}.c \
  *     tests/unit/virtio_rig.c -lev -lcmocka -o fuzz_virtio_state
  *   ./fuzz_virtio_state -max_total_time=60 tests/fuzz/corpus/virtio_state

@@ -3,8 +3,8 @@
  *
  * Build and run (from the repository root), or `make fuzz`:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
- *     -Itests/unit tests/fuzz/fuzz_vsock.c src/devices/virtio/vsock.c \
- *     src/devices/virtio/vsock_proto.c src/devices/vsock_uds.c src/devices/vsock_packets.c \
+ *     -Itests/unit tests/fuzz/fuzz_vsock.c src/devices/vsock/vsock.c \
+ *     src/devices/vsock/vsock_proto.c src/devices/vsock/vsock_uds.c src/devices/vsock/vsock_packets.c \
  *     src/devices/virtio/queue.c \
  *     src/kvm/guest_mem.c src/util/log.c src/snapshot/state_file.c \
  *     src/snapshot/state_file_read.c src/util/crc64.c tests/unit/netvsock_rig.c -lev \

@@ -2,7 +2,7 @@
  *
  * Build and run (from the repository root), or `make fuzz`:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
- *     tests/fuzz/fuzz_vsock_connect.c src/devices/virtio/vsock_proto.c -o fuzz_vsock_connect
+ *     tests/fuzz/fuzz_vsock_connect.c src/devices/vsock/vsock_proto.c -o fuzz_vsock_connect
  *   ./fuzz_vsock_connect -max_total_time=60 tests/fuzz/corpus/vsock_connect
  *
  * The input is copied to a heap block of its exact size (ASan sees any read past it).

@@ -72,7 +72,7 @@
 
 /* DSDT */
 #define DSDT_REVISION 2               /* 64-bit integers */
-#define SLP_TYP_S5 5                  /* what src/devices/sleep_ctl.c powers off on */
+#define SLP_TYP_S5 5                  /* what src/devices/legacy/sleep_ctl.c powers off on */
 #define NOTIFY_VMGENID_CHANGED 0x80   /* device-specific: the generation id changed */
 #define VMGENID_LEN 16
 #define VMGENID_ALIGN 8
