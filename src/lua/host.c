@@ -16,7 +16,8 @@
 
 int luaopen_ember(lua_State *L);
 
-struct lua_host *lua_host_new(struct ev_loop *loop, char *err, size_t errlen)
+struct lua_host *lua_host_new(struct ev_loop *loop, struct mmds *mmds, char *err,
+	size_t errlen)
 {
 	struct lua_host *h = calloc(1, sizeof(*h));
 
@@ -26,6 +27,7 @@ struct lua_host *lua_host_new(struct ev_loop *loop, char *err, size_t errlen)
 		return NULL;
 	}
 	h->loop = loop;
+	h->mmds = mmds;
 	h->vms.next = h->vms.prev = &h->vms;
 	host_events_init(h);
 	host_waiters_init(h);

@@ -72,6 +72,7 @@ struct vm_event {
 struct lua_host {
 	lua_State *L;
 	struct ev_loop *loop;
+	struct mmds *mmds; /* the store the VMs made here answer MMDS from (not owned) */
 	struct vm_event *events, **events_tail;
 	ev_timer deliver; /* delivers queued events from the loop, never from inside Lua */
 	ev_timer recheck; /* console waiters match text captured before they waited */

@@ -93,6 +93,7 @@ int lvm_new(lua_State *L)
 
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lvm_read_config(L, 1, &cfg);
+	cfg.mmds = h->mmds;
 	if (vm_config_check(&cfg, err, sizeof(err)))
 		return config_error(L, "%s", err);
 	v = lvm_wrap(L, vm_new(&cfg, h->loop, err, sizeof(err)), 1);
