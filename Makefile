@@ -51,6 +51,7 @@ EMBER_SRCS := \
 	src/devices/legacy/serial.c \
 	src/devices/legacy/sleep_ctl.c \
 	src/devices/virtio/mmio.c \
+	src/devices/virtio/mmio_notify.c \
 	src/devices/virtio/mmio_persist.c \
 	src/devices/virtio/mmio_regs.c \
 	src/devices/virtio/queue.c \
@@ -218,7 +219,7 @@ test_virtio_balloon_SRCS := src/devices/balloon/balloon.c src/devices/balloon/ba
 	src/util/log.c src/util/log_ratelimit.c
 test_virtq_SRCS := src/devices/virtio/queue.c src/kvm/guest_mem.c $(GUEST_MEM_FIXTURE)
 test_rate_limiter_SRCS := src/util/rate_limiter.c
-test_virtio_mmio_SRCS := src/devices/virtio/mmio.c src/devices/virtio/mmio_regs.c \
+test_virtio_mmio_SRCS := src/devices/virtio/mmio.c src/devices/virtio/mmio_notify.c src/devices/virtio/mmio_regs.c \
 	src/devices/virtio/mmio_persist.c src/devices/virtio/queue.c src/kvm/bus.c \
 	src/kvm/guest_mem.c $(STATE_FILE_SRCS) src/util/log.c src/util/log_ratelimit.c \
 	tests/unit/virtio_rig.c $(GUEST_MEM_FIXTURE)
