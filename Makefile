@@ -164,9 +164,9 @@ test_config_SRCS := src/vmm/config.c
 test_cpuid_SRCS := src/arch/x86_64/cpuid.c
 test_cpu_template_SRCS := src/arch/x86_64/cpu_template.c src/arch/x86_64/cpu_template_json.c \
 	src/arch/x86_64/cpuid.c
-test_kernel_loader_SRCS := src/arch/x86_64/kernel_loader.c src/kvm/guest_mem.c
-test_zero_page_SRCS := src/arch/x86_64/zero_page.c src/kvm/guest_mem.c
-test_boot_tables_SRCS := src/arch/x86_64/boot_tables.c src/kvm/guest_mem.c
+test_kernel_loader_SRCS := src/arch/x86_64/kernel_loader.c src/kvm/guest_mem.c $(GUEST_MEM_FIXTURE)
+test_zero_page_SRCS := src/arch/x86_64/zero_page.c src/kvm/guest_mem.c $(GUEST_MEM_FIXTURE)
+test_boot_tables_SRCS := src/arch/x86_64/boot_tables.c src/kvm/guest_mem.c $(GUEST_MEM_FIXTURE)
 test_serial_SRCS := src/devices/legacy/serial.c src/kvm/bus.c $(STATE_FILE_SRCS)
 test_state_file_SRCS := $(STATE_FILE_SRCS)
 test_snapshot_id_SRCS := src/snapshot/snapshot_id.c $(STATE_FILE_SRCS)
@@ -191,7 +191,7 @@ SECCOMP_FILE_SRCS := src/security/seccomp_file.c src/security/seccomp_file_build
 	src/security/seccomp_file_check.c src/security/seccomp_file_json.c
 test_seccomp_file_SRCS := $(SECCOMP_FILE_SRCS)
 test_seccomp_SRCS := src/security/seccomp.c $(SECCOMP_FILE_SRCS) src/util/log.c
-test_acpi_SRCS := src/arch/x86_64/acpi.c src/arch/x86_64/aml.c src/kvm/guest_mem.c
+test_acpi_SRCS := src/arch/x86_64/acpi.c src/arch/x86_64/aml.c src/kvm/guest_mem.c $(GUEST_MEM_FIXTURE)
 test_uffd_SRCS := src/snapshot/uffd_handshake.c
 test_api_http_SRCS := src/api/http.c
 test_api_json_SRCS := src/api/json.c src/api/json_source.c src/api/json_syntax.c
