@@ -140,6 +140,7 @@ EMBER_SRCS := \
 	src/api/route_logger.c \
 	src/api/route_mmds.c \
 	src/api/route_network.c \
+	src/api/route_serial.c \
 	src/api/route_shared.c \
 	src/api/route_vsock.c \
 	src/api/route_drives.c \
@@ -198,7 +199,7 @@ test_api_json_SRCS := src/api/json.c src/api/json_source.c src/api/json_syntax.c
 test_api_router_SRCS := src/api/api.c src/api/config_file.c src/api/json.c src/api/json_source.c \
 	src/api/json_syntax.c \
 	src/api/route_actions.c src/api/route_balloon.c src/api/route_entropy.c src/api/route_logger.c \
-	src/api/route_mmds.c src/api/route_network.c src/api/route_shared.c src/api/route_vsock.c src/api/route_drives.c \
+	src/api/route_mmds.c src/api/route_network.c src/api/route_serial.c src/api/route_shared.c src/api/route_vsock.c src/api/route_drives.c \
 	src/api/route_machine.c src/api/route_cpu_config.c src/api/router.c src/util/log.c \
 	src/util/metrics.c src/arch/x86_64/cpu_template.c src/arch/x86_64/cpu_template_json.c \
 	src/arch/x86_64/cpuid.c \
