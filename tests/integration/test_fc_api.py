@@ -584,3 +584,32 @@ def fc_api_serial_out_path_and_rate_limiter():
         check(dropped + size >= boot + flood, "%d bytes dropped and %d in the file: %d written"
               % (dropped, size, boot + flood))
         check(size <= 4096 + 64, "%d bytes reached the file past a 4 KiB bucket" % size)
+
+
+def anon_huge_kib(pid):
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            if line.startswith("AnonHugePages:"):
+                return int(line.split()[1])
+    return 0
+
+
+@test
+def fc_api_huge_pages_transparent():
+    """huge_pages: Transparent: guest memory the kernel may back with transparent huge
+    pages (madvise), shown back by GET /machine-config; a guest that fills 64 MiB gets some."""
+    with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+        if "[never]" in f.read():
+            raise run.Skip("transparent huge pages are off on this host")
+    with tempfile.TemporaryDirectory() as tmp, Ember(tmp) as e:
+        ok(e, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 256,
+                                         "huge_pages": "Transparent"})
+        got, _ = ok(e, "GET", "/machine-config", status=200)
+        check(got["huge_pages"] == "Transparent", "GET /machine-config: %r" % got)
+        ok(e, "PUT", "/boot-source", {"kernel_image_path": guest_kernel()})
+        start(e)
+        before = anon_huge_kib(e.p.pid)
+        check(e.ask("fill 64 3").startswith("OK fill"), "fill failed")
+        after = anon_huge_kib(e.p.pid)
+        check(after >= before + 2048, "AnonHugePages %d kB before, %d kB after a 64 MiB fill"
+              % (before, after))
