@@ -158,7 +158,7 @@ STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/
 # Unit tests: one binary per module, linked with only that module and what it needs.
 # Fake guest RAM on the heap, for the tests that play a guest over guest_mem.
 GUEST_MEM_FIXTURE := tests/unit/guest_mem_fixture.c
-UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid cpu_template kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries
+UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid cpu_template kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries working_set
 test_bus_SRCS := src/kvm/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c src/kvm/guest_mem.c src/util/log.c
 test_config_SRCS := src/vmm/config.c
@@ -254,6 +254,7 @@ JAILER_SRCS := \
 test_jailer_args_SRCS := tools/jailer/args.c tools/jailer/cgroup_path.c
 test_jailer_cgroup_SRCS := tools/jailer/cgroup_path.c
 test_jailer_elf_SRCS := tools/jailer/elf.c
+test_working_set_SRCS := tools/working_set.c
 # The loader's library directory, for finding what the VMM needs (libs.c).
 JAIL_MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 
@@ -312,7 +313,7 @@ $(BUILD)/tests/unit/test_virtio_net $(SAN_BUILD)/tests/unit/test_virtio_net \
 	CMOCKA_LIBS += -lcjson -lhttp_parser
 
 # ember-uffd: the reference page-fault handler for the Uffd memory backend.
-$(BUILD)/ember-uffd: $(patsubst %,$(BUILD)/%.o,tools/ember-uffd.c tools/uffd_serve.c \
+$(BUILD)/ember-uffd: $(patsubst %,$(BUILD)/%.o,tools/ember-uffd.c tools/uffd_serve.c tools/working_set.c \
 	src/snapshot/uffd_handshake.c src/snapshot/snapshot_id.c $(STATE_FILE_SRCS))
 	@echo "  LD      $@"
 	$(Q)$(CC) -o $@ $^ -lcjson
@@ -324,6 +325,7 @@ $(BUILD)/tools/jailer/libs.c.o: ALL_CFLAGS += \
 	$(if $(JAIL_MULTIARCH),-DJAIL_MULTIARCH='"$(JAIL_MULTIARCH)"')
 $(foreach b,$(BUILD) $(SAN_BUILD),$(foreach t,args cgroup elf,\
 	$(b)/tests/unit/test_jailer_$(t).c.o)): ALL_CFLAGS += -Itools/jailer
+$(foreach b,$(BUILD) $(SAN_BUILD),$(b)/tests/unit/test_working_set.c.o): ALL_CFLAGS += -Itools
 
 include tests/guest/guest.mk
 include third_party/guest/guest-linux.mk
@@ -404,7 +406,8 @@ FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=un
 	$(shell pkg-config --cflags libcjson 2>/dev/null)
 FUZZERS := http api_json mmds state_file uffd_json virtq virtio_block balloon vsock \
 	device_config vm_info memory_layout x86_state \
-	vsock_connect kernel_loader virtio_state emulate_decode seccomp_file cpu_template
+	vsock_connect kernel_loader virtio_state emulate_decode seccomp_file cpu_template \
+	working_set
 FUZZ_API_WRAP := -Wl,--wrap=log_set_file,--wrap=metrics_open
 fuzz_http_SRCS := $(test_api_router_SRCS) src/api/conn.c src/api/http.c
 fuzz_http_LIBS := $(FUZZ_API_WRAP) -lcjson -lhttp_parser -lev -lm
@@ -432,6 +435,8 @@ fuzz_virtio_state_SRCS := $(test_virtio_rng_SRCS) src/devices/balloon/balloon.c 
 	src/devices/balloon/balloon_queues.c src/devices/balloon/balloon_memory.c
 fuzz_virtio_state_LIBS := -lev -lcmocka
 fuzz_emulate_decode_SRCS := src/arch/x86_64/emulate_decode.c
+fuzz_working_set_SRCS := tools/working_set.c
+fuzz_working_set_FLAGS := -Itools
 fuzz_seccomp_file_SRCS := $(SECCOMP_FILE_SRCS)
 fuzz_seccomp_file_LIBS := -lcjson -lseccomp
 # Single state file sections, each harness fed one section (tests/fuzz/one_section.c).
@@ -441,12 +446,13 @@ fuzz_vm_info_SRCS := $(FUZZ_SECTION_SRCS)
 fuzz_memory_layout_SRCS := $(FUZZ_SECTION_SRCS)
 fuzz_x86_state_SRCS := $(FUZZ_SECTION_SRCS)
 
-FUZZ_HEADERS = $(wildcard include/ember/*.h src/*/*.h src/*/*/*.h tests/unit/*.h)
+FUZZ_HEADERS = $(wildcard include/ember/*.h src/*/*.h src/*/*/*.h tests/unit/*.h tools/*.h)
 define fuzz_harness # $(1) = name
 $(BUILD)/fuzz/fuzz_$(1): tests/fuzz/fuzz_$(1).c $$(fuzz_$(1)_SRCS) $$(FUZZ_HEADERS)
 	@mkdir -p $$(dir $$@)
 	@echo "  FUZZ    $$@"
-	$$(Q)$$(FUZZ_CC) $$(FUZZ_FLAGS) -o $$@ $$(filter %.c,$$^) $$(fuzz_$(1)_LIBS)
+	$$(Q)$$(FUZZ_CC) $$(FUZZ_FLAGS) $$(fuzz_$(1)_FLAGS) -o $$@ $$(filter %.c,$$^) \
+		$$(fuzz_$(1)_LIBS)
 endef
 $(foreach f,$(FUZZERS),$(eval $(call fuzz_harness,$(f))))
 FUZZ_BINS = $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZERS))
