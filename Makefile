@@ -51,6 +51,7 @@ EMBER_SRCS := \
 	src/devices/legacy/serial.c \
 	src/devices/legacy/sleep_ctl.c \
 	src/devices/virtio/mmio.c \
+	src/devices/virtio/mmio_notify.c \
 	src/devices/virtio/mmio_persist.c \
 	src/devices/virtio/mmio_regs.c \
 	src/devices/virtio/queue.c \
@@ -142,6 +143,7 @@ EMBER_SRCS := \
 	src/api/route_logger.c \
 	src/api/route_mmds.c \
 	src/api/route_network.c \
+	src/api/route_serial.c \
 	src/api/route_shared.c \
 	src/api/route_vsock.c \
 	src/api/route_drives.c \
@@ -159,16 +161,16 @@ STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/
 # Unit tests: one binary per module, linked with only that module and what it needs.
 # Fake guest RAM on the heap, for the tests that play a guest over guest_mem.
 GUEST_MEM_FIXTURE := tests/unit/guest_mem_fixture.c
-UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid cpu_template kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries
+UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid cpu_template kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries working_set
 test_bus_SRCS := src/kvm/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c src/kvm/guest_mem.c src/util/log.c
 test_config_SRCS := src/vmm/config.c
 test_cpuid_SRCS := src/arch/x86_64/cpuid.c
 test_cpu_template_SRCS := src/arch/x86_64/cpu_template.c src/arch/x86_64/cpu_template_json.c \
 	src/arch/x86_64/cpuid.c
-test_kernel_loader_SRCS := src/arch/x86_64/kernel_loader.c src/kvm/guest_mem.c
-test_zero_page_SRCS := src/arch/x86_64/zero_page.c src/kvm/guest_mem.c
-test_boot_tables_SRCS := src/arch/x86_64/boot_tables.c src/kvm/guest_mem.c
+test_kernel_loader_SRCS := src/arch/x86_64/kernel_loader.c src/kvm/guest_mem.c $(GUEST_MEM_FIXTURE)
+test_zero_page_SRCS := src/arch/x86_64/zero_page.c src/kvm/guest_mem.c $(GUEST_MEM_FIXTURE)
+test_boot_tables_SRCS := src/arch/x86_64/boot_tables.c src/kvm/guest_mem.c $(GUEST_MEM_FIXTURE)
 test_serial_SRCS := src/devices/legacy/serial.c src/kvm/bus.c $(STATE_FILE_SRCS)
 test_state_file_SRCS := $(STATE_FILE_SRCS)
 test_snapshot_id_SRCS := src/snapshot/snapshot_id.c $(STATE_FILE_SRCS)
@@ -193,14 +195,14 @@ SECCOMP_FILE_SRCS := src/security/seccomp_file.c src/security/seccomp_file_build
 	src/security/seccomp_file_check.c src/security/seccomp_file_json.c
 test_seccomp_file_SRCS := $(SECCOMP_FILE_SRCS)
 test_seccomp_SRCS := src/security/seccomp.c $(SECCOMP_FILE_SRCS) src/util/log.c
-test_acpi_SRCS := src/arch/x86_64/acpi.c src/arch/x86_64/aml.c src/kvm/guest_mem.c
+test_acpi_SRCS := src/arch/x86_64/acpi.c src/arch/x86_64/aml.c src/kvm/guest_mem.c $(GUEST_MEM_FIXTURE)
 test_uffd_SRCS := src/snapshot/uffd_handshake.c
 test_api_http_SRCS := src/api/http.c
 test_api_json_SRCS := src/api/json.c src/api/json_source.c src/api/json_syntax.c
 test_api_router_SRCS := src/api/api.c src/api/config_file.c src/api/json.c src/api/json_source.c \
 	src/api/json_syntax.c \
 	src/api/route_actions.c src/api/route_balloon.c src/api/route_entropy.c src/api/route_logger.c \
-	src/api/route_mmds.c src/api/route_network.c src/api/route_shared.c src/api/route_vsock.c src/api/route_drives.c \
+	src/api/route_mmds.c src/api/route_network.c src/api/route_serial.c src/api/route_shared.c src/api/route_vsock.c src/api/route_drives.c \
 	src/api/route_machine.c src/api/route_cpu_config.c src/api/router.c src/util/log.c \
 	src/util/metrics.c src/arch/x86_64/cpu_template.c src/arch/x86_64/cpu_template_json.c \
 	src/arch/x86_64/cpuid.c \
@@ -221,7 +223,7 @@ test_virtio_balloon_SRCS := src/devices/balloon/balloon.c src/devices/balloon/ba
 	src/util/log.c src/util/log_ratelimit.c
 test_virtq_SRCS := src/devices/virtio/queue.c src/kvm/guest_mem.c $(GUEST_MEM_FIXTURE)
 test_rate_limiter_SRCS := src/util/rate_limiter.c
-test_virtio_mmio_SRCS := src/devices/virtio/mmio.c src/devices/virtio/mmio_regs.c \
+test_virtio_mmio_SRCS := src/devices/virtio/mmio.c src/devices/virtio/mmio_notify.c src/devices/virtio/mmio_regs.c \
 	src/devices/virtio/mmio_persist.c src/devices/virtio/queue.c src/kvm/bus.c \
 	src/kvm/guest_mem.c $(STATE_FILE_SRCS) src/util/log.c src/util/log_ratelimit.c \
 	tests/unit/virtio_rig.c $(GUEST_MEM_FIXTURE)
@@ -255,6 +257,7 @@ JAILER_SRCS := \
 test_jailer_args_SRCS := tools/jailer/args.c tools/jailer/cgroup_path.c
 test_jailer_cgroup_SRCS := tools/jailer/cgroup_path.c
 test_jailer_elf_SRCS := tools/jailer/elf.c
+test_working_set_SRCS := tools/working_set.c
 # The loader's library directory, for finding what the VMM needs (libs.c).
 JAIL_MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 
@@ -313,7 +316,7 @@ $(BUILD)/tests/unit/test_virtio_net $(SAN_BUILD)/tests/unit/test_virtio_net \
 	CMOCKA_LIBS += -lcjson -lhttp_parser
 
 # ember-uffd: the reference page-fault handler for the Uffd memory backend.
-$(BUILD)/ember-uffd: $(patsubst %,$(BUILD)/%.o,tools/ember-uffd.c tools/uffd_serve.c \
+$(BUILD)/ember-uffd: $(patsubst %,$(BUILD)/%.o,tools/ember-uffd.c tools/uffd_serve.c tools/working_set.c \
 	src/snapshot/uffd_handshake.c src/snapshot/snapshot_id.c $(STATE_FILE_SRCS))
 	@echo "  LD      $@"
 	$(Q)$(CC) -o $@ $^ -lcjson
@@ -325,6 +328,7 @@ $(BUILD)/tools/jailer/libs.c.o: ALL_CFLAGS += \
 	$(if $(JAIL_MULTIARCH),-DJAIL_MULTIARCH='"$(JAIL_MULTIARCH)"')
 $(foreach b,$(BUILD) $(SAN_BUILD),$(foreach t,args cgroup elf,\
 	$(b)/tests/unit/test_jailer_$(t).c.o)): ALL_CFLAGS += -Itools/jailer
+$(foreach b,$(BUILD) $(SAN_BUILD),$(b)/tests/unit/test_working_set.c.o): ALL_CFLAGS += -Itools
 
 include tests/guest/guest.mk
 include third_party/guest/guest-linux.mk
@@ -405,7 +409,8 @@ FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=un
 	$(shell pkg-config --cflags libcjson 2>/dev/null)
 FUZZERS := http api_json mmds state_file uffd_json virtq virtio_block balloon vsock \
 	device_config vm_info memory_layout x86_state \
-	vsock_connect kernel_loader virtio_state emulate_decode seccomp_file cpu_template
+	vsock_connect kernel_loader virtio_state emulate_decode seccomp_file cpu_template \
+	working_set
 FUZZ_API_WRAP := -Wl,--wrap=log_set_file,--wrap=metrics_open
 fuzz_http_SRCS := $(test_api_router_SRCS) src/api/conn.c src/api/http.c
 fuzz_http_LIBS := $(FUZZ_API_WRAP) -lcjson -lhttp_parser -lev -lm
@@ -433,6 +438,8 @@ fuzz_virtio_state_SRCS := $(test_virtio_rng_SRCS) src/devices/balloon/balloon.c 
 	src/devices/balloon/balloon_queues.c src/devices/balloon/balloon_memory.c
 fuzz_virtio_state_LIBS := -lev -lcmocka
 fuzz_emulate_decode_SRCS := src/arch/x86_64/emulate_decode.c
+fuzz_working_set_SRCS := tools/working_set.c
+fuzz_working_set_FLAGS := -Itools
 fuzz_seccomp_file_SRCS := $(SECCOMP_FILE_SRCS)
 fuzz_seccomp_file_LIBS := -lcjson -lseccomp
 # Single state file sections, each harness fed one section (tests/fuzz/one_section.c).
@@ -442,12 +449,13 @@ fuzz_vm_info_SRCS := $(FUZZ_SECTION_SRCS)
 fuzz_memory_layout_SRCS := $(FUZZ_SECTION_SRCS)
 fuzz_x86_state_SRCS := $(FUZZ_SECTION_SRCS)
 
-FUZZ_HEADERS = $(wildcard include/ember/*.h src/*/*.h src/*/*/*.h tests/unit/*.h)
+FUZZ_HEADERS = $(wildcard include/ember/*.h src/*/*.h src/*/*/*.h tests/unit/*.h tools/*.h)
 define fuzz_harness # $(1) = name
 $(BUILD)/fuzz/fuzz_$(1): tests/fuzz/fuzz_$(1).c $$(fuzz_$(1)_SRCS) $$(FUZZ_HEADERS)
 	@mkdir -p $$(dir $$@)
 	@echo "  FUZZ    $$@"
-	$$(Q)$$(FUZZ_CC) $$(FUZZ_FLAGS) -o $$@ $$(filter %.c,$$^) $$(fuzz_$(1)_LIBS)
+	$$(Q)$$(FUZZ_CC) $$(FUZZ_FLAGS) $$(fuzz_$(1)_FLAGS) -o $$@ $$(filter %.c,$$^) \
+		$$(fuzz_$(1)_LIBS)
 endef
 $(foreach f,$(FUZZERS),$(eval $(call fuzz_harness,$(f))))
 FUZZ_BINS = $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZERS))

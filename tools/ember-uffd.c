@@ -1,7 +1,7 @@
 /* ember-uffd: reference page-fault handler for snapshot restore with the Uffd memory backend. */
 /*
  * Usage: ember-uffd --socket PATH --mem-file FILE [--state STATE] [--mode on-demand|all]
- *                   [--once] [--kill-peer] [-v]
+ *                   [--working-set FILE] [--once] [--kill-peer] [-v]
  *
  * Serves guest memory of a VM restored with the Uffd backend (ember, or Firecracker's
  * "mem_backend": {"backend_type": "Uffd", "backend_path": PATH}) from a snapshot's
@@ -31,6 +31,13 @@
  * madvise(MADV_DONTNEED), seen as UFFD_EVENT_REMOVE) is remembered and served as zeros
  * from then on, never from the file again. While a REMOVE is pending the kernel answers
  * EAGAIN; those faults are retried after the queued events are read.
+ *
+ * With --working-set FILE (on-demand mode): if FILE does not exist, the pages this VM
+ * faults in are noted in order and written to FILE when it ends ("ember-uffd: working set
+ * of N pages written to FILE"); if it exists (tools/working_set.h gives its form, checked
+ * against the memory file: a bad one is refused with status 1 before the socket exists),
+ * its pages are copied in, in that order, in batches between the faults the VM does take,
+ * so a restore of the same snapshot finds what it touched first last time already there.
  *
  * It ends with status 0 when the VM ends (the peer closes the socket, or the uffd hangs
  * up); with --once after the first VM, else it accepts the next one. If the peer
@@ -285,7 +292,7 @@ static int usage(int status)
 {
 	fprintf(status ? stderr : stdout,
 		"usage: %s --socket PATH --mem-file FILE [--state STATE]\n"
-		"       [--mode on-demand|all] [--once] [--kill-peer] [-v]\n",
+		"       [--mode on-demand|all] [--working-set FILE] [--once] [--kill-peer] [-v]\n",
 		prog);
 	return status;
 }
@@ -297,6 +304,7 @@ int main(int argc, char **argv)
 		{ "mem-file", required_argument, NULL, 'm' },
 		{ "state", required_argument, NULL, 'S' },
 		{ "mode", required_argument, NULL, 'M' },
+		{ "working-set", required_argument, NULL, 'w' },
 		{ "once", no_argument, NULL, 'o' },
 		{ "kill-peer", no_argument, NULL, 'k' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -304,7 +312,8 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	struct uffd_serve ctx = { .uffd = -1, .sock = -1 };
-	const char *sock_path = NULL, *mem_path = NULL, *state_path = NULL;
+	const char *sock_path = NULL, *mem_path = NULL, *state_path = NULL, *ws_path = NULL;
+	struct working_set ws = { 0 };
 	bool once = false, kill_peer = false;
 	struct stat st;
 	int c, ret, lfd, mfd, status = 0;
@@ -315,6 +324,7 @@ int main(int argc, char **argv)
 		case 's': sock_path = optarg; break;
 		case 'm': mem_path = optarg; break;
 		case 'S': state_path = optarg; break;
+		case 'w': ws_path = optarg; break;
 		case 'o': once = true; break;
 		case 'k': kill_peer = true; break;
 		case 'v': ctx.verbose = true; break;
@@ -331,6 +341,10 @@ int main(int argc, char **argv)
 	}
 	if (!sock_path || !mem_path || optind != argc)
 		return usage(2);
+	if (ws_path && ctx.populate_all) {
+		fprintf(stderr, "%s: --working-set needs --mode on-demand\n", prog);
+		return 2;
+	}
 
 	mfd = open(mem_path, O_RDONLY | O_CLOEXEC);
 	if (mfd < 0 || fstat(mfd, &st) < 0) {
@@ -352,6 +366,18 @@ int main(int argc, char **argv)
 	if (ctx.mem == MAP_FAILED) {
 		fprintf(stderr, "%s: memory file %s: mmap: %s\n", prog, mem_path, strerror(errno));
 		return 1;
+	}
+	if (ws_path) {
+		ret = working_set_load(ws_path, ctx.mem_size, &ws, err, sizeof(err));
+		if (ret && ret != -ENOENT) {
+			fprintf(stderr, "%s: %s\n", prog, err);
+			munmap((void *)ctx.mem, ctx.mem_size);
+			return 1;
+		}
+		if (ret)
+			ctx.record = &ws;
+		else
+			ctx.prefetch = &ws;
 	}
 	lfd = listen_socket(sock_path);
 	if (lfd < 0)
@@ -383,6 +409,18 @@ int main(int argc, char **argv)
 		}
 		if (status && kill_peer)
 			kill_the_peer(ctx.sock);
+		if (!status && ctx.record) {
+			if (working_set_save(ws_path, &ws, err, sizeof(err)) < 0) {
+				fprintf(stderr, "%s: %s\n", prog, err);
+				status = 1;
+			} else {
+				printf("%s: working set of %zu pages written to %s\n", prog, ws.n,
+					ws_path);
+				fflush(stdout);
+				ctx.prefetch = &ws; /* the next VM of this handler gets it */
+				ctx.record = NULL;
+			}
+		}
 		if (ctx.uffd >= 0)
 			close(ctx.uffd);
 		close(ctx.sock);
@@ -394,5 +432,6 @@ int main(int argc, char **argv)
 	close(lfd);
 	unlink(sock_path);
 	munmap((void *)ctx.mem, ctx.mem_size);
+	working_set_free(&ws);
 	return status;
 }

@@ -17,6 +17,7 @@
 
 #define MAX_DEFERRED 4096  /* faults waiting out a REMOVE; each is a blocked peer thread */
 #define EVENT_BATCH 64
+#define PREFETCH_BATCH 64  /* pages copied ahead between two looks at the faults */
 
 enum fill { FILL_DONE, FILL_RETRY, FILL_GONE, FILL_ERROR };
 
@@ -30,6 +31,8 @@ struct session {
 	unsigned pop_region;                  /* --mode all: where copying resumes after EAGAIN */
 	uint64_t pop_page, pop_start_us, pop_bytes;
 	uint64_t faults, copied, zeroed, removes, retries;
+	size_t prefetch_next;                 /* --working-set: next page to copy ahead */
+	uint64_t prefetched;
 };
 
 static bool test_bit(const uint64_t *map, uint64_t i)
@@ -163,6 +166,55 @@ static enum fill handle_fault(struct session *x, uint64_t addr)
 	return FILL_ERROR;
 }
 
+/* Note the page a fault asked for, by its offset in the memory file. */
+static int record_fault(struct session *x, uint64_t addr)
+{
+	const struct uffd_serve *s = x->s;
+
+	for (unsigned i = 0; i < s->nr_regs; i++) {
+		const struct uffd_region *r = &s->regs[i];
+		uint64_t at = addr - r->base_host_virt_addr;
+
+		if (addr >= r->base_host_virt_addr && at < r->size)
+			return working_set_add(s->record, r->offset + (at & ~(r->page_size - 1)));
+	}
+	return 0; /* outside every region: handle_fault says so */
+}
+
+/* Copy the next pages of the working set in, unless the VM has them already (EEXIST),
+ * gave them back, or they are in no region it announced (another snapshot's set). */
+static enum fill prefetch_some(struct session *x)
+{
+	const struct uffd_serve *s = x->s;
+	const struct working_set *ws = s->prefetch;
+
+	for (unsigned done = 0; done < PREFETCH_BATCH && x->prefetch_next < ws->n; done++) {
+		uint64_t off = ws->pages[x->prefetch_next];
+
+		for (unsigned i = 0; i < s->nr_regs; i++) {
+			const struct uffd_region *r = &s->regs[i];
+			uint64_t pg, pos = 0, before = x->copied;
+			enum fill f;
+
+			if (off < r->offset || off - r->offset >= r->size)
+				continue;
+			pg = (off - r->offset) / r->page_size;
+			if (test_bit(x->removed[i], pg))
+				break;
+			f = fill(x, r, r->base_host_virt_addr + pg * r->page_size,
+				s->mem + r->offset + pg * r->page_size, r->page_size, &pos);
+			x->prefetched += x->copied - before;
+			if (f == FILL_RETRY)
+				return FILL_DONE; /* a REMOVE is queued: after the events */
+			if (f != FILL_DONE)
+				return f;
+			break;
+		}
+		x->prefetch_next++;
+	}
+	return FILL_DONE;
+}
+
 /* The peer gave [start, end) back (madvise DONTNEED): from now on those pages read as
  * zeros, as the guest expects, never as the snapshot's old contents. */
 static void mark_removed(struct session *x, uint64_t start, uint64_t end)
@@ -216,6 +268,10 @@ static enum fill drain(struct session *x)
 
 			if (m->event == UFFD_EVENT_PAGEFAULT) {
 				x->faults++;
+				if (x->s->record && record_fault(x, m->arg.pagefault.address)) {
+					fprintf(stderr, "ember-uffd: out of memory for the working set\n");
+					return FILL_ERROR;
+				}
 				f = handle_fault(x, m->arg.pagefault.address);
 				if (f == FILL_RETRY)
 					f = defer(x, m->arg.pagefault.address);
@@ -257,6 +313,11 @@ static enum fill check_peer(struct session *x, short revents)
 	return FILL_ERROR;
 }
 
+static bool prefetching(const struct session *x)
+{
+	return x->s->prefetch && x->prefetch_next < x->s->prefetch->n;
+}
+
 static enum fill loop(struct session *x)
 {
 	for (;;) {
@@ -267,8 +328,9 @@ static enum fill loop(struct session *x)
 		enum fill f = FILL_DONE;
 
 		/* With faults deferred, poll briefly: the REMOVE that blocked them may already
-		 * have been read by us, so no new event would wake us. */
-		if (poll(p, 2, x->nr_deferred ? 1 : -1) < 0) {
+		 * have been read by us, so no new event would wake us. While prefetching, only
+		 * look: faults first, then the next batch of the working set. */
+		if (poll(p, 2, prefetching(x) ? 0 : x->nr_deferred ? 1 : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			fprintf(stderr, "ember-uffd: poll: %s\n", strerror(errno));
@@ -285,6 +347,8 @@ static enum fill loop(struct session *x)
 			f = drain(x);
 		if (f == FILL_DONE && p[1].revents)
 			f = check_peer(x, p[1].revents);
+		if (f == FILL_DONE && prefetching(x))
+			f = prefetch_some(x);
 		if (f != FILL_DONE)
 			return f;
 	}
@@ -318,8 +382,9 @@ int uffd_serve_run(struct uffd_serve *s)
 	f = loop(x);
 	if (s->verbose)
 		printf("ember-uffd: served %" PRIu64 " faults: %" PRIu64 " pages copied, %" PRIu64
-			" zero-filled, %" PRIu64 " removes, %" PRIu64 " retries\n", x->faults,
-			x->copied, x->zeroed, x->removes, x->retries);
+			" zero-filled, %" PRIu64 " removes, %" PRIu64 " retries, %" PRIu64
+			" prefetched\n", x->faults, x->copied, x->zeroed, x->removes, x->retries,
+			x->prefetched);
 	fflush(stdout);
 	goto out;
 err_nomem:

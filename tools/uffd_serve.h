@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "ember/uffd.h"
+#include "working_set.h"
 
 /* One VM session. main() fills it after a checked handshake; the run owns nothing in it. */
 struct uffd_serve {
@@ -17,6 +18,11 @@ struct uffd_serve {
 	int sock;                  /* the peer's connection, watched for its end */
 	bool populate_all;         /* --mode all: copy everything on the first fault */
 	bool verbose;              /* summary line when the VM ends */
+	/* --working-set: pages to copy in ahead of the VM's faults, in this order, between
+	 * serving the faults that do come (NULL: none); or where to note each page the VM
+	 * faults in, in order (NULL: nothing noted). */
+	const struct working_set *prefetch;
+	struct working_set *record;
 };
 
 /* Serve faults until the VM ends (peer closes the socket, uffd hangs up, or its memory

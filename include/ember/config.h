@@ -47,6 +47,9 @@ struct vm_config {
 	char *cmdline;     /* or NULL */
 	enum console_mode console;
 	char *console_log; /* file that receives a copy of the guest's serial output, or NULL */
+	bool console_log_only; /* output to console_log only, not stdout (Firecracker's
+				* serial_out_path) */
+	struct token_bucket_config console_limit; /* output bytes; size 0: no limit */
 	bool track_dirty_pages; /* KVM dirty log on, so diff snapshots are possible */
 	/* Devices, created in this order (block, net, vsock, entropy, balloon), each on the
 	 * next virtio-mmio window. */

@@ -18,9 +18,22 @@ typedef void (*console_input_fn)(void *opaque, const uint8_t *buf, size_t len);
 /* New output was captured; called from the control loop after console_output. */
 typedef void (*console_notify_fn)(void *opaque);
 
-/* `stdio`: write output to stdout and read input from stdin (raw mode when a terminal).
- * `log_path`: append a copy of the output there, or NULL. */
-struct console *console_new(struct ev_loop *loop, bool stdio, const char *log_path,
+struct token_bucket_config;
+
+/* Where a console's output goes and how much of it. */
+struct console_opts {
+	bool stdio;      /* read input from stdin (raw mode when a terminal), write output to stdout */
+	bool log_only;   /* with stdio: output to log_path and not to stdout (Firecracker's
+			  * serial_out_path: input still comes from stdin) */
+	const char *log_path; /* append the output there, or NULL */
+	/* Output bytes allowed (a bucket of size 0 or NULL: no limit). Bytes beyond it are
+	 * dropped, from every copy (terminal, log, captured text), and counted: a guest that
+	 * floods its serial port cannot fill the host's disk or hold the loop. */
+	const struct token_bucket_config *limit;
+};
+
+/* A console as `o` says. -EINVAL with err if the limit is malformed. */
+struct console *console_new(struct ev_loop *loop, const struct console_opts *o,
 	console_input_fn input, console_notify_fn notify, void *opaque, char *err, size_t errlen);
 /* Stop watchers, restore the terminal, close files, free. NULL is a no-op. */
 void console_free(struct console *c);
@@ -32,6 +45,9 @@ void console_input_enable(struct console *c, bool on);
  * on the calling thread, for the least latency, unless the terminal is reserved
  * (console_reserve_terminal). */
 void console_output(struct console *c, const uint8_t *buf, size_t len);
+
+/* Output bytes dropped by the console's limit so far. Any thread. */
+uint64_t console_dropped_bytes(struct console *c);
 
 /* Captured output not yet consumed (control thread). The pointer is valid until the
  * next console call. */

@@ -13,6 +13,8 @@ enum guest_mem_backing {
 	GUEST_MEM_ANON,      /* private anonymous memory (default) */
 	GUEST_MEM_MEMFD,     /* shared memfd: another process may map the same RAM */
 	GUEST_MEM_HUGETLB,   /* memfd on 2 MiB hugetlbfs pages */
+	GUEST_MEM_ANON_THP,  /* private anonymous memory the kernel may back with transparent
+	                      * huge pages (Firecracker's huge_pages: Transparent) */
 	GUEST_MEM_FILE,      /* MAP_PRIVATE of a memory file (snapshot restore) */
 };
 

@@ -70,6 +70,8 @@ void vm_console_consume(struct vm *vm, size_t n);
  * keep their own position; and the offset of the end of the captured text. */
 const char *vm_console_since(struct vm *vm, uint64_t *pos, size_t *len);
 uint64_t vm_console_end(const struct vm *vm);
+/* Console output bytes dropped by the configured limit (console_limit) so far. */
+uint64_t vm_console_dropped(struct vm *vm);
 /* Send Ctrl-Alt-Del to the guest's i8042. -EBUSY unless running. */
 __attribute__((warn_unused_result)) int vm_send_ctrl_alt_del(struct vm *vm);
 

@@ -26,6 +26,7 @@ static const struct jfield top_fields[] = {
 	{ .name = "network-interfaces", .kind = JK_ANY, .presence = J_OPTIONAL },
 	{ .name = "vsock", .kind = JK_ANY, .presence = J_OPTIONAL },
 	{ .name = "entropy", .kind = JK_ANY, .presence = J_OPTIONAL },
+	{ .name = "serial", .kind = JK_ANY, .presence = J_OPTIONAL },
 	{ .name = "pmem", .kind = JK_ANY, .presence = J_OPTIONAL },
 	{ .name = "memory-hotplug", .kind = JK_ANY, .presence = J_OPTIONAL },
 	JF_END,
@@ -50,6 +51,7 @@ static const struct section {
 	{ "balloon", api_put_balloon, false, NULL },
 	{ "mmds-config", api_put_mmds_config, false, NULL },
 	{ "entropy", api_put_entropy, false, NULL },
+	{ "serial", api_put_serial, false, NULL },
 };
 
 static char *read_file(const char *path, char *err, size_t errlen, size_t *len)

@@ -108,7 +108,7 @@ cJSON *api_cpu_config_json(const struct cpu_template *t);
 api_handler_fn api_put_actions, api_patch_vm, api_put_snapshot_create, api_put_snapshot_load;
 api_handler_fn api_put_drive, api_patch_drive, api_delete_drive;
 api_handler_fn api_put_net, api_patch_net, api_delete_net;
-api_handler_fn api_put_vsock, api_put_entropy;
+api_handler_fn api_put_vsock, api_put_entropy, api_put_serial;
 api_handler_fn api_get_balloon, api_put_balloon, api_patch_balloon;
 api_handler_fn api_get_balloon_stats, api_patch_balloon_stats;
 api_handler_fn api_put_logger, api_put_metrics;
@@ -117,6 +117,7 @@ api_handler_fn api_get_mmds, api_put_mmds, api_patch_mmds, api_put_mmds_config;
 /* ---- shared by the device routes (route_shared.c) ---- */
 
 extern const struct jschema api_limiter; /* Firecracker's RateLimiterConfig */
+extern const struct jschema api_bucket;  /* Firecracker's TokenBucket */
 /* The limiter in field `key` of `body` into *l (absent: no limit; a bucket of size or
  * refill_time 0 is no bucket, as in Firecracker). False with a 400 "<what>: <key>: ..."
  * if a value is out of range. */
@@ -129,6 +130,11 @@ struct rate_limit_update;
 bool api_limit_update_of(const cJSON *body, const char *key, const char *what,
 	struct rate_limit_update *u, struct api_resp *r);
 cJSON *api_limit_json(const struct rate_limit *l);
+/* One TokenBucket in field `key` of `body` into *b (absent: no limit), checked as
+ * api_limit_of checks a bandwidth bucket. */
+struct token_bucket_config;
+bool api_bucket_of(const cJSON *body, const char *key, const char *what,
+	struct token_bucket_config *b, struct api_resp *r);
 /* The id field `key` of the body equals the path's id; else a 400 (naming both if show). */
 bool api_same_id(const struct api_call *call, const char *key, bool show,
 	struct api_resp *r);

@@ -178,11 +178,6 @@ static void update_machine(struct api *api, const cJSON *b, bool put, struct api
 			VM_MIN_MEM_MIB : host));
 		return;
 	}
-	if (hp == HUGE_PAGES_TRANSPARENT) {
-		resp_fault(r, 400, "Machine config error: huge_pages: Transparent is not supported by "
-			"this ember yet (use None or 2M)");
-		return;
-	}
 	/* V1N1 is aarch64's; a static template's fit is checked at InstanceStart, as
 	 * Firecracker does. */
 	if (tmpl && cpu_static_parse(tmpl, &st)) {
@@ -198,7 +193,8 @@ static void update_machine(struct api *api, const cJSON *b, bool put, struct api
 	}
 	api->cfg.vcpus = vcpus;
 	api->cfg.mem_mib = mem;
-	api->cfg.mem_backing = hp == HUGE_PAGES_2M ? GUEST_MEM_HUGETLB : GUEST_MEM_ANON;
+	api->cfg.mem_backing = hp == HUGE_PAGES_2M ? GUEST_MEM_HUGETLB :
+		hp == HUGE_PAGES_TRANSPARENT ? GUEST_MEM_ANON_THP : GUEST_MEM_ANON;
 	api->smt = smt;
 	api->cfg.smt = smt;
 	api->cfg.track_dirty_pages = dirty;

@@ -15,11 +15,11 @@ static const struct jfield bucket_fields[] = {
 	JF_U64("refill_time", J_REQUIRED),
 	JF_END,
 };
-static const struct jschema bucket = { "TokenBucketConfig", bucket_fields };
+const struct jschema api_bucket = { "TokenBucketConfig", bucket_fields };
 
 static const struct jfield limiter_fields[] = {
-	JF_OBJ("bandwidth", J_OPTIONAL, &bucket),
-	JF_OBJ("ops", J_OPTIONAL, &bucket),
+	JF_OBJ("bandwidth", J_OPTIONAL, &api_bucket),
+	JF_OBJ("ops", J_OPTIONAL, &api_bucket),
 	JF_END,
 };
 const struct jschema api_limiter = { "RateLimiterConfig", limiter_fields };
@@ -46,6 +46,21 @@ bool api_limit_of(const cJSON *body, const char *key, const char *what,
 	bucket_of(json_get(o, "ops"), &l->ops);
 	if (rate_limit_check(l, err, sizeof(err)) == 0)
 		return true;
+	resp_fault(r, 400, "%s: %s: %s", what, key, err);
+	return false;
+}
+
+bool api_bucket_of(const cJSON *body, const char *key, const char *what,
+	struct token_bucket_config *b, struct api_resp *r)
+{
+	struct rate_limit l = { 0 };
+	char err[256];
+
+	bucket_of(json_get(body, key), &l.bandwidth);
+	if (rate_limit_check(&l, err, sizeof(err)) == 0) {
+		*b = l.bandwidth;
+		return true;
+	}
 	resp_fault(r, 400, "%s: %s: %s", what, key, err);
 	return false;
 }

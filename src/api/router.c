@@ -36,6 +36,7 @@ static const struct route routes[] = {
 	{ "network-interfaces", NULL, true, METRICS_DELETE, METRICS_EP_NETWORK, api_delete_net },
 	{ "vsock", NULL, false, METRICS_PUT, METRICS_EP_VSOCK, api_put_vsock },
 	{ "entropy", NULL, false, METRICS_PUT, METRICS_EP_ENTROPY, api_put_entropy },
+	{ "serial", NULL, false, METRICS_PUT, METRICS_EP_SERIAL, api_put_serial },
 	{ "balloon", NULL, false, METRICS_GET, METRICS_EP_BALLOON, api_get_balloon },
 	{ "balloon", NULL, false, METRICS_PUT, METRICS_EP_BALLOON, api_put_balloon },
 	{ "balloon", NULL, false, METRICS_PATCH, METRICS_EP_BALLOON, api_patch_balloon },

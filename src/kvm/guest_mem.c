@@ -37,6 +37,7 @@ static int open_backing(enum guest_mem_backing backing, const char *path, uint64
 
 	switch (backing) {
 	case GUEST_MEM_ANON:
+	case GUEST_MEM_ANON_THP:
 		return -1;
 	case GUEST_MEM_MEMFD:
 	case GUEST_MEM_HUGETLB:
@@ -103,7 +104,8 @@ int guest_mem_map_at(struct guest_mem *gm, uint64_t size, enum guest_mem_backing
 	gm->nr_regions = guest_mem_layout(size, gm->regions);
 	for (unsigned i = 0; i < gm->nr_regions; i++) {
 		struct guest_mem_region *r = &gm->regions[i];
-		int flags = backing == GUEST_MEM_ANON ? MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE
+		bool anon = backing == GUEST_MEM_ANON || backing == GUEST_MEM_ANON_THP;
+		int flags = anon ? MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE
 			: backing == GUEST_MEM_FILE ? MAP_PRIVATE | MAP_NORESERVE : MAP_SHARED;
 		void *p = mmap(at ? at[i] : NULL, r->size, PROT_READ | PROT_WRITE,
 			flags | (at ? MAP_FIXED : 0), fd,
@@ -117,9 +119,9 @@ int guest_mem_map_at(struct guest_mem *gm, uint64_t size, enum guest_mem_backing
 		}
 		r->host = p;
 		/* Transparent huge pages do not help a lazily touched, snapshotted guest and
-		 * blow up diff snapshots; keep the kernel's default only for hugetlb. */
-		if (backing == GUEST_MEM_ANON)
-			madvise(p, r->size, MADV_NOHUGEPAGE);
+		 * blow up diff snapshots: off unless asked for (a long-running guest's TLB). */
+		if (anon)
+			madvise(p, r->size, backing == GUEST_MEM_ANON ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
 	}
 	return 0;
 }

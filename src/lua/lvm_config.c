@@ -278,7 +278,7 @@ void lvm_read_config(lua_State *L, int t, struct vm_config *cfg)
 	cfg->console_log = (char *)lvm_opt_str(L, t, "vm", "console_log");
 	backing = lvm_opt_str(L, t, "vm", "memory_backing");
 	if (backing && vm_config_parse_backing(backing, &cfg->mem_backing))
-		config_error(L, "memory_backing: '%s' is not anon, memfd or hugetlb", backing);
+		config_error(L, "memory_backing: '%s' is not anon, memfd, hugetlb or thp", backing);
 	console = lvm_opt_str(L, t, "vm", "console");
 	if (console && strcmp(console, "stdio") != 0 && strcmp(console, "none") != 0)
 		config_error(L, "console: '%s' is not stdio or none", console);

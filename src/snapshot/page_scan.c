@@ -109,6 +109,7 @@ int page_scan_region(const struct guest_mem *gm, unsigned i, unsigned long *bitm
 
 	switch (gm->backing) {
 	case GUEST_MEM_ANON:
+	case GUEST_MEM_ANON_THP:
 		return scan_pagemap(r, bitmap);
 	case GUEST_MEM_MEMFD:
 		return scan_seek_data(gm->fd, r, bitmap);

@@ -27,6 +27,7 @@ static const char *const endpoint_names[METRICS_ENDPOINTS] = {
 	[METRICS_EP_NETWORK] = "network",
 	[METRICS_EP_VSOCK] = "vsock",
 	[METRICS_EP_ENTROPY] = "entropy",
+	[METRICS_EP_SERIAL] = "serial",
 	[METRICS_EP_BALLOON] = "balloon",
 	[METRICS_EP_LOGGER] = "logger",
 	[METRICS_EP_METRICS] = "metrics",

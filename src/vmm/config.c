@@ -276,6 +276,7 @@ static const char *const backing_names[] = {
 	[GUEST_MEM_ANON] = "anon",
 	[GUEST_MEM_MEMFD] = "memfd",
 	[GUEST_MEM_HUGETLB] = "hugetlb",
+	[GUEST_MEM_ANON_THP] = "thp",
 	[GUEST_MEM_FILE] = "file",
 };
 

@@ -13,6 +13,9 @@
 
 #include <ev.h>
 
+#include "ember/clock.h"
+#include "ember/rate_limiter.h"
+
 /* Captured text kept for scripts; older text is dropped past this. */
 #define TEXT_MAX (1u << 20)
 /* Output the loop has not taken yet (a vCPU thread writes it, the loop moves it to text):
@@ -22,13 +25,16 @@
 struct console {
 	struct ev_loop *loop;
 	bool stdio;
+	bool to_stdout; /* stdio and not log_only */
 	int log_fd;
 	console_input_fn input;
 	console_notify_fn notify;
 	void *opaque;
 	ev_io in_watcher;
 	ev_async wake;
-	pthread_mutex_t lock; /* guards pending and screen_len */
+	pthread_mutex_t lock; /* guards pending, screen_len, limit and dropped */
+	struct rate_limiter limit;
+	uint64_t dropped; /* output bytes over the limit */
 	char *pending; /* PENDING_MAX bytes */
 	size_t pending_len;
 	/* The last screen_len bytes of pending are for the terminal and not written yet: the
@@ -179,9 +185,11 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 		c->notify(c->opaque);
 }
 
-struct console *console_new(struct ev_loop *loop, bool stdio, const char *log_path,
+struct console *console_new(struct ev_loop *loop, const struct console_opts *o,
 	console_input_fn input, console_notify_fn notify, void *opaque, char *err, size_t errlen)
 {
+	const struct rate_limit limit = { .bandwidth = o->limit ? *o->limit :
+		(struct token_bucket_config){ 0 } };
 	struct console *c = calloc(1, sizeof(*c));
 
 	/* Both windows whole from the start: the vCPU threads append to `pending` and never
@@ -195,16 +203,21 @@ struct console *console_new(struct ev_loop *loop, bool stdio, const char *log_pa
 		return NULL;
 	}
 	c->loop = loop;
-	c->stdio = stdio;
+	c->stdio = o->stdio;
+	c->to_stdout = o->stdio && !o->log_only;
 	c->input = input;
 	c->notify = notify;
 	c->opaque = opaque;
 	c->log_fd = -1;
 	pthread_mutex_init(&c->lock, NULL);
-	if (log_path) {
-		c->log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (rate_limiter_init(&c->limit, &limit, mono_ns(), err, errlen)) {
+		console_free(c);
+		return NULL;
+	}
+	if (o->log_path) {
+		c->log_fd = open(o->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		if (c->log_fd < 0) {
-			snprintf(err, errlen, "console_log %s: %s", log_path, strerror(errno));
+			snprintf(err, errlen, "console_log %s: %s", o->log_path, strerror(errno));
 			console_free(c);
 			return NULL;
 		}
@@ -247,10 +260,15 @@ void console_free(struct console *c)
 
 void console_output(struct console *c, const uint8_t *buf, size_t len)
 {
-	bool shown = c->stdio || atomic_load_explicit(&c->attached, memory_order_relaxed);
+	bool shown = c->to_stdout || atomic_load_explicit(&c->attached, memory_order_relaxed);
 	bool direct;
 
 	pthread_mutex_lock(&c->lock);
+	if (rate_limiter_active(&c->limit) && rate_limiter_consume(&c->limit, len, 0, mono_ns())) {
+		c->dropped += len;
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
 	/* A reserved terminal gets the output from the loop (on_wake); so do bytes queued
 	 * behind deferred ones when the reservation has just ended, to keep the order. */
 	direct = shown && !atomic_load(&screen_reserved) && !c->screen_len;
@@ -273,6 +291,16 @@ void console_output(struct console *c, const uint8_t *buf, size_t len)
 	if (c->log_fd >= 0)
 		write_all(c->log_fd, buf, len);
 	ev_async_send(c->loop, &c->wake);
+}
+
+uint64_t console_dropped_bytes(struct console *c)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->dropped;
+	pthread_mutex_unlock(&c->lock);
+	return n;
 }
 
 const char *console_text_since(struct console *c, uint64_t *pos, size_t *len)

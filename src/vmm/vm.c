@@ -119,6 +119,11 @@ const char *vm_console_since(struct vm *vm, uint64_t *pos, size_t *len)
 	return console_text_since(vm->console, pos, len);
 }
 
+uint64_t vm_console_dropped(struct vm *vm)
+{
+	return vm->console ? console_dropped_bytes(vm->console) : 0;
+}
+
 uint64_t vm_console_end(const struct vm *vm)
 {
 	return console_end(vm->console);
@@ -297,7 +302,9 @@ struct vm *vm_new(const struct vm_config *cfg, struct ev_loop *loop, char *err, 
 	ev_init(&vm->input_retry, on_input_retry);
 	vm->input_retry.repeat = 0.002;
 	vm->input_retry.data = vm;
-	vm->console = console_new(loop, cfg->console == CONSOLE_STDIO, cfg->console_log,
+	vm->console = console_new(loop, &(struct console_opts){
+			.stdio = cfg->console == CONSOLE_STDIO, .log_only = cfg->console_log_only,
+			.log_path = cfg->console_log, .limit = &cfg->console_limit },
 		on_console_input, on_console_output, vm, err, errlen);
 	if (!vm->console) {
 		vm_free(vm);

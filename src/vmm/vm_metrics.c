@@ -101,6 +101,10 @@ static void add_vm(void *opaque, cJSON *root)
 		cJSON_AddStringToObject(o, "state", "none");
 	}
 
+	/* Firecracker's serial counter, cumulative as the devices' counters. */
+	o = cJSON_AddObjectToObject(root, "uart");
+	add_u64(o, "rate_limiter_dropped_bytes", vm ? vm_console_dropped((struct vm *)vm) : 0);
+
 	if (vm)
 		add_devices(cJSON_AddObjectToObject(root, "devices"), vm);
 }

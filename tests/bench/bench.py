@@ -6,7 +6,6 @@ Prints a table of median, min and max over --runs runs (default 10); rows measur
 fewer runs (the 1 GiB full snapshots) say how many."""
 import argparse
 import glob
-import itertools
 import os
 import re
 import statistics
@@ -89,7 +88,6 @@ def run_snapshot_bench(ember, tmp, runs):
 
 
 SIZES = ((128, None), (1024, None))  # guest MiB, cap on full-snapshot runs (None: --runs)
-SOCKETS = itertools.count()  # a fresh handler socket name per restore
 
 
 def bench_lua(ember, args, timeout):
@@ -104,29 +102,11 @@ def bench_lua(ember, args, timeout):
 
 
 def restore_once(ember, tmp, state, mem, kind):
-    """One restore in a fresh ember process; for uffd, ember-uffd serves the memory file
-    from a subprocess started here and stopped by its pid if it has not ended by itself."""
+    """One restore in a fresh ember process; for uffd through ember-uffd."""
     script = os.path.join(HERE, "restore.lua")
     if kind == "file":
         return bench_lua(ember, [script, state, mem, "file"], 60)
-    handler_exe = os.path.join(os.path.dirname(ember), "ember-uffd")
-    sock = os.path.join(tmp, "uffd.%d.sock" % next(SOCKETS))
-    h = subprocess.Popen([handler_exe, "--socket", sock, "--mem-file", mem, "--once"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        end = time.time() + 10
-        while not os.path.exists(sock):
-            if h.poll() is not None or time.time() > end:
-                raise SystemExit("bench: ember-uffd did not start: %s" % h.stderr.read())
-            time.sleep(0.005)
-        return bench_lua(ember, [script, state, sock, "uffd"], 60)
-    finally:
-        try:
-            h.wait(timeout=5)  # --once: it ends when ember has gone
-        except subprocess.TimeoutExpired:
-            os.kill(h.pid, 9)
-            h.wait()
-        h.stderr.close()
+    return bench_targets.uffd_restore(ember, tmp, state, mem, lambda a: bench_lua(ember, a, 60))
 
 
 def file_sizes(path):

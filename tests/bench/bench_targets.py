@@ -1,6 +1,7 @@
 """The targets table of issue 17 for `make bench`: each figure's median, min and max over
 the runs beside its target, met or missed, and QEMU's figure with ember/QEMU where QEMU
 does the same thing on this host (qemu_compare.py)."""
+import itertools
 import os
 import re
 import statistics
@@ -13,6 +14,7 @@ import qemu_compare
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESTORE = os.path.join(HERE, "restore.lua")
+SOCKETS = itertools.count()
 
 
 def lua(ember, args, timeout=900):
@@ -31,6 +33,39 @@ def restores(ember, tmp, mib, runs, flags=""):
     for _ in range(runs):
         for k, v in lua(ember, [RESTORE, "%s/r%d.state" % (tmp, mib), "%s/r%d.mem" % (tmp, mib),
                                 "file", flags], 60).items():
+            out.setdefault(k, []).extend(v)
+    return out
+
+
+def uffd_restore(ember, tmp, state, mem, run_lua, extra=()):
+    """One restore of restore.lua through ember-uffd serving `mem` (started here with
+    `extra` options, stopped by its pid if it has not ended by itself); run_lua(args) runs
+    the script and returns its figures."""
+    sock = os.path.join(tmp, "uffd.%d.sock" % next(SOCKETS))
+    h = subprocess.Popen([os.path.join(os.path.dirname(ember), "ember-uffd"), "--socket", sock,
+                          "--mem-file", mem, "--once", *extra],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.time() + 10
+        while not os.path.exists(sock):
+            if h.poll() is not None or time.time() > end:
+                raise SystemExit("bench: ember-uffd did not start: %s" % h.stderr.read())
+            time.sleep(0.005)
+        return run_lua([RESTORE, state, sock, "uffd"])
+    finally:
+        try:
+            h.wait(timeout=5)  # --once: it ends when ember has gone
+        except subprocess.TimeoutExpired:
+            os.kill(h.pid, 9)
+            h.wait()
+        h.stderr.close()
+
+
+def uffd_restores(ember, tmp, mib, runs, extra=()):
+    out = {}
+    for _ in range(runs):
+        for k, v in uffd_restore(ember, tmp, "%s/r%d.state" % (tmp, mib), "%s/r%d.mem" % (tmp, mib),
+                                 lambda a: lua(ember, a, 60), extra).items():
             out.setdefault(k, []).extend(v)
     return out
 
@@ -126,6 +161,10 @@ def run(ember, runs):
         w128 = restores(ember, tmp, 128, runs, "prewarm")
         w4g = restores(ember, tmp, 4096, runs, "prewarm")
         rate = [restore_rate(ember, tmp, 10) for _ in range(3)]
+        u128 = uffd_restores(ember, tmp, 128, runs)
+        ws = ("--working-set", os.path.join(tmp, "r128.ws"))
+        uffd_restores(ember, tmp, 128, 1, ws)  # notes the working set
+        uw128 = uffd_restores(ember, tmp, 128, runs, ws)
         booted = lua(ember, [os.path.join(HERE, "guest.lua"), "128", "16"])
         for _ in range(runs - 1):
             booted["overhead_mib_128"] += lua(ember, [os.path.join(HERE, "guest.lua"), "128",
@@ -163,6 +202,11 @@ def run(ember, runs):
     print(fmt_row("restore 128 MiB: load call to first answer", c, "ms", "<= 5 ms", m(c) <= 5))
     c = w128["first_answer_ms"]
     print(fmt_row("  prewarmed", c, "ms", "<= 5 ms", m(c) <= 5))
+    c = u128["first_answer_ms"]
+    print(fmt_row("  Uffd (ember-uffd, on demand)", c, "ms", "<= 5 ms", m(c) <= 5))
+    c = uw128["first_answer_ms"]
+    print(fmt_row("  Uffd, last restore's working set prefetched", c, "ms", "<= 5 ms",
+                  m(c) <= 5))
     print(fmt_row("full snapshot, 1 GiB touched, to page cache", page_cache, "GB/s", ">= 2 GB/s",
                   m(page_cache) >= 2))
     print(fmt_row("  its time without fsync (QEMU: migrate, 3 runs)", ember_save, "ms", "", None,

@@ -2,7 +2,7 @@
  *
  * Build and run (from the repository root), or `make fuzz`:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
- *     -Itests/unit tests/fuzz/fuzz_virtio_state.c src/devices/virtio/{mmio,mmio_regs,\
+ *     -Itests/unit tests/fuzz/fuzz_virtio_state.c src/devices/virtio/{mmio,mmio_notify,mmio_regs,\
  *     mmio_persist,queue}.c src/devices/rng/rng.c src/devices/balloon/{balloon,balloon_parse,\
  *     balloon_persist,balloon_queues,balloon_memory}.c src/kvm/{bus,guest_mem}.c \
  *     src/util/rate_limiter.c \

@@ -122,7 +122,7 @@ BAD_DEFINITIONS = [
     ("memory_mib = 1", r"memory_mib: 1 MiB is less than the minimum"),
     ('initrd = "/nonexistent/initrd.img"',
      r"initrd /nonexistent/initrd\.img: No such file or directory"),
-    ('memory_backing = "magic"', r"memory_backing: 'magic' is not anon, memfd or hugetlb"),
+    ('memory_backing = "magic"', r"memory_backing: 'magic' is not anon, memfd, hugetlb or thp"),
     ('console = "tty9"', r"console: 'tty9' is not stdio or none"),
     ("on_boot = 7", r"on_boot: expected a function, got integer"),
     ('drives = { { id = "rootfs", path = "/nonexistent/root.img" } }',

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import tempfile
+import time
 
 import run
 from run import check, guest_kernel, test
@@ -518,3 +519,97 @@ def fc_u64_fields_exact():
         body = {"vcpu_count": 1.0, "mem_size_mib": 128}
         fault(e, "PUT", "/machine-config", body, exact=DESER + "invalid type: floating point "
               "`1.0`, expected u8" + at(body, "1.0"))
+
+
+def wait_file(path, needle, what, timeout=20):
+    """The file's bytes once they hold `needle`."""
+    end = time.time() + run.secs(timeout)
+    while time.time() < end:
+        data = open(path, "rb").read() if os.path.exists(path) else b""
+        if needle in data:
+            return data
+        time.sleep(0.05)
+    raise run.Fail("%s: no %r in %s: %r" % (what, needle, path, data[-300:]))
+
+
+def uart_dropped(e, tmp):
+    ok(e, "PUT", "/actions", {"action_type": "FlushMetrics"})
+    with open(os.path.join(tmp, "metrics.json")) as f:
+        return json.loads(f.read().splitlines()[-1])["uart"]["rate_limiter_dropped_bytes"]
+
+
+@test
+def fc_api_serial_out_path_and_rate_limiter():
+    """PUT /serial: the guest's serial output goes to serial_out_path and not to stdout,
+    while input still comes from stdin; with a rate_limiter, bytes beyond the bucket are
+    dropped and counted in uart.rate_limiter_dropped_bytes; bad bodies and a PUT after
+    boot are refused."""
+    with tempfile.TemporaryDirectory() as tmp, Ember(tmp) as e:
+        basic_config(e, tmp)
+        out = os.path.join(tmp, "serial.out")
+        fault(e, "PUT", "/serial", {"serial_out_path": out, "rate_limiter": {"size": 100}},
+              match="missing field `refill_time`")
+        fault(e, "PUT", "/serial", {"serial_out_path": out, "bogus": 1},
+              match="unknown field `bogus`")
+        ok(e, "PUT", "/serial", {"serial_out_path": out})
+        ok(e, "PUT", "/metrics", {"metrics_path": os.path.join(tmp, "metrics.json")})
+        ok(e, "PUT", "/actions", {"action_type": "InstanceStart"})
+        wait_file(out, b"ember-test-guest ready", "boot")
+        e.send("spew 16\n")
+        wait_file(out, b"OK spew kib=16\n", "spew")
+        check(len(open(out, "rb").read()) >= 16 << 10, "spew: less than 16 KiB in the file")
+        with e.lock:
+            check(b"ember-test-guest" not in e.out, "serial output on stdout: %r" % e.out[-200:])
+        check(uart_dropped(e, tmp) == 0, "bytes dropped without a limit")
+        fault(e, "PUT", "/serial", {"serial_out_path": out}, match=NOT_SUPPORTED_AFTER_START)
+
+    with tempfile.TemporaryDirectory() as tmp, Ember(tmp) as e:
+        basic_config(e, tmp)
+        out = os.path.join(tmp, "serial.out")
+        # 4 KiB, refilled over an hour (1.1 bytes/s): the boot lines pass, a 16 KiB flood
+        # does not; every byte the guest wrote is either in the file or counted as dropped.
+        ok(e, "PUT", "/serial", {"serial_out_path": out,
+                                 "rate_limiter": {"size": 4096, "refill_time": 3600000}})
+        ok(e, "PUT", "/metrics", {"metrics_path": os.path.join(tmp, "metrics.json")})
+        ok(e, "PUT", "/actions", {"action_type": "InstanceStart"})
+        boot = len(wait_file(out, b"ember-test-guest ready", "boot"))
+        e.send("spew 16\n")
+        flood = (16 << 10) + len(b"OK spew kib=16\n")
+        end = time.time() + run.secs(20)
+        while time.time() < end:
+            dropped, size = uart_dropped(e, tmp), len(open(out, "rb").read())
+            if dropped + size >= boot + flood:
+                break
+            time.sleep(0.1)
+        check(dropped + size >= boot + flood, "%d bytes dropped and %d in the file: %d written"
+              % (dropped, size, boot + flood))
+        check(size <= 4096 + 64, "%d bytes reached the file past a 4 KiB bucket" % size)
+
+
+def anon_huge_kib(pid):
+    with open("/proc/%d/smaps_rollup" % pid) as f:
+        for line in f:
+            if line.startswith("AnonHugePages:"):
+                return int(line.split()[1])
+    return 0
+
+
+@test
+def fc_api_huge_pages_transparent():
+    """huge_pages: Transparent: guest memory the kernel may back with transparent huge
+    pages (madvise), shown back by GET /machine-config; a guest that fills 64 MiB gets some."""
+    with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+        if "[never]" in f.read():
+            raise run.Skip("transparent huge pages are off on this host")
+    with tempfile.TemporaryDirectory() as tmp, Ember(tmp) as e:
+        ok(e, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 256,
+                                         "huge_pages": "Transparent"})
+        got, _ = ok(e, "GET", "/machine-config", status=200)
+        check(got["huge_pages"] == "Transparent", "GET /machine-config: %r" % got)
+        ok(e, "PUT", "/boot-source", {"kernel_image_path": guest_kernel()})
+        start(e)
+        before = anon_huge_kib(e.p.pid)
+        check(e.ask("fill 64 3").startswith("OK fill"), "fill failed")
+        after = anon_huge_kib(e.p.pid)
+        check(after >= before + 2048, "AnonHugePages %d kB before, %d kB after a 64 MiB fill"
+              % (before, after))

@@ -50,7 +50,7 @@ def handler_bin():
     built = os.path.join(os.path.dirname(run.ARGS.ember), "ember-uffd")
     if os.access(built, os.X_OK) and not run.ARGS.sanitizer:
         return built
-    return _build("ember-uffd", ["tools/ember-uffd.c", "tools/uffd_serve.c",
+    return _build("ember-uffd", ["tools/ember-uffd.c", "tools/uffd_serve.c", "tools/working_set.c",
                                  "src/snapshot/uffd_handshake.c", "src/snapshot/snapshot_id.c",
                                  "src/snapshot/state_file.c", "src/snapshot/state_file_read.c",
                                  "src/util/crc64.c"])
@@ -244,25 +244,72 @@ vm:stop()
 """
 
 
+def snapshot_guest(tmp):
+    """The test guest with 8 MiB filled, snapshotted: (state, mem) in tmp."""
+    r = ember("run", write_def(tmp, SNAPSHOT_GUEST, "snap.lua"), tmp, timeout=30)
+    check(r.returncode == 0, "making the snapshot failed: %s" % r.stderr)
+    return os.path.join(tmp, "vm.state"), os.path.join(tmp, "vm.mem")
+
+
+def restore_through(tmp, state, mem, what, *handler_args):
+    """Restore through ember-uffd started with handler_args and -v; the guest checks its
+    8 MiB and powers off. Returns the handler's output once it ended with status 0."""
+    with Handler(tmp, mem, "-v", *handler_args) as h:
+        r = ember("restore", state, mem, "--uffd", h.sock, "--resume",
+                  stdin="check 8 5\npoweroff\n", timeout=30)
+        check(r.returncode == 0 and "OK check" in r.stdout,
+              "%s restore: status %d %r %r" % (what, r.returncode, r.stdout, r.stderr))
+        status = h.finish()
+        check(status == 0 and re.search(r"served \d+ faults: \d+ pages copied", h.out),
+              "%s handler: status %d %r %r" % (what, status, h.out, h.err))
+        return h.out
+
+
 @test
 def uffd_restore_of_the_test_guest():
     with tempfile.TemporaryDirectory() as tmp:
-        r = ember("run", write_def(tmp, SNAPSHOT_GUEST, "snap.lua"), tmp, timeout=30)
-        check(r.returncode == 0, "making the snapshot failed: %s" % r.stderr)
-        state, mem = os.path.join(tmp, "vm.state"), os.path.join(tmp, "vm.mem")
+        state, mem = snapshot_guest(tmp)
         for mode in ("on-demand", "all"):
-            with Handler(tmp, mem, "--mode", mode, "-v") as h:
-                r = ember("restore", state, mem, "--uffd", h.sock, "--resume",
-                          stdin="check 8 5\npoweroff\n", timeout=30)
-                check(r.returncode == 0 and "OK check" in r.stdout,
-                      "%s restore: status %d %r %r" % (mode, r.returncode, r.stdout, r.stderr))
-                status = h.finish()
-                check(status == 0 and re.search(r"served \d+ faults: \d+ pages copied", h.out),
-                      "%s handler: status %d %r %r" % (mode, status, h.out, h.err))
+            restore_through(tmp, state, mem, mode, "--mode", mode)
         missing = os.path.join(tmp, "missing.sock")
         r = ember("restore", state, mem, "--uffd", missing, timeout=30)
         check(r.returncode != 0 and "uffd backend %s: cannot connect: No such file or "
               "directory" % missing in r.stderr, "restore without handler: %r" % (r,))
+
+
+@test
+def uffd_working_set_recorded_once_then_prefetched():
+    """--working-set: the first restore notes the pages the guest faults in and writes
+    them; the next restore of the same snapshot gets them copied in ahead and takes fewer
+    faults, and the guest's memory is the same. A malformed set is refused before the
+    handler listens."""
+    with tempfile.TemporaryDirectory() as tmp:
+        state, mem = snapshot_guest(tmp)
+        ws = os.path.join(tmp, "vm.ws")
+        faults = []
+        for attempt in ("record", "prefetch"):
+            out = restore_through(tmp, state, mem, attempt, "--working-set", ws)
+            m = re.search(r"served (\d+) faults: .* (\d+) prefetched$", out, re.M)
+            check(m, "%s handler: no summary in %r" % (attempt, out))
+            faults.append((int(m.group(1)), int(m.group(2))))
+            if attempt == "record":
+                w = re.search(r"working set of (\d+) pages written to ", out)
+                check(w and int(w.group(1)) >= 2048 and
+                      open(ws).readline() == "ember-uffd working set 1\n",
+                      "no working set of the 8 MiB checked: %r" % out)
+        print("  uffd faults: %d recorded; %d with %d pages prefetched" %
+              (faults[0][0], faults[1][0], faults[1][1]), flush=True)
+        check(faults[0][1] == 0 and faults[1][1] >= 2048 and faults[1][0] < faults[0][0] // 2,
+              "faults and prefetched pages (record, prefetch): %r" % faults)
+        with open(ws, "a") as f:
+            f.write("zz\n")
+        h = subprocess.run([handler_bin(), "--socket", os.path.join(tmp, "bad.sock"),
+                            "--mem-file", mem, "--working-set", ws], capture_output=True,
+                           text=True, timeout=secs(10))
+        check(h.returncode == 1 and re.search(r"working set .*vm\.ws: line \d+: 'zz' is not "
+                                              r"a hex offset", h.stderr) and
+              not os.path.exists(os.path.join(tmp, "bad.sock")),
+              "a malformed working set: %d %r" % (h.returncode, h.stderr))
 
 
 # ---- ember-uffd against a misbehaving VMM ----

@@ -40,3 +40,23 @@ void guest_mem_fixture_deinit(struct guest_mem *gm)
 	}
 	*gm = (struct guest_mem){ .fd = -1 };
 }
+
+void *mapped_fixture_new(size_t fixture_size, uint64_t mem_size)
+{
+	struct guest_mem *gm = calloc(1, fixture_size);
+	char err[256];
+
+	if (!gm)
+		return NULL;
+	if (guest_mem_map(gm, mem_size, GUEST_MEM_ANON, NULL, err, sizeof(err))) {
+		free(gm);
+		return NULL;
+	}
+	return gm;
+}
+
+void mapped_fixture_free(void *fixture)
+{
+	guest_mem_unmap(fixture);
+	free(fixture);
+}

@@ -3,6 +3,7 @@
 #ifndef TEST_GUEST_MEM_FIXTURE_H
 #define TEST_GUEST_MEM_FIXTURE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ember/guest_mem.h"
@@ -19,5 +20,12 @@ __attribute__((warn_unused_result)) int guest_mem_fixture_add(struct guest_mem *
 
 /* Free the regions and any dirty bitmaps guest_mem_track_dirty made; gm is left empty. */
 void guest_mem_fixture_deinit(struct guest_mem *gm);
+
+/* A test's fixture struct of `fixture_size` bytes, zeroed, whose first member is a struct
+ * guest_mem mapped by guest_mem_map (anonymous, `mem_size` bytes): for tests that map or
+ * unmap guest memory as the VMM does. NULL if either fails. */
+void *mapped_fixture_new(size_t fixture_size, uint64_t mem_size);
+/* Unmap the first member's guest memory and free the fixture. */
+void mapped_fixture_free(void *fixture);
 
 #endif

@@ -18,6 +18,7 @@
 #include "ember/byteorder.h"
 #include "ember/guest_mem.h"
 #include "ember/layout.h"
+#include "guest_mem_fixture.h"
 
 #define MIB (1ULL << 20)
 
@@ -71,14 +72,10 @@ static void three_virtio(struct fixture *f)
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
+	struct fixture *f = mapped_fixture_new(sizeof(*f), 64 * MIB);
 
 	if (!f)
 		return -1;
-	if (guest_mem_map(&f->gm, 64 * MIB, GUEST_MEM_ANON, NULL, f->err, sizeof(f->err))) {
-		free(f);
-		return -1;
-	}
 	f->cfg.nr_vcpus = 2;
 	three_virtio(f);
 	*state = f;
@@ -87,10 +84,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-
-	guest_mem_unmap(&f->gm);
-	free(f);
+	mapped_fixture_free(*state);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "ember/guest_mem.h"
 #include "ember/layout.h"
 #include "ember/x86_boot.h"
+#include "guest_mem_fixture.h"
 
 #define MIB (1ULL << 20)
 #define GIB (1ULL << 30)
@@ -86,24 +87,13 @@ static void elf_kernel(struct x86_kernel *k)
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
-
-	if (!f)
-		return -1;
-	if (guest_mem_map(&f->gm, 128 * MIB, GUEST_MEM_ANON, NULL, f->err, sizeof(f->err))) {
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
+	*state = mapped_fixture_new(sizeof(struct fixture), 128 * MIB);
+	return *state ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-
-	guest_mem_unmap(&f->gm);
-	free(f);
+	mapped_fixture_free(*state);
 	return 0;
 }
 

@@ -97,6 +97,7 @@ int balloon_memory_discard(const struct guest_mem *gm, uint64_t gpa, uint64_t le
 	host = r->host + (start - r->gpa);
 	switch (gm->backing) {
 	case GUEST_MEM_ANON:
+	case GUEST_MEM_ANON_THP:
 		ret = discard_anon(host, end - start, err, errlen);
 		break;
 	case GUEST_MEM_MEMFD:
