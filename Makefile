@@ -111,11 +111,14 @@ EMBER_SRCS := \
 	src/snapshot/uffd.c \
 	src/snapshot/uffd_handshake.c \
 	src/snapshot/uffd_watch.c \
+	src/lua/result.c \
+	src/lua/task.c \
 	src/lua/events.c \
 	src/lua/host.c \
 	src/lua/host_wait.c \
 	src/lua/pattern_span.c \
 	src/lua/lvm.c \
+	src/lua/lvm_lifecycle.c \
 	src/lua/lvm_config.c \
 	src/lua/lvm_cpu_template.c \
 	src/lua/lvm_devices.c \

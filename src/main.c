@@ -85,6 +85,9 @@ static const char usage[] =
 
 static struct lua_host *host;
 static const char *api_sock, *config_file;
+/* The process's MMDS store (as Firecracker's, one per microVM process): main makes it and
+ * frees it; the API, the Lua host and a restored VM are handed it. */
+static struct mmds *mmds;
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
@@ -112,7 +115,7 @@ static int with_host(host_cmd_fn fn, int argc, char **argv)
 		fprintf(stderr, "ember: cannot install signal handlers: %s\n", strerror(errno));
 		return EMBER_EXIT_ERROR;
 	}
-	host = lua_host_new(loop, err, sizeof(err));
+	host = lua_host_new(loop, mmds, err, sizeof(err));
 	if (!host) {
 		fprintf(stderr, "ember: %s\n", err);
 		return EMBER_EXIT_ERROR;
@@ -143,7 +146,7 @@ static int run_file(struct lua_host *h, struct ev_loop *loop, int argc, char **a
 	int status;
 
 	if (api_sock) {
-		api = api_new(loop, NULL, err, sizeof(err));
+		api = api_new(loop, NULL, mmds, err, sizeof(err));
 		srv = api ? api_server_new(loop, api, api_sock, err, sizeof(err)) : NULL;
 		if (!srv) {
 			fprintf(stderr, "ember: %s\n", err);
@@ -168,7 +171,7 @@ static int cmd_api(void)
 		fprintf(stderr, "ember: cannot install signal handlers: %s\n", strerror(errno));
 		return EMBER_EXIT_ERROR;
 	}
-	return api_run(api_sock, config_file);
+	return api_run(api_sock, config_file, mmds);
 }
 
 static int cmd_run(int argc, char **argv)
@@ -201,7 +204,7 @@ static void split_pair(char *arg, const char **id, const char **value)
 static int restore_vm(struct lua_host *h, struct ev_loop *loop, int argc, char **argv)
 {
 	struct restore_params p = { .state_path = argv[0], .backend_path = argv[1],
-		.console_stdio = true };
+		.console_stdio = true, .mmds = mmds };
 	struct net_override nets[MAX_NET_OVERRIDES];
 	struct drive_override drives[MAX_NET_OVERRIDES];
 	char err[512];
@@ -326,10 +329,10 @@ static int apply_options(const struct cli_opts *o)
 		return EMBER_EXIT_ERROR;
 	}
 	if (o->mmds_size_limit)
-		mmds_set_size_limit(mmds_shared(), o->mmds_size_limit);
+		mmds_set_size_limit(mmds, o->mmds_size_limit);
 	if (o->max_payload)
 		api_set_max_payload(o->max_payload);
-	if (o->metadata && mmds_load_file(mmds_shared(), o->metadata, err, sizeof(err))) {
+	if (o->metadata && mmds_load_file(mmds, o->metadata, err, sizeof(err))) {
 		fprintf(stderr, "ember: --metadata: %s\n", err);
 		return EMBER_EXIT_USAGE;
 	}
@@ -401,9 +404,14 @@ int main(int argc, char **argv)
 	}
 	if (o.action != CLI_RUN)
 		return answer(&o);
+	mmds = mmds_new();
+	if (!mmds) {
+		fprintf(stderr, "ember: out of memory\n");
+		return EMBER_EXIT_ERROR;
+	}
 	status = apply_options(&o);
 	if (status != EMBER_EXIT_OK)
-		return status;
+		goto out;
 	api_sock = o.no_api ? NULL : o.api_sock;
 	config_file = o.config_file;
 	i = o.first_arg;
@@ -414,7 +422,7 @@ int main(int argc, char **argv)
 			api_sock = CLI_DEFAULT_API_SOCK;
 		status = cmd_api();
 		console_restore_terminal();
-		return status;
+		goto out;
 	}
 	if (!strcmp(argv[i], "run")) {
 		status = cmd_run(argc - i - 1, argv + i + 1);
@@ -429,5 +437,7 @@ int main(int argc, char **argv)
 		status = EMBER_EXIT_USAGE;
 	}
 	console_restore_terminal();
+out:
+	mmds_free(mmds);
 	return status;
 }

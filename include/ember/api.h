@@ -15,6 +15,7 @@
 struct api;
 struct api_server;
 struct ev_loop;
+struct mmds;
 struct vm;
 
 /* Events for the API's owner (main). */
@@ -25,9 +26,10 @@ struct api_hooks {
 };
 
 /* A fresh API: no VM, Firecracker's defaults (1 vCPU, 128 MiB). `hooks` is copied and may
- * be NULL. */
-struct api *api_new(struct ev_loop *loop, const struct api_hooks *hooks, char *err,
-	size_t errlen);
+ * be NULL. `mmds` is the store /mmds fills and the API's VMs answer from: required, not
+ * owned (the caller frees it after api_free). */
+struct api *api_new(struct ev_loop *loop, const struct api_hooks *hooks, struct mmds *mmds,
+	char *err, size_t errlen);
 /* Stops the metrics timer and frees a VM the API created. NULL is a no-op. */
 void api_free(struct api *api);
 
@@ -66,9 +68,9 @@ struct api_server *api_server_new(struct ev_loop *loop, struct api *api, const c
 void api_server_free(struct api_server *srv);
 
 /* `ember --api-sock PATH [--config-file FILE]` (either may be NULL, not both): serve the
- * API, boot from the file if given, and run until the VM exits or SIGINT/SIGTERM. Prints
- * errors on stderr; returns the process exit status (vm_exit.h). */
-int api_run(const char *sock_path, const char *config_file);
+ * API over `mmds` (as api_new), boot from the file if given, and run until the VM exits or
+ * SIGINT/SIGTERM. Prints errors on stderr; returns the process exit status (vm_exit.h). */
+int api_run(const char *sock_path, const char *config_file, struct mmds *mmds);
 
 /* The instance id GET / shows (--id; "anonymous-instance" without one). The string must
  * outlive the process's API (argv does). */

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 struct cpu_template;
+struct mmds;
 
 #include "ember/balloon.h"
 #include "ember/block.h"
@@ -65,6 +66,9 @@ struct vm_config {
 	bool smt;
 	unsigned static_template;
 	struct cpu_template *cpu_template;
+	/* The store the interfaces with MMDS answer from: the process's, not owned, not part
+	 * of a definition (whoever makes the VM sets it); NULL: none may have MMDS. */
+	struct mmds *mmds;
 };
 
 /* Defaults: 1 vCPU, 128 MiB, anonymous memory, console on stdio. */

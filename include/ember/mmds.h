@@ -5,8 +5,9 @@
  * Two objects:
  * - struct mmds: the data store, the MMDS version (V1, V2), IMDS compatibility and the
  *   V2 session tokens. One per process, as in Firecracker (the store belongs to the
- *   microVM, not to a device): the API, the --metadata option and every network device
- *   reach it through mmds_shared(). Tests make their own with mmds_new().
+ *   microVM, not to a device): main() makes it, fills it from --metadata and hands it to
+ *   the API and the Lua host, which pass it to every VM they make (vm_config.mmds), whose
+ *   network devices get it from the VMM (virtio_env.mmds). Tests make their own.
  * - struct mmds_stack: the guest-facing endpoint of one network device: ARP for the MMDS
  *   address, IPv4, a small TCP server on port 80 and the HTTP/IMDS answers. The device
  *   hands it every frame the guest sends (mmds_stack_input: consumed or not) and asks it
@@ -34,9 +35,8 @@ enum mmds_version { MMDS_V1 = 1, MMDS_V2 = 2 };
 
 struct mmds;
 
-/* The process's MMDS (static storage: never NULL, never freed). */
-struct mmds *mmds_shared(void);
-/* A store of one's own (tests, fuzzing): empty, V1; NULL if memory ran out. */
+/* An empty store, V1, limit MMDS_DATA_LIMIT; NULL if memory ran out. mmds_free(NULL) is a
+ * no-op. */
 struct mmds *mmds_new(void);
 void mmds_free(struct mmds *m);
 /* Back to a fresh store: no data, V1, no IMDS compatibility, no tokens. */

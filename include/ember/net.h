@@ -47,11 +47,13 @@ __attribute__((warn_unused_result)) int tap_open(const char *name, char *err, si
 
 /* The model's ops, and a model over `fd` (a tap from tap_open, or in tests one end of a
  * SOCK_SEQPACKET socketpair; it is made non-blocking and owned from here on, closed even
- * on failure). NULL with err ("net 'eth0': ..."). Control thread. */
+ * on failure). MMDS answers come from `store` (not owned; NULL: cfg->mmds must be off).
+ * NULL with err ("net 'eth0': ..."). Control thread. */
+struct mmds;
 struct net_dev;
 extern const struct virtio_dev_ops net_ops;
-struct net_dev *net_dev_new(struct ev_loop *loop, const struct net_config *cfg, int fd,
-	char *err, size_t errlen);
+struct net_dev *net_dev_new(struct ev_loop *loop, const struct net_config *cfg,
+	struct mmds *store, int fd, char *err, size_t errlen);
 
 /* Change the rx and tx rate-limit buckets of a running interface in place (see
  * rate_limiter_update; an update that sets nothing leaves that direction alone); frames

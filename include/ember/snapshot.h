@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 struct ev_loop;
+struct mmds;
 struct vm;
 
 enum snapshot_type { SNAPSHOT_FULL, SNAPSHOT_DIFF };
@@ -55,6 +56,7 @@ struct restore_params {
 	const char *vsock_uds_path;    /* NULL: keep the saved one */
 	bool clock_realtime;           /* kvmclock jumps to wall time (saved with REALTIME) */
 	bool console_stdio;            /* guest serial on this process's stdin/stdout */
+	struct mmds *mmds;             /* the store for interfaces with MMDS (vm_config.mmds) */
 };
 
 /* Build a new VM from a snapshot. It is paused (or running if p->resume). NULL on

@@ -19,6 +19,7 @@
 struct bus;
 struct ev_loop;
 struct guest_mem;
+struct mmds;
 struct snap_cursor;
 struct snap_writer;
 
@@ -155,6 +156,7 @@ struct virtio_env {
 	const struct guest_mem *mem;
 	int vm_fd;          /* for KVM_IOEVENTFD / KVM_IRQFD */
 	struct bus *mmio;   /* the transport registers its window here */
+	struct mmds *mmds;  /* net: the store MMDS answers from (not owned), or NULL */
 };
 
 /* Create a virtio-mmio device at `base` (LAYOUT_VIRTIO_MMIO_SIZE window) raising `gsi`,

@@ -8,7 +8,6 @@
 
 #include "ember/clock.h"
 #include "ember/log.h"
-#include "ember/mmds.h"
 #include "ember/vm.h"
 
 static double metrics_period(void)
@@ -31,16 +30,22 @@ static void on_metrics_timer(struct ev_loop *loop, ev_timer *w, int revents)
 		log_warn("metrics: %s", err);
 }
 
-struct api *api_new(struct ev_loop *loop, const struct api_hooks *hooks, char *err,
-	size_t errlen)
+struct api *api_new(struct ev_loop *loop, const struct api_hooks *hooks, struct mmds *mmds,
+	char *err, size_t errlen)
 {
-	struct api *api = calloc(1, sizeof(*api));
+	struct api *api;
 
+	if (!mmds) {
+		snprintf(err, errlen, "api: no MMDS store");
+		return NULL;
+	}
+	api = calloc(1, sizeof(*api));
 	if (!api) {
 		snprintf(err, errlen, "api: out of memory");
 		return NULL;
 	}
 	api->loop = loop;
+	api->mmds = mmds;
 	if (hooks)
 		api->hooks = *hooks;
 	vm_config_init(&api->cfg);
@@ -62,7 +67,6 @@ void api_free(struct api *api)
 	for (unsigned i = 0; i < VM_MAX_DRIVES; i++)
 		api_drive_extra_deinit(api, i);
 	free(api->boot_args);
-	mmds_reset(mmds_shared()); /* the store lives as long as the API that fills it */
 	free(api);
 }
 
@@ -116,6 +120,7 @@ void api_start_vm(struct api *api, struct api_resp *r)
 			"configuration.");
 		return;
 	}
+	api->cfg.mmds = api->mmds;
 	vm = vm_new(&api->cfg, api->loop, err, sizeof(err));
 	if (!vm) {
 		resp_fault(r, 400, "Start microvm error: %s", err);

@@ -32,6 +32,7 @@ struct api {
 	struct vm *vm;      /* NULL before boot */
 	bool owns_vm;       /* created here (InstanceStart, snapshot load) */
 	bool restored;      /* the VM came from a snapshot */
+	struct mmds *mmds;  /* the process's MMDS store (api_new), handed to the VMs made here */
 
 	/* Pre-boot configuration, used by InstanceStart. */
 	struct vm_config cfg;

@@ -217,6 +217,7 @@ static void load(struct api *api, const cJSON *b, struct api_resp *r)
 			      json_get_bool(b, "enable_diff_snapshots", false);
 	p.vsock_uds_path = json_get_str(json_get(b, "vsock_override"), "uds_path");
 	p.console_stdio = api->cfg.console == CONSOLE_STDIO;
+	p.mmds = api->mmds;
 	n = (unsigned)cJSON_GetArraySize(json_get(b, "network_overrides"));
 	if (n) {
 		ov = calloc(n, sizeof(*ov));

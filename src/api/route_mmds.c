@@ -12,12 +12,12 @@
 /* ---- /mmds ---- */
 
 /* Replace the store with v (consumed), answering 204, 413 or 500. */
-static void store(cJSON *v, struct api_resp *r)
+static void store(struct mmds *m, cJSON *v, struct api_resp *r)
 {
 	int ret;
 
 	json_source_exact_numbers(v);
-	ret = v ? mmds_set_data(mmds_shared(), v) : -ENOMEM;
+	ret = v ? mmds_set_data(m, v) : -ENOMEM;
 
 	if (ret == -EFBIG)
 		resp_fault(r, 413, "MMDS limit exceeded error: The MMDS patch request doesn't fit.");
@@ -30,9 +30,8 @@ static void store(cJSON *v, struct api_resp *r)
 void api_get_mmds(struct api *api, const struct api_call *call, struct api_resp *r)
 {
 	cJSON *data;
-	int ret = mmds_data_copy(mmds_shared(), &data);
+	int ret = mmds_data_copy(api->mmds, &data);
 
-	(void)api;
 	(void)call;
 	resp_json(r, ret == -ENOENT ? cJSON_CreateObject() : data);
 }
@@ -41,9 +40,8 @@ void api_put_mmds(struct api *api, const struct api_call *call, struct api_resp 
 {
 	cJSON *copy = cJSON_Duplicate(call->body, 1);
 
-	(void)api;
 	json_source_forget(copy); /* the store keeps the data, not the request's text */
-	store(copy, r);
+	store(api->mmds, copy, r);
 }
 
 /* RFC 7396 JSON merge patch: returns the new target (the old one is consumed), or NULL
@@ -81,14 +79,13 @@ static cJSON *merge(cJSON *target, const cJSON *patch)
 void api_patch_mmds(struct api *api, const struct api_call *call, struct api_resp *r)
 {
 	cJSON *next;
-	int ret = mmds_data_copy(mmds_shared(), &next);
+	int ret = mmds_data_copy(api->mmds, &next);
 
-	(void)api;
 	if (ret == -ENOENT) {
 		resp_fault(r, 400, "MMDS error: The MMDS data store is not initialized.");
 		return;
 	}
-	store(next ? merge(next, call->body) : NULL, r);
+	store(api->mmds, next ? merge(next, call->body) : NULL, r);
 }
 
 /* ---- /mmds/config ---- */
@@ -163,7 +160,7 @@ void api_put_mmds_config(struct api *api, const struct api_call *call, struct ap
 		api->cfg.nets[i].mmds = (struct net_mmds_config){ 0 };
 	cJSON_ArrayForEach(e, ids)
 		api->cfg.nets[find_net(&api->cfg, e->valuestring)].mmds = m;
-	mmds_configure(mmds_shared(), m.version == 2 ? MMDS_V2 : MMDS_V1, m.imds_compat);
+	mmds_configure(api->mmds, m.version == 2 ? MMDS_V2 : MMDS_V1, m.imds_compat);
 	resp_ok(r);
 }
 

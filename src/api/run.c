@@ -38,7 +38,7 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-int api_run(const char *sock_path, const char *config_file)
+int api_run(const char *sock_path, const char *config_file, struct mmds *mmds)
 {
 	struct run run = { .status = EMBER_EXIT_OK };
 	struct api_hooks hooks = { .vm_exited = vm_exited, .opaque = &run };
@@ -52,7 +52,7 @@ int api_run(const char *sock_path, const char *config_file)
 		fprintf(stderr, "ember: cannot create the event loop\n");
 		return EMBER_EXIT_ERROR;
 	}
-	run.api = api_new(run.loop, &hooks, err, sizeof(err));
+	run.api = api_new(run.loop, &hooks, mmds, err, sizeof(err));
 	if (!run.api) {
 		fprintf(stderr, "ember: %s\n", err);
 		return EMBER_EXIT_ERROR;

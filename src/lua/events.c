@@ -1,5 +1,6 @@
 /* VM events (boot, console, pause, resume, start, exit) delivered to the Lua dispatcher
- * (lua/ember/policy.lua) from the loop, and the core functions policies are built on. */
+ * (lua/ember/policy.lua) from the loop, each as a new task, and the core functions
+ * policies are built on. The VM userdata queues them (lvm.c); nothing here knows it. */
 #include <stdlib.h>
 
 #include <lauxlib.h>
@@ -29,13 +30,14 @@ void host_deliver_events(struct lua_host *h)
 	}
 }
 
-void host_vm_event(struct lua_host *h, struct lvm *v, const char *name)
+void host_queue_event(struct lua_host *h, const char *name)
 {
 	struct vm_event *e = calloc(1, sizeof(*e));
 
-	if (!e)
+	if (!e) {
+		lua_pop(h->L, 1);
 		return;
-	lvm_push(h->L, v);
+	}
 	e->vm_ref = luaL_ref(h->L, LUA_REGISTRYINDEX);
 	e->name = name;
 	*h->events_tail = e;

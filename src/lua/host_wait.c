@@ -249,3 +249,35 @@ void host_waiters_init(struct lua_host *h)
 	ev_timer_init(&h->recheck, on_recheck, 0, 0);
 	h->recheck.data = h;
 }
+
+/* Ctrl-C at the REPL: the task's wait is abandoned (a console it attached comes back). */
+void host_cancel(struct lua_host *h, struct task *t)
+{
+	for (struct waiter *w = h->waiters.next; w != &h->waiters; w = w->next) {
+		if (w->task != t)
+			continue;
+		ev_timer_stop(h->loop, &w->timer);
+		host_waiter_unlink(w);
+		if (w->kind == WAIT_ATTACH)
+			vm_console_detach(w->vm->vm);
+		free(w->pattern);
+		free(w);
+		break;
+	}
+	task_end(t); /* the coroutine is collected with whatever it held */
+}
+
+/* The host ends: waiting coroutines are dropped with the Lua state; their VMs are freed
+ * by __gc. */
+void host_waiters_drop(struct lua_host *h)
+{
+	ev_timer_stop(h->loop, &h->recheck);
+	while (h->waiters.next != &h->waiters) {
+		struct waiter *w = h->waiters.next;
+		ev_timer_stop(h->loop, &w->timer);
+		host_waiter_unlink(w);
+		task_end(w->task);
+		free(w->pattern);
+		free(w);
+	}
+}

@@ -106,6 +106,7 @@ int lvm_restore(lua_State *L)
 	for (unsigned i = 0; i < p.nr_net_overrides; i++)
 		nets[i] = (struct net_override){ .iface_id = ids[i], .host_dev_name = vals[i] };
 	p.net_overrides = nets;
+	p.mmds = h->mmds;
 	vm = vm_restore(&p, h->loop, err, sizeof(err));
 	if (!vm)
 		return push_fail(L, err);

@@ -1,8 +1,8 @@
-/* luaopen_ember: the C primitives (`core`) and the embedded Lua side of the module. */
+/* luaopen_ember: the C primitives (`core`) and the embedded Lua side of the module; the
+ * top of src/lua below the host (host.c), which preloads it. */
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,43 +34,9 @@ static const struct embedded {
 	{ "client", ember_lua_client, ember_lua_client_end },
 };
 
-int config_error(lua_State *L, const char *fmt, ...)
-{
-	va_list ap;
-
-	lua_createtable(L, 0, 1);
-	va_start(ap, fmt);
-	lua_pushvfstring(L, fmt, ap);
-	va_end(ap);
-	lua_setfield(L, -2, "message");
-	luaL_setmetatable(L, CONFIG_ERROR_META);
-	return lua_error(L);
-}
-
-int push_fail(lua_State *L, const char *msg)
-{
-	lua_pushnil(L);
-	lua_pushstring(L, msg);
-	return 2;
-}
-
-int push_result(lua_State *L, int ret, const char *err)
-{
-	if (ret)
-		return push_fail(L, err);
-	lua_pushboolean(L, 1);
-	return 1;
-}
-
 static int core_config_error(lua_State *L)
 {
 	return config_error(L, "%s", luaL_checkstring(L, 1));
-}
-
-static int config_error_tostring(lua_State *L)
-{
-	lua_getfield(L, 1, "message");
-	return 1;
 }
 
 static int core_sleep(lua_State *L)
@@ -166,6 +132,20 @@ static int load_embedded(lua_State *L)
 	return 1;
 }
 
+/* The "ember.vm" metatable, its __index holding the methods of each lvm_*.c file. */
+static void open_vm(lua_State *L)
+{
+	lvm_open(L);
+	luaL_getmetatable(L, LVM_META);
+	lua_newtable(L);
+	lvm_lifecycle_open(L); /* start, pause, wait_for, snapshot, ... (lvm_lifecycle.c) */
+	lvm_machine_open(L); /* mem, msrs, exits, times, ... (lvm_machine.c) */
+	lvm_devices_open(L); /* balloon, update_drive, update_net (lvm_devices.c) */
+	lvm_inspect_open(L); /* regs, devices, console, send_keys (lvm_inspect.c) */
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+}
+
 int luaopen_ember(lua_State *L);
 int luaopen_ember(lua_State *L)
 {
@@ -178,11 +158,8 @@ int luaopen_ember(lua_State *L)
 		lua_setfield(L, -2, name);
 	}
 	lua_pop(L, 1);
-	luaL_newmetatable(L, CONFIG_ERROR_META);
-	lua_pushcfunction(L, config_error_tostring);
-	lua_setfield(L, -2, "__tostring");
-	lua_pop(L, 1);
-	lvm_open(L);
+	config_error_open(L);
+	open_vm(L);
 	if (load_lua(L, "init", ember_lua_init, ember_lua_init_end) != LUA_OK)
 		return lua_error(L);
 	luaL_newlib(L, core_funcs);

@@ -161,6 +161,7 @@ struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char
 		goto out;
 	cfg.track_dirty_pages = p->track_dirty_pages;
 	cfg.console = p->console_stdio ? CONSOLE_STDIO : CONSOLE_NONE;
+	cfg.mmds = p->mmds;
 	vm = vm_new(&cfg, loop, err, errlen);
 	if (!vm)
 		goto out;

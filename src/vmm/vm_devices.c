@@ -33,7 +33,7 @@ int vm_build_virtio(struct vm *vm, char *err, size_t errlen)
 {
 	const struct vm_config *c = &vm->cfg;
 	struct virtio_env env = { .loop = vm->devs.loop, .control_loop = vm->loop,
-		.mem = &vm->mem, .vm_fd = vm->vm_fd, .mmio = &vm->mmio };
+		.mem = &vm->mem, .vm_fd = vm->vm_fd, .mmio = &vm->mmio, .mmds = c->mmds };
 	unsigned total = c->nr_drives + c->nr_nets + c->vsock.enabled + c->entropy.enabled +
 		c->balloon.enabled;
 	int ret = 0;

@@ -20,6 +20,7 @@
 #include "ember/api.h"
 #include "ember/log.h"
 #include "ember/metrics.h"
+#include "ember/mmds.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -100,6 +101,7 @@ static void call(struct api *api, const char *method, const char *path, const ch
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct mmds *store;
 	static const char boot[] = "{\"kernel_image_path\": \"/dev/null\"}";
 	static const char start[] = "{\"action_type\": \"InstanceStart\"}";
 	struct api *api;
@@ -109,7 +111,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 2)
 		return 0;
 	which = data[0] % (sizeof(endpoints) / sizeof(endpoints[0]));
-	api = api_new(loop, NULL, err, sizeof(err));
+	store = mmds_new(); /* each input starts from an empty store */
+	api = store ? api_new(loop, NULL, store, err, sizeof(err)) : NULL;
 	if (!api)
 		abort();
 	if (data[1] & 1) {
@@ -130,6 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	call(api, "GET", "/machine-config", NULL, 0);
 	free(body);
 	api_free(api);
+	mmds_free(store);
 	metrics_reset();
 	log_set_enabled(false);
 	return 0;

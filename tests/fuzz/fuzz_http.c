@@ -24,6 +24,7 @@
 #include "ember/api.h"
 #include "ember/log.h"
 #include "ember/metrics.h"
+#include "ember/mmds.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -65,6 +66,7 @@ static void drain(int fd)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	struct mmds *store;
 	struct api_server srv = { .loop = loop, .fd = -1 };
 	char err[128];
 	size_t piece, off = 0;
@@ -75,7 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	piece = data[0] & 0x80 ? size : (size_t)(data[0] & 0x3f) + 1;
 	data++;
 	size--;
-	srv.api = api_new(loop, NULL, err, sizeof(err));
+	store = mmds_new(); /* each input starts from an empty store */
+	srv.api = store ? api_new(loop, NULL, store, err, sizeof(err)) : NULL;
 	if (!srv.api || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
 		abort();
 	if (!api_conn_new(&srv, sv[0]))
@@ -100,6 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		__builtin_trap();
 	close(sv[1]);
 	api_free(srv.api);
+	mmds_free(store);
 	metrics_reset();
 	log_set_enabled(false);
 	return 0;

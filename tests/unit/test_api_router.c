@@ -17,6 +17,7 @@
 #include "ember/api.h"
 #include "ember/config.h"
 #include "ember/metrics.h"
+#include "ember/mmds.h"
 #include "fake_vm.h"
 
 struct call {
@@ -26,6 +27,7 @@ struct call {
 };
 
 static struct api *api;
+static struct mmds *store; /* the MMDS store the test's API is handed */
 
 static int setup(void **state)
 {
@@ -34,7 +36,8 @@ static int setup(void **state)
 	(void)state;
 	fake_vm_reset();
 	metrics_reset();
-	api = api_new(ev_default_loop(0), NULL, err, sizeof(err));
+	store = mmds_new();
+	api = store ? api_new(ev_default_loop(0), NULL, store, err, sizeof(err)) : NULL;
 	return api ? 0 : -1;
 }
 
@@ -42,6 +45,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	api_free(api);
+	mmds_free(store);
 	metrics_reset();
 	assert_int_equal(fake_vm.vms_alive, 0);
 	return 0;
@@ -698,6 +702,35 @@ static void test_api_router_logger_metrics_mmds(void **state)
 	unlink(path);
 }
 
+/* The API reads and fills the store it was handed, hands it to the VM it boots and to
+ * one it restores, and refuses to be made without one. */
+static void test_api_router_mmds_store_is_the_one_given(void **state)
+{
+	static const struct call boot[] = { BOOT_CALLS };
+	cJSON *data = cJSON_Parse("{\"from\": \"the owner\"}");
+	char err[64];
+	int status;
+	char *body;
+
+	(void)state;
+	assert_int_equal(mmds_set_data(store, data), 0);
+	body = request("GET", "/mmds", NULL, &status);
+	assert_int_equal(status, 200);
+	assert_non_null(strstr(body, "\"from\":\"the owner\""));
+	free(body);
+	body = request("PUT", "/mmds", "{\"put\": 1}", &status);
+	assert_int_equal(status, 204);
+	free(body);
+	assert_int_equal(mmds_data_copy(store, &data), 0);
+	assert_non_null(cJSON_GetObjectItem(data, "put"));
+	cJSON_Delete(data);
+	for (size_t i = 0; i < sizeof(boot) / sizeof(boot[0]); i++)
+		expect(&boot[i]);
+	assert_ptr_equal(vm_config(fake_vm.last)->mmds, store);
+	assert_null(api_new(ev_default_loop(0), NULL, NULL, err, sizeof(err)));
+	assert_string_equal(err, "api: no MMDS store");
+}
+
 static void test_api_router_mmds_store_is_limited(void **state)
 {
 	size_t n = 30000;
@@ -870,6 +903,7 @@ static void test_api_router_snapshot_load(void **state)
 	assert_string_equal(fake_vm.last_restore_path, "/run/uffd.sock");
 	assert_int_equal(fake_vm.last_restore.backend, MEM_BACKEND_UFFD);
 	assert_true(fake_vm.last_restore.track_dirty_pages);
+	assert_ptr_equal(fake_vm.last_restore.mmds, store); /* the restored VM answers from it */
 	assert_false(fake_vm.last_restore.resume);
 	assert_int_equal(fake_vm.last_restore.nr_net_overrides, 1);
 	assert_string_equal(fake_vm.last_restore_vsock, "/v2");
@@ -897,7 +931,7 @@ static void test_api_router_snapshot_load_rules(void **state)
 	api_free(api);
 
 	/* A boot resource first: loading is refused, as in Firecracker. */
-	api = api_new(ev_default_loop(0), NULL, (char[64]){ 0 }, 64);
+	api = api_new(ev_default_loop(0), NULL, store, (char[64]){ 0 }, 64);
 	expect(&(struct call){ "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": "
 		"64}", 204, NULL });
 	expect(&(struct call){ "PUT", "/snapshot/load", load, 400, "Load snapshot error: Loading "
@@ -1011,7 +1045,7 @@ static void test_api_router_config_file(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct api *a = api_new(ev_default_loop(0), NULL, err, sizeof(err));
+		struct api *a = api_new(ev_default_loop(0), NULL, store, err, sizeof(err));
 		fd = mkstemp(path);
 		assert_true(fd >= 0);
 		assert_int_equal(write(fd, bad[i].text, strlen(bad[i].text)),
@@ -1102,6 +1136,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_api_router_balloon_without_statistics, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_logger_metrics_mmds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_router_mmds_store_is_the_one_given, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_mmds_store_is_limited, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_pre_boot_refusals, setup, teardown),

@@ -15,6 +15,7 @@
 
 #include "ember/config.h"
 #include "ember/log.h"
+#include "ember/mmds.h"
 #include "ember/net.h"
 #include "ember/rate_limiter.h"
 #include "ember/snapshot_file.h"
@@ -33,6 +34,7 @@ struct t {
 	struct net_dev *n;
 	int peer; /* the "host" end */
 	struct net_config cfg;
+	struct mmds *store; /* what MMDS answers from, as the VMM hands it */
 };
 
 static int setup_cfg(void **state, const struct net_config *cfg)
@@ -46,7 +48,9 @@ static int setup_cfg(void **state, const struct net_config *cfg)
 	t->loop = ev_loop_new(EVFLAG_AUTO);
 	t->r = nvr_new(2);
 	t->cfg = *cfg;
-	t->n = net_dev_new(t->loop, &t->cfg, sv[0], err, sizeof(err));
+	t->store = mmds_new();
+	assert_non_null(t->store);
+	t->n = net_dev_new(t->loop, &t->cfg, t->store, sv[0], err, sizeof(err));
 	assert_non_null(t->n);
 	t->peer = sv[1];
 	net_ops.attach(t->n, t->r);
@@ -84,6 +88,7 @@ static int teardown(void **state)
 	close(t->peer);
 	nvr_free(t->r);
 	ev_loop_destroy(t->loop);
+	mmds_free(t->store);
 	free(t);
 	return 0;
 }
@@ -486,6 +491,23 @@ static void test_virtio_net_restore_brings_back_the_mmds_config(void **state)
 	assert_int_equal(virtio_net_mmds_config(NULL, &got), -ENODEV);
 }
 
+/* An interface asked to answer MMDS with no store to answer from is refused, named. */
+static void test_virtio_net_mmds_without_a_store_is_refused(void **state)
+{
+	struct net_config cfg = { .id = "eth1", .tap = "tap0",
+		.mmds = { .enabled = true, .ipv4 = MMDS_DEFAULT_IPV4, .version = 1 } };
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	char err[256];
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	assert_null(net_dev_new(loop, &cfg, NULL, sv[0], err, sizeof(err)));
+	assert_string_equal(err, "net 'eth1': mmds: no MMDS store to answer from");
+	close(sv[1]);
+	ev_loop_destroy(loop);
+}
+
 static void test_virtio_net_bad_tap_name_is_named(void **state)
 {
 	struct net_config cfg = { .id = "eth0", .tap = "a-tap-name-that-is-too-long" };
@@ -532,6 +554,7 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(test_virtio_net_restore_brings_back_the_mmds_config,
 			setup, teardown),
+		cmocka_unit_test(test_virtio_net_mmds_without_a_store_is_refused),
 		cmocka_unit_test(test_virtio_net_bad_tap_name_is_named),
 	};
 

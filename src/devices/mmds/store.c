@@ -1,4 +1,4 @@
-/* The MMDS data store: the JSON tree, the version and IMDS compatibility, one per process. */
+/* The MMDS data store: the JSON tree, the version and IMDS compatibility. */
 #include "ember/mmds.h"
 
 #include <errno.h>
@@ -10,14 +10,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-
-static struct mmds shared = { .lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP,
-	.version = MMDS_V1, .size_limit = MMDS_DATA_LIMIT };
-
-struct mmds *mmds_shared(void)
-{
-	return &shared;
-}
 
 struct mmds *mmds_new(void)
 {
@@ -47,7 +39,7 @@ void mmds_unlock(struct mmds *m)
 
 void mmds_free(struct mmds *m)
 {
-	if (!m || m == &shared)
+	if (!m)
 		return;
 	cJSON_Delete(m->data);
 	pthread_mutex_destroy(&m->lock);

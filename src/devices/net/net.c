@@ -432,14 +432,17 @@ int virtio_net_set_limits(struct virtio_dev *vd, const struct rate_limit_update 
 
 int net_mmds_enable(struct net_dev *n, const struct net_mmds_config *cfg)
 {
-	struct mmds_stack *s = mmds_stack_new(mmds_shared(), cfg->ipv4);
+	struct mmds_stack *s;
 
+	if (!n->store)
+		return -EINVAL;
+	s = mmds_stack_new(n->store, cfg->ipv4);
 	if (!s)
 		return -ENOMEM;
 	mmds_stack_free(n->mmds);
 	n->mmds = s;
 	n->mmds_cfg = *cfg;
-	mmds_configure(mmds_shared(), cfg->version == 2 ? MMDS_V2 : MMDS_V1, cfg->imds_compat);
+	mmds_configure(n->store, cfg->version == 2 ? MMDS_V2 : MMDS_V1, cfg->imds_compat);
 	return 0;
 }
 
@@ -455,11 +458,12 @@ static int init_limiter(struct rate_limiter *rl, const struct rate_limit *limit,
 	return 0;
 }
 
-struct net_dev *net_dev_new(struct ev_loop *loop, const struct net_config *cfg, int fd,
-	char *err, size_t errlen)
+struct net_dev *net_dev_new(struct ev_loop *loop, const struct net_config *cfg,
+	struct mmds *store, int fd, char *err, size_t errlen)
 {
 	const char *id = cfg->id ? cfg->id : "";
 	struct net_dev *n = calloc(1, sizeof(*n));
+	int ret;
 
 	if (!n || !(n->id = strdup(id)) || !(n->tap = strdup(cfg->tap ? cfg->tap : ""))) {
 		snprintf(err, errlen, "net '%s': %s", id, strerror(ENOMEM));
@@ -470,6 +474,7 @@ struct net_dev *net_dev_new(struct ev_loop *loop, const struct net_config *cfg, 
 		return NULL;
 	}
 	n->loop = loop;
+	n->store = store;
 	n->fd = fd;
 	memcpy(n->mac, cfg->mac, sizeof(n->mac));
 	n->has_mac = cfg->has_mac;
@@ -485,8 +490,9 @@ struct net_dev *net_dev_new(struct ev_loop *loop, const struct net_config *cfg, 
 	if (init_limiter(&n->rx_rl, &cfg->rx_limit, id, "rx_rate_limiter", err, errlen) ||
 	    init_limiter(&n->tx_rl, &cfg->tx_limit, id, "tx_rate_limiter", err, errlen))
 		goto err_destroy;
-	if (cfg->mmds.enabled && net_mmds_enable(n, &cfg->mmds)) {
-		snprintf(err, errlen, "net '%s': mmds: %s", id, strerror(ENOMEM));
+	if (cfg->mmds.enabled && (ret = net_mmds_enable(n, &cfg->mmds))) {
+		snprintf(err, errlen, "net '%s': mmds: %s", id,
+			ret == -EINVAL ? "no MMDS store to answer from" : strerror(-ret));
 		goto err_destroy;
 	}
 	return n;
@@ -506,7 +512,7 @@ struct virtio_dev *virtio_net_new(const struct virtio_env *env, uint64_t base, u
 		snprintf(err, errlen, "net '%s': %s", cfg->id ? cfg->id : "", why);
 		return NULL;
 	}
-	n = net_dev_new(env->loop, cfg, fd, err, errlen);
+	n = net_dev_new(env->loop, cfg, env->mmds, fd, err, errlen);
 	if (!n)
 		return NULL;
 	return virtio_mmio_new(env, base, gsi, &net_ops, n, err, errlen);

@@ -43,6 +43,7 @@ struct net_dev {
 	/* MMDS on this interface (NULL: off): the guest's frames for it stop here, its
 	 * answers go into the rx queue before anything from the tap. */
 	struct mmds_stack *mmds;
+	struct mmds *store;     /* where MMDS answers come from (virtio_env.mmds), or NULL */
 	struct net_mmds_config mmds_cfg;
 	ev_timer mmds_w;        /* the stack's retransmission timer */
 	uint8_t rx_frame[FRAME_BUF];
@@ -50,8 +51,8 @@ struct net_dev {
 };
 
 /* net.c */
-/* Turn MMDS on for this interface with `cfg` (the process's store takes its version and
- * IMDS compatibility); -ENOMEM. Control thread, device not running. */
+/* Turn MMDS on for this interface with `cfg` (n->store takes its version and IMDS
+ * compatibility); -EINVAL without a store, -ENOMEM. Control thread, device not running. */
 int net_mmds_enable(struct net_dev *n, const struct net_mmds_config *cfg);
 
 /* net_persist.c: the model's save/restore ops (transport lock held, paused VM). */

@@ -1,0 +1,62 @@
+/* How a binding answers Lua: an operational failure as nil, message; a bad definition as
+ * a raised ember.config_error, which the host tells apart from other errors. The bottom
+ * of src/lua: it calls nothing else here. */
+#include <stdarg.h>
+
+#include <lauxlib.h>
+
+#include "internal.h"
+
+int config_error(lua_State *L, const char *fmt, ...)
+{
+	va_list ap;
+
+	lua_createtable(L, 0, 1);
+	va_start(ap, fmt);
+	lua_pushvfstring(L, fmt, ap);
+	va_end(ap);
+	lua_setfield(L, -2, "message");
+	luaL_setmetatable(L, CONFIG_ERROR_META);
+	return lua_error(L);
+}
+
+bool config_error_is(lua_State *L, int idx)
+{
+	bool yes;
+
+	if (!lua_getmetatable(L, idx))
+		return false;
+	luaL_getmetatable(L, CONFIG_ERROR_META);
+	yes = lua_rawequal(L, -1, -2);
+	lua_pop(L, 2);
+	return yes;
+}
+
+static int config_error_tostring(lua_State *L)
+{
+	lua_getfield(L, 1, "message");
+	return 1;
+}
+
+void config_error_open(lua_State *L)
+{
+	luaL_newmetatable(L, CONFIG_ERROR_META);
+	lua_pushcfunction(L, config_error_tostring);
+	lua_setfield(L, -2, "__tostring");
+	lua_pop(L, 1);
+}
+
+int push_fail(lua_State *L, const char *msg)
+{
+	lua_pushnil(L);
+	lua_pushstring(L, msg);
+	return 2;
+}
+
+int push_result(lua_State *L, int ret, const char *err)
+{
+	if (ret)
+		return push_fail(L, err);
+	lua_pushboolean(L, 1);
+	return 1;
+}
