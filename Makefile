@@ -30,6 +30,7 @@ EMBER_SRCS := \
 	src/kvm/bus.c \
 	src/kvm/guest_mem.c \
 	src/kvm/vcpu.c \
+	src/kvm/vm_fd.c \
 	src/arch/x86_64/acpi.c \
 	src/arch/x86_64/aml.c \
 	src/arch/x86_64/boot_tables.c \
@@ -93,6 +94,11 @@ EMBER_SRCS := \
 	src/vmm/snapshot_cpu.c \
 	src/vmm/vm.c \
 	src/vmm/vm_build.c \
+	src/vmm/vm_build_boot.c \
+	src/vmm/vm_build_restore.c \
+	src/vmm/vm_lifecycle.c \
+	src/vmm/vm_persist.c \
+	src/vmm/vm_recipe.c \
 	src/vmm/vm_shell.c \
 	src/vmm/vm_devices.c \
 	src/vmm/vm_inspect.c \
@@ -104,6 +110,7 @@ EMBER_SRCS := \
 	src/security/seccomp_file_json.c \
 	src/snapshot/memory_file.c \
 	src/snapshot/page_scan.c \
+	src/snapshot/publish.c \
 	src/snapshot/snapshot_id.c \
 	src/snapshot/state_file.c \
 	src/snapshot/state_file_read.c \
@@ -167,18 +174,20 @@ test_kernel_loader_SRCS := src/arch/x86_64/kernel_loader.c src/kvm/guest_mem.c
 test_zero_page_SRCS := src/arch/x86_64/zero_page.c src/kvm/guest_mem.c
 test_boot_tables_SRCS := src/arch/x86_64/boot_tables.c src/kvm/guest_mem.c
 test_serial_SRCS := src/devices/legacy/serial.c src/kvm/bus.c $(STATE_FILE_SRCS)
-test_state_file_SRCS := $(STATE_FILE_SRCS)
+test_state_file_SRCS := $(STATE_FILE_SRCS) src/snapshot/publish.c
 test_snapshot_id_SRCS := src/snapshot/snapshot_id.c $(STATE_FILE_SRCS)
 # Restore's early checks: the section loaders, the configuration checks, the memory file's
 # id, and the x86_64 state parser, all without KVM.
 SNAPSHOT_CHECK_SRCS := src/vmm/snapshot_check.c src/vmm/snapshot_sections.c \
 	src/vmm/snapshot_config.c src/vmm/config.c src/kvm/guest_mem.c \
 	src/snapshot/snapshot_id.c src/snapshot/memory_file.c src/snapshot/page_scan.c \
+	src/snapshot/publish.c \
 	src/arch/x86_64/state_parse.c src/arch/x86_64/state_items.c src/arch/x86_64/cpuid.c \
 	src/util/log.c $(STATE_FILE_SRCS)
 test_snapshot_check_SRCS := $(SNAPSHOT_CHECK_SRCS)
 test_page_scan_SRCS := src/snapshot/page_scan.c
 test_memory_file_SRCS := src/snapshot/memory_file.c src/snapshot/page_scan.c \
+	src/snapshot/publish.c \
 	src/snapshot/snapshot_id.c src/kvm/guest_mem.c src/util/log.c $(STATE_FILE_SRCS) \
 	$(GUEST_MEM_FIXTURE)
 test_log_ratelimit_SRCS := src/util/log_ratelimit.c src/util/log.c

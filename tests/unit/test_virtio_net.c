@@ -429,15 +429,17 @@ static void test_virtio_net_save_restore_round_trip(void **state)
 	struct snap_reader *rd = save(t);
 	struct snap_cursor c;
 	uint8_t mac[6];
+	char err[160];
 
 	assert_int_equal(snap_reader_find(rd, SNAP_SEC_DEVICE, 0, &c), 0);
-	assert_int_equal(net_ops.restore(t->n, &c), 0);
+	assert_int_equal(net_ops.restore(t->n, &c, err, sizeof(err)), 0);
 	net_ops.config_read(t->n, 0, mac, 6);
 	assert_memory_equal(mac, MAC, 6);
 	/* a truncated state is refused */
 	assert_int_equal(snap_reader_find(rd, SNAP_SEC_DEVICE, 0, &c), 0);
 	c.left = 10;
-	assert_int_equal(net_ops.restore(t->n, &c), -EINVAL);
+	assert_int_equal(net_ops.restore(t->n, &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "saved state is malformed"));
 	snap_reader_free(rd);
 }
 
@@ -446,10 +448,11 @@ static int transplant(struct t *from, struct t *to)
 {
 	struct snap_reader *rd = save(from);
 	struct snap_cursor c;
+	char err[160];
 	int ret;
 
 	assert_int_equal(snap_reader_find(rd, SNAP_SEC_DEVICE, 0, &c), 0);
-	ret = net_ops.restore(to->n, &c);
+	ret = net_ops.restore(to->n, &c, err, sizeof(err));
 	snap_reader_free(rd);
 	return ret;
 }

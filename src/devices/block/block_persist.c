@@ -2,11 +2,11 @@
 #include "block_internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ember/clock.h"
-#include "ember/guest_mem.h"
 #include "ember/log.h"
 #include "ember/snapshot_file.h"
 
@@ -115,7 +115,7 @@ static int get_replay(struct block *b, struct snap_cursor *c, uint32_t count)
 	return 0;
 }
 
-int blk_restore(void *dev, struct snap_cursor *c)
+int blk_restore(void *dev, struct snap_cursor *c, char *err, size_t errlen)
 {
 	struct block *b = dev;
 	struct rate_limiter_state rs;
@@ -129,11 +129,12 @@ int blk_restore(void *dev, struct snap_cursor *c)
 		snap_get_u64(c, &bb) || snap_get_u64(c, &rs.bandwidth_burst) ||
 		snap_get_u64(c, &ob) || snap_get_u64(c, &rs.ops_burst) ||
 		snap_get_u32(c, &count) || ro > 1) {
-		log_err("block '%s': saved state is malformed (version %u)", b->id, version);
+		snprintf(err, errlen, "block '%s': saved state is malformed (version %u)", b->id,
+			version);
 		return -EINVAL;
 	}
 	if ((bool)ro != b->read_only) {
-		log_err("block '%s': saved as %s, defined as %s", b->id, ro ? "read-only" :
+		snprintf(err, errlen, "block '%s': saved as %s, defined as %s", b->id, ro ? "read-only" :
 			"read-write", b->read_only ? "read-only" : "read-write");
 		return -EINVAL;
 	}
@@ -143,7 +144,7 @@ int blk_restore(void *dev, struct snap_cursor *c)
 		log_info("block '%s': saved at %s, restored from %s", b->id, path, b->path);
 	ret = get_replay(b, c, count);
 	if (ret) {
-		log_err("block '%s': saved requests are malformed", b->id);
+		snprintf(err, errlen, "block '%s': saved requests are malformed", b->id);
 		return ret;
 	}
 	size = b->be->ops->size(b->be);
@@ -156,30 +157,4 @@ int blk_restore(void *dev, struct snap_cursor *c)
 	rs.ops_budget = (int64_t)ob;
 	rate_limiter_restore(&b->rl, &rs, mono_ns());
 	return 0;
-}
-
-void blk_replay(struct block *b)
-{
-	struct virtq *q = virtio_queue(b->vd, 0);
-	unsigned n = b->nr_replay;
-
-	for (unsigned i = 0; q && i < n; i++) {
-		const struct blk_saved_done *r = &b->replay[i];
-		struct virtq_elem e = { .head = r->head, .write_len = r->written };
-		uint8_t *status = guest_mem_ptr_mut(b->mem, r->status_gpa, 1);
-
-		/* The state file is outside input too: a bad entry is dropped, not trusted. */
-		if (!status) {
-			log_warn("block '%s': a saved request could not be answered", b->id);
-			continue;
-		}
-		*status = r->status; /* status byte first, then the used ring */
-		if (virtq_push(q, &e, r->written))
-			log_warn("block '%s': a saved request could not be answered", b->id);
-	}
-	free(b->replay);
-	b->replay = NULL;
-	b->nr_replay = 0;
-	if (n)
-		virtio_notify(b->vd, 0);
 }

@@ -3,10 +3,10 @@
 #include "net_internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ember/clock.h"
-#include "ember/log.h"
 #include "ember/mmds.h"
 #include "ember/snapshot_file.h"
 #include "ember/virtio.h"
@@ -80,7 +80,7 @@ int net_save(void *dev, struct snap_writer *w)
 }
 
 /* The MMDS part of a v2 state: the interface answers MMDS again as it did. */
-static int restore_mmds(struct net_dev *n, struct snap_cursor *c)
+static int restore_mmds(struct net_dev *n, struct snap_cursor *c, char *err, size_t errlen)
 {
 	struct net_mmds_config cfg = { 0 };
 	uint32_t flags = 0, ip = 0, version = 0;
@@ -88,7 +88,8 @@ static int restore_mmds(struct net_dev *n, struct snap_cursor *c)
 	if (snap_get_u32(c, &flags) || snap_get_u32(c, &ip) || snap_get_u32(c, &version) ||
 	    (flags & ~(MMDS_ON | MMDS_IMDS_COMPAT)) ||
 	    ((flags & MMDS_ON) && version != 1 && version != 2)) {
-		log_err("net '%s': the snapshot's MMDS configuration is malformed", n->id);
+		snprintf(err, errlen, "net '%s': the snapshot's MMDS configuration is malformed",
+			n->id);
 		return -EINVAL;
 	}
 	if (!(flags & MMDS_ON)) {
@@ -98,12 +99,16 @@ static int restore_mmds(struct net_dev *n, struct snap_cursor *c)
 	}
 	cfg = (struct net_mmds_config){ .enabled = true, .ipv4 = ip, .version = version,
 		.imds_compat = flags & MMDS_IMDS_COMPAT };
-	return net_mmds_enable(n, &cfg);
+	if (net_mmds_enable(n, &cfg)) {
+		snprintf(err, errlen, "net '%s': cannot answer MMDS again (out of memory)", n->id);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
 /* The tap was opened by name when the device was built (after network overrides); the
  * saved name is only for the record. The MAC is the one the guest knows. */
-int net_restore(void *dev, struct snap_cursor *c)
+int net_restore(void *dev, struct snap_cursor *c, char *err, size_t errlen)
 {
 	struct net_dev *n = dev;
 	struct rate_limiter_state rx, tx;
@@ -113,18 +118,22 @@ int net_restore(void *dev, struct snap_cursor *c)
 
 	if (snap_get_u32(c, &version) || version < 1 || version > STATE_VERSION ||
 	    snap_get_str(c, &id, STATE_STR_MAX) || snap_get_str(c, &tap, STATE_STR_MAX) ||
-	    snap_get(c, mac, sizeof(mac)) || get_limiter(c, &rx) || get_limiter(c, &tx))
+	    snap_get(c, mac, sizeof(mac)) || get_limiter(c, &rx) || get_limiter(c, &tx)) {
+		snprintf(err, errlen, "net '%s': saved state is malformed (version %u)", n->id,
+			version);
 		return -EINVAL;
+	}
 	if (!id || strcmp(id, n->id) != 0) {
-		log_err("net '%s': the snapshot holds interface '%s'", n->id, id ? id : "");
+		snprintf(err, errlen, "net '%s': the snapshot holds interface '%s'", n->id,
+			id ? id : "");
 		return -EINVAL;
 	}
 	if (mac[6] != n->has_mac) {
-		log_err("net '%s': the snapshot %s a MAC address", n->id,
+		snprintf(err, errlen, "net '%s': the snapshot %s a MAC address", n->id,
 			mac[6] ? "has" : "has no");
 		return -EINVAL;
 	}
-	if (version >= 2 && restore_mmds(n, c))
+	if (version >= 2 && restore_mmds(n, c, err, errlen))
 		return -EINVAL;
 	memcpy(n->mac, mac, 6);
 	rate_limiter_restore(&n->rx_rl, &rx, mono_ns());

@@ -257,7 +257,7 @@ static int save(void *dev, struct snap_writer *w)
 /* The saved uds_path is not used: the device listens where the restore parameters say
  * (vsock_override), which the builder put in the config. Connections of the saved VM
  * are gone, so the guest hears of a transport reset (as with Firecracker). */
-static int restore(void *dev, struct snap_cursor *c)
+static int restore(void *dev, struct snap_cursor *c, char *err, size_t errlen)
 {
 	struct vsock_dev *d = dev;
 	uint32_t version = 0, port = 0, flags = 0;
@@ -266,10 +266,16 @@ static int restore(void *dev, struct snap_cursor *c)
 
 	if (snap_get_u32(c, &version) || version != STATE_VERSION || snap_get_u64(c, &cid) ||
 	    snap_get_str(c, &path, STATE_PATH_MAX) || snap_get_u32(c, &port) ||
-	    snap_get_u32(c, &flags))
+	    snap_get_u32(c, &flags)) {
+		snprintf(err, errlen, "virtio-vsock: saved state is malformed (version %u)",
+			version);
 		return -EINVAL;
-	if (cid < 3 || cid > UINT32_MAX)
+	}
+	if (cid < 3 || cid > UINT32_MAX) {
+		snprintf(err, errlen, "virtio-vsock: saved guest_cid %llu is out of range",
+			(unsigned long long)cid);
 		return -EINVAL;
+	}
 	if (cid != d->cid) {
 		/* The guest knows the saved one (it re-reads it after the reset event). */
 		log_warn("virtio-vsock: guest_cid %llu from the snapshot replaces %llu",
