@@ -791,22 +791,45 @@ static void *open_gate_later(void *arg)
 }
 
 /* Save the device into a one-section image and return a reader on it. */
-static struct snap_reader *save(struct rig *r)
+/* Close the one open section of `w`, free it, and return a reader on the image. */
+static struct snap_reader *reader_of(struct snap_writer *w)
 {
-	struct snap_writer *w = snap_writer_new();
 	struct snap_reader *rd = NULL;
 	const uint8_t *img;
 	size_t len;
 	char err[128];
 
-	assert_non_null(w);
-	assert_int_equal(snap_section_begin(w, SNAP_SEC_DEVICE, 1), 0);
-	assert_int_equal(r->vd->ops->save(r->vd->dev, w), 0);
 	assert_int_equal(snap_section_end(w), 0);
 	assert_int_equal(snap_writer_image(w, &img, &len), 0);
 	assert_int_equal(snap_reader_parse(&rd, img, len, err, sizeof(err)), 0);
 	snap_writer_free(w);
 	return rd;
+}
+
+static struct snap_reader *save(struct rig *r)
+{
+	struct snap_writer *w = snap_writer_new();
+
+	assert_non_null(w);
+	assert_int_equal(snap_section_begin(w, SNAP_SEC_DEVICE, 1), 0);
+	assert_int_equal(r->vd->ops->save(r->vd->dev, w), 0);
+	return reader_of(w);
+}
+
+/* A version 1 block state (it held read_only and the path) with nothing owed. */
+static struct snap_reader *v1_state(bool read_only)
+{
+	struct snap_writer *w = snap_writer_new();
+
+	assert_int_equal(snap_section_begin(w, SNAP_SEC_DEVICE, 1), 0);
+	assert_int_equal(snap_put_u32(w, 1), 0);
+	assert_int_equal(snap_put_u32(w, read_only), 0);
+	assert_int_equal(snap_put_u64(w, 16), 0);
+	assert_int_equal(snap_put_str(w, "/where/it/was.img"), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(snap_put_u64(w, 0), 0);
+	assert_int_equal(snap_put_u32(w, 0), 0);
+	return reader_of(w);
 }
 
 static void test_virtio_block_save_drains_in_flight_requests(void **state)
@@ -907,8 +930,9 @@ static void test_virtio_block_restore_refuses_bad_state(void **state)
 	snap_reader_free(rd);
 	snap_writer_free(w);
 
-	/* A read-write drive's state does not restore into a read-only one. */
-	rd = save(r);
+	/* A read-write drive's state of version 1 (which held read_only) does not restore
+	 * into a read-only one. */
+	rd = v1_state(false);
 	assert_int_equal(snap_reader_find(rd, SNAP_SEC_DEVICE, 0, &c), 0);
 	assert_int_equal(model_restore(ro, &c), -EINVAL);
 	/* The refusal says why, for the API answer (not only the log). */
@@ -916,6 +940,32 @@ static void test_virtio_block_restore_refuses_bad_state(void **state)
 	snap_reader_free(rd);
 	rig_free(r);
 	rig_free(ro);
+}
+
+/* Snapshots of version 1 (before the configuration was stored only in DEVICE_CONFIG)
+ * still restore; today's state holds no configuration (no path, no read-only flag). */
+static void test_virtio_block_restores_version_1_and_stores_no_configuration(void **state)
+{
+	struct rig *r = rig(false);
+	struct snap_reader *rd = v1_state(false);
+	struct snap_writer *w = snap_writer_new();
+	struct snap_cursor c;
+	const uint8_t *img;
+	size_t len;
+
+	(void)state;
+	assert_int_equal(snap_reader_find(rd, SNAP_SEC_DEVICE, 0, &c), 0);
+	assert_int_equal(model_restore(r, &c), 0);
+	assert_int_equal(c.left, 0);
+	snap_reader_free(rd);
+	assert_int_equal(snap_section_begin(w, SNAP_SEC_DEVICE, 1), 0);
+	assert_int_equal(r->vd->ops->save(r->vd->dev, w), 0);
+	assert_int_equal(snap_section_end(w), 0);
+	assert_int_equal(snap_writer_image(w, &img, &len), 0);
+	/* header, section header, version 2, capacity, 4 limiter words, no saved requests */
+	assert_int_equal(len, SNAP_HEADER_SIZE + SNAP_SECTION_HEADER_SIZE + 4 + 8 + 4 * 8 + 4 + 8);
+	snap_writer_free(w);
+	rig_free(r);
 }
 
 static void test_virtio_block_reset_drops_in_flight_requests(void **state)
@@ -1243,6 +1293,7 @@ int main(void)
 		cmocka_unit_test(test_virtio_block_save_drains_in_flight_requests),
 		cmocka_unit_test(test_virtio_block_restore_keeps_the_configured_path),
 		cmocka_unit_test(test_virtio_block_restore_refuses_bad_state),
+		cmocka_unit_test(test_virtio_block_restores_version_1_and_stores_no_configuration),
 		cmocka_unit_test(test_virtio_block_reset_drops_in_flight_requests),
 		cmocka_unit_test(test_virtio_block_late_completion_after_queue_stop_writes_nothing),
 		cmocka_unit_test(test_virtio_block_restore_refuses_bad_saved_requests),

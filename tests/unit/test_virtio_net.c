@@ -489,6 +489,49 @@ static void test_virtio_net_restore_brings_back_the_mmds_config(void **state)
 	assert_int_equal(virtio_net_mmds_config(NULL, &got), -ENODEV);
 }
 
+/* A v2 state (before the interface's configuration was stored only in DEVICE_CONFIG: it
+ * held id, tap and MAC) still restores, and one of another interface is refused, named. */
+static void test_virtio_net_restores_a_version_2_state(void **state)
+{
+	struct t *t = *state;
+	const char *ids[2] = { "eth0", "eth9" };
+	uint8_t mac[8] = { 0 };
+	char err[160];
+
+	memcpy(mac, MAC, 6);
+	mac[6] = 1; /* has_mac */
+	for (int k = 0; k < 2; k++) {
+		struct snap_writer *w = snap_writer_new();
+		struct snap_reader *rd = NULL;
+		struct snap_cursor c;
+		const uint8_t *img;
+		size_t len;
+
+		assert_int_equal(snap_section_begin(w, SNAP_SEC_DEVICE, 1), 0);
+		assert_int_equal(snap_put_u32(w, 2), 0);
+		assert_int_equal(snap_put_str(w, ids[k]), 0);
+		assert_int_equal(snap_put_str(w, "tap0"), 0);
+		assert_int_equal(snap_put(w, mac, sizeof(mac)), 0);
+		for (int i = 0; i < 8; i++) /* rx and tx limiters */
+			assert_int_equal(snap_put_u64(w, 0), 0);
+		for (int i = 0; i < 3; i++) /* no MMDS */
+			assert_int_equal(snap_put_u32(w, 0), 0);
+		assert_int_equal(snap_section_end(w), 0);
+		assert_int_equal(snap_writer_image(w, &img, &len), 0);
+		assert_int_equal(snap_reader_parse(&rd, img, len, err, sizeof(err)), 0);
+		assert_int_equal(snap_reader_find(rd, SNAP_SEC_DEVICE, 0, &c), 0);
+		if (k == 0) {
+			assert_int_equal(net_ops.restore(t->n, &c, err, sizeof(err)), 0);
+			assert_int_equal(c.left, 0);
+		} else {
+			assert_int_equal(net_ops.restore(t->n, &c, err, sizeof(err)), -EINVAL);
+			assert_string_equal(err, "net 'eth0': the snapshot holds interface 'eth9'");
+		}
+		snap_reader_free(rd);
+		snap_writer_free(w);
+	}
+}
+
 static void test_virtio_net_bad_tap_name_is_named(void **state)
 {
 	struct net_config cfg = { .id = "eth0", .tap = "a-tap-name-that-is-too-long" };
@@ -532,6 +575,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_virtio_net_set_limits_bad_bucket_changes_nothing,
 			setup_limited, teardown),
 		cmocka_unit_test_setup_teardown(test_virtio_net_save_restore_round_trip, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_net_restores_a_version_2_state, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_virtio_net_restore_brings_back_the_mmds_config,
 			setup, teardown),
