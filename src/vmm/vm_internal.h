@@ -124,11 +124,11 @@ struct vm {
 /* ---- where a VM is put together (vm_recipe.c): one recipe per way it is born ----
  * Each fills err on failure; vm_teardown undoes whatever was built, in reverse, and may
  * be called at any point. */
-/* A fresh boot of vm->cfg: running vCPU threads, parked. */
+/* A fresh boot of vm->cfg, up to its vCPU threads started (parked). */
 __attribute__((warn_unused_result)) int vm_recipe_boot(struct vm *vm, char *err,
 	size_t errlen);
 /* The machine of a checked state file `r` (vm->cfg is its configuration), its state
- * applied, vCPU threads parked. */
+ * applied, up to its vCPU threads started (parked). */
 struct restore_params;
 struct snap_reader;
 __attribute__((warn_unused_result)) int vm_recipe_restore(struct vm *vm,
@@ -145,6 +145,7 @@ struct vm_birth {
 typedef int (*vm_step_fn)(struct vm *vm, struct vm_birth *b, char *err, size_t errlen);
 
 /* ---- the steps both take (vm_build.c) ---- */
+/* /dev/kvm and a new VM fd (src/kvm/vm_fd.c). */
 __attribute__((warn_unused_result)) int vm_step_kvm(struct vm *vm, struct vm_birth *b,
 	char *err, size_t errlen);
 /* The in-kernel irqchip and PIT (after the slots; made ahead in a warm shell). */
