@@ -163,7 +163,7 @@ STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/
 # Unit tests: one binary per module, linked with only that module and what it needs.
 # Fake guest RAM on the heap, for the tests that play a guest over guest_mem.
 GUEST_MEM_FIXTURE := tests/unit/guest_mem_fixture.c
-UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid cpu_template kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries
+UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid cpu_template kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries vm_persist
 test_bus_SRCS := src/kvm/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c src/kvm/guest_mem.c src/util/log.c
 test_config_SRCS := src/vmm/config.c
@@ -174,6 +174,9 @@ test_kernel_loader_SRCS := src/arch/x86_64/kernel_loader.c src/kvm/guest_mem.c
 test_zero_page_SRCS := src/arch/x86_64/zero_page.c src/kvm/guest_mem.c
 test_boot_tables_SRCS := src/arch/x86_64/boot_tables.c src/kvm/guest_mem.c
 test_serial_SRCS := src/devices/legacy/serial.c src/kvm/bus.c $(STATE_FILE_SRCS)
+# The devices' persist table, on the real legacy devices and fake virtio ones.
+test_vm_persist_SRCS := src/vmm/vm_persist.c src/devices/legacy/serial.c \
+	src/devices/legacy/i8042.c src/kvm/bus.c $(STATE_FILE_SRCS)
 test_state_file_SRCS := $(STATE_FILE_SRCS) src/snapshot/publish.c
 test_snapshot_id_SRCS := src/snapshot/snapshot_id.c $(STATE_FILE_SRCS)
 # Restore's early checks: the section loaders, the configuration checks, the memory file's

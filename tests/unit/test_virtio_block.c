@@ -22,6 +22,7 @@
 #include "ember/snapshot_file.h"
 #include "ember/virtio_devices.h"
 #include "fake_block_env.h"
+#include "snap_image.h"
 
 #define SECTORS 64
 #define DISK_BYTES (SECTORS * 512)
@@ -794,16 +795,8 @@ static void *open_gate_later(void *arg)
 /* Close the one open section of `w`, free it, and return a reader on the image. */
 static struct snap_reader *reader_of(struct snap_writer *w)
 {
-	struct snap_reader *rd = NULL;
-	const uint8_t *img;
-	size_t len;
-	char err[128];
-
 	assert_int_equal(snap_section_end(w), 0);
-	assert_int_equal(snap_writer_image(w, &img, &len), 0);
-	assert_int_equal(snap_reader_parse(&rd, img, len, err, sizeof(err)), 0);
-	snap_writer_free(w);
-	return rd;
+	return snap_image_reader(w);
 }
 
 static struct snap_reader *save(struct rig *r)
