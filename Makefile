@@ -30,6 +30,7 @@ EMBER_SRCS := \
 	src/kvm/bus.c \
 	src/kvm/guest_mem.c \
 	src/kvm/vcpu.c \
+	src/kvm/vm_fd.c \
 	src/arch/x86_64/acpi.c \
 	src/arch/x86_64/aml.c \
 	src/arch/x86_64/boot_tables.c \
@@ -94,6 +95,11 @@ EMBER_SRCS := \
 	src/vmm/snapshot_cpu.c \
 	src/vmm/vm.c \
 	src/vmm/vm_build.c \
+	src/vmm/vm_build_boot.c \
+	src/vmm/vm_build_restore.c \
+	src/vmm/vm_lifecycle.c \
+	src/vmm/vm_persist.c \
+	src/vmm/vm_recipe.c \
 	src/vmm/vm_shell.c \
 	src/vmm/vm_devices.c \
 	src/vmm/vm_inspect.c \
@@ -105,6 +111,7 @@ EMBER_SRCS := \
 	src/security/seccomp_file_json.c \
 	src/snapshot/memory_file.c \
 	src/snapshot/page_scan.c \
+	src/snapshot/publish.c \
 	src/snapshot/snapshot_id.c \
 	src/snapshot/state_file.c \
 	src/snapshot/state_file_read.c \
@@ -161,7 +168,7 @@ STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/
 # Unit tests: one binary per module, linked with only that module and what it needs.
 # Fake guest RAM on the heap, for the tests that play a guest over guest_mem.
 GUEST_MEM_FIXTURE := tests/unit/guest_mem_fixture.c
-UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid cpu_template kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries working_set
+UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid cpu_template kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries working_set vm_persist
 test_bus_SRCS := src/kvm/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c src/kvm/guest_mem.c src/util/log.c
 test_config_SRCS := src/vmm/config.c
@@ -172,18 +179,23 @@ test_kernel_loader_SRCS := src/arch/x86_64/kernel_loader.c src/kvm/guest_mem.c $
 test_zero_page_SRCS := src/arch/x86_64/zero_page.c src/kvm/guest_mem.c $(GUEST_MEM_FIXTURE)
 test_boot_tables_SRCS := src/arch/x86_64/boot_tables.c src/kvm/guest_mem.c $(GUEST_MEM_FIXTURE)
 test_serial_SRCS := src/devices/legacy/serial.c src/kvm/bus.c $(STATE_FILE_SRCS)
-test_state_file_SRCS := $(STATE_FILE_SRCS)
+# The devices' persist table, on the real legacy devices and fake virtio ones.
+test_vm_persist_SRCS := src/vmm/vm_persist.c src/devices/legacy/serial.c \
+	src/devices/legacy/i8042.c src/kvm/bus.c $(STATE_FILE_SRCS)
+test_state_file_SRCS := $(STATE_FILE_SRCS) src/snapshot/publish.c
 test_snapshot_id_SRCS := src/snapshot/snapshot_id.c $(STATE_FILE_SRCS)
 # Restore's early checks: the section loaders, the configuration checks, the memory file's
 # id, and the x86_64 state parser, all without KVM.
 SNAPSHOT_CHECK_SRCS := src/vmm/snapshot_check.c src/vmm/snapshot_sections.c \
 	src/vmm/snapshot_config.c src/vmm/config.c src/kvm/guest_mem.c \
 	src/snapshot/snapshot_id.c src/snapshot/memory_file.c src/snapshot/page_scan.c \
+	src/snapshot/publish.c \
 	src/arch/x86_64/state_parse.c src/arch/x86_64/state_items.c src/arch/x86_64/cpuid.c \
 	src/util/log.c $(STATE_FILE_SRCS)
 test_snapshot_check_SRCS := $(SNAPSHOT_CHECK_SRCS)
 test_page_scan_SRCS := src/snapshot/page_scan.c
 test_memory_file_SRCS := src/snapshot/memory_file.c src/snapshot/page_scan.c \
+	src/snapshot/publish.c \
 	src/snapshot/snapshot_id.c src/kvm/guest_mem.c src/util/log.c $(STATE_FILE_SRCS) \
 	$(GUEST_MEM_FIXTURE)
 test_log_ratelimit_SRCS := src/util/log_ratelimit.c src/util/log.c

@@ -31,7 +31,8 @@ size_t serial_rx_push(struct serial *s, const uint8_t *buf, size_t len);
 size_t serial_rx_room(struct serial *s);
 /* Persist pair: registers and the receive FIFO. Control thread, vCPUs parked. */
 __attribute__((warn_unused_result)) int serial_save(struct serial *s, struct snap_writer *w);
-__attribute__((warn_unused_result)) int serial_restore(struct serial *s, struct snap_cursor *c);
+__attribute__((warn_unused_result)) int serial_restore(struct serial *s, struct snap_cursor *c,
+	char *err, size_t errlen);
 
 /* ---- i8042 keyboard controller: reset line and Ctrl-Alt-Del ---- */
 struct i8042;
@@ -43,7 +44,8 @@ __attribute__((warn_unused_result)) int i8042_attach(struct i8042 *k, struct bus
 void i8042_send_ctrl_alt_del(struct i8042 *k);
 /* Persist pair: status, command byte, output port and buffer. */
 __attribute__((warn_unused_result)) int i8042_save(struct i8042 *k, struct snap_writer *w);
-__attribute__((warn_unused_result)) int i8042_restore(struct i8042 *k, struct snap_cursor *c);
+__attribute__((warn_unused_result)) int i8042_restore(struct i8042 *k, struct snap_cursor *c,
+	char *err, size_t errlen);
 
 /* ---- boot timer: the guest writes LAYOUT_BOOT_TIMER_MAGIC when it has booted ---- */
 struct boot_timer;

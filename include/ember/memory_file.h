@@ -47,9 +47,6 @@ __attribute__((warn_unused_result)) int mem_file_write(const struct guest_mem *g
 __attribute__((warn_unused_result)) int mem_file_merge(const char *base, const char *diff,
 	char *err, size_t errlen);
 
-/* fsync the directory that holds `path`, so that a rename there survives a crash. */
-__attribute__((warn_unused_result)) int mem_file_sync_dir(const char *path);
-
 /* Before a restore from `mem_path`: does it belong with the state file at state_path,
  * whose snapshot id is *state_id (NULL: none)? 0 if so or if it cannot tell (no id on
  * either side, no xattrs there: said once in the log, or a file that cannot be opened,

@@ -36,7 +36,7 @@ enum snap_section_id {
 	SNAP_SEC_CPU_MODEL = 8, /* smt, static and custom CPU template (snapshot_cpu.c) */
 };
 
-/* ---- writing: sections accumulate in memory, then one atomic commit ---- */
+/* ---- writing: sections accumulate in memory, then one write to a new file ---- */
 struct snap_writer;
 
 struct snap_writer *snap_writer_new(void);
@@ -59,11 +59,11 @@ __attribute__((warn_unused_result)) int snap_section_end(struct snap_writer *w);
  * Valid until the next writer call. -EINVAL while a section is open. */
 __attribute__((warn_unused_result)) int snap_writer_image(struct snap_writer *w,
 	const uint8_t **data, size_t *len);
-/* Write the image to `path` atomically: a temporary file beside it, fsync, rename, fsync
- * of the directory. On any failure `path` is untouched and the temporary is removed;
- * the one exception is a failed fsync of the directory after the rename, which is
- * reported although the new file is already in place. */
-__attribute__((warn_unused_result)) int snap_writer_commit(struct snap_writer *w,
+/* Write the image to a new file at `path` (mode 0600) and fsync it. A name that exists
+ * already (file or symlink) is refused and left alone; on any other failure the file is
+ * removed. Putting it over a snapshot's final name is snap_publish's (snapshot_publish.h),
+ * the only place that renames. */
+__attribute__((warn_unused_result)) int snap_writer_write(struct snap_writer *w,
 	const char *path, char *err, size_t errlen);
 
 /* ---- reading: everything is checked before any section is handed out ---- */

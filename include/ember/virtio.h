@@ -135,9 +135,10 @@ struct virtio_dev_ops {
 	void (*config_write)(void *dev, uint32_t offset, const uint8_t *data, uint32_t len);
 	/* Persist pair: device state beyond what the transport saves (its queues and
 	 * registers are saved by the transport). Paused VM, control thread. On restore the
-	 * transport calls restore, then activate if the driver had set DRIVER_OK. */
+	 * transport calls restore, then activate if the driver had set DRIVER_OK. A refused
+	 * state is -errno with err saying why, naming the device. */
 	int (*save)(void *dev, struct snap_writer *w);
-	int (*restore)(void *dev, struct snap_cursor *c);
+	int (*restore)(void *dev, struct snap_cursor *c, char *err, size_t errlen);
 	/* Release the backend (files, taps, sockets). */
 	void (*destroy)(void *dev);
 	/* Called once by virtio_mmio_new before any other op: the model keeps `vd` to call

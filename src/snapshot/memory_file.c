@@ -18,6 +18,7 @@
 #include "ember/log.h"
 #include "ember/page_scan.h"
 #include "ember/snapshot_id.h"
+#include "ember/snapshot_publish.h"
 
 #define BITS_PER_LONG (sizeof(unsigned long) * CHAR_BIT)
 
@@ -188,29 +189,6 @@ int mem_file_check_id(const char *mem_path, const char *state_path,
 	return snap_id_check_pair(state_path, state_id, mem_path, &m, err, errlen);
 }
 
-int mem_file_sync_dir(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir;
-	int fd, ret = 0;
-
-	if (!slash)
-		dir = strdup(".");
-	else
-		dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
-	if (!dir)
-		return -ENOMEM;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ret = fd < 0 ? -errno : 0;
-	free(dir);
-	if (ret)
-		return ret;
-	if (fsync(fd) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 /* ---- merge ---- */
 
 /* Copy [off, off+len) of `in` to the same offset of `out`: copy_file_range (which a file
@@ -362,17 +340,9 @@ int mem_file_merge(const char *base, const char *diff, char *err, size_t errlen)
 	ret = merge_into(old, in, &so, tmp, &result, err, errlen);
 	if (ret)
 		goto out; /* merge_into removed its file, and left alone one it did not create */
-	if (rename(tmp, base) < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "merge: cannot rename %s to %s: %s", tmp, base,
-			strerror(errno));
-		unlink(tmp);
-		goto out;
-	}
-	ret = mem_file_sync_dir(base);
+	ret = snap_publish(tmp, base, NULL, NULL, err, errlen);
 	if (ret)
-		snprintf(err, errlen, "base %s: merged, but cannot sync its directory: %s", base,
-			strerror(-ret));
+		unlink(tmp); /* ours: not renamed, or gone already if only the sync failed */
 out:
 	free(tmp);
 	if (old >= 0)

@@ -1,5 +1,6 @@
-/* The snapshot state file container, writing: sections built in memory, then one
- * atomic, durable commit to disk. The reader is state_file_read.c. */
+/* The snapshot state file container, writing: sections built in memory, then written
+ * and synced to a new file; snap_publish puts it in place. The reader is
+ * state_file_read.c. */
 #include "ember/snapshot_file.h"
 
 #include <errno.h>
@@ -207,100 +208,47 @@ static int write_all(int fd, const uint8_t *p, size_t len)
 	return 0;
 }
 
-int snap_writer_commit(struct snap_writer *w, const char *path, char *err, size_t errlen)
+int snap_writer_write(struct snap_writer *w, const char *path, char *err, size_t errlen)
 {
-	const char *slash, *base;
+	const char *slash = strrchr(path, '/');
 	const uint8_t *data;
-	char *dir, *tmp;
 	size_t len;
-	int dfd, fd, e, ret;
+	int fd, e, ret;
 
 	ret = snap_writer_image(w, &data, &len);
 	if (ret)
 		return snap_file_fail(err, errlen, path, ret, "a section is still open");
-	slash = strrchr(path, '/');
-	base = slash ? slash + 1 : path;
-	if (*base == '\0')
+	if (*(slash ? slash + 1 : path) == '\0')
 		return snap_file_fail(err, errlen, path, -EISDIR, "not a file name");
-	if (!slash)
-		dir = strdup(".");
-	else if (slash == path)
-		dir = strdup("/");
-	else
-		dir = strndup(path, (size_t)(slash - path));
-	if (!dir)
-		return snap_file_fail(err, errlen, path, -ENOMEM, "out of memory");
-	if (asprintf(&tmp, "%s.tmp.%ld", path, (long)getpid()) < 0) {
-		ret = snap_file_fail(err, errlen, path, -ENOMEM, "out of memory");
-		goto err_free_dir;
-	}
-
-	/* Everything happens relative to one directory fd: the temporary and the final
-	 * name are in the same directory, and the fd is there to fsync after the rename. */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		e = errno;
-		ret = snap_file_fail(err, errlen, path, -e, "cannot open directory %s: %s", dir,
-			strerror(e));
-		goto err_free_tmp;
-	}
-	fd = openat(dfd, tmp + (base - path), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		0600);
+	/* O_EXCL | O_NOFOLLOW: never write through a file or symlink someone left there. */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		e = errno;
-		ret = snap_file_fail(err, errlen, path, -e, "cannot create %s: %s", tmp,
+		return snap_file_fail(err, errlen, path, -e, "cannot create: %s",
 			e == EEXIST ? "the name exists already (left by an interrupted snapshot?); "
 				      "it is not overwritten: remove it"
 				    : strerror(e));
-		goto err_close_dir;
 	}
 	ret = write_all(fd, data, len);
 	if (ret) {
-		snap_file_fail(err, errlen, path, ret,
-			"cannot write %s: %s", tmp, strerror(-ret));
+		snap_file_fail(err, errlen, path, ret, "cannot write: %s", strerror(-ret));
 		close(fd);
-		goto err_unlink_tmp;
+		goto err_unlink;
 	}
 	if (fsync(fd) < 0) {
 		e = errno;
-		ret = snap_file_fail(err, errlen, path, -e,
-			"cannot sync %s: %s", tmp, strerror(e));
+		ret = snap_file_fail(err, errlen, path, -e, "cannot sync: %s", strerror(e));
 		close(fd);
-		goto err_unlink_tmp;
+		goto err_unlink;
 	}
 	if (close(fd) < 0) {
 		e = errno;
-		ret = snap_file_fail(err, errlen, path, -e,
-			"cannot close %s: %s", tmp, strerror(e));
-		goto err_unlink_tmp;
+		ret = snap_file_fail(err, errlen, path, -e, "cannot close: %s", strerror(e));
+		goto err_unlink;
 	}
-	if (renameat(dfd, tmp + (base - path), dfd, base) < 0) {
-		e = errno;
-		ret = snap_file_fail(err, errlen, path, -e,
-			"cannot rename %s: %s", tmp, strerror(e));
-		goto err_unlink_tmp;
-	}
-	/* Past the rename the new file is in place; a failed directory sync is still
-	 * reported, because the rename may not survive a crash. */
-	if (fsync(dfd) < 0) {
-		e = errno;
-		ret = snap_file_fail(err, errlen, path, -e,
-			"written, but cannot sync directory %s: %s",
-			dir, strerror(e));
-		goto err_close_dir;
-	}
-	close(dfd);
-	free(tmp);
-	free(dir);
 	return 0;
 
-err_unlink_tmp:
-	unlinkat(dfd, tmp + (base - path), 0);
-err_close_dir:
-	close(dfd);
-err_free_tmp:
-	free(tmp);
-err_free_dir:
-	free(dir);
+err_unlink:
+	unlink(path); /* ours: O_EXCL created it */
 	return ret;
 }

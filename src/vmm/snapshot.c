@@ -7,43 +7,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
-
-#include <linux/kvm.h>
 
 #include "ember/arch.h"
 #include "ember/clock.h"
-#include "ember/devices.h"
 #include "ember/log.h"
 #include "ember/memory_file.h"
 #include "ember/snapshot_file.h"
 #include "ember/snapshot_id.h"
+#include "ember/snapshot_publish.h"
+#include "ember/vm_fd.h"
 #include "vm_internal.h"
-
-/* ---- devices: registers and queues, before the KVM state (as Firecracker) ---- */
-
-static int save_device(struct snap_writer *w, const char *name, int (*save)(void *, struct snap_writer *),
-	void *dev)
-{
-	int ret = snap_section_begin(w, SNAP_SEC_DEVICE, 1);
-
-	if (!ret)
-		ret = snap_put_str(w, name);
-	if (!ret)
-		ret = save(dev, w);
-	return ret ? ret : snap_section_end(w);
-}
-
-static int save_serial(void *dev, struct snap_writer *w)
-{
-	return serial_save(dev, w);
-}
-
-static int save_i8042(void *dev, struct snap_writer *w)
-{
-	return i8042_save(dev, w);
-}
 
 /* ---- dirty pages ---- */
 
@@ -54,18 +28,16 @@ static int dirty_bitmaps(struct vm *vm, unsigned long **maps, char *err, size_t 
 	memset(maps, 0, sizeof(*maps) * GUEST_MEM_MAX_REGIONS);
 	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
 		size_t bytes = guest_mem_bitmap_bytes(vm->mem.regions[i].size);
-		struct kvm_dirty_log log = { .slot = i };
+		int ret;
 
 		maps[i] = calloc(1, bytes);
 		if (!maps[i]) {
 			snprintf(err, errlen, "dirty log: out of memory");
 			return -ENOMEM;
 		}
-		log.dirty_bitmap = maps[i];
-		if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
-			snprintf(err, errlen, "KVM_GET_DIRTY_LOG slot %u: %s", i, strerror(errno));
-			return -errno;
-		}
+		ret = kvm_vm_dirty_log(vm->vm_fd, i, maps[i], err, errlen);
+		if (ret)
+			return ret;
 		/* Pages ember's devices wrote: KVM's log does not see them. */
 		guest_mem_take_dirty(&vm->mem, i, maps[i]);
 		if (vm->pending_dirty[i])
@@ -115,14 +87,12 @@ static int build_state(struct vm *vm, struct snap_writer *w, const struct mem_id
 		ret = snapshot_save_memory_layout(vm, w);
 	if (!ret)
 		ret = snapshot_save_cpu_model(&vm->cfg, w);
-	if (!ret)
-		ret = save_device(w, "serial", save_serial, vm->serial);
-	if (!ret)
-		ret = save_device(w, "i8042", save_i8042, vm->i8042);
+	/* Devices (registers and queues) before the KVM state, as Firecracker: their
+	 * configuration, then each device's state (vm_persist.c). */
 	if (!ret)
 		ret = snapshot_save_devices(&vm->cfg, w);
 	if (!ret)
-		ret = vm_save_virtio(vm, w);
+		ret = vm_save_device_state(vm, w);
 	if (ret) {
 		snprintf(err, errlen, "snapshot: out of memory");
 		return ret;
@@ -166,40 +136,6 @@ static int check_not_parent(const struct mem_id *id, const char *mem_path, char 
 		"taken after: writing the diff there would replace its base (write the diff to "
 		"another path, then merge it onto %s)", mem_path, hex, mem_path);
 	return -EEXIST;
-}
-
-/* Both files are complete and durable under temporary names; put them in place. Memory
- * first, state last: the state file is the commit record. A state file that is there is
- * never newer than the memory file beside it, even where xattrs (so ids) are missing,
- * and whoever takes the newest state file gets its memory. A crash between the two
- * renames leaves the old state file with the new memory file, which their ids tell
- * apart: restore refuses the pair, naming both. The memory file's directory is synced
- * before the state file is renamed, so no crash can keep the second rename and lose the
- * first. */
-static int publish(const char *mem_tmp, const char *mem_path, const char *state_tmp,
-	const char *state_path, char *err, size_t errlen)
-{
-	int ret;
-
-	if (rename(mem_tmp, mem_path) < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "memory file %s: %s", mem_path, strerror(-ret));
-		return ret;
-	}
-	ret = mem_file_sync_dir(mem_path);
-	if (!ret && rename(state_tmp, state_path) < 0)
-		ret = -errno;
-	if (ret) {
-		snprintf(err, errlen, "state file %s: %s (memory file %s is already the new one; "
-			"restore refuses it with the old state file)", state_path, strerror(-ret),
-			mem_path);
-		return ret;
-	}
-	ret = mem_file_sync_dir(state_path);
-	if (ret)
-		snprintf(err, errlen, "state file %s: written, but cannot sync its directory: %s",
-			state_path, strerror(-ret));
-	return ret;
 }
 
 static int snapshot(struct vm *vm, const struct snapshot_params *p, char *err, size_t errlen)
@@ -251,7 +187,7 @@ static int snapshot(struct vm *vm, const struct snapshot_params *p, char *err, s
 	if (ret)
 		goto out;
 	/* Everything is written and synced before anything is replaced: a failure up to
-	 * publish() leaves the previous pair as it was. */
+	 * snap_publish leaves the previous pair as it was. */
 	snprintf(mem_tmp, sizeof(mem_tmp), "%s.tmp.%d", p->mem_path, (int)getpid());
 	snprintf(state_tmp, sizeof(state_tmp), "%s.tmp.%d", p->state_path, (int)getpid());
 	ret = mem_file_write(&vm->mem, mem_tmp, p->type == SNAPSHOT_DIFF ? maps : NULL,
@@ -260,10 +196,10 @@ static int snapshot(struct vm *vm, const struct snapshot_params *p, char *err, s
 	 * there before it (O_EXCL): only ours are unlinked here. */
 	if (ret)
 		goto out;
-	ret = snap_writer_commit(w, state_tmp, err, errlen);
+	ret = snap_writer_write(w, state_tmp, err, errlen);
 	t_publish = mono_ns() / 1000;
 	if (!ret)
-		ret = publish(mem_tmp, p->mem_path, state_tmp, p->state_path, err, errlen);
+		ret = snap_publish(mem_tmp, p->mem_path, state_tmp, p->state_path, err, errlen);
 	else
 		state_tmp[0] = '\0';
 	if (ret) {

@@ -1,16 +1,12 @@
-/* Building a VM's parts in the documented order, and tearing them down in reverse. */
+/* The steps both recipes take (vm_recipe.c): KVM, memory slots, irqchip, devices,
+ * vCPUs, threads; and the teardown, which undoes any of them in reverse. */
 #include "vm_internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
-
-#include <linux/kvm.h>
 
 #include "ember/arch.h"
 #include "ember/console.h"
@@ -18,22 +14,12 @@
 #include "ember/layout.h"
 #include "ember/log.h"
 #include "ember/uffd.h"
+#include "ember/vm_fd.h"
 
 #define SERIAL_GSI LAYOUT_SERIAL_IRQ
 #define I8042_GSI 1
 
-/* ---- events from vCPU threads (any thread) ---- */
-
-void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, const char *detail)
-{
-	int expected = VM_EXIT_NONE;
-
-	if (atomic_compare_exchange_strong(&vm->exit_reason, &expected, (int)reason)) {
-		snprintf(vm->exit_detail, sizeof(vm->exit_detail), "%s", detail ? detail : "");
-		atomic_store(&vm->exit_ready, true);
-		ev_async_send(vm->loop, &vm->wake);
-	}
-}
+/* ---- what the devices and vCPUs report (any thread): all of it ends in vm.c ---- */
 
 static void vcpu_stop(void *opaque, enum vm_exit_reason reason, const char *detail)
 {
@@ -123,86 +109,38 @@ void vm_teardown(struct vm *vm)
 
 /* ---- build ---- */
 
-int vm_build_kvm(struct vm *vm, char *err, size_t errlen)
+int vm_step_kvm(struct vm *vm, struct vm_birth *b, char *err, size_t errlen)
 {
-	int version;
-
-	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (vm->kvm_fd < 0) {
-		snprintf(err, errlen, "/dev/kvm: %s", strerror(errno));
-		return -errno;
-	}
-	version = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
-	if (version != KVM_API_VERSION) {
-		snprintf(err, errlen, "/dev/kvm: API version %d, ember needs %d", version,
-			KVM_API_VERSION);
-		return -ENOTSUP;
-	}
-	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
-	if (vm->vm_fd < 0) {
-		snprintf(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
-		return -errno;
-	}
-	return 0;
+	(void)b;
+	return kvm_vm_open(&vm->kvm_fd, &vm->vm_fd, err, errlen);
 }
 
-int vm_build_memory(struct vm *vm, enum guest_mem_backing backing, const char *path,
-	char *err, size_t errlen)
-{
-	int ret = guest_mem_map(&vm->mem, vm->cfg.mem_mib << 20, backing, path, err, errlen);
-
-	return ret ? ret : vm_register_memory(vm, err, errlen);
-}
-
-int vm_register_memory(struct vm *vm, char *err, size_t errlen)
+int vm_step_slots(struct vm *vm, char *err, size_t errlen)
 {
 	if (vm->cfg.track_dirty_pages && guest_mem_track_dirty(&vm->mem)) {
 		snprintf(err, errlen, "memory: out of memory for dirty page tracking");
 		return -ENOMEM;
 	}
-	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
-		const struct guest_mem_region *r = &vm->mem.regions[i];
-		struct kvm_userspace_memory_region slot = {
-			.slot = i, .guest_phys_addr = r->gpa, .memory_size = r->size,
-			.userspace_addr = (uint64_t)(uintptr_t)r->host,
-			.flags = vm->cfg.track_dirty_pages ? KVM_MEM_LOG_DIRTY_PAGES : 0,
-		};
-		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
-			snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION slot %u: %s", i,
-				strerror(errno));
-			return -errno;
-		}
-	}
-	return 0;
+	return kvm_vm_set_slots(vm->vm_fd, &vm->mem, vm->cfg.track_dirty_pages, err, errlen);
 }
 
-static int make_irqfd(struct vm *vm, int *fd, unsigned gsi, char *err, size_t errlen)
+int vm_step_irqchip(struct vm *vm, struct vm_birth *b, char *err, size_t errlen)
 {
-	struct kvm_irqfd irqfd = { .gsi = gsi };
-
-	*fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (*fd < 0) {
-		snprintf(err, errlen, "eventfd: %s", strerror(errno));
-		return -errno;
-	}
-	irqfd.fd = (uint32_t)*fd;
-	if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0) {
-		snprintf(err, errlen, "KVM_IRQFD gsi %u: %s", gsi, strerror(errno));
-		return -errno;
-	}
-	return 0;
+	if (b->warm)
+		return 0; /* the shell has one */
+	return arch_vm_setup(vm->vm_fd, err, errlen);
 }
 
-int vm_build_devices(struct vm *vm, char *err, size_t errlen)
+int vm_step_devices(struct vm *vm, struct vm_birth *b, char *err, size_t errlen)
 {
 	int ret;
 
-
+	(void)b;
 	vm->pio.name = "pio";
 	vm->mmio.name = "mmio";
-	ret = make_irqfd(vm, &vm->serial_irq_fd, SERIAL_GSI, err, errlen);
+	ret = kvm_vm_irqfd(vm->vm_fd, SERIAL_GSI, &vm->serial_irq_fd, err, errlen);
 	if (!ret)
-		ret = make_irqfd(vm, &vm->i8042_irq_fd, I8042_GSI, err, errlen);
+		ret = kvm_vm_irqfd(vm->vm_fd, I8042_GSI, &vm->i8042_irq_fd, err, errlen);
 	if (ret)
 		return ret;
 	vm->serial = serial_new(vm->serial_irq_fd, on_serial_out, vm);
@@ -228,10 +166,11 @@ int vm_build_devices(struct vm *vm, char *err, size_t errlen)
 	return vm_build_virtio(vm, err, errlen);
 }
 
-int vm_build_vcpus(struct vm *vm, char *err, size_t errlen)
+int vm_step_vcpus(struct vm *vm, struct vm_birth *b, char *err, size_t errlen)
 {
 	int ret;
 
+	(void)b;
 	vm->vcpus = calloc(vm->cfg.vcpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus) {
 		snprintf(err, errlen, "vcpus: out of memory");
@@ -249,11 +188,12 @@ int vm_build_vcpus(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-int vm_start_threads(struct vm *vm, char *err, size_t errlen)
+int vm_step_threads(struct vm *vm, struct vm_birth *b, char *err, size_t errlen)
 {
 	/* First: its filter must hold before a vCPU lets the guest touch a queue. */
 	int ret = dev_thread_start(&vm->devs, err, errlen);
 
+	(void)b;
 	if (ret)
 		return ret;
 	for (unsigned i = 0; !ret && i < vm->nr_vcpus; i++)

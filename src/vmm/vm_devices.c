@@ -1,6 +1,6 @@
 /* A VM's virtio devices: built in the documented order (drives, net, vsock, entropy,
  * balloon), each on the next virtio-mmio window with its own interrupt; described to
- * the guest in ACPI or on the kernel command line; saved and restored in that order. */
+ * the guest in ACPI or on the kernel command line (their state: vm_persist.c). */
 #include "vm_internal.h"
 
 #include <errno.h>
@@ -15,7 +15,6 @@
 #include "ember/log.h"
 #include "ember/net.h"
 #include "ember/rate_limiter.h"
-#include "ember/snapshot_file.h"
 #include "ember/virtio.h"
 #include "ember/virtio_devices.h"
 
@@ -101,57 +100,6 @@ int vm_device_cmdline(const struct vm *vm, char *buf, size_t len)
 		n += (size_t)w;
 	}
 	return 0;
-}
-
-int vm_save_virtio(struct vm *vm, struct snap_writer *w)
-{
-	for (unsigned i = 0; i < vm->nr_virtio; i++) {
-		char name[32];
-		int ret;
-
-		snprintf(name, sizeof(name), "virtio-%s", virtio_kind(vm->virtio[i]));
-		ret = snap_section_begin(w, SNAP_SEC_DEVICE, 1);
-		if (!ret)
-			ret = snap_put_str(w, name);
-		if (!ret)
-			ret = virtio_save(vm->virtio[i], w);
-		if (!ret)
-			ret = snap_section_end(w);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
-int vm_restore_virtio(struct vm *vm, unsigned index, const char *name, struct snap_cursor *c,
-	char *err, size_t errlen)
-{
-	char want[32];
-	unsigned net;
-	int ret;
-
-	if (index >= vm->nr_virtio) {
-		snprintf(err, errlen, "state file: device '%s' is not in the vm's configuration", name);
-		return -EINVAL;
-	}
-	snprintf(want, sizeof(want), "virtio-%s", virtio_kind(vm->virtio[index]));
-	if (strcmp(want, name)) {
-		snprintf(err, errlen, "state file: device %u is '%s', the vm has '%s' there", index,
-			name, want);
-		return -EINVAL;
-	}
-	ret = virtio_restore(vm->virtio[index], c, err, errlen);
-	/* The snapshot's device configuration has no MMDS; an interface's own state does.
-	 * What it brought back goes into the configuration, which /vm/config, Lua and the
-	 * next snapshot's configuration read. Interfaces follow the drives (build order). */
-	net = index - vm->cfg.nr_drives;
-	if (!ret && index >= vm->cfg.nr_drives && net < vm->cfg.nr_nets &&
-		virtio_net_mmds_config(vm->virtio[index], &vm->cfg.nets[net].mmds)) {
-		snprintf(err, errlen, "state file: device %u is not net '%s'", index,
-			vm->cfg.nets[net].id);
-		ret = -EINVAL;
-	}
-	return ret;
 }
 
 static struct virtio_dev *find_kind(const struct vm *vm, const char *kind)

@@ -1,5 +1,5 @@
-/* Internals of the VM object shared by the files of src/vmm/ (lifecycle, build,
- * snapshot). Not a module interface: other modules use include/ember/vm.h. */
+/* Internals of the VM object shared by the files of src/vmm/ (object, lifecycle,
+ * recipes and their steps, snapshot). Not a module interface: other modules use include/ember/vm.h. */
 #ifndef EMBER_VM_INTERNAL_H
 #define EMBER_VM_INTERNAL_H
 
@@ -121,46 +121,116 @@ struct vm {
 	unsigned nr_virtio;
 };
 
-/* Build steps, in the documented order; each fills err on failure. vm_teardown undoes
- * whatever was built, in reverse, and may be called at any point. */
-__attribute__((warn_unused_result)) int vm_build_kvm(struct vm *vm, char *err, size_t errlen);
-/* Map guest memory (backing, and the memory file for GUEST_MEM_FILE) and register the
- * slots, with dirty logging when cfg.track_dirty_pages. */
-__attribute__((warn_unused_result)) int vm_build_memory(struct vm *vm,
-	enum guest_mem_backing backing, const char *path, char *err, size_t errlen);
-/* Register the memory slots of vm->mem (already mapped) with KVM. */
-__attribute__((warn_unused_result)) int vm_register_memory(struct vm *vm, char *err,
+/* ---- where a VM is put together (vm_recipe.c): one recipe per way it is born ----
+ * Each fills err on failure; vm_teardown undoes whatever was built, in reverse, and may
+ * be called at any point. */
+/* A fresh boot of vm->cfg, up to its vCPU threads started (parked). */
+__attribute__((warn_unused_result)) int vm_recipe_boot(struct vm *vm, char *err,
 	size_t errlen);
-__attribute__((warn_unused_result)) int vm_build_devices(struct vm *vm, char *err, size_t errlen);
+/* The machine of a checked state file `r` (vm->cfg is its configuration), its state
+ * applied, up to its vCPU threads started (parked). */
+struct restore_params;
+struct snap_reader;
+__attribute__((warn_unused_result)) int vm_recipe_restore(struct vm *vm,
+	const struct snap_reader *r, const struct restore_params *p, char *err, size_t errlen);
+
+/* What the steps of one recipe share. */
+struct vm_birth {
+	const struct snap_reader *r;    /* restore: the checked state file */
+	const struct restore_params *p; /* restore: memory backend, clock */
+	bool warm;      /* restore: the prewarmed shell stands in for kvm, memory, irqchip */
+	uint64_t entry; /* boot: the kernel's entry, from load_kernel to vcpu_setup */
+};
+/* A step: 0, or -errno with err saying why. */
+typedef int (*vm_step_fn)(struct vm *vm, struct vm_birth *b, char *err, size_t errlen);
+
+/* ---- the steps both take (vm_build.c) ---- */
+/* /dev/kvm and a new VM fd (src/kvm/vm_fd.c). */
+__attribute__((warn_unused_result)) int vm_step_kvm(struct vm *vm, struct vm_birth *b,
+	char *err, size_t errlen);
+/* The in-kernel irqchip and PIT (after the slots; made ahead in a warm shell). */
+__attribute__((warn_unused_result)) int vm_step_irqchip(struct vm *vm, struct vm_birth *b,
+	char *err, size_t errlen);
+/* Legacy devices on their ports, then the virtio devices of cfg (vm_devices.c). */
+__attribute__((warn_unused_result)) int vm_step_devices(struct vm *vm, struct vm_birth *b,
+	char *err, size_t errlen);
 /* Create cfg.vcpus vCPUs (no architectural set-up). */
-__attribute__((warn_unused_result)) int vm_build_vcpus(struct vm *vm, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int vm_step_vcpus(struct vm *vm, struct vm_birth *b,
+	char *err, size_t errlen);
+/* The device thread, then a thread per vCPU (parked). */
+__attribute__((warn_unused_result)) int vm_step_threads(struct vm *vm, struct vm_birth *b,
+	char *err, size_t errlen);
+/* Give KVM a slot per region of vm->mem (mapped), with dirty logging (and ember's own
+ * dirty bitmaps) when cfg.track_dirty_pages: part of either memory step. */
+__attribute__((warn_unused_result)) int vm_step_slots(struct vm *vm, char *err, size_t errlen);
+void vm_teardown(struct vm *vm);
+
+/* ---- the steps only a boot takes (vm_build_boot.c) ---- */
+/* Guest memory of cfg.mem_backing (zero pages) and its slots. */
+__attribute__((warn_unused_result)) int vm_step_memory_boot(struct vm *vm,
+	struct vm_birth *b, char *err, size_t errlen);
+/* Kernel, initrd, command line (the user's, then the devices' words) and ACPI tables;
+ * the kernel's entry point into b->entry. After the devices and vCPUs. */
+__attribute__((warn_unused_result)) int vm_step_load_kernel(struct vm *vm,
+	struct vm_birth *b, char *err, size_t errlen);
+/* Registers, CPUID and MSRs of every vCPU for a start at b->entry. */
+__attribute__((warn_unused_result)) int vm_step_vcpu_setup(struct vm *vm, struct vm_birth *b,
+	char *err, size_t errlen);
+
+/* ---- the steps only a restore takes (vm_build_restore.c) ---- */
+/* The prewarmed shell when it fits a File restore (b->warm), else vm_step_kvm. */
+__attribute__((warn_unused_result)) int vm_step_kvm_or_shell(struct vm *vm,
+	struct vm_birth *b, char *err, size_t errlen);
+/* Guest memory from the memory file (File) or a page-fault handler (Uffd), and slots;
+ * nothing in a warm shell. */
+__attribute__((warn_unused_result)) int vm_step_memory_restore(struct vm *vm,
+	struct vm_birth *b, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int vm_step_vcpu_state(struct vm *vm, struct vm_birth *b,
+	char *err, size_t errlen);
+/* Interrupt controllers, PIT and kvmclock (moved to wall time when p->clock_realtime). */
+__attribute__((warn_unused_result)) int vm_step_vm_state(struct vm *vm, struct vm_birth *b,
+	char *err, size_t errlen);
+/* Each device's saved state (vm_persist.c). */
+__attribute__((warn_unused_result)) int vm_step_device_state(struct vm *vm,
+	struct vm_birth *b, char *err, size_t errlen);
+/* A new VM generation id: the restored VM is a clone. */
+__attribute__((warn_unused_result)) int vm_step_new_generation(struct vm *vm,
+	struct vm_birth *b, char *err, size_t errlen);
 /* The prewarmed shell (vm_shell.c): whether it fits a restore of `size` bytes, and
  * handing it to `vm` (its kvm and VM fds, slots, irqchip) with the memory file mapped
  * into the slots. The shell is used up either way. */
 bool vm_shell_fits(uint64_t size, bool track_dirty);
 __attribute__((warn_unused_result)) int vm_shell_take(struct vm *vm, const char *mem_path,
 	char *err, size_t errlen);
-__attribute__((warn_unused_result)) int vm_start_threads(struct vm *vm, char *err,
-	size_t errlen);
-void vm_teardown(struct vm *vm);
+
+/* ---- the persist contract of the devices (vm_persist.c) ----
+ * One DEVICE section per device, from one const table of device kinds: save writes
+ * them; restore applies each saved section to the device of its kind and rank, and on
+ * a refusal err says which device and why. */
+__attribute__((warn_unused_result)) int vm_save_device_state(struct vm *vm,
+	struct snap_writer *w);
+__attribute__((warn_unused_result)) int vm_restore_device_state(struct vm *vm,
+	const struct snap_reader *r, char *err, size_t errlen);
 
 /* Virtio devices (vm_devices.c): build them from cfg in the documented order, free them,
  * list their windows for ACPI (0 when they go on the command line), append their kernel
- * command-line words to buf, and save / restore them as device sections. */
+ * command-line words to buf. */
 __attribute__((warn_unused_result)) int vm_build_virtio(struct vm *vm, char *err, size_t errlen);
 void vm_free_virtio(struct vm *vm);
 unsigned vm_virtio_acpi(const struct vm *vm, struct acpi_mmio_device *out);
 __attribute__((warn_unused_result)) int vm_device_cmdline(const struct vm *vm, char *buf,
 	size_t len);
-__attribute__((warn_unused_result)) int vm_save_virtio(struct vm *vm, struct snap_writer *w);
-__attribute__((warn_unused_result)) int vm_restore_virtio(struct vm *vm, unsigned index,
-	const char *name, struct snap_cursor *c, char *err, size_t errlen);
+
+/* ---- the VM object itself (vm.c) ---- */
+/* Hand queued console input to the serial FIFO as far as it has room (control thread). */
+void vm_feed_input(struct vm *vm);
+/* Tell the observer the state changed from `from` to vm->state. */
+void vm_notify_state(struct vm *vm, enum vm_state from);
 
 /* Device configuration in a snapshot (snapshot_config.c). Loaded strings point into the
  * reader. A snapshot without the section describes a machine without devices. */
 __attribute__((warn_unused_result)) int snapshot_save_devices(const struct vm_config *c,
 	struct snap_writer *w);
-struct snap_reader;
 __attribute__((warn_unused_result)) int snapshot_load_devices(const struct snap_reader *r,
 	struct vm_config *c, char *err, size_t errlen);
 
@@ -192,7 +262,6 @@ __attribute__((warn_unused_result)) int snapshot_load_cpu_model(const struct sna
  * (strings point into the reader and into `p`) and the snapshot's id (*has_id false: the
  * state file has none), the parent of the restored VM's next diff. 0, or -errno and err
  * naming the problem. */
-struct restore_params;
 struct snap_id;
 __attribute__((warn_unused_result)) int snapshot_check_restore(const struct snap_reader *r,
 	const struct restore_params *p, const char *host_vendor, struct vm_config *cfg,
@@ -202,7 +271,8 @@ __attribute__((warn_unused_result)) int snapshot_check_restore(const struct snap
 __attribute__((warn_unused_result)) int snapshot_apply_overrides(
 	const struct restore_params *p, struct vm_config *c, char *err, size_t errlen);
 
-/* Record why the VM ends (first caller wins) and wake the control thread. Any thread. */
+/* Record why the VM ends (first caller wins) and wake the control thread. Any thread
+ * (vm.c). */
 void vm_request_exit(struct vm *vm, enum vm_exit_reason reason, const char *detail);
 
 #endif

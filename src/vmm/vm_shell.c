@@ -11,8 +11,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <linux/kvm.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,6 +18,7 @@
 #include "ember/arch.h"
 #include "ember/log.h"
 #include "ember/snapshot.h"
+#include "ember/vm_fd.h"
 
 static struct shell {
 	bool ready;
@@ -63,10 +62,7 @@ static int reserve_slots(const char *mem_path, char *err, size_t errlen)
 	}
 	for (unsigned i = 0; i < shell.nr_regions; i++) {
 		struct guest_mem_region *r = &shell.regions[i];
-		struct kvm_userspace_memory_region slot = {
-			.slot = i, .guest_phys_addr = r->gpa, .memory_size = r->size,
-			.flags = shell.track_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
-		};
+		int ret;
 		void *p = r->host ? r->host : mmap(NULL, r->size, PROT_NONE,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
@@ -76,12 +72,10 @@ static int reserve_slots(const char *mem_path, char *err, size_t errlen)
 			return -errno;
 		}
 		r->host = p;
-		slot.userspace_addr = (uint64_t)(uintptr_t)p;
-		if (ioctl(shell.vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
-			snprintf(err, errlen, "prewarm: KVM_SET_USER_MEMORY_REGION slot %u: %s", i,
-				strerror(errno));
-			return -errno;
-		}
+		ret = kvm_vm_set_slot(shell.vm_fd, i, r->gpa, r->size, p, shell.track_dirty, err,
+			errlen);
+		if (ret)
+			return ret;
 	}
 	return 0;
 }
@@ -89,7 +83,6 @@ static int reserve_slots(const char *mem_path, char *err, size_t errlen)
 int vm_prewarm(uint64_t mem_mib, bool track_dirty_pages, const char *mem_path, char *err,
 	size_t errlen)
 {
-	struct vm tmp = { .kvm_fd = -1, .vm_fd = -1 };
 	int ret;
 
 	if (!mem_mib || mem_mib > (UINT64_MAX >> 20) / 2) {
@@ -98,10 +91,8 @@ int vm_prewarm(uint64_t mem_mib, bool track_dirty_pages, const char *mem_path, c
 		return -EINVAL;
 	}
 	shell_drop();
-	/* vm_build_kvm leaves what it opened in tmp, also on failure. */
-	ret = vm_build_kvm(&tmp, err, errlen);
-	shell.kvm_fd = tmp.kvm_fd;
-	shell.vm_fd = tmp.vm_fd;
+	/* kvm_vm_open leaves what it opened in the shell, also on failure. */
+	ret = kvm_vm_open(&shell.kvm_fd, &shell.vm_fd, err, errlen);
 	shell.size = mem_mib << 20;
 	shell.track_dirty = track_dirty_pages;
 	/* Memory slots before the irqchip, as vm_start does (HOST-KVM.md). */

@@ -2,7 +2,8 @@
 items 5 and 6): one snapshot of the test guest with a drive (d.state, d.mem, drive "data"
 on a.img, test_snapshot_cli's), then copies edited one way
 each (a NULL drive id loaded with a drive override, another CPU vendor, a vCPU count,
-memory layout and backing that are not the machine's, a memory file cut short). One
+memory layout and backing that are not the machine's, a memory file cut short, a block
+and a serial device state their models refuse). One
 `ember --api-sock` process refuses every one of them through PUT /snapshot/load with a
 message that names the problem, and then loads the good snapshot and runs it."""
 import os
@@ -14,7 +15,8 @@ from run import check, ember, test, write_def
 from test_api import Ember, end_with_poweroff, state
 from test_snapshot_cli import MAKE_DRIVE_SNAPSHOT
 
-SEC_VM_INFO, SEC_MEMORY, SEC_VCPU, SEC_DEVICE_CONFIG = 1, 2, 4, 6
+SEC_VM_INFO, SEC_MEMORY, SEC_VCPU, SEC_DEVICE, SEC_DEVICE_CONFIG = 1, 2, 4, 5, 6
+TRANSPORT_STATE = 48 + 40 * 8  # virtio-mmio's fixed struct, VIRTIO_MAX_QUEUES 8
 I_CPUID = 9
 HEADER = 24
 
@@ -114,6 +116,29 @@ def region_moved(sections):
     struct.pack_into("<Q", section(sections, SEC_MEMORY), 4, 2 << 20)
 
 
+def device(sections, name):
+    """The DEVICE section named `name` (a string first: u32 length, the bytes, a NUL) and
+    the offset where the device's own state starts."""
+    for sid, _, payload in sections:
+        if sid == SEC_DEVICE:
+            n = struct.unpack_from("<I", payload, 0)[0]
+            if payload[4:4 + n] == name.encode():
+                return payload, 4 + n + 1
+    raise AssertionError("no device section %r" % name)
+
+
+def block_version_99(sections):
+    """virtio-block: after the transport's struct, the model's state, u32 version first."""
+    payload, at = device(sections, "virtio-block")
+    struct.pack_into("<I", payload, at + TRANSPORT_STATE, 99)
+
+
+def serial_fifo_overfull(sections):
+    """serial: ier .. thre_pending (8 bytes), divisor u16, then rx_len u8 (<= 64)."""
+    payload, at = device(sections, "serial")
+    payload[at + 10] = 255
+
+
 @test
 def snapshot_wrong_states_are_refused_then_a_good_one_loads():
     with tempfile.TemporaryDirectory() as tmp:
@@ -137,6 +162,11 @@ def snapshot_wrong_states_are_refused_then_a_good_one_loads():
             (edited(tmp, "huge", huge_pages), good_mem, {},
              "Cannot restore hugetlbfs backed snapshot by mapping the memory file"),
             (edited(tmp, "layout", region_moved), good_mem, {}, "no DRAM region at address 0"),
+            # A device that refuses its state says which and why in the answer too.
+            (edited(tmp, "blk99", block_version_99), good_mem, {},
+             "block 'data': saved state is malformed (version 99)"),
+            (edited(tmp, "fifo", serial_fifo_overfull), good_mem, {},
+             "serial: saved state is malformed (receive FIFO overfull)"),
             (os.path.join(tmp, "d.state"), short_mem, {},
              "bytes, its regions need %d" % os.path.getsize(good_mem)),
         ]

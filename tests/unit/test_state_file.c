@@ -20,6 +20,7 @@
 
 #include "ember/crc64.h"
 #include "ember/snapshot_file.h"
+#include "ember/snapshot_publish.h"
 
 /* ---- helpers ---- */
 
@@ -773,7 +774,7 @@ static void test_state_file_cursor_past_the_end_stays_bad(void **state)
 
 /* ---- files ---- */
 
-static void test_state_file_commit_writes_and_leaves_no_temporary(void **state)
+static void test_state_file_write_creates_a_synced_private_file(void **state)
 {
 	const char *dir = *state;
 	struct snap_writer *w = sample_writer();
@@ -785,13 +786,12 @@ static void test_state_file_commit_writes_and_leaves_no_temporary(void **state)
 	size_t len;
 	struct stat st;
 
-	snprintf(path, sizeof(path), "%s/vm.state", dir);
-	write_file(path, "old contents", 12);
-	assert_int_equal(snap_writer_commit(w, path, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/vm.state.tmp.1", dir);
+	assert_int_equal(snap_writer_write(w, path, err, sizeof(err)), 0);
 	assert_int_equal(snap_writer_image(w, &data, &len), 0);
 	assert_int_equal(read_file(path, buf, sizeof(buf)), len);
 	assert_memory_equal(buf, data, len);
-	assert_int_equal(dir_entries(dir), 1);
+	assert_int_equal(dir_entries(dir), 1); /* exactly the name given: no suffix of its own */
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 
@@ -802,7 +802,7 @@ static void test_state_file_commit_writes_and_leaves_no_temporary(void **state)
 	snap_writer_free(w);
 }
 
-static void test_state_file_commit_to_a_relative_path(void **state)
+static void test_state_file_write_to_a_relative_path(void **state)
 {
 	const char *dir = *state;
 	struct snap_writer *w = sample_writer();
@@ -811,7 +811,7 @@ static void test_state_file_commit_to_a_relative_path(void **state)
 
 	assert_non_null(getcwd(cwd, sizeof(cwd)));
 	assert_int_equal(chdir(dir), 0);
-	assert_int_equal(snap_writer_commit(w, "rel.state", err, sizeof(err)), 0);
+	assert_int_equal(snap_writer_write(w, "rel.state", err, sizeof(err)), 0);
 	assert_int_equal(snap_reader_open(&r, "rel.state", err, sizeof(err)), 0);
 	snap_reader_free(r);
 	assert_int_equal(dir_entries("."), 1);
@@ -819,46 +819,46 @@ static void test_state_file_commit_to_a_relative_path(void **state)
 	snap_writer_free(w);
 }
 
-static void test_state_file_commit_to_missing_directory_fails(void **state)
+static void test_state_file_write_to_missing_directory_fails(void **state)
 {
 	const char *dir = *state;
 	struct snap_writer *w = sample_writer();
 	char path[512], want[1024], err[1024] = "";
 
 	snprintf(path, sizeof(path), "%s/nope/vm.state", dir);
-	assert_int_equal(snap_writer_commit(w, path, err, sizeof(err)), -ENOENT);
-	snprintf(want, sizeof(want),
-		"state file %s: cannot open directory %s/nope: No such file or directory", path,
-		dir);
+	assert_int_equal(snap_writer_write(w, path, err, sizeof(err)), -ENOENT);
+	snprintf(want, sizeof(want), "state file %s: cannot create: No such file or directory",
+		path);
 	assert_string_equal(err, want);
 	assert_int_equal(dir_entries(dir), 0);
 	snap_writer_free(w);
 }
 
-/* Commit must fail with EACCES and say so; 0 if it did. */
-static int commit_refused(struct snap_writer *w, const char *path)
+/* Write must fail with EACCES and say so; 0 if it did. */
+static int write_refused(struct snap_writer *w, const char *path)
 {
 	char err[1024] = "";
 
-	if (snap_writer_commit(w, path, err, sizeof(err)) != -EACCES)
+	if (snap_writer_write(w, path, err, sizeof(err)) != -EACCES)
 		return 1;
 	return strstr(err, path) && strstr(err, "Permission denied") ? 0 : 1;
 }
 
-static void test_state_file_commit_to_read_only_directory_leaves_file_intact(void **state)
+static void test_state_file_write_to_read_only_directory_leaves_others_intact(void **state)
 {
 	const char *dir = *state;
 	struct snap_writer *w = sample_writer();
-	char path[512];
+	char path[512], tmp[600];
 	uint8_t buf[64];
 	int status;
 	pid_t pid;
 
 	snprintf(path, sizeof(path), "%s/vm.state", dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.1", path);
 	write_file(path, "good snapshot", 13);
 	assert_int_equal(chmod(dir, 0555), 0);
 	if (geteuid() != 0) {
-		assert_int_equal(commit_refused(w, path), 0);
+		assert_int_equal(write_refused(w, tmp), 0);
 	} else {
 		/* root ignores the mode bits: try as nobody, in a child. */
 		pid = fork();
@@ -866,7 +866,7 @@ static void test_state_file_commit_to_read_only_directory_leaves_file_intact(voi
 		if (pid == 0) {
 			if (setgid(65534) != 0 || setuid(65534) != 0)
 				_exit(2);
-			_exit(commit_refused(w, path));
+			_exit(write_refused(w, tmp));
 		}
 		assert_int_equal(waitpid(pid, &status, 0), pid);
 		assert_true(WIFEXITED(status));
@@ -883,25 +883,23 @@ static void test_state_file_commit_to_read_only_directory_leaves_file_intact(voi
 	snap_writer_free(w);
 }
 
-/* A write that fails half-way (file size limit) removes the temporary, keeps the old file. */
-static void test_state_file_commit_failed_write_leaves_file_intact(void **state)
+/* A write that fails half-way (file size limit) removes its file. */
+static void test_state_file_write_failed_half_way_removes_its_file(void **state)
 {
 	const char *dir = *state;
 	struct snap_writer *w = sample_writer();
 	struct sigaction ign = { .sa_handler = SIG_IGN }, old_sa;
 	struct rlimit old_rl, rl;
 	char path[512], err[1024] = "";
-	uint8_t buf[64];
 	int ret;
 
-	snprintf(path, sizeof(path), "%s/vm.state", dir);
-	write_file(path, "good snapshot", 13);
+	snprintf(path, sizeof(path), "%s/vm.state.tmp.1", dir);
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old_rl), 0);
 	rl = old_rl;
 	rl.rlim_cur = 16;
 	assert_int_equal(sigaction(SIGXFSZ, &ign, &old_sa), 0);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
-	ret = snap_writer_commit(w, path, err, sizeof(err));
+	ret = snap_writer_write(w, path, err, sizeof(err));
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old_rl), 0);
 	assert_int_equal(sigaction(SIGXFSZ, &old_sa, NULL), 0);
 
@@ -909,29 +907,25 @@ static void test_state_file_commit_failed_write_leaves_file_intact(void **state)
 	assert_non_null(strstr(err, "cannot write"));
 	assert_non_null(strstr(err, path));
 	assert_non_null(strstr(err, "File too large"));
-	assert_int_equal(read_file(path, buf, sizeof(buf)), 13);
-	assert_memory_equal(buf, "good snapshot", 13);
-	assert_int_equal(dir_entries(dir), 1);
+	assert_int_equal(dir_entries(dir), 0);
 	snap_writer_free(w);
 }
 
-/* The rename fails (the target is a non-empty directory): the temporary goes away. */
-/* A file or symlink already at the temporary's name is refused, named, and left alone:
- * the writer never writes through it nor removes it. */
-static void test_state_file_commit_refuses_an_existing_temporary(void **state)
+/* A file or symlink already at the name is refused, named, and left alone: the writer
+ * never writes through it nor removes it. */
+static void test_state_file_write_refuses_an_existing_name(void **state)
 {
 	const char *dir = *state;
 	struct snap_writer *w = sample_writer();
-	char path[512], tmp[600], target[512], err[1024] = "";
+	char path[512], target[512], err[1024] = "";
 	uint8_t buf[64];
 
-	snprintf(path, sizeof(path), "%s/vm.state", dir);
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	snprintf(path, sizeof(path), "%s/vm.state.tmp.1", dir);
 	snprintf(target, sizeof(target), "%s/target", dir);
 	write_file(target, "precious", 8);
-	assert_int_equal(symlink(target, tmp), 0);
-	assert_int_equal(snap_writer_commit(w, path, err, sizeof(err)), -EEXIST);
-	assert_non_null(strstr(err, tmp));
+	assert_int_equal(symlink(target, path), 0);
+	assert_int_equal(snap_writer_write(w, path, err, sizeof(err)), -EEXIST);
+	assert_non_null(strstr(err, path));
 	assert_non_null(strstr(err, "exists already"));
 	assert_int_equal(read_file(target, buf, sizeof(buf)), 8);
 	assert_memory_equal(buf, "precious", 8);
@@ -939,26 +933,56 @@ static void test_state_file_commit_refuses_an_existing_temporary(void **state)
 	snap_writer_free(w);
 }
 
-static void test_state_file_commit_failed_rename_removes_temporary(void **state)
+/* snap_publish puts memory then state in place, leaving no temporary behind. */
+static void test_state_file_publish_renames_memory_then_state(void **state)
 {
 	const char *dir = *state;
-	struct snap_writer *w = sample_writer();
-	char path[512], inner[600], err[1024] = "";
-	int ret;
+	char mem[512], mem_tmp[600], st[512], st_tmp[600], err[1024] = "";
+	uint8_t buf[64];
 
-	snprintf(path, sizeof(path), "%s/vm.state", dir);
-	assert_int_equal(mkdir(path, 0700), 0);
-	snprintf(inner, sizeof(inner), "%s/keep", path);
-	write_file(inner, "x", 1);
-	ret = snap_writer_commit(w, path, err, sizeof(err));
-	assert_true(ret == -EISDIR || ret == -ENOTEMPTY || ret == -EEXIST);
-	assert_non_null(strstr(err, "cannot rename"));
-	assert_int_equal(dir_entries(dir), 1);
-	assert_int_equal(dir_entries(path), 1);
-	snap_writer_free(w);
+	snprintf(mem, sizeof(mem), "%s/vm.mem", dir);
+	snprintf(st, sizeof(st), "%s/vm.state", dir);
+	snprintf(mem_tmp, sizeof(mem_tmp), "%s.tmp.1", mem);
+	snprintf(st_tmp, sizeof(st_tmp), "%s.tmp.1", st);
+	write_file(mem, "old mem", 7);
+	write_file(st, "old state", 9);
+	write_file(mem_tmp, "new mem", 7);
+	write_file(st_tmp, "new state", 9);
+	assert_int_equal(snap_publish(mem_tmp, mem, st_tmp, st, err, sizeof(err)), 0);
+	assert_int_equal(read_file(mem, buf, sizeof(buf)), 7);
+	assert_memory_equal(buf, "new mem", 7);
+	assert_int_equal(read_file(st, buf, sizeof(buf)), 9);
+	assert_memory_equal(buf, "new state", 9);
+	assert_int_equal(dir_entries(dir), 2);
 }
 
-static void test_state_file_commit_refuses_open_section_and_bad_names(void **state)
+/* The state rename fails (its name is a non-empty directory): the memory file is the new
+ * one already, the message says so, and the state temporary is the caller's. */
+static void test_state_file_publish_failed_state_rename_says_what_is_in_place(void **state)
+{
+	const char *dir = *state;
+	char mem[512], mem_tmp[600], st[512], st_tmp[600], inner[700], err[2048] = "";
+	int ret;
+
+	snprintf(mem, sizeof(mem), "%s/vm.mem", dir);
+	snprintf(st, sizeof(st), "%s/vm.state", dir);
+	snprintf(mem_tmp, sizeof(mem_tmp), "%s.tmp.1", mem);
+	snprintf(st_tmp, sizeof(st_tmp), "%s.tmp.1", st);
+	assert_int_equal(mkdir(st, 0700), 0);
+	snprintf(inner, sizeof(inner), "%s/keep", st);
+	write_file(inner, "x", 1);
+	write_file(mem_tmp, "new mem", 7);
+	write_file(st_tmp, "new state", 9);
+	ret = snap_publish(mem_tmp, mem, st_tmp, st, err, sizeof(err));
+	assert_true(ret == -EISDIR || ret == -ENOTEMPTY || ret == -EEXIST);
+	assert_non_null(strstr(err, "cannot rename"));
+	assert_non_null(strstr(err, "is already the new one"));
+	assert_int_equal(access(mem, F_OK), 0);
+	assert_int_equal(access(st_tmp, F_OK), 0);
+	assert_int_equal(dir_entries(dir), 3); /* vm.mem, the state directory, its temporary */
+}
+
+static void test_state_file_write_refuses_open_section_and_bad_names(void **state)
 {
 	const char *dir = *state;
 	struct snap_writer *w = snap_writer_new();
@@ -966,11 +990,11 @@ static void test_state_file_commit_refuses_open_section_and_bad_names(void **sta
 
 	assert_non_null(w);
 	snprintf(path, sizeof(path), "%s/", dir);
-	assert_int_equal(snap_writer_commit(w, path, err, sizeof(err)), -EISDIR);
+	assert_int_equal(snap_writer_write(w, path, err, sizeof(err)), -EISDIR);
 	assert_non_null(strstr(err, "not a file name"));
 	snprintf(path, sizeof(path), "%s/vm.state", dir);
 	assert_int_equal(snap_section_begin(w, 1, 1), 0);
-	assert_int_equal(snap_writer_commit(w, path, err, sizeof(err)), -EINVAL);
+	assert_int_equal(snap_writer_write(w, path, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "a section is still open"));
 	assert_int_equal(dir_entries(dir), 0);
 	snap_writer_free(w);
@@ -1057,24 +1081,24 @@ int main(void)
 		cmocka_unit_test(test_state_file_str_longer_than_max_is_refused),
 		cmocka_unit_test(test_state_file_str_length_past_the_section_is_refused),
 		cmocka_unit_test(test_state_file_cursor_past_the_end_stays_bad),
-		cmocka_unit_test_setup_teardown(test_state_file_commit_writes_and_leaves_no_temporary,
+		cmocka_unit_test_setup_teardown(test_state_file_write_creates_a_synced_private_file,
 			tmpdir_setup, tmpdir_teardown),
-		cmocka_unit_test_setup_teardown(test_state_file_commit_to_a_relative_path,
+		cmocka_unit_test_setup_teardown(test_state_file_write_to_a_relative_path,
 			tmpdir_setup, tmpdir_teardown),
-		cmocka_unit_test_setup_teardown(test_state_file_commit_to_missing_directory_fails,
+		cmocka_unit_test_setup_teardown(test_state_file_write_to_missing_directory_fails,
 			tmpdir_setup, tmpdir_teardown),
-		cmocka_unit_test_setup_teardown(
-			test_state_file_commit_to_read_only_directory_leaves_file_intact,
+		cmocka_unit_test_setup_teardown(test_state_file_write_to_read_only_directory_leaves_others_intact,
 			tmpdir_setup, tmpdir_teardown),
-		cmocka_unit_test_setup_teardown(test_state_file_commit_failed_write_leaves_file_intact,
+		cmocka_unit_test_setup_teardown(test_state_file_write_failed_half_way_removes_its_file,
 			tmpdir_setup, tmpdir_teardown),
-		cmocka_unit_test_setup_teardown(test_state_file_commit_failed_rename_removes_temporary,
+		cmocka_unit_test_setup_teardown(test_state_file_write_refuses_an_existing_name,
 			tmpdir_setup, tmpdir_teardown),
-		cmocka_unit_test_setup_teardown(test_state_file_commit_refuses_an_existing_temporary,
+		cmocka_unit_test_setup_teardown(test_state_file_publish_renames_memory_then_state,
 			tmpdir_setup, tmpdir_teardown),
-		cmocka_unit_test_setup_teardown(
-			test_state_file_commit_refuses_open_section_and_bad_names, tmpdir_setup,
-			tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_state_file_publish_failed_state_rename_says_what_is_in_place,
+			tmpdir_setup, tmpdir_teardown),
+		cmocka_unit_test_setup_teardown(test_state_file_write_refuses_open_section_and_bad_names,
+			tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_state_file_open_names_the_path_in_errors,
 			tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_state_file_open_refuses_files_over_the_cap,

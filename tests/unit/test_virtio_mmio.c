@@ -86,10 +86,12 @@ static int fake_save(void *dev, struct snap_writer *w)
 	return snap_put(w, ((struct fake *)dev)->config, sizeof(((struct fake *)dev)->config));
 }
 
-static int fake_restore(void *dev, struct snap_cursor *c)
+static int fake_restore(void *dev, struct snap_cursor *c, char *err, size_t errlen)
 {
 	struct fake *f = dev;
 
+	(void)err; /* says nothing: the transport still names the device */
+	(void)errlen;
 	if (f->refuse_restore)
 		return -EINVAL;
 	f->restored++;

@@ -434,15 +434,17 @@ static void test_virtio_net_save_restore_round_trip(void **state)
 	struct snap_reader *rd = save(t);
 	struct snap_cursor c;
 	uint8_t mac[6];
+	char err[160];
 
 	assert_int_equal(snap_reader_find(rd, SNAP_SEC_DEVICE, 0, &c), 0);
-	assert_int_equal(net_ops.restore(t->n, &c), 0);
+	assert_int_equal(net_ops.restore(t->n, &c, err, sizeof(err)), 0);
 	net_ops.config_read(t->n, 0, mac, 6);
 	assert_memory_equal(mac, MAC, 6);
 	/* a truncated state is refused */
 	assert_int_equal(snap_reader_find(rd, SNAP_SEC_DEVICE, 0, &c), 0);
 	c.left = 10;
-	assert_int_equal(net_ops.restore(t->n, &c), -EINVAL);
+	assert_int_equal(net_ops.restore(t->n, &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "saved state is malformed"));
 	snap_reader_free(rd);
 }
 
@@ -451,10 +453,11 @@ static int transplant(struct t *from, struct t *to)
 {
 	struct snap_reader *rd = save(from);
 	struct snap_cursor c;
+	char err[160];
 	int ret;
 
 	assert_int_equal(snap_reader_find(rd, SNAP_SEC_DEVICE, 0, &c), 0);
-	ret = net_ops.restore(to->n, &c);
+	ret = net_ops.restore(to->n, &c, err, sizeof(err));
 	snap_reader_free(rd);
 	return ret;
 }
@@ -508,6 +511,49 @@ static void test_virtio_net_mmds_without_a_store_is_refused(void **state)
 	ev_loop_destroy(loop);
 }
 
+/* A v2 state (before the interface's configuration was stored only in DEVICE_CONFIG: it
+ * held id, tap and MAC) still restores, and one of another interface is refused, named. */
+static void test_virtio_net_restores_a_version_2_state(void **state)
+{
+	struct t *t = *state;
+	const char *ids[2] = { "eth0", "eth9" };
+	uint8_t mac[8] = { 0 };
+	char err[160];
+
+	memcpy(mac, MAC, 6);
+	mac[6] = 1; /* has_mac */
+	for (int k = 0; k < 2; k++) {
+		struct snap_writer *w = snap_writer_new();
+		struct snap_reader *rd = NULL;
+		struct snap_cursor c;
+		const uint8_t *img;
+		size_t len;
+
+		assert_int_equal(snap_section_begin(w, SNAP_SEC_DEVICE, 1), 0);
+		assert_int_equal(snap_put_u32(w, 2), 0);
+		assert_int_equal(snap_put_str(w, ids[k]), 0);
+		assert_int_equal(snap_put_str(w, "tap0"), 0);
+		assert_int_equal(snap_put(w, mac, sizeof(mac)), 0);
+		for (int i = 0; i < 8; i++) /* rx and tx limiters */
+			assert_int_equal(snap_put_u64(w, 0), 0);
+		for (int i = 0; i < 3; i++) /* no MMDS */
+			assert_int_equal(snap_put_u32(w, 0), 0);
+		assert_int_equal(snap_section_end(w), 0);
+		assert_int_equal(snap_writer_image(w, &img, &len), 0);
+		assert_int_equal(snap_reader_parse(&rd, img, len, err, sizeof(err)), 0);
+		assert_int_equal(snap_reader_find(rd, SNAP_SEC_DEVICE, 0, &c), 0);
+		if (k == 0) {
+			assert_int_equal(net_ops.restore(t->n, &c, err, sizeof(err)), 0);
+			assert_int_equal(c.left, 0);
+		} else {
+			assert_int_equal(net_ops.restore(t->n, &c, err, sizeof(err)), -EINVAL);
+			assert_string_equal(err, "net 'eth0': the snapshot holds interface 'eth9'");
+		}
+		snap_reader_free(rd);
+		snap_writer_free(w);
+	}
+}
+
 static void test_virtio_net_bad_tap_name_is_named(void **state)
 {
 	struct net_config cfg = { .id = "eth0", .tap = "a-tap-name-that-is-too-long" };
@@ -551,6 +597,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_virtio_net_set_limits_bad_bucket_changes_nothing,
 			setup_limited, teardown),
 		cmocka_unit_test_setup_teardown(test_virtio_net_save_restore_round_trip, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_net_restores_a_version_2_state, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_virtio_net_restore_brings_back_the_mmds_config,
 			setup, teardown),

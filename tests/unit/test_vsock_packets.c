@@ -622,7 +622,7 @@ static void test_vsock_model_config_rst_and_reset_event(void **state)
 	assert_int_equal(snap_writer_image(w, &img, &img_len), 0);
 	assert_int_equal(snap_reader_parse(&rd, img, img_len, err, sizeof(err)), 0);
 	assert_int_equal(snap_reader_find(rd, SNAP_SEC_DEVICE, 0, &c), 0);
-	assert_int_equal(vsock_ops.restore(d, &c), 0);
+	assert_int_equal(vsock_ops.restore(d, &c, err, sizeof(err)), 0);
 	vsock_ops.queue_notify(d, EVQ);
 	assert_int_equal(nvr_used(r, EVQ, &id, &len), 0);
 	nvr_rx(r, EVQ, 4, &gpa);

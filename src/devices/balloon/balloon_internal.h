@@ -56,6 +56,6 @@ void balloon_stats_tick(struct ev_loop *loop, ev_timer *w, int revents);
 
 /* balloon_persist.c: the model's save/restore ops (transport lock held, paused VM). */
 int balloon_save(void *dev, struct snap_writer *w);
-int balloon_restore(void *dev, struct snap_cursor *c);
+int balloon_restore(void *dev, struct snap_cursor *c, char *err, size_t errlen);
 
 #endif

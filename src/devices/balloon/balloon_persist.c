@@ -3,9 +3,9 @@
 #include "balloon_internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
-#include "ember/log.h"
 #include "ember/snapshot_file.h"
 
 #define STATE_VERSION 1
@@ -33,7 +33,7 @@ int balloon_save(void *dev, struct snap_writer *w)
 	return 0;
 }
 
-int balloon_restore(void *dev, struct snap_cursor *c)
+int balloon_restore(void *dev, struct snap_cursor *c, char *err, size_t errlen)
 {
 	struct balloon *b = dev;
 	uint32_t version = 0, num_pages = 0, actual = 0, interval = 0, held = 0, head = 0;
@@ -50,13 +50,14 @@ int balloon_restore(void *dev, struct snap_cursor *c)
 		if (snap_get_u64(c, &value[i]))
 			ret = -EINVAL;
 	if (ret || version != STATE_VERSION) {
-		log_err("balloon state: %s", ret ? "truncated" : "unknown version");
+		snprintf(err, errlen, "balloon: saved state is %s", ret ? "truncated" :
+			"of an unknown version");
 		return ret ? ret : -ENOTSUP;
 	}
 	if (num_pages > balloon_guest_pages(b) || held > 1 || head >= VIRTQ_MAX_SIZE ||
 		feats != balloon_features(dev) || !interval != !b->interval_s ||
 		present >> BALLOON_STAT_TAGS) {
-		log_err("balloon state: does not match this device (target %u pages, "
+		snprintf(err, errlen, "balloon: saved state does not match this device (target %u pages, "
 			"features 0x%llx, interval %u s)", num_pages, (unsigned long long)feats,
 			interval);
 		return -EINVAL;

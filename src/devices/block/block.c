@@ -9,6 +9,7 @@
 #include "block_internal.h"
 #include "ember/byteorder.h"
 #include "ember/clock.h"
+#include "ember/guest_mem.h"
 #include "ember/block.h"
 #include "ember/log.h"
 
@@ -219,6 +220,34 @@ static void on_throttle(struct ev_loop *loop, ev_timer *t, int revents)
 	virtio_unlock(b->vd);
 }
 
+/* After a restore: answer the requests that were done when the VM was saved (status
+ * byte, then the used ring), once the queue is live again. */
+static void replay(struct block *b)
+{
+	struct virtq *q = virtio_queue(b->vd, 0);
+	unsigned n = b->nr_replay;
+
+	for (unsigned i = 0; q && i < n; i++) {
+		const struct blk_saved_done *r = &b->replay[i];
+		struct virtq_elem e = { .head = r->head, .write_len = r->written };
+		uint8_t *status = guest_mem_ptr_mut(b->mem, r->status_gpa, 1);
+
+		/* The state file is outside input too: a bad entry is dropped, not trusted. */
+		if (!status) {
+			log_warn("block '%s': a saved request could not be answered", b->id);
+			continue;
+		}
+		*status = r->status; /* status byte first, then the used ring */
+		if (virtq_push(q, &e, r->written))
+			log_warn("block '%s': a saved request could not be answered", b->id);
+	}
+	free(b->replay);
+	b->replay = NULL;
+	b->nr_replay = 0;
+	if (n)
+		virtio_notify(b->vd, 0);
+}
+
 /* ---- virtio_dev_ops ---- */
 
 static uint64_t blk_features(void *dev)
@@ -237,7 +266,7 @@ static int blk_activate(void *dev, uint64_t acked)
 	/* A driver that did not take FLUSH counts on a write-through disk (5.2.6.2);
 	 * FLUSH requests are served either way. */
 	b->write_through = !(acked & (1ull << VIRTIO_BLK_F_FLUSH));
-	blk_replay(b); /* after a restore: answer what was done when it was saved */
+	replay(b);
 	return 0;
 }
 

@@ -27,7 +27,7 @@ struct blk_io {
 };
 
 /* A request that was done when the VM was saved but not yet in the used ring: the
- * restored device answers it once its queue is live again (blk_replay). */
+ * restored device answers it once its queue is live again (block.c, at activation). */
 struct blk_saved_done {
 	uint16_t head;
 	uint8_t status;
@@ -71,10 +71,10 @@ void blk_process(struct block *b);
 /* Drop every request in flight or finished, unanswered: the queue is gone. */
 void blk_discard(struct block *b);
 
-/* block_persist.c: the model's save/restore ops, and the answers a restore owes. */
+/* block_persist.c: the model's save/restore ops (restore leaves the answers it owes in
+ * b->replay; block.c gives them at activation). */
 int blk_save(void *dev, struct snap_writer *w);
-int blk_restore(void *dev, struct snap_cursor *c);
-void blk_replay(struct block *b);
+int blk_restore(void *dev, struct snap_cursor *c, char *err, size_t errlen);
 
 /* ---- the I/O worker (block_worker.c): one thread per drive ---- */
 

@@ -1,21 +1,23 @@
-/* virtio-blk persist pair: drained worker, backend path, limiter, answers still owed. */
+/* virtio-blk persist pair: drained worker, capacity, limiter, answers still owed. */
 #include "block_internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ember/clock.h"
-#include "ember/guest_mem.h"
 #include "ember/log.h"
 #include "ember/snapshot_file.h"
 
-/* State, version 1 (little-endian, after the transport's):
- *   u32 version, u32 read_only, u64 capacity (sectors), str path,
+/* State, version 2 (little-endian, after the transport's):
+ *   u32 version, u64 capacity (sectors),
  *   u64 bandwidth budget (i64), u64 bandwidth burst, u64 ops budget (i64), u64 ops burst,
  *   u32 count, then per request done but not answered:
- *   u32 head, u32 written, u64 status byte gpa, u32 status. */
-#define STATE_VERSION 1
+ *   u32 head, u32 written, u64 status byte gpa, u32 status.
+ * Version 1 also held the drive's configuration (u32 read_only before the capacity, str
+ * path after it), which the state file's DEVICE_CONFIG section holds: it is still read. */
+#define STATE_VERSION 2
 
 /* Guest address of a chain's status byte: the last byte of its writable part. */
 static uint64_t status_gpa(const struct virtq_elem *e)
@@ -62,11 +64,7 @@ int blk_save(void *dev, struct snap_writer *w)
 	rate_limiter_save(&b->rl, &rs);
 	ret = snap_put_u32(w, STATE_VERSION);
 	if (!ret)
-		ret = snap_put_u32(w, b->read_only);
-	if (!ret)
 		ret = snap_put_u64(w, b->capacity);
-	if (!ret)
-		ret = snap_put_str(w, b->path);
 	if (!ret)
 		ret = snap_put_u64(w, (uint64_t)rs.bandwidth_budget);
 	if (!ret)
@@ -115,35 +113,51 @@ static int get_replay(struct block *b, struct snap_cursor *c, uint32_t count)
 	return 0;
 }
 
-int blk_restore(void *dev, struct snap_cursor *c)
+/* The configuration a version 1 state carried: checked against the device (built from
+ * DEVICE_CONFIG, with any drive override), never used. */
+static int get_v1_config(struct block *b, struct snap_cursor *c, uint64_t *capacity,
+	char *err, size_t errlen)
 {
-	struct block *b = dev;
-	struct rate_limiter_state rs;
-	uint32_t version = 0, ro = 0, count = 0;
-	uint64_t capacity = 0, bb = 0, ob = 0, size;
 	const char *path = NULL;
-	int ret;
+	uint32_t ro = 0;
 
-	if (snap_get_u32(c, &version) || version != STATE_VERSION || snap_get_u32(c, &ro) ||
-		snap_get_u64(c, &capacity) || snap_get_str(c, &path, SNAP_PATH_MAX) || !path ||
-		snap_get_u64(c, &bb) || snap_get_u64(c, &rs.bandwidth_burst) ||
-		snap_get_u64(c, &ob) || snap_get_u64(c, &rs.ops_burst) ||
-		snap_get_u32(c, &count) || ro > 1) {
-		log_err("block '%s': saved state is malformed (version %u)", b->id, version);
+	if (snap_get_u32(c, &ro) || ro > 1 || snap_get_u64(c, capacity) ||
+		snap_get_str(c, &path, SNAP_PATH_MAX) || !path) {
+		snprintf(err, errlen, "block '%s': saved state is malformed (version 1)", b->id);
 		return -EINVAL;
 	}
 	if ((bool)ro != b->read_only) {
-		log_err("block '%s': saved as %s, defined as %s", b->id, ro ? "read-only" :
-			"read-write", b->read_only ? "read-only" : "read-write");
+		snprintf(err, errlen, "block '%s': saved as %s, defined as %s", b->id,
+			ro ? "read-only" : "read-write", b->read_only ? "read-only" : "read-write");
 		return -EINVAL;
 	}
-	/* The device was built from the snapshot's configuration with any drive override
-	 * applied: the path it has now is the one to use. */
 	if (strcmp(path, b->path))
 		log_info("block '%s': saved at %s, restored from %s", b->id, path, b->path);
+	return 0;
+}
+
+int blk_restore(void *dev, struct snap_cursor *c, char *err, size_t errlen)
+{
+	struct block *b = dev;
+	struct rate_limiter_state rs;
+	uint32_t version = 0, count = 0;
+	uint64_t capacity = 0, bb = 0, ob = 0, size;
+	int ret = 0;
+
+	if (snap_get_u32(c, &version) || version < 1 || version > STATE_VERSION)
+		goto malformed;
+	if (version == 1)
+		ret = get_v1_config(b, c, &capacity, err, errlen);
+	else if (snap_get_u64(c, &capacity))
+		goto malformed;
+	if (ret)
+		return ret;
+	if (snap_get_u64(c, &bb) || snap_get_u64(c, &rs.bandwidth_burst) ||
+		snap_get_u64(c, &ob) || snap_get_u64(c, &rs.ops_burst) || snap_get_u32(c, &count))
+		goto malformed;
 	ret = get_replay(b, c, count);
 	if (ret) {
-		log_err("block '%s': saved requests are malformed", b->id);
+		snprintf(err, errlen, "block '%s': saved requests are malformed", b->id);
 		return ret;
 	}
 	size = b->be->ops->size(b->be);
@@ -156,30 +170,8 @@ int blk_restore(void *dev, struct snap_cursor *c)
 	rs.ops_budget = (int64_t)ob;
 	rate_limiter_restore(&b->rl, &rs, mono_ns());
 	return 0;
-}
 
-void blk_replay(struct block *b)
-{
-	struct virtq *q = virtio_queue(b->vd, 0);
-	unsigned n = b->nr_replay;
-
-	for (unsigned i = 0; q && i < n; i++) {
-		const struct blk_saved_done *r = &b->replay[i];
-		struct virtq_elem e = { .head = r->head, .write_len = r->written };
-		uint8_t *status = guest_mem_ptr_mut(b->mem, r->status_gpa, 1);
-
-		/* The state file is outside input too: a bad entry is dropped, not trusted. */
-		if (!status) {
-			log_warn("block '%s': a saved request could not be answered", b->id);
-			continue;
-		}
-		*status = r->status; /* status byte first, then the used ring */
-		if (virtq_push(q, &e, r->written))
-			log_warn("block '%s': a saved request could not be answered", b->id);
-	}
-	free(b->replay);
-	b->replay = NULL;
-	b->nr_replay = 0;
-	if (n)
-		virtio_notify(b->vd, 0);
+malformed:
+	snprintf(err, errlen, "block '%s': saved state is malformed (version %u)", b->id, version);
+	return -EINVAL;
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -194,12 +195,15 @@ int i8042_save(struct i8042 *k, struct snap_writer *w)
 	return snap_put(w, &st, sizeof(st));
 }
 
-int i8042_restore(struct i8042 *k, struct snap_cursor *c)
+int i8042_restore(struct i8042 *k, struct snap_cursor *c, char *err, size_t errlen)
 {
 	struct i8042_state st;
 
-	if (snap_get(c, &st, sizeof(st)) || st.out_len > OUTBUF)
+	if (snap_get(c, &st, sizeof(st)) || st.out_len > OUTBUF) {
+		snprintf(err, errlen, "i8042: saved state is %s", c->bad ? "truncated" :
+			"malformed (output buffer overfull)");
 		return -EINVAL;
+	}
 	pthread_mutex_lock(&k->lock);
 	k->status = st.status;
 	k->ctr = st.ctr;

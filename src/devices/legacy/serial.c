@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -263,12 +264,15 @@ int serial_save(struct serial *s, struct snap_writer *w)
 	return snap_put(w, &st, sizeof(st));
 }
 
-int serial_restore(struct serial *s, struct snap_cursor *c)
+int serial_restore(struct serial *s, struct snap_cursor *c, char *err, size_t errlen)
 {
 	struct serial_state st;
 
-	if (snap_get(c, &st, sizeof(st)) || st.rx_len > RX_FIFO)
+	if (snap_get(c, &st, sizeof(st)) || st.rx_len > RX_FIFO) {
+		snprintf(err, errlen, "serial: saved state is %s", c->bad ? "truncated" :
+			"malformed (receive FIFO overfull)");
 		return -EINVAL;
+	}
 	pthread_mutex_lock(&s->lock);
 	s->ier = st.ier & 0x0f;
 	s->lcr = st.lcr;

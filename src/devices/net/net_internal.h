@@ -57,6 +57,6 @@ int net_mmds_enable(struct net_dev *n, const struct net_mmds_config *cfg);
 
 /* net_persist.c: the model's save/restore ops (transport lock held, paused VM). */
 int net_save(void *dev, struct snap_writer *w);
-int net_restore(void *dev, struct snap_cursor *c);
+int net_restore(void *dev, struct snap_cursor *c, char *err, size_t errlen);
 
 #endif

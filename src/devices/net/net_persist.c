@@ -1,17 +1,17 @@
-/* virtio-net persist pair: identity, MAC, what is left in the rx/tx rate limiters and
- * the interface's MMDS configuration (not the store's data, as in Firecracker). */
+/* virtio-net persist pair: what is left in the rx/tx rate limiters and the interface's
+ * MMDS configuration (not the store's data, as in Firecracker). */
 #include "net_internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "ember/clock.h"
-#include "ember/log.h"
 #include "ember/mmds.h"
 #include "ember/snapshot_file.h"
 #include "ember/virtio.h"
 
-#define STATE_VERSION 2
+#define STATE_VERSION 3
 #define MMDS_ON 1u
 #define MMDS_IMDS_COMPAT 2u
 #define STATE_STR_MAX 4096
@@ -46,25 +46,18 @@ static int get_limiter(struct snap_cursor *c, struct rate_limiter_state *s)
 	return 0;
 }
 
-/* State v2: u32 version, str id, str tap, mac[6] + u16 has_mac, rx and tx limiters
- * (4 x u64 each), then MMDS: u32 flags (MMDS_ON, MMDS_IMDS_COMPAT), u32 IPv4 address,
- * u32 MMDS version. v1 ends before MMDS (no MMDS). No frames: in-flight packets and MMDS
- * connections are not saved (as Firecracker). */
+/* State v3: u32 version, rx and tx limiters (4 x u64 each), then MMDS: u32 flags
+ * (MMDS_ON, MMDS_IMDS_COMPAT), u32 IPv4 address, u32 MMDS version. v1 and v2 also held
+ * the interface's configuration (str id, str tap, mac[6] + u16 has_mac, before the
+ * limiters), which the state file's DEVICE_CONFIG section holds; v1 ends before MMDS
+ * (no MMDS). No frames: in-flight packets and MMDS connections are not saved (as
+ * Firecracker). */
 int net_save(void *dev, struct snap_writer *w)
 {
 	const struct net_dev *n = dev;
-	uint8_t mac[8] = { 0 };
 	int ret;
 
-	memcpy(mac, n->mac, 6);
-	mac[6] = n->has_mac;
 	ret = snap_put_u32(w, STATE_VERSION);
-	if (!ret)
-		ret = snap_put_str(w, n->id);
-	if (!ret)
-		ret = snap_put_str(w, n->tap);
-	if (!ret)
-		ret = snap_put(w, mac, sizeof(mac));
 	if (!ret)
 		ret = put_limiter(w, &n->rx_rl);
 	if (!ret)
@@ -80,7 +73,7 @@ int net_save(void *dev, struct snap_writer *w)
 }
 
 /* The MMDS part of a v2 state: the interface answers MMDS again as it did. */
-static int restore_mmds(struct net_dev *n, struct snap_cursor *c)
+static int restore_mmds(struct net_dev *n, struct snap_cursor *c, char *err, size_t errlen)
 {
 	struct net_mmds_config cfg = { 0 };
 	uint32_t flags = 0, ip = 0, version = 0;
@@ -88,7 +81,8 @@ static int restore_mmds(struct net_dev *n, struct snap_cursor *c)
 	if (snap_get_u32(c, &flags) || snap_get_u32(c, &ip) || snap_get_u32(c, &version) ||
 	    (flags & ~(MMDS_ON | MMDS_IMDS_COMPAT)) ||
 	    ((flags & MMDS_ON) && version != 1 && version != 2)) {
-		log_err("net '%s': the snapshot's MMDS configuration is malformed", n->id);
+		snprintf(err, errlen, "net '%s': the snapshot's MMDS configuration is malformed",
+			n->id);
 		return -EINVAL;
 	}
 	if (!(flags & MMDS_ON)) {
@@ -98,35 +92,59 @@ static int restore_mmds(struct net_dev *n, struct snap_cursor *c)
 	}
 	cfg = (struct net_mmds_config){ .enabled = true, .ipv4 = ip, .version = version,
 		.imds_compat = flags & MMDS_IMDS_COMPAT };
-	return net_mmds_enable(n, &cfg);
+	if (net_mmds_enable(n, &cfg)) {
+		snprintf(err, errlen, "net '%s': cannot answer MMDS again (out of memory)", n->id);
+		return -ENOMEM;
+	}
+	return 0;
 }
 
-/* The tap was opened by name when the device was built (after network overrides); the
- * saved name is only for the record. The MAC is the one the guest knows. */
-int net_restore(void *dev, struct snap_cursor *c)
+/* The configuration a v1 or v2 state carried: checked against the interface (built from
+ * DEVICE_CONFIG, after network overrides: the tap's name there is the one used). */
+static int get_old_config(struct net_dev *n, struct snap_cursor *c, char *err, size_t errlen)
 {
-	struct net_dev *n = dev;
-	struct rate_limiter_state rx, tx;
 	const char *id = NULL, *tap = NULL;
 	uint8_t mac[8];
-	uint32_t version = 0;
 
-	if (snap_get_u32(c, &version) || version < 1 || version > STATE_VERSION ||
-	    snap_get_str(c, &id, STATE_STR_MAX) || snap_get_str(c, &tap, STATE_STR_MAX) ||
-	    snap_get(c, mac, sizeof(mac)) || get_limiter(c, &rx) || get_limiter(c, &tx))
+	if (snap_get_str(c, &id, STATE_STR_MAX) || snap_get_str(c, &tap, STATE_STR_MAX) ||
+	    snap_get(c, mac, sizeof(mac)))
 		return -EINVAL;
 	if (!id || strcmp(id, n->id) != 0) {
-		log_err("net '%s': the snapshot holds interface '%s'", n->id, id ? id : "");
+		snprintf(err, errlen, "net '%s': the snapshot holds interface '%s'", n->id,
+			id ? id : "");
 		return -EINVAL;
 	}
 	if (mac[6] != n->has_mac) {
-		log_err("net '%s': the snapshot %s a MAC address", n->id,
+		snprintf(err, errlen, "net '%s': the snapshot %s a MAC address", n->id,
 			mac[6] ? "has" : "has no");
 		return -EINVAL;
 	}
-	if (version >= 2 && restore_mmds(n, c))
+	memcpy(n->mac, mac, 6); /* the one the guest knows */
+	return 0;
+}
+
+int net_restore(void *dev, struct snap_cursor *c, char *err, size_t errlen)
+{
+	struct net_dev *n = dev;
+	struct rate_limiter_state rx, tx;
+	uint32_t version = 0;
+	int ret = 0;
+
+	err[0] = '\0';
+	if (snap_get_u32(c, &version) || version < 1 || version > STATE_VERSION)
+		ret = -EINVAL;
+	if (!ret && version < 3)
+		ret = get_old_config(n, c, err, errlen);
+	if (!ret && (get_limiter(c, &rx) || get_limiter(c, &tx)))
+		ret = -EINVAL;
+	if (ret) {
+		if (!err[0])
+			snprintf(err, errlen, "net '%s': saved state is malformed (version %u)",
+				n->id, version);
+		return ret;
+	}
+	if (version >= 2 && restore_mmds(n, c, err, errlen))
 		return -EINVAL;
-	memcpy(n->mac, mac, 6);
 	rate_limiter_restore(&n->rx_rl, &rx, mono_ns());
 	rate_limiter_restore(&n->tx_rl, &tx, mono_ns());
 	n->rx_held = false;

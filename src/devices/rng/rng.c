@@ -166,15 +166,20 @@ static int rng_save(void *dev, struct snap_writer *w)
 	return snap_put(w, &st, sizeof(st));
 }
 
-static int rng_restore(void *dev, struct snap_cursor *c)
+static int rng_restore(void *dev, struct snap_cursor *c, char *err, size_t errlen)
 {
 	struct rng *r = dev;
 	struct rng_state st;
 
-	if (snap_get(c, &st, sizeof(st)))
+	if (snap_get(c, &st, sizeof(st))) {
+		snprintf(err, errlen, "entropy: saved state is truncated");
 		return -EINVAL;
-	if (st.version != STATE_VERSION)
+	}
+	if (st.version != STATE_VERSION) {
+		snprintf(err, errlen, "entropy: saved state version %u, this ember reads %u",
+			st.version, STATE_VERSION);
 		return -ENOTSUP;
+	}
 	ev_timer_stop(r->loop, &r->throttle);
 	rate_limiter_restore(&r->rl, &st.rl, mono_ns());
 	return 0;

@@ -167,9 +167,12 @@ int virtio_restore(struct virtio_dev *vd, struct snap_cursor *c, char *err, size
 		return ret;
 	pthread_mutex_lock(&vd->lock);
 	load_state(vd, &st);
-	ret = vd->ops->restore ? vd->ops->restore(vd->dev, c) : 0;
+	err[0] = '\0';
+	ret = vd->ops->restore ? vd->ops->restore(vd->dev, c, err, errlen) : 0;
 	if (ret) {
-		snprintf(err, errlen, "%s: device model state refused: %s", vd->name, strerror(-ret));
+		if (!err[0]) /* a model that gave no reason still gets its device named */
+			snprintf(err, errlen, "%s: device model state refused: %s", vd->name,
+				strerror(-ret));
 		goto out_unlock;
 	}
 	if ((st.flags & FLAG_ACTIVATED) &&

@@ -16,7 +16,7 @@ enum { RXQ, TXQ, EVQ, NUM_QUEUES };
 
 #define QUEUE_SIZE 256
 #define CONFIG_SIZE 8 /* le64 guest_cid */
-#define STATE_VERSION 1
+#define STATE_VERSION 2
 #define STATE_PATH_MAX 4096
 #define FLAG_RESET_EVENT 1u
 
@@ -236,7 +236,9 @@ static void config_write(void *dev, uint32_t offset, const uint8_t *data, uint32
 	(void)len; /* read-only (5.10.4) */
 }
 
-/* State v1: guest_cid u64, uds_path (string), local_port_last u32, flags u32. */
+/* State v2: u32 version, local_port_last u32, flags u32. v1 also held the configuration
+ * (guest_cid u64 and uds_path string, after the version), which the state file's
+ * DEVICE_CONFIG section holds. */
 static int save(void *dev, struct snap_writer *w)
 {
 	const struct vsock_dev *d = dev;
@@ -244,38 +246,60 @@ static int save(void *dev, struct snap_writer *w)
 
 	ret = snap_put_u32(w, STATE_VERSION);
 	if (!ret)
-		ret = snap_put_u64(w, d->cid);
-	if (!ret)
-		ret = snap_put_str(w, d->uds_path);
-	if (!ret)
 		ret = snap_put_u32(w, vsock_uds_local_port_last(d->uds));
 	if (!ret)
 		ret = snap_put_u32(w, d->reset_event ? FLAG_RESET_EVENT : 0);
 	return ret;
 }
 
-/* The saved uds_path is not used: the device listens where the restore parameters say
- * (vsock_override), which the builder put in the config. Connections of the saved VM
- * are gone, so the guest hears of a transport reset (as with Firecracker). */
-static int restore(void *dev, struct snap_cursor *c)
+/* The configuration a v1 state carried. Its uds_path is not used: the device listens
+ * where the restore parameters say (vsock_override), which the builder put in the
+ * config; its guest_cid is the one the guest knows (it re-reads it after the reset
+ * event). */
+static int get_v1_config(struct vsock_dev *d, struct snap_cursor *c, char *err,
+	size_t errlen)
 {
-	struct vsock_dev *d = dev;
-	uint32_t version = 0, port = 0, flags = 0;
-	uint64_t cid = 0;
 	const char *path = NULL;
+	uint64_t cid = 0;
 
-	if (snap_get_u32(c, &version) || version != STATE_VERSION || snap_get_u64(c, &cid) ||
-	    snap_get_str(c, &path, STATE_PATH_MAX) || snap_get_u32(c, &port) ||
-	    snap_get_u32(c, &flags))
+	if (snap_get_u64(c, &cid) || snap_get_str(c, &path, STATE_PATH_MAX)) {
+		snprintf(err, errlen, "virtio-vsock: saved state is malformed (version 1)");
 		return -EINVAL;
-	if (cid < 3 || cid > UINT32_MAX)
+	}
+	if (cid < 3 || cid > UINT32_MAX) {
+		snprintf(err, errlen, "virtio-vsock: saved guest_cid %llu is out of range",
+			(unsigned long long)cid);
 		return -EINVAL;
+	}
 	if (cid != d->cid) {
-		/* The guest knows the saved one (it re-reads it after the reset event). */
 		log_warn("virtio-vsock: guest_cid %llu from the snapshot replaces %llu",
 			(unsigned long long)cid, (unsigned long long)d->cid);
 		d->cid = cid;
 		vsock_uds_set_guest_cid(d->uds, cid);
+	}
+	return 0;
+}
+
+/* Connections of the saved VM are gone, so the guest hears of a transport reset (as
+ * with Firecracker). */
+static int restore(void *dev, struct snap_cursor *c, char *err, size_t errlen)
+{
+	struct vsock_dev *d = dev;
+	uint32_t version = 0, port = 0, flags = 0;
+	int ret;
+
+	if (snap_get_u32(c, &version) || version < 1 || version > STATE_VERSION) {
+		snprintf(err, errlen, "virtio-vsock: saved state version %u, this ember reads 1 "
+			"to %u", version, STATE_VERSION);
+		return -EINVAL;
+	}
+	ret = version == 1 ? get_v1_config(d, c, err, errlen) : 0;
+	if (ret)
+		return ret;
+	if (snap_get_u32(c, &port) || snap_get_u32(c, &flags)) {
+		snprintf(err, errlen, "virtio-vsock: saved state is malformed (version %u)",
+			version);
+		return -EINVAL;
 	}
 	vsock_uds_reset(d->uds);
 	vsock_uds_set_local_port_last(d->uds, port);
