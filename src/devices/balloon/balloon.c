@@ -33,15 +33,6 @@ static struct balloon *balloon_of(struct virtio_dev *vd)
 
 /* ---- virtio_dev_ops ---- */
 
-uint64_t balloon_features(void *dev)
-{
-	const struct balloon *b = dev;
-
-	return (b->interval_s ? 1ULL << VIRTIO_BALLOON_F_STATS_VQ : 0) |
-		(b->deflate_on_oom ? 1ULL << VIRTIO_BALLOON_F_DEFLATE_ON_OOM : 0) |
-		(b->reporting ? 1ULL << VIRTIO_BALLOON_F_REPORTING : 0);
-}
-
 /* Polling runs while the driver is up and statistics are on. */
 static void stats_timer_arm(struct balloon *b)
 {

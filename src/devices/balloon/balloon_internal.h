@@ -46,8 +46,16 @@ static inline uint64_t balloon_guest_pages(const struct balloon *b)
 	return b->mem->total >> BALLOON_PFN_SHIFT;
 }
 
-/* balloon.c: the features this device offers. */
-uint64_t balloon_features(void *dev);
+/* The features this device offers: the ops' `features`, and what restore checks the
+ * saved ones against (inline, so balloon_persist.c needs nothing of balloon.c). */
+static inline uint64_t balloon_features(void *dev)
+{
+	const struct balloon *b = dev;
+
+	return (b->interval_s ? 1ULL << VIRTIO_BALLOON_F_STATS_VQ : 0) |
+		(b->deflate_on_oom ? 1ULL << VIRTIO_BALLOON_F_DEFLATE_ON_OOM : 0) |
+		(b->reporting ? 1ULL << VIRTIO_BALLOON_F_REPORTING : 0);
+}
 
 /* balloon_queues.c: the queue_notify op (transport lock held), and the stats polling
  * timer's callback (control loop). */

@@ -430,22 +430,6 @@ int virtio_net_set_limits(struct virtio_dev *vd, const struct rate_limit_update 
 	return ret;
 }
 
-int net_mmds_enable(struct net_dev *n, const struct net_mmds_config *cfg)
-{
-	struct mmds_stack *s;
-
-	if (!n->store)
-		return -EINVAL;
-	s = mmds_stack_new(n->store, cfg->ipv4);
-	if (!s)
-		return -ENOMEM;
-	mmds_stack_free(n->mmds);
-	n->mmds = s;
-	n->mmds_cfg = *cfg;
-	mmds_configure(n->store, cfg->version == 2 ? MMDS_V2 : MMDS_V1, cfg->imds_compat);
-	return 0;
-}
-
 static int init_limiter(struct rate_limiter *rl, const struct rate_limit *limit,
 	const char *id, const char *what, char *err, size_t errlen)
 {
@@ -516,4 +500,14 @@ struct virtio_dev *virtio_net_new(const struct virtio_env *env, uint64_t base, u
 	if (!n)
 		return NULL;
 	return virtio_mmio_new(env, base, gsi, &net_ops, n, err, errlen);
+}
+
+int virtio_net_mmds_config(struct virtio_dev *vd, struct net_mmds_config *out)
+{
+	const struct net_dev *n = virtio_model(vd, &net_ops);
+
+	if (!n)
+		return -ENODEV;
+	*out = n->mmds ? n->mmds_cfg : (struct net_mmds_config){ 0 };
+	return 0;
 }

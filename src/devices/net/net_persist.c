@@ -152,13 +152,3 @@ int net_restore(void *dev, struct snap_cursor *c, char *err, size_t errlen)
 		mmds_stack_clear(n->mmds);
 	return 0;
 }
-
-int virtio_net_mmds_config(struct virtio_dev *vd, struct net_mmds_config *out)
-{
-	const struct net_dev *n = virtio_model(vd, &net_ops);
-
-	if (!n)
-		return -ENODEV;
-	*out = n->mmds ? n->mmds_cfg : (struct net_mmds_config){ 0 };
-	return 0;
-}
