@@ -156,14 +156,14 @@ def golden(kind="plain"):
     return g
 
 
-def start_shell(tmp, name, d, scratch, ro, ns=None, mmds="V2"):
-    """A Linux booted through the API to its shell prompt: 2 vCPUs, 256 MiB, the scratch
-    and read-only drives (none if `scratch` is None), vsock, entropy, balloon; with `ns`
-    (a Netns) also eth0 on its tap, MMDS `mmds` on eth0 and the guest at GUEST_IP.
-    Returns the Shell; the caller closes it."""
+def start_shell(tmp, name, d, scratch, ro, ns=None, mmds="V2", vcpus=2, mem_mib=256):
+    """A Linux booted through the API to its shell prompt: `vcpus` vCPUs, `mem_mib` MiB,
+    the scratch and read-only drives (none if `scratch` is None), vsock, entropy, balloon;
+    with `ns` (a Netns) also eth0 on its tap, MMDS `mmds` on eth0 and the guest at
+    GUEST_IP. Returns the Shell; the caller closes it."""
     e = Shell(tmp, name, ns)
     try:
-        e.expect("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 256}, 204)
+        e.expect("PUT", "/machine-config", {"vcpu_count": vcpus, "mem_size_mib": mem_mib}, 204)
         e.expect("PUT", "/boot-source", {
             "kernel_image_path": os.path.join(d, "vmlinux"),
             "initrd_path": os.path.join(d, "initramfs.cpio.gz"), "boot_args": CMDLINE}, 204)

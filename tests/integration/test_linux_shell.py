@@ -157,6 +157,51 @@ def linux_inside_balloon_takes_memory_from_the_guest_and_gives_it_back():
         settle(full, "deflated")
 
 
+def rss_mib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(re.search(r"^VmRSS:\s+(\d+) kB$", f.read(), re.M).group(1)) / 1024
+
+
+@test
+def linux_inside_balloon_gives_the_host_its_memory_back_and_takes_it_again():
+    """The guest fills and frees 96 MiB (tmpfs): ember's resident memory grows by it.
+    Inflating the balloon to all but 24 MiB of the guest's free memory takes at least 72
+    MiB of those freed pages: ember's RSS falls by them. Deflated and filled again, the
+    guest has them back: RSS rises again."""
+    golden()
+    with tempfile.TemporaryDirectory() as tmp, restore(tmp, "rss") as s:
+        pid = s.p.pid
+
+        def fill():
+            s.sh("dd if=/dev/zero of=/tmp/fill bs=1M count=96 2>/dev/null; rm /tmp/fill",
+                 timeout=60)
+            return rss_mib(pid)
+
+        def inflate(mib):
+            s.expect("PATCH", "/balloon", {"amount_mib": mib}, 204)
+            end = time.time() + secs(30)
+            while s.expect("GET", "/balloon", None, 200)["actual_mib"] != mib:
+                check(time.time() < end, "the balloon did not reach %d MiB" % mib)
+                time.sleep(0.5)
+            return rss_mib(pid)
+
+        before = rss_mib(pid)
+        filled = fill()
+        check(filled >= before + 64, "RSS %.0f MiB before, %.0f MiB after a 96 MiB fill" %
+              (before, filled))
+        free = int(s.value("grep MemFree /proc/meminfo", r"^MemFree:\s+(\d+) kB$")) // 1024
+        inflated = inflate(free - 24)
+        deflated = inflate(0)
+        refilled = fill()
+        print("  ember's RSS: %.0f MiB restored, %.0f filled, %.0f with %d MiB ballooned, "
+              "%.0f deflated, %.0f filled again" % (before, filled, inflated, free - 24,
+                                                   deflated, refilled), flush=True)
+        check(inflated <= filled - 48, "inflating %d MiB: RSS %.0f -> %.0f MiB" %
+              (free - 24, filled, inflated))
+        check(refilled >= inflated + 64, "deflated and filled: RSS %.0f -> %.0f MiB" %
+              (inflated, refilled))
+
+
 @test
 def linux_inside_a_file_survives_a_diff_merged_onto_the_golden():
     g = golden()

@@ -4,9 +4,9 @@ virtio-net: a second golden snapshot ("net", linux_shell.golden) is the same VM 
 on a tap, MMDS V2 on eth0 and the guest at GUEST_IP; the other Linux tests restore the
 plain golden and pay nothing for it. Each restore here runs in a network namespace of its
 own (linux_shell.Netns: one tap at HOST_IP, nothing routed out) and gets that tap through
-Firecracker's `network_overrides` on PUT /snapshot/load. Shown: pings both ways, a TCP
-stream through busybox nc with the same sha256 on both ends, a tx rate limit set by PATCH
-visible in the stream's time, MMDS V2 (token refused without, PUT for one, GET with it)
+Firecracker's `network_overrides` on PUT /snapshot/load. Shown: pings both ways, TCP
+streams through busybox nc each way with the same sha256 on both ends, tx and rx rate
+limits set by PATCH visible in the streams' times, MMDS V2 (token refused without, PUT for one, GET with it)
 and V1 (a VM booted for it: the MMDS version is fixed before boot and kept by a snapshot),
 and three clones each on its own tap answering pings at their own addresses.
 
@@ -32,29 +32,34 @@ META = {"latest": {"meta-data": {"ami-id": "ami-12345678", "hostname": "ember-gu
 CLONE_NEWNET = 0x40000000
 FREE_BYTES, LIMITED_BYTES, LIMIT_BYTES_PER_S = 4 << 20, 1 << 20, 256 << 10
 
-def listen_in(ns, port):
-    """A TCP listening socket at HOST_IP:port inside namespace `ns`, made by a thread that
-    enters it (setns changes only the calling thread's namespace; the socket keeps its
-    own), so no helper process has to start in the namespace."""
+def in_netns(ns, make):
+    """make() run by a thread that enters namespace `ns` (setns changes only the calling
+    thread's namespace; a socket keeps the one it was made in), so no helper process has
+    to start there. Returns what make returned; raises Fail on an OSError."""
     out = []
 
-    def make():
+    def enter():
         fd = os.open("/var/run/netns/" + ns.name, os.O_RDONLY)
         try:
             if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET):
                 out.append(OSError(ctypes.get_errno(), "setns " + ns.name))
                 return
-            out.append(socket.create_server((HOST_IP, port)))
+            out.append(make())
         except OSError as e:
             out.append(e)
         finally:
             os.close(fd)
-    t = threading.Thread(target=make)
+    t = threading.Thread(target=enter)
     t.start()
     t.join()
     if isinstance(out[0], OSError):
-        raise Fail("cannot listen in %s: %s" % (ns.name, out[0]))
+        raise Fail("in %s: %s" % (ns.name, out[0]))
     return out[0]
+
+
+def listen_in(ns, port):
+    """A TCP listening socket at HOST_IP:port inside namespace `ns`."""
+    return in_netns(ns, lambda: socket.create_server((HOST_IP, port)))
 
 
 def receive(lst, result):
@@ -109,6 +114,27 @@ def stream_to_host(ns, s, size, port):
     return got[2]
 
 
+def a_limit_slows(ns, s, stream, limiter, port, what):
+    """FREE_BYTES through `stream` (stream_to_host or stream_to_guest) unlimited, then
+    LIMITED_BYTES after PATCH `limiter` at LIMIT_BYTES_PER_S (a bucket that starts full,
+    so at least 3 s): the same bytes arrive, and the times show the limit."""
+    free = stream(ns, s, FREE_BYTES, port)
+    s.expect("PATCH", "/network-interfaces/eth0", {
+        "iface_id": "eth0", limiter: {"bandwidth": {
+            "size": LIMIT_BYTES_PER_S, "refill_time": 1000}}}, 204)
+    limited = stream(ns, s, LIMITED_BYTES, port + 1)
+    free_rate, limited_rate = FREE_BYTES / free, LIMITED_BYTES / limited
+    print("  %s: 4 MiB in %.2f s unlimited (%.0f KiB/s), 1 MiB in %.2f s at 256 KiB/s "
+          "(%.0f KiB/s)" % (what, free, free_rate / 1024, limited, limited_rate / 1024),
+          flush=True)
+    # Frames count their headers too: the limit only makes it slower than this.
+    least = (LIMITED_BYTES - LIMIT_BYTES_PER_S) / LIMIT_BYTES_PER_S
+    check(limited >= 0.9 * least, "%s: 1 MiB at 256 KiB/s took %.2f s, want >= %.1f s" %
+          (what, limited, least))
+    check(free_rate > 2 * limited_rate, "%s: unlimited %.0f KiB/s, limited %.0f KiB/s" %
+          (what, free_rate / 1024, limited_rate / 1024))
+
+
 @test
 def linux_inside_net_pings_both_ways_and_a_limited_stream_is_slower():
     """Pings both ways; 4 MiB through nc unlimited, then 1 MiB after PATCH tx_rate_limiter
@@ -118,21 +144,46 @@ def linux_inside_net_pings_both_ways_and_a_limited_stream_is_slower():
     with tempfile.TemporaryDirectory() as tmp, Netns("net") as ns, \
             restore(tmp, "net", g=g, ns=ns) as s:
         pings(ns, s)
-        free = stream_to_host(ns, s, FREE_BYTES, 5001)
-        s.expect("PATCH", "/network-interfaces/eth0", {
-            "iface_id": "eth0", "tx_rate_limiter": {"bandwidth": {
-                "size": LIMIT_BYTES_PER_S, "refill_time": 1000}}}, 204)
-        limited = stream_to_host(ns, s, LIMITED_BYTES, 5002)
-        free_rate, limited_rate = FREE_BYTES / free, LIMITED_BYTES / limited
-        print("  guest -> host: 4 MiB in %.2f s unlimited (%.0f KiB/s), 1 MiB in %.2f s at "
-              "256 KiB/s (%.0f KiB/s)" % (free, free_rate / 1024, limited, limited_rate / 1024),
-              flush=True)
-        # Frames count their headers too: the limit only makes it slower than this.
-        least = (LIMITED_BYTES - LIMIT_BYTES_PER_S) / LIMIT_BYTES_PER_S
-        check(limited >= 0.9 * least, "1 MiB at 256 KiB/s took %.2f s, want >= %.1f s" %
-              (limited, least))
-        check(free_rate > 2 * limited_rate, "unlimited %.0f KiB/s, limited %.0f KiB/s" %
-              (free_rate / 1024, limited_rate / 1024))
+        a_limit_slows(ns, s, stream_to_host, "tx_rate_limiter", 5001, "guest -> host")
+
+
+def stream_to_guest(ns, s, size, port):
+    """The namespace sends `size` random bytes to the guest's `nc -l`; checks the guest's
+    sha256 and length; returns the seconds from the connection to nc's end in the guest."""
+    data = os.urandom(size)
+    n = 7000 + port
+    # $((n+0)): the echo of the typed line holds the sum, the output its value.
+    s.send("nc -l -p %d </dev/null >/tmp/in; echo rx$((%d+0))done\n" % (port, n))
+    end = time.time() + secs(20)
+    while True:
+        try:
+            c = in_netns(ns, lambda: socket.create_connection((GUEST_IP, port), secs(5)))
+            break
+        except Fail:
+            if time.time() > end:
+                raise
+            time.sleep(0.2)
+    t0 = time.monotonic()
+    c.settimeout(secs(60))
+    c.sendall(data)
+    c.close()
+    s.wait_output("rx%ddone" % n, timeout=60)
+    took = time.monotonic() - t0
+    got = s.value("wc -c </tmp/in; sha256sum /tmp/in", r"^(\d+\n[0-9a-f]{64})  /tmp/in$")
+    check(got == "%d\n%s" % (size, hashlib.sha256(data).hexdigest()),
+          "%s: the guest received %r, the host sent %d bytes, sha256 %s" %
+          (s.name, got, size, hashlib.sha256(data).hexdigest()))
+    return took
+
+
+@test
+def linux_inside_net_a_stream_from_the_host_arrives_and_an_rx_limit_slows_it():
+    """4 MiB from the namespace to the guest's nc unlimited, then 1 MiB after PATCH
+    rx_rate_limiter at 256 KiB/s: the guest's sha256 matches, and the times show the limit."""
+    g = golden("net")
+    with tempfile.TemporaryDirectory() as tmp, Netns("rx") as ns, \
+            restore(tmp, "rx", g=g, ns=ns) as s:
+        a_limit_slows(ns, s, stream_to_guest, "rx_rate_limiter", 5011, "host -> guest")
 
 
 def http_token(s):
