@@ -52,11 +52,6 @@ def linux_boots_again_and_again():
     if emulating():
         raise Skip("a Linux boot takes minutes on an emulating host and its user space "
                    "cannot run there")
-    if os.environ.get("EMBER_IN_SANDBOX") and not os.environ.get("EMBER_LINUX_BOOTS"):
-        raise Skip("in the KVM sandbox about 1 boot in 12 resets early when two run at once "
-                   "(and QEMU's microvm there hangs about as often: "
-                   "tests/bench/boot_compare.py); not yet told apart from the sandbox's own "
-                   "faults, so opt-in there: EMBER_LINUX_BOOTS=1")
     d = linux_dir()
     if not os.path.exists(os.path.join(d, "vmlinux")):
         raise Skip("no Linux guest in %s: run `make guest-linux` first" % d)
