@@ -359,6 +359,7 @@ test-floors: $(BUILD)/ember $(BUILD)/ember-uffd $(BUILD)/ember-jailer
 	$(Q)python3 tests/house/floors.py --self-test
 	$(Q)python3 tests/house/circles.py $(BUILD)
 	$(Q)python3 tests/house/circles.py --self-test
+	$(Q)sh tests/house/format.sh
 
 test-unit: test-floors $(call UNIT_BINS,$(BUILD))
 	$(Q)for t in $(call UNIT_BINS,$(BUILD)); do $$t || exit 1; done
@@ -402,8 +403,11 @@ demo: $(BUILD)/ember guest
 
 # QEMU for the KVM sandbox, without the firmware and UI packages it recommends.
 SANDBOX_DEB_PACKAGES := qemu-system-x86 e2fsprogs busybox-static cpio
+# tests/house/format.sh checks the tree against .clang-format.
+HOUSE_DEB_PACKAGES := clang-format
 deps:
-	$(Q)tools/deps.sh $(DEB_PACKAGES) $(GUEST_LINUX_DEB_PACKAGES) $(FUZZ_DEB_PACKAGES)
+	$(Q)tools/deps.sh $(DEB_PACKAGES) $(GUEST_LINUX_DEB_PACKAGES) $(FUZZ_DEB_PACKAGES) \
+		$(HOUSE_DEB_PACKAGES)
 	$(Q)tools/deps.sh --no-install-recommends $(SANDBOX_DEB_PACKAGES)
 
 # The README's main job: build what is missing and boot the default Linux guest.

@@ -203,8 +203,10 @@ static void split_pair(char *arg, const char **id, const char **value)
 
 static int restore_vm(struct lua_host *h, struct ev_loop *loop, int argc, char **argv)
 {
-	struct restore_params p = { .state_path = argv[0], .backend_path = argv[1],
-		.console_stdio = true, .mmds = mmds };
+	struct restore_params p = { .state_path = argv[0],
+		.backend_path = argv[1],
+		.console_stdio = true,
+		.mmds = mmds };
 	struct net_override nets[MAX_NET_OVERRIDES];
 	struct drive_override drives[MAX_NET_OVERRIDES];
 	char err[512];
@@ -345,7 +347,8 @@ static int apply_options(const struct cli_opts *o)
 	metrics_set_startup(o->has_start_us, o->has_start_cpu_us, o->start_cpu_us,
 		o->parent_cpu_us);
 	if (o->prewarm_mem && !o->prewarm_mib) {
-		fprintf(stderr, "ember: --prewarm-mem needs --prewarm MIB (the snapshot's memory)\n");
+		fprintf(stderr,
+			"ember: --prewarm-mem needs --prewarm MIB (the snapshot's memory)\n");
 		return CLI_EXIT_ARG_PARSING;
 	}
 	if (o->prewarm_mib && vm_prewarm(o->prewarm_mib, false, o->prewarm_mem, err, sizeof(err))) {

@@ -71,8 +71,8 @@
 #include "ember/uffd.h"
 #include "uffd_serve.h"
 
-#define HANDSHAKE_TIMEOUT_MS 5000  /* from accept to a complete handshake */
-#define LATE_FD_MS 100             /* grace for more bytes or a late fd, as Firecracker waits */
+#define HANDSHAKE_TIMEOUT_MS 5000 /* from accept to a complete handshake */
+#define LATE_FD_MS 100            /* grace for more bytes or a late fd, as Firecracker waits */
 
 static const char *prog = "ember-uffd";
 
@@ -99,8 +99,8 @@ static int listen_socket(const char *path)
 	int fd, e;
 
 	if (strlen(path) >= sizeof(addr.sun_path) ||
-	    snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d", path, (int)getpid()) >=
-		    (int)sizeof(tmp.sun_path))
+		snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d", path, (int)getpid()) >=
+			(int)sizeof(tmp.sun_path))
 		return fail("socket %s: path too long", path);
 	memcpy(addr.sun_path, path, strlen(path) + 1);
 	if (lstat(path, &st) == 0) {
@@ -119,8 +119,7 @@ static int listen_socket(const char *path)
 		return fail("socket %s: %s", path, strerror(errno));
 	unlink(tmp.sun_path);
 	if (bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0 || chmod(tmp.sun_path, 0600) < 0 ||
-	    listen(fd, 1) < 0 ||
-	    rename(tmp.sun_path, path) < 0) {
+		listen(fd, 1) < 0 || rename(tmp.sun_path, path) < 0) {
 		e = errno;
 		unlink(tmp.sun_path);
 		close(fd);
@@ -172,7 +171,9 @@ static int receive_handshake(int sock, struct uffd_region *regs, unsigned *n, in
 			struct cmsghdr align;
 		} ctl;
 		struct iovec iov = { .iov_base = buf + len, .iov_len = sizeof(buf) - len };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+		struct msghdr mh = { .msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = ctl.b,
 			.msg_controllen = sizeof(ctl.b) };
 		struct pollfd p = { .fd = sock, .events = POLLIN };
 		int64_t left = deadline - now_ms();
@@ -190,7 +191,8 @@ static int receive_handshake(int sock, struct uffd_region *regs, unsigned *n, in
 			goto err;
 		}
 		if (take_fds(&mh, uffd, &nfds) < 0) {
-			fprintf(stderr, "%s: handshake: peer sent %u file descriptors, expected one\n",
+			fprintf(stderr,
+				"%s: handshake: peer sent %u file descriptors, expected one\n",
 				prog, nfds);
 			goto err;
 		}
@@ -200,13 +202,13 @@ static int receive_handshake(int sock, struct uffd_region *regs, unsigned *n, in
 		}
 		if (r == 0) {
 			r_eof = true;
-			break;  /* peer closed: judge what arrived */
+			break; /* peer closed: judge what arrived */
 		}
 		len += (size_t)r;
 		parsed = uffd_handshake_parse(buf, len, regs, UFFD_MAX_REGIONS, n, err,
-			sizeof(err)) == 0;
+				 sizeof(err)) == 0;
 		if (len == sizeof(buf))
-			break;  /* the fd travels with the first bytes; nothing more may come */
+			break; /* the fd travels with the first bytes; nothing more may come */
 	}
 	if (len == 0 && nfds == 0 && r_eof)
 		return 1;
@@ -252,7 +254,7 @@ static void kill_the_peer(int sock)
 	socklen_t len = sizeof(cred);
 
 	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid <= 0 ||
-	    cred.pid == getpid())
+		cred.pid == getpid())
 		return;
 	if (kill(cred.pid, SIGKILL) == 0)
 		fprintf(stderr, "%s: killed the peer (pid %d) so its VM fails instead of hanging\n",
@@ -276,8 +278,10 @@ static int check_state(const char *state_path, int mfd, const char *mem_path)
 		return fail("%s", err);
 	ret = mem_id_read(mfd, &m);
 	if (ret == -ENOTSUP) {
-		fprintf(stderr, "%s: memory file %s: its file system has no extended attributes, "
-			"so it cannot be checked against %s\n", prog, mem_path, state_path);
+		fprintf(stderr,
+			"%s: memory file %s: its file system has no extended attributes, "
+			"so it cannot be checked against %s\n",
+			prog, mem_path, state_path);
 		return 0;
 	}
 	if (ret)
@@ -321,14 +325,29 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
 		switch (c) {
-		case 's': sock_path = optarg; break;
-		case 'm': mem_path = optarg; break;
-		case 'S': state_path = optarg; break;
-		case 'w': ws_path = optarg; break;
-		case 'o': once = true; break;
-		case 'k': kill_peer = true; break;
-		case 'v': ctx.verbose = true; break;
-		case 'h': return usage(0);
+		case 's':
+			sock_path = optarg;
+			break;
+		case 'm':
+			mem_path = optarg;
+			break;
+		case 'S':
+			state_path = optarg;
+			break;
+		case 'w':
+			ws_path = optarg;
+			break;
+		case 'o':
+			once = true;
+			break;
+		case 'k':
+			kill_peer = true;
+			break;
+		case 'v':
+			ctx.verbose = true;
+			break;
+		case 'h':
+			return usage(0);
 		case 'M':
 			if (!strcmp(optarg, "all") || !strcmp(optarg, "on-demand")) {
 				ctx.populate_all = !strcmp(optarg, "all");
@@ -336,7 +355,8 @@ int main(int argc, char **argv)
 			}
 			fprintf(stderr, "%s: --mode: '%s' is not on-demand or all\n", prog, optarg);
 			return 2;
-		default: return usage(2);
+		default:
+			return usage(2);
 		}
 	}
 	if (!sock_path || !mem_path || optind != argc)
@@ -395,14 +415,14 @@ int main(int argc, char **argv)
 		ret = receive_handshake(ctx.sock, ctx.regs, &ctx.nr_regs, &ctx.uffd);
 		if (ret == 1) {
 			close(ctx.sock);
-			continue;  /* a probe: keep waiting for the VM */
+			continue; /* a probe: keep waiting for the VM */
 		}
 		if (ret < 0 || check_uffd(ctx.uffd) < 0) {
 			status = 1;
 		} else if (uffd_handshake_check_file(ctx.regs, ctx.nr_regs, ctx.mem_size, err,
 				   sizeof(err)) < 0) {
-			fprintf(stderr, "%s: bad handshake for memory file %s: %s\n", prog, mem_path,
-				err);
+			fprintf(stderr, "%s: bad handshake for memory file %s: %s\n", prog,
+				mem_path, err);
 			status = 1;
 		} else if (uffd_serve_run(&ctx) < 0) {
 			status = 1;

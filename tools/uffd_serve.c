@@ -15,23 +15,23 @@
 
 #include "ember/clock.h"
 
-#define MAX_DEFERRED 4096  /* faults waiting out a REMOVE; each is a blocked peer thread */
+#define MAX_DEFERRED 4096 /* faults waiting out a REMOVE; each is a blocked peer thread */
 #define EVENT_BATCH 64
-#define PREFETCH_BATCH 64  /* pages copied ahead between two looks at the faults */
+#define PREFETCH_BATCH 64 /* pages copied ahead between two looks at the faults */
 
 enum fill { FILL_DONE, FILL_RETRY, FILL_GONE, FILL_ERROR };
 
 struct session {
 	struct uffd_serve *s;
-	uint64_t *removed[UFFD_MAX_REGIONS];  /* per page: given back, serve zeros from now on */
-	uint64_t deferred[MAX_DEFERRED];      /* fault addresses to retry (EAGAIN) */
+	uint64_t *removed[UFFD_MAX_REGIONS]; /* per page: given back, serve zeros from now on */
+	uint64_t deferred[MAX_DEFERRED];     /* fault addresses to retry (EAGAIN) */
 	unsigned nr_deferred;
-	void *zeros;                          /* one huge page of zeros (no UFFDIO_ZEROPAGE there) */
-	bool populated;                       /* --mode all: done copying everything */
-	unsigned pop_region;                  /* --mode all: where copying resumes after EAGAIN */
+	void *zeros;         /* one huge page of zeros (no UFFDIO_ZEROPAGE there) */
+	bool populated;      /* --mode all: done copying everything */
+	unsigned pop_region; /* --mode all: where copying resumes after EAGAIN */
 	uint64_t pop_page, pop_start_us, pop_bytes;
 	uint64_t faults, copied, zeroed, removes, retries;
-	size_t prefetch_next;                 /* --working-set: next page to copy ahead */
+	size_t prefetch_next; /* --working-set: next page to copy ahead */
 	uint64_t prefetched;
 };
 
@@ -85,7 +85,7 @@ static enum fill fill(struct session *x, const struct uffd_region *r, uint64_t d
 		if (ret == -EAGAIN)
 			return FILL_RETRY;
 		if (ret == -ESRCH)
-			return FILL_GONE;  /* the peer's memory is gone: it is exiting */
+			return FILL_GONE; /* the peer's memory is gone: it is exiting */
 		if (ret == -ENOENT && n > ps) {
 			chunk = ps;
 			continue;
@@ -94,8 +94,9 @@ static enum fill fill(struct session *x, const struct uffd_region *r, uint64_t d
 			struct uffdio_range w = { .start = dst + *pos, .len = ps };
 			ioctl(uffd, UFFDIO_WAKE, &w);
 		} else if (ret != -ENOENT) {
-			fprintf(stderr, "ember-uffd: filling %" PRIu64 " bytes at 0x%" PRIx64 ": %s\n",
-				n, dst + *pos, strerror(-ret));
+			fprintf(stderr,
+				"ember-uffd: filling %" PRIu64 " bytes at 0x%" PRIx64 ": %s\n", n,
+				dst + *pos, strerror(-ret));
 			return FILL_ERROR;
 		}
 		*pos += ps;
@@ -125,7 +126,8 @@ static enum fill populate(struct session *x)
 			while (b < pages && !test_bit(x->removed[x->pop_region], b))
 				b++;
 			f = fill(x, r, r->base_host_virt_addr + a * r->page_size,
-				s->mem + r->offset + a * r->page_size, (b - a) * r->page_size, &pos);
+				s->mem + r->offset + a * r->page_size, (b - a) * r->page_size,
+				&pos);
 			x->pop_bytes += (x->copied - before) * r->page_size;
 			x->pop_page = a + pos / r->page_size;
 			if (f != FILL_DONE)
@@ -161,8 +163,10 @@ static enum fill handle_fault(struct session *x, uint64_t addr)
 			return fill(x, r, page, NULL, r->page_size, &pos);
 		return fill(x, r, page, s->mem + r->offset + pg * r->page_size, r->page_size, &pos);
 	}
-	fprintf(stderr, "ember-uffd: page fault at 0x%" PRIx64 " is outside every region the "
-		"peer announced\n", addr);
+	fprintf(stderr,
+		"ember-uffd: page fault at 0x%" PRIx64 " is outside every region the "
+		"peer announced\n",
+		addr);
 	return FILL_ERROR;
 }
 
@@ -223,13 +227,14 @@ static void mark_removed(struct session *x, uint64_t start, uint64_t end)
 	for (unsigned i = 0; i < x->s->nr_regs; i++) {
 		const struct uffd_region *r = &x->s->regs[i];
 		uint64_t lo = start > r->base_host_virt_addr ? start : r->base_host_virt_addr;
-		uint64_t hi = end < r->base_host_virt_addr + r->size ? end :
-			r->base_host_virt_addr + r->size;
+		uint64_t hi = end < r->base_host_virt_addr + r->size
+			? end
+			: r->base_host_virt_addr + r->size;
 
 		if (lo >= hi)
 			continue;
 		for (uint64_t p = (lo - r->base_host_virt_addr) / r->page_size;
-		     p * r->page_size < hi - r->base_host_virt_addr; p++)
+			p * r->page_size < hi - r->base_host_virt_addr; p++)
 			x->removed[i][p / 64] |= 1ULL << (p % 64);
 	}
 }
@@ -237,7 +242,8 @@ static void mark_removed(struct session *x, uint64_t start, uint64_t end)
 static enum fill defer(struct session *x, uint64_t addr)
 {
 	if (x->nr_deferred == MAX_DEFERRED) {
-		fprintf(stderr, "ember-uffd: more than %d faults waiting on EAGAIN\n", MAX_DEFERRED);
+		fprintf(stderr, "ember-uffd: more than %d faults waiting on EAGAIN\n",
+			MAX_DEFERRED);
 		return FILL_ERROR;
 	}
 	x->deferred[x->nr_deferred++] = addr;
@@ -269,7 +275,8 @@ static enum fill drain(struct session *x)
 			if (m->event == UFFD_EVENT_PAGEFAULT) {
 				x->faults++;
 				if (x->s->record && record_fault(x, m->arg.pagefault.address)) {
-					fprintf(stderr, "ember-uffd: out of memory for the working set\n");
+					fprintf(stderr,
+						"ember-uffd: out of memory for the working set\n");
 					return FILL_ERROR;
 				}
 				f = handle_fault(x, m->arg.pagefault.address);
@@ -280,7 +287,8 @@ static enum fill drain(struct session *x)
 			} else if (m->event == UFFD_EVENT_REMOVE) {
 				mark_removed(x, m->arg.remove.start, m->arg.remove.end);
 			} else {
-				fprintf(stderr, "ember-uffd: ignoring unexpected event %u\n", m->event);
+				fprintf(stderr, "ember-uffd: ignoring unexpected event %u\n",
+					m->event);
 			}
 		}
 	}
@@ -337,7 +345,8 @@ static enum fill loop(struct session *x)
 			return FILL_ERROR;
 		}
 		if (p[0].revents & (POLLERR | POLLNVAL)) {
-			fprintf(stderr, "ember-uffd: the userfaultfd reports an error "
+			fprintf(stderr,
+				"ember-uffd: the userfaultfd reports an error "
 				"(not initialised with UFFDIO_API?)\n");
 			return FILL_ERROR;
 		}
@@ -382,9 +391,9 @@ int uffd_serve_run(struct uffd_serve *s)
 	f = loop(x);
 	if (s->verbose)
 		printf("ember-uffd: served %" PRIu64 " faults: %" PRIu64 " pages copied, %" PRIu64
-			" zero-filled, %" PRIu64 " removes, %" PRIu64 " retries, %" PRIu64
-			" prefetched\n", x->faults, x->copied, x->zeroed, x->removes, x->retries,
-			x->prefetched);
+		       " zero-filled, %" PRIu64 " removes, %" PRIu64 " retries, %" PRIu64
+		       " prefetched\n",
+			x->faults, x->copied, x->zeroed, x->removes, x->retries, x->prefetched);
 	fflush(stdout);
 	goto out;
 err_nomem:

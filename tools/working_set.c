@@ -45,8 +45,9 @@ static int parse_offset(const char *s, size_t len, uint64_t *out)
 		return -1;
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
-		unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0') :
-			     c >= 'a' && c <= 'f' ? (unsigned)(c - 'a' + 10) : 16;
+		unsigned d = c >= '0' && c <= '9' ? (unsigned)(c - '0')
+			: c >= 'a' && c <= 'f'    ? (unsigned)(c - 'a' + 10)
+						  : 16;
 		if (d == 16)
 			return -1;
 		v = v << 4 | d;
@@ -81,12 +82,15 @@ int working_set_parse(const char *text, size_t len, uint64_t mem_size, struct wo
 			goto bad;
 		}
 		if (off % PAGE) {
-			snprintf(err, errlen, "line %zu: 0x%" PRIx64 " is not page aligned", line, off);
+			snprintf(err, errlen, "line %zu: 0x%" PRIx64 " is not page aligned", line,
+				off);
 			goto bad;
 		}
 		if (off >= mem_size) {
-			snprintf(err, errlen, "line %zu: 0x%" PRIx64 " is past the memory file "
-				"(%" PRIu64 " MiB)", line, off, mem_size >> 20);
+			snprintf(err, errlen,
+				"line %zu: 0x%" PRIx64 " is past the memory file "
+				"(%" PRIu64 " MiB)",
+				line, off, mem_size >> 20);
 			goto bad;
 		}
 		if (ws->n == WORKING_SET_MAX) {
@@ -124,7 +128,7 @@ int working_set_load(const char *path, uint64_t mem_size, struct working_set *ws
 		return ret;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size > WORKING_SET_FILE_MAX) {
+		(uint64_t)st.st_size > WORKING_SET_FILE_MAX) {
 		snprintf(err, errlen, "working set %s: not a regular file of at most %llu bytes",
 			path, (unsigned long long)WORKING_SET_FILE_MAX);
 		ret = -EINVAL;

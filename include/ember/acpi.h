@@ -27,10 +27,10 @@ struct acpi_config {
 	const struct acpi_mmio_device *virtio; /* virtio-mmio windows; may be NULL if none */
 	unsigned nr_virtio;                    /* 0..ACPI_MAX_VIRTIO, _UID = index */
 	bool vmgenid;                          /* describe a VM generation id device */
-	uint64_t vmgenid_gpa;  /* its 16-byte buffer: 8-byte aligned, in guest memory inside the
+	uint64_t vmgenid_gpa; /* its 16-byte buffer: 8-byte aligned, in guest memory inside the
 				* reserved [LAYOUT_EBDA, LAYOUT_HIMEM) hole and outside the ACPI
 				* tables (LAYOUT_VMGENID is such a place) */
-	uint32_t vmgenid_gsi;  /* edge interrupt of a Generic Event Device whose _EVT sends
+	uint32_t vmgenid_gsi; /* edge interrupt of a Generic Event Device whose _EVT sends
 				* Notify(VGEN, 0x80): pulse it after changing the id */
 };
 

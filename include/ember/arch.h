@@ -22,8 +22,8 @@ __attribute__((warn_unused_result)) int arch_vm_setup(int vm_fd, char *err, size
  * entering at `entry`. A template that does not fit fails with "Failed to get CPU
  * template: ..." (Firecracker's words). */
 struct cpu_model;
-__attribute__((warn_unused_result)) int arch_vcpu_setup(int kvm_fd, struct vcpu *v,
-	unsigned count, const struct cpu_model *model, uint64_t entry, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int arch_vcpu_setup(int kvm_fd, struct vcpu *v, unsigned count,
+	const struct cpu_model *model, uint64_t entry, char *err, size_t errlen);
 
 /* Exits generic code does not know (emulation failures...). Returns true if the vCPU
  * may carry on; otherwise fills detail for the error. vCPU thread. */
@@ -35,10 +35,10 @@ struct arch_boot_source {
 	const char *kernel_path;
 	const char *initrd_path; /* NULL if none */
 	const char *cmdline;
-	unsigned vcpus;          /* described to the guest in the ACPI MADT */
+	unsigned vcpus;                        /* described to the guest in the ACPI MADT */
 	const struct acpi_mmio_device *virtio; /* virtio-mmio windows for the DSDT */
 	unsigned nr_virtio;
-	int vcpu_fd;             /* vCPU 0, asked for its TSC frequency on an emulating host */
+	int vcpu_fd; /* vCPU 0, asked for its TSC frequency on an emulating host */
 };
 
 /* Write a new random VM generation id into guest memory and notify the guest through its
@@ -60,9 +60,8 @@ __attribute__((warn_unused_result)) int arch_msrs_set(int vcpu_fd, const uint32_
 
 /* Read every MSR of `indices` KVM lets us read: unreadable ones are skipped. Fills
  * out_indices/values (capacity `count`) and returns how many in *got. */
-__attribute__((warn_unused_result)) int arch_msrs_get_readable(int vcpu_fd,
-	const uint32_t *indices, unsigned count, uint32_t *out_indices, uint64_t *values,
-	unsigned *got);
+__attribute__((warn_unused_result)) int arch_msrs_get_readable(int vcpu_fd, const uint32_t *indices,
+	unsigned count, uint32_t *out_indices, uint64_t *values, unsigned *got);
 
 /* Snapshot state. Save runs while the vCPUs are parked; restore on a fresh VM, vCPU state
  * in Firecracker's order (cpuid, mp_state, regs, sregs, xsave, xcrs, debugregs, lapic,
@@ -72,8 +71,8 @@ __attribute__((warn_unused_result)) int arch_vcpu_save(int kvm_fd, const struct 
 __attribute__((warn_unused_result)) int arch_vcpu_restore(int kvm_fd, struct vcpu *v,
 	struct snap_cursor *c, char *err, size_t errlen);
 /* PIC master and slave, IOAPIC, PIT, kvmclock. Restore after the vCPUs. */
-__attribute__((warn_unused_result)) int arch_vm_save(int vm_fd, struct snap_writer *w,
-	char *err, size_t errlen);
+__attribute__((warn_unused_result)) int arch_vm_save(int vm_fd, struct snap_writer *w, char *err,
+	size_t errlen);
 /* `realtime`: kvmclock jumps by the wall time since the snapshot (KVM_CLOCK_REALTIME);
  * refused if the saved clock carries no realtime stamp. */
 __attribute__((warn_unused_result)) int arch_vm_restore(int vm_fd, struct snap_cursor *c,

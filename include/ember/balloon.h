@@ -66,8 +66,8 @@ struct balloon_stats {
 	uint32_t target_pages, actual_pages; /* config space num_pages / actual */
 	uint32_t target_mib, actual_mib;
 	uint32_t polling_interval_s;
-	uint32_t updates;                    /* stats buffers accepted so far */
-	uint64_t present;                    /* bit n: tag n was in the latest buffer */
+	uint32_t updates; /* stats buffers accepted so far */
+	uint64_t present; /* bit n: tag n was in the latest buffer */
 	uint64_t value[BALLOON_STAT_TAGS];
 };
 

@@ -13,10 +13,10 @@
 
 /* A drive as a definition describes it (copied by the device). */
 struct drive_config {
-	char *id;          /* also the virtio-blk serial (first 20 bytes) */
-	char *path;        /* raw image */
+	char *id;   /* also the virtio-blk serial (first 20 bytes) */
+	char *path; /* raw image */
 	bool read_only;
-	bool root;         /* adds root=/dev/vdX to the command line */
+	bool root; /* adds root=/dev/vdX to the command line */
 	struct rate_limit limit;
 };
 
@@ -112,12 +112,12 @@ __attribute__((warn_unused_result)) int virtio_block_set_limit(struct virtio_dev
 struct blk_req {
 	uint32_t type;
 	uint64_t sector;
-	uint64_t len;                        /* data bytes (IN/OUT), a multiple of 512 */
+	uint64_t len;                         /* data bytes (IN/OUT), a multiple of 512 */
 	struct iovec iov[VIRTQ_MAX_SEGMENTS]; /* the data, as host pointers into guest RAM */
 	unsigned iovcnt;
-	int status;                          /* VIRTIO_BLK_S_* decided now, or -1 */
-	uint32_t written;                    /* bytes the device writes, status included */
-	const char *why;                     /* for a failed request: what was wrong */
+	int status;       /* VIRTIO_BLK_S_* decided now, or -1 */
+	uint32_t written; /* bytes the device writes, status included */
+	const char *why;  /* for a failed request: what was wrong */
 };
 
 /* Parse the chain `e` taken from `q`, for a disk of `capacity` sectors. Returns 0 when the
@@ -126,7 +126,7 @@ struct blk_req {
  * answered here: `id` (BLK_ID_BYTES, NUL padded) is copied into the chain. Guest memory
  * is reached through virtq_read/virtq_write and guest_mem_ptr only. */
 __attribute__((warn_unused_result)) int blk_req_parse(const struct virtq *q,
-	const struct virtq_elem *e, uint64_t capacity, bool read_only,
-	const char id[BLK_ID_BYTES], struct blk_req *r);
+	const struct virtq_elem *e, uint64_t capacity, bool read_only, const char id[BLK_ID_BYTES],
+	struct blk_req *r);
 
 #endif

@@ -24,7 +24,7 @@ struct bus_device {
 };
 
 struct bus {
-	const char *name; /* "pio" or "mmio", for messages */
+	const char *name;                           /* "pio" or "mmio", for messages */
 	struct bus_device devices[BUS_MAX_DEVICES]; /* sorted by base */
 	unsigned count;
 };

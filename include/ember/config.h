@@ -42,11 +42,11 @@ struct vm_config {
 	unsigned vcpus;
 	uint64_t mem_mib;
 	enum guest_mem_backing mem_backing; /* ANON, MEMFD or HUGETLB */
-	char *kernel;      /* path, required */
-	char *initrd;      /* path or NULL */
-	char *cmdline;     /* or NULL */
+	char *kernel;                       /* path, required */
+	char *initrd;                       /* path or NULL */
+	char *cmdline;                      /* or NULL */
 	enum console_mode console;
-	char *console_log; /* file that receives a copy of the guest's serial output, or NULL */
+	char *console_log;     /* file that receives a copy of the guest's serial output, or NULL */
 	bool console_log_only; /* output to console_log only, not stdout (Firecracker's
 				* serial_out_path) */
 	struct token_bucket_config console_limit; /* output bytes; size 0: no limit */

@@ -22,8 +22,8 @@ struct token_bucket_config;
 
 /* Where a console's output goes and how much of it. */
 struct console_opts {
-	bool stdio;      /* read input from stdin (raw mode when a terminal), write output to stdout */
-	bool log_only;   /* with stdio: output to log_path and not to stdout (Firecracker's
+	bool stdio; /* read input from stdin (raw mode when a terminal), write output to stdout */
+	bool log_only;        /* with stdio: output to log_path and not to stdout (Firecracker's
 			  * serial_out_path: input still comes from stdin) */
 	const char *log_path; /* append the output there, or NULL */
 	/* Output bytes allowed (a bucket of size 0 or NULL: no limit). Bytes beyond it are

@@ -86,8 +86,8 @@ __attribute__((warn_unused_result)) int cpu_number_parse(const char *s, uint32_t
 __attribute__((warn_unused_result)) int cpu_template_from_json(const struct cJSON *o,
 	struct cpu_template *t, char *err, size_t errlen);
 /* The same from JSON text (a template file). */
-__attribute__((warn_unused_result)) int cpu_template_parse(const char *text,
-	struct cpu_template *t, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int cpu_template_parse(const char *text, struct cpu_template *t,
+	char *err, size_t errlen);
 
 /* Apply the CPUID modifiers to `c` (room for CPUID_MAX_ENTRIES entries). A leaf/subleaf the
  * table lacks is added with the template's flags (zero registers, then modified). -ENOSPC

@@ -96,8 +96,8 @@ struct emulate_mem {
 /* A decoded instruction the VMM can serve. */
 struct emulate_insn {
 	enum emulate_kind kind;
-	unsigned len;            /* bytes to skip */
-	struct emulate_mem mem;  /* ldmxcsr / stmxcsr only */
+	unsigned len;           /* bytes to skip */
+	struct emulate_mem mem; /* ldmxcsr / stmxcsr only */
 };
 
 /* True if this host's KVM emulates guest kernel mode. Decided once per process:

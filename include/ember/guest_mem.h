@@ -10,19 +10,19 @@
 #define GUEST_MEM_MAX_REGIONS 2
 
 enum guest_mem_backing {
-	GUEST_MEM_ANON,      /* private anonymous memory (default) */
-	GUEST_MEM_MEMFD,     /* shared memfd: another process may map the same RAM */
-	GUEST_MEM_HUGETLB,   /* memfd on 2 MiB hugetlbfs pages */
-	GUEST_MEM_ANON_THP,  /* private anonymous memory the kernel may back with transparent
+	GUEST_MEM_ANON,     /* private anonymous memory (default) */
+	GUEST_MEM_MEMFD,    /* shared memfd: another process may map the same RAM */
+	GUEST_MEM_HUGETLB,  /* memfd on 2 MiB hugetlbfs pages */
+	GUEST_MEM_ANON_THP, /* private anonymous memory the kernel may back with transparent
 	                      * huge pages (Firecracker's huge_pages: Transparent) */
-	GUEST_MEM_FILE,      /* MAP_PRIVATE of a memory file (snapshot restore) */
+	GUEST_MEM_FILE,     /* MAP_PRIVATE of a memory file (snapshot restore) */
 };
 
 struct guest_mem_region {
-	uint64_t gpa;        /* guest-physical base */
-	uint64_t size;       /* bytes, multiple of page_size */
+	uint64_t gpa;         /* guest-physical base */
+	uint64_t size;        /* bytes, multiple of page_size */
 	uint64_t file_offset; /* offset of this region in the memory file / memfd */
-	uint8_t *host;       /* host virtual base */
+	uint8_t *host;        /* host virtual base */
 };
 
 struct guest_mem {
@@ -33,10 +33,10 @@ struct guest_mem {
 	_Atomic unsigned long *dirty[GUEST_MEM_MAX_REGIONS];
 	unsigned nr_regions;
 	enum guest_mem_backing backing;
-	uint64_t total;      /* sum of region sizes */
-	uint64_t page_size;  /* 4096, or 2 MiB for hugetlb */
-	int fd;              /* memfd or memory file, -1 for anon */
-	bool handler_served; /* pages come from a page-fault handler (userfaultfd), which
+	uint64_t total;       /* sum of region sizes */
+	uint64_t page_size;   /* 4096, or 2 MiB for hugetlb */
+	int fd;               /* memfd or memory file, -1 for anon */
+	bool handler_served;  /* pages come from a page-fault handler (userfaultfd), which
 	                      * may go away: see guest_mem_revoke */
 	_Atomic bool revoked; /* guest_mem_revoke: no pointer is handed out any more */
 };

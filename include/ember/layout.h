@@ -3,17 +3,17 @@
 #define EMBER_LAYOUT_H
 
 /* Boot structures written by ember below 1 MiB (Linux 64-bit boot protocol). */
-#define LAYOUT_GDT 0x500ULL          /* boot GDT: null, null, code64 (0x10), data (0x18) */
-#define LAYOUT_IDT 0x520ULL          /* empty IDT the guest replaces */
-#define LAYOUT_ZERO_PAGE 0x7000ULL   /* struct boot_params, passed in RSI */
-#define LAYOUT_BOOT_STACK 0x8ff0ULL  /* initial RSP */
-#define LAYOUT_PML4 0x9000ULL        /* identity map of the first 4 GiB, 2 MiB pages */
+#define LAYOUT_GDT 0x500ULL         /* boot GDT: null, null, code64 (0x10), data (0x18) */
+#define LAYOUT_IDT 0x520ULL         /* empty IDT the guest replaces */
+#define LAYOUT_ZERO_PAGE 0x7000ULL  /* struct boot_params, passed in RSI */
+#define LAYOUT_BOOT_STACK 0x8ff0ULL /* initial RSP */
+#define LAYOUT_PML4 0x9000ULL       /* identity map of the first 4 GiB, 2 MiB pages */
 #define LAYOUT_PDPT 0xa000ULL
-#define LAYOUT_PD 0xb000ULL          /* four page directories, 0xb000..0xefff */
+#define LAYOUT_PD 0xb000ULL /* four page directories, 0xb000..0xefff */
 #define LAYOUT_CMDLINE 0x20000ULL
 #define LAYOUT_CMDLINE_MAX 4096ULL
-#define LAYOUT_EBDA 0x9fc00ULL       /* end of the low RAM e820 entry */
-#define LAYOUT_HIMEM 0x100000ULL     /* bzImage protected-mode code, e820 high RAM start */
+#define LAYOUT_EBDA 0x9fc00ULL   /* end of the low RAM e820 entry */
+#define LAYOUT_HIMEM 0x100000ULL /* bzImage protected-mode code, e820 high RAM start */
 /* ACPI tables (acpi_build), inside the e820-reserved EBDA..1 MiB hole: the RSDP first, at
  * 0xe0000 where Linux also scans (0xe0000..0xfffff), then XSDT, FADT, MADT and DSDT. */
 #define LAYOUT_ACPI_START 0xe0000ULL
@@ -28,7 +28,7 @@
 #define LAYOUT_MMIO_GAP_END 0x100000000ULL
 
 /* Devices inside the gap. */
-#define LAYOUT_BOOT_TIMER 0xd0000000ULL  /* 8-byte MMIO window; write 123 to mark boot done */
+#define LAYOUT_BOOT_TIMER 0xd0000000ULL /* 8-byte MMIO window; write 123 to mark boot done */
 #define LAYOUT_BOOT_TIMER_SIZE 0x1000ULL
 #define LAYOUT_BOOT_TIMER_MAGIC 123
 #define LAYOUT_VIRTIO_MMIO_BASE 0xd0001000ULL

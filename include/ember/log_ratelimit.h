@@ -25,14 +25,14 @@ struct log_ratelimit {
 bool log_ratelimit_allow(struct log_ratelimit *rl, uint64_t now_us, uint64_t *held_back);
 
 /* log_msg_at through `rl`; a line after held-back ones ends "(N like it not logged)". */
-void log_ratelimited_at(struct log_ratelimit *rl, enum log_level level, const char *file,
-	int line, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void log_ratelimited_at(struct log_ratelimit *rl, enum log_level level, const char *file, int line,
+	const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* A limiter per call site. */
-#define log_warn_ratelimited(...)                                                         \
-	do {                                                                              \
-		static struct log_ratelimit rl_;                                          \
-		log_ratelimited_at(&rl_, LOG_WARN, __FILE__, __LINE__, __VA_ARGS__);      \
+#define log_warn_ratelimited(...) \
+	do { \
+		static struct log_ratelimit rl_; \
+		log_ratelimited_at(&rl_, LOG_WARN, __FILE__, __LINE__, __VA_ARGS__); \
 	} while (0)
 
 #endif

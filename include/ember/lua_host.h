@@ -13,8 +13,7 @@ struct vm;
 /* A host whose VMs (ember.vm, ember.restore) answer MMDS from `mmds` (not owned: it
  * outlives the host; NULL: a definition with mmds is refused when its VM is built). NULL
  * with err if memory ran out. */
-struct lua_host *lua_host_new(struct ev_loop *loop, struct mmds *mmds, char *err,
-	size_t errlen);
+struct lua_host *lua_host_new(struct ev_loop *loop, struct mmds *mmds, char *err, size_t errlen);
 /* Stops every VM the scripts created, closes the Lua state. NULL is a no-op. */
 void lua_host_free(struct lua_host *h);
 

@@ -30,9 +30,9 @@ struct mem_file_stats {
  * id != NULL: the file is tagged with it (snapshot_id.h) before the fsync; a file system
  *   without xattrs is warned about once and not an error.
  * Errors name the path. */
-__attribute__((warn_unused_result)) int mem_file_write(const struct guest_mem *gm,
-	const char *path, unsigned long *const *dirty, bool holes_are_zero,
-	const struct mem_id *id, struct mem_file_stats *stats, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int mem_file_write(const struct guest_mem *gm, const char *path,
+	unsigned long *const *dirty, bool holes_are_zero, const struct mem_id *id,
+	struct mem_file_stats *stats, char *err, size_t errlen);
 
 /* Apply a diff memory file onto its base (same size), if snap_id_check_merge allows it
  * (the base holds the full memory of the snapshot the diff was taken after, or one of

@@ -93,8 +93,8 @@ struct metrics_source {
 /* Write one JSON line (with the sections of `src`, which may be NULL) and start the
  * counters again. 0 if metrics are not open (nothing to do, as Firecracker); -errno if
  * the line could not be written (it is counted in missed_writes). */
-__attribute__((warn_unused_result)) int metrics_flush(const struct metrics_source *src,
-	char *err, size_t errlen);
+__attribute__((warn_unused_result)) int metrics_flush(const struct metrics_source *src, char *err,
+	size_t errlen);
 
 /* The line metrics_flush would write, without resetting anything; caller frees.
  * NULL on allocation failure. For tests and GET-style inspection. */

@@ -26,8 +26,11 @@
 
 #define MMDS_DATA_LIMIT 51200u        /* Firecracker's default --mmds-size-limit, bytes */
 #define MMDS_DEFAULT_IPV4 0xa9fea9feu /* 169.254.169.254, host byte order */
-#define MMDS_MAC { 0x06, 0x01, 0x23, 0x45, 0x67, 0x01 } /* Firecracker's MMDS MAC */
-#define MMDS_TTL_MAX 21600u           /* seconds a V2 token may live at most */
+#define MMDS_MAC \
+	{ \
+		0x06, 0x01, 0x23, 0x45, 0x67, 0x01 \
+	}                   /* Firecracker's MMDS MAC */
+#define MMDS_TTL_MAX 21600u /* seconds a V2 token may live at most */
 
 enum mmds_version { MMDS_V1 = 1, MMDS_V2 = 2 };
 
@@ -61,8 +64,8 @@ __attribute__((warn_unused_result)) int mmds_set_data(struct mmds *m, cJSON *v);
  * MMDS_DATA_LIMIT). Set before the store is filled. */
 void mmds_set_size_limit(struct mmds *m, size_t bytes);
 /* --metadata FILE: the store from a JSON file. -errno with err ("metadata /x.json: ..."). */
-__attribute__((warn_unused_result)) int mmds_load_file(struct mmds *m, const char *path,
-	char *err, size_t errlen);
+__attribute__((warn_unused_result)) int mmds_load_file(struct mmds *m, const char *path, char *err,
+	size_t errlen);
 
 /* ---- V2 session tokens (token.c) ---- */
 
@@ -79,10 +82,10 @@ bool mmds_token_valid(struct mmds *m, const char *tok, size_t len, uint64_t now_
 /* ---- one HTTP request (http.c) ---- */
 
 struct mmds_reply {
-	char *text;     /* the whole HTTP response (malloc'd), or NULL */
+	char *text; /* the whole HTTP response (malloc'd), or NULL */
 	size_t len;
-	int status;     /* 200, 400, ... */
-	bool close;     /* the connection closes after this answer */
+	int status; /* 200, 400, ... */
+	bool close; /* the connection closes after this answer */
 };
 
 /* Look for one complete request at the start of req[0..len): 0 if more bytes are needed
@@ -106,9 +109,9 @@ struct mmds_stack;
 /* Counters, for the device's metrics: what was taken, answered, dropped and why. */
 struct mmds_stats {
 	uint64_t rx_frames, rx_arp, rx_tcp, rx_bad_eth, rx_bad_arp, rx_bad_ip, rx_bad_csum,
-		rx_fragments, rx_not_tcp, rx_bad_tcp, rx_unexpected, rx_out_of_window,
-		tx_frames, tx_bytes, tx_resets, tx_retransmits, conns_created, conns_refused,
-		conns_closed, conns_timed_out, http_requests, http_errors, dropped_replies;
+		rx_fragments, rx_not_tcp, rx_bad_tcp, rx_unexpected, rx_out_of_window, tx_frames,
+		tx_bytes, tx_resets, tx_retransmits, conns_created, conns_refused, conns_closed,
+		conns_timed_out, http_requests, http_errors, dropped_replies;
 };
 
 /* Each counter as "mmds_<name>" through `put` (a device's stats op). */
@@ -125,8 +128,7 @@ const struct mmds_stats *mmds_stack_stats(const struct mmds_stack *s);
 /* A frame the guest sent (Ethernet, no virtio header). True if it was for MMDS (an ARP
  * packet asking for the MMDS address, or an IPv4 packet to it): it is consumed, answered
  * or dropped. False: not MMDS traffic, it goes on to the tap unchanged. */
-bool mmds_stack_input(struct mmds_stack *s, const uint8_t *frame, size_t len,
-	uint64_t now_ns);
+bool mmds_stack_input(struct mmds_stack *s, const uint8_t *frame, size_t len, uint64_t now_ns);
 /* The next frame for the guest into buf (cap >= 1514 to be useful): its length, or 0 if
  * there is nothing to send now. */
 size_t mmds_stack_output(struct mmds_stack *s, uint8_t *buf, size_t cap, uint64_t now_ns);

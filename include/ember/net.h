@@ -20,15 +20,15 @@ struct virtio_dev_ops;
  * the guest's frames for `ipv4` are answered by ember's MMDS instead of reaching the tap. */
 struct net_mmds_config {
 	bool enabled;
-	uint32_t ipv4;     /* host byte order, link-local (169.254.0.0/16) */
-	unsigned version;  /* 1 (V1) or 2 (V2) */
-	bool imds_compat;  /* always answer in IMDS text, whatever Accept says */
+	uint32_t ipv4;    /* host byte order, link-local (169.254.0.0/16) */
+	unsigned version; /* 1 (V1) or 2 (V2) */
+	bool imds_compat; /* always answer in IMDS text, whatever Accept says */
 };
 
 /* An interface as a definition describes it (copied by the device). */
 struct net_config {
-	char *id;          /* iface id, as in Firecracker's API */
-	char *tap;         /* host TAP device name */
+	char *id;  /* iface id, as in Firecracker's API */
+	char *tap; /* host TAP device name */
 	uint8_t mac[6];
 	bool has_mac;
 	struct rate_limit rx_limit, tx_limit;
@@ -36,8 +36,8 @@ struct net_config {
 };
 
 #define VIRTIO_NET_F_MAC 5
-#define NET_HDR_SIZE 12        /* struct virtio_net_hdr_v1 */
-#define NET_MAX_FRAME 65535    /* Ethernet frame without the header, tap MTU at most 64K */
+#define NET_HDR_SIZE 12     /* struct virtio_net_hdr_v1 */
+#define NET_MAX_FRAME 65535 /* Ethernet frame without the header, tap MTU at most 64K */
 
 /* Open the TAP device `name` (which must exist or be creatable by this process):
  * /dev/net/tun, TUNSETIFF with IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, TUNSETVNETHDRSZ 12,
@@ -52,8 +52,8 @@ __attribute__((warn_unused_result)) int tap_open(const char *name, char *err, si
 struct mmds;
 struct net_dev;
 extern const struct virtio_dev_ops net_ops;
-struct net_dev *net_dev_new(struct ev_loop *loop, const struct net_config *cfg,
-	struct mmds *store, int fd, char *err, size_t errlen);
+struct net_dev *net_dev_new(struct ev_loop *loop, const struct net_config *cfg, struct mmds *store,
+	int fd, char *err, size_t errlen);
 
 /* Change the rx and tx rate-limit buckets of a running interface in place (see
  * rate_limiter_update; an update that sets nothing leaves that direction alone); frames

@@ -29,7 +29,7 @@ bool page_scan_pagemap_has_data(uint64_t entry);
 /* Set in `bitmap` (guest_mem_bitmap_bytes(region size), zeroed by the caller) the bit of
  * every page of region i of `gm` that holds data, by the backing's rule above. A backing
  * the rules do not cover (a mapped memory file) gets every bit. -errno on failure. */
-__attribute__((warn_unused_result)) int page_scan_region(const struct guest_mem *gm,
-	unsigned i, unsigned long *bitmap);
+__attribute__((warn_unused_result)) int page_scan_region(const struct guest_mem *gm, unsigned i,
+	unsigned long *bitmap);
 
 #endif

@@ -28,9 +28,9 @@ struct rate_limit {
 
 struct token_bucket {
 	struct token_bucket_config cfg;
-	int64_t budget;      /* tokens in the bucket; negative after an oversized request */
-	uint64_t burst;      /* one-time burst tokens left */
-	uint64_t last_ns;    /* time the budget was last brought up to date */
+	int64_t budget;   /* tokens in the bucket; negative after an oversized request */
+	uint64_t burst;   /* one-time burst tokens left */
+	uint64_t last_ns; /* time the budget was last brought up to date */
 };
 
 struct rate_limiter {
@@ -40,8 +40,8 @@ struct rate_limiter {
 /* Check a limit (size and refill time both set, or size 0; values that cannot overflow
  * the arithmetic). 0, or -EINVAL with err ("bandwidth: refill_time_ms must be > 0 when
  * size is set"). */
-__attribute__((warn_unused_result)) int rate_limit_check(const struct rate_limit *limit,
-	char *err, size_t errlen);
+__attribute__((warn_unused_result)) int rate_limit_check(const struct rate_limit *limit, char *err,
+	size_t errlen);
 
 /* Start full at `now_ns`. `limit` NULL means unlimited. -EINVAL with err as above. */
 __attribute__((warn_unused_result)) int rate_limiter_init(struct rate_limiter *rl,

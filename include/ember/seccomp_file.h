@@ -32,8 +32,8 @@ __attribute__((warn_unused_result)) struct seccomp_file *seccomp_file_parse(cons
  * architecture. Not loaded; the caller loads it (seccomp_load) and releases it
  * (seccomp_release). NULL and err if the file has no such thread or libseccomp fails (out
  * of memory). */
-__attribute__((warn_unused_result)) scmp_filter_ctx seccomp_file_filter(
-	const struct seccomp_file *f, const char *thread, char *err, size_t errlen);
+__attribute__((warn_unused_result)) scmp_filter_ctx
+seccomp_file_filter(const struct seccomp_file *f, const char *thread, char *err, size_t errlen);
 
 /* Free `f`; NULL is a no-op. */
 void seccomp_file_free(struct seccomp_file *f);

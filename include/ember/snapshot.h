@@ -28,8 +28,8 @@ struct snapshot_params {
  * renamed into place and the state file last (the commit point). A crash between the
  * two renames leaves the old state file with the new memory file, which restore refuses
  * by their ids. */
-__attribute__((warn_unused_result)) int vm_snapshot(struct vm *vm,
-	const struct snapshot_params *p, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int vm_snapshot(struct vm *vm, const struct snapshot_params *p,
+	char *err, size_t errlen);
 
 struct net_override {
 	const char *iface_id;
@@ -46,17 +46,17 @@ enum mem_backend { MEM_BACKEND_FILE, MEM_BACKEND_UFFD };
 struct restore_params {
 	const char *state_path;
 	enum mem_backend backend;
-	const char *backend_path;      /* memory file, or the handler's Unix socket */
-	bool resume;                   /* run at once instead of staying paused */
-	bool track_dirty_pages;        /* allow diff snapshots of the restored VM */
+	const char *backend_path; /* memory file, or the handler's Unix socket */
+	bool resume;              /* run at once instead of staying paused */
+	bool track_dirty_pages;   /* allow diff snapshots of the restored VM */
 	const struct net_override *net_overrides;
 	unsigned nr_net_overrides;
 	const struct drive_override *drive_overrides; /* snapshots moved between hosts/dirs */
 	unsigned nr_drive_overrides;
-	const char *vsock_uds_path;    /* NULL: keep the saved one */
-	bool clock_realtime;           /* kvmclock jumps to wall time (saved with REALTIME) */
-	bool console_stdio;            /* guest serial on this process's stdin/stdout */
-	struct mmds *mmds;             /* the store for interfaces with MMDS (vm_config.mmds) */
+	const char *vsock_uds_path; /* NULL: keep the saved one */
+	bool clock_realtime;        /* kvmclock jumps to wall time (saved with REALTIME) */
+	bool console_stdio;         /* guest serial on this process's stdin/stdout */
+	struct mmds *mmds;          /* the store for interfaces with MMDS (vm_config.mmds) */
 };
 
 /* Build a new VM from a snapshot. It is paused (or running if p->resume). NULL on
@@ -78,8 +78,8 @@ __attribute__((warn_unused_result)) int vm_prewarm(uint64_t mem_mib, bool track_
 	const char *mem_path, char *err, size_t errlen);
 
 /* The format version of a state file (--describe-snapshot): 0, or -errno with err. */
-__attribute__((warn_unused_result)) int vm_snapshot_format(const char *state_path,
-	unsigned *major, unsigned *minor, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int vm_snapshot_format(const char *state_path, unsigned *major,
+	unsigned *minor, char *err, size_t errlen);
 /* Print what a state file holds (format version, machine, boot source, sections) to
  * `out`; the file is fully checked first. */
 __attribute__((warn_unused_result)) int vm_snapshot_describe(const char *state_path, FILE *out,

@@ -20,20 +20,20 @@
 #define SNAP_MINOR 0
 #define SNAP_HEADER_SIZE 24
 #define SNAP_SECTION_HEADER_SIZE 16
-#define SNAP_MAX_FILE (64u << 20)   /* a state file larger than this is refused */
+#define SNAP_MAX_FILE (64u << 20) /* a state file larger than this is refused */
 #define SNAP_MAX_SECTIONS 4096
-#define SNAP_PATH_MAX 4096          /* the longest path a state file stores or names */
+#define SNAP_PATH_MAX 4096 /* the longest path a state file stores or names */
 
 /* Section ids. */
 enum snap_section_id {
-	SNAP_SEC_VM_INFO = 1,   /* memory size, vCPU count, boot source, backing */
-	SNAP_SEC_MEMORY = 2,    /* guest memory regions: gpa, size, file offset */
-	SNAP_SEC_VM_STATE = 3,  /* PIC master/slave, IOAPIC, PIT, kvmclock */
-	SNAP_SEC_VCPU = 4,      /* one per vCPU */
-	SNAP_SEC_DEVICE = 5,    /* one per device */
+	SNAP_SEC_VM_INFO = 1,       /* memory size, vCPU count, boot source, backing */
+	SNAP_SEC_MEMORY = 2,        /* guest memory regions: gpa, size, file offset */
+	SNAP_SEC_VM_STATE = 3,      /* PIC master/slave, IOAPIC, PIT, kvmclock */
+	SNAP_SEC_VCPU = 4,          /* one per vCPU */
+	SNAP_SEC_DEVICE = 5,        /* one per device */
 	SNAP_SEC_DEVICE_CONFIG = 6, /* drives, nets, vsock, entropy, balloon as configured */
-	SNAP_SEC_SNAPSHOT_ID = 7, /* the id binding it to its memory file (snapshot_id.h) */
-	SNAP_SEC_CPU_MODEL = 8, /* smt, static and custom CPU template (snapshot_cpu.c) */
+	SNAP_SEC_SNAPSHOT_ID = 7,   /* the id binding it to its memory file (snapshot_id.h) */
+	SNAP_SEC_CPU_MODEL = 8,     /* smt, static and custom CPU template (snapshot_cpu.c) */
 };
 
 /* ---- writing: sections accumulate in memory, then one write to a new file ---- */
@@ -63,8 +63,8 @@ __attribute__((warn_unused_result)) int snap_writer_image(struct snap_writer *w,
  * already (file or symlink) is refused and left alone; on any other failure the file is
  * removed. Putting it over a snapshot's final name is snap_publish's (snapshot_publish.h),
  * the only place that renames. */
-__attribute__((warn_unused_result)) int snap_writer_write(struct snap_writer *w,
-	const char *path, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int snap_writer_write(struct snap_writer *w, const char *path,
+	char *err, size_t errlen);
 
 /* ---- reading: everything is checked before any section is handed out ---- */
 struct snap_reader;
@@ -81,8 +81,8 @@ __attribute__((warn_unused_result)) int snap_reader_parse(struct snap_reader **o
 	const void *data, size_t len, char *err, size_t errlen);
 /* Read and parse a file (err names the path; a file larger than SNAP_MAX_FILE is refused
  * before it is read). Also the -errno of open/read. */
-__attribute__((warn_unused_result)) int snap_reader_open(struct snap_reader **out,
-	const char *path, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int snap_reader_open(struct snap_reader **out, const char *path,
+	char *err, size_t errlen);
 void snap_reader_free(struct snap_reader *r);
 void snap_reader_version(const struct snap_reader *r, unsigned *major, unsigned *minor);
 unsigned snap_reader_count(const struct snap_reader *r);

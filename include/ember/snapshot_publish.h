@@ -14,8 +14,7 @@
  * file with the new memory file, which their snapshot ids tell apart (restore refuses
  * the pair, naming both). 0, or -errno with err naming the file and the step; the
  * temporaries not yet renamed stay for the caller to remove. */
-__attribute__((warn_unused_result)) int snap_publish(const char *mem_tmp,
-	const char *mem_path, const char *state_tmp, const char *state_path, char *err,
-	size_t errlen);
+__attribute__((warn_unused_result)) int snap_publish(const char *mem_tmp, const char *mem_path,
+	const char *state_tmp, const char *state_path, char *err, size_t errlen);
 
 #endif

@@ -21,7 +21,6 @@ struct term_queries {
  * CSI = c: those the terminal answers on stdin); returns the bytes written. An escape
  * sequence split across calls is held back until its end arrives; any other sequence
  * passes unchanged. */
-size_t term_queries_filter(struct term_queries *t, const uint8_t *in, size_t len,
-	uint8_t *out);
+size_t term_queries_filter(struct term_queries *t, const uint8_t *in, size_t len, uint8_t *out);
 
 #endif

@@ -71,8 +71,8 @@ __attribute__((warn_unused_result)) int uffd_backend_attach(const struct guest_m
  * fault wakes up. `gm` outlives the watch. NULL with err on failure. */
 typedef void (*uffd_lost_fn)(void *opaque);
 struct uffd_watch;
-struct uffd_watch *uffd_watch_start(int sock, int uffd, struct guest_mem *gm,
-	uffd_lost_fn lost, void *opaque, char *err, size_t errlen);
+struct uffd_watch *uffd_watch_start(int sock, int uffd, struct guest_mem *gm, uffd_lost_fn lost,
+	void *opaque, char *err, size_t errlen);
 /* Stop watching (before the socket and uffd are closed). NULL is a no-op. */
 void uffd_watch_stop(struct uffd_watch *w);
 

@@ -45,16 +45,16 @@ struct virtq {
 	/* Set by the driver through the transport; checked when the queue becomes ready. The
 	 * transport sets `ready` only while the device is live (after activate, until reset
 	 * or NEEDS_RESET): virtq_pop on a queue that is not ready finds nothing. */
-	uint16_t size;     /* power of two, <= max_size */
+	uint16_t size; /* power of two, <= max_size */
 	uint16_t max_size;
 	bool ready;
 	uint64_t desc_gpa, avail_gpa, used_gpa;
 	/* Device-side indices, saved in snapshots. */
-	uint16_t next_avail; /* next avail ring entry to take */
-	uint16_t next_used;  /* next used ring entry to fill */
+	uint16_t next_avail;     /* next avail ring entry to take */
+	uint16_t next_used;      /* next used ring entry to fill */
 	uint16_t signalled_used; /* next_used when the driver was last notified (event idx) */
-	bool event_idx;      /* VIRTIO_F_RING_EVENT_IDX negotiated */
-	bool indirect;       /* VIRTIO_F_RING_INDIRECT_DESC negotiated */
+	bool event_idx;          /* VIRTIO_F_RING_EVENT_IDX negotiated */
+	bool indirect;           /* VIRTIO_F_RING_INDIRECT_DESC negotiated */
 	const struct guest_mem *mem;
 };
 
@@ -89,8 +89,8 @@ __attribute__((warn_unused_result)) int virtq_validate(const struct virtq *q, ch
  * queue is broken and the device should go to NEEDS_RESET (virtio_needs_reset). With
  * event idx, an empty ring leaves avail_event = next_avail (the driver kicks on the next
  * chain). */
-__attribute__((warn_unused_result)) int virtq_pop(struct virtq *q, struct virtq_elem *e,
-	char *err, size_t errlen);
+__attribute__((warn_unused_result)) int virtq_pop(struct virtq *q, struct virtq_elem *e, char *err,
+	size_t errlen);
 /* Give back the chain the last virtq_pop took (the next pop returns it again), e.g. when
  * a rate limiter defers it. Only right after a successful pop. */
 void virtq_undo_pop(struct virtq *q);
@@ -114,11 +114,11 @@ long virtq_write(const struct virtq *q, const struct virtq_elem *e, uint64_t off
 struct virtio_dev;
 
 struct virtio_dev_ops {
-	const char *kind;        /* "block", "net", "vsock", "rng", "balloon" */
-	uint32_t device_id;      /* VIRTIO_ID_* */
+	const char *kind;   /* "block", "net", "vsock", "rng", "balloon" */
+	uint32_t device_id; /* VIRTIO_ID_* */
 	unsigned num_queues;
 	uint16_t queue_max_size;
-	uint32_t config_size;    /* bytes of device config space */
+	uint32_t config_size; /* bytes of device config space */
 	/* Device feature bits offered (VERSION_1, RING_INDIRECT_DESC and RING_EVENT_IDX are
 	 * added by the transport). */
 	uint64_t (*features)(void *dev);
@@ -155,9 +155,9 @@ struct virtio_env {
 	struct ev_loop *control_loop; /* the control thread's: work the device thread's filter
 				       * forbids (vsock sockets); NULL: `loop` does it all */
 	const struct guest_mem *mem;
-	int vm_fd;          /* for KVM_IOEVENTFD / KVM_IRQFD */
-	struct bus *mmio;   /* the transport registers its window here */
-	struct mmds *mmds;  /* net: the store MMDS answers from (not owned), or NULL */
+	int vm_fd;         /* for KVM_IOEVENTFD / KVM_IRQFD */
+	struct bus *mmio;  /* the transport registers its window here */
+	struct mmds *mmds; /* net: the store MMDS answers from (not owned), or NULL */
 };
 
 /* Create a virtio-mmio device at `base` (LAYOUT_VIRTIO_MMIO_SIZE window) raising `gsi`,
@@ -205,8 +205,8 @@ void virtio_unlock(struct virtio_dev *vd);
  * model, re-activates it, and kicks every live queue once (a kick may have been in
  * flight at snapshot time) and re-raises a pending interrupt. */
 __attribute__((warn_unused_result)) int virtio_save(struct virtio_dev *vd, struct snap_writer *w);
-__attribute__((warn_unused_result)) int virtio_restore(struct virtio_dev *vd,
-	struct snap_cursor *c, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int virtio_restore(struct virtio_dev *vd, struct snap_cursor *c,
+	char *err, size_t errlen);
 
 /* The model behind `vd` if it is driven by `ops` (a model's own run-time functions use
  * it to find their object: virtio_block_set_path, virtio_net_set_limits), else NULL. */
@@ -218,7 +218,7 @@ uint32_t virtio_gsi(const struct virtio_dev *vd);
 const char *virtio_kind(const struct virtio_dev *vd);
 /* Counters for metrics and vm:devices(): the transport's ("kicks", "interrupts",
  * "needs_reset"), then the model's. Control thread. */
-void virtio_stats(struct virtio_dev *vd, void (*put)(void *ctx, const char *key,
-	uint64_t value), void *ctx);
+void virtio_stats(struct virtio_dev *vd, void (*put)(void *ctx, const char *key, uint64_t value),
+	void *ctx);
 
 #endif

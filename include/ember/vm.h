@@ -77,13 +77,13 @@ __attribute__((warn_unused_result)) int vm_send_ctrl_alt_del(struct vm *vm);
 
 /* Timings, microseconds since process start; 0 if not reached. */
 struct vm_times {
-	uint64_t start_us;     /* vm_start called */
-	uint64_t first_run_us; /* first KVM_RUN of vCPU 0 */
-	uint64_t boot_us;      /* boot timer written */
-	uint64_t last_snapshot_us; /* duration of the last vm_snapshot */
+	uint64_t start_us;              /* vm_start called */
+	uint64_t first_run_us;          /* first KVM_RUN of vCPU 0 */
+	uint64_t boot_us;               /* boot timer written */
+	uint64_t last_snapshot_us;      /* duration of the last vm_snapshot */
 	uint64_t last_snapshot_sync_us; /* of which: memory file fsync and directory syncs */
 	uint64_t last_snapshot_bytes;   /* memory bytes it wrote (holes excluded) */
-	uint64_t restore_us;       /* duration of vm_restore, for a restored VM */
+	uint64_t restore_us;            /* duration of vm_restore, for a restored VM */
 };
 void vm_times(const struct vm *vm, struct vm_times *out);
 
@@ -162,8 +162,8 @@ __attribute__((warn_unused_result)) int vm_balloon_set_stats_interval(struct vm 
 /* The balloon's configuration as it is now: amount_mib is the current target, the
  * interval the one last set. */
 struct balloon_config;
-__attribute__((warn_unused_result)) int vm_balloon_config(struct vm *vm,
-	struct balloon_config *out, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int vm_balloon_config(struct vm *vm, struct balloon_config *out,
+	char *err, size_t errlen);
 
 /* Run-time changes of devices (Firecracker's PATCH /drives and /network-interfaces after
  * boot), running or paused; the VM's configuration (GET /vm/config, snapshots) follows.

@@ -16,18 +16,18 @@ __attribute__((warn_unused_result)) int kvm_vm_open(int *kvm_fd, int *vm_fd, cha
 	size_t errlen);
 /* Give KVM slot `slot`: `size` bytes at guest-physical `gpa`, backed by `host`; with
  * KVM's dirty log when `log_dirty`. */
-__attribute__((warn_unused_result)) int kvm_vm_set_slot(int vm_fd, unsigned slot,
-	uint64_t gpa, uint64_t size, void *host, bool log_dirty, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int kvm_vm_set_slot(int vm_fd, unsigned slot, uint64_t gpa,
+	uint64_t size, void *host, bool log_dirty, char *err, size_t errlen);
 /* One slot per region of `mem`, slot i for region i. */
-__attribute__((warn_unused_result)) int kvm_vm_set_slots(int vm_fd,
-	const struct guest_mem *mem, bool log_dirty, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int kvm_vm_set_slots(int vm_fd, const struct guest_mem *mem,
+	bool log_dirty, char *err, size_t errlen);
 /* Fetch, and so reset, the dirty log of `slot` into `bitmap` (a bit per 4 KiB page of the
  * slot, guest_mem_bitmap_bytes long). */
 __attribute__((warn_unused_result)) int kvm_vm_dirty_log(int vm_fd, unsigned slot,
 	unsigned long *bitmap, char *err, size_t errlen);
 /* An eventfd that raises `gsi` when written; *fd is -1 or the eventfd (the caller's to
  * close) also on failure. */
-__attribute__((warn_unused_result)) int kvm_vm_irqfd(int vm_fd, unsigned gsi, int *fd,
-	char *err, size_t errlen);
+__attribute__((warn_unused_result)) int kvm_vm_irqfd(int vm_fd, unsigned gsi, int *fd, char *err,
+	size_t errlen);
 
 #endif

@@ -19,7 +19,7 @@
 struct ev_loop;
 
 #define VSOCK_HOST_CID 2
-#define VSOCK_HDR_SIZE 44          /* struct virtio_vsock_hdr, little endian, packed */
+#define VSOCK_HDR_SIZE 44 /* struct virtio_vsock_hdr, little endian, packed */
 #define VSOCK_TYPE_STREAM 1
 #define VSOCK_MAX_PAYLOAD (64u * 1024) /* largest RW payload either side sends */
 #define VSOCK_CONN_BUF (256u * 1024)   /* buf_alloc ember advertises per connection */
@@ -73,7 +73,7 @@ struct vsock_credit {
 	uint32_t fwd_cnt_sent; /* fwd_cnt as last told to the peer */
 	/* What ember sends to the peer: the peer's buffer and its forward count. */
 	uint32_t peer_buf_alloc, peer_fwd_cnt;
-	uint32_t tx_cnt;       /* payload bytes sent to the peer */
+	uint32_t tx_cnt; /* payload bytes sent to the peer */
 };
 
 void vsock_credit_init(struct vsock_credit *c, uint32_t buf_alloc);
@@ -162,7 +162,7 @@ struct vsock_config {
 /* The model's ops, and a model listening on cfg->uds_path but not yet on a transport:
  * for virtio_vsock_new and for tests and fuzzing that drive the ops directly. */
 extern const struct virtio_dev_ops vsock_ops;
-struct vsock_dev *vsock_dev_new(struct ev_loop *loop, const struct vsock_config *cfg,
-	char *err, size_t errlen);
+struct vsock_dev *vsock_dev_new(struct ev_loop *loop, const struct vsock_config *cfg, char *err,
+	size_t errlen);
 
 #endif

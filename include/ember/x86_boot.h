@@ -21,7 +21,7 @@ struct x86_kernel {
 	 * copied into the zero page. */
 	uint8_t setup_header[0x290 - 0x1f1];
 	size_t setup_header_len;
-	uint16_t boot_protocol; /* bzImage protocol version, e.g. 0x020f; 0 for ELF */
+	uint16_t boot_protocol;   /* bzImage protocol version, e.g. 0x020f; 0 for ELF */
 	uint32_t initrd_addr_max; /* highest initrd byte the kernel accepts (ELF: UINT32_MAX) */
 };
 
@@ -48,10 +48,10 @@ __attribute__((warn_unused_result)) int x86_initrd_load(struct guest_mem *gm,
 	size_t errlen);
 
 struct x86_boot_info {
-	const char *cmdline;  /* NUL-terminated, < LAYOUT_CMDLINE_MAX bytes */
-	uint64_t initrd_gpa;  /* 0 if none */
+	const char *cmdline; /* NUL-terminated, < LAYOUT_CMDLINE_MAX bytes */
+	uint64_t initrd_gpa; /* 0 if none */
 	uint64_t initrd_size;
-	uint64_t acpi_rsdp;   /* the RSDP's gpa (acpi_build), 0 if none */
+	uint64_t acpi_rsdp; /* the RSDP's gpa (acpi_build), 0 if none */
 };
 
 /* Write the command line at LAYOUT_CMDLINE and the zero page (struct boot_params) at

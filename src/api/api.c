@@ -116,7 +116,8 @@ void api_start_vm(struct api *api, struct api_resp *r)
 		return;
 	}
 	if (!api->have_boot_source) {
-		resp_fault(r, 400, "Start microvm error: Cannot start microvm without kernel "
+		resp_fault(r, 400,
+			"Start microvm error: Cannot start microvm without kernel "
 			"configuration.");
 		return;
 	}

@@ -37,7 +37,7 @@ static const struct jschema top = { "VmmConfig", top_fields };
 static const struct section {
 	const char *key;
 	api_handler_fn *fn;
-	bool list;         /* an array of device objects */
+	bool list;          /* an array of device objects */
 	const char *id_key; /* list: the field that names the device */
 } sections[] = {
 	{ "logger", api_put_logger, false, NULL },
@@ -66,7 +66,8 @@ static char *read_file(const char *path, char *err, size_t errlen, size_t *len)
 		return NULL;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX) {
-		snprintf(err, errlen, "%s: not a regular file of at most %u bytes", path, CONFIG_MAX);
+		snprintf(err, errlen, "%s: not a regular file of at most %u bytes", path,
+			CONFIG_MAX);
 		goto out;
 	}
 	buf = malloc((size_t)st.st_size + 1);
@@ -109,19 +110,21 @@ static bool apply(struct api *api, const char *file, const char *key, api_handle
 	return ok;
 }
 
-static int apply_all(struct api *api, const char *file, const cJSON *cfg, char *err,
-	size_t errlen)
+static int apply_all(struct api *api, const char *file, const cJSON *cfg, char *err, size_t errlen)
 {
 	const cJSON *v;
 
 	v = json_get(cfg, "pmem");
 	if (v && (!cJSON_IsArray(v) || cJSON_GetArraySize(v))) {
-		snprintf(err, errlen, "%s: pmem: pmem devices are not supported by this ember yet", file);
+		snprintf(err, errlen, "%s: pmem: pmem devices are not supported by this ember yet",
+			file);
 		return -EINVAL;
 	}
 	if (json_get(cfg, "memory-hotplug")) {
-		snprintf(err, errlen, "%s: memory-hotplug: memory hotplug is not supported by this "
-			"ember yet", file);
+		snprintf(err, errlen,
+			"%s: memory-hotplug: memory hotplug is not supported by this "
+			"ember yet",
+			file);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
@@ -140,7 +143,7 @@ static int apply_all(struct api *api, const char *file, const cJSON *cfg, char *
 			snprintf(err, errlen, "%s: %s: expected a list", file, s->key);
 			return -EINVAL;
 		}
-		cJSON_ArrayForEach(e, v) {
+		cJSON_ArrayForEach (e, v) {
 			const char *id = json_get_str(e, s->id_key);
 			if (!apply(api, file, s->key, s->fn, e, id ? id : "", err, errlen))
 				return -EINVAL;

@@ -10,7 +10,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-
 #include "ember/api.h"
 #include "ember/log.h"
 #include "ember/metrics.h"
@@ -157,8 +156,10 @@ static void fault(struct api_conn *c, int status, const char *msg)
 {
 	char body[sizeof(c->in.err_msg) + 96];
 
-	snprintf(body, sizeof(body), "{ \"error\": \"%s\nAll previous unanswered requests will "
-		"be dropped.\" }", msg);
+	snprintf(body, sizeof(body),
+		"{ \"error\": \"%s\nAll previous unanswered requests will "
+		"be dropped.\" }",
+		msg);
 	c->closing = true;
 	answer(c, status, body, false);
 }

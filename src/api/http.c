@@ -134,8 +134,10 @@ static int on_headers_complete(http_parser *p)
 	if (p->upgrade)
 		return fail(in, 400, "Protocol upgrades are not supported.");
 	if (has_length && p->content_length > in->max_body)
-		return fail(in, 400, "Request payload with size %llu is larger than the limit of %zu "
-			"allowed by server.", (unsigned long long)p->content_length, in->max_body);
+		return fail(in, 400,
+			"Request payload with size %llu is larger than the limit of %zu "
+			"allowed by server.",
+			(unsigned long long)p->content_length, in->max_body);
 	if (in->expect_continue && (chunked || (has_length && p->content_length > 0)))
 		in->send_continue = true;
 	return 0;
@@ -146,8 +148,10 @@ static int on_body(http_parser *p, const char *at, size_t n)
 	struct http_in *in = in_of(p);
 
 	if (in->req.body_len + n > in->max_body)
-		return fail(in, 400, "Request payload with size %zu is larger than the limit of %zu "
-			"allowed by server.", in->req.body_len + n, in->max_body);
+		return fail(in, 400,
+			"Request payload with size %zu is larger than the limit of %zu "
+			"allowed by server.",
+			in->req.body_len + n, in->max_body);
 	if (append(&in->req.body, &in->req.body_len, &in->body_cap, at, n))
 		return fail(in, 500, "Out of memory.");
 	return 0;
@@ -271,17 +275,28 @@ enum http_in_status http_in_feed(struct http_in *in, const char *buf, size_t len
 const char *http_reason(int status)
 {
 	switch (status) {
-	case 100: return "Continue";
-	case 200: return "OK";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 413: return "Payload Too Large";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	default: return "Unknown";
+	case 100:
+		return "Continue";
+	case 200:
+		return "OK";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 413:
+		return "Payload Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Unknown";
 	}
 }
 
@@ -338,8 +353,9 @@ int http_out_response(struct http_out *out, int status, const char *body, bool k
 	char head[256];
 	int n;
 
-	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nServer: ember API\r\nConnection: %s\r\n%s",
-		status, http_reason(status), keep_alive ? "keep-alive" : "close",
+	n = snprintf(head, sizeof(head),
+		"HTTP/1.1 %d %s\r\nServer: ember API\r\nConnection: %s\r\n%s", status,
+		http_reason(status), keep_alive ? "keep-alive" : "close",
 		deprecation ? "Deprecation: true\r\n" : "");
 	if (status != 204)
 		n += snprintf(head + n, sizeof(head) - (size_t)n, "%sContent-Length: %zu\r\n",

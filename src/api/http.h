@@ -20,9 +20,9 @@ enum http_in_status {
 
 struct http_request {
 	enum http_method method;
-	char *url;       /* NUL-terminated, as sent (origin or absolute form) */
+	char *url; /* NUL-terminated, as sent (origin or absolute form) */
 	size_t url_len;
-	char *body;      /* NUL-terminated; NULL when the request has no body bytes */
+	char *body; /* NUL-terminated; NULL when the request has no body bytes */
 	size_t body_len;
 	bool keep_alive; /* false: answer with Connection: close and close */
 };
@@ -30,15 +30,15 @@ struct http_request {
 struct http_in {
 	http_parser parser;
 	size_t max_body;
-	size_t head_bytes;       /* request line and header bytes seen */
+	size_t head_bytes; /* request line and header bytes seen */
 	struct http_request req;
 	size_t url_cap, body_cap;
-	char hdr_name[16];       /* the header being read, lower case, cut to size */
+	char hdr_name[16]; /* the header being read, lower case, cut to size */
 	size_t hdr_name_len;
-	bool in_value;           /* the last header callback was a value */
+	bool in_value; /* the last header callback was a value */
 	bool hdr_is_expect;
-	bool expect_continue;    /* the request asked for "Expect: 100-continue" */
-	bool send_continue;      /* headers are complete: 100 Continue is due */
+	bool expect_continue; /* the request asked for "Expect: 100-continue" */
+	bool send_continue;   /* headers are complete: 100 Continue is due */
 	bool started, done;
 	int err_status;
 	char err_msg[160];

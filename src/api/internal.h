@@ -29,16 +29,16 @@ enum huge_pages { HUGE_PAGES_NONE, HUGE_PAGES_TRANSPARENT, HUGE_PAGES_2M };
 struct api {
 	struct ev_loop *loop;
 	struct api_hooks hooks;
-	struct vm *vm;      /* NULL before boot */
-	bool owns_vm;       /* created here (InstanceStart, snapshot load) */
-	bool restored;      /* the VM came from a snapshot */
-	struct mmds *mmds;  /* the process's MMDS store (api_new), handed to the VMs made here */
+	struct vm *vm;     /* NULL before boot */
+	bool owns_vm;      /* created here (InstanceStart, snapshot load) */
+	bool restored;     /* the VM came from a snapshot */
+	struct mmds *mmds; /* the process's MMDS store (api_new), handed to the VMs made here */
 
 	/* Pre-boot configuration, used by InstanceStart. */
 	struct vm_config cfg;
 	bool have_boot_source;
-	bool boot_path;         /* a boot resource was configured: snapshot load is refused */
-	char *boot_args;        /* as given; NULL: Firecracker's default command line */
+	bool boot_path;  /* a boot resource was configured: snapshot load is refused */
+	char *boot_args; /* as given; NULL: Firecracker's default command line */
 	bool smt;
 	enum huge_pages huge_pages;
 
@@ -49,7 +49,7 @@ struct api {
 		bool writeback; /* cache_type Writeback (else Unsafe) */
 	} drive_extra[VM_MAX_DRIVES];
 
-	ev_timer metrics_timer; /* periodic metrics lines once metrics are configured */
+	ev_timer metrics_timer;       /* periodic metrics lines once metrics are configured */
 	struct vm_metrics vm_metrics; /* the VM's exits the last line held */
 };
 
@@ -121,8 +121,8 @@ extern const struct jschema api_bucket;  /* Firecracker's TokenBucket */
 /* The limiter in field `key` of `body` into *l (absent: no limit; a bucket of size or
  * refill_time 0 is no bucket, as in Firecracker). False with a 400 "<what>: <key>: ..."
  * if a value is out of range. */
-bool api_limit_of(const cJSON *body, const char *key, const char *what,
-	struct rate_limit *l, struct api_resp *r);
+bool api_limit_of(const cJSON *body, const char *key, const char *what, struct rate_limit *l,
+	struct api_resp *r);
 /* The same field as a run-time update (PATCH after boot) into *u: a bucket the body names
  * is set (size or refill_time 0: removed), others are kept; the field absent or null sets
  * nothing. False with the 400 of api_limit_of. */
@@ -136,8 +136,7 @@ struct token_bucket_config;
 bool api_bucket_of(const cJSON *body, const char *key, const char *what,
 	struct token_bucket_config *b, struct api_resp *r);
 /* The id field `key` of the body equals the path's id; else a 400 (naming both if show). */
-bool api_same_id(const struct api_call *call, const char *key, bool show,
-	struct api_resp *r);
+bool api_same_id(const struct api_call *call, const char *key, bool show, struct api_resp *r);
 /* Not booted yet; else the 400 of a pre-boot-only call. */
 bool api_pre_boot(const struct api *api, struct api_resp *r);
 /* *dst = strdup(src) (NULL stays NULL), the old string freed; false with a 500 if memory

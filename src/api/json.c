@@ -237,7 +237,7 @@ static int check_uint(struct jcheck *c, const struct jfield *f, const cJSON *v)
 		if (t[0] != '-' && u <= f->max)
 			return 0;
 	} else if (isfinite(d) && d == floor(d) && d >= 0 && d < TWO_POW_64 &&
-		   (uint64_t)d <= f->max && !json_source_raw(v)) {
+		(uint64_t)d <= f->max && !json_source_raw(v)) {
 		return 0; /* a number built in memory, not parsed */
 	} else {
 		return type_error(c, v, f->type);
@@ -279,16 +279,16 @@ static int check_value(const struct jfield *f, const cJSON *v, struct jcheck *c)
 	case JK_ARRAY:
 		if (!cJSON_IsArray(v))
 			return type_error(c, v, "a sequence");
-		cJSON_ArrayForEach(e, v) {
-			if (f->sub ? check_object(e, f->sub, c) :
-				     (cJSON_IsString(e) ? 0 : type_error(c, e, "a string")))
+		cJSON_ArrayForEach (e, v) {
+			if (f->sub ? check_object(e, f->sub, c)
+				   : (cJSON_IsString(e) ? 0 : type_error(c, e, "a string")))
 				return -EINVAL;
 		}
 		return 0;
 	case JK_STRING_MAP:
 		if (!cJSON_IsObject(v))
 			return type_error(c, v, "a map");
-		cJSON_ArrayForEach(e, v) {
+		cJSON_ArrayForEach (e, v) {
 			if (!cJSON_IsString(e))
 				return type_error(c, e, "a string");
 		}
@@ -313,7 +313,7 @@ static int check_object(const cJSON *v, const struct jschema *s, struct jcheck *
 	for (const struct jfield *f = s->fields; f->name && n < 32; f++)
 		names[n++] = f->name;
 	/* Every key must be known, and only once: serde stops at the first that is not. */
-	cJSON_ArrayForEach(e, v) {
+	cJSON_ArrayForEach (e, v) {
 		const struct jfield *f = s->fields;
 		while (f->name && strcmp(f->name, e->string) != 0)
 			f++;

@@ -33,30 +33,53 @@ struct jfield {
 	const char *name;
 	enum jkind kind;
 	enum jpresence presence;
-	const char *type;             /* the expected type, for messages: "u8", "a string" */
-	uint64_t max;                 /* JK_UINT */
-	const char *const *variants;  /* JK_ENUM: NULL-terminated */
-	const struct jschema *sub;    /* JK_OBJECT, JK_ARRAY */
+	const char *type;            /* the expected type, for messages: "u8", "a string" */
+	uint64_t max;                /* JK_UINT */
+	const char *const *variants; /* JK_ENUM: NULL-terminated */
+	const struct jschema *sub;   /* JK_OBJECT, JK_ARRAY */
 };
 
 struct jschema {
-	const char *name;             /* the struct, for messages: "MachineConfig" */
-	const struct jfield *fields;  /* ends with a field whose name is NULL */
+	const char *name;            /* the struct, for messages: "MachineConfig" */
+	const struct jfield *fields; /* ends with a field whose name is NULL */
 };
 
-#define JF_STR(n, p) { .name = (n), .kind = JK_STRING, .presence = (p), .type = "a string" }
-#define JF_BOOL(n, p) { .name = (n), .kind = JK_BOOL, .presence = (p), .type = "a boolean" }
-#define JF_UINT(n, p, t, m) { .name = (n), .kind = JK_UINT, .presence = (p), .type = (t), \
-	.max = (m) }
+#define JF_STR(n, p) \
+	{ \
+		.name = (n), .kind = JK_STRING, .presence = (p), .type = "a string" \
+	}
+#define JF_BOOL(n, p) \
+	{ \
+		.name = (n), .kind = JK_BOOL, .presence = (p), .type = "a boolean" \
+	}
+#define JF_UINT(n, p, t, m) \
+	{ \
+		.name = (n), .kind = JK_UINT, .presence = (p), .type = (t), .max = (m) \
+	}
 #define JF_U8(n, p) JF_UINT(n, p, "u8", UINT8_MAX)
 #define JF_U16(n, p) JF_UINT(n, p, "u16", UINT16_MAX)
 #define JF_U32(n, p) JF_UINT(n, p, "u32", UINT32_MAX)
 #define JF_U64(n, p) JF_UINT(n, p, "u64", UINT64_MAX)
-#define JF_ENUM(n, p, v) { .name = (n), .kind = JK_ENUM, .presence = (p), .variants = (v) }
-#define JF_OBJ(n, p, s) { .name = (n), .kind = JK_OBJECT, .presence = (p), .sub = (s) }
-#define JF_ARR(n, p, s) { .name = (n), .kind = JK_ARRAY, .presence = (p), .sub = (s) }
-#define JF_MAP(n, p) { .name = (n), .kind = JK_STRING_MAP, .presence = (p) }
-#define JF_END { .name = NULL }
+#define JF_ENUM(n, p, v) \
+	{ \
+		.name = (n), .kind = JK_ENUM, .presence = (p), .variants = (v) \
+	}
+#define JF_OBJ(n, p, s) \
+	{ \
+		.name = (n), .kind = JK_OBJECT, .presence = (p), .sub = (s) \
+	}
+#define JF_ARR(n, p, s) \
+	{ \
+		.name = (n), .kind = JK_ARRAY, .presence = (p), .sub = (s) \
+	}
+#define JF_MAP(n, p) \
+	{ \
+		.name = (n), .kind = JK_STRING_MAP, .presence = (p) \
+	}
+#define JF_END \
+	{ \
+		.name = NULL \
+	}
 
 /* Parse a request body (`len` bytes, NUL-terminated) by serde_json's rules. NULL with its
  * message: "expected value at line 1 column 7", "trailing characters at line 1 column 3". */
@@ -89,8 +112,7 @@ void json_source_exact_numbers(cJSON *v);
 const char *json_source_raw(const cJSON *v);
 /* serde_json's line and column after `node`'s key or value in the text of `root`; false if
  * root keeps no text or node is not in it. */
-bool json_source_pos(const cJSON *root, const cJSON *node, enum jsource_at at, int *line,
-	int *col);
+bool json_source_pos(const cJSON *root, const cJSON *node, enum jsource_at at, int *line, int *col);
 
 /* Field access after json_check. A null value counts as absent. */
 const cJSON *json_get(const cJSON *obj, const char *name);

@@ -12,7 +12,7 @@
 struct walk {
 	const char *s;
 	size_t i, len;
-	const cJSON *target;  /* json_source_pos: the node sought */
+	const cJSON *target; /* json_source_pos: the node sought */
 	size_t key_end, value_start, value_end;
 	bool found, annotate;
 };
@@ -147,8 +147,7 @@ const char *json_source_raw(const cJSON *v)
 	return cJSON_IsNumber(v) ? v->valuestring : NULL;
 }
 
-bool json_source_pos(const cJSON *root, const cJSON *node, enum jsource_at at, int *line,
-	int *col)
+bool json_source_pos(const cJSON *root, const cJSON *node, enum jsource_at at, int *line, int *col)
 {
 	const char *s = cJSON_IsObject(root) ? root->valuestring : NULL;
 	struct walk w = { .s = s, .target = node };

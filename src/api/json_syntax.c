@@ -91,7 +91,8 @@ static int scan_string(struct scan *c)
 			return 0;
 		}
 		if (ch < 0x20)
-			return bad(c, "control character (\\u0000-\\u001F) found while parsing a "
+			return bad(c,
+				"control character (\\u0000-\\u001F) found while parsing a "
 				"string");
 		c->i++;
 		if (ch != '\\')

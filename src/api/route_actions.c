@@ -44,7 +44,8 @@ void api_put_actions(struct api *api, const struct api_call *call, struct api_re
 		}
 		ret = vm_send_ctrl_alt_del(api->vm);
 		if (ret) {
-			resp_fault(r, 400, "Internal VMM error: cannot send Ctrl-Alt-Del: the vm is %s",
+			resp_fault(r, 400,
+				"Internal VMM error: cannot send Ctrl-Alt-Del: the vm is %s",
 				vm_state_name(vm_state(api->vm)));
 			return;
 		}
@@ -101,7 +102,8 @@ void api_patch_vm(struct api *api, const struct api_call *call, struct api_resp 
 		resp_fault(r, 400, "Internal VMM error: %s", err);
 		return;
 	}
-	metrics_latency(pause ? METRICS_LAT_PAUSE_VM : METRICS_LAT_RESUME_VM, mono_ns() / 1000 - t0);
+	metrics_latency(pause ? METRICS_LAT_PAUSE_VM : METRICS_LAT_RESUME_VM,
+		mono_ns() / 1000 - t0);
 	resp_ok(r);
 }
 
@@ -133,14 +135,15 @@ void api_put_snapshot_create(struct api *api, const struct api_call *call, struc
 	p.state_path = json_get_str(call->body, "snapshot_path");
 	p.mem_path = json_get_str(call->body, "mem_file_path");
 	p.type = json_get_enum(call->body, "snapshot_type", snapshot_types, 1) == 0 ? SNAPSHOT_DIFF
-										  : SNAPSHOT_FULL;
+										    : SNAPSHOT_FULL;
 	t0 = mono_ns() / 1000;
 	if (vm_snapshot(api->vm, &p, err, sizeof(err))) {
 		resp_fault(r, 400, "Create snapshot error: %s", err);
 		return;
 	}
-	metrics_latency(p.type == SNAPSHOT_DIFF ? METRICS_LAT_DIFF_CREATE_SNAPSHOT :
-		METRICS_LAT_FULL_CREATE_SNAPSHOT, mono_ns() / 1000 - t0);
+	metrics_latency(p.type == SNAPSHOT_DIFF ? METRICS_LAT_DIFF_CREATE_SNAPSHOT
+						: METRICS_LAT_FULL_CREATE_SNAPSHOT,
+		mono_ns() / 1000 - t0);
 	resp_ok(r);
 }
 
@@ -172,8 +175,7 @@ static const struct jfield drive_override_fields[] = {
 	JF_STR("path_on_host", J_REQUIRED),
 	JF_END,
 };
-static const struct jschema drive_override_schema = { "DriveOverride",
-	drive_override_fields };
+static const struct jschema drive_override_schema = { "DriveOverride", drive_override_fields };
 
 static const char *const load_huge_pages[] = { "Snapshot", "None", "Transparent", "2M", NULL };
 static const struct jfield load_fields[] = {
@@ -205,8 +207,9 @@ static void load(struct api *api, const cJSON *b, struct api_resp *r)
 
 	p.state_path = json_get_str(b, "snapshot_path");
 	if (backend) {
-		p.backend = json_get_enum(backend, "backend_type", backend_types, 0) == 0 ?
-			MEM_BACKEND_FILE : MEM_BACKEND_UFFD;
+		p.backend = json_get_enum(backend, "backend_type", backend_types, 0) == 0
+			? MEM_BACKEND_FILE
+			: MEM_BACKEND_UFFD;
 		p.backend_path = json_get_str(backend, "backend_path");
 	} else {
 		p.backend = MEM_BACKEND_FILE;
@@ -214,7 +217,7 @@ static void load(struct api *api, const cJSON *b, struct api_resp *r)
 	}
 	p.resume = json_get_bool(b, "resume_vm", false);
 	p.track_dirty_pages = json_get_bool(b, "track_dirty_pages", false) ||
-			      json_get_bool(b, "enable_diff_snapshots", false);
+		json_get_bool(b, "enable_diff_snapshots", false);
 	p.vsock_uds_path = json_get_str(json_get(b, "vsock_override"), "uds_path");
 	p.console_stdio = api->cfg.console == CONSOLE_STDIO;
 	p.mmds = api->mmds;
@@ -226,7 +229,7 @@ static void load(struct api *api, const cJSON *b, struct api_resp *r)
 			return;
 		}
 		n = 0;
-		cJSON_ArrayForEach(e, json_get(b, "network_overrides")) {
+		cJSON_ArrayForEach (e, json_get(b, "network_overrides")) {
 			ov[n].iface_id = json_get_str(e, "iface_id");
 			ov[n].host_dev_name = json_get_str(e, "host_dev_name");
 			n++;
@@ -243,7 +246,7 @@ static void load(struct api *api, const cJSON *b, struct api_resp *r)
 			return;
 		}
 		nd = 0;
-		cJSON_ArrayForEach(e, json_get(b, "drive_overrides")) {
+		cJSON_ArrayForEach (e, json_get(b, "drive_overrides")) {
 			dov[nd].drive_id = json_get_str(e, "drive_id");
 			dov[nd++].path_on_host = json_get_str(e, "path_on_host");
 		}
@@ -277,12 +280,14 @@ void api_put_snapshot_load(struct api *api, const struct api_call *call, struct 
 	has_backend = json_get(b, "mem_backend") != NULL;
 	has_file = json_get(b, "mem_file_path") != NULL;
 	if (has_backend && has_file) {
-		resp_bad_body(r, "too many fields: either `mem_backend` or `mem_file_path` exclusively "
+		resp_bad_body(r,
+			"too many fields: either `mem_backend` or `mem_file_path` exclusively "
 			"is required");
 		return;
 	}
 	if (!has_backend && !has_file) {
-		resp_bad_body(r, "missing field: either `mem_backend` or `mem_file_path` is required");
+		resp_bad_body(r,
+			"missing field: either `mem_backend` or `mem_file_path` is required");
 		return;
 	}
 	if (has_file || json_get_bool(b, "enable_diff_snapshots", false))
@@ -296,7 +301,8 @@ void api_put_snapshot_load(struct api *api, const struct api_call *call, struct 
 		return;
 	}
 	if (json_get_enum(b, "huge_pages", load_huge_pages, 0) != 0) {
-		resp_fault(r, 400, "Load snapshot error: huge_pages: only Snapshot (the saved "
+		resp_fault(r, 400,
+			"Load snapshot error: huge_pages: only Snapshot (the saved "
 			"setting) is supported by this ember yet");
 		return;
 	}

@@ -49,15 +49,17 @@ void api_put_balloon(struct api *api, const struct api_call *call, struct api_re
 		return;
 	}
 	if (json_get_bool(b, "free_page_hinting", false)) {
-		resp_fault(r, 400, BALLOON_ERR "free_page_hinting is not supported by this ember "
-			"(free_page_reporting is)");
+		resp_fault(r, 400,
+			BALLOON_ERR "free_page_hinting is not supported by this ember "
+				    "(free_page_reporting is)");
 		return;
 	}
 	api->cfg.balloon = (struct balloon_config){
 		.enabled = true,
 		.amount_mib = (uint32_t)mib,
 		.deflate_on_oom = json_get_bool(b, "deflate_on_oom", false),
-		.stats_polling_interval_s = (uint32_t)json_get_uint(b, "stats_polling_interval_s", 0),
+		.stats_polling_interval_s = (uint32_t)json_get_uint(b, "stats_polling_interval_s",
+			0),
 		.free_page_reporting = json_get_bool(b, "free_page_reporting", false),
 	};
 	api->boot_path = true;
@@ -154,7 +156,8 @@ void api_get_balloon_stats(struct api *api, const struct api_call *call, struct 
 		return;
 	ret = vm_balloon_stats(api->vm, &st, err, sizeof(err));
 	if (ret == -ENOTSUP) {
-		resp_fault(r, 400, BALLOON_ERR "Statistics for the balloon device are not enabled.");
+		resp_fault(r, 400,
+			BALLOON_ERR "Statistics for the balloon device are not enabled.");
 		return;
 	}
 	if (ret) {
@@ -181,7 +184,8 @@ void api_patch_balloon_stats(struct api *api, const struct api_call *call, struc
 	if (!api_body_ok(call, &balloon_stats, r) || !have_balloon(api, r))
 		return;
 	ret = vm_balloon_set_stats_interval(api->vm,
-		(uint32_t)json_get_uint(call->body, "stats_polling_interval_s", 0), err, sizeof(err));
+		(uint32_t)json_get_uint(call->body, "stats_polling_interval_s", 0), err,
+		sizeof(err));
 	if (ret == -ENOTSUP)
 		resp_fault(r, 400, BALLOON_ERR "Cannot enable/disable the statistics after boot.");
 	else if (ret)

@@ -61,15 +61,19 @@ static bool backing_opens(const char *path, bool read_only, struct api_resp *r)
 	bool ok;
 
 	if (fd < 0) {
-		resp_fault(r, 400, DRIVE_ERR "Unable to open the block device backing file %s: %s "
-			"(os error %d)", path, strerror(errno), errno);
+		resp_fault(r, 400,
+			DRIVE_ERR "Unable to open the block device backing file %s: %s "
+				  "(os error %d)",
+			path, strerror(errno), errno);
 		return false;
 	}
 	ok = fstat(fd, &st) == 0 && (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
 	close(fd);
 	if (!ok)
-		resp_fault(r, 400, DRIVE_ERR "The block device backing file %s is not a regular file "
-			"or a block device", path);
+		resp_fault(r, 400,
+			DRIVE_ERR "The block device backing file %s is not a regular file "
+				  "or a block device",
+			path);
 	return ok;
 }
 
@@ -109,13 +113,15 @@ void api_put_drive(struct api *api, const struct api_call *call, struct api_resp
 	d.root = root;
 	x.writeback = json_get_enum(call->body, "cache_type", cache_types, 0) == 1;
 	if (json_get(call->body, "socket")) {
-		resp_fault(r, 400, DRIVE_ERR "vhost-user drives (socket) are not supported by this "
-			"ember; give path_on_host");
+		resp_fault(r, 400,
+			DRIVE_ERR "vhost-user drives (socket) are not supported by this "
+				  "ember; give path_on_host");
 		return;
 	}
 	if (json_get_enum(call->body, "io_engine", io_engines, 0) == 1) {
-		resp_fault(r, 400, DRIVE_ERR "io_engine Async (io_uring) is not supported by this "
-			"ember: its block I/O engine is a worker thread; use Sync");
+		resp_fault(r, 400,
+			DRIVE_ERR "io_engine Async (io_uring) is not supported by this "
+				  "ember: its block I/O engine is a worker thread; use Sync");
 		return;
 	}
 	if (!path) {
@@ -177,7 +183,8 @@ void api_patch_drive(struct api *api, const struct api_call *call, struct api_re
 	path = json_get_str(call->body, "path_on_host");
 	limit_json = json_get(call->body, "rate_limiter");
 	if (!path && !limit_json) {
-		resp_fault(r, 400, "Please specify at least one property to patch: path_on_host, "
+		resp_fault(r, 400,
+			"Please specify at least one property to patch: path_on_host, "
 			"rate_limiter.");
 		return;
 	}
@@ -188,8 +195,7 @@ void api_patch_drive(struct api *api, const struct api_call *call, struct api_re
 	at = find_drive(c, call->id);
 	if (path && at >= 0 && !backing_opens(path, c->drives[at].read_only, r))
 		return;
-	if (vm_drive_update(api->vm, call->id, path, limit_json ? &limit : NULL, err,
-		    sizeof(err)))
+	if (vm_drive_update(api->vm, call->id, path, limit_json ? &limit : NULL, err, sizeof(err)))
 		resp_fault(r, 400, DRIVE_ERR "%s", err);
 	else
 		resp_ok(r);
@@ -218,7 +224,8 @@ cJSON *api_drives_json(const struct api *api, const struct vm_config *c)
 		else
 			cJSON_AddNullToObject(o, "partuuid");
 		cJSON_AddBoolToObject(o, "is_root_device", d->root);
-		cJSON_AddStringToObject(o, "cache_type", x && x->writeback ? "Writeback" : "Unsafe");
+		cJSON_AddStringToObject(o, "cache_type",
+			x && x->writeback ? "Writeback" : "Unsafe");
 		cJSON_AddBoolToObject(o, "is_read_only", d->read_only);
 		cJSON_AddStringToObject(o, "path_on_host", d->path);
 		cJSON_AddItemToObject(o, "rate_limiter", api_limit_json(&d->limit));

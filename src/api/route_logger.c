@@ -60,8 +60,10 @@ void api_put_logger(struct api *api, const struct api_call *call, struct api_res
 	}
 	module = json_get_str(call->body, "module");
 	if (module && log_set_module(module)) {
-		resp_fault(r, 400, "Logger error: module '%s' is not a source folder or file of ember "
-			"(at most 63 characters)", module);
+		resp_fault(r, 400,
+			"Logger error: module '%s' is not a source folder or file of ember "
+			"(at most 63 characters)",
+			module);
 		return;
 	}
 	path = json_get_str(call->body, "log_path");
@@ -107,13 +109,16 @@ void api_put_metrics(struct api *api, const struct api_call *call, struct api_re
 		return;
 	}
 	if (json_get_bool(call->body, "emit_id", false) || json_get(call->body, "properties")) {
-		resp_fault(r, 400, "Metrics error: emit_id and properties are not supported by this "
+		resp_fault(r, 400,
+			"Metrics error: emit_id and properties are not supported by this "
 			"ember yet");
 		return;
 	}
 	if (metrics_open(json_get_str(call->body, "metrics_path"), err, sizeof(err))) {
-		resp_fault(r, 400, "Metrics error: Cannot initialize the metrics system due to bad "
-			"user input: %s", err);
+		resp_fault(r, 400,
+			"Metrics error: Cannot initialize the metrics system due to bad "
+			"user input: %s",
+			err);
 		return;
 	}
 	api_metrics_timer_start(api);

@@ -16,7 +16,8 @@
 #include "json.h"
 
 /* Firecracker's kernel command line when boot_args is not given. */
-#define DEFAULT_BOOT_ARGS "reboot=k panic=1 nomodule 8250.nr_uarts=0 i8042.noaux i8042.nomux " \
+#define DEFAULT_BOOT_ARGS \
+	"reboot=k panic=1 nomodule 8250.nr_uarts=0 i8042.noaux i8042.nomux " \
 	"i8042.dumbkbd swiotlb=noforce"
 
 static const char *const huge_page_names[] = { "None", "Transparent", "2M", NULL };
@@ -129,7 +130,7 @@ static bool has_any_field(const cJSON *obj)
 {
 	const cJSON *e;
 
-	cJSON_ArrayForEach(e, obj)
+	cJSON_ArrayForEach (e, obj)
 		if (!cJSON_IsNull(e))
 			return true;
 	return false;
@@ -140,7 +141,8 @@ static void update_machine(struct api *api, const cJSON *b, bool put, struct api
 	unsigned vcpus = (unsigned)json_get_uint(b, "vcpu_count", api->cfg.vcpus);
 	uint64_t mem = json_get_uint(b, "mem_size_mib", api->cfg.mem_mib);
 	bool smt = json_get_bool(b, "smt", put ? false : api->smt);
-	bool dirty = json_get_bool(b, "track_dirty_pages", put ? false : api->cfg.track_dirty_pages);
+	bool dirty = json_get_bool(b, "track_dirty_pages",
+		put ? false : api->cfg.track_dirty_pages);
 	int hp = json_get_enum(b, "huge_pages", huge_page_names,
 		put ? HUGE_PAGES_NONE : (int)api->huge_pages);
 	const char *tmpl = json_get_str(b, "cpu_template");
@@ -154,34 +156,40 @@ static void update_machine(struct api *api, const cJSON *b, bool put, struct api
 	if (tmpl) {
 		/* Deprecated in Firecracker, which says so in this line. */
 		r->deprecation = true;
-		log_warn("%s /machine-config: cpu_template field is deprecated.", put ? "PUT" : "PATCH");
+		log_warn("%s /machine-config: cpu_template field is deprecated.",
+			put ? "PUT" : "PATCH");
 	}
 	if (vcpus == 0 || vcpus > VM_MAX_VCPUS || (smt && vcpus > 1 && vcpus % 2)) {
-		resp_fault(r, 400, "Machine config error: The number of vCPUs must be greater than 0, "
-			"less than %d and must be 1 or an even number if SMT is enabled.", VM_MAX_VCPUS);
+		resp_fault(r, 400,
+			"Machine config error: The number of vCPUs must be greater than 0, "
+			"less than %d and must be 1 or an even number if SMT is enabled.",
+			VM_MAX_VCPUS);
 		return;
 	}
 	if (mem == 0 || (hp != HUGE_PAGES_NONE && mem % 2)) {
-		resp_fault(r, 400, "Machine config error: The memory size (MiB) is either 0, or not a "
+		resp_fault(r, 400,
+			"Machine config error: The memory size (MiB) is either 0, or not a "
 			"multiple of the configured page size.");
 		return;
 	}
 	if (api->cfg.balloon.enabled && mem < api->cfg.balloon.amount_mib) {
-		resp_fault(r, 400, "Machine config error: The memory size (MiB) is smaller than the "
+		resp_fault(r, 400,
+			"Machine config error: The memory size (MiB) is smaller than the "
 			"previously set balloon device target size.");
 		return;
 	}
 	if (mem < VM_MIN_MEM_MIB || (host && mem > host)) {
 		resp_fault(r, 400, "Machine config error: mem_size_mib: %llu MiB is %s (%llu MiB)",
-			(unsigned long long)mem, mem < VM_MIN_MEM_MIB ? "less than the minimum" :
-			"more than this host has", (unsigned long long)(mem < VM_MIN_MEM_MIB ?
-			VM_MIN_MEM_MIB : host));
+			(unsigned long long)mem,
+			mem < VM_MIN_MEM_MIB ? "less than the minimum" : "more than this host has",
+			(unsigned long long)(mem < VM_MIN_MEM_MIB ? VM_MIN_MEM_MIB : host));
 		return;
 	}
 	/* V1N1 is aarch64's; a static template's fit is checked at InstanceStart, as
 	 * Firecracker does. */
 	if (tmpl && cpu_static_parse(tmpl, &st)) {
-		resp_fault(r, 400, "Machine config error: cpu_template: %s is an aarch64 template", tmpl);
+		resp_fault(r, 400, "Machine config error: cpu_template: %s is an aarch64 template",
+			tmpl);
 		return;
 	}
 	if (tmpl) {
@@ -193,8 +201,9 @@ static void update_machine(struct api *api, const cJSON *b, bool put, struct api
 	}
 	api->cfg.vcpus = vcpus;
 	api->cfg.mem_mib = mem;
-	api->cfg.mem_backing = hp == HUGE_PAGES_2M ? GUEST_MEM_HUGETLB :
-		hp == HUGE_PAGES_TRANSPARENT ? GUEST_MEM_ANON_THP : GUEST_MEM_ANON;
+	api->cfg.mem_backing = hp == HUGE_PAGES_2M ? GUEST_MEM_HUGETLB
+		: hp == HUGE_PAGES_TRANSPARENT     ? GUEST_MEM_ANON_THP
+						   : GUEST_MEM_ANON;
 	api->smt = smt;
 	api->cfg.smt = smt;
 	api->cfg.track_dirty_pages = dirty;
@@ -280,14 +289,18 @@ void api_put_boot_source(struct api *api, const struct api_call *call, struct ap
 	args = json_get_str(call->body, "boot_args");
 	ret = can_open(kernel);
 	if (ret) {
-		resp_fault(r, 400, "Boot source error: The kernel file cannot be opened: %s (os error "
-			"%d)", strerror(-ret), -ret);
+		resp_fault(r, 400,
+			"Boot source error: The kernel file cannot be opened: %s (os error "
+			"%d)",
+			strerror(-ret), -ret);
 		return;
 	}
 	ret = initrd ? can_open(initrd) : 0;
 	if (ret) {
-		resp_fault(r, 400, "Boot source error: The initrd file cannot be opened due to invalid "
-			"path or invalid permissions. %s (os error %d)", strerror(-ret), -ret);
+		resp_fault(r, 400,
+			"Boot source error: The initrd file cannot be opened due to invalid "
+			"path or invalid permissions. %s (os error %d)",
+			strerror(-ret), -ret);
 		return;
 	}
 	/* The rest (command line length) as every definition is checked. */
@@ -296,7 +309,8 @@ void api_put_boot_source(struct api *api, const struct api_call *call, struct ap
 	probe.initrd = (char *)initrd;
 	probe.cmdline = (char *)(args ? args : DEFAULT_BOOT_ARGS);
 	if (vm_config_check(&probe, err, sizeof(err))) {
-		resp_fault(r, 400, "Boot source error: The kernel command line is invalid: %s", err);
+		resp_fault(r, 400, "Boot source error: The kernel command line is invalid: %s",
+			err);
 		return;
 	}
 	if (replace(&api->cfg.kernel, kernel) || replace(&api->cfg.initrd, initrd) ||

@@ -20,7 +20,8 @@ static void store(struct mmds *m, cJSON *v, struct api_resp *r)
 	ret = v ? mmds_set_data(m, v) : -ENOMEM;
 
 	if (ret == -EFBIG)
-		resp_fault(r, 413, "MMDS limit exceeded error: The MMDS patch request doesn't fit.");
+		resp_fault(r, 413,
+			"MMDS limit exceeded error: The MMDS patch request doesn't fit.");
 	else if (ret)
 		resp_fault(r, 500, "Out of memory.");
 	else
@@ -60,7 +61,7 @@ static cJSON *merge(cJSON *target, const cJSON *patch)
 		if (!target)
 			return NULL;
 	}
-	cJSON_ArrayForEach(e, patch) {
+	cJSON_ArrayForEach (e, patch) {
 		cJSON *old = cJSON_DetachItemFromObjectCaseSensitive(target, e->string), *v;
 		if (cJSON_IsNull(e)) {
 			cJSON_Delete(old);
@@ -139,13 +140,15 @@ void api_put_mmds_config(struct api *api, const struct api_call *call, struct ap
 	}
 	ids = json_get(call->body, "network_interfaces");
 	if (cJSON_GetArraySize(ids) == 0) {
-		resp_fault(r, 400, "MMDS config error: The list of network interface IDs that allow "
+		resp_fault(r, 400,
+			"MMDS config error: The list of network interface IDs that allow "
 			"forwarding MMDS requests is empty.");
 		return;
 	}
-	cJSON_ArrayForEach(e, ids) {
+	cJSON_ArrayForEach (e, ids) {
 		if (!cJSON_IsString(e) || find_net(&api->cfg, e->valuestring) == api->cfg.nr_nets) {
-			resp_fault(r, 400, "MMDS config error: The list of network interface IDs "
+			resp_fault(r, 400,
+				"MMDS config error: The list of network interface IDs "
 				"provided contains at least one ID that does not correspond to any "
 				"existing network interface.");
 			return;
@@ -158,7 +161,7 @@ void api_put_mmds_config(struct api *api, const struct api_call *call, struct ap
 	/* The last configuration wins: interfaces it does not name stop answering MMDS. */
 	for (unsigned i = 0; i < api->cfg.nr_nets; i++)
 		api->cfg.nets[i].mmds = (struct net_mmds_config){ 0 };
-	cJSON_ArrayForEach(e, ids)
+	cJSON_ArrayForEach (e, ids)
 		api->cfg.nets[find_net(&api->cfg, e->valuestring)].mmds = m;
 	mmds_configure(api->mmds, m.version == 2 ? MMDS_V2 : MMDS_V1, m.imds_compat);
 	resp_ok(r);

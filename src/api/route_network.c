@@ -78,14 +78,16 @@ static bool net_conflicts(const struct api *api, const char *id, const struct ne
 		if (strcmp(o->id, id) == 0)
 			continue;
 		if (n->has_mac && o->has_mac && memcmp(o->mac, n->mac, 6) == 0) {
-			resp_fault(r, 400, NET_ERR "The MAC address is already in use: "
-				"%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1], n->mac[2], n->mac[3],
-				n->mac[4], n->mac[5]);
+			resp_fault(r, 400,
+				NET_ERR "The MAC address is already in use: "
+					"%02x:%02x:%02x:%02x:%02x:%02x",
+				n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
 			return true;
 		}
 		if (strcmp(o->tap, tap) == 0) {
-			resp_fault(r, 400, NET_ERR "the host device %s is already used by interface %s",
-				tap, o->id);
+			resp_fault(r, 400,
+				NET_ERR "the host device %s is already used by interface %s", tap,
+				o->id);
 			return true;
 		}
 	}
@@ -104,36 +106,45 @@ void api_put_net(struct api *api, const struct api_call *call, struct api_resp *
 		return;
 	mac = json_get_str(call->body, "guest_mac");
 	if (mac && !parse_mac(mac, n.mac)) {
-		snprintf(msg, sizeof(msg), "invalid MAC address `%.40s` for field `guest_mac` "
-			"(expected six hex pairs such as 06:00:ac:10:00:02)", mac);
+		snprintf(msg, sizeof(msg),
+			"invalid MAC address `%.40s` for field `guest_mac` "
+			"(expected six hex pairs such as 06:00:ac:10:00:02)",
+			mac);
 		resp_bad_body(r, msg);
 		return;
 	}
 	n.has_mac = mac != NULL;
 	mtu = json_get_uint(call->body, "mtu", DEFAULT_MTU);
 	if (mtu < 68) {
-		snprintf(msg, sizeof(msg), "invalid value for field `mtu`: %llu is out of range "
-			"68..65535", (unsigned long long)mtu);
+		snprintf(msg, sizeof(msg),
+			"invalid value for field `mtu`: %llu is out of range "
+			"68..65535",
+			(unsigned long long)mtu);
 		resp_bad_body(r, msg);
 		return;
 	}
 	if (!api_same_id(call, "iface_id", true, r) || !api_pre_boot(api, r))
 		return;
 	if (mtu != DEFAULT_MTU) {
-		resp_fault(r, 400, NET_ERR "mtu %llu: ember's virtio-net cannot advertise an MTU to "
-			"the guest yet (no VIRTIO_NET_F_MTU); leave mtu out or give %d",
+		resp_fault(r, 400,
+			NET_ERR "mtu %llu: ember's virtio-net cannot advertise an MTU to "
+				"the guest yet (no VIRTIO_NET_F_MTU); leave mtu out or give %d",
 			(unsigned long long)mtu, DEFAULT_MTU);
 		return;
 	}
 	tap = json_get_str(call->body, "host_dev_name");
 	if (!tap[0] || strlen(tap) > IFNAME_MAX) {
-		resp_fault(r, 400, NET_ERR "host_dev_name `%.40s`: a tap device name has 1 to %d "
-			"bytes", tap, IFNAME_MAX);
+		resp_fault(r, 400,
+			NET_ERR "host_dev_name `%.40s`: a tap device name has 1 to %d "
+				"bytes",
+			tap, IFNAME_MAX);
 		return;
 	}
 	if (net_conflicts(api, call->id, &n, tap, r) ||
-		!api_limit_of(call->body, "rx_rate_limiter", "Network interface error", &n.rx_limit, r) ||
-		!api_limit_of(call->body, "tx_rate_limiter", "Network interface error", &n.tx_limit, r))
+		!api_limit_of(call->body, "rx_rate_limiter", "Network interface error", &n.rx_limit,
+			r) ||
+		!api_limit_of(call->body, "tx_rate_limiter", "Network interface error", &n.tx_limit,
+			r))
 		return;
 	at = find_net(&api->cfg, call->id);
 	if (at < 0 && api->cfg.nr_nets == VM_MAX_NETS) {
@@ -169,7 +180,7 @@ void api_patch_net(struct api *api, const struct api_call *call, struct api_resp
 	if (!api_limit_update_of(call->body, "rx_rate_limiter", "Network interface error", &rx,
 		    r) ||
 		!api_limit_update_of(call->body, "tx_rate_limiter", "Network interface error", &tx,
-		    r))
+			r))
 		return;
 	if (vm_net_update(api->vm, call->id, &rx, &tx, err, sizeof(err)))
 		resp_fault(r, 400, NET_ERR "%s", err);
@@ -181,8 +192,9 @@ void api_delete_net(struct api *api, const struct api_call *call, struct api_res
 {
 	(void)api;
 	(void)call;
-	resp_fault(r, 400, NET_ERR "removing a network interface is not supported by this "
-		"ember yet");
+	resp_fault(r, 400,
+		NET_ERR "removing a network interface is not supported by this "
+			"ember yet");
 }
 
 cJSON *api_nets_json(const struct vm_config *c)
@@ -197,8 +209,8 @@ cJSON *api_nets_json(const struct vm_config *c)
 		cJSON_AddStringToObject(o, "iface_id", n->id);
 		cJSON_AddStringToObject(o, "host_dev_name", n->tap);
 		if (n->has_mac) {
-			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1],
-				n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
+			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0],
+				n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
 			cJSON_AddStringToObject(o, "guest_mac", mac);
 		} else {
 			cJSON_AddNullToObject(o, "guest_mac");

@@ -36,8 +36,8 @@ static void bucket_of(const cJSON *o, struct token_bucket_config *b)
 }
 
 /* The limiter in field `key` of the body (absent: no limit). 400 if out of range. */
-bool api_limit_of(const cJSON *body, const char *key, const char *what,
-	struct rate_limit *l, struct api_resp *r)
+bool api_limit_of(const cJSON *body, const char *key, const char *what, struct rate_limit *l,
+	struct api_resp *r)
 {
 	const cJSON *o = json_get(body, key);
 	char err[256];
@@ -114,16 +114,17 @@ cJSON *api_limit_json(const struct rate_limit *l)
 /* ---- shared checks ---- */
 
 /* The id in the body must be the id in the path. */
-bool api_same_id(const struct api_call *call, const char *key, bool show,
-	struct api_resp *r)
+bool api_same_id(const struct api_call *call, const char *key, bool show, struct api_resp *r)
 {
 	const char *body_id = json_get_str(call->body, key);
 
 	if (strcmp(body_id, call->id) == 0)
 		return true;
 	if (show)
-		resp_fault(r, 400, "The id from the path [%s] does not match the id from the body "
-			"[%.100s]!", call->id, body_id);
+		resp_fault(r, 400,
+			"The id from the path [%s] does not match the id from the body "
+			"[%.100s]!",
+			call->id, body_id);
 	else
 		resp_fault(r, 400, "The id from the path does not match the id from the body!");
 	return false;

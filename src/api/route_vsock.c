@@ -31,8 +31,10 @@ void api_put_vsock(struct api *api, const struct api_call *call, struct api_resp
 		return;
 	cid = json_get_uint(call->body, "guest_cid", 0);
 	if (cid < 3) {
-		resp_fault(r, 400, "Vsock config error: guest_cid: %llu is reserved, the guest CID "
-			"must be 3 or more", (unsigned long long)cid);
+		resp_fault(r, 400,
+			"Vsock config error: guest_cid: %llu is reserved, the guest CID "
+			"must be 3 or more",
+			(unsigned long long)cid);
 		return;
 	}
 	path = json_get_str(call->body, "uds_path");

@@ -11,9 +11,9 @@
 #define MAX_TOKENS 4
 
 struct route {
-	const char *seg;   /* first path segment; "" for / */
-	const char *sub;   /* fixed second segment, or NULL */
-	bool id;           /* the second segment is a resource id */
+	const char *seg; /* first path segment; "" for / */
+	const char *sub; /* fixed second segment, or NULL */
+	bool id;         /* the second segment is a resource id */
 	enum metrics_method method;
 	enum metrics_endpoint ep;
 	api_handler_fn *fn;
@@ -22,8 +22,10 @@ struct route {
 static const struct route routes[] = {
 	{ "", NULL, false, METRICS_GET, METRICS_EP_INSTANCE_INFO, api_get_instance_info },
 	{ "version", NULL, false, METRICS_GET, METRICS_EP_VERSION, api_get_version },
-	{ "machine-config", NULL, false, METRICS_GET, METRICS_EP_MACHINE_CFG, api_get_machine_config },
-	{ "machine-config", NULL, false, METRICS_PUT, METRICS_EP_MACHINE_CFG, api_put_machine_config },
+	{ "machine-config", NULL, false, METRICS_GET, METRICS_EP_MACHINE_CFG,
+		api_get_machine_config },
+	{ "machine-config", NULL, false, METRICS_PUT, METRICS_EP_MACHINE_CFG,
+		api_put_machine_config },
 	{ "machine-config", NULL, false, METRICS_PATCH, METRICS_EP_MACHINE_CFG,
 		api_patch_machine_config },
 	{ "boot-source", NULL, false, METRICS_PUT, METRICS_EP_BOOT_SOURCE, api_put_boot_source },
@@ -147,8 +149,8 @@ static const struct route *find(int method, char *tok[], int ntok)
 	return NULL;
 }
 
-static void dispatch(struct api *api, const char *mname, int method, char *path,
-	const char *body, size_t len, struct api_resp *r, enum metrics_endpoint *ep)
+static void dispatch(struct api *api, const char *mname, int method, char *path, const char *body,
+	size_t len, struct api_resp *r, enum metrics_endpoint *ep)
 {
 	char *tok[MAX_TOKENS];
 	char shown[256], err[512];
@@ -189,7 +191,8 @@ static void dispatch(struct api *api, const char *mname, int method, char *path,
 			return;
 		}
 		if (!valid_id(call.id)) {
-			resp_fault(r, 400, "API Resource IDs can only contain alphanumeric characters "
+			resp_fault(r, 400,
+				"API Resource IDs can only contain alphanumeric characters "
 				"and underscores.");
 			return;
 		}
@@ -220,7 +223,8 @@ void api_handle(struct api *api, const char *method, const char *target, const c
 		return;
 	}
 	if (!target_path(target, path, sizeof(path))) {
-		resp_fault(r, 400, "Invalid request method and/or path: %.8s %.200s.", method, target);
+		resp_fault(r, 400, "Invalid request method and/or path: %.8s %.200s.", method,
+			target);
 	} else {
 		dispatch(api, method, m, path, body, len, r, &ep);
 	}

@@ -21,8 +21,7 @@
 
 static void evict_oldest(struct api_server *srv)
 {
-	log_info("api: %u connections open: closing the least recently active one",
-		srv->nconns);
+	log_info("api: %u connections open: closing the least recently active one", srv->nconns);
 	metrics_inc(METRICS_API_EVICTED);
 	api_conn_destroy(srv->head);
 }
@@ -38,7 +37,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		if (fd < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+				errno == ENOMEM) {
 				if (srv->head) {
 					evict_oldest(srv); /* frees a descriptor for the newcomer */
 					continue;
@@ -46,7 +46,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 				log_warn("api: accept: %s; trying again shortly", strerror(errno));
 				ev_io_stop(loop, &srv->accept_w);
 				ev_timer_start(loop, &srv->accept_retry);
-			} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED) {
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK &&
+				errno != ECONNABORTED) {
 				log_warn("api: accept: %s", strerror(errno));
 			}
 			return;

@@ -8,10 +8,10 @@
 
 #include <ev.h>
 
-#include "http.h"
 #include "ember/unix_socket.h"
+#include "http.h"
 
-#define API_MAX_CONNS 256         /* more: the least recently active connection is closed */
+#define API_MAX_CONNS 256 /* more: the least recently active connection is closed */
 #define API_READ_CHUNK 16384
 #define API_OUT_HIGH (256u << 10) /* stop reading requests while this much output waits */
 #define API_REQUEST_TIMEOUT 30.0  /* seconds a started request may take to arrive */
@@ -26,9 +26,9 @@ struct api_server {
 	struct api *api;
 	int fd;
 	char *path;
-	struct unix_socket_id id;  /* the socket file this server made, to remove only it */
+	struct unix_socket_id id; /* the socket file this server made, to remove only it */
 	ev_io accept_w;
-	ev_timer accept_retry;     /* out of file descriptors: try again a little later */
+	ev_timer accept_retry;        /* out of file descriptors: try again a little later */
 	struct api_conn *head, *tail; /* least recently active first */
 	unsigned nconns;
 };
@@ -38,14 +38,14 @@ struct api_conn {
 	struct api_conn *prev, *next;
 	int fd;
 	ev_io rd, wr;
-	ev_timer timer;            /* a started request must complete in time */
+	ev_timer timer; /* a started request must complete in time */
 	struct http_in in;
 	struct http_out out;
 	char rbuf[API_READ_CHUNK]; /* bytes read and not yet parsed: [roff, rlen) */
 	size_t rlen, roff;
-	bool closing;              /* serve no more requests: close once output is written */
-	bool eof;                  /* the peer has finished sending */
-	bool draining;             /* answered and shut down for writing: discarding input until
+	bool closing;  /* serve no more requests: close once output is written */
+	bool eof;      /* the peer has finished sending */
+	bool draining; /* answered and shut down for writing: discarding input until
 				    * the peer closes, so it reads the answer instead of a reset */
 	size_t drained;
 };

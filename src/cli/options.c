@@ -18,8 +18,14 @@ struct option_def {
 	size_t has_field; /* for NUMBER: a bool set when given (0: none) */
 };
 
-#define OPT(n, k, f) { n, k, offsetof(struct cli_opts, f), 0 }
-#define OPT_HAS(n, f, h) { n, NUMBER, offsetof(struct cli_opts, f), offsetof(struct cli_opts, h) }
+#define OPT(n, k, f) \
+	{ \
+		n, k, offsetof(struct cli_opts, f), 0 \
+	}
+#define OPT_HAS(n, f, h) \
+	{ \
+		n, NUMBER, offsetof(struct cli_opts, f), offsetof(struct cli_opts, h) \
+	}
 
 /* Firecracker's names first; --log-file and --log-level are ember's older spellings. */
 static const struct option_def defs[] = {
@@ -81,8 +87,10 @@ static bool valid_semver(const char *v)
 			return false;
 	}
 	if (v[i] == '-')
-		i += 1 + strspn(v + i + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			"0123456789-.");
+		i += 1 +
+			strspn(v + i + 1,
+				"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				"0123456789-.");
 	return !v[i] && v[i - 1] != '-' && strlen(v) <= 32;
 }
 
@@ -108,8 +116,10 @@ static int check_value(const struct option_def *d, const char *v, uint64_t *num,
 	case LEVEL:
 		if (!log_filter_parse(v, &lv, &off))
 			return 0;
-		snprintf(err, errlen, "--%s: '%s' is not a level (Off, Error, Warning, Info, Debug, "
-			"Trace)", d->name, v);
+		snprintf(err, errlen,
+			"--%s: '%s' is not a level (Off, Error, Warning, Info, Debug, "
+			"Trace)",
+			d->name, v);
 		return -EINVAL;
 	case NUMBER:
 		errno = 0;
@@ -171,13 +181,17 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, char *err, size_t errle
 
 		d = strncmp(a, "--", 2) ? NULL : find(a + 2, len - 2);
 		if (!d || (eq && d->kind == FLAG)) {
-			snprintf(err, errlen, "Arguments parsing error: Found argument '%s' which wasn't "
-				"expected, or isn't valid in this context.", d ? a : a + (a[1] == '-') * 2);
+			snprintf(err, errlen,
+				"Arguments parsing error: Found argument '%s' which wasn't "
+				"expected, or isn't valid in this context.",
+				d ? a : a + (a[1] == '-') * 2);
 			return -EINVAL;
 		}
 		if (seen[d - defs]) {
-			snprintf(err, errlen, "Arguments parsing error: The argument '%s' was provided "
-				"more than once.", d->name);
+			snprintf(err, errlen,
+				"Arguments parsing error: The argument '%s' was provided "
+				"more than once.",
+				d->name);
 			return -EINVAL;
 		}
 		seen[d - defs] = true;
@@ -187,8 +201,10 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, char *err, size_t errle
 			else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2))
 				v = argv[++i];
 			else {
-				snprintf(err, errlen, "Arguments parsing error: The argument '%s' requires "
-					"a value, but none was supplied.", d->name);
+				snprintf(err, errlen,
+					"Arguments parsing error: The argument '%s' requires "
+					"a value, but none was supplied.",
+					d->name);
 				return -EINVAL;
 			}
 			if (check_value(d, v, &num, err, errlen))
@@ -198,7 +214,8 @@ int cli_parse(int argc, char **argv, struct cli_opts *o, char *err, size_t errle
 	}
 	o->first_arg = i;
 	if (o->no_api && !o->config_file) {
-		snprintf(err, errlen, "Arguments parsing error: Argument 'config-file' required, but "
+		snprintf(err, errlen,
+			"Arguments parsing error: Argument 'config-file' required, but "
 			"not found.");
 		return -EINVAL;
 	}

@@ -31,7 +31,7 @@ struct cli_opts {
 	uint64_t max_payload, mmds_size_limit; /* 0: Firecracker's default (51200) */
 	uint64_t prewarm_mib;    /* --prewarm MIB: a VM shell for a later snapshot load (0: none) */
 	const char *prewarm_mem; /* --prewarm-mem FILE: its memory file, mapped ahead */
-	int first_arg; /* argv index of the command (== argc: none) */
+	int first_arg;           /* argv index of the command (== argc: none) */
 };
 
 /* Parse argv[1..] up to the first word that is not an option (the command). Options

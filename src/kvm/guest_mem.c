@@ -3,10 +3,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/memfd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/memfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,8 +30,8 @@ unsigned guest_mem_layout(uint64_t size, struct guest_mem_region out[GUEST_MEM_M
 	return 2;
 }
 
-static int open_backing(enum guest_mem_backing backing, const char *path, uint64_t size,
-	char *err, size_t errlen)
+static int open_backing(enum guest_mem_backing backing, const char *path, uint64_t size, char *err,
+	size_t errlen)
 {
 	int fd;
 
@@ -41,11 +41,13 @@ static int open_backing(enum guest_mem_backing backing, const char *path, uint64
 		return -1;
 	case GUEST_MEM_MEMFD:
 	case GUEST_MEM_HUGETLB:
-		fd = memfd_create("ember-guest-ram", MFD_CLOEXEC |
-			(backing == GUEST_MEM_HUGETLB ? MFD_HUGETLB | MFD_HUGE_2MB : 0));
+		fd = memfd_create("ember-guest-ram",
+			MFD_CLOEXEC |
+				(backing == GUEST_MEM_HUGETLB ? MFD_HUGETLB | MFD_HUGE_2MB : 0));
 		if (fd < 0) {
 			snprintf(err, errlen, "memory: cannot create %s memfd: %s",
-				backing == GUEST_MEM_HUGETLB ? "hugetlbfs" : "shared", strerror(errno));
+				backing == GUEST_MEM_HUGETLB ? "hugetlbfs" : "shared",
+				strerror(errno));
 			return -errno;
 		}
 		if (ftruncate(fd, (off_t)size) < 0) {
@@ -105,11 +107,11 @@ int guest_mem_map_at(struct guest_mem *gm, uint64_t size, enum guest_mem_backing
 	for (unsigned i = 0; i < gm->nr_regions; i++) {
 		struct guest_mem_region *r = &gm->regions[i];
 		bool anon = backing == GUEST_MEM_ANON || backing == GUEST_MEM_ANON_THP;
-		int flags = anon ? MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE
-			: backing == GUEST_MEM_FILE ? MAP_PRIVATE | MAP_NORESERVE : MAP_SHARED;
+		int flags = anon                    ? MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE
+			: backing == GUEST_MEM_FILE ? MAP_PRIVATE | MAP_NORESERVE
+						    : MAP_SHARED;
 		void *p = mmap(at ? at[i] : NULL, r->size, PROT_READ | PROT_WRITE,
-			flags | (at ? MAP_FIXED : 0), fd,
-			fd < 0 ? 0 : (off_t)r->file_offset);
+			flags | (at ? MAP_FIXED : 0), fd, fd < 0 ? 0 : (off_t)r->file_offset);
 		if (p == MAP_FAILED) {
 			ret = -errno;
 			snprintf(err, errlen, "memory: cannot map %llu MiB: %s",
@@ -121,7 +123,8 @@ int guest_mem_map_at(struct guest_mem *gm, uint64_t size, enum guest_mem_backing
 		/* Transparent huge pages do not help a lazily touched, snapshotted guest and
 		 * blow up diff snapshots: off unless asked for (a long-running guest's TLB). */
 		if (anon)
-			madvise(p, r->size, backing == GUEST_MEM_ANON ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
+			madvise(p, r->size,
+				backing == GUEST_MEM_ANON ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
 	}
 	return 0;
 }
@@ -154,8 +157,10 @@ void guest_mem_mark_dirty(const struct guest_mem *gm, uint64_t gpa, uint64_t len
 		if (!gm->dirty[i] || gpa < r->gpa || gpa - r->gpa >= r->size)
 			continue;
 		first = (gpa - r->gpa) / 4096;
-		last = (gpa - r->gpa + (len < r->size - (gpa - r->gpa) ? len : r->size - (gpa - r->gpa))
-			- 1) / 4096;
+		last = (gpa - r->gpa +
+			       (len < r->size - (gpa - r->gpa) ? len : r->size - (gpa - r->gpa)) -
+			       1) /
+			4096;
 		for (uint64_t p = first; p <= last; p++)
 			atomic_fetch_or_explicit(&gm->dirty[i][p / BITS_PER_LONG],
 				1UL << (p % BITS_PER_LONG), memory_order_relaxed);

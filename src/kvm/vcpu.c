@@ -56,7 +56,8 @@ int vcpu_init(struct vcpu *v, int kvm_fd, int vm_fd, unsigned index, const struc
 	}
 	size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (size <= 0) {
-		snprintf(err, errlen, "vcpu %u: KVM_GET_VCPU_MMAP_SIZE: %s", index, strerror(errno));
+		snprintf(err, errlen, "vcpu %u: KVM_GET_VCPU_MMAP_SIZE: %s", index,
+			strerror(errno));
 		goto err_close;
 	}
 	v->run_size = (size_t)size;
@@ -150,8 +151,8 @@ static bool handle_exit(struct vcpu *v)
 		if (v->env->arch_exit(v, detail, sizeof(detail)))
 			return true;
 		if (!detail[0])
-			snprintf(detail, sizeof(detail), "vcpu %u: unhandled exit reason %u", v->index,
-				run->exit_reason);
+			snprintf(detail, sizeof(detail), "vcpu %u: unhandled exit reason %u",
+				v->index, run->exit_reason);
 		break;
 	}
 	v->env->stop(v->env->opaque, VM_EXIT_ERROR, detail);

@@ -52,7 +52,9 @@ int kvm_vm_set_slot(int vm_fd, unsigned slot, uint64_t gpa, uint64_t size, void 
 	bool log_dirty, char *err, size_t errlen)
 {
 	struct kvm_userspace_memory_region r = {
-		.slot = slot, .guest_phys_addr = gpa, .memory_size = size,
+		.slot = slot,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
 		.userspace_addr = (uint64_t)(uintptr_t)host,
 		.flags = log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 	};
@@ -73,8 +75,7 @@ int kvm_vm_set_slots(int vm_fd, const struct guest_mem *mem, bool log_dirty, cha
 	return ret;
 }
 
-int kvm_vm_dirty_log(int vm_fd, unsigned slot, unsigned long *bitmap, char *err,
-	size_t errlen)
+int kvm_vm_dirty_log(int vm_fd, unsigned slot, unsigned long *bitmap, char *err, size_t errlen)
 {
 	struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = bitmap };
 

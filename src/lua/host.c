@@ -16,8 +16,7 @@
 
 int luaopen_ember(lua_State *L);
 
-struct lua_host *lua_host_new(struct ev_loop *loop, struct mmds *mmds, char *err,
-	size_t errlen)
+struct lua_host *lua_host_new(struct ev_loop *loop, struct mmds *mmds, char *err, size_t errlen)
 {
 	struct lua_host *h = calloc(1, sizeof(*h));
 
@@ -51,8 +50,7 @@ void lua_host_free(struct lua_host *h)
 	free(h);
 }
 
-void lua_host_set_vm_hook(struct lua_host *h, void (*fn)(struct vm *vm, void *opaque),
-	void *opaque)
+void lua_host_set_vm_hook(struct lua_host *h, void (*fn)(struct vm *vm, void *opaque), void *opaque)
 {
 	h->vm_hook = fn;
 	h->vm_hook_opaque = opaque;
@@ -140,4 +138,3 @@ int lua_host_run_vm(struct lua_host *h, struct vm *vm)
 		h->vm_hook(v->vm, h->vm_hook_opaque);
 	return host_run_loop(h);
 }
-

@@ -224,7 +224,8 @@ void host_vm_exited(struct lua_host *h, struct lvm *v)
 			} else if (w->kind == WAIT_ATTACH) {
 				vm_console_detach(v->vm);
 				lua_pushnil(co);
-				lua_pushfstring(co, "vm exited (%s%s%s) while the console was attached",
+				lua_pushfstring(co,
+					"vm exited (%s%s%s) while the console was attached",
 					vm_exit_reason_name(why), detail[0] ? ": " : "", detail);
 			} else {
 				lua_pushnil(co);

@@ -119,7 +119,8 @@ int core_http_request(lua_State *L)
 	int fd, ret;
 
 	if (strpbrk(method, " \r\n") || strpbrk(url, " \r\n"))
-		return luaL_error(L, "http_request: method and url must not hold spaces or newlines");
+		return luaL_error(L,
+			"http_request: method and url must not hold spaces or newlines");
 	lua_pushfstring(L, "%s %s HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n",
 		method, url);
 	if (body)
@@ -154,9 +155,11 @@ int core_http_request(lua_State *L)
 		if (HTTP_PARSER_ERRNO(&parser) != HPE_OK || (n == 0 && !resp.complete)) {
 			close(fd);
 			luaL_pushresult(&b);
-			return push_fail(L, resp.too_big ? "http: response body too large" :
-				n == 0 ? "http: the server closed the connection early" :
-				http_errno_description(HTTP_PARSER_ERRNO(&parser)));
+			return push_fail(L,
+				resp.too_big ? "http: response body too large"
+					: n == 0
+					? "http: the server closed the connection early"
+					: http_errno_description(HTTP_PARSER_ERRNO(&parser)));
 		}
 	}
 	close(fd);

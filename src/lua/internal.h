@@ -28,7 +28,7 @@ typedef void (*task_done_fn)(void *opaque, lua_State *co, int status, int nres);
 /* A coroutine the host runs: the main script, a callback, or a REPL line. */
 struct task {
 	lua_State *co;
-	int ref;      /* registry reference that keeps the coroutine alive */
+	int ref; /* registry reference that keeps the coroutine alive */
 	bool is_main;
 	struct lua_host *host;
 	task_done_fn done; /* NULL: errors are reported (logged, or end the main script) */
@@ -42,14 +42,14 @@ struct waiter {
 	struct waiter *prev, *next;
 	struct task *task;
 	enum wait_kind kind;
-	struct lvm *vm;  /* WAIT_CONSOLE, WAIT_EXIT, WAIT_ATTACH (vm:console) */
-	char *pattern;   /* WAIT_CONSOLE: Lua pattern */
+	struct lvm *vm; /* WAIT_CONSOLE, WAIT_EXIT, WAIT_ATTACH (vm:console) */
+	char *pattern;  /* WAIT_CONSOLE: Lua pattern */
 	/* WAIT_CONSOLE, set by host_wait: what the pattern can reach (lua_pattern.h), and
 	 * the stream offset before which no match can start (searched already). */
 	size_t span;
 	bool anchored;
 	uint64_t settled;
-	ev_timer timer;  /* timeout, or the sleep itself */
+	ev_timer timer; /* timeout, or the sleep itself */
 	bool timed;
 	double timeout;
 };
@@ -65,8 +65,8 @@ struct lvm {
 /* A VM event waiting to reach the Lua dispatcher (lua/ember/policy.lua). */
 struct vm_event {
 	struct vm_event *next;
-	int vm_ref;        /* registry reference to the VM userdata */
-	const char *name;  /* "boot", "console", "pause", "resume", "start", "exit" */
+	int vm_ref;       /* registry reference to the VM userdata */
+	const char *name; /* "boot", "console", "pause", "resume", "start", "exit" */
 };
 
 struct lua_host {
@@ -74,8 +74,8 @@ struct lua_host {
 	struct ev_loop *loop;
 	struct mmds *mmds; /* the store the VMs made here answer MMDS from (not owned) */
 	struct vm_event *events, **events_tail;
-	ev_timer deliver; /* delivers queued events from the loop, never from inside Lua */
-	ev_timer recheck; /* console waiters match text captured before they waited */
+	ev_timer deliver;      /* delivers queued events from the loop, never from inside Lua */
+	ev_timer recheck;      /* console waiters match text captured before they waited */
 	struct waiter waiters; /* list head */
 	struct lvm vms;        /* list head */
 	struct lvm *main_vm;   /* the VM the main script returned */

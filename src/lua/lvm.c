@@ -78,10 +78,11 @@ static void obs_exited(struct vm *vm, void *opaque)
 }
 
 static const struct vm_observer observer = {
-	.booted = obs_booted, .console = obs_console, .exited = obs_exited,
+	.booted = obs_booted,
+	.console = obs_console,
+	.exited = obs_exited,
 	.state_changed = obs_state,
 };
-
 
 /* core.vm_new(def): def's keys and types were checked by ember.vm (lua/ember/init.lua). */
 int lvm_new(lua_State *L)
@@ -165,7 +166,10 @@ static int m_tostring(lua_State *L)
 }
 
 static const luaL_Reg meta[] = {
-	{ "__gc", m_gc }, { "__close", m_gc }, { "__tostring", m_tostring }, { NULL, NULL },
+	{ "__gc", m_gc },
+	{ "__close", m_gc },
+	{ "__tostring", m_tostring },
+	{ NULL, NULL },
 };
 
 void lvm_open(lua_State *L)

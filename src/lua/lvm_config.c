@@ -55,8 +55,8 @@ static bool opt_bool(lua_State *L, int t, const char *where, const char *key)
 	return b;
 }
 
-static uint64_t opt_uint(lua_State *L, int t, const char *where, const char *key,
-	uint64_t dflt, uint64_t max)
+static uint64_t opt_uint(lua_State *L, int t, const char *where, const char *key, uint64_t dflt,
+	uint64_t max)
 {
 	uint64_t v = dflt;
 
@@ -114,8 +114,7 @@ unsigned lvm_read_limit(lua_State *L, int t, const char *where, const char *key,
 
 static void read_drives(lua_State *L, int t, struct vm_config *cfg)
 {
-	static const char *const keys[] = { "id", "path", "read_only", "root", "rate_limit",
-		NULL };
+	static const char *const keys[] = { "id", "path", "read_only", "root", "rate_limit", NULL };
 	char where[32];
 
 	if (field(L, t, "vm", "drives", LUA_TTABLE) == LUA_TNIL) {
@@ -148,7 +147,8 @@ static void read_mac(lua_State *L, const char *where, const char *s, struct net_
 
 	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
 		    &end) != 6)
-		config_error(L, "%s.mac: '%s' is not a MAC address like 06:00:ac:10:00:02", where, s);
+		config_error(L, "%s.mac: '%s' is not a MAC address like 06:00:ac:10:00:02", where,
+			s);
 	for (int i = 0; i < 6; i++)
 		n->mac[i] = (uint8_t)b[i];
 	n->has_mac = true;
@@ -156,8 +156,8 @@ static void read_mac(lua_State *L, const char *where, const char *s, struct net_
 
 static void read_nets(lua_State *L, int t, struct vm_config *cfg)
 {
-	static const char *const keys[] = { "id", "tap", "mac", "rx_rate_limit",
-		"tx_rate_limit", NULL };
+	static const char *const keys[] = { "id", "tap", "mac", "rx_rate_limit", "tx_rate_limit",
+		NULL };
 	char where[32];
 
 	if (field(L, t, "vm", "net", LUA_TTABLE) == LUA_TNIL) {
@@ -196,7 +196,8 @@ static void read_singletons(lua_State *L, int t, struct vm_config *cfg)
 	if (field(L, t, "vm", "vsock", LUA_TTABLE) != LUA_TNIL) {
 		lvm_only_keys(L, -1, "vsock", vsock_keys);
 		cfg->vsock.enabled = true;
-		cfg->vsock.guest_cid = (uint32_t)opt_uint(L, -1, "vsock", "guest_cid", 3, UINT32_MAX);
+		cfg->vsock.guest_cid = (uint32_t)opt_uint(L, -1, "vsock", "guest_cid", 3,
+			UINT32_MAX);
 		cfg->vsock.uds_path = (char *)lvm_opt_str(L, -1, "vsock", "uds_path");
 	}
 	lua_pop(L, 1);
@@ -214,7 +215,8 @@ static void read_singletons(lua_State *L, int t, struct vm_config *cfg)
 		cfg->balloon.deflate_on_oom = opt_bool(L, -1, "balloon", "deflate_on_oom");
 		cfg->balloon.stats_polling_interval_s = (uint32_t)opt_uint(L, -1, "balloon",
 			"stats_polling_interval_s", 0, UINT32_MAX);
-		cfg->balloon.free_page_reporting = opt_bool(L, -1, "balloon", "free_page_reporting");
+		cfg->balloon.free_page_reporting = opt_bool(L, -1, "balloon",
+			"free_page_reporting");
 	}
 	lua_pop(L, 1);
 }
@@ -288,7 +290,7 @@ void lvm_read_config(lua_State *L, int t, struct vm_config *cfg)
 	if (discovery && strcmp(discovery, "acpi") && strcmp(discovery, "cmdline"))
 		config_error(L, "device_discovery: '%s' is not acpi or cmdline", discovery);
 	cfg->device_discovery = discovery && !strcmp(discovery, "cmdline") ? DISCOVERY_CMDLINE
-									  : DISCOVERY_ACPI;
+									   : DISCOVERY_ACPI;
 	read_drives(L, t, cfg);
 	read_nets(L, t, cfg);
 	read_mmds(L, t, cfg);

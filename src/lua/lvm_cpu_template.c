@@ -105,7 +105,8 @@ static char *read_file(const char *path, char *err, size_t errlen)
 	buf = malloc(MAX_FILE + 1);
 	len = buf ? fread(buf, 1, MAX_FILE + 1, f) : 0;
 	if (buf && (ferror(f) || len > MAX_FILE)) {
-		snprintf(err, errlen, "%s: %s", path, ferror(f) ? "read error" : "larger than 1 MiB");
+		snprintf(err, errlen, "%s: %s", path,
+			ferror(f) ? "read error" : "larger than 1 MiB");
 		free(buf);
 		buf = NULL;
 	} else if (buf) {
@@ -160,8 +161,10 @@ void lvm_read_cpu(lua_State *L, int t, struct vm_config *cfg)
 		return;
 	}
 	if (type != LUA_TSTRING && type != LUA_TTABLE)
-		config_error(L, "vm.cpu_template: expected a static template's name, a file or a "
-			"table, got %s", luaL_typename(L, -1));
+		config_error(L,
+			"vm.cpu_template: expected a static template's name, a file or a "
+			"table, got %s",
+			luaL_typename(L, -1));
 	if (type == LUA_TSTRING && cpu_static_parse(lua_tostring(L, -1), &st) == 0) {
 		cfg->static_template = st;
 		lua_pop(L, 1);

@@ -87,8 +87,8 @@ static int m_update_drive(lua_State *L)
 		return config_error(L, "update_drive: id is required");
 	if (!path && !has_limit)
 		return config_error(L, "update_drive: give a path, a rate_limit or both");
-	return push_result(L, vm_drive_update(v->vm, id, path, has_limit ? &limit : NULL, err,
-		sizeof(err)), err);
+	return push_result(L,
+		vm_drive_update(v->vm, id, path, has_limit ? &limit : NULL, err, sizeof(err)), err);
 }
 
 /* vm:update_net { id = ID, rx_rate_limit = {...}, tx_rate_limit = {...} }: change an
@@ -111,13 +111,18 @@ static int m_update_net(lua_State *L)
 		return config_error(L, "update_net: id is required");
 	if (!has_rx && !has_tx)
 		return config_error(L, "update_net: give rx_rate_limit, tx_rate_limit or both");
-	return push_result(L, vm_net_update(v->vm, id, has_rx ? &rx : NULL, has_tx ? &tx : NULL,
-		err, sizeof(err)), err);
+	return push_result(L,
+		vm_net_update(v->vm, id, has_rx ? &rx : NULL, has_tx ? &tx : NULL, err,
+			sizeof(err)),
+		err);
 }
 
 static const luaL_Reg methods[] = {
-	{ "balloon", m_balloon }, { "balloon_stats", m_balloon_stats },
-	{ "update_drive", m_update_drive }, { "update_net", m_update_net }, { NULL, NULL },
+	{ "balloon", m_balloon },
+	{ "balloon_stats", m_balloon_stats },
+	{ "update_drive", m_update_drive },
+	{ "update_net", m_update_net },
+	{ NULL, NULL },
 };
 
 void lvm_devices_open(lua_State *L)

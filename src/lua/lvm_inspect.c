@@ -25,7 +25,10 @@ static int regs_tostring(lua_State *L)
 		lua_geti(L, lua_upvalueindex(1), i);
 		name = lua_tostring(L, -1);
 		lua_getfield(L, 1, name ? name : "");
-		snprintf(line, sizeof(line), "%s%7s=%016llx", i == 1 ? "" : i % 4 == 1 ? "\n" : " ",
+		snprintf(line, sizeof(line), "%s%7s=%016llx",
+			i == 1               ? ""
+				: i % 4 == 1 ? "\n"
+					     : " ",
 			name ? name : "?", (unsigned long long)lua_tointeger(L, -1));
 		lua_pop(L, 2);
 		luaL_addstring(&b, line);
@@ -49,7 +52,7 @@ static int m_regs(lua_State *L)
 	if (vm_vcpu_regs(v->vm, (unsigned)index, regs, &count, err, sizeof(err)))
 		return push_fail(L, err);
 	lua_createtable(L, 0, (int)count);
-	lua_createtable(L, 0, 2); /* metatable */
+	lua_createtable(L, 0, 2);          /* metatable */
 	lua_createtable(L, (int)count, 0); /* order, for __tostring */
 	for (unsigned i = 0; i < count; i++) {
 		lua_pushinteger(L, (lua_Integer)regs[i].value);
@@ -224,7 +227,10 @@ static int m_console(lua_State *L)
 }
 
 static const luaL_Reg methods[] = {
-	{ "regs", m_regs }, { "devices", m_devices }, { "console", m_console }, { NULL, NULL },
+	{ "regs", m_regs },
+	{ "devices", m_devices },
+	{ "console", m_console },
+	{ NULL, NULL },
 };
 
 void lvm_inspect_open(lua_State *L)

@@ -175,10 +175,19 @@ static int m_ctrl_alt_del(lua_State *L)
 }
 
 static const luaL_Reg methods[] = {
-	{ "start", m_start }, { "pause", m_pause }, { "resume", m_resume }, { "stop", m_stop },
-	{ "state", m_state }, { "exit", m_exit }, { "wait", m_wait }, { "wait_for", m_wait_for },
-	{ "send", m_send }, { "console_since", m_console_since }, { "snapshot", m_snapshot },
-	{ "ctrl_alt_del", m_ctrl_alt_del }, { NULL, NULL },
+	{ "start", m_start },
+	{ "pause", m_pause },
+	{ "resume", m_resume },
+	{ "stop", m_stop },
+	{ "state", m_state },
+	{ "exit", m_exit },
+	{ "wait", m_wait },
+	{ "wait_for", m_wait_for },
+	{ "send", m_send },
+	{ "console_since", m_console_since },
+	{ "snapshot", m_snapshot },
+	{ "ctrl_alt_del", m_ctrl_alt_del },
+	{ NULL, NULL },
 };
 
 void lvm_lifecycle_open(lua_State *L)

@@ -21,7 +21,8 @@ static int m_mem(lua_State *L)
 	const void *p;
 
 	if (len < 0 || len > MEM_READ_MAX)
-		return luaL_error(L, "mem: length %d is out of range 0..%d", (int)len, MEM_READ_MAX);
+		return luaL_error(L, "mem: length %d is out of range 0..%d", (int)len,
+			MEM_READ_MAX);
 	if (!gm)
 		return push_fail(L, "mem: the vm is not running or paused");
 	p = guest_mem_ptr(gm, (uint64_t)addr, (uint64_t)len);
@@ -149,8 +150,13 @@ static int m_set_msrs(lua_State *L)
 }
 
 static const luaL_Reg methods[] = {
-	{ "mem", m_mem }, { "msrs", m_msrs }, { "set_msrs", m_set_msrs }, { "exits", m_exits },
-	{ "vcpu_count", m_vcpu_count }, { "times", m_times }, { "memory_stats", m_memory_stats },
+	{ "mem", m_mem },
+	{ "msrs", m_msrs },
+	{ "set_msrs", m_set_msrs },
+	{ "exits", m_exits },
+	{ "vcpu_count", m_vcpu_count },
+	{ "times", m_times },
+	{ "memory_stats", m_memory_stats },
 	{ NULL, NULL },
 };
 

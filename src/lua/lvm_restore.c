@@ -29,7 +29,8 @@ static unsigned read_overrides(lua_State *L, const char *key, const char *form,
 		lua_pushnil(L);
 		while (lua_next(L, -2)) {
 			if (n == MAX_OVERRIDES)
-				config_error(L, "restore: more than %d %s overrides", MAX_OVERRIDES, key);
+				config_error(L, "restore: more than %d %s overrides", MAX_OVERRIDES,
+					key);
 			if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
 				config_error(L, "%s: expects { %s }", key, form);
 			ids[n] = lua_tostring(L, -2);
@@ -81,8 +82,9 @@ int lvm_restore(lua_State *L)
 	if (!p.state_path)
 		return config_error(L, "restore: state (the state file) is required");
 	if (!!mem == !!uffd)
-		return config_error(L, "restore: give exactly one of mem (memory file) or uffd "
-				       "(page-fault handler socket)");
+		return config_error(L,
+			"restore: give exactly one of mem (memory file) or uffd "
+			"(page-fault handler socket)");
 	p.backend = mem ? MEM_BACKEND_FILE : MEM_BACKEND_UFFD;
 	p.backend_path = mem ? mem : uffd;
 	lua_getfield(L, 1, "resume");

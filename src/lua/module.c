@@ -100,11 +100,17 @@ static int core_merge_memory(lua_State *L)
 }
 
 static const luaL_Reg core_funcs[] = {
-	{ "vm_new", lvm_new }, { "sleep", core_sleep }, { "now", core_now }, { "log", core_log },
-	{ "config_error", core_config_error }, { "restore", lvm_restore },
+	{ "vm_new", lvm_new },
+	{ "sleep", core_sleep },
+	{ "now", core_now },
+	{ "log", core_log },
+	{ "config_error", core_config_error },
+	{ "restore", lvm_restore },
 	{ "prewarm", lvm_prewarm },
-	{ "merge_memory", core_merge_memory }, { "spawn", host_core_spawn },
-	{ "set_dispatcher", host_core_set_dispatcher }, { "http_request", core_http_request },
+	{ "merge_memory", core_merge_memory },
+	{ "spawn", host_core_spawn },
+	{ "set_dispatcher", host_core_set_dispatcher },
+	{ "http_request", core_http_request },
 	{ NULL, NULL },
 };
 
@@ -139,9 +145,9 @@ static void open_vm(lua_State *L)
 	luaL_getmetatable(L, LVM_META);
 	lua_newtable(L);
 	lvm_lifecycle_open(L); /* start, pause, wait_for, snapshot, ... (lvm_lifecycle.c) */
-	lvm_machine_open(L); /* mem, msrs, exits, times, ... (lvm_machine.c) */
-	lvm_devices_open(L); /* balloon, update_drive, update_net (lvm_devices.c) */
-	lvm_inspect_open(L); /* regs, devices, console, send_keys (lvm_inspect.c) */
+	lvm_machine_open(L);   /* mem, msrs, exits, times, ... (lvm_machine.c) */
+	lvm_devices_open(L);   /* balloon, update_drive, update_net (lvm_devices.c) */
+	lvm_inspect_open(L);   /* regs, devices, console, send_keys (lvm_inspect.c) */
 	lua_setfield(L, -2, "__index");
 	lua_pop(L, 1);
 }

@@ -46,7 +46,7 @@ size_t lua_pattern_span(const char *p, bool *anchored)
 		case '%':
 			if (p[1] == '\0' || p[1] == 'b' || isdigit((unsigned char)p[1]))
 				return LUA_PATTERN_UNBOUNDED; /* malformed, balance, back-reference */
-			if (p[1] == 'f') { /* frontier: no width */
+			if (p[1] == 'f') {                    /* frontier: no width */
 				if (p[2] != '[' || !(p = set_end(p + 2)))
 					return LUA_PATTERN_UNBOUNDED;
 				continue;

@@ -31,11 +31,11 @@
 
 struct repl {
 	struct lua_host *h;
-	ev_io in;             /* stdin, while the prompt is shown */
-	ev_timer redraw;      /* the prompt again, once guest output has paused */
-	int mod_ref;          /* the ember.repl module table */
-	char *chunk;          /* the lines of an incomplete chunk, or NULL */
-	char *line;           /* what readline handed over, processed once it returned */
+	ev_io in;        /* stdin, while the prompt is shown */
+	ev_timer redraw; /* the prompt again, once guest output has paused */
+	int mod_ref;     /* the ember.repl module table */
+	char *chunk;     /* the lines of an incomplete chunk, or NULL */
+	char *line;      /* what readline handed over, processed once it returned */
 	bool got_line;
 	bool prompting;       /* readline's handler is installed */
 	bool erased;          /* ... but its line was erased for guest output */
@@ -45,7 +45,7 @@ struct repl {
 	struct task *running; /* the line being evaluated, while it waits */
 	char history[PATH_MAX];
 	struct term_queries queries; /* held back from guest output (term_queries.h) */
-	char **cands;         /* completion candidates of the last TAB */
+	char **cands;                /* completion candidates of the last TAB */
 	size_t nr_cands, next_cand;
 };
 
@@ -152,8 +152,9 @@ static void on_done(void *opaque, lua_State *co, int status, int nres)
 	(void)nres;
 	r->running = NULL;
 	if (status != LUA_OK)
-		fprintf(stderr, "%s\n", lua_type(co, -1) == LUA_TSTRING ? lua_tostring(co, -1)
-									: "(error object is not a string)");
+		fprintf(stderr, "%s\n",
+			lua_type(co, -1) == LUA_TSTRING ? lua_tostring(co, -1)
+							: "(error object is not a string)");
 	show_prompt(r);
 }
 
@@ -353,7 +354,8 @@ static char **complete(const char *text, int start, int end)
 	r->cands = n ? calloc(n, sizeof(*r->cands)) : NULL;
 	for (size_t i = 0; r->cands && i < n; i++) {
 		const char *s = lua_rawgeti(L, -1, (lua_Integer)i + 1) == LUA_TSTRING
-			? lua_tostring(L, -1) : NULL;
+			? lua_tostring(L, -1)
+			: NULL;
 		if (s && (r->cands[r->nr_cands] = strdup(s)))
 			r->nr_cands++;
 		lua_pop(L, 1);
@@ -373,17 +375,20 @@ static void on_booted(void *opaque, lua_State *co, int status, int nres)
 	r->booting = false;
 	r->running = NULL;
 	if (status != LUA_OK) {
-		fprintf(stderr, "ember: %s\n", lua_type(co, -1) == LUA_TSTRING ?
-			lua_tostring(co, -1) : "(error object is not a string)");
+		fprintf(stderr, "ember: %s\n",
+			lua_type(co, -1) == LUA_TSTRING ? lua_tostring(co, -1)
+							: "(error object is not a string)");
 		host_finish(r->h, EMBER_EXIT_ERROR);
 		return;
 	}
 	if (nres < 1 || !lua_toboolean(co, top - nres + 1)) {
 		/* nil, message, exit status */
-		fprintf(stderr, "ember: %s\n", nres >= 2 && lua_isstring(co, top - nres + 2) ?
-			lua_tostring(co, top - nres + 2) : "repl: cannot start");
-		host_finish(r->h, nres >= 3 ? (int)lua_tointeger(co, top - nres + 3)
-					    : EMBER_EXIT_ERROR);
+		fprintf(stderr, "ember: %s\n",
+			nres >= 2 && lua_isstring(co, top - nres + 2)
+				? lua_tostring(co, top - nres + 2)
+				: "repl: cannot start");
+		host_finish(r->h,
+			nres >= 3 ? (int)lua_tointeger(co, top - nres + 3) : EMBER_EXIT_ERROR);
 		return;
 	}
 	if (nres >= 2 && lua_isstring(co, top - nres + 2))

@@ -155,4 +155,3 @@ void host_finish(struct lua_host *h, int status)
 	if (!h->main_done)
 		finish_main(h, status);
 }
-

@@ -38,9 +38,18 @@ struct rule {
 	const char *why;
 };
 
-#define ALLOW(name, why) { SCMP_SYS(name), ARG_ANY, 0, 0, why }
-#define IOCTL(req, why) { SCMP_SYS(ioctl), ARG_EQ, 1, req, why }
-#define NO_EXEC(name, arg, why) { SCMP_SYS(name), ARG_CLEAR, arg, PROT_EXEC, why }
+#define ALLOW(name, why) \
+	{ \
+		SCMP_SYS(name), ARG_ANY, 0, 0, why \
+	}
+#define IOCTL(req, why) \
+	{ \
+		SCMP_SYS(ioctl), ARG_EQ, 1, req, why \
+	}
+#define NO_EXEC(name, arg, why) \
+	{ \
+		SCMP_SYS(name), ARG_CLEAR, arg, PROT_EXEC, why \
+	}
 
 struct allowlist {
 	const char *name;   /* in a --seccomp-filter file: "vcpu" */
@@ -168,8 +177,8 @@ static void on_sigsys(int sig, siginfo_t *info, void *ctx)
 	/* Async-signal-safe: format by hand-sized snprintf into a stack buffer, one write.
 	 * A forbidden call means the thread is no longer doing what it was written to do;
 	 * ending the process is the point of the filter. */
-	n = snprintf(msg, sizeof(msg), "ember: forbidden system call %d on %s\n",
-		info->si_syscall, thread_name);
+	n = snprintf(msg, sizeof(msg), "ember: forbidden system call %d on %s\n", info->si_syscall,
+		thread_name);
 	if (n > 0 && write(STDERR_FILENO, msg, (size_t)n) < 0)
 		_exit(EXIT_BAD_SYSCALL);
 	_exit(EXIT_BAD_SYSCALL);
@@ -189,8 +198,10 @@ static int load_custom(const char *path, char *err, size_t errlen)
 	for (size_t k = 0; k < NR_KINDS; k++) {
 		scmp_filter_ctx ctx = seccomp_file_filter(custom, lists[k].name, why, sizeof(why));
 		if (!ctx) {
-			snprintf(err, errlen, "--seccomp-filter %s: %s (ember's thread kinds: "
-				"devices, vcpu, block_io, uffd_watch)", path, why);
+			snprintf(err, errlen,
+				"--seccomp-filter %s: %s (ember's thread kinds: "
+				"devices, vcpu, block_io, uffd_watch)",
+				path, why);
 			seccomp_file_free(custom);
 			custom = NULL;
 			return -EINVAL;

@@ -39,12 +39,14 @@ static int get_threads(struct sf_parse *p, const cJSON *root, struct seccomp_fil
 	f->threads = calloc((size_t)cJSON_GetArraySize(root), sizeof(*f->threads));
 	if (!f->threads)
 		return sf_fail(p, "out of memory");
-	cJSON_ArrayForEach(o, root) {
+	cJSON_ArrayForEach (o, root) {
 		struct sf_thread *t = &f->threads[f->nthreads];
 
 		if (!good_name(o->string))
-			return sf_fail(p, "thread name '%s' is not 1 to %d letters, digits, '_', '-' "
-				"or '.'", sf_shown(o->string, name, sizeof(name)), SF_NAME_MAX);
+			return sf_fail(p,
+				"thread name '%s' is not 1 to %d letters, digits, '_', '-' "
+				"or '.'",
+				sf_shown(o->string, name, sizeof(name)), SF_NAME_MAX);
 		for (size_t i = 0; i < f->nthreads; i++)
 			if (!strcmp(f->threads[i].name, o->string))
 				return sf_fail(p, "thread '%s' appears twice", o->string);

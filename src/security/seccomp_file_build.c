@@ -23,7 +23,9 @@
  * rules, which seccomp ORs. */
 static struct scmp_arg_cmp masked(unsigned index, uint64_t mask, uint64_t val)
 {
-	return (struct scmp_arg_cmp){ .arg = index, .op = SCMP_CMP_MASKED_EQ, .datum_a = mask,
+	return (struct scmp_arg_cmp){ .arg = index,
+		.op = SCMP_CMP_MASKED_EQ,
+		.datum_a = mask,
 		.datum_b = val };
 }
 
@@ -78,15 +80,21 @@ static unsigned dword_alternatives(const struct sf_cond *c, struct scmp_arg_cmp 
 unsigned sf_cond_alternatives(const struct sf_cond *c, struct scmp_arg_cmp out[SF_MAX_ALTS])
 {
 	static const enum scmp_compare ops[] = {
-		[SF_EQ] = SCMP_CMP_EQ, [SF_NE] = SCMP_CMP_NE, [SF_LT] = SCMP_CMP_LT,
-		[SF_LE] = SCMP_CMP_LE, [SF_GT] = SCMP_CMP_GT, [SF_GE] = SCMP_CMP_GE,
+		[SF_EQ] = SCMP_CMP_EQ,
+		[SF_NE] = SCMP_CMP_NE,
+		[SF_LT] = SCMP_CMP_LT,
+		[SF_LE] = SCMP_CMP_LE,
+		[SF_GT] = SCMP_CMP_GT,
+		[SF_GE] = SCMP_CMP_GE,
 		[SF_MASKED_EQ] = SCMP_CMP_MASKED_EQ,
 	};
 
 	if (c->dword)
 		return dword_alternatives(c, out);
-	out[0] = (struct scmp_arg_cmp){ .arg = c->index, .op = ops[c->op],
-		.datum_a = c->op == SF_MASKED_EQ ? c->mask : c->val, .datum_b = c->val };
+	out[0] = (struct scmp_arg_cmp){ .arg = c->index,
+		.op = ops[c->op],
+		.datum_a = c->op == SF_MASKED_EQ ? c->mask : c->val,
+		.datum_b = c->val };
 	return 1;
 }
 
@@ -110,8 +118,10 @@ static int add_rule(scmp_filter_ctx ctx, const struct sf_thread *t, size_t i, ch
 		if (ret) {
 			char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, r->nr);
 
-			snprintf(err, errlen, "seccomp filter: thread '%s', rule %zu (%s): libseccomp "
-				"refuses it: %s", t->name, i + 1, name ? name : "?", strerror(-ret));
+			snprintf(err, errlen,
+				"seccomp filter: thread '%s', rule %zu (%s): libseccomp "
+				"refuses it: %s",
+				t->name, i + 1, name ? name : "?", strerror(-ret));
 			free(name);
 			return ret;
 		}
@@ -139,8 +149,10 @@ scmp_filter_ctx seccomp_file_filter(const struct seccomp_file *f, const char *th
 	}
 	ctx = seccomp_init(t->default_action);
 	if (!ctx) {
-		snprintf(err, errlen, "seccomp filter: thread '%s': libseccomp cannot make a "
-			"filter (out of memory?)", t->name);
+		snprintf(err, errlen,
+			"seccomp filter: thread '%s': libseccomp cannot make a "
+			"filter (out of memory?)",
+			t->name);
 		return NULL;
 	}
 	for (size_t i = 0; i < t->nrules; i++)

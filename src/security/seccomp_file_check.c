@@ -42,14 +42,14 @@ static int check_keys(struct sf_parse *p, const cJSON *obj, const char *what,
 
 	if (!cJSON_IsObject(obj))
 		return sf_fail(p, "%s is not an object", what);
-	cJSON_ArrayForEach(c, obj) {
+	cJSON_ArrayForEach (c, obj) {
 		unsigned k = 0;
 
 		while (k < nkeys && strcmp(c->string, keys[k]))
 			k++;
 		if (k == nkeys)
-			return sf_fail(p, "unknown key '%s' in %s", sf_shown(c->string, name,
-				sizeof(name)), what);
+			return sf_fail(p, "unknown key '%s' in %s",
+				sf_shown(c->string, name, sizeof(name)), what);
 		if (seen & (1u << k))
 			return sf_fail(p, "key '%s' given twice in %s", keys[k], what);
 		seen |= 1u << k;
@@ -105,8 +105,10 @@ static int get_action(struct sf_parse *p, const cJSON *a, const char *what, uint
 		*out = SCMP_ACT_TRACE((uint32_t)n);
 		return 0;
 	}
-	return sf_fail(p, "%s: unknown action%s%s%s (allow, trap, kill_thread, kill_process, log, "
-		"{\"errno\": N} or {\"trace\": N})", what, cJSON_IsString(a) ? " '" : "",
+	return sf_fail(p,
+		"%s: unknown action%s%s%s (allow, trap, kill_thread, kill_process, log, "
+		"{\"errno\": N} or {\"trace\": N})",
+		what, cJSON_IsString(a) ? " '" : "",
 		cJSON_IsString(a) ? sf_shown(a->valuestring, name, sizeof(name)) : "",
 		cJSON_IsString(a) ? "'" : "");
 }
@@ -114,7 +116,11 @@ static int get_action(struct sf_parse *p, const cJSON *a, const char *what, uint
 static int get_op(struct sf_parse *p, const cJSON *op, struct sf_cond *c)
 {
 	static const char *const names[] = {
-		[SF_EQ] = "eq", [SF_NE] = "ne", [SF_LT] = "lt", [SF_LE] = "le", [SF_GT] = "gt",
+		[SF_EQ] = "eq",
+		[SF_NE] = "ne",
+		[SF_LT] = "lt",
+		[SF_LE] = "le",
+		[SF_GT] = "gt",
 		[SF_GE] = "ge",
 	};
 	const cJSON *m = op ? op->child : NULL;
@@ -146,8 +152,10 @@ static int get_cond(struct sf_parse *p, const cJSON *a, struct sf_rule *r)
 		return -EINVAL;
 	for (unsigned k = 0; k < r->ncond; k++)
 		if (r->cond[k].index == index)
-			return sf_fail(p, "argument %u is checked twice (libseccomp takes one check "
-				"per argument in a rule)", (unsigned)index);
+			return sf_fail(p,
+				"argument %u is checked twice (libseccomp takes one check "
+				"per argument in a rule)",
+				(unsigned)index);
 	if (!cJSON_IsString(type) ||
 		(strcmp(type->valuestring, "dword") && strcmp(type->valuestring, "qword")))
 		return sf_fail(p, "type is not \"dword\" or \"qword\"");
@@ -156,8 +164,9 @@ static int get_cond(struct sf_parse *p, const cJSON *a, struct sf_rule *r)
 	c->index = (unsigned)index;
 	c->dword = !strcmp(type->valuestring, "dword");
 	if (get_op(p, cJSON_GetObjectItemCaseSensitive(a, "op"), c) ||
-		get_uint(p, cJSON_GetObjectItemCaseSensitive(a, "val"), c->dword ? "dword val" :
-			"val", c->dword ? 0xffffffffu : UINT64_MAX, &c->val))
+		get_uint(p, cJSON_GetObjectItemCaseSensitive(a, "val"),
+			c->dword ? "dword val" : "val", c->dword ? 0xffffffffu : UINT64_MAX,
+			&c->val))
 		return -EINVAL;
 	r->ncond++;
 	return 0;
@@ -187,7 +196,7 @@ static int get_rule(struct sf_parse *p, const cJSON *o, struct sf_rule *r)
 		return sf_fail(p, "comment is not a string");
 	if (args && !cJSON_IsArray(args))
 		return sf_fail(p, "args is not an array");
-	cJSON_ArrayForEach(a, args) {
+	cJSON_ArrayForEach (a, args) {
 		p->check = r->ncond + 1;
 		if (r->ncond == SF_MAX_CONDS)
 			return sf_fail(p, "more than %d checks (one per argument)", SF_MAX_CONDS);
@@ -195,8 +204,10 @@ static int get_rule(struct sf_parse *p, const cJSON *o, struct sf_rule *r)
 			return -EINVAL;
 		expansion *= sf_cond_alternatives(&r->cond[r->ncond - 1], scratch);
 		if (expansion > SF_MAX_EXPANSION)
-			return sf_fail(p, "its dword checks need more than %d libseccomp rules; check "
-				"fewer arguments with ne, lt, le, gt or ge", SF_MAX_EXPANSION);
+			return sf_fail(p,
+				"its dword checks need more than %d libseccomp rules; check "
+				"fewer arguments with ne, lt, le, gt or ge",
+				SF_MAX_EXPANSION);
 	}
 	p->check = 0;
 	return 0;
@@ -210,8 +221,8 @@ int sf_get_thread(struct sf_parse *p, const cJSON *o, struct sf_thread *t)
 	if (check_keys(p, o, "the thread's filter", keys, 3, 0x7) ||
 		get_action(p, cJSON_GetObjectItemCaseSensitive(o, "default_action"),
 			"default_action", &t->default_action) ||
-		get_action(p, cJSON_GetObjectItemCaseSensitive(o, "filter_action"),
-			"filter_action", &t->filter_action))
+		get_action(p, cJSON_GetObjectItemCaseSensitive(o, "filter_action"), "filter_action",
+			&t->filter_action))
 		return -EINVAL;
 	/* libseccomp refuses a rule whose action is the default: it would do nothing. */
 	if (t->default_action == t->filter_action)
@@ -221,7 +232,7 @@ int sf_get_thread(struct sf_parse *p, const cJSON *o, struct sf_thread *t)
 	t->rules = calloc((size_t)cJSON_GetArraySize(filter) + 1, sizeof(*t->rules));
 	if (!t->rules)
 		return sf_fail(p, "out of memory");
-	cJSON_ArrayForEach(r, filter) {
+	cJSON_ArrayForEach (r, filter) {
 		p->rule = t->nrules + 1;
 		p->syscall = NULL;
 		if (get_rule(p, r, &t->rules[t->nrules]))
@@ -231,4 +242,3 @@ int sf_get_thread(struct sf_parse *p, const cJSON *o, struct sf_thread *t)
 	p->rule = 0;
 	return 0;
 }
-

@@ -22,7 +22,7 @@ struct sf_cond {
 	unsigned index; /* the argument, 0-5 */
 	bool dword;     /* compare its low 32 bits only */
 	enum sf_op op;
-	uint64_t mask;  /* SF_MASKED_EQ only */
+	uint64_t mask; /* SF_MASKED_EQ only */
 	uint64_t val;
 };
 
@@ -49,8 +49,8 @@ struct seccomp_file {
  * kept too, and each number item's valueint is set to the position of its text. */
 struct cJSON;
 struct sf_numbers {
-	char *text;         /* the document, NUL-terminated */
-	const char **num;   /* the text of the i-th number, in document order */
+	char *text;       /* the document, NUL-terminated */
+	const char **num; /* the text of the i-th number, in document order */
 	size_t *len;
 	size_t n;
 };
@@ -74,9 +74,9 @@ struct sf_parse {
 	const struct sf_numbers *nums;
 	const char *label; /* "seccomp filter" or "seccomp filter file PATH" */
 	const char *thread;
-	size_t rule;       /* from 1; 0: not in a rule */
+	size_t rule; /* from 1; 0: not in a rule */
 	const char *syscall;
-	unsigned check;    /* from 1; 0: not in a check */
+	unsigned check; /* from 1; 0: not in a check */
 	char *err;
 	size_t errlen;
 };

@@ -30,8 +30,9 @@ static void warn_no_xattrs(const char *path)
 
 	if (!atomic_exchange(&warned, true))
 		log_warn("memory file %s: the file system refuses extended attributes, so memory "
-			"files there carry no snapshot id and restores cannot check that state and "
-			"memory belong together", path);
+			 "files there carry no snapshot id and restores cannot check that state and "
+			 "memory belong together",
+			path);
 }
 
 /* Set the id on an open memory file; a file system without xattrs is not an error. */
@@ -104,8 +105,8 @@ static int write_region(int fd, const struct guest_mem_region *r, const unsigned
 /* Region i of a full snapshot: memory that came from zero pages leaves the pages that
  * hold no data as holes (page_scan.h says how a swapped-out page is told from an
  * untouched one); other memory is written whole. */
-static int write_full_region(int fd, const struct guest_mem *gm, unsigned i,
-	bool holes_are_zero, struct mem_file_stats *st)
+static int write_full_region(int fd, const struct guest_mem *gm, unsigned i, bool holes_are_zero,
+	struct mem_file_stats *st)
 {
 	unsigned long *data;
 	int ret;
@@ -132,8 +133,10 @@ int mem_file_write(const struct guest_mem *gm, const char *path, unsigned long *
 	bool tagged;
 
 	if (fd < 0 && errno == EEXIST) {
-		snprintf(err, errlen, "memory file %s: the name exists already (left by an "
-			"interrupted snapshot?); it is not overwritten: remove it", path);
+		snprintf(err, errlen,
+			"memory file %s: the name exists already (left by an "
+			"interrupted snapshot?); it is not overwritten: remove it",
+			path);
 		return -EEXIST;
 	}
 	if (fd < 0) {
@@ -167,8 +170,8 @@ fail:
 	return ret;
 }
 
-int mem_file_check_id(const char *mem_path, const char *state_path,
-	const struct snap_id *state_id, char *err, size_t errlen)
+int mem_file_check_id(const char *mem_path, const char *state_path, const struct snap_id *state_id,
+	char *err, size_t errlen)
 {
 	struct mem_id m;
 	int fd = open(mem_path, O_RDONLY | O_CLOEXEC), ret;
@@ -204,13 +207,15 @@ static int copy_range(int in, int out, off_t off, off_t len)
 
 		if (!plain) {
 			n = copy_file_range(in, &from, out, &to, (size_t)len, 0);
-			if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
-					     errno == EOPNOTSUPP)) {
+			if (n < 0 &&
+				(errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+					errno == EOPNOTSUPP)) {
 				plain = true;
 				continue;
 			}
 		} else {
-			n = pread(in, buf, (size_t)len < sizeof(buf) ? (size_t)len : sizeof(buf), off);
+			n = pread(in, buf, (size_t)len < sizeof(buf) ? (size_t)len : sizeof(buf),
+				off);
 			if (n > 0) {
 				int ret = pwrite_all(out, buf, (size_t)n, off);
 				if (ret)
@@ -268,12 +273,15 @@ static int merge_into(int base_fd, int diff_fd, const struct stat *st, const cha
 	const struct mem_id *result, char *err, size_t errlen)
 {
 	int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		st->st_mode & 07777), ret = 0;
+		    st->st_mode & 07777),
+	    ret = 0;
 	bool tagged;
 
 	if (out < 0 && errno == EEXIST) {
-		snprintf(err, errlen, "merge: cannot create %s: the name exists already (left by "
-			"an interrupted merge?); it is not overwritten: remove it", tmp);
+		snprintf(err, errlen,
+			"merge: cannot create %s: the name exists already (left by "
+			"an interrupted merge?); it is not overwritten: remove it",
+			tmp);
 		return -EEXIST;
 	}
 	if (out < 0) {

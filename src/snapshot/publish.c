@@ -56,7 +56,8 @@ int snap_publish(const char *mem_tmp, const char *mem_path, const char *state_tm
 		return 0;
 	if (rename(state_tmp, state_path) < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "state file %s: cannot rename %s to it: %s (memory file %s "
+		snprintf(err, errlen,
+			"state file %s: cannot rename %s to it: %s (memory file %s "
 			"is already the new one; restore refuses it with the old state file)",
 			state_path, state_tmp, strerror(-ret), mem_path);
 		return ret;

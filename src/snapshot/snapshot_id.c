@@ -106,11 +106,11 @@ void mem_id_parse(const char *value, size_t len, struct mem_id *out)
 	}
 	if (len != SNAP_ID_HEX_LEN && len != DIFF_LEN && len != DIFF_PARENT_LEN)
 		return;
-	if (len > SNAP_ID_HEX_LEN && memcmp(value + SNAP_ID_HEX_LEN, DIFF_SUFFIX,
-					     strlen(DIFF_SUFFIX)))
+	if (len > SNAP_ID_HEX_LEN &&
+		memcmp(value + SNAP_ID_HEX_LEN, DIFF_SUFFIX, strlen(DIFF_SUFFIX)))
 		return;
-	if (len == DIFF_PARENT_LEN && (value[DIFF_LEN] != ' ' ||
-					      !parse_hex_id(value + DIFF_LEN + 1, &out->parent)))
+	if (len == DIFF_PARENT_LEN &&
+		(value[DIFF_LEN] != ' ' || !parse_hex_id(value + DIFF_LEN + 1, &out->parent)))
 		return;
 	if (!parse_hex_id(value, &out->id))
 		return;
@@ -155,12 +155,15 @@ int snap_id_load(const struct snap_reader *r, struct snap_id *id, bool *found,
 		return -EINVAL; /* counted above: cannot happen */
 	/* A newer ember may add a binding of another kind; refusing it beats ignoring it. */
 	if (cur.version != SECTION_VERSION && cur.version != SECTION_VERSION_PARENT) {
-		snprintf(err, errlen, "state file: snapshot id section version %u, this ember "
-			"reads %u and %u", cur.version, SECTION_VERSION, SECTION_VERSION_PARENT);
+		snprintf(err, errlen,
+			"state file: snapshot id section version %u, this ember "
+			"reads %u and %u",
+			cur.version, SECTION_VERSION, SECTION_VERSION_PARENT);
 		return -EINVAL;
 	}
-	if (snap_get(&cur, id->b, SNAP_ID_BYTES) || (cur.version == SECTION_VERSION_PARENT &&
-						       snap_get(&cur, parent->b, SNAP_ID_BYTES)) ||
+	if (snap_get(&cur, id->b, SNAP_ID_BYTES) ||
+		(cur.version == SECTION_VERSION_PARENT &&
+			snap_get(&cur, parent->b, SNAP_ID_BYTES)) ||
 		cur.left != 0) {
 		memset(id, 0, sizeof(*id));
 		memset(parent, 0, sizeof(*parent));
@@ -212,8 +215,8 @@ int mem_id_write(int fd, const struct mem_id *m)
 
 /* ---- the verdict ---- */
 
-int snap_id_check_pair(const char *state_path, const struct snap_id *state_id,
-	const char *mem_path, const struct mem_id *m, char *err, size_t errlen)
+int snap_id_check_pair(const char *state_path, const struct snap_id *state_id, const char *mem_path,
+	const struct mem_id *m, char *err, size_t errlen)
 {
 	char want[SNAP_ID_HEX_LEN + 1], have[SNAP_ID_HEX_LEN + 1];
 
@@ -221,8 +224,10 @@ int snap_id_check_pair(const char *state_path, const struct snap_id *state_id,
 	case MEM_ID_NONE:
 		return 0; /* Firecracker's file, an older ember's, or no xattrs there */
 	case MEM_ID_INCOMPLETE:
-		snprintf(err, errlen, "memory file %s is incomplete: a merge into it was "
-			"interrupted", mem_path);
+		snprintf(err, errlen,
+			"memory file %s is incomplete: a merge into it was "
+			"interrupted",
+			mem_path);
 		return -EINVAL;
 	case MEM_ID_BAD:
 		snprintf(err, errlen, "memory file %s: its %s attribute is not a snapshot id",
@@ -237,23 +242,27 @@ int snap_id_check_pair(const char *state_path, const struct snap_id *state_id,
 	snap_id_format(state_id, want);
 	snap_id_format(&m->id, have);
 	if (!snap_id_equal(state_id, &m->id)) {
-		snprintf(err, errlen, "snapshot mismatch: state file %s is snapshot %s, but memory "
+		snprintf(err, errlen,
+			"snapshot mismatch: state file %s is snapshot %s, but memory "
 			"file %s belongs to snapshot %s (a crash between writing the two, or files "
-			"from different snapshots)", state_path, want, mem_path, have);
+			"from different snapshots)",
+			state_path, want, mem_path, have);
 		return -EINVAL;
 	}
 	if (m->kind == MEM_ID_DIFF) {
-		snprintf(err, errlen, "memory file %s holds only the pages snapshot %s dirtied: "
+		snprintf(err, errlen,
+			"memory file %s holds only the pages snapshot %s dirtied: "
 			"merge it onto its base (ember snapshot merge BASE %s) and restore state file "
-			"%s with the base", mem_path, want, mem_path, state_path);
+			"%s with the base",
+			mem_path, want, mem_path, state_path);
 		return -EINVAL;
 	}
 	return 0;
 }
 
 /* The diff on its own: is it one, and what does the merged file become? */
-static int check_merge_diff(const char *base_path, const char *diff_path,
-	const struct mem_id *d, struct mem_id *result, char *err, size_t errlen)
+static int check_merge_diff(const char *base_path, const char *diff_path, const struct mem_id *d,
+	struct mem_id *result, char *err, size_t errlen)
 {
 	*result = (struct mem_id){ .kind = MEM_ID_NONE };
 	switch (d->kind) {
@@ -263,8 +272,10 @@ static int check_merge_diff(const char *base_path, const char *diff_path,
 		*result = (struct mem_id){ .kind = MEM_ID_FULL, .id = d->id };
 		return 0;
 	case MEM_ID_FULL:
-		snprintf(err, errlen, "%s is a full snapshot's memory file, not a diff: merging its "
-			"holes would keep stale pages of %s", diff_path, base_path);
+		snprintf(err, errlen,
+			"%s is a full snapshot's memory file, not a diff: merging its "
+			"holes would keep stale pages of %s",
+			diff_path, base_path);
 		return -EINVAL;
 	default:
 		snprintf(err, errlen, "diff %s: its %s attribute says it is not a usable diff",
@@ -297,9 +308,10 @@ int snap_id_check_merge(const char *base_path, const struct mem_id *b, const cha
 			SNAP_ID_XATTR);
 		return -EINVAL;
 	case MEM_ID_DIFF:
-		snprintf(err, errlen, "base %s is itself a diff (snapshot %s): merge %s onto the "
-			"full memory of the snapshot it was taken after", base_path, base_hex,
-			diff_path);
+		snprintf(err, errlen,
+			"base %s is itself a diff (snapshot %s): merge %s onto the "
+			"full memory of the snapshot it was taken after",
+			base_path, base_hex, diff_path);
 		return -EINVAL;
 	case MEM_ID_FULL:
 		break;
@@ -307,17 +319,19 @@ int snap_id_check_merge(const char *base_path, const struct mem_id *b, const cha
 	if (d->kind == MEM_ID_NONE)
 		return 0; /* a diff from before ids: nothing to compare with, as before */
 	if (!d->has_parent) {
-		snprintf(err, errlen, "diff %s (snapshot %s) records no parent (a diff of a "
+		snprintf(err, errlen,
+			"diff %s (snapshot %s) records no parent (a diff of a "
 			"freshly booted VM, or one written before diffs recorded their parent): it "
-			"holds the pages dirtied since boot, not since snapshot %s (%s)", diff_path,
-			diff_hex, base_hex, base_path);
+			"holds the pages dirtied since boot, not since snapshot %s (%s)",
+			diff_path, diff_hex, base_hex, base_path);
 		return -EINVAL;
 	}
 	if (!snap_id_equal(&d->parent, &b->id)) {
-		snprintf(err, errlen, "wrong base: diff %s (snapshot %s) was taken after snapshot "
+		snprintf(err, errlen,
+			"wrong base: diff %s (snapshot %s) was taken after snapshot "
 			"%s, but %s holds snapshot %s (merge diffs in the order they were taken, onto "
-			"the memory of the snapshot before the first)", diff_path, diff_hex,
-			parent_hex, base_path, base_hex);
+			"the memory of the snapshot before the first)",
+			diff_path, diff_hex, parent_hex, base_path, base_hex);
 		return -EINVAL;
 	}
 	return 0;

@@ -9,7 +9,7 @@
 
 #include "ember/byteorder.h"
 
-#define TRAILER_SIZE 8 /* le64 CRC-64 */
+#define TRAILER_SIZE 8       /* le64 CRC-64 */
 #define STR_NULL 0xffffffffu /* the length that stands for a NULL string */
 
 /* Header field offsets. */
@@ -19,7 +19,7 @@
 #define OFF_COUNT 16
 
 /* "state file[ PATH]: <message>" into err (path may be NULL); returns ret. */
-__attribute__((format(printf, 5, 6))) int snap_file_fail(char *err, size_t errlen,
-	const char *path, int ret, const char *fmt, ...);
+__attribute__((format(printf, 5, 6))) int snap_file_fail(char *err, size_t errlen, const char *path,
+	int ret, const char *fmt, ...);
 
 #endif

@@ -34,8 +34,8 @@ static int check_size(uint64_t len, const char *path, char *err, size_t errlen)
 			SNAP_HEADER_SIZE + TRAILER_SIZE);
 	if (len > SNAP_MAX_FILE)
 		return snap_file_fail(err, errlen, path, -EFBIG,
-			"too large (%llu bytes, at most %u)",
-			(unsigned long long)len, SNAP_MAX_FILE);
+			"too large (%llu bytes, at most %u)", (unsigned long long)len,
+			SNAP_MAX_FILE);
 	return 0;
 }
 
@@ -60,21 +60,19 @@ static int parse_owned(struct snap_reader **out, uint8_t *image, size_t len, con
 	if (get_le16(image + OFF_MAJOR) != SNAP_MAJOR || get_le16(image + OFF_MINOR) > SNAP_MINOR) {
 		ret = snap_file_fail(err, errlen, path, -ENOTSUP,
 			"format version %u.%u, this ember reads %u.%u and older minors",
-			(unsigned)get_le16(image + OFF_MAJOR), (unsigned)get_le16(image + OFF_MINOR),
-			SNAP_MAJOR, SNAP_MINOR);
+			(unsigned)get_le16(image + OFF_MAJOR),
+			(unsigned)get_le16(image + OFF_MINOR), SNAP_MAJOR, SNAP_MINOR);
 		goto err_free_image;
 	}
 	end = len - TRAILER_SIZE;
 	if (crc64_jones(0, image, end) != get_le64(image + end)) {
-		ret = snap_file_fail(err, errlen, path, -EINVAL,
-			"CRC mismatch (file is corrupt)");
+		ret = snap_file_fail(err, errlen, path, -EINVAL, "CRC mismatch (file is corrupt)");
 		goto err_free_image;
 	}
 	count = get_le32(image + OFF_COUNT);
 	if (count > SNAP_MAX_SECTIONS) {
-		ret = snap_file_fail(err, errlen, path, -EINVAL,
-			"%u sections, at most %u allowed", count,
-			SNAP_MAX_SECTIONS);
+		ret = snap_file_fail(err, errlen, path, -EINVAL, "%u sections, at most %u allowed",
+			count, SNAP_MAX_SECTIONS);
 		goto err_free_image;
 	}
 
@@ -104,8 +102,7 @@ static int parse_owned(struct snap_reader **out, uint8_t *image, size_t len, con
 		pos += SNAP_SECTION_HEADER_SIZE;
 		if (slen > end - pos) {
 			ret = snap_file_fail(err, errlen, path, -EINVAL,
-				"section %u (id %u) runs past the end",
-				i, s->id);
+				"section %u (id %u) runs past the end", i, s->id);
 			goto err_free_sections;
 		}
 		s->off = pos;
@@ -114,8 +111,7 @@ static int parse_owned(struct snap_reader **out, uint8_t *image, size_t len, con
 	}
 	if (pos != end) {
 		ret = snap_file_fail(err, errlen, path, -EINVAL,
-			"%zu unexpected bytes after the last section",
-			end - pos);
+			"%zu unexpected bytes after the last section", end - pos);
 		goto err_free_sections;
 	}
 	r->image = image;
@@ -191,8 +187,7 @@ int snap_reader_open(struct snap_reader **out, const char *path, char *err, size
 			continue;
 		if (n < 0) {
 			e = errno;
-			ret = snap_file_fail(err, errlen, path, -e,
-				"cannot read: %s", strerror(e));
+			ret = snap_file_fail(err, errlen, path, -e, "cannot read: %s", strerror(e));
 			goto err_free_buf;
 		}
 		if (n == 0)
@@ -238,7 +233,9 @@ int snap_reader_find(const struct snap_reader *r, uint32_t id, unsigned n, struc
 
 		if (s->id != id || n-- > 0)
 			continue;
-		*c = (struct snap_cursor){ .p = r->image + s->off, .left = s->len, .id = s->id,
+		*c = (struct snap_cursor){ .p = r->image + s->off,
+			.left = s->len,
+			.id = s->id,
 			.version = s->version };
 		return 0;
 	}

@@ -15,7 +15,7 @@
 
 #include "ember/guest_mem.h"
 
-#ifndef USERFAULTFD_IOC_NEW  /* linux/userfaultfd.h before 6.1 */
+#ifndef USERFAULTFD_IOC_NEW /* linux/userfaultfd.h before 6.1 */
 #define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
 #endif
 
@@ -42,8 +42,10 @@ static int create_uffd(const char *path, char *err, size_t errlen)
 	if (fd >= 0)
 		return fd;
 	e = errno;
-	snprintf(err, errlen, "uffd backend %s: cannot create a userfaultfd: %s "
-		"(/dev/userfaultfd: %s)", path, strerror(e), strerror(dev_errno));
+	snprintf(err, errlen,
+		"uffd backend %s: cannot create a userfaultfd: %s "
+		"(/dev/userfaultfd: %s)",
+		path, strerror(e), strerror(dev_errno));
 	return -e;
 }
 
@@ -60,7 +62,8 @@ static int setup_uffd(const struct guest_mem *gm, const char *path, int fd, char
 		return -e;
 	}
 	if (!(api.features & UFFD_FEATURE_EVENT_REMOVE)) {
-		snprintf(err, errlen, "uffd backend %s: kernel lacks UFFD_FEATURE_EVENT_REMOVE", path);
+		snprintf(err, errlen, "uffd backend %s: kernel lacks UFFD_FEATURE_EVENT_REMOVE",
+			path);
 		return -ENOTSUP;
 	}
 	for (unsigned i = 0; i < gm->nr_regions; i++) {
@@ -72,14 +75,17 @@ static int setup_uffd(const struct guest_mem *gm, const char *path, int fd, char
 
 		if (ioctl(fd, UFFDIO_REGISTER, &reg) < 0) {
 			e = errno;
-			snprintf(err, errlen, "uffd backend %s: cannot register region %u "
-				"(%" PRIu64 " bytes at %p): %s", path, i, r->size, (void *)r->host,
-				strerror(e));
+			snprintf(err, errlen,
+				"uffd backend %s: cannot register region %u "
+				"(%" PRIu64 " bytes at %p): %s",
+				path, i, r->size, (void *)r->host, strerror(e));
 			return -e;
 		}
 		if (!(reg.ioctls & (1ULL << _UFFDIO_COPY))) {
-			snprintf(err, errlen, "uffd backend %s: region %u cannot be filled with "
-				"UFFDIO_COPY", path, i);
+			snprintf(err, errlen,
+				"uffd backend %s: region %u cannot be filled with "
+				"UFFDIO_COPY",
+				path, i);
 			return -ENOTSUP;
 		}
 	}
@@ -124,7 +130,9 @@ static int send_handshake(int sock, int uffd, const char *msg, size_t len, const
 		struct cmsghdr align;
 	} ctl;
 	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+	struct msghdr mh = { .msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = ctl.buf,
 		.msg_controllen = sizeof(ctl.buf) };
 	struct cmsghdr *c;
 	size_t done = 0;
@@ -153,8 +161,8 @@ static int send_handshake(int sock, int uffd, const char *msg, size_t len, const
 	return 0;
 }
 
-int uffd_backend_attach(const struct guest_mem *gm, const char *socket_path, int *uffd,
-	int *sock, char *err, size_t errlen)
+int uffd_backend_attach(const struct guest_mem *gm, const char *socket_path, int *uffd, int *sock,
+	char *err, size_t errlen)
 {
 	struct uffd_region regs[GUEST_MEM_MAX_REGIONS];
 	char msg[UFFD_HANDSHAKE_MAX];
@@ -168,7 +176,8 @@ int uffd_backend_attach(const struct guest_mem *gm, const char *socket_path, int
 	}
 	for (unsigned i = 0; i < gm->nr_regions; i++) {
 		if (!gm->regions[i].host) {
-			snprintf(err, errlen, "uffd backend %s: region %u is not mapped", socket_path, i);
+			snprintf(err, errlen, "uffd backend %s: region %u is not mapped",
+				socket_path, i);
 			return -EINVAL;
 		}
 		regs[i] = (struct uffd_region){
@@ -176,7 +185,7 @@ int uffd_backend_attach(const struct guest_mem *gm, const char *socket_path, int
 			.size = gm->regions[i].size,
 			.offset = gm->regions[i].file_offset,
 			.page_size = gm->page_size,
-			.page_size_kib = gm->page_size,  /* bytes, as Firecracker sends it */
+			.page_size_kib = gm->page_size, /* bytes, as Firecracker sends it */
 		};
 	}
 	len = uffd_handshake_encode(regs, gm->nr_regions, msg, sizeof(msg));
@@ -206,6 +215,6 @@ int uffd_backend_attach(const struct guest_mem *gm, const char *socket_path, int
 err_close_sock:
 	close(s);
 err_close_uffd:
-	close(fd);  /* the last reference: the kernel unregisters every range */
+	close(fd); /* the last reference: the kernel unregisters every range */
 	return ret;
 }

@@ -16,7 +16,11 @@
 #define EXACT_LIMIT 9007199254740992.0
 
 static const char *const FIELDS[] = {
-	"base_host_virt_addr", "size", "offset", "page_size", "page_size_kib",
+	"base_host_virt_addr",
+	"size",
+	"offset",
+	"page_size",
+	"page_size_kib",
 };
 
 int uffd_handshake_encode(const struct uffd_region *r, unsigned n, char *buf, size_t len)
@@ -34,8 +38,8 @@ int uffd_handshake_encode(const struct uffd_region *r, unsigned n, char *buf, si
 				"%s{\"base_host_virt_addr\":%" PRIu64 ",\"size\":%" PRIu64
 				",\"offset\":%" PRIu64 ",\"page_size\":%" PRIu64
 				",\"page_size_kib\":%" PRIu64 "}",
-				i == 0 ? "[" : ",", r[i].base_host_virt_addr, r[i].size, r[i].offset,
-				r[i].page_size, r[i].page_size_kib);
+				i == 0 ? "[" : ",", r[i].base_host_virt_addr, r[i].size,
+				r[i].offset, r[i].page_size, r[i].page_size_kib);
 		if (w < 0 || (size_t)w >= len - used)
 			return -ENOSPC;
 		used += (size_t)w;
@@ -75,10 +79,11 @@ static int check_duplicates(const cJSON *obj, unsigned i, char *err, size_t errl
 	unsigned seen[sizeof(FIELDS) / sizeof(FIELDS[0])] = { 0 };
 	const cJSON *c;
 
-	cJSON_ArrayForEach(c, obj)
+	cJSON_ArrayForEach (c, obj)
 		for (unsigned f = 0; f < sizeof(FIELDS) / sizeof(FIELDS[0]); f++)
 			if (c->string && !strcmp(c->string, FIELDS[f]) && ++seen[f] > 1) {
-				snprintf(err, errlen, "region %u: duplicate field '%s'", i, FIELDS[f]);
+				snprintf(err, errlen, "region %u: duplicate field '%s'", i,
+					FIELDS[f]);
 				return -EINVAL;
 			}
 	return 0;
@@ -89,8 +94,9 @@ static int check_region(const struct uffd_region *r, unsigned i, char *err, size
 	uint64_t ps = r->page_size;
 
 	if (ps < MIN_PAGE || (ps & (ps - 1))) {
-		snprintf(err, errlen, "region %u: page_size %" PRIu64 " is not a power of two >= %d",
-			i, ps, MIN_PAGE);
+		snprintf(err, errlen,
+			"region %u: page_size %" PRIu64 " is not a power of two >= %d", i, ps,
+			MIN_PAGE);
 		return -EINVAL;
 	}
 	if (r->size == 0) {
@@ -98,14 +104,15 @@ static int check_region(const struct uffd_region *r, unsigned i, char *err, size
 		return -EINVAL;
 	}
 	if (r->base_host_virt_addr % ps || r->size % ps) {
-		snprintf(err, errlen, "region %u: base 0x%" PRIx64 " or size %" PRIu64
-			" is not a multiple of page_size %" PRIu64, i, r->base_host_virt_addr, r->size,
-			ps);
+		snprintf(err, errlen,
+			"region %u: base 0x%" PRIx64 " or size %" PRIu64
+			" is not a multiple of page_size %" PRIu64,
+			i, r->base_host_virt_addr, r->size, ps);
 		return -EINVAL;
 	}
 	/* Both sums stay below 2^54: each term was checked below 2^53. */
 	if (r->base_host_virt_addr + r->size > (uint64_t)EXACT_LIMIT ||
-	    r->offset + r->size > (uint64_t)EXACT_LIMIT) {
+		r->offset + r->size > (uint64_t)EXACT_LIMIT) {
 		snprintf(err, errlen, "region %u: end of range is out of bounds", i);
 		return -EINVAL;
 	}
@@ -127,7 +134,8 @@ static int check_overlaps(const struct uffd_region *r, unsigned n, char *err, si
 				return -EINVAL;
 			}
 			if (overlap(r[i].offset, r[i].size, r[j].offset, r[j].size)) {
-				snprintf(err, errlen, "regions %u and %u overlap in the memory file", j, i);
+				snprintf(err, errlen,
+					"regions %u and %u overlap in the memory file", j, i);
 				return -EINVAL;
 			}
 		}
@@ -172,7 +180,8 @@ int uffd_handshake_parse(const char *json, size_t len, struct uffd_region *out, 
 	/* Only whitespace (or the NUL some senders add) may follow the array. */
 	for (const char *p = end; p < copy + len; p++)
 		if (!(*p && strchr(" \t\r\n", *p)) && !(*p == '\0' && p + 1 == copy + len)) {
-			snprintf(err, errlen, "handshake has trailing bytes after the JSON (byte %zu)",
+			snprintf(err, errlen,
+				"handshake has trailing bytes after the JSON (byte %zu)",
 				(size_t)(p - copy));
 			goto out;
 		}
@@ -180,7 +189,7 @@ int uffd_handshake_parse(const char *json, size_t len, struct uffd_region *out, 
 		snprintf(err, errlen, "handshake is not a JSON array");
 		goto out;
 	}
-	cJSON_ArrayForEach(item, root) {
+	cJSON_ArrayForEach (item, root) {
 		struct uffd_region r;
 		uint64_t *fields[] = { &r.base_host_virt_addr, &r.size, &r.offset, &r.page_size,
 			&r.page_size_kib };
@@ -223,17 +232,19 @@ int uffd_handshake_check_file(const struct uffd_region *r, unsigned n, uint64_t 
 
 	for (unsigned i = 0; i < n; i++) {
 		if (r[i].offset > file_size || r[i].size > file_size - r[i].offset) {
-			snprintf(err, errlen, "region %u (offset %" PRIu64 ", size %" PRIu64
-				") ends beyond the memory file (%" PRIu64 " bytes)", i, r[i].offset,
-				r[i].size, file_size);
+			snprintf(err, errlen,
+				"region %u (offset %" PRIu64 ", size %" PRIu64
+				") ends beyond the memory file (%" PRIu64 " bytes)",
+				i, r[i].offset, r[i].size, file_size);
 			return -EINVAL;
 		}
 		if (__builtin_add_overflow(total, r[i].size, &total))
 			total = UINT64_MAX;
 	}
 	if (total != file_size) {
-		snprintf(err, errlen, "regions add up to %" PRIu64 " bytes but the memory file has %"
-			PRIu64, total, file_size);
+		snprintf(err, errlen,
+			"regions add up to %" PRIu64 " bytes but the memory file has %" PRIu64,
+			total, file_size);
 		return -EINVAL;
 	}
 	return 0;

@@ -7,9 +7,9 @@
 #include <errno.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
-#include <stdbool.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,8 +75,8 @@ static void *watch(void *arg)
 	return NULL;
 }
 
-struct uffd_watch *uffd_watch_start(int sock, int uffd, struct guest_mem *gm,
-	uffd_lost_fn lost, void *opaque, char *err, size_t errlen)
+struct uffd_watch *uffd_watch_start(int sock, int uffd, struct guest_mem *gm, uffd_lost_fn lost,
+	void *opaque, char *err, size_t errlen)
 {
 	struct uffd_watch *w = calloc(1, sizeof(*w));
 	sigset_t all, old;

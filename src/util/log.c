@@ -96,8 +96,8 @@ static bool module_passes(const char *file)
 		return false;
 	if (!strncmp(file, "src/", 4))
 		file += 4;
-	return !strncmp(file, module_filter, n) && (file[n] == '/' || file[n] == '.' ||
-		file[n] == 0 || module_filter[n - 1] == '/');
+	return !strncmp(file, module_filter, n) &&
+		(file[n] == '/' || file[n] == '.' || file[n] == 0 || module_filter[n - 1] == '/');
 }
 
 int log_set_file(const char *path)

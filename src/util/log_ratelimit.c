@@ -28,8 +28,8 @@ bool log_ratelimit_allow(struct log_ratelimit *rl, uint64_t now_us, uint64_t *he
 	return true;
 }
 
-void log_ratelimited_at(struct log_ratelimit *rl, enum log_level level, const char *file,
-	int line, const char *fmt, ...)
+void log_ratelimited_at(struct log_ratelimit *rl, enum log_level level, const char *file, int line,
+	const char *fmt, ...)
 {
 	uint64_t held_back = 0;
 	char msg[512];

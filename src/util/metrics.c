@@ -14,7 +14,10 @@
 #include "ember/log.h"
 
 static const char *const method_keys[METRICS_METHODS] = {
-	"get_api_requests", "put_api_requests", "patch_api_requests", "delete_api_requests",
+	"get_api_requests",
+	"put_api_requests",
+	"patch_api_requests",
+	"delete_api_requests",
 };
 
 static const char *const endpoint_names[METRICS_ENDPOINTS] = {
@@ -43,11 +46,11 @@ static const char *const endpoint_names[METRICS_ENDPOINTS] = {
 #define EP(x) (1u << METRICS_EP_##x)
 /* Which endpoints each method has, so a line lists only counters that can move. */
 static const uint32_t method_endpoints[METRICS_METHODS] = {
-	[METRICS_GET] = EP(INSTANCE_INFO) | EP(VERSION) | EP(MACHINE_CFG) | EP(BALLOON) |
-		EP(MMDS) | EP(VM_CONFIG) | EP(OTHER),
-	[METRICS_PUT] = EP(MACHINE_CFG) | EP(BOOT_SOURCE) | EP(CPU_CFG) | EP(DRIVE) |
-		EP(NETWORK) | EP(VSOCK) | EP(ENTROPY) | EP(BALLOON) | EP(LOGGER) | EP(METRICS) |
-		EP(MMDS) | EP(ACTIONS) | EP(SNAPSHOT_CREATE) | EP(SNAPSHOT_LOAD) | EP(OTHER),
+	[METRICS_GET] = EP(INSTANCE_INFO) | EP(VERSION) | EP(MACHINE_CFG) | EP(BALLOON) | EP(MMDS) |
+		EP(VM_CONFIG) | EP(OTHER),
+	[METRICS_PUT] = EP(MACHINE_CFG) | EP(BOOT_SOURCE) | EP(CPU_CFG) | EP(DRIVE) | EP(NETWORK) |
+		EP(VSOCK) | EP(ENTROPY) | EP(BALLOON) | EP(LOGGER) | EP(METRICS) | EP(MMDS) |
+		EP(ACTIONS) | EP(SNAPSHOT_CREATE) | EP(SNAPSHOT_LOAD) | EP(OTHER),
 	[METRICS_PATCH] = EP(MACHINE_CFG) | EP(DRIVE) | EP(NETWORK) | EP(BALLOON) | EP(MMDS) |
 		EP(VM_STATE) | EP(OTHER),
 	[METRICS_DELETE] = EP(DRIVE) | EP(NETWORK) | EP(OTHER),
@@ -228,8 +231,8 @@ int metrics_flush(const struct metrics_source *src, char *err, size_t errlen)
 	if (n < 0 || (size_t)n != len) {
 		ret = n < 0 ? -errno : -EIO;
 		m.counters[METRICS_MISSED_WRITES]++;
-		snprintf(err, errlen, "Failed to write metrics: %s", n < 0 ? strerror(errno) :
-			"short write");
+		snprintf(err, errlen, "Failed to write metrics: %s",
+			n < 0 ? strerror(errno) : "short write");
 		return ret;
 	}
 	/* Written: the counters start again from zero; latencies keep their last value. */

@@ -19,8 +19,9 @@ static int check_bucket(const char *name, const struct token_bucket_config *c, c
 		return -EINVAL;
 	}
 	if (c->size > MAX_TOKENS || c->one_time_burst > MAX_TOKENS ||
-	    c->refill_time_ms > MAX_REFILL_MS) {
-		snprintf(err, errlen, "%s: size, one_time_burst or refill_time_ms is too large", name);
+		c->refill_time_ms > MAX_REFILL_MS) {
+		snprintf(err, errlen, "%s: size, one_time_burst or refill_time_ms is too large",
+			name);
 		return -EINVAL;
 	}
 	return 0;
@@ -58,12 +59,13 @@ int rate_limiter_init(struct rate_limiter *rl, const struct rate_limit *limit, u
 	return 0;
 }
 
-int rate_limiter_update(struct rate_limiter *rl, const struct rate_limit_update *u,
-	uint64_t now_ns, char *err, size_t errlen)
+int rate_limiter_update(struct rate_limiter *rl, const struct rate_limit_update *u, uint64_t now_ns,
+	char *err, size_t errlen)
 {
 	static const struct token_bucket_config none;
 	/* A removed bucket becomes the empty configuration: unlimited, nothing left over. */
-	const struct token_bucket_config *bw = u->limit.bandwidth.size ? &u->limit.bandwidth : &none;
+	const struct token_bucket_config *bw = u->limit.bandwidth.size ? &u->limit.bandwidth
+								       : &none;
 	const struct token_bucket_config *ops = u->limit.ops.size ? &u->limit.ops : &none;
 	int ret = u->bandwidth_set ? check_bucket("bandwidth", bw, err, errlen) : 0;
 
@@ -167,8 +169,7 @@ void rate_limiter_save(const struct rate_limiter *rl, struct rate_limiter_state 
 	st->ops_burst = rl->ops.burst;
 }
 
-static void bucket_restore(struct token_bucket *b, int64_t budget, uint64_t burst,
-	uint64_t now_ns)
+static void bucket_restore(struct token_bucket *b, int64_t budget, uint64_t burst, uint64_t now_ns)
 {
 	int64_t size = (int64_t)b->cfg.size;
 

@@ -30,8 +30,7 @@ static size_t emit(uint8_t *out, size_t at, const uint8_t *s, size_t n)
 	return at + n;
 }
 
-size_t term_queries_filter(struct term_queries *t, const uint8_t *in, size_t len,
-	uint8_t *out)
+size_t term_queries_filter(struct term_queries *t, const uint8_t *in, size_t len, uint8_t *out)
 {
 	size_t o = 0;
 

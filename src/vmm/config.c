@@ -109,8 +109,8 @@ static int check_id(const char *what, const char *id, char *err, size_t errlen)
 	}
 	for (const char *p = id; *p; p++) {
 		if (!isalnum((unsigned char)*p) && *p != '_') {
-			snprintf(err, errlen, "%s '%s': ids may hold only letters, digits and _", what,
-				id);
+			snprintf(err, errlen, "%s '%s': ids may hold only letters, digits and _",
+				what, id);
 			return -EINVAL;
 		}
 	}
@@ -129,8 +129,10 @@ static int check_drive_kind(const struct drive_config *d, char *err, size_t errl
 		return -errno;
 	}
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-		snprintf(err, errlen, "drive '%s': the block device backing file %s is not a "
-			"regular file or a block device", d->id, d->path);
+		snprintf(err, errlen,
+			"drive '%s': the block device backing file %s is not a "
+			"regular file or a block device",
+			d->id, d->path);
 		return -EINVAL;
 	}
 	return 0;
@@ -179,14 +181,15 @@ int vm_config_check_names(const struct vm_config *cfg, char *err, size_t errlen)
 	for (unsigned i = 0; !ret && i < cfg->nr_nets; i++) {
 		const struct net_config *n = &cfg->nets[i];
 		if (!n->tap || !n->tap[0] || strlen(n->tap) >= 16) {
-			snprintf(err, errlen, "net '%s': tap needs a device name of 1 to 15 characters",
-				n->id);
+			snprintf(err, errlen,
+				"net '%s': tap needs a device name of 1 to 15 characters", n->id);
 			ret = -EINVAL;
 		}
 	}
-	if (!ret && cfg->vsock.enabled && (cfg->vsock.guest_cid < 3 || !cfg->vsock.uds_path ||
-		!cfg->vsock.uds_path[0])) {
-		snprintf(err, errlen, "vsock: guest_cid must be 3 or more and uds_path is required");
+	if (!ret && cfg->vsock.enabled &&
+		(cfg->vsock.guest_cid < 3 || !cfg->vsock.uds_path || !cfg->vsock.uds_path[0])) {
+		snprintf(err, errlen,
+			"vsock: guest_cid must be 3 or more and uds_path is required");
 		ret = -EINVAL;
 	}
 	return ret;
@@ -200,7 +203,8 @@ static int check_devices(const struct vm_config *cfg, char *err, size_t errlen)
 	for (unsigned i = 0; !ret && i < cfg->nr_drives; i++) {
 		const struct drive_config *d = &cfg->drives[i];
 		if (access(d->path, d->read_only ? R_OK : R_OK | W_OK) < 0) {
-			snprintf(err, errlen, "drive '%s': %s: %s", d->id, d->path, strerror(errno));
+			snprintf(err, errlen, "drive '%s': %s: %s", d->id, d->path,
+				strerror(errno));
 			return -EINVAL;
 		}
 		ret = check_drive_kind(d, err, errlen);
@@ -230,7 +234,8 @@ static int check(const struct vm_config *cfg, bool boot_source, char *err, size_
 		return -EINVAL;
 	}
 	if (cfg->smt && cfg->vcpus > 1 && cfg->vcpus % 2) {
-		snprintf(err, errlen, "vcpus: %u with smt: must be 1 or an even number", cfg->vcpus);
+		snprintf(err, errlen, "vcpus: %u with smt: must be 1 or an even number",
+			cfg->vcpus);
 		return -EINVAL;
 	}
 	if (cfg->mem_mib < VM_MIN_MEM_MIB) {

@@ -35,7 +35,7 @@ struct console {
 	pthread_mutex_t lock; /* guards pending, screen_len, limit and dropped */
 	struct rate_limiter limit;
 	uint64_t dropped; /* output bytes over the limit */
-	char *pending; /* PENDING_MAX bytes */
+	char *pending;    /* PENDING_MAX bytes */
 	size_t pending_len;
 	/* The last screen_len bytes of pending are for the terminal and not written yet: the
 	 * loop hands them to the terminal's owner (console_reserve_terminal). Always a tail,
@@ -188,8 +188,9 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 struct console *console_new(struct ev_loop *loop, const struct console_opts *o,
 	console_input_fn input, console_notify_fn notify, void *opaque, char *err, size_t errlen)
 {
-	const struct rate_limit limit = { .bandwidth = o->limit ? *o->limit :
-		(struct token_bucket_config){ 0 } };
+	const struct rate_limit limit = {
+		.bandwidth = o->limit ? *o->limit : (struct token_bucket_config){ 0 }
+	};
 	struct console *c = calloc(1, sizeof(*c));
 
 	/* Both windows whole from the start: the vCPU threads append to `pending` and never
@@ -340,8 +341,7 @@ void console_reserve_terminal(console_show_fn show, void *opaque)
 	atomic_store(&screen_reserved, show != NULL);
 }
 
-int console_attach(struct console *c, uint8_t escape, console_detach_fn detached,
-	void *opaque)
+int console_attach(struct console *c, uint8_t escape, console_detach_fn detached, void *opaque)
 {
 	if (atomic_load(&c->attached) || ev_is_active(&c->in_watcher))
 		return -EBUSY;

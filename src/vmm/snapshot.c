@@ -76,8 +76,8 @@ static void clear_pending(struct vm *vm)
 
 /* ---- create ---- */
 
-static int build_state(struct vm *vm, struct snap_writer *w, const struct mem_id *id,
-	char *err, size_t errlen)
+static int build_state(struct vm *vm, struct snap_writer *w, const struct mem_id *id, char *err,
+	size_t errlen)
 {
 	int ret = snapshot_save_vm_info(vm, w);
 
@@ -115,8 +115,7 @@ static int build_state(struct vm *vm, struct snap_writer *w, const struct mem_id
 /* A diff goes to a temporary file renamed over mem_path: if mem_path is the memory of
  * the very snapshot the diff is taken after, the rename would replace the only base the
  * diff can be merged onto. A file that cannot be read, or has no id, cannot tell. */
-static int check_not_parent(const struct mem_id *id, const char *mem_path, char *err,
-	size_t errlen)
+static int check_not_parent(const struct mem_id *id, const char *mem_path, char *err, size_t errlen)
 {
 	char hex[SNAP_ID_HEX_LEN + 1];
 	struct mem_id there;
@@ -132,9 +131,11 @@ static int check_not_parent(const struct mem_id *id, const char *mem_path, char 
 	if (ret || there.kind != MEM_ID_FULL || !snap_id_equal(&there.id, &id->parent))
 		return 0;
 	snap_id_format(&there.id, hex);
-	snprintf(err, errlen, "snapshot: memory file %s holds snapshot %s, the one this diff is "
+	snprintf(err, errlen,
+		"snapshot: memory file %s holds snapshot %s, the one this diff is "
 		"taken after: writing the diff there would replace its base (write the diff to "
-		"another path, then merge it onto %s)", mem_path, hex, mem_path);
+		"another path, then merge it onto %s)",
+		mem_path, hex, mem_path);
 	return -EEXIST;
 }
 

@@ -29,8 +29,7 @@ static int check_pair(const struct snap_reader *r, const struct restore_params *
 		log_debug("restore: the memory file is the uffd handler's to check");
 		return 0;
 	}
-	return mem_file_check_id(p->backend_path, p->state_path, *found ? id : NULL, err,
-		errlen);
+	return mem_file_check_id(p->backend_path, p->state_path, *found ? id : NULL, err, errlen);
 }
 
 /* The index of the entry named `id` among `n` ids, or n. The ids were checked when the
@@ -44,8 +43,7 @@ static unsigned find_id(const char *const *ids, unsigned n, const char *id)
 	return k;
 }
 
-static int apply_nets(const struct restore_params *p, struct vm_config *c, char *err,
-	size_t errlen)
+static int apply_nets(const struct restore_params *p, struct vm_config *c, char *err, size_t errlen)
 {
 	const char *ids[VM_MAX_NETS];
 
@@ -60,13 +58,17 @@ static int apply_nets(const struct restore_params *p, struct vm_config *c, char 
 		}
 		k = find_id(ids, c->nr_nets, o->iface_id);
 		if (k == c->nr_nets) {
-			snprintf(err, errlen, "Unknown Network Device: no interface '%s' in the "
-				"snapshot", o->iface_id);
+			snprintf(err, errlen,
+				"Unknown Network Device: no interface '%s' in the "
+				"snapshot",
+				o->iface_id);
 			return -EINVAL;
 		}
 		if (!o->host_dev_name || !o->host_dev_name[0] || strlen(o->host_dev_name) >= 16) {
-			snprintf(err, errlen, "net override '%s': tap needs a name of 1 to 15 "
-				"characters", o->iface_id);
+			snprintf(err, errlen,
+				"net override '%s': tap needs a name of 1 to 15 "
+				"characters",
+				o->iface_id);
 			return -EINVAL;
 		}
 		c->nets[k].tap = (char *)o->host_dev_name;
@@ -95,7 +97,8 @@ static int apply_drives(const struct restore_params *p, struct vm_config *c, cha
 			return -EINVAL;
 		}
 		if (!o->path_on_host || !o->path_on_host[0]) {
-			snprintf(err, errlen, "drive override '%s': path_on_host is empty", o->drive_id);
+			snprintf(err, errlen, "drive override '%s': path_on_host is empty",
+				o->drive_id);
 			return -EINVAL;
 		}
 		c->drives[k].path = (char *)o->path_on_host;
@@ -123,8 +126,8 @@ int snapshot_apply_overrides(const struct restore_params *p, struct vm_config *c
 /* What the memory backend needs, checked before KVM is touched. File: the memory file is
  * mapped privately, so hugetlbfs pages cannot come from it; and a file shorter than the
  * regions would turn the guest's first touch past its end into SIGBUS in ember. */
-static int check_backend(const struct restore_params *p, const struct vm_config *cfg,
-	char *err, size_t errlen)
+static int check_backend(const struct restore_params *p, const struct vm_config *cfg, char *err,
+	size_t errlen)
 {
 	uint64_t need = cfg->mem_mib << 20;
 	struct stat st;
@@ -132,7 +135,8 @@ static int check_backend(const struct restore_params *p, const struct vm_config 
 	if (p->backend != MEM_BACKEND_FILE)
 		return 0;
 	if (cfg->mem_backing == GUEST_MEM_HUGETLB) {
-		snprintf(err, errlen, "Cannot restore hugetlbfs backed snapshot by mapping the "
+		snprintf(err, errlen,
+			"Cannot restore hugetlbfs backed snapshot by mapping the "
 			"memory file. Please use uffd.");
 		return -EINVAL;
 	}
@@ -150,8 +154,8 @@ static int check_backend(const struct restore_params *p, const struct vm_config 
 }
 
 int snapshot_check_restore(const struct snap_reader *r, const struct restore_params *p,
-	const char *host_vendor, struct vm_config *cfg, struct snap_id *id, bool *has_id,
-	char *err, size_t errlen)
+	const char *host_vendor, struct vm_config *cfg, struct snap_id *id, bool *has_id, char *err,
+	size_t errlen)
 {
 	int ret = snapshot_load_vm_info(r, cfg, err, errlen);
 

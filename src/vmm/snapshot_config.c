@@ -79,9 +79,11 @@ int snapshot_save_devices(const struct vm_config *c, struct snap_writer *w)
 	if (!ret)
 		ret = put_limit(w, &c->entropy.limit);
 	if (!ret)
-		ret = snap_put(w, &(uint32_t[5]){ c->balloon.enabled, c->balloon.amount_mib,
-			c->balloon.deflate_on_oom, c->balloon.stats_polling_interval_s,
-			c->balloon.free_page_reporting }, 5 * sizeof(uint32_t));
+		ret = snap_put(w,
+			&(uint32_t[5]){ c->balloon.enabled, c->balloon.amount_mib,
+				c->balloon.deflate_on_oom, c->balloon.stats_polling_interval_s,
+				c->balloon.free_page_reporting },
+			5 * sizeof(uint32_t));
 	return ret ? ret : snap_section_end(w);
 }
 
@@ -131,8 +133,10 @@ int snapshot_load_devices(const struct snap_reader *r, struct vm_config *c, char
 	get_limit(&cur, &c->entropy.limit);
 	if (snap_get(&cur, b, sizeof(b)) || cur.bad)
 		goto bad;
-	c->balloon = (struct balloon_config){ .enabled = b[0] != 0, .amount_mib = b[1],
-		.deflate_on_oom = b[2] != 0, .stats_polling_interval_s = b[3],
+	c->balloon = (struct balloon_config){ .enabled = b[0] != 0,
+		.amount_mib = b[1],
+		.deflate_on_oom = b[2] != 0,
+		.stats_polling_interval_s = b[3],
 		.free_page_reporting = b[4] != 0 };
 	/* A NULL or duplicate id would reach strcmp in the overrides and the device builders:
 	 * the names are checked here, before the configuration is used at all. */

@@ -116,7 +116,8 @@ int snapshot_load_cpu_model(const struct snap_reader *r, struct vm_config *c, ch
 	if (snap_reader_find(r, SNAP_SEC_CPU_MODEL, 0, &cur))
 		return 0;
 	if (cur.version != CPU_MODEL_VERSION) {
-		snprintf(err, errlen, "state file: cpu model section version %u, this ember reads %d",
+		snprintf(err, errlen,
+			"state file: cpu model section version %u, this ember reads %d",
 			cur.version, CPU_MODEL_VERSION);
 		return -EINVAL;
 	}

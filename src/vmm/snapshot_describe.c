@@ -22,7 +22,8 @@ static void describe_devices(const struct snap_reader *r, struct vm_config *cfg,
 	for (unsigned i = 0; i < cfg->nr_nets; i++)
 		fprintf(out, "net:           %s tap %s\n", cfg->nets[i].id, cfg->nets[i].tap);
 	if (cfg->vsock.enabled)
-		fprintf(out, "vsock:         cid %u %s\n", cfg->vsock.guest_cid, cfg->vsock.uds_path);
+		fprintf(out, "vsock:         cid %u %s\n", cfg->vsock.guest_cid,
+			cfg->vsock.uds_path);
 	if (cfg->entropy.enabled)
 		fprintf(out, "entropy:       yes\n");
 	if (cfg->balloon.enabled)
@@ -63,8 +64,8 @@ int vm_snapshot_format(const char *state_path, unsigned *major, unsigned *minor,
 
 int vm_snapshot_describe(const char *state_path, FILE *out, char *err, size_t errlen)
 {
-	static const char *const section_names[] = { "?", "vm info", "memory", "vm state",
-		"vcpu", "device" };
+	static const char *const section_names[] = { "?", "vm info", "memory", "vm state", "vcpu",
+		"device" };
 	struct snap_reader *r = NULL;
 	struct vm_config cfg;
 	unsigned major, minor;
@@ -90,7 +91,8 @@ int vm_snapshot_describe(const char *state_path, FILE *out, char *err, size_t er
 		describe_devices(r, &cfg, out);
 		fprintf(out, "sections:      %u\n", snap_reader_count(r));
 		for (unsigned id = SNAP_SEC_VM_INFO; id <= SNAP_SEC_DEVICE; id++)
-			fprintf(out, "  %-12s %u\n", section_names[id], snap_reader_count_id(r, id));
+			fprintf(out, "  %-12s %u\n", section_names[id],
+				snap_reader_count_id(r, id));
 		for (unsigned i = 0; i < snap_reader_count_id(r, SNAP_SEC_DEVICE); i++) {
 			struct snap_cursor cur;
 			const char *name = NULL;

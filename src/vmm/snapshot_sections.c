@@ -21,8 +21,8 @@ int snapshot_save_vm_info(const struct vm *vm, struct snap_writer *w)
 	if (!ret)
 		ret = snap_put_u64(w, c->mem_mib);
 	if (!ret)
-		ret = snap_put_u32(w, c->mem_backing == GUEST_MEM_FILE ? GUEST_MEM_ANON
-									: c->mem_backing);
+		ret = snap_put_u32(w,
+			c->mem_backing == GUEST_MEM_FILE ? GUEST_MEM_ANON : c->mem_backing);
 	if (!ret)
 		ret = snap_put_str(w, c->kernel);
 	if (!ret)
@@ -135,8 +135,9 @@ int snapshot_check_memory_layout(const struct snap_reader *r, uint64_t mem_mib, 
 		if (gpa != want[i].gpa || size != want[i].size || off != want[i].file_offset) {
 			snprintf(err, errlen,
 				"state file: memory region %u (0x%llx, %llu bytes) is not one slot of "
-				"a %llu MiB machine", i, (unsigned long long)gpa,
-				(unsigned long long)size, (unsigned long long)mem_mib);
+				"a %llu MiB machine",
+				i, (unsigned long long)gpa, (unsigned long long)size,
+				(unsigned long long)mem_mib);
 			return -EINVAL;
 		}
 	}

@@ -50,7 +50,8 @@ void vm_console_send(struct vm *vm, const uint8_t *buf, size_t len)
 	uint8_t *p;
 
 	if (len > INPUT_QUEUE_MAX - vm->input_len)
-		len = INPUT_QUEUE_MAX - vm->input_len; /* a flood is cut, never buffered without end */
+		len = INPUT_QUEUE_MAX -
+			vm->input_len; /* a flood is cut, never buffered without end */
 	if (!len)
 		return;
 	p = realloc(vm->input, vm->input_len + len);
@@ -177,4 +178,3 @@ void vm_times(const struct vm *vm, struct vm_times *out)
 	out->last_snapshot_bytes = vm->last_snapshot_bytes;
 	out->restore_us = vm->last_restore_us;
 }
-

@@ -176,8 +176,12 @@ int vm_step_vcpus(struct vm *vm, struct vm_birth *b, char *err, size_t errlen)
 		snprintf(err, errlen, "vcpus: out of memory");
 		return -ENOMEM;
 	}
-	vm->env = (struct vcpu_env){ .pio = &vm->pio, .mmio = &vm->mmio, .mem = &vm->mem,
-		.stop = vcpu_stop, .opaque = vm, .arch_exit = arch_vcpu_exit,
+	vm->env = (struct vcpu_env){ .pio = &vm->pio,
+		.mmio = &vm->mmio,
+		.mem = &vm->mem,
+		.stop = vcpu_stop,
+		.opaque = vm,
+		.arch_exit = arch_vcpu_exit,
 		.arch_where = arch_vcpu_where };
 	for (unsigned i = 0; i < vm->cfg.vcpus; i++) {
 		ret = vcpu_init(&vm->vcpus[i], vm->kvm_fd, vm->vm_fd, i, &vm->env, err, errlen);
@@ -200,4 +204,3 @@ int vm_step_threads(struct vm *vm, struct vm_birth *b, char *err, size_t errlen)
 		ret = vcpu_start_thread(&vm->vcpus[i], err, errlen);
 	return ret;
 }
-

@@ -26,8 +26,11 @@ int vm_step_load_kernel(struct vm *vm, struct vm_birth *b, char *err, size_t err
 	struct acpi_mmio_device virtio[VM_MAX_VIRTIO];
 	char cmdline[LAYOUT_CMDLINE_MAX], extra[LAYOUT_CMDLINE_MAX];
 	struct arch_boot_source boot = {
-		.kernel_path = vm->cfg.kernel, .initrd_path = vm->cfg.initrd,
-		.vcpus = vm->cfg.vcpus, .virtio = virtio, .cmdline = cmdline,
+		.kernel_path = vm->cfg.kernel,
+		.initrd_path = vm->cfg.initrd,
+		.vcpus = vm->cfg.vcpus,
+		.virtio = virtio,
+		.cmdline = cmdline,
 		.vcpu_fd = vm->vcpus[0].fd,
 	};
 
@@ -50,7 +53,7 @@ int vm_step_vcpu_setup(struct vm *vm, struct vm_birth *b, char *err, size_t errl
 	int ret = 0;
 
 	for (unsigned i = 0; !ret && i < vm->nr_vcpus; i++)
-		ret = arch_vcpu_setup(vm->kvm_fd, &vm->vcpus[i], vm->nr_vcpus, &model, b->entry, err,
-			errlen);
+		ret = arch_vcpu_setup(vm->kvm_fd, &vm->vcpus[i], vm->nr_vcpus, &model, b->entry,
+			err, errlen);
 	return ret;
 }

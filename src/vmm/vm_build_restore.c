@@ -21,8 +21,7 @@ static void uffd_lost(void *opaque)
 }
 
 /* Anonymous memory whose pages the handler at p->backend_path fills on first touch. */
-static int map_from_handler(struct vm *vm, const struct restore_params *p, char *err,
-	size_t errlen)
+static int map_from_handler(struct vm *vm, const struct restore_params *p, char *err, size_t errlen)
 {
 	int ret = guest_mem_map(&vm->mem, vm->cfg.mem_mib << 20,
 		vm->cfg.mem_backing == GUEST_MEM_HUGETLB ? GUEST_MEM_HUGETLB : GUEST_MEM_ANON, NULL,
@@ -42,7 +41,7 @@ static int map_from_handler(struct vm *vm, const struct restore_params *p, char 
 int vm_step_kvm_or_shell(struct vm *vm, struct vm_birth *b, char *err, size_t errlen)
 {
 	b->warm = b->p->backend == MEM_BACKEND_FILE &&
-		  vm_shell_fits(vm->cfg.mem_mib << 20, vm->cfg.track_dirty_pages);
+		vm_shell_fits(vm->cfg.mem_mib << 20, vm->cfg.track_dirty_pages);
 	return b->warm ? vm_shell_take(vm, b->p->backend_path, err, errlen)
 		       : vm_step_kvm(vm, b, err, errlen);
 }
@@ -55,10 +54,9 @@ int vm_step_memory_restore(struct vm *vm, struct vm_birth *b, char *err, size_t 
 	if (b->warm)
 		return 0; /* the shell's slots hold the memory file already */
 	/* snapshot_check_restore refused what the File backend cannot map. */
-	ret = p->backend == MEM_BACKEND_FILE
-			  ? guest_mem_map(&vm->mem, vm->cfg.mem_mib << 20, GUEST_MEM_FILE,
-				    p->backend_path, err, errlen)
-			  : map_from_handler(vm, p, err, errlen);
+	ret = p->backend == MEM_BACKEND_FILE ? guest_mem_map(&vm->mem, vm->cfg.mem_mib << 20,
+						       GUEST_MEM_FILE, p->backend_path, err, errlen)
+					     : map_from_handler(vm, p, err, errlen);
 
 	return ret ? ret : vm_step_slots(vm, err, errlen);
 }

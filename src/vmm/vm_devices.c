@@ -31,29 +31,36 @@ static int add(struct vm *vm, struct virtio_dev *vd)
 int vm_build_virtio(struct vm *vm, char *err, size_t errlen)
 {
 	const struct vm_config *c = &vm->cfg;
-	struct virtio_env env = { .loop = vm->devs.loop, .control_loop = vm->loop,
-		.mem = &vm->mem, .vm_fd = vm->vm_fd, .mmio = &vm->mmio, .mmds = c->mmds };
+	struct virtio_env env = { .loop = vm->devs.loop,
+		.control_loop = vm->loop,
+		.mem = &vm->mem,
+		.vm_fd = vm->vm_fd,
+		.mmio = &vm->mmio,
+		.mmds = c->mmds };
 	unsigned total = c->nr_drives + c->nr_nets + c->vsock.enabled + c->entropy.enabled +
 		c->balloon.enabled;
 	int ret = 0;
 
 	if (total > VM_MAX_VIRTIO || total > ACPI_MAX_VIRTIO) {
-		snprintf(err, errlen, "devices: %u virtio devices, at most %d", total, VM_MAX_VIRTIO);
+		snprintf(err, errlen, "devices: %u virtio devices, at most %d", total,
+			VM_MAX_VIRTIO);
 		return -EINVAL;
 	}
 #define NEXT_BASE (LAYOUT_VIRTIO_MMIO_BASE + vm->nr_virtio * LAYOUT_VIRTIO_MMIO_SIZE)
 #define NEXT_GSI (FIRST_VIRTIO_GSI + vm->nr_virtio)
 	for (unsigned i = 0; !ret && i < c->nr_drives; i++)
-		ret = add(vm, virtio_block_new(&env, NEXT_BASE, NEXT_GSI, &c->drives[i], err, errlen));
+		ret = add(vm,
+			virtio_block_new(&env, NEXT_BASE, NEXT_GSI, &c->drives[i], err, errlen));
 	for (unsigned i = 0; !ret && i < c->nr_nets; i++)
 		ret = add(vm, virtio_net_new(&env, NEXT_BASE, NEXT_GSI, &c->nets[i], err, errlen));
 	if (!ret && c->vsock.enabled)
 		ret = add(vm, virtio_vsock_new(&env, NEXT_BASE, NEXT_GSI, &c->vsock, err, errlen));
 	if (!ret && c->entropy.enabled)
-		ret = add(vm, virtio_rng_new(&env, NEXT_BASE, NEXT_GSI, &c->entropy.limit, err,
-			errlen));
+		ret = add(vm,
+			virtio_rng_new(&env, NEXT_BASE, NEXT_GSI, &c->entropy.limit, err, errlen));
 	if (!ret && c->balloon.enabled)
-		ret = add(vm, virtio_balloon_new(&env, NEXT_BASE, NEXT_GSI, &c->balloon, err, errlen));
+		ret = add(vm,
+			virtio_balloon_new(&env, NEXT_BASE, NEXT_GSI, &c->balloon, err, errlen));
 #undef NEXT_BASE
 #undef NEXT_GSI
 	return ret;
@@ -71,7 +78,8 @@ unsigned vm_virtio_acpi(const struct vm *vm, struct acpi_mmio_device *out)
 		return 0; /* described on the command line instead: never twice */
 	for (unsigned i = 0; i < vm->nr_virtio; i++)
 		out[i] = (struct acpi_mmio_device){ .base = virtio_base(vm->virtio[i]),
-			.size = LAYOUT_VIRTIO_MMIO_SIZE, .gsi = virtio_gsi(vm->virtio[i]) };
+			.size = LAYOUT_VIRTIO_MMIO_SIZE,
+			.gsi = virtio_gsi(vm->virtio[i]) };
 	return vm->nr_virtio;
 }
 
@@ -158,7 +166,8 @@ static int balloon_stats(struct vm *vm, struct balloon_stats *out, char *err, si
 		return -ENODEV;
 	ret = virtio_balloon_stats(vd, out);
 	if (ret)
-		snprintf(err, errlen, "balloon: statistics are off (stats_polling_interval_s is 0)");
+		snprintf(err, errlen,
+			"balloon: statistics are off (stats_polling_interval_s is 0)");
 	return ret;
 }
 
@@ -173,7 +182,8 @@ static int balloon_set_stats_interval(struct vm *vm, uint32_t seconds, char *err
 	if (ret == -ENOTSUP)
 		snprintf(err, errlen, "balloon: statistics cannot be turned on or off after boot");
 	else if (ret)
-		snprintf(err, errlen, "balloon: cannot set the polling interval: %s", strerror(-ret));
+		snprintf(err, errlen, "balloon: cannot set the polling interval: %s",
+			strerror(-ret));
 	return ret;
 }
 
@@ -297,8 +307,8 @@ static int net_update(struct vm *vm, const char *iface_id, const struct rate_lim
 	int ret;
 
 	snprintf(what, sizeof(what), "net '%s'", iface_id);
-	ret = live_device(vm, at < 0 ? -1 : (int)vm->cfg.nr_drives + at, what,
-		"network interface", &vd, err, errlen);
+	ret = live_device(vm, at < 0 ? -1 : (int)vm->cfg.nr_drives + at, what, "network interface",
+		&vd, err, errlen);
 	if (ret)
 		return ret;
 	n = &vm->cfg.nets[at];

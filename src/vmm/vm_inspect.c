@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "ember/arch.h"
-#include "ember/virtio.h"
 #include "ember/console.h"
 #include "ember/devices.h"
+#include "ember/virtio.h"
 
 static uint64_t resident_kib(const struct guest_mem_region *r)
 {
@@ -136,8 +136,8 @@ int vm_vcpu_msrs_get(struct vm *vm, unsigned index, uint32_t *indices, uint64_t 
 	return 0;
 }
 
-int vm_vcpu_msrs_set(struct vm *vm, unsigned index, const uint32_t *indices,
-	const uint64_t *values, unsigned count, char *err, size_t errlen)
+int vm_vcpu_msrs_set(struct vm *vm, unsigned index, const uint32_t *indices, const uint64_t *values,
+	unsigned count, char *err, size_t errlen)
 {
 	int fd = paused_vcpu(vm, index, err, errlen), ret;
 
@@ -150,8 +150,8 @@ int vm_vcpu_msrs_set(struct vm *vm, unsigned index, const uint32_t *indices,
 	return ret;
 }
 
-int vm_vcpu_regs(struct vm *vm, unsigned index, struct vm_reg *regs, unsigned *count,
-	char *err, size_t errlen)
+int vm_vcpu_regs(struct vm *vm, unsigned index, struct vm_reg *regs, unsigned *count, char *err,
+	size_t errlen)
 {
 	int fd = paused_vcpu(vm, index, err, errlen), ret;
 
@@ -159,8 +159,8 @@ int vm_vcpu_regs(struct vm *vm, unsigned index, struct vm_reg *regs, unsigned *c
 		return fd;
 	ret = arch_vcpu_regs(fd, regs, *count, count);
 	if (ret)
-		snprintf(err, errlen, "vcpu %u: %s", index, ret == -E2BIG ?
-			"more registers than room for them" : strerror(-ret));
+		snprintf(err, errlen, "vcpu %u: %s", index,
+			ret == -E2BIG ? "more registers than room for them" : strerror(-ret));
 	return ret;
 }
 
@@ -231,8 +231,7 @@ int vm_devices(struct vm *vm, struct vm_device_info *out, unsigned cap)
 	return (int)n;
 }
 
-int vm_console_attach(struct vm *vm, uint8_t escape, vm_console_detach_fn detached,
-	void *opaque)
+int vm_console_attach(struct vm *vm, uint8_t escape, vm_console_detach_fn detached, void *opaque)
 {
 	if (vm->state == VM_EXITED || !vm->console)
 		return -EBUSY;

@@ -85,7 +85,7 @@ struct vm {
 	/* vCPU threads -> control thread. */
 	ev_async wake;
 	_Atomic int exit_reason;
-	char exit_detail[256]; /* written once, by whoever set exit_reason */
+	char exit_detail[256];   /* written once, by whoever set exit_reason */
 	_Atomic bool exit_ready; /* exit_detail is complete */
 	int exit_signal;
 	_Atomic uint64_t boot_us;
@@ -125,8 +125,7 @@ struct vm {
  * Each fills err on failure; vm_teardown undoes whatever was built, in reverse, and may
  * be called at any point. */
 /* A fresh boot of vm->cfg, up to its vCPU threads started (parked). */
-__attribute__((warn_unused_result)) int vm_recipe_boot(struct vm *vm, char *err,
-	size_t errlen);
+__attribute__((warn_unused_result)) int vm_recipe_boot(struct vm *vm, char *err, size_t errlen);
 /* The machine of a checked state file `r` (vm->cfg is its configuration), its state
  * applied, up to its vCPU threads started (parked). */
 struct restore_params;
@@ -146,8 +145,8 @@ typedef int (*vm_step_fn)(struct vm *vm, struct vm_birth *b, char *err, size_t e
 
 /* ---- the steps both take (vm_build.c) ---- */
 /* /dev/kvm and a new VM fd (src/kvm/vm_fd.c). */
-__attribute__((warn_unused_result)) int vm_step_kvm(struct vm *vm, struct vm_birth *b,
-	char *err, size_t errlen);
+__attribute__((warn_unused_result)) int vm_step_kvm(struct vm *vm, struct vm_birth *b, char *err,
+	size_t errlen);
 /* The in-kernel irqchip and PIT (after the slots; made ahead in a warm shell). */
 __attribute__((warn_unused_result)) int vm_step_irqchip(struct vm *vm, struct vm_birth *b,
 	char *err, size_t errlen);
@@ -155,8 +154,8 @@ __attribute__((warn_unused_result)) int vm_step_irqchip(struct vm *vm, struct vm
 __attribute__((warn_unused_result)) int vm_step_devices(struct vm *vm, struct vm_birth *b,
 	char *err, size_t errlen);
 /* Create cfg.vcpus vCPUs (no architectural set-up). */
-__attribute__((warn_unused_result)) int vm_step_vcpus(struct vm *vm, struct vm_birth *b,
-	char *err, size_t errlen);
+__attribute__((warn_unused_result)) int vm_step_vcpus(struct vm *vm, struct vm_birth *b, char *err,
+	size_t errlen);
 /* The device thread, then a thread per vCPU (parked). */
 __attribute__((warn_unused_result)) int vm_step_threads(struct vm *vm, struct vm_birth *b,
 	char *err, size_t errlen);
@@ -167,35 +166,35 @@ void vm_teardown(struct vm *vm);
 
 /* ---- the steps only a boot takes (vm_build_boot.c) ---- */
 /* Guest memory of cfg.mem_backing (zero pages) and its slots. */
-__attribute__((warn_unused_result)) int vm_step_memory_boot(struct vm *vm,
-	struct vm_birth *b, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int vm_step_memory_boot(struct vm *vm, struct vm_birth *b,
+	char *err, size_t errlen);
 /* Kernel, initrd, command line (the user's, then the devices' words) and ACPI tables;
  * the kernel's entry point into b->entry. After the devices and vCPUs. */
-__attribute__((warn_unused_result)) int vm_step_load_kernel(struct vm *vm,
-	struct vm_birth *b, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int vm_step_load_kernel(struct vm *vm, struct vm_birth *b,
+	char *err, size_t errlen);
 /* Registers, CPUID and MSRs of every vCPU for a start at b->entry. */
 __attribute__((warn_unused_result)) int vm_step_vcpu_setup(struct vm *vm, struct vm_birth *b,
 	char *err, size_t errlen);
 
 /* ---- the steps only a restore takes (vm_build_restore.c) ---- */
 /* The prewarmed shell when it fits a File restore (b->warm), else vm_step_kvm. */
-__attribute__((warn_unused_result)) int vm_step_kvm_or_shell(struct vm *vm,
-	struct vm_birth *b, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int vm_step_kvm_or_shell(struct vm *vm, struct vm_birth *b,
+	char *err, size_t errlen);
 /* Guest memory from the memory file (File) or a page-fault handler (Uffd), and slots;
  * nothing in a warm shell. */
-__attribute__((warn_unused_result)) int vm_step_memory_restore(struct vm *vm,
-	struct vm_birth *b, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int vm_step_memory_restore(struct vm *vm, struct vm_birth *b,
+	char *err, size_t errlen);
 __attribute__((warn_unused_result)) int vm_step_vcpu_state(struct vm *vm, struct vm_birth *b,
 	char *err, size_t errlen);
 /* Interrupt controllers, PIT and kvmclock (moved to wall time when p->clock_realtime). */
 __attribute__((warn_unused_result)) int vm_step_vm_state(struct vm *vm, struct vm_birth *b,
 	char *err, size_t errlen);
 /* Each device's saved state (vm_persist.c). */
-__attribute__((warn_unused_result)) int vm_step_device_state(struct vm *vm,
-	struct vm_birth *b, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int vm_step_device_state(struct vm *vm, struct vm_birth *b,
+	char *err, size_t errlen);
 /* A new VM generation id: the restored VM is a clone. */
-__attribute__((warn_unused_result)) int vm_step_new_generation(struct vm *vm,
-	struct vm_birth *b, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int vm_step_new_generation(struct vm *vm, struct vm_birth *b,
+	char *err, size_t errlen);
 /* The prewarmed shell (vm_shell.c): whether it fits a restore of `size` bytes, and
  * handing it to `vm` (its kvm and VM fds, slots, irqchip) with the memory file mapped
  * into the slots. The shell is used up either way. */
@@ -207,8 +206,7 @@ __attribute__((warn_unused_result)) int vm_shell_take(struct vm *vm, const char 
  * One DEVICE section per device, from one const table of device kinds: save writes
  * them; restore applies each saved section to the device of its kind and rank, and on
  * a refusal err says which device and why. */
-__attribute__((warn_unused_result)) int vm_save_device_state(struct vm *vm,
-	struct snap_writer *w);
+__attribute__((warn_unused_result)) int vm_save_device_state(struct vm *vm, struct snap_writer *w);
 __attribute__((warn_unused_result)) int vm_restore_device_state(struct vm *vm,
 	const struct snap_reader *r, char *err, size_t errlen);
 
@@ -244,8 +242,8 @@ __attribute__((warn_unused_result)) int snapshot_load_vm_info(const struct snap_
 	struct vm_config *c, char *err, size_t errlen);
 __attribute__((warn_unused_result)) int snapshot_save_memory_layout(const struct vm *vm,
 	struct snap_writer *w);
-__attribute__((warn_unused_result)) int snapshot_check_memory_layout(
-	const struct snap_reader *r, uint64_t mem_mib, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int snapshot_check_memory_layout(const struct snap_reader *r,
+	uint64_t mem_mib, char *err, size_t errlen);
 
 /* The CPU_MODEL section (snapshot_cpu.c): smt and the templates of the configuration.
  * Loading one that is absent leaves `c` as it is; a loaded custom template is allocated
@@ -268,8 +266,8 @@ __attribute__((warn_unused_result)) int snapshot_check_restore(const struct snap
 	struct snap_id *id, bool *has_id, char *err, size_t errlen);
 /* Network (iface id -> tap), drive (id -> path) and vsock socket overrides, applied to a
  * configuration loaded from a state file; strings point into `p`. */
-__attribute__((warn_unused_result)) int snapshot_apply_overrides(
-	const struct restore_params *p, struct vm_config *c, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int snapshot_apply_overrides(const struct restore_params *p,
+	struct vm_config *c, char *err, size_t errlen);
 
 /* Record why the VM ends (first caller wins) and wake the control thread. Any thread
  * (vm.c). */

@@ -173,9 +173,11 @@ struct vm *vm_new(const struct vm_config *cfg, struct ev_loop *loop, char *err, 
 	ev_init(&vm->input_retry, on_input_retry);
 	vm->input_retry.repeat = 0.002;
 	vm->input_retry.data = vm;
-	vm->console = console_new(loop, &(struct console_opts){
-			.stdio = cfg->console == CONSOLE_STDIO, .log_only = cfg->console_log_only,
-			.log_path = cfg->console_log, .limit = &cfg->console_limit },
+	vm->console = console_new(loop,
+		&(struct console_opts){ .stdio = cfg->console == CONSOLE_STDIO,
+			.log_only = cfg->console_log_only,
+			.log_path = cfg->console_log,
+			.limit = &cfg->console_limit },
 		on_console_input, on_console_output, vm, err, errlen);
 	if (!vm->console) {
 		vm_free(vm);
@@ -198,4 +200,3 @@ void vm_free(struct vm *vm)
 	vm_config_deinit(&vm->cfg);
 	free(vm);
 }
-

@@ -94,8 +94,8 @@ static void add_vm(void *opaque, cJSON *root)
 		add_u64(o, "start_us", t.start_us);
 		add_u64(o, "first_run_us", t.first_run_us);
 		add_u64(o, "boot_us", t.boot_us);
-		add_u64(o, "boot_time_us", t.boot_us > t.start_us && t.start_us ?
-			t.boot_us - t.start_us : 0);
+		add_u64(o, "boot_time_us",
+			t.boot_us > t.start_us && t.start_us ? t.boot_us - t.start_us : 0);
 		cJSON_AddStringToObject(o, "state", vm_state_name(vm_state(vm)));
 	} else {
 		cJSON_AddStringToObject(o, "state", "none");

@@ -24,8 +24,7 @@ struct device_kind {
 	/* The i-th device's saved name after the prefix (NULL when not a prefix). */
 	const char *(*suffix)(const struct vm *vm, unsigned i);
 	int (*save)(struct vm *vm, unsigned i, struct snap_writer *w);
-	int (*restore)(struct vm *vm, unsigned i, struct snap_cursor *c, char *err,
-		size_t errlen);
+	int (*restore)(struct vm *vm, unsigned i, struct snap_cursor *c, char *err, size_t errlen);
 };
 
 static unsigned one(const struct vm *vm)
@@ -53,8 +52,7 @@ static int restore_serial(struct vm *vm, unsigned i, struct snap_cursor *c, char
 	return serial_restore(vm->serial, c, err, errlen);
 }
 
-static int restore_i8042(struct vm *vm, unsigned i, struct snap_cursor *c, char *err,
-	size_t errlen)
+static int restore_i8042(struct vm *vm, unsigned i, struct snap_cursor *c, char *err, size_t errlen)
 {
 	(void)i;
 	return i8042_restore(vm->i8042, c, err, errlen);
@@ -84,8 +82,12 @@ static int restore_virtio(struct vm *vm, unsigned i, struct snap_cursor *c, char
 static const struct device_kind kinds[] = {
 	{ .name = "serial", .count = one, .save = save_serial, .restore = restore_serial },
 	{ .name = "i8042", .count = one, .save = save_i8042, .restore = restore_i8042 },
-	{ .name = "virtio-", .prefix = true, .count = nr_virtio, .suffix = virtio_suffix,
-		.save = save_virtio, .restore = restore_virtio },
+	{ .name = "virtio-",
+		.prefix = true,
+		.count = nr_virtio,
+		.suffix = virtio_suffix,
+		.save = save_virtio,
+		.restore = restore_virtio },
 };
 #define NR_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -141,14 +143,14 @@ static const struct device_kind *kind_of(const char *name)
 	for (unsigned k = 0; k < NR_KINDS; k++) {
 		size_t n = strlen(kinds[k].name);
 
-		if (kinds[k].prefix ? !strncmp(name, kinds[k].name, n) : !strcmp(name, kinds[k].name))
+		if (kinds[k].prefix ? !strncmp(name, kinds[k].name, n)
+				    : !strcmp(name, kinds[k].name))
 			return &kinds[k];
 	}
 	return NULL;
 }
 
-int vm_restore_device_state(struct vm *vm, const struct snap_reader *r, char *err,
-	size_t errlen)
+int vm_restore_device_state(struct vm *vm, const struct snap_reader *r, char *err, size_t errlen)
 {
 	unsigned n = snap_reader_count_id(r, SNAP_SEC_DEVICE), seen[NR_KINDS] = { 0 };
 
@@ -173,14 +175,17 @@ int vm_restore_device_state(struct vm *vm, const struct snap_reader *r, char *er
 		/* Devices of one kind come in build order: the k-th section is the k-th device. */
 		k = seen[kind - kinds]++;
 		if (k >= kind->count(vm)) {
-			snprintf(err, errlen, "state file: device '%s' is not in the vm's "
-				"configuration", name);
+			snprintf(err, errlen,
+				"state file: device '%s' is not in the vm's "
+				"configuration",
+				name);
 			return -EINVAL;
 		}
 		name_of(kind, vm, k, want);
 		if (strcmp(want, name)) {
-			snprintf(err, errlen, "state file: device %u is '%s', the vm has '%s' there",
-				k, name, want);
+			snprintf(err, errlen,
+				"state file: device %u is '%s', the vm has '%s' there", k, name,
+				want);
 			return -EINVAL;
 		}
 		ret = kind->restore(vm, k, &cur, err, errlen);

@@ -22,16 +22,16 @@ struct recipe_row {
  *   VM is a clone: it gets a new generation id, for the same reason after them. */
 static const struct recipe_row recipe[] = {
 	/* boot                 restore */
-	{ vm_step_kvm,          vm_step_kvm_or_shell },
-	{ vm_step_memory_boot,  vm_step_memory_restore },
-	{ vm_step_irqchip,      vm_step_irqchip },
-	{ vm_step_devices,      vm_step_devices },
-	{ vm_step_vcpus,        vm_step_vcpus },
-	{ vm_step_load_kernel,  vm_step_vcpu_state },
-	{ vm_step_vcpu_setup,   vm_step_vm_state },
-	{ NULL,                 vm_step_device_state },
-	{ NULL,                 vm_step_new_generation },
-	{ vm_step_threads,      vm_step_threads },
+	{ vm_step_kvm, vm_step_kvm_or_shell },
+	{ vm_step_memory_boot, vm_step_memory_restore },
+	{ vm_step_irqchip, vm_step_irqchip },
+	{ vm_step_devices, vm_step_devices },
+	{ vm_step_vcpus, vm_step_vcpus },
+	{ vm_step_load_kernel, vm_step_vcpu_state },
+	{ vm_step_vcpu_setup, vm_step_vm_state },
+	{ NULL, vm_step_device_state },
+	{ NULL, vm_step_new_generation },
+	{ vm_step_threads, vm_step_threads },
 };
 
 /* Run one column of the table: the first failing step's -errno, err saying why. */
@@ -55,8 +55,8 @@ int vm_recipe_boot(struct vm *vm, char *err, size_t errlen)
 	return run(vm, &b, false, err, errlen);
 }
 
-int vm_recipe_restore(struct vm *vm, const struct snap_reader *r,
-	const struct restore_params *p, char *err, size_t errlen)
+int vm_recipe_restore(struct vm *vm, const struct snap_reader *r, const struct restore_params *p,
+	char *err, size_t errlen)
 {
 	struct vm_birth b = { .r = r, .p = p };
 

@@ -63,8 +63,9 @@ static int reserve_slots(const char *mem_path, char *err, size_t errlen)
 	for (unsigned i = 0; i < shell.nr_regions; i++) {
 		struct guest_mem_region *r = &shell.regions[i];
 		int ret;
-		void *p = r->host ? r->host : mmap(NULL, r->size, PROT_NONE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		void *p = r->host ? r->host
+				  : mmap(NULL, r->size, PROT_NONE,
+					    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 		if (p == MAP_FAILED) {
 			snprintf(err, errlen, "prewarm: cannot reserve %llu MiB: %s",
@@ -119,7 +120,7 @@ static bool same_file(const char *path)
 	struct stat a, b;
 
 	return shell.mem.total && fstat(shell.mem.fd, &a) == 0 && stat(path, &b) == 0 &&
-	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+		a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 int vm_shell_take(struct vm *vm, const char *mem_path, char *err, size_t errlen)

@@ -35,8 +35,8 @@ static void setup(void)
 
 	if (gm.nr_regions)
 		return;
-	p = mmap(NULL, 3 * REGION_PAGES * PG, PROT_READ | PROT_WRITE,
-		MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p = mmap(NULL, 3 * REGION_PAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		-1, 0);
 	CHECK(p != MAP_FAILED);
 	gm.backing = GUEST_MEM_ANON;
 	gm.page_size = PG;
@@ -93,7 +93,8 @@ static void fuzz_stats(const uint8_t *data, size_t size)
 	ret = balloon_parse_stats(data, size, &present, value);
 	if (ret) {
 		CHECK(ret == -22 /* EINVAL */);
-		CHECK(size == 0 || size % BALLOON_STATS_ENTRY_SIZE || size > BALLOON_STATS_MAX_BYTES);
+		CHECK(size == 0 || size % BALLOON_STATS_ENTRY_SIZE ||
+			size > BALLOON_STATS_MAX_BYTES);
 		CHECK(present == 0x5a5a && value[0] == 0x5a5a5a5a5a5a5a5aULL);
 		return;
 	}

@@ -20,7 +20,8 @@
 #include "ember/cpuid.h"
 #include "fuzz.h"
 
-#define TABLE_BYTES (sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2))
+#define TABLE_BYTES \
+	(sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2))
 
 static void check_template(const struct cpu_template *t)
 {
@@ -58,7 +59,8 @@ static void check_applied(const struct cpu_template *t, struct kvm_cpuid2 *c)
 			last &= !(t->cpuid[j].leaf == m->leaf && t->cpuid[j].reg == m->reg);
 		CHECK(e != NULL);
 		if (last)
-			CHECK((reg(e, m->reg) & (uint32_t)m->bits.filter) == (uint32_t)m->bits.value);
+			CHECK((reg(e, m->reg) & (uint32_t)m->bits.filter) ==
+				(uint32_t)m->bits.value);
 	}
 }
 
@@ -111,8 +113,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (uint32_t i = 0; i < t.nr_msr; i++) {
 		/* Each MSR slot is its own: the filtered bits take the value, the rest stay. */
 		CHECK((msr[i] & t.msr[i].bits.filter) == t.msr[i].bits.value);
-		CHECK((msr[i] & ~t.msr[i].bits.filter) == (0x5555555555555555ULL &
-			~t.msr[i].bits.filter));
+		CHECK((msr[i] & ~t.msr[i].bits.filter) ==
+			(0x5555555555555555ULL & ~t.msr[i].bits.filter));
 	}
 out:
 	free(text);

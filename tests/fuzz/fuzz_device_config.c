@@ -53,8 +53,10 @@ static void check_overrides(const struct vm_config *loaded)
 {
 	struct drive_override d = { .drive_id = "rootfs", .path_on_host = "/moved/rootfs.img" };
 	struct net_override n = { .iface_id = "eth0", .host_dev_name = "tap9" };
-	struct restore_params p = { .drive_overrides = &d, .nr_drive_overrides = 1,
-		.net_overrides = &n, .nr_net_overrides = 1 };
+	struct restore_params p = { .drive_overrides = &d,
+		.nr_drive_overrides = 1,
+		.net_overrides = &n,
+		.nr_net_overrides = 1 };
 	struct vm_config c = *loaded;
 	bool has_drive = false, has_net = false;
 	char err[512] = "";
@@ -110,11 +112,15 @@ int main(int argc, char **argv)
 	vm_config_init(&c);
 	bad |= fuzz_seed_section(argv[1], "none", NULL, 0, save, &c);
 	c.nr_drives = 2;
-	c.drives[0] = (struct drive_config){ .id = "rootfs", .path = "/img/root.ext4", .root = 1,
+	c.drives[0] = (struct drive_config){ .id = "rootfs",
+		.path = "/img/root.ext4",
+		.root = 1,
 		.limit = { .bandwidth = { 1 << 20, 0, 100 } } };
 	c.drives[1] = (struct drive_config){ .id = "data", .path = "/img/data", .read_only = 1 };
 	c.nr_nets = 1;
-	c.nets[0] = (struct net_config){ .id = "eth0", .tap = "tap0", .has_mac = true,
+	c.nets[0] = (struct net_config){ .id = "eth0",
+		.tap = "tap0",
+		.has_mac = true,
 		.mac = { 2, 0, 0, 0, 0, 1 } };
 	c.vsock = (struct vsock_config){ .enabled = true, .guest_cid = 3, .uds_path = "/v.sock" };
 	c.entropy.enabled = true;

@@ -97,7 +97,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(again.kind == insn.kind && again.len == len);
 		CHECK(again.mem.base == m->base && again.mem.index == m->index &&
 			again.mem.disp == m->disp && again.mem.rip_relative == m->rip_relative &&
-			again.mem.seg == m->seg && (again.mem.scale == m->scale || m->rip_relative));
+			again.mem.seg == m->seg &&
+			(again.mem.scale == m->scale || m->rip_relative));
 	}
 	free(b);
 	return 0;

@@ -59,8 +59,10 @@ static void setup(void)
 	memset(shadow_high, PATTERN, HIGH_SIZE);
 	gm.nr_regions = 2;
 	gm.regions[0] = (struct guest_mem_region){ .gpa = 0, .size = LOW_SIZE, .host = low };
-	gm.regions[1] = (struct guest_mem_region){ .gpa = HIGH_GPA, .size = HIGH_SIZE,
-		.file_offset = LOW_SIZE, .host = high };
+	gm.regions[1] = (struct guest_mem_region){ .gpa = HIGH_GPA,
+		.size = HIGH_SIZE,
+		.file_offset = LOW_SIZE,
+		.host = high };
 	gm.backing = GUEST_MEM_ANON;
 	gm.total = LOW_SIZE + HIGH_SIZE;
 	gm.page_size = 4096;
@@ -140,8 +142,8 @@ static void expect_bzimage(const uint8_t *img, size_t len, const struct x86_kern
 		hdr_end = 0x290;
 	CHECK(get(img + 0x206, 2) >= 0x0206 && k->boot_protocol == get(img + 0x206, 2));
 	CHECK(hdr_end <= len && hdr_end >= 0x264); /* up to init_size at least */
-	CHECK(get(img + 0x236, 2) & 1); /* XLF_KERNEL_64 */
-	CHECK(img[0x211] & 1);          /* LOADED_HIGH */
+	CHECK(get(img + 0x236, 2) & 1);            /* XLF_KERNEL_64 */
+	CHECK(img[0x211] & 1);                     /* LOADED_HIGH */
 	CHECK(setup < len && get(img + 0x1f4, 4) * 16 <= len - setup);
 	CHECK(k->entry == HIMEM + 0x200 && k->load_start == HIMEM);
 	CHECK(k->setup_header_len == hdr_end - 0x1f1 &&
@@ -201,10 +203,10 @@ static void try_initrd(const struct x86_kernel *k, size_t ilen, uint64_t *gpa)
 	same_as_shadow();
 }
 
-static void try_zero_page(const struct x86_kernel *k, size_t clen, uint64_t initrd_gpa,
-	size_t ilen)
+static void try_zero_page(const struct x86_kernel *k, size_t clen, uint64_t initrd_gpa, size_t ilen)
 {
-	struct x86_boot_info info = { .initrd_gpa = initrd_gpa, .initrd_size = initrd_gpa ? ilen : 0,
+	struct x86_boot_info info = { .initrd_gpa = initrd_gpa,
+		.initrd_size = initrd_gpa ? ilen : 0,
 		.acpi_rsdp = LAYOUT_ACPI_START };
 	char *cmdline = malloc(clen + 1), err[256];
 	bool too_long = clen >= LAYOUT_CMDLINE_MAX;

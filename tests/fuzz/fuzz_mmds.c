@@ -23,7 +23,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char store[] = "{\"latest\":{\"meta-data\":{\"ami-id\":\"ami-1\",\"a\":{\"b\":"
-	"[1,2,{\"c\":\"d\"}]},\"n\":null}}}";
+			    "[1,2,{\"c\":\"d\"}]},\"n\":null}}}";
 
 static void http_stream(struct mmds *m, const char *p, size_t n)
 {

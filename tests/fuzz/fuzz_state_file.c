@@ -246,10 +246,10 @@ out_free_writer:
 	return ret;
 }
 
-#define OK(x)                                                                            \
-	do {                                                                             \
-		if ((x) != 0)                                                            \
-			return 1;                                                        \
+#define OK(x) \
+	do { \
+		if ((x) != 0) \
+			return 1; \
 	} while (0)
 
 int main(int argc, char **argv)
@@ -318,8 +318,10 @@ int main(int argc, char **argv)
 	/* A snapshot id, as every snapshot since ids has one. */
 	w = snap_writer_new();
 	OK(!w);
-	OK(snap_id_save(w, &(struct snap_id){ .b = { 0x5e, 0xed, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-		11, 12, 13, 14 } }, NULL));
+	OK(snap_id_save(w,
+		&(struct snap_id){
+			.b = { 0x5e, 0xed, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14 } },
+		NULL));
 	OK(seed(argv[1], "snapshot_id", w));
 
 	/* A diff's: its id and its parent's. */

@@ -30,9 +30,10 @@ static void check_regions(const struct uffd_region *r, unsigned n)
 
 		CHECK(ps >= 4096 && (ps & (ps - 1)) == 0);
 		CHECK(r[i].size > 0 && r[i].size % ps == 0 && r[i].base_host_virt_addr % ps == 0);
-		CHECK(r[i].base_host_virt_addr < LIMIT && r[i].size < LIMIT && r[i].offset < LIMIT &&
-			r[i].page_size_kib < LIMIT);
-		CHECK(r[i].base_host_virt_addr + r[i].size <= LIMIT && r[i].offset + r[i].size <= LIMIT);
+		CHECK(r[i].base_host_virt_addr < LIMIT && r[i].size < LIMIT &&
+			r[i].offset < LIMIT && r[i].page_size_kib < LIMIT);
+		CHECK(r[i].base_host_virt_addr + r[i].size <= LIMIT &&
+			r[i].offset + r[i].size <= LIMIT);
 		for (unsigned j = 0; j < i; j++) {
 			CHECK(r[i].base_host_virt_addr >= r[j].base_host_virt_addr + r[j].size ||
 				r[j].base_host_virt_addr >= r[i].base_host_virt_addr + r[i].size);
@@ -49,7 +50,7 @@ static void check_file(const struct uffd_region *r, unsigned n)
 	char err[128];
 
 	for (unsigned i = 0; i < n; i++) {
-		total += r[i].size;  /* < 2^53 * UFFD_MAX_REGIONS: no overflow */
+		total += r[i].size; /* < 2^53 * UFFD_MAX_REGIONS: no overflow */
 		if (r[i].offset + r[i].size > end)
 			end = r[i].offset + r[i].size;
 	}
@@ -68,7 +69,7 @@ static void roundtrip(const struct uffd_region *r, unsigned n)
 
 	CHECK(len > 0 && (size_t)len < sizeof(buf) && buf[len] == '\0');
 	CHECK(uffd_handshake_parse(buf, (size_t)len, again, UFFD_MAX_REGIONS, &m, err,
-		sizeof(err)) == 0);
+		      sizeof(err)) == 0);
 	CHECK(m == n && memcmp(again, r, n * sizeof(*r)) == 0);
 	CHECK(uffd_handshake_encode(r, n, buf, (size_t)len) == -ENOSPC);
 }
@@ -95,7 +96,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Same answer with a message buffer too small for any message, and with room for
 	 * two regions only. */
 	memset(tiny, 'x', sizeof(tiny));
-	CHECK(uffd_handshake_parse(json, size, r, UFFD_MAX_REGIONS, &n2, tiny, sizeof(tiny)) == ret);
+	CHECK(uffd_handshake_parse(json, size, r, UFFD_MAX_REGIONS, &n2, tiny, sizeof(tiny)) ==
+		ret);
 	CHECK(ret == 0 || memchr(tiny, '\0', sizeof(tiny)));
 	if (uffd_handshake_parse(json, size, r, 2, &n2, err, sizeof(err)) == 0)
 		CHECK(ret == 0 && n2 == n && n <= 2);

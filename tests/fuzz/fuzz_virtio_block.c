@@ -74,12 +74,18 @@ static uint32_t seg_len(struct input *in)
 static uint64_t sector(struct input *in, uint64_t capacity)
 {
 	switch (take(in, 1) & 7) {
-	case 0: return 0;
-	case 1: return capacity ? capacity - 1 : 0;
-	case 2: return capacity;
-	case 3: return UINT64_MAX;
-	case 4: return UINT64_MAX - 1;
-	default: return take(in, 8);
+	case 0:
+		return 0;
+	case 1:
+		return capacity ? capacity - 1 : 0;
+	case 2:
+		return capacity;
+	case 3:
+		return UINT64_MAX;
+	case 4:
+		return UINT64_MAX - 1;
+	default:
+		return take(in, 8);
 	}
 }
 
@@ -120,7 +126,8 @@ static void build(struct input *in, uint8_t *ram, uint64_t capacity)
 			put(ram, DESC + 16ull * desc + 8, len, 4);
 			put(ram, DESC + 16ull * desc + 12,
 				(last ? 0 : 1) | (flags & 1 ? 2 : 0) | (flags & 0x40 ? 4 : 0), 2);
-			put(ram, DESC + 16ull * desc + 14, (flags & 0x20) ? take(in, 1) : desc + 1, 2);
+			put(ram, DESC + 16ull * desc + 14, (flags & 0x20) ? take(in, 1) : desc + 1,
+				2);
 		}
 		put(ram, AVAIL + 4 + 2ull * (idx % QSIZE), head, 2);
 		idx++;
@@ -201,14 +208,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!ram)
 		return 0;
 	mem.nr_regions = 1;
-	mem.regions[0] = (struct guest_mem_region){ .gpa = RAM_BASE, .size = RAM_SIZE,
+	mem.regions[0] = (struct guest_mem_region){ .gpa = RAM_BASE,
+		.size = RAM_SIZE,
 		.host = ram };
 	mem.total = RAM_SIZE;
 	mem.page_size = 4096;
 	mem.fd = -1;
-	q = (struct virtq){ .size = QSIZE, .max_size = VIRTQ_MAX_SIZE, .ready = true,
-		.desc_gpa = DESC, .avail_gpa = AVAIL, .used_gpa = USED,
-		.event_idx = mode & 4, .indirect = mode & 8, .mem = &mem };
+	q = (struct virtq){ .size = QSIZE,
+		.max_size = VIRTQ_MAX_SIZE,
+		.ready = true,
+		.desc_gpa = DESC,
+		.avail_gpa = AVAIL,
+		.used_gpa = USED,
+		.event_idx = mode & 4,
+		.indirect = mode & 8,
+		.mem = &mem };
 	if (mode & 1) {
 		size_t n = in.left < RAM_SIZE ? in.left : RAM_SIZE;
 		memcpy(ram, in.p, n);
@@ -253,14 +267,14 @@ int main(int argc, char **argv)
 {
 	/* mode, capacity(2), reqs, then per request: nsegs, per seg: flags, len code, gpa(2),
 	 * and for the first segment a type code and a sector code. */
-	static const uint8_t in_req[] = { 0, 64, 0, 0, 2, 0, 8, 0x00, 0x00, 0, 0, 1, 14, 0x00,
-		0x01, 1, 2, 0x00, 0x04 };
+	static const uint8_t in_req[] = { 0, 64, 0, 0, 2, 0, 8, 0x00, 0x00, 0, 0, 1, 14, 0x00, 0x01,
+		1, 2, 0x00, 0x04 };
 	static const uint8_t out_req[] = { 0, 64, 0, 0, 2, 0, 20, 0x00, 0x00, 1, 1, 1, 2, 0x00,
 		0x04 };
 	static const uint8_t flush_id[] = { 0, 64, 0, 1, 1, 0, 8, 0x00, 0x00, 2, 0, 1, 2, 0x00,
 		0x01, 1, 0, 8, 0x00, 0x02, 3, 0, 1, 8, 0x00, 0x03 };
-	static const uint8_t hostile[] = { 12, 8, 0, 3, 5, 0x20, 3, 0x10, 0x00, 0, 2, 0x81,
-		0x40, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 14, 0, 0 };
+	static const uint8_t hostile[] = { 12, 8, 0, 3, 5, 0x20, 3, 0x10, 0x00, 0, 2, 0x81, 0x40,
+		0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 14, 0, 0 };
 	uint8_t raw[1 + 2 + 0x210] = { 1, 16, 0 };
 
 	if (argc != 2) {

@@ -52,13 +52,15 @@ static const struct rate_limit limit = {
 
 static struct virtio_dev *new_dev(uint8_t kind)
 {
-	struct balloon_config cfg = { .enabled = true, .amount_mib = 0,
-		.stats_polling_interval_s = kind & 2 ? 1 : 0, .free_page_reporting = kind & 4,
+	struct balloon_config cfg = { .enabled = true,
+		.amount_mib = 0,
+		.stats_polling_interval_s = kind & 2 ? 1 : 0,
+		.free_page_reporting = kind & 4,
 		.deflate_on_oom = kind & 8 };
 	char err[256];
-	struct virtio_dev *vd = kind & 1 ? virtio_balloon_new(&r->env, RIG_BASE, 5, &cfg, err,
-						   sizeof(err))
-					 : virtio_rng_new(&r->env, RIG_BASE, 5, &limit, err, sizeof(err));
+	struct virtio_dev *vd = kind & 1
+		? virtio_balloon_new(&r->env, RIG_BASE, 5, &cfg, err, sizeof(err))
+		: virtio_rng_new(&r->env, RIG_BASE, 5, &limit, err, sizeof(err));
 
 	if (!vd)
 		fprintf(stderr, "%s\n", err);
@@ -176,8 +178,8 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < 2; i++) {
 		static const uint8_t kinds[] = { 0, 1 | 2 | 4 };
 		static const char *const names[][3] = { { "rng_reset", "rng_live",
-			"rng_live_with_rings" }, { "balloon_reset", "balloon_live",
-			"balloon_live_with_rings" } };
+								"rng_live_with_rings" },
+			{ "balloon_reset", "balloon_live", "balloon_live_with_rings" } };
 		uint8_t kind = kinds[i];
 
 		r = rig_new();

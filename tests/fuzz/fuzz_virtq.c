@@ -96,8 +96,12 @@ static void check_elem(struct virtq *q, const struct virtq_elem *e)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct guest_mem mem = { .nr_regions = 2, .fd = -1 };
-	struct virtq q = { .max_size = VIRTQ_MAX_SIZE, .ready = true, .desc_gpa = DESC_GPA,
-		.avail_gpa = AVAIL_GPA, .used_gpa = USED_GPA, .mem = &mem };
+	struct virtq q = { .max_size = VIRTQ_MAX_SIZE,
+		.ready = true,
+		.desc_gpa = DESC_GPA,
+		.avail_gpa = AVAIL_GPA,
+		.used_gpa = USED_GPA,
+		.mem = &mem };
 	static struct virtq_elem e, again;
 	char err[256];
 	uint8_t ctl;
@@ -110,7 +114,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	q.indirect = ctl & 32;
 	q.next_avail = q.next_used = q.signalled_used = (uint16_t)(data[1] | data[2] << 8);
 	mem.regions[0] = (struct guest_mem_region){ .gpa = 0, .size = LOW_SIZE, .host = low };
-	mem.regions[1] = (struct guest_mem_region){ .gpa = HIGH_GPA, .size = HIGH_SIZE,
+	mem.regions[1] = (struct guest_mem_region){ .gpa = HIGH_GPA,
+		.size = HIGH_SIZE,
 		.host = high };
 	memset(low, 0, sizeof(low));
 	memset(high, 0x5a, sizeof(high));
@@ -142,11 +147,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			virtq_undo_pop(&q);
 			CHECK(virtq_pop(&q, &again, err, sizeof(err)) == 0);
 			CHECK(again.head == e.head && again.nsegs == e.nsegs &&
-			      !memcmp(again.segs, e.segs, e.nsegs * sizeof(e.segs[0])));
+				!memcmp(again.segs, e.segs, e.nsegs * sizeof(e.segs[0])));
 		}
 		check_elem(&q, &e);
 		CHECK(virtq_push(&q, &e, (uint32_t)e.write_len + 1) == -EINVAL ||
-		      e.write_len == UINT32_MAX);
+			e.write_len == UINT32_MAX);
 		CHECK(virtq_push(&q, &e, (uint32_t)e.write_len) == 0);
 		CHECK(q.next_used == (uint16_t)(used_before + 1));
 		memcpy(&used_idx, low + USED_GPA + 2, 2);

@@ -195,7 +195,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		if ((uint16_t)(rig->avail_idx[RXQ] - rig->used_seen[RXQ]) > NVR_QSIZE - 8 ||
-		    (uint16_t)(rig->avail_idx[TXQ] - rig->used_seen[TXQ]) > NVR_QSIZE - 8)
+			(uint16_t)(rig->avail_idx[TXQ] - rig->used_seen[TXQ]) > NVR_QSIZE - 8)
 			break; /* the rig's rings are full: a driver would wait */
 		vsock_ops.queue_notify(dev, TXQ);
 		vsock_ops.queue_notify(dev, RXQ);

@@ -120,16 +120,19 @@ static int vcpu_section(const void *vendor, struct snap_writer *w)
 	memcpy(&cpuid.e[0].edx, (const char *)vendor + 4, 4);
 	memcpy(&cpuid.e[0].ecx, (const char *)vendor + 8, 4);
 	return snap_section_begin(w, SNAP_SEC_VCPU, 1) || snap_put_u32(w, 0) ||
-		put_zero(w, I_MP_STATE, sizeof(struct kvm_mp_state)) ||
-		put_zero(w, I_REGS, sizeof(struct kvm_regs)) ||
-		put_zero(w, I_SREGS, sizeof(struct kvm_sregs)) ||
-		put_zero(w, I_XSAVE, sizeof(struct kvm_xsave)) ||
-		put_zero(w, I_XCRS, sizeof(struct kvm_xcrs)) ||
-		put_zero(w, I_DEBUGREGS, sizeof(struct kvm_debugregs)) ||
-		put_zero(w, I_LAPIC, sizeof(struct kvm_lapic_state)) ||
-		put_zero(w, I_TSC_KHZ, 4) || state_put_item(w, I_CPUID, &cpuid, sizeof(cpuid)) ||
-		state_put_item(w, I_MSRS, msrs, sizeof(msrs)) ||
-		put_zero(w, I_EVENTS, sizeof(struct kvm_vcpu_events)) || snap_section_end(w) ? -1 : 0;
+			put_zero(w, I_MP_STATE, sizeof(struct kvm_mp_state)) ||
+			put_zero(w, I_REGS, sizeof(struct kvm_regs)) ||
+			put_zero(w, I_SREGS, sizeof(struct kvm_sregs)) ||
+			put_zero(w, I_XSAVE, sizeof(struct kvm_xsave)) ||
+			put_zero(w, I_XCRS, sizeof(struct kvm_xcrs)) ||
+			put_zero(w, I_DEBUGREGS, sizeof(struct kvm_debugregs)) ||
+			put_zero(w, I_LAPIC, sizeof(struct kvm_lapic_state)) ||
+			put_zero(w, I_TSC_KHZ, 4) ||
+			state_put_item(w, I_CPUID, &cpuid, sizeof(cpuid)) ||
+			state_put_item(w, I_MSRS, msrs, sizeof(msrs)) ||
+			put_zero(w, I_EVENTS, sizeof(struct kvm_vcpu_events)) || snap_section_end(w)
+		? -1
+		: 0;
 }
 
 static int vm_section(const void *unused, struct snap_writer *w)
@@ -142,7 +145,9 @@ static int vm_section(const void *unused, struct snap_writer *w)
 		ret = state_put_item(w, I_PIC_MASTER + i, &chip, sizeof(chip));
 	}
 	return ret || put_zero(w, I_PIT, sizeof(struct kvm_pit_state2)) ||
-		put_zero(w, I_CLOCK, sizeof(struct kvm_clock_data)) || snap_section_end(w) ? -1 : 0;
+			put_zero(w, I_CLOCK, sizeof(struct kvm_clock_data)) || snap_section_end(w)
+		? -1
+		: 0;
 }
 
 int main(int argc, char **argv)

@@ -27,8 +27,8 @@ struct snap_reader *fuzz_one_section(uint32_t id, uint32_t version, const uint8_
 	return r;
 }
 
-int fuzz_seed_section(const char *dir, const char *name, const void *prefix,
-	size_t prefix_len, fuzz_save_fn *save, const void *obj)
+int fuzz_seed_section(const char *dir, const char *name, const void *prefix, size_t prefix_len,
+	fuzz_save_fn *save, const void *obj)
 {
 	struct snap_writer *w = snap_writer_new();
 	const size_t skip = SNAP_HEADER_SIZE + SNAP_SECTION_HEADER_SIZE;

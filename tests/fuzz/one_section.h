@@ -18,7 +18,7 @@ struct snap_reader *fuzz_one_section(uint32_t id, uint32_t version, const uint8_
  * its payload, after `prefix` (prefix_len bytes, for harnesses that read a few parameters
  * first), goes to DIR/NAME, and the harness runs on it too. 0, or -1 after saying why. */
 typedef int fuzz_save_fn(const void *obj, struct snap_writer *w);
-int fuzz_seed_section(const char *dir, const char *name, const void *prefix,
-	size_t prefix_len, fuzz_save_fn *save, const void *obj);
+int fuzz_seed_section(const char *dir, const char *name, const void *prefix, size_t prefix_len,
+	fuzz_save_fn *save, const void *obj);
 
 #endif

@@ -11,8 +11,8 @@
 #define CFG_ACTUAL 0x104
 #define Q_INFLATE 0
 #define Q_DEFLATE 1
-#define Q_THIRD 2           /* stats, or reporting when stats are not offered */
-#define PFNS_PER_BUF 1024   /* 4 MiB of pages per inflate/deflate buffer */
+#define Q_THIRD 2         /* stats, or reporting when stats are not offered */
+#define PFNS_PER_BUF 1024 /* 4 MiB of pages per inflate/deflate buffer */
 #define REPORT_CHUNK (4 * MIB)
 #define NO_QUEUE 0xffu
 #define FAR_AWAY (1ull << 40)
@@ -23,8 +23,7 @@ struct stat_entry {
 	uint64_t val;
 } __attribute__((packed));
 
-enum { ST_SWAP_IN, ST_SWAP_OUT, ST_MAJFLT, ST_MINFLT, ST_MEMFREE, ST_MEMTOT, ST_AVAIL,
-	ST_CACHES };
+enum { ST_SWAP_IN, ST_SWAP_OUT, ST_MAJFLT, ST_MINFLT, ST_MEMFREE, ST_MEMTOT, ST_AVAIL, ST_CACHES };
 #define STAT_UNKNOWN_TAG 0x77 /* the device must skip tags it does not know */
 #define NR_STATS 9
 
@@ -234,7 +233,8 @@ static void balloon_stats(void)
 		r = vq_wait(&dev, q_stats, &id, &len);
 		if (r) {
 			live = 0;
-			err_line(r == -2 ? "stats needs-reset" : "stats timeout", vdev_status(&dev));
+			err_line(r == -2 ? "stats needs-reset" : "stats timeout",
+				vdev_status(&dev));
 			return;
 		}
 	}
@@ -288,7 +288,7 @@ static void balloon_evil(const char *kind)
 		pfns[1] = (uint32_t)(LAYOUT_MMIO_GAP_START / PAGE_SIZE);   /* the MMIO gap */
 		pfns[2] = (uint32_t)(LAYOUT_VIRTIO_MMIO_BASE / PAGE_SIZE); /* a device window */
 		pfns[3] = (uint32_t)((bi.mem + 64 * MIB) / PAGE_SIZE);     /* past the end of RAM */
-		b.len = 4 * 4 + 2;                                          /* and stray bytes */
+		b.len = 4 * 4 + 2;                                         /* and stray bytes */
 		if (exchange(Q_INFLATE, &b, 1, "evil pfns"))
 			return;
 	} else if (str_eq(kind, "chain")) {

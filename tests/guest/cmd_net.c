@@ -6,13 +6,13 @@
 
 #define NET_ID 1
 #define NET_F_MAC 5
-#define HDR 12              /* virtio_net_hdr_v1 */
+#define HDR 12 /* virtio_net_hdr_v1 */
 #define ETH_HDR 14
 #define PAYLOAD_MAX 1500
 #define NRX 8
 #define QSIZE 16
 #define BUF 2048
-#define ETHERTYPE 0x88b5    /* IEEE local experimental: what the tests exchange */
+#define ETHERTYPE 0x88b5 /* IEEE local experimental: what the tests exchange */
 #define RECV_CYCLES (1ull << 36)
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
@@ -24,7 +24,7 @@ static int up;
 static uint8_t mac[6];
 static uint8_t rx[NRX][BUF] __attribute__((aligned(4096)));
 static uint8_t tx[BUF] __attribute__((aligned(64)));
-static uint64_t raw_len; /* bytes of the raw frame `net hex` has gathered after the header */
+static uint64_t raw_len;   /* bytes of the raw frame `net hex` has gathered after the header */
 static int8_t slot[QSIZE]; /* rx descriptor head -> buffer */
 
 static void post_rx(int i)
@@ -63,7 +63,7 @@ static int net_up(void)
 		if (vdev_probe(n) != NET_ID)
 			continue;
 		if (vdev_init(&dev, n, 1ull << NET_F_MAC) || vdev_queue(&dev, RXQ, QSIZE) ||
-		    vdev_queue(&dev, TXQ, QSIZE)) {
+			vdev_queue(&dev, TXQ, QSIZE)) {
 			put_str("ERR net status=");
 			put_hex(vdev_status(&dev));
 			put_char('\n');
@@ -71,7 +71,8 @@ static int net_up(void)
 		}
 		cfg = (volatile uint8_t *)(dev.base + 0x100);
 		for (int i = 0; i < 6; i++)
-			mac[i] = (dev.features & (1ull << NET_F_MAC)) ? cfg[i] : (uint8_t)(i ? 0 : 2);
+			mac[i] = (dev.features & (1ull << NET_F_MAC)) ? cfg[i]
+								      : (uint8_t)(i ? 0 : 2);
 		vdev_driver_ok(&dev);
 		for (int i = 0; i < QSIZE; i++)
 			slot[i] = -1;
@@ -121,7 +122,7 @@ static void cmd_send(const struct args *a)
 	uint8_t *f = tx + HDR;
 
 	if (a->n != 4 || parse_u64(a->v[2], &len) || parse_u64(a->v[3], &seed) || len == 0 ||
-	    len > PAYLOAD_MAX) {
+		len > PAYLOAD_MAX) {
 		put_str("ERR usage: net send <len 1..1500> <seed>\n");
 		return;
 	}
@@ -162,7 +163,7 @@ static int rx_one(uint64_t t0, uint64_t cycles, const char *what, uint32_t *len)
 		wait_turn();
 	}
 	if (vq_wait(&dev, RXQ, &id, len) || id >= QSIZE || slot[id] < 0 || *len < HDR ||
-	    *len > BUF) {
+		*len > BUF) {
 		put_str("ERR net ");
 		put_str(what);
 		put_str(" bad used entry\n");
@@ -189,7 +190,7 @@ static void cmd_recv(void)
 			return;
 		f = rx[i] + HDR;
 		if (len < HDR + ETH_HDR || rx[i][10] != 1 || f[12] != (ETHERTYPE >> 8) ||
-		    f[13] != (ETHERTYPE & 0xff)) {
+			f[13] != (ETHERTYPE & 0xff)) {
 			post_rx(i);
 			vq_kick(&dev, RXQ);
 			continue;

@@ -7,7 +7,7 @@
 #define RNG_QUEUE 16
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
-#define FAR_AWAY (1ull << 40) /* far above any RAM the guest has */
+#define FAR_AWAY (1ull << 40)           /* far above any RAM the guest has */
 #define FLOOD_STALL_CYCLES (1ull << 35) /* no answer for this long: the device stopped */
 
 static uint8_t data[RNG_MAX] __attribute__((aligned(4096)));
@@ -74,7 +74,7 @@ static struct vdev *device(uint32_t id, const char *what, unsigned qsize)
 			continue;
 		s = live[n] ? vdev_status(d) : 0;
 		if (live[n] && (s & VSTAT_DRIVER_OK) && !(s & VSTAT_NEEDS_RESET) &&
-		    d->vq[0].size == qsize)
+			d->vq[0].size == qsize)
 			return d;
 		live[n] = 0;
 		if (vdev_init(d, n, 1ull << VIRTIO_F_EVENT_IDX) || vdev_queue(d, 0, qsize)) {
@@ -127,7 +127,8 @@ void cmd_rng(const struct args *a)
 		return;
 	/* The device may give less than asked for (a rate limit caps a request): ask again. */
 	while (got < n) {
-		struct vbuf b = { .addr = (uint64_t)(data + got), .len = (uint32_t)(n - got),
+		struct vbuf b = { .addr = (uint64_t)(data + got),
+			.len = (uint32_t)(n - got),
 			.write = 1 };
 		uint32_t len;
 
@@ -233,7 +234,8 @@ static int build_evil(struct vdev *d, const char *kind)
 		desc(vq, 0, FAR_AWAY, 16, VRING_WRITE, 0);
 	} else if (str_eq(kind, "long")) { /* every descriptor of the queue in one chain */
 		for (unsigned i = 0; i < vq->size; i++)
-			desc(vq, i, buf + i, 1, (uint16_t)(VRING_WRITE | (i + 1 < vq->size ? VRING_NEXT : 0)),
+			desc(vq, i, buf + i, 1,
+				(uint16_t)(VRING_WRITE | (i + 1 < vq->size ? VRING_NEXT : 0)),
 				(uint16_t)(i + 1));
 	} else if (str_eq(kind, "jump")) { /* avail idx moves by more than the queue size */
 		desc(vq, 0, buf, 16, VRING_WRITE, 0);

@@ -10,7 +10,7 @@
 #define QSIZE 16
 #define RXBUF (HDR + 4096)
 #define TX_PAYLOAD 4096
-#define BUF_ALLOC 65536u     /* what this guest offers: the size of its echo buffer */
+#define BUF_ALLOC 65536u /* what this guest offers: the size of its echo buffer */
 #define WAIT_CYCLES (1ull << 36)
 #define EVENT_CYCLES (1ull << 31)
 #define FNV_OFFSET 0xcbf29ce484222325ULL
@@ -18,8 +18,15 @@
 #define LOCAL_PORT_FIRST 50000
 
 enum { RXQ, TXQ, EVQ };
-enum { OP_REQUEST = 1, OP_RESPONSE, OP_RST, OP_SHUTDOWN, OP_RW, OP_CREDIT_UPDATE,
-	OP_CREDIT_REQUEST };
+enum {
+	OP_REQUEST = 1,
+	OP_RESPONSE,
+	OP_RST,
+	OP_SHUTDOWN,
+	OP_RW,
+	OP_CREDIT_UPDATE,
+	OP_CREDIT_REQUEST
+};
 
 struct hdr {
 	uint64_t src_cid, dst_cid;
@@ -43,8 +50,8 @@ static uint32_t next_port = LOCAL_PORT_FIRST;
 static uint8_t rx[NRX][RXBUF] __attribute__((aligned(4096)));
 static uint8_t tx[HDR + TX_PAYLOAD] __attribute__((aligned(64)));
 static uint8_t ev[4] __attribute__((aligned(8)));
-static uint8_t pkt[RXBUF];            /* the packet recv() took */
-static uint8_t pend[BUF_ALLOC];       /* received, not yet echoed (a ring) */
+static uint8_t pkt[RXBUF];      /* the packet recv() took */
+static uint8_t pend[BUF_ALLOC]; /* received, not yet echoed (a ring) */
 static uint32_t pend_head, pend_len;
 static int8_t slot[QSIZE];
 
@@ -67,7 +74,7 @@ static int vsock_up(void)
 		if (vdev_probe(n) != VSOCK_ID)
 			continue;
 		if (vdev_init(&dev, n, 0) || vdev_queue(&dev, RXQ, QSIZE) ||
-		    vdev_queue(&dev, TXQ, QSIZE) || vdev_queue(&dev, EVQ, 2)) {
+			vdev_queue(&dev, TXQ, QSIZE) || vdev_queue(&dev, EVQ, 2)) {
 			put_str("ERR vsock status=");
 			put_hex(vdev_status(&dev));
 			put_char('\n');
@@ -103,9 +110,16 @@ static int send(struct conn *c, uint16_t op, uint32_t flags, const uint8_t *data
 	struct vbuf b = { .addr = (uint64_t)tx, .len = HDR + len };
 	uint32_t id, used;
 
-	*h = (struct hdr){ .src_cid = cid, .dst_cid = HOST_CID, .src_port = c->port,
-		.dst_port = c->peer, .len = len, .type = 1, .op = op, .flags = flags,
-		.buf_alloc = BUF_ALLOC, .fwd_cnt = c->fwd_cnt };
+	*h = (struct hdr){ .src_cid = cid,
+		.dst_cid = HOST_CID,
+		.src_port = c->port,
+		.dst_port = c->peer,
+		.len = len,
+		.type = 1,
+		.op = op,
+		.flags = flags,
+		.buf_alloc = BUF_ALLOC,
+		.fwd_cnt = c->fwd_cnt };
 	for (uint32_t i = 0; i < len; i++)
 		tx[HDR + i] = data[i];
 	vq_post(&dev, TXQ, &b, 1);

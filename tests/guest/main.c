@@ -179,7 +179,8 @@ static void cmd_touch(const struct args *a)
  * mebibyte takes a moment even where exits are slow. */
 static void cmd_spew(const struct args *a)
 {
-	static const char line[] = "spew: a guest that floods its console, one 64-byte line of many\n";
+	static const char line[] =
+		"spew: a guest that floods its console, one 64-byte line of many\n";
 	static char page[4096];
 	uint64_t kib;
 
@@ -190,7 +191,9 @@ static void cmd_spew(const struct args *a)
 	for (uint64_t n = 0; n < kib / 4; n++) {
 		const char *p = page;
 		uint64_t count = sizeof(page);
-		__asm__ volatile("rep outsb" : "+S"(p), "+c"(count) : "d"((uint16_t)SERIAL_RBR)
+		__asm__ volatile("rep outsb"
+				 : "+S"(p), "+c"(count)
+				 : "d"((uint16_t)SERIAL_RBR)
 				 : "memory");
 	}
 	put_str("OK spew kib=");
@@ -202,7 +205,8 @@ static void cmd_spew(const struct args *a)
  * next KVM_RUN. */
 static void cmd_chatter(const struct args *a)
 {
-	static const char line[] = "spew: a guest that floods its console, one 64-byte line of many\n";
+	static const char line[] =
+		"spew: a guest that floods its console, one 64-byte line of many\n";
 	uint64_t kib;
 
 	if (arg_u64(a, 1, &kib))
@@ -266,7 +270,8 @@ static const struct command {
 	{ "blk", -1, "blk info|use|read|write|flush|evil ...", cmd_blk },
 	{ "net", -1, "net mac|send <len> <seed>|recv", cmd_net },
 	{ "vsock", -1, "vsock cid|event|echo <port>|send <port> <word>", cmd_vsock },
-	{ "balloon", -1, "balloon info|inflate|deflate|stats|report <pages>|evil <kind>", cmd_balloon },
+	{ "balloon", -1, "balloon info|inflate|deflate|stats|report <pages>|evil <kind>",
+		cmd_balloon },
 	{ "virtio-evil", 2, "virtio-evil <loop|oob|long|jump|nested> <window>", cmd_virtio_evil },
 };
 
@@ -293,7 +298,7 @@ static void run_line(char *line)
 
 	/* echo answers its text byte for byte, so it bypasses word splitting */
 	if (line[0] == 'e' && line[1] == 'c' && line[2] == 'h' && line[3] == 'o' &&
-	    (line[4] == ' ' || line[4] == '\0')) {
+		(line[4] == ' ' || line[4] == '\0')) {
 		put_str("OK ");
 		put_str(line[4] ? line + 5 : "");
 		put_char('\n');

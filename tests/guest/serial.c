@@ -5,9 +5,9 @@
 #define IIR_FIFO_ENABLED 0xc0
 #define TX_FIFO_SIZE 16
 
-static unsigned column;     /* bytes since the last '\n', so a FAULT line starts on its own line */
+static unsigned column; /* bytes since the last '\n', so a FAULT line starts on its own line */
 static unsigned tx_burst = 1; /* bytes THR takes after LSR says empty: 1, or 16 with a FIFO */
-static unsigned tx_room;    /* bytes left in the current burst */
+static unsigned tx_room;      /* bytes left in the current burst */
 
 /* Every port access is a VM exit (40-60 us from user mode on kvm_pvm), so with a 16550A
  * FIFO the guest reads LSR once per 16 bytes written. A model without a FIFO leaves

@@ -7,13 +7,13 @@
 
 /* What the guest learned at boot (boot.c). */
 struct boot_info {
-	uint32_t cpus;        /* CPUID 1 EBX[23:16] */
-	uint32_t apic;        /* CPUID 1 EBX[31:24] */
-	uint64_t mem;         /* bytes of e820 RAM (type 1), all entries */
-	uint32_t e820_count;  /* entries in the zero page */
-	char hv[13];          /* CPUID 0x40000000 signature, non-printable bytes dropped */
-	const char *cmdline;  /* copy, control characters turned into spaces */
-	uint64_t work_start;  /* work area [work_start, work_end): 2 MiB-aligned start */
+	uint32_t cpus;       /* CPUID 1 EBX[23:16] */
+	uint32_t apic;       /* CPUID 1 EBX[31:24] */
+	uint64_t mem;        /* bytes of e820 RAM (type 1), all entries */
+	uint32_t e820_count; /* entries in the zero page */
+	char hv[13];         /* CPUID 0x40000000 signature, non-printable bytes dropped */
+	const char *cmdline; /* copy, control characters turned into spaces */
+	uint64_t work_start; /* work area [work_start, work_end): 2 MiB-aligned start */
 	uint64_t work_end;
 };
 
@@ -43,8 +43,8 @@ struct args {
 
 /* virtio-blk commands (cmd_block.c): blk info | use | read | write | flush | evil. */
 void cmd_blk(const struct args *a);
-void cmd_net(const struct args *a);   /* cmd_net.c */
-void cmd_vsock(const struct args *a); /* cmd_vsock.c */
+void cmd_net(const struct args *a);     /* cmd_net.c */
+void cmd_vsock(const struct args *a);   /* cmd_vsock.c */
 void cmd_balloon(const struct args *a); /* cmd_balloon.c */
 
 /* String helpers (lib.c). */

@@ -17,10 +17,10 @@
 #define R_QUEUE_READY 0x044
 #define R_QUEUE_NOTIFY 0x050
 #define R_STATUS 0x070
-#define R_QUEUE_DESC 0x080   /* low, high at +4 */
+#define R_QUEUE_DESC 0x080 /* low, high at +4 */
 #define R_QUEUE_DRIVER 0x090
 #define R_QUEUE_DEVICE 0x0a0
-#define MAGIC 0x74726976u    /* "virt" */
+#define MAGIC 0x74726976u /* "virt" */
 
 /* A queue's page: descriptors, then the avail ring, then the used ring (4-byte aligned). */
 #define RING_PAGE 4096u
@@ -153,7 +153,8 @@ int vdev_queue(struct vdev *d, unsigned q, unsigned size)
 	page = rings[d->index][q];
 	for (unsigned i = 0; i < RING_PAGE; i++)
 		page[i] = 0;
-	*vq = (struct vq){ .size = (uint16_t)n, .desc = (volatile struct vring_desc *)page,
+	*vq = (struct vq){ .size = (uint16_t)n,
+		.desc = (volatile struct vring_desc *)page,
 		.avail = (volatile uint16_t *)(page + AVAIL_OFF),
 		.used = (volatile uint16_t *)(page + USED_OFF) };
 	vdev_write(d, R_QUEUE_NUM, n);

@@ -11,9 +11,9 @@
 
 #include "ember/layout.h"
 
-#define VIRTIO_WINDOWS 8  /* windows probed: LAYOUT_VIRTIO_MMIO_BASE + n * SIZE */
-#define VDEV_QUEUES 3     /* queues a device may use here */
-#define VQ_MAX 128        /* largest queue the driver sets up (fits one 4 KiB page) */
+#define VIRTIO_WINDOWS 8 /* windows probed: LAYOUT_VIRTIO_MMIO_BASE + n * SIZE */
+#define VDEV_QUEUES 3    /* queues a device may use here */
+#define VQ_MAX 128       /* largest queue the driver sets up (fits one 4 KiB page) */
 
 /* Feature bits (virtio 1.x, 6). */
 #define VIRTIO_F_INDIRECT_DESC 28
@@ -41,7 +41,7 @@ struct vring_desc {
 };
 
 struct vq {
-	uint16_t size;     /* 0: not set up */
+	uint16_t size;      /* 0: not set up */
 	uint16_t avail_idx; /* next avail idx the driver publishes */
 	uint16_t last_used; /* used entries consumed */
 	uint16_t next_desc; /* round-robin descriptor cursor */
@@ -52,7 +52,7 @@ struct vq {
 };
 
 struct vdev {
-	unsigned index;  /* window */
+	unsigned index; /* window */
 	uint64_t base;
 	uint32_t device_id;
 	uint64_t offered, features;

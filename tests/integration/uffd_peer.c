@@ -33,8 +33,8 @@ static int check(const uint8_t *got, uint64_t off, size_t len, const char *how)
 		return 0;
 	for (size_t i = 0; i < len; i++)
 		if (got[i] != file_data[off + i]) {
-			printf("MISMATCH %s at file offset %" PRIu64 ": 0x%02x, file has 0x%02x\n", how,
-				off + i, got[i], file_data[off + i]);
+			printf("MISMATCH %s at file offset %" PRIu64 ": 0x%02x, file has 0x%02x\n",
+				how, off + i, got[i], file_data[off + i]);
 			break;
 		}
 	exit(3);
@@ -42,7 +42,8 @@ static int check(const uint8_t *got, uint64_t off, size_t len, const char *how)
 
 static void touch(struct guest_mem *gm)
 {
-	const struct guest_mem_region *r0 = &gm->regions[0], *last = &gm->regions[gm->nr_regions - 1];
+	const struct guest_mem_region *r0 = &gm->regions[0],
+				      *last = &gm->regions[gm->nr_regions - 1];
 	uint8_t page[PAGE];
 	int mfd = memfd_create("uffd-peer", 0);
 	uint64_t half = r0->size / 2 / PAGE * PAGE;
@@ -70,7 +71,8 @@ static void touch(struct guest_mem *gm)
 		for (uint64_t k = 0; k < pages; k++) {
 			uint64_t p = (k * 7919) % pages;
 			if (r != last || p != pages - 1)
-				check(r->host + p * PAGE, r->file_offset + p * PAGE, PAGE, "user read");
+				check(r->host + p * PAGE, r->file_offset + p * PAGE, PAGE,
+					"user read");
 		}
 	}
 	/* A page given back and written again: zeros and the write, never the old bytes. */
@@ -78,8 +80,8 @@ static void touch(struct guest_mem *gm)
 	last->host[100] = 0xab;
 	for (unsigned i = 0; i < PAGE; i++)
 		if (last->host[i] != (i == 100 ? 0xab : 0)) {
-			printf("MISMATCH removed page byte %u = 0x%02x, want %s\n", i, last->host[i],
-				i == 100 ? "0xab" : "0");
+			printf("MISMATCH removed page byte %u = 0x%02x, want %s\n", i,
+				last->host[i], i == 100 ? "0xab" : "0");
 			exit(3);
 		}
 	/* Balloon: give the first 16 pages of region 0 back; they must read as zeros now. */
@@ -132,7 +134,8 @@ int main(int argc, char **argv)
 	}
 	printf("attached");
 	for (unsigned i = 0; i < gm.nr_regions; i++)
-		printf(" 0x%" PRIxPTR ":%" PRIu64, (uintptr_t)gm.regions[i].host, gm.regions[i].size);
+		printf(" 0x%" PRIxPTR ":%" PRIu64, (uintptr_t)gm.regions[i].host,
+			gm.regions[i].size);
 	printf("\n");
 	fflush(stdout);
 	if (!strcmp(argv[3], "touch")) {

@@ -254,7 +254,8 @@ int vm_balloon_stats(struct vm *vm, struct balloon_stats *out, char *err, size_t
 	if (ret)
 		return ret;
 	if (!vm->balloon.stats_polling_interval_s) {
-		snprintf(err, errlen, "balloon: statistics are off (stats_polling_interval_s is 0)");
+		snprintf(err, errlen,
+			"balloon: statistics are off (stats_polling_interval_s is 0)");
 		return -ENOTSUP;
 	}
 	memset(out, 0, sizeof(*out));

@@ -8,11 +8,11 @@
 #include "ember/vm.h"
 
 struct fake_vm_control {
-	int start_ret;      /* vm_start returns this (with a message) when non-zero */
+	int start_ret; /* vm_start returns this (with a message) when non-zero */
 	int snapshot_ret;
 	bool restore_fails;
-	int vms_alive;      /* vm_new/vm_restore minus vm_free */
-	int ctrl_alt_del;   /* vm_send_ctrl_alt_del calls that succeeded */
+	int vms_alive;    /* vm_new/vm_restore minus vm_free */
+	int ctrl_alt_del; /* vm_send_ctrl_alt_del calls that succeeded */
 	struct snapshot_params last_snapshot;
 	char last_snapshot_path[256];
 	struct restore_params last_restore;

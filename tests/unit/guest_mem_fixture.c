@@ -25,7 +25,8 @@ int guest_mem_fixture_add(struct guest_mem *gm, uint64_t gpa, uint64_t size)
 	if (!host)
 		return -ENOMEM;
 	memset(host, 0, bytes);
-	gm->regions[gm->nr_regions++] = (struct guest_mem_region){ .gpa = gpa, .size = size,
+	gm->regions[gm->nr_regions++] = (struct guest_mem_region){ .gpa = gpa,
+		.size = size,
 		.host = host };
 	gm->total += size;
 	return 0;

@@ -10,13 +10,12 @@
 
 /* `size` bytes at guest-physical 0 (anonymous backing, 4 KiB pages, fd -1); whatever gm
  * held is forgotten. 0, or -ENOMEM with gm left empty. */
-__attribute__((warn_unused_result)) int guest_mem_fixture_init(struct guest_mem *gm,
-	uint64_t size);
+__attribute__((warn_unused_result)) int guest_mem_fixture_init(struct guest_mem *gm, uint64_t size);
 
 /* Another region of `size` bytes at `gpa`, after the ones gm has. 0, -ENOMEM, or -ENOSPC
  * when gm has GUEST_MEM_MAX_REGIONS already. */
-__attribute__((warn_unused_result)) int guest_mem_fixture_add(struct guest_mem *gm,
-	uint64_t gpa, uint64_t size);
+__attribute__((warn_unused_result)) int guest_mem_fixture_add(struct guest_mem *gm, uint64_t gpa,
+	uint64_t size);
 
 /* Free the regions and any dirty bitmaps guest_mem_track_dirty made; gm is left empty. */
 void guest_mem_fixture_deinit(struct guest_mem *gm);

@@ -165,8 +165,8 @@ static void test_acpi_rsdp_at_0xe0000_revision_2(void **state)
 	assert_int_equal(p[15], 2);
 	assert_int_equal(get_le32(p + 16), 0);  /* no RSDT */
 	assert_int_equal(get_le32(p + 20), 36); /* length */
-	assert_int_equal(sum(p, 20), 0);    /* checksum: the ACPI 1.0 part */
-	assert_int_equal(sum(p, 36), 0);    /* extended checksum */
+	assert_int_equal(sum(p, 20), 0);        /* checksum: the ACPI 1.0 part */
+	assert_int_equal(sum(p, 36), 0);        /* extended checksum */
 }
 
 static void test_acpi_every_checksum_sums_to_zero(void **state)
@@ -257,8 +257,8 @@ static void expect_madt(struct fixture *f, unsigned nr_vcpus)
 		switch (e[0]) {
 		case 0: /* Processor Local APIC */
 			assert_int_equal(e[1], 8);
-			assert_int_equal(e[2], lapics); /* processor UID */
-			assert_int_equal(e[3], lapics); /* APIC id */
+			assert_int_equal(e[2], lapics);       /* processor UID */
+			assert_int_equal(e[3], lapics);       /* APIC id */
 			assert_int_equal(get_le32(e + 4), 1); /* enabled */
 			lapics++;
 			break;
@@ -318,8 +318,8 @@ static void test_acpi_dsdt_resource_templates_carry_each_window(void **state)
 		 * ActiveHigh, Exclusive) { gsi }: ACPI 6.3, 6.4.3.4 and 6.4.3.6. */
 		const uint8_t res[] = { 0x86, 9, 0, 1, (uint8_t)base, (uint8_t)(base >> 8),
 			(uint8_t)(base >> 16), (uint8_t)(base >> 24), (uint8_t)size,
-			(uint8_t)(size >> 8), (uint8_t)(size >> 16), (uint8_t)(size >> 24),
-			0x89, 6, 0, 0x03, 1, (uint8_t)gsi, (uint8_t)(gsi >> 8), (uint8_t)(gsi >> 16),
+			(uint8_t)(size >> 8), (uint8_t)(size >> 16), (uint8_t)(size >> 24), 0x89, 6,
+			0, 0x03, 1, (uint8_t)gsi, (uint8_t)(gsi >> 8), (uint8_t)(gsi >> 16),
 			(uint8_t)(gsi >> 24), 0x79, 0 };
 		const uint8_t uid[] = { 0x08, '_', 'U', 'I', 'D' };
 
@@ -367,8 +367,8 @@ static void test_acpi_dsdt_scope_pkglength_covers_the_rest(void **state)
 	build_ok(f);
 	t = dsdt(f);
 	len = get_le32(t + 4);
-	s = t + 36 + 13; /* after the 13-byte _S5_ */
-	assert_int_equal(s[0], 0x10); /* ScopeOp */
+	s = t + 36 + 13;                /* after the 13-byte _S5_ */
+	assert_int_equal(s[0], 0x10);   /* ScopeOp */
 	assert_int_equal(s[1] >> 6, 1); /* two-byte PkgLength */
 	pkglen = (s[1] & 0x0f) | (size_t)s[2] << 4;
 	assert_int_equal(1 + pkglen, len - 36 - 13);
@@ -382,8 +382,8 @@ static void test_acpi_dsdt_legacy_devices(void **state)
 	const uint8_t kbd_hid[] = { 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x03, 0x03 };
 	/* IO (Decode16, 0x3f8, 0x3f8, 1, 8), IRQNoFlags () { 4 } */
 	const uint8_t com1_res[] = { 0x47, 1, 0xf8, 3, 0xf8, 3, 1, 8, 0x22, 0x10, 0, 0x79, 0 };
-	const uint8_t kbd_res[] = { 0x47, 1, 0x60, 0, 0x60, 0, 1, 1, 0x47, 1, 0x64, 0, 0x64, 0,
-		1, 1, 0x22, 0x02, 0, 0x79, 0 };
+	const uint8_t kbd_res[] = { 0x47, 1, 0x60, 0, 0x60, 0, 1, 1, 0x47, 1, 0x64, 0, 0x64, 0, 1,
+		1, 0x22, 0x02, 0, 0x79, 0 };
 	const uint8_t *t;
 	size_t len;
 
@@ -519,11 +519,13 @@ static void test_acpi_rejects_window_outside_gap(void **state)
 
 	f->virtio[2].base = 0xfffff000;
 	f->virtio[2].size = 0x2000;
-	expect_refusal(f, -EINVAL, "acpi: virtio 2: window 0xfffff000+0x2000 is not inside the "
+	expect_refusal(f, -EINVAL,
+		"acpi: virtio 2: window 0xfffff000+0x2000 is not inside the "
 		"MMIO gap 0xc0000000..0x100000000");
 	f->virtio[2].base = LAYOUT_VIRTIO_MMIO_BASE;
 	f->virtio[2].size = 0;
-	expect_refusal(f, -EINVAL, "acpi: virtio 2: window 0xd0001000+0x0 is not inside the "
+	expect_refusal(f, -EINVAL,
+		"acpi: virtio 2: window 0xd0001000+0x0 is not inside the "
 		"MMIO gap 0xc0000000..0x100000000");
 }
 
@@ -538,9 +540,11 @@ static void test_acpi_rejects_vmgenid_buffer_in_ram_or_tables(void **state)
 	f->cfg.vmgenid_gsi = 9;
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		f->cfg.vmgenid_gpa = bad[i];
-		snprintf(want, sizeof(want), "acpi: vmgenid: buffer at 0x%llx must be 8-byte "
+		snprintf(want, sizeof(want),
+			"acpi: vmgenid: buffer at 0x%llx must be 8-byte "
 			"aligned, in the reserved 0x9fc00..0x100000 and outside the ACPI tables "
-			"0xe0000..0xf0000", (unsigned long long)bad[i]);
+			"0xe0000..0xf0000",
+			(unsigned long long)bad[i]);
 		expect_refusal(f, -EINVAL, want);
 	}
 	f->cfg.vmgenid_gpa = 0xffff0;
@@ -554,7 +558,8 @@ static void test_acpi_rejects_memory_too_small(void **state)
 
 	/* 512 KiB of RAM ends below the ACPI range. */
 	assert_int_equal(guest_mem_map(&f->gm, 512 * 1024, GUEST_MEM_ANON, NULL, f->err,
-				 sizeof(f->err)), 0);
+				 sizeof(f->err)),
+		0);
 	expect_refusal(f, -EFAULT,
 		"acpi: guest memory does not cover the ACPI tables at 0xe0000..0xf0000");
 	guest_mem_unmap(&f->gm);
@@ -692,9 +697,11 @@ static void test_acpi_acpiexec_evaluates_the_dsdt(void **state)
 	}
 	assert_non_null(mkdtemp(dir));
 	save_tables(f, dir);
-	assert_int_equal(run(dir, "acpiexec -b 'evaluate \\_SB.VGEN.ADDR; "
-				  "evaluate \\_SB.VGEN._CID; evaluate \\_S5_; "
-				  "evaluate \\_SB.GED_._EVT 9' facp.dat dsdt.dat > exec.log 2>&1"), 0);
+	assert_int_equal(run(dir,
+				 "acpiexec -b 'evaluate \\_SB.VGEN.ADDR; "
+				 "evaluate \\_SB.VGEN._CID; evaluate \\_S5_; "
+				 "evaluate \\_SB.GED_._EVT 9' facp.dat dsdt.dat > exec.log 2>&1"),
+		0);
 	snprintf(path, sizeof(path), "%s/exec.log", dir);
 	out = slurp(path);
 	assert_non_null(strstr(out, "7 Devices"));

@@ -12,7 +12,8 @@
 
 #include "../../src/api/http.h"
 
-#define PUT_MC "PUT /machine-config HTTP/1.1\r\nHost: localhost\r\nContent-Type: " \
+#define PUT_MC \
+	"PUT /machine-config HTTP/1.1\r\nHost: localhost\r\nContent-Type: " \
 	"application/json\r\nContent-Length: 38\r\n\r\n{\"vcpu_count\": 2, \"mem_size_mib\": 256}"
 
 /* Feed `len` bytes in pieces of `step`, collecting up to `max` requests (method, url,
@@ -80,7 +81,7 @@ static void test_api_http_parses_a_request_split_at_every_byte(void **state)
 static void test_api_http_serves_pipelined_requests_one_at_a_time(void **state)
 {
 	static const char three[] = "GET / HTTP/1.1\r\n\r\n" PUT_MC
-		"GET /machine-config HTTP/1.1\r\nConnection: close\r\n\r\n";
+				    "GET /machine-config HTTP/1.1\r\nConnection: close\r\n\r\n";
 	struct http_in in;
 	struct got g[4];
 	size_t used;
@@ -117,7 +118,8 @@ static void test_api_http_refuses_a_body_over_the_limit_before_reading_it(void *
 	http_in_init(&in, 0);
 	assert_int_equal(http_in_feed(&in, big, sizeof(big) - 1, &used), HTTP_IN_ERROR);
 	assert_int_equal(in.err_status, 400);
-	assert_string_equal(in.err_msg, "Request payload with size 51201 is larger than the "
+	assert_string_equal(in.err_msg,
+		"Request payload with size 51201 is larger than the "
 		"limit of 51200 allowed by server.");
 	/* An error is final. */
 	assert_int_equal(http_in_feed(&in, "GET / HTTP/1.1\r\n\r\n", 18, &used), HTTP_IN_ERROR);
@@ -187,7 +189,7 @@ static void test_api_http_refuses_garbage_and_upgrades(void **state)
 static void test_api_http_asks_for_the_body_when_told_to_expect_100(void **state)
 {
 	static const char req[] = "PUT /actions HTTP/1.1\r\nExpect: 100-continue\r\n"
-		"Content-Length: 2\r\n\r\n";
+				  "Content-Length: 2\r\n\r\n";
 	struct http_in in;
 	size_t used;
 
@@ -214,7 +216,8 @@ static void test_api_http_http10_closes_unless_kept_alive(void **state)
 	http_in_deinit(&in);
 	http_in_init(&in, 0);
 	assert_int_equal(feed_all(&in, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", 42, 100,
-		g, 2), 1);
+				 g, 2),
+		1);
 	assert_true(g[0].keep_alive);
 	http_in_deinit(&in);
 }

@@ -54,10 +54,12 @@ static void test_api_json_check_accepts_good_bodies(void **state)
 {
 	(void)state;
 	assert_string_equal(check("{\"vcpu_count\": 2}"), "");
-	assert_string_equal(check("{\"vcpu_count\": 255, \"mem_size_mib\": 18446744073709549568, "
-		"\"smt\": false, \"path\": null, \"state\": \"Paused\", \"huge_pages\": \"2M\", "
-		"\"bandwidth\": {\"size\": 1, \"one_time_burst\": null}, \"list\": [\"a\", \"b\"], "
-		"\"buckets\": [{\"size\": 0}], \"props\": {\"k\": \"v\"}}"), "");
+	assert_string_equal(
+		check("{\"vcpu_count\": 255, \"mem_size_mib\": 18446744073709549568, "
+		      "\"smt\": false, \"path\": null, \"state\": \"Paused\", \"huge_pages\": \"2M\", "
+		      "\"bandwidth\": {\"size\": 1, \"one_time_burst\": null}, \"list\": [\"a\", \"b\"], "
+		      "\"buckets\": [{\"size\": 0}], \"props\": {\"k\": \"v\"}}"),
+		"");
 }
 
 static void test_api_json_check_answers_as_serde_with_the_place(void **state)
@@ -65,8 +67,7 @@ static void test_api_json_check_answers_as_serde_with_the_place(void **state)
 	static const struct {
 		const char *body, *want;
 	} cases[] = {
-		{ "{}",
-			"missing field `vcpu_count` at line 1 column 2" },
+		{ "{}", "missing field `vcpu_count` at line 1 column 2" },
 		{ "{\"vcpu_count\": 1, \"vcpus\": 2}",
 			"unknown field `vcpus`, expected one of `vcpu_count`, `mem_size_mib`, `smt`, "
 			"`path`, `state`, `huge_pages`, `bandwidth`, `list`, `buckets`, `props` at line 1 "
@@ -81,8 +82,7 @@ static void test_api_json_check_answers_as_serde_with_the_place(void **state)
 			"invalid value: integer `-1`, expected u8 at line 1 column 17" },
 		{ "{\"vcpu_count\": 1.5}",
 			"invalid type: floating point `1.5`, expected u8 at line 1 column 18" },
-		{ "{\"vcpu_count\": null}",
-			"invalid type: null, expected u8 at line 1 column 19" },
+		{ "{\"vcpu_count\": null}", "invalid type: null, expected u8 at line 1 column 19" },
 		{ "{\"vcpu_count\": 1, \"mem_size_mib\": 1e30}",
 			"invalid type: floating point `1e30`, expected usize at line 1 column 38" },
 		{ "{\"vcpu_count\": 1, \"mem_size_mib\": 18446744073709551616}",
@@ -100,8 +100,7 @@ static void test_api_json_check_answers_as_serde_with_the_place(void **state)
 			"unknown variant `Stopped`, expected `Paused` or `Resumed` at line 1 column 36" },
 		{ "{\"vcpu_count\": 1, \"huge_pages\": \"1G\"}",
 			"unknown variant `1G`, expected one of `None`, `Transparent`, `2M` at line 1 column 36" },
-		{ "{\"vcpu_count\": 1, \"state\": true}",
-			"expected value at line 1 column 28" },
+		{ "{\"vcpu_count\": 1, \"state\": true}", "expected value at line 1 column 28" },
 		{ "{\"vcpu_count\": 1, \"huge_pages\": null}",
 			"expected value at line 1 column 33" },
 		{ "{\"vcpu_count\": 1, \"bandwidth\": {\"size\": \"x\"}}",
@@ -118,10 +117,8 @@ static void test_api_json_check_answers_as_serde_with_the_place(void **state)
 			"invalid type: integer `1`, expected a string at line 1 column 34" },
 		{ "{\"vcpu_count\": 1,\n  \"smt\": 3}",
 			"invalid type: integer `3`, expected a boolean at line 2 column 10" },
-		{ "[1, 2]",
-			"invalid type: sequence, expected struct MachineConfig" },
-		{ "\"x\"",
-			"invalid type: string \"x\", expected struct MachineConfig" },
+		{ "[1, 2]", "invalid type: sequence, expected struct MachineConfig" },
+		{ "\"x\"", "invalid type: string \"x\", expected struct MachineConfig" },
 	};
 
 	(void)state;
@@ -151,7 +148,8 @@ static void test_api_json_parse_says_where_it_went_wrong(void **state)
 		{ "{\"a\": -}", "invalid number at line 1 column 8" },
 		{ "{\"a\": tru}", "expected ident at line 1 column 10" },
 		{ "{\"a\": \"\\q\"}", "invalid escape at line 1 column 9" },
-		{ "{\"a\": \"x\ny\"}", "control character (\\u0000-\\u001F) found while parsing "
+		{ "{\"a\": \"x\ny\"}",
+			"control character (\\u0000-\\u001F) found while parsing "
 			"a string at line 2 column 0" },
 		{ "\xEF\xBB\xBF{}", "expected value at line 1 column 1" },
 		{ "{}\0{}", "trailing characters at line 1 column 3" },
@@ -206,7 +204,7 @@ static void test_api_json_parse_refuses_deep_nesting_without_crashing(void **sta
 static void test_api_json_getters_treat_null_as_absent(void **state)
 {
 	static const char body[] = "{\"a\": null, \"b\": true, \"n\": 7, "
-		"\"big\": 18446744073709551615, \"s\": \"x\", \"e\": \"2M\"}";
+				   "\"big\": 18446744073709551615, \"s\": \"x\", \"e\": \"2M\"}";
 	char err[64];
 	cJSON *v = json_parse(body, sizeof(body) - 1, err, sizeof(err));
 
@@ -229,7 +227,7 @@ static void test_api_json_getters_treat_null_as_absent(void **state)
 static void test_api_json_exact_numbers_print_as_sent(void **state)
 {
 	static const char body[] = "{\"a\":18446744073709551615,\"b\":5,\"c\":[-9007199254740993,"
-		"1.5,9007199254740992],\"d\":18446744073709551616}";
+				   "1.5,9007199254740992],\"d\":18446744073709551616}";
 	char err[64], *out;
 	cJSON *v = json_parse(body, sizeof(body) - 1, err, sizeof(err));
 
@@ -239,7 +237,8 @@ static void test_api_json_exact_numbers_print_as_sent(void **state)
 	json_source_forget(v);
 	out = cJSON_PrintUnformatted(v);
 	/* Past 64 bits serde_json keeps a double, and so does this. */
-	assert_string_equal(out, "{\"a\":18446744073709551615,\"b\":5,\"c\":[-9007199254740993,"
+	assert_string_equal(out,
+		"{\"a\":18446744073709551615,\"b\":5,\"c\":[-9007199254740993,"
 		"1.5,9007199254740992],\"d\":1.8446744073709552e+19}");
 	json_source_forget(NULL);
 	cJSON_free(out);

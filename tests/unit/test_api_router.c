@@ -97,18 +97,22 @@ static void test_api_router_paths_methods_and_bodies(void **state)
 		{ "PUT", "/machine-config", NULL, 400, "Empty PUT request." },
 		{ "PATCH", "/machine-config", NULL, 400, "Empty PATCH request." },
 		{ "DELETE", "/drives/x", "{}", 400, "DELETE request cannot have a body." },
-		{ "POST", "/actions", "{}", 400, "Invalid request method and/or path: POST actions." },
+		{ "POST", "/actions", "{}", 400,
+			"Invalid request method and/or path: POST actions." },
 		{ "GET", "/nope", NULL, 400, "Invalid request method and/or path: GET nope." },
 		{ "GET", "/machine-config/extra", NULL, 400, "Invalid request method and/or path" },
-		{ "PUT", "/version", "{}", 400, "Invalid request method and/or path: PUT version." },
+		{ "PUT", "/version", "{}", 400,
+			"Invalid request method and/or path: PUT version." },
 		{ "GET", "*", NULL, 400, "Invalid request method and/or path" },
 		{ "PUT", "/drives", "{}", 400, "The ID cannot be empty." },
 		{ "PUT", "/drives/", "{}", 400, "The ID cannot be empty." },
-		{ "PUT", "/drives/a-b", "{}", 400, "API Resource IDs can only contain alphanumeric "
+		{ "PUT", "/drives/a-b", "{}", 400,
+			"API Resource IDs can only contain alphanumeric "
 			"characters and underscores." },
 		{ "PUT", "/drives/a/b", "{}", 400, "Invalid request method and/or path" },
 		{ "PUT", "/machine-config", "{\"vcpu_count\":", 400, DESER "EOF while parsing" },
-		{ "PUT", "/machine-config", "nonsense", 400, DESER "expected ident at line 1 column 2." },
+		{ "PUT", "/machine-config", "nonsense", 400,
+			DESER "expected ident at line 1 column 2." },
 	};
 
 	(void)state;
@@ -118,21 +122,28 @@ static void test_api_router_paths_methods_and_bodies(void **state)
 static void test_api_router_machine_config(void **state)
 {
 	static const struct call t[] = {
-		{ "GET", "/machine-config", NULL, 200, "{\"vcpu_count\":1,\"mem_size_mib\":128,"
+		{ "GET", "/machine-config", NULL, 200,
+			"{\"vcpu_count\":1,\"mem_size_mib\":128,"
 			"\"smt\":false,\"track_dirty_pages\":false,\"huge_pages\":\"None\"}" },
-		{ "PUT", "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 256}", 204, NULL },
+		{ "PUT", "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 256}", 204,
+			NULL },
 		{ "GET", "/machine-config", NULL, 200, "{\"vcpu_count\":2,\"mem_size_mib\":256," },
 		{ "PATCH", "/machine-config", "{\"track_dirty_pages\": true}", 204, NULL },
-		{ "GET", "/machine-config", NULL, 200, "\"vcpu_count\":2,\"mem_size_mib\":256,"
+		{ "GET", "/machine-config", NULL, 200,
+			"\"vcpu_count\":2,\"mem_size_mib\":256,"
 			"\"smt\":false,\"track_dirty_pages\":true" },
 		{ "PATCH", "/machine-config", "{\"huge_pages\": \"2M\"}", 204, NULL },
 		{ "GET", "/machine-config", NULL, 200, "\"huge_pages\":\"2M\"" },
-		{ "PATCH", "/machine-config", "{\"mem_size_mib\": 255}", 400, "The memory size (MiB) "
+		{ "PATCH", "/machine-config", "{\"mem_size_mib\": 255}", 400,
+			"The memory size (MiB) "
 			"is either 0, or not a multiple of the configured page size." },
-		{ "PUT", "/machine-config", "{\"vcpu_count\": 1}", 400, DESER "missing field "
-			"`mem_size_mib` at line 1 column 17." },
-		{ "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"vcpus\": 1}",
-			400, DESER "unknown field `vcpus`, expected one of `vcpu_count`, `mem_size_mib`" },
+		{ "PUT", "/machine-config", "{\"vcpu_count\": 1}", 400,
+			DESER "missing field "
+			      "`mem_size_mib` at line 1 column 17." },
+		{ "PUT", "/machine-config",
+			"{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"vcpus\": 1}", 400,
+			DESER
+			"unknown field `vcpus`, expected one of `vcpu_count`, `mem_size_mib`" },
 		{ "PUT", "/machine-config", "{\"vcpu_count\": \"2\", \"mem_size_mib\": 64}", 400,
 			"invalid type: string \\\"2\\\", expected u8" },
 		{ "PUT", "/machine-config", "{\"vcpu_count\": 300, \"mem_size_mib\": 64}", 400,
@@ -147,19 +158,27 @@ static void test_api_router_machine_config(void **state)
 			"mem_size_mib: 8 MiB is less than the minimum (16 MiB)" },
 		{ "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 100000000}", 400,
 			"MiB is more than this host has" },
-		{ "PUT", "/machine-config", "{\"vcpu_count\": 3, \"mem_size_mib\": 64, \"smt\": true}",
-			400, "1 or an even number if SMT is enabled" },
-		{ "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"huge_pages\":"
-			" \"1G\"}", 400, "unknown variant `1G`, expected one of "
+		{ "PUT", "/machine-config",
+			"{\"vcpu_count\": 3, \"mem_size_mib\": 64, \"smt\": true}", 400,
+			"1 or an even number if SMT is enabled" },
+		{ "PUT", "/machine-config",
+			"{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"huge_pages\":"
+			" \"1G\"}",
+			400,
+			"unknown variant `1G`, expected one of "
 			"`None`, `Transparent`, `2M`" },
-		{ "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64, "
-			"\"cpu_template\": \"V1N1\"}", 400, "cpu_template: V1N1 is an aarch64 template" },
+		{ "PUT", "/machine-config",
+			"{\"vcpu_count\": 1, \"mem_size_mib\": 64, "
+			"\"cpu_template\": \"V1N1\"}",
+			400, "cpu_template: V1N1 is an aarch64 template" },
 		{ "PATCH", "/machine-config", "{}", 400, "Empty PATCH request." },
 		{ "PATCH", "/machine-config", "{\"smt\": null}", 400, "Empty PATCH request." },
 		/* A failed update changes nothing; PUT resets what it does not name. */
 		{ "GET", "/machine-config", NULL, 200, "\"vcpu_count\":2,\"mem_size_mib\":256," },
-		{ "PUT", "/machine-config", "{\"vcpu_count\": 4, \"mem_size_mib\": 64}", 204, NULL },
-		{ "GET", "/machine-config", NULL, 200, "\"track_dirty_pages\":false,\"huge_pages\":"
+		{ "PUT", "/machine-config", "{\"vcpu_count\": 4, \"mem_size_mib\": 64}", 204,
+			NULL },
+		{ "GET", "/machine-config", NULL, 200,
+			"\"track_dirty_pages\":false,\"huge_pages\":"
 			"\"None\"" },
 	};
 
@@ -171,7 +190,7 @@ static void test_api_router_deprecated_fields_are_flagged(void **state)
 {
 	struct api_response r;
 	static const char body[] = "{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"cpu_template\": "
-		"\"None\"}";
+				   "\"None\"}";
 
 	(void)state;
 	api_handle(api, "PUT", "/machine-config", body, strlen(body), &r);
@@ -189,32 +208,49 @@ static void test_api_router_boot_source_and_cpu_config(void **state)
 		{ "PUT", "/boot-source", "{\"kernel_image_path\": \"/nonexistent/vmlinux\"}", 400,
 			"Boot source error: The kernel file cannot be opened: No such file or directory "
 			"(os error 2)" },
-		{ "PUT", "/boot-source", "{\"kernel_image_path\": \"/dev/null\", \"initrd_path\": "
-			"\"/nonexistent/initrd\"}", 400, "The initrd file cannot be opened due to invalid "
+		{ "PUT", "/boot-source",
+			"{\"kernel_image_path\": \"/dev/null\", \"initrd_path\": "
+			"\"/nonexistent/initrd\"}",
+			400,
+			"The initrd file cannot be opened due to invalid "
 			"path or invalid permissions. No such file or directory (os error 2)" },
-		{ "PUT", "/boot-source", "{\"boot_args\": \"x\"}", 400, "missing field "
+		{ "PUT", "/boot-source", "{\"boot_args\": \"x\"}", 400,
+			"missing field "
 			"`kernel_image_path`" },
-		{ "PUT", "/boot-source", "{\"kernel_image_path\": \"/dev/null\", \"boot_args\": "
-			"\"console=ttyS0\"}", 204, NULL },
-		{ "GET", "/vm/config", NULL, 200, "\"boot-source\":{\"kernel_image_path\":\"/dev/null\","
+		{ "PUT", "/boot-source",
+			"{\"kernel_image_path\": \"/dev/null\", \"boot_args\": "
+			"\"console=ttyS0\"}",
+			204, NULL },
+		{ "GET", "/vm/config", NULL, 200,
+			"\"boot-source\":{\"kernel_image_path\":\"/dev/null\","
 			"\"initrd_path\":null,\"boot_args\":\"console=ttyS0\"}" },
 		{ "GET", "/vm/config", NULL, 200, "\"drives\":[]" },
 		{ "GET", "/vm/config", NULL, 200, "\"balloon\":null," },
-		{ "GET", "/vm/config", NULL, 200, "\"network-interfaces\":[],\"vsock\":null,"
+		{ "GET", "/vm/config", NULL, 200,
+			"\"network-interfaces\":[],\"vsock\":null,"
 			"\"entropy\":null," },
-		{ "PUT", "/cpu-config", "{\"cpuid_modifiers\": [{\"leaf\": \"0x1\", \"subleaf\": "
+		{ "PUT", "/cpu-config",
+			"{\"cpuid_modifiers\": [{\"leaf\": \"0x1\", \"subleaf\": "
 			"\"0x0\", \"flags\": 0, \"modifiers\": [{\"register\": \"eax\", \"bitmap\": "
 			"\"0bxxxx1\"}]}], \"msr_modifiers\": [{\"addr\": \"0x10a\", \"bitmap\": \"0b1\"}], "
-			"\"kvm_capabilities\": [\"!56\"]}", 204, NULL },
-		{ "PUT", "/cpu-config", "{\"cpuid_modifiers\": [{\"leaf\": \"1\", \"subleaf\": "
-			"\"0x0\", \"flags\": 0, \"modifiers\": []}]}", 400, "Make sure to prefix the number "
+			"\"kvm_capabilities\": [\"!56\"]}",
+			204, NULL },
+		{ "PUT", "/cpu-config",
+			"{\"cpuid_modifiers\": [{\"leaf\": \"1\", \"subleaf\": "
+			"\"0x0\", \"flags\": 0, \"modifiers\": []}]}",
+			400,
+			"Make sure to prefix the number "
 			"with '0x' for hexadecimal numbers" },
-		{ "PUT", "/cpu-config", "{\"msr_modifiers\": [{\"addr\": \"0x10a\", \"bitmap\": "
-			"\"0b12\"}]}", 400, "msr_modifiers[0]: Failed to parse string [0b12] as a bitmap - "
+		{ "PUT", "/cpu-config",
+			"{\"msr_modifiers\": [{\"addr\": \"0x10a\", \"bitmap\": "
+			"\"0b12\"}]}",
+			400,
+			"msr_modifiers[0]: Failed to parse string [0b12] as a bitmap - "
 			"unknown character: 50" },
 		{ "PUT", "/cpu-config", "{\"kvm_capabilities\": [\"x\"]}", 400,
 			"Failed to parse string [x] as a kvm capability" },
-		{ "PUT", "/cpu-config", "{\"reg_modifiers\": []}", 400, "unknown field `reg_modifiers`" },
+		{ "PUT", "/cpu-config", "{\"reg_modifiers\": []}", 400,
+			"unknown field `reg_modifiers`" },
 	};
 
 	(void)state;
@@ -223,89 +259,139 @@ static void test_api_router_boot_source_and_cpu_config(void **state)
 
 #define BOOT_CALLS \
 	{ "PUT", "/boot-source", "{\"kernel_image_path\": \"/dev/null\"}", 204, NULL }, \
-	{ "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", 204, NULL }
+	{ \
+		"PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", 204, NULL \
+	}
 
 /* Drive paths are relative to the test's own directory (group_setup): disk.img is an
  * image, fifo a FIFO. */
-#define ROOTFS "{\"drive_id\": \"rootfs\", \"path_on_host\": \"disk.img\", " \
+#define ROOTFS \
+	"{\"drive_id\": \"rootfs\", \"path_on_host\": \"disk.img\", " \
 	"\"is_root_device\": true, \"is_read_only\": false}"
 
 static void test_api_router_drives(void **state)
 {
 	static const struct call t[] = {
 		{ "PUT", "/drives/rootfs", ROOTFS, 204, NULL },
-		{ "GET", "/vm/config", NULL, 200, "\"drives\":[{\"drive_id\":\"rootfs\","
+		{ "GET", "/vm/config", NULL, 200,
+			"\"drives\":[{\"drive_id\":\"rootfs\","
 			"\"partuuid\":null,\"is_root_device\":true,\"cache_type\":\"Unsafe\","
 			"\"is_read_only\":false,\"path_on_host\":\"disk.img\",\"rate_limiter\":null,"
 			"\"io_engine\":\"Sync\",\"socket\":null}]" },
-		{ "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"disk.img\", "
+		{ "PUT", "/drives/data",
+			"{\"drive_id\": \"data\", \"path_on_host\": \"disk.img\", "
 			"\"is_root_device\": false, \"is_read_only\": true, \"partuuid\": \"0eaa91a0-01\", "
 			"\"cache_type\": \"Writeback\", \"io_engine\": \"Sync\", \"rate_limiter\": "
 			"{\"bandwidth\": {\"size\": 1000, \"refill_time\": 100}, \"ops\": {\"size\": 0, "
-			"\"refill_time\": 5}}}", 204, NULL },
-		{ "GET", "/vm/config", NULL, 200, "{\"drive_id\":\"data\",\"partuuid\":\"0eaa91a0-01\","
+			"\"refill_time\": 5}}}",
+			204, NULL },
+		{ "GET", "/vm/config", NULL, 200,
+			"{\"drive_id\":\"data\",\"partuuid\":\"0eaa91a0-01\","
 			"\"is_root_device\":false,\"cache_type\":\"Writeback\",\"is_read_only\":true,"
 			"\"path_on_host\":\"disk.img\",\"rate_limiter\":{\"bandwidth\":{\"size\":1000,"
 			"\"one_time_burst\":null,\"refill_time\":100},\"ops\":null},\"io_engine\":\"Sync\"" },
 		/* One root device; the same id may be put again (it replaces the drive). */
-		{ "PUT", "/drives/other", "{\"drive_id\": \"other\", \"path_on_host\": \"disk.img\", "
-			"\"is_root_device\": true}", 400, "Drive config error: A root block device already "
+		{ "PUT", "/drives/other",
+			"{\"drive_id\": \"other\", \"path_on_host\": \"disk.img\", "
+			"\"is_root_device\": true}",
+			400,
+			"Drive config error: A root block device already "
 			"exists!" },
 		{ "PUT", "/drives/rootfs", ROOTFS, 204, NULL },
-		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"disk.img\", "
-			"\"is_root_device\": false}", 204, NULL },
+		{ "PUT", "/drives/rootfs",
+			"{\"drive_id\": \"rootfs\", \"path_on_host\": \"disk.img\", "
+			"\"is_root_device\": false}",
+			204, NULL },
 		/* A new root device goes first (/dev/vda), as in Firecracker. */
-		{ "PUT", "/drives/data", "{\"drive_id\": \"data\", \"path_on_host\": \"disk.img\", "
-			"\"is_root_device\": true, \"is_read_only\": true}", 204, NULL },
-		{ "GET", "/vm/config", NULL, 200, "\"drives\":[{\"drive_id\":\"data\",\"partuuid\":null,"
+		{ "PUT", "/drives/data",
+			"{\"drive_id\": \"data\", \"path_on_host\": \"disk.img\", "
+			"\"is_root_device\": true, \"is_read_only\": true}",
+			204, NULL },
+		{ "GET", "/vm/config", NULL, 200,
+			"\"drives\":[{\"drive_id\":\"data\",\"partuuid\":null,"
 			"\"is_root_device\":true," },
 		{ "GET", "/vm/config", NULL, 200, "\"socket\":null},{\"drive_id\":\"rootfs\"" },
-		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"disk.img\", "
-			"\"is_root_device\": true, \"io_engine\": \"Async\"}", 400, "Drive config error: "
+		{ "PUT", "/drives/rootfs",
+			"{\"drive_id\": \"rootfs\", \"path_on_host\": \"disk.img\", "
+			"\"is_root_device\": true, \"io_engine\": \"Async\"}",
+			400,
+			"Drive config error: "
 			"io_engine Async (io_uring) is not supported by this ember: its block I/O engine is "
 			"a worker thread; use Sync" },
-		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_root_device\": false, "
-			"\"socket\": \"/tmp/vhost.sock\"}", 400, "vhost-user drives (socket) are not "
+		{ "PUT", "/drives/rootfs",
+			"{\"drive_id\": \"rootfs\", \"is_root_device\": false, "
+			"\"socket\": \"/tmp/vhost.sock\"}",
+			400,
+			"vhost-user drives (socket) are not "
 			"supported" },
-		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_root_device\": false}", 400,
-			"Drive config error: path_on_host is required" },
-		{ "PUT", "/drives/x", "{\"drive_id\": \"x\", \"path_on_host\": \"/nonexistent/x.img\", "
-			"\"is_root_device\": false}", 400, "Drive config error: Unable to open the block "
+		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_root_device\": false}",
+			400, "Drive config error: path_on_host is required" },
+		{ "PUT", "/drives/x",
+			"{\"drive_id\": \"x\", \"path_on_host\": \"/nonexistent/x.img\", "
+			"\"is_root_device\": false}",
+			400,
+			"Drive config error: Unable to open the block "
 			"device backing file /nonexistent/x.img: No such file or directory (os error 2)" },
-		{ "PUT", "/drives/x", "{\"drive_id\": \"x\", \"path_on_host\": \"fifo\", "
-			"\"is_root_device\": false, \"is_read_only\": true}", 400, "Drive config error: The "
+		{ "PUT", "/drives/x",
+			"{\"drive_id\": \"x\", \"path_on_host\": \"fifo\", "
+			"\"is_root_device\": false, \"is_read_only\": true}",
+			400,
+			"Drive config error: The "
 			"block device backing file fifo is not a regular file or a block device" },
-		{ "PUT", "/drives/x", "{\"drive_id\": \"x\", \"path_on_host\": \".\", "
-			"\"is_root_device\": false, \"is_read_only\": true}", 400, "backing file . is not a "
+		{ "PUT", "/drives/x",
+			"{\"drive_id\": \"x\", \"path_on_host\": \".\", "
+			"\"is_root_device\": false, \"is_read_only\": true}",
+			400,
+			"backing file . is not a "
 			"regular file" },
-		{ "PUT", "/drives/x", "{\"drive_id\": \"x\", \"path_on_host\": \"/dev/null\", "
-			"\"is_root_device\": false}", 400, "backing file /dev/null is not a regular file" },
-		{ "PUT", "/drives/x", "{\"drive_id\": \"x\", \"path_on_host\": \"disk.img\", "
-			"\"is_root_device\": false, \"readonly\": true}", 400, DESER "unknown field "
+		{ "PUT", "/drives/x",
+			"{\"drive_id\": \"x\", \"path_on_host\": \"/dev/null\", "
+			"\"is_root_device\": false}",
+			400, "backing file /dev/null is not a regular file" },
+		{ "PUT", "/drives/x",
+			"{\"drive_id\": \"x\", \"path_on_host\": \"disk.img\", "
+			"\"is_root_device\": false, \"readonly\": true}",
+			400,
+			DESER
+			"unknown field "
 			"`readonly`, expected one of `drive_id`, `partuuid`, `is_root_device`" },
-		{ "PUT", "/drives/x", "{\"drive_id\": \"x\", \"path_on_host\": \"disk.img\", "
-			"\"is_root_device\": false, \"is_read_only\": \"yes\"}", 400, "invalid type: "
+		{ "PUT", "/drives/x",
+			"{\"drive_id\": \"x\", \"path_on_host\": \"disk.img\", "
+			"\"is_root_device\": false, \"is_read_only\": \"yes\"}",
+			400,
+			"invalid type: "
 			"string \\\"yes\\\", expected a boolean at line 1 column 92" },
-		{ "PUT", "/drives/x", "{\"drive_id\": \"x\", \"path_on_host\": 7, \"is_root_device\": "
-			"false}", 400, "invalid type: integer `7`, expected a "
+		{ "PUT", "/drives/x",
+			"{\"drive_id\": \"x\", \"path_on_host\": 7, \"is_root_device\": "
+			"false}",
+			400,
+			"invalid type: integer `7`, expected a "
 			"string" },
-		{ "PUT", "/drives/x", "{\"drive_id\": \"x\", \"path_on_host\": \"disk.img\", "
+		{ "PUT", "/drives/x",
+			"{\"drive_id\": \"x\", \"path_on_host\": \"disk.img\", "
 			"\"is_root_device\": false, \"rate_limiter\": {\"ops\": {\"size\": "
-			"1000000000000000000, \"refill_time\": 1}}}", 400, "Drive config error: rate_limiter: "
+			"1000000000000000000, \"refill_time\": 1}}}",
+			400,
+			"Drive config error: rate_limiter: "
 			"ops: size, one_time_burst or refill_time_ms is too large" },
-		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"other\", \"is_root_device\": true}", 400,
-			"The id from the path does not match the id from the body!" },
+		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"other\", \"is_root_device\": true}",
+			400, "The id from the path does not match the id from the body!" },
 		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\"}", 400,
 			"missing field `is_root_device`" },
-		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_root_device\": true, "
-			"\"cache_type\": \"Fast\"}", 400, "unknown variant `Fast`, "
+		{ "PUT", "/drives/rootfs",
+			"{\"drive_id\": \"rootfs\", \"is_root_device\": true, "
+			"\"cache_type\": \"Fast\"}",
+			400,
+			"unknown variant `Fast`, "
 			"expected `Unsafe` or `Writeback`" },
-		{ "PUT", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_root_device\": true, "
-			"\"rate_limiter\": {\"bandwidth\": {\"size\": -1, \"refill_time\": 100}}}", 400,
-			"invalid value: integer `-1`, expected u64" },
+		{ "PUT", "/drives/rootfs",
+			"{\"drive_id\": \"rootfs\", \"is_root_device\": true, "
+			"\"rate_limiter\": {\"bandwidth\": {\"size\": -1, \"refill_time\": 100}}}",
+			400, "invalid value: integer `-1`, expected u64" },
 		{ "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": \"/y\"}",
 			400, "not supported before starting the microVM" },
-		{ "DELETE", "/drives/rootfs", NULL, 400, "removing a drive is not supported by this "
+		{ "DELETE", "/drives/rootfs", NULL, 400,
+			"removing a drive is not supported by this "
 			"ember yet" },
 	};
 	char body[160], path[32];
@@ -314,13 +400,16 @@ static void test_api_router_drives(void **state)
 	RUN(t);
 	/* At most VM_MAX_DRIVES; failed PUTs above changed nothing. */
 	for (int i = 2; i <= VM_MAX_DRIVES; i++) {
-		snprintf(body, sizeof(body), "{\"drive_id\": \"d%d\", \"path_on_host\": \"disk.img\", "
-			"\"is_root_device\": false}", i);
+		snprintf(body, sizeof(body),
+			"{\"drive_id\": \"d%d\", \"path_on_host\": \"disk.img\", "
+			"\"is_root_device\": false}",
+			i);
 		snprintf(path, sizeof(path), "/drives/d%d", i);
 		expect(&(struct call){ "PUT", path, body, i < VM_MAX_DRIVES ? 204 : 400,
 			i < VM_MAX_DRIVES ? NULL : "Drive config error: at most 8 drives" });
 	}
-	expect(&(struct call){ "PUT", "/drives/rootfs", ROOTFS, 400, "A root block device "
+	expect(&(struct call){ "PUT", "/drives/rootfs", ROOTFS, 400,
+		"A root block device "
 		"already exists!" });
 	expect(&(struct call){ "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", 400,
 		"Start microvm error: Cannot start microvm without kernel configuration." });
@@ -330,37 +419,59 @@ static void test_api_router_drives_after_boot(void **state)
 {
 	static const struct call t[] = {
 		{ "PUT", "/drives/rootfs", ROOTFS, 204, NULL },
-		{ "PUT", "/drives/scratch", "{\"drive_id\": \"scratch\", \"path_on_host\": "
-			"\"disk.img\", \"is_root_device\": false, \"partuuid\": \"p1\"}", 204, NULL },
+		{ "PUT", "/drives/scratch",
+			"{\"drive_id\": \"scratch\", \"path_on_host\": "
+			"\"disk.img\", \"is_root_device\": false, \"partuuid\": \"p1\"}",
+			204, NULL },
 		BOOT_CALLS,
 		{ "GET", "/vm/config", NULL, 200, "\"drive_id\":\"scratch\",\"partuuid\":\"p1\"" },
-		{ "PUT", "/drives/rootfs", ROOTFS, 400, "The requested operation is not supported "
+		{ "PUT", "/drives/rootfs", ROOTFS, 400,
+			"The requested operation is not supported "
 			"after starting the microVM." },
-		{ "PUT", "/drives/new", "{\"drive_id\": \"new\", \"path_on_host\": \"disk.img\", "
-			"\"is_root_device\": false}", 400, "not supported after starting" },
-		{ "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": "
-			"\"/dev/null\"}", 400, "Drive config error: The block device backing file "
+		{ "PUT", "/drives/new",
+			"{\"drive_id\": \"new\", \"path_on_host\": \"disk.img\", "
+			"\"is_root_device\": false}",
+			400, "not supported after starting" },
+		{ "PATCH", "/drives/rootfs",
+			"{\"drive_id\": \"rootfs\", \"path_on_host\": "
+			"\"/dev/null\"}",
+			400,
+			"Drive config error: The block device backing file "
 			"/dev/null is not a regular file or a block device" },
-		{ "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"path_on_host\": "
-			"\"nothere.img\"}", 400, "Drive config error: Unable to open the block device "
+		{ "PATCH", "/drives/rootfs",
+			"{\"drive_id\": \"rootfs\", \"path_on_host\": "
+			"\"nothere.img\"}",
+			400,
+			"Drive config error: Unable to open the block device "
 			"backing file nothere.img: No such file or directory (os error 2)" },
-		{ "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\"}", 400, "Please specify "
+		{ "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\"}", 400,
+			"Please specify "
 			"at least one property to patch: path_on_host, rate_limiter." },
 		{ "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"rate_limiter\": null}",
 			400, "Please specify at least one property to patch" },
-		{ "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"rate_limiter\": "
-			"{\"ops\": {\"size\": 1000000000000000000, \"refill_time\": 1}}}", 400,
+		{ "PATCH", "/drives/rootfs",
+			"{\"drive_id\": \"rootfs\", \"rate_limiter\": "
+			"{\"ops\": {\"size\": 1000000000000000000, \"refill_time\": 1}}}",
+			400,
 			"Drive config error: rate_limiter: ops: size, one_time_burst or refill_time_ms "
 			"is too large" },
-		{ "PATCH", "/drives/rootfs", "{\"drive_id\": \"other\", \"path_on_host\": "
-			"\"disk.img\"}", 400, "The id from the path does not match the id from the "
+		{ "PATCH", "/drives/rootfs",
+			"{\"drive_id\": \"other\", \"path_on_host\": "
+			"\"disk.img\"}",
+			400,
+			"The id from the path does not match the id from the "
 			"body!" },
-		{ "PATCH", "/drives/nosuch", "{\"drive_id\": \"nosuch\", \"path_on_host\": "
-			"\"disk.img\"}", 400, "Drive config error: drive 'nosuch': no such drive" },
-		{ "PATCH", "/drives/scratch", "{\"drive_id\": \"scratch\", \"path_on_host\": "
+		{ "PATCH", "/drives/nosuch",
+			"{\"drive_id\": \"nosuch\", \"path_on_host\": "
+			"\"disk.img\"}",
+			400, "Drive config error: drive 'nosuch': no such drive" },
+		{ "PATCH", "/drives/scratch",
+			"{\"drive_id\": \"scratch\", \"path_on_host\": "
 			"\"./disk.img\", \"rate_limiter\": {\"ops\": {\"size\": 5, "
-			"\"refill_time\": 100}}}", 204, NULL },
-		{ "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_read_only\": true}", 400,
+			"\"refill_time\": 100}}}",
+			204, NULL },
+		{ "PATCH", "/drives/rootfs", "{\"drive_id\": \"rootfs\", \"is_read_only\": true}",
+			400,
 			"unknown field `is_read_only`, expected one of `drive_id`, `path_on_host`, "
 			"`rate_limiter`" },
 	};
@@ -382,9 +493,10 @@ static void test_api_router_drives_after_boot(void **state)
 	assert_int_equal(fake_vm.last_drive_limit.limit.ops.size, 5);
 	assert_int_equal(fake_vm.last_drive_limit.limit.ops.refill_time_ms, 100);
 	/* A limiter alone keeps the file; a bucket of size 0 is a removal. */
-	expect(&(struct call){ "PATCH", "/drives/scratch", "{\"drive_id\": \"scratch\", "
-		"\"rate_limiter\": {\"bandwidth\": {\"size\": 0, \"refill_time\": 0}}}", 204,
-		NULL });
+	expect(&(struct call){ "PATCH", "/drives/scratch",
+		"{\"drive_id\": \"scratch\", "
+		"\"rate_limiter\": {\"bandwidth\": {\"size\": 0, \"refill_time\": 0}}}",
+		204, NULL });
 	assert_int_equal(fake_vm.drive_updates, 2);
 	assert_true(fake_vm.last_drive_limit.bandwidth_set);
 	assert_false(fake_vm.last_drive_limit.ops_set);
@@ -392,7 +504,8 @@ static void test_api_router_drives_after_boot(void **state)
 	assert_string_equal(c->drives[1].path, "./disk.img");
 }
 
-#define ETH0 "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": " \
+#define ETH0 \
+	"{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": " \
 	"\"06:00:AC:10:00:02\", \"rx_rate_limiter\": {\"ops\": {\"size\": 10, " \
 	"\"refill_time\": 1000}}}"
 
@@ -400,82 +513,134 @@ static void test_api_router_network_interfaces(void **state)
 {
 	static const struct call t[] = {
 		{ "PUT", "/network-interfaces/eth0", ETH0, 204, NULL },
-		{ "GET", "/vm/config", NULL, 200, "\"network-interfaces\":[{\"iface_id\":\"eth0\","
+		{ "GET", "/vm/config", NULL, 200,
+			"\"network-interfaces\":[{\"iface_id\":\"eth0\","
 			"\"host_dev_name\":\"tap0\",\"guest_mac\":\"06:00:ac:10:00:02\",\"mtu\":null,"
 			"\"rx_rate_limiter\":{\"bandwidth\":null,\"ops\":{\"size\":10,\"one_time_burst\":null,"
 			"\"refill_time\":1000}},\"tx_rate_limiter\":null}]" },
-		{ "PUT", "/network-interfaces/eth1", "{\"iface_id\": \"eth1\", \"host_dev_name\": "
-			"\"tap1\", \"guest_mac\": \"06:00:ac:10:00:02\"}", 400, "Network interface error: "
+		{ "PUT", "/network-interfaces/eth1",
+			"{\"iface_id\": \"eth1\", \"host_dev_name\": "
+			"\"tap1\", \"guest_mac\": \"06:00:ac:10:00:02\"}",
+			400,
+			"Network interface error: "
 			"The MAC address is already in use: 06:00:ac:10:00:02" },
-		{ "PUT", "/network-interfaces/eth1", "{\"iface_id\": \"eth1\", \"host_dev_name\": "
-			"\"tap0\"}", 400, "the host device tap0 is already used by interface eth0" },
+		{ "PUT", "/network-interfaces/eth1",
+			"{\"iface_id\": \"eth1\", \"host_dev_name\": "
+			"\"tap0\"}",
+			400, "the host device tap0 is already used by interface eth0" },
 		/* The same id again replaces the interface. */
-		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
-			"\"tap0\", \"guest_mac\": \"06:00:ac:10:00:03\", \"mtu\": 1500}", 204, NULL },
-		{ "PUT", "/network-interfaces/eth1", "{\"iface_id\": \"eth1\", \"host_dev_name\": "
-			"\"tap1\", \"guest_mac\": \"06:00:ac:10:00:02\"}", 204, NULL },
-		{ "GET", "/vm/config", NULL, 200, "[{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\","
+		{ "PUT", "/network-interfaces/eth0",
+			"{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"tap0\", \"guest_mac\": \"06:00:ac:10:00:03\", \"mtu\": 1500}",
+			204, NULL },
+		{ "PUT", "/network-interfaces/eth1",
+			"{\"iface_id\": \"eth1\", \"host_dev_name\": "
+			"\"tap1\", \"guest_mac\": \"06:00:ac:10:00:02\"}",
+			204, NULL },
+		{ "GET", "/vm/config", NULL, 200,
+			"[{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\","
 			"\"guest_mac\":\"06:00:ac:10:00:03\",\"mtu\":null,\"rx_rate_limiter\":null,"
 			"\"tx_rate_limiter\":null},{\"iface_id\":\"eth1\"" },
-		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth1\", \"host_dev_name\": "
-			"\"tap0\"}", 400, "The id from the path [eth0] does not match the id from the "
+		{ "PUT", "/network-interfaces/eth0",
+			"{\"iface_id\": \"eth1\", \"host_dev_name\": "
+			"\"tap0\"}",
+			400,
+			"The id from the path [eth0] does not match the id from the "
 			"body [eth1]!" },
-		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
-			"\"tap0\", \"guest_mac\": \"06:00:AC:10:00\"}", 400, DESER "invalid MAC address "
-			"`06:00:AC:10:00` for field `guest_mac`" },
-		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
-			"\"tap0\", \"guest_mac\": \"06-00-ac-10-00-02\"}", 400, "invalid MAC address" },
-		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
-			"\"tap0\", \"guest_mac\": \"g6:00:ac:10:00:02\"}", 400, "invalid MAC address" },
-		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
-			"\"tap0\", \"mtu\": 67}", 400, "`mtu`: 67 is out of range 68..65535" },
-		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
-			"\"tap0\", \"mtu\": 65536}", 400, "expected u16" },
-		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
-			"\"tap0\", \"mtu\": 9000}", 400, "Network interface error: mtu 9000: ember's "
+		{ "PUT", "/network-interfaces/eth0",
+			"{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"tap0\", \"guest_mac\": \"06:00:AC:10:00\"}",
+			400,
+			DESER "invalid MAC address "
+			      "`06:00:AC:10:00` for field `guest_mac`" },
+		{ "PUT", "/network-interfaces/eth0",
+			"{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"tap0\", \"guest_mac\": \"06-00-ac-10-00-02\"}",
+			400, "invalid MAC address" },
+		{ "PUT", "/network-interfaces/eth0",
+			"{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"tap0\", \"guest_mac\": \"g6:00:ac:10:00:02\"}",
+			400, "invalid MAC address" },
+		{ "PUT", "/network-interfaces/eth0",
+			"{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"tap0\", \"mtu\": 67}",
+			400, "`mtu`: 67 is out of range 68..65535" },
+		{ "PUT", "/network-interfaces/eth0",
+			"{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"tap0\", \"mtu\": 65536}",
+			400, "expected u16" },
+		{ "PUT", "/network-interfaces/eth0",
+			"{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"tap0\", \"mtu\": 9000}",
+			400,
+			"Network interface error: mtu 9000: ember's "
 			"virtio-net cannot advertise an MTU to the guest yet" },
-		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
-			"\"\"}", 400, "host_dev_name ``: a tap device name has 1 to 15 bytes" },
-		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
-			"\"tap0123456789abc\"}", 400, "a tap device name has 1 to 15 bytes" },
-		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": 5}",
-			400, "invalid type: integer `5`, expected a string" },
+		{ "PUT", "/network-interfaces/eth0",
+			"{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"\"}",
+			400, "host_dev_name ``: a tap device name has 1 to 15 bytes" },
+		{ "PUT", "/network-interfaces/eth0",
+			"{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"tap0123456789abc\"}",
+			400, "a tap device name has 1 to 15 bytes" },
+		{ "PUT", "/network-interfaces/eth0",
+			"{\"iface_id\": \"eth0\", \"host_dev_name\": 5}", 400,
+			"invalid type: integer `5`, expected a string" },
 		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\"}", 400,
 			"missing field `host_dev_name`" },
-		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
-			"\"tap0\", \"allow_mmds_requests\": true}", 400, "unknown field "
+		{ "PUT", "/network-interfaces/eth0",
+			"{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"tap0\", \"allow_mmds_requests\": true}",
+			400,
+			"unknown field "
 			"`allow_mmds_requests`" },
-		{ "PUT", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
-			"\"tap0\", \"tx_rate_limiter\": {\"bandwidth\": {\"size\": 1}}}", 400,
-			"missing field `refill_time` at line 1 column 90" },
+		{ "PUT", "/network-interfaces/eth0",
+			"{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"tap0\", \"tx_rate_limiter\": {\"bandwidth\": {\"size\": 1}}}",
+			400, "missing field `refill_time` at line 1 column 90" },
 		{ "PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\"}", 400,
 			"not supported before starting the microVM" },
-		{ "DELETE", "/network-interfaces/eth0", NULL, 400, "removing a network interface is "
+		{ "DELETE", "/network-interfaces/eth0", NULL, 400,
+			"removing a network interface is "
 			"not supported by this ember yet" },
-		{ "PUT", "/network-interfaces/eth2", "{\"iface_id\": \"eth2\", \"host_dev_name\": "
-			"\"tap2\"}", 204, NULL },
-		{ "PUT", "/network-interfaces/eth3", "{\"iface_id\": \"eth3\", \"host_dev_name\": "
-			"\"tap3\"}", 204, NULL },
-		{ "PUT", "/network-interfaces/eth4", "{\"iface_id\": \"eth4\", \"host_dev_name\": "
-			"\"tap4\"}", 400, "Network interface error: at most 4 network interfaces" },
+		{ "PUT", "/network-interfaces/eth2",
+			"{\"iface_id\": \"eth2\", \"host_dev_name\": "
+			"\"tap2\"}",
+			204, NULL },
+		{ "PUT", "/network-interfaces/eth3",
+			"{\"iface_id\": \"eth3\", \"host_dev_name\": "
+			"\"tap3\"}",
+			204, NULL },
+		{ "PUT", "/network-interfaces/eth4",
+			"{\"iface_id\": \"eth4\", \"host_dev_name\": "
+			"\"tap4\"}",
+			400, "Network interface error: at most 4 network interfaces" },
 		BOOT_CALLS,
 		{ "PUT", "/network-interfaces/eth0", ETH0, 400, "not supported after starting" },
-		{ "PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"rx_rate_limiter\": "
-			"null}", 204, NULL },
+		{ "PATCH", "/network-interfaces/eth0",
+			"{\"iface_id\": \"eth0\", \"rx_rate_limiter\": "
+			"null}",
+			204, NULL },
 		{ "PATCH", "/network-interfaces/eth9", "{\"iface_id\": \"eth9\"}", 400,
 			"Network interface error: net 'eth9': no such network interface" },
 		{ "PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth1\"}", 400,
 			"The id from the path [eth0] does not match the id from the body [eth1]!" },
-		{ "PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"tx_rate_limiter\": "
-			"{\"ops\": {\"size\": 1000000000000000000, \"refill_time\": 1}}}", 400,
+		{ "PATCH", "/network-interfaces/eth0",
+			"{\"iface_id\": \"eth0\", \"tx_rate_limiter\": "
+			"{\"ops\": {\"size\": 1000000000000000000, \"refill_time\": 1}}}",
+			400,
 			"Network interface error: tx_rate_limiter: ops: size, one_time_burst or "
 			"refill_time_ms is too large" },
-		{ "PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"host_dev_name\": "
-			"\"tap9\"}", 400, "unknown field `host_dev_name`" },
-		{ "PATCH", "/network-interfaces/eth0", "{\"iface_id\": \"eth0\", \"rx_rate_limiter\": "
+		{ "PATCH", "/network-interfaces/eth0",
+			"{\"iface_id\": \"eth0\", \"host_dev_name\": "
+			"\"tap9\"}",
+			400, "unknown field `host_dev_name`" },
+		{ "PATCH", "/network-interfaces/eth0",
+			"{\"iface_id\": \"eth0\", \"rx_rate_limiter\": "
 			"{\"ops\": {\"size\": 0, \"refill_time\": 0}}, \"tx_rate_limiter\": "
 			"{\"bandwidth\": {\"size\": 1000, \"one_time_burst\": 10, \"refill_time\": "
-			"100}}}", 204, NULL },
+			"100}}}",
+			204, NULL },
 	};
 	const struct vm_config *c;
 
@@ -502,10 +667,13 @@ static void test_api_router_vsock_and_entropy(void **state)
 {
 	static const struct call t[] = {
 		{ "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"}", 204, NULL },
-		{ "GET", "/vm/config", NULL, 200, "\"vsock\":{\"guest_cid\":3,\"uds_path\":"
+		{ "GET", "/vm/config", NULL, 200,
+			"\"vsock\":{\"guest_cid\":3,\"uds_path\":"
 			"\"/tmp/v.sock\"}" },
-		{ "PUT", "/vsock", "{\"guest_cid\": 52, \"uds_path\": \"/tmp/w.sock\"}", 204, NULL },
-		{ "GET", "/vm/config", NULL, 200, "\"vsock\":{\"guest_cid\":52,\"uds_path\":"
+		{ "PUT", "/vsock", "{\"guest_cid\": 52, \"uds_path\": \"/tmp/w.sock\"}", 204,
+			NULL },
+		{ "GET", "/vm/config", NULL, 200,
+			"\"vsock\":{\"guest_cid\":52,\"uds_path\":"
 			"\"/tmp/w.sock\"}" },
 		{ "PUT", "/vsock", "{\"guest_cid\": 2, \"uds_path\": \"/tmp/v.sock\"}", 400,
 			"Vsock config error: guest_cid: 2 is reserved, the guest CID must be 3 or more" },
@@ -520,17 +688,25 @@ static void test_api_router_vsock_and_entropy(void **state)
 			"unknown field `port`, expected one of `vsock_id`, `guest_cid`, `uds_path`" },
 		{ "PUT", "/entropy", "{}", 204, NULL },
 		{ "GET", "/vm/config", NULL, 200, "\"entropy\":{\"rate_limiter\":null}" },
-		{ "PUT", "/entropy", "{\"rate_limiter\": {\"bandwidth\": {\"size\": 4096, "
-			"\"one_time_burst\": 8192, \"refill_time\": 100}}}", 204, NULL },
-		{ "GET", "/vm/config", NULL, 200, "\"entropy\":{\"rate_limiter\":{\"bandwidth\":"
+		{ "PUT", "/entropy",
+			"{\"rate_limiter\": {\"bandwidth\": {\"size\": 4096, "
+			"\"one_time_burst\": 8192, \"refill_time\": 100}}}",
+			204, NULL },
+		{ "GET", "/vm/config", NULL, 200,
+			"\"entropy\":{\"rate_limiter\":{\"bandwidth\":"
 			"{\"size\":4096,\"one_time_burst\":8192,\"refill_time\":100},\"ops\":null}}" },
 		{ "PUT", "/entropy", "{\"rate_limiter\": {\"ops\": {\"size\": 1}}}", 400,
 			"missing field `refill_time` at line 1 column 36" },
-		{ "PUT", "/entropy", "{\"rate_limiter\": {\"ops\": {\"size\": 1, \"refill_time\": 1, "
-			"\"burst\": 1}}}", 400, "unknown field `burst`, expected one of `size`, `one_time_burst`, `refill_time`" },
-		{ "PUT", "/entropy", "{\"rate_limiter\": []}", 400, "invalid type: sequence, "
+		{ "PUT", "/entropy",
+			"{\"rate_limiter\": {\"ops\": {\"size\": 1, \"refill_time\": 1, "
+			"\"burst\": 1}}}",
+			400,
+			"unknown field `burst`, expected one of `size`, `one_time_burst`, `refill_time`" },
+		{ "PUT", "/entropy", "{\"rate_limiter\": []}", 400,
+			"invalid type: sequence, "
 			"expected struct RateLimiterConfig at line 1 column 19" },
-		{ "PUT", "/entropy", "{\"source\": \"/dev/urandom\"}", 400, "unknown field `source`" },
+		{ "PUT", "/entropy", "{\"source\": \"/dev/urandom\"}", 400,
+			"unknown field `source`" },
 		BOOT_CALLS,
 		{ "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\"}", 400,
 			"not supported after starting" },
@@ -539,7 +715,7 @@ static void test_api_router_vsock_and_entropy(void **state)
 	};
 	struct api_response r;
 	static const char deprecated[] = "{\"vsock_id\": \"v\", \"guest_cid\": 3, \"uds_path\": "
-		"\"/tmp/v.sock\"}";
+					 "\"/tmp/v.sock\"}";
 	const struct vm_config *c;
 
 	(void)state;
@@ -565,29 +741,39 @@ static void test_api_router_balloon(void **state)
 	static const struct call t[] = {
 		{ "GET", "/balloon", NULL, 400, "Balloon config error: No balloon device found." },
 		{ "PUT", "/balloon", BALLOON, 204, NULL },
-		{ "GET", "/balloon", NULL, 200, "{\"amount_mib\":10,\"deflate_on_oom\":true,"
+		{ "GET", "/balloon", NULL, 200,
+			"{\"amount_mib\":10,\"deflate_on_oom\":true,"
 			"\"stats_polling_interval_s\":1,\"free_page_hinting\":false,"
 			"\"free_page_reporting\":false}" },
 		{ "GET", "/vm/config", NULL, 200, "\"balloon\":{\"amount_mib\":10," },
 		{ "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 9}", 400,
 			"Machine config error: The memory size (MiB) is smaller than the previously set "
 			"balloon device target size." },
-		{ "PATCH", "/machine-config", "{\"mem_size_mib\": 9}", 400, "smaller than the "
+		{ "PATCH", "/machine-config", "{\"mem_size_mib\": 9}", 400,
+			"smaller than the "
 			"previously set balloon device target size" },
-		{ "PUT", "/balloon", "{\"amount_mib\": 0, \"deflate_on_oom\": false, "
-			"\"free_page_hinting\": true}", 400, "Balloon config error: free_page_hinting is "
+		{ "PUT", "/balloon",
+			"{\"amount_mib\": 0, \"deflate_on_oom\": false, "
+			"\"free_page_hinting\": true}",
+			400,
+			"Balloon config error: free_page_hinting is "
 			"not supported by this ember" },
 		{ "PUT", "/balloon", "{\"amount_mib\": 100000, \"deflate_on_oom\": true}", 400,
 			"Balloon config error: Amount of pages requested is too large." },
-		{ "PUT", "/balloon", "{\"amount_mib\": 10}", 400, "missing field `deflate_on_oom`" },
+		{ "PUT", "/balloon", "{\"amount_mib\": 10}", 400,
+			"missing field `deflate_on_oom`" },
 		{ "PUT", "/balloon", "{\"amount_mib\": 10, \"deflate_on_oom\": 1}", 400,
 			"invalid type: integer `1`, expected a boolean" },
-		{ "PUT", "/balloon", "{\"amount_mib\": 10, \"deflate_on_oom\": true, "
-			"\"stats_polling_interval_s\": 70000}", 400, "expected u16" },
-		{ "PUT", "/balloon", "{\"amount_mib\": 10, \"deflate_on_oom\": true, \"target\": 1}",
-			400, "unknown field `target`" },
+		{ "PUT", "/balloon",
+			"{\"amount_mib\": 10, \"deflate_on_oom\": true, "
+			"\"stats_polling_interval_s\": 70000}",
+			400, "expected u16" },
+		{ "PUT", "/balloon",
+			"{\"amount_mib\": 10, \"deflate_on_oom\": true, \"target\": 1}", 400,
+			"unknown field `target`" },
 		{ "GET", "/balloon/statistics", NULL, 400, "not supported before starting" },
-		{ "PATCH", "/balloon", "{\"amount_mib\": 1}", 400, "not supported before starting" },
+		{ "PATCH", "/balloon", "{\"amount_mib\": 1}", 400,
+			"not supported before starting" },
 		{ "PATCH", "/balloon/statistics", "{\"stats_polling_interval_s\": 2}", 400,
 			"not supported before starting" },
 		{ "PATCH", "/balloon/statistics", "{\"stats_polling_interval_s\": 70000}", 400,
@@ -595,22 +781,27 @@ static void test_api_router_balloon(void **state)
 		BOOT_CALLS,
 		{ "PUT", "/balloon", BALLOON, 400, "not supported after starting" },
 		{ "PATCH", "/balloon", "{\"amount_mib\": 64}", 204, NULL },
-		{ "GET", "/balloon", NULL, 200, "{\"amount_mib\":64,\"deflate_on_oom\":true,"
+		{ "GET", "/balloon", NULL, 200,
+			"{\"amount_mib\":64,\"deflate_on_oom\":true,"
 			"\"stats_polling_interval_s\":1,\"free_page_hinting\":false,"
 			"\"free_page_reporting\":false,\"actual_mib\":64}" },
-		{ "PATCH", "/balloon", "{\"amount_mib\": 129}", 400, "Amount of pages requested is too "
+		{ "PATCH", "/balloon", "{\"amount_mib\": 129}", 400,
+			"Amount of pages requested is too "
 			"large." },
 		{ "PATCH", "/balloon", "{\"amount_mib\": -1}", 400, "expected u32" },
 		{ "PATCH", "/balloon", "{\"amount_mib\": 1, \"deflate_on_oom\": true}", 400,
 			"unknown field `deflate_on_oom`, expected `amount_mib`" },
-		{ "GET", "/balloon/statistics", NULL, 200, "{\"target_pages\":16384,"
+		{ "GET", "/balloon/statistics", NULL, 200,
+			"{\"target_pages\":16384,"
 			"\"actual_pages\":16384,\"target_mib\":64,\"actual_mib\":64,\"swap_in\":11,"
 			"\"free_memory\":1048576,\"direct_reclaim\":7}" },
 		{ "PATCH", "/balloon/statistics", "{\"stats_polling_interval_s\": 5}", 204, NULL },
 		{ "PATCH", "/balloon/statistics", "{\"stats_polling_interval_s\": 0}", 400,
 			"Balloon config error: Cannot enable/disable the statistics after boot." },
-		{ "PATCH", "/balloon/statistics", "{}", 400, "missing field `stats_polling_interval_s`" },
-		{ "GET", "/vm/config", NULL, 200, "\"balloon\":{\"amount_mib\":64,\"deflate_on_oom\":true,"
+		{ "PATCH", "/balloon/statistics", "{}", 400,
+			"missing field `stats_polling_interval_s`" },
+		{ "GET", "/vm/config", NULL, 200,
+			"\"balloon\":{\"amount_mib\":64,\"deflate_on_oom\":true,"
 			"\"stats_polling_interval_s\":5," },
 	};
 
@@ -618,23 +809,29 @@ static void test_api_router_balloon(void **state)
 	RUN(t);
 	assert_true(vm_config(api_vm(api))->balloon.deflate_on_oom);
 	fake_vm_exit(api_vm(api), VM_EXIT_POWEROFF);
-	expect(&(struct call){ "PATCH", "/balloon", "{\"amount_mib\": 1}", 400, "Balloon config "
+	expect(&(struct call){ "PATCH", "/balloon", "{\"amount_mib\": 1}", 400,
+		"Balloon config "
 		"error: balloon: the vm is exited" });
 }
 
 static void test_api_router_balloon_without_statistics(void **state)
 {
 	static const struct call t[] = {
-		{ "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64}", 204, NULL },
+		{ "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64}", 204,
+			NULL },
 		{ "PUT", "/balloon", "{\"amount_mib\": 65, \"deflate_on_oom\": false}", 400,
 			"Amount of pages requested is too large." },
-		{ "PUT", "/balloon", "{\"amount_mib\": 0, \"deflate_on_oom\": false, "
-			"\"free_page_reporting\": true}", 204, NULL },
+		{ "PUT", "/balloon",
+			"{\"amount_mib\": 0, \"deflate_on_oom\": false, "
+			"\"free_page_reporting\": true}",
+			204, NULL },
 		BOOT_CALLS,
-		{ "GET", "/balloon", NULL, 200, "{\"amount_mib\":0,\"deflate_on_oom\":false,"
+		{ "GET", "/balloon", NULL, 200,
+			"{\"amount_mib\":0,\"deflate_on_oom\":false,"
 			"\"stats_polling_interval_s\":0,\"free_page_hinting\":false,"
 			"\"free_page_reporting\":true}" },
-		{ "GET", "/balloon/statistics", NULL, 400, "Balloon config error: Statistics for the "
+		{ "GET", "/balloon/statistics", NULL, 400,
+			"Balloon config error: Statistics for the "
 			"balloon device are not enabled." },
 		{ "PATCH", "/balloon/statistics", "{\"stats_polling_interval_s\": 1}", 400,
 			"Cannot enable/disable the statistics after boot." },
@@ -655,8 +852,10 @@ static void test_api_router_logger_metrics_mmds(void **state)
 	char body[256];
 	static const struct call t[] = {
 		{ "PUT", "/logger", "{\"level\": \"Loud\"}", 400, DESER "Invalid LevelFilter." },
-		{ "PUT", "/logger", "{\"level\": \"warning\", \"show_level\": true, "
-			"\"show_log_origin\": false}", 204, NULL },
+		{ "PUT", "/logger",
+			"{\"level\": \"warning\", \"show_level\": true, "
+			"\"show_log_origin\": false}",
+			204, NULL },
 		{ "PUT", "/logger", "{\"module\": \"\"}", 400, "is not a source folder or file" },
 		{ "PUT", "/logger", "{\"log_path\": \"/nonexistent/dir/log\"}", 400,
 			"No such file or directory (os error 2)" },
@@ -666,28 +865,41 @@ static void test_api_router_logger_metrics_mmds(void **state)
 		{ "PUT", "/metrics", "{\"metrics_path\": \"/tmp/x\", \"emit_id\": true}", 400,
 			"emit_id and properties are not supported" },
 		{ "GET", "/mmds", NULL, 200, "{}" },
-		{ "PATCH", "/mmds", "{\"a\": 1}", 400, "MMDS error: The MMDS data store is not "
+		{ "PATCH", "/mmds", "{\"a\": 1}", 400,
+			"MMDS error: The MMDS data store is not "
 			"initialized." },
-		{ "PUT", "/mmds", "{\"latest\": {\"meta-data\": {\"ami-id\": \"ami-1\", \"x\": 1}}}",
-			204, NULL },
-		{ "GET", "/mmds", NULL, 200, "{\"latest\":{\"meta-data\":{\"ami-id\":\"ami-1\","
+		{ "PUT", "/mmds",
+			"{\"latest\": {\"meta-data\": {\"ami-id\": \"ami-1\", \"x\": 1}}}", 204,
+			NULL },
+		{ "GET", "/mmds", NULL, 200,
+			"{\"latest\":{\"meta-data\":{\"ami-id\":\"ami-1\","
 			"\"x\":1}}}" },
-		{ "PATCH", "/mmds", "{\"latest\": {\"meta-data\": {\"x\": null, \"y\": [1]}}, "
-			"\"z\": \"s\"}", 204, NULL },
-		{ "GET", "/mmds", NULL, 200, "{\"latest\":{\"meta-data\":{\"ami-id\":\"ami-1\","
+		{ "PATCH", "/mmds",
+			"{\"latest\": {\"meta-data\": {\"x\": null, \"y\": [1]}}, "
+			"\"z\": \"s\"}",
+			204, NULL },
+		{ "GET", "/mmds", NULL, 200,
+			"{\"latest\":{\"meta-data\":{\"ami-id\":\"ami-1\","
 			"\"y\":[1]}},\"z\":\"s\"}" },
 		{ "PUT", "/mmds", "[1, 2]", 204, NULL },
 		{ "GET", "/mmds", NULL, 200, "[1,2]" },
-		{ "PUT", "/mmds/config", "{\"network_interfaces\": []}", 400, "MMDS config error: The "
+		{ "PUT", "/mmds/config", "{\"network_interfaces\": []}", 400,
+			"MMDS config error: The "
 			"list of network interface IDs that allow forwarding MMDS requests is empty." },
-		{ "PUT", "/mmds/config", "{\"network_interfaces\": [\"eth0\"]}", 400, "does not "
+		{ "PUT", "/mmds/config", "{\"network_interfaces\": [\"eth0\"]}", 400,
+			"does not "
 			"correspond to any existing network interface." },
-		{ "PUT", "/mmds/config", "{\"network_interfaces\": [\"eth0\"], \"ipv4_address\": "
-			"\"10.0.0.1\"}", 400, "The MMDS IPv4 address is not link local." },
-		{ "PUT", "/mmds/config", "{\"network_interfaces\": [\"eth0\"], \"ipv4_address\": "
-			"\"1.2.3\"}", 400, "invalid IPv4 address syntax" },
-		{ "PUT", "/mmds/config", "{\"network_interfaces\": [\"eth0\"], \"version\": \"V3\"}",
-			400, "unknown variant `V3`, expected `V1` or `V2`" },
+		{ "PUT", "/mmds/config",
+			"{\"network_interfaces\": [\"eth0\"], \"ipv4_address\": "
+			"\"10.0.0.1\"}",
+			400, "The MMDS IPv4 address is not link local." },
+		{ "PUT", "/mmds/config",
+			"{\"network_interfaces\": [\"eth0\"], \"ipv4_address\": "
+			"\"1.2.3\"}",
+			400, "invalid IPv4 address syntax" },
+		{ "PUT", "/mmds/config",
+			"{\"network_interfaces\": [\"eth0\"], \"version\": \"V3\"}", 400,
+			"unknown variant `V3`, expected `V1` or `V2`" },
 		{ "PUT", "/mmds/foo", "{}", 400, "Invalid request method and/or path" },
 	};
 
@@ -697,7 +909,8 @@ static void test_api_router_logger_metrics_mmds(void **state)
 	RUN(t);
 	snprintf(body, sizeof(body), "{\"metrics_path\": \"%s\"}", path);
 	expect(&(struct call){ "PUT", "/metrics", body, 204, NULL });
-	expect(&(struct call){ "PUT", "/metrics", body, 400, "Reinitialization of metrics not "
+	expect(&(struct call){ "PUT", "/metrics", body, 400,
+		"Reinitialization of metrics not "
 		"allowed." });
 	unlink(path);
 }
@@ -749,7 +962,8 @@ static void test_api_router_mmds_store_is_limited(void **state)
 	snprintf(big, n + 32, "{\"b\": \"%0*d\"}", (int)n, 0);
 	body = request("PATCH", "/mmds", big, &status);
 	assert_int_equal(status, 413);
-	assert_non_null(strstr(body, "MMDS limit exceeded error: The MMDS patch request doesn't "
+	assert_non_null(strstr(body,
+		"MMDS limit exceeded error: The MMDS patch request doesn't "
 		"fit."));
 	free(body);
 	/* The store kept its old content. */
@@ -763,36 +977,52 @@ static void test_api_router_mmds_store_is_limited(void **state)
 static void test_api_router_pre_boot_refusals(void **state)
 {
 	static const struct call t[] = {
-		{ "PATCH", "/vm", "{\"state\": \"Paused\"}", 400, "The requested operation is not "
+		{ "PATCH", "/vm", "{\"state\": \"Paused\"}", 400,
+			"The requested operation is not "
 			"supported before starting the microVM." },
-		{ "PATCH", "/vm", "{\"state\": \"Stopped\"}", 400, "unknown variant `Stopped`, "
+		{ "PATCH", "/vm", "{\"state\": \"Stopped\"}", 400,
+			"unknown variant `Stopped`, "
 			"expected `Paused` or `Resumed` at line 1 column 19" },
-		{ "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}", 400, "before starting" },
-		{ "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}", 400, "before starting" },
-		{ "PUT", "/actions", "{\"action_type\": \"Reboot\"}", 400, "unknown variant `Reboot`, "
+		{ "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}", 400,
+			"before starting" },
+		{ "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}", 400,
+			"before starting" },
+		{ "PUT", "/actions", "{\"action_type\": \"Reboot\"}", 400,
+			"unknown variant `Reboot`, "
 			"expected one of `FlushMetrics`, `InstanceStart`, "
 			"`SendCtrlAltDel`" },
 		{ "PUT", "/actions", "{\"action_type\": \"InstanceStart\", \"x\": 1}", 400,
 			"unknown field `x`, expected `action_type`" },
-		{ "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", 400, "Start microvm "
+		{ "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", 400,
+			"Start microvm "
 			"error: Cannot start microvm without kernel configuration." },
-		{ "PUT", "/snapshot/create", "{\"snapshot_path\": \"/tmp/s\", \"mem_file_path\": "
-			"\"/tmp/m\"}", 400, "before starting" },
+		{ "PUT", "/snapshot/create",
+			"{\"snapshot_path\": \"/tmp/s\", \"mem_file_path\": "
+			"\"/tmp/m\"}",
+			400, "before starting" },
 		{ "PUT", "/snapshot/create", "{\"snapshot_path\": \"/tmp/s\"}", 400,
 			"missing field `mem_file_path`" },
-		{ "PUT", "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
-			"\"mem_backend\": {\"backend_path\": \"/m\", \"backend_type\": \"File\"}}", 400,
+		{ "PUT", "/snapshot/load",
+			"{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+			"\"mem_backend\": {\"backend_path\": \"/m\", \"backend_type\": \"File\"}}",
+			400,
 			"too many fields: either `mem_backend` or `mem_file_path` exclusively is "
 			"required" },
-		{ "PUT", "/snapshot/load", "{\"snapshot_path\": \"/s\"}", 400, "missing field: either "
+		{ "PUT", "/snapshot/load", "{\"snapshot_path\": \"/s\"}", 400,
+			"missing field: either "
 			"`mem_backend` or `mem_file_path` is required" },
-		{ "PUT", "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_backend\": "
-			"{\"backend_path\": \"/m\", \"backend_type\": \"Disk\"}}", 400,
-			"unknown variant `Disk`, expected `File` or `Uffd`" },
-		{ "PUT", "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
-			"\"drive_overrides\": [{\"drive_id\": \"a\"}]}", 400, "path_on_host" },
-		{ "PUT", "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
-			"\"huge_pages\": \"2M\"}", 400, "only Snapshot (the saved setting)" },
+		{ "PUT", "/snapshot/load",
+			"{\"snapshot_path\": \"/s\", \"mem_backend\": "
+			"{\"backend_path\": \"/m\", \"backend_type\": \"Disk\"}}",
+			400, "unknown variant `Disk`, expected `File` or `Uffd`" },
+		{ "PUT", "/snapshot/load",
+			"{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+			"\"drive_overrides\": [{\"drive_id\": \"a\"}]}",
+			400, "path_on_host" },
+		{ "PUT", "/snapshot/load",
+			"{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
+			"\"huge_pages\": \"2M\"}",
+			400, "only Snapshot (the saved setting)" },
 		{ "PUT", "/snapshot", "{}", 400, "Invalid request method and/or path" },
 	};
 
@@ -804,42 +1034,55 @@ static void test_api_router_pre_boot_refusals(void **state)
 static void test_api_router_boot_pause_resume_snapshot(void **state)
 {
 	static const struct call t[] = {
-		{ "PUT", "/machine-config", "{\"vcpu_count\": 2, \"mem_size_mib\": 64, "
-			"\"track_dirty_pages\": true}", 204, NULL },
+		{ "PUT", "/machine-config",
+			"{\"vcpu_count\": 2, \"mem_size_mib\": 64, "
+			"\"track_dirty_pages\": true}",
+			204, NULL },
 		{ "PUT", "/boot-source", "{\"kernel_image_path\": \"/dev/null\"}", 204, NULL },
 		{ "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", 204, NULL },
 		{ "GET", "/", NULL, 200, "\"state\":\"Running\"" },
-		{ "GET", "/vm/config", NULL, 200, "\"boot_args\":\"reboot=k panic=1 nomodule "
+		{ "GET", "/vm/config", NULL, 200,
+			"\"boot_args\":\"reboot=k panic=1 nomodule "
 			"8250.nr_uarts=0 i8042.noaux i8042.nomux i8042.dumbkbd swiotlb=noforce\"" },
-		{ "GET", "/machine-config", NULL, 200, "\"vcpu_count\":2,\"mem_size_mib\":64,"
+		{ "GET", "/machine-config", NULL, 200,
+			"\"vcpu_count\":2,\"mem_size_mib\":64,"
 			"\"smt\":false,\"track_dirty_pages\":true" },
-		{ "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", 400, "The requested "
+		{ "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", 400,
+			"The requested "
 			"operation is not supported after starting the microVM." },
 		{ "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64}", 400,
 			"not supported after starting" },
 		{ "PATCH", "/machine-config", "{\"vcpu_count\": 1}", 400, "after starting" },
-		{ "PUT", "/boot-source", "{\"kernel_image_path\": \"/dev/null\"}", 400, "after "
+		{ "PUT", "/boot-source", "{\"kernel_image_path\": \"/dev/null\"}", 400,
+			"after "
 			"starting" },
 		{ "PUT", "/logger", "{\"level\": \"Info\"}", 400, "after starting" },
 		{ "PUT", "/metrics", "{\"metrics_path\": \"/tmp/m\"}", 400, "after starting" },
-		{ "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/v\"}", 400, "after starting" },
+		{ "PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/v\"}", 400,
+			"after starting" },
 		{ "PUT", "/cpu-config", "{}", 400, "after starting" },
 		{ "PUT", "/mmds/config", "{\"network_interfaces\": []}", 400, "after starting" },
 		{ "PUT", "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\"}",
 			400, "after starting" },
 		{ "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}", 204, NULL },
 		{ "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}", 204, NULL },
-		{ "PUT", "/snapshot/create", "{\"snapshot_path\": \"/tmp/s\", \"mem_file_path\": "
-			"\"/tmp/m\"}", 400, "Create snapshot error: snapshot: the vm must be paused "
+		{ "PUT", "/snapshot/create",
+			"{\"snapshot_path\": \"/tmp/s\", \"mem_file_path\": "
+			"\"/tmp/m\"}",
+			400,
+			"Create snapshot error: snapshot: the vm must be paused "
 			"(it is running)" },
 		{ "PATCH", "/vm", "{\"state\": \"Resumed\"}", 204, NULL },
 		{ "PATCH", "/vm", "{\"state\": \"Paused\"}", 204, NULL },
 		{ "PATCH", "/vm", "{\"state\": \"Paused\"}", 204, NULL },
 		{ "GET", "/", NULL, 200, "\"state\":\"Paused\"" },
-		{ "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}", 400, "Internal VMM "
+		{ "PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}", 400,
+			"Internal VMM "
 			"error: cannot send Ctrl-Alt-Del: the vm is paused" },
-		{ "PUT", "/snapshot/create", "{\"snapshot_path\": \"/tmp/s\", \"mem_file_path\": "
-			"\"/tmp/m\", \"snapshot_type\": \"Diff\"}", 204, NULL },
+		{ "PUT", "/snapshot/create",
+			"{\"snapshot_path\": \"/tmp/s\", \"mem_file_path\": "
+			"\"/tmp/m\", \"snapshot_type\": \"Diff\"}",
+			204, NULL },
 		{ "GET", "/balloon/statistics", NULL, 400, "No balloon device found." },
 		{ "PATCH", "/vm", "{\"state\": \"Resumed\"}", 204, NULL },
 		{ "GET", "/", NULL, 200, "\"state\":\"Running\"" },
@@ -854,8 +1097,11 @@ static void test_api_router_boot_pause_resume_snapshot(void **state)
 	assert_true(vm_config(api_vm(api))->track_dirty_pages);
 	fake_vm.snapshot_ret = -28;
 	expect(&(struct call){ "PATCH", "/vm", "{\"state\": \"Paused\"}", 204, NULL });
-	expect(&(struct call){ "PUT", "/snapshot/create", "{\"snapshot_path\": \"/a\", "
-		"\"mem_file_path\": \"/b\"}", 400, "Create snapshot error: /b: No space left on "
+	expect(&(struct call){ "PUT", "/snapshot/create",
+		"{\"snapshot_path\": \"/a\", "
+		"\"mem_file_path\": \"/b\"}",
+		400,
+		"Create snapshot error: /b: No space left on "
 		"device" });
 	fake_vm_exit(api_vm(api), VM_EXIT_POWEROFF);
 	expect(&(struct call){ "GET", "/", NULL, 200, "\"state\":\"Exited\"" });
@@ -867,7 +1113,8 @@ static void test_api_router_failed_start_can_be_retried(void **state)
 {
 	static const struct call t[] = {
 		{ "PUT", "/boot-source", "{\"kernel_image_path\": \"/dev/null\"}", 204, NULL },
-		{ "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", 400, "Start microvm "
+		{ "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", 400,
+			"Start microvm "
 			"error: kernel: not a kernel (fake)" },
 		{ "GET", "/", NULL, 200, "Not started" },
 	};
@@ -885,15 +1132,18 @@ static void test_api_router_snapshot_load(void **state)
 {
 	static const struct call t[] = {
 		{ "PUT", "/logger", "{\"level\": \"Warning\"}", 204, NULL },
-		{ "PUT", "/snapshot/load", "{\"snapshot_path\": \"/s\", \"mem_backend\": "
+		{ "PUT", "/snapshot/load",
+			"{\"snapshot_path\": \"/s\", \"mem_backend\": "
 			"{\"backend_path\": \"/run/uffd.sock\", \"backend_type\": \"Uffd\"}, "
 			"\"track_dirty_pages\": true, \"network_overrides\": [{\"iface_id\": \"eth0\", "
 			"\"host_dev_name\": \"tap9\"}], \"vsock_override\": {\"uds_path\": \"/v2\"}}",
 			204, NULL },
 		{ "GET", "/", NULL, 200, "\"state\":\"Paused\"" },
-		{ "GET", "/vm/config", NULL, 200, "\"boot-source\":{\"kernel_image_path\":\"\","
+		{ "GET", "/vm/config", NULL, 200,
+			"\"boot-source\":{\"kernel_image_path\":\"\","
 			"\"initrd_path\":null,\"boot_args\":null}" },
-		{ "GET", "/machine-config", NULL, 200, "\"vcpu_count\":2,\"mem_size_mib\":256,"
+		{ "GET", "/machine-config", NULL, 200,
+			"\"vcpu_count\":2,\"mem_size_mib\":256,"
 			"\"smt\":false,\"track_dirty_pages\":true" },
 		{ "PATCH", "/vm", "{\"state\": \"Resumed\"}", 204, NULL },
 	};
@@ -912,12 +1162,13 @@ static void test_api_router_snapshot_load(void **state)
 static void test_api_router_snapshot_load_rules(void **state)
 {
 	static const char load[] = "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\", "
-		"\"resume_vm\": true}";
+				   "\"resume_vm\": true}";
 	struct api_response r;
 
 	(void)state;
 	fake_vm.restore_fails = true;
-	expect(&(struct call){ "PUT", "/snapshot/load", load, 400, "Load snapshot error: Failed "
+	expect(&(struct call){ "PUT", "/snapshot/load", load, 400,
+		"Load snapshot error: Failed "
 		"to restore from snapshot: state file /s: bad magic" });
 	/* A failed load leaves nothing behind: the next one may succeed. */
 	fake_vm.restore_fails = false;
@@ -932,9 +1183,12 @@ static void test_api_router_snapshot_load_rules(void **state)
 
 	/* A boot resource first: loading is refused, as in Firecracker. */
 	api = api_new(ev_default_loop(0), NULL, store, (char[64]){ 0 }, 64);
-	expect(&(struct call){ "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": "
-		"64}", 204, NULL });
-	expect(&(struct call){ "PUT", "/snapshot/load", load, 400, "Load snapshot error: Loading "
+	expect(&(struct call){ "PUT", "/machine-config",
+		"{\"vcpu_count\": 1, \"mem_size_mib\": "
+		"64}",
+		204, NULL });
+	expect(&(struct call){ "PUT", "/snapshot/load", load, 400,
+		"Load snapshot error: Loading "
 		"a microVM snapshot not allowed after configuring boot-specific resources." });
 }
 
@@ -950,11 +1204,14 @@ static void test_api_router_counts_requests_in_metrics(void **state)
 	free(request("PUT", "/machine-config", "{\"vcpu_count\": 0, \"mem_size_mib\": 64}",
 		&status));
 	free(request("PATCH", "/nowhere", "{}", &status));
-	free(request("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64, "
-		"\"cpu_template\": \"None\"}", &status));
+	free(request("PUT", "/machine-config",
+		"{\"vcpu_count\": 1, \"mem_size_mib\": 64, "
+		"\"cpu_template\": \"None\"}",
+		&status));
 	s = metrics_render(NULL);
 	assert_non_null(s);
-	assert_non_null(strstr(s, "\"get_api_requests\":{\"instance_info_count\":1,"
+	assert_non_null(strstr(s,
+		"\"get_api_requests\":{\"instance_info_count\":1,"
 		"\"instance_info_fails\":0"));
 	assert_non_null(strstr(s, "\"machine_cfg_count\":3,\"machine_cfg_fails\":1"));
 	assert_non_null(strstr(s, "\"patch_api_requests\":{\"machine_cfg_count\":0"));
@@ -974,8 +1231,8 @@ static void test_api_router_metrics_lines_carry_vcpu_exits_as_deltas(void **stat
 	close(fd);
 	snprintf(body, sizeof(body), "{\"metrics_path\": \"%s\"}", path);
 	expect(&(struct call){ "PUT", "/metrics", body, 204, NULL });
-	expect(&(struct call){ "PUT", "/boot-source", "{\"kernel_image_path\": \"/dev/null\"}",
-		204, NULL });
+	expect(&(struct call){ "PUT", "/boot-source", "{\"kernel_image_path\": \"/dev/null\"}", 204,
+		NULL });
 	expect(&(struct call){ "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", 204,
 		NULL });
 	expect(&(struct call){ "PATCH", "/vm", "{\"state\": \"Paused\"}", 204, NULL });
@@ -1011,28 +1268,32 @@ static void test_api_router_config_file(void **state)
 		{ "{\"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 64}}",
 			"missing field `boot-source`" },
 		{ "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}, \"machine-config\": "
-			"{\"vcpu_count\": 99, \"mem_size_mib\": 64}}", "machine-config: Machine config "
+		  "{\"vcpu_count\": 99, \"mem_size_mib\": 64}}",
+			"machine-config: Machine config "
 			"error: The number of vCPUs" },
 		{ "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}, \"drives\": "
-			"[{\"drive_id\": \"a\", \"is_root_device\": true, \"path_on_host\": \"disk.img\"}, "
-			"{\"drive_id\": \"b\", \"is_root_device\": true, \"path_on_host\": \"disk.img\"}]}",
+		  "[{\"drive_id\": \"a\", \"is_root_device\": true, \"path_on_host\": \"disk.img\"}, "
+		  "{\"drive_id\": \"b\", \"is_root_device\": true, \"path_on_host\": \"disk.img\"}]}",
 			"drives: Drive config error: A root block device already exists!" },
 		{ "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}, \"drives\": "
-			"[{\"drive_id\": \"a\", \"is_root_device\": true, \"path_on_host\": \"disk.img\", "
-			"\"io_engine\": \"Async\"}]}", "drives: Drive config error: io_engine Async" },
+		  "[{\"drive_id\": \"a\", \"is_root_device\": true, \"path_on_host\": \"disk.img\", "
+		  "\"io_engine\": \"Async\"}]}",
+			"drives: Drive config error: io_engine Async" },
 		{ "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}, \"drives\": "
-			"{\"drive_id\": \"a\"}}", "drives: expected a list" },
+		  "{\"drive_id\": \"a\"}}",
+			"drives: expected a list" },
 		{ "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}, \"network-interfaces\": "
-			"[{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"x\"}]}",
+		  "[{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\", \"guest_mac\": \"x\"}]}",
 			"network-interfaces: An error occurred when deserializing the json body of a "
 			"request: invalid MAC address `x`" },
 		{ "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}, \"vsock\": "
-			"{\"guest_cid\": 2, \"uds_path\": \"/v\"}}",
+		  "{\"guest_cid\": 2, \"uds_path\": \"/v\"}}",
 			"vsock: Vsock config error: guest_cid: 2" },
 		{ "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}, \"entropy\": "
-			"{\"rate_limiter\": 1}}", "entropy: An error occurred when deserializing" },
+		  "{\"rate_limiter\": 1}}",
+			"entropy: An error occurred when deserializing" },
 		{ "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}, \"balloon\": "
-			"{\"amount_mib\": 1, \"deflate_on_oom\": true, \"free_page_hinting\": true}}",
+		  "{\"amount_mib\": 1, \"deflate_on_oom\": true, \"free_page_hinting\": true}}",
 			"balloon: Balloon config error: free_page_hinting is not supported" },
 		{ "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}, \"bogus\": 1}",
 			"unknown field `bogus`" },
@@ -1124,18 +1385,20 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_api_router_paths_methods_and_bodies, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_machine_config, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_api_router_deprecated_fields_are_flagged, setup,
-			teardown),
+		cmocka_unit_test_setup_teardown(test_api_router_deprecated_fields_are_flagged,
+			setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_boot_source_and_cpu_config, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_drives, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_drives_after_boot, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_api_router_network_interfaces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_router_network_interfaces, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_vsock_and_entropy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_balloon, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_balloon_without_statistics, setup,
 			teardown),
-		cmocka_unit_test_setup_teardown(test_api_router_logger_metrics_mmds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_router_logger_metrics_mmds, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_mmds_store_is_the_one_given, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_mmds_store_is_limited, setup,
@@ -1146,7 +1409,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_api_router_failed_start_can_be_retried, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_snapshot_load, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_api_router_snapshot_load_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_router_snapshot_load_rules, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_counts_requests_in_metrics, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_metrics_lines_carry_vcpu_exits_as_deltas,

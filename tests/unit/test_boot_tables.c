@@ -62,9 +62,8 @@ static void test_boot_tables_gdt_bytes(void **state)
 {
 	struct fixture *f = *state;
 	static const uint8_t expected[32] = {
-		0, 0, 0, 0, 0, 0, 0, 0,
-		0, 0, 0, 0, 0, 0, 0, 0,
-		0xff, 0xff, 0x00, 0x00, 0x00, 0x9b, 0xaf, 0x00, /* 0x10: code64 */
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0x00, 0x00, 0x00, 0x9b,
+		0xaf, 0x00,                                     /* 0x10: code64 */
 		0xff, 0xff, 0x00, 0x00, 0x00, 0x93, 0xcf, 0x00, /* 0x18: data */
 	};
 	uint8_t *gdt = guest_mem_ptr_mut(&f->gm, LAYOUT_GDT, sizeof(expected));
@@ -112,8 +111,8 @@ static void test_boot_tables_page_table_entries(void **state)
 static void test_boot_tables_identity_maps_4gib(void **state)
 {
 	struct fixture *f = *state;
-	static const uint64_t addrs[] = { 0, 0x7000, 0x100200, 0x1234567, 0xbfffffff,
-		0xc0000000, 0xd0000000, LAYOUT_IOAPIC, LAYOUT_LAPIC + 0x30, 0xffffffff };
+	static const uint64_t addrs[] = { 0, 0x7000, 0x100200, 0x1234567, 0xbfffffff, 0xc0000000,
+		0xd0000000, LAYOUT_IOAPIC, LAYOUT_LAPIC + 0x30, 0xffffffff };
 
 	assert_int_equal(x86_boot_tables_setup(&f->gm), 0);
 	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++)
@@ -129,16 +128,19 @@ static void test_boot_tables_rejects_too_little_memory(void **state)
 
 	/* 32 KiB: the GDT fits, the page tables at 0x9000 do not. */
 	assert_int_equal(guest_mem_map(&small, 0x8000, GUEST_MEM_ANON, NULL, f->err,
-				 sizeof(f->err)), 0);
+				 sizeof(f->err)),
+		0);
 	assert_int_equal(x86_boot_tables_setup(&small), -EFAULT);
 	guest_mem_unmap(&small);
 	/* The last page directory ends at 0xf000. */
 	assert_int_equal(guest_mem_map(&small, 0xe000, GUEST_MEM_ANON, NULL, f->err,
-				 sizeof(f->err)), 0);
+				 sizeof(f->err)),
+		0);
 	assert_int_equal(x86_boot_tables_setup(&small), -EFAULT);
 	guest_mem_unmap(&small);
 	assert_int_equal(guest_mem_map(&small, 0xf000, GUEST_MEM_ANON, NULL, f->err,
-				 sizeof(f->err)), 0);
+				 sizeof(f->err)),
+		0);
 	assert_int_equal(x86_boot_tables_setup(&small), 0);
 	guest_mem_unmap(&small);
 }

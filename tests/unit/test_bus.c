@@ -37,8 +37,12 @@ static void fake_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 
 static struct bus_device dev(uint64_t base, uint64_t len, struct fake *f)
 {
-	return (struct bus_device){ .name = "fake", .base = base, .len = len, .read = fake_read,
-		.write = fake_write, .opaque = f };
+	return (struct bus_device){ .name = "fake",
+		.base = base,
+		.len = len,
+		.read = fake_read,
+		.write = fake_write,
+		.opaque = f };
 }
 
 static void test_bus_dispatches_to_the_device_at_the_offset(void **state)

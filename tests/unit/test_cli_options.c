@@ -62,23 +62,31 @@ static void test_cli_refusals_in_firecrackers_words(void **state)
 		{ "ember", "--firecracker-version-compat", "v1.7.0" } };
 
 	(void)state;
-	expect_refusal(unknown, 2, "Arguments parsing error: Found argument 'frob' which wasn't "
+	expect_refusal(unknown, 2,
+		"Arguments parsing error: Found argument 'frob' which wasn't "
 		"expected, or isn't valid in this context.");
-	expect_refusal(twice, 5, "Arguments parsing error: The argument 'level' was provided "
+	expect_refusal(twice, 5,
+		"Arguments parsing error: The argument 'level' was provided "
 		"more than once.");
-	expect_refusal(no_value, 3, "Arguments parsing error: The argument 'metrics-path' "
+	expect_refusal(no_value, 3,
+		"Arguments parsing error: The argument 'metrics-path' "
 		"requires a value, but none was supplied.");
-	expect_refusal(no_api, 2, "Arguments parsing error: Argument 'config-file' required, "
+	expect_refusal(no_api, 2,
+		"Arguments parsing error: Argument 'config-file' required, "
 		"but not found.");
-	expect_refusal(flag_value, 2, "Arguments parsing error: Found argument '--boot-timer=1' "
+	expect_refusal(flag_value, 2,
+		"Arguments parsing error: Found argument '--boot-timer=1' "
 		"which wasn't expected, or isn't valid in this context.");
-	expect_refusal(bad_level, 3, "--level: 'loud' is not a level (Off, Error, Warning, Info, "
+	expect_refusal(bad_level, 3,
+		"--level: 'loud' is not a level (Off, Error, Warning, Info, "
 		"Debug, Trace)");
 	expect_refusal(bad_id, 3, "--id: 'a_b' is not 1 to 64 characters of A-Z, a-z, 0-9 and -");
 	for (size_t i = 0; i < sizeof(bad_versions) / sizeof(bad_versions[0]); i++) {
 		char want[128];
-		snprintf(want, sizeof(want), "--firecracker-version-compat: '%s' is not a version "
-			"MAJOR.MINOR.PATCH", bad_versions[i][2]);
+		snprintf(want, sizeof(want),
+			"--firecracker-version-compat: '%s' is not a version "
+			"MAJOR.MINOR.PATCH",
+			bad_versions[i][2]);
 		expect_refusal(bad_versions[i], 3, want);
 	}
 }

@@ -99,8 +99,10 @@ static void test_config_rejects_a_drive_that_is_not_a_file(void **state)
 	c.drives[0].id = (char *)"data";
 	c.drives[0].read_only = true;
 	c.drives[0].path = fifo;
-	snprintf(want, sizeof(want), "drive 'data': the block device backing file %s is not a "
-		"regular file or a block device", fifo);
+	snprintf(want, sizeof(want),
+		"drive 'data': the block device backing file %s is not a "
+		"regular file or a block device",
+		fifo);
 	expect_refusal(&c, want);
 	c.drives[0].path = (char *)"/dev/null";
 	expect_refusal(&c, "/dev/null is not a regular file or a block device");

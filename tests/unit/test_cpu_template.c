@@ -22,7 +22,10 @@
 
 static const struct kvm_cpuid_entry2 host[] = {
 	{ .function = 0x0, .eax = 0x1f, .ebx = 0x756e6547, .edx = 0x49656e69, .ecx = 0x6c65746e },
-	{ .function = 0x1, .eax = FMS_CASCADE_LAKE, .ebx = 0x07200800, .ecx = 0x7ffafbff,
+	{ .function = 0x1,
+		.eax = FMS_CASCADE_LAKE,
+		.ebx = 0x07200800,
+		.ecx = 0x7ffafbff,
 		.edx = 0xbfebfbff },
 	{ .function = 0x4, .index = 0, .flags = SIG, .eax = 0x21u | 15u << 26, .ecx = 0x3f },
 	{ .function = 0x4, .index = 1, .flags = SIG, .eax = 0x43u | 15u << 26, .ecx = 0x7ff },
@@ -55,8 +58,10 @@ static void test_bitmap_full_contracted_and_separated(void **state)
 	assert_int_equal(cpu_bitmap_parse("1_0000_xxxx", 32, &b, err, sizeof(err)), 0);
 	assert_int_equal(b.filter, 0x1f0);
 	assert_int_equal(b.value, 0x100);
-	assert_int_equal(cpu_bitmap_parse("0b" "11111111111111111111111111111111", 32, &b, err,
-				 sizeof(err)), 0);
+	assert_int_equal(cpu_bitmap_parse("0b"
+					  "11111111111111111111111111111111",
+				 32, &b, err, sizeof(err)),
+		0);
 	assert_int_equal(b.filter, 0xffffffffu);
 	memset(wide, 'x', sizeof(wide) - 1);
 	wide[sizeof(wide) - 1] = 0;
@@ -74,10 +79,14 @@ static void test_bitmap_refusals(void **state)
 
 	(void)state;
 	assert_int_equal(cpu_bitmap_parse("0b12", 32, &b, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "Failed to parse string [0b12] as a bitmap - unknown character: 50");
-	assert_int_equal(cpu_bitmap_parse("0b1" "00000000000000000000000000000000", 32, &b, err,
-				 sizeof(err)), -EINVAL);
-	assert_string_equal(err, "Failed to parse string [0b100000000000000000000000000000000] as "
+	assert_string_equal(err,
+		"Failed to parse string [0b12] as a bitmap - unknown character: 50");
+	assert_int_equal(cpu_bitmap_parse("0b1"
+					  "00000000000000000000000000000000",
+				 32, &b, err, sizeof(err)),
+		-EINVAL);
+	assert_string_equal(err,
+		"Failed to parse string [0b100000000000000000000000000000000] as "
 		"a bitmap - string is too long");
 	assert_int_equal(cpu_bitmap_parse("0xff", 32, &b, err, sizeof(err)), -EINVAL);
 	assert_int_equal(cpu_bitmap_parse("0b X", 32, &b, err, sizeof(err)), -EINVAL);
@@ -104,7 +113,8 @@ static void test_numbers(void **state)
 	assert_int_equal(cpu_number_parse("0x-1", &v), -EINVAL);
 }
 
-static const char good[] = "{\"kvm_capabilities\": [\"171\", \"!56\"],"
+static const char good[] =
+	"{\"kvm_capabilities\": [\"171\", \"!56\"],"
 	"\"cpuid_modifiers\": [{\"leaf\": \"0x7\", \"subleaf\": \"0x0\", \"flags\": 1,"
 	"  \"modifiers\": [{\"register\": \"ebx\", \"bitmap\": \"0b0xxxxxxxxx\"},"
 	"                {\"register\": \"edx\", \"bitmap\": \"0b1\"}]},"
@@ -128,8 +138,8 @@ static void test_parse_good_template(void **state)
 	assert_true(t->cpuid[1].reg == CPU_REG_EDX && t->cpuid[1].bits.value == 1);
 	assert_int_equal(t->cpuid[2].leaf, 0x40000010u);
 	assert_int_equal(t->nr_msr, 1);
-	assert_true(t->msr[0].addr == 0x10a && t->msr[0].bits.filter == 5 &&
-		t->msr[0].bits.value == 4);
+	assert_true(
+		t->msr[0].addr == 0x10a && t->msr[0].bits.filter == 5 && t->msr[0].bits.value == 4);
 	free(t);
 }
 
@@ -151,7 +161,8 @@ static void test_parse_refusals(void **state)
 	refused("[]", "expected an object");
 	refused("{\"cpuid\": []}", "unknown field `cpuid`");
 	refused("{\"msr_modifiers\": {}}", "must be arrays");
-	refused("{\"kvm_capabilities\": [\"x1\"]}", "[x1] as a kvm capability - can not convert "
+	refused("{\"kvm_capabilities\": [\"x1\"]}",
+		"[x1] as a kvm capability - can not convert "
 		"to numeric: invalid digit found in string");
 	refused("{\"kvm_capabilities\": [\"!\"]}", "cannot parse integer from empty string");
 	refused("{\"kvm_capabilities\": [\"99999999999\"]}", "number too large");
@@ -163,20 +174,25 @@ static void test_parse_refusals(void **state)
 		"\"modifiers\": [{\"register\": \"eax\", \"bitmap\": \"0b1\", \"mask\": 1}]}]}",
 		"unknown field `mask`");
 	refused("{\"cpuid_modifiers\": [{\"leaf\": 7, \"subleaf\": \"0x0\", \"flags\": 0,"
-		"\"modifiers\": []}]}", "cpuid_modifiers[0].leaf: expected a string");
+		"\"modifiers\": []}]}",
+		"cpuid_modifiers[0].leaf: expected a string");
 	refused("{\"cpuid_modifiers\": [{\"leaf\": \"0x1g\", \"subleaf\": \"0x0\", \"flags\": 0,"
-		"\"modifiers\": []}]}", "cpuid_modifiers[0].leaf: Failed to parse string [0x1g] as a "
+		"\"modifiers\": []}]}",
+		"cpuid_modifiers[0].leaf: Failed to parse string [0x1g] as a "
 		"number for CPU template - ParseIntError { kind: InvalidDigit }");
 	refused("{\"cpuid_modifiers\": [{\"leaf\": \"0x1\", \"subleaf\": \"0b\", \"flags\": 0,"
-		"\"modifiers\": []}]}", "ParseIntError { kind: Empty }");
+		"\"modifiers\": []}]}",
+		"ParseIntError { kind: Empty }");
 	refused("{\"msr_modifiers\": [{\"addr\": \"0x100000000\", \"bitmap\": \"0b1\"}]}",
 		"ParseIntError { kind: PosOverflow }");
 	refused("{\"cpuid_modifiers\": [{\"leaf\": \"1\", \"subleaf\": \"0x0\", \"flags\": 0,"
-		"\"modifiers\": []}]}", "No supported number system prefix found in value [1]. Make "
+		"\"modifiers\": []}]}",
+		"No supported number system prefix found in value [1]. Make "
 		"sure to prefix the number with '0x' for hexadecimal numbers or '0b' for binary "
 		"numbers.");
 	refused("{\"cpuid_modifiers\": [{\"leaf\": \"0x1\", \"subleaf\": \"0x0\", \"flags\": -1,"
-		"\"modifiers\": []}]}", "flags: expected a 32-bit unsigned integer");
+		"\"modifiers\": []}]}",
+		"flags: expected a 32-bit unsigned integer");
 	refused("{\"cpuid_modifiers\": [{\"leaf\": \"0x1\", \"subleaf\": \"0x0\"}]}",
 		"modifiers: expected an array");
 	refused("{\"msr_modifiers\": [{\"addr\": \"0x10a\"}]}", "msr_modifiers[0].bitmap: missing");
@@ -253,11 +269,12 @@ static void test_smt_topology(void **state)
 
 	/* AMD, without leaf 0x8000001e: added, TOPOEXT set, 0x80000008 ECX thread count. */
 	c = table_new();
-	c->nent--; /* drop 0x8000001e */
+	c->nent--;                      /* drop 0x8000001e */
 	c->entries[0].ebx = 0x68747541; /* AuthenticAMD */
 	c->entries[0].edx = 0x69746e65;
 	c->entries[0].ecx = 0x444d4163;
-	c->entries[c->nent++] = (struct kvm_cpuid_entry2){ .function = 0x80000000, .eax = 0x8000000a };
+	c->entries[c->nent++] = (struct kvm_cpuid_entry2){ .function = 0x80000000,
+		.eax = 0x8000000a };
 	c->entries[c->nent++] = (struct kvm_cpuid_entry2){ .function = 0x80000001, .ecx = 0x77 };
 	c->entries[c->nent++] = (struct kvm_cpuid_entry2){ .function = 0x80000008, .ecx = 0x1001 };
 	assert_int_equal(cpuid_normalize(c, 3, 4), 0);
@@ -299,7 +316,8 @@ static void test_static_check(void **state)
 	assert_string_equal(err, "CPU vendor mismatched between actual CPU and CPU template.");
 	cpuid_find(c, 1, 0)->eax = FMS_OTHER_INTEL;
 	assert_int_equal(cpu_static_check(CPU_STATIC_C3, c, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "The current CPU model is not permitted to apply the CPU "
+	assert_string_equal(err,
+		"The current CPU model is not permitted to apply the CPU "
 		"template.");
 	free(c);
 }

@@ -26,7 +26,10 @@
  * subleaf 0, zeroed). */
 static const struct kvm_cpuid_entry2 supported[] = {
 	{ .function = 0x0, .eax = 0x1f, .ebx = 0x756e6547, .edx = 0x49656e69, .ecx = 0x6c65746e },
-	{ .function = 0x1, .eax = 0x000806f8, .ebx = 0x07200800, .ecx = 0x7ffafbff,
+	{ .function = 0x1,
+		.eax = 0x000806f8,
+		.ebx = 0x07200800,
+		.ecx = 0x7ffafbff,
 		.edx = 0xbfebfbff },
 	{ .function = 0x4, .index = 0, .flags = SIG, .eax = L1D, .ebx = 0x02c0003f, .ecx = 0x3f },
 	{ .function = 0x4, .index = 1, .flags = SIG, .eax = L1I, .ebx = 0x01c0003f, .ecx = 0x3f },
@@ -36,7 +39,10 @@ static const struct kvm_cpuid_entry2 supported[] = {
 	{ .function = 0x6, .eax = 0x6, .ecx = 0x9 },
 	{ .function = 0x7, .index = 0, .flags = SIG, .ebx = 0x029c6fbf },
 	{ .function = 0xb, .index = 0, .flags = SIG },
-	{ .function = 0x40000000, .eax = 0x40000001, .ebx = 0x4b4d564b, .ecx = 0x564b4d56,
+	{ .function = 0x40000000,
+		.eax = 0x40000001,
+		.ebx = 0x4b4d564b,
+		.ecx = 0x564b4d56,
 		.edx = 0x4d },
 	{ .function = 0x40000001, .eax = 0x01007afb },
 	{ .function = 0x80000000, .eax = 0x80000008 },
@@ -82,8 +88,8 @@ static unsigned count_leaf(const struct kvm_cpuid2 *c, uint32_t function)
 	return n;
 }
 
-static void expect_topology(struct kvm_cpuid2 *c, uint32_t leaf, unsigned index,
-	unsigned count, unsigned shift)
+static void expect_topology(struct kvm_cpuid2 *c, uint32_t leaf, unsigned index, unsigned count,
+	unsigned shift)
 {
 	struct kvm_cpuid_entry2 *e;
 
@@ -174,7 +180,7 @@ static void test_cpuid_normalize_one_vcpu(void **state)
 	expect_topology(c, 0xb, 0, 1, 0);
 	expect_common(c);
 	assert_int_equal(must_find(c, 0x80000001, 0)->ecx, 0x121); /* CmpLegacy cleared */
-	assert_int_equal(c->nent, NSUPPORTED + 2); /* 0xb subleaves 1 and 2 added */
+	assert_int_equal(c->nent, NSUPPORTED + 2);                 /* 0xb subleaves 1 and 2 added */
 	free(c);
 }
 
@@ -239,10 +245,20 @@ static void test_cpuid_normalize_rewrites_existing_topology(void **state)
 {
 	struct kvm_cpuid2 *c = list_new();
 	struct kvm_cpuid_entry2 host[] = {
-		{ .function = 0xb, .index = 1, .flags = SIG, .eax = 6, .ebx = 40, .ecx = 0x201,
+		{ .function = 0xb,
+			.index = 1,
+			.flags = SIG,
+			.eax = 6,
+			.ebx = 40,
+			.ecx = 0x201,
 			.edx = 9 },
 		{ .function = 0xb, .index = 2, .flags = SIG, .eax = 0, .ebx = 0, .ecx = 2, .edx = 9 },
-		{ .function = 0xb, .index = 3, .flags = SIG, .eax = 7, .ebx = 80, .ecx = 0x503,
+		{ .function = 0xb,
+			.index = 3,
+			.flags = SIG,
+			.eax = 7,
+			.ebx = 80,
+			.ecx = 0x503,
 			.edx = 9 },
 	};
 
@@ -271,8 +287,13 @@ static void test_cpuid_normalize_leaf_0x1f_when_present(void **state)
 	free(c);
 
 	c = list_new();
-	c->entries[c->nent++] = (struct kvm_cpuid_entry2){ .function = 0x1f, .index = 0,
-		.flags = SIG, .eax = 1, .ebx = 2, .ecx = 0x100, .edx = 5 };
+	c->entries[c->nent++] = (struct kvm_cpuid_entry2){ .function = 0x1f,
+		.index = 0,
+		.flags = SIG,
+		.eax = 1,
+		.ebx = 2,
+		.ecx = 0x100,
+		.edx = 5 };
 	assert_int_equal(cpuid_normalize(c, 5, 6), 0);
 	expect_topology(c, 0x1f, 5, 6, 3);
 	expect_topology(c, 0xb, 5, 6, 3);
@@ -346,7 +367,8 @@ static void test_cpuid_normalize_rejects_full_list(void **state)
 	list_remove(c, 0x40000000);
 	/* Fill up with unrelated leaves, leaving room for 2 of the 3 entries to add. */
 	while (c->nent < CPUID_MAX_ENTRIES - 2) {
-		c->entries[c->nent] = (struct kvm_cpuid_entry2){ .function = 0x14, .flags = SIG,
+		c->entries[c->nent] = (struct kvm_cpuid_entry2){ .function = 0x14,
+			.flags = SIG,
 			.index = c->nent };
 		c->nent++;
 	}

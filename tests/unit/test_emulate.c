@@ -30,8 +30,8 @@ static void test_emulate_decode_serves_the_known_instructions(void **state)
 	assert_string_equal(emulate_kind_name(EMULATE_UNKNOWN), "unknown");
 }
 
-static void mem_operand(const uint8_t *b, size_t n, enum emulate_kind kind, unsigned len,
-	int base, int index, unsigned scale, int64_t disp, bool rip, enum emulate_seg seg)
+static void mem_operand(const uint8_t *b, size_t n, enum emulate_kind kind, unsigned len, int base,
+	int index, unsigned scale, int64_t disp, bool rip, enum emulate_seg seg)
 {
 	struct emulate_insn insn;
 
@@ -51,26 +51,26 @@ static void test_emulate_decode_mxcsr_memory_operands(void **state)
 {
 	(void)state;
 	/* What Debian's cloud kernel ran: ldmxcsr 0x4(%rsp) */
-	mem_operand((const uint8_t[]){ 0x0f, 0xae, 0x54, 0x24, 0x04, 0x83 }, 6, EMULATE_LDMXCSR,
-		5, 4, -1, 1, 4, false, EMULATE_SEG_DEFAULT);
+	mem_operand((const uint8_t[]){ 0x0f, 0xae, 0x54, 0x24, 0x04, 0x83 }, 6, EMULATE_LDMXCSR, 5,
+		4, -1, 1, 4, false, EMULATE_SEG_DEFAULT);
 	/* stmxcsr -0x4(%rsp) */
-	mem_operand((const uint8_t[]){ 0x0f, 0xae, 0x5c, 0x24, 0xfc }, 5, EMULATE_STMXCSR, 5,
-		4, -1, 1, -4, false, EMULATE_SEG_DEFAULT);
+	mem_operand((const uint8_t[]){ 0x0f, 0xae, 0x5c, 0x24, 0xfc }, 5, EMULATE_STMXCSR, 5, 4, -1,
+		1, -4, false, EMULATE_SEG_DEFAULT);
 	/* ldmxcsr 0x0(%r13): REX.B, mod 01 because rm 101 needs a displacement */
-	mem_operand((const uint8_t[]){ 0x41, 0x0f, 0xae, 0x55, 0x00 }, 5, EMULATE_LDMXCSR, 5,
-		13, -1, 1, 0, false, EMULATE_SEG_DEFAULT);
+	mem_operand((const uint8_t[]){ 0x41, 0x0f, 0xae, 0x55, 0x00 }, 5, EMULATE_LDMXCSR, 5, 13,
+		-1, 1, 0, false, EMULATE_SEG_DEFAULT);
 	/* ldmxcsr 0x10(%rip) */
 	mem_operand((const uint8_t[]){ 0x0f, 0xae, 0x15, 0x10, 0x00, 0x00, 0x00 }, 7,
 		EMULATE_LDMXCSR, 7, -1, -1, 1, 16, true, EMULATE_SEG_DEFAULT);
 	/* ldmxcsr %gs:0x1000: SIB with no base and no index */
-	mem_operand((const uint8_t[]){ 0x65, 0x0f, 0xae, 0x14, 0x25, 0x00, 0x10, 0x00, 0x00 },
-		9, EMULATE_LDMXCSR, 9, -1, -1, 1, 0x1000, false, EMULATE_SEG_GS);
+	mem_operand((const uint8_t[]){ 0x65, 0x0f, 0xae, 0x14, 0x25, 0x00, 0x10, 0x00, 0x00 }, 9,
+		EMULATE_LDMXCSR, 9, -1, -1, 1, 0x1000, false, EMULATE_SEG_GS);
 	/* stmxcsr (%rax,%rcx,4) */
-	mem_operand((const uint8_t[]){ 0x0f, 0xae, 0x1c, 0x88 }, 4, EMULATE_STMXCSR, 4, 0, 1, 4,
-		0, false, EMULATE_SEG_DEFAULT);
+	mem_operand((const uint8_t[]){ 0x0f, 0xae, 0x1c, 0x88 }, 4, EMULATE_STMXCSR, 4, 0, 1, 4, 0,
+		false, EMULATE_SEG_DEFAULT);
 	/* ldmxcsr -0x80(%r9,%r10,8): REX.X and REX.B, disp8 */
-	mem_operand((const uint8_t[]){ 0x43, 0x0f, 0xae, 0x54, 0xd1, 0x80 }, 6, EMULATE_LDMXCSR,
-		6, 9, 10, 8, -128, false, EMULATE_SEG_DEFAULT);
+	mem_operand((const uint8_t[]){ 0x43, 0x0f, 0xae, 0x54, 0xd1, 0x80 }, 6, EMULATE_LDMXCSR, 6,
+		9, 10, 8, -128, false, EMULATE_SEG_DEFAULT);
 	/* ldmxcsr 0x12345678(%rbx): disp32 */
 	mem_operand((const uint8_t[]){ 0x0f, 0xae, 0x93, 0x78, 0x56, 0x34, 0x12 }, 7,
 		EMULATE_LDMXCSR, 7, 3, -1, 1, 0x12345678, false, EMULATE_SEG_DEFAULT);
@@ -85,10 +85,11 @@ static void test_emulate_decode_refuses_others_and_truncated_bytes(void **state)
 	decode((const uint8_t[]){ 0x0f, 0x01, 0xd0 }, 3, EMULATE_UNKNOWN, 0); /* xgetbv */
 	decode((const uint8_t[]){ 0xf0, 0x48, 0x0f, 0xc7, 0x0e }, 5, EMULATE_UNKNOWN, 0);
 	decode((const uint8_t[]){ 0xcd, 0x03 }, 2, EMULATE_UNKNOWN, 0); /* int 3, two bytes */
-	decode((const uint8_t[]){ 0x0f, 0xae, 0x64, 0x24, 0x04 }, 5, EMULATE_UNKNOWN, 0); /* xsave */
+	decode((const uint8_t[]){ 0x0f, 0xae, 0x64, 0x24, 0x04 }, 5, EMULATE_UNKNOWN,
+		0);                                                           /* xsave */
 	decode((const uint8_t[]){ 0x0f, 0xae, 0xd0 }, 3, EMULATE_UNKNOWN, 0); /* register form */
 	decode((const uint8_t[]){ 0x0f, 0xae, 0x54, 0x24 }, 4, EMULATE_UNKNOWN, 0); /* no disp8 */
-	decode((const uint8_t[]){ 0x0f, 0xae, 0x14 }, 3, EMULATE_UNKNOWN, 0); /* no SIB */
+	decode((const uint8_t[]){ 0x0f, 0xae, 0x14 }, 3, EMULATE_UNKNOWN, 0);       /* no SIB */
 	decode((const uint8_t[]){ 0x0f, 0xae, 0x15, 0x10, 0x00 }, 5, EMULATE_UNKNOWN, 0);
 	decode((const uint8_t[]){ 0x67, 0x0f, 0xae, 0x10 }, 4, EMULATE_UNKNOWN, 0); /* addr32 */
 	decode((const uint8_t[]){ 0x41 }, 1, EMULATE_UNKNOWN, 0);
@@ -100,7 +101,8 @@ static void test_emulate_cmdline_adds_nothing_on_hardware_kvm(void **state)
 
 	(void)state;
 	assert_int_equal(emulate_cmdline("console=ttyS0", false, 0, out, sizeof(out), err,
-				 sizeof(err)), 0);
+				 sizeof(err)),
+		0);
 	assert_string_equal(out, "console=ttyS0");
 	assert_int_equal(emulate_cmdline(NULL, false, 0, out, sizeof(out), err, sizeof(err)), 0);
 	assert_string_equal(out, "");
@@ -112,7 +114,8 @@ static void test_emulate_cmdline_appends_the_words_once(void **state)
 
 	(void)state;
 	assert_int_equal(emulate_cmdline("console=ttyS0", true, 0, out, sizeof(out), err,
-				 sizeof(err)), 0);
+				 sizeof(err)),
+		0);
 	assert_string_equal(out, "console=ttyS0 " EMULATE_CMDLINE_WORDS);
 	assert_int_equal(emulate_cmdline("", true, 0, out, sizeof(out), err, sizeof(err)), 0);
 	assert_string_equal(out, EMULATE_CMDLINE_WORDS);
@@ -124,9 +127,11 @@ static void test_emulate_cmdline_keeps_words_the_definition_sets(void **state)
 
 	(void)state;
 	assert_int_equal(emulate_cmdline("mitigations=auto earlyprintk=vga nopvx", true, 0, out,
-				 sizeof(out), err, sizeof(err)), 0);
-	assert_string_equal(out, "mitigations=auto earlyprintk=vga nopvx noxsave "
-				 "clearcpuid=cx16,popcnt,smap,ssse3 nopv nofsgsbase");
+				 sizeof(out), err, sizeof(err)),
+		0);
+	assert_string_equal(out,
+		"mitigations=auto earlyprintk=vga nopvx noxsave "
+		"clearcpuid=cx16,popcnt,smap,ssse3 nopv nofsgsbase");
 }
 
 static void test_emulate_cmdline_adds_the_tsc_frequency_unless_set(void **state)
@@ -135,13 +140,16 @@ static void test_emulate_cmdline_adds_the_tsc_frequency_unless_set(void **state)
 
 	(void)state;
 	assert_int_equal(emulate_cmdline("console=ttyS0", true, 2445426, out, sizeof(out), err,
-				 sizeof(err)), 0);
+				 sizeof(err)),
+		0);
 	assert_string_equal(out, "console=ttyS0 " EMULATE_CMDLINE_WORDS " tsc_early_khz=2445426");
-	assert_int_equal(emulate_cmdline("tsc_early_khz=1000", true, 2445426, out, sizeof(out),
-				 err, sizeof(err)), 0);
+	assert_int_equal(emulate_cmdline("tsc_early_khz=1000", true, 2445426, out, sizeof(out), err,
+				 sizeof(err)),
+		0);
 	assert_string_equal(out, "tsc_early_khz=1000 " EMULATE_CMDLINE_WORDS);
 	assert_int_equal(emulate_cmdline("console=ttyS0", false, 2445426, out, sizeof(out), err,
-				 sizeof(err)), 0);
+				 sizeof(err)),
+		0);
 	assert_string_equal(out, "console=ttyS0");
 }
 
@@ -151,10 +159,12 @@ static void test_emulate_cmdline_refuses_what_does_not_fit(void **state)
 
 	(void)state;
 	assert_int_equal(emulate_cmdline("console=ttyS0", true, 0, out, sizeof(out), err,
-				 sizeof(err)), -ENAMETOOLONG);
+				 sizeof(err)),
+		-ENAMETOOLONG);
 	assert_non_null(strstr(err, "command line too long (31 bytes at most"));
 	assert_int_equal(emulate_cmdline("0123456789012345678901234567890123", false, 0, out,
-				 sizeof(out), err, sizeof(err)), -ENAMETOOLONG);
+				 sizeof(out), err, sizeof(err)),
+		-ENAMETOOLONG);
 }
 
 int main(void)

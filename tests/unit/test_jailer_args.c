@@ -67,12 +67,14 @@ static void test_jailer_args_both_spellings_and_vmm_args(void **state)
 	struct jail_args a;
 
 	(void)state;
-	assert_int_equal(parse(&a, "--id=a --exec-file=ember --uid=0 --gid 4294967294 "
-				   "--chroot-base-dir=/tmp/j --netns /var/run/netns/x "
-				   "--cgroup memory.max=268435456 --cgroup=cpu.weight=50 "
-				   "--cgroup-version=2 --parent-cgroup=fc/vms "
-				   "--resource-limit fsize=1048576 --resource-limit=no-file=64 "
-				   "--daemonize --new-pid-ns -- --api-sock /api.sock --id=x"), 0);
+	assert_int_equal(parse(&a,
+				 "--id=a --exec-file=ember --uid=0 --gid 4294967294 "
+				 "--chroot-base-dir=/tmp/j --netns /var/run/netns/x "
+				 "--cgroup memory.max=268435456 --cgroup=cpu.weight=50 "
+				 "--cgroup-version=2 --parent-cgroup=fc/vms "
+				 "--resource-limit fsize=1048576 --resource-limit=no-file=64 "
+				 "--daemonize --new-pid-ns -- --api-sock /api.sock --id=x"),
+		0);
 	assert_string_equal(a.exec_name, "ember");
 	assert_int_equal(a.uid, 0);
 	assert_int_equal(a.gid, 4294967294u);
@@ -134,8 +136,9 @@ static void test_jailer_args_missing_and_malformed_are_refused(void **state)
 	refused(REQUIRED " --netns", "--netns needs a value");
 	refused(REQUIRED " --id b", "--id given twice");
 	refused(REQUIRED " --daemonize=yes", "--daemonize takes no value");
-	refused("--id a --exec-file /e --uid -1 --gid 1", "--uid: '-1' is not a number from 0 to "
-							"4294967294");
+	refused("--id a --exec-file /e --uid -1 --gid 1",
+		"--uid: '-1' is not a number from 0 to "
+		"4294967294");
 	refused("--id a --exec-file /e --uid 1 --gid 4294967295", "--gid: '4294967295' is not");
 	refused("--id a --exec-file /e --uid 12a --gid 1", "--uid: '12a' is not");
 	refused("--id a --exec-file /e --uid +1 --gid 1", "--uid: '+1' is not");
@@ -162,8 +165,9 @@ static void test_jailer_args_resource_limits_are_checked(void **state)
 	(void)state;
 	refused(REQUIRED " --resource-limit nproc=5",
 		"--resource-limit: unknown resource 'nproc' (fsize or no-file)");
-	refused(REQUIRED " --resource-limit fsize", "--resource-limit: 'fsize' is not "
-						   "RESOURCE=VALUE");
+	refused(REQUIRED " --resource-limit fsize",
+		"--resource-limit: 'fsize' is not "
+		"RESOURCE=VALUE");
 	refused(REQUIRED " --resource-limit no-file=lots", "--resource-limit: 'lots' is not a");
 }
 

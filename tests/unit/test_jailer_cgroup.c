@@ -60,11 +60,10 @@ static void test_jailer_cgroup_parent_is_relative_and_plain(void **state)
 
 static void test_jailer_cgroup_mount_found_in_proc_mounts(void **state)
 {
-	static const char hybrid[] =
-		"proc /proc proc rw,nosuid 0 0\n"
-		"tmpfs /sys/fs/cgroup tmpfs rw,relatime,mode=755 0 0\n"
-		"cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0\n"
-		"cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0\n";
+	static const char hybrid[] = "proc /proc proc rw,nosuid 0 0\n"
+				     "tmpfs /sys/fs/cgroup tmpfs rw,relatime,mode=755 0 0\n"
+				     "cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0\n"
+				     "cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0\n";
 	static const char escaped[] = "none /mnt/my\\040cgroups cgroup2 rw 0 0";
 	static const char v1_only[] = "cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\n";
 	char out[64], tiny[8];

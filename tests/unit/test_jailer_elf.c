@@ -53,8 +53,10 @@ static void check_refused(const void *bytes, size_t len)
 static void test_jailer_elf_refuses_what_is_not_elf(void **state)
 {
 	static const char script[] = "#!/bin/sh\necho hello\n";
-	static const char cut[] = "\x7f" "ELF\x02\x01\x01";
-	char elf32[64] = "\x7f" "ELF\x01\x01\x01";
+	static const char cut[] = "\x7f"
+				  "ELF\x02\x01\x01";
+	char elf32[64] = "\x7f"
+			 "ELF\x01\x01\x01";
 
 	(void)state;
 	check_refused(script, sizeof(script) - 1);

@@ -90,14 +90,26 @@ static void elf_model_init(struct elf_model *m)
 	m->eh.e_ehsize = sizeof(Elf64_Ehdr);
 	m->eh.e_phentsize = sizeof(Elf64_Phdr);
 	m->eh.e_phnum = 3;
-	m->ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_offset = SEG0_OFF,
-		.p_vaddr = 0xffffffff81000000ULL, .p_paddr = SEG0_PADDR, .p_filesz = SEG0_SIZE,
-		.p_memsz = SEG0_SIZE, .p_align = 0x200000 };
-	m->ph[1] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = 0x40, .p_filesz = 0x10,
+	m->ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD,
+		.p_flags = PF_R | PF_X,
+		.p_offset = SEG0_OFF,
+		.p_vaddr = 0xffffffff81000000ULL,
+		.p_paddr = SEG0_PADDR,
+		.p_filesz = SEG0_SIZE,
+		.p_memsz = SEG0_SIZE,
+		.p_align = 0x200000 };
+	m->ph[1] = (Elf64_Phdr){ .p_type = PT_NOTE,
+		.p_offset = 0x40,
+		.p_filesz = 0x10,
 		.p_memsz = 0x10 };
-	m->ph[2] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_flags = PF_R | PF_W, .p_offset = SEG2_OFF,
-		.p_vaddr = 0xffffffff81200000ULL, .p_paddr = SEG2_PADDR, .p_filesz = SEG2_FILESZ,
-		.p_memsz = SEG2_MEMSZ, .p_align = 0x200000 };
+	m->ph[2] = (Elf64_Phdr){ .p_type = PT_LOAD,
+		.p_flags = PF_R | PF_W,
+		.p_offset = SEG2_OFF,
+		.p_vaddr = 0xffffffff81200000ULL,
+		.p_paddr = SEG2_PADDR,
+		.p_filesz = SEG2_FILESZ,
+		.p_memsz = SEG2_MEMSZ,
+		.p_align = 0x200000 };
 }
 
 static void elf_build(struct fixture *f, const struct elf_model *m)
@@ -124,21 +136,21 @@ static void bz_build(struct fixture *f, uint8_t sects)
 
 	memset(f->img, 0, sizeof(f->img));
 	f->img[0x1f1] = sects;
-	put_le32(f->img + 0x1f4, BZ_PM_LEN / 16);  /* syssize */
-	put_le16(f->img + 0x1fe, 0xaa55);          /* boot_flag */
-	f->img[0x200] = 0xeb;                      /* jmp short */
-	f->img[0x201] = BZ_HDR_END - 0x202;        /* header ends where the jump lands */
+	put_le32(f->img + 0x1f4, BZ_PM_LEN / 16); /* syssize */
+	put_le16(f->img + 0x1fe, 0xaa55);         /* boot_flag */
+	f->img[0x200] = 0xeb;                     /* jmp short */
+	f->img[0x201] = BZ_HDR_END - 0x202;       /* header ends where the jump lands */
 	memcpy(f->img + 0x202, "HdrS", 4);
-	put_le16(f->img + 0x206, 0x020f);          /* version 2.15 */
-	f->img[0x211] = 0x01;                      /* loadflags: LOADED_HIGH */
-	put_le32(f->img + 0x214, 0x100000);        /* code32_start */
-	put_le32(f->img + 0x22c, BZ_INITRD_MAX);   /* initrd_addr_max */
-	put_le32(f->img + 0x230, 0x200000);        /* kernel_alignment */
-	f->img[0x234] = 1;                         /* relocatable_kernel */
-	put_le16(f->img + 0x236, 0x3);             /* xloadflags: KERNEL_64 | CAN_BE_LOADED_ABOVE_4G */
-	put_le32(f->img + 0x238, 2047);            /* cmdline_size */
-	put_le64(f->img + 0x258, BZ_PREF);         /* pref_address */
-	put_le32(f->img + 0x260, BZ_INIT_SIZE);    /* init_size */
+	put_le16(f->img + 0x206, 0x020f);        /* version 2.15 */
+	f->img[0x211] = 0x01;                    /* loadflags: LOADED_HIGH */
+	put_le32(f->img + 0x214, 0x100000);      /* code32_start */
+	put_le32(f->img + 0x22c, BZ_INITRD_MAX); /* initrd_addr_max */
+	put_le32(f->img + 0x230, 0x200000);      /* kernel_alignment */
+	f->img[0x234] = 1;                       /* relocatable_kernel */
+	put_le16(f->img + 0x236, 0x3);          /* xloadflags: KERNEL_64 | CAN_BE_LOADED_ABOVE_4G */
+	put_le32(f->img + 0x238, 2047);         /* cmdline_size */
+	put_le64(f->img + 0x258, BZ_PREF);      /* pref_address */
+	put_le32(f->img + 0x260, BZ_INIT_SIZE); /* init_size */
 	for (size_t i = 0; i < BZ_PM_LEN; i++)
 		f->img[setup_size + i] = pm_byte(i);
 	f->len = setup_size + BZ_PM_LEN;
@@ -624,7 +636,8 @@ static void test_kernel_loader_bzimage_rejects_kernel_larger_than_memory(void **
 	struct guest_mem small;
 
 	assert_int_equal(guest_mem_map(&small, 0x102000, GUEST_MEM_ANON, NULL, f->err,
-				 sizeof(f->err)), 0);
+				 sizeof(f->err)),
+		0);
 	bz_build(f, BZ_SETUP_SECTS);
 	put_le32(f->img + 0x260, 0x1000); /* init_size fits; the code does not */
 	f->img[0x234] = 0;
@@ -650,7 +663,8 @@ static void test_kernel_loader_initrd_goes_to_top_of_low_ram(void **state)
 	elf_build(f, &m);
 	assert_int_equal(load(f), 0);
 	assert_int_equal(x86_initrd_load(&f->gm, &f->k, initrd, sizeof(initrd), &gpa, f->err,
-				 sizeof(f->err)), 0);
+				 sizeof(f->err)),
+		0);
 	/* Page-aligned start, as high as possible: 64 MiB - 0x2000. */
 	assert_int_equal(gpa, GUEST_SIZE - 0x2000);
 	assert_memory_equal(gp(f, gpa, sizeof(initrd)), initrd, sizeof(initrd));
@@ -666,54 +680,63 @@ static void test_kernel_loader_initrd_respects_initrd_addr_max(void **state)
 	put_le32(f->img + 0x22c, 32 * MIB - 1);
 	assert_int_equal(load(f), 0);
 	assert_int_equal(x86_initrd_load(&f->gm, &f->k, initrd, sizeof(initrd), &gpa, f->err,
-				 sizeof(f->err)), 0);
+				 sizeof(f->err)),
+		0);
 	assert_int_equal(gpa, 32 * MIB - 0x1000);
 
 	/* initrd_addr_max below the decompressed kernel's end: nowhere to go. */
 	put_le32(f->img + 0x22c, 20 * MIB);
 	assert_int_equal(load(f), 0);
 	assert_int_equal(x86_initrd_load(&f->gm, &f->k, initrd, sizeof(initrd), &gpa, f->err,
-				 sizeof(f->err)), -ENOMEM);
+				 sizeof(f->err)),
+		-ENOMEM);
 	assert_non_null(strstr(f->err, "initrd: 4096 bytes do not fit"));
 }
 
 static void test_kernel_loader_initrd_fits_exactly_above_kernel(void **state)
 {
 	struct fixture *f = *state;
-	struct x86_kernel k = { .kind = X86_KERNEL_ELF, .entry = 16 * MIB,
-		.load_start = 16 * MIB, .load_end = 63 * MIB, .initrd_addr_max = UINT32_MAX };
+	struct x86_kernel k = { .kind = X86_KERNEL_ELF,
+		.entry = 16 * MIB,
+		.load_start = 16 * MIB,
+		.load_end = 63 * MIB,
+		.initrd_addr_max = UINT32_MAX };
 	uint8_t *initrd = calloc(1, 1 * MIB + 1);
 	uint64_t gpa = 0;
 
 	assert_non_null(initrd);
-	assert_int_equal(x86_initrd_load(&f->gm, &k, initrd, 1 * MIB, &gpa, f->err,
-				 sizeof(f->err)), 0);
+	assert_int_equal(x86_initrd_load(&f->gm, &k, initrd, 1 * MIB, &gpa, f->err, sizeof(f->err)),
+		0);
 	assert_int_equal(gpa, 63 * MIB);
 	assert_int_equal(x86_initrd_load(&f->gm, &k, initrd, 1 * MIB + 1, &gpa, f->err,
-				 sizeof(f->err)), -ENOMEM);
-	assert_non_null(strstr(f->err, "initrd: 1048577 bytes do not fit in low RAM between "
-					"the kernel end 0x3f00000 and 0x4000000"));
+				 sizeof(f->err)),
+		-ENOMEM);
+	assert_non_null(strstr(f->err,
+		"initrd: 1048577 bytes do not fit in low RAM between "
+		"the kernel end 0x3f00000 and 0x4000000"));
 	/* A kernel end inside a page keeps the initrd off that page. */
 	k.load_end = 63 * MIB + 1;
-	assert_int_equal(x86_initrd_load(&f->gm, &k, initrd, 0x1000, &gpa, f->err,
-				 sizeof(f->err)), 0);
+	assert_int_equal(x86_initrd_load(&f->gm, &k, initrd, 0x1000, &gpa, f->err, sizeof(f->err)),
+		0);
 	assert_int_equal(gpa, 64 * MIB - 0x1000);
-	assert_int_equal(x86_initrd_load(&f->gm, &k, initrd, 1 * MIB, &gpa, f->err,
-				 sizeof(f->err)), -ENOMEM);
+	assert_int_equal(x86_initrd_load(&f->gm, &k, initrd, 1 * MIB, &gpa, f->err, sizeof(f->err)),
+		-ENOMEM);
 	free(initrd);
 }
 
 static void test_kernel_loader_initrd_rejects_too_large_and_empty(void **state)
 {
 	struct fixture *f = *state;
-	struct x86_kernel k = { .kind = X86_KERNEL_ELF, .load_end = 17 * MIB,
+	struct x86_kernel k = { .kind = X86_KERNEL_ELF,
+		.load_end = 17 * MIB,
 		.initrd_addr_max = UINT32_MAX };
 	uint8_t byte = 0;
 	uint64_t gpa = 0x1234;
 
 	/* Larger than all of guest memory: len > top must not wrap. */
 	assert_int_equal(x86_initrd_load(&f->gm, &k, &byte, (size_t)GIB, &gpa, f->err,
-				 sizeof(f->err)), -ENOMEM);
+				 sizeof(f->err)),
+		-ENOMEM);
 	assert_int_equal(x86_initrd_load(&f->gm, &k, &byte, 0, &gpa, f->err, sizeof(f->err)),
 		-EINVAL);
 	assert_non_null(strstr(f->err, "initrd: the image is empty"));
@@ -724,15 +747,17 @@ static void test_kernel_loader_initrd_stays_below_mmio_gap(void **state)
 {
 	struct fixture *f = *state;
 	struct guest_mem big;
-	struct x86_kernel k = { .kind = X86_KERNEL_ELF, .load_end = 17 * MIB,
+	struct x86_kernel k = { .kind = X86_KERNEL_ELF,
+		.load_end = 17 * MIB,
 		.initrd_addr_max = UINT32_MAX };
 	uint8_t initrd[0x100] = { 7 };
 	uint64_t gpa = 0;
 
-	assert_int_equal(guest_mem_map(&big, 4 * GIB, GUEST_MEM_ANON, NULL, f->err,
-				 sizeof(f->err)), 0);
+	assert_int_equal(guest_mem_map(&big, 4 * GIB, GUEST_MEM_ANON, NULL, f->err, sizeof(f->err)),
+		0);
 	assert_int_equal(x86_initrd_load(&big, &k, initrd, sizeof(initrd), &gpa, f->err,
-				 sizeof(f->err)), 0);
+				 sizeof(f->err)),
+		0);
 	assert_int_equal(gpa, 3 * GIB - 0x1000);
 	guest_mem_unmap(&big);
 }

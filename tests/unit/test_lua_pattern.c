@@ -25,8 +25,8 @@ static void test_lua_pattern_plain_text_spans_its_length(void **state)
 	assert_int_equal(span("", false), 0);
 	assert_int_equal(span("login:", false), 6);
 	assert_int_equal(span("OK ready", false), 8);
-	assert_int_equal(span("a$b", false), 3);   /* '$' inside is a character */
-	assert_int_equal(span("a^b", false), 3);   /* so is '^' after the start */
+	assert_int_equal(span("a$b", false), 3); /* '$' inside is a character */
+	assert_int_equal(span("a^b", false), 3); /* so is '^' after the start */
 }
 
 static void test_lua_pattern_items_count_one_each(void **state)
@@ -37,8 +37,8 @@ static void test_lua_pattern_items_count_one_each(void **state)
 	assert_int_equal(span("%%x", false), 2);
 	assert_int_equal(span("[abc]x", false), 2);
 	assert_int_equal(span("[^%]]", false), 1);
-	assert_int_equal(span("[]]", false), 1);   /* the first ']' is a member */
-	assert_int_equal(span("ab?c", false), 3);  /* '?' still at most one */
+	assert_int_equal(span("[]]", false), 1);  /* the first ']' is a member */
+	assert_int_equal(span("ab?c", false), 3); /* '?' still at most one */
 	assert_int_equal(span("(OK) (%d)", false), 4);
 	assert_int_equal(span("()x", false), 1);
 	assert_int_equal(span("%f[%w]word", false), 4);

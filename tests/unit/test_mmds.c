@@ -32,7 +32,7 @@ static int setup(void **state)
 {
 	struct rig *r = calloc(1, sizeof(*r));
 	cJSON *data = cJSON_Parse("{\"latest\":{\"meta-data\":{\"ami-id\":\"ami-1\","
-		"\"net\":{\"a\":\"b\"},\"n\":5}}}");
+				  "\"net\":{\"a\":\"b\"},\"n\":5}}}");
 
 	assert_non_null(r);
 	r->m = mmds_new();
@@ -233,8 +233,8 @@ static uint32_t connect_from(struct rig *r, uint16_t port, uint32_t iss)
 	assert_int_equal(o.ack, iss + 1);
 	assert_int_equal(o.mss, 1460);
 	assert_int_equal(o.dport, port);
-	assert_true(in(r, &(struct seg){ .sport = port, .seq = iss + 1, .ack = o.seq + 1,
-		.flags = ACK }));
+	assert_true(in(r,
+		&(struct seg){ .sport = port, .seq = iss + 1, .ack = o.seq + 1, .flags = ACK }));
 	return o.seq + 1;
 }
 
@@ -295,7 +295,7 @@ static void test_mmds_other_traffic_is_not_consumed(void **state)
 
 	f[14 + 16 + 3] = 1; /* another destination address */
 	assert_false(mmds_stack_input(r->s, f, n, r->now));
-	f[12] = 0x86;       /* IPv6 */
+	f[12] = 0x86; /* IPv6 */
 	f[13] = 0xdd;
 	assert_false(mmds_stack_input(r->s, f, n, r->now));
 	assert_false(mmds_stack_input(r->s, f, 5, r->now));
@@ -348,8 +348,13 @@ static void test_mmds_get_over_tcp_v1(void **state)
 	struct out o;
 	size_t n;
 
-	assert_true(in(r, &(struct seg){ .sport = 40000, .seq = 1001, .ack = ours,
-		.flags = ACK | PSH, .data = req, .len = sizeof(req) - 1 }));
+	assert_true(in(r,
+		&(struct seg){ .sport = 40000,
+			.seq = 1001,
+			.ack = ours,
+			.flags = ACK | PSH,
+			.data = req,
+			.len = sizeof(req) - 1 }));
 	assert_true(next(r, &o));
 	assert_int_equal(o.seq, ours);
 	assert_int_equal(o.ack, 1001 + sizeof(req) - 1);
@@ -361,12 +366,18 @@ static void test_mmds_get_over_tcp_v1(void **state)
 	assert_non_null(strstr(buf, "\r\n\r\nami-1"));
 	n = o.dlen;
 	/* acknowledged, then the guest closes: our FIN follows */
-	assert_true(in(r, &(struct seg){ .sport = 40000, .seq = 1001 + sizeof(req) - 1,
-		.ack = ours + (uint32_t)n, .flags = ACK | FIN }));
+	assert_true(in(r,
+		&(struct seg){ .sport = 40000,
+			.seq = 1001 + sizeof(req) - 1,
+			.ack = ours + (uint32_t)n,
+			.flags = ACK | FIN }));
 	drain(r, buf, sizeof(buf), &flags);
 	assert_true(flags & FIN);
-	assert_true(in(r, &(struct seg){ .sport = 40000, .seq = 1001 + sizeof(req),
-		.ack = ours + (uint32_t)n + 1, .flags = ACK }));
+	assert_true(in(r,
+		&(struct seg){ .sport = 40000,
+			.seq = 1001 + sizeof(req),
+			.ack = ours + (uint32_t)n + 1,
+			.flags = ACK }));
 	assert_int_equal(mmds_stack_stats(r->s)->conns_closed, 1);
 	assert_false(next(r, &o));
 }
@@ -378,8 +389,13 @@ static void test_mmds_reply_is_retransmitted_until_acked(void **state)
 	uint32_t ours = connect_from(r, 40001, 5);
 	struct out o, again;
 
-	assert_true(in(r, &(struct seg){ .sport = 40001, .seq = 6, .ack = ours, .flags = ACK,
-		.data = req, .len = sizeof(req) - 1 }));
+	assert_true(in(r,
+		&(struct seg){ .sport = 40001,
+			.seq = 6,
+			.ack = ours,
+			.flags = ACK,
+			.data = req,
+			.len = sizeof(req) - 1 }));
 	assert_true(next(r, &o));
 	assert_false(next(r, &again));
 	assert_true(mmds_stack_deadline(r->s) > r->now);
@@ -390,8 +406,11 @@ static void test_mmds_reply_is_retransmitted_until_acked(void **state)
 	assert_int_equal(again.dlen, o.dlen);
 	assert_memory_equal(again.data, o.data, o.dlen);
 	assert_int_equal(mmds_stack_stats(r->s)->tx_retransmits, 1);
-	assert_true(in(r, &(struct seg){ .sport = 40001, .seq = 6 + sizeof(req) - 1,
-		.ack = ours + (uint32_t)o.dlen, .flags = ACK }));
+	assert_true(in(r,
+		&(struct seg){ .sport = 40001,
+			.seq = 6 + sizeof(req) - 1,
+			.ack = ours + (uint32_t)o.dlen,
+			.flags = ACK }));
 	/* No retransmission left to time: only the idle timeout, from the last segment. */
 	assert_int_equal(mmds_stack_deadline(r->s), r->now + MMDS_TCP_IDLE_TIMEOUT_NS);
 }
@@ -433,8 +452,7 @@ static void test_mmds_idle_connection_is_reset_after_the_timeout(void **state)
 	assert_int_equal(mmds_stack_deadline(r->s), start + MMDS_TCP_IDLE_TIMEOUT_NS);
 	/* Half-way, 43001 speaks (a bare ACK): its idle time starts again. */
 	r->now = start + MMDS_TCP_IDLE_TIMEOUT_NS / 2;
-	assert_true(in(r, &(struct seg){ .sport = 43001, .seq = 701, .flags = ACK,
-		.ack = 0 }));
+	assert_true(in(r, &(struct seg){ .sport = 43001, .seq = 701, .flags = ACK, .ack = 0 }));
 	while (next(r, &o))
 		;
 	r->now = start + MMDS_TCP_IDLE_TIMEOUT_NS - 1;
@@ -449,8 +467,8 @@ static void test_mmds_idle_connection_is_reset_after_the_timeout(void **state)
 	assert_false(next(r, &o));
 	assert_int_equal(mmds_stack_stats(r->s)->conns_timed_out, 1);
 	/* 43001 lives until its own timeout, counted from its last segment. */
-	assert_int_equal(mmds_stack_deadline(r->s), start + MMDS_TCP_IDLE_TIMEOUT_NS / 2 +
-		MMDS_TCP_IDLE_TIMEOUT_NS);
+	assert_int_equal(mmds_stack_deadline(r->s),
+		start + MMDS_TCP_IDLE_TIMEOUT_NS / 2 + MMDS_TCP_IDLE_TIMEOUT_NS);
 	r->now = mmds_stack_deadline(r->s);
 	mmds_stack_tick(r->s, r->now);
 	assert_true(next(r, &o));
@@ -479,8 +497,13 @@ static void test_mmds_unexpected_segments_get_resets(void **state)
 	assert_false(next(r, &o));
 	/* an ACK from the future on a live connection: re-ACK, data dropped */
 	ours = connect_from(r, 41003, 100);
-	assert_true(in(r, &(struct seg){ .sport = 41003, .seq = 101, .ack = ours + 50,
-		.flags = ACK, .data = "GET", .len = 3 }));
+	assert_true(in(r,
+		&(struct seg){ .sport = 41003,
+			.seq = 101,
+			.ack = ours + 50,
+			.flags = ACK,
+			.data = "GET",
+			.len = 3 }));
 	assert_true(next(r, &o));
 	assert_int_equal(o.flags, ACK);
 	assert_int_equal(o.ack, 101);
@@ -501,19 +524,39 @@ static void test_mmds_out_of_order_data_is_dropped_and_reacked(void **state)
 	struct out o;
 
 	/* the second half first: ahead of what is expected */
-	assert_true(in(r, &(struct seg){ .sport = 42000, .seq = (uint32_t)(0xfffffff1u + sizeof(a) - 1),
-		.ack = ours, .flags = ACK, .data = b, .len = sizeof(b) - 1 }));
+	assert_true(in(r,
+		&(struct seg){ .sport = 42000,
+			.seq = (uint32_t)(0xfffffff1u + sizeof(a) - 1),
+			.ack = ours,
+			.flags = ACK,
+			.data = b,
+			.len = sizeof(b) - 1 }));
 	assert_true(next(r, &o));
 	assert_int_equal(o.ack, 0xfffffff1u);
 	assert_int_equal(o.dlen, 0);
 	assert_int_equal(mmds_stack_stats(r->s)->rx_out_of_window, 1);
-	assert_true(in(r, &(struct seg){ .sport = 42000, .seq = 0xfffffff1u, .ack = ours,
-		.flags = ACK, .data = a, .len = sizeof(a) - 1 }));
+	assert_true(in(r,
+		&(struct seg){ .sport = 42000,
+			.seq = 0xfffffff1u,
+			.ack = ours,
+			.flags = ACK,
+			.data = a,
+			.len = sizeof(a) - 1 }));
 	/* a retransmission overlapping what we have: only the new bytes count */
-	assert_true(in(r, &(struct seg){ .sport = 42000, .seq = 0xfffffff1u + 4, .ack = ours,
-		.flags = ACK, .data = a + 4, .len = sizeof(a) - 5 }));
-	assert_true(in(r, &(struct seg){ .sport = 42000, .seq = (uint32_t)(0xfffffff1u + sizeof(a) - 1),
-		.ack = ours, .flags = ACK, .data = b, .len = sizeof(b) - 1 }));
+	assert_true(in(r,
+		&(struct seg){ .sport = 42000,
+			.seq = 0xfffffff1u + 4,
+			.ack = ours,
+			.flags = ACK,
+			.data = a + 4,
+			.len = sizeof(a) - 5 }));
+	assert_true(in(r,
+		&(struct seg){ .sport = 42000,
+			.seq = (uint32_t)(0xfffffff1u + sizeof(a) - 1),
+			.ack = ours,
+			.flags = ACK,
+			.data = b,
+			.len = sizeof(b) - 1 }));
 	drain(r, buf, sizeof(buf), &flags);
 	assert_non_null(strstr(buf, "200 OK"));
 	assert_non_null(strstr(buf, "ami-1"));
@@ -527,8 +570,8 @@ static void test_mmds_many_connections_are_bounded(void **state)
 	struct out o;
 
 	for (int i = 0; i < 40; i++) {
-		assert_true(in(r, &(struct seg){ .sport = (uint16_t)(50000 + i), .seq = 1,
-			.flags = SYN }));
+		assert_true(in(r,
+			&(struct seg){ .sport = (uint16_t)(50000 + i), .seq = 1, .flags = SYN }));
 		while (next(r, &o))
 			refused += (o.flags & RST) != 0;
 	}
@@ -552,8 +595,13 @@ static void test_mmds_oversized_request_resets(void **state)
 	memset(junk, 'a', sizeof(junk));
 	memcpy(junk, "GET /", 5); /* a request line that never ends */
 	for (int i = 0; i < 6 && !reset; i++) {
-		in(r, &(struct seg){ .sport = 43000, .seq = seq, .ack = ours, .flags = ACK,
-			.data = i ? junk + 5 : junk, .len = sizeof(junk) - 5 });
+		in(r,
+			&(struct seg){ .sport = 43000,
+				.seq = seq,
+				.ack = ours,
+				.flags = ACK,
+				.data = i ? junk + 5 : junk,
+				.len = sizeof(junk) - 5 });
 		while (next(r, &o)) {
 			reset |= (o.flags & RST) != 0;
 			if (!(o.flags & RST))
@@ -580,8 +628,7 @@ static char *ask(struct mmds *m, const char *req, uint64_t now, int *status)
 	return rep.text;
 }
 
-static void expect(struct mmds *m, const char *req, uint64_t now, int status,
-	const char *body)
+static void expect(struct mmds *m, const char *req, uint64_t now, int status, const char *body)
 {
 	int got;
 	char *b = ask(m, req, now, &got);
@@ -603,8 +650,8 @@ static void test_mmds_http_imds_and_json_answers(void **state)
 		"Cannot retrieve value. The value has an invalid format.");
 	expect(r->m, "GET /latest/meta-data/net HTTP/1.1\r\nAccept: application/json\r\n\r\n", 0,
 		200, "{\"a\":\"b\"}");
-	expect(r->m, "GET /latest/meta-data/n HTTP/1.1\r\naccept: application/json\r\n\r\n", 0,
-		200, "5");
+	expect(r->m, "GET /latest/meta-data/n HTTP/1.1\r\naccept: application/json\r\n\r\n", 0, 200,
+		"5");
 	expect(r->m, "GET /latest/nope HTTP/1.1\r\n\r\n", 0, 404,
 		"Resource not found: /latest/nope.");
 	expect(r->m, "POST /latest HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 0, 405,
@@ -634,34 +681,49 @@ static void test_mmds_v2_tokens_expire(void **state)
 	int status;
 
 	mmds_configure(r->m, MMDS_V2, false);
-	expect(r->m, "GET /latest HTTP/1.1\r\n\r\n", 0, 401, "No MMDS token provided. Use "
+	expect(r->m, "GET /latest HTTP/1.1\r\n\r\n", 0, 401,
+		"No MMDS token provided. Use "
 		"`X-metadata-token` header to specify the session token.");
 	expect(r->m, "GET /latest HTTP/1.1\r\nX-metadata-token: abc\r\n\r\n", 0, 401,
 		"MMDS token not valid.");
-	expect(r->m, "PUT /latest/api/token HTTP/1.1\r\n\r\n", 0, 400, "Token time to live "
+	expect(r->m, "PUT /latest/api/token HTTP/1.1\r\n\r\n", 0, 400,
+		"Token time to live "
 		"value not found. Use `X-metadata-token-ttl-seconds` header to specify the token's "
 		"lifetime.");
-	expect(r->m, "PUT /latest/api/token HTTP/1.1\r\nX-metadata-token-ttl-seconds: 0\r\n\r\n",
-		0, 400, "Invalid time to live value provided for token: 0. Please provide a value "
+	expect(r->m, "PUT /latest/api/token HTTP/1.1\r\nX-metadata-token-ttl-seconds: 0\r\n\r\n", 0,
+		400,
+		"Invalid time to live value provided for token: 0. Please provide a value "
 		"between 1 and 21600.");
-	expect(r->m, "PUT /latest/api/token HTTP/1.1\r\nX-metadata-token-ttl-seconds: 21601\r\n"
-		"\r\n", 0, 400, "Invalid time to live value provided for token: 21601. Please "
+	expect(r->m,
+		"PUT /latest/api/token HTTP/1.1\r\nX-metadata-token-ttl-seconds: 21601\r\n"
+		"\r\n",
+		0, 400,
+		"Invalid time to live value provided for token: 21601. Please "
 		"provide a value between 1 and 21600.");
-	expect(r->m, "PUT /latest/api/token HTTP/1.1\r\nX-metadata-token-ttl-seconds: 5\r\n"
-		"X-Forwarded-For: 1.2.3.4\r\n\r\n", 0, 400, "Invalid header. Reason: Unsupported "
+	expect(r->m,
+		"PUT /latest/api/token HTTP/1.1\r\nX-metadata-token-ttl-seconds: 5\r\n"
+		"X-Forwarded-For: 1.2.3.4\r\n\r\n",
+		0, 400,
+		"Invalid header. Reason: Unsupported "
 		"header name. Key: X-Forwarded-For");
-	tok = ask(r->m, "PUT /latest/api/token HTTP/1.1\r\nx-metadata-token-ttl-seconds: 10\r\n"
-		"\r\n", 100 * S, &status);
+	tok = ask(r->m,
+		"PUT /latest/api/token HTTP/1.1\r\nx-metadata-token-ttl-seconds: 10\r\n"
+		"\r\n",
+		100 * S, &status);
 	assert_int_equal(status, 200);
 	assert_int_equal(strlen(tok), MMDS_TOKEN_LEN);
-	snprintf(req, sizeof(req), "GET /latest/meta-data/ami-id HTTP/1.1\r\nX-metadata-token: "
-		"%s\r\n\r\n", tok);
+	snprintf(req, sizeof(req),
+		"GET /latest/meta-data/ami-id HTTP/1.1\r\nX-metadata-token: "
+		"%s\r\n\r\n",
+		tok);
 	expect(r->m, req, 109 * S, 200, "ami-1");
 	expect(r->m, req, 110 * S, 401, "MMDS token not valid.");
 	/* the AWS header names work too; two tokens differ */
 	free(tok);
-	tok = ask(r->m, "PUT /latest/api/token HTTP/1.1\r\nX-aws-ec2-metadata-token-ttl-seconds: "
-		"60\r\n\r\n", 200 * S, &status);
+	tok = ask(r->m,
+		"PUT /latest/api/token HTTP/1.1\r\nX-aws-ec2-metadata-token-ttl-seconds: "
+		"60\r\n\r\n",
+		200 * S, &status);
 	assert_int_equal(status, 200);
 	snprintf(req, sizeof(req), "GET /latest HTTP/1.1\r\nX-aws-ec2-metadata-token: %s\r\n\r\n",
 		tok);

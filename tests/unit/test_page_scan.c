@@ -64,8 +64,8 @@ static void test_page_scan_anonymous_memory_by_pagemap(void **state)
 	struct guest_mem gm = { .nr_regions = 1, .backing = GUEST_MEM_ANON, .fd = -1 };
 	unsigned long map[1] = { 0 };
 	bool want[PAGES] = { [0] = true, [3] = true, [15] = true };
-	uint8_t *mem = mmap(NULL, PAGES * PAGE, PROT_READ | PROT_WRITE,
-		MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *mem = mmap(NULL, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		-1, 0);
 
 	(void)state;
 	assert_true(mem != MAP_FAILED);

@@ -17,7 +17,9 @@ static struct rate_limiter make(uint64_t bw_size, uint64_t bw_burst, uint64_t bw
 	uint64_t ops_size, uint64_t ops_ms)
 {
 	struct rate_limit l = {
-		.bandwidth = { .size = bw_size, .one_time_burst = bw_burst, .refill_time_ms = bw_ms },
+		.bandwidth = { .size = bw_size,
+			.one_time_burst = bw_burst,
+			.refill_time_ms = bw_ms },
 		.ops = { .size = ops_size, .refill_time_ms = ops_ms },
 	};
 	struct rate_limiter rl;
@@ -148,7 +150,8 @@ static void test_rate_limiter_clock_going_backwards_earns_nothing(void **state)
 
 static void test_rate_limiter_save_restore_keeps_budgets(void **state)
 {
-	struct rate_limiter rl = make(100, 50, 1000, 10, 1000), copy = make(100, 50, 1000, 10, 1000);
+	struct rate_limiter rl = make(100, 50, 1000, 10, 1000),
+			    copy = make(100, 50, 1000, 10, 1000);
 	struct rate_limiter_state st;
 
 	(void)state;
@@ -190,7 +193,8 @@ static void test_rate_limiter_update_replaces_only_the_named_buckets(void **stat
 static void test_rate_limiter_update_size_zero_removes_a_bucket(void **state)
 {
 	struct rate_limiter rl = make(1000, 0, 1000, 10, 1000);
-	struct rate_limit_update u = { .bandwidth_set = true, .ops_set = true,
+	struct rate_limit_update u = { .bandwidth_set = true,
+		.ops_set = true,
 		.limit.ops = { .size = 0, .one_time_burst = 7, .refill_time_ms = 99 } };
 	char err[128];
 
@@ -205,7 +209,8 @@ static void test_rate_limiter_update_size_zero_removes_a_bucket(void **state)
 static void test_rate_limiter_update_refuses_bad_bucket_and_changes_nothing(void **state)
 {
 	struct rate_limiter rl = make(1000, 0, 1000, 10, 1000), before = rl;
-	struct rate_limit_update u = { .bandwidth_set = true, .ops_set = true,
+	struct rate_limit_update u = { .bandwidth_set = true,
+		.ops_set = true,
 		.limit.bandwidth = { .size = 5, .refill_time_ms = 5 },
 		.limit.ops = { .size = 1ull << 60, .refill_time_ms = 1 } };
 	char err[128];

@@ -2,24 +2,24 @@
  * outside it ends the process with 148 and a line naming the call and the thread kind.
  * Every filter goes on in a forked child, never in the test process. */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <linux/futex.h>
-#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -178,8 +178,8 @@ static void test_seccomp_each_kind_allows_its_calls_and_ends_on_others(void **st
  * and ember died of the mmap); executable memory, open and socket never do. */
 static void test_seccomp_every_kind_grows_the_heap_but_maps_no_code(void **state)
 {
-	static const enum seccomp_kind kinds[] = { SECCOMP_DEVICES, SECCOMP_VCPU,
-		SECCOMP_BLOCK_IO, SECCOMP_UFFD_WATCH };
+	static const enum seccomp_kind kinds[] = { SECCOMP_DEVICES, SECCOMP_VCPU, SECCOMP_BLOCK_IO,
+		SECCOMP_UFFD_WATCH };
 	static const char *const threads[] = { "the device thread", "a vcpu thread",
 		"the block I/O thread", "the uffd watch thread" };
 	static const allowed_fn forbidden_calls[] = { exec_mapping, open_call, socket_call };
@@ -254,7 +254,7 @@ static void test_seccomp_filter_file_replaces_the_lists(void **state)
 		" \"uffd_watch\": {\"default_action\": \"trap\", \"filter_action\": \"allow\","
 		" \"filter\": []}}";
 	static const char only_devices[] = "{\"devices\": {\"default_action\": \"trap\", "
-		"\"filter_action\": \"allow\", \"filter\": []}}";
+					   "\"filter_action\": \"allow\", \"filter\": []}}";
 	char path[] = "/tmp/ember-seccomp-XXXXXX", err[512], out[256];
 	struct seccomp_opts o = { .filter_file = path };
 	int fd = mkstemp(path);

@@ -17,8 +17,8 @@
 
 #include <cmocka.h>
 
-#include "ember/seccomp_file.h"
 #include "../../src/security/seccomp_file_internal.h"
+#include "ember/seccomp_file.h"
 
 /* The example: a trap-by-default thread with every kind of check, and an errno thread. */
 static const char good[] =
@@ -98,70 +98,81 @@ static void test_seccomp_file_refuses_each_bad_input_with_its_place(void **state
 		{ "{}", "seccomp filter: the file names no thread" },
 		{ "{\"vc pu\": {}}", "thread name 'vc pu' is not 1 to 64 letters" },
 		{ "{\"vcpu\": {\"default_action\": \"trap\", \"filter_action\": \"allow\", "
-		  "\"filter\": []}, \"vcpu\": {}}", "thread 'vcpu' appears twice" },
+		  "\"filter\": []}, \"vcpu\": {}}",
+			"thread 'vcpu' appears twice" },
 		{ "{\"vcpu\": []}", "thread 'vcpu': the thread's filter is not an object" },
 		{ "{\"vcpu\": {\"default_action\": \"trap\", \"filter_action\": \"allow\", "
 		  "\"filter\": [], \"extra\": 1}}",
-		  "seccomp filter: thread 'vcpu': unknown key 'extra' in the thread's filter" },
+			"seccomp filter: thread 'vcpu': unknown key 'extra' in the thread's filter" },
 		{ "{\"vcpu\": {\"default_action\": \"trap\", \"filter\": []}}",
-		  "thread 'vcpu': the thread's filter has no 'filter_action'" },
+			"thread 'vcpu': the thread's filter has no 'filter_action'" },
 		{ "{\"vcpu\": {\"default_action\": \"alow\", \"filter_action\": \"allow\", "
-		  "\"filter\": []}}", "thread 'vcpu': default_action: unknown action 'alow' (" },
+		  "\"filter\": []}}",
+			"thread 'vcpu': default_action: unknown action 'alow' (" },
 		{ "{\"vcpu\": {\"default_action\": {\"errno\": 4096}, \"filter_action\": "
 		  "\"allow\", \"filter\": []}}",
-		  "thread 'vcpu': default_action errno is not an integer from 0 to 4095" },
+			"thread 'vcpu': default_action errno is not an integer from 0 to 4095" },
 		{ "{\"vcpu\": {\"default_action\": {\"errno\": 1, \"trace\": 1}, "
-		  "\"filter_action\": \"allow\", \"filter\": []}}", "default_action: unknown action" },
+		  "\"filter_action\": \"allow\", \"filter\": []}}",
+			"default_action: unknown action" },
 		{ "{\"vcpu\": {\"default_action\": \"trap\", \"filter_action\": \"trap\", "
-		  "\"filter\": []}}", "thread 'vcpu': filter_action is the same as default_action" },
+		  "\"filter\": []}}",
+			"thread 'vcpu': filter_action is the same as default_action" },
 		{ "{\"vcpu\": {\"default_action\": \"trap\", \"filter_action\": \"allow\", "
-		  "\"filter\": {}}}", "thread 'vcpu': filter is not an array" },
+		  "\"filter\": {}}}",
+			"thread 'vcpu': filter is not an array" },
 		{ THREAD("{\"syscall\": \"read\"}, {\"syscall\": \"fooo\"}"),
-		  "seccomp filter: thread 'vcpu', rule 2: unknown system call 'fooo' on this "
-		  "architecture" },
-		{ THREAD("{\"syscall\": \"socketcall\"}"), "rule 1: unknown system call 'socketcall'" },
+			"seccomp filter: thread 'vcpu', rule 2: unknown system call 'fooo' on this "
+			"architecture" },
+		{ THREAD("{\"syscall\": \"socketcall\"}"),
+			"rule 1: unknown system call 'socketcall'" },
 		{ THREAD("{\"sycall\": \"read\"}"), "rule 1: unknown key 'sycall' in the rule" },
 		{ THREAD("{\"comment\": \"x\"}"), "rule 1: the rule has no 'syscall'" },
 		{ THREAD("{\"syscall\": \"read\", \"syscall\": \"write\"}"),
-		  "rule 1: key 'syscall' given twice in the rule" },
-		{ THREAD("{\"syscall\": \"read\", \"comment\": 5}"), "rule 1 (read): comment is not" },
-		{ THREAD("{\"syscall\": \"read\", \"args\": {}}"), "rule 1 (read): args is not an array" },
+			"rule 1: key 'syscall' given twice in the rule" },
+		{ THREAD("{\"syscall\": \"read\", \"comment\": 5}"),
+			"rule 1 (read): comment is not" },
+		{ THREAD("{\"syscall\": \"read\", \"args\": {}}"),
+			"rule 1 (read): args is not an array" },
 		{ CHECK1(ARG(6, "dword", "\"eq\"", "1")),
-		  "seccomp filter: thread 'vcpu', rule 1 (ioctl), check 1: index is not an integer "
-		  "from 0 to 5" },
-		{ CHECK1(ARG(1, "word", "\"eq\"", "1")), "check 1: type is not \"dword\" or \"qword\"" },
+			"seccomp filter: thread 'vcpu', rule 1 (ioctl), check 1: index is not an integer "
+			"from 0 to 5" },
+		{ CHECK1(ARG(1, "word", "\"eq\"", "1")),
+			"check 1: type is not \"dword\" or \"qword\"" },
 		{ CHECK1(ARG(1, "dword", "\"eqq\"", "1")), "check 1: unknown op (eq, ne, lt" },
 		{ CHECK1(ARG(1, "dword", "{\"masked_eq\": 1, \"x\": 1}", "1")), "unknown op" },
 		{ CHECK1(ARG(1, "dword", "{\"masked_eq\": 4294967296}", "1")),
-		  "check 1: masked_eq mask is not an integer from 0 to 4294967295" },
+			"check 1: masked_eq mask is not an integer from 0 to 4294967295" },
 		{ CHECK1(ARG(1, "dword", "\"eq\"", "4294967296")),
-		  "check 1: dword val is not an integer from 0 to 4294967295" },
+			"check 1: dword val is not an integer from 0 to 4294967295" },
 		{ CHECK1(ARG(1, "qword", "\"eq\"", "18446744073709551616")),
-		  "check 1: val is not an integer from 0 to 18446744073709551615" },
+			"check 1: val is not an integer from 0 to 18446744073709551615" },
 		{ CHECK1(ARG(1, "qword", "\"eq\"", "-1")), "check 1: val is not an integer" },
 		{ CHECK1(ARG(1, "qword", "\"eq\"", "1.0")), "check 1: val is not an integer" },
 		{ CHECK1(ARG(1, "qword", "\"eq\"", "1e3")), "check 1: val is not an integer" },
 		{ CHECK1(ARG(1, "qword", "\"eq\"", "\"1\"")), "check 1: val is not an integer" },
 		{ CHECK1("{\"index\": 1, \"type\": \"qword\", \"op\": \"eq\"}"),
-		  "check 1: the check has no 'val'" },
+			"check 1: the check has no 'val'" },
 		{ CHECK1("{\"index\": 1, \"type\": \"qword\", \"op\": \"eq\", \"val\": 1, "
-			 "\"coment\": \"x\"}"), "check 1: unknown key 'coment' in the check" },
+			 "\"coment\": \"x\"}"),
+			"check 1: unknown key 'coment' in the check" },
 		{ CHECK1(ARG(1, "qword", "\"eq\"", "1") "," ARG(1, "qword", "\"ne\"", "2")),
-		  "rule 1 (ioctl), check 2: argument 1 is checked twice" },
-		{ CHECK1(ARG(0, "qword", "\"eq\"", "1") "," ARG(1, "qword", "\"eq\"", "1") ","
-			 ARG(2, "qword", "\"eq\"", "1") "," ARG(3, "qword", "\"eq\"", "1") ","
-			 ARG(4, "qword", "\"eq\"", "1") "," ARG(5, "qword", "\"eq\"", "1") ","
-			 ARG(0, "qword", "\"eq\"", "1")), "rule 1 (ioctl), check 7: more than 6 checks" },
+			"rule 1 (ioctl), check 2: argument 1 is checked twice" },
+		{ CHECK1(ARG(0, "qword", "\"eq\"", "1") "," ARG(1, "qword", "\"eq\"",
+			  "1") "," ARG(2, "qword", "\"eq\"", "1") "," ARG(3, "qword", "\"eq\"",
+			  "1") "," ARG(4, "qword", "\"eq\"", "1") "," ARG(5, "qword", "\"eq\"",
+			  "1") "," ARG(0, "qword", "\"eq\"", "1")),
+			"rule 1 (ioctl), check 7: more than 6 checks" },
 		{ CHECK1(ARG(0, "dword", "\"ne\"", "1") "," ARG(1, "dword", "\"ne\"", "1")),
-		  "check 2: its dword checks need more than 256 libseccomp rules" },
+			"check 2: its dword checks need more than 256 libseccomp rules" },
 	};
 	char err[320];
 
 	(void)state;
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		memset(err, 0, sizeof(err));
-		assert_null(seccomp_file_parse(cases[i].json, strlen(cases[i].json), err,
-			sizeof(err)));
+		assert_null(
+			seccomp_file_parse(cases[i].json, strlen(cases[i].json), err, sizeof(err)));
 		if (!strstr(err, cases[i].want))
 			fail_msg("case %u: got \"%s\", want \"%s\"", i, err, cases[i].want);
 	}
@@ -203,8 +214,10 @@ static void test_seccomp_file_load_reads_the_file_and_names_it_in_errors(void **
 	write_file(path, THREAD("{\"syscall\": \"fooo\"}"),
 		strlen(THREAD("{\"syscall\": \"fooo\"}")));
 	assert_null(seccomp_file_load(path, err, sizeof(err)));
-	snprintf(want, sizeof(want), "seccomp filter file %s: thread 'vcpu', rule 1: unknown "
-		"system call 'fooo' on this architecture", path);
+	snprintf(want, sizeof(want),
+		"seccomp filter file %s: thread 'vcpu', rule 1: unknown "
+		"system call 'fooo' on this architecture",
+		path);
 	assert_string_equal(err, want);
 
 	/* At the limit it is read (and parsed); one byte more is refused unread. */
@@ -219,8 +232,10 @@ static void test_seccomp_file_load_reads_the_file_and_names_it_in_errors(void **
 
 	assert_int_equal(unlink(path), 0);
 	assert_null(seccomp_file_load(path, err, sizeof(err)));
-	snprintf(want, sizeof(want), "seccomp filter file %s: cannot open: No such file or "
-		"directory", path);
+	snprintf(want, sizeof(want),
+		"seccomp filter file %s: cannot open: No such file or "
+		"directory",
+		path);
 	assert_string_equal(err, want);
 }
 
@@ -242,13 +257,20 @@ static int holds(const struct sf_cond *c, uint64_t x)
 static int reference(enum sf_op op, uint32_t x, uint32_t v, uint32_t mask)
 {
 	switch (op) {
-	case SF_EQ: return x == v;
-	case SF_NE: return x != v;
-	case SF_LT: return x < v;
-	case SF_LE: return x <= v;
-	case SF_GT: return x > v;
-	case SF_GE: return x >= v;
-	case SF_MASKED_EQ: return (x & mask) == v;
+	case SF_EQ:
+		return x == v;
+	case SF_NE:
+		return x != v;
+	case SF_LT:
+		return x < v;
+	case SF_LE:
+		return x <= v;
+	case SF_GT:
+		return x > v;
+	case SF_GE:
+		return x >= v;
+	case SF_MASKED_EQ:
+		return (x & mask) == v;
 	}
 	return -1;
 }
@@ -263,8 +285,11 @@ static void test_seccomp_file_dword_checks_compare_the_low_32_bits(void **state)
 	(void)state;
 	for (int op = SF_EQ; op <= SF_MASKED_EQ; op++)
 		for (unsigned i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
-			struct sf_cond c = { .index = 2, .dword = true, .op = (enum sf_op)op,
-				.mask = 0xff00ff00u, .val = vals[i] };
+			struct sf_cond c = { .index = 2,
+				.dword = true,
+				.op = (enum sf_op)op,
+				.mask = 0xff00ff00u,
+				.val = vals[i] };
 
 			if (op == SF_MASKED_EQ)
 				c.val &= c.mask;
@@ -274,9 +299,11 @@ static void test_seccomp_file_dword_checks_compare_the_low_32_bits(void **state)
 						uint32_t x = vals[j] + (uint32_t)d;
 
 						if (holds(&c, highs[h] | x) !=
-							reference(c.op, x, (uint32_t)c.val, 0xff00ff00u))
+							reference(c.op, x, (uint32_t)c.val,
+								0xff00ff00u))
 							fail_msg("op %d val %#x arg %#llx", op,
-								vals[i], (unsigned long long)(highs[h] | x));
+								vals[i],
+								(unsigned long long)(highs[h] | x));
 					}
 		}
 }

@@ -156,15 +156,17 @@ static void test_serial_loopback_returns_transmitted_bytes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_serial_transmits_bytes_to_the_sink, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_serial_receive_fifo_and_data_ready, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_serial_fifo_bounds_input, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_serial_divisor_latch_hides_data_registers, setup,
+		cmocka_unit_test_setup_teardown(test_serial_transmits_bytes_to_the_sink, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(test_serial_receive_fifo_and_data_ready, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_serial_fifo_bounds_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_serial_divisor_latch_hides_data_registers,
+			setup, teardown),
 		cmocka_unit_test_setup_teardown(test_serial_interrupts_follow_ier_and_iir, setup,
 			teardown),
-		cmocka_unit_test_setup_teardown(test_serial_loopback_returns_transmitted_bytes, setup,
-			teardown),
+		cmocka_unit_test_setup_teardown(test_serial_loopback_returns_transmitted_bytes,
+			setup, teardown),
 	};
 	return cmocka_run_group_tests_name("serial", tests, NULL, NULL);
 }

@@ -30,9 +30,9 @@
 
 /* One state file to craft: a well-formed machine by default; each test spoils one thing. */
 struct craft {
-	struct vm vm;           /* cfg and mem.regions, as the save functions read them */
+	struct vm vm; /* cfg and mem.regions, as the save functions read them */
 	unsigned vcpu_sections;
-	const char *vendor;     /* vCPU 0's CPUID leaf 0; NULL: no leaf 0 */
+	const char *vendor; /* vCPU 0's CPUID leaf 0; NULL: no leaf 0 */
 	uint32_t xsave_len, nr_msrs, msrs_len;
 	bool with_id;
 	struct snap_id id;
@@ -194,13 +194,13 @@ static void craft_write(const struct craft *c)
 
 static struct restore_params params(void)
 {
-	return (struct restore_params){ .state_path = F.state, .backend = MEM_BACKEND_FILE,
+	return (struct restore_params){ .state_path = F.state,
+		.backend = MEM_BACKEND_FILE,
 		.backend_path = F.mem };
 }
 
 /* Run the check as vm_restore does; the message for a refusal goes to err. */
-static int check_with(const struct restore_params *p, const char *vendor, char *err,
-	size_t errlen)
+static int check_with(const struct restore_params *p, const char *vendor, char *err, size_t errlen)
 {
 	struct snap_reader *r = NULL;
 	struct vm_config cfg;
@@ -217,8 +217,7 @@ static int check_with(const struct restore_params *p, const char *vendor, char *
 }
 
 /* `c` is refused with a message containing `want`. */
-static void refused_only(const struct craft *c, const struct restore_params *p,
-	const char *want)
+static void refused_only(const struct craft *c, const struct restore_params *p, const char *want)
 {
 	char err[512];
 
@@ -273,7 +272,8 @@ static void test_snapshot_check_accepts_a_well_formed_state(void **state)
 	assert_int_equal(snap_reader_open(&r, F.state, err, sizeof(err)), 0);
 	vm_config_init(&cfg);
 	assert_int_equal(snapshot_check_restore(r, &p, HOST_VENDOR, &cfg, &id, &has_id, err,
-		sizeof(err)), 0);
+				 sizeof(err)),
+		0);
 	assert_true(has_id);
 	assert_true(snap_id_equal(&id, &c.id));
 	assert_int_equal(cfg.vcpus, 1);
@@ -335,7 +335,8 @@ static void test_snapshot_check_refuses_a_memory_layout_of_another_machine(void 
 	assert_refused(&c, "no DRAM region at address 0");
 	craft_init(&c);
 	c.vm.mem.nr_regions = 2;
-	c.vm.mem.regions[1] = (struct guest_mem_region){ .gpa = 4ULL << 30, .size = 1 << 20,
+	c.vm.mem.regions[1] = (struct guest_mem_region){ .gpa = 4ULL << 30,
+		.size = 1 << 20,
 		.file_offset = (uint64_t)MEM_MIB << 20 };
 	assert_refused(&c, "2 memory regions, a 64 MiB machine has 1");
 }
@@ -351,7 +352,8 @@ static void test_snapshot_check_refuses_huge_pages_it_cannot_map(void **state)
 	 * refused here, before any KVM call, not once the VM is half built. */
 	craft_init(&c);
 	c.vm.cfg.mem_backing = GUEST_MEM_HUGETLB;
-	assert_refused(&c, "Cannot restore hugetlbfs backed snapshot by mapping the memory "
+	assert_refused(&c,
+		"Cannot restore hugetlbfs backed snapshot by mapping the memory "
 		"file. Please use uffd.");
 	/* With Uffd it passes the early check (the handler gives the pages). */
 	craft_write(&c);
@@ -391,7 +393,8 @@ static void test_snapshot_check_refuses_another_cpu_vendor(void **state)
 	(void)state;
 	craft_init(&c);
 	c.vendor = "AuthenticAMD";
-	assert_refused(&c, "snapshot CPU vendor AuthenticAMD differs from this host's "
+	assert_refused(&c,
+		"snapshot CPU vendor AuthenticAMD differs from this host's "
 		"GenuineIntel");
 	craft_init(&c);
 	c.vendor = NULL;
@@ -426,18 +429,21 @@ static void test_snapshot_check_refuses_null_device_names_with_overrides(void **
 	p.nr_net_overrides = 1;
 	craft_init(&c);
 	c.vm.cfg.drives[0].id = NULL;
-	assert_refused_with(&c, &p, "state file: device configuration: drive: an id of 1 to "
+	assert_refused_with(&c, &p,
+		"state file: device configuration: drive: an id of 1 to "
 		"64 characters is required");
 	craft_init(&c);
 	c.vm.cfg.nets[0].id = NULL;
-	assert_refused_with(&c, &p, "state file: device configuration: net: an id of 1 to 64 "
+	assert_refused_with(&c, &p,
+		"state file: device configuration: net: an id of 1 to 64 "
 		"characters is required");
 	craft_init(&c);
 	c.vm.cfg.drives[0].path = NULL;
 	assert_refused(&c, "state file: device configuration: drive 'rootfs': no path");
 	craft_init(&c);
 	c.vm.cfg.nets[0].tap = NULL;
-	assert_refused(&c, "state file: device configuration: net 'eth0': tap needs a device "
+	assert_refused(&c,
+		"state file: device configuration: net 'eth0': tap needs a device "
 		"name");
 	craft_init(&c);
 	c.vm.cfg.nets[1] = c.vm.cfg.nets[0];
@@ -489,7 +495,8 @@ int main(void)
 		cmocka_unit_test(test_snapshot_check_refuses_huge_pages_it_cannot_map),
 		cmocka_unit_test(test_snapshot_check_refuses_an_unmerged_diff),
 		cmocka_unit_test(test_snapshot_check_refuses_another_cpu_vendor),
-		cmocka_unit_test(test_snapshot_check_refuses_a_memory_file_shorter_than_its_regions),
+		cmocka_unit_test(
+			test_snapshot_check_refuses_a_memory_file_shorter_than_its_regions),
 		cmocka_unit_test(test_snapshot_check_refuses_null_device_names_with_overrides),
 		cmocka_unit_test(test_snapshot_check_refuses_overrides_without_an_id),
 		cmocka_unit_test(test_snapshot_check_refuses_malformed_vcpu_items),

@@ -15,10 +15,10 @@
 #include "ember/snapshot_file.h"
 #include "ember/snapshot_id.h"
 
-static const struct snap_id ID_A = { { 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x10,
-	0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe } };
-static const struct snap_id ID_B = { { 0xff, 0xee, 0xdd, 0xcc, 0xbb, 0xaa, 0x99, 0x88, 0x77,
-	0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x00 } };
+static const struct snap_id ID_A = { { 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x10, 0x32,
+	0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe } };
+static const struct snap_id ID_B = { { 0xff, 0xee, 0xdd, 0xcc, 0xbb, 0xaa, 0x99, 0x88, 0x77, 0x66,
+	0x55, 0x44, 0x33, 0x22, 0x11, 0x00 } };
 #define HEX_A "0123456789abcdef1032547698badcfe"
 #define HEX_B "ffeeddccbbaa99887766554433221100"
 
@@ -59,8 +59,11 @@ static void test_snapshot_id_values_round_trip(void **state)
 
 	(void)state;
 	for (unsigned i = 0; i < 4; i++) {
-		struct mem_id m = { .kind = kinds[i], .id = ID_A, .has_parent = parents[i],
-			.parent = ID_B }, back;
+		struct mem_id m = { .kind = kinds[i],
+			.id = ID_A,
+			.has_parent = parents[i],
+			.parent = ID_B },
+			      back;
 		int n = mem_id_format(&m, buf, sizeof(buf));
 
 		assert_int_equal(n, (int)strlen(want[i]));
@@ -82,8 +85,11 @@ static void test_snapshot_id_full_value_carries_no_parent(void **state)
 	int n;
 
 	(void)state;
-	n = mem_id_format(&(struct mem_id){ .kind = MEM_ID_FULL, .id = ID_A, .has_parent = true,
-		.parent = ID_B }, buf, sizeof(buf));
+	n = mem_id_format(&(struct mem_id){ .kind = MEM_ID_FULL,
+				  .id = ID_A,
+				  .has_parent = true,
+				  .parent = ID_B },
+		buf, sizeof(buf));
 	assert_int_equal(n, SNAP_ID_HEX_LEN);
 }
 
@@ -102,11 +108,23 @@ static void test_snapshot_id_format_refuses_none_bad_and_short_buffers(void **st
 static void test_snapshot_id_parse_refuses_anything_else(void **state)
 {
 	static const char *const bad[] = {
-		"", "0123", HEX_A "0", "0123456789ABCDEF1032547698BADCFE", /* upper case */
-		"0123456789abcdef1032547698badcfg", HEX_A " dif", HEX_A " diffs", HEX_A "-diff",
-		"Incomplete", "incomplete ", " " HEX_A,
-		HEX_A " diff " HEX_B "0", HEX_A " diff  " HEX_B, HEX_A " diff " HEX_B " ",
-		HEX_A " diff 0123456789ABCDEF1032547698BADCFE", HEX_A " " HEX_B, HEX_A " diff-" HEX_B,
+		"",
+		"0123",
+		HEX_A "0",
+		"0123456789ABCDEF1032547698BADCFE", /* upper case */
+		"0123456789abcdef1032547698badcfg",
+		HEX_A " dif",
+		HEX_A " diffs",
+		HEX_A "-diff",
+		"Incomplete",
+		"incomplete ",
+		" " HEX_A,
+		HEX_A " diff " HEX_B "0",
+		HEX_A " diff  " HEX_B,
+		HEX_A " diff " HEX_B " ",
+		HEX_A " diff 0123456789ABCDEF1032547698BADCFE",
+		HEX_A " " HEX_B,
+		HEX_A " diff-" HEX_B,
 		HEX_A " full " HEX_B,
 	};
 	struct mem_id m;
@@ -123,8 +141,8 @@ static void test_snapshot_id_parse_refuses_anything_else(void **state)
 
 /* ---- the state file section ---- */
 
-static struct snap_reader *reader_with(const struct snap_id *id, uint32_t version,
-	size_t payload, unsigned copies)
+static struct snap_reader *reader_with(const struct snap_id *id, uint32_t version, size_t payload,
+	unsigned copies)
 {
 	struct snap_writer *w = snap_writer_new();
 	struct snap_reader *r = NULL;
@@ -146,8 +164,9 @@ static struct snap_reader *reader_with(const struct snap_id *id, uint32_t versio
 			continue;
 		}
 		assert_int_equal(snap_section_begin(w, SNAP_SEC_SNAPSHOT_ID, version), 0);
-		assert_int_equal(snap_put(w, id->b, payload < SNAP_ID_BYTES ? payload
-									 : SNAP_ID_BYTES), 0);
+		assert_int_equal(snap_put(w, id->b,
+					 payload < SNAP_ID_BYTES ? payload : SNAP_ID_BYTES),
+			0);
 		for (size_t k = SNAP_ID_BYTES; k < payload; k++)
 			assert_int_equal(snap_put(w, "x", 1), 0);
 		assert_int_equal(snap_section_end(w), 0);
@@ -169,7 +188,8 @@ static void test_snapshot_id_section_round_trips_or_is_absent(void **state)
 		char err[128] = "";
 
 		assert_int_equal(snap_id_load(r, &id, &found, &parent, &has_parent, err,
-			sizeof(err)), 0);
+					 sizeof(err)),
+			0);
 		assert_int_equal(found, copies == 1);
 		assert_false(has_parent);
 		if (found)
@@ -187,8 +207,7 @@ static void test_snapshot_id_section_carries_a_diffs_parent(void **state)
 	char err[128] = "";
 
 	(void)state;
-	assert_int_equal(snap_id_load(r, &id, &found, &parent, &has_parent, err, sizeof(err)),
-		0);
+	assert_int_equal(snap_id_load(r, &id, &found, &parent, &has_parent, err, sizeof(err)), 0);
 	assert_true(found && has_parent);
 	assert_true(snap_id_equal(&id, &ID_B));
 	assert_true(snap_id_equal(&parent, &ID_A));
@@ -248,8 +267,8 @@ static void test_snapshot_id_check_accepts_the_pair_and_unmarked_files(void **st
 
 	(void)state;
 	assert_int_equal(verdict(&ID_A, HEX_A, err, sizeof(err)), 0);
-	assert_int_equal(verdict(&ID_A, NULL, err, sizeof(err)), 0);  /* Firecracker's file */
-	assert_int_equal(verdict(NULL, HEX_B, err, sizeof(err)), 0);  /* an older state file */
+	assert_int_equal(verdict(&ID_A, NULL, err, sizeof(err)), 0); /* Firecracker's file */
+	assert_int_equal(verdict(NULL, HEX_B, err, sizeof(err)), 0); /* an older state file */
 	assert_int_equal(verdict(NULL, NULL, err, sizeof(err)), 0);
 	assert_string_equal(err, "");
 }
@@ -260,8 +279,10 @@ static void test_snapshot_id_check_refuses_another_snapshots_memory(void **state
 
 	(void)state;
 	assert_int_equal(verdict(&ID_A, HEX_B, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "snapshot mismatch: state file /s/vm.state is snapshot " HEX_A
-		", but memory file /m/vm.mem belongs to snapshot " HEX_B " (a crash between writing "
+	assert_string_equal(err,
+		"snapshot mismatch: state file /s/vm.state is snapshot " HEX_A
+		", but memory file /m/vm.mem belongs to snapshot " HEX_B
+		" (a crash between writing "
 		"the two, or files from different snapshots)");
 	assert_int_equal(verdict(&ID_A, HEX_B " diff", err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "snapshot mismatch"));
@@ -278,7 +299,8 @@ static void test_snapshot_id_check_refuses_unmerged_diff_and_broken_files(void *
 	assert_non_null(strstr(err, "/s/vm.state"));
 	/* Whatever the state file says: an interrupted merge, an unreadable attribute. */
 	assert_int_equal(verdict(NULL, "incomplete", err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "memory file /m/vm.mem is incomplete: a merge into it was "
+	assert_string_equal(err,
+		"memory file /m/vm.mem is incomplete: a merge into it was "
 		"interrupted");
 	assert_int_equal(verdict(&ID_A, "junk", err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "user.ember.snapshot attribute is not a snapshot id"));
@@ -288,8 +310,8 @@ static void test_snapshot_id_check_refuses_unmerged_diff_and_broken_files(void *
 
 #define DIFF_OF_B_AFTER_A HEX_B " diff " HEX_A
 
-static int merge_verdict(const char *base, const char *diff, struct mem_id *result,
-	char *err, size_t len)
+static int merge_verdict(const char *base, const char *diff, struct mem_id *result, char *err,
+	size_t len)
 {
 	struct mem_id b = { .kind = MEM_ID_NONE }, d = { .kind = MEM_ID_NONE };
 
@@ -330,8 +352,10 @@ static void test_snapshot_id_merge_refuses_a_wrong_base(void **state)
 	 * other snapshot is the wrong one. */
 	assert_int_equal(merge_verdict(HEX_B, DIFF_OF_B_AFTER_A, &result, err, sizeof(err)),
 		-EINVAL);
-	assert_string_equal(err, "wrong base: diff /m/diff.mem (snapshot " HEX_B ") was taken "
-		"after snapshot " HEX_A ", but /m/base.mem holds snapshot " HEX_B " (merge diffs in "
+	assert_string_equal(err,
+		"wrong base: diff /m/diff.mem (snapshot " HEX_B ") was taken "
+		"after snapshot " HEX_A ", but /m/base.mem holds snapshot " HEX_B
+		" (merge diffs in "
 		"the order they were taken, onto the memory of the snapshot before the first)");
 }
 
@@ -341,8 +365,7 @@ static void test_snapshot_id_merge_refuses_a_booted_vms_diff_onto_a_base(void **
 	char err[512];
 
 	(void)state;
-	assert_int_equal(merge_verdict(HEX_A, HEX_B " diff", &result, err, sizeof(err)),
-		-EINVAL);
+	assert_int_equal(merge_verdict(HEX_A, HEX_B " diff", &result, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "diff /m/diff.mem (snapshot " HEX_B ") records no parent"));
 	assert_non_null(strstr(err, "not since snapshot " HEX_A " (/m/base.mem)"));
 }
@@ -357,7 +380,8 @@ static void test_snapshot_id_merge_refuses_what_is_not_a_diff_or_a_base(void **s
 		{ HEX_A, "junk", "diff /m/diff.mem: its user.ember.snapshot attribute says" },
 		{ HEX_A " diff", DIFF_OF_B_AFTER_A, "base /m/base.mem is itself a diff" },
 		{ "incomplete", DIFF_OF_B_AFTER_A, "base /m/base.mem is incomplete" },
-		{ "junk", DIFF_OF_B_AFTER_A, "base /m/base.mem: its user.ember.snapshot attribute" },
+		{ "junk", DIFF_OF_B_AFTER_A,
+			"base /m/base.mem: its user.ember.snapshot attribute" },
 	};
 	struct mem_id result;
 	char err[512];
@@ -365,7 +389,8 @@ static void test_snapshot_id_merge_refuses_what_is_not_a_diff_or_a_base(void **s
 	(void)state;
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		assert_int_equal(merge_verdict(cases[i].base, cases[i].diff, &result, err,
-			sizeof(err)), -EINVAL);
+					 sizeof(err)),
+			-EINVAL);
 		assert_non_null(strstr(err, cases[i].want));
 	}
 }

@@ -536,11 +536,13 @@ static void test_state_file_refuses_any_flipped_bit(void **state)
 			assert_int_not_equal(snap_reader_parse(&r, img, len, err, sizeof(err)), 0);
 			assert_null(r);
 			if (i < 8)
-				assert_string_equal(err, "state file: bad magic (not an ember snapshot)");
+				assert_string_equal(err,
+					"state file: bad magic (not an ember snapshot)");
 			else if (i < 12)
 				assert_non_null(strstr(err, "format version"));
 			else
-				assert_string_equal(err, "state file: CRC mismatch (file is corrupt)");
+				assert_string_equal(err,
+					"state file: CRC mismatch (file is corrupt)");
 			img[i] ^= (uint8_t)(1u << b);
 		}
 	}
@@ -559,8 +561,7 @@ static void test_state_file_refuses_too_many_sections(void **state)
 	expect_refusal(img, len, -EINVAL, "state file: 4097 sections, at most 4096 allowed");
 	put_le(img + 16, 0xffffffff, 4);
 	fix_crc(img, len);
-	expect_refusal(img, len, -EINVAL,
-		"state file: 4294967295 sections, at most 4096 allowed");
+	expect_refusal(img, len, -EINVAL, "state file: 4294967295 sections, at most 4096 allowed");
 	free(img);
 }
 
@@ -613,16 +614,14 @@ static void test_state_file_refuses_trailing_garbage_before_the_crc(void **state
 	memset(img + len - 8, 0xaa, 3);
 	len += 3;
 	fix_crc(img, len);
-	expect_refusal(img, len, -EINVAL,
-		"state file: 3 unexpected bytes after the last section");
+	expect_refusal(img, len, -EINVAL, "state file: 3 unexpected bytes after the last section");
 	free(img);
 
 	/* A count lower than the sections present leaves the rest as garbage. */
 	img = sample_image(&len, 0);
 	put_le(img + 16, 2, 4);
 	fix_crc(img, len);
-	expect_refusal(img, len, -EINVAL,
-		"state file: 16 unexpected bytes after the last section");
+	expect_refusal(img, len, -EINVAL, "state file: 16 unexpected bytes after the last section");
 	free(img);
 }
 
@@ -1017,7 +1016,8 @@ static void test_state_file_open_names_the_path_in_errors(void **state)
 	snprintf(path, sizeof(path), "%s/empty.state", dir);
 	write_file(path, "", 0);
 	assert_int_equal(snap_reader_open(&r, path, err, sizeof(err)), -EINVAL);
-	snprintf(want, sizeof(want), "state file %s: too short (0 bytes, at least 32 needed)", path);
+	snprintf(want, sizeof(want), "state file %s: too short (0 bytes, at least 32 needed)",
+		path);
 	assert_string_equal(err, want);
 
 	img = sample_image(&len, 0);
@@ -1087,7 +1087,8 @@ int main(void)
 			tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_state_file_write_to_missing_directory_fails,
 			tmpdir_setup, tmpdir_teardown),
-		cmocka_unit_test_setup_teardown(test_state_file_write_to_read_only_directory_leaves_others_intact,
+		cmocka_unit_test_setup_teardown(
+			test_state_file_write_to_read_only_directory_leaves_others_intact,
 			tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_state_file_write_failed_half_way_removes_its_file,
 			tmpdir_setup, tmpdir_teardown),
@@ -1095,7 +1096,8 @@ int main(void)
 			tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_state_file_publish_renames_memory_then_state,
 			tmpdir_setup, tmpdir_teardown),
-		cmocka_unit_test_setup_teardown(test_state_file_publish_failed_state_rename_says_what_is_in_place,
+		cmocka_unit_test_setup_teardown(
+			test_state_file_publish_failed_state_rename_says_what_is_in_place,
 			tmpdir_setup, tmpdir_teardown),
 		cmocka_unit_test_setup_teardown(test_state_file_write_refuses_open_section_and_bad_names,
 			tmpdir_setup, tmpdir_teardown),

@@ -51,12 +51,28 @@ static void test_term_queries_every_answered_kind(void **state)
 static void test_term_queries_everything_else_passes(void **state)
 {
 	const char *keep[] = {
-		"plain text\r\n", "\033[2J\033[H", "\033[6;1H", "\033[1c", "\033[66n",
-		"\033]0;title\007", "\033(B", "a\033", "\033\033[6n", "\033[\n6n",
+		"plain text\r\n",
+		"\033[2J\033[H",
+		"\033[6;1H",
+		"\033[1c",
+		"\033[66n",
+		"\033]0;title\007",
+		"\033(B",
+		"a\033",
+		"\033\033[6n",
+		"\033[\n6n",
 	};
 	const char *want[] = {
-		"plain text\r\n", "\033[2J\033[H", "\033[6;1H", "\033[1c", "\033[66n",
-		"\033]0;title\007", "\033(B", "a", "\033", "\033[\n6n",
+		"plain text\r\n",
+		"\033[2J\033[H",
+		"\033[6;1H",
+		"\033[1c",
+		"\033[66n",
+		"\033]0;title\007",
+		"\033(B",
+		"a",
+		"\033",
+		"\033[\n6n",
 	};
 
 	(void)state;

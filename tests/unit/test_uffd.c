@@ -41,7 +41,8 @@ static void test_uffd_encode_one_huge_page_region(void **state)
 
 	(void)state;
 	assert_int_equal(uffd_handshake_encode(&r, 1, buf, sizeof(buf)), 113);
-	assert_string_equal(buf, "[{\"base_host_virt_addr\":140024523784192,\"size\":134217728,"
+	assert_string_equal(buf,
+		"[{\"base_host_virt_addr\":140024523784192,\"size\":134217728,"
 		"\"offset\":0,\"page_size\":2097152,\"page_size_kib\":2097152}]");
 }
 
@@ -64,8 +65,9 @@ static void test_uffd_parse_reads_back_what_encode_wrote(void **state)
 	unsigned n = 99;
 
 	(void)state;
-	assert_int_equal(uffd_handshake_parse(TWO_JSON, strlen(TWO_JSON), out, UFFD_MAX_REGIONS,
-		&n, err, sizeof(err)), 0);
+	assert_int_equal(uffd_handshake_parse(TWO_JSON, strlen(TWO_JSON), out, UFFD_MAX_REGIONS, &n,
+				 err, sizeof(err)),
+		0);
 	assert_int_equal(n, 2);
 	assert_memory_equal(out, TWO, sizeof(TWO));
 	assert_int_equal(uffd_handshake_check_file(out, n, 4096 * MIB, err, sizeof(err)), 0);
@@ -109,11 +111,12 @@ static const struct {
 	{ "[7]", "region 0 is not a JSON object" },
 	{ "[" R(4096, 4096, 0, 4096) ",null]", "region 1 is not a JSON object" },
 	{ "[{\"size\":4096,\"offset\":0,\"page_size\":4096,\"page_size_kib\":4096}]",
-	  "region 0: missing field 'base_host_virt_addr'" },
+		"region 0: missing field 'base_host_virt_addr'" },
 	{ "[{\"base_host_virt_addr\":4096,\"size\":4096,\"offset\":0,\"page_size\":4096}]",
-	  "region 0: missing field 'page_size_kib'" },
+		"region 0: missing field 'page_size_kib'" },
 	{ "[{\"Base_host_virt_addr\":4096,\"size\":4096,\"offset\":0,\"page_size\":4096,"
-	  "\"page_size_kib\":4096}]", "missing field 'base_host_virt_addr'" },
+	  "\"page_size_kib\":4096}]",
+		"missing field 'base_host_virt_addr'" },
 	{ "[" R("4096", 4096, 0, 4096) "]", "'base_host_virt_addr' is not a number" },
 	{ "[" R(4096, true, 0, 4096) "]", "region 0: 'size' is not a number" },
 	{ "[" R(4096, 4096, -4096, 4096) "]", "'offset' is not a non-negative integer" },
@@ -127,14 +130,16 @@ static const struct {
 	{ "[" R(4097, 4096, 0, 4096) "]", "not a multiple of page_size 4096" },
 	{ "[" R(4096, 4095, 0, 4096) "]", "not a multiple of page_size" },
 	{ "[" R(0, 4194304, 0, 2097152) "," R(2097152, 2097152, 4194304, 2097152) "]",
-	  "regions 0 and 1 overlap in memory" },
+		"regions 0 and 1 overlap in memory" },
 	{ "[" R(0, 8192, 0, 4096) "," R(8192, 8192, 4096, 4096) "]",
-	  "regions 0 and 1 overlap in the memory file" },
+		"regions 0 and 1 overlap in the memory file" },
 	{ "[" R(9007199254736896, 8192, 0, 4096) "]", "end of range is out of bounds" },
 	{ "[{\"base_host_virt_addr\":4096,\"size\":4096,\"offset\":0,\"page_size\":4096,"
-	  "\"page_size_kib\":4096,\"size\":8192}]", "region 0: duplicate field 'size'" },
-	{ "[" R(4096, 4096, 0, 4096) "," R(8192, 4096, 4096, 4096) "," R(12288, 4096, 8192, 4096)
-	  "]", "more than 2 regions" },
+	  "\"page_size_kib\":4096,\"size\":8192}]",
+		"region 0: duplicate field 'size'" },
+	{ "[" R(4096, 4096, 0, 4096) "," R(8192, 4096, 4096, 4096) "," R(12288, 4096, 8192,
+		  4096) "]",
+		"more than 2 regions" },
 };
 
 static void test_uffd_parse_refuses_bad_handshakes_by_name(void **state)
@@ -148,14 +153,14 @@ static void test_uffd_parse_refuses_bad_handshakes_by_name(void **state)
 			sizeof(err));
 
 		if (ret != -EINVAL || n != 0 || !strstr(err, BAD[i].want))
-			fail_msg("case %zu %s: ret %d n %u err '%s', want '%s'", i, BAD[i].json, ret, n,
-				err, BAD[i].want);
+			fail_msg("case %zu %s: ret %d n %u err '%s', want '%s'", i, BAD[i].json,
+				ret, n, err, BAD[i].want);
 	}
 }
 
 static void test_uffd_parse_allows_one_trailing_nul_and_bounds_the_size(void **state)
 {
-	static const char one[] = "[" R(4096, 4096, 0, 4096) "] \n";  /* sizeof counts the NUL */
+	static const char one[] = "[" R(4096, 4096, 0, 4096) "] \n"; /* sizeof counts the NUL */
 	static const char two[] = "[" R(4096, 4096, 0, 4096) "]\0";
 	static char big[UFFD_HANDSHAKE_MAX + 1];
 	struct uffd_region out[1];
@@ -184,10 +189,12 @@ static void test_uffd_check_file_wants_regions_inside_and_adding_up(void **state
 	(void)state;
 	assert_int_equal(uffd_handshake_check_file(TWO, 2, 4096 * MIB, err, sizeof(err)), 0);
 	assert_int_equal(uffd_handshake_check_file(TWO, 2, 4095 * MIB, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "region 1 (offset 3221225472, size 1073741824) ends beyond the "
+	assert_string_equal(err,
+		"region 1 (offset 3221225472, size 1073741824) ends beyond the "
 		"memory file (4293918720 bytes)");
 	assert_int_equal(uffd_handshake_check_file(TWO, 2, 4097 * MIB, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "regions add up to 4294967296 bytes but the memory file has "
+	assert_string_equal(err,
+		"regions add up to 4294967296 bytes but the memory file has "
 		"4296015872");
 	assert_int_equal(uffd_handshake_check_file(TWO, 1, 4096 * MIB, err, sizeof(err)), -EINVAL);
 	assert_int_equal(uffd_handshake_check_file(&TWO[1], 1, 1024 * MIB, err, sizeof(err)),

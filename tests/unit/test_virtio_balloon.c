@@ -23,8 +23,8 @@
 
 #define PG 4096ULL
 #define MEM_SIZE (16ULL << 20)
-#define DATA_GPA 0x100000ULL   /* buffers the fake driver hands over */
-#define POOL_GPA 0x800000ULL   /* pages it balloons */
+#define DATA_GPA 0x100000ULL /* buffers the fake driver hands over */
+#define POOL_GPA 0x800000ULL /* pages it balloons */
 #define QSIZE 16
 
 /* ---- fake transport (the model's only link to mmio.c) ---- */
@@ -109,7 +109,6 @@ struct rig {
 	uint64_t data_next;
 };
 
-
 /* What the model's restore said when it refused (the persist contract's message). */
 static char restore_err[256];
 #define model_restore(rig, cur) \
@@ -117,12 +116,15 @@ static char restore_err[256];
 static struct rig *rig_new(uint32_t interval, bool reporting, uint32_t amount_mib)
 {
 	struct rig *r = calloc(1, sizeof(*r));
-	struct balloon_config cfg = { .enabled = true, .amount_mib = amount_mib,
-		.deflate_on_oom = true, .stats_polling_interval_s = interval,
+	struct balloon_config cfg = { .enabled = true,
+		.amount_mib = amount_mib,
+		.deflate_on_oom = true,
+		.stats_polling_interval_s = interval,
 		.free_page_reporting = reporting };
 	char err[160];
 
-	assert_int_equal(guest_mem_map(&r->gm, MEM_SIZE, GUEST_MEM_ANON, NULL, err, sizeof(err)), 0);
+	assert_int_equal(guest_mem_map(&r->gm, MEM_SIZE, GUEST_MEM_ANON, NULL, err, sizeof(err)),
+		0);
 	r->loop = ev_loop_new(EVFLAG_AUTO);
 	struct virtio_env env = { .loop = r->loop, .mem = &r->gm, .vm_fd = -1 };
 	r->vd = virtio_balloon_new(&env, 0xd0001000, 5, &cfg, err, sizeof(err));
@@ -394,8 +396,9 @@ static void test_balloon_stats_parse_known_unknown_and_repeated_tags(void **stat
 	n += stat_entry(buf + n, BALLOON_STAT_SWAP_IN, 12); /* repeated: last wins */
 	n += stat_entry(buf + n, BALLOON_STAT_DIRECT_RECLAIM, 7);
 	assert_int_equal(balloon_parse_stats(buf, n, &present, v), 0);
-	assert_int_equal(present, (1ULL << BALLOON_STAT_SWAP_IN) | (1ULL << BALLOON_STAT_MEMFREE) |
-		(1ULL << BALLOON_STAT_MEMTOT) | (1ULL << BALLOON_STAT_DIRECT_RECLAIM));
+	assert_int_equal(present,
+		(1ULL << BALLOON_STAT_SWAP_IN) | (1ULL << BALLOON_STAT_MEMFREE) |
+			(1ULL << BALLOON_STAT_MEMTOT) | (1ULL << BALLOON_STAT_DIRECT_RECLAIM));
 	assert_int_equal(v[BALLOON_STAT_SWAP_IN], 12);
 	assert_int_equal(v[BALLOON_STAT_MEMFREE], 1ULL << 40);
 	assert_int_equal(v[BALLOON_STAT_MEMTOT], 256ULL << 20);
@@ -589,13 +592,14 @@ static void test_balloon_discard_refuses_outside_memory(void **state)
 	(void)state;
 	assert_int_equal(guest_mem_map(&gm, 1 << 20, GUEST_MEM_ANON, NULL, err, sizeof(err)), 0);
 	assert_int_equal(balloon_memory_discard(&gm, (1 << 20) - PG, 2 * PG, NULL, err,
-		sizeof(err)), -EFAULT);
+				 sizeof(err)),
+		-EFAULT);
 	assert_non_null(strstr(err, "not inside guest memory"));
 	assert_int_equal(balloon_memory_discard(&gm, UINT64_MAX - PG + 1, 2 * PG, NULL, err,
-		sizeof(err)), -EFAULT);
+				 sizeof(err)),
+		-EFAULT);
 	guest_mem_unmap(&gm);
 }
-
 
 /* ---- the device model ---- */
 

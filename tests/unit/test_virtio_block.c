@@ -43,7 +43,6 @@ struct fake_disk {
 	uint64_t size; /* bytes the disk says it has; 0: DISK_BYTES + 100 */
 };
 
-
 /* What the model's restore said when it refused (the persist contract's message). */
 static char restore_err[256];
 #define model_restore(rig, cur) \
@@ -58,8 +57,8 @@ static void gate(struct fake_disk *f)
 	pthread_mutex_unlock(&f->lock);
 }
 
-static int disk_io(struct block_backend *b, uint64_t off, const struct iovec *iov,
-	unsigned n, bool write)
+static int disk_io(struct block_backend *b, uint64_t off, const struct iovec *iov, unsigned n,
+	bool write)
 {
 	struct fake_disk *f = (struct fake_disk *)b;
 
@@ -83,14 +82,12 @@ static int disk_io(struct block_backend *b, uint64_t off, const struct iovec *io
 	return 0;
 }
 
-static int disk_read(struct block_backend *b, uint64_t off, const struct iovec *iov,
-	unsigned n)
+static int disk_read(struct block_backend *b, uint64_t off, const struct iovec *iov, unsigned n)
 {
 	return disk_io(b, off, iov, n, false);
 }
 
-static int disk_write(struct block_backend *b, uint64_t off, const struct iovec *iov,
-	unsigned n)
+static int disk_write(struct block_backend *b, uint64_t off, const struct iovec *iov, unsigned n)
 {
 	return disk_io(b, off, iov, n, true);
 }
@@ -643,7 +640,8 @@ static void test_virtio_block_bandwidth_limit_defers_requests(void **state)
 	struct req a, b, id;
 
 	(void)state;
-	r->cfg.limit.bandwidth = (struct token_bucket_config){ .size = 1024, .refill_time_ms = 1000 };
+	r->cfg.limit.bandwidth = (struct token_bucket_config){ .size = 1024,
+		.refill_time_ms = 1000 };
 	rig_start(r);
 	a = build(r, VIRTIO_BLK_T_OUT, 0, 1024, false);
 	b = build(r, VIRTIO_BLK_T_OUT, 2, 512, false);
@@ -658,7 +656,8 @@ static void test_virtio_block_bandwidth_limit_defers_requests(void **state)
 
 	/* A flush costs no bandwidth; GET_ID is answered without the limiter. */
 	r = rig_new(false, "rootfs");
-	r->cfg.limit.bandwidth = (struct token_bucket_config){ .size = 512, .refill_time_ms = 100000 };
+	r->cfg.limit.bandwidth = (struct token_bucket_config){ .size = 512,
+		.refill_time_ms = 100000 };
 	rig_start(r);
 	a = build(r, VIRTIO_BLK_T_OUT, 0, 512, false);
 	b = build(r, VIRTIO_BLK_T_FLUSH, 0, 0, false);
@@ -680,7 +679,8 @@ static void test_virtio_block_bad_limit_names_the_drive(void **state)
 	r->vd = virtio_block_new_backend(&r->d.env, 0xd0001000, 5, &r->cfg, &r->disk.be, err,
 		sizeof(err));
 	assert_null(r->vd);
-	assert_string_equal(err, "drive 'data': rate_limit: ops: refill_time_ms must be > 0 "
+	assert_string_equal(err,
+		"drive 'data': rate_limit: ops: refill_time_ms must be > 0 "
 		"when size is set");
 	assert_true(r->disk.closed);
 	fake_driver_deinit(&r->d);
@@ -774,7 +774,8 @@ static void test_virtio_block_missing_file_names_the_drive(void **state)
 	(void)state;
 	fake_driver_init(&d);
 	assert_null(virtio_block_new(&d.env, 0xd0001000, 5, &cfg, err, sizeof(err)));
-	assert_string_equal(err, "drive 'rootfs': cannot open /nonexistent/x.img: No such file "
+	assert_string_equal(err,
+		"drive 'rootfs': cannot open /nonexistent/x.img: No such file "
 		"or directory");
 	cfg.path = "/tmp";
 	assert_null(virtio_block_new(&d.env, 0xd0001000, 5, &cfg, err, sizeof(err)));
@@ -1111,7 +1112,8 @@ static void test_virtio_block_set_backend_waits_for_the_request_in_flight(void *
 	disk_wait_entered(&r->disk);
 	pthread_create(&t, NULL, open_gate_later, &r->disk);
 	assert_int_equal(virtio_block_set_backend(r->vd, &nd->be, "/fake/new.img", err,
-		sizeof(err)), 0);
+				 sizeof(err)),
+		0);
 	/* The read ran to its end on the old disk before that disk was closed. */
 	assert_int_equal(r->disk.reads, 1);
 	assert_true(r->disk.closed);
@@ -1149,7 +1151,8 @@ static void test_virtio_block_set_path_bad_file_keeps_the_old_one(void **state)
 	(void)state;
 	assert_int_equal(virtio_block_set_path(r->vd, "/nonexistent/y.img", err, sizeof(err)),
 		-ENOENT);
-	assert_string_equal(err, "drive 'rootfs': cannot open /nonexistent/y.img: No such file "
+	assert_string_equal(err,
+		"drive 'rootfs': cannot open /nonexistent/y.img: No such file "
 		"or directory");
 	assert_int_not_equal(virtio_block_set_path(r->vd, "/tmp", err, sizeof(err)), 0);
 	assert_non_null(strstr(err, "drive 'rootfs': cannot open /tmp: Is a directory"));
@@ -1194,8 +1197,10 @@ static void test_virtio_block_fifo_is_refused_without_waiting(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(fifo, sizeof(fifo), "%s/pipe", dir);
 	assert_int_equal(mkfifo(fifo, 0600), 0);
-	snprintf(want, sizeof(want), "drive 'data': the block device backing file %s is not a "
-		"regular file or a block device", fifo);
+	snprintf(want, sizeof(want),
+		"drive 'data': the block device backing file %s is not a "
+		"regular file or a block device",
+		fifo);
 	alarm(10);
 
 	for (int ro = 0; ro < 2; ro++) {
@@ -1242,7 +1247,8 @@ static void test_virtio_block_set_limit_releases_held_requests(void **state)
 	assert_non_null(fake_ev_timer());
 	/* A bad bucket changes nothing. */
 	assert_int_equal(virtio_block_set_limit(r->vd, &u, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "drive 'rootfs': rate_limiter: ops: refill_time_ms must be > 0 "
+	assert_string_equal(err,
+		"drive 'rootfs': rate_limiter: ops: refill_time_ms must be > 0 "
 		"when size is set");
 	assert_non_null(fake_ev_timer());
 	/* Size 0 removes the ops bucket: the held request goes at once. */

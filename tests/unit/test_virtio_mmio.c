@@ -109,11 +109,21 @@ static void fake_attach(void *dev, struct virtio_dev *vd)
 }
 
 static const struct virtio_dev_ops fake_ops = {
-	.kind = "fake", .device_id = FAKE_ID, .num_queues = 2, .queue_max_size = QMAX,
-	.config_size = sizeof(((struct fake *)0)->config), .features = fake_features,
-	.activate = fake_activate, .reset = fake_reset, .queue_notify = fake_queue_notify,
-	.config_read = fake_config_read, .config_write = fake_config_write, .save = fake_save,
-	.restore = fake_restore, .destroy = fake_destroy, .attach = fake_attach,
+	.kind = "fake",
+	.device_id = FAKE_ID,
+	.num_queues = 2,
+	.queue_max_size = QMAX,
+	.config_size = sizeof(((struct fake *)0)->config),
+	.features = fake_features,
+	.activate = fake_activate,
+	.reset = fake_reset,
+	.queue_notify = fake_queue_notify,
+	.config_read = fake_config_read,
+	.config_write = fake_config_write,
+	.save = fake_save,
+	.restore = fake_restore,
+	.destroy = fake_destroy,
+	.attach = fake_attach,
 };
 
 /* ---- rig: the transport on a fake model ---- */
@@ -215,7 +225,7 @@ static void test_virtio_mmio_refuses_features_not_offered(void **state)
 	struct rig *r = t->r;
 
 	assert_int_equal(negotiate_at(r, BASE, 1u << 5, 1), ACK | DRIVER);
-	assert_int_equal(negotiate_at(r, BASE, 0, 1u << 3), ACK | DRIVER); /* bit 35 */
+	assert_int_equal(negotiate_at(r, BASE, 0, 1u << 3), ACK | DRIVER);            /* bit 35 */
 	assert_int_equal(negotiate_at(r, BASE, 1u << FAKE_FEATURE, 0), ACK | DRIVER); /* legacy */
 	wr(r, STATUS, 0);
 	wr(r, STATUS, ACK | DRIVER);
@@ -389,7 +399,8 @@ static void test_virtio_mmio_bad_model_is_refused_and_destroyed(void **state)
 
 	bad.queue_max_size = 12;
 	assert_null(virtio_mmio_new(&r->env, BASE2, 6, &bad, &f, err, sizeof(err)));
-	assert_string_equal(err, "virtio-fake: bad device description (queues 2, size 12, "
+	assert_string_equal(err,
+		"virtio-fake: bad device description (queues 2, size 12, "
 		"config 12 bytes)");
 	assert_int_equal(f.destroyed, 1);
 	assert_null(virtio_mmio_new(&r->env, BASE, 6, &fake_ops, &f, err, sizeof(err)));
@@ -500,7 +511,8 @@ static void test_virtio_mmio_restore_refuses_mismatched_state(void **state)
 	vd2 = virtio_mmio_new(&r->env, 0xd0002000ull, 6, &other, &f2, err, sizeof(err));
 	assert_non_null(vd2);
 	assert_int_equal(restore_payload(vd2, st, len, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "virtio-fake@0xd0002000: saved state is of device id 42 with 2 "
+	assert_string_equal(err,
+		"virtio-fake@0xd0002000: saved state is of device id 42 with 2 "
 		"queues, not 43 with 2");
 	assert_int_equal(restore_payload(vd2, st, 20, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "virtio-fake@0xd0002000: device state is truncated");
@@ -510,11 +522,13 @@ static void test_virtio_mmio_restore_refuses_mismatched_state(void **state)
 	vd2 = virtio_mmio_new(&r->env, 0xd0003000ull, 6, &plain, &f2, err, sizeof(err));
 	assert_non_null(vd2);
 	assert_int_equal(restore_payload(vd2, st, len, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "virtio-fake@0xd0003000: the driver had accepted features 0x8 "
+	assert_string_equal(err,
+		"virtio-fake@0xd0003000: the driver had accepted features 0x8 "
 		"that this device does not offer");
 	st[0] = 9; /* version */
 	assert_int_equal(restore_payload(vd2, st, len, err, sizeof(err)), -ENOTSUP);
-	assert_string_equal(err, "virtio-fake@0xd0003000: device state version 9, this ember "
+	assert_string_equal(err,
+		"virtio-fake@0xd0003000: device state version 9, this ember "
 		"reads 1");
 	st[0] = 1;
 	virtio_free(vd2);
@@ -524,7 +538,8 @@ static void test_virtio_mmio_restore_refuses_mismatched_state(void **state)
 	vd2 = virtio_mmio_new(&env2, 0xd0004000ull, 6, &fake_ops, &f2, err, sizeof(err));
 	assert_non_null(vd2);
 	assert_int_equal(restore_payload(vd2, st, len, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "virtio-fake@0xd0004000: saved queue 0: virtq: used ring at "
+	assert_string_equal(err,
+		"virtio-fake@0xd0004000: saved queue 0: virtq: used ring at "
 		"0x3000 (70 bytes) is outside guest memory");
 	assert_int_equal(f2.restored, 0); /* refused before anything was set */
 	virtio_free(vd2);
@@ -533,7 +548,8 @@ static void test_virtio_mmio_restore_refuses_mismatched_state(void **state)
 	vd2 = virtio_mmio_new(&r->env, 0xd0005000ull, 6, &fake_ops, &f2, err, sizeof(err));
 	assert_non_null(vd2);
 	assert_int_equal(restore_payload(vd2, st, len, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "virtio-fake@0xd0005000: device model state refused: Invalid "
+	assert_string_equal(err,
+		"virtio-fake@0xd0005000: device model state refused: Invalid "
 		"argument");
 	virtio_free(vd2);
 	free(st);

@@ -390,15 +390,17 @@ static void test_virtio_net_set_limits_releases_held_frames(void **state)
 static void test_virtio_net_set_limits_bad_bucket_changes_nothing(void **state)
 {
 	struct t *t = *state;
-	struct rate_limit_update off = { .ops_set = true }, bad = { .bandwidth_set = true,
-		.limit.bandwidth = { .size = 100 } };
+	struct rate_limit_update off = { .ops_set = true },
+				 bad = { .bandwidth_set = true,
+					 .limit.bandwidth = { .size = 100 } };
 	uint8_t out[128];
 	size_t len = frame(out, 60, 1, true);
 	uint32_t id, ulen;
 	char err[256];
 
 	assert_int_equal(virtio_net_set_limits(t->r, &off, &bad, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "net 'eth0': tx_rate_limiter: bandwidth: refill_time_ms must be "
+	assert_string_equal(err,
+		"net 'eth0': tx_rate_limiter: bandwidth: refill_time_ms must be "
 		"> 0 when size is set");
 	/* The rx part was not applied either: still one frame per bucket. */
 	nvr_tx(t->r, TXQ, out, (uint32_t)len);
@@ -467,7 +469,9 @@ static int transplant(struct t *from, struct t *to)
 static void test_virtio_net_restore_brings_back_the_mmds_config(void **state)
 {
 	struct t *plain = *state, *with;
-	struct net_config cfg = { .id = "eth0", .tap = "tap0", .has_mac = true,
+	struct net_config cfg = { .id = "eth0",
+		.tap = "tap0",
+		.has_mac = true,
 		.mmds = { .enabled = true, .ipv4 = 0xa9fe0102, .version = 2, .imds_compat = true } };
 	struct net_mmds_config got;
 	void *saved = NULL;
@@ -497,7 +501,8 @@ static void test_virtio_net_restore_brings_back_the_mmds_config(void **state)
 /* An interface asked to answer MMDS with no store to answer from is refused, named. */
 static void test_virtio_net_mmds_without_a_store_is_refused(void **state)
 {
-	struct net_config cfg = { .id = "eth1", .tap = "tap0",
+	struct net_config cfg = { .id = "eth1",
+		.tap = "tap0",
 		.mmds = { .enabled = true, .ipv4 = MMDS_DEFAULT_IPV4, .version = 1 } };
 	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
 	char err[256];
@@ -562,7 +567,8 @@ static void test_virtio_net_bad_tap_name_is_named(void **state)
 
 	(void)state;
 	assert_null(virtio_net_new(&env, 0, 5, &cfg, err, sizeof(err)));
-	assert_string_equal(err, "net 'eth0': cannot open tap 'a-tap-name-that-is-too-long': "
+	assert_string_equal(err,
+		"net 'eth0': cannot open tap 'a-tap-name-that-is-too-long': "
 		"the name must be 1..15 bytes");
 }
 
@@ -574,14 +580,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_virtio_net_tx_zeroes_header_and_passes_frame,
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(
-			test_virtio_net_tx_header_and_frame_in_separate_descriptors, setup, teardown),
+			test_virtio_net_tx_header_and_frame_in_separate_descriptors, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_virtio_net_tx_header_only_is_dropped, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_virtio_net_tx_stops_at_the_budget_and_yields,
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(test_virtio_net_tx_out_of_range_descriptor_needs_reset,
 			setup, teardown),
-		cmocka_unit_test_setup_teardown(test_virtio_net_rx_sets_num_buffers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_net_rx_sets_num_buffers, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_virtio_net_rx_waits_for_guest_buffers, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_virtio_net_rx_frame_larger_than_buffer_is_dropped,

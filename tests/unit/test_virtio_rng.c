@@ -290,7 +290,8 @@ static void test_virtio_rng_refuses_a_bad_limit(void **state)
 
 	(void)state;
 	assert_null(virtio_rng_new(&r->env, RIG_BASE, 5, &limit, err, sizeof(err)));
-	assert_string_equal(err, "entropy: rate_limit: bandwidth: refill_time_ms must be > 0 "
+	assert_string_equal(err,
+		"entropy: rate_limit: bandwidth: refill_time_ms must be > 0 "
 		"when size is set");
 	rig_free(r);
 }

@@ -42,8 +42,12 @@ static int setup(void **state)
 	assert_non_null(r);
 	assert_int_equal(guest_mem_fixture_init(&r->mem, RAM_SIZE), 0);
 	assert_int_equal(guest_mem_fixture_add(&r->mem, HIGH_GPA, HIGH_SIZE), 0);
-	r->q = (struct virtq){ .size = QSIZE, .max_size = 256, .ready = true,
-		.desc_gpa = DESC_GPA, .avail_gpa = AVAIL_GPA, .used_gpa = USED_GPA,
+	r->q = (struct virtq){ .size = QSIZE,
+		.max_size = 256,
+		.ready = true,
+		.desc_gpa = DESC_GPA,
+		.avail_gpa = AVAIL_GPA,
+		.used_gpa = USED_GPA,
 		.mem = &r->mem };
 	*state = r;
 	return 0;
@@ -431,7 +435,7 @@ static void test_virtq_needs_notify_honours_no_interrupt_flag(void **state)
 	push_one(r);
 	assert_true(virtq_needs_notify(&r->q));
 	assert_false(virtq_needs_notify(&r->q)); /* already told */
-	put16(r, AVAIL_GPA, 1); /* VIRTQ_AVAIL_F_NO_INTERRUPT */
+	put16(r, AVAIL_GPA, 1);                  /* VIRTQ_AVAIL_F_NO_INTERRUPT */
 	push_one(r);
 	assert_false(virtq_needs_notify(&r->q));
 }
@@ -442,14 +446,14 @@ static void test_virtq_event_idx_notify_decisions(void **state)
 	uint64_t used_event = AVAIL_GPA + 4 + 2 * QSIZE;
 
 	r->q.event_idx = true;
-	put16(r, AVAIL_GPA, 1); /* flags are ignored with event idx */
+	put16(r, AVAIL_GPA, 1);  /* flags are ignored with event idx */
 	put16(r, used_event, 0); /* interrupt when used idx passes 0 */
 	push_one(r);
 	assert_true(virtq_needs_notify(&r->q));
 	push_one(r); /* used idx 2, used_event still 0: already signalled past it */
 	assert_false(virtq_needs_notify(&r->q));
 	put16(r, used_event, 3); /* interrupt when used idx goes past 3 */
-	push_one(r); /* 3 */
+	push_one(r);             /* 3 */
 	assert_false(virtq_needs_notify(&r->q));
 	push_one(r); /* 4 */
 	assert_true(virtq_needs_notify(&r->q));

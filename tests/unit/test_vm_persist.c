@@ -163,10 +163,12 @@ static void test_vm_persist_restore_says_which_device_and_why(void **state)
 
 	(void)state;
 	assert_int_equal(vm_restore_device_state(&swapped->vm, rd, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "state file: device 0 is 'virtio-block', the vm has "
+	assert_string_equal(err,
+		"state file: device 0 is 'virtio-block', the vm has "
 		"'virtio-net' there");
 	assert_int_equal(vm_restore_device_state(&fewer->vm, rd, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "state file: device 'virtio-net' is not in the vm's "
+	assert_string_equal(err,
+		"state file: device 'virtio-net' is not in the vm's "
 		"configuration");
 	refusing->devs[1].refuse = true;
 	assert_int_equal(vm_restore_device_state(&refusing->vm, rd, err, sizeof(err)), -EINVAL);

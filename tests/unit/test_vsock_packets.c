@@ -59,8 +59,13 @@ static void test_vsock_hdr_round_trip_is_little_endian(void **state)
 
 static struct vsock_hdr guest_hdr(uint16_t op, uint32_t len)
 {
-	struct vsock_hdr h = { .src_cid = CID, .dst_cid = VSOCK_HOST_CID, .src_port = 1000,
-		.dst_port = 2000, .len = len, .type = VSOCK_TYPE_STREAM, .op = op,
+	struct vsock_hdr h = { .src_cid = CID,
+		.dst_cid = VSOCK_HOST_CID,
+		.src_port = 1000,
+		.dst_port = 2000,
+		.len = len,
+		.type = VSOCK_TYPE_STREAM,
+		.op = op,
 		.buf_alloc = 65536 };
 	return h;
 }
@@ -130,7 +135,7 @@ static void test_vsock_credit_wraps_at_2_32(void **state)
 
 	(void)state;
 	vsock_credit_init(&c, 1000);
-	c.tx_cnt = 100;             /* wrapped: 0xffffff00 + 0x164 */
+	c.tx_cnt = 100; /* wrapped: 0xffffff00 + 0x164 */
 	vsock_credit_peer(&c, 1000, 0xffffff00u);
 	assert_int_equal(vsock_credit_peer_free(&c), 1000 - 0x164);
 	c.rx_cnt = 0xfffffff0u;
@@ -210,9 +215,17 @@ static void test_vsock_connect_line_incomplete_waits(void **state)
 static void test_vsock_connect_line_bad_numbers(void **state)
 {
 	static const char *const bad[] = {
-		"CONNECT \n", "CONNECT -1\n", "CONNECT +5\n", "CONNECT 4294967296\n",
-		"CONNECT 99999999999\n", "CONNECT 0x10\n", "CONNECT 5 \n", "CONNECT  5\n",
-		"CONNECT 1\r2\n", "CONNECT 12a", "CONNECT 12345678901",
+		"CONNECT \n",
+		"CONNECT -1\n",
+		"CONNECT +5\n",
+		"CONNECT 4294967296\n",
+		"CONNECT 99999999999\n",
+		"CONNECT 0x10\n",
+		"CONNECT 5 \n",
+		"CONNECT  5\n",
+		"CONNECT 1\r2\n",
+		"CONNECT 12a",
+		"CONNECT 12345678901",
 	};
 	uint32_t port = 0;
 
@@ -322,9 +335,15 @@ static int next(struct host *h, struct vsock_hdr *p, uint8_t *buf, size_t cap)
 static void from_guest(struct host *h, uint16_t op, uint32_t gport, uint32_t hport,
 	const void *data, uint32_t len)
 {
-	struct vsock_hdr p = { .src_cid = CID, .dst_cid = VSOCK_HOST_CID, .src_port = gport,
-		.dst_port = hport, .len = len, .type = VSOCK_TYPE_STREAM, .op = op,
-		.buf_alloc = 1u << 20, .fwd_cnt = 0 };
+	struct vsock_hdr p = { .src_cid = CID,
+		.dst_cid = VSOCK_HOST_CID,
+		.src_port = gport,
+		.dst_port = hport,
+		.len = len,
+		.type = VSOCK_TYPE_STREAM,
+		.op = op,
+		.buf_alloc = 1u << 20,
+		.fwd_cnt = 0 };
 	const char *why;
 
 	assert_int_equal(vsock_hdr_check(&p, CID, len, &why), 0);
@@ -383,8 +402,15 @@ static void test_vsock_uds_host_connect_ok_and_data(void **state)
 	assert_int_equal(p.op, VSOCK_OP_SHUTDOWN);
 	assert_true(p.flags & VSOCK_SHUTDOWN_SEND);
 	/* the guest closes too: RST, and the connection is gone */
-	vsock_uds_send(h->u, &(struct vsock_hdr){ .src_cid = CID, .dst_cid = 2, .src_port = 52,
-		.dst_port = hport, .type = 1, .op = VSOCK_OP_SHUTDOWN, .flags = 3 }, NULL);
+	vsock_uds_send(h->u,
+		&(struct vsock_hdr){ .src_cid = CID,
+			.dst_cid = 2,
+			.src_port = 52,
+			.dst_port = hport,
+			.type = 1,
+			.op = VSOCK_OP_SHUTDOWN,
+			.flags = 3 },
+		NULL);
 	assert_int_equal(next(h, &p, buf, sizeof(buf)), 0);
 	assert_int_equal(p.op, VSOCK_OP_RST);
 	assert_int_equal(next(h, &p, buf, sizeof(buf)), -ENOENT);
@@ -474,7 +500,9 @@ static void test_vsock_uds_guest_connect_without_listener_gets_rst(void **state)
 static void test_vsock_uds_orphan_replies_are_bounded(void **state)
 {
 	struct host *h = *state;
-	struct vsock_hdr p = { .src_cid = CID, .dst_cid = VSOCK_HOST_CID, .type = 1,
+	struct vsock_hdr p = { .src_cid = CID,
+		.dst_cid = VSOCK_HOST_CID,
+		.type = 1,
 		.op = VSOCK_OP_CREDIT_REQUEST };
 	unsigned n = 0;
 
@@ -498,16 +526,29 @@ static void test_vsock_uds_respects_guest_credit(void **state)
 	uint32_t hport = host_connect(h, &fd, 60);
 
 	/* the guest offers 100 bytes */
-	vsock_uds_send(h->u, &(struct vsock_hdr){ .src_cid = CID, .dst_cid = 2, .src_port = 60,
-		.dst_port = hport, .type = 1, .op = VSOCK_OP_CREDIT_UPDATE, .buf_alloc = 100 },
+	vsock_uds_send(h->u,
+		&(struct vsock_hdr){ .src_cid = CID,
+			.dst_cid = 2,
+			.src_port = 60,
+			.dst_port = hport,
+			.type = 1,
+			.op = VSOCK_OP_CREDIT_UPDATE,
+			.buf_alloc = 100 },
 		NULL);
 	memset(data, 'a', sizeof(data));
 	assert_int_equal(write(fd, data, sizeof(data)), (ssize_t)sizeof(data));
 	assert_int_equal(next(h, &p, buf, sizeof(buf)), 100);
 	assert_int_equal(next(h, &p, buf, sizeof(buf)), -ENOENT); /* no credit left */
-	vsock_uds_send(h->u, &(struct vsock_hdr){ .src_cid = CID, .dst_cid = 2, .src_port = 60,
-		.dst_port = hport, .type = 1, .op = VSOCK_OP_CREDIT_UPDATE, .buf_alloc = 100,
-		.fwd_cnt = 100 }, NULL);
+	vsock_uds_send(h->u,
+		&(struct vsock_hdr){ .src_cid = CID,
+			.dst_cid = 2,
+			.src_port = 60,
+			.dst_port = hport,
+			.type = 1,
+			.op = VSOCK_OP_CREDIT_UPDATE,
+			.buf_alloc = 100,
+			.fwd_cnt = 100 },
+		NULL);
 	assert_int_equal(next(h, &p, buf, sizeof(buf)), 100);
 	assert_int_equal(p.op, VSOCK_OP_RW);
 	close(fd);
@@ -529,9 +570,16 @@ static void test_vsock_uds_credit_violation_resets(void **state)
 		vsock_uds_stats(h->u, &st);
 		if (st.credit_violations)
 			break;
-		vsock_uds_send(h->u, &(struct vsock_hdr){ .src_cid = CID, .dst_cid = 2,
-			.src_port = 61, .dst_port = hport, .type = 1, .op = VSOCK_OP_RW,
-			.len = sizeof(chunk), .buf_alloc = 1u << 20 }, chunk);
+		vsock_uds_send(h->u,
+			&(struct vsock_hdr){ .src_cid = CID,
+				.dst_cid = 2,
+				.src_port = 61,
+				.dst_port = hport,
+				.type = 1,
+				.op = VSOCK_OP_RW,
+				.len = sizeof(chunk),
+				.buf_alloc = 1u << 20 },
+			chunk);
 	}
 	assert_int_equal(st.credit_violations, 1);
 	assert_int_equal(next(h, &p, buf, sizeof(buf)), 0);
@@ -574,8 +622,12 @@ static void test_vsock_model_config_rst_and_reset_event(void **state)
 	struct virtio_dev *r = nvr_new(3);
 	struct vsock_dev *d;
 	uint8_t raw[VSOCK_HDR_SIZE], cidb[8];
-	struct vsock_hdr p = { .src_cid = 42, .dst_cid = 2, .src_port = 7, .dst_port = 4321,
-		.type = 1, .op = VSOCK_OP_REQUEST };
+	struct vsock_hdr p = { .src_cid = 42,
+		.dst_cid = 2,
+		.src_port = 7,
+		.dst_port = 4321,
+		.type = 1,
+		.op = VSOCK_OP_REQUEST };
 	uint64_t gpa;
 	uint32_t id, len;
 	struct snap_writer *w;
@@ -646,8 +698,12 @@ static void test_vsock_model_small_rx_buffer_needs_reset(void **state)
 	struct vsock_config cfg = { .enabled = true, .guest_cid = 3 };
 	struct virtio_dev *r = nvr_new(3);
 	struct vsock_dev *d;
-	struct vsock_hdr p = { .src_cid = 3, .dst_cid = 2, .src_port = 7, .dst_port = 1,
-		.type = 1, .op = VSOCK_OP_REQUEST };
+	struct vsock_hdr p = { .src_cid = 3,
+		.dst_cid = 2,
+		.src_port = 7,
+		.dst_port = 1,
+		.type = 1,
+		.op = VSOCK_OP_REQUEST };
 	uint8_t raw[VSOCK_HDR_SIZE];
 	char err[256], path[128];
 
@@ -679,8 +735,8 @@ int main(void)
 		cmocka_unit_test(test_vsock_connect_line_incomplete_waits),
 		cmocka_unit_test(test_vsock_connect_line_bad_numbers),
 		cmocka_unit_test(test_vsock_connect_line_bad_words_and_long_lines),
-		cmocka_unit_test_setup_teardown(test_vsock_uds_host_connect_ok_and_data,
-			host_setup, host_teardown),
+		cmocka_unit_test_setup_teardown(test_vsock_uds_host_connect_ok_and_data, host_setup,
+			host_teardown),
 		cmocka_unit_test_setup_teardown(test_vsock_uds_guest_rst_refuses_host_client,
 			host_setup, host_teardown),
 		cmocka_unit_test_setup_teardown(test_vsock_uds_bad_connect_line_closes_client,
@@ -691,14 +747,14 @@ int main(void)
 			host_setup, host_teardown),
 		cmocka_unit_test_setup_teardown(test_vsock_uds_orphan_replies_are_bounded,
 			host_setup, host_teardown),
-		cmocka_unit_test_setup_teardown(test_vsock_uds_respects_guest_credit,
-			host_setup, host_teardown),
-		cmocka_unit_test_setup_teardown(test_vsock_uds_credit_violation_resets,
-			host_setup, host_teardown),
-		cmocka_unit_test_setup_teardown(test_vsock_uds_reset_closes_clients,
-			host_setup, host_teardown),
-		cmocka_unit_test_setup_teardown(test_vsock_uds_refuses_existing_path,
-			host_setup, host_teardown),
+		cmocka_unit_test_setup_teardown(test_vsock_uds_respects_guest_credit, host_setup,
+			host_teardown),
+		cmocka_unit_test_setup_teardown(test_vsock_uds_credit_violation_resets, host_setup,
+			host_teardown),
+		cmocka_unit_test_setup_teardown(test_vsock_uds_reset_closes_clients, host_setup,
+			host_teardown),
+		cmocka_unit_test_setup_teardown(test_vsock_uds_refuses_existing_path, host_setup,
+			host_teardown),
 		cmocka_unit_test_setup_teardown(test_vsock_model_config_rst_and_reset_event,
 			host_setup, host_teardown),
 		cmocka_unit_test_setup_teardown(test_vsock_model_small_rx_buffer_needs_reset,

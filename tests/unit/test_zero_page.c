@@ -114,8 +114,7 @@ static void layout_only(struct guest_mem *gm, uint64_t size)
 	gm->fd = -1;
 }
 
-static void expect_e820(const struct x86_e820_entry *e, uint64_t addr, uint64_t size,
-	uint32_t type)
+static void expect_e820(const struct x86_e820_entry *e, uint64_t addr, uint64_t size, uint32_t type)
 {
 	assert_int_equal(e->addr, addr);
 	assert_int_equal(e->size, size);
@@ -202,7 +201,8 @@ static void test_zero_page_bzimage_fields(void **state)
 {
 	struct fixture *f = *state;
 	struct x86_boot_info info = { .cmdline = "console=ttyS0 reboot=k panic=1",
-		.initrd_gpa = 100 * MIB, .initrd_size = 0x123456 };
+		.initrd_gpa = 100 * MIB,
+		.initrd_size = 0x123456 };
 	const uint8_t *bp;
 	uint8_t hdr[0x268 - O_SETUP_SECTS];
 
@@ -264,7 +264,7 @@ static void test_zero_page_bzimage_loader_fields_override_the_image(void **state
 	assert_int_equal(get_le32(bp + O_EXT_RAMDISK_IMAGE), 0);
 	assert_int_equal(get_le32(bp + O_EXT_RAMDISK_SIZE), 0);
 	assert_int_equal(get_le64(bp + 0x250), 0); /* setup_data */
-	assert_int_equal(bp[0x260], 0x42);     /* other kernel fields still there */
+	assert_int_equal(bp[0x260], 0x42);         /* other kernel fields still there */
 }
 
 static void test_zero_page_e820_table_at_its_offset(void **state)
@@ -341,8 +341,7 @@ static void test_zero_page_rejects_cmdline_too_long(void **state)
 	elf_kernel(&f->k);
 	memset(cmdline, 'a', LAYOUT_CMDLINE_MAX);
 	cmdline[LAYOUT_CMDLINE_MAX] = 0;
-	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)),
-		-E2BIG);
+	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)), -E2BIG);
 	assert_string_equal(f->err, "cmdline: longer than 4095 bytes");
 	cmdline[LAYOUT_CMDLINE_MAX - 1] = 0; /* 4095 bytes + NUL: the most that fits */
 	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)), 0);
@@ -352,8 +351,7 @@ static void test_zero_page_rejects_cmdline_too_long(void **state)
 	bzimage_kernel(&f->k);
 	put_le32(f->k.setup_header + (O_CMDLINE_SIZE - O_SETUP_SECTS), 16);
 	cmdline[17] = 0;
-	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)),
-		-E2BIG);
+	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)), -E2BIG);
 	assert_string_equal(f->err, "cmdline: 17 bytes exceed the kernel's limit of 16");
 	cmdline[16] = 0;
 	assert_int_equal(x86_zero_page_setup(&f->gm, &f->k, &info, f->err, sizeof(f->err)), 0);
@@ -363,7 +361,8 @@ static void test_zero_page_rejects_cmdline_too_long(void **state)
 static void test_zero_page_rejects_initrd_outside_memory(void **state)
 {
 	struct fixture *f = *state;
-	struct x86_boot_info info = { .cmdline = "", .initrd_gpa = 128 * MIB - 0x1000,
+	struct x86_boot_info info = { .cmdline = "",
+		.initrd_gpa = 128 * MIB - 0x1000,
 		.initrd_size = 0x2000 };
 
 	elf_kernel(&f->k);
@@ -378,12 +377,13 @@ static void test_zero_page_rejects_initrd_outside_memory(void **state)
 static void test_zero_page_rejects_initrd_above_initrd_addr_max(void **state)
 {
 	struct fixture *f = *state;
-	struct x86_boot_info info = { .cmdline = "", .initrd_gpa = 0x7ffff000,
+	struct x86_boot_info info = { .cmdline = "",
+		.initrd_gpa = 0x7ffff000,
 		.initrd_size = 0x1000 };
 	struct guest_mem gm;
 
-	assert_int_equal(guest_mem_map(&gm, 3 * GIB, GUEST_MEM_ANON, NULL, f->err,
-				 sizeof(f->err)), 0);
+	assert_int_equal(guest_mem_map(&gm, 3 * GIB, GUEST_MEM_ANON, NULL, f->err, sizeof(f->err)),
+		0);
 	bzimage_kernel(&f->k);
 	/* Ends exactly at initrd_addr_max: accepted. */
 	assert_int_equal(x86_zero_page_setup(&gm, &f->k, &info, f->err, sizeof(f->err)), 0);
@@ -400,13 +400,14 @@ static void test_zero_page_rejects_initrd_above_initrd_addr_max(void **state)
 static void test_zero_page_initrd_above_4gib_uses_ext_fields(void **state)
 {
 	struct fixture *f = *state;
-	struct x86_boot_info info = { .cmdline = "", .initrd_gpa = 4 * GIB + 0x3000,
+	struct x86_boot_info info = { .cmdline = "",
+		.initrd_gpa = 4 * GIB + 0x3000,
 		.initrd_size = 0x2000 };
 	struct guest_mem gm;
 	const uint8_t *bp;
 
-	assert_int_equal(guest_mem_map(&gm, 5 * GIB, GUEST_MEM_ANON, NULL, f->err,
-				 sizeof(f->err)), 0);
+	assert_int_equal(guest_mem_map(&gm, 5 * GIB, GUEST_MEM_ANON, NULL, f->err, sizeof(f->err)),
+		0);
 	elf_kernel(&f->k);
 	assert_int_equal(x86_zero_page_setup(&gm, &f->k, &info, f->err, sizeof(f->err)), 0);
 	bp = zero_page(&gm);
@@ -442,8 +443,8 @@ static void test_zero_page_rejects_memory_without_zero_page(void **state)
 	struct guest_mem gm;
 
 	/* 64 KiB of RAM: the zero page fits, the command line at 128 KiB does not. */
-	assert_int_equal(guest_mem_map(&gm, 0x10000, GUEST_MEM_ANON, NULL, f->err,
-				 sizeof(f->err)), 0);
+	assert_int_equal(guest_mem_map(&gm, 0x10000, GUEST_MEM_ANON, NULL, f->err, sizeof(f->err)),
+		0);
 	elf_kernel(&f->k);
 	assert_int_equal(x86_zero_page_setup(&gm, &f->k, &info, f->err, sizeof(f->err)), -EFAULT);
 	assert_string_equal(f->err, "cmdline: 0x20000 lies outside guest memory");

@@ -21,7 +21,9 @@ struct rig *rig_new(void)
 	assert_int_equal(guest_mem_fixture_init(&r->mem, RIG_RAM_SIZE), 0);
 	r->loop = ev_loop_new(EVFLAG_AUTO);
 	assert_non_null(r->loop);
-	r->env = (struct virtio_env){ .loop = r->loop, .mem = &r->mem, .vm_fd = -1,
+	r->env = (struct virtio_env){ .loop = r->loop,
+		.mem = &r->mem,
+		.vm_fd = -1,
 		.mmio = &r->mmio };
 	return r;
 }
@@ -88,8 +90,8 @@ uint32_t negotiate_at(struct rig *r, uint64_t base, uint32_t lo, uint32_t hi)
 	return rd_at(r, base, STATUS);
 }
 
-void queue_at(struct rig *r, uint64_t base, unsigned q, unsigned num, uint64_t desc,
-	uint64_t avail, uint64_t used)
+void queue_at(struct rig *r, uint64_t base, unsigned q, unsigned num, uint64_t desc, uint64_t avail,
+	uint64_t used)
 {
 	wr_at(r, base, QUEUE_SEL, q);
 	wr_at(r, base, QUEUE_NUM, num);
@@ -112,8 +114,7 @@ void bring_up_at(struct rig *r, uint64_t base, uint32_t lo, uint16_t qsize)
 	run_loop(r);
 }
 
-void put_desc(struct rig *r, uint16_t d, uint64_t addr, uint32_t len, uint16_t flags,
-	uint16_t next)
+void put_desc(struct rig *r, uint16_t d, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
 {
 	uint8_t *p = ram(r, RIG_DESC + 16ull * d);
 

@@ -23,12 +23,31 @@
 
 /* Registers (4.2.2) and status bits (2.1), as a driver knows them. */
 enum {
-	MAGIC = 0x00, VERSION = 0x04, DEVICE_ID = 0x08, VENDOR_ID = 0x0c, DEV_FEATURES = 0x10,
-	DEV_FEATURES_SEL = 0x14, DRV_FEATURES = 0x20, DRV_FEATURES_SEL = 0x24, QUEUE_SEL = 0x30,
-	QUEUE_NUM_MAX = 0x34, QUEUE_NUM = 0x38, QUEUE_READY = 0x44, QUEUE_NOTIFY = 0x50,
-	ISR = 0x60, ISR_ACK = 0x64, STATUS = 0x70, DESC_LO = 0x80, DESC_HI = 0x84,
-	AVAIL_LO = 0x90, AVAIL_HI = 0x94, USED_LO = 0xa0, USED_HI = 0xa4, SHM_LEN_LO = 0xb0,
-	GENERATION = 0xfc, CONFIG = 0x100,
+	MAGIC = 0x00,
+	VERSION = 0x04,
+	DEVICE_ID = 0x08,
+	VENDOR_ID = 0x0c,
+	DEV_FEATURES = 0x10,
+	DEV_FEATURES_SEL = 0x14,
+	DRV_FEATURES = 0x20,
+	DRV_FEATURES_SEL = 0x24,
+	QUEUE_SEL = 0x30,
+	QUEUE_NUM_MAX = 0x34,
+	QUEUE_NUM = 0x38,
+	QUEUE_READY = 0x44,
+	QUEUE_NOTIFY = 0x50,
+	ISR = 0x60,
+	ISR_ACK = 0x64,
+	STATUS = 0x70,
+	DESC_LO = 0x80,
+	DESC_HI = 0x84,
+	AVAIL_LO = 0x90,
+	AVAIL_HI = 0x94,
+	USED_LO = 0xa0,
+	USED_HI = 0xa4,
+	SHM_LEN_LO = 0xb0,
+	GENERATION = 0xfc,
+	CONFIG = 0x100,
 };
 enum { ACK = 1, DRIVER = 2, DRIVER_OK = 4, FEATURES_OK = 8, NEEDS_RESET = 64 };
 enum { D_NEXT = 1, D_WRITE = 2, D_INDIRECT = 4 };
@@ -55,8 +74,8 @@ uint8_t *ram(struct rig *r, uint64_t gpa);
 
 /* Reset, ACKNOWLEDGE, DRIVER, features (lo, hi), FEATURES_OK; the status read back. */
 uint32_t negotiate_at(struct rig *r, uint64_t base, uint32_t lo, uint32_t hi);
-void queue_at(struct rig *r, uint64_t base, unsigned q, unsigned num, uint64_t desc,
-	uint64_t avail, uint64_t used);
+void queue_at(struct rig *r, uint64_t base, unsigned q, unsigned num, uint64_t desc, uint64_t avail,
+	uint64_t used);
 /* Negotiate (lo, VERSION_1), queue 0 of `qsize` at RIG_DESC/AVAIL/USED, DRIVER_OK, loop. */
 void bring_up_at(struct rig *r, uint64_t base, uint32_t lo, uint16_t qsize);
 /* Write descriptor d of queue 0 (buffer at RIG_BUF + 0x1000 * d), and make `head`

@@ -72,7 +72,8 @@ static int parse_limit(struct jail_args *a, const char *v, char *err, size_t err
 	} else if ((size_t)(eq - v) == 7 && !strncmp(v, "no-file", 7)) {
 		a->no_file = n;
 	} else {
-		snprintf(err, errlen, "--resource-limit: unknown resource '%.*s' (fsize or no-file)",
+		snprintf(err, errlen,
+			"--resource-limit: unknown resource '%.*s' (fsize or no-file)",
 			(int)(eq - v), v);
 		return -EINVAL;
 	}
@@ -85,8 +86,10 @@ static int apply(struct jail_args *a, const char *opt, const char *v, char *err,
 
 	if (!strcmp(opt, "--id")) {
 		if (!jail_id_valid(v)) {
-			snprintf(err, errlen, "--id: '%s' is not 1 to 64 characters of A-Z, a-z, 0-9 "
-					      "and -", v);
+			snprintf(err, errlen,
+				"--id: '%s' is not 1 to 64 characters of A-Z, a-z, 0-9 "
+				"and -",
+				v);
 			return -EINVAL;
 		}
 		a->id = v;
@@ -129,8 +132,9 @@ static int apply(struct jail_args *a, const char *opt, const char *v, char *err,
 		a->cgroups[a->nr_cgroups++] = v;
 	} else if (!strcmp(opt, "--cgroup-version")) {
 		if (!strcmp(v, "1")) {
-			snprintf(err, errlen, "--cgroup-version 1: cgroup v1 is not supported, "
-					      "use --cgroup-version 2");
+			snprintf(err, errlen,
+				"--cgroup-version 1: cgroup v1 is not supported, "
+				"use --cgroup-version 2");
 			return -EINVAL;
 		}
 		if (strcmp(v, "2")) {
@@ -139,8 +143,10 @@ static int apply(struct jail_args *a, const char *opt, const char *v, char *err,
 		}
 	} else if (!strcmp(opt, "--parent-cgroup")) {
 		if (!cgroup_parent_valid(v)) {
-			snprintf(err, errlen, "--parent-cgroup: '%s' is not a relative cgroup path "
-					      "(no leading /, no . or .. parts)", v);
+			snprintf(err, errlen,
+				"--parent-cgroup: '%s' is not a relative cgroup path "
+				"(no leading /, no . or .. parts)",
+				v);
 			return -EINVAL;
 		}
 		a->parent_cgroup = v;
@@ -184,8 +190,7 @@ int jail_args_parse(struct jail_args *a, int argc, char **argv, char *err, size_
 	bool seen[NR_OPTS] = { false };
 	int i;
 
-	*a = (struct jail_args){ .chroot_base = JAIL_DEFAULT_BASE,
-		.no_file = JAIL_DEFAULT_NOFILE };
+	*a = (struct jail_args){ .chroot_base = JAIL_DEFAULT_BASE, .no_file = JAIL_DEFAULT_NOFILE };
 	for (i = 1; i < argc; i++) {
 		const char *arg = argv[i], *eq = strchr(arg, '='), *v = NULL;
 		size_t namelen = eq ? (size_t)(eq - arg) : strlen(arg);

@@ -48,8 +48,7 @@ err:
 }
 
 /* One write(2) of text: a cgroup file takes a value per write. */
-static int write_text(const char *dir, const char *file, const char *text, char *err,
-	size_t errlen)
+static int write_text(const char *dir, const char *file, const char *text, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
 	size_t n = strlen(text);
@@ -95,8 +94,8 @@ static int enable_in(const char *dir, const char *controller, char *err, size_t 
 	ok = cgroup_list_has(have, controller);
 	free(have);
 	if (!ok) {
-		snprintf(err, errlen, "cgroup %s: the '%s' controller is not available there",
-			dir, controller);
+		snprintf(err, errlen, "cgroup %s: the '%s' controller is not available there", dir,
+			controller);
 		return -ENOENT;
 	}
 	snprintf(path, sizeof(path), "%s/cgroup.subtree_control", dir);
@@ -162,7 +161,8 @@ static int collect_controllers(const struct jail_args *a, struct controllers *c,
 		bool dup = false;
 
 		if (cgroup_controller(a->cgroups[i], name, sizeof(c->name[0]))) {
-			snprintf(err, errlen, "--cgroup %s: controller name too long", a->cgroups[i]);
+			snprintf(err, errlen, "--cgroup %s: controller name too long",
+				a->cgroups[i]);
 			return -ENAMETOOLONG;
 		}
 		for (unsigned k = 0; k < c->n; k++)
@@ -174,8 +174,8 @@ static int collect_controllers(const struct jail_args *a, struct controllers *c,
 }
 
 /* dir = mount/parent[/id], or -ENAMETOOLONG said in err. */
-static int cgroup_dir(char *dir, size_t len, const char *mount, const char *parent,
-	const char *id, char *err, size_t errlen)
+static int cgroup_dir(char *dir, size_t len, const char *mount, const char *parent, const char *id,
+	char *err, size_t errlen)
 {
 	int n = snprintf(dir, len, "%s/%s%s%s", mount, parent, id ? "/" : "", id ? id : "");
 
@@ -198,8 +198,9 @@ static int find_mount(char *mount, size_t len, char *err, size_t errlen)
 	ret = cgroup_mount_find(mounts, mount, len);
 	free(mounts);
 	if (ret == -ENOENT)
-		snprintf(err, errlen, "no cgroup2 file system is mounted (cgroup v1 is not "
-				      "supported)");
+		snprintf(err, errlen,
+			"no cgroup2 file system is mounted (cgroup v1 is not "
+			"supported)");
 	else if (ret)
 		snprintf(err, errlen, "/proc/mounts: the cgroup2 mount point is too long");
 	return ret;

@@ -18,10 +18,11 @@ int cgroup_setting_check(const char *setting, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	/* The file is a name inside the VM's own cgroup: one component, never a path. */
-	if (strspn(setting, SETTING_CHARS) != n || setting[0] == '.' ||
-		!memchr(setting, '.', n)) {
-		snprintf(err, errlen, "--cgroup: '%.*s' is not a cgroup file name "
-				      "(CONTROLLER.NAME, of a-z 0-9 _ .)", (int)n, setting);
+	if (strspn(setting, SETTING_CHARS) != n || setting[0] == '.' || !memchr(setting, '.', n)) {
+		snprintf(err, errlen,
+			"--cgroup: '%.*s' is not a cgroup file name "
+			"(CONTROLLER.NAME, of a-z 0-9 _ .)",
+			(int)n, setting);
 		return -EINVAL;
 	}
 	if (!eq[1]) {

@@ -38,7 +38,8 @@ int jail_mkdirs(const char *path, const char *trusted, char *err, size_t errlen)
 			return -e;
 		}
 		if ((size_t)(p - buf) > keep && (lstat(buf, &st) < 0 || !S_ISDIR(st.st_mode))) {
-			snprintf(err, errlen, "%s is not a directory (a link left in the jail?)", buf);
+			snprintf(err, errlen, "%s is not a directory (a link left in the jail?)",
+				buf);
 			return -ENOTDIR;
 		}
 		if (!c)
@@ -187,9 +188,11 @@ int jail_make_devices(uid_t uid, gid_t gid, int uffd_minor, char *err, size_t er
 	int ret = jail_mkdirs("/dev/net", "/", err, errlen);
 
 	for (size_t i = 0; !ret && i < sizeof(nodes) / sizeof(nodes[0]); i++)
-		ret = make_node(nodes[i].path, nodes[i].major, nodes[i].minor, uid, gid, err, errlen);
+		ret = make_node(nodes[i].path, nodes[i].major, nodes[i].minor, uid, gid, err,
+			errlen);
 	if (!ret && uffd_minor >= 0)
-		ret = make_node("/dev/userfaultfd", 10, (unsigned)uffd_minor, uid, gid, err, errlen);
+		ret = make_node("/dev/userfaultfd", 10, (unsigned)uffd_minor, uid, gid, err,
+			errlen);
 	if (!ret && chown("/", uid, gid) < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "jail: cannot give / to %u:%u: %s", (unsigned)uid,

@@ -135,11 +135,11 @@ int elf_deps_read(const char *path, struct elf_deps *d, char *err, size_t errlen
 	ret = read_elf(fd, d);
 	close(fd);
 	if (ret == -ENOEXEC)
-		snprintf(err, errlen, "%s: not a 64-bit little-endian ELF file this jailer can read",
-			path);
+		snprintf(err, errlen,
+			"%s: not a 64-bit little-endian ELF file this jailer can read", path);
 	else if (ret == -E2BIG)
-		snprintf(err, errlen, "%s: more than %d needed libraries, or a name too long",
-			path, ELF_MAX_NEEDED);
+		snprintf(err, errlen, "%s: more than %d needed libraries, or a name too long", path,
+			ELF_MAX_NEEDED);
 	else if (ret)
 		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
 	return ret;

@@ -73,11 +73,11 @@ int jail_cgroup_setup(const struct jail_args *a, char *err, size_t errlen) JAIL_
 /* elf.c: what the dynamic loader needs to run an ELF file. */
 #define ELF_MAX_NEEDED 64
 struct elf_deps {
-	char interp[256];		 /* PT_INTERP, "" for a static file */
+	char interp[256];                 /* PT_INTERP, "" for a static file */
 	char needed[ELF_MAX_NEEDED][128]; /* DT_NEEDED names, in order */
 	unsigned nr_needed;
-	char runpath[512];		 /* DT_RUNPATH, else DT_RPATH, else "" */
-	uint16_t machine;		 /* e_machine */
+	char runpath[512]; /* DT_RUNPATH, else DT_RPATH, else "" */
+	uint16_t machine;  /* e_machine */
 };
 /* Reads a 64-bit little-endian ELF file's program headers and dynamic section. 0, or
  * -errno / -ENOEXEC with err naming the file. */
@@ -92,8 +92,7 @@ int jail_copy_libs(const char *exec, const char *root, unsigned *copied, char *e
 /* mkdir -p of path, each new directory 0755 root-owned. Below the prefix `trusted` (NULL:
  * none), what exists must be a directory, never a symbolic link: a jail an earlier VM
  * owned may hold links planted to send the jailer's writes onto the host. */
-int jail_mkdirs(const char *path, const char *trusted, char *err,
-	size_t errlen) JAIL_MUST_CHECK;
+int jail_mkdirs(const char *path, const char *trusted, char *err, size_t errlen) JAIL_MUST_CHECK;
 /* A private copy of src at dst (never a link or reflink: no page sharing between VMs). */
 int jail_copy_file(const char *src, const char *dst, mode_t mode, char *err,
 	size_t errlen) JAIL_MUST_CHECK;

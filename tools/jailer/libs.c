@@ -25,13 +25,17 @@
 
 /* The loader's default places, after the file's run path. */
 static const char *const default_dirs[] = {
-	"/lib/" JAIL_MULTIARCH, "/usr/lib/" JAIL_MULTIARCH, "/lib64", "/usr/lib64", "/lib",
+	"/lib/" JAIL_MULTIARCH,
+	"/usr/lib/" JAIL_MULTIARCH,
+	"/lib64",
+	"/usr/lib64",
+	"/lib",
 	"/usr/lib",
 };
 
 struct lib_set {
-	char name[MAX_LIBS][256];  /* as DT_NEEDED says it */
-	char path[MAX_LIBS][256];  /* where it was found ("" for the interpreter's soname) */
+	char name[MAX_LIBS][256]; /* as DT_NEEDED says it */
+	char path[MAX_LIBS][256]; /* where it was found ("" for the interpreter's soname) */
 	unsigned n;
 };
 
@@ -46,8 +50,7 @@ static bool usable(const char *candidate, uint16_t machine)
 }
 
 /* One name of runpath (':'-separated) or of the default places; 0 with out filled. */
-static int find_lib(const char *name, const char *runpath, uint16_t machine, char *out,
-	size_t len)
+static int find_lib(const char *name, const char *runpath, uint16_t machine, char *out, size_t len)
 {
 	const char *p = runpath;
 
@@ -120,8 +123,7 @@ static int copy_into(const char *root, const char *path, char *err, size_t errle
 	return ret ? ret : jail_copy_file(path, dst, 0755, err, errlen);
 }
 
-int jail_copy_libs(const char *exec, const char *root, unsigned *copied, char *err,
-	size_t errlen)
+int jail_copy_libs(const char *exec, const char *root, unsigned *copied, char *err, size_t errlen)
 {
 	struct lib_set *s;
 	struct elf_deps d;

@@ -84,8 +84,7 @@ static int open_host_files(const struct jail_args *a, struct host_files *h, char
 }
 
 /* BASE/NAME/ID/root with a private copy of the VMM and its libraries. */
-static int build_jail(const struct jail_args *a, char *root, size_t len, char *err,
-	size_t errlen)
+static int build_jail(const struct jail_args *a, char *root, size_t len, char *err, size_t errlen)
 {
 	char dst[PATH_MAX];
 	unsigned libs;
@@ -202,8 +201,9 @@ int main(int argc, char **argv)
 		return EXIT_SUCCESS;
 	}
 	if (geteuid() != 0) {
-		fprintf(stderr, "ember-jailer: must run as root (it makes namespaces, device nodes "
-				"and cgroups, then drops to --uid/--gid)\n");
+		fprintf(stderr,
+			"ember-jailer: must run as root (it makes namespaces, device nodes "
+			"and cgroups, then drops to --uid/--gid)\n");
 		return EXIT_FAILURE;
 	}
 	/* Nothing the caller left open or set reaches the VM. */

@@ -61,8 +61,8 @@ static int set_limit(int resource, const char *name, uint64_t value, char *err, 
 	struct rlimit r = { .rlim_cur = (rlim_t)value, .rlim_max = (rlim_t)value };
 
 	if (setrlimit(resource, &r) < 0) {
-		snprintf(err, errlen, "--resource-limit %s=%llu: %s", name, (unsigned long long)value,
-			strerror(errno));
+		snprintf(err, errlen, "--resource-limit %s=%llu: %s", name,
+			(unsigned long long)value, strerror(errno));
 		return -errno;
 	}
 	return 0;
@@ -108,7 +108,8 @@ pid_t jail_daemonize(int devnull_fd, char *err, size_t errlen)
 	}
 	for (int fd = 0; fd < 3; fd++)
 		if (dup2(devnull_fd, fd) < 0) {
-			snprintf(err, errlen, "--daemonize: stdio onto /dev/null: %s", strerror(errno));
+			snprintf(err, errlen, "--daemonize: stdio onto /dev/null: %s",
+				strerror(errno));
 			return -errno;
 		}
 	return 0;

@@ -23,8 +23,8 @@
 
 /* RSDP (5.2.5.3). */
 #define RSDP_LEN 36
-#define RSDP_REVISION 2       /* ACPI 2.0+: XSDT address and extended checksum */
-#define RSDP_V1_LEN 20        /* the part the first checksum covers */
+#define RSDP_REVISION 2 /* ACPI 2.0+: XSDT address and extended checksum */
+#define RSDP_V1_LEN 20  /* the part the first checksum covers */
 
 #define XSDT_REVISION 1
 
@@ -32,8 +32,8 @@
 #define FADT_LEN 276
 #define FADT_REVISION 6
 #define FADT_MINOR 3
-#define FADT_P_LVL2_LAT 96    /* > 100: C2 not supported */
-#define FADT_P_LVL3_LAT 98    /* > 1000: C3 not supported */
+#define FADT_P_LVL2_LAT 96 /* > 100: C2 not supported */
+#define FADT_P_LVL3_LAT 98 /* > 1000: C3 not supported */
 #define FADT_IAPC_BOOT_ARCH 109
 #define FADT_FLAGS 112
 #define FADT_RESET_REG 116
@@ -50,8 +50,8 @@
 #define BOOT_CMOS_RTC_NOT_PRESENT (1u << 5) /* neither ember nor KVM emulates one */
 /* Fixed feature flags (5.2.9, table 5.10). */
 #define FLAG_WBINVD (1u << 0)
-#define FLAG_PWR_BUTTON (1u << 4)     /* set: no fixed power button */
-#define FLAG_SLP_BUTTON (1u << 5)     /* set: no fixed sleep button */
+#define FLAG_PWR_BUTTON (1u << 4) /* set: no fixed power button */
+#define FLAG_SLP_BUTTON (1u << 5) /* set: no fixed sleep button */
 #define FLAG_RESET_REG_SUP (1u << 10)
 #define FLAG_HW_REDUCED_ACPI (1u << 20)
 /* Generic Address Structure (5.2.3.2). */
@@ -61,26 +61,28 @@
 /* MADT (5.2.12), revision 5 in ACPI 6.3. */
 #define MADT_REVISION 5
 #define MADT_LEN(n) (44 + 8 * (n) + 12 + 6)
-#define MADT_PCAT_COMPAT (1u << 0)    /* dual 8259s present: KVM's in-kernel PIC */
+#define MADT_PCAT_COMPAT (1u << 0) /* dual 8259s present: KVM's in-kernel PIC */
 #define MADT_LAPIC 0
 #define MADT_LAPIC_ENABLED (1u << 0)
 #define MADT_IOAPIC 1
-#define MADT_IOAPIC_ID 0              /* what KVM's IOAPIC reports in its ID register */
+#define MADT_IOAPIC_ID 0 /* what KVM's IOAPIC reports in its ID register */
 #define MADT_LAPIC_NMI 4
 #define MADT_ALL_PROCESSORS 0xff
-#define MPS_INTI_HIGH_EDGE 0x0005     /* polarity 01 active high, trigger 01 edge */
+#define MPS_INTI_HIGH_EDGE 0x0005 /* polarity 01 active high, trigger 01 edge */
 
 /* DSDT */
-#define DSDT_REVISION 2               /* 64-bit integers */
-#define SLP_TYP_S5 5                  /* what src/devices/legacy/sleep_ctl.c powers off on */
-#define NOTIFY_VMGENID_CHANGED 0x80   /* device-specific: the generation id changed */
+#define DSDT_REVISION 2             /* 64-bit integers */
+#define SLP_TYP_S5 5                /* what src/devices/legacy/sleep_ctl.c powers off on */
+#define NOTIFY_VMGENID_CHANGED 0x80 /* device-specific: the generation id changed */
 #define VMGENID_LEN 16
 #define VMGENID_ALIGN 8
-#define NAME_LEN 20                   /* "virtio N" in error messages */
+#define NAME_LEN 20 /* "virtio N" in error messages */
 
 /* ISA lines ember keeps for itself; with no interrupt source override ISA IRQ n is GSI n. */
 static const char *const legacy_gsi[ACPI_IOAPIC_PINS] = {
-	[0] = "the PIT", [LAYOUT_I8042_IRQ] = "the i8042", [2] = "the ISA cascade",
+	[0] = "the PIT",
+	[LAYOUT_I8042_IRQ] = "the i8042",
+	[2] = "the ISA cascade",
 	[LAYOUT_SERIAL_IRQ] = "COM1",
 };
 
@@ -158,10 +160,11 @@ static size_t build_fadt(uint8_t *t, uint64_t dsdt)
 	header(t, "FACP", FADT_LEN, FADT_REVISION, "EMBRFACP");
 	put_le16(t + FADT_P_LVL2_LAT, 101);
 	put_le16(t + FADT_P_LVL3_LAT, 1001);
-	put_le16(t + FADT_IAPC_BOOT_ARCH, BOOT_LEGACY_DEVICES | BOOT_8042 | BOOT_VGA_NOT_PRESENT |
-		BOOT_CMOS_RTC_NOT_PRESENT);
-	put_le32(t + FADT_FLAGS, FLAG_WBINVD | FLAG_PWR_BUTTON | FLAG_SLP_BUTTON |
-		FLAG_RESET_REG_SUP | FLAG_HW_REDUCED_ACPI);
+	put_le16(t + FADT_IAPC_BOOT_ARCH,
+		BOOT_LEGACY_DEVICES | BOOT_8042 | BOOT_VGA_NOT_PRESENT | BOOT_CMOS_RTC_NOT_PRESENT);
+	put_le32(t + FADT_FLAGS,
+		FLAG_WBINVD | FLAG_PWR_BUTTON | FLAG_SLP_BUTTON | FLAG_RESET_REG_SUP |
+			FLAG_HW_REDUCED_ACPI);
 	gas(t + FADT_RESET_REG, GAS_SYSTEM_IO, 8, GAS_ACCESS_BYTE, LAYOUT_PORT_I8042_CMD);
 	t[FADT_RESET_VALUE] = LAYOUT_I8042_CMD_RESET;
 	t[FADT_MINOR_VERSION] = FADT_MINOR;
@@ -351,8 +354,8 @@ static long build_dsdt(uint8_t *t, size_t cap, const struct acpi_config *cfg)
 	return (long)(HDR_LEN + a.len);
 }
 
-static int claim_gsi(const char *owner[ACPI_IOAPIC_PINS], uint32_t gsi, const char *who,
-	char *err, size_t errlen)
+static int claim_gsi(const char *owner[ACPI_IOAPIC_PINS], uint32_t gsi, const char *who, char *err,
+	size_t errlen)
 {
 	if (gsi >= ACPI_IOAPIC_PINS)
 		return boot_fail(err, errlen, -EINVAL,
@@ -381,12 +384,12 @@ static int check_virtio(const struct acpi_config *cfg, const char *owner[ACPI_IO
 
 		snprintf(names[i], sizeof(names[i]), "virtio %u", i);
 		if (v->size == 0 || v->base < LAYOUT_MMIO_GAP_START ||
-		    v->base >= LAYOUT_MMIO_GAP_END || v->size > LAYOUT_MMIO_GAP_END - v->base)
+			v->base >= LAYOUT_MMIO_GAP_END || v->size > LAYOUT_MMIO_GAP_END - v->base)
 			return boot_fail(err, errlen, -EINVAL,
 				"acpi: %s: window 0x%llx+0x%llx is not inside the MMIO gap "
-				"0x%llx..0x%llx", names[i], (unsigned long long)v->base,
-				(unsigned long long)v->size, LAYOUT_MMIO_GAP_START,
-				LAYOUT_MMIO_GAP_END);
+				"0x%llx..0x%llx",
+				names[i], (unsigned long long)v->base, (unsigned long long)v->size,
+				LAYOUT_MMIO_GAP_START, LAYOUT_MMIO_GAP_END);
 		ret = claim_gsi(owner, v->gsi, names[i], err, errlen);
 		if (ret)
 			return ret;
@@ -403,7 +406,7 @@ static int check_vmgenid(const struct guest_mem *gm, const struct acpi_config *c
 	if (!cfg->vmgenid)
 		return 0;
 	if (gpa % VMGENID_ALIGN || gpa < LAYOUT_EBDA || gpa > LAYOUT_HIMEM - VMGENID_LEN ||
-	    (gpa + VMGENID_LEN > LAYOUT_ACPI_START && gpa < LAYOUT_ACPI_END))
+		(gpa + VMGENID_LEN > LAYOUT_ACPI_START && gpa < LAYOUT_ACPI_END))
 		return boot_fail(err, errlen, -EINVAL,
 			"acpi: vmgenid: buffer at 0x%llx must be 8-byte aligned, in the reserved "
 			"0x%llx..0x%llx and outside the ACPI tables 0x%llx..0x%llx",
@@ -416,8 +419,8 @@ static int check_vmgenid(const struct guest_mem *gm, const struct acpi_config *c
 	return claim_gsi(owner, cfg->vmgenid_gsi, "vmgenid", err, errlen);
 }
 
-int acpi_build(struct guest_mem *gm, const struct acpi_config *cfg, uint64_t *rsdp_gpa,
-	char *err, size_t errlen)
+int acpi_build(struct guest_mem *gm, const struct acpi_config *cfg, uint64_t *rsdp_gpa, char *err,
+	size_t errlen)
 {
 	const char *owner[ACPI_IOAPIC_PINS];
 	char names[ACPI_MAX_VIRTIO][NAME_LEN];
@@ -427,8 +430,8 @@ int acpi_build(struct guest_mem *gm, const struct acpi_config *cfg, uint64_t *rs
 	int ret;
 
 	if (cfg->nr_vcpus < 1 || cfg->nr_vcpus > ACPI_MAX_VCPUS)
-		return boot_fail(err, errlen, -EINVAL, "acpi: %u vCPUs, need 1..%u",
-			cfg->nr_vcpus, ACPI_MAX_VCPUS);
+		return boot_fail(err, errlen, -EINVAL, "acpi: %u vCPUs, need 1..%u", cfg->nr_vcpus,
+			ACPI_MAX_VCPUS);
 	memcpy(owner, legacy_gsi, sizeof(owner));
 	ret = check_virtio(cfg, owner, names, err, errlen);
 	if (!ret)

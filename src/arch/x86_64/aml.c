@@ -31,17 +31,17 @@
 #define PKG_RESERVE 4 /* room left for a PkgLength until aml_close knows its size */
 
 /* ACPI 6.3, 6.4: resource data types. */
-#define RES_IRQ_NOFLAGS 0x22   /* small item 0x04, length 2 */
-#define RES_IO 0x47            /* small item 0x08, length 7 */
+#define RES_IRQ_NOFLAGS 0x22 /* small item 0x04, length 2 */
+#define RES_IO 0x47          /* small item 0x08, length 7 */
 #define RES_IO_DECODE16 0x01
-#define RES_END 0x79           /* small item 0x0f, length 1 */
-#define RES_MEM32_FIXED 0x86   /* large item 0x06 */
+#define RES_END 0x79         /* small item 0x0f, length 1 */
+#define RES_MEM32_FIXED 0x86 /* large item 0x06 */
 #define RES_MEM32_FIXED_LEN 9
 #define RES_MEM_READ_WRITE 0x01
-#define RES_EXT_IRQ 0x89       /* large item 0x09 */
-#define RES_EXT_IRQ_LEN 6      /* flags, table length, one 32-bit interrupt number */
+#define RES_EXT_IRQ 0x89  /* large item 0x09 */
+#define RES_EXT_IRQ_LEN 6 /* flags, table length, one 32-bit interrupt number */
 #define RES_EXT_IRQ_CONSUMER 0x01
-#define RES_EXT_IRQ_EDGE 0x02  /* polarity bit 2 clear: active high; bit 3 clear: exclusive */
+#define RES_EXT_IRQ_EDGE 0x02 /* polarity bit 2 clear: active high; bit 3 clear: exclusive */
 
 void aml_init(struct aml *a, uint8_t *buf, size_t cap)
 {
@@ -154,8 +154,8 @@ void aml_namestring(struct aml *a, const char *path)
 		const char *seg = s + 5 * i;
 
 		if (!seg_char(seg[0], true) || !seg_char(seg[1], false) ||
-		    !seg_char(seg[2], false) || !seg_char(seg[3], false) ||
-		    (i + 1 < nsegs && seg[4] != '.')) {
+			!seg_char(seg[2], false) || !seg_char(seg[3], false) ||
+			(i + 1 < nsegs && seg[4] != '.')) {
 			a->err = a->err ? a->err : -EINVAL;
 			return;
 		}
@@ -271,7 +271,7 @@ void aml_eisaid(struct aml *a, const char *id)
 	int d[4];
 
 	if (strlen(id) != 7 || !seg_char(id[0], true) || !seg_char(id[1], true) ||
-	    !seg_char(id[2], true) || id[0] == '_' || id[1] == '_' || id[2] == '_') {
+		!seg_char(id[2], true) || id[0] == '_' || id[1] == '_' || id[2] == '_') {
 		a->err = a->err ? a->err : -EINVAL;
 		return;
 	}

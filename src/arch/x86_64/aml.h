@@ -29,7 +29,7 @@ void aml_bytes(struct aml *a, const void *p, size_t n);
 size_t aml_scope(struct aml *a, const char *path);                  /* Scope (path) */
 size_t aml_device(struct aml *a, const char *path);                 /* Device (path) */
 size_t aml_method(struct aml *a, const char *path, unsigned nargs); /* NotSerialized */
-size_t aml_if(struct aml *a);           /* then the predicate, then the body */
+size_t aml_if(struct aml *a);                     /* then the predicate, then the body */
 size_t aml_package(struct aml *a, uint8_t count); /* then `count` data objects */
 void aml_close(struct aml *a, size_t mark);
 
@@ -49,8 +49,8 @@ void aml_buffer(struct aml *a, const uint8_t *bytes, size_t n);
 void aml_notify(struct aml *a, const char *path, uint8_t value);
 
 /* Resource descriptors, written into a struct aml used as scratch for aml_buffer(). */
-void aml_res_io(struct aml *r, uint16_t port, uint8_t len);   /* IO (Decode16, fixed) */
-void aml_res_irq(struct aml *r, unsigned isa_irq); /* IRQNoFlags: edge, high, exclusive */
+void aml_res_io(struct aml *r, uint16_t port, uint8_t len); /* IO (Decode16, fixed) */
+void aml_res_irq(struct aml *r, unsigned isa_irq);          /* IRQNoFlags: edge, high, exclusive */
 void aml_res_mem32(struct aml *r, uint32_t base, uint32_t size); /* Memory32Fixed, RW */
 /* Extended Interrupt: ResourceConsumer, Edge, ActiveHigh, Exclusive, one GSI. */
 void aml_res_ext_irq(struct aml *r, uint32_t gsi);

@@ -23,8 +23,12 @@
 #define LEAF_AMD_TOPOLOGY 0x8000001eu
 
 static const char *const static_names[] = {
-	[CPU_STATIC_NONE] = "None", [CPU_STATIC_C3] = "C3", [CPU_STATIC_T2] = "T2",
-	[CPU_STATIC_T2S] = "T2S", [CPU_STATIC_T2CL] = "T2CL", [CPU_STATIC_T2A] = "T2A",
+	[CPU_STATIC_NONE] = "None",
+	[CPU_STATIC_C3] = "C3",
+	[CPU_STATIC_T2] = "T2",
+	[CPU_STATIC_T2S] = "T2S",
+	[CPU_STATIC_T2CL] = "T2CL",
+	[CPU_STATIC_T2A] = "T2A",
 };
 
 int cpu_static_parse(const char *name, enum cpu_static_template *out)
@@ -40,12 +44,10 @@ int cpu_static_parse(const char *name, enum cpu_static_template *out)
 
 const char *cpu_static_name(enum cpu_static_template t)
 {
-	return (unsigned)t < sizeof(static_names) / sizeof(static_names[0]) ? static_names[t]
-									     : "?";
+	return (unsigned)t < sizeof(static_names) / sizeof(static_names[0]) ? static_names[t] : "?";
 }
 
-int cpu_bitmap_parse(const char *s, unsigned bits, struct cpu_bitmap *out, char *err,
-	size_t errlen)
+int cpu_bitmap_parse(const char *s, unsigned bits, struct cpu_bitmap *out, char *err, size_t errlen)
 {
 	const char *digits = strncmp(s, "0b", 2) == 0 ? s + 2 : s;
 	size_t len = strlen(digits);
@@ -57,16 +59,20 @@ int cpu_bitmap_parse(const char *s, unsigned bits, struct cpu_bitmap *out, char 
 		char ch = digits[i];
 
 		if (bit == bits) {
-			snprintf(err, errlen, "Failed to parse string [%s] as a bitmap - string is too "
-				"long", s);
+			snprintf(err, errlen,
+				"Failed to parse string [%s] as a bitmap - string is too "
+				"long",
+				s);
 			return -EINVAL;
 		}
 		if (ch == '_')
 			continue;
 		if (ch != 'x' && ch != '0' && ch != '1') {
 			/* Firecracker prints the byte's number. */
-			snprintf(err, errlen, "Failed to parse string [%s] as a bitmap - unknown "
-				"character: %u", s, (unsigned)(unsigned char)ch);
+			snprintf(err, errlen,
+				"Failed to parse string [%s] as a bitmap - unknown "
+				"character: %u",
+				s, (unsigned)(unsigned char)ch);
 			return -EINVAL;
 		}
 		if (ch != 'x')
@@ -139,8 +145,10 @@ int cpu_template_apply_cpuid(const struct cpu_template *t, struct kvm_cpuid2 *c,
 
 		if (!e) {
 			if (c->nent >= CPUID_MAX_ENTRIES) {
-				snprintf(err, errlen, "CPU template: no room for CPUID leaf %#x subleaf "
-					"%#x", m->leaf, m->subleaf);
+				snprintf(err, errlen,
+					"CPU template: no room for CPUID leaf %#x subleaf "
+					"%#x",
+					m->leaf, m->subleaf);
 				return -ENOSPC;
 			}
 			e = &c->entries[c->nent++];
@@ -232,7 +240,8 @@ int cpuid_apply_smt(struct kvm_cpuid2 *c, unsigned index, unsigned count)
 			uint32_t core_field = cores - 1 < 0x3f ? cores - 1 : 0x3f;
 
 			e->eax &= ~(F4_EAX_CORES_MASK | F4_EAX_SHARING_MASK);
-			e->eax |= core_field << F4_EAX_CORES_SHIFT | sharing << F4_EAX_SHARING_SHIFT;
+			e->eax |= core_field << F4_EAX_CORES_SHIFT |
+				sharing << F4_EAX_SHARING_SHIFT;
 		} else if ((e->function == 0xb || e->function == 0x1f) &&
 			(e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) && e->index <= 1) {
 			/* Subleaf 0: threads of a core; subleaf 1: all logical processors, the
@@ -277,8 +286,7 @@ static const struct static_fit static_fits[] = {
 	[CPU_STATIC_T2A] = { "AuthenticAMD", { MILAN } },
 };
 
-int cpu_static_check(enum cpu_static_template t, struct kvm_cpuid2 *host, char *err,
-	size_t errlen)
+int cpu_static_check(enum cpu_static_template t, struct kvm_cpuid2 *host, char *err, size_t errlen)
 {
 	struct kvm_cpuid_entry2 *f = cpuid_find(host, 1, 0);
 	char vendor[13];

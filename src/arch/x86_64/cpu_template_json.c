@@ -23,7 +23,7 @@ static int known_keys(const cJSON *o, const char *const *keys, const char *path,
 
 	if (!cJSON_IsObject(o))
 		return bad(err, errlen, path, "expected an object");
-	cJSON_ArrayForEach(e, o) {
+	cJSON_ArrayForEach (e, o) {
 		unsigned i;
 
 		for (i = 0; keys[i] && strcmp(keys[i], e->string) != 0; i++)
@@ -43,8 +43,8 @@ static const char *member_str(const cJSON *o, const char *key, const char *path,
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
 	if (!cJSON_IsString(v)) {
-		snprintf(err, errlen, "%s.%s: %s", path, key, v ? "expected a string" :
-			"missing field");
+		snprintf(err, errlen, "%s.%s: %s", path, key,
+			v ? "expected a string" : "missing field");
 		return NULL;
 	}
 	return v->valuestring;
@@ -61,21 +61,27 @@ static int number_member(const cJSON *o, const char *key, const char *path, uint
 	case 0:
 		return 0;
 	case -EDOM:
-		snprintf(err, errlen, "%s.%s: No supported number system prefix found in value "
+		snprintf(err, errlen,
+			"%s.%s: No supported number system prefix found in value "
 			"[%.40s]. Make sure to prefix the number with '0x' for hexadecimal numbers or "
-			"'0b' for binary numbers.", path, key, s);
+			"'0b' for binary numbers.",
+			path, key, s);
 		return -EINVAL;
 	default:
 		/* Rust's ParseIntError in its Debug form, as Firecracker prints it. */
-		snprintf(err, errlen, "%s.%s: Failed to parse string [%.40s] as a number for CPU "
-			"template - ParseIntError { kind: %s }", path, key, s, !s[2] ? "Empty" :
-			cpu_number_parse(s, out) == -ERANGE ? "PosOverflow" : "InvalidDigit");
+		snprintf(err, errlen,
+			"%s.%s: Failed to parse string [%.40s] as a number for CPU "
+			"template - ParseIntError { kind: %s }",
+			path, key, s,
+			!s[2]                                         ? "Empty"
+				: cpu_number_parse(s, out) == -ERANGE ? "PosOverflow"
+								      : "InvalidDigit");
 		return -EINVAL;
 	}
 }
 
-static int bitmap_member(const cJSON *o, const char *path, unsigned bits,
-	struct cpu_bitmap *out, char *err, size_t errlen)
+static int bitmap_member(const cJSON *o, const char *path, unsigned bits, struct cpu_bitmap *out,
+	char *err, size_t errlen)
 {
 	const char *s = member_str(o, "bitmap", path, err, errlen);
 	char why[256];
@@ -91,7 +97,7 @@ static int parse_caps(const cJSON *a, struct cpu_template *t, char *err, size_t 
 {
 	const cJSON *e;
 
-	cJSON_ArrayForEach(e, a) {
+	cJSON_ArrayForEach (e, a) {
 		const char *s;
 		char path[48];
 
@@ -104,10 +110,15 @@ static int parse_caps(const cJSON *a, struct cpu_template *t, char *err, size_t 
 		/* Decimal only, as Firecracker reads them. */
 		if (!*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 10 ||
 			strtoull(s, NULL, 10) > UINT32_MAX) {
-			snprintf(err, errlen, "Failed to parse string [%.40s] as a kvm capability - can "
-				"not convert to numeric: %s", e->valuestring, !*s ? "cannot parse integer "
-				"from empty string" : strspn(s, "0123456789") != strlen(s) ?
-				"invalid digit found in string" : "number too large to fit in target type");
+			snprintf(err, errlen,
+				"Failed to parse string [%.40s] as a kvm capability - can "
+				"not convert to numeric: %s",
+				e->valuestring,
+				!*s ? "cannot parse integer "
+				      "from empty string"
+					: strspn(s, "0123456789") != strlen(s)
+					? "invalid digit found in string"
+					: "number too large to fit in target type");
 			return -EINVAL;
 		}
 		t->caps[t->nr_caps].cap = (uint32_t)strtoull(s, NULL, 10);
@@ -116,8 +127,7 @@ static int parse_caps(const cJSON *a, struct cpu_template *t, char *err, size_t 
 	return 0;
 }
 
-static int parse_leaf(const cJSON *l, unsigned li, struct cpu_template *t, char *err,
-	size_t errlen)
+static int parse_leaf(const cJSON *l, unsigned li, struct cpu_template *t, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "leaf", "subleaf", "flags", "modifiers", NULL };
 	static const char *const regs[] = { "eax", "ebx", "ecx", "edx" };
@@ -133,13 +143,14 @@ static int parse_leaf(const cJSON *l, unsigned li, struct cpu_template *t, char 
 		number_member(l, "leaf", path, &leaf, err, errlen) ||
 		number_member(l, "subleaf", path, &subleaf, err, errlen))
 		return -EINVAL;
-	if (flags && (!cJSON_IsNumber(flags) || flags->valuedouble < 0 ||
-		flags->valuedouble > UINT32_MAX ||
-		flags->valuedouble != (double)(uint32_t)flags->valuedouble))
+	if (flags &&
+		(!cJSON_IsNumber(flags) || flags->valuedouble < 0 ||
+			flags->valuedouble > UINT32_MAX ||
+			flags->valuedouble != (double)(uint32_t)flags->valuedouble))
 		return bad(err, errlen, path, "flags: expected a 32-bit unsigned integer");
 	if (!cJSON_IsArray(mods))
 		return bad(err, errlen, path, "modifiers: expected an array");
-	cJSON_ArrayForEach(m, mods) {
+	cJSON_ArrayForEach (m, mods) {
 		struct cpu_cpuid_mod *c = &t->cpuid[t->nr_cpuid];
 		const char *reg;
 		unsigned r;
@@ -153,7 +164,8 @@ static int parse_leaf(const cJSON *l, unsigned li, struct cpu_template *t, char 
 		for (r = 0; r < 4 && strcmp(reg, regs[r]) != 0; r++)
 			;
 		if (r == 4)
-			return bad(err, errlen, mpath, "Invalid CPUID register. Must be one of [eax, "
+			return bad(err, errlen, mpath,
+				"Invalid CPUID register. Must be one of [eax, "
 				"ebx, ecx, edx]");
 		if (t->nr_cpuid == CPU_TEMPLATE_MAX_CPUID)
 			return bad(err, errlen, mpath, "too many CPUID modifiers");
@@ -200,14 +212,15 @@ int cpu_template_from_json(const cJSON *o, struct cpu_template *t, char *err, si
 		return -EINVAL;
 	if ((caps && !cJSON_IsArray(caps)) || (leaves && !cJSON_IsArray(leaves)) ||
 		(msrs && !cJSON_IsArray(msrs)))
-		return bad(err, errlen, "CPU template", "kvm_capabilities, cpuid_modifiers and "
+		return bad(err, errlen, "CPU template",
+			"kvm_capabilities, cpuid_modifiers and "
 			"msr_modifiers must be arrays");
 	if (parse_caps(caps, t, err, errlen))
 		return -EINVAL;
-	cJSON_ArrayForEach(e, leaves)
+	cJSON_ArrayForEach (e, leaves)
 		if (parse_leaf(e, i++, t, err, errlen))
 			return -EINVAL;
-	cJSON_ArrayForEach(e, msrs)
+	cJSON_ArrayForEach (e, msrs)
 		if (parse_msr(e, t, err, errlen))
 			return -EINVAL;
 	return 0;

@@ -73,8 +73,8 @@ static int has_leaf(const struct kvm_cpuid2 *c, uint32_t function)
 }
 
 /* Caller has checked there is room. */
-static struct kvm_cpuid_entry2 *get_or_add(struct kvm_cpuid2 *c, uint32_t function,
-	uint32_t index, uint32_t flags)
+static struct kvm_cpuid_entry2 *get_or_add(struct kvm_cpuid2 *c, uint32_t function, uint32_t index,
+	uint32_t flags)
 {
 	struct kvm_cpuid_entry2 *e = cpuid_find(c, function, index);
 
@@ -147,8 +147,7 @@ static void normalize_caches(struct kvm_cpuid2 *c, unsigned count)
 
 /* Leaf 0xb or 0x1f: subleaf 0 the SMT level (1 thread), subleaf 1 the core level (count
  * logical processors), every later subleaf invalid. EDX is the x2APIC id throughout. */
-static void normalize_topology(struct kvm_cpuid2 *c, uint32_t leaf, unsigned index,
-	unsigned count)
+static void normalize_topology(struct kvm_cpuid2 *c, uint32_t leaf, unsigned index, unsigned count)
 {
 	if (!has_leaf(c, leaf))
 		return;

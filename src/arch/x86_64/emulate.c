@@ -26,14 +26,19 @@
 #define CR0_EM (1ULL << 2)
 #define CR0_TS (1ULL << 3)
 #define CR4_OSFXSR (1ULL << 9)
-#define XSAVE_MXCSR 6              /* u32 index of MXCSR in the XSAVE legacy area */
+#define XSAVE_MXCSR 6 /* u32 index of MXCSR in the XSAVE legacy area */
 #define XSAVE_MXCSR_MASK 7
 #define MXCSR_MASK_DEFAULT 0xffbfu /* what a zero MXCSR_MASK field means (SDM 11.6.6) */
-#define INSN_MAX 15 /* longest x86 instruction */
+#define INSN_MAX 15                /* longest x86 instruction */
 #define GUEST_PAGE 4096ULL
 
 static const char *const kind_names[EMULATE_KINDS] = {
-	"int3", "clac", "stac", "fwait", "ldmxcsr", "stmxcsr",
+	"int3",
+	"clac",
+	"stac",
+	"fwait",
+	"ldmxcsr",
+	"stmxcsr",
 };
 
 static _Atomic uint64_t served[EMULATE_KINDS];
@@ -82,8 +87,8 @@ static bool has_key(const char *cmdline, const char *key, size_t keylen)
 	return false;
 }
 
-int emulate_cmdline(const char *cmdline, bool emulating, unsigned tsc_khz, char *out,
-	size_t outlen, char *err, size_t errlen)
+int emulate_cmdline(const char *cmdline, bool emulating, unsigned tsc_khz, char *out, size_t outlen,
+	char *err, size_t errlen)
 {
 	char words[sizeof(EMULATE_CMDLINE_WORDS) + sizeof(" tsc_early_khz=4294967295")];
 	char added[sizeof(words) + 1] = ""; /* each word + a space */
@@ -173,8 +178,8 @@ static int inject_exception(int vcpu_fd, unsigned vector, bool has_error_code)
 /* General register `n` in the encoding's numbering (rax, rcx, rdx, rbx, rsp, ...). */
 static uint64_t gpr(const struct kvm_regs *r, int n)
 {
-	const uint64_t by_number[16] = { r->rax, r->rcx, r->rdx, r->rbx, r->rsp, r->rbp,
-		r->rsi, r->rdi, r->r8, r->r9, r->r10, r->r11, r->r12, r->r13, r->r14, r->r15 };
+	const uint64_t by_number[16] = { r->rax, r->rcx, r->rdx, r->rbx, r->rsp, r->rbp, r->rsi,
+		r->rdi, r->r8, r->r9, r->r10, r->r11, r->r12, r->r13, r->r14, r->r15 };
 
 	return n >= 0 && n < 16 ? by_number[n] : 0;
 }
@@ -233,8 +238,8 @@ static int fault(int vcpu_fd, unsigned vector, bool has_error_code)
  * KVM_GET/SET_XSAVE (legacy area: MXCSR at byte 24, MXCSR_MASK at 28): KVM_GET/SET_FPU
  * leave MXCSR out (it reads 0 and a write is dropped). Returns 0 when done (RIP may
  * advance), 1 when a fault was raised instead, -errno when the VM cannot go on. */
-static int serve_mxcsr(struct vcpu *v, const struct guest_mem *gm,
-	const struct emulate_insn *in, const struct kvm_regs *r, const struct kvm_sregs *s)
+static int serve_mxcsr(struct vcpu *v, const struct guest_mem *gm, const struct emulate_insn *in,
+	const struct kvm_regs *r, const struct kvm_sregs *s)
 {
 	uint64_t ea = effective_address(in, r, s);
 	struct kvm_xsave xs;
@@ -340,7 +345,9 @@ bool emulate_vcpu_exit(struct vcpu *v, const struct guest_mem *gm, char *detail,
 		linear &= 0xffffffffULL;
 	n = fetch(v->fd, gm, linear, bytes, sizeof(bytes));
 	/* Fall back on the bytes KVM fetched itself, when it says it did. */
-	if (!n && (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
+	if (!n &&
+		(run->emulation_failure.flags &
+			KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
 		n = run->emulation_failure.insn_size;
 		if (n > sizeof(bytes))
 			n = sizeof(bytes);
@@ -358,8 +365,8 @@ bool emulate_vcpu_exit(struct vcpu *v, const struct guest_mem *gm, char *detail,
 		snprintf(detail, len,
 			"vcpu %u: KVM cannot emulate the instruction at rip 0x%llx (cpl %u), "
 			"bytes %s%s%s%s; ember does not serve it",
-			v->index, (unsigned long long)regs.rip, sregs.cs.dpl, hex,
-			hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
+			v->index, (unsigned long long)regs.rip, sregs.cs.dpl, hex, hint ? " (" : "",
+			hint ? hint : "", hint ? ")" : "");
 		return false;
 	}
 	note_served(v, insn.kind, regs.rip);

@@ -23,8 +23,8 @@
 _Static_assert(sizeof(size_t) >= sizeof(uint64_t), "64-bit host required");
 
 /* Check one PT_LOAD header against the file and guest memory. */
-static int check_segment(const struct guest_mem *gm, const Elf64_Phdr *ph, unsigned i,
-	size_t len, char *err, size_t errlen)
+static int check_segment(const struct guest_mem *gm, const Elf64_Phdr *ph, unsigned i, size_t len,
+	char *err, size_t errlen)
 {
 	if (ph->p_filesz > ph->p_memsz)
 		return boot_fail(err, errlen, -EINVAL,
@@ -33,23 +33,24 @@ static int check_segment(const struct guest_mem *gm, const Elf64_Phdr *ph, unsig
 	if (ph->p_offset > len || ph->p_filesz > len - ph->p_offset)
 		return boot_fail(err, errlen, -EINVAL,
 			"kernel: ELF segment %u (offset 0x%llx, 0x%llx bytes) extends past the end "
-			"of the %zu-byte file", i, (unsigned long long)ph->p_offset,
-			(unsigned long long)ph->p_filesz, len);
+			"of the %zu-byte file",
+			i, (unsigned long long)ph->p_offset, (unsigned long long)ph->p_filesz, len);
 	if (ph->p_paddr < LAYOUT_HIMEM)
 		return boot_fail(err, errlen, -EINVAL,
 			"kernel: ELF segment %u at 0x%llx lies below 1 MiB, where the boot "
-			"structures live", i, (unsigned long long)ph->p_paddr);
+			"structures live",
+			i, (unsigned long long)ph->p_paddr);
 	if (!guest_mem_ptr(gm, ph->p_paddr, ph->p_memsz))
 		return boot_fail(err, errlen, -EFAULT,
-			"kernel: ELF segment %u lies outside guest memory (0x%llx bytes at 0x%llx)", i,
-			(unsigned long long)ph->p_memsz, (unsigned long long)ph->p_paddr);
+			"kernel: ELF segment %u lies outside guest memory (0x%llx bytes at 0x%llx)",
+			i, (unsigned long long)ph->p_memsz, (unsigned long long)ph->p_paddr);
 	return 0;
 }
 
 /* The image is known to start with the ELF magic. The host is x86_64, so the
  * little-endian ELF structures are read with memcpy. */
-static int load_elf(struct guest_mem *gm, const uint8_t *img, size_t len,
-	struct x86_kernel *out, char *err, size_t errlen)
+static int load_elf(struct guest_mem *gm, const uint8_t *img, size_t len, struct x86_kernel *out,
+	char *err, size_t errlen)
 {
 	Elf64_Ehdr eh;
 	Elf64_Phdr ph;
@@ -73,24 +74,27 @@ static int load_elf(struct guest_mem *gm, const uint8_t *img, size_t len,
 	if (eh.e_ident[EI_DATA] != ELFDATA2LSB)
 		return boot_fail(err, errlen, -ENOEXEC, "kernel: ELF image is not little-endian");
 	if (eh.e_machine != EM_X86_64)
-		return boot_fail(err, errlen, -ENOEXEC,
-			"kernel: ELF machine %u is not x86_64 (%u)", eh.e_machine, EM_X86_64);
+		return boot_fail(err, errlen, -ENOEXEC, "kernel: ELF machine %u is not x86_64 (%u)",
+			eh.e_machine, EM_X86_64);
 	if (eh.e_type != ET_EXEC)
 		return boot_fail(err, errlen, -ENOEXEC,
-			"kernel: ELF type %u is not ET_EXEC (a vmlinux is an executable)", eh.e_type);
+			"kernel: ELF type %u is not ET_EXEC (a vmlinux is an executable)",
+			eh.e_type);
 	if (eh.e_phentsize != sizeof(Elf64_Phdr))
 		return boot_fail(err, errlen, -EINVAL,
 			"kernel: ELF program header size %u, expected %zu", eh.e_phentsize,
 			sizeof(Elf64_Phdr));
 	if (eh.e_phnum == 0 || eh.e_phnum == PN_XNUM)
 		return boot_fail(err, errlen, -EINVAL,
-			eh.e_phnum ? "kernel: ELF extended program header numbering is not supported"
-				   : "kernel: ELF has no program headers");
+			eh.e_phnum
+				? "kernel: ELF extended program header numbering is not supported"
+				: "kernel: ELF has no program headers");
 	/* e_phnum is 16-bit, so the product cannot overflow. */
 	if (eh.e_phoff > len || (uint64_t)eh.e_phnum * sizeof(ph) > len - eh.e_phoff)
 		return boot_fail(err, errlen, -EINVAL,
 			"kernel: ELF program headers (offset 0x%llx, %u entries) lie outside the "
-			"%zu-byte file", (unsigned long long)eh.e_phoff, eh.e_phnum, len);
+			"%zu-byte file",
+			(unsigned long long)eh.e_phoff, eh.e_phnum, len);
 
 	/* Check every segment before writing any, so a refused image leaves memory alone. */
 	for (unsigned i = 0; i < eh.e_phnum; i++) {
@@ -153,7 +157,8 @@ static int runtime_start(const uint8_t *img, uint64_t *start, char *err, size_t 
 	} else {
 		if (align == 0 || (align & (align - 1)))
 			return boot_fail(err, errlen, -EINVAL,
-				"kernel: bzImage kernel_alignment 0x%x is not a power of two", align);
+				"kernel: bzImage kernel_alignment 0x%x is not a power of two",
+				align);
 		addr = LAYOUT_HIMEM < pref ? pref : LAYOUT_HIMEM;
 		if (addr > UINT64_MAX - (align - 1))
 			return boot_fail(err, errlen, -EINVAL,
@@ -209,13 +214,15 @@ static int load_bzimage(struct guest_mem *gm, const uint8_t *img, size_t len,
 	if (setup_size >= len)
 		return boot_fail(err, errlen, -EINVAL,
 			"kernel: bzImage setup_sects %u puts the kernel at 0x%zx, past the end of the "
-			"%zu-byte file", setup_sects, setup_size, len);
+			"%zu-byte file",
+			setup_sects, setup_size, len);
 	pm_len = len - setup_size;
 	syssize = (uint64_t)get_le32(img + BP_SYSSIZE) * 16;
 	if (syssize > pm_len)
 		return boot_fail(err, errlen, -EINVAL,
 			"kernel: bzImage is truncated (syssize says 0x%llx bytes of kernel, the file "
-			"has 0x%zx)", (unsigned long long)syssize, pm_len);
+			"has 0x%zx)",
+			(unsigned long long)syssize, pm_len);
 
 	ret = runtime_start(img, &start, err, errlen);
 	if (ret)
@@ -226,16 +233,19 @@ static int load_bzimage(struct guest_mem *gm, const uint8_t *img, size_t len,
 	if (init_size == 0)
 		return boot_fail(err, errlen, -EINVAL,
 			"kernel: bzImage init_size is 0 (it must say how much RAM the kernel needs at "
-			"0x%llx to decompress)", (unsigned long long)start);
+			"0x%llx to decompress)",
+			(unsigned long long)start);
 	if (!guest_mem_ptr(gm, start, init_size))
 		return boot_fail(err, errlen, -EFAULT,
 			"kernel: bzImage needs 0x%x bytes of RAM at 0x%llx to decompress (init_size); "
-			"guest memory is too small", init_size, (unsigned long long)start);
+			"guest memory is too small",
+			init_size, (unsigned long long)start);
 	dst = guest_mem_ptr_mut(gm, LAYOUT_HIMEM, pm_len);
 	if (!dst)
 		return boot_fail(err, errlen, -EFAULT,
 			"kernel: bzImage protected-mode code (%zu bytes) does not fit in guest memory "
-			"at 1 MiB", pm_len);
+			"at 1 MiB",
+			pm_len);
 	memcpy(dst, img + setup_size, pm_len);
 
 	end = LAYOUT_HIMEM + pm_len;
@@ -284,7 +294,8 @@ int x86_initrd_load(struct guest_mem *gm, const struct x86_kernel *kernel, const
 	if (len > top || ((top - len) & ~(PAGE_SIZE - 1)) < floor)
 		return boot_fail(err, errlen, -ENOMEM,
 			"initrd: %zu bytes do not fit in low RAM between the kernel end 0x%llx and "
-			"0x%llx", len, (unsigned long long)floor, (unsigned long long)top);
+			"0x%llx",
+			len, (unsigned long long)floor, (unsigned long long)top);
 	addr = (top - len) & ~(PAGE_SIZE - 1);
 	if (guest_mem_write(gm, addr, initrd, len))
 		return boot_fail(err, errlen, -EFAULT,

@@ -131,8 +131,10 @@ static int check_caps(int kvm_fd, const struct cpu_template *t, char *err, size_
 	for (uint32_t i = 0; i < t->nr_caps; i++) {
 		if (t->caps[i].remove || ioctl(kvm_fd, KVM_CHECK_EXTENSION, t->caps[i].cap) > 0)
 			continue;
-		snprintf(err, errlen, "Failed to get CPU template: kvm_capabilities: KVM capability "
-			"%u is not supported by this host", t->caps[i].cap);
+		snprintf(err, errlen,
+			"Failed to get CPU template: kvm_capabilities: KVM capability "
+			"%u is not supported by this host",
+			t->caps[i].cap);
 		return -ENOTSUP;
 	}
 	return 0;
@@ -154,8 +156,10 @@ static int setup_template_msrs(struct vcpu *v, const struct cpu_template *t, cha
 		ret = arch_msrs_set(v->fd, idx, val, t->nr_msr);
 	}
 	if (ret)
-		snprintf(err, errlen, "vcpu %u: CPU template MSRs: %s (an MSR KVM does not let "
-			"this vCPU read or write?)", v->index, strerror(-ret));
+		snprintf(err, errlen,
+			"vcpu %u: CPU template MSRs: %s (an MSR KVM does not let "
+			"this vCPU read or write?)",
+			v->index, strerror(-ret));
 	return ret;
 }
 
@@ -186,7 +190,8 @@ static int setup_boot_msrs(struct vcpu *v, char *err, size_t errlen)
 	int ret = arch_msrs_set(v->fd, idx, val, 2);
 
 	if (ret)
-		snprintf(err, errlen, "vcpu %u: cannot set boot MSRs: %s", v->index, strerror(-ret));
+		snprintf(err, errlen, "vcpu %u: cannot set boot MSRs: %s", v->index,
+			strerror(-ret));
 	return ret;
 }
 
@@ -210,8 +215,8 @@ static int setup_boot_regs(struct vcpu *v, uint64_t entry, char *err, size_t err
 
 /* The template a vCPU gets: the custom one, or the static one (built in, parsed into
  * *owned, which the caller frees) if the host CPU is one Firecracker allows for it. */
-static int resolve_template(int kvm_fd, const struct cpu_model *model,
-	struct cpu_template **owned, const struct cpu_template **t, char *err, size_t errlen)
+static int resolve_template(int kvm_fd, const struct cpu_model *model, struct cpu_template **owned,
+	const struct cpu_template **t, char *err, size_t errlen)
 {
 	struct kvm_cpuid2 *sup;
 	char why[256];
@@ -232,8 +237,7 @@ static int resolve_template(int kvm_fd, const struct cpu_model *model,
 	*owned = malloc(sizeof(**owned));
 	if (!*owned)
 		return -ENOMEM;
-	if (cpu_template_parse(cpu_static_json(model->static_template), *owned, why,
-		    sizeof(why))) {
+	if (cpu_template_parse(cpu_static_json(model->static_template), *owned, why, sizeof(why))) {
 		snprintf(err, errlen, "static CPU template %s: %s",
 			cpu_static_name(model->static_template), why);
 		free(*owned);
@@ -347,8 +351,11 @@ int arch_boot_load(struct guest_mem *gm, const struct arch_boot_source *src, uin
 	struct x86_kernel kernel;
 	struct x86_boot_info info = { .cmdline = cmdline };
 	struct acpi_config acpi = {
-		.nr_vcpus = src->vcpus, .virtio = src->virtio, .nr_virtio = src->nr_virtio,
-		.vmgenid = true, .vmgenid_gpa = LAYOUT_VMGENID,
+		.nr_vcpus = src->vcpus,
+		.virtio = src->virtio,
+		.nr_virtio = src->nr_virtio,
+		.vmgenid = true,
+		.vmgenid_gpa = LAYOUT_VMGENID,
 		.vmgenid_gsi = LAYOUT_VMGENID_GSI,
 	};
 	void *image, *initrd;

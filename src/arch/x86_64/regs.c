@@ -7,8 +7,7 @@
 
 #include <linux/kvm.h>
 
-static void put(struct vm_reg *regs, unsigned cap, unsigned *n, const char *name,
-	uint64_t value)
+static void put(struct vm_reg *regs, unsigned cap, unsigned *n, const char *name, uint64_t value)
 {
 	if (*n < cap)
 		regs[*n] = (struct vm_reg){ .name = name, .value = value };

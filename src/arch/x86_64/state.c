@@ -36,12 +36,12 @@ static int failed(char *err, size_t errlen, const char *what, unsigned index)
 }
 
 /* A vCPU ioctl; on failure the message names it and control goes to `out`. */
-#define VCPU_IOCTL(req, ptr, what)                                                 \
-	do {                                                                \
-		if (ioctl(v->fd, req, ptr) < 0) {                           \
-			ret = failed(err, errlen, what, v->index);          \
-			goto out;                                           \
-		}                                                           \
+#define VCPU_IOCTL(req, ptr, what) \
+	do { \
+		if (ioctl(v->fd, req, ptr) < 0) { \
+			ret = failed(err, errlen, what, v->index); \
+			goto out; \
+		} \
 	} while (0)
 
 static int save_msrs(int kvm_fd, const struct vcpu *v, struct snap_writer *w, char *err,
@@ -158,13 +158,12 @@ static int set_msr_list(struct vcpu *v, const uint32_t *idx, const uint64_t *val
 	int ret = arch_msrs_set(v->fd, idx, val, n);
 
 	if (ret)
-		snprintf(err, errlen, "vcpu %u: KVM_SET_MSRS refused one of %u MSRs: %s", v->index, n,
-			strerror(-ret));
+		snprintf(err, errlen, "vcpu %u: KVM_SET_MSRS refused one of %u MSRs: %s", v->index,
+			n, strerror(-ret));
 	return ret;
 }
 
-static int restore_msrs(struct vcpu *v, const struct vcpu_image *img, char *err,
-	size_t errlen)
+static int restore_msrs(struct vcpu *v, const struct vcpu_image *img, char *err, size_t errlen)
 {
 	uint32_t *idx = malloc((img->nr_msrs + 1) * sizeof(*idx));
 	uint64_t *val = malloc((img->nr_msrs + 1) * sizeof(*val));
@@ -214,15 +213,15 @@ static void restore_tsc(struct vcpu *v, uint32_t khz)
 		return;
 	host = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
 	/* Scale only when the host differs by more than the tolerance: scaling costs. */
-	if (host > 0 && (uint64_t)llabs((long long)host - khz) * 1000000 >
+	if (host > 0 &&
+		(uint64_t)llabs((long long)host - khz) * 1000000 >
 			(uint64_t)khz * TSC_TOLERANCE_PPM &&
 		ioctl(v->fd, KVM_SET_TSC_KHZ, (unsigned long)khz) < 0)
 		log_warn("vcpu %u: cannot scale TSC to %u kHz (host %d kHz): %s", v->index, khz,
 			host, strerror(errno));
 }
 
-int arch_vcpu_restore(int kvm_fd, struct vcpu *v, struct snap_cursor *c, char *err,
-	size_t errlen)
+int arch_vcpu_restore(int kvm_fd, struct vcpu *v, struct snap_cursor *c, char *err, size_t errlen)
 {
 	struct vcpu_image img;
 	size_t xsize = xsave_size(kvm_fd);

@@ -12,15 +12,28 @@
 struct snap_cursor;
 struct snap_writer;
 
-#define STATE_MSRS_MAX 1024  /* MSRs in a vCPU section, at most */
-#define STATE_MSR_ENTRY 12   /* u32 index, u64 value */
+#define STATE_MSRS_MAX 1024 /* MSRs in a vCPU section, at most */
+#define STATE_MSR_ENTRY 12  /* u32 index, u64 value */
 
 /* Items of a vCPU section, in save order; each is stored as tag, length, bytes. */
 enum item {
-	I_MP_STATE = 1, I_REGS, I_SREGS, I_XSAVE, I_XCRS, I_DEBUGREGS, I_LAPIC, I_TSC_KHZ,
-	I_CPUID, I_MSRS, I_EVENTS,
+	I_MP_STATE = 1,
+	I_REGS,
+	I_SREGS,
+	I_XSAVE,
+	I_XCRS,
+	I_DEBUGREGS,
+	I_LAPIC,
+	I_TSC_KHZ,
+	I_CPUID,
+	I_MSRS,
+	I_EVENTS,
 	/* VM section */
-	I_PIC_MASTER = 100, I_PIC_SLAVE, I_IOAPIC, I_PIT, I_CLOCK,
+	I_PIC_MASTER = 100,
+	I_PIC_SLAVE,
+	I_IOAPIC,
+	I_PIT,
+	I_CLOCK,
 };
 
 /* The item's name for messages ("lapic", "pic slave"); "?" for an unknown tag. */
@@ -48,13 +61,13 @@ struct vcpu_image {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	const void *xsave;
-	uint32_t xsave_len;     /* at least sizeof(struct kvm_xsave) */
+	uint32_t xsave_len; /* at least sizeof(struct kvm_xsave) */
 	struct kvm_xcrs xcrs;
 	struct kvm_debugregs dregs;
 	struct kvm_lapic_state lapic;
-	uint32_t tsc_khz;       /* 0: not known when saved */
+	uint32_t tsc_khz; /* 0: not known when saved */
 	struct kvm_cpuid2 *cpuid;
-	const uint8_t *msrs;    /* nr_msrs entries of STATE_MSR_ENTRY bytes */
+	const uint8_t *msrs; /* nr_msrs entries of STATE_MSR_ENTRY bytes */
 	uint32_t nr_msrs;
 	struct kvm_vcpu_events events;
 };
@@ -62,8 +75,8 @@ struct vcpu_image {
 /* Read vCPU `index`'s section from `c` into `img`. 0, or -EINVAL / -ENOMEM with err naming
  * the item; on failure nothing is left to free. Free a parsed image with
  * state_vcpu_image_free. */
-__attribute__((warn_unused_result)) int state_vcpu_parse(struct snap_cursor *c,
-	unsigned index, struct vcpu_image *img, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int state_vcpu_parse(struct snap_cursor *c, unsigned index,
+	struct vcpu_image *img, char *err, size_t errlen);
 void state_vcpu_image_free(struct vcpu_image *img);
 
 /* The VM section: PIC master and slave, IOAPIC (each with its own chip id), PIT, clock. */
@@ -72,7 +85,7 @@ struct vm_image {
 	struct kvm_pit_state2 pit;
 	struct kvm_clock_data clock;
 };
-__attribute__((warn_unused_result)) int state_vm_parse(struct snap_cursor *c,
-	struct vm_image *img, char *err, size_t errlen);
+__attribute__((warn_unused_result)) int state_vm_parse(struct snap_cursor *c, struct vm_image *img,
+	char *err, size_t errlen);
 
 #endif

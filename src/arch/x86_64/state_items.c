@@ -8,9 +8,17 @@
 #include "ember/snapshot_file.h"
 
 static const char *const item_names[] = {
-	[I_MP_STATE] = "mp_state", [I_REGS] = "regs", [I_SREGS] = "sregs", [I_XSAVE] = "xsave",
-	[I_XCRS] = "xcrs", [I_DEBUGREGS] = "debugregs", [I_LAPIC] = "lapic",
-	[I_TSC_KHZ] = "tsc_khz", [I_CPUID] = "cpuid", [I_MSRS] = "msrs", [I_EVENTS] = "events",
+	[I_MP_STATE] = "mp_state",
+	[I_REGS] = "regs",
+	[I_SREGS] = "sregs",
+	[I_XSAVE] = "xsave",
+	[I_XCRS] = "xcrs",
+	[I_DEBUGREGS] = "debugregs",
+	[I_LAPIC] = "lapic",
+	[I_TSC_KHZ] = "tsc_khz",
+	[I_CPUID] = "cpuid",
+	[I_MSRS] = "msrs",
+	[I_EVENTS] = "events",
 };
 
 const char *state_item_name(unsigned tag)
@@ -20,8 +28,8 @@ const char *state_item_name(unsigned tag)
 
 	if (tag >= I_PIC_MASTER && tag <= I_CLOCK)
 		return vm_names[tag - I_PIC_MASTER];
-	return tag < sizeof(item_names) / sizeof(item_names[0]) && item_names[tag]
-		? item_names[tag] : "?";
+	return tag < sizeof(item_names) / sizeof(item_names[0]) && item_names[tag] ? item_names[tag]
+										   : "?";
 }
 
 int state_put_item(struct snap_writer *w, unsigned tag, const void *data, size_t len)
@@ -36,8 +44,8 @@ int state_put_item(struct snap_writer *w, unsigned tag, const void *data, size_t
 }
 
 /* The next item must carry `tag`; returns its bytes and length. */
-int state_get_item(struct snap_cursor *c, unsigned tag, const void **data, uint32_t *len,
-	char *err, size_t errlen)
+int state_get_item(struct snap_cursor *c, unsigned tag, const void **data, uint32_t *len, char *err,
+	size_t errlen)
 {
 	uint32_t t = 0, l = 0;
 

@@ -23,8 +23,7 @@ static int malformed(char *err, size_t errlen, unsigned index, const char *what)
 }
 
 /* Copied before use: items are not aligned inside the state file. */
-static int parse_cpuid(struct snap_cursor *c, struct vcpu_image *img, char *err,
-	size_t errlen)
+static int parse_cpuid(struct snap_cursor *c, struct vcpu_image *img, char *err, size_t errlen)
 {
 	const void *saved;
 	uint32_t len, nent;
@@ -47,8 +46,7 @@ static int parse_cpuid(struct snap_cursor *c, struct vcpu_image *img, char *err,
 	return 0;
 }
 
-static int parse_msrs(struct snap_cursor *c, struct vcpu_image *img, char *err,
-	size_t errlen)
+static int parse_msrs(struct snap_cursor *c, struct vcpu_image *img, char *err, size_t errlen)
 {
 	const uint8_t *p;
 	uint32_t len, n = 0;
@@ -65,8 +63,8 @@ static int parse_msrs(struct snap_cursor *c, struct vcpu_image *img, char *err,
 	return 0;
 }
 
-int state_vcpu_parse(struct snap_cursor *c, unsigned index, struct vcpu_image *img,
-	char *err, size_t errlen)
+int state_vcpu_parse(struct snap_cursor *c, unsigned index, struct vcpu_image *img, char *err,
+	size_t errlen)
 {
 	uint32_t saved_index = 0;
 	int ret;
@@ -151,8 +149,10 @@ static int check_vendor(struct vcpu_image *img, const char *host, char *err, siz
 		return -EINVAL;
 	}
 	if (strcmp(saved, host) != 0) {
-		snprintf(err, errlen, "snapshot CPU vendor %s differs from this host's %s: a "
-			"snapshot restores only on the CPU vendor it was taken on", saved, host);
+		snprintf(err, errlen,
+			"snapshot CPU vendor %s differs from this host's %s: a "
+			"snapshot restores only on the CPU vendor it was taken on",
+			saved, host);
 		return -EINVAL;
 	}
 	return 0;

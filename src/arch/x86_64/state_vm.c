@@ -41,8 +41,7 @@ int arch_vm_save(int vm_fd, struct snap_writer *w, char *err, size_t errlen)
 	return ret;
 }
 
-int arch_vm_restore(int vm_fd, struct snap_cursor *c, bool realtime, char *err,
-	size_t errlen)
+int arch_vm_restore(int vm_fd, struct snap_cursor *c, bool realtime, char *err, size_t errlen)
 {
 	struct vm_image img;
 	int ret = state_vm_parse(c, &img, err, errlen);
@@ -55,7 +54,8 @@ int arch_vm_restore(int vm_fd, struct snap_cursor *c, bool realtime, char *err,
 		/* KVM_GET_CLOCK stamps realtime only on Linux 5.16 or later and only while the
 		 * host's clocksource is the TSC (KVM's master clock): a sandbox or a VM host on
 		 * another clocksource gives none. */
-		snprintf(err, errlen, "clock_realtime: the snapshot's clock has no realtime stamp "
+		snprintf(err, errlen,
+			"clock_realtime: the snapshot's clock has no realtime stamp "
 			"(KVM gives one only when the snapshotting host's clocksource is the TSC, "
 			"Linux 5.16 or later)");
 		return -EINVAL;

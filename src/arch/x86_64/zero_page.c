@@ -29,7 +29,7 @@ static unsigned add_entry(struct x86_e820_entry *out, unsigned n, unsigned max, 
 unsigned x86_e820_build(const struct guest_mem *gm, struct x86_e820_entry *out, unsigned max)
 {
 	unsigned nr = gm->nr_regions < GUEST_MEM_MAX_REGIONS ? gm->nr_regions
-							       : GUEST_MEM_MAX_REGIONS;
+							     : GUEST_MEM_MAX_REGIONS;
 	unsigned n = 0;
 
 	/* Each region is cut at the EBDA and at 1 MiB: RAM below the EBDA, the EBDA and BIOS
@@ -42,7 +42,8 @@ unsigned x86_e820_build(const struct guest_mem *gm, struct x86_e820_entry *out, 
 		if (start < LAYOUT_HIMEM && end > LAYOUT_EBDA)
 			n = add_entry(out, n, max, start > LAYOUT_EBDA ? start : LAYOUT_EBDA,
 				LAYOUT_HIMEM, E820_RESERVED);
-		n = add_entry(out, n, max, start > LAYOUT_HIMEM ? start : LAYOUT_HIMEM, end, E820_RAM);
+		n = add_entry(out, n, max, start > LAYOUT_HIMEM ? start : LAYOUT_HIMEM, end,
+			E820_RAM);
 	}
 	return n;
 }
@@ -62,7 +63,7 @@ static int put_header(uint8_t *bp, const struct x86_kernel *kernel, size_t cmdle
 		return 0;
 	}
 	if (kernel->setup_header_len > sizeof(kernel->setup_header) ||
-	    kernel->setup_header_len < BP_CMDLINE_SIZE + 4 - BP_SETUP_SECTS)
+		kernel->setup_header_len < BP_CMDLINE_SIZE + 4 - BP_SETUP_SECTS)
 		return boot_fail(err, errlen, -EINVAL,
 			"zero page: the kernel's setup header is missing or truncated");
 	memcpy(bp + BP_SETUP_SECTS, kernel->setup_header, kernel->setup_header_len);
@@ -147,7 +148,7 @@ int x86_zero_page_setup(struct guest_mem *gm, const struct x86_kernel *kernel,
 		return boot_fail(err, errlen, -EFAULT, "cmdline: 0x%llx lies outside guest memory",
 			LAYOUT_CMDLINE);
 	if (guest_mem_write(gm, LAYOUT_ZERO_PAGE, bp, sizeof(bp)))
-		return boot_fail(err, errlen, -EFAULT, "zero page: 0x%llx lies outside guest memory",
-			LAYOUT_ZERO_PAGE);
+		return boot_fail(err, errlen, -EFAULT,
+			"zero page: 0x%llx lies outside guest memory", LAYOUT_ZERO_PAGE);
 	return 0;
 }

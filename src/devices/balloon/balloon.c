@@ -9,14 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ember/byteorder.h"
 #include "ember/balloon.h"
+#include "ember/byteorder.h"
 #include "ember/guest_mem.h"
 #include "ember/virtio.h"
 #include "ember/virtio_devices.h"
 
 #define QUEUE_SIZE 256
-#define CONFIG_SIZE 8        /* le32 num_pages, le32 actual */
+#define CONFIG_SIZE 8 /* le32 num_pages, le32 actual */
 #define MAX_BALLOONS 8
 
 /* virtio.h offers no way from a virtio_dev back to its model, so the public functions
@@ -169,7 +169,8 @@ struct virtio_dev *virtio_balloon_new(const struct virtio_env *env, uint64_t bas
 		snprintf(err, errlen, "balloon: at most %d balloon devices", MAX_BALLOONS);
 		return NULL;
 	}
-	if ((uint64_t)cfg->amount_mib * BALLOON_PAGES_PER_MIB > env->mem->total >> BALLOON_PFN_SHIFT) {
+	if ((uint64_t)cfg->amount_mib * BALLOON_PAGES_PER_MIB > env->mem->total >>
+		BALLOON_PFN_SHIFT) {
 		snprintf(err, errlen, "balloon: amount_mib %u is more than guest memory (%llu MiB)",
 			cfg->amount_mib, (unsigned long long)(env->mem->total >> 20));
 		return NULL;

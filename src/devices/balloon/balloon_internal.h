@@ -26,7 +26,7 @@ struct balloon {
 	struct ev_loop *loop;
 	ev_timer stats_timer;
 	bool deflate_on_oom, reporting;
-	uint32_t interval_s;      /* stats polling; 0 = statistics not offered */
+	uint32_t interval_s; /* stats polling; 0 = statistics not offered */
 	bool active;
 	enum role roles[NUM_QUEUES]; /* transport queue index -> role, from acked features */
 	/* Config space; written under the transport lock (config ops, or virtio_lock). */
@@ -35,7 +35,7 @@ struct balloon {
 	bool stats_held;
 	struct virtq_elem stats_elem;
 	uint64_t stats_present, stats_value[BALLOON_STAT_TAGS], stats_updates;
-	struct virtq_elem elem;   /* scratch for queue processing */
+	struct virtq_elem elem; /* scratch for queue processing */
 	uint64_t inflated, deflated, refused, malformed, discarded_bytes, discard_failed,
 		reported_bytes, bad_stats;
 	struct log_ratelimit log_rl; /* guest-caused warnings */

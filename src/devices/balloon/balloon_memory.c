@@ -36,8 +36,8 @@ static int discard_anon(void *host, uint64_t len, char *err, size_t errlen)
 
 /* Shared memfd (4 KiB or hugetlb pages): MADV_DONTNEED would only drop our page table
  * entries and leave the pages in the file, so punch them out of the file itself. */
-static int discard_shared(const struct guest_mem *gm, const struct guest_mem_region *r,
-	void *host, uint64_t gpa, uint64_t len, char *err, size_t errlen)
+static int discard_shared(const struct guest_mem *gm, const struct guest_mem_region *r, void *host,
+	uint64_t gpa, uint64_t len, char *err, size_t errlen)
 {
 	off_t off = (off_t)(r->file_offset + (gpa - r->gpa));
 

@@ -8,9 +8,21 @@
 #include "ember/guest_mem.h"
 
 static const char *const stat_names[BALLOON_STAT_TAGS] = {
-	"swap_in", "swap_out", "major_faults", "minor_faults", "free_memory", "total_memory",
-	"available_memory", "disk_caches", "hugetlb_allocations", "hugetlb_failures",
-	"oom_kill", "alloc_stall", "async_scan", "direct_scan", "async_reclaim",
+	"swap_in",
+	"swap_out",
+	"major_faults",
+	"minor_faults",
+	"free_memory",
+	"total_memory",
+	"available_memory",
+	"disk_caches",
+	"hugetlb_allocations",
+	"hugetlb_failures",
+	"oom_kill",
+	"alloc_stall",
+	"async_scan",
+	"direct_scan",
+	"async_reclaim",
 	"direct_reclaim",
 };
 

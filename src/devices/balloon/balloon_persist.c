@@ -41,25 +41,25 @@ int balloon_restore(void *dev, struct snap_cursor *c, char *err, size_t errlen)
 	int ret = 0;
 
 	/* A failed read leaves the cursor bad, so later reads fail too: check once. */
-	if (snap_get_u32(c, &version) || snap_get_u32(c, &num_pages) ||
-		snap_get_u32(c, &actual) || snap_get_u32(c, &interval) ||
-		snap_get_u32(c, &held) || snap_get_u32(c, &head) || snap_get_u64(c, &feats) ||
-		snap_get_u64(c, &updates) || snap_get_u64(c, &present))
+	if (snap_get_u32(c, &version) || snap_get_u32(c, &num_pages) || snap_get_u32(c, &actual) ||
+		snap_get_u32(c, &interval) || snap_get_u32(c, &held) || snap_get_u32(c, &head) ||
+		snap_get_u64(c, &feats) || snap_get_u64(c, &updates) || snap_get_u64(c, &present))
 		ret = -EINVAL;
 	for (unsigned i = 0; !ret && i < BALLOON_STAT_TAGS; i++)
 		if (snap_get_u64(c, &value[i]))
 			ret = -EINVAL;
 	if (ret || version != STATE_VERSION) {
-		snprintf(err, errlen, "balloon: saved state is %s", ret ? "truncated" :
-			"of an unknown version");
+		snprintf(err, errlen, "balloon: saved state is %s",
+			ret ? "truncated" : "of an unknown version");
 		return ret ? ret : -ENOTSUP;
 	}
 	if (num_pages > balloon_guest_pages(b) || held > 1 || head >= VIRTQ_MAX_SIZE ||
 		feats != balloon_features(dev) || !interval != !b->interval_s ||
 		present >> BALLOON_STAT_TAGS) {
-		snprintf(err, errlen, "balloon: saved state does not match this device (target %u pages, "
-			"features 0x%llx, interval %u s)", num_pages, (unsigned long long)feats,
-			interval);
+		snprintf(err, errlen,
+			"balloon: saved state does not match this device (target %u pages, "
+			"features 0x%llx, interval %u s)",
+			num_pages, (unsigned long long)feats, interval);
 		return -EINVAL;
 	}
 	b->num_pages = num_pages;

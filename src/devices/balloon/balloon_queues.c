@@ -9,11 +9,11 @@
 
 #include "ember/log.h"
 
-#define CHUNK_PFNS 1024      /* PFNs read from a chain at a time */
+#define CHUNK_PFNS 1024 /* PFNs read from a chain at a time */
 
 /* Guest-caused problems: rate-limited (the counters keep counting). */
-__attribute__((format(printf, 2, 3))) static void guest_warn(struct balloon *b,
-	const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void guest_warn(struct balloon *b, const char *fmt,
+	...)
 {
 	char msg[256];
 	va_list ap;

@@ -7,10 +7,10 @@
 #include <string.h>
 
 #include "block_internal.h"
+#include "ember/block.h"
 #include "ember/byteorder.h"
 #include "ember/clock.h"
 #include "ember/guest_mem.h"
-#include "ember/block.h"
 #include "ember/log.h"
 
 #define SEG_MAX (VIRTQ_MAX_SEGMENTS - 2) /* data segments: the header and status take two */
@@ -105,7 +105,8 @@ void blk_process(struct block *b)
 		}
 		io = io_get(b);
 		if (!io) {
-			log_err("block '%s': out of memory; requests wait for the next kick", b->id);
+			log_err("block '%s': out of memory; requests wait for the next kick",
+				b->id);
 			break;
 		}
 		ret = virtq_pop(q, &io->elem, err, sizeof(err));
@@ -123,7 +124,8 @@ void blk_process(struct block *b)
 			 * until the driver resets it, which reclaims every buffer. */
 			b->st.errors++;
 			io_put(b, io);
-			virtio_needs_reset(b->vd, "block: request without a device-writable status byte");
+			virtio_needs_reset(b->vd,
+				"block: request without a device-writable status byte");
 			break;
 		}
 		if (io->req.status >= 0) {
@@ -165,8 +167,9 @@ static void complete(struct block *b)
 		if (io->result) {
 			/* The guest can repeat a failing request at will. */
 			log_warn_ratelimited("block '%s': %s at sector %llu failed: %s", b->id,
-				io->req.type == VIRTIO_BLK_T_IN ? "read" :
-				io->req.type == VIRTIO_BLK_T_OUT ? "write" : "flush",
+				io->req.type == VIRTIO_BLK_T_IN            ? "read"
+					: io->req.type == VIRTIO_BLK_T_OUT ? "write"
+									   : "flush",
 				(unsigned long long)io->req.sector, strerror(-io->result));
 			finish(b, q, io, VIRTIO_BLK_S_IOERR);
 		} else {
@@ -254,7 +257,7 @@ static uint64_t blk_features(void *dev)
 {
 	struct block *b = dev;
 	uint64_t f = 1ull << VIRTIO_BLK_F_SIZE_MAX | 1ull << VIRTIO_BLK_F_SEG_MAX |
-		     1ull << VIRTIO_BLK_F_BLK_SIZE | 1ull << VIRTIO_BLK_F_FLUSH;
+		1ull << VIRTIO_BLK_F_BLK_SIZE | 1ull << VIRTIO_BLK_F_FLUSH;
 
 	return b->read_only ? f | 1ull << VIRTIO_BLK_F_RO : f;
 }
@@ -335,8 +338,7 @@ static void blk_attach(void *dev, struct virtio_dev *vd)
 	((struct block *)dev)->vd = vd;
 }
 
-static void blk_stats(void *dev, void (*put)(void *ctx, const char *key, uint64_t value),
-	void *ctx)
+static void blk_stats(void *dev, void (*put)(void *ctx, const char *key, uint64_t value), void *ctx)
 {
 	const struct block *b = dev;
 
@@ -425,7 +427,8 @@ struct virtio_dev *virtio_block_new_backend(const struct virtio_env *env, uint64
 	struct block *b = NULL;
 
 	if (!cfg->id || !cfg->path)
-		snprintf(err, errlen, "drive '%s': needs an id and a path", cfg->id ? cfg->id : "?");
+		snprintf(err, errlen, "drive '%s': needs an id and a path",
+			cfg->id ? cfg->id : "?");
 	else
 		b = block_alloc(env, cfg, be, err, errlen);
 	if (!b) {
@@ -442,7 +445,8 @@ struct virtio_dev *virtio_block_new(const struct virtio_env *env, uint64_t base,
 	struct block_backend *be;
 
 	if (!cfg->id || !cfg->path) {
-		snprintf(err, errlen, "drive '%s': needs an id and a path", cfg->id ? cfg->id : "?");
+		snprintf(err, errlen, "drive '%s': needs an id and a path",
+			cfg->id ? cfg->id : "?");
 		return NULL;
 	}
 	if (block_file_open(cfg->id, cfg->path, cfg->read_only, &be, err, errlen))

@@ -23,8 +23,7 @@ static struct block_file *to_file(struct block_backend *b)
 
 /* Carry a transfer through short reads/writes and EINTR. `iov` is copied because a
  * partial transfer has to advance into it. */
-static int transfer(int fd, uint64_t offset, const struct iovec *iov, unsigned iovcnt,
-	bool write)
+static int transfer(int fd, uint64_t offset, const struct iovec *iov, unsigned iovcnt, bool write)
 {
 	struct iovec v[VIRTQ_MAX_SEGMENTS];
 	unsigned first = 0;
@@ -151,8 +150,10 @@ int block_file_open(const char *drive_id, const char *path, bool read_only,
 		f->size = (uint64_t)st.st_size;
 	} else {
 		ret = -EINVAL;
-		snprintf(err, errlen, "drive '%s': the block device backing file %s is not a "
-			"regular file or a block device", drive_id, path);
+		snprintf(err, errlen,
+			"drive '%s': the block device backing file %s is not a "
+			"regular file or a block device",
+			drive_id, path);
 		goto err_close;
 	}
 	/* Ordinary blocking I/O from here on, as for any file opened without the flag. */

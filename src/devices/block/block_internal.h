@@ -23,7 +23,7 @@ struct blk_io {
 	struct virtq_elem elem;
 	struct blk_req req;
 	bool write_through; /* a write made durable before it is answered (no FLUSH acked) */
-	int result; /* set by the worker: 0 or -errno from the backend */
+	int result;         /* set by the worker: 0 or -errno from the backend */
 };
 
 /* A request that was done when the VM was saved but not yet in the used ring: the
@@ -49,10 +49,10 @@ struct block {
 	char serial[BLK_ID_BYTES];
 	bool read_only;
 	bool write_through; /* the driver did not ack VIRTIO_BLK_F_FLUSH */
-	uint64_t capacity; /* sectors */
+	uint64_t capacity;  /* sectors */
 	uint8_t config[BLK_CONFIG_SIZE];
 	struct rate_limiter rl;
-	ev_timer throttle; /* armed while the limiter holds the queue back */
+	ev_timer throttle;    /* armed while the limiter holds the queue back */
 	struct blk_io *spare; /* free list, grows to the most requests ever in flight */
 	/* Taken from the worker, not yet answered (save keeps them for the loop). */
 	struct blk_io *finished, **finished_tail;

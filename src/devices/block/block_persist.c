@@ -80,7 +80,6 @@ int blk_save(void *dev, struct snap_writer *w)
 	return ret;
 }
 
-
 static int get_replay(struct block *b, struct snap_cursor *c, uint32_t count)
 {
 	struct blk_saved_done *r;
@@ -115,8 +114,8 @@ static int get_replay(struct block *b, struct snap_cursor *c, uint32_t count)
 
 /* The configuration a version 1 state carried: checked against the device (built from
  * DEVICE_CONFIG, with any drive override), never used. */
-static int get_v1_config(struct block *b, struct snap_cursor *c, uint64_t *capacity,
-	char *err, size_t errlen)
+static int get_v1_config(struct block *b, struct snap_cursor *c, uint64_t *capacity, char *err,
+	size_t errlen)
 {
 	const char *path = NULL;
 	uint32_t ro = 0;
@@ -152,8 +151,8 @@ int blk_restore(void *dev, struct snap_cursor *c, char *err, size_t errlen)
 		goto malformed;
 	if (ret)
 		return ret;
-	if (snap_get_u64(c, &bb) || snap_get_u64(c, &rs.bandwidth_burst) ||
-		snap_get_u64(c, &ob) || snap_get_u64(c, &rs.ops_burst) || snap_get_u32(c, &count))
+	if (snap_get_u64(c, &bb) || snap_get_u64(c, &rs.bandwidth_burst) || snap_get_u64(c, &ob) ||
+		snap_get_u64(c, &rs.ops_burst) || snap_get_u32(c, &count))
 		goto malformed;
 	ret = get_replay(b, c, count);
 	if (ret) {

@@ -12,8 +12,8 @@
  * they are taken with guest_mem_ptr_mut and count as dirty for diff snapshots). The
  * device may not assume any framing (2.6.4): the header and the data may share a
  * descriptor, and data may span several. */
-static int slice(const struct virtq *q, const struct virtq_elem *e, unsigned first,
-	unsigned count, uint64_t off, uint64_t len, bool into_guest, struct blk_req *r)
+static int slice(const struct virtq *q, const struct virtq_elem *e, unsigned first, unsigned count,
+	uint64_t off, uint64_t len, bool into_guest, struct blk_req *r)
 {
 	for (unsigned i = first; i < first + count && len; i++) {
 		const struct virtq_seg *s = &e->segs[i];
@@ -28,8 +28,8 @@ static int slice(const struct virtq *q, const struct virtq_elem *e, unsigned fir
 		if (take > len)
 			take = len;
 		/* An iovec has no const: for a write to the disk, the worker only reads it. */
-		p = into_guest ? guest_mem_ptr_mut(q->mem, s->gpa + off, take) :
-				 (void *)guest_mem_ptr(q->mem, s->gpa + off, take);
+		p = into_guest ? guest_mem_ptr_mut(q->mem, s->gpa + off, take)
+			       : (void *)guest_mem_ptr(q->mem, s->gpa + off, take);
 		if (!p || r->iovcnt == VIRTQ_MAX_SEGMENTS)
 			return -EFAULT;
 		r->iov[r->iovcnt].iov_base = p;
@@ -122,7 +122,7 @@ int blk_req_parse(const struct virtq *q, const struct virtq_elem *e, uint64_t ca
 		if (ret <= 0)
 			return ret;
 		if (slice(q, e, 0, e->nread, BLK_REQ_HEADER, e->read_len - BLK_REQ_HEADER, false,
-			r))
+			    r))
 			return answer(r, VIRTIO_BLK_S_IOERR, "data outside guest memory");
 		if (!r->len)
 			r->status = VIRTIO_BLK_S_OK;

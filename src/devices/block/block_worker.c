@@ -21,15 +21,15 @@
  * the worker thread takes only w->lock, and never while calling the backend. */
 struct blk_worker {
 	pthread_mutex_t lock;
-	pthread_cond_t work;  /* todo list gained an entry, or stop */
-	pthread_cond_t idle;  /* todo list empty and nothing executing */
+	pthread_cond_t work; /* todo list gained an entry, or stop */
+	pthread_cond_t idle; /* todo list empty and nothing executing */
 	struct blk_io *todo, **todo_tail;
 	struct blk_io *done, **done_tail;
-	bool busy;            /* the thread is executing a request */
+	bool busy; /* the thread is executing a request */
 	bool stop;
 	struct block_backend *be;
 	const struct guest_mem *mem;
-	uint8_t *bounce;      /* BOUNCE_BYTES, allocated up front: no mmap under the filter */
+	uint8_t *bounce; /* BOUNCE_BYTES, allocated up front: no mmap under the filter */
 	pthread_t thread;
 	ev_async async;
 	struct ev_loop *loop;

@@ -45,8 +45,12 @@ void boot_timer_free(struct boot_timer *t)
 int boot_timer_attach(struct boot_timer *t, struct bus *mmio)
 {
 	struct bus_device d = {
-		.name = "boot-timer", .base = LAYOUT_BOOT_TIMER, .len = LAYOUT_BOOT_TIMER_SIZE,
-		.write = boot_timer_write, .opaque = t, .lock = &t->lock,
+		.name = "boot-timer",
+		.base = LAYOUT_BOOT_TIMER,
+		.len = LAYOUT_BOOT_TIMER_SIZE,
+		.write = boot_timer_write,
+		.opaque = t,
+		.lock = &t->lock,
 	};
 
 	return bus_register(mmio, &d);

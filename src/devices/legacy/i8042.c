@@ -10,13 +10,13 @@
 #include <unistd.h>
 
 #include "ember/bus.h"
-#include "ember/snapshot_file.h"
 #include "ember/layout.h"
+#include "ember/snapshot_file.h"
 
-#define STATUS_OBF 0x01   /* output buffer full */
-#define STATUS_SYS 0x04   /* system flag: self-test passed */
+#define STATUS_OBF 0x01      /* output buffer full */
+#define STATUS_SYS 0x04      /* system flag: self-test passed */
 #define STATUS_UNLOCKED 0x10 /* keyboard not inhibited (no "keylock") */
-#define STATUS_CMD 0x08   /* last write was a command */
+#define STATUS_CMD 0x08      /* last write was a command */
 #define CMD_READ_CTR 0x20
 #define CMD_WRITE_CTR 0x60
 #define CMD_READ_OUTP 0xd0
@@ -153,9 +153,13 @@ int i8042_attach(struct i8042 *k, struct bus *pio)
 {
 	/* One range covers 0x60..0x64; ports 0x61..0x63 (the PC speaker) read as zero. */
 	struct bus_device d = {
-		.name = "i8042", .base = LAYOUT_PORT_I8042_DATA,
+		.name = "i8042",
+		.base = LAYOUT_PORT_I8042_DATA,
 		.len = LAYOUT_PORT_I8042_CMD - LAYOUT_PORT_I8042_DATA + 1,
-		.read = i8042_read, .write = i8042_write, .opaque = k, .lock = &k->lock,
+		.read = i8042_read,
+		.write = i8042_write,
+		.opaque = k,
+		.lock = &k->lock,
 	};
 
 	return bus_register(pio, &d);
@@ -164,8 +168,8 @@ int i8042_attach(struct i8042 *k, struct bus *pio)
 void i8042_send_ctrl_alt_del(struct i8042 *k)
 {
 	/* Set-2 scan codes: Ctrl down, Alt down, Del down, then the three releases. */
-	static const uint8_t seq[] = { 0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11,
-		0xf0, 0x14 };
+	static const uint8_t seq[] = { 0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71, 0xf0, 0x11, 0xf0,
+		0x14 };
 
 	pthread_mutex_lock(&k->lock);
 	for (size_t i = 0; i < sizeof(seq); i++)
@@ -200,8 +204,8 @@ int i8042_restore(struct i8042 *k, struct snap_cursor *c, char *err, size_t errl
 	struct i8042_state st;
 
 	if (snap_get(c, &st, sizeof(st)) || st.out_len > OUTBUF) {
-		snprintf(err, errlen, "i8042: saved state is %s", c->bad ? "truncated" :
-			"malformed (output buffer overfull)");
+		snprintf(err, errlen, "i8042: saved state is %s",
+			c->bad ? "truncated" : "malformed (output buffer overfull)");
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&k->lock);

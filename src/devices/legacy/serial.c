@@ -106,8 +106,8 @@ static void serial_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 		break;
 	case R_MSR:
 		/* In loopback the modem inputs follow the outputs (DTR, RTS, OUT1, OUT2). */
-		v = (s->mcr & MCR_LOOP) ? (uint8_t)(((s->mcr & 0x0c) << 4) | ((s->mcr & 0x01) << 5) |
-							  ((s->mcr & 0x02) << 3))
+		v = (s->mcr & MCR_LOOP) ? (uint8_t)(((s->mcr & 0x0c) << 4) |
+						  ((s->mcr & 0x01) << 5) | ((s->mcr & 0x02) << 3))
 					: MSR_DEFAULT;
 		break;
 	case R_SCR:
@@ -205,8 +205,13 @@ void serial_free(struct serial *s)
 int serial_attach(struct serial *s, struct bus *pio, uint16_t base)
 {
 	struct bus_device d = {
-		.name = "serial", .base = base, .len = 8, .read = serial_read,
-		.write = serial_write, .opaque = s, .lock = &s->lock,
+		.name = "serial",
+		.base = base,
+		.len = 8,
+		.read = serial_read,
+		.write = serial_write,
+		.opaque = s,
+		.lock = &s->lock,
 	};
 
 	return bus_register(pio, &d);
@@ -269,8 +274,8 @@ int serial_restore(struct serial *s, struct snap_cursor *c, char *err, size_t er
 	struct serial_state st;
 
 	if (snap_get(c, &st, sizeof(st)) || st.rx_len > RX_FIFO) {
-		snprintf(err, errlen, "serial: saved state is %s", c->bad ? "truncated" :
-			"malformed (receive FIFO overfull)");
+		snprintf(err, errlen, "serial: saved state is %s",
+			c->bad ? "truncated" : "malformed (receive FIFO overfull)");
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&s->lock);

@@ -57,8 +57,13 @@ void sleep_ctl_free(struct sleep_ctl *c)
 int sleep_ctl_attach(struct sleep_ctl *c, struct bus *pio)
 {
 	struct bus_device d = {
-		.name = "acpi-sleep", .base = LAYOUT_PORT_SLEEP_CTL, .len = 2,
-		.read = sleep_read, .write = sleep_write, .opaque = c, .lock = &c->lock,
+		.name = "acpi-sleep",
+		.base = LAYOUT_PORT_SLEEP_CTL,
+		.len = 2,
+		.read = sleep_read,
+		.write = sleep_write,
+		.opaque = c,
+		.lock = &c->lock,
 	};
 
 	return bus_register(pio, &d);

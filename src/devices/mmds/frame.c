@@ -95,11 +95,11 @@ size_t frame_arp_reply(uint8_t *buf, size_t cap, uint32_t our_ip, const uint8_t 
 	if (cap < ETH_HLEN + ARP_LEN)
 		return 0;
 	eth_header(buf, to_mac, ETH_P_ARP);
-	put_be16(a, 1);      /* Ethernet */
+	put_be16(a, 1); /* Ethernet */
 	put_be16(a + 2, ETH_P_IP);
 	a[4] = 6;
 	a[5] = 4;
-	put_be16(a + 6, 2);  /* reply */
+	put_be16(a + 6, 2); /* reply */
 	memcpy(a + 8, mmds_mac, 6);
 	put_be32(a + 14, our_ip);
 	memcpy(a + 18, to_mac, 6);

@@ -28,7 +28,7 @@ struct span {
 
 struct req {
 	struct span url, field, hdr[H_COUNT];
-	int cur;             /* header the value being read belongs to, or -1 */
+	int cur; /* header the value being read belongs to, or -1 */
 	bool in_value;
 	bool complete;
 	bool has_body;
@@ -68,7 +68,7 @@ static int on_value(http_parser *p, const char *at, size_t n)
 		r->cur = -1;
 		for (int i = 0; i < H_COUNT; i++)
 			if (strlen(hdr_names[i]) == r->field.n &&
-			    !strncasecmp(hdr_names[i], r->field.p, r->field.n))
+				!strncasecmp(hdr_names[i], r->field.p, r->field.n))
 				r->cur = i;
 		if (r->cur >= 0)
 			r->hdr[r->cur] = (struct span){ at, 0 };
@@ -104,13 +104,20 @@ static const http_parser_settings settings = {
 static const char *reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 501: return "Not Implemented";
-	default: return "Internal Server Error";
+	case 200:
+		return "OK";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 501:
+		return "Not Implemented";
+	default:
+		return "Internal Server Error";
 	}
 }
 
@@ -122,9 +129,11 @@ static void respond(struct mmds_reply *out, int status, bool json, char *body, b
 
 	if (!body)
 		status = 500;
-	n = asprintf(&t, "HTTP/1.1 %d %s\r\nServer: ember\r\nConnection: %s\r\n%s"
-		"Content-Type: %s\r\nContent-Length: %zu\r\n\r\n%s", status, reason(status),
-		close ? "close" : "keep-alive", status == 405 ? "Allow: GET, PUT\r\n" : "",
+	n = asprintf(&t,
+		"HTTP/1.1 %d %s\r\nServer: ember\r\nConnection: %s\r\n%s"
+		"Content-Type: %s\r\nContent-Length: %zu\r\n\r\n%s",
+		status, reason(status), close ? "close" : "keep-alive",
+		status == 405 ? "Allow: GET, PUT\r\n" : "",
 		json ? "application/json" : "text/plain", body ? strlen(body) : 0,
 		body ? body : "");
 	out->text = n < 0 ? NULL : t;
@@ -149,8 +158,8 @@ static const struct span *either(const struct req *r, enum hdr a, enum hdr b)
 	return r->hdr[a].p ? &r->hdr[a] : r->hdr[b].p ? &r->hdr[b] : NULL;
 }
 
-static int put_token(struct mmds *m, const struct req *r, const struct span *path,
-	uint64_t now, char **body)
+static int put_token(struct mmds *m, const struct req *r, const struct span *path, uint64_t now,
+	char **body)
 {
 	static const char want[] = "/latest/api/token";
 	const struct span *ttl = either(r, H_TTL, H_TTL_AWS);
@@ -163,12 +172,12 @@ static int put_token(struct mmds *m, const struct req *r, const struct span *pat
 	}
 	if (r->hdr[H_FORWARDED].p) {
 		*body = strdup("Invalid header. Reason: Unsupported header name. Key: "
-			"X-Forwarded-For");
+			       "X-Forwarded-For");
 		return 400;
 	}
 	if (!ttl) {
 		*body = strdup("Token time to live value not found. Use `X-metadata-token-ttl-"
-			"seconds` header to specify the token's lifetime.");
+			       "seconds` header to specify the token's lifetime.");
 		return 400;
 	}
 	for (size_t i = 0; i < ttl->n && v <= MMDS_TTL_MAX; i++)
@@ -196,7 +205,7 @@ static int get(struct mmds *m, const struct req *r, const struct span *path, uin
 
 	if (m->version == MMDS_V2 && !tok) {
 		*body = strdup("No MMDS token provided. Use `X-metadata-token` header to specify "
-			"the session token.");
+			       "the session token.");
 		return 401;
 	}
 	if (m->version == MMDS_V2 && !mmds_token_valid(m, tok->p, tok->n, now)) {

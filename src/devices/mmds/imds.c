@@ -83,12 +83,12 @@ static char *imds_text(const cJSON *v, int *status)
 		*status = 501;
 		return strdup("Cannot retrieve value. The value has an invalid format.");
 	}
-	cJSON_ArrayForEach(e, v)
+	cJSON_ArrayForEach (e, v)
 		n += strlen(e->string) + 2;
 	s = malloc(n);
 	if (!s)
 		return NULL;
-	cJSON_ArrayForEach(e, v) {
+	cJSON_ArrayForEach (e, v) {
 		size_t k = strlen(e->string);
 		if (o)
 			s[o++] = '\n';

@@ -52,13 +52,13 @@ uint32_t csum_pseudo(uint32_t src, uint32_t dst, size_t len);
 
 /* A TCP segment as received (validated) or to be sent. */
 struct tcp_seg {
-	uint8_t mac[6];         /* the guest's (source on input, destination on output) */
-	uint32_t ip;            /* the guest's address */
+	uint8_t mac[6]; /* the guest's (source on input, destination on output) */
+	uint32_t ip;    /* the guest's address */
 	uint16_t port, our_port;
 	uint32_t seq, ack;
 	uint8_t flags;
 	uint16_t window;
-	uint16_t mss;           /* SYN option; 0 if absent / not sent */
+	uint16_t mss; /* SYN option; 0 if absent / not sent */
 	const uint8_t *data;
 	size_t len;
 };
@@ -81,8 +81,7 @@ void tcp_table_clear(struct tcp_table *t);
 void tcp_input(struct tcp_table *t, const struct tcp_seg *seg, uint64_t now_ns,
 	struct mmds_stats *st);
 /* The next segment to send into *seg (data points into the table): true if there is one. */
-bool tcp_output(struct tcp_table *t, struct tcp_seg *seg, uint64_t now_ns,
-	struct mmds_stats *st);
+bool tcp_output(struct tcp_table *t, struct tcp_seg *seg, uint64_t now_ns, struct mmds_stats *st);
 uint64_t tcp_deadline(const struct tcp_table *t);
 void tcp_tick(struct tcp_table *t, uint64_t now_ns, struct mmds_stats *st);
 
@@ -91,7 +90,6 @@ void tcp_tick(struct tcp_table *t, uint64_t now_ns, struct mmds_stats *st);
 /* The value at `path` ("/latest/meta-data", query removed) rendered as JSON or IMDS text
  * into *body (malloc'd): 200, 404 (no such value), 501 (IMDS cannot show that type). On
  * an error status *body holds the message. -ENOMEM if memory ran out. */
-int imds_render(const cJSON *root, const char *path, size_t path_len, bool json,
-	char **body);
+int imds_render(const cJSON *root, const char *path, size_t path_len, bool json, char **body);
 
 #endif

@@ -56,17 +56,37 @@ const struct mmds_stats *mmds_stack_stats(const struct mmds_stack *s)
 	return &s->st;
 }
 
-#define STAT(name) { "mmds_" #name, offsetof(struct mmds_stats, name) }
+#define STAT(name) \
+	{ \
+		"mmds_" #name, offsetof(struct mmds_stats, name) \
+	}
 static const struct {
 	const char *key;
 	size_t off;
 } stat_names[] = {
-	STAT(rx_frames), STAT(rx_arp), STAT(rx_tcp), STAT(rx_bad_eth), STAT(rx_bad_arp),
-	STAT(rx_bad_ip), STAT(rx_bad_csum), STAT(rx_fragments), STAT(rx_not_tcp),
-	STAT(rx_bad_tcp), STAT(rx_unexpected), STAT(rx_out_of_window), STAT(tx_frames),
-	STAT(tx_bytes), STAT(tx_resets), STAT(tx_retransmits), STAT(conns_created),
-	STAT(conns_refused), STAT(conns_closed), STAT(conns_timed_out), STAT(http_requests),
-	STAT(http_errors), STAT(dropped_replies),
+	STAT(rx_frames),
+	STAT(rx_arp),
+	STAT(rx_tcp),
+	STAT(rx_bad_eth),
+	STAT(rx_bad_arp),
+	STAT(rx_bad_ip),
+	STAT(rx_bad_csum),
+	STAT(rx_fragments),
+	STAT(rx_not_tcp),
+	STAT(rx_bad_tcp),
+	STAT(rx_unexpected),
+	STAT(rx_out_of_window),
+	STAT(tx_frames),
+	STAT(tx_bytes),
+	STAT(tx_resets),
+	STAT(tx_retransmits),
+	STAT(conns_created),
+	STAT(conns_refused),
+	STAT(conns_closed),
+	STAT(conns_timed_out),
+	STAT(http_requests),
+	STAT(http_errors),
+	STAT(dropped_replies),
 };
 
 void mmds_stats_put(const struct mmds_stats *st,
@@ -91,7 +111,7 @@ static void arp_input(struct mmds_stack *s, const uint8_t *a)
 
 	s->st.rx_arp++;
 	if (get_be16(a) != 1 || get_be16(a + 2) != ETH_P_IP || a[4] != 6 || a[5] != 4 ||
-	    (a[8] & 1)) {
+		(a[8] & 1)) {
 		s->st.rx_bad_arp++;
 		return;
 	}

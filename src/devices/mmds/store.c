@@ -151,7 +151,8 @@ int mmds_load_file(struct mmds *m, const char *path, char *err, size_t errlen)
 	buf = malloc((size_t)st.st_size + 1);
 	n = buf ? read(fd, buf, (size_t)st.st_size) : -1;
 	if (n != st.st_size) {
-		snprintf(err, errlen, "metadata %s: %s", path, buf ? "short read" : "out of memory");
+		snprintf(err, errlen, "metadata %s: %s", path,
+			buf ? "short read" : "out of memory");
 		ret = -EIO;
 		goto out;
 	}

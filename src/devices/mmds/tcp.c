@@ -10,12 +10,12 @@
 
 #define MMDS_PORT 80
 #define MAX_CONNS 30
-#define MAX_CTL 32              /* resets and last ACKs waiting to go out */
-#define RX_BUF 4096             /* request bytes a connection holds: the receive window */
-#define RTO_NS 200000000ull     /* first retransmission after 200 ms, then doubled */
+#define MAX_CTL 32          /* resets and last ACKs waiting to go out */
+#define RX_BUF 4096         /* request bytes a connection holds: the receive window */
+#define RTO_NS 200000000ull /* first retransmission after 200 ms, then doubled */
 #define RTO_MAX_NS 3000000000ull
 #define MAX_RETRIES 7
-#define DEFAULT_MSS 536         /* RFC 9293 when the SYN names none */
+#define DEFAULT_MSS 536 /* RFC 9293 when the SYN names none */
 
 enum conn_state { C_FREE, C_SYN_RCVD, C_OPEN };
 
@@ -27,10 +27,10 @@ struct conn {
 	uint32_t iss, irs, snd_una, snd_nxt, rcv_nxt;
 	uint16_t peer_wnd, mss;
 	bool need_ack, fin_rcvd, fin_sent, close_after, probe;
-	struct mmds_reply reply;  /* the answer being sent (text NULL: none) */
-	uint32_t reply_seq;       /* sequence number of reply.text[0] */
-	uint64_t rto_at, rto_ns;  /* retransmission timer (0: off) */
-	uint64_t idle_at;         /* reset if the guest sends nothing on it until then */
+	struct mmds_reply reply; /* the answer being sent (text NULL: none) */
+	uint32_t reply_seq;      /* sequence number of reply.text[0] */
+	uint64_t rto_at, rto_ns; /* retransmission timer (0: off) */
+	uint64_t idle_at;        /* reset if the guest sends nothing on it until then */
 	unsigned retries;
 	size_t rx_len;
 	char rx[RX_BUF];
@@ -91,8 +91,12 @@ static void ctl(struct tcp_table *t, const struct tcp_seg *to, uint32_t seq, uin
 		return;
 	}
 	s = &t->ctl[t->nr_ctl++];
-	*s = (struct tcp_seg){ .ip = to->ip, .port = to->port, .our_port = to->our_port,
-		.seq = seq, .ack = ack, .flags = flags };
+	*s = (struct tcp_seg){ .ip = to->ip,
+		.port = to->port,
+		.our_port = to->our_port,
+		.seq = seq,
+		.ack = ack,
+		.flags = flags };
 	memcpy(s->mac, to->mac, 6);
 	if (flags & TCP_RST)
 		st->tx_resets++;
@@ -104,8 +108,10 @@ static void reset_for(struct tcp_table *t, const struct tcp_seg *seg, struct mmd
 	if (seg->flags & TCP_ACK)
 		ctl(t, seg, seg->ack, 0, TCP_RST, st);
 	else
-		ctl(t, seg, 0, seg->seq + (uint32_t)seg->len + !!(seg->flags & TCP_SYN) +
-			!!(seg->flags & TCP_FIN), TCP_RST | TCP_ACK, st);
+		ctl(t, seg, 0,
+			seg->seq + (uint32_t)seg->len + !!(seg->flags & TCP_SYN) +
+				!!(seg->flags & TCP_FIN),
+			TCP_RST | TCP_ACK, st);
 }
 
 /* Give up on a connection: a reset tells the guest, and the slot is free again. */
@@ -251,8 +257,7 @@ static bool take_data(struct conn *c, const struct tcp_seg *seg, struct mmds_sta
 	return true;
 }
 
-void tcp_input(struct tcp_table *t, const struct tcp_seg *seg, uint64_t now,
-	struct mmds_stats *st)
+void tcp_input(struct tcp_table *t, const struct tcp_seg *seg, uint64_t now, struct mmds_stats *st)
 {
 	struct conn *c = find(t, seg->ip, seg->port);
 
@@ -333,8 +338,12 @@ static bool conn_output(struct conn *c, struct tcp_seg *s, uint64_t now)
 	uint32_t in_flight = c->snd_nxt - c->snd_una;
 	size_t off, avail, n;
 
-	*s = (struct tcp_seg){ .ip = c->ip, .port = c->port, .our_port = MMDS_PORT,
-		.ack = c->rcv_nxt, .flags = TCP_ACK, .window = (uint16_t)(RX_BUF - c->rx_len) };
+	*s = (struct tcp_seg){ .ip = c->ip,
+		.port = c->port,
+		.our_port = MMDS_PORT,
+		.ack = c->rcv_nxt,
+		.flags = TCP_ACK,
+		.window = (uint16_t)(RX_BUF - c->rx_len) };
 	memcpy(s->mac, c->mac, 6);
 	if (c->state == C_SYN_RCVD) {
 		if (c->snd_nxt != c->iss)
@@ -371,7 +380,7 @@ static bool conn_output(struct conn *c, struct tcp_seg *s, uint64_t now)
 	}
 	/* Close when the reply said so, or when the peer closed and nothing is left. */
 	if (!c->fin_sent && (!c->reply.text || c->snd_nxt == reply_end(c)) &&
-	    (c->close_after || (c->fin_rcvd && !c->reply.text))) {
+		(c->close_after || (c->fin_rcvd && !c->reply.text))) {
 		s->flags |= TCP_FIN;
 		c->fin_sent = true;
 		c->snd_nxt++;
@@ -386,8 +395,7 @@ static bool conn_output(struct conn *c, struct tcp_seg *s, uint64_t now)
 	return false;
 }
 
-bool tcp_output(struct tcp_table *t, struct tcp_seg *seg, uint64_t now,
-	struct mmds_stats *st)
+bool tcp_output(struct tcp_table *t, struct tcp_seg *seg, uint64_t now, struct mmds_stats *st)
 {
 	(void)st;
 	if (t->nr_ctl) {

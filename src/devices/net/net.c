@@ -18,7 +18,7 @@
 
 #define QUEUE_SIZE 256
 #define CONFIG_SIZE 6 /* mac */
-#define RX_BURST 256 /* frames per tap wake-up before the loop gets a turn */
+#define RX_BURST 256  /* frames per tap wake-up before the loop gets a turn */
 
 /* virtio_net_hdr_v1: flags u8, gso_type u8, hdr_len, gso_size, csum_start, csum_offset,
  * num_buffers (le16 each). */
@@ -138,7 +138,7 @@ static void rx_pump(struct net_dev *n)
 			break;
 		}
 		if (virtq_write(q, &e, 0, n->rx_frame, n->rx_len) != (long)n->rx_len ||
-		    virtq_push(q, &e, (uint32_t)n->rx_len) < 0) {
+			virtq_push(q, &e, (uint32_t)n->rx_len) < 0) {
 			virtio_needs_reset(n->vd, "rx: buffer not writable");
 			more = false;
 			break;
@@ -197,11 +197,12 @@ static void tx_pump(struct net_dev *n)
 			} else {
 				/* No offloads negotiated: the guest's header carries nothing. */
 				memset(n->tx_frame, 0, NET_HDR_SIZE);
-				if (n->mmds && mmds_stack_input(n->mmds, n->tx_frame + NET_HDR_SIZE,
+				if (n->mmds &&
+					mmds_stack_input(n->mmds, n->tx_frame + NET_HDR_SIZE,
 						e.read_len - NET_HDR_SIZE, mono_ns())) {
 					mmds_in = true; /* MMDS's: answered, not sent on */
 				} else if (write(n->fd, n->tx_frame, e.read_len) ==
-					   (ssize_t)e.read_len) {
+					(ssize_t)e.read_len) {
 					n->st.tx_packets++;
 					n->st.tx_bytes += e.read_len - NET_HDR_SIZE;
 				} else {
@@ -343,8 +344,7 @@ static void attach(void *dev, struct virtio_dev *vd)
 	((struct net_dev *)dev)->vd = vd;
 }
 
-static void stats(void *dev, void (*put)(void *ctx, const char *key, uint64_t value),
-	void *ctx)
+static void stats(void *dev, void (*put)(void *ctx, const char *key, uint64_t value), void *ctx)
 {
 	const struct net_dev *n = dev;
 
@@ -382,8 +382,8 @@ const struct virtio_dev_ops net_ops = {
 
 /* `rl` with the update `u` applied, into *out; the original is left as it is. */
 static int updated(const struct net_dev *n, const struct rate_limiter *rl,
-	const struct rate_limit_update *u, const char *what, struct rate_limiter *out,
-	char *err, size_t errlen)
+	const struct rate_limit_update *u, const char *what, struct rate_limiter *out, char *err,
+	size_t errlen)
 {
 	char why[160];
 
@@ -430,8 +430,8 @@ int virtio_net_set_limits(struct virtio_dev *vd, const struct rate_limit_update 
 	return ret;
 }
 
-static int init_limiter(struct rate_limiter *rl, const struct rate_limit *limit,
-	const char *id, const char *what, char *err, size_t errlen)
+static int init_limiter(struct rate_limiter *rl, const struct rate_limit *limit, const char *id,
+	const char *what, char *err, size_t errlen)
 {
 	char why[160];
 
@@ -442,8 +442,8 @@ static int init_limiter(struct rate_limiter *rl, const struct rate_limit *limit,
 	return 0;
 }
 
-struct net_dev *net_dev_new(struct ev_loop *loop, const struct net_config *cfg,
-	struct mmds *store, int fd, char *err, size_t errlen)
+struct net_dev *net_dev_new(struct ev_loop *loop, const struct net_config *cfg, struct mmds *store,
+	int fd, char *err, size_t errlen)
 {
 	const char *id = cfg->id ? cfg->id : "";
 	struct net_dev *n = calloc(1, sizeof(*n));
@@ -472,7 +472,7 @@ struct net_dev *net_dev_new(struct ev_loop *loop, const struct net_config *cfg,
 		goto err_destroy;
 	}
 	if (init_limiter(&n->rx_rl, &cfg->rx_limit, id, "rx_rate_limiter", err, errlen) ||
-	    init_limiter(&n->tx_rl, &cfg->tx_limit, id, "tx_rate_limiter", err, errlen))
+		init_limiter(&n->tx_rl, &cfg->tx_limit, id, "tx_rate_limiter", err, errlen))
 		goto err_destroy;
 	if (cfg->mmds.enabled && (ret = net_mmds_enable(n, &cfg->mmds))) {
 		snprintf(err, errlen, "net '%s': mmds: %s", id,

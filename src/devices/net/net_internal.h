@@ -22,8 +22,8 @@ enum { RXQ, TXQ, NUM_QUEUES };
 #define FRAME_BUF (NET_HDR_SIZE + NET_MAX_FRAME)
 
 struct net_stats {
-	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes, rx_dropped, tx_dropped,
-		tx_malformed, rx_throttled, tx_throttled;
+	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes, rx_dropped, tx_dropped, tx_malformed,
+		rx_throttled, tx_throttled;
 };
 
 struct net_dev {
@@ -34,18 +34,18 @@ struct net_dev {
 	bool has_mac;
 	bool active;
 	int fd;
-	ev_io rx_w;             /* tap readable; active only while a frame could go on */
+	ev_io rx_w; /* tap readable; active only while a frame could go on */
 	ev_timer rx_throttle_w, tx_throttle_w;
 	struct rate_limiter rx_rl, tx_rl;
-	bool rx_held;           /* rx_frame holds a frame the guest had no buffer for */
+	bool rx_held; /* rx_frame holds a frame the guest had no buffer for */
 	size_t rx_len;
 	struct net_stats st;
 	/* MMDS on this interface (NULL: off): the guest's frames for it stop here, its
 	 * answers go into the rx queue before anything from the tap. */
 	struct mmds_stack *mmds;
-	struct mmds *store;     /* where MMDS answers come from (virtio_env.mmds), or NULL */
+	struct mmds *store; /* where MMDS answers come from (virtio_env.mmds), or NULL */
 	struct net_mmds_config mmds_cfg;
-	ev_timer mmds_w;        /* the stack's retransmission timer */
+	ev_timer mmds_w; /* the stack's retransmission timer */
 	uint8_t rx_frame[FRAME_BUF];
 	uint8_t tx_frame[FRAME_BUF];
 };

@@ -63,8 +63,9 @@ int net_save(void *dev, struct snap_writer *w)
 	if (!ret)
 		ret = put_limiter(w, &n->tx_rl);
 	if (!ret)
-		ret = snap_put_u32(w, (n->mmds ? MMDS_ON : 0) |
-			(n->mmds && n->mmds_cfg.imds_compat ? MMDS_IMDS_COMPAT : 0));
+		ret = snap_put_u32(w,
+			(n->mmds ? MMDS_ON : 0) |
+				(n->mmds && n->mmds_cfg.imds_compat ? MMDS_IMDS_COMPAT : 0));
 	if (!ret)
 		ret = snap_put_u32(w, n->mmds ? n->mmds_cfg.ipv4 : 0);
 	if (!ret)
@@ -79,8 +80,8 @@ static int restore_mmds(struct net_dev *n, struct snap_cursor *c, char *err, siz
 	uint32_t flags = 0, ip = 0, version = 0;
 
 	if (snap_get_u32(c, &flags) || snap_get_u32(c, &ip) || snap_get_u32(c, &version) ||
-	    (flags & ~(MMDS_ON | MMDS_IMDS_COMPAT)) ||
-	    ((flags & MMDS_ON) && version != 1 && version != 2)) {
+		(flags & ~(MMDS_ON | MMDS_IMDS_COMPAT)) ||
+		((flags & MMDS_ON) && version != 1 && version != 2)) {
 		snprintf(err, errlen, "net '%s': the snapshot's MMDS configuration is malformed",
 			n->id);
 		return -EINVAL;
@@ -90,7 +91,9 @@ static int restore_mmds(struct net_dev *n, struct snap_cursor *c, char *err, siz
 		n->mmds = NULL;
 		return 0;
 	}
-	cfg = (struct net_mmds_config){ .enabled = true, .ipv4 = ip, .version = version,
+	cfg = (struct net_mmds_config){ .enabled = true,
+		.ipv4 = ip,
+		.version = version,
 		.imds_compat = flags & MMDS_IMDS_COMPAT };
 	if (net_mmds_enable(n, &cfg)) {
 		snprintf(err, errlen, "net '%s': cannot answer MMDS again (out of memory)", n->id);
@@ -107,7 +110,7 @@ static int get_old_config(struct net_dev *n, struct snap_cursor *c, char *err, s
 	uint8_t mac[8];
 
 	if (snap_get_str(c, &id, STATE_STR_MAX) || snap_get_str(c, &tap, STATE_STR_MAX) ||
-	    snap_get(c, mac, sizeof(mac)))
+		snap_get(c, mac, sizeof(mac)))
 		return -EINVAL;
 	if (!id || strcmp(id, n->id) != 0) {
 		snprintf(err, errlen, "net '%s': the snapshot holds interface '%s'", n->id,

@@ -200,8 +200,7 @@ static void rng_attach(void *dev, struct virtio_dev *vd)
 	r->vd = vd;
 }
 
-static void rng_stats(void *dev, void (*put)(void *ctx, const char *key, uint64_t value),
-	void *ctx)
+static void rng_stats(void *dev, void (*put)(void *ctx, const char *key, uint64_t value), void *ctx)
 {
 	struct rng *r = dev;
 

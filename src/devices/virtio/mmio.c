@@ -59,8 +59,8 @@ void mmio_apply_pending(struct virtio_dev *vd)
 	if ((pending & PENDING_RESET) && vd->ops->reset)
 		vd->ops->reset(vd->dev);
 	if (!(pending & PENDING_ACTIVATE) || vd->activated ||
-	    (vd->status & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_NEEDS_RESET)) !=
-		    VIRTIO_STATUS_DRIVER_OK)
+		(vd->status & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_NEEDS_RESET)) !=
+			VIRTIO_STATUS_DRIVER_OK)
 		return;
 	mmio_queues_start(vd, false);
 	if (vd->ops->activate && vd->ops->activate(vd->dev, vd->acked)) {
@@ -85,7 +85,7 @@ static void resume_yielded(struct virtio_dev *vd)
 	vd->yielded = 0;
 	for (unsigned i = 0; i < vd->ops->num_queues; i++)
 		if ((again & (1u << i)) && vd->activated && vd->queues[i].q.ready &&
-		    vd->ops->queue_notify)
+			vd->ops->queue_notify)
 			vd->ops->queue_notify(vd->dev, i);
 }
 
@@ -127,7 +127,9 @@ static void on_kick(struct ev_loop *loop, ev_io *w, int revents)
 static int ioeventfd(struct virtio_dev *vd, unsigned i, bool assign)
 {
 	struct kvm_ioeventfd io = {
-		.datamatch = i, .addr = vd->base + REG_QUEUE_NOTIFY, .len = 4,
+		.datamatch = i,
+		.addr = vd->base + REG_QUEUE_NOTIFY,
+		.len = 4,
 		.fd = vd->queues[i].kick_fd,
 		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
 	};
@@ -137,7 +139,8 @@ static int ioeventfd(struct virtio_dev *vd, unsigned i, bool assign)
 
 static int irqfd(struct virtio_dev *vd, bool assign)
 {
-	struct kvm_irqfd irq = { .fd = (uint32_t)vd->irq_fd, .gsi = vd->gsi,
+	struct kvm_irqfd irq = { .fd = (uint32_t)vd->irq_fd,
+		.gsi = vd->gsi,
 		.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN };
 
 	return ioctl(vd->vm_fd, KVM_IRQFD, &irq) < 0 ? -errno : 0;
@@ -148,9 +151,11 @@ static int check_ops(const struct virtio_dev_ops *ops, char *err, size_t errlen)
 	uint16_t m = ops->queue_max_size;
 
 	if (ops->num_queues == 0 || ops->num_queues > VIRTIO_MAX_QUEUES || m == 0 ||
-	    m > VIRTQ_MAX_SIZE || (m & (m - 1)) || ops->config_size > CONFIG_SPACE_MAX) {
-		snprintf(err, errlen, "virtio-%s: bad device description (queues %u, size %u, "
-			"config %u bytes)", ops->kind, ops->num_queues, m, ops->config_size);
+		m > VIRTQ_MAX_SIZE || (m & (m - 1)) || ops->config_size > CONFIG_SPACE_MAX) {
+		snprintf(err, errlen,
+			"virtio-%s: bad device description (queues %u, size %u, "
+			"config %u bytes)",
+			ops->kind, ops->num_queues, m, ops->config_size);
 		return -EINVAL;
 	}
 	return 0;
@@ -158,9 +163,13 @@ static int check_ops(const struct virtio_dev_ops *ops, char *err, size_t errlen)
 
 static int wire(struct virtio_dev *vd, const struct virtio_env *env, char *err, size_t errlen)
 {
-	struct bus_device bd = { .name = vd->name, .base = vd->base,
-		.len = LAYOUT_VIRTIO_MMIO_SIZE, .read = mmio_read, .write = mmio_write,
-		.opaque = vd, .lock = &vd->lock };
+	struct bus_device bd = { .name = vd->name,
+		.base = vd->base,
+		.len = LAYOUT_VIRTIO_MMIO_SIZE,
+		.read = mmio_read,
+		.write = mmio_write,
+		.opaque = vd,
+		.lock = &vd->lock };
 	int ret;
 
 	vd->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -300,8 +309,8 @@ const char *virtio_kind(const struct virtio_dev *vd)
 	return vd->ops->kind;
 }
 
-void virtio_stats(struct virtio_dev *vd, void (*put)(void *ctx, const char *key,
-	uint64_t value), void *ctx)
+void virtio_stats(struct virtio_dev *vd, void (*put)(void *ctx, const char *key, uint64_t value),
+	void *ctx)
 {
 	uint64_t kicks, irqs, resets;
 

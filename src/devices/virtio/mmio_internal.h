@@ -61,12 +61,12 @@
 
 /* One queue: the driver's registers, and the live view the model pops. */
 struct vq {
-	struct virtq q;  /* q.ready only while the device is live */
-	uint16_t num;    /* QueueNum */
-	bool ready;      /* QueueReady */
+	struct virtq q; /* q.ready only while the device is live */
+	uint16_t num;   /* QueueNum */
+	bool ready;     /* QueueReady */
 	uint64_t desc, avail, used;
-	int kick_fd;     /* eventfd: KVM_IOEVENTFD on QueueNotify, datamatch = index */
-	bool ioeventfd;  /* kick_fd is registered with KVM */
+	int kick_fd;    /* eventfd: KVM_IOEVENTFD on QueueNotify, datamatch = index */
+	bool ioeventfd; /* kick_fd is registered with KVM */
 	ev_io kick;
 	struct virtio_dev *vd;
 };
@@ -80,10 +80,10 @@ struct virtio_dev {
 	int vm_fd;
 	uint64_t base;
 	uint32_t gsi;
-	char name[48];  /* "virtio-rng@0xd0001000": bus name, log prefix */
-	int irq_fd;     /* eventfd: KVM_IRQFD on gsi */
+	char name[48]; /* "virtio-rng@0xd0001000": bus name, log prefix */
+	int irq_fd;    /* eventfd: KVM_IRQFD on gsi */
 	bool irqfd;
-	ev_async wake;  /* vCPU thread -> control thread: `pending` has work */
+	ev_async wake; /* vCPU thread -> control thread: `pending` has work */
 
 	/* Register file. */
 	uint32_t status, isr, generation;

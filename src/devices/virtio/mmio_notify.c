@@ -34,8 +34,8 @@ static void queues_stop(struct virtio_dev *vd)
 void virtio_needs_reset(struct virtio_dev *vd, const char *why)
 {
 	vd->needs_reset_count++;
-	log_ratelimited_at(&vd->log_rl, LOG_WARN, __FILE__, __LINE__,
-		"%s: device needs reset: %s", vd->name, why);
+	log_ratelimited_at(&vd->log_rl, LOG_WARN, __FILE__, __LINE__, "%s: device needs reset: %s",
+		vd->name, why);
 	if (vd->status & VIRTIO_STATUS_NEEDS_RESET)
 		return;
 	vd->status |= VIRTIO_STATUS_NEEDS_RESET;
@@ -88,8 +88,12 @@ void virtio_unlock(struct virtio_dev *vd)
 int mmio_queue_check(const struct virtio_dev *vd, unsigned i, char *err, size_t errlen)
 {
 	const struct vq *v = &vd->queues[i];
-	struct virtq q = { .size = v->num, .max_size = vd->ops->queue_max_size,
-		.desc_gpa = v->desc, .avail_gpa = v->avail, .used_gpa = v->used, .mem = vd->mem };
+	struct virtq q = { .size = v->num,
+		.max_size = vd->ops->queue_max_size,
+		.desc_gpa = v->desc,
+		.avail_gpa = v->avail,
+		.used_gpa = v->used,
+		.mem = vd->mem };
 	char why[160];
 	int ret = virtq_validate(&q, why, sizeof(why));
 

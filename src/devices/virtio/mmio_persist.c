@@ -84,26 +84,36 @@ static int check_state(const struct virtio_dev *vd, const struct transport_state
 		return -ENOTSUP;
 	}
 	if (st->device_id != vd->ops->device_id || st->num_queues != vd->ops->num_queues) {
-		snprintf(err, errlen, "%s: saved state is of device id %u with %u queues, not %u "
-			"with %u", vd->name, st->device_id, st->num_queues, vd->ops->device_id,
+		snprintf(err, errlen,
+			"%s: saved state is of device id %u with %u queues, not %u "
+			"with %u",
+			vd->name, st->device_id, st->num_queues, vd->ops->device_id,
 			vd->ops->num_queues);
 		return -EINVAL;
 	}
-	if ((st->status & ~VIRTIO_STATUS_ALL) || (st->isr & ~(VIRTIO_ISR_QUEUE | VIRTIO_ISR_CONFIG)) ||
-	    (st->flags & ~(FLAG_ACTIVATED | FLAG_ACKED_UNKNOWN))) {
-		snprintf(err, errlen, "%s: saved status 0x%x, interrupt status 0x%x or flags 0x%x "
-			"are not valid", vd->name, st->status, st->isr, st->flags);
+	if ((st->status & ~VIRTIO_STATUS_ALL) ||
+		(st->isr & ~(VIRTIO_ISR_QUEUE | VIRTIO_ISR_CONFIG)) ||
+		(st->flags & ~(FLAG_ACTIVATED | FLAG_ACKED_UNKNOWN))) {
+		snprintf(err, errlen,
+			"%s: saved status 0x%x, interrupt status 0x%x or flags 0x%x "
+			"are not valid",
+			vd->name, st->status, st->isr, st->flags);
 		return -EINVAL;
 	}
 	if (st->acked & ~vd->offered) {
-		snprintf(err, errlen, "%s: the driver had accepted features 0x%llx that this device "
-			"does not offer", vd->name, (unsigned long long)(st->acked & ~vd->offered));
+		snprintf(err, errlen,
+			"%s: the driver had accepted features 0x%llx that this device "
+			"does not offer",
+			vd->name, (unsigned long long)(st->acked & ~vd->offered));
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < st->num_queues; i++) {
 		const struct queue_state *qs = &st->queues[i];
-		struct virtq q = { .size = qs->num, .max_size = vd->ops->queue_max_size,
-			.desc_gpa = qs->desc, .avail_gpa = qs->avail, .used_gpa = qs->used,
+		struct virtq q = { .size = qs->num,
+			.max_size = vd->ops->queue_max_size,
+			.desc_gpa = qs->desc,
+			.avail_gpa = qs->avail,
+			.used_gpa = qs->used,
 			.mem = vd->mem };
 
 		if (qs->ready > 1 || (qs->ready && virtq_validate(&q, why, sizeof(why)))) {
@@ -176,8 +186,8 @@ int virtio_restore(struct virtio_dev *vd, struct snap_cursor *c, char *err, size
 		goto out_unlock;
 	}
 	if ((st.flags & FLAG_ACTIVATED) &&
-	    (vd->status & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_NEEDS_RESET)) ==
-		    VIRTIO_STATUS_DRIVER_OK) {
+		(vd->status & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_NEEDS_RESET)) ==
+			VIRTIO_STATUS_DRIVER_OK) {
 		mmio_queues_start(vd, true);
 		if (vd->ops->activate && vd->ops->activate(vd->dev, vd->acked))
 			virtio_needs_reset(vd, "the device refused to start after restore");

@@ -9,7 +9,7 @@
 #include "ember/byteorder.h"
 #include "ember/log_ratelimit.h"
 
-#define MAGIC 0x74726976u  /* "virt" */
+#define MAGIC 0x74726976u /* "virt" */
 #define VERSION 2u
 #define VENDOR 0x52424d45u /* "EMBR" */
 
@@ -54,14 +54,18 @@ static void features_ok(struct virtio_dev *vd)
 	uint64_t extra = vd->acked & ~vd->offered;
 
 	if (extra || vd->acked_unknown) {
-		log_warn_ratelimited("%s: driver accepted features 0x%llx%s that were not offered: FEATURES_OK "
-			"refused", vd->name, (unsigned long long)extra,
+		log_warn_ratelimited(
+			"%s: driver accepted features 0x%llx%s that were not offered: FEATURES_OK "
+			"refused",
+			vd->name, (unsigned long long)extra,
 			vd->acked_unknown ? " (and bits above 63)" : "");
 		return;
 	}
 	if (!(vd->acked & (1ull << VIRTIO_F_VERSION_1))) {
-		log_warn_ratelimited("%s: driver did not accept VERSION_1 (legacy drivers are not supported): "
-			"FEATURES_OK refused", vd->name);
+		log_warn_ratelimited(
+			"%s: driver did not accept VERSION_1 (legacy drivers are not supported): "
+			"FEATURES_OK refused",
+			vd->name);
 		return;
 	}
 	vd->status |= VIRTIO_STATUS_FEATURES_OK;
@@ -96,12 +100,13 @@ static void write_status(struct virtio_dev *vd, uint32_t v)
 	}
 	v &= VIRTIO_STATUS_ALL & ~VIRTIO_STATUS_NEEDS_RESET; /* NEEDS_RESET is the device's */
 	if (old & ~v) {
-		log_warn_ratelimited("%s: driver cleared status bits 0x%x without a reset: ignored", vd->name,
-			old & ~v);
+		log_warn_ratelimited("%s: driver cleared status bits 0x%x without a reset: ignored",
+			vd->name, old & ~v);
 		return;
 	}
 	set = v & ~old;
-	vd->status |= set & (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FAILED);
+	vd->status |= set &
+		(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FAILED);
 	if (vd->status & VIRTIO_STATUS_NEEDS_RESET)
 		return; /* only a reset gets the device going again */
 	if (set & VIRTIO_STATUS_FEATURES_OK)
@@ -131,8 +136,7 @@ static void queue_ready(struct virtio_dev *vd, struct vq *v, uint32_t val)
 /* Queue address halves: only while the queue is not ready (4.2.2.2). */
 static void set_half(uint64_t *addr, uint32_t v, bool high)
 {
-	*addr = high ? (*addr & 0xffffffffull) | ((uint64_t)v << 32)
-		     : (*addr & ~0xffffffffull) | v;
+	*addr = high ? (*addr & 0xffffffffull) | ((uint64_t)v << 32) : (*addr & ~0xffffffffull) | v;
 }
 
 static void write_queue_reg(struct virtio_dev *vd, uint64_t off, uint32_t v)
@@ -233,8 +237,9 @@ static uint32_t read_reg(struct virtio_dev *vd, uint64_t off)
 	case REG_VENDOR_ID:
 		return VENDOR;
 	case REG_DEVICE_FEATURES:
-		return vd->dev_features_sel < 2 ? (uint32_t)(vd->offered >> (32 * vd->dev_features_sel))
-						: 0;
+		return vd->dev_features_sel < 2
+			? (uint32_t)(vd->offered >> (32 * vd->dev_features_sel))
+			: 0;
 	case REG_QUEUE_NUM_MAX:
 		return q ? vd->ops->queue_max_size : 0; /* 0: no such queue */
 	case REG_QUEUE_READY:
@@ -269,7 +274,7 @@ static uint32_t read_reg(struct virtio_dev *vd, uint64_t off)
 static bool config_range(const struct virtio_dev *vd, uint64_t off, uint32_t len)
 {
 	return off >= REG_CONFIG && len <= 8 && off - REG_CONFIG <= vd->ops->config_size &&
-	       len <= vd->ops->config_size - (off - REG_CONFIG);
+		len <= vd->ops->config_size - (off - REG_CONFIG);
 }
 
 void mmio_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
@@ -293,7 +298,7 @@ void mmio_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t len)
 
 	if (off >= REG_CONFIG) {
 		if (config_range(vd, off, len) && vd->ops->config_write &&
-		    !(vd->status & VIRTIO_STATUS_NEEDS_RESET))
+			!(vd->status & VIRTIO_STATUS_NEEDS_RESET))
 			vd->ops->config_write(vd->dev, (uint32_t)(off - REG_CONFIG), data, len);
 		return;
 	}

@@ -48,8 +48,8 @@ static uint64_t used_bytes(unsigned size)
 }
 
 /* Fill err (if any) and return -EINVAL: every refusal of guest input goes through here. */
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen,
-	const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
+	...)
 {
 	va_list ap;
 
@@ -72,11 +72,12 @@ static int ring_check(const struct virtq *q, const char *what, uint64_t gpa, uin
 	if (!q->mem)
 		*host = NULL;
 	else
-		*host = device_writes ? guest_mem_ptr_mut(q->mem, gpa, len) :
-					guest_mem_ptr(q->mem, gpa, len);
+		*host = device_writes ? guest_mem_ptr_mut(q->mem, gpa, len)
+				      : guest_mem_ptr(q->mem, gpa, len);
 	if (!*host)
-		return fail(err, errlen, "virtq: %s ring at 0x%llx (%llu bytes) is outside guest memory",
-			what, (unsigned long long)gpa, (unsigned long long)len);
+		return fail(err, errlen,
+			"virtq: %s ring at 0x%llx (%llu bytes) is outside guest memory", what,
+			(unsigned long long)gpa, (unsigned long long)len);
 	return 0;
 }
 
@@ -89,8 +90,8 @@ static int rings_get(const struct virtq *q, struct rings *r, char *err, size_t e
 		return fail(err, errlen, "virtq: maximum size %u is not a power of two up to %u",
 			q->max_size, VIRTQ_MAX_SIZE);
 	if (q->size == 0 || q->size > q->max_size || (q->size & (q->size - 1)))
-		return fail(err, errlen, "virtq: size %u is not a power of two from 1 to %u", q->size,
-			q->max_size);
+		return fail(err, errlen, "virtq: size %u is not a power of two from 1 to %u",
+			q->size, q->max_size);
 	ret = ring_check(q, "descriptor", q->desc_gpa, (uint64_t)DESC_SIZE * q->size, DESC_ALIGN,
 		false, &d, err, errlen);
 	if (!ret)
@@ -142,9 +143,10 @@ struct walk {
 	const uint8_t *table;
 	unsigned entries;
 	uint64_t seen[(VIRTQ_MAX_SIZE > INDIRECT_MAX_ENTRIES ? VIRTQ_MAX_SIZE
-							      : INDIRECT_MAX_ENTRIES) / 64];
+							     : INDIRECT_MAX_ENTRIES) /
+		64];
 	bool indirect;
-	unsigned owner;   /* the main-table descriptor holding the indirect table */
+	unsigned owner; /* the main-table descriptor holding the indirect table */
 };
 
 static const char *where(const struct walk *w, unsigned i, char *buf, size_t len)
@@ -190,23 +192,32 @@ static int enter_indirect(struct virtq *q, struct walk *w, unsigned i, const str
 	const uint8_t *table;
 
 	if (w->indirect)
-		return fail(err, errlen, "virtq: indirect descriptor %u (table in descriptor %u) "
-			"nests another indirect table", i, w->owner);
+		return fail(err, errlen,
+			"virtq: indirect descriptor %u (table in descriptor %u) "
+			"nests another indirect table",
+			i, w->owner);
 	if (!q->indirect)
-		return fail(err, errlen, "virtq: descriptor %u is indirect but "
-			"VIRTIO_F_RING_INDIRECT_DESC was not negotiated", i);
+		return fail(err, errlen,
+			"virtq: descriptor %u is indirect but "
+			"VIRTIO_F_RING_INDIRECT_DESC was not negotiated",
+			i);
 	if (d->flags & DESC_F_NEXT)
 		return fail(err, errlen, "virtq: descriptor %u is indirect and has NEXT set", i);
 	if (d->len == 0 || d->len % DESC_SIZE || d->len / DESC_SIZE > INDIRECT_MAX_ENTRIES)
-		return fail(err, errlen, "virtq: descriptor %u: indirect table of %u bytes (must be "
-			"a non-zero multiple of %u, at most %u entries)", i, d->len, DESC_SIZE,
-			INDIRECT_MAX_ENTRIES);
+		return fail(err, errlen,
+			"virtq: descriptor %u: indirect table of %u bytes (must be "
+			"a non-zero multiple of %u, at most %u entries)",
+			i, d->len, DESC_SIZE, INDIRECT_MAX_ENTRIES);
 	table = guest_mem_ptr(q->mem, d->addr, d->len);
 	if (!table)
-		return fail(err, errlen, "virtq: descriptor %u: indirect table at 0x%llx (%u bytes) "
-			"is outside guest memory", i, (unsigned long long)d->addr, d->len);
+		return fail(err, errlen,
+			"virtq: descriptor %u: indirect table at 0x%llx (%u bytes) "
+			"is outside guest memory",
+			i, (unsigned long long)d->addr, d->len);
 	/* A fresh walk: its own table, nothing seen in it yet. */
-	*w = (struct walk){ .table = table, .entries = d->len / DESC_SIZE, .indirect = true,
+	*w = (struct walk){ .table = table,
+		.entries = d->len / DESC_SIZE,
+		.indirect = true,
 		.owner = i };
 	return 0;
 }
@@ -229,10 +240,14 @@ static int walk_chain(struct virtq *q, const struct rings *r, uint16_t head, str
 		 * longer than its table (2.7.5.3.1) can only be one. It bounds the walk too. */
 		if (w.seen[i / 64] & (1ull << (i % 64))) {
 			if (w.indirect)
-				return fail(err, errlen, "virtq: indirect table in descriptor %u loops "
-					"back to its entry %u", w.owner, i);
-			return fail(err, errlen, "virtq: chain from head %u loops back to descriptor "
-				"%u", head, i);
+				return fail(err, errlen,
+					"virtq: indirect table in descriptor %u loops "
+					"back to its entry %u",
+					w.owner, i);
+			return fail(err, errlen,
+				"virtq: chain from head %u loops back to descriptor "
+				"%u",
+				head, i);
 		}
 		w.seen[i / 64] |= 1ull << (i % 64);
 		desc_read(w.table, i, &d);
@@ -279,12 +294,16 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e, char *err, size_t errlen)
 	if (pending == 0)
 		return -ENOENT;
 	if (pending > q->size)
-		return fail(err, errlen, "virtq: avail index moved from %u to %u, more than the "
-			"queue size %u", q->next_avail, avail_idx, q->size);
+		return fail(err, errlen,
+			"virtq: avail index moved from %u to %u, more than the "
+			"queue size %u",
+			q->next_avail, avail_idx, q->size);
 	head = load16(&r.avail[2 + (q->next_avail & (q->size - 1))]);
 	if (head >= q->size)
-		return fail(err, errlen, "virtq: avail ring entry %u names descriptor %u, outside "
-			"the queue of %u", q->next_avail & (q->size - 1), head, q->size);
+		return fail(err, errlen,
+			"virtq: avail ring entry %u names descriptor %u, outside "
+			"the queue of %u",
+			q->next_avail & (q->size - 1), head, q->size);
 	ret = walk_chain(q, &r, head, e, err, errlen);
 	if (ret)
 		return ret;

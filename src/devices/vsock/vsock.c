@@ -25,8 +25,8 @@ struct vsock_dev {
 	struct vsock_uds *uds;
 	uint64_t cid;
 	char *uds_path;
-	bool tx_stalled;   /* TX left for later: replies had nowhere to go */
-	bool reset_event;  /* TRANSPORT_RESET owed on the event queue */
+	bool tx_stalled;  /* TX left for later: replies had nowhere to go */
+	bool reset_event; /* TRANSPORT_RESET owed on the event queue */
 	uint64_t rx_packets, tx_packets, bad_packets, events;
 	uint8_t pkt[VSOCK_HDR_SIZE + VSOCK_MAX_PAYLOAD];
 };
@@ -74,14 +74,15 @@ static bool process_tx(struct vsock_dev *d)
 		}
 		any = true;
 		if (e.read_len < VSOCK_HDR_SIZE ||
-		    virtq_read(q, &e, 0, d->pkt, VSOCK_HDR_SIZE) != VSOCK_HDR_SIZE) {
+			virtq_read(q, &e, 0, d->pkt, VSOCK_HDR_SIZE) != VSOCK_HDR_SIZE) {
 			bad_packet(d, "shorter than the header");
 		} else {
 			vsock_hdr_decode(&h, d->pkt);
 			if (vsock_hdr_check(&h, d->cid, e.read_len - VSOCK_HDR_SIZE, &why) < 0)
 				bad_packet(d, why);
-			else if (h.len && virtq_read(q, &e, VSOCK_HDR_SIZE, d->pkt + VSOCK_HDR_SIZE,
-					h.len) != (long)h.len)
+			else if (h.len &&
+				virtq_read(q, &e, VSOCK_HDR_SIZE, d->pkt + VSOCK_HDR_SIZE, h.len) !=
+					(long)h.len)
 				bad_packet(d, "payload not readable");
 			else {
 				d->tx_packets++;
@@ -137,8 +138,8 @@ static void process_rx(struct vsock_dev *d)
 		}
 		vsock_hdr_encode(d->pkt, &h);
 		if (virtq_write(q, &e, 0, d->pkt, VSOCK_HDR_SIZE + (size_t)n) !=
-			    VSOCK_HDR_SIZE + n ||
-		    virtq_push(q, &e, VSOCK_HDR_SIZE + (uint32_t)n) < 0) {
+				VSOCK_HDR_SIZE + n ||
+			virtq_push(q, &e, VSOCK_HDR_SIZE + (uint32_t)n) < 0) {
 			virtio_needs_reset(d->vd, "rx: buffer not writable");
 			return;
 		}
@@ -172,7 +173,7 @@ static void deliver_event(struct vsock_dev *d)
 	if (r == -ENOENT)
 		return;
 	if (r < 0 || virtq_write(q, &e, 0, reset_id, sizeof(reset_id)) != sizeof(reset_id) ||
-	    virtq_push(q, &e, sizeof(reset_id)) < 0) {
+		virtq_push(q, &e, sizeof(reset_id)) < 0) {
 		virtio_needs_reset(d->vd, r < 0 ? err : "event: buffer not writable");
 		return;
 	}
@@ -256,8 +257,7 @@ static int save(void *dev, struct snap_writer *w)
  * where the restore parameters say (vsock_override), which the builder put in the
  * config; its guest_cid is the one the guest knows (it re-reads it after the reset
  * event). */
-static int get_v1_config(struct vsock_dev *d, struct snap_cursor *c, char *err,
-	size_t errlen)
+static int get_v1_config(struct vsock_dev *d, struct snap_cursor *c, char *err, size_t errlen)
 {
 	const char *path = NULL;
 	uint64_t cid = 0;
@@ -289,8 +289,10 @@ static int restore(void *dev, struct snap_cursor *c, char *err, size_t errlen)
 	int ret;
 
 	if (snap_get_u32(c, &version) || version < 1 || version > STATE_VERSION) {
-		snprintf(err, errlen, "virtio-vsock: saved state version %u, this ember reads 1 "
-			"to %u", version, STATE_VERSION);
+		snprintf(err, errlen,
+			"virtio-vsock: saved state version %u, this ember reads 1 "
+			"to %u",
+			version, STATE_VERSION);
 		return -EINVAL;
 	}
 	ret = version == 1 ? get_v1_config(d, c, err, errlen) : 0;
@@ -324,8 +326,7 @@ static void attach(void *dev, struct virtio_dev *vd)
 	((struct vsock_dev *)dev)->vd = vd;
 }
 
-static void stats(void *dev, void (*put)(void *ctx, const char *key, uint64_t value),
-	void *ctx)
+static void stats(void *dev, void (*put)(void *ctx, const char *key, uint64_t value), void *ctx)
 {
 	const struct vsock_dev *d = dev;
 	struct vsock_uds_stats s;
@@ -365,8 +366,8 @@ const struct virtio_dev_ops vsock_ops = {
 	.stats = stats,
 };
 
-struct vsock_dev *vsock_dev_new(struct ev_loop *loop, const struct vsock_config *cfg,
-	char *err, size_t errlen)
+struct vsock_dev *vsock_dev_new(struct ev_loop *loop, const struct vsock_config *cfg, char *err,
+	size_t errlen)
 {
 	struct vsock_dev *d;
 

@@ -48,8 +48,7 @@ void vsock_hdr_encode(uint8_t raw[VSOCK_HDR_SIZE], const struct vsock_hdr *h)
 	put_le32(raw + O_FWD_CNT, h->fwd_cnt);
 }
 
-int vsock_hdr_check(const struct vsock_hdr *h, uint64_t guest_cid, uint64_t avail,
-	const char **why)
+int vsock_hdr_check(const struct vsock_hdr *h, uint64_t guest_cid, uint64_t avail, const char **why)
 {
 	if (h->src_cid != guest_cid)
 		*why = "not from the guest's cid";
@@ -64,7 +63,7 @@ int vsock_hdr_check(const struct vsock_hdr *h, uint64_t guest_cid, uint64_t avai
 	else if (h->op != VSOCK_OP_RW && h->len)
 		*why = "payload on a control packet";
 	else if (h->op == VSOCK_OP_SHUTDOWN &&
-		 (h->flags & ~(VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND)))
+		(h->flags & ~(VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND)))
 		*why = "unknown shutdown flags";
 	else
 		return 0;

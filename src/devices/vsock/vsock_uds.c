@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "ember/log.h"
-#include "ember/unix_socket.h"
 #include "ember/log_ratelimit.h"
+#include "ember/unix_socket.h"
 #include "vsock_uds_internal.h"
 
 #define ACCEPT_BURST 16
@@ -161,7 +161,7 @@ void vconn_update_reader(struct conn *c)
 	struct ev_loop *loop = c->u->loop;
 	bool want = c->state == CS_LINE ||
 		(c->state == CS_ESTABLISHED && !c->sock_eof && !c->peer_no_rcv &&
-		 !(c->owed & P_DATA) && vsock_credit_peer_free(&c->cr) > 0);
+			!(c->owed & P_DATA) && vsock_credit_peer_free(&c->cr) > 0);
 
 	if (want && !ev_is_active(&c->rd))
 		ev_io_start(loop, &c->rd);

@@ -16,11 +16,11 @@
 #define ORPHAN_RING 64
 
 enum conn_state {
-	CS_LINE,        /* host client accepted, reading "CONNECT <port>\n" */
-	CS_REQUESTED,   /* REQUEST owed or sent to the guest, waiting for its answer */
+	CS_LINE,      /* host client accepted, reading "CONNECT <port>\n" */
+	CS_REQUESTED, /* REQUEST owed or sent to the guest, waiting for its answer */
 	CS_ESTABLISHED,
-	CS_CLOSING,     /* guest shut down both ways: flush what is buffered, then RST */
-	CS_DEAD,        /* socket closed; only the RST to the guest is left */
+	CS_CLOSING, /* guest shut down both ways: flush what is buffered, then RST */
+	CS_DEAD,    /* socket closed; only the RST to the guest is left */
 };
 
 /* Packets a connection owes the guest, sent in this order of bits. */
@@ -43,11 +43,11 @@ struct conn {
 	struct vsock_credit cr;
 	char line[VSOCK_CONNECT_LINE_MAX];
 	size_t line_len;
-	uint8_t *buf;        /* guest -> host bytes the socket did not take yet (a ring) */
+	uint8_t *buf; /* guest -> host bytes the socket did not take yet (a ring) */
 	size_t head, len;
-	struct conn *hnext;            /* hash chain (not in CS_LINE / CS_DEAD) */
-	struct conn *qprev, *qnext;    /* queue of connections owing packets */
-	struct conn *prev, *next;      /* every connection */
+	struct conn *hnext;         /* hash chain (not in CS_LINE / CS_DEAD) */
+	struct conn *qprev, *qnext; /* queue of connections owing packets */
+	struct conn *prev, *next;   /* every connection */
 	bool queued, hashed;
 };
 
