@@ -141,48 +141,74 @@ static enum fill populate(struct session *x)
 	return FILL_DONE;
 }
 
+/* The region holding host address addr, or -1. */
+static int region_at(const struct uffd_serve *s, uint64_t addr)
+{
+	for (unsigned i = 0; i < s->nr_regs; i++)
+		if (addr >= s->regs[i].base_host_virt_addr &&
+			addr - s->regs[i].base_host_virt_addr < s->regs[i].size)
+			return (int)i;
+	return -1;
+}
+
+/* The region holding memory-file offset off, or -1. */
+static int region_holding(const struct uffd_serve *s, uint64_t off)
+{
+	for (unsigned i = 0; i < s->nr_regs; i++)
+		if (off >= s->regs[i].offset && off - s->regs[i].offset < s->regs[i].size)
+			return (int)i;
+	return -1;
+}
+
+/* Fill page pg of region i from the memory file. */
+static enum fill fill_page(struct session *x, unsigned i, uint64_t pg)
+{
+	const struct uffd_region *r = &x->s->regs[i];
+	uint64_t pos = 0;
+
+	return fill(x, r, r->base_host_virt_addr + pg * r->page_size,
+		x->s->mem + r->offset + pg * r->page_size, r->page_size, &pos);
+}
+
 static enum fill handle_fault(struct session *x, uint64_t addr)
 {
 	struct uffd_serve *s = x->s;
-	uint64_t pos = 0;
+	int i = region_at(s, addr);
+	const struct uffd_region *r;
+	uint64_t pg, pos = 0;
 
-	for (unsigned i = 0; i < s->nr_regs; i++) {
-		const struct uffd_region *r = &s->regs[i];
-		uint64_t page, pg;
-
-		if (addr < r->base_host_virt_addr || addr - r->base_host_virt_addr >= r->size)
-			continue;
-		if (s->populate_all && !x->populated) {
-			enum fill f = populate(x);
-			if (f != FILL_DONE)
-				return f;
-		}
-		page = addr & ~(r->page_size - 1);
-		pg = (page - r->base_host_virt_addr) / r->page_size;
-		if (test_bit(x->removed[i], pg))
-			return fill(x, r, page, NULL, r->page_size, &pos);
-		return fill(x, r, page, s->mem + r->offset + pg * r->page_size, r->page_size, &pos);
+	if (i < 0) {
+		fprintf(stderr,
+			"ember-uffd: page fault at 0x%" PRIx64 " is outside every region the "
+			"peer announced\n",
+			addr);
+		return FILL_ERROR;
 	}
-	fprintf(stderr,
-		"ember-uffd: page fault at 0x%" PRIx64 " is outside every region the "
-		"peer announced\n",
-		addr);
-	return FILL_ERROR;
+	if (s->populate_all && !x->populated) {
+		enum fill f = populate(x);
+		if (f != FILL_DONE)
+			return f;
+	}
+	r = &s->regs[i];
+	pg = (addr - r->base_host_virt_addr) / r->page_size;
+	if (test_bit(x->removed[i], pg)) /* given back: zeros, as the guest expects */
+		return fill(x, r, r->base_host_virt_addr + pg * r->page_size, NULL, r->page_size,
+			&pos);
+	return fill_page(x, (unsigned)i, pg);
 }
 
 /* Note the page a fault asked for, by its offset in the memory file. */
 static int record_fault(struct session *x, uint64_t addr)
 {
 	const struct uffd_serve *s = x->s;
+	int i = region_at(s, addr);
+	const struct uffd_region *r;
 
-	for (unsigned i = 0; i < s->nr_regs; i++) {
-		const struct uffd_region *r = &s->regs[i];
-		uint64_t at = addr - r->base_host_virt_addr;
-
-		if (addr >= r->base_host_virt_addr && at < r->size)
-			return working_set_add(s->record, r->offset + (at & ~(r->page_size - 1)));
-	}
-	return 0; /* outside every region: handle_fault says so */
+	if (i < 0)
+		return 0; /* handle_fault says so */
+	r = &s->regs[i];
+	return working_set_add(s->record,
+		r->offset + ((addr - r->base_host_virt_addr) & ~(r->page_size - 1)));
 }
 
 /* Copy the next pages of the working set in, unless the VM has them already (EEXIST),
@@ -194,25 +220,20 @@ static enum fill prefetch_some(struct session *x)
 
 	for (unsigned done = 0; done < PREFETCH_BATCH && x->prefetch_next < ws->n; done++) {
 		uint64_t off = ws->pages[x->prefetch_next];
+		int i = region_holding(s, off);
 
-		for (unsigned i = 0; i < s->nr_regs; i++) {
-			const struct uffd_region *r = &s->regs[i];
-			uint64_t pg, pos = 0, before = x->copied;
-			enum fill f;
+		if (i >= 0) {
+			uint64_t pg = (off - s->regs[i].offset) / s->regs[i].page_size;
+			uint64_t before = x->copied;
+			enum fill f = FILL_DONE;
 
-			if (off < r->offset || off - r->offset >= r->size)
-				continue;
-			pg = (off - r->offset) / r->page_size;
-			if (test_bit(x->removed[i], pg))
-				break;
-			f = fill(x, r, r->base_host_virt_addr + pg * r->page_size,
-				s->mem + r->offset + pg * r->page_size, r->page_size, &pos);
+			if (!test_bit(x->removed[i], pg))
+				f = fill_page(x, (unsigned)i, pg);
 			x->prefetched += x->copied - before;
 			if (f == FILL_RETRY)
 				return FILL_DONE; /* a REMOVE is queued: after the events */
 			if (f != FILL_DONE)
 				return f;
-			break;
 		}
 		x->prefetch_next++;
 	}

@@ -106,6 +106,8 @@ void config_error_open(lua_State *L);
 int push_fail(lua_State *L, const char *msg);
 /* The answer of a call that returned `ret`: true, or (ret != 0) nil, err. */
 int push_result(lua_State *L, int ret, const char *err);
+/* t[key] = value, t the table on top of the stack. */
+void set_integer(lua_State *L, const char *key, uint64_t value);
 
 /* ---- tasks (task.c) ---- */
 

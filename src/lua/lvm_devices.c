@@ -31,23 +31,16 @@ static int m_balloon_stats(lua_State *L)
 	if (vm_balloon_stats(v->vm, &st, err, sizeof(err)))
 		return push_fail(L, err);
 	lua_createtable(L, 0, 8);
-	lua_pushinteger(L, st.target_mib);
-	lua_setfield(L, -2, "target_mib");
-	lua_pushinteger(L, st.actual_mib);
-	lua_setfield(L, -2, "actual_mib");
-	lua_pushinteger(L, st.target_pages);
-	lua_setfield(L, -2, "target_pages");
-	lua_pushinteger(L, st.actual_pages);
-	lua_setfield(L, -2, "actual_pages");
-	lua_pushinteger(L, st.updates);
-	lua_setfield(L, -2, "updates");
-	lua_pushinteger(L, st.polling_interval_s);
-	lua_setfield(L, -2, "stats_polling_interval_s");
+	set_integer(L, "target_mib", st.target_mib);
+	set_integer(L, "actual_mib", st.actual_mib);
+	set_integer(L, "target_pages", st.target_pages);
+	set_integer(L, "actual_pages", st.actual_pages);
+	set_integer(L, "updates", st.updates);
+	set_integer(L, "stats_polling_interval_s", st.polling_interval_s);
 	for (unsigned tag = 0; tag < BALLOON_STAT_TAGS; tag++) {
 		if (!(st.present >> tag & 1))
 			continue;
-		lua_pushinteger(L, (lua_Integer)st.value[tag]);
-		lua_setfield(L, -2, balloon_stat_name(tag));
+		set_integer(L, balloon_stat_name(tag), st.value[tag]);
 	}
 	return 1;
 }

@@ -139,12 +139,6 @@ static int devices_tostring(lua_State *L)
 	return 1;
 }
 
-static void set_integer(lua_State *L, const char *key, uint64_t value)
-{
-	lua_pushinteger(L, (lua_Integer)value);
-	lua_setfield(L, -2, key);
-}
-
 /* vm:devices(): { {name=, kind=, bus=, base=, len=, stats={...}}, ... }, or nil, msg. */
 static int m_devices(lua_State *L)
 {

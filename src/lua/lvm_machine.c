@@ -53,8 +53,7 @@ static int m_times(lua_State *L)
 		lua_setfield(L, -2, "snapshot_ms");
 		lua_pushnumber(L, t.last_snapshot_sync_us / 1000.0);
 		lua_setfield(L, -2, "snapshot_sync_ms");
-		lua_pushinteger(L, (lua_Integer)t.last_snapshot_bytes);
-		lua_setfield(L, -2, "snapshot_bytes");
+		set_integer(L, "snapshot_bytes", t.last_snapshot_bytes);
 	}
 	if (t.restore_us) {
 		lua_pushnumber(L, t.restore_us / 1000.0);
@@ -70,14 +69,10 @@ static int m_memory_stats(lua_State *L)
 	if (vm_memory_stats(lvm_check(L, 1)->vm, &st))
 		return push_fail(L, "memory_stats: the vm is not running or paused");
 	lua_createtable(L, 0, 4);
-	lua_pushinteger(L, (lua_Integer)st.guest_kib);
-	lua_setfield(L, -2, "guest_kib");
-	lua_pushinteger(L, (lua_Integer)st.guest_resident_kib);
-	lua_setfield(L, -2, "guest_resident_kib");
-	lua_pushinteger(L, (lua_Integer)st.guest_private_kib);
-	lua_setfield(L, -2, "guest_private_kib");
-	lua_pushinteger(L, (lua_Integer)st.process_rss_kib);
-	lua_setfield(L, -2, "process_rss_kib");
+	set_integer(L, "guest_kib", st.guest_kib);
+	set_integer(L, "guest_resident_kib", st.guest_resident_kib);
+	set_integer(L, "guest_private_kib", st.guest_private_kib);
+	set_integer(L, "process_rss_kib", st.process_rss_kib);
 	return 1;
 }
 

@@ -60,3 +60,9 @@ int push_result(lua_State *L, int ret, const char *err)
 	lua_pushboolean(L, 1);
 	return 1;
 }
+
+void set_integer(lua_State *L, const char *key, uint64_t value)
+{
+	lua_pushinteger(L, (lua_Integer)value);
+	lua_setfield(L, -2, key);
+}

@@ -24,21 +24,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
-int __wrap_log_set_file(const char *path);
-int __wrap_metrics_open(const char *path, char *err, size_t errlen);
-int __real_metrics_open(const char *path, char *err, size_t errlen);
-
-int __wrap_log_set_file(const char *path)
-{
-	(void)path;
-	return 0;
-}
-
-int __wrap_metrics_open(const char *path, char *err, size_t errlen)
-{
-	(void)path;
-	return __real_metrics_open("/dev/null", err, errlen);
-}
 
 static const struct {
 	const char *method, *path;

@@ -14,16 +14,6 @@ static uint8_t data[RNG_MAX] __attribute__((aligned(4096)));
 static struct vdev devs[VIRTIO_WINDOWS];
 static int live[VIRTIO_WINDOWS]; /* set up by us and not reset since */
 
-static int arg_number(const struct args *a, int i, uint64_t *out)
-{
-	if (parse_u64(a->v[i], out) == 0)
-		return 0;
-	put_str("ERR bad number: ");
-	put_str(a->v[i]);
-	put_char('\n');
-	return -1;
-}
-
 static void put_status_err(const char *what, uint32_t status)
 {
 	put_str("ERR ");
@@ -114,7 +104,7 @@ void cmd_rng(const struct args *a)
 	uint64_t n, got = 0, h = FNV_OFFSET;
 	struct vdev *d;
 
-	if (arg_number(a, 1, &n))
+	if (arg_u64(a, 1, &n))
 		return;
 	if (n == 0 || n > RNG_MAX) {
 		put_str("ERR rng bytes=");
@@ -165,7 +155,7 @@ void cmd_rng_flood(const struct args *a)
 	struct vdev *d;
 	struct vq *vq;
 
-	if (arg_number(a, 1, &n) || arg_number(a, 2, &bytes))
+	if (arg_u64(a, 1, &n) || arg_u64(a, 2, &bytes))
 		return;
 	if (bytes == 0 || bytes > RNG_MAX) {
 		put_str("ERR rng-flood bytes must be 1..65536\n");
@@ -269,7 +259,7 @@ void cmd_virtio_evil(const struct args *a)
 	struct vdev *d;
 	uint32_t status, id, len;
 
-	if (arg_number(a, 2, &n))
+	if (arg_u64(a, 2, &n))
 		return;
 	if (n >= VIRTIO_WINDOWS || !vdev_probe((unsigned)n)) {
 		put_str("ERR no virtio device at window ");

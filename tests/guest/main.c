@@ -23,8 +23,7 @@ static void err_usage(const char *usage)
 	put_char('\n');
 }
 
-/* Parses v[i]; answers the error line itself and returns -1 if it is not a number. */
-static int arg_u64(const struct args *a, int i, uint64_t *out)
+int arg_u64(const struct args *a, int i, uint64_t *out)
 {
 	if (parse_u64(a->v[i], out) == 0)
 		return 0;

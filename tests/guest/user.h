@@ -41,6 +41,10 @@ struct args {
 	char *v[MAX_ARGS];
 };
 
+/* Parses a->v[i] into *out; answers the error line itself and returns -1 if it is not a
+ * number (main.c). */
+int arg_u64(const struct args *a, int i, uint64_t *out);
+
 /* virtio-blk commands (cmd_block.c): blk info | use | read | write | flush | evil. */
 void cmd_blk(const struct args *a);
 void cmd_net(const struct args *a);     /* cmd_net.c */

@@ -310,6 +310,12 @@ def uffd_working_set_recorded_once_then_prefetched():
                                               r"a hex offset", h.stderr) and
               not os.path.exists(os.path.join(tmp, "bad.sock")),
               "a malformed working set: %d %r" % (h.returncode, h.stderr))
+        h = subprocess.run([handler_bin(), "--socket", os.path.join(tmp, "all.sock"),
+                            "--mem-file", mem, "--mode", "all", "--working-set", ws],
+                           capture_output=True, text=True, timeout=secs(10))
+        check(h.returncode == 2 and "--working-set needs --mode on-demand" in h.stderr and
+              not os.path.exists(os.path.join(tmp, "all.sock")),
+              "--working-set with --mode all: %d %r" % (h.returncode, h.stderr))
 
 
 # ---- ember-uffd against a misbehaving VMM ----
