@@ -31,11 +31,14 @@ struct net_config {
 	char *tap; /* host TAP device name */
 	uint8_t mac[6];
 	bool has_mac;
+	uint16_t mtu; /* advertised with VIRTIO_NET_F_MTU; 0: none (the guest's 1500) */
 	struct rate_limit rx_limit, tx_limit;
 	struct net_mmds_config mmds;
 };
 
+#define VIRTIO_NET_F_MTU 3
 #define VIRTIO_NET_F_MAC 5
+#define NET_MTU_MIN 68      /* as Firecracker: IPv4's minimum datagram */
 #define NET_HDR_SIZE 12     /* struct virtio_net_hdr_v1 */
 #define NET_MAX_FRAME 65535 /* Ethernet frame without the header, tap MTU at most 64K */
 

@@ -10,8 +10,7 @@
 #include "ember/vm.h"
 #include "json.h"
 
-#define IFNAME_MAX 15    /* a tap name: IFNAMSIZ - 1 */
-#define DEFAULT_MTU 1500 /* what a guest uses when the device advertises none */
+#define IFNAME_MAX 15 /* a tap name: IFNAMSIZ - 1 */
 
 /* ---- /network-interfaces/{id} ---- */
 
@@ -114,8 +113,9 @@ void api_put_net(struct api *api, const struct api_call *call, struct api_resp *
 		return;
 	}
 	n.has_mac = mac != NULL;
-	mtu = json_get_uint(call->body, "mtu", DEFAULT_MTU);
-	if (mtu < 68) {
+	/* Absent or null: none advertised (the guest's 1500), shown as Firecracker's null. */
+	mtu = json_get_uint(call->body, "mtu", 0);
+	if (cJSON_IsNumber(json_get(call->body, "mtu")) && mtu < NET_MTU_MIN) {
 		snprintf(msg, sizeof(msg),
 			"invalid value for field `mtu`: %llu is out of range "
 			"68..65535",
@@ -123,15 +123,9 @@ void api_put_net(struct api *api, const struct api_call *call, struct api_resp *
 		resp_bad_body(r, msg);
 		return;
 	}
+	n.mtu = (uint16_t)mtu;
 	if (!api_same_id(call, "iface_id", true, r) || !api_pre_boot(api, r))
 		return;
-	if (mtu != DEFAULT_MTU) {
-		resp_fault(r, 400,
-			NET_ERR "mtu %llu: ember's virtio-net cannot advertise an MTU to "
-				"the guest yet (no VIRTIO_NET_F_MTU); leave mtu out or give %d",
-			(unsigned long long)mtu, DEFAULT_MTU);
-		return;
-	}
 	tap = json_get_str(call->body, "host_dev_name");
 	if (!tap[0] || strlen(tap) > IFNAME_MAX) {
 		resp_fault(r, 400,
@@ -215,7 +209,10 @@ cJSON *api_nets_json(const struct vm_config *c)
 		} else {
 			cJSON_AddNullToObject(o, "guest_mac");
 		}
-		cJSON_AddNullToObject(o, "mtu"); /* the device's default: Firecracker's null */
+		if (n->mtu)
+			cJSON_AddNumberToObject(o, "mtu", n->mtu);
+		else
+			cJSON_AddNullToObject(o, "mtu");
 		cJSON_AddItemToObject(o, "rx_rate_limiter", api_limit_json(&n->rx_limit));
 		cJSON_AddItemToObject(o, "tx_rate_limiter", api_limit_json(&n->tx_limit));
 		cJSON_AddItemToArray(a, o);

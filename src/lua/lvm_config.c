@@ -156,8 +156,8 @@ static void read_mac(lua_State *L, const char *where, const char *s, struct net_
 
 static void read_nets(lua_State *L, int t, struct vm_config *cfg)
 {
-	static const char *const keys[] = { "id", "tap", "mac", "rx_rate_limit", "tx_rate_limit",
-		NULL };
+	static const char *const keys[] = { "id", "tap", "mac", "mtu", "rx_rate_limit",
+		"tx_rate_limit", NULL };
 	char where[32];
 
 	if (field(L, t, "vm", "net", LUA_TTABLE) == LUA_TNIL) {
@@ -178,6 +178,9 @@ static void read_nets(lua_State *L, int t, struct vm_config *cfg)
 		mac = lvm_opt_str(L, -1, where, "mac");
 		if (mac)
 			read_mac(L, where, mac, n);
+		n->mtu = (uint16_t)opt_uint(L, -1, where, "mtu", 0, UINT16_MAX);
+		if (n->mtu && n->mtu < NET_MTU_MIN)
+			config_error(L, "%s.mtu: %u is below %d", where, n->mtu, NET_MTU_MIN);
 		lvm_read_limit(L, lua_gettop(L), where, "rx_rate_limit", &n->rx_limit);
 		lvm_read_limit(L, lua_gettop(L), where, "tx_rate_limit", &n->tx_limit);
 		cfg->nr_nets++;

@@ -60,7 +60,7 @@ int snapshot_save_devices(const struct vm_config *c, struct snap_writer *w)
 		if (!ret)
 			ret = snap_put_str(w, n->tap);
 		if (!ret)
-			ret = snap_put_u32(w, n->has_mac);
+			ret = snap_put_u32(w, (uint32_t)n->has_mac | (uint32_t)n->mtu << 16);
 		if (!ret)
 			ret = snap_put(w, n->mac, sizeof(n->mac));
 		if (!ret)
@@ -119,7 +119,11 @@ int snapshot_load_devices(const struct snap_reader *r, struct vm_config *c, char
 			snap_get_str(&cur, (const char **)&n->tap, 16) || snap_get_u32(&cur, &v) ||
 			snap_get(&cur, n->mac, sizeof(n->mac)))
 			goto bad;
-		n->has_mac = v != 0;
+		/* bit 0: has_mac; bits 16-31: mtu (0 in states from before mtu: none). */
+		if ((v & 0xfffe) || (v >> 16 && v >> 16 < NET_MTU_MIN))
+			goto bad;
+		n->has_mac = v & 1;
+		n->mtu = (uint16_t)(v >> 16);
 		get_limit(&cur, &n->rx_limit);
 		get_limit(&cur, &n->tx_limit);
 	}

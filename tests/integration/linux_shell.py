@@ -13,10 +13,10 @@ Each restore gets its own vsock socket and its own copy of the scratch drive (ov
 on PUT /snapshot/load), so any number of them can run at once.
 
 A second golden, "net", booted only when a test asks for it, is the same VM with eth0 on
-a tap in a network namespace of its own (Netns), MMDS V2 on eth0 and the guest at GUEST_IP
-with a route to MMDS; its restores run in a namespace of theirs and get that namespace's
-tap through `network_overrides`. The plain golden has no network device, so its restores
-need neither root nor namespaces."""
+a tap in a network namespace of its own (Netns), an mtu of GUEST_MTU, MMDS V2 on eth0 and
+the guest at GUEST_IP with a route to MMDS; its restores run in a namespace of theirs and
+get that namespace's tap through `network_overrides`. The plain golden has no network
+device, so its restores need neither root nor namespaces."""
 import atexit
 import os
 import re
@@ -40,6 +40,8 @@ BOOT_TRIES = 2
 # The net golden's link: the guest's eth0 and the host's tap in each test's namespace.
 GUEST_MAC = "06:00:ac:10:00:02"
 GUEST_IP, HOST_IP, MMDS_IP = "10.0.0.2", "10.0.0.1", "169.254.169.254"
+# Advertised to the guest (VIRTIO_NET_F_MTU); below the tap's 1500, so nothing else changes.
+GUEST_MTU = 1400
 _golden = {}
 _seq = [0]
 
@@ -180,7 +182,8 @@ def start_shell(tmp, name, d, scratch, ro, ns=None, mmds="V2", vcpus=2, mem_mib=
                                      "stats_polling_interval_s": 1}, 204)
         if ns:
             e.expect("PUT", "/network-interfaces/eth0", {
-                "iface_id": "eth0", "host_dev_name": ns.tap, "guest_mac": GUEST_MAC}, 204)
+                "iface_id": "eth0", "host_dev_name": ns.tap, "guest_mac": GUEST_MAC,
+                "mtu": GUEST_MTU}, 204)
             e.expect("PUT", "/mmds/config", {"version": mmds,
                                               "network_interfaces": ["eth0"]}, 204)
         e.expect("PUT", "/actions", {"action_type": "InstanceStart"}, 204)

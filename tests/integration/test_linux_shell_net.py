@@ -24,7 +24,7 @@ import threading
 import time
 
 from run import Fail, check, secs, test
-from linux_shell import GUEST_IP, HOST_IP, MMDS_IP, Netns, golden, restore, start_shell
+from linux_shell import GUEST_IP, GUEST_MTU, HOST_IP, MMDS_IP, Netns, golden, restore, start_shell
 from test_linux import needs_linux_user_space
 
 SHA = r"^([0-9a-f]{64})  %s$"
@@ -238,7 +238,9 @@ def linux_inside_mmds_v1_answers_a_plain_get():
 @test
 def linux_inside_three_clones_each_on_its_own_tap_answer_pings():
     """Three restores of the net golden at once, each in its own namespace with a tap of
-    another name (network_overrides) and given an address of its own from its shell."""
+    another name (network_overrides) and given an address of its own from its shell; each
+    keeps the mtu the golden's interface was given (VIRTIO_NET_F_MTU, read by Linux's driver
+    at boot, and in the snapshot's device configuration)."""
     g = golden("net")
     with tempfile.TemporaryDirectory() as tmp:
         spaces, clones = [], []
@@ -250,6 +252,10 @@ def linux_inside_three_clones_each_on_its_own_tap_answer_pings():
                 s.sh("ip addr add 10.1.%d.2/24 dev eth0" % i)
             for i, s in enumerate(clones):
                 pings(spaces[i], s, guest_ip="10.1.%d.2" % i, host_ip="10.1.%d.1" % i)
+            mtu = clones[0].value("cat /sys/class/net/eth0/mtu", r"(\d+)")
+            check(mtu == str(GUEST_MTU), "the guest's eth0 mtu is %s, want %d" % (mtu, GUEST_MTU))
+            nets = clones[1].expect("GET", "/vm/config", None, 200)["network-interfaces"]
+            check(nets[0]["mtu"] == GUEST_MTU, "GET /vm/config after restore: %r" % nets)
         finally:
             for s in clones:
                 s.close()

@@ -539,8 +539,9 @@ static void test_api_router_network_interfaces(void **state)
 			204, NULL },
 		{ "GET", "/vm/config", NULL, 200,
 			"[{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\","
-			"\"guest_mac\":\"06:00:ac:10:00:03\",\"mtu\":null,\"rx_rate_limiter\":null,"
-			"\"tx_rate_limiter\":null},{\"iface_id\":\"eth1\"" },
+			"\"guest_mac\":\"06:00:ac:10:00:03\",\"mtu\":1500,\"rx_rate_limiter\":null,"
+			"\"tx_rate_limiter\":null},{\"iface_id\":\"eth1\",\"host_dev_name\":\"tap1\","
+			"\"guest_mac\":\"06:00:ac:10:00:02\",\"mtu\":null," },
 		{ "PUT", "/network-interfaces/eth0",
 			"{\"iface_id\": \"eth1\", \"host_dev_name\": "
 			"\"tap0\"}",
@@ -571,10 +572,10 @@ static void test_api_router_network_interfaces(void **state)
 			400, "expected u16" },
 		{ "PUT", "/network-interfaces/eth0",
 			"{\"iface_id\": \"eth0\", \"host_dev_name\": "
-			"\"tap0\", \"mtu\": 9000}",
-			400,
-			"Network interface error: mtu 9000: ember's "
-			"virtio-net cannot advertise an MTU to the guest yet" },
+			"\"tap0\", \"guest_mac\": \"06:00:ac:10:00:03\", \"mtu\": 9000}",
+			204, NULL },
+		{ "GET", "/vm/config", NULL, 200,
+			"\"host_dev_name\":\"tap0\",\"guest_mac\":\"06:00:ac:10:00:03\",\"mtu\":9000," },
 		{ "PUT", "/network-interfaces/eth0",
 			"{\"iface_id\": \"eth0\", \"host_dev_name\": "
 			"\"\"}",

@@ -149,6 +149,31 @@ static void test_virtio_net_no_mac_feature_without_mac(void **state)
 	teardown(state);
 }
 
+/* An mtu is offered with VIRTIO_NET_F_MTU at config offset 10 (little-endian); without
+ * one neither the feature nor a value is there. */
+static void test_virtio_net_mtu_feature_and_config(void **state)
+{
+	struct net_config cfg = { .id = "eth1", .tap = "tap1", .mtu = 9000 };
+	uint8_t c[12];
+	struct t *t;
+
+	setup_cfg(state, &cfg);
+	t = *state;
+	assert_int_equal(net_ops.features(t->n), 1ull << VIRTIO_NET_F_MTU);
+	assert_true(net_ops.config_size >= sizeof(c));
+	net_ops.config_read(t->n, 0, c, sizeof(c));
+	assert_int_equal(c[10] | c[11] << 8, 9000);
+	assert_int_equal(c[6] | c[7] | c[8] | c[9], 0); /* status, max_virtqueue_pairs */
+	net_ops.config_read(t->n, 11, c, 1);
+	assert_int_equal(c[0], 9000 >> 8);
+	teardown(state);
+	setup(state);
+	t = *state;
+	assert_false(net_ops.features(t->n) & (1ull << VIRTIO_NET_F_MTU));
+	net_ops.config_read(t->n, 10, c, 2);
+	assert_int_equal(c[0] | c[1], 0);
+}
+
 static void test_virtio_net_tx_zeroes_header_and_passes_frame(void **state)
 {
 	struct t *t = *state;
@@ -576,6 +601,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_virtio_net_config_has_mac, setup, teardown),
+		cmocka_unit_test_teardown(test_virtio_net_mtu_feature_and_config, teardown),
 		cmocka_unit_test(test_virtio_net_no_mac_feature_without_mac),
 		cmocka_unit_test_setup_teardown(test_virtio_net_tx_zeroes_header_and_passes_frame,
 			setup, teardown),

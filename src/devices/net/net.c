@@ -17,8 +17,11 @@
 #include "ember/virtio_devices.h"
 
 #define QUEUE_SIZE 256
-#define CONFIG_SIZE 6 /* mac */
-#define RX_BURST 256  /* frames per tap wake-up before the loop gets a turn */
+/* 5.1.4: mac[6], status, max_virtqueue_pairs, mtu (le16 each); ember offers neither
+ * VIRTIO_NET_F_STATUS nor VIRTIO_NET_F_MQ, so those two read as 0. */
+#define CONFIG_SIZE 12
+#define CONFIG_MTU 10
+#define RX_BURST 256 /* frames per tap wake-up before the loop gets a turn */
 
 /* virtio_net_hdr_v1: flags u8, gso_type u8, hdr_len, gso_size, csum_start, csum_offset,
  * num_buffers (le16 each). */
@@ -267,7 +270,8 @@ static uint64_t features(void *dev)
 {
 	const struct net_dev *n = dev;
 
-	return n->has_mac ? 1ull << VIRTIO_NET_F_MAC : 0;
+	return (n->has_mac ? 1ull << VIRTIO_NET_F_MAC : 0) |
+		(n->mtu ? 1ull << VIRTIO_NET_F_MTU : 0);
 }
 
 static int activate(void *dev, uint64_t acked)
@@ -309,8 +313,13 @@ static void config_read(void *dev, uint32_t offset, uint8_t *data, uint32_t len)
 {
 	const struct net_dev *n = dev;
 
+	uint8_t cfg[CONFIG_SIZE] = { 0 };
+
+	memcpy(cfg, n->mac, sizeof(n->mac));
+	cfg[CONFIG_MTU] = (uint8_t)n->mtu;
+	cfg[CONFIG_MTU + 1] = (uint8_t)(n->mtu >> 8);
 	for (uint32_t i = 0; i < len; i++)
-		data[i] = offset + i < sizeof(n->mac) ? n->mac[offset + i] : 0;
+		data[i] = offset + i < CONFIG_SIZE ? cfg[offset + i] : 0;
 }
 
 static void config_write(void *dev, uint32_t offset, const uint8_t *data, uint32_t len)
@@ -462,6 +471,7 @@ struct net_dev *net_dev_new(struct ev_loop *loop, const struct net_config *cfg, 
 	n->fd = fd;
 	memcpy(n->mac, cfg->mac, sizeof(n->mac));
 	n->has_mac = cfg->has_mac;
+	n->mtu = cfg->mtu;
 	ev_io_init(&n->rx_w, on_tap, fd, EV_READ);
 	ev_init(&n->rx_throttle_w, on_throttle);
 	ev_init(&n->tx_throttle_w, on_throttle);

@@ -32,6 +32,7 @@ struct net_dev {
 	char *id, *tap;
 	uint8_t mac[6];
 	bool has_mac;
+	uint16_t mtu; /* 0: not advertised */
 	bool active;
 	int fd;
 	ev_io rx_w; /* tap readable; active only while a frame could go on */
