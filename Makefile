@@ -433,9 +433,9 @@ FUZZERS := http api_json mmds state_file uffd_json virtq virtio_block balloon vs
 	vsock_connect kernel_loader virtio_state emulate_decode seccomp_file cpu_template \
 	working_set
 FUZZ_API_WRAP := -Wl,--wrap=log_set_file,--wrap=metrics_open
-fuzz_http_SRCS := $(test_api_router_SRCS) src/api/conn.c src/api/http.c tests/fuzz/api_files_wrap.c
+fuzz_http_SRCS := $(test_api_router_SRCS) src/api/conn.c src/api/http.c tests/fuzz/api_common.c
 fuzz_http_LIBS := $(FUZZ_API_WRAP) -lcjson -lhttp_parser -lev -lm
-fuzz_api_json_SRCS := $(test_api_router_SRCS) tests/fuzz/api_files_wrap.c
+fuzz_api_json_SRCS := $(test_api_router_SRCS) tests/fuzz/api_common.c
 fuzz_api_json_LIBS := $(FUZZ_API_WRAP) -lcjson -lev -lm
 fuzz_mmds_SRCS := $(MMDS_SRCS)
 fuzz_mmds_LIBS := -lcjson -lhttp_parser

@@ -17,13 +17,13 @@
 #include <cJSON.h>
 #include <ev.h>
 
+#include "api_common.h"
 #include "ember/api.h"
 #include "ember/log.h"
 #include "ember/metrics.h"
 #include "ember/mmds.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 static const struct {
 	const char *method, *path;
@@ -51,17 +51,6 @@ static const struct {
 	{ "PUT", "/snapshot/create" },
 	{ "PUT", "/snapshot/load" },
 };
-
-static struct ev_loop *loop;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	loop = ev_loop_new(EVFLAG_AUTO);
-	log_set_enabled(false);
-	return 0;
-}
 
 static void call(struct api *api, const char *method, const char *path, const char *body,
 	size_t len)
@@ -97,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	which = data[0] % (sizeof(endpoints) / sizeof(endpoints[0]));
 	store = mmds_new(); /* each input starts from an empty store */
-	api = store ? api_new(loop, NULL, store, err, sizeof(err)) : NULL;
+	api = store ? api_new(fuzz_loop, NULL, store, err, sizeof(err)) : NULL;
 	if (!api)
 		abort();
 	if (data[1] & 1) {

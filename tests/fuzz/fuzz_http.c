@@ -21,24 +21,13 @@
 #include <ev.h>
 
 #include "../../src/api/server.h"
+#include "api_common.h"
 #include "ember/api.h"
 #include "ember/log.h"
 #include "ember/metrics.h"
 #include "ember/mmds.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-
-static struct ev_loop *loop;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	loop = ev_loop_new(EVFLAG_AUTO);
-	log_set_enabled(false);
-	return 0;
-}
 
 static void drain(int fd)
 {
@@ -51,7 +40,7 @@ static void drain(int fd)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct mmds *store;
-	struct api_server srv = { .loop = loop, .fd = -1 };
+	struct api_server srv = { .loop = fuzz_loop, .fd = -1 };
 	char err[128];
 	size_t piece, off = 0;
 	int sv[2];
@@ -62,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 	store = mmds_new(); /* each input starts from an empty store */
-	srv.api = store ? api_new(loop, NULL, store, err, sizeof(err)) : NULL;
+	srv.api = store ? api_new(fuzz_loop, NULL, store, err, sizeof(err)) : NULL;
 	if (!srv.api || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
 		abort();
 	if (!api_conn_new(&srv, sv[0]))
@@ -74,13 +63,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			off += (size_t)w;
 		else if (w < 0 && errno != EAGAIN)
 			break;
-		ev_run(loop, EVRUN_NOWAIT);
+		ev_run(fuzz_loop, EVRUN_NOWAIT);
 		drain(sv[1]);
 	}
 	/* The peer leaves: the connection must go away by itself. */
 	shutdown(sv[1], SHUT_WR);
 	for (int i = 0; i < 64 && srv.head; i++) {
-		ev_run(loop, EVRUN_NOWAIT);
+		ev_run(fuzz_loop, EVRUN_NOWAIT);
 		drain(sv[1]);
 	}
 	if (srv.head)
