@@ -19,11 +19,13 @@ struct balloon_config {
 	uint32_t amount_mib;
 	bool deflate_on_oom;
 	uint32_t stats_polling_interval_s; /* 0 = off */
+	bool free_page_hinting;
 	bool free_page_reporting;
 };
 
 /* Feature bits (5.5.3). ember offers STATS_VQ (when a polling interval is set),
- * DEFLATE_ON_OOM and REPORTING as configured; never MUST_TELL_HOST or hinting. */
+ * DEFLATE_ON_OOM, FREE_PAGE_HINT and REPORTING as configured; never MUST_TELL_HOST or
+ * PAGE_POISON. */
 #define VIRTIO_BALLOON_F_MUST_TELL_HOST 0
 #define VIRTIO_BALLOON_F_STATS_VQ 1
 #define VIRTIO_BALLOON_F_DEFLATE_ON_OOM 2
@@ -90,6 +92,33 @@ __attribute__((warn_unused_result)) int virtio_balloon_stats(struct virtio_dev *
 __attribute__((warn_unused_result)) int virtio_balloon_set_stats_interval(struct virtio_dev *vd,
 	uint32_t seconds);
 
+/* Free page hinting (5.5.6.6), run by the host: `start` sets a new command id in the
+ * config space (2, 3, ... as Firecracker counts; 0 STOP and 1 DONE are reserved), the
+ * driver answers with the id and then hints free blocks, which the device discards while
+ * that id is current; the driver ends with STOP. `stop` sets DONE: the guest takes its
+ * hinted pages back, and no hint is acted on from then. With acknowledge_on_stop the
+ * device sets DONE itself when the driver's STOP arrives. */
+#define BALLOON_HINT_CMD_STOP 0u
+#define BALLOON_HINT_CMD_DONE 1u
+
+enum balloon_hint_op { BALLOON_HINT_STATUS, BALLOON_HINT_START, BALLOON_HINT_STOP };
+
+struct balloon_hinting {
+	uint32_t host_cmd;  /* the command id the device set last (STOP before any run) */
+	bool has_guest_cmd; /* the driver has sent a command id */
+	uint32_t guest_cmd; /* the last one it sent */
+	bool acknowledge_on_stop;
+	uint64_t hinted_bytes;  /* discarded for hints, over the device's life */
+	uint64_t ignored_hints; /* hint buffers not acted on (stale or no command id) */
+};
+
+/* Start, stop, or read (`out` may be NULL for start and stop) the hinting run.
+ * `acknowledge_on_stop` is read by START only. -ENOTSUP if the balloon was configured
+ * without free_page_hinting, -EAGAIN for start/stop before the driver is up (Firecracker:
+ * "Device not activated yet"), -ENODEV if `vd` is not a balloon. */
+__attribute__((warn_unused_result)) int virtio_balloon_hinting(struct virtio_dev *vd,
+	enum balloon_hint_op op, bool acknowledge_on_stop, struct balloon_hinting *out);
+
 /* GET /balloon: the configuration as it is now (amount_mib is the current target, as
  * set by virtio_balloon_set_target; the interval as last set). -ENODEV if not a balloon. */
 __attribute__((warn_unused_result)) int virtio_balloon_config(struct virtio_dev *vd,
@@ -121,6 +150,14 @@ void balloon_parse_pfns(const struct guest_mem *gm, const uint8_t *buf, size_t l
 #define BALLOON_STATS_MAX_BYTES 4000
 __attribute__((warn_unused_result)) int balloon_parse_stats(const uint8_t *buf, size_t len,
 	uint64_t *present, uint64_t value[BALLOON_STAT_TAGS]);
+
+/* One chain of the hinting queue as the device judges it (pure). `has_cmd`: the chain's
+ * readable part held a command id `cmd`, which becomes h->guest_cmd. Returns whether the
+ * chain's writable ranges may be discarded: a run is current (host_cmd neither STOP nor
+ * DONE) and the driver's last id is that run's (5.5.6.6: pages given under another id are
+ * ignored, and none is touched after DONE). *ack: this chain is the driver's STOP for the
+ * current run and acknowledge_on_stop is set, so the device now sets DONE. */
+bool balloon_hint_chain(struct balloon_hinting *h, bool has_cmd, uint32_t cmd, bool *ack);
 
 /* ---- giving memory back to the host (balloon_memory.c) ---- */
 

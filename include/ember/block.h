@@ -17,6 +17,9 @@ struct drive_config {
 	char *path; /* raw image */
 	bool read_only;
 	bool root; /* adds root=/dev/vdX to the command line */
+	/* cache_type Writeback: FLUSH offered and a flush fsyncs the file. Otherwise Unsafe
+	 * (Firecracker's default): no FLUSH offered, nothing synced. */
+	bool writeback;
 	struct rate_limit limit;
 };
 
@@ -55,7 +58,7 @@ struct block_backend_ops {
 		unsigned iovcnt);
 	int (*write)(struct block_backend *b, uint64_t offset, const struct iovec *iov,
 		unsigned iovcnt);
-	/* Make written data durable (fdatasync for a file): 0 or -errno. */
+	/* Make written data durable (fsync for a file): 0 or -errno. */
 	int (*flush)(struct block_backend *b);
 	/* Size in bytes, as found when the backend was opened. */
 	uint64_t (*size)(const struct block_backend *b);
@@ -83,6 +86,10 @@ __attribute__((warn_unused_result)) int block_file_open(const char *drive_id, co
 struct virtio_dev *virtio_block_new_backend(const struct virtio_env *env, uint64_t base,
 	uint32_t gsi, const struct drive_config *cfg, struct block_backend *be, char *err,
 	size_t errlen);
+
+/* The features a drive offers (5.2.3): VIRTIO_BLK_F_FLUSH only with cache_type
+ * Writeback, RO for a read-only drive, and always SIZE_MAX, SEG_MAX, BLK_SIZE. Pure. */
+uint64_t blk_features_for(bool read_only, bool writeback);
 
 /* ---- virtio-blk changes at run time (PATCH /drives after boot); control thread ---- */
 

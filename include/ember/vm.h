@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ember/balloon.h"
 #include "ember/vm_exit.h"
 
 struct ev_loop;
@@ -164,6 +165,13 @@ __attribute__((warn_unused_result)) int vm_balloon_set_stats_interval(struct vm 
 struct balloon_config;
 __attribute__((warn_unused_result)) int vm_balloon_config(struct vm *vm, struct balloon_config *out,
 	char *err, size_t errlen);
+
+/* Free page hinting (virtio_balloon_hinting): start a run, stop it, or read its status
+ * into `out` (may be NULL). -ENOTSUP when the balloon was built without
+ * free_page_hinting, -EAGAIN for start/stop before the guest's driver is up, -ENODEV
+ * without a balloon; the message says which. */
+__attribute__((warn_unused_result)) int vm_balloon_hinting(struct vm *vm, enum balloon_hint_op op,
+	bool acknowledge_on_stop, struct balloon_hinting *out, char *err, size_t errlen);
 
 /* Run-time changes of devices (Firecracker's PATCH /drives and /network-interfaces after
  * boot), running or paused; the VM's configuration (GET /vm/config, snapshots) follows.

@@ -46,7 +46,6 @@ struct api {
 	 * echoed by GET /vm/config, otherwise unused. */
 	struct api_drive_extra {
 		char *partuuid;
-		bool writeback; /* cache_type Writeback (else Unsafe) */
 	} drive_extra[VM_MAX_DRIVES];
 
 	ev_timer metrics_timer;       /* periodic metrics lines once metrics are configured */
@@ -111,6 +110,7 @@ api_handler_fn api_put_net, api_patch_net, api_delete_net;
 api_handler_fn api_put_vsock, api_put_entropy, api_put_serial;
 api_handler_fn api_get_balloon, api_put_balloon, api_patch_balloon;
 api_handler_fn api_get_balloon_stats, api_patch_balloon_stats;
+api_handler_fn api_get_balloon_hinting, api_patch_balloon_hinting;
 api_handler_fn api_put_logger, api_put_metrics;
 api_handler_fn api_get_mmds, api_put_mmds, api_patch_mmds, api_put_mmds_config;
 

@@ -111,7 +111,7 @@ void api_put_drive(struct api *api, const struct api_call *call, struct api_resp
 	root = json_get_bool(call->body, "is_root_device", false);
 	d.read_only = json_get_bool(call->body, "is_read_only", false);
 	d.root = root;
-	x.writeback = json_get_enum(call->body, "cache_type", cache_types, 0) == 1;
+	d.writeback = json_get_enum(call->body, "cache_type", cache_types, 0) == 1;
 	if (json_get(call->body, "socket")) {
 		resp_fault(r, 400,
 			DRIVE_ERR "vhost-user drives (socket) are not supported by this "
@@ -224,8 +224,7 @@ cJSON *api_drives_json(const struct api *api, const struct vm_config *c)
 		else
 			cJSON_AddNullToObject(o, "partuuid");
 		cJSON_AddBoolToObject(o, "is_root_device", d->root);
-		cJSON_AddStringToObject(o, "cache_type",
-			x && x->writeback ? "Writeback" : "Unsafe");
+		cJSON_AddStringToObject(o, "cache_type", d->writeback ? "Writeback" : "Unsafe");
 		cJSON_AddBoolToObject(o, "is_read_only", d->read_only);
 		cJSON_AddStringToObject(o, "path_on_host", d->path);
 		cJSON_AddItemToObject(o, "rate_limiter", api_limit_json(&d->limit));

@@ -13,11 +13,17 @@
 struct route {
 	const char *seg; /* first path segment; "" for / */
 	const char *sub; /* fixed second segment, or NULL */
-	bool id;         /* the second segment is a resource id */
+	/* false, true (the second segment is a resource id), or TAIL: after the fixed
+	 * `sub` at most one segment more, which the handler gets as call->id ("" when there
+	 * is none) and answers for, and a PATCH may come without a body, as Firecracker's
+	 * /balloon/hinting/. */
+	int id;
 	enum metrics_method method;
 	enum metrics_endpoint ep;
 	api_handler_fn *fn;
 };
+
+#define TAIL 2
 
 static const struct route routes[] = {
 	{ "", NULL, false, METRICS_GET, METRICS_EP_INSTANCE_INFO, api_get_instance_info },
@@ -45,6 +51,9 @@ static const struct route routes[] = {
 	{ "balloon", "statistics", false, METRICS_GET, METRICS_EP_BALLOON, api_get_balloon_stats },
 	{ "balloon", "statistics", false, METRICS_PATCH, METRICS_EP_BALLOON,
 		api_patch_balloon_stats },
+	{ "balloon", "hinting", TAIL, METRICS_GET, METRICS_EP_BALLOON, api_get_balloon_hinting },
+	{ "balloon", "hinting", TAIL, METRICS_PATCH, METRICS_EP_BALLOON,
+		api_patch_balloon_hinting },
 	{ "logger", NULL, false, METRICS_PUT, METRICS_EP_LOGGER, api_put_logger },
 	{ "metrics", NULL, false, METRICS_PUT, METRICS_EP_METRICS, api_put_metrics },
 	{ "mmds", NULL, false, METRICS_GET, METRICS_EP_MMDS, api_get_mmds },
@@ -139,9 +148,10 @@ static const struct route *find(int method, char *tok[], int ntok)
 		const struct route *rt = &routes[i];
 		if ((int)rt->method != method || strcmp(rt->seg, tok[0]) != 0)
 			continue;
-		if (rt->id && ntok <= 2)
+		if (rt->id == true && ntok <= 2)
 			return rt;
-		if (rt->sub && ntok == 2 && strcmp(rt->sub, tok[1]) == 0)
+		if (rt->sub && (ntok == 2 || (rt->id == TAIL && ntok == 3)) &&
+			strcmp(rt->sub, tok[1]) == 0)
 			return rt;
 		if (!rt->id && !rt->sub && ntok == 1)
 			return rt;
@@ -176,7 +186,8 @@ static void dispatch(struct api *api, const char *mname, int method, char *path,
 		resp_fault(r, 400, "DELETE request cannot have a body.");
 		return;
 	}
-	if ((method == METRICS_PUT || method == METRICS_PATCH) && !has_body) {
+	if ((method == METRICS_PUT || method == METRICS_PATCH) && !has_body &&
+		!(rt && rt->id == TAIL)) {
 		resp_fault(r, 400, "Empty %s request.", method_names[method]);
 		return;
 	}
@@ -184,7 +195,9 @@ static void dispatch(struct api *api, const char *mname, int method, char *path,
 		resp_fault(r, 400, "Invalid request method and/or path: %.16s %s.", mname, shown);
 		return;
 	}
-	if (rt->id) {
+	if (rt->id == TAIL)
+		call.id = ntok == 3 ? tok[2] : "";
+	if (rt->id == true) {
 		call.id = ntok == 2 ? tok[1] : "";
 		if (!call.id[0]) {
 			resp_fault(r, 400, "The ID cannot be empty.");

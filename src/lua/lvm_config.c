@@ -112,9 +112,21 @@ unsigned lvm_read_limit(lua_State *L, int t, const char *where, const char *key,
 	return given;
 }
 
+/* The drive's cache_type, Firecracker's names: "Unsafe" (the default) or "Writeback". */
+static bool cache_type(lua_State *L, const char *where)
+{
+	const char *v = lvm_opt_str(L, -1, where, "cache_type");
+
+	if (v && strcmp(v, "Writeback") != 0 && strcmp(v, "Unsafe") != 0)
+		config_error(L, "%s.cache_type: \"%s\" is neither \"Unsafe\" nor \"Writeback\"",
+			where, v);
+	return v && strcmp(v, "Writeback") == 0;
+}
+
 static void read_drives(lua_State *L, int t, struct vm_config *cfg)
 {
-	static const char *const keys[] = { "id", "path", "read_only", "root", "rate_limit", NULL };
+	static const char *const keys[] = { "id", "path", "read_only", "root", "rate_limit",
+		"cache_type", NULL };
 	char where[32];
 
 	if (field(L, t, "vm", "drives", LUA_TTABLE) == LUA_TNIL) {
@@ -133,6 +145,7 @@ static void read_drives(lua_State *L, int t, struct vm_config *cfg)
 		d->path = (char *)lvm_opt_str(L, -1, where, "path");
 		d->read_only = opt_bool(L, -1, where, "read_only");
 		d->root = opt_bool(L, -1, where, "root");
+		d->writeback = cache_type(L, where);
 		lvm_read_limit(L, lua_gettop(L), where, "rate_limit", &d->limit);
 		cfg->nr_drives++;
 		lua_pop(L, 1);
@@ -194,7 +207,7 @@ static void read_singletons(lua_State *L, int t, struct vm_config *cfg)
 	static const char *const vsock_keys[] = { "guest_cid", "uds_path", NULL };
 	static const char *const entropy_keys[] = { "rate_limit", NULL };
 	static const char *const balloon_keys[] = { "amount_mib", "deflate_on_oom",
-		"stats_polling_interval_s", "free_page_reporting", NULL };
+		"stats_polling_interval_s", "free_page_hinting", "free_page_reporting", NULL };
 
 	if (field(L, t, "vm", "vsock", LUA_TTABLE) != LUA_TNIL) {
 		lvm_only_keys(L, -1, "vsock", vsock_keys);
@@ -218,6 +231,7 @@ static void read_singletons(lua_State *L, int t, struct vm_config *cfg)
 		cfg->balloon.deflate_on_oom = opt_bool(L, -1, "balloon", "deflate_on_oom");
 		cfg->balloon.stats_polling_interval_s = (uint32_t)opt_uint(L, -1, "balloon",
 			"stats_polling_interval_s", 0, UINT32_MAX);
+		cfg->balloon.free_page_hinting = opt_bool(L, -1, "balloon", "free_page_hinting");
 		cfg->balloon.free_page_reporting = opt_bool(L, -1, "balloon",
 			"free_page_reporting");
 	}

@@ -34,9 +34,17 @@ static void get_limit(struct snap_cursor *c, struct rate_limit *l)
 			return;
 }
 
+/* Version 2 (issue 15): a drive's flags carry cache_type Writeback (bit 2), the balloon
+ * a sixth word, free_page_hinting. Version 1 is still read: no hinting, and its drives
+ * offered FLUSH, so they come back as Writeback. */
+#define DEVICE_CONFIG_VERSION 2
+#define DRIVE_READ_ONLY 1u
+#define DRIVE_ROOT 2u
+#define DRIVE_WRITEBACK 4u
+
 int snapshot_save_devices(const struct vm_config *c, struct snap_writer *w)
 {
-	int ret = snap_section_begin(w, SNAP_SEC_DEVICE_CONFIG, 1);
+	int ret = snap_section_begin(w, SNAP_SEC_DEVICE_CONFIG, DEVICE_CONFIG_VERSION);
 
 	if (!ret)
 		ret = snap_put_u32(w, c->device_discovery);
@@ -48,7 +56,9 @@ int snapshot_save_devices(const struct vm_config *c, struct snap_writer *w)
 		if (!ret)
 			ret = snap_put_str(w, d->path);
 		if (!ret)
-			ret = snap_put_u32(w, (uint32_t)d->read_only | (uint32_t)d->root << 1);
+			ret = snap_put_u32(w,
+				(d->read_only ? DRIVE_READ_ONLY : 0) | (d->root ? DRIVE_ROOT : 0) |
+					(d->writeback ? DRIVE_WRITEBACK : 0));
 		if (!ret)
 			ret = put_limit(w, &d->limit);
 	}
@@ -80,10 +90,10 @@ int snapshot_save_devices(const struct vm_config *c, struct snap_writer *w)
 		ret = put_limit(w, &c->entropy.limit);
 	if (!ret)
 		ret = snap_put(w,
-			&(uint32_t[5]){ c->balloon.enabled, c->balloon.amount_mib,
+			&(uint32_t[6]){ c->balloon.enabled, c->balloon.amount_mib,
 				c->balloon.deflate_on_oom, c->balloon.stats_polling_interval_s,
-				c->balloon.free_page_reporting },
-			5 * sizeof(uint32_t));
+				c->balloon.free_page_reporting, c->balloon.free_page_hinting },
+			6 * sizeof(uint32_t));
 	return ret ? ret : snap_section_end(w);
 }
 
@@ -91,12 +101,18 @@ int snapshot_load_devices(const struct snap_reader *r, struct vm_config *c, char
 	size_t errlen)
 {
 	struct snap_cursor cur;
-	uint32_t v = 0, b[5] = { 0 };
+	uint32_t v = 0, b[6] = { 0 };
 	char why[256];
 	int ret;
 
 	if (snap_reader_find(r, SNAP_SEC_DEVICE_CONFIG, 0, &cur))
 		return 0; /* a machine without devices */
+	if (cur.version < 1 || cur.version > DEVICE_CONFIG_VERSION) {
+		snprintf(err, errlen,
+			"state file: device configuration version %u, this ember reads 1 to %d",
+			cur.version, DEVICE_CONFIG_VERSION);
+		return -ENOTSUP;
+	}
 	if (snap_get_u32(&cur, &v) || v > DISCOVERY_CMDLINE || snap_get_u32(&cur, &c->nr_drives) ||
 		c->nr_drives > VM_MAX_DRIVES)
 		goto bad;
@@ -107,8 +123,11 @@ int snapshot_load_devices(const struct snap_reader *r, struct vm_config *c, char
 			snap_get_str(&cur, (const char **)&d->path, SNAP_PATH_MAX) ||
 			snap_get_u32(&cur, &v))
 			goto bad;
-		d->read_only = v & 1;
-		d->root = v >> 1 & 1;
+		d->read_only = v & DRIVE_READ_ONLY;
+		d->root = v & DRIVE_ROOT;
+		/* Embers before version 2 offered FLUSH on every drive, and the restored
+		 * guest may have taken it: such a drive keeps it (Writeback). */
+		d->writeback = cur.version >= 2 ? (v & DRIVE_WRITEBACK) != 0 : true;
 		get_limit(&cur, &d->limit);
 	}
 	if (snap_get_u32(&cur, &c->nr_nets) || c->nr_nets > VM_MAX_NETS)
@@ -135,13 +154,14 @@ int snapshot_load_devices(const struct snap_reader *r, struct vm_config *c, char
 		goto bad;
 	c->entropy.enabled = v != 0;
 	get_limit(&cur, &c->entropy.limit);
-	if (snap_get(&cur, b, sizeof(b)) || cur.bad)
+	if (snap_get(&cur, b, (cur.version >= 2 ? 6 : 5) * sizeof(b[0])) || cur.bad)
 		goto bad;
 	c->balloon = (struct balloon_config){ .enabled = b[0] != 0,
 		.amount_mib = b[1],
 		.deflate_on_oom = b[2] != 0,
 		.stats_polling_interval_s = b[3],
-		.free_page_reporting = b[4] != 0 };
+		.free_page_reporting = b[4] != 0,
+		.free_page_hinting = b[5] != 0 };
 	/* A NULL or duplicate id would reach strcmp in the overrides and the device builders:
 	 * the names are checked here, before the configuration is used at all. */
 	ret = vm_config_check_names(c, why, sizeof(why));

@@ -200,6 +200,24 @@ static int balloon_config(struct vm *vm, struct balloon_config *out, char *err, 
 	return ret;
 }
 
+static int balloon_hinting(struct vm *vm, enum balloon_hint_op op, bool ack,
+	struct balloon_hinting *out, char *err, size_t errlen)
+{
+	struct virtio_dev *vd = live_balloon(vm, err, errlen);
+	int ret;
+
+	if (!vd)
+		return -ENODEV;
+	ret = virtio_balloon_hinting(vd, op, ack, out);
+	if (ret == -ENOTSUP)
+		snprintf(err, errlen, "balloon: free page hinting was not enabled at boot");
+	else if (ret == -EAGAIN)
+		snprintf(err, errlen, "balloon: the guest's driver has not started the device");
+	else if (ret)
+		snprintf(err, errlen, "balloon: hinting: %s", strerror(-ret));
+	return ret;
+}
+
 /* ---- run-time changes of drives and network interfaces ---- */
 
 /* The configuration's record of a limit after `u` (a removed bucket is all zeros). */
@@ -353,6 +371,15 @@ int vm_balloon_config(struct vm *vm, struct balloon_config *out, char *err, size
 {
 	dev_thread_lock(&vm->devs);
 	int ret = balloon_config(vm, out, err, errlen);
+	dev_thread_unlock(&vm->devs);
+	return ret;
+}
+
+int vm_balloon_hinting(struct vm *vm, enum balloon_hint_op op, bool acknowledge_on_stop,
+	struct balloon_hinting *out, char *err, size_t errlen)
+{
+	dev_thread_lock(&vm->devs);
+	int ret = balloon_hinting(vm, op, acknowledge_on_stop, out, err, errlen);
 	dev_thread_unlock(&vm->devs);
 	return ret;
 }

@@ -294,6 +294,33 @@ int vm_balloon_config(struct vm *vm, struct balloon_config *out, char *err, size
 	return ret;
 }
 
+/* The device's rules without a device: ids 2, 3, ...; stop sets DONE. */
+int vm_balloon_hinting(struct vm *vm, enum balloon_hint_op op, bool acknowledge_on_stop,
+	struct balloon_hinting *out, char *err, size_t errlen)
+{
+	int ret = balloon_of(vm, err, errlen);
+
+	if (ret)
+		return ret;
+	if (!vm->balloon.free_page_hinting) {
+		snprintf(err, errlen, "balloon: free page hinting was not enabled at boot");
+		return -ENOTSUP;
+	}
+	if (op != BALLOON_HINT_STATUS && fake_vm.hint_driver_down) {
+		snprintf(err, errlen, "balloon: the guest's driver has not started the device");
+		return -EAGAIN;
+	}
+	if (op == BALLOON_HINT_START) {
+		fake_vm.hint.host_cmd = fake_vm.hint.host_cmd < 2 ? 2 : fake_vm.hint.host_cmd + 1;
+		fake_vm.hint.acknowledge_on_stop = acknowledge_on_stop;
+	} else if (op == BALLOON_HINT_STOP) {
+		fake_vm.hint.host_cmd = BALLOON_HINT_CMD_DONE;
+	}
+	if (out)
+		*out = fake_vm.hint;
+	return 0;
+}
+
 /* ---- run-time device updates: recorded, the drive's path kept ---- */
 
 int vm_drive_update(struct vm *vm, const char *drive_id, const char *path,

@@ -24,6 +24,9 @@ struct fake_vm_control {
 	char last_drive_path[256];
 	struct rate_limit_update last_drive_limit, last_rx, last_tx;
 	bool last_drive_had_limit;
+	/* Balloon hinting: the driver is not up (start/stop answer -EAGAIN); the state. */
+	bool hint_driver_down;
+	struct balloon_hinting hint;
 };
 
 extern struct fake_vm_control fake_vm;

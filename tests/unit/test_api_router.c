@@ -735,6 +735,16 @@ static void test_api_router_vsock_and_entropy(void **state)
 	assert_int_equal(c->entropy.limit.bandwidth.refill_time_ms, 100);
 }
 
+/* The three hinting routes, each refused with `want`. */
+static void expect_hinting_refused(const char *want)
+{
+	static const char *const routes[][2] = { { "PATCH", "/balloon/hinting/start" },
+		{ "GET", "/balloon/hinting/status" }, { "PATCH", "/balloon/hinting/stop" } };
+
+	for (unsigned i = 0; i < 3; i++)
+		expect(&(struct call){ routes[i][0], routes[i][1], NULL, 400, want });
+}
+
 #define BALLOON "{\"amount_mib\": 10, \"deflate_on_oom\": true, \"stats_polling_interval_s\": 1}"
 
 static void test_api_router_balloon(void **state)
@@ -753,12 +763,7 @@ static void test_api_router_balloon(void **state)
 		{ "PATCH", "/machine-config", "{\"mem_size_mib\": 9}", 400,
 			"smaller than the "
 			"previously set balloon device target size" },
-		{ "PUT", "/balloon",
-			"{\"amount_mib\": 0, \"deflate_on_oom\": false, "
-			"\"free_page_hinting\": true}",
-			400,
-			"Balloon config error: free_page_hinting is "
-			"not supported by this ember" },
+		{ "PATCH", "/balloon/hinting/start", NULL, 400, "not supported before starting" },
 		{ "PUT", "/balloon", "{\"amount_mib\": 100000, \"deflate_on_oom\": true}", 400,
 			"Balloon config error: Amount of pages requested is too large." },
 		{ "PUT", "/balloon", "{\"amount_mib\": 10}", 400,
@@ -808,11 +813,81 @@ static void test_api_router_balloon(void **state)
 
 	(void)state;
 	RUN(t);
+	expect_hinting_refused(
+		"Balloon update error: Balloon: Attempting to use hinting when not enabled");
 	assert_true(vm_config(api_vm(api))->balloon.deflate_on_oom);
 	fake_vm_exit(api_vm(api), VM_EXIT_POWEROFF);
 	expect(&(struct call){ "PATCH", "/balloon", "{\"amount_mib\": 1}", 400,
 		"Balloon config "
 		"error: balloon: the vm is exited" });
+}
+
+/* Free page hinting, Firecracker's routes: start's body optional (acknowledge_on_stop
+ * true unless it says otherwise), stop's ignored, status with guest_cmd null until the
+ * guest sends one; its texts before boot, for an unknown last segment, for a driver not
+ * up and for a VM without a balloon. */
+#define HINTING "{\"amount_mib\": 0, \"deflate_on_oom\": false, \"free_page_hinting\": true}"
+
+static void test_api_router_balloon_hinting(void **state)
+{
+	static const struct call t[] = {
+		{ "PATCH", "/balloon/hinting/start", NULL, 400, "not supported before starting" },
+		{ "PUT", "/balloon", HINTING, 204, NULL },
+		{ "GET", "/balloon", NULL, 200,
+			"{\"amount_mib\":0,\"deflate_on_oom\":false,"
+			"\"stats_polling_interval_s\":0,\"free_page_hinting\":true,"
+			"\"free_page_reporting\":false}" },
+		{ "GET", "/balloon/hinting/status", NULL, 400, "not supported before starting" },
+		{ "PATCH", "/balloon/hinting/stop", NULL, 400, "not supported before starting" },
+		{ "PATCH", "/balloon/hinting", NULL, 400,
+			"Unrecognized PATCH request path `/hinting/`." },
+		{ "PATCH", "/balloon/hinting/go", "{}", 400,
+			"Unrecognized PATCH request path `/hinting/go`." },
+		{ "GET", "/balloon/hinting/start", NULL, 400,
+			"Unrecognized GET request path `/hinting/start`." },
+		{ "GET", "/balloon/hinting", NULL, 400,
+			"Unrecognized GET request path `/hinting/`." },
+		{ "PATCH", "/balloon/hinting/start/now", "{}", 400,
+			"Invalid request method and/or path: PATCH balloon." },
+		{ "PATCH", "/balloon", NULL, 400, "Empty PATCH request." },
+		BOOT_CALLS,
+		{ "GET", "/balloon/hinting/status", NULL, 200,
+			"{\"host_cmd\":0,\"guest_cmd\":null}" },
+		{ "GET", "/balloon/hinting/status", "{}", 400, "GET request cannot have a body." },
+		{ "PATCH", "/balloon/hinting/start", NULL, 204, NULL },
+		{ "GET", "/balloon/hinting/status", NULL, 200, "{\"host_cmd\":2," },
+		{ "PATCH", "/balloon/hinting/start", "{\"acknowledge_on_stop\": 1}", 400,
+			"invalid type: integer `1`, expected a boolean" },
+		{ "PATCH", "/balloon/hinting/start", "{\"ack\": true}", 400,
+			"unknown field `ack`, expected `acknowledge_on_stop`" },
+		{ "PATCH", "/balloon/hinting/start", "{\"acknowledge_on_stop\": false}", 204,
+			NULL },
+		{ "GET", "/balloon/hinting/status", NULL, 200, "{\"host_cmd\":3," },
+		{ "PATCH", "/balloon/hinting/stop", "{}", 204, NULL },
+		{ "GET", "/balloon/hinting/status", NULL, 200, "{\"host_cmd\":1," },
+		{ "PATCH", "/balloon/hinting/start", "{}", 204, NULL },
+		{ "PATCH", "/balloon/hinting/stop", NULL, 204, NULL },
+		{ "GET", "/vm/config", NULL, 200, "\"free_page_hinting\":true," },
+	};
+
+	(void)state;
+	RUN(t);
+	assert_true(vm_config(api_vm(api))->balloon.free_page_hinting);
+	assert_false(fake_vm.hint.acknowledge_on_stop == false); /* the last start's default */
+	fake_vm.hint_driver_down = true;
+	expect(&(struct call){ "PATCH", "/balloon/hinting/start", NULL, 400,
+		"Balloon update error: Balloon: Device not activated yet." });
+	expect(&(struct call){ "GET", "/balloon/hinting/status", NULL, 200, "{\"host_cmd\":1," });
+}
+
+static void test_api_router_hinting_without_a_balloon(void **state)
+{
+	static const struct call t[] = { BOOT_CALLS };
+
+	(void)state;
+	RUN(t);
+	expect_hinting_refused(
+		"Balloon update error: Failed perform action on device: Device not found");
 }
 
 static void test_api_router_balloon_without_statistics(void **state)
@@ -1294,8 +1369,9 @@ static void test_api_router_config_file(void **state)
 		  "{\"rate_limiter\": 1}}",
 			"entropy: An error occurred when deserializing" },
 		{ "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}, \"balloon\": "
-		  "{\"amount_mib\": 1, \"deflate_on_oom\": true, \"free_page_hinting\": true}}",
-			"balloon: Balloon config error: free_page_hinting is not supported" },
+		  "{\"amount_mib\": 1, \"deflate_on_oom\": true, \"free_page_hinting\": 1}}",
+			"balloon: An error occurred when deserializing the json body of a request: "
+			"invalid type: integer `1`, expected a boolean" },
 		{ "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}, \"bogus\": 1}",
 			"unknown field `bogus`" },
 		{ "{\"boot-source\": {\"kernel_image_path\": \"/nonexistent\"}}",
@@ -1396,6 +1472,9 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_vsock_and_entropy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_balloon, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_router_balloon_hinting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_router_hinting_without_a_balloon, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_balloon_without_statistics, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_logger_metrics_mmds, setup,

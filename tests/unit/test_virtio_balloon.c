@@ -1,4 +1,5 @@
-/* Unit tests for virtio-balloon: PFN and stats parsers, discard per backing, the model. */
+/* Unit tests for virtio-balloon: PFN and stats parsers, discard per backing, the model,
+ * free page hinting and its state. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -113,21 +114,16 @@ struct rig {
 static char restore_err[256];
 #define model_restore(rig, cur) \
 	((rig)->vd->ops->restore((rig)->vd->dev, (cur), restore_err, sizeof(restore_err)))
-static struct rig *rig_new(uint32_t interval, bool reporting, uint32_t amount_mib)
+static struct rig *rig_new_cfg(const struct balloon_config *cfg)
 {
 	struct rig *r = calloc(1, sizeof(*r));
-	struct balloon_config cfg = { .enabled = true,
-		.amount_mib = amount_mib,
-		.deflate_on_oom = true,
-		.stats_polling_interval_s = interval,
-		.free_page_reporting = reporting };
 	char err[160];
 
 	assert_int_equal(guest_mem_map(&r->gm, MEM_SIZE, GUEST_MEM_ANON, NULL, err, sizeof(err)),
 		0);
 	r->loop = ev_loop_new(EVFLAG_AUTO);
 	struct virtio_env env = { .loop = r->loop, .mem = &r->gm, .vm_fd = -1 };
-	r->vd = virtio_balloon_new(&env, 0xd0001000, 5, &cfg, err, sizeof(err));
+	r->vd = virtio_balloon_new(&env, 0xd0001000, 5, cfg, err, sizeof(err));
 	assert_non_null(r->vd);
 	r->data_next = DATA_GPA;
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
@@ -142,6 +138,17 @@ static struct rig *rig_new(uint32_t interval, bool reporting, uint32_t amount_mi
 		q->mem = &r->gm;
 	}
 	return r;
+}
+
+static struct rig *rig_new(uint32_t interval, bool reporting, uint32_t amount_mib)
+{
+	struct balloon_config cfg = { .enabled = true,
+		.amount_mib = amount_mib,
+		.deflate_on_oom = true,
+		.stats_polling_interval_s = interval,
+		.free_page_reporting = reporting };
+
+	return rig_new_cfg(&cfg);
 }
 
 static void rig_free(struct rig *r)
@@ -973,6 +980,254 @@ static void test_balloon_save_restore_round_trip(void **state)
 	rig_free(c);
 }
 
+/* ---- free page hinting ---- */
+
+static void test_balloon_hint_chain_rules(void **state)
+{
+	struct balloon_hinting h = { .host_cmd = BALLOON_HINT_CMD_STOP,
+		.acknowledge_on_stop = true };
+	bool ack;
+
+	(void)state;
+	/* No run: nothing is discarded, whatever the driver says. */
+	assert_false(balloon_hint_chain(&h, true, 2, &ack));
+	assert_false(ack);
+	assert_true(h.has_guest_cmd);
+	assert_int_equal(h.guest_cmd, 2);
+	/* Run 2: pages under the driver's id 2 go, those under a stale id do not. */
+	h.host_cmd = 2;
+	assert_true(balloon_hint_chain(&h, false, 0, &ack));
+	assert_false(balloon_hint_chain(&h, true, 7, &ack));
+	assert_false(balloon_hint_chain(&h, false, 0, &ack));
+	assert_true(balloon_hint_chain(&h, true, 2, &ack));
+	assert_false(ack);
+	/* The driver's STOP ends run 2, acknowledged (the caller sets DONE). */
+	assert_false(balloon_hint_chain(&h, true, BALLOON_HINT_CMD_STOP, &ack));
+	assert_true(ack);
+	assert_int_equal(h.guest_cmd, BALLOON_HINT_CMD_STOP);
+	/* A STOP that ends a run other than the current one is not acknowledged. */
+	h.host_cmd = 3;
+	assert_false(balloon_hint_chain(&h, true, BALLOON_HINT_CMD_STOP, &ack));
+	assert_false(ack);
+	h.acknowledge_on_stop = false;
+	assert_true(balloon_hint_chain(&h, true, 3, &ack));
+	assert_false(balloon_hint_chain(&h, true, BALLOON_HINT_CMD_STOP, &ack));
+	assert_false(ack);
+	/* After DONE nothing is touched, even under the id that was current. */
+	h.host_cmd = BALLOON_HINT_CMD_DONE;
+	assert_false(balloon_hint_chain(&h, true, BALLOON_HINT_CMD_DONE, &ack));
+	assert_false(balloon_hint_chain(&h, false, 0, &ack));
+	assert_false(ack);
+}
+
+static struct rig *hint_rig(void)
+{
+	struct balloon_config cfg = { .enabled = true, .free_page_hinting = true };
+
+	return rig_new_cfg(&cfg);
+}
+
+#define HINT_Q 2 /* no statistics: the hinting queue takes index 2 */
+
+static void hint_cmd(struct rig *r, uint32_t cmd)
+{
+	post1(r, HINT_Q, &cmd, 4);
+	kick(r, HINT_Q);
+}
+
+/* A hint of `len` bytes at `gpa` (device-writable), kicked. */
+static void hint_pages(struct rig *r, uint64_t gpa, uint32_t len)
+{
+	bool wr = true;
+
+	post(r, HINT_Q, &gpa, &len, &wr, 1);
+	kick(r, HINT_Q);
+}
+
+static void test_balloon_hinting_features_and_shape(void **state)
+{
+	struct rig *r = hint_rig();
+	struct balloon_hinting h;
+
+	(void)state;
+	assert_int_equal(r->vd->ops->features(r->vd->dev), 1ULL << VIRTIO_BALLOON_F_FREE_PAGE_HINT);
+	assert_int_equal(r->vd->ops->num_queues, 5);
+	assert_int_equal(r->vd->ops->config_size, 16);
+	assert_int_equal(cfg_read32(r, 8), BALLOON_HINT_CMD_STOP);
+	/* Before the driver is up: status answers, start and stop do not. */
+	assert_int_equal(virtio_balloon_hinting(r->vd, BALLOON_HINT_STATUS, true, &h), 0);
+	assert_int_equal(h.host_cmd, BALLOON_HINT_CMD_STOP);
+	assert_false(h.has_guest_cmd);
+	assert_int_equal(virtio_balloon_hinting(r->vd, BALLOON_HINT_START, true, NULL), -EAGAIN);
+	assert_int_equal(virtio_balloon_hinting(r->vd, BALLOON_HINT_STOP, true, NULL), -EAGAIN);
+	rig_free(r);
+	/* Without hinting: the shape balloons had before it, and hinting refused. */
+	r = rig_new(1, true, 0);
+	assert_int_equal(r->vd->ops->num_queues, 4);
+	assert_int_equal(r->vd->ops->config_size, 8);
+	activate(r, acked_all());
+	assert_int_equal(virtio_balloon_hinting(r->vd, BALLOON_HINT_START, true, NULL), -ENOTSUP);
+	assert_int_equal(virtio_balloon_hinting(r->vd, BALLOON_HINT_STATUS, true, &h), -ENOTSUP);
+	rig_free(r);
+}
+
+static void test_balloon_hinting_run_discards_only_current_hints(void **state)
+{
+	struct rig *r = hint_rig();
+	uint8_t *pool = gp(r, POOL_GPA, 4 << 20);
+	struct balloon_hinting h;
+	unsigned changes;
+
+	(void)state;
+	activate(r, 1ULL << VIRTIO_BALLOON_F_FREE_PAGE_HINT);
+	memset(pool, 0xee, 4 << 20);
+	changes = r->vd->config_changes;
+	assert_int_equal(virtio_balloon_hinting(r->vd, BALLOON_HINT_START, true, NULL), 0);
+	assert_int_equal(cfg_read32(r, 8), 2);
+	assert_int_equal(r->vd->config_changes, changes + 1);
+	/* A hint before the driver named the run is ignored. */
+	hint_pages(r, POOL_GPA, 1 << 20);
+	assert_int_equal(pool[0], 0xee);
+	hint_cmd(r, 2);
+	hint_pages(r, POOL_GPA, 1 << 20);
+	assert_true(all_zero(pool, 1 << 20));
+	assert_int_equal(pool[1 << 20], 0xee);
+	assert_int_equal(counter(r, "hinted_bytes"), 1 << 20);
+	/* Under a stale id: ignored. */
+	hint_cmd(r, 9);
+	hint_pages(r, POOL_GPA + (1 << 20), 1 << 20);
+	assert_int_equal(pool[1 << 20], 0xee);
+	/* The driver's STOP: acknowledged with DONE; hints after that are ignored. */
+	hint_cmd(r, 2);
+	changes = r->vd->config_changes;
+	hint_cmd(r, BALLOON_HINT_CMD_STOP);
+	assert_int_equal(cfg_read32(r, 8), BALLOON_HINT_CMD_DONE);
+	assert_int_equal(r->vd->config_changes, changes + 1);
+	hint_pages(r, POOL_GPA + (2 << 20), 1 << 20);
+	assert_int_equal(pool[2 << 20], 0xee);
+	assert_int_equal(counter(r, "hinted_bytes"), 1 << 20);
+	assert_int_equal(virtio_balloon_hinting(r->vd, BALLOON_HINT_STATUS, false, &h), 0);
+	assert_int_equal(h.host_cmd, BALLOON_HINT_CMD_DONE);
+	assert_true(h.has_guest_cmd);
+	assert_int_equal(h.guest_cmd, BALLOON_HINT_CMD_STOP);
+	assert_int_equal(h.ignored_hints, 3);
+	/* Every chain went back to the driver. */
+	assert_int_equal(used_idx(r, HINT_Q), 8);
+	assert_int_equal(r->vd->needs_reset, 0);
+	/* Without acknowledge_on_stop the guest holds its pages until the host stops. */
+	assert_int_equal(virtio_balloon_hinting(r->vd, BALLOON_HINT_START, false, NULL), 0);
+	assert_int_equal(cfg_read32(r, 8), 3);
+	hint_cmd(r, 3);
+	hint_pages(r, POOL_GPA + (3 << 20), PG);
+	hint_cmd(r, BALLOON_HINT_CMD_STOP);
+	assert_int_equal(cfg_read32(r, 8), 3);
+	assert_int_equal(pool[3 << 20], 0);
+	assert_int_equal(virtio_balloon_hinting(r->vd, BALLOON_HINT_STOP, false, NULL), 0);
+	assert_int_equal(cfg_read32(r, 8), BALLOON_HINT_CMD_DONE);
+	/* The driver cannot write the command id. */
+	uint32_t junk = 5;
+	r->vd->ops->config_write(r->vd->dev, 8, (const uint8_t *)&junk, 4);
+	assert_int_equal(cfg_read32(r, 8), BALLOON_HINT_CMD_DONE);
+	rig_free(r);
+}
+
+/* Save `r`'s model state into a fresh image; a cursor on it in *cur. */
+static struct snap_reader *save_model(struct rig *r, struct snap_writer *w, struct snap_cursor *cur)
+{
+	struct snap_reader *rd;
+	const uint8_t *img;
+	size_t len;
+	char err[160];
+
+	assert_int_equal(snap_section_begin(w, SNAP_SEC_DEVICE, 1), 0);
+	assert_int_equal(r->vd->ops->save(r->vd->dev, w), 0);
+	assert_int_equal(snap_section_end(w), 0);
+	assert_int_equal(snap_writer_image(w, &img, &len), 0);
+	assert_int_equal(snap_reader_parse(&rd, img, len, err, sizeof(err)), 0);
+	assert_int_equal(snap_reader_find(rd, SNAP_SEC_DEVICE, 0, cur), 0);
+	return rd;
+}
+
+static void test_balloon_hinting_state_survives_a_snapshot(void **state)
+{
+	struct rig *a = hint_rig(), *b = hint_rig(), *plain = rig_new(0, false, 0);
+	struct snap_writer *w = snap_writer_new();
+	struct snap_cursor cur, cur2;
+	struct snap_reader *rd;
+	struct balloon_hinting h;
+	unsigned changes;
+
+	(void)state;
+	activate(a, 1ULL << VIRTIO_BALLOON_F_FREE_PAGE_HINT);
+	assert_int_equal(virtio_balloon_hinting(a->vd, BALLOON_HINT_START, false, NULL), 0);
+	hint_cmd(a, 2);
+	hint_pages(a, POOL_GPA, 64 << 10);
+	rd = save_model(a, w, &cur);
+	cur2 = cur;
+	/* A balloon without hinting is not the same device. */
+	assert_int_equal(model_restore(plain, &cur2), -EINVAL);
+	assert_non_null(strstr(restore_err, "does not match this device"));
+	assert_int_equal(model_restore(b, &cur), 0);
+	assert_int_equal(cur.left, 0);
+	/* Saved mid-run: restored as DONE (the guest may take its pages back), and the
+	 * driver is told once it is live again. */
+	assert_int_equal(cfg_read32(b, 8), BALLOON_HINT_CMD_DONE);
+	changes = b->vd->config_changes;
+	activate(b, 1ULL << VIRTIO_BALLOON_F_FREE_PAGE_HINT);
+	assert_int_equal(b->vd->config_changes, changes + 1);
+	activate(b, 1ULL << VIRTIO_BALLOON_F_FREE_PAGE_HINT);
+	assert_int_equal(b->vd->config_changes, changes + 1);
+	assert_int_equal(virtio_balloon_hinting(b->vd, BALLOON_HINT_STATUS, true, &h), 0);
+	assert_int_equal(h.host_cmd, BALLOON_HINT_CMD_DONE);
+	assert_true(h.has_guest_cmd);
+	assert_int_equal(h.guest_cmd, 2);
+	assert_false(h.acknowledge_on_stop);
+	assert_int_equal(h.hinted_bytes, 64 << 10);
+	/* The next run does not reuse the saved run's id. */
+	assert_int_equal(virtio_balloon_hinting(b->vd, BALLOON_HINT_START, true, NULL), 0);
+	assert_int_equal(cfg_read32(b, 8), 3);
+	snap_reader_free(rd);
+	snap_writer_free(w);
+	rig_free(a);
+	rig_free(b);
+	rig_free(plain);
+}
+
+/* A version 1 state (written before hinting existed: no hinting words at its end) is
+ * still read by a balloon without hinting; a version from the future is refused. */
+static void test_balloon_reads_version_1_state(void **state)
+{
+	struct rig *a = rig_new(1, true, 2), *b = rig_new(1, true, 0);
+	struct snap_writer *w = snap_writer_new();
+	struct snap_cursor cur, old;
+	struct snap_reader *rd;
+	uint8_t buf[512];
+	uint32_t v = 1;
+
+	(void)state;
+	activate(a, acked_all());
+	rd = save_model(a, w, &cur);
+	assert_true(cur.left <= sizeof(buf) && cur.left > 36);
+	memcpy(buf, cur.p, cur.left);
+	memcpy(buf, &v, 4);
+	old = cur;
+	old.p = buf;
+	old.left = cur.left - 36; /* u32 x5 and u64 x2 of hinting */
+	assert_int_equal(model_restore(b, &old), 0);
+	assert_int_equal(old.left, 0);
+	assert_int_equal(cfg_read32(b, 0), 2 * 256);
+	v = 3;
+	memcpy(buf, &v, 4);
+	old.p = buf;
+	old.left = cur.left;
+	assert_int_equal(model_restore(b, &old), -ENOTSUP);
+	assert_string_equal(restore_err, "balloon: saved state is of an unknown version");
+	snap_reader_free(rd);
+	snap_writer_free(w);
+	rig_free(a);
+	rig_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1000,6 +1255,11 @@ int main(void)
 		cmocka_unit_test(test_balloon_malformed_stats_refused),
 		cmocka_unit_test(test_balloon_reporting_queue_numbering_and_discard),
 		cmocka_unit_test(test_balloon_save_restore_round_trip),
+		cmocka_unit_test(test_balloon_hint_chain_rules),
+		cmocka_unit_test(test_balloon_hinting_features_and_shape),
+		cmocka_unit_test(test_balloon_hinting_run_discards_only_current_hints),
+		cmocka_unit_test(test_balloon_hinting_state_survives_a_snapshot),
+		cmocka_unit_test(test_balloon_reads_version_1_state),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

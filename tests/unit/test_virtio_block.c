@@ -283,7 +283,7 @@ static void test_virtio_block_config_space(void **state)
 	assert_int_equal(v, VIRTQ_MAX_SEGMENTS - 2);
 	memcpy(&v, cfg + 20, 4);
 	assert_int_equal(v, 512);
-	assert_true(f & (1ull << VIRTIO_BLK_F_FLUSH));
+	assert_false(f & (1ull << VIRTIO_BLK_F_FLUSH)); /* Unsafe, the default */
 	assert_true(f & (1ull << VIRTIO_BLK_F_SEG_MAX));
 	assert_false(f & (1ull << VIRTIO_BLK_F_RO));
 	assert_int_equal(r->vd->ops->device_id, VIRTIO_ID_BLOCK);
@@ -361,11 +361,43 @@ static void test_virtio_block_flush_calls_backend(void **state)
 	rig_free(r);
 }
 
-static void test_virtio_block_write_through_without_flush_feature(void **state)
+/* cache_type as Firecracker: FLUSH offered only for Writeback; Unsafe syncs nothing. */
+static void test_virtio_block_cache_type_features(void **state)
 {
-	struct rig *r = rig(false);
+	uint64_t base = 1ull << VIRTIO_BLK_F_SIZE_MAX | 1ull << VIRTIO_BLK_F_SEG_MAX |
+		1ull << VIRTIO_BLK_F_BLK_SIZE;
+	struct rig *r = rig_new(false, "wb");
 
 	(void)state;
+	assert_int_equal(blk_features_for(false, false), base);
+	assert_int_equal(blk_features_for(false, true), base | 1ull << VIRTIO_BLK_F_FLUSH);
+	assert_int_equal(blk_features_for(true, false), base | 1ull << VIRTIO_BLK_F_RO);
+	assert_int_equal(blk_features_for(true, true),
+		base | 1ull << VIRTIO_BLK_F_RO | 1ull << VIRTIO_BLK_F_FLUSH);
+	r->cfg.writeback = true;
+	rig_start(r);
+	assert_int_equal(r->vd->ops->features(r->vd->dev), base | 1ull << VIRTIO_BLK_F_FLUSH);
+	rig_free(r);
+	/* Unsafe: a write is answered without a sync; a flush sent anyway is still served. */
+	r = rig(false);
+	assert_int_equal(r->vd->ops->activate(r->vd->dev, 0), 0);
+	build(r, VIRTIO_BLK_T_OUT, 0, 512, false);
+	run(r, 1);
+	assert_int_equal(r->disk.writes, 1);
+	assert_int_equal(r->disk.flushes, 0);
+	build(r, VIRTIO_BLK_T_FLUSH, 0, 0, false);
+	run(r, 2);
+	assert_int_equal(r->disk.flushes, 1);
+	rig_free(r);
+}
+
+static void test_virtio_block_write_through_without_flush_feature(void **state)
+{
+	struct rig *r = rig_new(false, "rootfs");
+
+	(void)state;
+	r->cfg.writeback = true; /* offered FLUSH, not taken: every write made durable */
+	rig_start(r);
 	assert_int_equal(r->vd->ops->activate(r->vd->dev, 0), 0);
 	build(r, VIRTIO_BLK_T_OUT, 0, 512, false);
 	run(r, 1);
@@ -1270,6 +1302,7 @@ int main(void)
 		cmocka_unit_test(test_virtio_block_write_reaches_disk),
 		cmocka_unit_test(test_virtio_block_flush_calls_backend),
 		cmocka_unit_test(test_virtio_block_write_through_without_flush_feature),
+		cmocka_unit_test(test_virtio_block_cache_type_features),
 		cmocka_unit_test(test_virtio_block_get_id_is_the_drive_id),
 		cmocka_unit_test(test_virtio_block_unknown_type_is_unsupported),
 		cmocka_unit_test(test_virtio_block_bounds_against_capacity),

@@ -16,7 +16,10 @@
 #include "ember/virtio_devices.h"
 
 #define QUEUE_SIZE 256
-#define CONFIG_SIZE 8 /* le32 num_pages, le32 actual */
+/* le32 num_pages, actual, free_page_hint_cmd_id, poison_val (PAGE_POISON is not offered:
+ * reads as 0). The last two exist only on a balloon with hinting. */
+#define CONFIG_SIZE 16
+#define CONFIG_SIZE_PLAIN 8
 #define MAX_BALLOONS 8
 
 /* virtio.h offers no way from a virtio_dev back to its model, so the public functions
@@ -57,10 +60,16 @@ static int activate(void *dev, uint64_t acked)
 	b->roles[n++] = ROLE_DEFLATE;
 	if (acked & (1ULL << VIRTIO_BALLOON_F_STATS_VQ))
 		b->roles[n++] = ROLE_STATS;
+	if (acked & (1ULL << VIRTIO_BALLOON_F_FREE_PAGE_HINT))
+		b->roles[n++] = ROLE_HINTING;
 	if (acked & (1ULL << VIRTIO_BALLOON_F_REPORTING))
 		b->roles[n++] = ROLE_REPORTING;
 	b->active = true;
 	stats_timer_arm(b);
+	if (b->hint_tell) {
+		b->hint_tell = false;
+		virtio_config_changed(b->vd);
+	}
 	return 0;
 }
 
@@ -82,11 +91,14 @@ static void config_read(void *dev, uint32_t offset, uint8_t *data, uint32_t len)
 
 	put_le32(cfg, b->num_pages);
 	put_le32(cfg + 4, b->actual);
+	put_le32(cfg + 8, b->hint.host_cmd);
+	put_le32(cfg + 12, 0);
 	if (offset < CONFIG_SIZE && len <= CONFIG_SIZE - offset)
 		memcpy(data, cfg + offset, len);
 }
 
-/* Only `actual` is the driver's to write; writes to num_pages are ignored. */
+/* Only `actual` is the driver's to write; writes elsewhere (num_pages, the read-only
+ * command id, poison_val without PAGE_POISON) are ignored. */
 static void config_write(void *dev, uint32_t offset, const uint8_t *data, uint32_t len)
 {
 	struct balloon *b = dev;
@@ -96,7 +108,7 @@ static void config_write(void *dev, uint32_t offset, const uint8_t *data, uint32
 		return;
 	put_le32(actual, b->actual);
 	for (uint32_t i = 0; i < len; i++)
-		if (offset + i >= 4)
+		if (offset + i >= 4 && offset + i < 8)
 			actual[offset + i - 4] = data[i];
 	b->actual = get_le32(actual);
 }
@@ -128,6 +140,8 @@ static void stats(void *dev, void (*put)(void *ctx, const char *key, uint64_t va
 	put(ctx, "deflated_pages", b->deflated);
 	put(ctx, "discarded_bytes", b->discarded_bytes);
 	put(ctx, "reported_bytes", b->reported_bytes);
+	put(ctx, "hinted_bytes", b->hint.hinted_bytes);
+	put(ctx, "ignored_hints", b->hint.ignored_hints);
 	put(ctx, "refused_pfns", b->refused);
 	put(ctx, "malformed_buffers", b->malformed);
 	put(ctx, "discard_failed", b->discard_failed);
@@ -135,24 +149,20 @@ static void stats(void *dev, void (*put)(void *ctx, const char *key, uint64_t va
 	put(ctx, "bad_stats", b->bad_stats);
 }
 
-static const struct virtio_dev_ops balloon_ops = {
-	.kind = "balloon",
-	.device_id = VIRTIO_ID_BALLOON,
-	.num_queues = NUM_QUEUES,
-	.queue_max_size = QUEUE_SIZE,
-	.config_size = CONFIG_SIZE,
-	.features = balloon_features,
-	.activate = activate,
-	.reset = reset,
-	.queue_notify = balloon_queue_notify,
-	.config_read = config_read,
-	.config_write = config_write,
-	.save = balloon_save,
-	.restore = balloon_restore,
-	.destroy = destroy,
-	.attach = attach,
-	.stats = stats,
-};
+/* Two shapes: with hinting one more queue and the command id in the config space;
+ * without, the shape a balloon had before hinting (its snapshots still restore). */
+#define BALLOON_OPS(queues, config) \
+	{ \
+		.kind = "balloon", .device_id = VIRTIO_ID_BALLOON, .num_queues = (queues), \
+		.queue_max_size = QUEUE_SIZE, .config_size = (config), \
+		.features = balloon_features, .activate = activate, .reset = reset, \
+		.queue_notify = balloon_queue_notify, .config_read = config_read, \
+		.config_write = config_write, .save = balloon_save, .restore = balloon_restore, \
+		.destroy = destroy, .attach = attach, .stats = stats, \
+	}
+
+static const struct virtio_dev_ops balloon_hint_ops = BALLOON_OPS(NUM_QUEUES, CONFIG_SIZE);
+static const struct virtio_dev_ops balloon_ops = BALLOON_OPS(NUM_QUEUES - 1, CONFIG_SIZE_PLAIN);
 
 /* ---- public ---- */
 
@@ -183,12 +193,18 @@ struct virtio_dev *virtio_balloon_new(const struct virtio_env *env, uint64_t bas
 	b->mem = env->mem;
 	b->loop = env->loop;
 	b->deflate_on_oom = cfg->deflate_on_oom;
+	b->hinting = cfg->free_page_hinting;
 	b->reporting = cfg->free_page_reporting;
+	/* No run until the host starts one; acknowledging is Firecracker's default. */
+	b->hint.host_cmd = BALLOON_HINT_CMD_STOP;
+	b->hint.acknowledge_on_stop = true;
+	b->last_cmd = BALLOON_HINT_CMD_DONE;
 	b->interval_s = cfg->stats_polling_interval_s;
 	b->num_pages = cfg->amount_mib * BALLOON_PAGES_PER_MIB;
 	ev_timer_init(&b->stats_timer, balloon_stats_tick, 1., 1.);
 	b->stats_timer.data = b;
-	vd = virtio_mmio_new(env, base, gsi, &balloon_ops, b, err, errlen);
+	vd = virtio_mmio_new(env, base, gsi, b->hinting ? &balloon_hint_ops : &balloon_ops, b, err,
+		errlen);
 	if (!vd)
 		return NULL; /* the transport destroyed b */
 	balloons[slot] = b;
@@ -263,7 +279,36 @@ int virtio_balloon_config(struct virtio_dev *vd, struct balloon_config *out)
 	out->amount_mib = b->num_pages / BALLOON_PAGES_PER_MIB;
 	out->deflate_on_oom = b->deflate_on_oom;
 	out->stats_polling_interval_s = b->interval_s;
+	out->free_page_hinting = b->hinting;
 	out->free_page_reporting = b->reporting;
 	virtio_unlock(vd);
 	return 0;
+}
+
+int virtio_balloon_hinting(struct virtio_dev *vd, enum balloon_hint_op op, bool acknowledge_on_stop,
+	struct balloon_hinting *out)
+{
+	struct balloon *b = balloon_of(vd);
+	int ret = 0;
+
+	if (!b)
+		return -ENODEV;
+	if (!b->hinting)
+		return -ENOTSUP;
+	virtio_lock(vd);
+	if (op != BALLOON_HINT_STATUS && !b->active) {
+		ret = -EAGAIN;
+	} else if (op == BALLOON_HINT_START) {
+		/* A fresh id each run (5.5.6.6: not reused before the driver's STOP); 0 and 1
+		 * are reserved, so the count wraps to 2. */
+		b->last_cmd = b->last_cmd + 1 > BALLOON_HINT_CMD_DONE ? b->last_cmd + 1 : 2;
+		b->hint.acknowledge_on_stop = acknowledge_on_stop;
+		balloon_hint_set_cmd(b, b->last_cmd);
+	} else if (op == BALLOON_HINT_STOP) {
+		balloon_hint_set_cmd(b, BALLOON_HINT_CMD_DONE);
+	}
+	if (out)
+		*out = b->hint;
+	virtio_unlock(vd);
+	return ret;
 }

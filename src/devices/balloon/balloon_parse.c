@@ -1,4 +1,5 @@
-/* virtio-balloon: parsers of guest input (PFN arrays, stats buffers) and stat names. */
+/* virtio-balloon: parsers of guest input (PFN arrays, stats buffers, hinting commands)
+ * and stat names. */
 #include "ember/balloon.h"
 
 #include <errno.h>
@@ -85,4 +86,21 @@ int balloon_parse_stats(const uint8_t *buf, size_t len, uint64_t *present,
 	*present = got;
 	memcpy(value, v, sizeof(v));
 	return 0;
+}
+
+bool balloon_hint_chain(struct balloon_hinting *h, bool has_cmd, uint32_t cmd, bool *ack)
+{
+	bool run = h->host_cmd != BALLOON_HINT_CMD_STOP && h->host_cmd != BALLOON_HINT_CMD_DONE;
+
+	*ack = false;
+	if (has_cmd) {
+		/* DONE is the device's word, not the driver's: taken as the end of a run. */
+		bool ends = cmd == BALLOON_HINT_CMD_STOP || cmd == BALLOON_HINT_CMD_DONE;
+
+		*ack = ends && run && h->acknowledge_on_stop && h->has_guest_cmd &&
+			h->guest_cmd == h->host_cmd;
+		h->has_guest_cmd = true;
+		h->guest_cmd = cmd;
+	}
+	return run && h->has_guest_cmd && h->guest_cmd == h->host_cmd;
 }

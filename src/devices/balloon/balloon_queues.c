@@ -1,5 +1,5 @@
-/* virtio-balloon queues: inflate and deflate PFN arrays, free page reports, and the
- * statistics buffer the driver lends and the device hands back on each poll. */
+/* virtio-balloon queues: inflate and deflate PFN arrays, free page hints and reports, and
+ * the statistics buffer the driver lends and the device hands back on each poll. */
 #include "balloon_internal.h"
 
 #include <errno.h>
@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ember/byteorder.h"
 #include "ember/log.h"
 
 #define CHUNK_PFNS 1024 /* PFNs read from a chain at a time */
@@ -83,6 +84,44 @@ static void report_chain(struct balloon *b)
 	}
 }
 
+void balloon_hint_set_cmd(struct balloon *b, uint32_t cmd)
+{
+	b->hint.host_cmd = cmd;
+	virtio_config_changed(b->vd);
+}
+
+/* Free page hinting (5.5.6.6): a readable part is a command id (4 bytes), each writable
+ * segment a free block the driver holds for the run; discarded only while that run is
+ * the current one (balloon_hint_chain). */
+static void hint_chain(struct balloon *b, struct virtq *q)
+{
+	uint8_t raw[4] = { 0 };
+	bool has_cmd = false, ack, act;
+
+	if (b->elem.read_len == sizeof(raw) &&
+		virtq_read(q, &b->elem, 0, raw, sizeof(raw)) == (long)sizeof(raw))
+		has_cmd = true;
+	else if (b->elem.read_len) {
+		b->malformed++;
+		guest_warn(b, "hinting command of %llu bytes ignored (4 expected)",
+			(unsigned long long)b->elem.read_len);
+	}
+	act = balloon_hint_chain(&b->hint, has_cmd, get_le32(raw), &ack);
+	for (unsigned i = b->elem.nread; i < b->elem.nsegs; i++) {
+		const struct virtq_seg *s = &b->elem.segs[i];
+		uint64_t before = b->discarded_bytes;
+
+		if (!act) {
+			b->hint.ignored_hints++;
+			continue;
+		}
+		discard_range(b, s->gpa, s->len);
+		b->hint.hinted_bytes += b->discarded_bytes - before;
+	}
+	if (ack)
+		balloon_hint_set_cmd(b, BALLOON_HINT_CMD_DONE);
+}
+
 /* Returns whether a buffer went back to the driver (one it had sent before). */
 static bool stats_chain(struct balloon *b, struct virtq *q)
 {
@@ -142,6 +181,8 @@ void balloon_queue_notify(void *dev, unsigned qi)
 		}
 		if (role == ROLE_REPORTING)
 			report_chain(b);
+		else if (role == ROLE_HINTING)
+			hint_chain(b, q);
 		else
 			pfn_chain(b, q, role == ROLE_INFLATE);
 		if (virtq_push(q, &b->elem, 0) < 0) {

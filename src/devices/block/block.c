@@ -253,22 +253,31 @@ static void replay(struct block *b)
 
 /* ---- virtio_dev_ops ---- */
 
+uint64_t blk_features_for(bool read_only, bool writeback)
+{
+	uint64_t f = 1ull << VIRTIO_BLK_F_SIZE_MAX | 1ull << VIRTIO_BLK_F_SEG_MAX |
+		1ull << VIRTIO_BLK_F_BLK_SIZE;
+
+	if (writeback)
+		f |= 1ull << VIRTIO_BLK_F_FLUSH;
+	return read_only ? f | 1ull << VIRTIO_BLK_F_RO : f;
+}
+
 static uint64_t blk_features(void *dev)
 {
-	struct block *b = dev;
-	uint64_t f = 1ull << VIRTIO_BLK_F_SIZE_MAX | 1ull << VIRTIO_BLK_F_SEG_MAX |
-		1ull << VIRTIO_BLK_F_BLK_SIZE | 1ull << VIRTIO_BLK_F_FLUSH;
+	const struct block *b = dev;
 
-	return b->read_only ? f | 1ull << VIRTIO_BLK_F_RO : f;
+	return blk_features_for(b->read_only, b->writeback);
 }
 
 static int blk_activate(void *dev, uint64_t acked)
 {
 	struct block *b = dev;
 
-	/* A driver that did not take FLUSH counts on a write-through disk (5.2.6.2);
-	 * FLUSH requests are served either way. */
-	b->write_through = !(acked & (1ull << VIRTIO_BLK_F_FLUSH));
+	/* A driver that did not take an offered FLUSH counts on a write-through disk
+	 * (5.2.6.2). Unsafe offers none and syncs nothing, as Firecracker: the guest sees a
+	 * write-through disk that is not one. FLUSH requests are served either way. */
+	b->write_through = b->writeback && !(acked & (1ull << VIRTIO_BLK_F_FLUSH));
 	replay(b);
 	return 0;
 }
@@ -392,6 +401,7 @@ static struct block *block_alloc(const struct virtio_env *env, const struct driv
 	b->mem = env->mem;
 	b->finished_tail = &b->finished;
 	b->read_only = cfg->read_only;
+	b->writeback = cfg->writeback;
 	/* The serial is the id's first 20 bytes, NUL padded (not terminated at 20). */
 	memcpy(b->serial, cfg->id, strnlen(cfg->id, sizeof(b->serial)));
 	blk_set_capacity(b, be->ops->size(be));

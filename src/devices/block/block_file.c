@@ -77,7 +77,8 @@ static int file_write(struct block_backend *b, uint64_t offset, const struct iov
 
 static int file_flush(struct block_backend *b)
 {
-	while (fdatasync(to_file(b)->fd) < 0) {
+	/* fsync, as Firecracker's flush (sync_all): the file's size and times too. */
+	while (fsync(to_file(b)->fd) < 0) {
 		if (errno != EINTR)
 			return -errno;
 	}

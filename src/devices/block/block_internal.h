@@ -48,7 +48,8 @@ struct block {
 	char *id, *path;
 	char serial[BLK_ID_BYTES];
 	bool read_only;
-	bool write_through; /* the driver did not ack VIRTIO_BLK_F_FLUSH */
+	bool writeback;     /* cache_type Writeback: FLUSH offered (else Unsafe) */
+	bool write_through; /* Writeback, and the driver did not ack VIRTIO_BLK_F_FLUSH */
 	uint64_t capacity;  /* sectors */
 	uint8_t config[BLK_CONFIG_SIZE];
 	struct rate_limiter rl;
