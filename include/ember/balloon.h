@@ -101,6 +101,7 @@ __attribute__((warn_unused_result)) int virtio_balloon_set_stats_interval(struct
 #define BALLOON_HINT_CMD_STOP 0u
 #define BALLOON_HINT_CMD_DONE 1u
 
+/* In this order: Lua's vm:balloon_hinting names them by index. */
 enum balloon_hint_op { BALLOON_HINT_STATUS, BALLOON_HINT_START, BALLOON_HINT_STOP };
 
 struct balloon_hinting {

@@ -45,6 +45,35 @@ static int m_balloon_stats(lua_State *L)
 	return 1;
 }
 
+/* vm:balloon_hinting(op [, acknowledge_on_stop]): op "start" (acknowledge_on_stop true
+ * unless false is given), "stop" or "status"; the Lua side of /balloon/hinting/. Returns
+ * { host_cmd, guest_cmd (nil until the guest sent one), hinted_bytes, ignored_hints }. */
+static int m_balloon_hinting(lua_State *L)
+{
+	static const char *const ops[] = { "status", "start", "stop", NULL };
+	struct lvm *v = lvm_check(L, 1);
+	int op = luaL_checkoption(L, 2, NULL, ops);
+	bool ack = lua_isnoneornil(L, 3) || lua_toboolean(L, 3);
+	struct balloon_hinting h;
+	char err[256];
+
+	/* The option list follows enum balloon_hint_op's order. */
+	if (vm_balloon_hinting(v->vm, (enum balloon_hint_op)op, ack, &h, err, sizeof(err)))
+		return push_fail(L, err);
+	lua_createtable(L, 0, 4);
+	lua_pushinteger(L, h.host_cmd);
+	lua_setfield(L, -2, "host_cmd");
+	if (h.has_guest_cmd) {
+		lua_pushinteger(L, h.guest_cmd);
+		lua_setfield(L, -2, "guest_cmd");
+	}
+	lua_pushinteger(L, (lua_Integer)h.hinted_bytes);
+	lua_setfield(L, -2, "hinted_bytes");
+	lua_pushinteger(L, (lua_Integer)h.ignored_hints);
+	lua_setfield(L, -2, "ignored_hints");
+	return 1;
+}
+
 /* Limit `key` of the argument table as an update: the buckets it gives are replaced (size
  * 0: removed), the others kept, as Firecracker's PATCH. False when the key is absent. */
 static bool read_update(lua_State *L, const char *where, const char *key,
@@ -113,6 +142,7 @@ static int m_update_net(lua_State *L)
 static const luaL_Reg methods[] = {
 	{ "balloon", m_balloon },
 	{ "balloon_stats", m_balloon_stats },
+	{ "balloon_hinting", m_balloon_hinting },
 	{ "update_drive", m_update_drive },
 	{ "update_net", m_update_net },
 	{ NULL, NULL },

@@ -116,7 +116,7 @@ static const struct rule vcpu_rules[] = {
 static const struct rule block_io_rules[] = {
 	ALLOW(preadv, "block: read sectors from the image"),
 	ALLOW(pwritev, "block: write sectors to the image"),
-	ALLOW(fdatasync, "block: flush, and writes with write-through caching"),
+	ALLOW(fsync, "block: flush (fsync, as Firecracker), and writes with write-through caching"),
 };
 
 /* The watch waits on the handler's socket and a stop eventfd, and unregisters guest

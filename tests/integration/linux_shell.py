@@ -158,9 +158,14 @@ def golden(kind="plain"):
     return g
 
 
-def start_shell(tmp, name, d, scratch, ro, ns=None, mmds="V2", vcpus=2, mem_mib=256):
+BALLOON = {"amount_mib": 0, "deflate_on_oom": False, "stats_polling_interval_s": 1}
+
+
+def start_shell(tmp, name, d, scratch, ro, ns=None, mmds="V2", vcpus=2, mem_mib=256,
+                balloon=None, cache=None):
     """A Linux booted through the API to its shell prompt: `vcpus` vCPUs, `mem_mib` MiB,
-    the scratch and read-only drives (none if `scratch` is None), vsock, entropy, balloon;
+    the scratch and read-only drives (none if `scratch` is None; `cache` maps a drive id
+    to its cache_type), vsock, entropy, a balloon (BALLOON unless `balloon` is given);
     with `ns` (a Netns) also eth0 on its tap, MMDS `mmds` on eth0 and the guest at
     GUEST_IP. Returns the Shell; the caller closes it."""
     e = Shell(tmp, name, ns)
@@ -171,15 +176,16 @@ def start_shell(tmp, name, d, scratch, ro, ns=None, mmds="V2", vcpus=2, mem_mib=
             "initrd_path": os.path.join(d, "initramfs.cpio.gz"), "boot_args": CMDLINE}, 204)
         drives = (("scratch", scratch, False), ("ro", ro, True)) if scratch else ()
         for drive_id, path, read_only in drives:
-            e.expect("PUT", "/drives/" + drive_id, {
-                "drive_id": drive_id, "path_on_host": path, "is_root_device": False,
-                "is_read_only": read_only}, 204)
+            body = {"drive_id": drive_id, "path_on_host": path, "is_root_device": False,
+                    "is_read_only": read_only}
+            if cache and drive_id in cache:
+                body["cache_type"] = cache[drive_id]
+            e.expect("PUT", "/drives/" + drive_id, body, 204)
         e.expect("PUT", "/vsock", {"guest_cid": 3,
                                    "uds_path": os.path.join(tmp, name + ".vsock")}, 204)
         e.expect("PUT", "/entropy", {}, 204)
         # Without deflate_on_oom the guest takes ballooned pages out of MemTotal.
-        e.expect("PUT", "/balloon", {"amount_mib": 0, "deflate_on_oom": False,
-                                     "stats_polling_interval_s": 1}, 204)
+        e.expect("PUT", "/balloon", balloon or BALLOON, 204)
         if ns:
             e.expect("PUT", "/network-interfaces/eth0", {
                 "iface_id": "eth0", "host_dev_name": ns.tap, "guest_mac": GUEST_MAC,

@@ -19,6 +19,7 @@ NOT_SUPPORTED_BEFORE_START = "The requested operation is not supported before st
 NOT_SUPPORTED_AFTER_START = "The requested operation is not supported after starting the microVM."
 DESER = "An error occurred when deserializing the json body of a request: "
 MICRO_HTTP_TAIL = "\nAll previous unanswered requests will be dropped."
+HINTING_OFF = "Balloon update error: Balloon: Attempting to use hinting when not enabled"
 
 
 def at(body, upto):
@@ -337,7 +338,12 @@ def fc_api_balloon():
         fault(e, "PATCH", "/balloon", {"amount_mib": 2})
         fault(e, "PUT", "/balloon", {"amount_mib": 1024, "deflate_on_oom": False,
                                       "stats_polling_interval_s": 5})
+        fault(e, "PATCH", "/balloon/hinting/start", exact=NOT_SUPPORTED_BEFORE_START)
         start(e)
+        for method, path in (("PATCH", "/balloon/hinting/start"),
+                             ("GET", "/balloon/hinting/status"),
+                             ("PATCH", "/balloon/hinting/stop")):
+            fault(e, method, path, exact=HINTING_OFF)
         ok(e, "PATCH", "/balloon", {"amount_mib": 4})
         fault(e, "PATCH", "/balloon", {"amount_mib": 300})
         ok(e, "PATCH", "/balloon/statistics", {"stats_polling_interval_s": 5})
@@ -345,6 +351,43 @@ def fc_api_balloon():
         check(got["amount_mib"] == 4 and got["deflate_on_oom"] is False and
               got["stats_polling_interval_s"] == 5, "GET /balloon after boot: %r" % got)
         fault(e, "PATCH", "/balloon", {"amount_mib": 33554432})
+
+
+@test
+def fc_api_balloon_hinting():
+    """Free page hinting's routes on the test guest, whose balloon driver takes only the
+    features it knows (not hinting): Firecracker's answers before boot, before the driver
+    is up, for a run started and stopped, and for a wrong last segment."""
+    with tempfile.TemporaryDirectory() as tmp, Ember(tmp) as e:
+        basic_config(e, tmp)
+        ok(e, "PUT", "/balloon", {"amount_mib": 0, "deflate_on_oom": False,
+                                   "free_page_hinting": True})
+        got = ok(e, "GET", "/balloon", status=200)[0]
+        check(got["free_page_hinting"] is True and got["free_page_reporting"] is False,
+              "GET /balloon: %r" % got)
+        fault(e, "GET", "/balloon/hinting/status", exact=NOT_SUPPORTED_BEFORE_START)
+        fault(e, "PATCH", "/balloon/hinting/stop", exact=NOT_SUPPORTED_BEFORE_START)
+        fault(e, "PATCH", "/balloon/hinting/begin", {},
+              exact="Unrecognized PATCH request path `/hinting/begin`.")
+        fault(e, "PATCH", "/balloon/hinting/start", {"acknowledge_on_stop": "yes"},
+              match="invalid type: string \"yes\", expected a boolean")
+        start(e)
+        got = ok(e, "GET", "/balloon/hinting/status", status=200)[0]
+        check(got == {"host_cmd": 0, "guest_cmd": None}, "status before any run: %r" % got)
+        fault(e, "PATCH", "/balloon/hinting/start",
+              exact="Balloon update error: Balloon: Device not activated yet.")
+        check(e.ask("balloon info").startswith("OK balloon target=0"), "the guest's balloon")
+        ok(e, "PATCH", "/balloon/hinting/start")
+        got = ok(e, "GET", "/balloon/hinting/status", status=200)[0]
+        check(got == {"host_cmd": 2, "guest_cmd": None}, "status after start: %r" % got)
+        ok(e, "PATCH", "/balloon/hinting/start", {"acknowledge_on_stop": False})
+        ok(e, "PATCH", "/balloon/hinting/stop", {})
+        got = ok(e, "GET", "/balloon/hinting/status", status=200)[0]
+        check(got == {"host_cmd": 1, "guest_cmd": None}, "status after stop: %r" % got)
+        fault(e, "GET", "/balloon/hinting/stop",
+              exact="Unrecognized GET request path `/hinting/stop`.")
+        got = ok(e, "GET", "/vm/config", status=200)[0]
+        check(got["balloon"]["free_page_hinting"] is True, "/vm/config: %r" % got["balloon"])
 
 
 @test

@@ -1,4 +1,4 @@
-/* Raw-image block backend: preadv/pwritev/fdatasync on a file (O_RDONLY when read-only). */
+/* Raw-image block backend: preadv/pwritev/fsync on a file (O_RDONLY when read-only). */
 #include "ember/block.h"
 
 #include <errno.h>
