@@ -60,17 +60,21 @@ static int m_balloon_hinting(lua_State *L)
 	/* The option list follows enum balloon_hint_op's order. */
 	if (vm_balloon_hinting(v->vm, (enum balloon_hint_op)op, ack, &h, err, sizeof(err)))
 		return push_fail(L, err);
+	const struct {
+		const char *key;
+		uint64_t value;
+		bool shown;
+	} f[] = { { "host_cmd", h.host_cmd, true }, { "guest_cmd", h.guest_cmd, h.has_guest_cmd },
+		{ "hinted_bytes", h.hinted_bytes, true },
+		{ "ignored_hints", h.ignored_hints, true } };
+
 	lua_createtable(L, 0, 4);
-	lua_pushinteger(L, h.host_cmd);
-	lua_setfield(L, -2, "host_cmd");
-	if (h.has_guest_cmd) {
-		lua_pushinteger(L, h.guest_cmd);
-		lua_setfield(L, -2, "guest_cmd");
+	for (unsigned i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		if (!f[i].shown)
+			continue;
+		lua_pushinteger(L, (lua_Integer)f[i].value);
+		lua_setfield(L, -2, f[i].key);
 	}
-	lua_pushinteger(L, (lua_Integer)h.hinted_bytes);
-	lua_setfield(L, -2, "hinted_bytes");
-	lua_pushinteger(L, (lua_Integer)h.ignored_hints);
-	lua_setfield(L, -2, "ignored_hints");
 	return 1;
 }
 
