@@ -1,4 +1,5 @@
-/* libFuzzer harness for the balloon's guest-input parsers: PFN arrays and stats buffers.
+/* libFuzzer harness for the balloon's guest-input parsers: PFN arrays, stats buffers and
+ * the hinting queue's judge.
  *
  * Build and run (from the repository root), or `make fuzz`:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Iinclude \
@@ -11,7 +12,10 @@
  * runs must split there; every run handed out must lie inside one region,
  * be page-aligned, and be discarded for real without error (after which it reads as
  * zeros). Counts must add up. Stats buffers: accepted only at a multiple of 10 bytes,
- * only known tags marked present, the result untouched on refusal. Any violation traps. */
+ * only known tags marked present, the result untouched on refusal. Hinting: a sequence
+ * of host commands and guest chains (5 bytes each); a chain's pages may be discarded only
+ * while a run is current and the driver's last id is that run's, and an acknowledgement
+ * only ends the current run. Any violation traps. */
 #include "ember/balloon.h"
 
 #include <stdlib.h>
@@ -106,12 +110,48 @@ static void fuzz_stats(const uint8_t *data, size_t size)
 	CHECK(present || size >= BALLOON_STATS_ENTRY_SIZE);
 }
 
+/* Each step: a flags byte (bit 0: the host sets a command, bit 1: the chain carries a
+ * command id, bit 2: acknowledge_on_stop) and a le32 id. */
+static void fuzz_hinting(const uint8_t *data, size_t size)
+{
+	struct balloon_hinting h = { .host_cmd = BALLOON_HINT_CMD_STOP };
+
+	for (size_t off = 0; off + 5 <= size; off += 5) {
+		uint32_t id = (uint32_t)data[off + 1] | (uint32_t)data[off + 2] << 8 |
+			(uint32_t)data[off + 3] << 16 | (uint32_t)data[off + 4] << 24;
+		struct balloon_hinting before;
+		bool ack, act;
+
+		if (data[off] & 1) {
+			h.host_cmd = id % 8; /* small ids: runs, STOP and DONE meet often */
+			h.acknowledge_on_stop = data[off] & 4;
+			continue;
+		}
+		before = h;
+		act = balloon_hint_chain(&h, data[off] & 2, id % 8, &ack);
+		CHECK(h.host_cmd == before.host_cmd);
+		if (act)
+			CHECK(h.host_cmd > BALLOON_HINT_CMD_DONE && h.has_guest_cmd &&
+				h.guest_cmd == h.host_cmd);
+		if (ack)
+			CHECK(before.acknowledge_on_stop && before.has_guest_cmd &&
+				before.guest_cmd == before.host_cmd &&
+				before.host_cmd > BALLOON_HINT_CMD_DONE &&
+				h.guest_cmd <= BALLOON_HINT_CMD_DONE && !act);
+		if (!(data[off] & 2))
+			CHECK(h.has_guest_cmd == before.has_guest_cmd &&
+				h.guest_cmd == before.guest_cmd && !ack);
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	setup();
 	if (size < 1)
 		return 0;
-	if (data[0] & 1)
+	if (data[0] % 3 == 2)
+		fuzz_hinting(data + 1, size - 1);
+	else if (data[0] & 1)
 		fuzz_stats(data + 1, size - 1);
 	else
 		fuzz_pfns(data + 1, size - 1);

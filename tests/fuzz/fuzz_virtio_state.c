@@ -56,7 +56,8 @@ static struct virtio_dev *new_dev(uint8_t kind)
 		.amount_mib = 0,
 		.stats_polling_interval_s = kind & 2 ? 1 : 0,
 		.free_page_reporting = kind & 4,
-		.deflate_on_oom = kind & 8 };
+		.deflate_on_oom = kind & 8,
+		.free_page_hinting = kind & 16 };
 	char err[256];
 	struct virtio_dev *vd = kind & 1
 		? virtio_balloon_new(&r->env, RIG_BASE, 5, &cfg, err, sizeof(err))

@@ -78,7 +78,7 @@ def gives_back(s, what, want, release):
     while got > filled - 48 and time.time() < end:
         time.sleep(1)
         got = rss_mib(s.p.pid)
-    print("  %s: ember's RSS %.0f MiB after a 96 MiB fill, %.0f given back" %
+    print("  %s: ember's RSS %.0f MiB after a 96 MiB fill, %.0f MiB once given back" %
           (what, filled, got), flush=True)
     check(got <= filled - 48, "%s: RSS %.0f -> %.0f MiB" % (what, filled, got))
     check(s.value("sha256sum /tmp/keep", SUM) == want, "%s: /tmp/keep changed" % what)
