@@ -60,21 +60,12 @@ static int m_balloon_hinting(lua_State *L)
 	/* The option list follows enum balloon_hint_op's order. */
 	if (vm_balloon_hinting(v->vm, (enum balloon_hint_op)op, ack, &h, err, sizeof(err)))
 		return push_fail(L, err);
-	const struct {
-		const char *key;
-		uint64_t value;
-		bool shown;
-	} f[] = { { "host_cmd", h.host_cmd, true }, { "guest_cmd", h.guest_cmd, h.has_guest_cmd },
-		{ "hinted_bytes", h.hinted_bytes, true },
-		{ "ignored_hints", h.ignored_hints, true } };
-
 	lua_createtable(L, 0, 4);
-	for (unsigned i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-		if (!f[i].shown)
-			continue;
-		lua_pushinteger(L, (lua_Integer)f[i].value);
-		lua_setfield(L, -2, f[i].key);
-	}
+	set_integer(L, "host_cmd", h.host_cmd);
+	if (h.has_guest_cmd)
+		set_integer(L, "guest_cmd", h.guest_cmd);
+	set_integer(L, "hinted_bytes", h.hinted_bytes);
+	set_integer(L, "ignored_hints", h.ignored_hints);
 	return 1;
 }
 
