@@ -451,6 +451,73 @@ static void test_snapshot_check_refuses_null_device_names_with_overrides(void **
 	assert_refused(&c, "state file: device configuration: net 'eth0': duplicate id");
 }
 
+/* The device configuration of `w`'s image, loaded as restore does. */
+static void load_devices(struct snap_writer *w, struct vm_config *cfg)
+{
+	struct snap_reader *r;
+	const uint8_t *img;
+	size_t len;
+	char err[256];
+
+	assert_int_equal(snap_writer_image(w, &img, &len), 0);
+	assert_int_equal(snap_reader_parse(&r, img, len, err, sizeof(err)), 0);
+	vm_config_init(cfg);
+	if (snapshot_load_devices(r, cfg, err, sizeof(err)))
+		fail_msg("device configuration refused: %s", err);
+	snap_reader_free(r);
+}
+
+/* Version 2 keeps a drive's cache_type and the balloon's free_page_hinting; version 1
+ * (embers before: FLUSH on every drive, no hinting) still loads, its drives Writeback. */
+static void test_snapshot_devices_keep_cache_type_and_hinting(void **state)
+{
+	struct snap_writer *w = snap_writer_new();
+	struct vm_config cfg;
+	struct craft c;
+
+	(void)state;
+	craft_init(&c);
+	c.vm.cfg.drives[0].writeback = true;
+	c.vm.cfg.balloon = (struct balloon_config){ .enabled = true,
+		.amount_mib = 3,
+		.free_page_hinting = true };
+	assert_int_equal(snapshot_save_devices(&c.vm.cfg, w), 0);
+	load_devices(w, &cfg);
+	assert_true(cfg.drives[0].writeback);
+	assert_false(cfg.drives[0].read_only);
+	assert_true(cfg.balloon.free_page_hinting);
+	assert_false(cfg.balloon.free_page_reporting);
+	assert_int_equal(cfg.balloon.amount_mib, 3);
+	snap_writer_free(w);
+
+	/* Version 1, as embers before wrote it: one read-only drive, a balloon. */
+	w = snap_writer_new();
+	assert_int_equal(snap_section_begin(w, SNAP_SEC_DEVICE_CONFIG, 1), 0);
+	assert_int_equal(snap_put_u32(w, 0), 0); /* discovery */
+	assert_int_equal(snap_put_u32(w, 1), 0);
+	assert_int_equal(snap_put_str(w, "rootfs"), 0);
+	assert_int_equal(snap_put_str(w, "/r.img"), 0);
+	assert_int_equal(snap_put_u32(w, 1), 0); /* read_only */
+	for (unsigned i = 0; i < 6; i++)         /* its limit */
+		assert_int_equal(snap_put_u64(w, 0), 0);
+	assert_int_equal(snap_put_u32(w, 0), 0); /* no nets */
+	assert_int_equal(snap_put_u32(w, 0), 0); /* no vsock */
+	assert_int_equal(snap_put_u32(w, 0), 0);
+	assert_int_equal(snap_put_str(w, NULL), 0);
+	assert_int_equal(snap_put_u32(w, 0), 0); /* no entropy */
+	for (unsigned i = 0; i < 6; i++)
+		assert_int_equal(snap_put_u64(w, 0), 0);
+	assert_int_equal(snap_put(w, &(uint32_t[5]){ 1, 7, 1, 0, 1 }, 20), 0);
+	assert_int_equal(snap_section_end(w), 0);
+	load_devices(w, &cfg);
+	assert_int_equal(cfg.nr_drives, 1);
+	assert_true(cfg.drives[0].read_only && cfg.drives[0].writeback);
+	assert_true(cfg.balloon.enabled && cfg.balloon.free_page_reporting);
+	assert_false(cfg.balloon.free_page_hinting);
+	assert_int_equal(cfg.balloon.amount_mib, 7);
+	snap_writer_free(w);
+}
+
 static void test_snapshot_check_refuses_overrides_without_an_id(void **state)
 {
 	struct drive_override d = { .drive_id = NULL, .path_on_host = F.drive };
@@ -499,6 +566,7 @@ int main(void)
 			test_snapshot_check_refuses_a_memory_file_shorter_than_its_regions),
 		cmocka_unit_test(test_snapshot_check_refuses_null_device_names_with_overrides),
 		cmocka_unit_test(test_snapshot_check_refuses_overrides_without_an_id),
+		cmocka_unit_test(test_snapshot_devices_keep_cache_type_and_hinting),
 		cmocka_unit_test(test_snapshot_check_refuses_malformed_vcpu_items),
 	};
 
