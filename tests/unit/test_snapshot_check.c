@@ -21,6 +21,7 @@
 #include "ember/snapshot.h"
 #include "ember/snapshot_file.h"
 #include "ember/snapshot_id.h"
+#include "snap_image.h"
 
 #include "../../src/arch/x86_64/state_internal.h"
 #include "../../src/vmm/vm_internal.h"
@@ -451,16 +452,12 @@ static void test_snapshot_check_refuses_null_device_names_with_overrides(void **
 	assert_refused(&c, "state file: device configuration: net 'eth0': duplicate id");
 }
 
-/* The device configuration of `w`'s image, loaded as restore does. */
+/* The device configuration of `w`'s image (w is freed), loaded as restore does. */
 static void load_devices(struct snap_writer *w, struct vm_config *cfg)
 {
-	struct snap_reader *r;
-	const uint8_t *img;
-	size_t len;
+	struct snap_reader *r = snap_image_reader(w);
 	char err[256];
 
-	assert_int_equal(snap_writer_image(w, &img, &len), 0);
-	assert_int_equal(snap_reader_parse(&r, img, len, err, sizeof(err)), 0);
 	vm_config_init(cfg);
 	if (snapshot_load_devices(r, cfg, err, sizeof(err)))
 		fail_msg("device configuration refused: %s", err);
@@ -488,7 +485,6 @@ static void test_snapshot_devices_keep_cache_type_and_hinting(void **state)
 	assert_true(cfg.balloon.free_page_hinting);
 	assert_false(cfg.balloon.free_page_reporting);
 	assert_int_equal(cfg.balloon.amount_mib, 3);
-	snap_writer_free(w);
 
 	/* Version 1, as embers before wrote it: one read-only drive, a balloon. */
 	w = snap_writer_new();
@@ -515,7 +511,6 @@ static void test_snapshot_devices_keep_cache_type_and_hinting(void **state)
 	assert_true(cfg.balloon.enabled && cfg.balloon.free_page_reporting);
 	assert_false(cfg.balloon.free_page_hinting);
 	assert_int_equal(cfg.balloon.amount_mib, 7);
-	snap_writer_free(w);
 }
 
 static void test_snapshot_check_refuses_overrides_without_an_id(void **state)
