@@ -32,6 +32,8 @@ M.help_text = {
     { "console_since([pos])", "console text from stream offset pos on, and the new offset" },
     { "balloon(mib)", "ask the guest's balloon to hold mib MiB (given back to the host)" },
     { "balloon_stats()", "balloon target, actual and the guest's latest memory statistics" },
+    { "balloon_hinting(op [, ack=true])",
+      "free page hinting: op start, stop or status; {host_cmd, guest_cmd, ...} | nil, msg" },
     { "update_drive{id=, path=, rate_limit=}",
       "serve a drive from another file and/or change its limit; true | nil, msg" },
     { "update_net{id=, rx_rate_limit=, tx_rate_limit=}",
