@@ -15,7 +15,12 @@ WARN := -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes -Wshad
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(CFLAGS) -MMD -MP \
 	$(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
-LDLIBS = $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null) -lev -lpthread -lm -lhttp_parser -lreadline
+# Lua, libev, libseccomp, http-parser and readline (with its terminfo) are linked statically:
+# each shared object costs every ember process (a restore is one) its mapping, relocation
+# and symbol lookups at start and its own resident pages (README, Benchmarks). Debian
+# ships no static cJSON; it and glibc stay shared.
+STATIC_LIBS := -llua5.4 -lev -lseccomp -lhttp_parser -lreadline -ltinfo
+LDLIBS = -Wl,-Bstatic $(STATIC_LIBS) -Wl,-Bdynamic -lcjson -lpthread -lm -ldl
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 EMBER_SRCS := \
