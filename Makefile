@@ -293,10 +293,17 @@ $(1)/%.c.o: %.c
 	@echo "  CC      $$@"
 	$$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -c -o $$@ $$<
 
-$(1)/%.S.o: %.S src/util/embed.inc $$(LUA_SRCS) $$(CPU_TEMPLATE_DATA)
+# The Lua side goes in as bytecode (tools/lua_precompile.c), found by .incbin in $(1).
+$(1)/lua/ember/%.luac: lua/ember/%.lua $(BUILD)/tools/lua-precompile
+	@mkdir -p $$(dir $$@)
+	@echo "  LUAC    $$@"
+	$$(Q)$(BUILD)/tools/lua-precompile $$< $$* $$@
+
+$(1)/%.S.o: %.S src/util/embed.inc $$(patsubst %.lua,$(1)/%.luac,$$(LUA_SRCS)) \
+		$$(CPU_TEMPLATE_DATA)
 	@mkdir -p $$(dir $$@)
 	@echo "  AS      $$@"
-	$$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -Wa,-I$$(CURDIR) -c -o $$@ $$<
+	$$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -Wa,-I$(1) -Wa,-I$$(CURDIR) -c -o $$@ $$<
 
 endef
 
@@ -339,6 +346,10 @@ $(BUILD)/ember-uffd: $(patsubst %,$(BUILD)/%.o,tools/ember-uffd.c tools/uffd_ser
 	src/snapshot/uffd_handshake.c src/snapshot/snapshot_id.c $(STATE_FILE_SRCS))
 	@echo "  LD      $@"
 	$(Q)$(CC) -o $@ $^ -lcjson
+
+$(BUILD)/tools/lua-precompile: $(BUILD)/tools/lua_precompile.c.o
+	@echo "  LD      $@"
+	$(Q)$(CC) -o $@ $^ -Wl,-Bstatic -llua5.4 -Wl,-Bdynamic -lm
 
 $(BUILD)/ember-jailer: $(patsubst %,$(BUILD)/%.o,$(JAILER_SRCS))
 	@echo "  LD      $@"
