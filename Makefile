@@ -111,6 +111,7 @@ EMBER_SRCS := \
 	src/vmm/vm_inspect.c \
 	src/vmm/vm_metrics.c \
 	src/security/seccomp.c \
+	src/security/seccomp_rules.c \
 	src/security/seccomp_file.c \
 	src/security/seccomp_file_build.c \
 	src/security/seccomp_file_check.c \
@@ -212,7 +213,8 @@ test_lua_pattern_SRCS := src/lua/pattern_span.c
 SECCOMP_FILE_SRCS := src/security/seccomp_file.c src/security/seccomp_file_build.c \
 	src/security/seccomp_file_check.c src/security/seccomp_file_json.c
 test_seccomp_file_SRCS := $(SECCOMP_FILE_SRCS)
-test_seccomp_SRCS := src/security/seccomp.c $(SECCOMP_FILE_SRCS) src/util/log.c
+test_seccomp_SRCS := src/security/seccomp.c src/security/seccomp_rules.c $(SECCOMP_FILE_SRCS) \
+	src/util/log.c
 test_acpi_SRCS := src/arch/x86_64/acpi.c src/arch/x86_64/aml.c src/kvm/guest_mem.c $(GUEST_MEM_FIXTURE)
 test_uffd_SRCS := src/snapshot/uffd_handshake.c
 test_api_http_SRCS := src/api/http.c
@@ -292,6 +294,21 @@ $(1)/%.c.o: %.c
 	@mkdir -p $$(dir $$@)
 	@echo "  CC      $$@"
 	$$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -c -o $$@ $$<
+
+# ember's seccomp filters go in as BPF compiled here (tools/seccomp_bpf_gen.c), by a
+# generator built with this tree's flags: the sanitizer build's lists differ.
+$(1)/tools/seccomp-bpf-gen: $(1)/tools/seccomp_bpf_gen.c.o $(1)/src/security/seccomp_rules.c.o
+	@echo "  LD      $$@"
+	$$(Q)$$(CC) $(2) -o $$@ $$^ -Wl,-Bstatic -lseccomp -Wl,-Bdynamic
+
+$(1)/gen/seccomp_bpf.inc: $(1)/tools/seccomp-bpf-gen
+	@mkdir -p $$(dir $$@)
+	@echo "  GEN     $$@"
+	$$(Q)$$< > $$@.tmp && mv $$@.tmp $$@
+
+$(1)/src/security/seccomp.c.o: $(1)/gen/seccomp_bpf.inc
+$(1)/src/security/seccomp.c.o: ALL_CFLAGS += -I$(1)/gen
+$(1)/tools/seccomp_bpf_gen.c.o: ALL_CFLAGS += -Isrc/security
 
 # The Lua side goes in as bytecode (tools/lua_precompile.c), found by .incbin in $(1).
 $(1)/lua/ember/%.luac: lua/ember/%.lua $(BUILD)/tools/lua-precompile
