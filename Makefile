@@ -308,7 +308,6 @@ $(1)/gen/seccomp_bpf.inc: $(1)/tools/seccomp-bpf-gen
 
 $(1)/src/security/seccomp.c.o: $(1)/gen/seccomp_bpf.inc
 $(1)/src/security/seccomp.c.o: ALL_CFLAGS += -I$(1)/gen
-$(1)/tools/seccomp_bpf_gen.c.o: ALL_CFLAGS += -Isrc/security
 
 # The Lua side goes in as bytecode (tools/lua_precompile.c), found by .incbin in $(1).
 $(1)/lua/ember/%.luac: lua/ember/%.lua $(BUILD)/tools/lua-precompile

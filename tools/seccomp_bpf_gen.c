@@ -11,7 +11,7 @@
 
 #include <linux/filter.h>
 
-#include "seccomp_rules.h"
+#include "ember/seccomp_rules.h"
 
 /* Print kind's program as a C array named bpf_<name>; its length, or 0 after a message. */
 static size_t print_kind(enum seccomp_kind kind)

@@ -26,14 +26,14 @@
 
 #include "ember/log.h"
 #include "ember/seccomp_file.h"
-#include "seccomp_rules.h"
+#include "ember/seccomp_rules.h"
 
 /* precompiled[kind]: ember's filter for that thread kind, as the build compiled it. */
 struct precompiled {
 	const struct sock_filter *insns;
 	unsigned short len;
 };
-#include "seccomp_bpf.inc"
+#include <seccomp_bpf.inc> /* generated into the build tree (Makefile) */
 
 #define EXIT_BAD_SYSCALL 148
 

@@ -1,7 +1,7 @@
 /* The seccomp allowlists, one per thread kind, as data with a reason on every entry
  * (seccomp.c says which thread runs under which). The build compiles them to BPF once
  * (tools/seccomp_bpf_gen.c), so a thread installs its filter without libseccomp. */
-#include "seccomp_rules.h"
+#include "ember/seccomp_rules.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,6 +1,6 @@
-/* The allowlists of ember's seccomp filters (seccomp_rules.c), shared by the runtime
- * (src/security/seccomp.c) and the build-time compiler (tools/seccomp_bpf_gen.c). Not a
- * module interface: see include/ember/seccomp.h. */
+/* The allowlists of ember's seccomp filters (src/security/seccomp_rules.c), for the
+ * runtime (src/security/seccomp.c) and the build-time compiler (tools/seccomp_bpf_gen.c).
+ * The rest of ember installs filters through ember/seccomp.h. */
 #ifndef EMBER_SECCOMP_RULES_H
 #define EMBER_SECCOMP_RULES_H
 
