@@ -65,14 +65,24 @@ static uint64_t next_bit(const unsigned long *map, uint64_t p, uint64_t end, boo
 	return end;
 }
 
+/* Writes go out in pieces of this size, each handed to the disk as soon as it is in the
+ * page cache: the fsync at the end then waits for the last piece instead of all of them
+ * (a diff of 10 MiB: copy 3.8 ms, then fsync 8.8 ms, one after the other), and a full
+ * snapshot no longer fills the page cache with dirty pages, which had the kernel
+ * throttle it (512 MiB: 1.2-6.6 s before, 0.28-4.3 s after, on the busy machine). */
+#define WRITE_BEHIND (4u << 20)
+
 static int pwrite_all(int fd, const uint8_t *buf, size_t len, off_t off)
 {
 	while (len) {
-		ssize_t n = pwrite(fd, buf, len, off);
+		ssize_t n = pwrite(fd, buf, len < WRITE_BEHIND ? len : WRITE_BEHIND, off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return n < 0 ? -errno : -EIO;
+		/* Start writeback only (no wait, no metadata): durability is still the fsync's.
+		 * A filesystem that cannot do this loses only the overlap. */
+		(void)sync_file_range(fd, off, n, SYNC_FILE_RANGE_WRITE);
 		buf += n;
 		len -= (size_t)n;
 		off += n;
