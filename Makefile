@@ -51,7 +51,6 @@ EMBER_SRCS := \
 	src/arch/x86_64/state_items.c \
 	src/arch/x86_64/state_parse.c \
 	src/arch/x86_64/state_vm.c \
-	src/arch/x86_64/timers.c \
 	src/arch/x86_64/zero_page.c \
 	src/devices/legacy/boot_timer.c \
 	src/devices/legacy/i8042.c \

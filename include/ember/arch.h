@@ -12,20 +12,9 @@ struct snap_cursor;
 struct snap_writer;
 struct vcpu;
 
-/* VM-wide set-up after memory slots exist: TSS and identity map addresses, in-kernel
- * irqchip. Memory first: see HOST-KVM.md (ten times faster here). */
+/* VM-wide set-up after memory slots exist: in-kernel irqchip, PIT, TSS and identity
+ * map addresses. Memory first: see HOST-KVM.md (ten times faster here). */
 __attribute__((warn_unused_result)) int arch_vm_setup(int vm_fd, char *err, size_t errlen);
-
-/* The VM's timer devices (x86_64: the PIT), once the vCPUs exist. Their creation waits on
- * the host's scheduler (src/arch/x86_64/timers.c), so it runs on a helper thread: *t holds
- * it (NULL if it was done here) until arch_vm_timers_wait, which joins it and says how it
- * went (0, or -errno and err). Nothing may use the timers in between, and the VM fd stays
- * open. Waiting on a NULL *t returns 0. Control thread. */
-struct arch_vm_timers;
-__attribute__((warn_unused_result)) int arch_vm_timers_start(int vm_fd, struct arch_vm_timers **t,
-	char *err, size_t errlen);
-__attribute__((warn_unused_result)) int arch_vm_timers_wait(struct arch_vm_timers **t, char *err,
-	size_t errlen);
 
 /* Per-vCPU set-up: CPUID normalized for (index, count), then the CPU `model`
  * (smt topology; the custom template, or the static one where the host CPU fits it:

@@ -59,8 +59,6 @@ static void on_serial_out(void *opaque, const uint8_t *buf, size_t len)
 
 void vm_teardown(struct vm *vm)
 {
-	char timers_err[96];
-
 	if (vm->nr_vcpus)
 		vm->first_run_us = atomic_load(&vm->vcpus[0].first_run_us);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
@@ -102,9 +100,6 @@ void vm_teardown(struct vm *vm)
 	if (vm->uffd >= 0)
 		close(vm->uffd);
 	vm->uffd = vm->uffd_sock = -1;
-	/* A build that failed between the two timer steps: the helper still uses the fd. */
-	if (arch_vm_timers_wait(&vm->timers, timers_err, sizeof(timers_err)))
-		log_warn("teardown: %s", timers_err);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
@@ -134,19 +129,6 @@ int vm_step_irqchip(struct vm *vm, struct vm_birth *b, char *err, size_t errlen)
 	if (b->warm)
 		return 0; /* the shell has one */
 	return arch_vm_setup(vm->vm_fd, err, errlen);
-}
-
-int vm_step_timers(struct vm *vm, struct vm_birth *b, char *err, size_t errlen)
-{
-	if (b->warm)
-		return 0; /* the shell has them */
-	return arch_vm_timers_start(vm->vm_fd, &vm->timers, err, errlen);
-}
-
-int vm_step_timers_ready(struct vm *vm, struct vm_birth *b, char *err, size_t errlen)
-{
-	(void)b;
-	return arch_vm_timers_wait(&vm->timers, err, errlen);
 }
 
 int vm_step_devices(struct vm *vm, struct vm_birth *b, char *err, size_t errlen)

@@ -70,7 +70,6 @@ struct vm {
 
 	/* Built by vm_start, released by teardown. */
 	int kvm_fd, vm_fd;
-	struct arch_vm_timers *timers; /* still being made, between two build steps */
 	struct guest_mem mem;
 	struct bus pio, mmio;
 	struct vcpu_env env;
@@ -148,14 +147,8 @@ typedef int (*vm_step_fn)(struct vm *vm, struct vm_birth *b, char *err, size_t e
 /* /dev/kvm and a new VM fd (src/kvm/vm_fd.c). */
 __attribute__((warn_unused_result)) int vm_step_kvm(struct vm *vm, struct vm_birth *b, char *err,
 	size_t errlen);
-/* The in-kernel irqchip (after the slots; made ahead in a warm shell). */
+/* The in-kernel irqchip and PIT (after the slots; made ahead in a warm shell). */
 __attribute__((warn_unused_result)) int vm_step_irqchip(struct vm *vm, struct vm_birth *b,
-	char *err, size_t errlen);
-/* The timers (PIT) after the vCPUs, made beside the next step (arch_vm_timers_start), and
- * the step that waits for them; both nothing in a warm shell, which has them. */
-__attribute__((warn_unused_result)) int vm_step_timers(struct vm *vm, struct vm_birth *b, char *err,
-	size_t errlen);
-__attribute__((warn_unused_result)) int vm_step_timers_ready(struct vm *vm, struct vm_birth *b,
 	char *err, size_t errlen);
 /* Legacy devices on their ports, then the virtio devices of cfg (vm_devices.c). */
 __attribute__((warn_unused_result)) int vm_step_devices(struct vm *vm, struct vm_birth *b,

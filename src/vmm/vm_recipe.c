@@ -13,13 +13,10 @@ struct recipe_row {
 
 /* Boot is the order of STYLE.md; restore is Firecracker's: the same machine built from
  * the state file's configuration, then saved state where a boot loads a kernel.
- * - Memory slots before the irqchip: the other order made building a VM ten times
- *   slower on kvm_pvm (HOST-KVM.md).
- * - The PIT after the vCPUs, made on a helper thread while the next row runs, and waited
- *   for before the VM state is applied or the kernel's registers set: creating it waits
- *   for the host's scheduler and holds the VM lock vCPU creation needs (timers.c).
+ * - Memory slots before the irqchip and PIT: the other order made building a VM ten
+ *   times slower on kvm_pvm (HOST-KVM.md).
  * - A restore that fits the prewarmed shell takes it in its first row, and the shell
- *   stands in for the next two and the timers (vm_shell.c).
+ *   stands in for the next two (vm_shell.c).
  * - Device state after the interrupt controllers: an interrupt a device raises while it
  *   is restored (vsock's transport reset) must not be overwritten by them. A restored
  *   VM is a clone: it gets a new generation id, for the same reason after them. */
@@ -30,9 +27,7 @@ static const struct recipe_row recipe[] = {
 	{ vm_step_irqchip, vm_step_irqchip },
 	{ vm_step_devices, vm_step_devices },
 	{ vm_step_vcpus, vm_step_vcpus },
-	{ vm_step_timers, vm_step_timers },
 	{ vm_step_load_kernel, vm_step_vcpu_state },
-	{ vm_step_timers_ready, vm_step_timers_ready },
 	{ vm_step_vcpu_setup, vm_step_vm_state },
 	{ NULL, vm_step_device_state },
 	{ NULL, vm_step_new_generation },

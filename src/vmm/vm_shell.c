@@ -101,13 +101,6 @@ int vm_prewarm(uint64_t mem_mib, bool track_dirty_pages, const char *mem_path, c
 		ret = reserve_slots(mem_path, err, errlen);
 	if (!ret)
 		ret = arch_vm_setup(shell.vm_fd, err, errlen);
-	if (!ret) { /* the timers too, at once: nothing to overlap them with here */
-		struct arch_vm_timers *t;
-
-		ret = arch_vm_timers_start(shell.vm_fd, &t, err, errlen);
-		if (!ret)
-			ret = arch_vm_timers_wait(&t, err, errlen);
-	}
 	if (ret) {
 		shell_drop();
 		return ret;

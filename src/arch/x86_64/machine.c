@@ -1,4 +1,4 @@
-/* x86_64 machine set-up through KVM: irqchip, vCPU CPUID/MSRs/LAPIC, boot loading. */
+/* x86_64 machine set-up through KVM: irqchip, PIT, vCPU CPUID/MSRs/LAPIC, boot loading. */
 #include "ember/arch.h"
 
 #include <errno.h>
@@ -41,6 +41,7 @@
 
 int arch_vm_setup(int vm_fd, char *err, size_t errlen)
 {
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	uint64_t identity = KVM_IDENTITY_MAP_ADDR;
 
 	if (ioctl(vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0) {
@@ -55,7 +56,11 @@ int arch_vm_setup(int vm_fd, char *err, size_t errlen)
 		snprintf(err, errlen, "KVM_CREATE_IRQCHIP: %s", strerror(errno));
 		return -errno;
 	}
-	return 0; /* the PIT comes after the vCPUs (timers.c) */
+	if (ioctl(vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		snprintf(err, errlen, "KVM_CREATE_PIT2: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
 }
 
 /* KVM's supported CPUID list, read once. */
