@@ -15,7 +15,12 @@ WARN := -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes -Wshad
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(CFLAGS) -MMD -MP \
 	$(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
-LDLIBS = $(shell pkg-config --libs $(PKG_LIBS) 2>/dev/null) -lev -lpthread -lm -lhttp_parser -lreadline
+# Lua, libev, libseccomp, http-parser and readline (with its terminfo) are linked statically:
+# each shared object costs every ember process (a restore is one) its mapping, relocation
+# and symbol lookups at start and its own resident pages (README, Benchmarks). Debian
+# ships no static cJSON; it and glibc stay shared.
+STATIC_LIBS := -llua5.4 -lev -lseccomp -lhttp_parser -lreadline -ltinfo
+LDLIBS = -Wl,-Bstatic $(STATIC_LIBS) -Wl,-Bdynamic -lcjson -lpthread -lm -ldl
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 EMBER_SRCS := \
@@ -106,6 +111,7 @@ EMBER_SRCS := \
 	src/vmm/vm_inspect.c \
 	src/vmm/vm_metrics.c \
 	src/security/seccomp.c \
+	src/security/seccomp_rules.c \
 	src/security/seccomp_file.c \
 	src/security/seccomp_file_build.c \
 	src/security/seccomp_file_check.c \
@@ -207,7 +213,8 @@ test_lua_pattern_SRCS := src/lua/pattern_span.c
 SECCOMP_FILE_SRCS := src/security/seccomp_file.c src/security/seccomp_file_build.c \
 	src/security/seccomp_file_check.c src/security/seccomp_file_json.c
 test_seccomp_file_SRCS := $(SECCOMP_FILE_SRCS)
-test_seccomp_SRCS := src/security/seccomp.c $(SECCOMP_FILE_SRCS) src/util/log.c
+test_seccomp_SRCS := src/security/seccomp.c src/security/seccomp_rules.c $(SECCOMP_FILE_SRCS) \
+	src/util/log.c
 test_acpi_SRCS := src/arch/x86_64/acpi.c src/arch/x86_64/aml.c src/kvm/guest_mem.c $(GUEST_MEM_FIXTURE)
 test_uffd_SRCS := src/snapshot/uffd_handshake.c
 test_api_http_SRCS := src/api/http.c
@@ -288,10 +295,31 @@ $(1)/%.c.o: %.c
 	@echo "  CC      $$@"
 	$$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -c -o $$@ $$<
 
-$(1)/%.S.o: %.S src/util/embed.inc $$(LUA_SRCS) $$(CPU_TEMPLATE_DATA)
+# ember's seccomp filters go in as BPF compiled here (tools/seccomp_bpf_gen.c), by a
+# generator built with this tree's flags: the sanitizer build's lists differ.
+$(1)/tools/seccomp-bpf-gen: $(1)/tools/seccomp_bpf_gen.c.o $(1)/src/security/seccomp_rules.c.o
+	@echo "  LD      $$@"
+	$$(Q)$$(CC) $(2) -o $$@ $$^ -Wl,-Bstatic -lseccomp -Wl,-Bdynamic
+
+$(1)/gen/seccomp_bpf.inc: $(1)/tools/seccomp-bpf-gen
+	@mkdir -p $$(dir $$@)
+	@echo "  GEN     $$@"
+	$$(Q)$$< > $$@.tmp && mv $$@.tmp $$@
+
+$(1)/src/security/seccomp.c.o: $(1)/gen/seccomp_bpf.inc
+$(1)/src/security/seccomp.c.o: ALL_CFLAGS += -I$(1)/gen
+
+# The Lua side goes in as bytecode (tools/lua_precompile.c), found by .incbin in $(1).
+$(1)/lua/ember/%.luac: lua/ember/%.lua $(BUILD)/tools/lua-precompile
+	@mkdir -p $$(dir $$@)
+	@echo "  LUAC    $$@"
+	$$(Q)$(BUILD)/tools/lua-precompile $$< $$* $$@
+
+$(1)/%.S.o: %.S src/util/embed.inc $$(patsubst %.lua,$(1)/%.luac,$$(LUA_SRCS)) \
+		$$(CPU_TEMPLATE_DATA)
 	@mkdir -p $$(dir $$@)
 	@echo "  AS      $$@"
-	$$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -Wa,-I$$(CURDIR) -c -o $$@ $$<
+	$$(Q)$$(CC) $$(ALL_CFLAGS) $(2) -Wa,-I$(1) -Wa,-I$$(CURDIR) -c -o $$@ $$<
 
 endef
 
@@ -334,6 +362,10 @@ $(BUILD)/ember-uffd: $(patsubst %,$(BUILD)/%.o,tools/ember-uffd.c tools/uffd_ser
 	src/snapshot/uffd_handshake.c src/snapshot/snapshot_id.c $(STATE_FILE_SRCS))
 	@echo "  LD      $@"
 	$(Q)$(CC) -o $@ $^ -lcjson
+
+$(BUILD)/tools/lua-precompile: $(BUILD)/tools/lua_precompile.c.o
+	@echo "  LD      $@"
+	$(Q)$(CC) -o $@ $^ -Wl,-Bstatic -llua5.4 -Wl,-Bdynamic -lm
 
 $(BUILD)/ember-jailer: $(patsubst %,$(BUILD)/%.o,$(JAILER_SRCS))
 	@echo "  LD      $@"

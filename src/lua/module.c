@@ -16,7 +16,7 @@
 #include "ember/version.h"
 #include "internal.h"
 
-/* Lua sources built into the binary (src/lua/embedded.S). */
+/* The Lua side built into the binary, as bytecode (src/lua/embedded.S). */
 extern const char ember_lua_init[], ember_lua_init_end[];
 extern const char ember_lua_policy[], ember_lua_policy_end[];
 extern const char ember_lua_linux[], ember_lua_linux_end[];
@@ -114,7 +114,8 @@ static const luaL_Reg core_funcs[] = {
 	{ NULL, NULL },
 };
 
-/* Load lua/ember/<name>.lua from $EMBER_LUA_PATH (development) or the embedded copy. */
+/* Load lua/ember/<name>.lua from $EMBER_LUA_PATH (development, text only) or the embedded
+ * copy, bytecode the build compiled from the same file: ours, so trusted like the code. */
 static int load_lua(lua_State *L, const char *name, const char *start, const char *end)
 {
 	const char *dir = getenv("EMBER_LUA_PATH");
@@ -122,10 +123,10 @@ static int load_lua(lua_State *L, const char *name, const char *start, const cha
 
 	if (dir) {
 		snprintf(path, sizeof(path), "%s/ember/%s.lua", dir, name);
-		return luaL_loadfile(L, path);
+		return luaL_loadfilex(L, path, "t");
 	}
 	snprintf(path, sizeof(path), "=ember/%s.lua", name);
-	return luaL_loadbufferx(L, start, (size_t)(end - start), path, "t");
+	return luaL_loadbufferx(L, start, (size_t)(end - start), path, "b");
 }
 
 static int load_embedded(lua_State *L)

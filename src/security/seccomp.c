@@ -1,9 +1,13 @@
-/* seccomp allowlists per thread kind (libseccomp), installed by each thread itself before
- * it touches guest-controlled data: vCPU threads, the device thread (every virtio queue,
- * tap, vsock connection and the MMDS), the virtio-blk I/O worker and the uffd handler
- * watch. The control thread is not filtered, on purpose: it runs the operator's Lua, the
- * REPL and the API, which open files, start processes and make sockets at will; it reads
- * no guest-controlled data but the console's bytes (see ARCHITECTURE.md). */
+/* seccomp filters per thread kind, installed by each thread itself before it touches
+ * guest-controlled data: vCPU threads, the device thread (every virtio queue, tap, vsock
+ * connection and the MMDS), the virtio-blk I/O worker and the uffd handler watch. The
+ * control thread is not filtered, on purpose: it runs the operator's Lua, the REPL and
+ * the API, which open files, start processes and make sockets at will; it reads no
+ * guest-controlled data but the console's bytes (see ARCHITECTURE.md). ember's own
+ * allowlists (seccomp_rules.c) are compiled to BPF at build time (seccomp_bpf.inc, made by
+ * tools/seccomp_bpf_gen.c with libseccomp): compiling one at run time cost a thread's
+ * start about as much as the rest of a restore. A --seccomp-filter file is compiled by
+ * libseccomp when it is read. */
 #include "ember/seccomp.h"
 
 #include <errno.h>
@@ -13,154 +17,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
-#include <linux/kvm.h>
-#include <linux/userfaultfd.h>
-#include <seccomp.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 
 #include "ember/log.h"
 #include "ember/seccomp_file.h"
+#include "ember/seccomp_rules.h"
+
+/* precompiled[kind]: ember's filter for that thread kind, as the build compiled it. */
+struct precompiled {
+	const struct sock_filter *insns;
+	unsigned short len;
+};
+#include <seccomp_bpf.inc> /* generated into the build tree (Makefile) */
 
 #define EXIT_BAD_SYSCALL 148
 
-/* A call allowed outright, or only when one argument passes a check: an ioctl's request
- * (ARG_EQ), or memory protections without PROT_EXEC (ARG_CLEAR: no new executable
- * memory on a filtered thread). */
-enum arg_check { ARG_ANY, ARG_EQ, ARG_CLEAR };
-struct rule {
-	int nr;
-	enum arg_check check;
-	unsigned arg;
-	unsigned long value;
-	const char *why;
-};
-
-#define ALLOW(name, why) \
-	{ \
-		SCMP_SYS(name), ARG_ANY, 0, 0, why \
-	}
-#define IOCTL(req, why) \
-	{ \
-		SCMP_SYS(ioctl), ARG_EQ, 1, req, why \
-	}
-#define NO_EXEC(name, arg, why) \
-	{ \
-		SCMP_SYS(name), ARG_CLEAR, arg, PROT_EXEC, why \
-	}
-
-struct allowlist {
-	const char *name;   /* in a --seccomp-filter file: "vcpu" */
-	const char *thread; /* for messages: "a vcpu thread" */
-	const struct rule *rules;
-	size_t n;
-};
-
-#define RULES(a) (a), sizeof(a) / sizeof((a)[0])
-
-/* What every filtered thread needs: locks, logging, and ending the thread or process. */
-static const struct rule common_rules[] = {
-	ALLOW(write, "log lines, serial output, eventfd interrupts and loop wake-ups"),
-	ALLOW(futex, "mutexes and condition variables"),
-	ALLOW(rt_sigprocmask, "glibc signal masking around locks and thread exit"),
-	ALLOW(clock_gettime, "log timestamps when the vDSO is not used"),
-	ALLOW(sched_yield, "lock contention"),
-	ALLOW(madvise, "glibc releasing the thread's stack at exit"),
-	ALLOW(munmap, "glibc thread exit"),
-	ALLOW(exit, "thread exit"),
-	ALLOW(exit_group, "process exit after a fatal error (and the SIGSYS report)"),
-	ALLOW(restart_syscall, "a wait resumed after SIGSTOP/SIGCONT, Ctrl-Z and fg, ptrace"),
-	ALLOW(brk, "heap growth"),
-	ALLOW(mremap, "heap growth: realloc of a large block"),
-#ifndef __SANITIZE_ADDRESS__
-	NO_EXEC(mmap, 2, "heap growth: a large block or a new arena, never executable"),
-	NO_EXEC(mprotect, 2, "heap growth inside an arena, never executable"),
-#else
-	/* The sanitizer runtime maps shadow and report memory from any thread. */
-	ALLOW(mmap, "sanitizer runtime"),
-	ALLOW(mprotect, "sanitizer runtime"),
-	ALLOW(sigaltstack, "sanitizer runtime"),
-	ALLOW(prctl, "sanitizer runtime"),
-	ALLOW(getrlimit, "sanitizer runtime"),
-	ALLOW(prlimit64, "sanitizer runtime"),
-	ALLOW(openat, "sanitizer runtime (report)"),
-	ALLOW(read, "sanitizer runtime (report)"),
-	ALLOW(close, "sanitizer runtime (report)"),
-	ALLOW(readlink, "sanitizer runtime (report)"),
-	ALLOW(sched_getaffinity, "sanitizer runtime"),
-	ALLOW(gettid, "sanitizer runtime"),
-	ALLOW(getpid, "sanitizer runtime"),
-#endif
-};
-
-static const struct rule vcpu_rules[] = {
-	IOCTL(KVM_RUN, "vcpu: run the guest"),
-	IOCTL(KVM_GET_REGS, "vcpu: registers for an exit report or emulation"),
-	IOCTL(KVM_SET_REGS, "vcpu: skip an instruction ember emulated"),
-	IOCTL(KVM_GET_SREGS, "vcpu: mode of an instruction ember emulates"),
-	IOCTL(KVM_TRANSLATE, "vcpu: guest address of an instruction to emulate"),
-	IOCTL(KVM_GET_VCPU_EVENTS, "vcpu: inject an exception (emulation)"),
-	IOCTL(KVM_SET_VCPU_EVENTS, "vcpu: inject an exception (emulation)"),
-	IOCTL(KVM_GET_XSAVE, "vcpu: MXCSR for an emulated stmxcsr/ldmxcsr"),
-	IOCTL(KVM_SET_XSAVE, "vcpu: MXCSR for an emulated ldmxcsr"),
-	ALLOW(rt_sigreturn, "return from the kick signal handler"),
-	ALLOW(gettid, "logging"),
-	ALLOW(getpid, "logging"),
-};
-
-/* The worker only executes requests the control thread parsed: the raw-file backend's
- * calls on an fd opened before (block_file.c), and its locked lists. It runs with every
- * signal blocked (blk_worker_new), so no handler ever returns on it. */
-static const struct rule block_io_rules[] = {
-	ALLOW(preadv, "block: read sectors from the image"),
-	ALLOW(pwritev, "block: write sectors to the image"),
-	ALLOW(fsync, "block: flush (fsync, as Firecracker), and writes with write-through caching"),
-};
-
-/* The watch waits on the handler's socket and a stop eventfd, and unregisters guest
- * memory if the handler goes. Signals blocked as for the block worker. */
-static const struct rule uffd_watch_rules[] = {
-	ALLOW(poll, "uffd watch: wait for the handler socket or the stop eventfd"),
-	ALLOW(ppoll, "uffd watch: poll() where libc implements it with ppoll"),
-	ALLOW(recvfrom, "uffd watch: read (and ignore) what the handler sends"),
-	IOCTL(UFFDIO_UNREGISTER, "uffd watch: wake faults of a lost handler"),
-};
-
-/* The devices' loop (device thread): everything a guest's queues, taps, vsock
- * connections and MMDS requests make ember do. No open, no socket: files and taps are
- * opened on the control thread, and guest-initiated vsock connections take a socket the
- * control thread made in advance (vsock_uds.c). */
-static const struct rule device_rules[] = {
-	ALLOW(epoll_wait, "devices: the loop waits for kicks, taps, sockets, timers"),
-	ALLOW(epoll_pwait, "devices: epoll_wait where libc implements it so"),
-	ALLOW(epoll_ctl, "devices: watchers started and stopped"),
-	ALLOW(read, "devices: kick eventfds, tap frames, vsock sockets"),
-	ALLOW(readv, "devices: tap frames into a chain's buffers"),
-	ALLOW(writev, "devices: tap frames from a chain's buffers"),
-	ALLOW(recvfrom, "devices: vsock sockets (recv)"),
-	ALLOW(sendto, "devices: vsock sockets (send)"),
-	ALLOW(accept4, "devices: a host connection to the vsock socket"),
-	ALLOW(connect, "devices: a guest connection to a host vsock port (socket made before)"),
-	ALLOW(shutdown, "devices: a vsock connection half-closed by the guest"),
-	ALLOW(close, "devices: a vsock connection ends"),
-	ALLOW(fcntl, "devices: non-blocking flags of accepted sockets"),
-	ALLOW(getrandom, "devices: entropy device, MMDS session tokens"),
-	ALLOW(fallocate, "devices: balloon pages of a memfd given back (punch hole)"),
-	ALLOW(gettid, "logging"),
-	ALLOW(getpid, "logging"),
-};
-
-static const struct allowlist lists[] = {
-	[SECCOMP_DEVICES] = { "devices", "the device thread", RULES(device_rules) },
-	[SECCOMP_VCPU] = { "vcpu", "a vcpu thread", RULES(vcpu_rules) },
-	[SECCOMP_BLOCK_IO] = { "block_io", "the block I/O thread", RULES(block_io_rules) },
-	[SECCOMP_UFFD_WATCH] = { "uffd_watch", "the uffd watch thread", RULES(uffd_watch_rules) },
-};
-#define NR_KINDS (sizeof(lists) / sizeof(lists[0]))
-
-/* --seccomp-filter FILE, read by seccomp_setup; NULL: the lists above. */
+/* --seccomp-filter FILE, read by seccomp_setup; NULL: ember's own filters. */
 static struct seccomp_file *custom;
 
 /* Which filter the thread runs under, for the SIGSYS report. Initial-exec TLS in the
@@ -195,8 +72,9 @@ static int load_custom(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "--seccomp-filter: %s", why);
 		return -EINVAL;
 	}
-	for (size_t k = 0; k < NR_KINDS; k++) {
-		scmp_filter_ctx ctx = seccomp_file_filter(custom, lists[k].name, why, sizeof(why));
+	for (size_t k = 0; k < SECCOMP_NR_KINDS; k++) {
+		scmp_filter_ctx ctx = seccomp_file_filter(custom, seccomp_lists[k].name, why,
+			sizeof(why));
 		if (!ctx) {
 			snprintf(err, errlen,
 				"--seccomp-filter %s: %s (ember's thread kinds: "
@@ -248,66 +126,50 @@ static bool disabled(void)
 	return true;
 }
 
-static int add_rules(scmp_filter_ctx ctx, const struct rule *rules, size_t n, char *err,
-	size_t errlen)
+/* The build's filter for `kind`, loaded as libseccomp's seccomp_load would: no new
+ * privileges first (a filter may not be installed without), no flags. */
+static int load_precompiled(enum seccomp_kind kind)
 {
-	int ret = 0;
+	struct sock_fprog prog = { .len = precompiled[kind].len,
+		.filter = (struct sock_filter *)precompiled[kind].insns };
 
-	for (size_t i = 0; !ret && i < n; i++) {
-		const struct rule *r = &rules[i];
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+		return -errno;
+	return 0;
+}
 
-		if (r->check == ARG_EQ)
-			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
-				SCMP_CMP(r->arg, SCMP_CMP_EQ, r->value));
-		else if (r->check == ARG_CLEAR)
-			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
-				SCMP_CMP(r->arg, SCMP_CMP_MASKED_EQ, r->value, 0));
-		else
-			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 0);
-		if (ret)
-			snprintf(err, errlen, "seccomp: rule %zu (%s): %s", i, rules[i].why,
-				strerror(-ret));
-	}
+/* A --seccomp-filter file's filter for `list`, compiled and loaded by libseccomp (which
+ * sets PR_SET_NO_NEW_PRIVS itself: SCMP_FLTATR_CTL_NNP is on by default). */
+static int load_custom_filter(const struct seccomp_allowlist *list, char *err, size_t errlen)
+{
+	scmp_filter_ctx ctx = seccomp_file_filter(custom, list->name, err, errlen);
+	int ret;
+
+	if (!ctx)
+		return -ENOMEM;
+	ret = seccomp_load(ctx);
+	seccomp_release(ctx);
 	return ret;
 }
 
 int seccomp_install(enum seccomp_kind kind, char *err, size_t errlen)
 {
-	const struct allowlist *list;
-	scmp_filter_ctx ctx;
+	const struct seccomp_allowlist *list;
 	int ret;
 
-	if ((unsigned)kind >= sizeof(lists) / sizeof(lists[0]) || !lists[kind].rules) {
+	if ((unsigned)kind >= SECCOMP_NR_KINDS || !precompiled[kind].insns) {
 		snprintf(err, errlen, "seccomp: unknown thread kind %d", (int)kind);
 		return -EINVAL;
 	}
-	list = &lists[kind];
+	list = &seccomp_lists[kind];
 	if (disabled())
 		return 0;
-	if (custom) {
-		ctx = seccomp_file_filter(custom, list->name, err, errlen);
-		if (!ctx)
-			return -ENOMEM;
-		ret = 0;
-	} else {
-		ctx = seccomp_init(SCMP_ACT_TRAP);
-		if (!ctx) {
-			snprintf(err, errlen, "seccomp: cannot create a filter");
-			return -ENOMEM;
-		}
-		ret = add_rules(ctx, common_rules, sizeof(common_rules) / sizeof(common_rules[0]),
-			err, errlen);
-		if (!ret)
-			ret = add_rules(ctx, list->rules, list->n, err, errlen);
-	}
-	/* libseccomp sets PR_SET_NO_NEW_PRIVS itself (SCMP_FLTATR_CTL_NNP, on by default). */
-	if (!ret) {
-		ret = seccomp_load(ctx);
-		if (ret)
-			snprintf(err, errlen, "seccomp: cannot load the filter for %s: %s",
-				list->thread, strerror(-ret));
-	}
-	seccomp_release(ctx);
+	err[0] = 0;
+	ret = custom ? load_custom_filter(list, err, errlen) : load_precompiled(kind);
+	if (ret && !err[0])
+		snprintf(err, errlen, "seccomp: cannot load the filter for %s: %s", list->thread,
+			strerror(-ret));
 	if (!ret)
 		thread_name = list->thread;
 	return ret;

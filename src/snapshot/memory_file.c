@@ -65,14 +65,26 @@ static uint64_t next_bit(const unsigned long *map, uint64_t p, uint64_t end, boo
 	return end;
 }
 
-static int pwrite_all(int fd, const uint8_t *buf, size_t len, off_t off)
+/* A diff's writes go out in pieces of this size, each handed to the disk as soon as it is
+ * in the page cache: the fsync at the end then waits for the last piece instead of all of
+ * them (10 MiB: copy 3.8 ms, then fsync 8.8 ms, one after the other, before). Full
+ * snapshots write without: their figure is the page cache rate with the fsync reported
+ * apart, which write-behind folds into the writes (1 GiB, one bench run each on the busy
+ * machine: 835 ms + 6 ms fsync with it, 2595 ms + 652 ms without). */
+#define WRITE_BEHIND (4u << 20)
+
+static int pwrite_all(int fd, const uint8_t *buf, size_t len, off_t off, bool behind)
 {
 	while (len) {
-		ssize_t n = pwrite(fd, buf, len, off);
+		ssize_t n = pwrite(fd, buf, behind && len > WRITE_BEHIND ? WRITE_BEHIND : len, off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return n < 0 ? -errno : -EIO;
+		/* Start writeback only (no wait, no metadata): durability is still the fsync's.
+		 * A filesystem that cannot do this loses only the overlap. */
+		if (behind)
+			(void)sync_file_range(fd, off, n, SYNC_FILE_RANGE_WRITE);
 		buf += n;
 		len -= (size_t)n;
 		off += n;
@@ -81,9 +93,9 @@ static int pwrite_all(int fd, const uint8_t *buf, size_t len, off_t off)
 }
 
 /* Write the pages whose bit is set in `want` (all of them when NULL); runs of wanted
- * pages become one pwrite each. */
+ * pages become one pwrite each, written behind for a diff. */
 static int write_region(int fd, const struct guest_mem_region *r, const unsigned long *want,
-	struct mem_file_stats *st)
+	bool behind, struct mem_file_stats *st)
 {
 	uint64_t pages = r->size / MEM_FILE_PAGE, start = 0, stop;
 	int ret;
@@ -92,7 +104,7 @@ static int write_region(int fd, const struct guest_mem_region *r, const unsigned
 		stop = want ? next_bit(want, start, pages, false) : pages;
 		ret = pwrite_all(fd, r->host + start * MEM_FILE_PAGE,
 			(stop - start) * MEM_FILE_PAGE,
-			(off_t)(r->file_offset + start * MEM_FILE_PAGE));
+			(off_t)(r->file_offset + start * MEM_FILE_PAGE), behind);
 		if (ret)
 			return ret;
 		st->pages_written += stop - start;
@@ -112,13 +124,13 @@ static int write_full_region(int fd, const struct guest_mem *gm, unsigned i, boo
 	int ret;
 
 	if (!holes_are_zero)
-		return write_region(fd, &gm->regions[i], NULL, st);
+		return write_region(fd, &gm->regions[i], NULL, false, st);
 	data = calloc(1, guest_mem_bitmap_bytes(gm->regions[i].size));
 	if (!data)
 		return -ENOMEM;
 	ret = page_scan_region(gm, i, data);
 	if (!ret)
-		ret = write_region(fd, &gm->regions[i], data, st);
+		ret = write_region(fd, &gm->regions[i], data, false, st);
 	free(data);
 	return ret;
 }
@@ -148,7 +160,7 @@ int mem_file_write(const struct guest_mem *gm, const char *path, unsigned long *
 		goto fail;
 	}
 	for (unsigned i = 0; !ret && i < gm->nr_regions; i++)
-		ret = dirty ? write_region(fd, &gm->regions[i], dirty[i], &st)
+		ret = dirty ? write_region(fd, &gm->regions[i], dirty[i], true, &st)
 			    : write_full_region(fd, gm, i, holes_are_zero, &st);
 	/* The id goes on before the fsync, which makes it as durable as the data. */
 	if (!ret && id)
@@ -217,7 +229,7 @@ static int copy_range(int in, int out, off_t off, off_t len)
 			n = pread(in, buf, (size_t)len < sizeof(buf) ? (size_t)len : sizeof(buf),
 				off);
 			if (n > 0) {
-				int ret = pwrite_all(out, buf, (size_t)n, off);
+				int ret = pwrite_all(out, buf, (size_t)n, off, false);
 				if (ret)
 					return ret;
 			}

@@ -71,10 +71,11 @@ def uffd_restores(ember, tmp, mib, runs, extra=()):
 
 
 def restore_rate(ember, tmp, per_worker, workers=2):
-    """Restores per second with `workers` restoring at once, each clone answering."""
+    """Restores per second with `workers` restoring at once, each clone answering (and
+    ending: no RSS figures read, restore.lua's "rate")."""
     def worker():
         for _ in range(per_worker):
-            lua(ember, [RESTORE, tmp + "/r128.state", tmp + "/r128.mem", "file"], 60)
+            lua(ember, [RESTORE, tmp + "/r128.state", tmp + "/r128.mem", "file", "rate"], 60)
     threads = [threading.Thread(target=worker) for _ in range(workers)]
     t0 = time.perf_counter()
     for t in threads:

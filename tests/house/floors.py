@@ -63,6 +63,7 @@ OWNERS = {
     "rate_limiter": "src/util",
     "seccomp": "src/security",
     "seccomp_file": "src/security",
+    "seccomp_rules": "src/security",
     "snapshot": "src/vmm",
     "snapshot_file": "src/snapshot",
     "snapshot_id": "src/snapshot",
