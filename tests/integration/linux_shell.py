@@ -21,8 +21,10 @@ import atexit
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 from contextlib import nullcontext
@@ -37,6 +39,8 @@ SCRATCH_MIB = 16
 RO_BYTES = 1 << 20
 PROMPT_LINE = "ember-guest: shell on the console"
 BOOT_TRIES = 2
+# Shell.power's name for Firecracker's SendCtrlAltDel action (not a shell command).
+CTRL_ALT_DEL = "SendCtrlAltDel"
 # The net golden's link: the guest's eth0 and the host's tap in each test's namespace.
 GUEST_MAC = "06:00:ac:10:00:02"
 GUEST_IP, HOST_IP, MMDS_IP = "10.0.0.2", "10.0.0.1", "169.254.169.254"
@@ -106,8 +110,12 @@ class Shell(Ember):
                                                 "mem_file_path": mem}, 204)
 
     def power(self, command, timeout=60):
-        """Type a power command (poweroff, reboot); return ember's exit status."""
-        self.send(command + "\n")
+        """Type a power command (poweroff, reboot), or press Ctrl-Alt-Del through the API
+        (CTRL_ALT_DEL); return ember's exit status."""
+        if command == CTRL_ALT_DEL:
+            self.expect("PUT", "/actions", {"action_type": "SendCtrlAltDel"}, 204)
+        else:
+            self.send(command + "\n")
         try:
             return self.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -286,3 +294,32 @@ class Netns:
 def copy(src, dst):
     """A copy keeping holes and the snapshot id (extended attribute) of a memory file."""
     subprocess.run(["cp", "--sparse=always", "--preserve=xattr", src, dst], check=True)
+
+
+def echo_listener(path, got):
+    """A host listener on `path` (the guest's vsock connections to one port, at the
+    vsock's uds_path + "_" + port): accepts one, echoes it back as it comes, appends what
+    came to `got`. Returns its thread."""
+    lst = socket.socket(socket.AF_UNIX)
+    lst.bind(path)
+    lst.listen(1)
+    lst.settimeout(secs(30))
+
+    def serve():
+        try:
+            c, _ = lst.accept()
+            c.settimeout(secs(30))
+            while True:
+                b = c.recv(65536)
+                if not b:
+                    break
+                got.extend(b)
+                c.sendall(b)
+            c.close()
+        except OSError as e:
+            got.extend(("listener: %s" % e).encode())
+        finally:
+            lst.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    return t

@@ -1,13 +1,12 @@
 """Linux end to end, seen from inside the guest's shell (issue 12): one boot per run to
 a golden snapshot at the prompt (linux_shell.py), then every test restores it in a new
-ember process and asks the shell: the counter it left running carries on, clones running
-at once differ, a userfaultfd restore, every device there, the drives' bytes against the
-host's files, the balloon, a diff merged onto the golden, a chain of snapshots, poweroff
-and reboot.
+ember process and asks the shell: the counter it left running carries on, five clones
+running at once differ (each on its own vsock socket), a userfaultfd restore, every device
+there, the drives' bytes against the host's files, a drive swapped by PATCH, the balloon,
+a diff merged onto the golden, a chain of snapshots, poweroff, reboot and Ctrl-Alt-Del.
 
-Network, MMDS and vsock traffic are in test_linux_shell_net.py (vsock through the
-initramfs's own `vsock` tool, since busybox has no AF_VSOCK); here only the devices'
-presence is checked.
+Network, MMDS and vsock streams are in test_linux_shell_net.py (vsock through the
+initramfs's own `vsock` tool, since busybox has no AF_VSOCK).
 
 Needs guest user space: hardware KVM or the KVM sandbox (skipped on an emulating host)."""
 import hashlib
@@ -19,9 +18,10 @@ import time
 
 import test_uffd
 from run import check, ember, secs, test
-from linux_shell import copy, golden, restore
+from linux_shell import CTRL_ALT_DEL, copy, echo_listener, golden, restore
 
 SHA = r"^([0-9a-f]{64})  %s$"
+CLONES = 5
 
 
 @test
@@ -33,27 +33,50 @@ def linux_inside_restore_answers_and_the_counter_carries_on():
 
 
 @test
-def linux_inside_three_clones_at_once_draw_different_random_bytes():
+def linux_inside_five_clones_at_once_draw_different_random_bytes():
+    """Five restores of the golden answer at once: each its own files, a new VM generation
+    id (the kernel's reseed), its own /dev/urandom bytes, and a vsock connection from the
+    guest to the host reaching the Unix socket of its own vsock_override."""
     golden()
     with tempfile.TemporaryDirectory() as tmp:
-        clones = []
+        clones, got, listeners = [], [], []
         try:
-            for i in range(3):
+            t0 = time.time()
+            for i in range(CLONES):
                 clones.append(restore(tmp, "clone%d" % i))
+            restored = time.time() - t0
             for i, c in enumerate(clones):
                 c.sh("echo clone%d >/tmp/who" % i)
+            answered = time.time() - t0
+            # Guest -> host (CID 2) lands at <uds_path>_<port> of each clone's own override.
+            for i in range(CLONES):
+                got.append(bytearray())
+                listeners.append(echo_listener(os.path.join(tmp, "clone%d.vsock_7000" % i),
+                                               got[i]))
             draws = []
             for i, c in enumerate(clones):
-                check(c.value("cat /tmp/who", r"^(clone\d)$") == "clone%d" % i,
-                      "clone %d sees another clone's file" % i)
-                draws.append(c.value("head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n'; "
-                                     "echo", r"^([0-9a-f]{64})$"))
+                # One round trip each: on a loaded host every typed line costs seconds.
+                out = c.sh("cat /tmp/who; head -c 32 /dev/urandom | od -An -tx1 | "
+                           "tr -d ' \\n'; echo; "
+                           "dmesg | grep -c 'crng reseeded due to virtual machine fork'; "
+                           "echo from-clone%d | vsock connect 2 7000; echo vsock=$?" % i)
+                m = re.search(r"^(clone\d)\n([0-9a-f]{64})\n(\d+)\n(.*)\nvsock=(\d+)$", out,
+                              re.M)
+                check(m, "clone %d printed %r" % (i, out))
+                check(m.group(1) == "clone%d" % i, "clone %d sees another clone's file" % i)
+                draws.append(m.group(2))
                 # The new VM generation id (ACPI vmgenid) made the kernel reseed.
-                forks = c.value("dmesg | grep -c 'crng reseeded due to virtual machine fork'",
-                                r"^(\d+)$")
-                check(forks == "1", "clone %d: the kernel logged %s vmgenid reseeds, want 1" %
-                      (i, forks))
-            check(len(set(draws)) == 3, "clones drew equal bytes from /dev/urandom: %r" % draws)
+                check(m.group(3) == "1", "clone %d: the kernel logged %s vmgenid reseeds, "
+                      "want 1" % (i, m.group(3)))
+                listeners[i].join(secs(30))
+                check(bytes(got[i]) == b"from-clone%d\n" % i and
+                      m.group(4, 5) == ("from-clone%d" % i, "0"),
+                      "clone %d over vsock: the host got %r, the guest printed %r" %
+                      (i, bytes(got[i]), out))
+            check(len(set(draws)) == CLONES,
+                  "clones drew equal bytes from /dev/urandom: %r" % draws)
+            print("  %d clones: restored in %.1f s, all answering after %.1f s, checked "
+                  "after %.1f s" % (CLONES, restored, answered, time.time() - t0), flush=True)
         finally:
             for c in clones:
                 c.close()
@@ -123,6 +146,34 @@ def linux_inside_drives_hold_what_the_host_sees():
               (len(r.stdout), r.stderr[-300:]))
     with open(g["ro"], "rb") as f:
         check(f.read() == g["ro_bytes"], "the read-only drive's file changed")
+
+
+@test
+def linux_inside_a_patched_drive_shows_its_new_size_and_bytes():
+    """PATCH /drives swaps the read-only drive's file for one twice its size while the
+    guest runs: the config-change interrupt gives the guest the new size, and with its
+    caches dropped it reads the new file's bytes."""
+    g = golden()
+    with tempfile.TemporaryDirectory() as tmp, restore(tmp, "patch") as s:
+        sectors = "cat /sys/block/vdb/size"
+        check(s.value(sectors, r"^(\d+)$") == str(len(g["ro_bytes"]) >> 9),
+              "vdb's size before the swap")
+        bigger = os.urandom(2 * len(g["ro_bytes"]))
+        path = os.path.join(tmp, "bigger.img")
+        with open(path, "wb") as f:
+            f.write(bigger)
+        s.expect("PATCH", "/drives/ro", {"drive_id": "ro", "path_on_host": path}, 204)
+        end = time.time() + secs(10)
+        size = s.value(sectors, r"^(\d+)$")
+        while size != str(len(bigger) >> 9) and time.time() < end:
+            time.sleep(0.2)
+            size = s.value(sectors, r"^(\d+)$")
+        check(size == str(len(bigger) >> 9), "vdb has %s sectors after the swap, want %d" %
+              (size, len(bigger) >> 9))
+        got = s.value("echo 3 >/proc/sys/vm/drop_caches; sha256sum </dev/vdb",
+                      r"^([0-9a-f]{64})  -$", timeout=60)
+        check(got == hashlib.sha256(bigger).hexdigest(),
+              "the guest reads other bytes than the new file's from vdb")
 
 
 @test
@@ -244,12 +295,19 @@ def linux_inside_a_chain_of_five_snapshots_keeps_counting():
 
 
 @test
-def linux_inside_poweroff_ends_ember_with_0_and_reboot_with_3():
+def linux_inside_poweroff_ends_ember_with_0_reboot_and_ctrl_alt_del_with_3():
+    """Ctrl-Alt-Del through the API: ember's i8042 raises the keys, the kernel's keyboard
+    handler signals init (its /init asked for that, not the kernel's own restart), init
+    says so and reboots: the same end as `reboot`."""
     golden()
     with tempfile.TemporaryDirectory() as tmp:
-        for command, want in (("poweroff", 0), ("reboot", 3)):
+        for command, want in (("poweroff", 0), ("reboot", 3), (CTRL_ALT_DEL, 3)):
             with restore(tmp, command) as s:
-                s.sh("true")
+                check(s.value("cat /proc/sys/kernel/ctrl-alt-del", r"^(\d+)$") == "0",
+                      "the guest's Ctrl-Alt-Del is the kernel's restart, not a signal to init")
                 status = s.power(command)
                 check(status == want, "%s: ember's status %d, want %d; console: %r" %
                       (command, status, want, s.out[-400:]))
+            if command == CTRL_ALT_DEL:
+                check(b"ember-guest: Ctrl-Alt-Del, rebooting" in s.out,
+                      "init did not see Ctrl-Alt-Del; console: %r" % s.out[-400:])

@@ -1,8 +1,7 @@
 """Linux's view of the machine it was given (issue 12 item 1): the vCPUs of the definition
 are all in /proc/cpuinfo and online, and the memory it was given is the memory it has.
 
-(SendCtrlAltDel is not shown from Linux: the microVM kernel has no keyboard driver and no
-VT keyboard handler, which is where the kernel turns Ctrl-Alt-Del into a signal to init.)
+(SendCtrlAltDel is shown from Linux beside poweroff and reboot, in test_linux_shell.py.)
 
 Two fresh boots (1 vCPU with 128 MiB, 4 vCPUs with 512 MiB), not restores of the golden
 snapshot: the machine is fixed when a VM is born. Needs guest user space (hardware KVM or

@@ -24,7 +24,8 @@ import threading
 import time
 
 from run import Fail, check, secs, test
-from linux_shell import GUEST_IP, GUEST_MTU, HOST_IP, MMDS_IP, Netns, golden, restore, start_shell
+from linux_shell import (GUEST_IP, GUEST_MTU, HOST_IP, MMDS_IP, Netns, echo_listener, golden,
+                         restore, start_shell)
 from test_linux import needs_linux_user_space
 
 SHA = r"^([0-9a-f]{64})  %s$"
@@ -261,34 +262,6 @@ def linux_inside_three_clones_each_on_its_own_tap_answer_pings():
                 s.close()
             for ns in spaces:
                 ns.close()
-
-
-def echo_listener(path, got):
-    """A host listener on `path` (the guest's connections to one port): accepts one,
-    echoes it back as it comes, appends what came to `got`. Returns its thread."""
-    lst = socket.socket(socket.AF_UNIX)
-    lst.bind(path)
-    lst.listen(1)
-    lst.settimeout(secs(30))
-
-    def serve():
-        try:
-            c, _ = lst.accept()
-            c.settimeout(secs(30))
-            while True:
-                b = c.recv(65536)
-                if not b:
-                    break
-                got.extend(b)
-                c.sendall(b)
-            c.close()
-        except OSError as e:
-            got.extend(("listener: %s" % e).encode())
-        finally:
-            lst.close()
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    return t
 
 
 def connect_to_guest(uds, port):

@@ -39,17 +39,23 @@ struct i8042 {
 	unsigned out_head, out_len;
 };
 
-static void push(struct i8042 *k, uint8_t b)
+/* IRQ 1 for the byte now in the output buffer. */
+static void raise_irq(struct i8042 *k)
 {
 	uint64_t one = 1;
 
+	if ((k->ctr & CTR_KBD_INT) && k->irq_fd >= 0 && write(k->irq_fd, &one, sizeof(one)) < 0)
+		return;
+}
+
+static void push(struct i8042 *k, uint8_t b)
+{
 	if (k->out_len == OUTBUF)
 		return;
 	k->out[(k->out_head + k->out_len) % OUTBUF] = b;
 	k->out_len++;
 	k->status |= STATUS_OBF;
-	if ((k->ctr & CTR_KBD_INT) && k->irq_fd >= 0 && write(k->irq_fd, &one, sizeof(one)) < 0)
-		return;
+	raise_irq(k);
 }
 
 static void i8042_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
@@ -62,8 +68,13 @@ static void i8042_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 	} else if (k->out_len) {
 		v = k->out[k->out_head];
 		k->out_head = (k->out_head + 1) % OUTBUF;
+		/* Linux reads one byte per interrupt, and bytes pushed back to back raised
+		 * one edge between them (the irqfd's injections coalesce): like the
+		 * controller, raise IRQ 1 again for each byte that moves up. */
 		if (--k->out_len == 0)
 			k->status &= (uint8_t)~STATUS_OBF;
+		else
+			raise_irq(k);
 	} else {
 		v = 0;
 	}
