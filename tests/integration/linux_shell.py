@@ -46,6 +46,7 @@ GUEST_MAC = "06:00:ac:10:00:02"
 GUEST_IP, HOST_IP, MMDS_IP = "10.0.0.2", "10.0.0.1", "169.254.169.254"
 # Advertised to the guest (VIRTIO_NET_F_MTU); below the tap's 1500, so nothing else changes.
 GUEST_MTU = 1400
+KERNEL_LINE = re.compile(rb"\[ *\d+\.\d{6}\] [^\n]*\n")
 _golden = {}
 _seq = [0]
 
@@ -71,7 +72,9 @@ class Shell(Ember):
         end = time.time() + secs(timeout)
         while time.time() < end:
             with self.lock:
-                m = want.search(self.out, mark)
+                # The kernel's own console lines (a clone's "crng reseeded due to virtual
+                # machine fork") may land anywhere in the shell's output, even mid-line.
+                m = want.search(KERNEL_LINE.sub(b"", self.out[mark:]))
             if m:
                 return m.group(1).decode(errors="replace").replace("\r", "")
             if self.p.poll() is not None:
