@@ -43,12 +43,16 @@ class Qemu:
             argv += ["-incoming", "defer"]
         self.p = self.spawn(argv)
         end = time.time() + 30
-        while not os.path.exists(self.sock):
-            if self.p.poll() is not None or time.time() > end:
-                raise SystemExit("qemu did not start: %s" % self.errors()[-500:])
-            time.sleep(0.01)
         self.s = socket.socket(socket.AF_UNIX)
-        self.s.connect(self.sock)
+        while True:
+            try:  # the socket's file is there a moment before QEMU listens on it
+                self.s.connect(self.sock)
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                if self.p.poll() is not None or time.time() > end:
+                    self.s.close()
+                    raise SystemExit("qemu did not start: %s" % self.errors()[-500:])
+            time.sleep(0.01)
         self.f = self.s.makefile("rw")
         self.f.readline()  # greeting
         self.cmd("qmp_capabilities")
