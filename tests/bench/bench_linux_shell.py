@@ -228,7 +228,7 @@ def table_row(name, ember, unit, qemu=None, why=""):
 
 
 def run(ember, runs):
-    """Measure and print the Linux table: 3 runs at most (a Linux boot takes 20-25 s in
+    """Measure and print the Linux table: 3 runs at most (a Linux boot takes 11-25 s in
     the sandbox, QEMU's 1 GiB migration up to 40 s)."""
     harness.ARGS = argparse.Namespace(ember=ember, sanitizer=False, k=None)
     harness.TIME_SCALE = float(os.environ.get("EMBER_TEST_TIME_SCALE") or "10")
