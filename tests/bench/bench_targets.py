@@ -11,6 +11,7 @@ import threading
 import time
 
 import qemu_compare
+from smaps import mappings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESTORE = os.path.join(HERE, "restore.lua")
@@ -87,18 +88,9 @@ def restore_rate(ember, tmp, per_worker, workers=2):
 
 def smaps(pid, mem):
     """(Pss of the process, Private_Dirty of its mapping of `mem`), KiB."""
-    pss = priv = 0
-    in_mem = False
-    with open("/proc/%d/smaps" % pid) as f:
-        for line in f:
-            head = line.split()
-            if not head[0].endswith(":"):
-                in_mem = len(head) >= 6 and head[5] == mem
-            elif head[0] == "Pss:":
-                pss += int(head[1])
-            elif head[0] == "Private_Dirty:" and in_mem:
-                priv += int(head[1])
-    return pss, priv
+    maps = mappings(pid)
+    return (sum(f.get("Pss", 0) for _, _, f in maps),
+            sum(f.get("Private_Dirty", 0) for _, path, f in maps if path == mem))
 
 
 def clones(ember, tmp, n):

@@ -10,6 +10,8 @@ import socket
 import subprocess
 import time
 
+from smaps import mappings
+
 WHY_NO_BOOT = "QEMU cannot boot the test guest (ELF without a PVH note)"
 
 
@@ -25,28 +27,43 @@ def available():
 
 
 class Qemu:
-    """One QEMU process with a QMP socket; guest memory from `mem_file` (shared)."""
+    """One QEMU process with a QMP socket; guest memory from `mem_file` (shared), or
+    anonymous memory (as with a plain -m) where mem_file is None. Without `guest` (more arguments: a kernel to boot) the
+    VM waits stopped (-S); with it, it runs at once."""
 
-    def __init__(self, tmp, mib, mem_file, incoming=False):
+    def __init__(self, tmp, mib, mem_file, incoming=False, guest=()):
         self.sock = os.path.join(tmp, "qmp.%d.sock" % time.monotonic_ns())
+        backend = ("memory-backend-file,id=m,size=%dM,mem-path=%s,share=on" % (mib, mem_file)
+                   if mem_file else "memory-backend-ram,id=m,size=%dM" % mib)
         argv = ["qemu-system-x86_64", "-M", "microvm,rtc=off,memory-backend=m", "-accel", "kvm",
-                "-m", "%dM" % mib, "-object",
-                "memory-backend-file,id=m,size=%dM,mem-path=%s,share=on" % (mib, mem_file),
-                "-display", "none", "-nodefaults", "-no-user-config", "-S",
-                "-qmp", "unix:%s,server=on,wait=off" % self.sock]
+                "-m", "%dM" % mib, "-object", backend,
+                "-display", "none", "-nodefaults", "-no-user-config",
+                "-qmp", "unix:%s,server=on,wait=off" % self.sock, *(guest or ["-S"])]
         if incoming:
             argv += ["-incoming", "defer"]
-        self.p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.p = self.spawn(argv)
         end = time.time() + 30
-        while not os.path.exists(self.sock):
-            if self.p.poll() is not None or time.time() > end:
-                raise SystemExit("qemu did not start: %s" % self.p.stderr.read()[-500:])
-            time.sleep(0.01)
         self.s = socket.socket(socket.AF_UNIX)
-        self.s.connect(self.sock)
+        while True:
+            try:  # the socket's file is there a moment before QEMU listens on it
+                self.s.connect(self.sock)
+                break
+            except (FileNotFoundError, ConnectionRefusedError):
+                if self.p.poll() is not None or time.time() > end:
+                    self.s.close()
+                    raise SystemExit("qemu did not start: %s" % self.errors()[-500:])
+            time.sleep(0.01)
         self.f = self.s.makefile("rw")
         self.f.readline()  # greeting
         self.cmd("qmp_capabilities")
+
+    def spawn(self, argv):
+        """The QEMU process (a subclass may give it a console)."""
+        return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def errors(self):
+        """What QEMU wrote to stderr (once it has ended)."""
+        return self.p.stderr.read().decode(errors="replace")
 
     def cmd(self, name, **args):
         self.f.write(json.dumps({"execute": name, "arguments": args}) + "\n")
@@ -71,16 +88,8 @@ class Qemu:
 
     def rss_mib(self, beyond):
         """RSS in MiB, less what QEMU maps of the file `beyond` (its guest memory)."""
-        total, guest, in_guest = 0, 0, False
-        with open("/proc/%d/smaps" % self.p.pid) as f:
-            for line in f:
-                head = line.split()
-                if "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
-                    in_guest = len(head) >= 6 and head[5] == beyond
-                elif head[0] == "Rss:":
-                    total += int(head[1])
-                    guest += int(head[1]) if in_guest else 0
-        return (total - guest) / 1024
+        maps = mappings(self.p.pid)
+        return sum(f.get("Rss", 0) for size, path, f in maps if path != beyond) / 1024
 
     def close(self):
         try:
@@ -93,6 +102,10 @@ class Qemu:
             self.p.kill()
             self.p.wait()
         self.s.close()
+        self.release()
+
+    def release(self):
+        """Close the pipes to the ended process."""
         self.p.stderr.close()
 
 
