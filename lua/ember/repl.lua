@@ -352,7 +352,7 @@ end
 -- Run the definition file; a VM it returns is started and bound to the global `vm`.
 local function boot_file(path)
   arg = { [0] = path }
-  local chunk, err = loadfile(path)
+  local chunk, err = loadfile(path, "t") -- text only, as `ember run`
   if not chunk then return nil, err, 2 end
   local ok, v = xpcall(chunk, function(e) return is_config_error(e) and e or traceback(e, 3) end)
   if not ok then

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -109,8 +110,13 @@ int lua_host_run_file(struct lua_host *h, const char *path, int argc, char **arg
 	t = task_new(h, true);
 	if (!t)
 		return EMBER_EXIT_ERROR;
-	if (luaL_loadfile(t->co, path) != LUA_OK) {
-		fprintf(stderr, "ember: %s\n", lua_tostring(t->co, -1));
+	/* Text only: a binary chunk is Lua bytecode, which the VM does not check. */
+	if (luaL_loadfilex(t->co, path, "t") != LUA_OK) {
+		const char *msg = lua_tostring(t->co, -1);
+
+		/* Lua names the file in most of its messages, not in the binary chunk's. */
+		fprintf(stderr, "ember: %s%s%s\n", strstr(msg, path) ? "" : path,
+			strstr(msg, path) ? "" : ": ", msg);
 		task_end(t);
 		return EMBER_EXIT_USAGE;
 	}

@@ -160,6 +160,8 @@ def bad_definitions_are_refused():
             ("return ember.vm { memory_mib = 128 }", r"kernel: missing"),
             ("return ember.vm(5)", r"ember\.vm: expects a table, got number"),
             ("return ember.vm { kernel = ", r"unexpected symbol near <eof>"),
+            # Lua bytecode is not checked by Lua's VM: definitions are text only.
+            ("\x1bLuaT\x00 compiled", r"vm\.lua: attempt to load a binary chunk"),
         ]
         # A FIFO as a drive: refused at once, never opened (that would wait for a writer).
         fifo = os.path.join(tmp, "pipe")
