@@ -1,6 +1,10 @@
 /* CRC-64/Jones (as Firecracker's state file): table-driven, reflected, init 0, xorout 0. */
 #include "ember/crc64.h"
 
+#include <endian.h>
+#include <pthread.h>
+#include <string.h>
+
 /* table[i] is the CRC register after shifting byte i through eight LSB-first steps of
  * the reflected polynomial 0x95ac9329ac4bc9b5 (bit-reversed 0xad93d23594c935a9):
  * c = i; 8 times: c = (c >> 1) ^ (c & 1 ? 0x95ac9329ac4bc9b5 : 0). The unit test
@@ -96,10 +100,40 @@ static const uint64_t table[256] = {
 };
 /* clang-format on */
 
+/* Slicing by eight: slice[k][i] is byte i's register after k more zero bytes, so eight
+ * input bytes take eight lookups instead of eight dependent steps (a restore's check of
+ * its state file was 0.09M of vm_restore's 0.15M instructions, byte by byte). Made from
+ * table on first use: each ember process (a restore is one) pays 2048 steps, not 16 KiB
+ * of data in the binary. */
+static uint64_t slice[8][256];
+static pthread_once_t slice_once = PTHREAD_ONCE_INIT;
+
+static void slice_init(void)
+{
+	for (unsigned i = 0; i < 256; i++) {
+		slice[0][i] = table[i];
+		for (unsigned k = 1; k < 8; k++)
+			slice[k][i] = table[(uint8_t)slice[k - 1][i]] ^ (slice[k - 1][i] >> 8);
+	}
+}
+
 uint64_t crc64_jones(uint64_t crc, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 
+	if (len >= 64) {
+		pthread_once(&slice_once, slice_init);
+		for (; len >= 8; p += 8, len -= 8) {
+			uint64_t w;
+
+			memcpy(&w, p, sizeof(w));
+			w = le64toh(w) ^ crc;
+			crc = slice[7][(uint8_t)w] ^ slice[6][(uint8_t)(w >> 8)] ^
+				slice[5][(uint8_t)(w >> 16)] ^ slice[4][(uint8_t)(w >> 24)] ^
+				slice[3][(uint8_t)(w >> 32)] ^ slice[2][(uint8_t)(w >> 40)] ^
+				slice[1][(uint8_t)(w >> 48)] ^ slice[0][w >> 56];
+		}
+	}
 	for (size_t i = 0; i < len; i++)
 		crc = table[(uint8_t)(crc ^ p[i])] ^ (crc >> 8);
 	return crc;

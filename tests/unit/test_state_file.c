@@ -221,6 +221,14 @@ static void test_state_file_crc_table_matches_bitwise_definition(void **state)
 	}
 	assert_true(crc64_jones(0, buf, sizeof(buf)) == crc_bitwise(0, buf, sizeof(buf)));
 	assert_true(crc64_jones(7, buf, 100) == crc_bitwise(7, buf, 100));
+	/* Eight bytes at a time from 64 on: every length and misalignment around it, and a
+	 * long run split where the byte-wise tail and the next call's start meet. */
+	for (size_t off = 0; off < 8; off++)
+		for (size_t len = 0; len < 200; len++)
+			assert_true(crc64_jones(off, buf + off, len) ==
+				crc_bitwise(off, buf + off, len));
+	assert_true(crc64_jones(crc64_jones(0, buf, 517), buf + 517, sizeof(buf) - 517) ==
+		crc_bitwise(0, buf, sizeof(buf)));
 }
 
 /* ---- writing and reading back ---- */
