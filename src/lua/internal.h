@@ -97,7 +97,7 @@ struct lua_host {
 /* ---- answers (result.c): the bottom layer ---- */
 
 /* Raise a definition error: a table with metatable CONFIG_ERROR_META. */
-int config_error(lua_State *L, const char *fmt, ...);
+__attribute__((format(printf, 2, 3))) int config_error(lua_State *L, const char *fmt, ...);
 /* Is the value at idx a definition error? */
 bool config_error_is(lua_State *L, int idx);
 /* Register CONFIG_ERROR_META (its __tostring is the message). */

@@ -193,7 +193,7 @@ static void read_nets(lua_State *L, int t, struct vm_config *cfg)
 			read_mac(L, where, mac, n);
 		n->mtu = (uint16_t)opt_uint(L, -1, where, "mtu", 0, UINT16_MAX);
 		if (n->mtu && n->mtu < NET_MTU_MIN)
-			config_error(L, "%s.mtu: %u is below %d", where, n->mtu, NET_MTU_MIN);
+			config_error(L, "%s.mtu: %d is below %d", where, (int)n->mtu, NET_MTU_MIN);
 		lvm_read_limit(L, lua_gettop(L), where, "rx_rate_limit", &n->rx_limit);
 		lvm_read_limit(L, lua_gettop(L), where, "tx_rate_limit", &n->tx_limit);
 		cfg->nr_nets++;

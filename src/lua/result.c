@@ -2,6 +2,7 @@
  * a raised ember.config_error, which the host tells apart from other errors. The bottom
  * of src/lua: it calls nothing else here. */
 #include <stdarg.h>
+#include <stdio.h>
 
 #include <lauxlib.h>
 
@@ -9,12 +10,22 @@
 
 int config_error(lua_State *L, const char *fmt, ...)
 {
-	va_list ap;
+	/* printf's formats, not lua_pushfstring's (which has no %u or %llu): the compiler
+	 * checks every caller against them. */
+	luaL_Buffer b;
+	va_list ap, again;
+	int n;
 
 	lua_createtable(L, 0, 1);
 	va_start(ap, fmt);
-	lua_pushvfstring(L, fmt, ap);
+	va_copy(again, ap);
+	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		n = 0;
+	vsnprintf(luaL_buffinitsize(L, &b, (size_t)n + 1), (size_t)n + 1, fmt, again);
+	va_end(again);
+	luaL_pushresultsize(&b, (size_t)n);
 	lua_setfield(L, -2, "message");
 	luaL_setmetatable(L, CONFIG_ERROR_META);
 	return lua_error(L);
