@@ -98,5 +98,8 @@ void guest_mem_take_dirty(struct guest_mem *gm, unsigned i, unsigned long *bitma
 
 /* Highest guest-physical address + 1 of RAM below the MMIO gap. */
 uint64_t guest_mem_low_end(const struct guest_mem *gm);
+/* Where device memory (virtio-mem, pmem) may begin: the first LAYOUT_DEVICE_MEM_ALIGN
+ * boundary at or above 4 GiB and the end of RAM. */
+uint64_t guest_mem_device_base(const struct guest_mem *gm);
 
 #endif

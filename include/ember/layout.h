@@ -27,6 +27,15 @@
 #define LAYOUT_MMIO_GAP_START 0xc0000000ULL
 #define LAYOUT_MMIO_GAP_END 0x100000000ULL
 
+/* Device memory above RAM: virtio-mem's hotplug area first, then the pmem devices, from
+ * the first LAYOUT_DEVICE_MEM_ALIGN boundary at or above both 4 GiB and the end of RAM
+ * (guest_mem_device_base). KVM memory slots: RAM takes 0 and 1, pmem devices
+ * LAYOUT_SLOT_PMEM onwards (one each), virtio-mem LAYOUT_SLOT_HOTPLUG onwards. */
+#define LAYOUT_DEVICE_MEM_ALIGN 0x40000000ULL
+#define LAYOUT_SLOT_PMEM 2u
+#define LAYOUT_PMEM_MAX 8u
+#define LAYOUT_SLOT_HOTPLUG (LAYOUT_SLOT_PMEM + LAYOUT_PMEM_MAX)
+
 /* Devices inside the gap. */
 #define LAYOUT_BOOT_TIMER 0xd0000000ULL /* 8-byte MMIO window; write 123 to mark boot done */
 #define LAYOUT_BOOT_TIMER_SIZE 0x1000ULL

@@ -253,3 +253,14 @@ uint64_t guest_mem_low_end(const struct guest_mem *gm)
 {
 	return gm->nr_regions ? gm->regions[0].gpa + gm->regions[0].size : 0;
 }
+
+uint64_t guest_mem_device_base(const struct guest_mem *gm)
+{
+	uint64_t end = LAYOUT_MMIO_GAP_END;
+	for (unsigned i = 0; i < gm->nr_regions; i++) {
+		uint64_t top = gm->regions[i].gpa + gm->regions[i].size;
+		if (top > end)
+			end = top;
+	}
+	return (end + LAYOUT_DEVICE_MEM_ALIGN - 1) & ~(LAYOUT_DEVICE_MEM_ALIGN - 1);
+}

@@ -136,6 +136,22 @@ static void test_zero_page_e820_128mib(void **state)
 	expect_e820(&e[2], 0x100000, 127 * MIB, 1);
 }
 
+/* Device memory (virtio-mem, pmem) starts above both 4 GiB and RAM, 1 GiB aligned. */
+static void test_device_memory_starts_above_ram_and_the_gap(void **state)
+{
+	struct guest_mem gm;
+
+	(void)state;
+	layout_only(&gm, 128 * MIB);
+	assert_int_equal(guest_mem_device_base(&gm), 4096 * MIB);
+	layout_only(&gm, 3072 * MIB);
+	assert_int_equal(guest_mem_device_base(&gm), 4096 * MIB);
+	layout_only(&gm, 4096 * MIB); /* 3 GiB low, 1 GiB from 4 GiB: ends at 5 GiB */
+	assert_int_equal(guest_mem_device_base(&gm), 5120 * MIB);
+	layout_only(&gm, 4097 * MIB);
+	assert_int_equal(guest_mem_device_base(&gm), 6144 * MIB);
+}
+
 static void test_zero_page_e820_3gib_ends_at_gap(void **state)
 {
 	struct x86_e820_entry e[8];
@@ -471,6 +487,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_zero_page_e820_128mib),
 		cmocka_unit_test(test_zero_page_e820_3gib_ends_at_gap),
+		cmocka_unit_test(test_device_memory_starts_above_ram_and_the_gap),
 		cmocka_unit_test(test_zero_page_e820_4gib_splits_around_gap),
 		cmocka_unit_test(test_zero_page_e820_respects_max),
 		cmocka_unit_test(test_zero_page_e820_small_memory),
