@@ -78,6 +78,11 @@ void metrics_set_startup(bool has_start, bool has_cpu, uint64_t start_cpu_us,
  * without reader never stalls the loop). -EALREADY if metrics are already open. */
 __attribute__((warn_unused_result)) int metrics_open(const char *path, char *err, size_t errlen);
 bool metrics_is_open(void);
+/* Put `id` (NULL: none) as a top-level "id" and a copy of `properties` (an object of
+ * strings; NULL: none) as "properties" on every line from now on, as Firecracker's
+ * emit_id and properties. -ENOMEM if the copy fails (nothing changed). */
+__attribute__((warn_unused_result)) int metrics_label(const char *id,
+	const struct cJSON *properties);
 /* Stop writing and forget every count (tests, process end). */
 void metrics_reset(void);
 

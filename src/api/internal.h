@@ -99,6 +99,8 @@ __attribute__((warn_unused_result)) int api_metrics_flush(struct api *api, char 
 /* ---- routes: one handler per method and resource ---- */
 
 api_handler_fn api_get_instance_info, api_get_version;
+/* The instance id (--id, else Firecracker's "anonymous-instance"): GET / and metrics' emit_id. */
+const char *api_instance_id(void);
 api_handler_fn api_get_machine_config, api_put_machine_config, api_patch_machine_config;
 api_handler_fn api_put_boot_source, api_put_cpu_config, api_get_vm_config;
 /* A custom CPU template in Firecracker's form (route_cpu_config.c); JSON null for NULL. */

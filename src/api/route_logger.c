@@ -108,17 +108,16 @@ void api_put_metrics(struct api *api, const struct api_call *call, struct api_re
 		resp_fault(r, 400, MSG_POST_BOOT);
 		return;
 	}
-	if (json_get_bool(call->body, "emit_id", false) || json_get(call->body, "properties")) {
-		resp_fault(r, 400,
-			"Metrics error: emit_id and properties are not supported by this "
-			"ember yet");
-		return;
-	}
 	if (metrics_open(json_get_str(call->body, "metrics_path"), err, sizeof(err))) {
 		resp_fault(r, 400,
 			"Metrics error: Cannot initialize the metrics system due to bad "
 			"user input: %s",
 			err);
+		return;
+	}
+	if (metrics_label(json_get_bool(call->body, "emit_id", false) ? api_instance_id() : NULL,
+		    json_get(call->body, "properties"))) {
+		resp_fault(r, 400, "Metrics error: out of memory");
 		return;
 	}
 	api_metrics_timer_start(api);

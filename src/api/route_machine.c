@@ -50,6 +50,11 @@ void api_set_instance_id(const char *id)
 	instance_id = id;
 }
 
+const char *api_instance_id(void)
+{
+	return instance_id;
+}
+
 /* --firecracker-version-compat: a Firecracker version for clients that check it. */
 static const char *version_shown = EMBER_VERSION;
 

@@ -73,6 +73,8 @@ static struct {
 	uint64_t counters[METRICS_COUNTERS];
 	uint64_t latency[METRICS_LATENCIES];
 	uint64_t flushes;
+	char *id;          /* emit_id: the instance id, or NULL */
+	cJSON *properties; /* the operator's key-value pairs, or NULL */
 } m = { .fd = -1 };
 
 /* Set once at start (metrics_set_startup); kept across metrics_reset. */
@@ -138,10 +140,29 @@ bool metrics_is_open(void)
 	return m.fd >= 0;
 }
 
+int metrics_label(const char *id, const cJSON *properties)
+{
+	char *id_copy = id ? strdup(id) : NULL;
+	cJSON *props_copy = properties ? cJSON_Duplicate(properties, true) : NULL;
+
+	if ((id && !id_copy) || (properties && !props_copy)) {
+		free(id_copy);
+		cJSON_Delete(props_copy);
+		return -ENOMEM;
+	}
+	free(m.id);
+	cJSON_Delete(m.properties);
+	m.id = id_copy;
+	m.properties = props_copy;
+	return 0;
+}
+
 void metrics_reset(void)
 {
 	if (m.fd >= 0)
 		close(m.fd);
+	free(m.id);
+	cJSON_Delete(m.properties);
 	memset(&m, 0, sizeof(m));
 	m.fd = -1;
 }
@@ -162,6 +183,10 @@ static cJSON *render(const struct metrics_source *src)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	add_u64(root, "utc_timestamp_ms",
 		(uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+	if (m.id)
+		cJSON_AddStringToObject(root, "id", m.id);
+	if (m.properties)
+		cJSON_AddItemToObject(root, "properties", cJSON_Duplicate(m.properties, true));
 
 	o = cJSON_AddObjectToObject(root, "api_server");
 	add_u64(o, "connections", m.counters[METRICS_API_CONNECTIONS]);

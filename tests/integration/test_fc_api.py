@@ -575,10 +575,14 @@ def wait_file(path, needle, what, timeout=20):
     raise run.Fail("%s: no %r in %s: %r" % (what, needle, path, data[-300:]))
 
 
-def uart_dropped(e, tmp):
+def last_metrics_line(e, tmp):
     ok(e, "PUT", "/actions", {"action_type": "FlushMetrics"})
     with open(os.path.join(tmp, "metrics.json")) as f:
-        return json.loads(f.read().splitlines()[-1])["uart"]["rate_limiter_dropped_bytes"]
+        return json.loads(f.read().splitlines()[-1])
+
+
+def uart_dropped(e, tmp):
+    return last_metrics_line(e, tmp)["uart"]["rate_limiter_dropped_bytes"]
 
 
 @test
@@ -627,6 +631,32 @@ def fc_api_serial_out_path_and_rate_limiter():
         check(dropped + size >= boot + flood, "%d bytes dropped and %d in the file: %d written"
               % (dropped, size, boot + flood))
         check(size <= 4096 + 64, "%d bytes reached the file past a 4 KiB bucket" % size)
+
+
+@test
+def fc_metrics_emit_id_and_properties():
+    """PUT /metrics with emit_id and properties (Firecracker's test_metrics.py): no "id"
+    or "properties" by default; emit_id puts the instance id (--id) at the top of each
+    line, properties the operator's pairs, each independently of the other; a property
+    that is not a string is refused in serde's words."""
+    props = {"customer_id": "1234", "bundle_id": "fn-abc"}
+    cases = [({}, None, None), ({"emit_id": True}, "fc-metrics-1", None),
+             ({"properties": props}, None, props),
+             ({"emit_id": True, "properties": props}, "fc-metrics-1", props)]
+    for extra, want_id, want_props in cases:
+        with tempfile.TemporaryDirectory() as tmp, Ember(tmp, "--id", "fc-metrics-1") as e:
+            basic_config(e, tmp)
+            path = os.path.join(tmp, "metrics.json")
+            fault(e, "PUT", "/metrics", dict({"metrics_path": path}, properties={"a": 1}),
+                  match="invalid type: integer `1`, expected a string")
+            ok(e, "PUT", "/metrics", dict({"metrics_path": path}, **extra))
+            ok(e, "PUT", "/actions", {"action_type": "InstanceStart"})
+            line = last_metrics_line(e, tmp)
+            check(line.get("id") == want_id, "%s: id %r" % (extra, line.get("id")))
+            check(line.get("properties") == want_props,
+                  "%s: properties %r" % (extra, line.get("properties")))
+            check("api_server" in line and "latencies_us" in line, "the usual sections: %r"
+                  % sorted(line))
 
 
 def anon_huge_kib(pid):

@@ -938,8 +938,8 @@ static void test_api_router_logger_metrics_mmds(void **state)
 		{ "PUT", "/metrics", "{}", 400, "missing field `metrics_path`" },
 		{ "PUT", "/metrics", "{\"metrics_path\": \"/nonexistent/dir/m\"}", 400,
 			"Cannot initialize the metrics system due to bad user input: No such file" },
-		{ "PUT", "/metrics", "{\"metrics_path\": \"/tmp/x\", \"emit_id\": true}", 400,
-			"emit_id and properties are not supported" },
+		{ "PUT", "/metrics", "{\"metrics_path\": \"/tmp/x\", \"properties\": {\"a\": 1}}",
+			400, "invalid type: integer `1`, expected a string" },
 		{ "GET", "/mmds", NULL, 200, "{}" },
 		{ "PATCH", "/mmds", "{\"a\": 1}", 400,
 			"MMDS error: The MMDS data store is not "
