@@ -75,7 +75,6 @@ void api_set_vm(struct api *api, struct vm *vm)
 	if (api->owns_vm)
 		return; /* the API's own VM stays until api_free */
 	api->vm = vm;
-	api->restored = false;
 }
 
 struct vm *api_vm(const struct api *api)
@@ -97,11 +96,10 @@ static void obs_exited(struct vm *vm, void *opaque)
 
 static const struct vm_observer observer = { .exited = obs_exited };
 
-void api_adopt_vm(struct api *api, struct vm *vm, bool restored)
+void api_adopt_vm(struct api *api, struct vm *vm)
 {
 	api->vm = vm;
 	api->owns_vm = true;
-	api->restored = restored;
 	vm_set_observer(vm, &observer, api);
 }
 
@@ -134,7 +132,7 @@ void api_start_vm(struct api *api, struct api_resp *r)
 		return;
 	}
 	metrics_latency(METRICS_LAT_START_VM, mono_ns() / 1000 - t0);
-	api_adopt_vm(api, vm, false);
+	api_adopt_vm(api, vm);
 	resp_ok(r);
 }
 

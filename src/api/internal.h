@@ -31,7 +31,6 @@ struct api {
 	struct api_hooks hooks;
 	struct vm *vm;     /* NULL before boot */
 	bool owns_vm;      /* created here (InstanceStart, snapshot load) */
-	bool restored;     /* the VM came from a snapshot */
 	struct mmds *mmds; /* the process's MMDS store (api_new), handed to the VMs made here */
 
 	/* Pre-boot configuration, used by InstanceStart. */
@@ -89,7 +88,7 @@ static inline bool api_booted(const struct api *api)
 	return api->vm != NULL;
 }
 /* Take a VM the API created: observe it, own it. */
-void api_adopt_vm(struct api *api, struct vm *vm, bool restored);
+void api_adopt_vm(struct api *api, struct vm *vm);
 /* (Re)start the periodic metrics timer. */
 void api_metrics_timer_start(struct api *api);
 /* Write a metrics line now. */

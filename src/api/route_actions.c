@@ -263,7 +263,7 @@ static void load(struct api *api, const cJSON *b, struct api_resp *r)
 		return;
 	}
 	metrics_latency(METRICS_LAT_LOAD_SNAPSHOT, mono_ns() / 1000 - t0);
-	api_adopt_vm(api, vm, true);
+	api_adopt_vm(api, vm);
 	resp_ok(r);
 }
 

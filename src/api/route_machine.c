@@ -335,7 +335,8 @@ void api_get_vm_config(struct api *api, const struct api_call *call, struct api_
 {
 	const struct vm_config *c = api->vm ? vm_config(api->vm) : &api->cfg;
 	cJSON *o = cJSON_CreateObject(), *boot;
-	bool have_boot = api->vm ? !api->restored : api->have_boot_source;
+	/* A restored VM's boot source comes from its state file, as Firecracker's does. */
+	bool have_boot = api->vm || api->have_boot_source;
 	struct balloon_config balloon;
 	char err[256];
 
