@@ -43,9 +43,13 @@ struct i8042 {
 static void raise_irq(struct i8042 *k)
 {
 	uint64_t one = 1;
+	ssize_t n;
 
-	if ((k->ctr & CTR_KBD_INT) && k->irq_fd >= 0 && write(k->irq_fd, &one, sizeof(one)) < 0)
+	if (!(k->ctr & CTR_KBD_INT) || k->irq_fd < 0)
 		return;
+	/* An irqfd write fails only when its counter is full: an interrupt is pending then. */
+	n = write(k->irq_fd, &one, sizeof(one));
+	(void)n;
 }
 
 static void push(struct i8042 *k, uint8_t b)
