@@ -96,6 +96,11 @@ static void add_vm(void *opaque, cJSON *root)
 		add_u64(o, "boot_us", t.boot_us);
 		add_u64(o, "boot_time_us",
 			t.boot_us > t.start_us && t.start_us ? t.boot_us - t.start_us : 0);
+		/* The last snapshot, its syncs apart (Firecracker's latency counts them in). */
+		add_u64(o, "last_snapshot_us", t.last_snapshot_us);
+		add_u64(o, "last_snapshot_sync_us", t.last_snapshot_sync_us);
+		add_u64(o, "last_snapshot_bytes", t.last_snapshot_bytes);
+		add_u64(o, "restore_us", t.restore_us);
 		cJSON_AddStringToObject(o, "state", vm_state_name(vm_state(vm)));
 	} else {
 		cJSON_AddStringToObject(o, "state", "none");

@@ -986,6 +986,8 @@ def api_logger_and_metrics():
             e.expect("GET", "/nowhere", None, 400)
             boot(e)
             e.expect("PATCH", "/vm", {"state": "Paused"}, 204)
+            e.expect("PUT", "/snapshot/create", {"snapshot_path": os.path.join(tmp, "s"),
+                                                 "mem_file_path": os.path.join(tmp, "m")}, 204)
             e.expect("PATCH", "/vm", {"state": "Resumed"}, 204)
             e.expect("PUT", "/actions", {"action_type": "FlushMetrics"}, 204)
             time.sleep(1.0)  # periodic lines, without asking
@@ -1007,3 +1009,6 @@ def api_logger_and_metrics():
               flushed[0]["vmm"]["boot_us"] >= 0, "pause/resume not in metrics: %r" % lines[:2])
         check(any(ln["get_api_requests"]["other_fails"] == 1 for ln in lines),
               "failed request not counted")
+        snap, vmm = flushed[0]["latencies_us"]["full_create_snapshot"], flushed[0]["vmm"]
+        check(0 < vmm["last_snapshot_sync_us"] < vmm["last_snapshot_us"] <= snap and
+              vmm["last_snapshot_bytes"] > 0, "snapshot figures: %d us, vmm %r" % (snap, vmm))
