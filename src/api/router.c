@@ -14,9 +14,9 @@ struct route {
 	const char *seg; /* first path segment; "" for / */
 	const char *sub; /* fixed second segment, or NULL */
 	/* false, true (the second segment is a resource id), or TAIL: after the fixed
-	 * `sub` at most one segment more, which the handler gets as call->id ("" when there
-	 * is none) and answers for, and a PATCH may come without a body, as Firecracker's
-	 * /balloon/hinting/. */
+	 * `sub` the next segment, which the handler gets as call->id ("" when there is none)
+	 * and answers for, segments after it ignored, and a PATCH may come without a body,
+	 * as Firecracker's /balloon/hinting/. */
 	int id;
 	enum metrics_method method;
 	enum metrics_endpoint ep;
@@ -150,7 +150,7 @@ static const struct route *find(int method, char *tok[], int ntok)
 			continue;
 		if (rt->id == true && ntok <= 2)
 			return rt;
-		if (rt->sub && (ntok == 2 || (rt->id == TAIL && ntok == 3)) &&
+		if (rt->sub && (ntok == 2 || (rt->id == TAIL && ntok >= 3)) &&
 			strcmp(rt->sub, tok[1]) == 0)
 			return rt;
 		if (!rt->id && !rt->sub && ntok == 1)
@@ -196,7 +196,7 @@ static void dispatch(struct api *api, const char *mname, int method, char *path,
 		return;
 	}
 	if (rt->id == TAIL)
-		call.id = ntok == 3 ? tok[2] : "";
+		call.id = ntok >= 3 ? tok[2] : "";
 	if (rt->id == true) {
 		call.id = ntok == 2 ? tok[1] : "";
 		if (!call.id[0]) {
