@@ -19,9 +19,12 @@ struct mmds;
 #define VM_MAX_VCPUS 32
 #define VM_MIN_MEM_MIB 16
 
-#define VM_MAX_DRIVES 8
-#define VM_MAX_NETS 4
-#define VM_MAX_VIRTIO 16
+/* Virtio devices have the IOAPIC's pins from 5 up to LAYOUT_VMGENID_GSI (23), not
+ * included: 18, as many as Firecracker's MMIO machines with a VM generation id; drives
+ * and interfaces may each take them all, as Firecracker's. */
+#define VM_MAX_VIRTIO 18
+#define VM_MAX_DRIVES VM_MAX_VIRTIO
+#define VM_MAX_NETS VM_MAX_VIRTIO
 
 /* How the guest finds virtio-mmio devices: ACPI (every kernel with ACPI, including
  * Debian's stock one) or virtio_mmio.device= on the command line (kernels built with

@@ -11,9 +11,9 @@
 
 #include "ember/layout.h"
 
-#define VIRTIO_WINDOWS 8 /* windows probed: LAYOUT_VIRTIO_MMIO_BASE + n * SIZE */
-#define VDEV_QUEUES 3    /* queues a device may use here */
-#define VQ_MAX 128       /* largest queue the driver sets up (fits one 4 KiB page) */
+#define VIRTIO_WINDOWS 18 /* windows probed: LAYOUT_VIRTIO_MMIO_BASE + n * SIZE */
+#define VDEV_QUEUES 3     /* queues a device may use here */
+#define VQ_MAX 128        /* largest queue the driver sets up (fits one 4 KiB page) */
 
 /* Feature bits (virtio 1.x, 6). */
 #define VIRTIO_F_INDIRECT_DESC 28

@@ -446,6 +446,37 @@ def fc_get_full_config():
 
 
 @test
+def fc_as_many_devices_as_firecracker():
+    """18 virtio devices, as many as Firecracker's MMIO machine has interrupt lines for
+    beside its VM generation id: 17 drives and an entropy device, each found by the guest
+    at its window; a 19th device is refused at InstanceStart in one line."""
+    with tempfile.TemporaryDirectory() as tmp:
+        with Ember(tmp) as e:
+            basic_config(e, tmp)
+            for i in range(1, 17):
+                ok(e, "PUT", "/drives/d%d" % i, {"drive_id": "d%d" % i, "path_on_host":
+                                                  os.path.join(tmp, "rootfs.ext4"),
+                                                  "is_root_device": False, "is_read_only": True})
+            ok(e, "PUT", "/entropy", {})
+            start(e)
+            listed = e.ask("virtio list")
+            want = "OK virtio " + " ".join("%d:block" % i for i in range(17)) + " 17:rng"
+            check(listed == want, "virtio list: %s" % listed)
+        with Ember(tmp, sock_name="19.sock") as e:
+            basic_config(e, tmp)
+            for i in range(1, 18):
+                ok(e, "PUT", "/drives/d%d" % i, {"drive_id": "d%d" % i, "path_on_host":
+                                                  os.path.join(tmp, "rootfs.ext4"),
+                                                  "is_root_device": False, "is_read_only": True})
+            fault(e, "PUT", "/drives/d18", {"drive_id": "d18", "path_on_host": os.path.join(
+                tmp, "rootfs.ext4"), "is_root_device": False, "is_read_only": True},
+                  match="at most 18 drives")
+            ok(e, "PUT", "/entropy", {})
+            fault(e, "PUT", "/actions", {"action_type": "InstanceStart"},
+                  match="19 virtio devices, at most 18")
+
+
+@test
 def fc_get_full_config_after_restoring_snapshot():
     with tempfile.TemporaryDirectory() as tmp:
         snap, mem, uds = (os.path.join(tmp, n) for n in ("vm.snap", "vm.mem", "vsock.sock"))

@@ -406,13 +406,30 @@ static void test_api_router_drives(void **state)
 			i);
 		snprintf(path, sizeof(path), "/drives/d%d", i);
 		expect(&(struct call){ "PUT", path, body, i < VM_MAX_DRIVES ? 204 : 400,
-			i < VM_MAX_DRIVES ? NULL : "Drive config error: at most 8 drives" });
+			i < VM_MAX_DRIVES ? NULL : "Drive config error: at most 18 drives" });
 	}
 	expect(&(struct call){ "PUT", "/drives/rootfs", ROOTFS, 400,
 		"A root block device "
 		"already exists!" });
 	expect(&(struct call){ "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", 400,
 		"Start microvm error: Cannot start microvm without kernel configuration." });
+}
+
+/* As many interfaces as virtio devices may be (Firecracker's count), and no more. */
+static void test_api_router_network_interfaces_up_to_the_limit(void **state)
+{
+	char body[160], path[48];
+
+	(void)state;
+	for (int i = 1; i <= VM_MAX_NETS + 1; i++) {
+		snprintf(body, sizeof(body),
+			"{\"iface_id\": \"n%d\", \"host_dev_name\": \"tap%d\"}", i, i);
+		snprintf(path, sizeof(path), "/network-interfaces/n%d", i);
+		expect(&(struct call){ "PUT", path, body, i <= VM_MAX_NETS ? 204 : 400,
+			i <= VM_MAX_NETS
+				? NULL
+				: "Network interface error: at most 18 network interfaces" });
+	}
 }
 
 static void test_api_router_drives_after_boot(void **state)
@@ -615,7 +632,7 @@ static void test_api_router_network_interfaces(void **state)
 		{ "PUT", "/network-interfaces/eth4",
 			"{\"iface_id\": \"eth4\", \"host_dev_name\": "
 			"\"tap4\"}",
-			400, "Network interface error: at most 4 network interfaces" },
+			204, NULL },
 		BOOT_CALLS,
 		{ "PUT", "/network-interfaces/eth0", ETH0, 400, "not supported after starting" },
 		{ "PATCH", "/network-interfaces/eth0",
@@ -648,7 +665,7 @@ static void test_api_router_network_interfaces(void **state)
 	(void)state;
 	RUN(t);
 	c = vm_config(api_vm(api));
-	assert_int_equal(c->nr_nets, 4);
+	assert_int_equal(c->nr_nets, 5);
 	assert_string_equal(c->nets[1].tap, "tap1");
 	assert_true(c->nets[0].has_mac);
 	assert_int_equal(c->nets[0].mac[5], 3);
@@ -1471,6 +1488,8 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_drives, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_drives_after_boot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_router_network_interfaces_up_to_the_limit,
+			setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_network_interfaces, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_vsock_and_entropy, setup, teardown),
