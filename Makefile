@@ -73,6 +73,10 @@ EMBER_SRCS := \
 	src/devices/balloon/balloon_persist.c \
 	src/devices/balloon/balloon_queues.c \
 	src/devices/balloon/balloon_memory.c \
+	src/devices/pmem/pmem.c \
+	src/devices/pmem/pmem_file.c \
+	src/devices/pmem/pmem_persist.c \
+	src/devices/pmem/pmem_req.c \
 	src/devices/net/net.c \
 	src/devices/net/net_persist.c \
 	src/devices/net/net_mmds.c \
@@ -161,6 +165,7 @@ EMBER_SRCS := \
 	src/api/route_shared.c \
 	src/api/route_vsock.c \
 	src/api/route_drives.c \
+	src/api/route_pmem.c \
 	src/api/route_machine.c src/api/route_cpu_config.c \
 	src/api/router.c \
 	src/api/run.c \
@@ -178,7 +183,7 @@ GUEST_MEM_FIXTURE := tests/unit/guest_mem_fixture.c
 UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid cpu_template kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries working_set vm_persist
 test_bus_SRCS := src/kvm/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c src/kvm/guest_mem.c src/util/log.c
-test_config_SRCS := src/vmm/config.c
+test_config_SRCS := src/vmm/config.c src/devices/pmem/pmem_file.c
 test_cpuid_SRCS := src/arch/x86_64/cpuid.c
 test_cpu_template_SRCS := src/arch/x86_64/cpu_template.c src/arch/x86_64/cpu_template_json.c \
 	src/arch/x86_64/cpuid.c
@@ -194,7 +199,7 @@ test_snapshot_id_SRCS := src/snapshot/snapshot_id.c $(STATE_FILE_SRCS)
 # Restore's early checks: the section loaders, the configuration checks, the memory file's
 # id, and the x86_64 state parser, all without KVM.
 SNAPSHOT_CHECK_SRCS := src/vmm/snapshot_check.c src/vmm/snapshot_sections.c \
-	src/vmm/snapshot_config.c src/vmm/config.c src/kvm/guest_mem.c \
+	src/vmm/snapshot_config.c src/vmm/config.c src/devices/pmem/pmem_file.c src/kvm/guest_mem.c \
 	src/snapshot/snapshot_id.c src/snapshot/memory_file.c src/snapshot/page_scan.c \
 	src/snapshot/publish.c \
 	src/arch/x86_64/state_parse.c src/arch/x86_64/state_items.c src/arch/x86_64/cpuid.c \
@@ -223,6 +228,7 @@ test_api_router_SRCS := src/api/api.c src/api/config_file.c src/api/json.c src/a
 	src/api/json_syntax.c \
 	src/api/route_actions.c src/api/route_balloon.c src/api/route_entropy.c src/api/route_logger.c \
 	src/api/route_mmds.c src/api/route_network.c src/api/route_serial.c src/api/route_shared.c src/api/route_vsock.c src/api/route_drives.c \
+	src/api/route_pmem.c src/devices/pmem/pmem_file.c \
 	src/api/route_machine.c src/api/route_cpu_config.c src/api/router.c src/util/log.c \
 	src/util/metrics.c src/arch/x86_64/cpu_template.c src/arch/x86_64/cpu_template_json.c \
 	src/arch/x86_64/cpuid.c \

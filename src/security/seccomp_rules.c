@@ -113,6 +113,7 @@ static const struct seccomp_rule device_rules[] = {
 	ALLOW(fcntl, "devices: non-blocking flags of accepted sockets"),
 	ALLOW(getrandom, "devices: entropy device, MMDS session tokens"),
 	ALLOW(fallocate, "devices: balloon pages of a memfd given back (punch hole)"),
+	ALLOW(msync, "devices: a pmem FLUSH makes the mapped backing file durable"),
 	ALLOW(gettid, "logging"),
 	ALLOW(getpid, "logging"),
 };
