@@ -323,6 +323,7 @@ import test_api  # noqa: E402,F401
 import test_api_updates  # noqa: E402,F401
 import test_fc_cli  # noqa: E402,F401
 import test_fc_api  # noqa: E402,F401
+import test_fc_pmem  # noqa: E402,F401
 import test_repl  # noqa: E402,F401
 import test_guest_in_a_row  # noqa: E402,F401 (many boots and restores, 1 and 2 vCPUs)
 import test_devices_net  # noqa: E402,F401
