@@ -182,3 +182,41 @@ def fc_pmem_config_file_and_lua_definition():
                            "pmem 'pmem0': cannot open")):
             r = ember("run", write_def(tmp, definition(bad)), stdin="poweroff\n", timeout=20)
             check(r.returncode != 0 and want in r.stderr, "Lua %s: %r" % (bad, r))
+
+
+@test
+def fc_pmem_snapshot_keeps_the_devices_and_refuses_a_resized_file():
+    with tempfile.TemporaryDirectory() as tmp:
+        three = scratch(tmp, "three", 3 << 20)
+        state, mem = os.path.join(tmp, "vm.state"), os.path.join(tmp, "vm.mem")
+        with Ember(tmp) as e:
+            boot_config(e, tmp)
+            ok(e, "PUT", "/pmem/data", {"id": "data", "path_on_host": three,
+                                        "rate_limiter": LIMIT})
+            ok(e, "PUT", "/actions", {"action_type": "InstanceStart"})
+            e.wait_output("ember-test-guest ready")
+            ok(e, "PATCH", "/vm", {"state": "Paused"})
+            ok(e, "PUT", "/snapshot/create", {"snapshot_path": state, "mem_file_path": mem})
+            before = ok(e, "GET", "/vm/config", status=200)[0]["pmem"]
+        r = ember("snapshot", "info", state)
+        check(r.returncode == 0 and "pmem:          data %s" % three in r.stdout,
+              "snapshot info: %r" % (r,))
+        load = {"snapshot_path": state, "resume_vm": True,
+                "mem_backend": {"backend_type": "File", "backend_path": mem}}
+        with Ember(tmp, sock_name="restored.sock") as e:
+            ok(e, "PUT", "/snapshot/load", load)
+            check(ok(e, "GET", "/vm/config", status=200)[0]["pmem"] == before,
+                  "pmem after the restore")
+            check(e.ask("virtio list") == "OK virtio 0:pmem", "virtio list after the restore")
+            ok(e, "PATCH", "/pmem/data", {"id": "data", "rate_limiter": {
+                "ops": {"size": 5, "refill_time": 100}}})
+            e.send("poweroff\n")
+            e.wait(20)
+        # The guest's driver keeps the region it probed: a file that now needs a larger
+        # one is refused, in Firecracker's words, and the file is left as it is.
+        os.truncate(three, 5 << 20)
+        with Ember(tmp, sock_name="resized.sock") as e:
+            fault(e, "PUT", "/snapshot/load", load,
+                  match="pmem 'data': Restored pmem size 4194304 does not match backing file "
+                  "mapping size 6291456")
+        check(os.path.getsize(three) == 5 << 20, "the file was changed")
