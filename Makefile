@@ -75,6 +75,7 @@ EMBER_SRCS := \
 	src/devices/balloon/balloon_memory.c \
 	src/devices/pmem/pmem.c \
 	src/devices/pmem/pmem_file.c \
+	src/devices/pmem/pmem_flush.c \
 	src/devices/pmem/pmem_persist.c \
 	src/devices/pmem/pmem_req.c \
 	src/devices/net/net.c \
@@ -256,8 +257,9 @@ test_virtio_mmio_SRCS := src/devices/virtio/mmio.c src/devices/virtio/mmio_notif
 test_virtio_rng_SRCS := $(test_virtio_mmio_SRCS) src/devices/rng/rng.c \
 	src/util/rate_limiter.c
 test_virtio_pmem_SRCS := $(test_virtio_mmio_SRCS) src/devices/pmem/pmem.c \
-	src/devices/pmem/pmem_file.c src/devices/pmem/pmem_persist.c \
-	src/devices/pmem/pmem_req.c src/kvm/vm_fd.c src/util/rate_limiter.c
+	src/devices/pmem/pmem_file.c src/devices/pmem/pmem_flush.c \
+	src/devices/pmem/pmem_persist.c src/devices/pmem/pmem_req.c src/kvm/vm_fd.c \
+	src/util/rate_limiter.c tests/unit/fake_seccomp.c
 MMDS_SRCS := src/devices/mmds/frame.c src/devices/mmds/http.c src/devices/mmds/imds.c \
 	src/devices/mmds/stack.c src/devices/mmds/store.c src/devices/mmds/tcp.c \
 	src/devices/mmds/token.c

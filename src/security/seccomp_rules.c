@@ -82,6 +82,7 @@ static const struct seccomp_rule block_io_rules[] = {
 	ALLOW(preadv, "block: read sectors from the image"),
 	ALLOW(pwritev, "block: write sectors to the image"),
 	ALLOW(fsync, "block: flush (fsync, as Firecracker), and writes with write-through caching"),
+	ALLOW(msync, "pmem flush worker: a FLUSH makes the mapped backing file durable"),
 };
 
 /* The watch waits on the handler's socket and a stop eventfd, and unregisters guest
@@ -113,7 +114,6 @@ static const struct seccomp_rule device_rules[] = {
 	ALLOW(fcntl, "devices: non-blocking flags of accepted sockets"),
 	ALLOW(getrandom, "devices: entropy device, MMDS session tokens"),
 	ALLOW(fallocate, "devices: balloon pages of a memfd given back (punch hole)"),
-	ALLOW(msync, "devices: a pmem FLUSH makes the mapped backing file durable"),
 	ALLOW(gettid, "logging"),
 	ALLOW(getpid, "logging"),
 };

@@ -12,13 +12,12 @@
 
 #include "ember/byteorder.h"
 #include "ember/clock.h"
+#include "ember/guest_mem.h"
 #include "ember/log_ratelimit.h"
 #include "ember/pmem.h"
 #include "ember/virtio.h"
 #include "ember/vm_fd.h"
 #include "pmem_internal.h"
-
-#define QUEUE_SIZE 256
 
 /* Map `file_size` bytes of `fd` over an anonymous private region of `size` bytes (the
  * padding to PMEM_ALIGN never reaches the file, as Firecracker). MAP_FAILED on failure. */
@@ -40,33 +39,85 @@ static void *map_region(int fd, uint64_t file_size, uint64_t size, bool read_onl
 	return base;
 }
 
-/* The file's pages written so far reach the disk: 0 or -errno. */
-static int flush_file(struct pmem *p)
+/* Give a FLUSH its answer: the status, then the used ring. False if the queue is gone
+ * (reset) or the status is outside guest memory. */
+static bool answer(struct virtq *q, const struct pmem_chain *c, uint32_t status)
 {
-	if (p->read_only)
-		return 0; /* nothing can have been written through a read-only mapping */
-	return msync(p->host, p->file_size, MS_SYNC) ? -errno : 0;
+	struct virtq_elem e = { .head = c->head, .write_len = 4 };
+	uint8_t *p = guest_mem_ptr_mut(q->mem, c->status_gpa, 4);
+
+	if (!q->ready || !p)
+		return false;
+	put_le32(p, status);
+	return virtq_push(q, &e, 4) == 0;
 }
 
-/* Answer every FLUSH on the queue with one msync: they all asked for the same thing
- * (the file durable now). The limiter takes one op and the file's bytes per batch, as
- * Firecracker. Transport lock held. */
+/* Start an msync for every waiting FLUSH, unless one runs or the limiter says wait (one op
+ * and the file's bytes per msync, as Firecracker). Transport lock held. */
+static void start_flush(struct pmem *p)
+{
+	uint64_t wait;
+
+	if (p->flushing || !p->nr_waiting || ev_is_active(&p->throttle))
+		return;
+	wait = rate_limiter_consume(&p->rl, p->file_size, 1, mono_ns());
+	if (wait) {
+		p->throttled++;
+		ev_timer_set(&p->throttle, (double)wait / 1e9, 0.);
+		ev_timer_start(p->loop, &p->throttle);
+		return;
+	}
+	memcpy(p->covered, p->waiting, p->nr_waiting * sizeof(p->waiting[0]));
+	p->nr_covered = p->nr_waiting;
+	p->nr_waiting = 0;
+	p->flushing = true;
+	p->flushes++;
+	pmem_flusher_request(p->flusher);
+}
+
+/* The msync for the covered FLUSH requests ended with `result`: answer them, start the
+ * next one for those that came meanwhile. Device loop, no lock held. */
+static void flush_done(void *ctx, int result)
+{
+	struct pmem *p = ctx;
+	struct virtq *q;
+	bool pushed = false;
+
+	virtio_lock(p->vd);
+	q = virtio_queue(p->vd, 0);
+	if (result) {
+		p->flush_errors++;
+		log_warn_ratelimited("pmem '%s': msync: %s", p->id, strerror(-result));
+	}
+	for (unsigned i = 0; i < p->nr_covered; i++)
+		pushed |= answer(q, &p->covered[i],
+			result ? VIRTIO_PMEM_RESP_TYPE_EIO : VIRTIO_PMEM_RESP_TYPE_OK);
+	p->nr_covered = 0;
+	p->flushing = false;
+	if (pushed)
+		virtio_notify(p->vd, 0);
+	start_flush(p);
+	virtio_unlock(p->vd);
+}
+
+/* Take every chain on the queue: a bad one is answered with nothing at once, a FLUSH
+ * waits for the next msync. Transport lock held. */
 static void process(struct pmem *p)
 {
 	struct virtq *q = virtio_queue(p->vd, 0);
 	struct virtq_elem e;
-	bool pushed = false, flushed = false;
-	uint8_t status[4] = { 0 };
+	bool pushed = false;
 	char err[160];
 
-	for (unsigned budget = VIRTIO_KICK_BUDGET; !ev_is_active(&p->throttle); budget--) {
-		uint32_t written = 0;
+	for (unsigned budget = VIRTIO_KICK_BUDGET;; budget--) {
 		int ret;
 
 		if (!budget) {
 			virtio_queue_yield(p->vd, 0);
 			break;
 		}
+		if (p->nr_waiting == PMEM_QUEUE_SIZE)
+			break; /* cannot happen: no more chains than the queue holds */
 		ret = virtq_pop(q, &e, err, sizeof(err));
 		if (ret == -ENOENT)
 			break;
@@ -75,42 +126,20 @@ static void process(struct pmem *p)
 			virtio_needs_reset(p->vd, err);
 			break;
 		}
-		if (!flushed) {
-			uint64_t wait = rate_limiter_consume(&p->rl, p->file_size, 1, mono_ns());
-
-			if (wait) {
-				virtq_undo_pop(q);
-				p->throttled++;
-				ev_timer_set(&p->throttle, (double)wait / 1e9, 0.);
-				ev_timer_start(p->loop, &p->throttle);
-				break;
-			}
-		}
 		if (pmem_req_parse(q, &e, err, sizeof(err))) {
 			p->bad++;
 			log_warn_ratelimited("pmem '%s': bad request: %s", p->id, err);
-		} else {
-			if (!flushed) {
-				ret = flush_file(p);
-				flushed = true;
-				p->flushes++;
-				if (ret) {
-					p->flush_errors++;
-					log_warn_ratelimited("pmem '%s': msync: %s", p->id,
-						strerror(-ret));
-				}
-				put_le32(status,
-					ret ? VIRTIO_PMEM_RESP_TYPE_EIO : VIRTIO_PMEM_RESP_TYPE_OK);
-			}
-			if (virtq_write(q, &e, 0, status, sizeof(status)) == (long)sizeof(status))
-				written = sizeof(status);
+			if (virtq_push(q, &e, 0))
+				break;
+			pushed = true;
+			continue;
 		}
-		if (virtq_push(q, &e, written))
-			break;
-		pushed = true;
+		p->waiting[p->nr_waiting++] = (struct pmem_chain){ .head = e.head,
+			.status_gpa = e.segs[e.nread].gpa };
 	}
 	if (pushed)
 		virtio_notify(p->vd, 0);
+	start_flush(p);
 }
 
 static void on_throttle(struct ev_loop *loop, ev_timer *w, int revents)
@@ -120,7 +149,7 @@ static void on_throttle(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	virtio_lock(p->vd);
-	process(p);
+	start_flush(p);
 	virtio_unlock(p->vd);
 }
 
@@ -132,10 +161,19 @@ static uint64_t pmem_features(void *dev)
 	return 0;
 }
 
+/* After a restore: the answers the saved state owed, given now that the queue is live. */
 static int pmem_activate(void *dev, uint64_t acked)
 {
-	(void)dev;
+	struct pmem *p = dev;
+	struct virtq *q = virtio_queue(p->vd, 0);
+	bool pushed = false;
+
 	(void)acked;
+	for (unsigned i = 0; i < p->nr_replay; i++)
+		pushed |= answer(q, &p->replay[i], p->replay[i].status);
+	p->nr_replay = 0;
+	if (pushed)
+		virtio_notify(p->vd, 0);
 	return 0;
 }
 
@@ -143,7 +181,9 @@ static void pmem_reset(void *dev)
 {
 	struct pmem *p = dev;
 
+	/* A running msync ends on its own; its chains are no longer the driver's. */
 	ev_timer_stop(p->loop, &p->throttle);
+	p->nr_covered = p->nr_waiting = p->nr_replay = 0;
 }
 
 static void pmem_queue_notify(void *dev, unsigned q)
@@ -176,6 +216,7 @@ static void pmem_destroy(void *dev)
 	char err[160];
 
 	ev_timer_stop(p->loop, &p->throttle);
+	pmem_flusher_free(p->flusher); /* no msync runs on the mapping after this */
 	/* The slot goes before the memory behind it. */
 	if (p->vm_fd >= 0 && p->host &&
 		kvm_vm_set_device_slot(p->vm_fd, p->slot, p->gpa, 0, NULL, false, err, sizeof(err)))
@@ -208,7 +249,7 @@ static const struct virtio_dev_ops pmem_ops = {
 	.kind = "pmem",
 	.device_id = VIRTIO_ID_PMEM,
 	.num_queues = 1,
-	.queue_max_size = QUEUE_SIZE,
+	.queue_max_size = PMEM_QUEUE_SIZE,
 	.config_size = PMEM_CONFIG_SIZE,
 	.features = pmem_features,
 	.activate = pmem_activate,
@@ -325,6 +366,12 @@ struct virtio_dev *virtio_pmem_new(const struct virtio_env *env, uint64_t base, 
 	}
 	if (map_into_guest(p, cfg, err, errlen))
 		goto err_free;
+	p->flusher = pmem_flusher_new(env->loop, p->host, p->file_size, flush_done, p, why,
+		sizeof(why));
+	if (!p->flusher) {
+		snprintf(err, errlen, "pmem '%s': %s", cfg->id, why);
+		goto err_free;
+	}
 	return virtio_mmio_new(env, base, gsi, &pmem_ops, p, err, errlen);
 err_free:
 	pmem_destroy(p);

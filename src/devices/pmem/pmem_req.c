@@ -24,6 +24,12 @@ int pmem_req_parse(const struct virtq *q, const struct virtq_elem *e, char *err,
 			(unsigned long long)e->write_len, RESP_BYTES);
 		return -EINVAL;
 	}
+	/* One descriptor each, as Firecracker (and Linux) have them: the status is written
+	 * where the one writable descriptor points. */
+	if (e->nread != 1 || e->nsegs != 2) {
+		snprintf(err, errlen, "pmem: request in %u descriptors instead of 2", e->nsegs);
+		return -EINVAL;
+	}
 	if (virtq_read(q, e, 0, type, sizeof(type)) != (long)sizeof(type)) {
 		snprintf(err, errlen, "pmem: request is outside guest memory");
 		return -EINVAL;
