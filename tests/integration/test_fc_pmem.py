@@ -173,6 +173,24 @@ def fc_pmem_config_file_and_lua_definition():
         r = ember("run", d, stdin="virtio list\ninfo\npoweroff\n", timeout=30)
         check(r.returncode == 0 and "OK virtio 0:pmem 1:pmem" in r.stdout and
               "root=/dev/pmem1 ro" in r.stdout, "Lua pmem: %r" % (r,))
+        # vm:update_pmem, Lua's PATCH /pmem.
+        script = write_def(tmp, (
+            'local vm = assert(ember.vm { kernel = ember.guest.test_kernel, memory_mib = 64, '
+            'console = "none", pmem = { { path = "%s", rate_limit = { ops = { size = 10, '
+            'refill_time = 1000 } } } } })\n'
+            'vm:start()\n'
+            'assert(vm:wait_for("ember%%-test%%-guest ready", 20))\n'
+            'print("UPDATE", vm:update_pmem { id = "pmem0", rate_limit = { ops = { size = 5, '
+            'refill_time = 100 } } })\n'
+            'print("NOPE", vm:update_pmem { id = "nope", rate_limit = { ops = { size = 5, '
+            'refill_time = 100 } } })\n'
+            'print("BAD", pcall(vm.update_pmem, vm, { id = "pmem0" }))\n'
+            'vm:stop()\n') % one, name="script.lua")
+        r = ember("run", script, timeout=30)
+        check(r.returncode == 0 and "UPDATE\ttrue" in r.stdout and
+              "NOPE\tnil\tpmem 'nope': no such pmem device" in r.stdout and
+              "BAD\tfalse" in r.stdout and "rate_limit is required" in r.stdout,
+              "vm:update_pmem: %r" % (r,))
         for bad, want in (('pmem = { { path = "%s", size = 1 } }' % one, "pmem[1]"),
                           ('pmem = { "x" }', "pmem[1]: expected a table"),
                           ('pmem = { { path = "%s", root_device = true }, { path = "%s", '

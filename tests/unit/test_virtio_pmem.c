@@ -204,21 +204,29 @@ static void test_virtio_pmem_bad_requests_get_nothing(void **state)
 	down(&f);
 }
 
-static void test_virtio_pmem_limiter_holds_a_flush_back(void **state)
+/* A device whose limiter lets one FLUSH a minute: the first is answered, the second
+ * held back. */
+static void one_through_one_held(struct fixture *f)
 {
 	struct rate_limit limit = { .ops = { .size = 1, .refill_time_ms = 60000 } };
+
+	up(f, 4096, &limit);
+	request(f->r, 0, VIRTIO_PMEM_REQ_TYPE_FLUSH, 4, 4);
+	kick(f->r);
+	assert_int_equal(settle(f->r, 1, 2000), 1);
+	request(f->r, 2, VIRTIO_PMEM_REQ_TYPE_FLUSH, 4, 4);
+	kick(f->r);
+	assert_int_equal(settle(f->r, 2, 100), 1);
+}
+
+static void test_virtio_pmem_limiter_holds_a_flush_back(void **state)
+{
 	struct rate_limit_update u = { .ops_set = true };
 	struct fixture f;
 	char err[256];
 
 	(void)state;
-	up(&f, 4096, &limit);
-	request(f.r, 0, VIRTIO_PMEM_REQ_TYPE_FLUSH, 4, 4);
-	kick(f.r);
-	assert_int_equal(settle(f.r, 1, 2000), 1);
-	request(f.r, 2, VIRTIO_PMEM_REQ_TYPE_FLUSH, 4, 4);
-	kick(f.r);
-	assert_int_equal(settle(f.r, 2, 100), 1); /* the bucket is empty for a minute */
+	one_through_one_held(&f);
 	assert_int_equal(counter(f.r, "throttled"), 1);
 	/* A PATCH that lifts the limit lets it through at once. */
 	assert_int_equal(virtio_pmem_set_limit(f.r->vd, &u, err, sizeof(err)), 0);
@@ -231,20 +239,13 @@ static void test_virtio_pmem_limiter_holds_a_flush_back(void **state)
  * and a device restored from the state answers it at activation. */
 static void test_virtio_pmem_owed_answer_survives_save_restore(void **state)
 {
-	struct rate_limit limit = { .ops = { .size = 1, .refill_time_ms = 60000 } };
 	struct fixture f;
 	struct rig_saved *saved;
 	struct virtio_dev *vd2;
 	char err[256];
 
 	(void)state;
-	up(&f, 4096, &limit);
-	request(f.r, 0, VIRTIO_PMEM_REQ_TYPE_FLUSH, 4, 4);
-	kick(f.r);
-	assert_int_equal(settle(f.r, 1, 2000), 1);
-	request(f.r, 2, VIRTIO_PMEM_REQ_TYPE_FLUSH, 4, 4);
-	kick(f.r);
-	assert_int_equal(settle(f.r, 2, 50), 1);
+	one_through_one_held(&f);
 	saved = rig_save(f.r->vd);
 	/* The restored device takes over the same rings; this one goes first. */
 	virtio_free(f.r->vd);
