@@ -11,6 +11,8 @@ set through the API, then a snapshot restored in a new ember process.
 - After snapshot and restore: /dev/pmem0's sha256 again, the file still there through the
   same mount, a second file written and synced reaches the host's image too.
 
+And a boot with no initramfs from a read-only root pmem (root_device): / is its ext4.
+
 Needs guest user space (hardware KVM or the KVM sandbox)."""
 import json
 import os
@@ -130,3 +132,34 @@ def linux_inside_pmem_devices_read_write_dax_and_after_a_restore():
                   "/mnt/first after the restore")
             write_and_sync(t, "second", "pmem-second-%s" % os.urandom(8).hex(), image)
             check(flushes(t, m2) > 0, "no FLUSH after the restore")
+
+
+@test
+def linux_boots_from_a_read_only_root_pmem():
+    """Firecracker's test_pmem_add_as_root_ro: no initramfs, the ext4 root on pmem0
+    (root_device, read_only): ember adds root=/dev/pmem0 ro, the kernel mounts it as /,
+    read-only, and runs its /init to the shell."""
+    d = needs_linux_user_space()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = os.path.join(tmp, "root.ext4")
+        subprocess.run(["cp", "--sparse=always", os.path.join(d, "rootfs.ext4"), root],
+                       check=True)
+        before = open(root, "rb").read()
+        e = Shell(tmp, "pmem-root")
+        with e:
+            e.expect("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 128}, 204)
+            e.expect("PUT", "/boot-source", {"kernel_image_path": os.path.join(d, "vmlinux"),
+                                             "boot_args": CMDLINE + " init=/init"}, 204)
+            e.expect("PUT", "/pmem/root", {"id": "root", "path_on_host": root,
+                                           "root_device": True, "read_only": True}, 204)
+            e.expect("PUT", "/actions", {"action_type": "InstanceStart"}, 204)
+            e.wait_output(PROMPT_LINE, timeout=60)
+            cmdline = e.sh("cat /proc/cmdline")
+            mounts = e.sh("grep ' / ' /proc/mounts")
+            print("  pmem root: %s" % mounts.strip(), flush=True)
+            check("root=/dev/pmem0 ro" in cmdline, "cmdline: %r" % cmdline)
+            check(re.search(r"^/dev/(root|pmem0) / ext4 ro[,\s]", mounts, re.M),
+                  "/ is not pmem0's ext4, read-only: %r" % mounts)
+            check(size_of(e, "pmem0") == (os.path.getsize(root) + MIB2 - 1) // MIB2 * MIB2,
+                  "pmem0's size")
+        check(open(root, "rb").read() == before, "the read-only root image changed")
