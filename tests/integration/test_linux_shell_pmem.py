@@ -14,6 +14,7 @@ set through the API, then a snapshot restored in a new ember process.
 And a boot with no initramfs from a read-only root pmem (root_device): / is its ext4.
 
 Needs guest user space (hardware KVM or the KVM sandbox)."""
+import hashlib
 import json
 import os
 import re
@@ -83,7 +84,7 @@ def linux_inside_pmem_devices_read_write_dax_and_after_a_restore():
         ro_bytes = os.urandom(RO_BYTES)
         with open(ro, "wb") as f:
             f.write(ro_bytes)
-        want = __import__("hashlib").sha256(ro_bytes).hexdigest()
+        want = hashlib.sha256(ro_bytes).hexdigest()
         subprocess.run(["mkfs.ext4", "-q", "-F", "-b", "4096", "-E",
                         "lazy_itable_init=0,lazy_journal_init=0", image,
                         "%dk" % (EXT4_BYTES >> 10)], check=True, stdout=subprocess.DEVNULL)
