@@ -73,6 +73,11 @@ EMBER_SRCS := \
 	src/devices/balloon/balloon_persist.c \
 	src/devices/balloon/balloon_queues.c \
 	src/devices/balloon/balloon_memory.c \
+	src/devices/pmem/pmem.c \
+	src/devices/pmem/pmem_file.c \
+	src/devices/pmem/pmem_flush.c \
+	src/devices/pmem/pmem_persist.c \
+	src/devices/pmem/pmem_req.c \
 	src/devices/net/net.c \
 	src/devices/net/net_persist.c \
 	src/devices/net/net_mmds.c \
@@ -161,6 +166,7 @@ EMBER_SRCS := \
 	src/api/route_shared.c \
 	src/api/route_vsock.c \
 	src/api/route_drives.c \
+	src/api/route_pmem.c \
 	src/api/route_machine.c src/api/route_cpu_config.c \
 	src/api/router.c \
 	src/api/run.c \
@@ -175,10 +181,10 @@ STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/
 # Unit tests: one binary per module, linked with only that module and what it needs.
 # Fake guest RAM on the heap, for the tests that play a guest over guest_mem.
 GUEST_MEM_FIXTURE := tests/unit/guest_mem_fixture.c
-UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid cpu_template kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries working_set vm_persist
+UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid cpu_template kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets virtio_pmem emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries working_set vm_persist
 test_bus_SRCS := src/kvm/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c src/kvm/guest_mem.c src/util/log.c
-test_config_SRCS := src/vmm/config.c
+test_config_SRCS := src/vmm/config.c src/devices/pmem/pmem_file.c
 test_cpuid_SRCS := src/arch/x86_64/cpuid.c
 test_cpu_template_SRCS := src/arch/x86_64/cpu_template.c src/arch/x86_64/cpu_template_json.c \
 	src/arch/x86_64/cpuid.c
@@ -194,7 +200,7 @@ test_snapshot_id_SRCS := src/snapshot/snapshot_id.c $(STATE_FILE_SRCS)
 # Restore's early checks: the section loaders, the configuration checks, the memory file's
 # id, and the x86_64 state parser, all without KVM.
 SNAPSHOT_CHECK_SRCS := src/vmm/snapshot_check.c src/vmm/snapshot_sections.c \
-	src/vmm/snapshot_config.c src/vmm/config.c src/kvm/guest_mem.c \
+	src/vmm/snapshot_config.c src/vmm/config.c src/devices/pmem/pmem_file.c src/kvm/guest_mem.c \
 	src/snapshot/snapshot_id.c src/snapshot/memory_file.c src/snapshot/page_scan.c \
 	src/snapshot/publish.c \
 	src/arch/x86_64/state_parse.c src/arch/x86_64/state_items.c src/arch/x86_64/cpuid.c \
@@ -223,6 +229,7 @@ test_api_router_SRCS := src/api/api.c src/api/config_file.c src/api/json.c src/a
 	src/api/json_syntax.c \
 	src/api/route_actions.c src/api/route_balloon.c src/api/route_entropy.c src/api/route_logger.c \
 	src/api/route_mmds.c src/api/route_network.c src/api/route_serial.c src/api/route_shared.c src/api/route_vsock.c src/api/route_drives.c \
+	src/api/route_pmem.c src/devices/pmem/pmem_file.c \
 	src/api/route_machine.c src/api/route_cpu_config.c src/api/router.c src/util/log.c \
 	src/util/metrics.c src/arch/x86_64/cpu_template.c src/arch/x86_64/cpu_template_json.c \
 	src/arch/x86_64/cpuid.c \
@@ -249,6 +256,10 @@ test_virtio_mmio_SRCS := src/devices/virtio/mmio.c src/devices/virtio/mmio_notif
 	tests/unit/virtio_rig.c $(GUEST_MEM_FIXTURE)
 test_virtio_rng_SRCS := $(test_virtio_mmio_SRCS) src/devices/rng/rng.c \
 	src/util/rate_limiter.c
+test_virtio_pmem_SRCS := $(test_virtio_mmio_SRCS) src/devices/pmem/pmem.c \
+	src/devices/pmem/pmem_file.c src/devices/pmem/pmem_flush.c \
+	src/devices/pmem/pmem_persist.c src/devices/pmem/pmem_req.c src/kvm/vm_fd.c \
+	src/util/rate_limiter.c tests/unit/fake_seccomp.c
 MMDS_SRCS := src/devices/mmds/frame.c src/devices/mmds/http.c src/devices/mmds/imds.c \
 	src/devices/mmds/stack.c src/devices/mmds/store.c src/devices/mmds/tcp.c \
 	src/devices/mmds/token.c
@@ -346,7 +357,8 @@ $(BUILD)/tests/unit/test_api_json $(SAN_BUILD)/tests/unit/test_api_json: CMOCKA_
 $(BUILD)/tests/unit/test_api_router $(SAN_BUILD)/tests/unit/test_api_router: \
 	CMOCKA_LIBS += -lcjson -lev -lm
 $(BUILD)/tests/unit/test_virtio_mmio $(SAN_BUILD)/tests/unit/test_virtio_mmio \
-	$(BUILD)/tests/unit/test_virtio_rng $(SAN_BUILD)/tests/unit/test_virtio_rng: \
+	$(BUILD)/tests/unit/test_virtio_rng $(SAN_BUILD)/tests/unit/test_virtio_rng \
+	$(BUILD)/tests/unit/test_virtio_pmem $(SAN_BUILD)/tests/unit/test_virtio_pmem: \
 	CMOCKA_LIBS += -lev
 $(BUILD)/tests/unit/test_virtio_balloon $(SAN_BUILD)/tests/unit/test_virtio_balloon: \
 	CMOCKA_LIBS += -lev

@@ -13,6 +13,7 @@ struct mmds;
 #include "ember/block.h"
 #include "ember/guest_mem.h"
 #include "ember/net.h"
+#include "ember/pmem.h"
 #include "ember/rate_limiter.h"
 #include "ember/vsock.h"
 
@@ -25,6 +26,7 @@ struct mmds;
 #define VM_MAX_VIRTIO 18
 #define VM_MAX_DRIVES VM_MAX_VIRTIO
 #define VM_MAX_NETS VM_MAX_VIRTIO
+#define VM_MAX_PMEM 8 /* LAYOUT_PMEM_MAX: one KVM slot each */
 
 /* How the guest finds virtio-mmio devices: ACPI (every kernel with ACPI, including
  * Debian's stock one) or virtio_mmio.device= on the command line (kernels built with
@@ -63,6 +65,9 @@ struct vm_config {
 	struct vsock_config vsock;
 	struct entropy_config entropy;
 	struct balloon_config balloon;
+	/* pmem devices, after the others, in this order: the guest's /dev/pmem0, 1, ... */
+	struct pmem_config pmem[VM_MAX_PMEM];
+	unsigned nr_pmem;
 	enum device_discovery device_discovery;
 	/* CPU model: two threads per core in CPUID (vcpus 1 or even), a static template by
 	 * number (enum cpu_static_template, 0 = none) and a custom template (owned, or NULL). */

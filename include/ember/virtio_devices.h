@@ -13,6 +13,7 @@
 struct balloon_config;
 struct drive_config;
 struct net_config;
+struct pmem_config;
 struct rate_limit;
 struct virtio_dev;
 struct virtio_env;
@@ -61,5 +62,14 @@ struct virtio_dev *virtio_vsock_new(const struct virtio_env *env, uint64_t base,
  * cfg->amount_mib. "balloon: amount_mib 512 is more than guest memory (256 MiB)". */
 struct virtio_dev *virtio_balloon_new(const struct virtio_env *env, uint64_t base, uint32_t gsi,
 	const struct balloon_config *cfg, char *err, size_t errlen);
+
+/* ---- pmem (virtio-pmem; configuration and request in ember/pmem.h) ---- */
+
+/* cfg->path (opened read-only when cfg->read_only) mapped shared at guest-physical `gpa`
+ * (PMEM_ALIGN aligned) as KVM slot `slot` (read-only too), its size rounded up to
+ * PMEM_ALIGN; FLUSH requests msync the file on env->loop, limited by cfg->limit. The
+ * region's size: virtio_pmem_info. "pmem 'p0': Error backing file size is 0". */
+struct virtio_dev *virtio_pmem_new(const struct virtio_env *env, uint64_t base, uint32_t gsi,
+	const struct pmem_config *cfg, uint64_t gpa, unsigned slot, char *err, size_t errlen);
 
 #endif

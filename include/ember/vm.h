@@ -187,5 +187,9 @@ __attribute__((warn_unused_result)) int vm_drive_update(struct vm *vm, const cha
 __attribute__((warn_unused_result)) int vm_net_update(struct vm *vm, const char *iface_id,
 	const struct rate_limit_update *rx, const struct rate_limit_update *tx, char *err,
 	size_t errlen);
+/* PATCH /pmem after boot: new FLUSH rate-limit buckets for pmem `pmem_id`; errors as
+ * vm_drive_update ("pmem 'p0': no such pmem device" with -ENOENT). */
+__attribute__((warn_unused_result)) int vm_pmem_update(struct vm *vm, const char *pmem_id,
+	const struct rate_limit_update *limit, char *err, size_t errlen);
 
 #endif

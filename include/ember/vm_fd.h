@@ -18,6 +18,10 @@ __attribute__((warn_unused_result)) int kvm_vm_open(int *kvm_fd, int *vm_fd, cha
  * KVM's dirty log when `log_dirty`. */
 __attribute__((warn_unused_result)) int kvm_vm_set_slot(int vm_fd, unsigned slot, uint64_t gpa,
 	uint64_t size, void *host, bool log_dirty, char *err, size_t errlen);
+/* A slot for device memory (pmem): `size` bytes at `gpa` backed by `host`, read-only for
+ * the guest when `read_only` (its writes become MMIO exits); size 0 removes the slot. */
+__attribute__((warn_unused_result)) int kvm_vm_set_device_slot(int vm_fd, unsigned slot,
+	uint64_t gpa, uint64_t size, void *host, bool read_only, char *err, size_t errlen);
 /* One slot per region of `mem`, slot i for region i. */
 __attribute__((warn_unused_result)) int kvm_vm_set_slots(int vm_fd, const struct guest_mem *mem,
 	bool log_dirty, char *err, size_t errlen);

@@ -31,6 +31,7 @@ local schema = {
   console_log = "string",
   track_dirty_pages = "boolean",
   drives = "table",
+  pmem = "table",
   net = "table",
   vsock = "table",
   entropy = "table",

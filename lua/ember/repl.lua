@@ -38,6 +38,8 @@ M.help_text = {
       "serve a drive from another file and/or change its limit; true | nil, msg" },
     { "update_net{id=, rx_rate_limit=, tx_rate_limit=}",
       "change an interface's rate limits; true | nil, msg" },
+    { "update_pmem{id=, rate_limit=}",
+      "change a pmem device's FLUSH rate limit; true | nil, msg" },
     { "mem(addr, len)", "guest-physical bytes as a string (see ember.hexdump) | nil, msg" },
     { "regs([n=0])", "registers of paused vCPU n (rip, rflags, cr0..., cs...) | nil, msg" },
     { "msrs([n=0])", "{[index] = value} of every MSR of paused vCPU n | nil, msg" },

@@ -51,6 +51,7 @@ static const struct section {
 	{ "balloon", api_put_balloon, false, NULL },
 	{ "mmds-config", api_put_mmds_config, false, NULL },
 	{ "entropy", api_put_entropy, false, NULL },
+	{ "pmem", api_put_pmem, true, "id" },
 	{ "serial", api_put_serial, false, NULL },
 };
 
@@ -114,12 +115,6 @@ static int apply_all(struct api *api, const char *file, const cJSON *cfg, char *
 {
 	const cJSON *v;
 
-	v = json_get(cfg, "pmem");
-	if (v && (!cJSON_IsArray(v) || cJSON_GetArraySize(v))) {
-		snprintf(err, errlen, "%s: pmem: pmem devices are not supported by this ember yet",
-			file);
-		return -EINVAL;
-	}
 	if (json_get(cfg, "memory-hotplug")) {
 		snprintf(err, errlen,
 			"%s: memory-hotplug: memory hotplug is not supported by this "

@@ -107,6 +107,7 @@ struct cpu_template;
 cJSON *api_cpu_config_json(const struct cpu_template *t);
 api_handler_fn api_put_actions, api_patch_vm, api_put_snapshot_create, api_put_snapshot_load;
 api_handler_fn api_put_drive, api_patch_drive, api_delete_drive;
+api_handler_fn api_put_pmem, api_patch_pmem;
 api_handler_fn api_put_net, api_patch_net, api_delete_net;
 api_handler_fn api_put_vsock, api_put_entropy, api_put_serial;
 api_handler_fn api_get_balloon, api_put_balloon, api_patch_balloon;
@@ -147,6 +148,7 @@ bool api_set_str(char **dst, const char *src, struct api_resp *r);
 /* GET /vm/config sections for the devices of `c` (the pre-boot configuration or the
  * VM's), in Firecracker's shape; cJSON null where a device is absent. */
 cJSON *api_drives_json(const struct api *api, const struct vm_config *c);
+cJSON *api_pmem_json(const struct vm_config *c);
 cJSON *api_nets_json(const struct vm_config *c);
 cJSON *api_vsock_json(const struct vm_config *c);
 cJSON *api_entropy_json(const struct vm_config *c);

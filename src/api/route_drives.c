@@ -138,6 +138,14 @@ void api_put_drive(struct api *api, const struct api_call *call, struct api_resp
 		resp_fault(r, 400, DRIVE_ERR "A root block device already exists!");
 		return;
 	}
+	for (unsigned i = 0; root && i < api->cfg.nr_pmem; i++) {
+		if (api->cfg.pmem[i].root) {
+			resp_fault(r, 400,
+				DRIVE_ERR "Attempt to add block as a root device while the root "
+					  "device defined as a pmem device");
+			return;
+		}
+	}
 	if (at < 0 && api->cfg.nr_drives == VM_MAX_DRIVES) {
 		resp_fault(r, 400, DRIVE_ERR "at most %d drives", VM_MAX_DRIVES);
 		return;

@@ -365,7 +365,7 @@ void api_get_vm_config(struct api *api, const struct api_call *call, struct api_
 	cJSON_AddItemToObject(o, "network-interfaces", api_nets_json(c));
 	cJSON_AddItemToObject(o, "vsock", api_vsock_json(c));
 	cJSON_AddItemToObject(o, "entropy", api_entropy_json(c));
-	cJSON_AddArrayToObject(o, "pmem");
+	cJSON_AddItemToObject(o, "pmem", api_pmem_json(c));
 	cJSON_AddNullToObject(o, "memory-hotplug");
 	resp_json(r, o);
 }

@@ -42,6 +42,8 @@ static const struct route routes[] = {
 	{ "network-interfaces", NULL, true, METRICS_PUT, METRICS_EP_NETWORK, api_put_net },
 	{ "network-interfaces", NULL, true, METRICS_PATCH, METRICS_EP_NETWORK, api_patch_net },
 	{ "network-interfaces", NULL, true, METRICS_DELETE, METRICS_EP_NETWORK, api_delete_net },
+	{ "pmem", NULL, true, METRICS_PUT, METRICS_EP_PMEM, api_put_pmem },
+	{ "pmem", NULL, true, METRICS_PATCH, METRICS_EP_PMEM, api_patch_pmem },
 	{ "vsock", NULL, false, METRICS_PUT, METRICS_EP_VSOCK, api_put_vsock },
 	{ "entropy", NULL, false, METRICS_PUT, METRICS_EP_ENTROPY, api_put_entropy },
 	{ "serial", NULL, false, METRICS_PUT, METRICS_EP_SERIAL, api_put_serial },

@@ -48,20 +48,34 @@ int kvm_vm_open(int *kvm_fd, int *vm_fd, char *err, size_t errlen)
 	return *vm_fd < 0 ? fail(errno, err, errlen, "KVM_CREATE_VM") : 0;
 }
 
-int kvm_vm_set_slot(int vm_fd, unsigned slot, uint64_t gpa, uint64_t size, void *host,
-	bool log_dirty, char *err, size_t errlen)
+static int set_region(int vm_fd, unsigned slot, uint64_t gpa, uint64_t size, void *host,
+	uint32_t flags, char *err, size_t errlen)
 {
 	struct kvm_userspace_memory_region r = {
 		.slot = slot,
 		.guest_phys_addr = gpa,
 		.memory_size = size,
 		.userspace_addr = (uint64_t)(uintptr_t)host,
-		.flags = log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+		.flags = flags,
 	};
 
 	if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
 		return fail(errno, err, errlen, "KVM_SET_USER_MEMORY_REGION slot %u", slot);
 	return 0;
+}
+
+int kvm_vm_set_slot(int vm_fd, unsigned slot, uint64_t gpa, uint64_t size, void *host,
+	bool log_dirty, char *err, size_t errlen)
+{
+	return set_region(vm_fd, slot, gpa, size, host, log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+		err, errlen);
+}
+
+int kvm_vm_set_device_slot(int vm_fd, unsigned slot, uint64_t gpa, uint64_t size, void *host,
+	bool read_only, char *err, size_t errlen)
+{
+	return set_region(vm_fd, slot, gpa, size, host, read_only ? KVM_MEM_READONLY : 0, err,
+		errlen);
 }
 
 int kvm_vm_set_slots(int vm_fd, const struct guest_mem *mem, bool log_dirty, char *err,

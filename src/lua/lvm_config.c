@@ -153,6 +153,43 @@ static void read_drives(lua_State *L, int t, struct vm_config *cfg)
 	lua_pop(L, 2);
 }
 
+/* pmem = { { path = ..., id = ..., root_device = ..., read_only = ..., rate_limit = ... } }:
+ * the guest's /dev/pmem0, 1, ... in this order. An id left out is "pmem<N>" (N from 0),
+ * set in the entry so the table keeps the string. */
+static void read_pmem(lua_State *L, int t, struct vm_config *cfg)
+{
+	static const char *const keys[] = { "id", "path", "root_device", "read_only", "rate_limit",
+		NULL };
+	char where[32];
+
+	if (field(L, t, "vm", "pmem", LUA_TTABLE) == LUA_TNIL) {
+		lua_pop(L, 1);
+		return;
+	}
+	for (int i = 1; lua_rawgeti(L, -1, i) != LUA_TNIL; i++) {
+		struct pmem_config *p = &cfg->pmem[cfg->nr_pmem];
+		snprintf(where, sizeof(where), "pmem[%d]", i);
+		if (!lua_istable(L, -1))
+			config_error(L, "%s: expected a table", where);
+		if (cfg->nr_pmem == VM_MAX_PMEM)
+			config_error(L, "pmem: at most %d", VM_MAX_PMEM);
+		lvm_only_keys(L, -1, where, keys);
+		if (lua_getfield(L, -1, "id") == LUA_TNIL) {
+			lua_pushfstring(L, "pmem%d", i - 1);
+			lua_setfield(L, -3, "id");
+		}
+		lua_pop(L, 1);
+		p->id = (char *)lvm_opt_str(L, -1, where, "id");
+		p->path = (char *)lvm_opt_str(L, -1, where, "path");
+		p->root = opt_bool(L, -1, where, "root_device");
+		p->read_only = opt_bool(L, -1, where, "read_only");
+		lvm_read_limit(L, lua_gettop(L), where, "rate_limit", &p->limit);
+		cfg->nr_pmem++;
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 2);
+}
+
 static void read_mac(lua_State *L, const char *where, const char *s, struct net_config *n)
 {
 	unsigned b[6];
@@ -309,6 +346,7 @@ void lvm_read_config(lua_State *L, int t, struct vm_config *cfg)
 	cfg->device_discovery = discovery && !strcmp(discovery, "cmdline") ? DISCOVERY_CMDLINE
 									   : DISCOVERY_ACPI;
 	read_drives(L, t, cfg);
+	read_pmem(L, t, cfg);
 	read_nets(L, t, cfg);
 	read_mmds(L, t, cfg);
 	read_singletons(L, t, cfg);

@@ -134,12 +134,33 @@ static int m_update_net(lua_State *L)
 		err);
 }
 
+/* vm:update_pmem { id = ID, rate_limit = {...} }: change a pmem device's FLUSH rate
+ * limit, running or paused (Firecracker's PATCH /pmem). */
+static int m_update_pmem(lua_State *L)
+{
+	static const char *const keys[] = { "id", "rate_limit", NULL };
+	struct lvm *v = lvm_check(L, 1);
+	struct rate_limit_update limit;
+	const char *id;
+	char err[512];
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lvm_only_keys(L, 2, "update_pmem", keys);
+	id = lvm_opt_str(L, 2, "update_pmem", "id");
+	if (!read_update(L, "update_pmem", "rate_limit", &limit))
+		return config_error(L, "update_pmem: rate_limit is required");
+	if (!id)
+		return config_error(L, "update_pmem: id is required");
+	return push_result(L, vm_pmem_update(v->vm, id, &limit, err, sizeof(err)), err);
+}
+
 static const luaL_Reg methods[] = {
 	{ "balloon", m_balloon },
 	{ "balloon_stats", m_balloon_stats },
 	{ "balloon_hinting", m_balloon_hinting },
 	{ "update_drive", m_update_drive },
 	{ "update_net", m_update_net },
+	{ "update_pmem", m_update_pmem },
 	{ NULL, NULL },
 };
 

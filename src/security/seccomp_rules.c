@@ -82,6 +82,7 @@ static const struct seccomp_rule block_io_rules[] = {
 	ALLOW(preadv, "block: read sectors from the image"),
 	ALLOW(pwritev, "block: write sectors to the image"),
 	ALLOW(fsync, "block: flush (fsync, as Firecracker), and writes with write-through caching"),
+	ALLOW(msync, "pmem flush worker: a FLUSH makes the mapped backing file durable"),
 };
 
 /* The watch waits on the handler's socket and a stop eventfd, and unregisters guest

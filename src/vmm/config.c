@@ -40,10 +40,14 @@ static unsigned strings(struct vm_config *c, char **out[])
 		out[n++] = &c->nets[i].tap;
 	}
 	out[n++] = &c->vsock.uds_path;
+	for (unsigned i = 0; i < VM_MAX_PMEM; i++) {
+		out[n++] = &c->pmem[i].id;
+		out[n++] = &c->pmem[i].path;
+	}
 	return n;
 }
 
-#define MAX_STRINGS (5 + 2 * VM_MAX_DRIVES + 2 * VM_MAX_NETS)
+#define MAX_STRINGS (5 + 2 * VM_MAX_DRIVES + 2 * VM_MAX_NETS + 2 * VM_MAX_PMEM)
 
 void vm_config_deinit(struct vm_config *cfg)
 {
@@ -155,6 +159,27 @@ static int check_unique(const char *what, const char *const *ids, unsigned n, ch
 	return 0;
 }
 
+static int check_pmem_names(const struct vm_config *cfg, char *err, size_t errlen)
+{
+	const char *ids[VM_MAX_PMEM];
+	int ret;
+
+	if (cfg->nr_pmem > VM_MAX_PMEM) {
+		snprintf(err, errlen, "pmem: at most %d devices", VM_MAX_PMEM);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < cfg->nr_pmem; i++)
+		ids[i] = cfg->pmem[i].id;
+	ret = check_unique("pmem", ids, cfg->nr_pmem, err, errlen);
+	for (unsigned i = 0; !ret && i < cfg->nr_pmem; i++) {
+		if (!cfg->pmem[i].path || !cfg->pmem[i].path[0]) {
+			snprintf(err, errlen, "pmem '%s': no path", cfg->pmem[i].id);
+			ret = -EINVAL;
+		}
+	}
+	return ret;
+}
+
 int vm_config_check_names(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	const char *ids[VM_MAX_DRIVES > VM_MAX_NETS ? VM_MAX_DRIVES : VM_MAX_NETS];
@@ -186,6 +211,8 @@ int vm_config_check_names(const struct vm_config *cfg, char *err, size_t errlen)
 			ret = -EINVAL;
 		}
 	}
+	if (!ret)
+		ret = check_pmem_names(cfg, err, errlen);
 	if (!ret && cfg->vsock.enabled &&
 		(cfg->vsock.guest_cid < 3 || !cfg->vsock.uds_path || !cfg->vsock.uds_path[0])) {
 		snprintf(err, errlen,
@@ -193,6 +220,34 @@ int vm_config_check_names(const struct vm_config *cfg, char *err, size_t errlen)
 		ret = -EINVAL;
 	}
 	return ret;
+}
+
+/* Each backing file opens and is not empty; one root device at most, drive or pmem
+ * (Firecracker's words). */
+static int check_pmem(const struct vm_config *cfg, unsigned drive_roots, char *err, size_t errlen)
+{
+	unsigned roots = 0;
+
+	for (unsigned i = 0; i < cfg->nr_pmem; i++) {
+		const struct pmem_config *p = &cfg->pmem[i];
+		uint64_t size;
+		int ret = pmem_file_size(p, &size, err, errlen);
+
+		if (ret)
+			return ret;
+		if (p->root && drive_roots) {
+			snprintf(err, errlen,
+				"pmem '%s': Attempt to add pmem as a root device while the root "
+				"device defined as a block device",
+				p->id);
+			return -EINVAL;
+		}
+		if (p->root && roots++) {
+			snprintf(err, errlen, "pmem '%s': A root pmem device already exist", p->id);
+			return -EINVAL;
+		}
+	}
+	return 0;
 }
 
 static int check_devices(const struct vm_config *cfg, char *err, size_t errlen)
@@ -216,6 +271,9 @@ static int check_devices(const struct vm_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "drives: only one drive can be the root device");
 		return -EINVAL;
 	}
+	ret = check_pmem(cfg, roots, err, errlen);
+	if (ret)
+		return ret;
 	if (cfg->balloon.enabled && cfg->balloon.amount_mib > cfg->mem_mib) {
 		snprintf(err, errlen, "balloon: amount_mib %u is more than the vm's %llu MiB",
 			cfg->balloon.amount_mib, (unsigned long long)cfg->mem_mib);

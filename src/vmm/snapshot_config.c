@@ -34,10 +34,55 @@ static void get_limit(struct snap_cursor *c, struct rate_limit *l)
 			return;
 }
 
+/* Version 3 (issue 15): the pmem devices at the end (count, then id, path, flags
+ * PMEM_ROOT / PMEM_READ_ONLY and limit each); older versions have none. */
+#define PMEM_ROOT 1u
+#define PMEM_READ_ONLY 2u
+
+static int put_pmem(struct snap_writer *w, const struct vm_config *c)
+{
+	int ret = snap_put_u32(w, c->nr_pmem);
+
+	for (unsigned i = 0; !ret && i < c->nr_pmem; i++) {
+		const struct pmem_config *p = &c->pmem[i];
+		ret = snap_put_str(w, p->id);
+		if (!ret)
+			ret = snap_put_str(w, p->path);
+		if (!ret)
+			ret = snap_put_u32(w,
+				(p->root ? PMEM_ROOT : 0) | (p->read_only ? PMEM_READ_ONLY : 0));
+		if (!ret)
+			ret = put_limit(w, &p->limit);
+	}
+	return ret;
+}
+
+/* 0, or -EINVAL for a malformed list (the caller says so). */
+static int get_pmem(struct snap_cursor *cur, struct vm_config *c)
+{
+	uint32_t v;
+
+	if (cur->version < 3)
+		return 0;
+	if (snap_get_u32(cur, &c->nr_pmem) || c->nr_pmem > VM_MAX_PMEM)
+		return -EINVAL;
+	for (unsigned i = 0; i < c->nr_pmem; i++) {
+		struct pmem_config *p = &c->pmem[i];
+		if (snap_get_str(cur, (const char **)&p->id, 64) ||
+			snap_get_str(cur, (const char **)&p->path, SNAP_PATH_MAX) ||
+			snap_get_u32(cur, &v) || v > (PMEM_ROOT | PMEM_READ_ONLY))
+			return -EINVAL;
+		p->root = v & PMEM_ROOT;
+		p->read_only = v & PMEM_READ_ONLY;
+		get_limit(cur, &p->limit);
+	}
+	return cur->bad ? -EINVAL : 0;
+}
+
 /* Version 2 (issue 15): a drive's flags carry cache_type Writeback (bit 2), the balloon
  * a sixth word, free_page_hinting. Version 1 is still read: no hinting, and its drives
  * offered FLUSH, so they come back as Writeback. */
-#define DEVICE_CONFIG_VERSION 2
+#define DEVICE_CONFIG_VERSION 3
 #define DRIVE_READ_ONLY 1u
 #define DRIVE_ROOT 2u
 #define DRIVE_WRITEBACK 4u
@@ -94,6 +139,8 @@ int snapshot_save_devices(const struct vm_config *c, struct snap_writer *w)
 				c->balloon.deflate_on_oom, c->balloon.stats_polling_interval_s,
 				c->balloon.free_page_reporting, c->balloon.free_page_hinting },
 			6 * sizeof(uint32_t));
+	if (!ret)
+		ret = put_pmem(w, c);
 	return ret ? ret : snap_section_end(w);
 }
 
@@ -162,6 +209,8 @@ int snapshot_load_devices(const struct snap_reader *r, struct vm_config *c, char
 		.stats_polling_interval_s = b[3],
 		.free_page_reporting = b[4] != 0,
 		.free_page_hinting = b[5] != 0 };
+	if (get_pmem(&cur, c))
+		goto bad;
 	/* A NULL or duplicate id would reach strcmp in the overrides and the device builders:
 	 * the names are checked here, before the configuration is used at all. */
 	ret = vm_config_check_names(c, why, sizeof(why));

@@ -21,6 +21,9 @@ static void describe_devices(const struct snap_reader *r, struct vm_config *cfg,
 			cfg->drives[i].read_only ? " (read-only)" : "");
 	for (unsigned i = 0; i < cfg->nr_nets; i++)
 		fprintf(out, "net:           %s tap %s\n", cfg->nets[i].id, cfg->nets[i].tap);
+	for (unsigned i = 0; i < cfg->nr_pmem; i++)
+		fprintf(out, "pmem:          %s %s%s\n", cfg->pmem[i].id, cfg->pmem[i].path,
+			cfg->pmem[i].read_only ? " (read-only)" : "");
 	if (cfg->vsock.enabled)
 		fprintf(out, "vsock:         cid %u %s\n", cfg->vsock.guest_cid,
 			cfg->vsock.uds_path);

@@ -14,6 +14,7 @@
 #include "ember/layout.h"
 #include "ember/log.h"
 #include "ember/net.h"
+#include "ember/pmem.h"
 #include "ember/rate_limiter.h"
 #include "ember/virtio.h"
 #include "ember/virtio_devices.h"
@@ -28,6 +29,33 @@ static int add(struct vm *vm, struct virtio_dev *vd)
 	return 0;
 }
 
+/* Where pmem devices start: after virtio-mem's hotplug area (none yet) at the device
+ * memory base (layout.h). */
+static uint64_t pmem_base(const struct vm *vm)
+{
+	return guest_mem_device_base(&vm->mem);
+}
+
+/* The `i`-th pmem device, right after the previous one's region, in its own slot. */
+static int add_pmem(struct vm *vm, const struct virtio_env *env, uint64_t base, uint32_t gsi,
+	unsigned i, char *err, size_t errlen)
+{
+	uint64_t gpa = pmem_base(vm);
+	struct pmem_info info;
+	int ret;
+
+	for (unsigned k = 0; k < vm->nr_virtio; k++)
+		if (!virtio_pmem_info(vm->virtio[k], &info))
+			gpa = info.gpa + info.size;
+	ret = add(vm,
+		virtio_pmem_new(env, base, gsi, &vm->cfg.pmem[i], gpa, LAYOUT_SLOT_PMEM + i, err,
+			errlen));
+	if (!ret && !virtio_pmem_info(vm->virtio[vm->nr_virtio - 1], &info))
+		log_info("pmem '%s': %llu MiB at 0x%llx", vm->cfg.pmem[i].id,
+			(unsigned long long)(info.size >> 20), (unsigned long long)info.gpa);
+	return ret;
+}
+
 int vm_build_virtio(struct vm *vm, char *err, size_t errlen)
 {
 	const struct vm_config *c = &vm->cfg;
@@ -38,7 +66,7 @@ int vm_build_virtio(struct vm *vm, char *err, size_t errlen)
 		.mmio = &vm->mmio,
 		.mmds = c->mmds };
 	unsigned total = c->nr_drives + c->nr_nets + c->vsock.enabled + c->entropy.enabled +
-		c->balloon.enabled;
+		c->balloon.enabled + c->nr_pmem;
 	int ret = 0;
 
 	if (total > VM_MAX_VIRTIO || total > ACPI_MAX_VIRTIO) {
@@ -61,6 +89,8 @@ int vm_build_virtio(struct vm *vm, char *err, size_t errlen)
 	if (!ret && c->balloon.enabled)
 		ret = add(vm,
 			virtio_balloon_new(&env, NEXT_BASE, NEXT_GSI, &c->balloon, err, errlen));
+	for (unsigned i = 0; !ret && i < c->nr_pmem; i++)
+		ret = add_pmem(vm, &env, NEXT_BASE, NEXT_GSI, i, err, errlen);
 #undef NEXT_BASE
 #undef NEXT_GSI
 	return ret;
@@ -96,6 +126,16 @@ int vm_device_cmdline(const struct vm *vm, char *buf, size_t len)
 		/* Drives come first, so drive i is the guest's i-th virtio disk. */
 		w = snprintf(buf + n, len - n, " root=/dev/vd%c %s", 'a' + i,
 			c->drives[i].read_only ? "ro" : "rw");
+		if (w < 0 || (size_t)w >= len - n)
+			return -E2BIG;
+		n += (size_t)w;
+	}
+	for (unsigned i = 0; i < c->nr_pmem; i++) {
+		if (!c->pmem[i].root)
+			continue;
+		/* As Firecracker: pmem devices are the guest's pmem0, 1, ... in their order. */
+		w = snprintf(buf + n, len - n, " root=/dev/pmem%u %s", i,
+			c->pmem[i].read_only ? "ro" : "rw");
 		if (w < 0 || (size_t)w >= len - n)
 			return -E2BIG;
 		n += (size_t)w;
@@ -341,6 +381,30 @@ static int net_update(struct vm *vm, const char *iface_id, const struct rate_lim
 	return 0;
 }
 
+/* The live pmem device `id` is the i-th pmem one built (after all the others). */
+static int pmem_update(struct vm *vm, const char *pmem_id, const struct rate_limit_update *limit,
+	char *err, size_t errlen)
+{
+	const struct vm_config *c = &vm->cfg;
+	struct virtio_dev *vd = NULL;
+	char what[96];
+	int at = -1, ret;
+
+	for (unsigned i = 0; i < c->nr_pmem; i++)
+		if (!strcmp(c->pmem[i].id, pmem_id))
+			at = (int)(vm->nr_virtio - c->nr_pmem + i);
+	snprintf(what, sizeof(what), "pmem '%s'", pmem_id);
+	ret = live_device(vm, at, what, "pmem device", &vd, err, errlen);
+	if (ret)
+		return ret;
+	ret = virtio_pmem_set_limit(vd, limit, err, errlen);
+	if (ret)
+		return ret;
+	limit_config_update(&vm->cfg.pmem[at - (int)(vm->nr_virtio - c->nr_pmem)].limit, limit);
+	log_info("%s: rate limiter updated", what);
+	return 0;
+}
+
 /* ---- the control thread's entry points: each holds the device thread off ---- */
 
 int vm_balloon_set(struct vm *vm, uint32_t amount_mib, char *err, size_t errlen)
@@ -398,6 +462,15 @@ int vm_net_update(struct vm *vm, const char *iface_id, const struct rate_limit_u
 {
 	dev_thread_lock(&vm->devs);
 	int ret = net_update(vm, iface_id, rx, tx, err, errlen);
+	dev_thread_unlock(&vm->devs);
+	return ret;
+}
+
+int vm_pmem_update(struct vm *vm, const char *pmem_id, const struct rate_limit_update *limit,
+	char *err, size_t errlen)
+{
+	dev_thread_lock(&vm->devs);
+	int ret = pmem_update(vm, pmem_id, limit, err, errlen);
 	dev_thread_unlock(&vm->devs);
 	return ret;
 }

@@ -5,7 +5,8 @@
  * A loaded configuration must hold only names the rest of ember can use: at most
  * VM_MAX_DRIVES drives and VM_MAX_NETS interfaces, every id 1 to 64 letters, digits or _
  * and unique, a path per drive, a tap name of 1 to 15 characters per interface, vsock
- * with a cid of 3 or more and a socket. Overrides by id then find their device or are
+ * with a cid of 3 or more and a socket; at most VM_MAX_PMEM pmem devices, ids as drives'
+ * each with a path. Overrides by id then find their device or are
  * refused; a refused section says why, starting "state file: ". Any violation traps. */
 #include <stdio.h>
 #include <string.h>
@@ -46,6 +47,13 @@ static void check_loaded(const struct vm_config *c)
 			CHECK(strcmp(c->nets[k].id, c->nets[i].id) != 0);
 	}
 	CHECK(!c->vsock.enabled || (c->vsock.guest_cid >= 3 && c->vsock.uds_path));
+	CHECK(c->nr_pmem <= VM_MAX_PMEM);
+	for (unsigned i = 0; i < c->nr_pmem; i++) {
+		check_id(c->pmem[i].id);
+		CHECK(c->pmem[i].path && c->pmem[i].path[0]);
+		for (unsigned k = 0; k < i; k++)
+			CHECK(strcmp(c->pmem[k].id, c->pmem[i].id) != 0);
+	}
 }
 
 /* Override the first drive and interface by their ids, and a device that is not there. */
@@ -77,7 +85,8 @@ static void check_overrides(const struct vm_config *loaded)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct snap_reader *r = fuzz_one_section(SNAP_SEC_DEVICE_CONFIG, 1, data, size);
+	/* The current version (3: with pmem devices); older payloads are its prefixes. */
+	struct snap_reader *r = fuzz_one_section(SNAP_SEC_DEVICE_CONFIG, 3, data, size);
 	struct vm_config c;
 	char err[512] = "";
 
@@ -125,9 +134,18 @@ int main(int argc, char **argv)
 	c.vsock = (struct vsock_config){ .enabled = true, .guest_cid = 3, .uds_path = "/v.sock" };
 	c.entropy.enabled = true;
 	c.balloon = (struct balloon_config){ .enabled = true, .amount_mib = 16 };
+	c.nr_pmem = 2;
+	c.pmem[0] = (struct pmem_config){ .id = "pmem0",
+		.path = "/img/root.squashfs",
+		.root = 1,
+		.read_only = 1 };
+	c.pmem[1] = (struct pmem_config){ .id = "pmem1",
+		.path = "/img/data",
+		.limit = { .ops = { 10, 0, 1000 } } };
 	bad |= fuzz_seed_section(argv[1], "machine", NULL, 0, save, &c);
 	c.drives[0].id = NULL; /* issue 13: NULL ids met the overrides' strcmp */
 	c.nets[0].id = NULL;
+	c.pmem[1].id = NULL;
 	bad |= fuzz_seed_section(argv[1], "null_ids", NULL, 0, save, &c);
 	return bad ? 1 : 0;
 }

@@ -82,6 +82,8 @@ const char *virtio_id_name(uint32_t id)
 		return "balloon";
 	case 19:
 		return "vsock";
+	case 27:
+		return "pmem";
 	default:
 		return 0;
 	}

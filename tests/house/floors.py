@@ -42,6 +42,7 @@ OWNERS = {
     "arch": "src/arch",
     "balloon": "src/devices",
     "block": "src/devices",
+    "pmem": "src/devices",
     "bus": "src/kvm",
     "config": "src/vmm",
     "console": "src/vmm",

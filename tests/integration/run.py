@@ -323,6 +323,7 @@ import test_api  # noqa: E402,F401
 import test_api_updates  # noqa: E402,F401
 import test_fc_cli  # noqa: E402,F401
 import test_fc_api  # noqa: E402,F401
+import test_fc_pmem  # noqa: E402,F401
 import test_repl  # noqa: E402,F401
 import test_guest_in_a_row  # noqa: E402,F401 (many boots and restores, 1 and 2 vCPUs)
 import test_devices_net  # noqa: E402,F401
@@ -341,6 +342,7 @@ import test_linux  # noqa: E402,F401 (last: it boots Linux, minutes on an emulat
 import test_linux_soak  # noqa: E402,F401
 import test_linux_shell  # noqa: E402,F401 (Linux booted once to its shell, then restored)
 import test_linux_shell_net  # noqa: E402,F401 (its net golden, vsock: Linux's own drivers)
+import test_linux_shell_pmem  # noqa: E402,F401 (a fresh boot with pmem, then a restore)
 import test_linux_shell_machine  # noqa: E402,F401 (fresh boots: vCPUs and memory)
 import test_linux_repl  # noqa: E402,F401 (the REPL beside a restored Linux shell)
 import test_linux_shell_balloon  # noqa: E402,F401 (fresh boots: hinting, reporting, cache)

@@ -350,6 +350,17 @@ int vm_drive_update(struct vm *vm, const char *drive_id, const char *path,
 	return 0;
 }
 
+int vm_pmem_update(struct vm *vm, const char *pmem_id, const struct rate_limit_update *limit,
+	char *err, size_t errlen)
+{
+	(void)limit;
+	for (unsigned i = 0; i < vm->cfg.nr_pmem; i++)
+		if (!strcmp(vm->cfg.pmem[i].id, pmem_id))
+			return 0;
+	snprintf(err, errlen, "pmem '%s': no such pmem device", pmem_id);
+	return -ENOENT;
+}
+
 int vm_net_update(struct vm *vm, const char *iface_id, const struct rate_limit_update *rx,
 	const struct rate_limit_update *tx, char *err, size_t errlen)
 {

@@ -526,6 +526,52 @@ static void test_api_router_drives_after_boot(void **state)
 	"\"06:00:AC:10:00:02\", \"rx_rate_limiter\": {\"ops\": {\"size\": 10, " \
 	"\"refill_time\": 1000}}}"
 
+#define PMEM_ERR "Pmem config error: "
+#define PMEM_P0 "{\"id\": \"p0\", \"path_on_host\": \"disk.img\"}"
+
+static void test_api_router_pmem(void **state)
+{
+	static const struct call t[] = {
+		{ "PUT", "/pmem/p0", "{\"id\": \"p0\"}", 400,
+			DESER "missing field `path_on_host`" },
+		{ "PUT", "/pmem/p0", "{\"id\": \"p1\", \"path_on_host\": \"disk.img\"}", 400,
+			"The id from the path does not match the id from the body!" },
+		{ "PUT", "/pmem/p0", "{\"id\": \"p0\", \"path_on_host\": \"nothere.img\"}", 400,
+			PMEM_ERR "Error accessing underlying file: No such file or directory "
+				 "(os error 2)" },
+		{ "PUT", "/pmem/p0", "{\"id\": \"p0\", \"path_on_host\": \"fifo\"}", 400,
+			PMEM_ERR "pmem 'p0': fifo is not a regular file or a block device" },
+		{ "PUT", "/pmem/p0", PMEM_P0, 204, NULL },
+		{ "GET", "/vm/config", NULL, 200,
+			"\"pmem\":[{\"id\":\"p0\",\"path_on_host\":\"disk.img\","
+			"\"root_device\":false,\"read_only\":false,\"rate_limiter\":null}]" },
+		{ "PUT", "/drives/rootfs", ROOTFS, 204, NULL },
+		{ "PUT", "/pmem/p1",
+			"{\"id\": \"p1\", \"path_on_host\": \"disk.img\", \"root_device\": true}",
+			400,
+			PMEM_ERR
+			"Attempt to add pmem as a root device while the root device defined "
+			"as a block device" },
+		{ "PATCH", "/pmem/p0", "{\"id\": \"p0\"}", 400,
+			"The requested operation is not supported before starting the microVM." },
+		BOOT_CALLS,
+		{ "PUT", "/pmem/p0", PMEM_P0, 400, "not supported after starting" },
+		{ "PATCH", "/pmem/p0",
+			"{\"id\": \"p0\", \"rate_limiter\": {\"ops\": {\"size\": 5, "
+			"\"refill_time\": 100}}}",
+			204, NULL },
+		{ "PATCH", "/pmem/p0", "{\"id\": \"p0\", \"path_on_host\": \"x\"}", 400,
+			"unknown field `path_on_host`" },
+		{ "PATCH", "/pmem/nosuch", "{\"id\": \"nosuch\"}", 400,
+			PMEM_ERR
+			"Unable to patch the pmem device: Failed perform action on device: "
+			"Device not found Please verify the request arguments." },
+	};
+
+	(void)state;
+	RUN(t);
+}
+
 static void test_api_router_network_interfaces(void **state)
 {
 	static const struct call t[] = {
@@ -1490,6 +1536,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_api_router_drives_after_boot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_network_interfaces_up_to_the_limit,
 			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_router_pmem, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_network_interfaces, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_vsock_and_entropy, setup, teardown),

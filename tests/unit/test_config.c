@@ -115,6 +115,51 @@ static void test_config_rejects_a_drive_that_is_not_a_file(void **state)
 	rmdir(dir);
 }
 
+static void test_config_checks_pmem_devices(void **state)
+{
+	char empty[] = "/tmp/ember-cfg-pmem-XXXXXX";
+	struct vm_config c = good(), d;
+	int fd = mkstemp(empty);
+
+	(void)state;
+	assert_true(fd >= 0);
+	close(fd);
+	c.nr_pmem = 2;
+	c.pmem[0] = (struct pmem_config){ .id = (char *)"a",
+		.path = (char *)"/proc/self/exe",
+		.read_only = true };
+	c.pmem[1] = c.pmem[0];
+	expect_refusal(&c, "pmem 'a': duplicate id");
+	c.pmem[1].id = (char *)"b";
+	assert_int_equal(vm_config_check(&c, (char[64]){ 0 }, 64), 0);
+	assert_int_equal(vm_config_copy(&d, &c), 0);
+	assert_string_equal(d.pmem[1].id, "b");
+	assert_ptr_not_equal(d.pmem[1].path, c.pmem[1].path);
+	vm_config_deinit(&d);
+	c.pmem[0].root = c.pmem[1].root = true;
+	expect_refusal(&c, "pmem 'b': A root pmem device already exist");
+	c.pmem[1].root = false;
+	c.nr_drives = 1;
+	c.drives[0] = (struct drive_config){ .id = (char *)"d",
+		.path = (char *)"/proc/self/exe",
+		.read_only = true,
+		.root = true };
+	expect_refusal(&c,
+		"pmem 'a': Attempt to add pmem as a root device while the root "
+		"device defined as a block device");
+	c.nr_drives = 0;
+	c.pmem[1].path = empty;
+	c.pmem[1].read_only = false;
+	expect_refusal(&c, "pmem 'b': Error backing file size is 0");
+	c.pmem[1].path = (char *)"/dev/null";
+	expect_refusal(&c, "pmem 'b': /dev/null is not a regular file or a block device");
+	c.pmem[1].path = NULL;
+	expect_refusal(&c, "pmem 'b': no path");
+	c.nr_pmem = VM_MAX_PMEM + 1;
+	expect_refusal(&c, "pmem: at most 8 devices");
+	unlink(empty);
+}
+
 static void test_config_rejects_oversized_cmdline(void **state)
 {
 	struct vm_config c = good();
@@ -164,6 +209,7 @@ int main(void)
 		cmocka_unit_test(test_config_rejects_memory_beyond_host),
 		cmocka_unit_test(test_config_names_missing_files),
 		cmocka_unit_test(test_config_rejects_a_drive_that_is_not_a_file),
+		cmocka_unit_test(test_config_checks_pmem_devices),
 		cmocka_unit_test(test_config_rejects_oversized_cmdline),
 		cmocka_unit_test(test_config_copy_is_deep),
 		cmocka_unit_test(test_config_parses_backing_names),

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "ember/byteorder.h"
+#include "ember/snapshot_file.h"
 #include "guest_mem_fixture.h"
 
 struct rig *rig_new(void)
@@ -154,4 +155,29 @@ void used_elem(struct rig *r, uint16_t i, uint32_t *id, uint32_t *len)
 
 	memcpy(id, ram(r, at), 4);
 	memcpy(len, ram(r, at + 4), 4);
+}
+
+struct rig_saved *rig_save(struct virtio_dev *vd)
+{
+	struct rig_saved *s = calloc(1, sizeof(*s));
+	const uint8_t *img;
+	size_t len;
+	char err[256];
+
+	assert_non_null(s);
+	s->w = snap_writer_new();
+	assert_int_equal(snap_section_begin(s->w, SNAP_SEC_DEVICE, 1), 0);
+	assert_int_equal(virtio_save(vd, s->w), 0);
+	assert_int_equal(snap_section_end(s->w), 0);
+	assert_int_equal(snap_writer_image(s->w, &img, &len), 0);
+	assert_int_equal(snap_reader_parse(&s->r, img, len, err, sizeof(err)), 0);
+	assert_int_equal(snap_reader_find(s->r, SNAP_SEC_DEVICE, 0, &s->cursor), 0);
+	return s;
+}
+
+void rig_saved_free(struct rig_saved *s)
+{
+	snap_reader_free(s->r);
+	snap_writer_free(s->w);
+	free(s);
 }

@@ -10,6 +10,7 @@
 
 #include "ember/bus.h"
 #include "ember/guest_mem.h"
+#include "ember/snapshot_file.h"
 #include "ember/virtio.h"
 
 #define RIG_BASE 0xd0001000ull
@@ -87,5 +88,14 @@ void post(struct rig *r, uint16_t d, uint32_t len, uint16_t flags);
 uint16_t used_idx(struct rig *r);
 /* Used ring element i: id and len. */
 void used_elem(struct rig *r, uint16_t i, uint32_t *id, uint32_t *len);
+
+/* A device's state saved as a DEVICE section and read back: restore from `cursor`. */
+struct rig_saved {
+	struct snap_writer *w;
+	struct snap_reader *r;
+	struct snap_cursor cursor;
+};
+struct rig_saved *rig_save(struct virtio_dev *vd);
+void rig_saved_free(struct rig_saved *s);
 
 #endif
