@@ -76,6 +76,8 @@ EMBER_SRCS := \
 	src/devices/net/net.c \
 	src/devices/net/net_persist.c \
 	src/devices/net/net_mmds.c \
+	src/devices/net/net_offload.c \
+	src/devices/net/net_rx.c \
 	src/devices/mmds/frame.c \
 	src/devices/mmds/http.c \
 	src/devices/mmds/imds.c \
@@ -254,7 +256,7 @@ MMDS_SRCS := src/devices/mmds/frame.c src/devices/mmds/http.c src/devices/mmds/i
 	src/devices/mmds/token.c
 test_mmds_SRCS := $(MMDS_SRCS)
 test_virtio_net_SRCS := src/devices/net/net.c src/devices/net/net_persist.c \
-	src/devices/net/net_mmds.c \
+	src/devices/net/net_mmds.c src/devices/net/net_offload.c src/devices/net/net_rx.c \
 	src/devices/net/tap.c src/util/rate_limiter.c $(MMDS_SRCS) \
 	src/devices/virtio/queue.c src/kvm/guest_mem.c src/util/log.c src/util/log_ratelimit.c $(STATE_FILE_SRCS) \
 	tests/unit/netvsock_rig.c $(GUEST_MEM_FIXTURE)

@@ -44,3 +44,8 @@ err_close:
 	close(fd);
 	return ret;
 }
+
+int tap_set_offload(int fd, unsigned tun_flags)
+{
+	return ioctl(fd, TUNSETOFFLOAD, (unsigned long)tun_flags) < 0 ? -errno : 0;
+}
