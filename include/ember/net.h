@@ -61,8 +61,10 @@ struct net_config {
 
 /* Open the TAP device `name` (which must exist or be creatable by this process):
  * /dev/net/tun, TUNSETIFF with IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, TUNSETVNETHDRSZ 12,
- * non-blocking, close-on-exec. Returns the fd, or -errno with err ("cannot open tap
- * 'tap0': Operation not permitted"). */
+ * non-blocking, close-on-exec. Returns the fd, or -errno with err in Firecracker's words
+ * for its TapError ("Error while creating ifreq structure: Resource busy (os error 16).
+ * Invalid TUN/TAP Backend provided by tap0. Check our documentation on setting up the
+ * network devices."): the caller says which interface. */
 __attribute__((warn_unused_result)) int tap_open(const char *name, char *err, size_t errlen);
 /* Tell the tap which offloads it may use in frames it gives us (TUN_F_* bits, 0: none).
  * 0 or -errno (-ENOTTY when `fd` is not a tap, as in tests). */

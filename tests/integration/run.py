@@ -341,6 +341,7 @@ import test_linux  # noqa: E402,F401 (last: it boots Linux, minutes on an emulat
 import test_linux_soak  # noqa: E402,F401
 import test_linux_shell  # noqa: E402,F401 (Linux booted once to its shell, then restored)
 import test_linux_shell_net  # noqa: E402,F401 (its net golden, vsock: Linux's own drivers)
+import test_linux_shell_net_offloads  # noqa: E402,F401 (offloads and MMDS on the net golden)
 import test_linux_shell_machine  # noqa: E402,F401 (fresh boots: vCPUs and memory)
 import test_linux_repl  # noqa: E402,F401 (the REPL beside a restored Linux shell)
 import test_linux_shell_balloon  # noqa: E402,F401 (fresh boots: hinting, reporting, cache)

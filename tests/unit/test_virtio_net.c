@@ -595,7 +595,7 @@ static void test_virtio_net_bad_tap_name_is_named(void **state)
 	assert_null(virtio_net_new(&env, 0, 5, &cfg, err, sizeof(err)));
 	assert_string_equal(err,
 		"net 'eth0': cannot open tap 'a-tap-name-that-is-too-long': "
-		"the name must be 1..15 bytes");
+		"Invalid interface name: the name must be 1..15 bytes");
 }
 
 #define F(b) (1ull << VIRTIO_NET_F_##b)

@@ -158,12 +158,13 @@ static bool to_mmds(struct net_dev *n, size_t len)
 {
 	uint8_t *f = n->tx_frame + NET_HDR_SIZE;
 
-	len -= NET_HDR_SIZE;
-	if (!n->mmds || len < NET_MMDS_DST + 4 || get_be16(f + NET_ETHERTYPE) != NET_ETH_IPV4 ||
-		get_be32(f + NET_MMDS_DST) != n->mmds_cfg.ipv4)
+	if (!n->mmds)
 		return false;
-	if (net_csum_finish(n->tx_frame, f, len) < 0) {
-		n->st.tx_malformed++;
+	len -= NET_HDR_SIZE;
+	if (len >= NET_MMDS_DST + 4 && get_be16(f + NET_ETHERTYPE) == NET_ETH_IPV4 &&
+		get_be32(f + NET_MMDS_DST) == n->mmds_cfg.ipv4 &&
+		net_csum_finish(n->tx_frame, f, len) < 0) {
+		n->st.tx_malformed++; /* its checksum would go outside the frame */
 		return true;
 	}
 	return mmds_stack_input(n->mmds, f, len, mono_ns());
@@ -520,12 +521,22 @@ err_destroy:
 struct virtio_dev *virtio_net_new(const struct virtio_env *env, uint64_t base, uint32_t gsi,
 	const struct net_config *cfg, char *err, size_t errlen)
 {
-	char why[256];
+	const char *id = cfg->id ? cfg->id : "";
+	char why[384];
 	struct net_dev *n;
-	int fd = tap_open(cfg->tap, why, sizeof(why));
+	int fd;
 
-	if (fd < 0) {
-		snprintf(err, errlen, "net '%s': %s", cfg->id ? cfg->id : "", why);
+	if (cfg->has_fd) {
+		/* Opened at PUT: the configuration keeps its own, the device takes a copy. */
+		fd = fcntl(cfg->tap_fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0) {
+			snprintf(err, errlen, "net '%s': tap '%s': %s", id, cfg->tap,
+				strerror(errno));
+			return NULL;
+		}
+	} else if ((fd = tap_open(cfg->tap, why, sizeof(why))) < 0) {
+		snprintf(err, errlen, "net '%s': cannot open tap '%s': %s", id,
+			cfg->tap ? cfg->tap : "", why);
 		return NULL;
 	}
 	n = net_dev_new(env->loop, cfg, env->mmds, fd, err, errlen);
