@@ -24,6 +24,7 @@ import run as harness  # noqa: E402
 import linux_shell  # noqa: E402
 from linux_shell import GUEST_IP, HOST_IP, Netns, start_shell  # noqa: E402
 from test_linux_shell_net import in_netns, listen_in  # noqa: E402
+from test_linux_shell_net_offloads import ETHTOOL_GTSO, ethtool_value  # noqa: E402
 
 MIB = int(os.environ.get("EMBER_BENCH_NET_MIB") or "256")
 CHUNK = 1 << 20
@@ -97,8 +98,10 @@ def measure(linux, offloads):
         with tempfile.TemporaryDirectory() as tmp, Netns("bn" + label) as ns:
             with start_shell(tmp, "bench-net-" + label, linux, None, None, ns) as s:
                 bits = s.value("cat /sys/class/net/eth0/device/features", r"^([01]{64})$")
-                harness.check((bits[11] == "1") == offloads,
-                              "offloads %s: the guest's features %s" % (label, bits))
+                tso = ethtool_value(ns, ns.tap, ETHTOOL_GTSO)
+                harness.check((bits[11] == "1") == offloads and tso == offloads,
+                              "offloads %s: the guest's features %s, the tap's TSO %d" % (
+                                  label, bits, tso))
                 u = up(ns, s, 6001)
                 d = down(ns, s, 6011)
                 print("  linux bench: net offloads %s: up %.1f MiB/s, down %.1f MiB/s" % (
