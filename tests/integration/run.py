@@ -139,6 +139,8 @@ BAD_DEFINITIONS = [
      r"drive 'a b': ids may hold only letters, digits and _"),
     ('net = { { id = "eth0" } }', r"net 'eth0': tap needs a device name"),
     ('net = { { id = "eth0", tap = "tap0", mtu = 20 } }', r"net\[1\]\.mtu: 20 is below 68"),
+    ('net = { { id = "eth0", tap = "tap0", offloads = "no" } }',
+     r"net\[1\]\.offloads: expected a boolean, got string"),
     ('net = { { id = "eth0", tap = "tap0", mtu = 65536 } }',
      r"net\[1\]\.mtu: expected an integer from 0 to 65535"),
     ('net = { { id = "eth0", tap = "tap0", mac = "zz" } }',
