@@ -81,6 +81,8 @@ EMBER_SRCS := \
 	src/devices/net/net.c \
 	src/devices/net/net_persist.c \
 	src/devices/net/net_mmds.c \
+	src/devices/net/net_offload.c \
+	src/devices/net/net_rx.c \
 	src/devices/mmds/frame.c \
 	src/devices/mmds/http.c \
 	src/devices/mmds/imds.c \
@@ -265,7 +267,7 @@ MMDS_SRCS := src/devices/mmds/frame.c src/devices/mmds/http.c src/devices/mmds/i
 	src/devices/mmds/token.c
 test_mmds_SRCS := $(MMDS_SRCS)
 test_virtio_net_SRCS := src/devices/net/net.c src/devices/net/net_persist.c \
-	src/devices/net/net_mmds.c \
+	src/devices/net/net_mmds.c src/devices/net/net_offload.c src/devices/net/net_rx.c \
 	src/devices/net/tap.c src/util/rate_limiter.c $(MMDS_SRCS) \
 	src/devices/virtio/queue.c src/kvm/guest_mem.c src/util/log.c src/util/log_ratelimit.c $(STATE_FILE_SRCS) \
 	tests/unit/netvsock_rig.c $(GUEST_MEM_FIXTURE)
@@ -475,7 +477,7 @@ FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=un
 FUZZERS := http api_json mmds state_file uffd_json virtq virtio_block balloon vsock \
 	device_config vm_info memory_layout x86_state \
 	vsock_connect kernel_loader virtio_state emulate_decode seccomp_file cpu_template \
-	working_set
+	working_set net_rx
 FUZZ_API_WRAP := -Wl,--wrap=log_set_file,--wrap=metrics_open
 fuzz_http_SRCS := $(test_api_router_SRCS) src/api/conn.c src/api/http.c tests/fuzz/api_common.c
 fuzz_http_LIBS := $(FUZZ_API_WRAP) -lcjson -lhttp_parser -lev -lm
@@ -489,6 +491,8 @@ fuzz_uffd_json_LIBS := -lcjson
 fuzz_cpu_template_SRCS := $(test_cpu_template_SRCS)
 fuzz_cpu_template_LIBS := -lcjson
 fuzz_virtq_SRCS := src/devices/virtio/queue.c src/kvm/guest_mem.c
+fuzz_net_rx_SRCS := src/devices/net/net_rx.c src/devices/virtio/queue.c src/kvm/guest_mem.c
+fuzz_net_rx_FLAGS := -Isrc/devices/net
 fuzz_virtio_block_SRCS := src/devices/block/block_req.c src/devices/virtio/queue.c \
 	src/kvm/guest_mem.c
 fuzz_balloon_SRCS := src/devices/balloon/balloon_parse.c src/devices/balloon/balloon_memory.c \

@@ -3,8 +3,10 @@
  *
  * Frames carry the 12-byte virtio_net_hdr (v1, with num_buffers) on both sides: the tap
  * is opened with IFF_VNET_HDR and a header size of 12, so a frame moves between the tap
- * and guest buffers without reshaping. No offloads are offered or enabled, so every
- * header ember passes on is zero (num_buffers 1 towards the guest). */
+ * and guest buffers without reshaping. As Firecracker, the device offers checksum, TSO
+ * and UFO offloads both ways and mergeable receive buffers; the offloads the driver
+ * accepts are given to the tap (TUNSETOFFLOAD), so the headers pass through as they
+ * are (num_buffers filled towards the guest). */
 #ifndef EMBER_NET_H
 #define EMBER_NET_H
 
@@ -34,19 +36,39 @@ struct net_config {
 	uint16_t mtu; /* advertised with VIRTIO_NET_F_MTU; 0: none (the guest's 1500) */
 	struct rate_limit rx_limit, tx_limit;
 	struct net_mmds_config mmds;
+	bool no_offloads; /* offer only MAC and MTU (Lua `offloads = false`, for benches) */
+	/* The tap already opened (at PUT /network-interfaces, or from --config-file), owned
+	 * by this configuration until a device takes it; has_fd false: opened at build. */
+	bool has_fd;
+	int tap_fd;
 };
 
+/* virtio 1.2 5.1.3 */
+#define VIRTIO_NET_F_CSUM 0
+#define VIRTIO_NET_F_GUEST_CSUM 1
 #define VIRTIO_NET_F_MTU 3
 #define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_GUEST_UFO 10
+#define VIRTIO_NET_F_HOST_TSO4 11
+#define VIRTIO_NET_F_HOST_TSO6 12
+#define VIRTIO_NET_F_HOST_UFO 14
+#define VIRTIO_NET_F_MRG_RXBUF 15
 #define NET_MTU_MIN 68      /* as Firecracker: IPv4's minimum datagram */
 #define NET_HDR_SIZE 12     /* struct virtio_net_hdr_v1 */
-#define NET_MAX_FRAME 65535 /* Ethernet frame without the header, tap MTU at most 64K */
+#define NET_MAX_FRAME 65550 /* Ethernet frame without the header: a 64 KiB GSO packet */
 
 /* Open the TAP device `name` (which must exist or be creatable by this process):
  * /dev/net/tun, TUNSETIFF with IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, TUNSETVNETHDRSZ 12,
- * non-blocking, close-on-exec. Returns the fd, or -errno with err ("cannot open tap
- * 'tap0': Operation not permitted"). */
+ * non-blocking, close-on-exec. Returns the fd, or -errno with err in Firecracker's words
+ * for its TapError ("Error while creating ifreq structure: Resource busy (os error 16).
+ * Invalid TUN/TAP Backend provided by tap0. Check our documentation on setting up the
+ * network devices."): the caller says which interface. */
 __attribute__((warn_unused_result)) int tap_open(const char *name, char *err, size_t errlen);
+/* Tell the tap which offloads it may use in frames it gives us (TUN_F_* bits, 0: none).
+ * 0 or -errno (-ENOTTY when `fd` is not a tap, as in tests). */
+__attribute__((warn_unused_result)) int tap_set_offload(int fd, unsigned tun_flags);
 
 /* The model's ops, and a model over `fd` (a tap from tap_open, or in tests one end of a
  * SOCK_SEQPACKET socketpair; it is made non-blocking and owned from here on, closed even

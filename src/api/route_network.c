@@ -1,12 +1,15 @@
 /* API routes for network interfaces (/network-interfaces/{id}): bodies checked as
- * Firecracker checks them, then kept in the vm_config InstanceStart builds; after boot,
+ * Firecracker checks them, the tap opened (as Firecracker does at PUT), then kept with
+ * its descriptor in the vm_config InstanceStart builds; after boot,
  * PATCH changes an interface's rate limiters through vm.h. */
 #include "internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "ember/net.h"
 #include "ember/vm.h"
 #include "json.h"
 
@@ -68,9 +71,10 @@ static int find_net(const struct vm_config *c, const char *id)
 	return -1;
 }
 
-/* An interface other than `id` already has this MAC or this tap. */
+/* An interface other than `id` already has this MAC. (One that has this tap holds it
+ * open: the kernel refuses it, EBUSY, in Firecracker's words, at the open.) */
 static bool net_conflicts(const struct api *api, const char *id, const struct net_config *n,
-	const char *tap, struct api_resp *r)
+	struct api_resp *r)
 {
 	for (unsigned i = 0; i < api->cfg.nr_nets; i++) {
 		const struct net_config *o = &api->cfg.nets[i];
@@ -83,14 +87,34 @@ static bool net_conflicts(const struct api *api, const char *id, const struct ne
 				n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
 			return true;
 		}
-		if (strcmp(o->tap, tap) == 0) {
-			resp_fault(r, 400,
-				NET_ERR "the host device %s is already used by interface %s", tap,
-				o->id);
-			return true;
-		}
 	}
 	return false;
+}
+
+/* The tap for `n` opened now, as Firecracker opens it at PUT: the one `old` (the
+ * interface this PUT replaces, or NULL) holds if it names the same tap, else a new
+ * open. False with Firecracker's answer if the tap cannot be opened. */
+static bool open_tap(struct net_config *n, struct net_config *old, struct api_resp *r)
+{
+	char why[384];
+	int fd;
+
+	if (old && old->has_fd && strcmp(old->tap, n->tap) == 0) {
+		n->tap_fd = old->tap_fd;
+		n->has_fd = true;
+		old->has_fd = false;
+		return true;
+	}
+	fd = tap_open(n->tap, why, sizeof(why));
+	if (fd < 0) {
+		resp_fault(r, 400,
+			NET_ERR "Could not create the network device: Open tap device failed: %s",
+			why);
+		return false;
+	}
+	n->tap_fd = fd;
+	n->has_fd = true;
+	return true;
 }
 
 void api_put_net(struct api *api, const struct api_call *call, struct api_resp *r)
@@ -124,6 +148,8 @@ void api_put_net(struct api *api, const struct api_call *call, struct api_resp *
 		return;
 	}
 	n.mtu = (uint16_t)mtu;
+	/* EMBER_NET_OFFLOADS=0: the feature set before offloads (MAC, MTU), for benches. */
+	n.no_offloads = getenv("EMBER_NET_OFFLOADS") && !strcmp(getenv("EMBER_NET_OFFLOADS"), "0");
 	if (!api_same_id(call, "iface_id", true, r) || !api_pre_boot(api, r))
 		return;
 	tap = json_get_str(call->body, "host_dev_name");
@@ -134,7 +160,7 @@ void api_put_net(struct api *api, const struct api_call *call, struct api_resp *
 			tap, IFNAME_MAX);
 		return;
 	}
-	if (net_conflicts(api, call->id, &n, tap, r) ||
+	if (net_conflicts(api, call->id, &n, r) ||
 		!api_limit_of(call->body, "rx_rate_limiter", "Network interface error", &n.rx_limit,
 			r) ||
 		!api_limit_of(call->body, "tx_rate_limiter", "Network interface error", &n.tx_limit,
@@ -145,8 +171,10 @@ void api_put_net(struct api *api, const struct api_call *call, struct api_resp *
 		resp_fault(r, 400, NET_ERR "at most %d network interfaces", VM_MAX_NETS);
 		return;
 	}
-	if (!api_set_str(&n.id, call->id, r) || !api_set_str(&n.tap, tap, r)) {
+	if (!api_set_str(&n.id, call->id, r) || !api_set_str(&n.tap, tap, r) ||
+		!open_tap(&n, at < 0 ? NULL : &api->cfg.nets[at], r)) {
 		free(n.id);
+		free(n.tap);
 		return;
 	}
 	if (at < 0) {
@@ -154,6 +182,8 @@ void api_put_net(struct api *api, const struct api_call *call, struct api_resp *
 	} else {
 		free(api->cfg.nets[at].id);
 		free(api->cfg.nets[at].tap);
+		if (api->cfg.nets[at].has_fd)
+			close(api->cfg.nets[at].tap_fd); /* replaced by another tap */
 	}
 	api->cfg.nets[at] = n;
 	api->boot_path = true;

@@ -207,7 +207,7 @@ static void read_mac(lua_State *L, const char *where, const char *s, struct net_
 static void read_nets(lua_State *L, int t, struct vm_config *cfg)
 {
 	static const char *const keys[] = { "id", "tap", "mac", "mtu", "rx_rate_limit",
-		"tx_rate_limit", NULL };
+		"tx_rate_limit", "offloads", NULL };
 	char where[32];
 
 	if (field(L, t, "vm", "net", LUA_TTABLE) == LUA_TNIL) {
@@ -233,6 +233,10 @@ static void read_nets(lua_State *L, int t, struct vm_config *cfg)
 			config_error(L, "%s.mtu: %d is below %d", where, (int)n->mtu, NET_MTU_MIN);
 		lvm_read_limit(L, lua_gettop(L), where, "rx_rate_limit", &n->rx_limit);
 		lvm_read_limit(L, lua_gettop(L), where, "tx_rate_limit", &n->tx_limit);
+		/* offloads = false: only MAC and MTU offered, as before issue 15 (benches). */
+		n->no_offloads = field(L, -1, where, "offloads", LUA_TBOOLEAN) != LUA_TNIL &&
+			!lua_toboolean(L, -1);
+		lua_pop(L, 1);
 		cfg->nr_nets++;
 		lua_pop(L, 1);
 	}

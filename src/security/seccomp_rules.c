@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/userfaultfd.h>
 
@@ -114,6 +115,7 @@ static const struct seccomp_rule device_rules[] = {
 	ALLOW(fcntl, "devices: non-blocking flags of accepted sockets"),
 	ALLOW(getrandom, "devices: entropy device, MMDS session tokens"),
 	ALLOW(fallocate, "devices: balloon pages of a memfd given back (punch hole)"),
+	IOCTL(TUNSETOFFLOAD, "devices: net: the tap told the offloads the driver accepted"),
 	ALLOW(gettid, "logging"),
 	ALLOW(getpid, "logging"),
 };

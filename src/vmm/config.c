@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,9 @@ void vm_config_deinit(struct vm_config *cfg)
 
 	for (unsigned i = 0; i < n; i++)
 		free(*s[i]);
+	for (unsigned i = 0; i < VM_MAX_NETS; i++)
+		if (cfg->nets[i].has_fd)
+			close(cfg->nets[i].tap_fd);
 	free(cfg->cpu_template);
 	vm_config_init(cfg);
 }
@@ -72,6 +76,14 @@ int vm_config_copy(struct vm_config *dst, const struct vm_config *src)
 	for (unsigned i = 0; i < n; i++) {
 		*d[i] = *from[i] && !failed ? strdup(*from[i]) : NULL;
 		failed |= *from[i] && !*d[i];
+	}
+	for (unsigned i = 0; i < VM_MAX_NETS; i++) {
+		/* A tap opened at PUT: each configuration holds its own descriptor. */
+		struct net_config *net = &dst->nets[i];
+		if (net->has_fd)
+			net->tap_fd = failed ? -1 : fcntl(net->tap_fd, F_DUPFD_CLOEXEC, 0);
+		net->has_fd = net->has_fd && net->tap_fd >= 0;
+		failed |= src->nets[i].has_fd && !net->has_fd;
 	}
 	dst->cpu_template = NULL;
 	if (src->cpu_template && !failed) {

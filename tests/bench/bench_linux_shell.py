@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 import run as harness  # noqa: E402 (the integration harness linux_shell runs under)
 import linux_shell  # noqa: E402
 import bench_targets  # noqa: E402
+import bench_linux_net  # noqa: E402
 import qemu_compare  # noqa: E402
 from qemu_linux import QemuShell  # noqa: E402
 from smaps import mappings  # noqa: E402
@@ -273,6 +274,7 @@ def run(ember, runs):
                 r.setdefault("q_rss_file", []).append(rss)
             r["q_clones"] = [q.clones() for _ in range(n)]
     print_table(r, n, qemu_why)
+    bench_linux_net.run(ember)  # TCP through the tap, offloads off and on
 
 
 def print_table(r, n, qemu_why):

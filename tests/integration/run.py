@@ -139,6 +139,8 @@ BAD_DEFINITIONS = [
      r"drive 'a b': ids may hold only letters, digits and _"),
     ('net = { { id = "eth0" } }', r"net 'eth0': tap needs a device name"),
     ('net = { { id = "eth0", tap = "tap0", mtu = 20 } }', r"net\[1\]\.mtu: 20 is below 68"),
+    ('net = { { id = "eth0", tap = "tap0", offloads = "no" } }',
+     r"net\[1\]\.offloads: expected a boolean, got string"),
     ('net = { { id = "eth0", tap = "tap0", mtu = 65536 } }',
      r"net\[1\]\.mtu: expected an integer from 0 to 65535"),
     ('net = { { id = "eth0", tap = "tap0", mac = "zz" } }',
@@ -343,6 +345,7 @@ import test_linux_soak  # noqa: E402,F401
 import test_linux_shell  # noqa: E402,F401 (Linux booted once to its shell, then restored)
 import test_linux_shell_net  # noqa: E402,F401 (its net golden, vsock: Linux's own drivers)
 import test_linux_shell_pmem  # noqa: E402,F401 (a fresh boot with pmem, then a restore)
+import test_linux_shell_net_offloads  # noqa: E402,F401 (offloads and MMDS on the net golden)
 import test_linux_shell_machine  # noqa: E402,F401 (fresh boots: vCPUs and memory)
 import test_linux_repl  # noqa: E402,F401 (the REPL beside a restored Linux shell)
 import test_linux_shell_balloon  # noqa: E402,F401 (fresh boots: hinting, reporting, cache)

@@ -17,6 +17,11 @@ import run
 from run import check, ember, guest_kernel, test, write_def, secs
 
 
+# A prefix for Ember: a network namespace of its own, for tests whose PUT
+# /network-interfaces opens (and so makes) taps with made-up names: gone with the process.
+NETNS = ("unshare", "--net")
+
+
 class UnixHTTPConnection(http.client.HTTPConnection):
     """http.client over a connected AF_UNIX socket."""
 
@@ -552,7 +557,8 @@ PRE_BOOT = [
 
 @test
 def api_endpoints_answer_as_firecracker_does():
-    with tempfile.TemporaryDirectory() as tmp, Ember(tmp) as e:
+    # NETNS: PUT /network-interfaces opens (makes) tap0 and tap1, gone with the process.
+    with tempfile.TemporaryDirectory() as tmp, Ember(tmp, prefix=NETNS) as e:
         img, fifo = os.path.join(tmp, "disk.img"), os.path.join(tmp, "fifo")
         with open(img, "wb") as f:
             f.truncate(1 << 20)
@@ -819,6 +825,16 @@ def api_config_file_boots_at_once():
         r = ember("--no-api", "--config-file", cfg, timeout=20)
         check(r.returncode == 152 and cfg + ": machine-config: " in r.stderr and
               "invalid type" in r.stderr, "bad config: %r" % (r,))
+        # The taps are opened as the file is read (as at PUT): a name that is no tap is
+        # refused in Firecracker's words before anything is built.
+        with open(cfg, "w") as f:
+            json.dump({"boot-source": {"kernel_image_path": guest_kernel()},
+                       "network-interfaces": [{"iface_id": "eth0", "host_dev_name": "lo"}]}, f)
+        r = subprocess.run([*NETNS, run.ARGS.ember, "--no-api", "--config-file", cfg],
+                           capture_output=True, text=True, timeout=secs(20))
+        check(r.returncode == 152 and "Open tap device failed: Error while creating ifreq "
+              "structure: Invalid argument (os error 22). Invalid TUN/TAP Backend provided "
+              "by lo." in r.stderr, "a config file naming lo: %r" % (r,))
 
 
 # ---- ember run FILE.lua --api-sock: the API drives a VM defined in Lua ----

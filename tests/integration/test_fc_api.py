@@ -13,7 +13,7 @@ import time
 
 import run
 from run import check, guest_kernel, test
-from test_api import Ember, UnixHTTPConnection, raw_exchange
+from test_api import NETNS, Ember, UnixHTTPConnection, raw_exchange
 
 NOT_SUPPORTED_BEFORE_START = "The requested operation is not supported before starting the microVM."
 NOT_SUPPORTED_AFTER_START = "The requested operation is not supported after starting the microVM."
@@ -119,9 +119,18 @@ def fc_api_put_update_pre_boot():
             check(got[k] == v, "machine-config %s: %r, want %r" % (k, got[k], v))
 
 
+def tap_refused(why, tap):
+    """Firecracker's answer when PUT /network-interfaces cannot open `tap`, as a regex."""
+    return re.escape("Could not create the network device: Open tap device failed: Error "
+                     "while creating ifreq structure: %s. Invalid TUN/TAP Backend provided by "
+                     "%s. Check our documentation on setting up the network devices." % (
+                         why, tap))
+
+
 @test
 def fc_net_api_put_update_pre_boot():
-    with tempfile.TemporaryDirectory() as tmp, Ember(tmp) as e:
+    # In a network namespace of its own: the taps PUT opens (and makes) are gone with it.
+    with tempfile.TemporaryDirectory() as tmp, Ember(tmp, prefix=NETNS) as e:
         ok(e, "PUT", "/network-interfaces/1", {"iface_id": "1", "guest_mac": "06:00:00:00:00:01",
                                                 "host_dev_name": "fctap1"})
         ok(e, "PUT", "/network-interfaces/2", {"iface_id": "2", "guest_mac": "07:00:00:00:00:01",
@@ -131,12 +140,11 @@ def fc_net_api_put_update_pre_boot():
               match="The MAC address is already in use: 06:00:00:00:00:01")
         ok(e, "PUT", "/network-interfaces/2", {"iface_id": "2", "host_dev_name": "fctap2",
                                                 "guest_mac": "08:00:00:00:00:01"})
-        # Firecracker opens the tap at PUT and answers "Could not create the network
-        # device: ..." (the tap is busy); ember opens taps at InstanceStart and refuses
-        # the shared name itself (differs: issue 15 item 3 moves the open to PUT).
+        # As Firecracker, the tap is opened at PUT: interface 2 holds fctap2, so the
+        # kernel refuses it to interface 1 (EBUSY), in Firecracker's words.
         fault(e, "PUT", "/network-interfaces/1", {"iface_id": "1", "host_dev_name": "fctap2",
                                                    "guest_mac": "06:00:00:00:00:01"},
-              match="the host device fctap2 is already used by interface 2")
+              match=tap_refused("Resource busy (os error 16)", "fctap2"))
         # Firecracker's failed update above has removed interface 1 (its builder drops the
         # old device before opening the new tap), so its MAC is free again; ember keeps
         # interface 1 as it was when an update fails (differs on purpose).
@@ -145,6 +153,20 @@ def fc_net_api_put_update_pre_boot():
               match="The MAC address is already in use: 06:00:00:00:00:01")
         ok(e, "PUT", "/network-interfaces/3", {"iface_id": "3", "host_dev_name": "fctap3",
                                                 "guest_mac": "06:00:00:00:00:03"})
+        # A name that is no tap (the namespace's loopback), as Firecracker's
+        # test_multi_queue_unsupported words it; nothing changes.
+        fault(e, "PUT", "/network-interfaces/4", {"iface_id": "4", "host_dev_name": "lo"},
+              match=tap_refused("Invalid argument (os error 22)", "lo"))
+        # The same interface PUT again with its own tap keeps the tap it holds; the
+        # replaced tap (fctap3 -> fctap4) is closed, so another interface may take it.
+        ok(e, "PUT", "/network-interfaces/2", {"iface_id": "2", "host_dev_name": "fctap2",
+                                                "guest_mac": "08:00:00:00:00:02"})
+        ok(e, "PUT", "/network-interfaces/3", {"iface_id": "3", "host_dev_name": "fctap4",
+                                                "guest_mac": "06:00:00:00:00:03"})
+        ok(e, "PUT", "/network-interfaces/5", {"iface_id": "5", "host_dev_name": "fctap3"})
+        nets = ok(e, "GET", "/vm/config", status=200)[0]["network-interfaces"]
+        check([n["host_dev_name"] for n in nets] == ["fctap1", "fctap2", "fctap4", "fctap3"],
+              "interfaces after the updates: %r" % nets)
 
 
 @test

@@ -589,8 +589,12 @@ static void test_api_router_network_interfaces(void **state)
 			"The MAC address is already in use: 06:00:ac:10:00:02" },
 		{ "PUT", "/network-interfaces/eth1",
 			"{\"iface_id\": \"eth1\", \"host_dev_name\": "
-			"\"tap0\"}",
-			400, "the host device tap0 is already used by interface eth0" },
+			"\"busy0\"}",
+			400,
+			"Network interface error: Could not create the network device: Open tap "
+			"device failed: Error while creating ifreq structure: Resource busy (os error "
+			"16). Invalid TUN/TAP Backend provided by busy0. Check our documentation on "
+			"setting up the network devices." },
 		/* The same id again replaces the interface. */
 		{ "PUT", "/network-interfaces/eth0",
 			"{\"iface_id\": \"eth0\", \"host_dev_name\": "

@@ -1,4 +1,5 @@
 /* Unit tests for machine configuration checks: each refusal names its key or file. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -187,6 +188,30 @@ static void test_config_copy_is_deep(void **state)
 	assert_null(d.kernel);
 }
 
+/* A tap opened at PUT: each copy holds its own descriptor of it, deinit closes it. */
+static void test_config_copy_duplicates_a_tap_descriptor(void **state)
+{
+	struct vm_config src, dst;
+	int p[2];
+
+	(void)state;
+	vm_config_init(&src);
+	assert_int_equal(pipe(p), 0);
+	src.nr_nets = 1;
+	src.nets[0].has_fd = true;
+	src.nets[0].tap_fd = p[0];
+	assert_int_equal(vm_config_copy(&dst, &src), 0);
+	assert_true(dst.nets[0].has_fd);
+	assert_int_not_equal(dst.nets[0].tap_fd, p[0]);
+	assert_true(fcntl(dst.nets[0].tap_fd, F_GETFD) & FD_CLOEXEC);
+	vm_config_deinit(&src);
+	assert_int_equal(fcntl(p[0], F_GETFD), -1); /* closed with its configuration */
+	assert_int_equal(write(p[1], "x", 1), 1);   /* the copy's still reads the pipe */
+	assert_int_equal(read(dst.nets[0].tap_fd, (char[1]){ 0 }, 1), 1);
+	vm_config_deinit(&dst);
+	close(p[1]);
+}
+
 static void test_config_parses_backing_names(void **state)
 {
 	enum guest_mem_backing b;
@@ -212,6 +237,7 @@ int main(void)
 		cmocka_unit_test(test_config_checks_pmem_devices),
 		cmocka_unit_test(test_config_rejects_oversized_cmdline),
 		cmocka_unit_test(test_config_copy_is_deep),
+		cmocka_unit_test(test_config_copy_duplicates_a_tap_descriptor),
 		cmocka_unit_test(test_config_parses_backing_names),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

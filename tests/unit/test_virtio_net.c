@@ -26,6 +26,7 @@
 enum { RXQ, TXQ };
 
 static const uint8_t MAC[6] = { 0x06, 0x00, 0xac, 0x10, 0x00, 0x02 };
+#define BASIC ((1ull << VIRTIO_NET_F_MAC) | (1ull << VIRTIO_NET_F_MTU))
 
 /* The fake tap: a SOCK_SEQPACKET pair keeps frame boundaries as a tap does. */
 struct t {
@@ -145,7 +146,7 @@ static void test_virtio_net_no_mac_feature_without_mac(void **state)
 
 	setup_cfg(state, &cfg);
 	t = *state;
-	assert_int_equal(net_ops.features(t->n), 0);
+	assert_int_equal(net_ops.features(t->n) & BASIC, 0);
 	teardown(state);
 }
 
@@ -159,7 +160,7 @@ static void test_virtio_net_mtu_feature_and_config(void **state)
 
 	setup_cfg(state, &cfg);
 	t = *state;
-	assert_int_equal(net_ops.features(t->n), 1ull << VIRTIO_NET_F_MTU);
+	assert_int_equal(net_ops.features(t->n) & BASIC, 1ull << VIRTIO_NET_F_MTU);
 	assert_true(net_ops.config_size >= sizeof(c));
 	net_ops.config_read(t->n, 0, c, sizeof(c));
 	assert_int_equal(c[10] | c[11] << 8, 9000);
@@ -594,7 +595,263 @@ static void test_virtio_net_bad_tap_name_is_named(void **state)
 	assert_null(virtio_net_new(&env, 0, 5, &cfg, err, sizeof(err)));
 	assert_string_equal(err,
 		"net 'eth0': cannot open tap 'a-tap-name-that-is-too-long': "
-		"the name must be 1..15 bytes");
+		"Invalid interface name: the name must be 1..15 bytes");
+}
+
+#define F(b) (1ull << VIRTIO_NET_F_##b)
+#define ALL_OFFLOADS \
+	(F(CSUM) | F(GUEST_CSUM) | F(GUEST_TSO4) | F(GUEST_TSO6) | F(GUEST_UFO) | F(HOST_TSO4) | \
+		F(HOST_TSO6) | F(HOST_UFO) | F(MRG_RXBUF))
+
+/* As a driver that accepted `acked`: reset, then DRIVER_OK again. */
+static void acked_as(struct t *t, uint64_t acked)
+{
+	net_ops.reset(t->n);
+	assert_int_equal(net_ops.activate(t->n, acked), 0);
+}
+
+/* Firecracker's set: checksum, TSO and UFO both ways and mergeable buffers; none of
+ * them with offloads = false. */
+static void test_virtio_net_offers_offloads_unless_switched_off(void **state)
+{
+	struct net_config cfg = { .id = "eth1", .tap = "tap1", .no_offloads = true };
+	struct t *t = *state;
+
+	assert_int_equal(net_ops.features(t->n), ALL_OFFLOADS | F(MAC));
+	teardown(state);
+	setup_cfg(state, &cfg);
+	t = *state;
+	assert_int_equal(net_ops.features(t->n), 0);
+}
+
+static void hdr_set(uint8_t *h, uint8_t flags, uint8_t gso, uint16_t hdr_len, uint16_t gso_size,
+	uint16_t csum_start, uint16_t csum_off)
+{
+	uint16_t v[4] = { hdr_len, gso_size, csum_start, csum_off };
+
+	memset(h, 0, NET_HDR_SIZE);
+	h[0] = flags;
+	h[1] = gso;
+	for (int i = 0; i < 4; i++) {
+		h[2 + 2 * i] = (uint8_t)v[i];
+		h[3 + 2 * i] = (uint8_t)(v[i] >> 8);
+	}
+}
+
+/* With CSUM and HOST_TSO4 the guest's header reaches the tap as it is (num_buffers 0);
+ * a gso_type it did not negotiate (UDP without HOST_UFO) is malformed, never sent. */
+static void test_virtio_net_tx_passes_the_offload_header(void **state)
+{
+	struct t *t = *state;
+	uint8_t out[3000], got[4096];
+	size_t len = frame(out, 2900, 4, true);
+	uint32_t id, ulen;
+
+	acked_as(t, F(CSUM) | F(HOST_TSO4));
+	hdr_set(out, 1, 1, 66, 1448, 34, 16);
+	nvr_tx(t->r, TXQ, out, (uint32_t)len);
+	hdr_set(out, 1, 3, 42, 1472, 34, 6);
+	nvr_tx(t->r, TXQ, out, (uint32_t)len);
+	net_ops.queue_notify(t->n, TXQ);
+	assert_int_equal(used_count(t->r, TXQ), 2);
+	assert_int_equal(read(t->peer, got, sizeof(got)), (ssize_t)len);
+	hdr_set(out, 1, 1, 66, 1448, 34, 16);
+	assert_memory_equal(got, out, len);
+	assert_int_equal(recv(t->peer, got, sizeof(got), MSG_DONTWAIT), -1);
+	assert_int_equal(counter(t, "tx_malformed"), 1);
+	assert_int_equal(counter(t, "tx_bytes"), 2900);
+	(void)id;
+	(void)ulen;
+}
+
+/* The tap's header (NEEDS_CSUM, TSO4) reaches a driver that accepted GUEST_CSUM and
+ * GUEST_TSO4, num_buffers 1. */
+static void test_virtio_net_rx_passes_the_offload_header(void **state)
+{
+	struct t *t = *state;
+	uint8_t in[2000], want[NET_HDR_SIZE];
+	size_t len = frame(in, 1800, 6, true);
+	uint64_t gpa;
+	uint32_t id, ulen;
+
+	acked_as(t, F(GUEST_CSUM) | F(GUEST_TSO4));
+	hdr_set(in, 1, 1, 66, 1448, 34, 16);
+	memcpy(want, in, NET_HDR_SIZE);
+	want[10] = 1;
+	nvr_rx(t->r, RXQ, 4096, &gpa);
+	assert_int_equal(write(t->peer, in, len), (ssize_t)len);
+	spin(t);
+	assert_int_equal(nvr_used(t->r, RXQ, &id, &ulen), 1);
+	assert_int_equal(ulen, len);
+	assert_memory_equal(nvr_ptr(t->r, gpa), want, NET_HDR_SIZE);
+	assert_memory_equal((uint8_t *)nvr_ptr(t->r, gpa) + NET_HDR_SIZE, in + NET_HDR_SIZE, 1800);
+}
+
+/* The host side sends a frame; the loop turns. */
+static void tap_sends(struct t *t, const uint8_t *f, size_t len)
+{
+	assert_int_equal(write(t->peer, f, len), (ssize_t)len);
+	spin(t);
+}
+
+/* Post `n` receive buffers of `size` bytes, their addresses into gpa[]. */
+static void post_rx(struct t *t, unsigned n, uint32_t size, uint64_t *gpa)
+{
+	for (unsigned i = 0; i < n; i++)
+		nvr_rx(t->r, RXQ, size, gpa ? &gpa[i] : NULL);
+}
+
+/* Take `n` used rx entries and check they hold `want` (len bytes) in order. */
+static void expect_spread(struct t *t, const uint64_t *gpa, unsigned n, uint32_t size,
+	const uint8_t *want, size_t len)
+{
+	size_t off = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t id, ulen, part = len - off < size ? (uint32_t)(len - off) : size;
+
+		assert_int_equal(nvr_used(t->r, RXQ, &id, &ulen), 1);
+		assert_int_equal(ulen, part);
+		assert_memory_equal(nvr_ptr(t->r, gpa[i]), want + off, part);
+		off += part;
+	}
+	assert_int_equal(off, len);
+}
+
+/* With MRG_RXBUF a 64 KiB frame (the largest, 65562 bytes with the header) is spread
+ * over 1526-byte buffers, num_buffers in the first header saying how many. */
+static void test_virtio_net_rx_mergeable_spreads_a_64k_frame(void **state)
+{
+	struct t *t = *state;
+	static uint8_t in[NET_HDR_SIZE + NET_MAX_FRAME];
+	uint64_t gpa[44];
+	size_t len = frame(in, NET_MAX_FRAME, 8, true);
+	unsigned need = (unsigned)((len + 1525) / 1526);
+	uint32_t id, ulen;
+
+	assert_int_equal(len, 65562);
+	assert_int_equal(need, 43);
+	acked_as(t, F(MRG_RXBUF));
+	post_rx(t, 44, 1526, gpa);
+	tap_sends(t, in, len);
+	in[10] = (uint8_t)need; /* num_buffers, little-endian */
+	expect_spread(t, gpa, need, 1526, in, len);
+	assert_int_equal(nvr_used(t->r, RXQ, &id, &ulen), 0); /* the 44th is left */
+	assert_int_equal(counter(t, "rx_packets"), 1);
+	assert_int_equal(counter(t, "rx_bytes"), NET_MAX_FRAME);
+}
+
+/* Too few buffers for a frame: none is taken, the frame waits for more and then goes
+ * over old and new ones. */
+static void test_virtio_net_rx_mergeable_waits_for_enough_buffers(void **state)
+{
+	struct t *t = *state;
+	uint8_t in[5100];
+	uint64_t gpa[4];
+	size_t len = frame(in, 5000, 2, true);
+	uint32_t id, ulen;
+
+	acked_as(t, F(MRG_RXBUF));
+	post_rx(t, 2, 1526, gpa);
+	tap_sends(t, in, len);
+	assert_int_equal(nvr_used(t->r, RXQ, &id, &ulen), 0);
+	post_rx(t, 2, 1526, gpa + 2);
+	net_ops.queue_notify(t->n, RXQ);
+	spin(t);
+	in[10] = 4;
+	expect_spread(t, gpa, 4, 1526, in, len);
+	assert_int_equal(counter(t, "rx_dropped"), 0);
+}
+
+/* A mergeable buffer smaller than the header is a broken driver: counted, the device
+ * needs a reset, nothing is written. A frame no ring could hold is dropped. */
+static void test_virtio_net_rx_mergeable_bad_buffers(void **state)
+{
+	struct t *t = *state;
+	static uint8_t in[NET_HDR_SIZE + NET_MAX_FRAME];
+	size_t len = frame(in, 100, 2, true);
+	uint32_t id, ulen;
+
+	acked_as(t, F(MRG_RXBUF));
+	post_rx(t, 1, 8, NULL);
+	tap_sends(t, in, len);
+	assert_int_equal(t->r->needs_reset, 1);
+	assert_int_equal(counter(t, "rx_bad_buffers"), 1);
+	assert_int_equal(nvr_used(t->r, RXQ, &id, &ulen), 0);
+
+	nvr_reset(t->r, 2);
+	acked_as(t, F(MRG_RXBUF));
+	post_rx(t, 64 /* RX_MAX_CHAINS */ + 1, 64, NULL);
+	len = frame(in, NET_MAX_FRAME, 1, true);
+	tap_sends(t, in, len);
+	assert_int_equal(counter(t, "rx_dropped"), 1);
+	assert_int_equal(nvr_used(t->r, RXQ, &id, &ulen), 0);
+}
+
+/* Internet checksum of a buffer (the test's own, to build and check frames). */
+static uint16_t cksum(uint32_t sum, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	if (n & 1)
+		sum += (uint32_t)p[n - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+/* A SYN to MMDS with a partial checksum (NEEDS_CSUM, only the pseudo-header's sum in the
+ * field, as a guest with CSUM sends it) is finished by the device and answered. */
+static void test_virtio_net_mmds_answers_a_partial_checksum_syn(void **state)
+{
+	struct net_config cfg = { .id = "eth0",
+		.tap = "tap0",
+		.mmds = { .enabled = true, .ipv4 = 0xa9fea9fe, .version = 1 } };
+	uint8_t f[NET_HDR_SIZE + 54] = { 0 }, *e = f + NET_HDR_SIZE, *ip = e + 14, *tcp = ip + 20;
+	static const uint8_t src[4] = { 172, 16, 0, 2 }, dst[4] = { 169, 254, 169, 254 };
+	uint8_t ph[12] = { 0 };
+	uint64_t gpa;
+	uint32_t id, ulen;
+	const uint8_t *got;
+	struct t *t;
+
+	teardown(state);
+	setup_cfg(state, &cfg);
+	t = *state;
+	acked_as(t, F(CSUM));
+	memset(e, 0xff, 6);
+	memcpy(e + 6, MAC, 6);
+	e[12] = 0x08;
+	ip[0] = 0x45;
+	ip[3] = 40;
+	ip[8] = 64;
+	ip[9] = 6;
+	memcpy(ip + 12, src, 4);
+	memcpy(ip + 16, dst, 4);
+	ip[10] = (uint8_t)(~cksum(0, ip, 20) >> 8);
+	ip[11] = (uint8_t)~cksum(0, ip, 20);
+	tcp[0] = 0x9c; /* port 40000 -> 80 */
+	tcp[1] = 0x40;
+	tcp[3] = 80;
+	tcp[7] = 1;
+	tcp[12] = 0x50;
+	tcp[13] = 0x02; /* SYN */
+	tcp[14] = 0xff;
+	memcpy(ph, src, 4);
+	memcpy(ph + 4, dst, 4);
+	ph[9] = 6;
+	ph[11] = 20;
+	tcp[16] = (uint8_t)(cksum(0, ph, 12) >> 8); /* not complemented: partial */
+	tcp[17] = (uint8_t)cksum(0, ph, 12);
+	hdr_set(f, 1, 0, 0, 0, 34, 16);
+	nvr_rx(t->r, RXQ, 1526, &gpa);
+	nvr_tx(t->r, TXQ, f, sizeof(f));
+	net_ops.queue_notify(t->n, TXQ);
+	assert_int_equal(nvr_used(t->r, RXQ, &id, &ulen), 1);
+	got = nvr_ptr(t->r, gpa);
+	assert_true(ulen >= NET_HDR_SIZE + 54);
+	assert_int_equal(got[NET_HDR_SIZE + 14 + 20 + 13], 0x12);        /* SYN-ACK */
+	assert_int_equal(recv(t->peer, f, sizeof(f), MSG_DONTWAIT), -1); /* not to the tap */
 }
 
 int main(void)
@@ -638,6 +895,20 @@ int main(void)
 			setup, teardown),
 		cmocka_unit_test(test_virtio_net_mmds_without_a_store_is_refused),
 		cmocka_unit_test(test_virtio_net_bad_tap_name_is_named),
+		cmocka_unit_test_setup_teardown(test_virtio_net_offers_offloads_unless_switched_off,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_net_tx_passes_the_offload_header, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_net_rx_passes_the_offload_header, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_net_rx_mergeable_spreads_a_64k_frame,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_net_rx_mergeable_waits_for_enough_buffers,
+			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_net_rx_mergeable_bad_buffers, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_virtio_net_mmds_answers_a_partial_checksum_syn,
+			setup, teardown),
 	};
 
 	log_set_level(LOG_ERROR);

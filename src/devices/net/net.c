@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ember/byteorder.h"
 #include "ember/clock.h"
 #include "ember/log.h"
 #include "ember/mmds.h"
@@ -22,11 +23,9 @@
 #define CONFIG_SIZE 12
 #define CONFIG_MTU 10
 #define RX_BURST 256 /* frames per tap wake-up before the loop gets a turn */
-
-/* virtio_net_hdr_v1: flags u8, gso_type u8, hdr_len, gso_size, csum_start, csum_offset,
- * num_buffers (le16 each). */
-#define HDR_GSO_TYPE 1
-#define HDR_NUM_BUFFERS 10
+#define NET_ETHERTYPE 12
+#define NET_ETH_IPV4 0x0800
+#define NET_MMDS_DST (14 + 16) /* an IPv4 packet's destination address */
 
 static void arm(struct net_dev *n, ev_timer *t, uint64_t wait_ns)
 {
@@ -53,12 +52,10 @@ static int read_frame(struct net_dev *n)
 			continue;
 		if (r < 0)
 			return 0; /* EAGAIN, or a tap gone bad: wait for the next wake-up */
-		if ((size_t)r <= NET_HDR_SIZE || n->rx_frame[HDR_GSO_TYPE] != 0) {
-			n->st.rx_dropped++; /* no offloads were enabled: nothing else is valid */
+		if ((size_t)r <= NET_HDR_SIZE || net_hdr_check(n->rx_frame, n->acked, false) < 0) {
+			n->st.rx_dropped++; /* an offload the driver did not accept */
 			continue;
 		}
-		memset(n->rx_frame, 0, NET_HDR_SIZE);
-		n->rx_frame[HDR_NUM_BUFFERS] = 1;
 		n->rx_len = (size_t)r;
 		n->rx_held = true;
 		return 1;
@@ -75,8 +72,7 @@ static int mmds_frame(struct net_dev *n)
 	len = mmds_stack_output(n->mmds, n->rx_frame + NET_HDR_SIZE, NET_MAX_FRAME, mono_ns());
 	if (!len)
 		return 0;
-	memset(n->rx_frame, 0, NET_HDR_SIZE);
-	n->rx_frame[HDR_NUM_BUFFERS] = 1;
+	memset(n->rx_frame, 0, NET_HDR_SIZE); /* whole checksums, no segmentation */
 	n->rx_len = NET_HDR_SIZE + len;
 	n->rx_held = true;
 	return 1;
@@ -103,45 +99,43 @@ static void mmds_arm(struct net_dev *n)
 static void rx_pump(struct net_dev *n)
 {
 	struct virtq *q = virtio_queue(n->vd, RXQ);
-	struct virtq_elem e;
 	char err[160];
 	bool any = false, more = true;
 
 	if (!n->active || ev_is_active(&n->rx_throttle_w))
 		return;
 	for (int i = 0; i < RX_BURST; i++) {
+		enum rx_fit fit;
+		unsigned nchains;
 		uint64_t wait;
-		int r;
 
 		if (!n->rx_held && !mmds_frame(n) && !read_frame(n))
 			break;
-		r = virtq_pop(q, &e, err, sizeof(err));
-		if (r == -ENOENT) {
+		fit = net_rx_gather(n, q, n->rx_len, &nchains, err, sizeof(err));
+		if (fit == RX_WAIT) {
 			more = false; /* the frame waits for the next RX kick */
 			break;
 		}
-		if (r < 0) {
+		if (fit == RX_BROKEN) {
+			n->st.rx_bad_buffers++;
 			virtio_needs_reset(n->vd, err);
 			more = false;
 			break;
 		}
-		if (e.write_len < n->rx_len) {
-			/* Without MRG_RXBUF every buffer must hold a whole frame (5.1.6.3.1). */
-			virtq_undo_pop(q);
+		if (fit == RX_DROP) {
 			n->st.rx_dropped++;
 			n->rx_held = false;
 			continue;
 		}
 		wait = rate_limiter_consume(&n->rx_rl, n->rx_len - NET_HDR_SIZE, 1, mono_ns());
 		if (wait) {
-			virtq_undo_pop(q);
+			net_rx_undo(q, nchains);
 			n->st.rx_throttled++;
 			arm(n, &n->rx_throttle_w, wait);
 			more = false;
 			break;
 		}
-		if (virtq_write(q, &e, 0, n->rx_frame, n->rx_len) != (long)n->rx_len ||
-			virtq_push(q, &e, (uint32_t)n->rx_len) < 0) {
+		if (net_rx_fill(n, q, nchains) < 0) {
 			virtio_needs_reset(n->vd, "rx: buffer not writable");
 			more = false;
 			break;
@@ -155,6 +149,25 @@ static void rx_pump(struct net_dev *n)
 		virtio_notify(n->vd, RXQ);
 	set_reader(n, more);
 	mmds_arm(n);
+}
+
+/* tx_frame (len bytes with the header) was MMDS's: answered here, not sent on. A
+ * partial checksum is finished first (MMDS checks it); a TSO frame is taken as one large
+ * segment, which MMDS's stack accepts up to its 4 KiB window, so nothing is cut. */
+static bool to_mmds(struct net_dev *n, size_t len)
+{
+	uint8_t *f = n->tx_frame + NET_HDR_SIZE;
+
+	if (!n->mmds)
+		return false;
+	len -= NET_HDR_SIZE;
+	if (len >= NET_MMDS_DST + 4 && get_be16(f + NET_ETHERTYPE) == NET_ETH_IPV4 &&
+		get_be32(f + NET_MMDS_DST) == n->mmds_cfg.ipv4 &&
+		net_csum_finish(n->tx_frame, f, len) < 0) {
+		n->st.tx_malformed++; /* its checksum would go outside the frame */
+		return true;
+	}
+	return mmds_stack_input(n->mmds, f, len, mono_ns());
 }
 
 /* Guest -> tap. A frame the tap cannot take now is dropped, as a NIC would. */
@@ -198,11 +211,9 @@ static void tx_pump(struct net_dev *n)
 			if (virtq_read(q, &e, 0, n->tx_frame, e.read_len) != (long)e.read_len) {
 				n->st.tx_malformed++;
 			} else {
-				/* No offloads negotiated: the guest's header carries nothing. */
-				memset(n->tx_frame, 0, NET_HDR_SIZE);
-				if (n->mmds &&
-					mmds_stack_input(n->mmds, n->tx_frame + NET_HDR_SIZE,
-						e.read_len - NET_HDR_SIZE, mono_ns())) {
+				if (net_hdr_check(n->tx_frame, n->acked, true) < 0) {
+					n->st.tx_malformed++; /* an offload not negotiated */
+				} else if (to_mmds(n, e.read_len)) {
 					mmds_in = true; /* MMDS's: answered, not sent on */
 				} else if (write(n->fd, n->tx_frame, e.read_len) ==
 					(ssize_t)e.read_len) {
@@ -268,17 +279,25 @@ static void on_mmds_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 static uint64_t features(void *dev)
 {
-	const struct net_dev *n = dev;
+	return net_offered(dev);
+}
 
-	return (n->has_mac ? 1ull << VIRTIO_NET_F_MAC : 0) |
-		(n->mtu ? 1ull << VIRTIO_NET_F_MTU : 0);
+/* The tap may put into its frames what the driver accepted (and nothing after a reset).
+ * A socketpair in tests is no tap (ENOTTY): nothing to tell. */
+static void tell_tap(struct net_dev *n, uint64_t acked)
+{
+	int ret = tap_set_offload(n->fd, net_tap_flags(acked));
+
+	if (ret && ret != -ENOTTY)
+		log_warn("net '%s': tap '%s': TUNSETOFFLOAD: %s", n->id, n->tap, strerror(-ret));
 }
 
 static int activate(void *dev, uint64_t acked)
 {
 	struct net_dev *n = dev;
 
-	(void)acked;
+	n->acked = acked;
+	tell_tap(n, acked);
 	n->active = true;
 	rx_pump(n);
 	tx_pump(n);
@@ -291,6 +310,8 @@ static void reset(void *dev)
 
 	n->active = false;
 	n->rx_held = false;
+	n->acked = 0;
+	tell_tap(n, 0);
 	set_reader(n, false);
 	ev_timer_stop(n->loop, &n->rx_throttle_w);
 	ev_timer_stop(n->loop, &n->tx_throttle_w);
@@ -366,6 +387,7 @@ static void stats(void *dev, void (*put)(void *ctx, const char *key, uint64_t va
 	put(ctx, "tx_dropped", n->st.tx_dropped);
 	put(ctx, "tx_malformed", n->st.tx_malformed);
 	put(ctx, "tx_throttled", n->st.tx_throttled);
+	put(ctx, "rx_bad_buffers", n->st.rx_bad_buffers);
 	if (n->mmds)
 		mmds_stats_put(mmds_stack_stats(n->mmds), put, ctx);
 }
@@ -472,6 +494,7 @@ struct net_dev *net_dev_new(struct ev_loop *loop, const struct net_config *cfg, 
 	memcpy(n->mac, cfg->mac, sizeof(n->mac));
 	n->has_mac = cfg->has_mac;
 	n->mtu = cfg->mtu;
+	n->offloads = !cfg->no_offloads;
 	ev_io_init(&n->rx_w, on_tap, fd, EV_READ);
 	ev_init(&n->rx_throttle_w, on_throttle);
 	ev_init(&n->tx_throttle_w, on_throttle);
@@ -498,12 +521,22 @@ err_destroy:
 struct virtio_dev *virtio_net_new(const struct virtio_env *env, uint64_t base, uint32_t gsi,
 	const struct net_config *cfg, char *err, size_t errlen)
 {
-	char why[256];
+	const char *id = cfg->id ? cfg->id : "";
+	char why[384];
 	struct net_dev *n;
-	int fd = tap_open(cfg->tap, why, sizeof(why));
+	int fd;
 
-	if (fd < 0) {
-		snprintf(err, errlen, "net '%s': %s", cfg->id ? cfg->id : "", why);
+	if (cfg->has_fd) {
+		/* Opened at PUT: the configuration keeps its own, the device takes a copy. */
+		fd = fcntl(cfg->tap_fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0) {
+			snprintf(err, errlen, "net '%s': tap '%s': %s", id, cfg->tap,
+				strerror(errno));
+			return NULL;
+		}
+	} else if ((fd = tap_open(cfg->tap, why, sizeof(why))) < 0) {
+		snprintf(err, errlen, "net '%s': cannot open tap '%s': %s", id,
+			cfg->tap ? cfg->tap : "", why);
 		return NULL;
 	}
 	n = net_dev_new(env->loop, cfg, env->mmds, fd, err, errlen);
