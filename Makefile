@@ -68,6 +68,10 @@ EMBER_SRCS := \
 	src/devices/block/block_worker.c \
 	src/devices/block/block_file.c \
 	src/devices/rng/rng.c \
+	src/devices/mem/mem.c \
+	src/devices/mem/mem_config.c \
+	src/devices/mem/mem_persist.c \
+	src/devices/mem/mem_slots.c \
 	src/devices/balloon/balloon.c \
 	src/devices/balloon/balloon_parse.c \
 	src/devices/balloon/balloon_persist.c \
@@ -108,6 +112,7 @@ EMBER_SRCS := \
 	src/vmm/vm_recipe.c \
 	src/vmm/vm_shell.c \
 	src/vmm/vm_devices.c \
+	src/vmm/vm_mem_hotplug.c \
 	src/vmm/vm_inspect.c \
 	src/vmm/vm_metrics.c \
 	src/security/seccomp.c \
@@ -153,6 +158,7 @@ EMBER_SRCS := \
 	src/api/json_syntax.c \
 	src/api/route_actions.c \
 	src/api/route_balloon.c \
+	src/api/route_hotplug.c \
 	src/api/route_entropy.c \
 	src/api/route_logger.c \
 	src/api/route_mmds.c \

@@ -14,6 +14,7 @@ struct mmds;
 #include "ember/guest_mem.h"
 #include "ember/net.h"
 #include "ember/rate_limiter.h"
+#include "ember/virtio_mem.h"
 #include "ember/vsock.h"
 
 #define VM_MAX_VCPUS 32
@@ -60,6 +61,7 @@ struct vm_config {
 	struct vsock_config vsock;
 	struct entropy_config entropy;
 	struct balloon_config balloon;
+	struct mem_hotplug_config mem_hotplug; /* built last, after the balloon */
 	enum device_discovery device_discovery;
 	/* CPU model: two threads per core in CPUID (vcpus 1 or even), a static template by
 	 * number (enum cpu_static_template, 0 = none) and a custom template (owned, or NULL). */

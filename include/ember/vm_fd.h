@@ -18,7 +18,7 @@ __attribute__((warn_unused_result)) int kvm_vm_open(int *kvm_fd, int *vm_fd, cha
  * KVM's dirty log when `log_dirty`. */
 __attribute__((warn_unused_result)) int kvm_vm_set_slot(int vm_fd, unsigned slot, uint64_t gpa,
 	uint64_t size, void *host, bool log_dirty, char *err, size_t errlen);
-/* One slot per region of `mem`, slot i for region i. */
+/* One slot per RAM region of `mem`, slot i for region i (device memory: its device's). */
 __attribute__((warn_unused_result)) int kvm_vm_set_slots(int vm_fd, const struct guest_mem *mem,
 	bool log_dirty, char *err, size_t errlen);
 /* Fetch, and so reset, the dirty log of `slot` into `bitmap` (a bit per 4 KiB page of the

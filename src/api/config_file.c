@@ -52,6 +52,7 @@ static const struct section {
 	{ "mmds-config", api_put_mmds_config, false, NULL },
 	{ "entropy", api_put_entropy, false, NULL },
 	{ "serial", api_put_serial, false, NULL },
+	{ "memory-hotplug", api_put_hotplug_memory, false, NULL },
 };
 
 static char *read_file(const char *path, char *err, size_t errlen, size_t *len)
@@ -117,13 +118,6 @@ static int apply_all(struct api *api, const char *file, const cJSON *cfg, char *
 	v = json_get(cfg, "pmem");
 	if (v && (!cJSON_IsArray(v) || cJSON_GetArraySize(v))) {
 		snprintf(err, errlen, "%s: pmem: pmem devices are not supported by this ember yet",
-			file);
-		return -EINVAL;
-	}
-	if (json_get(cfg, "memory-hotplug")) {
-		snprintf(err, errlen,
-			"%s: memory-hotplug: memory hotplug is not supported by this "
-			"ember yet",
 			file);
 		return -EINVAL;
 	}

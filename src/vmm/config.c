@@ -198,6 +198,7 @@ int vm_config_check_names(const struct vm_config *cfg, char *err, size_t errlen)
 static int check_devices(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	unsigned roots = 0;
+	char why[160];
 	int ret = vm_config_check_names(cfg, err, errlen);
 
 	for (unsigned i = 0; !ret && i < cfg->nr_drives; i++) {
@@ -214,6 +215,11 @@ static int check_devices(const struct vm_config *cfg, char *err, size_t errlen)
 		return ret;
 	if (roots > 1) {
 		snprintf(err, errlen, "drives: only one drive can be the root device");
+		return -EINVAL;
+	}
+	if (cfg->mem_hotplug.enabled &&
+		mem_hotplug_config_check(&cfg->mem_hotplug, why, sizeof(why))) {
+		snprintf(err, errlen, "memory_hotplug: %s", why);
 		return -EINVAL;
 	}
 	if (cfg->balloon.enabled && cfg->balloon.amount_mib > cfg->mem_mib) {

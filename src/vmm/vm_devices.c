@@ -38,7 +38,7 @@ int vm_build_virtio(struct vm *vm, char *err, size_t errlen)
 		.mmio = &vm->mmio,
 		.mmds = c->mmds };
 	unsigned total = c->nr_drives + c->nr_nets + c->vsock.enabled + c->entropy.enabled +
-		c->balloon.enabled;
+		c->balloon.enabled + c->mem_hotplug.enabled;
 	int ret = 0;
 
 	if (total > VM_MAX_VIRTIO || total > ACPI_MAX_VIRTIO) {
@@ -61,6 +61,10 @@ int vm_build_virtio(struct vm *vm, char *err, size_t errlen)
 	if (!ret && c->balloon.enabled)
 		ret = add(vm,
 			virtio_balloon_new(&env, NEXT_BASE, NEXT_GSI, &c->balloon, err, errlen));
+	if (!ret && c->mem_hotplug.enabled)
+		ret = add(vm,
+			virtio_mem_new(&env, NEXT_BASE, NEXT_GSI, &c->mem_hotplug,
+				guest_mem_device_base(&vm->mem), err, errlen));
 #undef NEXT_BASE
 #undef NEXT_GSI
 	return ret;

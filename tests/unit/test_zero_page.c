@@ -110,6 +110,7 @@ static void layout_only(struct guest_mem *gm, uint64_t size)
 {
 	memset(gm, 0, sizeof(*gm));
 	gm->nr_regions = guest_mem_layout(size, gm->regions);
+	gm->nr_ram = gm->nr_regions;
 	gm->total = size;
 	gm->fd = -1;
 }
