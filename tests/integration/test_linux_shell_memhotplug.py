@@ -22,8 +22,10 @@ from test_linux_shell_balloon import drives
 HOTPLUG = {"total_size_mib": 512, "block_size_mib": 2, "slot_size_mib": 128}
 # Hot-added memory goes to ZONE_MOVABLE, so that the guest can empty it again to unplug.
 BOOT_ARGS = CMDLINE + " memhp_default_state=online_movable"
-KEEP = "head -c 16777216 /dev/urandom >/tmp/keep; sha256sum /tmp/keep"
-SUM = r"^([0-9a-f]{64})  /tmp/keep$"
+# A tmpfs of its own: /tmp is sized at boot to half the boot RAM.
+MOUNT = "mkdir -p /hp && mount -t tmpfs -o size=400m hp /hp"
+KEEP = "head -c 16777216 /dev/urandom >/hp/keep; sha256sum /hp/keep"
+SUM = r"^([0-9a-f]{64})  /hp/keep$"
 
 
 def mem_total_mib(s):
@@ -74,13 +76,14 @@ def linux_inside_memory_hotplug_plugs_unplugs_and_survives_a_restore():
             # Up: the guest plugs 256 MiB and uses it: 300 MiB in tmpfs, more than the
             # whole boot RAM.
             settle(s, 256, base, "plug")
-            out = s.sh("dd if=/dev/zero of=/tmp/fill bs=1M count=300 2>&1; echo dd=$?",
+            s.sh(MOUNT)
+            out = s.sh("dd if=/dev/zero of=/hp/fill bs=1M count=300 2>&1; echo dd=$?",
                        timeout=120)
             check("dd=0" in out, "300 MiB into tmpfs with 256 MiB plugged: %r" % out)
             filled = rss_mib(s.p.pid)
             check(filled > 300, "ember's RSS with 300 MiB filled: %.0f MiB" % filled)
             # Down: freed, the guest unplugs; ember's RSS falls with it.
-            s.sh("rm /tmp/fill")
+            s.sh("rm /hp/fill")
             total, st = settle(s, 0, base, "unplug", exact=False)
             got = rss_mib(s.p.pid)
             print("  ember's RSS %.0f MiB filled, %.0f MiB after the unplug" % (filled, got),
@@ -90,7 +93,7 @@ def linux_inside_memory_hotplug_plugs_unplugs_and_survives_a_restore():
             check(got <= filled - 100, "RSS %.0f -> %.0f MiB after the unplug" % (filled, got))
             # Plugged again, a file among 200 MiB of fill, then snapshot and restore.
             total, _ = settle(s, 256, base, "plug again")
-            s.sh("dd if=/dev/zero of=/tmp/fill bs=1M count=200 2>/dev/null", timeout=120)
+            s.sh("dd if=/dev/zero of=/hp/fill bs=1M count=200 2>/dev/null", timeout=120)
             want = s.value(KEEP, SUM, timeout=90)
             state, mem = os.path.join(tmp, "memhp.state"), os.path.join(tmp, "memhp.mem")
             s.snapshot(state, mem)
@@ -105,9 +108,9 @@ def linux_inside_memory_hotplug_plugs_unplugs_and_survives_a_restore():
                   "status after the restore: %r" % st)
             check(mem_total_mib(t) == total, "MemTotal after the restore: %.0f, was %.0f" %
                   (mem_total_mib(t), total))
-            check(t.value("sha256sum /tmp/keep", SUM, timeout=60) == want,
-                  "/tmp/keep changed across the restore")
-            t.sh("rm /tmp/fill")
+            check(t.value("sha256sum /hp/keep", SUM, timeout=60) == want,
+                  "/hp/keep changed across the restore")
+            t.sh("rm /hp/fill")
             settle(t, 0, base, "unplug after the restore", exact=False)
-            check(t.value("sha256sum /tmp/keep", SUM, timeout=60) == want,
-                  "/tmp/keep changed by the unplug")
+            check(t.value("sha256sum /hp/keep", SUM, timeout=60) == want,
+                  "/hp/keep changed by the unplug")
