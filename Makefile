@@ -184,7 +184,7 @@ GUEST_MEM_FIXTURE := tests/unit/guest_mem_fixture.c
 UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid cpu_template kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries working_set vm_persist
 test_bus_SRCS := src/kvm/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c src/kvm/guest_mem.c src/util/log.c
-test_config_SRCS := src/vmm/config.c
+test_config_SRCS := src/vmm/config.c src/devices/mem/mem_config.c
 test_cpuid_SRCS := src/arch/x86_64/cpuid.c
 test_cpu_template_SRCS := src/arch/x86_64/cpu_template.c src/arch/x86_64/cpu_template_json.c \
 	src/arch/x86_64/cpuid.c
@@ -200,7 +200,7 @@ test_snapshot_id_SRCS := src/snapshot/snapshot_id.c $(STATE_FILE_SRCS)
 # Restore's early checks: the section loaders, the configuration checks, the memory file's
 # id, and the x86_64 state parser, all without KVM.
 SNAPSHOT_CHECK_SRCS := src/vmm/snapshot_check.c src/vmm/snapshot_sections.c \
-	src/vmm/snapshot_config.c src/vmm/config.c src/kvm/guest_mem.c \
+	src/vmm/snapshot_config.c src/vmm/config.c src/kvm/guest_mem.c src/devices/mem/mem_config.c \
 	src/snapshot/snapshot_id.c src/snapshot/memory_file.c src/snapshot/page_scan.c \
 	src/snapshot/publish.c \
 	src/arch/x86_64/state_parse.c src/arch/x86_64/state_items.c src/arch/x86_64/cpuid.c \
@@ -234,7 +234,8 @@ test_api_router_SRCS := src/api/api.c src/api/config_file.c src/api/json.c src/a
 	src/arch/x86_64/cpuid.c \
 	src/vmm/vm_metrics.c \
 	src/vmm/config.c src/util/rate_limiter.c src/devices/balloon/balloon_parse.c \
-	src/kvm/guest_mem.c src/devices/mmds/store.c tests/unit/fake_vm.c
+	src/kvm/guest_mem.c src/devices/mmds/store.c tests/unit/fake_vm.c \
+	src/api/route_hotplug.c src/devices/mem/mem_config.c
 test_virtio_block_SRCS := src/devices/block/block.c src/devices/block/block_req.c \
 	src/devices/block/block_persist.c src/devices/block/block_update.c \
 	src/devices/block/block_worker.c \

@@ -58,7 +58,8 @@ __attribute__((warn_unused_result)) int mem_hotplug_config_check(const struct me
 
 /* Ask the guest for `mib` MiB plugged (PATCH /hotplug/memory): a multiple of the block
  * size, at most the total; grows the usable region to hold it and raises a config-change
- * interrupt. -EINVAL (size), -ENODEV (not a virtio-mem). Takes the transport lock. */
+ * interrupt. -EINVAL (size), -EAGAIN (the driver has not started the device, as
+ * Firecracker), -ENODEV (not a virtio-mem). Takes the transport lock. */
 __attribute__((warn_unused_result)) int virtio_mem_set_requested(struct virtio_dev *vd,
 	uint32_t mib);
 /* The device's sizes now. Takes the transport lock. */

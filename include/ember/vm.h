@@ -151,7 +151,8 @@ void vm_console_detach(struct vm *vm);
 
 /* The memory hotplug area (virtio-mem): ask the guest for `requested_mib` MiB plugged
  * (-EINVAL: not a multiple of the block size or more than the total, with Firecracker's
- * "Size N is invalid: ..."), or read the sizes now. -ENODEV without the device or a live
+ * "Size N is invalid: ..."; -EAGAIN: "Device is not active", the guest's driver has not
+ * started it), or read the sizes now. -ENODEV without the device or a live
  * VM; the message says which. Control thread. */
 struct mem_hotplug_status;
 __attribute__((warn_unused_result)) int vm_mem_hotplug_set(struct vm *vm, uint32_t requested_mib,

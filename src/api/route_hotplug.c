@@ -78,7 +78,7 @@ void api_get_hotplug_memory(struct api *api, const struct api_call *call, struct
 		return;
 	}
 	if (vm_mem_hotplug_status(api->vm, &st, err, sizeof(err))) {
-		resp_fault(r, 400, "Internal Vmm error: " NOT_FOUND);
+		resp_fault(r, 400, "Internal VMM error: " NOT_FOUND);
 		return;
 	}
 	o = cJSON_CreateObject();
@@ -103,7 +103,7 @@ void api_patch_hotplug_memory(struct api *api, const struct api_call *call, stru
 	}
 	ret = vm_mem_hotplug_set(api->vm,
 		(uint32_t)json_get_uint(call->body, "requested_size_mib", 0), err, sizeof(err));
-	if (ret == -EINVAL)
+	if (ret == -EINVAL || ret == -EAGAIN)
 		resp_fault(r, 400, UPDATE_ERR "Failed to create memory hotplug device: %s", err);
 	else if (ret)
 		resp_fault(r, 400, UPDATE_ERR NOT_FOUND);

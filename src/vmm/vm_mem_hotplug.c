@@ -37,6 +37,8 @@ int vm_mem_hotplug_set(struct vm *vm, uint32_t requested_mib, char *err, size_t 
 			"Size %llu is invalid: it must be a multiple of block size and less than "
 			"the total size",
 			(unsigned long long)requested_mib << 20);
+	if (ret == -EAGAIN)
+		snprintf(err, errlen, "Device is not active");
 	dev_thread_unlock(&vm->devs);
 	return ret;
 }

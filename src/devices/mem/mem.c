@@ -144,15 +144,15 @@ static uint64_t features(void *dev)
 
 static int activate(void *dev, uint64_t acked)
 {
-	(void)dev;
 	(void)acked;
+	((struct vmem *)dev)->active = true;
 	return 0;
 }
 
 /* A reset leaves the blocks as they are (the driver asks UNPLUG_ALL when it starts). */
 static void reset(void *dev)
 {
-	(void)dev;
+	((struct vmem *)dev)->active = false;
 }
 
 static void queue_notify(void *dev, unsigned q)
@@ -294,6 +294,10 @@ int virtio_mem_set_requested(struct virtio_dev *vd, uint32_t mib)
 	if (size % m->block_size || size > m->region_size)
 		return -EINVAL;
 	virtio_lock(vd);
+	if (!m->active) {
+		virtio_unlock(vd);
+		return -EAGAIN;
+	}
 	m->requested_size = size;
 	/* Room for the guest to plug what is asked (it shrinks only on UNPLUG_ALL). */
 	if (m->usable_size < size)

@@ -22,6 +22,7 @@ struct vmem {
 	uint8_t *host; /* the hotplug area's host mapping (guest_mem's device region) */
 	uint64_t addr; /* guest-physical base of the area */
 	uint64_t region_size, block_size, slot_size;
+	bool active; /* DRIVER_OK seen, no reset since */
 	uint64_t usable_size, plugged_size, requested_size;
 	uint64_t nr_blocks, nr_slots;
 	unsigned long *plugged; /* one bit per block */
