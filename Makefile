@@ -181,7 +181,7 @@ STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/
 # Unit tests: one binary per module, linked with only that module and what it needs.
 # Fake guest RAM on the heap, for the tests that play a guest over guest_mem.
 GUEST_MEM_FIXTURE := tests/unit/guest_mem_fixture.c
-UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid cpu_template kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries working_set vm_persist
+UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid cpu_template kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtio_mem virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries working_set vm_persist
 test_bus_SRCS := src/kvm/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c src/kvm/guest_mem.c src/util/log.c
 test_config_SRCS := src/vmm/config.c src/devices/mem/mem_config.c
@@ -256,6 +256,9 @@ test_virtio_mmio_SRCS := src/devices/virtio/mmio.c src/devices/virtio/mmio_notif
 	tests/unit/virtio_rig.c $(GUEST_MEM_FIXTURE)
 test_virtio_rng_SRCS := $(test_virtio_mmio_SRCS) src/devices/rng/rng.c \
 	src/util/rate_limiter.c
+test_virtio_mem_SRCS := $(test_virtio_mmio_SRCS) src/devices/mem/mem.c \
+	src/devices/mem/mem_config.c src/devices/mem/mem_persist.c src/devices/mem/mem_slots.c \
+	src/devices/balloon/balloon_memory.c src/kvm/vm_fd.c
 MMDS_SRCS := src/devices/mmds/frame.c src/devices/mmds/http.c src/devices/mmds/imds.c \
 	src/devices/mmds/stack.c src/devices/mmds/store.c src/devices/mmds/tcp.c \
 	src/devices/mmds/token.c
@@ -353,7 +356,8 @@ $(BUILD)/tests/unit/test_api_json $(SAN_BUILD)/tests/unit/test_api_json: CMOCKA_
 $(BUILD)/tests/unit/test_api_router $(SAN_BUILD)/tests/unit/test_api_router: \
 	CMOCKA_LIBS += -lcjson -lev -lm
 $(BUILD)/tests/unit/test_virtio_mmio $(SAN_BUILD)/tests/unit/test_virtio_mmio \
-	$(BUILD)/tests/unit/test_virtio_rng $(SAN_BUILD)/tests/unit/test_virtio_rng: \
+	$(BUILD)/tests/unit/test_virtio_rng $(SAN_BUILD)/tests/unit/test_virtio_rng \
+	$(BUILD)/tests/unit/test_virtio_mem $(SAN_BUILD)/tests/unit/test_virtio_mem: \
 	CMOCKA_LIBS += -lev
 $(BUILD)/tests/unit/test_virtio_balloon $(SAN_BUILD)/tests/unit/test_virtio_balloon: \
 	CMOCKA_LIBS += -lev
