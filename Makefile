@@ -474,7 +474,7 @@ FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=un
 FUZZERS := http api_json mmds state_file uffd_json virtq virtio_block balloon vsock \
 	device_config vm_info memory_layout x86_state \
 	vsock_connect kernel_loader virtio_state emulate_decode seccomp_file cpu_template \
-	working_set
+	working_set virtio_mem
 FUZZ_API_WRAP := -Wl,--wrap=log_set_file,--wrap=metrics_open
 fuzz_http_SRCS := $(test_api_router_SRCS) src/api/conn.c src/api/http.c tests/fuzz/api_common.c
 fuzz_http_LIBS := $(FUZZ_API_WRAP) -lcjson -lhttp_parser -lev -lm
@@ -501,6 +501,8 @@ fuzz_virtio_state_SRCS := $(test_virtio_rng_SRCS) src/devices/balloon/balloon.c 
 	src/devices/balloon/balloon_parse.c src/devices/balloon/balloon_persist.c \
 	src/devices/balloon/balloon_queues.c src/devices/balloon/balloon_memory.c
 fuzz_virtio_state_LIBS := -lev -lcmocka
+fuzz_virtio_mem_SRCS := $(test_virtio_mem_SRCS)
+fuzz_virtio_mem_LIBS := -lev -lcmocka
 fuzz_emulate_decode_SRCS := src/arch/x86_64/emulate_decode.c
 fuzz_working_set_SRCS := tools/working_set.c
 fuzz_working_set_FLAGS := -Itools
