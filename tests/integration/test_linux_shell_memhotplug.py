@@ -4,14 +4,17 @@
 - PATCH requested_size_mib up: the guest plugs it, MemTotal grows by that much and GET
   /hotplug/memory shows it plugged; the guest fills more than its boot RAM in tmpfs.
 - PATCH down: the guest unplugs, MemTotal and plugged_size_mib fall, and so does ember's RSS.
-- Plugged again, a file written into the filled guest, snapshot, restore in a new ember:
-  MemTotal, plugged_size_mib and the file's sha256 are kept; and it unplugs again there.
+- Plugged again, a file written into the filled guest, snapshot, restore in a new ember
+  from the memory file, and in another through ember-uffd: MemTotal, plugged_size_mib and
+  the file's sha256 are kept; and each unplugs again there, the file intact.
 
 Needs guest user space (hardware KVM or the KVM sandbox)."""
 import os
 import re
 import tempfile
 import time
+
+import test_uffd
 
 from run import check, secs, test
 from linux_shell import CMDLINE, restore, start_shell
@@ -114,3 +117,17 @@ def linux_inside_memory_hotplug_plugs_unplugs_and_survives_a_restore():
             settle(t, 0, base, "unplug after the restore", exact=False)
             check(t.value("sha256sum /hp/keep", SUM, timeout=60) == want,
                   "/hp/keep changed by the unplug")
+        # The same snapshot through a page-fault handler: the area's pages come from it.
+        with test_uffd.Handler(tmp, mem, "-v") as h, \
+                restore(tmp, "memhp-uffd", state=state, uffd=h.sock, scratch=scratch,
+                        g={"state": state, "mem": mem, "scratch": scratch}) as u:
+            st = status(u)
+            check(st["plugged_size_mib"] == 256 and mem_total_mib(u) == total,
+                  "after a uffd restore: %r, MemTotal %.0f" % (st, mem_total_mib(u)))
+            check(u.value("sha256sum /hp/keep", SUM, timeout=60) == want,
+                  "/hp/keep changed across the uffd restore")
+            u.sh("rm /hp/fill")
+            settle(u, 0, base, "unplug after a uffd restore", exact=False)
+            check(u.value("sha256sum /hp/keep", SUM, timeout=60) == want,
+                  "/hp/keep changed by the unplug (uffd)")
+            check(h.p.poll() is None, "ember-uffd ended while its guest ran")
