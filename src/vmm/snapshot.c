@@ -13,6 +13,7 @@
 #include "ember/clock.h"
 #include "ember/log.h"
 #include "ember/memory_file.h"
+#include "ember/page_scan.h"
 #include "ember/snapshot_file.h"
 #include "ember/snapshot_id.h"
 #include "ember/snapshot_publish.h"
@@ -35,12 +36,16 @@ static int dirty_bitmaps(struct vm *vm, unsigned long **maps, char *err, size_t 
 			snprintf(err, errlen, "dirty log: out of memory");
 			return -ENOMEM;
 		}
-		/* Device memory's KVM slots come and go with the blocks plugged: its pages
-		 * all count as dirty (unplugged ones read as zeros and the writer keeps them
-		 * out of the file's data). */
-		if (i >= vm->mem.nr_ram)
-			memset(maps[i], 0xff, bytes);
-		else
+		/* Device memory's KVM slots come and go with the blocks plugged, so KVM keeps
+		 * no log of it: every page that holds data counts as dirty (a superset of what
+		 * the guest wrote); pages discarded since (unplugged blocks) ember marks itself,
+		 * below. A memory file mapping (a File restore) gets every page. */
+		if (i >= vm->mem.nr_ram) {
+			ret = page_scan_region(&vm->mem, i, maps[i]);
+			if (ret)
+				snprintf(err, errlen, "dirty pages of the hotplug area: %s",
+					strerror(-ret));
+		} else
 			ret = kvm_vm_dirty_log(vm->vm_fd, i, maps[i], err, errlen);
 		if (ret)
 			return ret;
