@@ -10,6 +10,7 @@
 
 #include "ember/byteorder.h"
 #include "ember/guest_mem.h"
+#include "ember/log_ratelimit.h"
 #include "ember/virtio.h"
 #include "mem_internal.h"
 
@@ -38,7 +39,7 @@ static void handle(struct vmem *m, const uint8_t *req, uint8_t *resp)
 	uint16_t type = get_le16(req), nb = get_le16(req + 16);
 	uint64_t addr = get_le64(req + 8), first = 0;
 	uint16_t answer = VIRTIO_MEM_RESP_ERROR;
-	char err[160];
+	char err[160] = "";
 
 	switch (type) {
 	case VIRTIO_MEM_REQ_PLUG:
@@ -85,6 +86,9 @@ static void handle(struct vmem *m, const uint8_t *req, uint8_t *resp)
 	default:
 		break;
 	}
+	/* The host failed, not the guest (KVM refused a slot, a discard failed): say so. */
+	if (answer == VIRTIO_MEM_RESP_ERROR && err[0])
+		log_warn_ratelimited("virtio-mem: %s", err);
 	if (answer == VIRTIO_MEM_RESP_ERROR)
 		m->errors++;
 	if (answer == VIRTIO_MEM_RESP_NACK)
