@@ -62,6 +62,12 @@ __attribute__((warn_unused_result)) int mem_hotplug_config_check(const struct me
  * Firecracker), -ENODEV (not a virtio-mem). Takes the transport lock. */
 __attribute__((warn_unused_result)) int virtio_mem_set_requested(struct virtio_dev *vd,
 	uint32_t mib);
+/* OR into `bitmap` (a bit per 4 KiB page of the whole area, guest_mem_bitmap_bytes long)
+ * the pages KVM logged as written in each slot it holds now (which resets those logs).
+ * Slots it does not hold have only unplugged blocks, whose discards guest_mem_mark_dirty
+ * recorded. -errno with err. Paused VM (snapshot); takes the transport lock. */
+__attribute__((warn_unused_result)) int virtio_mem_dirty_log(struct virtio_dev *vd,
+	unsigned long *bitmap, char *err, size_t errlen);
 /* The device's sizes now. Takes the transport lock. */
 void virtio_mem_status(struct virtio_dev *vd, struct mem_hotplug_status *out);
 

@@ -13,7 +13,6 @@
 #include "ember/clock.h"
 #include "ember/log.h"
 #include "ember/memory_file.h"
-#include "ember/page_scan.h"
 #include "ember/snapshot_file.h"
 #include "ember/snapshot_id.h"
 #include "ember/snapshot_publish.h"
@@ -36,16 +35,12 @@ static int dirty_bitmaps(struct vm *vm, unsigned long **maps, char *err, size_t 
 			snprintf(err, errlen, "dirty log: out of memory");
 			return -ENOMEM;
 		}
-		/* Device memory's KVM slots come and go with the blocks plugged, so KVM keeps
-		 * no log of it: every page that holds data counts as dirty (a superset of what
-		 * the guest wrote); pages discarded since (unplugged blocks) ember marks itself,
-		 * below. A memory file mapping (a File restore) gets every page. */
-		if (i >= vm->mem.nr_ram) {
-			ret = page_scan_region(&vm->mem, i, maps[i]);
-			if (ret)
-				snprintf(err, errlen, "dirty pages of the hotplug area: %s",
-					strerror(-ret));
-		} else
+		/* Device memory (the hotplug area): its device holds its KVM slots, one per
+		 * slot of plugged blocks, and reads their logs; a slot it gave back held only
+		 * unplugged blocks, whose discards ember marked itself (below). */
+		if (i >= vm->mem.nr_ram)
+			ret = vm_mem_hotplug_dirty_log(vm, maps[i], err, errlen);
+		else
 			ret = kvm_vm_dirty_log(vm->vm_fd, i, maps[i], err, errlen);
 		if (ret)
 			return ret;

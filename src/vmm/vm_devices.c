@@ -36,7 +36,8 @@ int vm_build_virtio(struct vm *vm, char *err, size_t errlen)
 		.mem = &vm->mem,
 		.vm_fd = vm->vm_fd,
 		.mmio = &vm->mmio,
-		.mmds = c->mmds };
+		.mmds = c->mmds,
+		.log_dirty = c->track_dirty_pages };
 	unsigned total = c->nr_drives + c->nr_nets + c->vsock.enabled + c->entropy.enabled +
 		c->balloon.enabled + c->mem_hotplug.enabled;
 	int ret = 0;

@@ -43,6 +43,14 @@ int vm_mem_hotplug_set(struct vm *vm, uint32_t requested_mib, char *err, size_t 
 	return ret;
 }
 
+int vm_mem_hotplug_dirty_log(struct vm *vm, unsigned long *bitmap, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < vm->nr_virtio; i++)
+		if (!strcmp(virtio_kind(vm->virtio[i]), "mem"))
+			return virtio_mem_dirty_log(vm->virtio[i], bitmap, err, errlen);
+	return 0;
+}
+
 int vm_mem_hotplug_status(struct vm *vm, struct mem_hotplug_status *out, char *err, size_t errlen)
 {
 	struct virtio_dev *vd;

@@ -173,16 +173,19 @@ BALLOON = {"amount_mib": 0, "deflate_on_oom": False, "stats_polling_interval_s":
 
 
 def start_shell(tmp, name, d, scratch, ro, ns=None, mmds="V2", vcpus=2, mem_mib=256,
-                balloon=None, cache=None, hotplug=None, cmdline=CMDLINE):
+                balloon=None, cache=None, hotplug=None, cmdline=CMDLINE, dirty=False):
     """A Linux booted through the API to its shell prompt: `vcpus` vCPUs, `mem_mib` MiB,
     the scratch and read-only drives (none if `scratch` is None; `cache` maps a drive id
     to its cache_type), vsock, entropy, a balloon (BALLOON unless `balloon` is given);
     with `ns` (a Netns) also eth0 on its tap, MMDS `mmds` on eth0 and the guest at
     GUEST_IP; with `hotplug` (a PUT /hotplug/memory body) a memory hotplug area, and
-    `cmdline` for the boot arguments. Returns the Shell; the caller closes it."""
+    `cmdline` for the boot arguments; `dirty` turns on track_dirty_pages. Returns the Shell; the caller closes it."""
     e = Shell(tmp, name, ns)
     try:
-        e.expect("PUT", "/machine-config", {"vcpu_count": vcpus, "mem_size_mib": mem_mib}, 204)
+        machine = {"vcpu_count": vcpus, "mem_size_mib": mem_mib}
+        if dirty:
+            machine["track_dirty_pages"] = True
+        e.expect("PUT", "/machine-config", machine, 204)
         e.expect("PUT", "/boot-source", {
             "kernel_image_path": os.path.join(d, "vmlinux"),
             "initrd_path": os.path.join(d, "initramfs.cpio.gz"), "boot_args": cmdline}, 204)

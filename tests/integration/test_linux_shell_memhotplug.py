@@ -8,6 +8,9 @@
   from the memory file, and in another through ember-uffd: MemTotal, plugged_size_mib and
   the file's sha256 are kept; and each unplugs again there, the file intact.
 
+- With track_dirty_pages: a full snapshot, a second file, a diff snapshot much smaller
+  than the area, the diff merged onto the full one: a restore has both files.
+
 Needs guest user space (hardware KVM or the KVM sandbox)."""
 import os
 import re
@@ -17,10 +20,11 @@ import time
 import test_uffd
 
 from run import check, secs, test
-from linux_shell import CMDLINE, restore, start_shell
+from linux_shell import CMDLINE, copy, restore, start_shell
 from test_linux import needs_linux_user_space
 from test_linux_shell import rss_mib
 from test_linux_shell_balloon import drives
+from run import ember
 
 HOTPLUG = {"total_size_mib": 512, "block_size_mib": 2, "slot_size_mib": 128}
 # Hot-added memory goes to ZONE_MOVABLE, so that the guest can empty it again to unplug.
@@ -61,6 +65,15 @@ def settle(s, requested, base, what, exact=True):
     print("  %s: requested %d MiB: plugged %d MiB, MemTotal %.0f MiB (boot %.0f)" %
           (what, requested, st["plugged_size_mib"], total, base), flush=True)
     return total, st
+
+
+def restored_keeps(t, total, want, what):
+    """A restored guest has 256 MiB plugged, its MemTotal, and /hp/keep's bytes."""
+    st = status(t)
+    check(st["plugged_size_mib"] == 256 and mem_total_mib(t) == total,
+          "after %s: %r, MemTotal %.0f" % (what, st, mem_total_mib(t)))
+    check(t.value("sha256sum /hp/keep", SUM, timeout=60) == want,
+          "/hp/keep changed across %s" % what)
 
 
 @test
@@ -121,13 +134,49 @@ def linux_inside_memory_hotplug_plugs_unplugs_and_survives_a_restore():
         with test_uffd.Handler(tmp, mem, "-v") as h, \
                 restore(tmp, "memhp-uffd", state=state, uffd=h.sock, scratch=scratch,
                         g={"state": state, "mem": mem, "scratch": scratch}) as u:
-            st = status(u)
-            check(st["plugged_size_mib"] == 256 and mem_total_mib(u) == total,
-                  "after a uffd restore: %r, MemTotal %.0f" % (st, mem_total_mib(u)))
-            check(u.value("sha256sum /hp/keep", SUM, timeout=60) == want,
-                  "/hp/keep changed across the uffd restore")
+            restored_keeps(u, total, want, "a uffd restore")
             u.sh("rm /hp/fill")
             settle(u, 0, base, "unplug after a uffd restore", exact=False)
             check(u.value("sha256sum /hp/keep", SUM, timeout=60) == want,
                   "/hp/keep changed by the unplug (uffd)")
             check(h.p.poll() is None, "ember-uffd ended while its guest ran")
+
+
+KEEP2 = "head -c 8388608 /dev/urandom >/hp/keep2; sha256sum /hp/keep2"
+SUM2 = r"^([0-9a-f]{64})  /hp/keep2$"
+
+
+@test
+def linux_inside_memory_hotplug_diff_snapshot_merged_keeps_plugged_files():
+    d = needs_linux_user_space()
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch, ro = drives(tmp)
+        s = start_shell(tmp, "memhp-diff", d, scratch, ro, hotplug=HOTPLUG, cmdline=BOOT_ARGS,
+                        dirty=True)
+        try:
+            base = mem_total_mib(s)
+            total, _ = settle(s, 256, base, "plug")
+            s.sh(MOUNT)
+            s.sh("dd if=/dev/zero of=/hp/fill bs=1M count=200 2>/dev/null", timeout=120)
+            want = s.value(KEEP, SUM, timeout=90)
+            full_state, full = (os.path.join(tmp, "full." + x) for x in ("state", "mem"))
+            s.snapshot(full_state, full)
+            s.expect("PATCH", "/vm", {"state": "Resumed"}, 204)
+            want2 = s.value(KEEP2, SUM2, timeout=90)
+            state, diff = os.path.join(tmp, "diff.state"), os.path.join(tmp, "diff.mem")
+            s.snapshot(state, diff, "Diff")
+        finally:
+            s.close()
+        full_kib, diff_kib = os.stat(full).st_blocks // 2, os.stat(diff).st_blocks // 2
+        print("  full snapshot %d KiB on disk, the diff after a second file %d KiB" %
+              (full_kib, diff_kib), flush=True)
+        check(diff_kib < full_kib // 2, "diff %d KiB, full %d KiB" % (diff_kib, full_kib))
+        merged = os.path.join(tmp, "merged.mem")
+        copy(full, merged)
+        r = ember("snapshot", "merge", merged, diff)
+        check(r.returncode == 0, "merge: %r" % (r,))
+        with restore(tmp, "memhp-merged", state=state, mem=merged, scratch=scratch,
+                     g={"state": state, "mem": merged, "scratch": scratch}) as t:
+            restored_keeps(t, total, want, "diff + merge")
+            check(t.value("sha256sum /hp/keep2", SUM2, timeout=60) == want2,
+                  "/hp/keep2 (written after the full snapshot) changed across diff + merge")

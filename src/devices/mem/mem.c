@@ -264,6 +264,7 @@ struct virtio_dev *virtio_mem_new(const struct virtio_env *env, uint64_t base, u
 	}
 	m->mem = env->mem;
 	m->vm_fd = env->vm_fd;
+	m->log_dirty = env->log_dirty;
 	m->addr = addr;
 	m->region_size = (uint64_t)cfg->total_mib << 20;
 	m->block_size = (uint64_t)cfg->block_mib << 20;
@@ -309,6 +310,19 @@ int virtio_mem_set_requested(struct virtio_dev *vd, uint32_t mib)
 	virtio_config_changed(vd);
 	virtio_unlock(vd);
 	return 0;
+}
+
+int virtio_mem_dirty_log(struct virtio_dev *vd, unsigned long *bitmap, char *err, size_t errlen)
+{
+	struct vmem *m = virtio_model(vd, &mem_ops);
+	int ret;
+
+	if (!m)
+		return -ENODEV;
+	virtio_lock(vd);
+	ret = mem_slots_dirty_log(m, bitmap, err, errlen);
+	virtio_unlock(vd);
+	return ret;
 }
 
 void virtio_mem_status(struct virtio_dev *vd, struct mem_hotplug_status *out)

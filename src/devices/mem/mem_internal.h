@@ -18,9 +18,10 @@ struct virtio_dev;
 struct vmem {
 	struct virtio_dev *vd;
 	const struct guest_mem *mem;
-	int vm_fd;     /* KVM slots; < 0 in tests: none are registered */
-	uint8_t *host; /* the hotplug area's host mapping (guest_mem's device region) */
-	uint64_t addr; /* guest-physical base of the area */
+	int vm_fd;      /* KVM slots; < 0 in tests: none are registered */
+	bool log_dirty; /* its slots log dirty pages (track_dirty_pages) */
+	uint8_t *host;  /* the hotplug area's host mapping (guest_mem's device region) */
+	uint64_t addr;  /* guest-physical base of the area */
 	uint64_t region_size, block_size, slot_size;
 	bool active; /* DRIVER_OK seen, no reset since */
 	uint64_t usable_size, plugged_size, requested_size;
@@ -39,6 +40,10 @@ int mem_range_state(const struct vmem *m, uint64_t first, uint64_t n);
  * if KVM or the discard refused (the blocks keep whatever state they reached). */
 __attribute__((warn_unused_result)) int mem_set_blocks(struct vmem *m, uint64_t first, uint64_t n,
 	bool plug, char *err, size_t errlen);
+
+/* OR the KVM dirty logs of the slots held now into `bitmap` (the area's, 4 KiB pages). */
+__attribute__((warn_unused_result)) int mem_slots_dirty_log(struct vmem *m, unsigned long *bitmap,
+	char *err, size_t errlen);
 
 /* Persist pair (virtio_dev_ops save / restore). */
 int mem_save(void *dev, struct snap_writer *w);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ember/balloon.h"
@@ -34,7 +35,33 @@ static int slot_set(struct vmem *m, uint64_t s, bool on, char *err, size_t errle
 		return 0;
 	return kvm_vm_set_slot(m->vm_fd, LAYOUT_SLOT_HOTPLUG + (unsigned)s,
 		m->addr + s * m->slot_size, on ? m->slot_size : 0,
-		on ? m->host + s * m->slot_size : NULL, false, err, errlen);
+		on ? m->host + s * m->slot_size : NULL, on && m->log_dirty, err, errlen);
+}
+
+int mem_slots_dirty_log(struct vmem *m, unsigned long *bitmap, char *err, size_t errlen)
+{
+	/* A slot's pages are a whole number of longs of the area's bitmap (128 MiB and up). */
+	uint64_t longs = m->slot_size / 4096 / BITS;
+	unsigned long *log;
+	int ret = 0;
+
+	if (m->vm_fd < 0 || !m->log_dirty)
+		return 0;
+	log = malloc(longs * sizeof(*log));
+	if (!log) {
+		snprintf(err, errlen, "memory hotplug: out of memory for the dirty log");
+		return -ENOMEM;
+	}
+	for (uint64_t s = 0; !ret && s < m->nr_slots; s++) {
+		if (!m->slot_plugged[s])
+			continue;
+		ret = kvm_vm_dirty_log(m->vm_fd, LAYOUT_SLOT_HOTPLUG + (unsigned)s, log, err,
+			errlen);
+		for (uint64_t k = 0; !ret && k < longs; k++)
+			bitmap[s * longs + k] |= log[k];
+	}
+	free(log);
+	return ret;
 }
 
 int mem_set_blocks(struct vmem *m, uint64_t first, uint64_t n, bool plug, char *err, size_t errlen)
