@@ -68,6 +68,10 @@ EMBER_SRCS := \
 	src/devices/block/block_worker.c \
 	src/devices/block/block_file.c \
 	src/devices/rng/rng.c \
+	src/devices/mem/mem.c \
+	src/devices/mem/mem_config.c \
+	src/devices/mem/mem_persist.c \
+	src/devices/mem/mem_slots.c \
 	src/devices/balloon/balloon.c \
 	src/devices/balloon/balloon_parse.c \
 	src/devices/balloon/balloon_persist.c \
@@ -115,6 +119,7 @@ EMBER_SRCS := \
 	src/vmm/vm_recipe.c \
 	src/vmm/vm_shell.c \
 	src/vmm/vm_devices.c \
+	src/vmm/vm_mem_hotplug.c \
 	src/vmm/vm_inspect.c \
 	src/vmm/vm_metrics.c \
 	src/security/seccomp.c \
@@ -160,6 +165,7 @@ EMBER_SRCS := \
 	src/api/json_syntax.c \
 	src/api/route_actions.c \
 	src/api/route_balloon.c \
+	src/api/route_hotplug.c \
 	src/api/route_entropy.c \
 	src/api/route_logger.c \
 	src/api/route_mmds.c \
@@ -183,10 +189,10 @@ STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/
 # Unit tests: one binary per module, linked with only that module and what it needs.
 # Fake guest RAM on the heap, for the tests that play a guest over guest_mem.
 GUEST_MEM_FIXTURE := tests/unit/guest_mem_fixture.c
-UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid cpu_template kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets virtio_pmem emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries working_set vm_persist
+UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid cpu_template kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets virtio_pmem virtio_mem emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries working_set vm_persist
 test_bus_SRCS := src/kvm/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c src/kvm/guest_mem.c src/util/log.c
-test_config_SRCS := src/vmm/config.c src/devices/pmem/pmem_file.c
+test_config_SRCS := src/vmm/config.c src/devices/pmem/pmem_file.c src/devices/mem/mem_config.c
 test_cpuid_SRCS := src/arch/x86_64/cpuid.c
 test_cpu_template_SRCS := src/arch/x86_64/cpu_template.c src/arch/x86_64/cpu_template_json.c \
 	src/arch/x86_64/cpuid.c
@@ -203,6 +209,7 @@ test_snapshot_id_SRCS := src/snapshot/snapshot_id.c $(STATE_FILE_SRCS)
 # id, and the x86_64 state parser, all without KVM.
 SNAPSHOT_CHECK_SRCS := src/vmm/snapshot_check.c src/vmm/snapshot_sections.c \
 	src/vmm/snapshot_config.c src/vmm/config.c src/devices/pmem/pmem_file.c src/kvm/guest_mem.c \
+	src/devices/mem/mem_config.c \
 	src/snapshot/snapshot_id.c src/snapshot/memory_file.c src/snapshot/page_scan.c \
 	src/snapshot/publish.c \
 	src/arch/x86_64/state_parse.c src/arch/x86_64/state_items.c src/arch/x86_64/cpuid.c \
@@ -237,7 +244,8 @@ test_api_router_SRCS := src/api/api.c src/api/config_file.c src/api/json.c src/a
 	src/arch/x86_64/cpuid.c \
 	src/vmm/vm_metrics.c \
 	src/vmm/config.c src/util/rate_limiter.c src/devices/balloon/balloon_parse.c \
-	src/kvm/guest_mem.c src/devices/mmds/store.c tests/unit/fake_vm.c
+	src/kvm/guest_mem.c src/devices/mmds/store.c tests/unit/fake_vm.c \
+	src/api/route_hotplug.c src/devices/mem/mem_config.c
 test_virtio_block_SRCS := src/devices/block/block.c src/devices/block/block_req.c \
 	src/devices/block/block_persist.c src/devices/block/block_update.c \
 	src/devices/block/block_worker.c \
@@ -262,6 +270,9 @@ test_virtio_pmem_SRCS := $(test_virtio_mmio_SRCS) src/devices/pmem/pmem.c \
 	src/devices/pmem/pmem_file.c src/devices/pmem/pmem_flush.c \
 	src/devices/pmem/pmem_persist.c src/devices/pmem/pmem_req.c src/kvm/vm_fd.c \
 	src/util/rate_limiter.c tests/unit/fake_seccomp.c
+test_virtio_mem_SRCS := $(test_virtio_mmio_SRCS) src/devices/mem/mem.c \
+	src/devices/mem/mem_config.c src/devices/mem/mem_persist.c src/devices/mem/mem_slots.c \
+	src/devices/balloon/balloon_memory.c src/kvm/vm_fd.c
 MMDS_SRCS := src/devices/mmds/frame.c src/devices/mmds/http.c src/devices/mmds/imds.c \
 	src/devices/mmds/stack.c src/devices/mmds/store.c src/devices/mmds/tcp.c \
 	src/devices/mmds/token.c
@@ -360,7 +371,8 @@ $(BUILD)/tests/unit/test_api_router $(SAN_BUILD)/tests/unit/test_api_router: \
 	CMOCKA_LIBS += -lcjson -lev -lm
 $(BUILD)/tests/unit/test_virtio_mmio $(SAN_BUILD)/tests/unit/test_virtio_mmio \
 	$(BUILD)/tests/unit/test_virtio_rng $(SAN_BUILD)/tests/unit/test_virtio_rng \
-	$(BUILD)/tests/unit/test_virtio_pmem $(SAN_BUILD)/tests/unit/test_virtio_pmem: \
+	$(BUILD)/tests/unit/test_virtio_pmem $(SAN_BUILD)/tests/unit/test_virtio_pmem \
+	$(BUILD)/tests/unit/test_virtio_mem $(SAN_BUILD)/tests/unit/test_virtio_mem: \
 	CMOCKA_LIBS += -lev
 $(BUILD)/tests/unit/test_virtio_balloon $(SAN_BUILD)/tests/unit/test_virtio_balloon: \
 	CMOCKA_LIBS += -lev
@@ -477,7 +489,7 @@ FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=un
 FUZZERS := http api_json mmds state_file uffd_json virtq virtio_block balloon vsock \
 	device_config vm_info memory_layout x86_state \
 	vsock_connect kernel_loader virtio_state emulate_decode seccomp_file cpu_template \
-	working_set net_rx
+	working_set net_rx virtio_mem
 FUZZ_API_WRAP := -Wl,--wrap=log_set_file,--wrap=metrics_open
 fuzz_http_SRCS := $(test_api_router_SRCS) src/api/conn.c src/api/http.c tests/fuzz/api_common.c
 fuzz_http_LIBS := $(FUZZ_API_WRAP) -lcjson -lhttp_parser -lev -lm
@@ -506,6 +518,8 @@ fuzz_virtio_state_SRCS := $(test_virtio_rng_SRCS) src/devices/balloon/balloon.c 
 	src/devices/balloon/balloon_parse.c src/devices/balloon/balloon_persist.c \
 	src/devices/balloon/balloon_queues.c src/devices/balloon/balloon_memory.c
 fuzz_virtio_state_LIBS := -lev -lcmocka
+fuzz_virtio_mem_SRCS := $(test_virtio_mem_SRCS)
+fuzz_virtio_mem_LIBS := -lev -lcmocka
 fuzz_emulate_decode_SRCS := src/arch/x86_64/emulate_decode.c
 fuzz_working_set_SRCS := tools/working_set.c
 fuzz_working_set_FLAGS := -Itools

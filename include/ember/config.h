@@ -15,6 +15,7 @@ struct mmds;
 #include "ember/net.h"
 #include "ember/pmem.h"
 #include "ember/rate_limiter.h"
+#include "ember/virtio_mem.h"
 #include "ember/vsock.h"
 
 #define VM_MAX_VCPUS 32
@@ -68,6 +69,7 @@ struct vm_config {
 	/* pmem devices, after the others, in this order: the guest's /dev/pmem0, 1, ... */
 	struct pmem_config pmem[VM_MAX_PMEM];
 	unsigned nr_pmem;
+	struct mem_hotplug_config mem_hotplug; /* built last, after the balloon */
 	enum device_discovery device_discovery;
 	/* CPU model: two threads per core in CPUID (vcpus 1 or even), a static template by
 	 * number (enum cpu_static_template, 0 = none) and a custom template (owned, or NULL). */

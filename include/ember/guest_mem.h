@@ -7,7 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GUEST_MEM_MAX_REGIONS 2
+/* RAM takes at most two regions (below and above the MMIO gap); device memory that is
+ * guest memory all the same (virtio-mem's hotplug area) comes after them. */
+#define GUEST_MEM_MAX_REGIONS 3
 
 enum guest_mem_backing {
 	GUEST_MEM_ANON,     /* private anonymous memory (default) */
@@ -32,6 +34,8 @@ struct guest_mem {
 	 * guest CPU's writes, so diff snapshots OR these in. */
 	_Atomic unsigned long *dirty[GUEST_MEM_MAX_REGIONS];
 	unsigned nr_regions;
+	unsigned nr_ram; /* regions [0, nr_ram) are RAM (e820, KVM slot i); the rest is device
+			  * memory whose device owns its KVM slots (guest_mem_add_device) */
 	enum guest_mem_backing backing;
 	uint64_t total;       /* sum of region sizes */
 	uint64_t page_size;   /* 4096, or 2 MiB for hugetlb */
@@ -54,6 +58,14 @@ __attribute__((warn_unused_result)) int guest_mem_map(struct guest_mem *gm, uint
 __attribute__((warn_unused_result)) int guest_mem_map_at(struct guest_mem *gm, uint64_t size,
 	enum guest_mem_backing backing, const char *path, void *const at[GUEST_MEM_MAX_REGIONS],
 	char *err, size_t errlen);
+
+/* Append `size` bytes of device memory at guest-physical `gpa` (above RAM) as the next
+ * region, backed as RAM is and placed after it in the memory file / memfd (file_offset =
+ * total so far; total grows): snapshots, dirty tracking, restores and guest_mem_ptr
+ * cover it as they cover RAM. KVM slots and the e820 map are its device's business. With
+ * GUEST_MEM_FILE the file (the one guest_mem_map opened) must hold it. -errno with err. */
+__attribute__((warn_unused_result)) int guest_mem_add_device(struct guest_mem *gm, uint64_t gpa,
+	uint64_t size, char *err, size_t errlen);
 
 /* The memory can no longer be trusted (the page-fault handler serving it went away,
  * and its unserved pages will read as zeros once its faults are woken): from now on

@@ -158,6 +158,7 @@ struct virtio_env {
 	int vm_fd;         /* for KVM_IOEVENTFD / KVM_IRQFD */
 	struct bus *mmio;  /* the transport registers its window here */
 	struct mmds *mmds; /* net: the store MMDS answers from (not owned), or NULL */
+	bool log_dirty;    /* memory slots a device gives KVM log dirty pages (virtio-mem) */
 };
 
 /* Create a virtio-mmio device at `base` (LAYOUT_VIRTIO_MMIO_SIZE window) raising `gsi`,

@@ -18,6 +18,7 @@ struct rate_limit;
 struct virtio_dev;
 struct virtio_env;
 struct vsock_config;
+struct mem_hotplug_config;
 
 /* ---- entropy (virtio-rng) ---- */
 
@@ -71,5 +72,14 @@ struct virtio_dev *virtio_balloon_new(const struct virtio_env *env, uint64_t bas
  * region's size: virtio_pmem_info. "pmem 'p0': Error backing file size is 0". */
 struct virtio_dev *virtio_pmem_new(const struct virtio_env *env, uint64_t base, uint32_t gsi,
 	const struct pmem_config *cfg, uint64_t gpa, unsigned slot, char *err, size_t errlen);
+
+/* ---- memory hotplug (virtio-mem; run-time calls in ember/virtio_mem.h) ---- */
+
+/* The hotplug area of `cfg` (checked again here) at guest-physical `addr`, which must be
+ * guest memory already (guest_mem_add_device on env->mem, the same size): all of it
+ * unplugged, requested size 0; KVM slots on env->vm_fd as blocks get plugged.
+ * "memory hotplug: Block size must be a power of 2". */
+struct virtio_dev *virtio_mem_new(const struct virtio_env *env, uint64_t base, uint32_t gsi,
+	const struct mem_hotplug_config *cfg, uint64_t addr, char *err, size_t errlen);
 
 #endif

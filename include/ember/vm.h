@@ -149,6 +149,17 @@ __attribute__((warn_unused_result)) int vm_console_attach(struct vm *vm, uint8_t
 /* End an attachment without calling `detached`; no-op when not attached. */
 void vm_console_detach(struct vm *vm);
 
+/* The memory hotplug area (virtio-mem): ask the guest for `requested_mib` MiB plugged
+ * (-EINVAL: not a multiple of the block size or more than the total, with Firecracker's
+ * "Size N is invalid: ..."; -EAGAIN: "Device is not active", the guest's driver has not
+ * started it), or read the sizes now. -ENODEV without the device or a live
+ * VM; the message says which. Control thread. */
+struct mem_hotplug_status;
+__attribute__((warn_unused_result)) int vm_mem_hotplug_set(struct vm *vm, uint32_t requested_mib,
+	char *err, size_t errlen);
+__attribute__((warn_unused_result)) int vm_mem_hotplug_status(struct vm *vm,
+	struct mem_hotplug_status *out, char *err, size_t errlen);
+
 /* The balloon device: set its target (MiB the guest should give back) and read its
  * statistics. -ENODEV without a balloon; the message says why. Control thread. */
 struct balloon_stats;

@@ -22,7 +22,7 @@ __attribute__((warn_unused_result)) int kvm_vm_set_slot(int vm_fd, unsigned slot
  * the guest when `read_only` (its writes become MMIO exits); size 0 removes the slot. */
 __attribute__((warn_unused_result)) int kvm_vm_set_device_slot(int vm_fd, unsigned slot,
 	uint64_t gpa, uint64_t size, void *host, bool read_only, char *err, size_t errlen);
-/* One slot per region of `mem`, slot i for region i. */
+/* One slot per RAM region of `mem`, slot i for region i (device memory: its device's). */
 __attribute__((warn_unused_result)) int kvm_vm_set_slots(int vm_fd, const struct guest_mem *mem,
 	bool log_dirty, char *err, size_t errlen);
 /* Fetch, and so reset, the dirty log of `slot` into `bitmap` (a bit per 4 KiB page of the

@@ -36,6 +36,7 @@ local schema = {
   vsock = "table",
   entropy = "table",
   balloon = "table",
+  memory_hotplug = "table",
   mmds = "table",
   device_discovery = "string",
   smt = "boolean",

@@ -30,6 +30,8 @@ M.help_text = {
     { "send_keys(s)", "the same as send(s)" },
     { "console()", "attach this terminal to the serial console until Ctrl-]; true | nil, msg" },
     { "console_since([pos])", "console text from stream offset pos on, and the new offset" },
+    { "hotplug_memory(mib)", "ask the guest to plug mib MiB of its hotplug area (memory_hotplug)" },
+    { "hotplug_memory_status()", "the hotplug area: total, block, slot, plugged and requested MiB" },
     { "balloon(mib)", "ask the guest's balloon to hold mib MiB (given back to the host)" },
     { "balloon_stats()", "balloon target, actual and the guest's latest memory statistics" },
     { "balloon_hinting(op [, ack=true])",

@@ -53,6 +53,7 @@ static const struct section {
 	{ "entropy", api_put_entropy, false, NULL },
 	{ "pmem", api_put_pmem, true, "id" },
 	{ "serial", api_put_serial, false, NULL },
+	{ "memory-hotplug", api_put_hotplug_memory, false, NULL },
 };
 
 static char *read_file(const char *path, char *err, size_t errlen, size_t *len)
@@ -115,13 +116,6 @@ static int apply_all(struct api *api, const char *file, const cJSON *cfg, char *
 {
 	const cJSON *v;
 
-	if (json_get(cfg, "memory-hotplug")) {
-		snprintf(err, errlen,
-			"%s: memory-hotplug: memory hotplug is not supported by this "
-			"ember yet",
-			file);
-		return -EINVAL;
-	}
 	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
 		const struct section *s = &sections[i];
 		const cJSON *e;

@@ -113,6 +113,7 @@ api_handler_fn api_put_vsock, api_put_entropy, api_put_serial;
 api_handler_fn api_get_balloon, api_put_balloon, api_patch_balloon;
 api_handler_fn api_get_balloon_stats, api_patch_balloon_stats;
 api_handler_fn api_get_balloon_hinting, api_patch_balloon_hinting;
+api_handler_fn api_get_hotplug_memory, api_put_hotplug_memory, api_patch_hotplug_memory;
 api_handler_fn api_put_logger, api_put_metrics;
 api_handler_fn api_get_mmds, api_put_mmds, api_patch_mmds, api_put_mmds_config;
 
@@ -153,6 +154,7 @@ cJSON *api_nets_json(const struct vm_config *c);
 cJSON *api_vsock_json(const struct vm_config *c);
 cJSON *api_entropy_json(const struct vm_config *c);
 cJSON *api_balloon_json(const struct balloon_config *b);
+cJSON *api_hotplug_memory_json(const struct mem_hotplug_config *h);
 /* Firecracker's MmdsConfig for the interfaces of `c` that answer MMDS; null if none. */
 cJSON *api_mmds_config_json(const struct vm_config *c);
 /* Free what api_put_drive stored for drive i (its partuuid); route_drives.c. */

@@ -366,6 +366,6 @@ void api_get_vm_config(struct api *api, const struct api_call *call, struct api_
 	cJSON_AddItemToObject(o, "vsock", api_vsock_json(c));
 	cJSON_AddItemToObject(o, "entropy", api_entropy_json(c));
 	cJSON_AddItemToObject(o, "pmem", api_pmem_json(c));
-	cJSON_AddNullToObject(o, "memory-hotplug");
+	cJSON_AddItemToObject(o, "memory-hotplug", api_hotplug_memory_json(&c->mem_hotplug));
 	resp_json(r, o);
 }

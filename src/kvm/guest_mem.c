@@ -77,6 +77,32 @@ static int open_backing(enum guest_mem_backing backing, const char *path, uint64
 	return -EINVAL;
 }
 
+/* Map region `r` (gpa, size, file_offset set) with gm's backing, over `at` if given. */
+static int map_region(struct guest_mem *gm, struct guest_mem_region *r, void *at, char *err,
+	size_t errlen)
+{
+	enum guest_mem_backing backing = gm->backing;
+	bool anon = backing == GUEST_MEM_ANON || backing == GUEST_MEM_ANON_THP;
+	int flags = anon                    ? MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE
+		: backing == GUEST_MEM_FILE ? MAP_PRIVATE | MAP_NORESERVE
+					    : MAP_SHARED;
+	void *p = mmap(at, r->size, PROT_READ | PROT_WRITE, flags | (at ? MAP_FIXED : 0), gm->fd,
+		gm->fd < 0 ? 0 : (off_t)r->file_offset);
+
+	if (p == MAP_FAILED) {
+		int ret = -errno;
+		snprintf(err, errlen, "memory: cannot map %llu MiB: %s",
+			(unsigned long long)(r->size >> 20), strerror(errno));
+		return ret;
+	}
+	r->host = p;
+	/* Transparent huge pages do not help a lazily touched, snapshotted guest and blow up
+	 * diff snapshots: off unless asked for (a long-running guest's TLB). */
+	if (anon)
+		madvise(p, r->size, backing == GUEST_MEM_ANON ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
+	return 0;
+}
+
 int guest_mem_map(struct guest_mem *gm, uint64_t size, enum guest_mem_backing backing,
 	const char *path, char *err, size_t errlen)
 {
@@ -104,28 +130,49 @@ int guest_mem_map_at(struct guest_mem *gm, uint64_t size, enum guest_mem_backing
 	gm->page_size = page;
 	gm->total = size;
 	gm->nr_regions = guest_mem_layout(size, gm->regions);
+	gm->nr_ram = gm->nr_regions;
 	for (unsigned i = 0; i < gm->nr_regions; i++) {
-		struct guest_mem_region *r = &gm->regions[i];
-		bool anon = backing == GUEST_MEM_ANON || backing == GUEST_MEM_ANON_THP;
-		int flags = anon                    ? MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE
-			: backing == GUEST_MEM_FILE ? MAP_PRIVATE | MAP_NORESERVE
-						    : MAP_SHARED;
-		void *p = mmap(at ? at[i] : NULL, r->size, PROT_READ | PROT_WRITE,
-			flags | (at ? MAP_FIXED : 0), fd, fd < 0 ? 0 : (off_t)r->file_offset);
-		if (p == MAP_FAILED) {
-			ret = -errno;
-			snprintf(err, errlen, "memory: cannot map %llu MiB: %s",
-				(unsigned long long)(r->size >> 20), strerror(errno));
+		ret = map_region(gm, &gm->regions[i], at ? at[i] : NULL, err, errlen);
+		if (ret) {
 			guest_mem_unmap(gm);
 			return ret;
 		}
-		r->host = p;
-		/* Transparent huge pages do not help a lazily touched, snapshotted guest and
-		 * blow up diff snapshots: off unless asked for (a long-running guest's TLB). */
-		if (anon)
-			madvise(p, r->size,
-				backing == GUEST_MEM_ANON ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
 	}
+	return 0;
+}
+
+int guest_mem_add_device(struct guest_mem *gm, uint64_t gpa, uint64_t size, char *err,
+	size_t errlen)
+{
+	struct guest_mem_region *r = &gm->regions[gm->nr_regions];
+	struct stat st;
+	int ret;
+
+	if (gm->nr_regions >= GUEST_MEM_MAX_REGIONS || size == 0 || size % gm->page_size ||
+		gpa % gm->page_size) {
+		snprintf(err, errlen, "memory: cannot add %llu bytes of device memory at 0x%llx",
+			(unsigned long long)size, (unsigned long long)gpa);
+		return -EINVAL;
+	}
+	if ((gm->backing == GUEST_MEM_MEMFD || gm->backing == GUEST_MEM_HUGETLB) &&
+		ftruncate(gm->fd, (off_t)(gm->total + size)) < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "memory: cannot grow the memfd to %llu bytes: %s",
+			(unsigned long long)(gm->total + size), strerror(errno));
+		return ret;
+	}
+	if (gm->backing == GUEST_MEM_FILE &&
+		(fstat(gm->fd, &st) < 0 || (uint64_t)st.st_size < gm->total + size)) {
+		snprintf(err, errlen, "memory file: %llu bytes, need %llu with the device memory",
+			(unsigned long long)st.st_size, (unsigned long long)(gm->total + size));
+		return -EINVAL;
+	}
+	*r = (struct guest_mem_region){ .gpa = gpa, .size = size, .file_offset = gm->total };
+	ret = map_region(gm, r, NULL, err, errlen);
+	if (ret)
+		return ret;
+	gm->nr_regions++;
+	gm->total += size;
 	return 0;
 }
 
@@ -257,7 +304,7 @@ uint64_t guest_mem_low_end(const struct guest_mem *gm)
 uint64_t guest_mem_device_base(const struct guest_mem *gm)
 {
 	uint64_t end = LAYOUT_MMIO_GAP_END;
-	for (unsigned i = 0; i < gm->nr_regions; i++) {
+	for (unsigned i = 0; i < gm->nr_ram; i++) {
 		uint64_t top = gm->regions[i].gpa + gm->regions[i].size;
 		if (top > end)
 			end = top;

@@ -249,6 +249,9 @@ static void read_singletons(lua_State *L, int t, struct vm_config *cfg)
 	static const char *const entropy_keys[] = { "rate_limit", NULL };
 	static const char *const balloon_keys[] = { "amount_mib", "deflate_on_oom",
 		"stats_polling_interval_s", "free_page_hinting", "free_page_reporting", NULL };
+	static const char *const hotplug_keys[] = { "total_mib", "block_mib", "slot_mib", NULL };
+	struct mem_hotplug_config *h = &cfg->mem_hotplug;
+	char why[160];
 
 	if (field(L, t, "vm", "vsock", LUA_TTABLE) != LUA_TNIL) {
 		lvm_only_keys(L, -1, "vsock", vsock_keys);
@@ -275,6 +278,21 @@ static void read_singletons(lua_State *L, int t, struct vm_config *cfg)
 		cfg->balloon.free_page_hinting = opt_bool(L, -1, "balloon", "free_page_hinting");
 		cfg->balloon.free_page_reporting = opt_bool(L, -1, "balloon",
 			"free_page_reporting");
+	}
+	lua_pop(L, 1);
+	/* memory_hotplug = { total_mib = 1024, block_mib = 2, slot_mib = 128 }: as PUT
+	 * /hotplug/memory (block and slot default to Firecracker's 2 and 128). */
+	if (field(L, t, "vm", "memory_hotplug", LUA_TTABLE) != LUA_TNIL) {
+		lvm_only_keys(L, -1, "memory_hotplug", hotplug_keys);
+		h->enabled = true;
+		h->total_mib = (uint32_t)opt_uint(L, -1, "memory_hotplug", "total_mib", 0,
+			UINT32_MAX);
+		h->block_mib = (uint32_t)opt_uint(L, -1, "memory_hotplug", "block_mib",
+			MEM_HOTPLUG_DEFAULT_BLOCK_MIB, UINT32_MAX);
+		h->slot_mib = (uint32_t)opt_uint(L, -1, "memory_hotplug", "slot_mib",
+			MEM_HOTPLUG_DEFAULT_SLOT_MIB, UINT32_MAX);
+		if (mem_hotplug_config_check(h, why, sizeof(why)))
+			config_error(L, "memory_hotplug: %s", why);
 	}
 	lua_pop(L, 1);
 }

@@ -10,6 +10,36 @@
 #include "ember/vm.h"
 #include "internal.h"
 
+/* vm:hotplug_memory(mib): ask the guest to plug `mib` MiB of its hotplug area. */
+static int m_hotplug_memory(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	lua_Integer mib = luaL_checkinteger(L, 2);
+	char err[256];
+
+	luaL_argcheck(L, mib >= 0 && mib <= UINT32_MAX, 2, "MiB out of range");
+	return push_result(L, vm_mem_hotplug_set(v->vm, (uint32_t)mib, err, sizeof(err)), err);
+}
+
+/* vm:hotplug_memory_status() -> { total_mib, block_mib, slot_mib, plugged_mib,
+ * requested_mib } */
+static int m_hotplug_memory_status(lua_State *L)
+{
+	struct lvm *v = lvm_check(L, 1);
+	struct mem_hotplug_status st;
+	char err[256];
+
+	if (vm_mem_hotplug_status(v->vm, &st, err, sizeof(err)))
+		return push_fail(L, err);
+	lua_createtable(L, 0, 5);
+	set_integer(L, "total_mib", st.total_mib);
+	set_integer(L, "block_mib", st.block_mib);
+	set_integer(L, "slot_mib", st.slot_mib);
+	set_integer(L, "plugged_mib", st.plugged_mib);
+	set_integer(L, "requested_mib", st.requested_mib);
+	return 1;
+}
+
 /* vm:balloon(mib): ask the guest to give `mib` MiB back. */
 static int m_balloon(lua_State *L)
 {
@@ -156,6 +186,8 @@ static int m_update_pmem(lua_State *L)
 
 static const luaL_Reg methods[] = {
 	{ "balloon", m_balloon },
+	{ "hotplug_memory", m_hotplug_memory },
+	{ "hotplug_memory_status", m_hotplug_memory_status },
 	{ "balloon_stats", m_balloon_stats },
 	{ "balloon_hinting", m_balloon_hinting },
 	{ "update_drive", m_update_drive },

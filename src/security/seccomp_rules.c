@@ -116,6 +116,9 @@ static const struct seccomp_rule device_rules[] = {
 	ALLOW(getrandom, "devices: entropy device, MMDS session tokens"),
 	ALLOW(fallocate, "devices: balloon pages of a memfd given back (punch hole)"),
 	IOCTL(TUNSETOFFLOAD, "devices: net: the tap told the offloads the driver accepted"),
+	IOCTL(KVM_SET_USER_MEMORY_REGION,
+		"devices: virtio-mem gives KVM a hotplug slot when a block in it is plugged, "
+		"takes it back when the last one is unplugged"),
 	ALLOW(gettid, "logging"),
 	ALLOW(getpid, "logging"),
 };

@@ -41,6 +41,7 @@ static const char *const endpoint_names[METRICS_ENDPOINTS] = {
 	[METRICS_EP_SNAPSHOT_CREATE] = "snapshot_create",
 	[METRICS_EP_SNAPSHOT_LOAD] = "snapshot_load",
 	[METRICS_EP_PMEM] = "pmem",
+	[METRICS_EP_HOTPLUG_MEMORY] = "hotplug_memory",
 	[METRICS_EP_OTHER] = "other",
 };
 
@@ -48,12 +49,13 @@ static const char *const endpoint_names[METRICS_ENDPOINTS] = {
 /* Which endpoints each method has, so a line lists only counters that can move. */
 static const uint32_t method_endpoints[METRICS_METHODS] = {
 	[METRICS_GET] = EP(INSTANCE_INFO) | EP(VERSION) | EP(MACHINE_CFG) | EP(BALLOON) | EP(MMDS) |
-		EP(VM_CONFIG) | EP(OTHER),
+		EP(VM_CONFIG) | EP(HOTPLUG_MEMORY) | EP(OTHER),
 	[METRICS_PUT] = EP(MACHINE_CFG) | EP(BOOT_SOURCE) | EP(CPU_CFG) | EP(DRIVE) | EP(NETWORK) |
 		EP(VSOCK) | EP(ENTROPY) | EP(BALLOON) | EP(LOGGER) | EP(METRICS) | EP(MMDS) |
-		EP(ACTIONS) | EP(SNAPSHOT_CREATE) | EP(SNAPSHOT_LOAD) | EP(PMEM) | EP(OTHER),
+		EP(ACTIONS) | EP(SNAPSHOT_CREATE) | EP(SNAPSHOT_LOAD) | EP(PMEM) |
+		EP(HOTPLUG_MEMORY) | EP(OTHER),
 	[METRICS_PATCH] = EP(MACHINE_CFG) | EP(DRIVE) | EP(NETWORK) | EP(BALLOON) | EP(MMDS) |
-		EP(VM_STATE) | EP(PMEM) | EP(OTHER),
+		EP(VM_STATE) | EP(PMEM) | EP(HOTPLUG_MEMORY) | EP(OTHER),
 	[METRICS_DELETE] = EP(DRIVE) | EP(NETWORK) | EP(OTHER),
 };
 #undef EP

@@ -265,6 +265,7 @@ static int check_pmem(const struct vm_config *cfg, unsigned drive_roots, char *e
 static int check_devices(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	unsigned roots = 0;
+	char why[160];
 	int ret = vm_config_check_names(cfg, err, errlen);
 
 	for (unsigned i = 0; !ret && i < cfg->nr_drives; i++) {
@@ -286,6 +287,11 @@ static int check_devices(const struct vm_config *cfg, char *err, size_t errlen)
 	ret = check_pmem(cfg, roots, err, errlen);
 	if (ret)
 		return ret;
+	if (cfg->mem_hotplug.enabled &&
+		mem_hotplug_config_check(&cfg->mem_hotplug, why, sizeof(why))) {
+		snprintf(err, errlen, "memory_hotplug: %s", why);
+		return -EINVAL;
+	}
 	if (cfg->balloon.enabled && cfg->balloon.amount_mib > cfg->mem_mib) {
 		snprintf(err, errlen, "balloon: amount_mib %u is more than the vm's %llu MiB",
 			cfg->balloon.amount_mib, (unsigned long long)cfg->mem_mib);

@@ -35,7 +35,13 @@ static int dirty_bitmaps(struct vm *vm, unsigned long **maps, char *err, size_t 
 			snprintf(err, errlen, "dirty log: out of memory");
 			return -ENOMEM;
 		}
-		ret = kvm_vm_dirty_log(vm->vm_fd, i, maps[i], err, errlen);
+		/* Device memory (the hotplug area): its device holds its KVM slots, one per
+		 * slot of plugged blocks, and reads their logs; a slot it gave back held only
+		 * unplugged blocks, whose discards ember marked itself (below). */
+		if (i >= vm->mem.nr_ram)
+			ret = vm_mem_hotplug_dirty_log(vm, maps[i], err, errlen);
+		else
+			ret = kvm_vm_dirty_log(vm->vm_fd, i, maps[i], err, errlen);
 		if (ret)
 			return ret;
 		/* Pages ember's devices wrote: KVM's log does not see them. */

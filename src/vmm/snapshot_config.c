@@ -82,6 +82,8 @@ static int get_pmem(struct snap_cursor *cur, struct vm_config *c)
 /* Version 2 (issue 15): a drive's flags carry cache_type Writeback (bit 2), the balloon
  * a sixth word, free_page_hinting. Version 1 is still read: no hinting, and its drives
  * offered FLUSH, so they come back as Writeback. */
+/* Version 3: the pmem list (put_pmem), then the memory hotplug area (enabled, total,
+ * block, slot MiB), at the end. */
 #define DEVICE_CONFIG_VERSION 3
 #define DRIVE_READ_ONLY 1u
 #define DRIVE_ROOT 2u
@@ -141,6 +143,11 @@ int snapshot_save_devices(const struct vm_config *c, struct snap_writer *w)
 			6 * sizeof(uint32_t));
 	if (!ret)
 		ret = put_pmem(w, c);
+	if (!ret)
+		ret = snap_put(w,
+			&(uint32_t[4]){ c->mem_hotplug.enabled, c->mem_hotplug.total_mib,
+				c->mem_hotplug.block_mib, c->mem_hotplug.slot_mib },
+			4 * sizeof(uint32_t));
 	return ret ? ret : snap_section_end(w);
 }
 
@@ -211,6 +218,19 @@ int snapshot_load_devices(const struct snap_reader *r, struct vm_config *c, char
 		.free_page_hinting = b[5] != 0 };
 	if (get_pmem(&cur, c))
 		goto bad;
+	if (cur.version >= 3) {
+		if (snap_get(&cur, b, 4 * sizeof(b[0])))
+			goto bad;
+		c->mem_hotplug = (struct mem_hotplug_config){ .enabled = b[0] != 0,
+			.total_mib = b[1],
+			.block_mib = b[2],
+			.slot_mib = b[3] };
+		if (c->mem_hotplug.enabled &&
+			mem_hotplug_config_check(&c->mem_hotplug, why, sizeof(why))) {
+			snprintf(err, errlen, "state file: memory hotplug: %s", why);
+			return -EINVAL;
+		}
+	}
 	/* A NULL or duplicate id would reach strcmp in the overrides and the device builders:
 	 * the names are checked here, before the configuration is used at all. */
 	ret = vm_config_check_names(c, why, sizeof(why));

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ember/snapshot_file.h"
 
@@ -111,10 +112,19 @@ int snapshot_check_memory_layout(const struct snap_reader *r, uint64_t mem_mib, 
 		snprintf(err, errlen, "state file: no memory regions");
 		return -EINVAL;
 	}
-	if (count != n) {
+	/* One more region is the hotplug area (virtio-mem): device memory after RAM, at
+	 * the device base, after RAM in the file; its size is the device configuration's. */
+	if (count != n && count != n + 1) {
 		snprintf(err, errlen, "state file: %u memory regions, a %llu MiB machine has %u",
 			count, (unsigned long long)mem_mib, n);
 		return -EINVAL;
+	}
+	if (count == n + 1) {
+		struct guest_mem ram = { .nr_regions = n, .nr_ram = n };
+
+		memcpy(ram.regions, want, sizeof(ram.regions));
+		want[n] = (struct guest_mem_region){ .gpa = guest_mem_device_base(&ram),
+			.file_offset = mem_mib << 20 };
 	}
 	for (unsigned i = 0; i < count; i++) {
 		uint64_t gpa = 0, size = 0, off = 0;
@@ -128,6 +138,10 @@ int snapshot_check_memory_layout(const struct snap_reader *r, uint64_t mem_mib, 
 			snprintf(err, errlen, "state file: no DRAM region at address 0");
 			return -EINVAL;
 		}
+		/* The area's size: whole slots, within ember's cap. */
+		if (i == n && size && size % ((uint64_t)MEM_HOTPLUG_DEFAULT_SLOT_MIB << 20) == 0 &&
+			size <= (uint64_t)MEM_HOTPLUG_MAX_TOTAL_MIB << 20)
+			want[n].size = size;
 		if (!plugged) {
 			snprintf(err, errlen, "state file: memory region %u is not plugged", i);
 			return -EINVAL;

@@ -115,6 +115,16 @@ int vm_step_kvm(struct vm *vm, struct vm_birth *b, char *err, size_t errlen)
 	return kvm_vm_open(&vm->kvm_fd, &vm->vm_fd, err, errlen);
 }
 
+int vm_map_device_memory(struct vm *vm, char *err, size_t errlen)
+{
+	const struct mem_hotplug_config *h = &vm->cfg.mem_hotplug;
+
+	if (!h->enabled)
+		return 0;
+	return guest_mem_add_device(&vm->mem, guest_mem_device_base(&vm->mem),
+		(uint64_t)h->total_mib << 20, err, errlen);
+}
+
 int vm_step_slots(struct vm *vm, char *err, size_t errlen)
 {
 	if (vm->cfg.track_dirty_pages && guest_mem_track_dirty(&vm->mem)) {

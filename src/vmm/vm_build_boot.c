@@ -18,6 +18,8 @@ int vm_step_memory_boot(struct vm *vm, struct vm_birth *b, char *err, size_t err
 	vm->mem_zero_backed = true; /* untouched pages are zeros: a full snapshot skips them */
 	ret = guest_mem_map(&vm->mem, vm->cfg.mem_mib << 20, vm->cfg.mem_backing, NULL, err,
 		errlen);
+	if (!ret)
+		ret = vm_map_device_memory(vm, err, errlen);
 	return ret ? ret : vm_step_slots(vm, err, errlen);
 }
 

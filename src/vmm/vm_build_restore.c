@@ -28,6 +28,8 @@ static int map_from_handler(struct vm *vm, const struct restore_params *p, char 
 		err, errlen);
 
 	if (!ret)
+		ret = vm_map_device_memory(vm, err, errlen);
+	if (!ret)
 		ret = uffd_backend_attach(&vm->mem, p->backend_path, &vm->uffd, &vm->uffd_sock, err,
 			errlen);
 	if (ret)
@@ -40,7 +42,7 @@ static int map_from_handler(struct vm *vm, const struct restore_params *p, char 
 
 int vm_step_kvm_or_shell(struct vm *vm, struct vm_birth *b, char *err, size_t errlen)
 {
-	b->warm = b->p->backend == MEM_BACKEND_FILE &&
+	b->warm = b->p->backend == MEM_BACKEND_FILE && !vm->cfg.mem_hotplug.enabled &&
 		vm_shell_fits(vm->cfg.mem_mib << 20, vm->cfg.track_dirty_pages);
 	return b->warm ? vm_shell_take(vm, b->p->backend_path, err, errlen)
 		       : vm_step_kvm(vm, b, err, errlen);
@@ -57,6 +59,8 @@ int vm_step_memory_restore(struct vm *vm, struct vm_birth *b, char *err, size_t 
 	ret = p->backend == MEM_BACKEND_FILE ? guest_mem_map(&vm->mem, vm->cfg.mem_mib << 20,
 						       GUEST_MEM_FILE, p->backend_path, err, errlen)
 					     : map_from_handler(vm, p, err, errlen);
+	if (!ret && p->backend == MEM_BACKEND_FILE)
+		ret = vm_map_device_memory(vm, err, errlen);
 
 	return ret ? ret : vm_step_slots(vm, err, errlen);
 }

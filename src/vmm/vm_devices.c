@@ -29,11 +29,16 @@ static int add(struct vm *vm, struct virtio_dev *vd)
 	return 0;
 }
 
-/* Where pmem devices start: after virtio-mem's hotplug area (none yet) at the device
- * memory base (layout.h). */
+/* Where pmem devices start: at the device memory base, or after virtio-mem's hotplug
+ * area there, at the next LAYOUT_DEVICE_MEM_ALIGN boundary (layout.h). */
 static uint64_t pmem_base(const struct vm *vm)
 {
-	return guest_mem_device_base(&vm->mem);
+	uint64_t base = guest_mem_device_base(&vm->mem);
+	uint64_t area = (uint64_t)vm->cfg.mem_hotplug.total_mib << 20;
+
+	if (!vm->cfg.mem_hotplug.enabled)
+		return base;
+	return base + ((area + LAYOUT_DEVICE_MEM_ALIGN - 1) & ~(LAYOUT_DEVICE_MEM_ALIGN - 1));
 }
 
 /* The `i`-th pmem device, right after the previous one's region, in its own slot. */
@@ -64,9 +69,10 @@ int vm_build_virtio(struct vm *vm, char *err, size_t errlen)
 		.mem = &vm->mem,
 		.vm_fd = vm->vm_fd,
 		.mmio = &vm->mmio,
-		.mmds = c->mmds };
+		.mmds = c->mmds,
+		.log_dirty = c->track_dirty_pages };
 	unsigned total = c->nr_drives + c->nr_nets + c->vsock.enabled + c->entropy.enabled +
-		c->balloon.enabled + c->nr_pmem;
+		c->balloon.enabled + c->nr_pmem + c->mem_hotplug.enabled;
 	int ret = 0;
 
 	if (total > VM_MAX_VIRTIO || total > ACPI_MAX_VIRTIO) {
@@ -91,6 +97,10 @@ int vm_build_virtio(struct vm *vm, char *err, size_t errlen)
 			virtio_balloon_new(&env, NEXT_BASE, NEXT_GSI, &c->balloon, err, errlen));
 	for (unsigned i = 0; !ret && i < c->nr_pmem; i++)
 		ret = add_pmem(vm, &env, NEXT_BASE, NEXT_GSI, i, err, errlen);
+	if (!ret && c->mem_hotplug.enabled)
+		ret = add(vm,
+			virtio_mem_new(&env, NEXT_BASE, NEXT_GSI, &c->mem_hotplug,
+				guest_mem_device_base(&vm->mem), err, errlen));
 #undef NEXT_BASE
 #undef NEXT_GSI
 	return ret;

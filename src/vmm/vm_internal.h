@@ -162,6 +162,14 @@ __attribute__((warn_unused_result)) int vm_step_threads(struct vm *vm, struct vm
 /* Give KVM a slot per region of vm->mem (mapped), with dirty logging (and ember's own
  * dirty bitmaps) when cfg.track_dirty_pages: part of either memory step. */
 __attribute__((warn_unused_result)) int vm_step_slots(struct vm *vm, char *err, size_t errlen);
+/* The hotplug area's dirty pages (virtio_mem_dirty_log) OR-ed into `bitmap`; 0 without
+ * the device. Paused VM, device lock held (snapshot). */
+__attribute__((warn_unused_result)) int vm_mem_hotplug_dirty_log(struct vm *vm,
+	unsigned long *bitmap, char *err, size_t errlen);
+/* Right after RAM is mapped (boot, restore from a file or a handler): the hotplug area, if
+ * the configuration has one, as guest memory's device region at guest_mem_device_base. */
+__attribute__((warn_unused_result)) int vm_map_device_memory(struct vm *vm, char *err,
+	size_t errlen);
 void vm_teardown(struct vm *vm);
 
 /* ---- the steps only a boot takes (vm_build_boot.c) ---- */

@@ -41,6 +41,7 @@ OWNERS = {
     "api": "src/api",
     "arch": "src/arch",
     "balloon": "src/devices",
+    "virtio_mem": "src/devices",
     "block": "src/devices",
     "pmem": "src/devices",
     "bus": "src/kvm",

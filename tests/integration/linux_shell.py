@@ -173,18 +173,22 @@ BALLOON = {"amount_mib": 0, "deflate_on_oom": False, "stats_polling_interval_s":
 
 
 def start_shell(tmp, name, d, scratch, ro, ns=None, mmds="V2", vcpus=2, mem_mib=256,
-                balloon=None, cache=None):
+                balloon=None, cache=None, hotplug=None, cmdline=CMDLINE, dirty=False):
     """A Linux booted through the API to its shell prompt: `vcpus` vCPUs, `mem_mib` MiB,
     the scratch and read-only drives (none if `scratch` is None; `cache` maps a drive id
     to its cache_type), vsock, entropy, a balloon (BALLOON unless `balloon` is given);
     with `ns` (a Netns) also eth0 on its tap, MMDS `mmds` on eth0 and the guest at
-    GUEST_IP. Returns the Shell; the caller closes it."""
+    GUEST_IP; with `hotplug` (a PUT /hotplug/memory body) a memory hotplug area, and
+    `cmdline` for the boot arguments; `dirty` turns on track_dirty_pages. Returns the Shell; the caller closes it."""
     e = Shell(tmp, name, ns)
     try:
-        e.expect("PUT", "/machine-config", {"vcpu_count": vcpus, "mem_size_mib": mem_mib}, 204)
+        machine = {"vcpu_count": vcpus, "mem_size_mib": mem_mib}
+        if dirty:
+            machine["track_dirty_pages"] = True
+        e.expect("PUT", "/machine-config", machine, 204)
         e.expect("PUT", "/boot-source", {
             "kernel_image_path": os.path.join(d, "vmlinux"),
-            "initrd_path": os.path.join(d, "initramfs.cpio.gz"), "boot_args": CMDLINE}, 204)
+            "initrd_path": os.path.join(d, "initramfs.cpio.gz"), "boot_args": cmdline}, 204)
         drives = (("scratch", scratch, False), ("ro", ro, True)) if scratch else ()
         for drive_id, path, read_only in drives:
             body = {"drive_id": drive_id, "path_on_host": path, "is_root_device": False,
@@ -197,6 +201,8 @@ def start_shell(tmp, name, d, scratch, ro, ns=None, mmds="V2", vcpus=2, mem_mib=
         e.expect("PUT", "/entropy", {}, 204)
         # Without deflate_on_oom the guest takes ballooned pages out of MemTotal.
         e.expect("PUT", "/balloon", balloon or BALLOON, 204)
+        if hotplug:
+            e.expect("PUT", "/hotplug/memory", hotplug, 204)
         if ns:
             e.expect("PUT", "/network-interfaces/eth0", {
                 "iface_id": "eth0", "host_dev_name": ns.tap, "guest_mac": GUEST_MAC,

@@ -148,6 +148,12 @@ BAD_DEFINITIONS = [
     ('vsock = { guest_cid = 2, uds_path = "/tmp/v.sock" }',
      r"vsock: guest_cid must be 3 or more"),
     ("balloon = { amount_mib = 999999 }", r"balloon: amount_mib 999999 is more than"),
+    ("memory_hotplug = { total_mib = 1024, block_mib = 3 }",
+     r"memory_hotplug: Block size must be a power of 2$"),
+    ("memory_hotplug = { total_mib = 200 }",
+     r"memory_hotplug: Total size must be a multiple of slot size \(128 MiB\)$"),
+    ("memory_hotplug = { total_mib = 1024, slot = 128 }",
+     r"memory_hotplug: unknown key 'slot'$"),
     ("entropy = { rate_limit = { bandwidth = { size = 10 } } }",
      r"entropy\.rate_limit\.bandwidth: refill_time \(ms\) must be more than 0"),
     ('entropy = { rate_limit = { bandwidth = { size = "x", refill_time = 1 } } }',
@@ -349,6 +355,8 @@ import test_linux_shell_net_offloads  # noqa: E402,F401 (offloads and MMDS on th
 import test_linux_shell_machine  # noqa: E402,F401 (fresh boots: vCPUs and memory)
 import test_linux_repl  # noqa: E402,F401 (the REPL beside a restored Linux shell)
 import test_linux_shell_balloon  # noqa: E402,F401 (fresh boots: hinting, reporting, cache)
+import test_linux_shell_memhotplug  # noqa: E402,F401 (virtio-mem: plug, unplug, restore)
+import test_fc_hotplug_memory  # noqa: E402,F401 (/hotplug/memory: Firecracker's answers)
 import test_linux_cpu  # noqa: E402,F401 (Linux sees smt and a CPU template: guest user space)
 import test_linux_boots  # noqa: E402,F401 (Linux booted again and again: hardware KVM)
 import test_linux_stock  # noqa: E402,F401 (only with EMBER_STOCK_LINUX=1: tens of minutes)

@@ -14,7 +14,8 @@
 
 struct vm {
 	struct vm_config cfg;
-	struct balloon_config balloon; /* the live balloon: target and interval as set */
+	struct balloon_config balloon;  /* the live balloon: target and interval as set */
+	uint32_t hotplug_requested_mib; /* the live hotplug area's requested size */
 	enum vm_state state;
 	enum vm_exit_reason reason;
 	const struct vm_observer *obs;
@@ -221,6 +222,46 @@ struct vm *vm_restore(const struct restore_params *p, struct ev_loop *loop, char
 }
 
 /* ---- the balloon: a guest that follows the target at once ---- */
+
+/* The hotplug area as the device answers (vm_mem_hotplug.c): its sizes, the driver up
+ * unless fake_vm.hotplug_driver_down. */
+int vm_mem_hotplug_set(struct vm *vm, uint32_t requested_mib, char *err, size_t errlen)
+{
+	const struct mem_hotplug_config *h = &vm->cfg.mem_hotplug;
+
+	if ((vm->state != VM_RUNNING && vm->state != VM_PAUSED) || !h->enabled) {
+		snprintf(err, errlen, "memory hotplug: the vm has no hotplug area");
+		return -ENODEV;
+	}
+	if (requested_mib % h->block_mib || requested_mib > h->total_mib) {
+		snprintf(err, errlen,
+			"Size %llu is invalid: it must be a multiple of block size "
+			"and less than the total size",
+			(unsigned long long)requested_mib << 20);
+		return -EINVAL;
+	}
+	if (fake_vm.hotplug_driver_down) {
+		snprintf(err, errlen, "Device is not active");
+		return -EAGAIN;
+	}
+	vm->hotplug_requested_mib = requested_mib;
+	return 0;
+}
+
+int vm_mem_hotplug_status(struct vm *vm, struct mem_hotplug_status *out, char *err, size_t errlen)
+{
+	const struct mem_hotplug_config *h = &vm->cfg.mem_hotplug;
+
+	if ((vm->state != VM_RUNNING && vm->state != VM_PAUSED) || !h->enabled) {
+		snprintf(err, errlen, "memory hotplug: the vm has no hotplug area");
+		return -ENODEV;
+	}
+	*out = (struct mem_hotplug_status){ .total_mib = h->total_mib,
+		.block_mib = h->block_mib,
+		.slot_mib = h->slot_mib,
+		.requested_mib = vm->hotplug_requested_mib };
+	return 0;
+}
 
 static int balloon_of(struct vm *vm, char *err, size_t errlen)
 {

@@ -27,6 +27,8 @@ struct fake_vm_control {
 	/* Balloon hinting: the driver is not up (start/stop answer -EAGAIN); the state. */
 	bool hint_driver_down;
 	struct balloon_hinting hint;
+	/* Memory hotplug: the guest's driver has not started the device (-EAGAIN). */
+	bool hotplug_driver_down;
 };
 
 extern struct fake_vm_control fake_vm;

@@ -889,6 +889,55 @@ static void test_api_router_balloon(void **state)
 		"error: balloon: the vm is exited" });
 }
 
+/* /hotplug/memory: PUT before boot with Firecracker's defaults and checks, GET and PATCH
+ * after it, its texts for each refusal (the device's answers come from the fake VM). */
+static void test_api_router_hotplug_memory(void **state)
+{
+	static const struct call t[] = {
+		{ "GET", "/hotplug/memory", NULL, 400, "not supported before starting" },
+		{ "PATCH", "/hotplug/memory", "{\"requested_size_mib\": 2}", 400,
+			"not supported before starting" },
+		{ "PUT", "/hotplug/memory", "{}", 400, "missing field `total_size_mib`" },
+		{ "PUT", "/hotplug/memory", "{\"total_size_mib\": 1024, \"slot_size_mib\": -1}",
+			400, "expected u32" },
+		{ "PUT", "/hotplug/memory", "{\"total_size_mib\": 1024, \"block_size_mib\": 3}",
+			400,
+			"{\"fault_message\":\"Memory hotplug config error: Block size must be a "
+			"power of 2\"}" },
+		{ "PUT", "/hotplug/memory", "{\"total_size_mib\": 100}", 400,
+			"Memory hotplug config error: Total size must not be lower than slot size "
+			"(128 MiB)" },
+		{ "GET", "/vm/config", NULL, 200, "\"memory-hotplug\":null" },
+		{ "PUT", "/hotplug/memory", "{\"total_size_mib\": 512}", 204, NULL },
+		{ "GET", "/vm/config", NULL, 200,
+			"\"memory-hotplug\":{\"total_size_mib\":512,\"block_size_mib\":2,"
+			"\"slot_size_mib\":128}" },
+		BOOT_CALLS,
+		{ "PUT", "/hotplug/memory", "{\"total_size_mib\": 512}", 400,
+			"not supported after starting" },
+		{ "PATCH", "/hotplug/memory", "{\"requested_size_mib\": 3}", 400,
+			"{\"fault_message\":\"Memory hotplug update error: Failed to create memory "
+			"hotplug device: Size 3145728 is invalid: it must be a multiple of block size "
+			"and less than the total size\"}" },
+		{ "PATCH", "/hotplug/memory", "{\"requested_size_mib\": 64, \"x\": 1}", 400,
+			"unknown field `x`" },
+		{ "PATCH", "/hotplug/memory", "{\"requested_size_mib\": 64}", 204, NULL },
+		{ "GET", "/hotplug/memory", NULL, 200,
+			"{\"total_size_mib\":512,\"block_size_mib\":2,\"slot_size_mib\":128,"
+			"\"plugged_size_mib\":0,\"requested_size_mib\":64}" },
+	};
+
+	(void)state;
+	RUN(t);
+	fake_vm.hotplug_driver_down = true;
+	expect(&(struct call){ "PATCH", "/hotplug/memory", "{\"requested_size_mib\": 8}", 400,
+		"Memory hotplug update error: Failed to create memory hotplug device: Device is "
+		"not active" });
+	fake_vm_exit(api_vm(api), VM_EXIT_POWEROFF);
+	expect(&(struct call){ "GET", "/hotplug/memory", NULL, 400,
+		"Internal VMM error: Failed perform action on device: Device not found" });
+}
+
 /* Free page hinting, Firecracker's routes: start's body optional (acknowledge_on_stop
  * true unless it says otherwise), stop's ignored, status with guest_cmd null until the
  * guest sends one; its texts before boot, for an unknown last segment, for a driver not
@@ -1545,6 +1594,7 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_vsock_and_entropy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_balloon, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_api_router_hotplug_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_balloon_hinting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_api_router_hinting_without_a_balloon, setup,
 			teardown),

@@ -335,11 +335,28 @@ static void test_snapshot_check_refuses_a_memory_layout_of_another_machine(void 
 	c.vm.mem.regions[0].gpa = 1 << 20;
 	assert_refused(&c, "no DRAM region at address 0");
 	craft_init(&c);
+	c.vm.mem.nr_regions = 3;
+	c.vm.mem.regions[1] = (struct guest_mem_region){ .gpa = 4ULL << 30,
+		.size = 128 << 20,
+		.file_offset = (uint64_t)MEM_MIB << 20 };
+	c.vm.mem.regions[2] = (struct guest_mem_region){ .gpa = 5ULL << 30,
+		.size = 128 << 20,
+		.file_offset = (uint64_t)(MEM_MIB + 128) << 20 };
+	assert_refused(&c, "3 memory regions, a 64 MiB machine has 1");
+	/* One more region is a hotplug area: at the device base, after RAM in the file,
+	 * whole 128 MiB slots; anything else is refused. */
+	craft_init(&c);
 	c.vm.mem.nr_regions = 2;
 	c.vm.mem.regions[1] = (struct guest_mem_region){ .gpa = 4ULL << 30,
 		.size = 1 << 20,
 		.file_offset = (uint64_t)MEM_MIB << 20 };
-	assert_refused(&c, "2 memory regions, a 64 MiB machine has 1");
+	assert_refused(&c, "memory region 1 (0x100000000, 1048576 bytes) is not one slot");
+	c.vm.mem.regions[1].size = 128 << 20;
+	c.vm.mem.regions[1].gpa = 6ULL << 30;
+	assert_refused(&c, "memory region 1 (0x180000000, 134217728 bytes) is not one slot");
+	c.vm.mem.regions[1].gpa = 4ULL << 30;
+	c.vm.mem.regions[1].file_offset = 0;
+	assert_refused(&c, "memory region 1 (0x100000000, 134217728 bytes) is not one slot");
 }
 
 static void test_snapshot_check_refuses_huge_pages_it_cannot_map(void **state)
