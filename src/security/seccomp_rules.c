@@ -113,6 +113,9 @@ static const struct seccomp_rule device_rules[] = {
 	ALLOW(fcntl, "devices: non-blocking flags of accepted sockets"),
 	ALLOW(getrandom, "devices: entropy device, MMDS session tokens"),
 	ALLOW(fallocate, "devices: balloon pages of a memfd given back (punch hole)"),
+	ALLOW(io_uring_enter,
+		"devices: io_engine Async drives submit to and wait on their "
+		"io_uring (set up and registered on the control thread)"),
 	ALLOW(gettid, "logging"),
 	ALLOW(getpid, "logging"),
 };
