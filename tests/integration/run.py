@@ -349,6 +349,7 @@ import test_linux_shell_net  # noqa: E402,F401 (its net golden, vsock: Linux's o
 import test_linux_shell_machine  # noqa: E402,F401 (fresh boots: vCPUs and memory)
 import test_linux_repl  # noqa: E402,F401 (the REPL beside a restored Linux shell)
 import test_linux_shell_balloon  # noqa: E402,F401 (fresh boots: hinting, reporting, cache)
+import test_linux_shell_block  # noqa: E402,F401 (fresh boot: io_engine Async, restored)
 import test_linux_cpu  # noqa: E402,F401 (Linux sees smt and a CPU template: guest user space)
 import test_linux_boots  # noqa: E402,F401 (Linux booted again and again: hardware KVM)
 import test_linux_stock  # noqa: E402,F401 (only with EMBER_STOCK_LINUX=1: tens of minutes)
