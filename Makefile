@@ -22,6 +22,9 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(CFLAGS) -MMD -MP \
 # ships no static cJSON; it and glibc stay shared.
 STATIC_LIBS := -llua5.4 -lev -lseccomp -lhttp_parser -lreadline -ltinfo -luring
 LDLIBS = -Wl,-Bstatic $(STATIC_LIBS) -Wl,-Bdynamic -lcjson -lpthread -lm -ldl
+# Tests link liburing statically too: Debian's liburing.so.2 (2.3) does not export
+# io_uring_register_restrictions and io_uring_enable_rings, which block_uring.c calls.
+URING_LIB := -Wl,-Bstatic -luring -Wl,-Bdynamic
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 EMBER_SRCS := \
@@ -233,7 +236,7 @@ test_api_router_SRCS := src/api/api.c src/api/config_file.c src/api/json.c src/a
 	src/vmm/config.c src/util/rate_limiter.c src/devices/balloon/balloon_parse.c \
 	src/kvm/guest_mem.c src/devices/mmds/store.c tests/unit/fake_vm.c
 test_api_router_SRCS += src/devices/block/block_uring_probe.c
-test_api_router_LIBS := -luring
+test_api_router_LIBS := $(URING_LIB)
 test_virtio_block_SRCS := src/devices/block/block.c src/devices/block/block_req.c \
 	src/devices/block/block_persist.c src/devices/block/block_update.c \
 	src/devices/block/block_worker.c src/devices/block/block_uring.c \
@@ -242,7 +245,7 @@ test_virtio_block_SRCS := src/devices/block/block.c src/devices/block/block_req.
 	src/kvm/guest_mem.c src/util/log.c src/util/log_ratelimit.c $(STATE_FILE_SRCS) \
 	tests/unit/fake_block_env.c $(GUEST_MEM_FIXTURE)
 test_virtio_block_SRCS += tests/unit/fake_seccomp.c
-test_virtio_block_LIBS := -luring
+test_virtio_block_LIBS := $(URING_LIB)
 test_virtio_balloon_SRCS := src/devices/balloon/balloon.c src/devices/balloon/balloon_parse.c \
 	src/devices/balloon/balloon_persist.c src/devices/balloon/balloon_queues.c \
 	src/devices/balloon/balloon_memory.c \
@@ -473,9 +476,9 @@ FUZZERS := http api_json mmds state_file uffd_json virtq virtio_block balloon vs
 	working_set
 FUZZ_API_WRAP := -Wl,--wrap=log_set_file,--wrap=metrics_open
 fuzz_http_SRCS := $(test_api_router_SRCS) src/api/conn.c src/api/http.c tests/fuzz/api_common.c
-fuzz_http_LIBS := $(FUZZ_API_WRAP) -lcjson -lhttp_parser -lev -lm -luring
+fuzz_http_LIBS := $(FUZZ_API_WRAP) -lcjson -lhttp_parser -lev -lm $(URING_LIB)
 fuzz_api_json_SRCS := $(test_api_router_SRCS) tests/fuzz/api_common.c
-fuzz_api_json_LIBS := $(FUZZ_API_WRAP) -lcjson -lev -lm -luring
+fuzz_api_json_LIBS := $(FUZZ_API_WRAP) -lcjson -lev -lm $(URING_LIB)
 fuzz_mmds_SRCS := $(MMDS_SRCS)
 fuzz_mmds_LIBS := -lcjson -lhttp_parser
 fuzz_state_file_SRCS := $(STATE_FILE_SRCS) src/snapshot/snapshot_id.c

@@ -239,6 +239,20 @@ static const struct blk_engine_ops uring_ops = {
 	.free = uring_free,
 };
 
+/* Only the operations prep() submits; then the ring starts. */
+static int restrict_ring(struct io_uring *ring)
+{
+	struct io_uring_restriction r[] = {
+		{ .opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_READV },
+		{ .opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_WRITEV },
+		{ .opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_FSYNC },
+		{ .opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED, .sqe_flags = 0 },
+	};
+	int ret = io_uring_register_restrictions(ring, r, sizeof(r) / sizeof(r[0]));
+
+	return ret ? ret : io_uring_enable_rings(ring);
+}
+
 struct blk_engine *blk_uring_new(struct block_backend *be, struct ev_loop *loop,
 	blk_engine_done_fn done, void *opaque, char *err, size_t errlen)
 {
@@ -260,7 +274,10 @@ struct blk_engine *blk_uring_new(struct block_backend *be, struct ev_loop *loop,
 	u->done_fn = done;
 	u->opaque = opaque;
 	u->done_tail = &u->done;
-	ret = io_uring_queue_init(RING_ENTRIES, &u->ring, 0);
+	/* Disabled until restricted: the device thread may io_uring_enter, so the ring it
+	 * gets takes readv, writev and fsync only, without flags (no openat, no linked or
+	 * fixed-file tricks), however its submissions were made. */
+	ret = io_uring_queue_init(RING_ENTRIES, &u->ring, IORING_SETUP_R_DISABLED);
 	if (ret) {
 		say(err, errlen, "Error calling io_uring_setup", ret);
 		goto err_free;
@@ -273,6 +290,11 @@ struct blk_engine *blk_uring_new(struct block_backend *be, struct ev_loop *loop,
 	ret = io_uring_register_eventfd(&u->ring, u->efd);
 	if (ret) {
 		say(err, errlen, "Could not register eventfd", ret);
+		goto err_close_efd;
+	}
+	ret = restrict_ring(&u->ring);
+	if (ret) {
+		say(err, errlen, "Could not register restrictions", ret);
 		goto err_close_efd;
 	}
 	ev_io_init(&u->watch, on_event, u->efd, EV_READ);
