@@ -118,6 +118,15 @@ static void uring_commit(struct blk_engine *e)
 	 * hands them over. */
 }
 
+/* Queue the request's next step, or fail it if it cannot be queued. */
+static void go_on(struct blk_uring *u, struct blk_io *io)
+{
+	int ret = prep(u, io);
+
+	if (ret)
+		put_done(u, io, ret);
+}
+
 /* A completion: the request is done, or it goes on (rest of a short transfer, then the
  * fsync of a write-through write). */
 static void on_cqe(struct blk_uring *u, struct blk_io *io, int res)
@@ -125,6 +134,10 @@ static void on_cqe(struct blk_uring *u, struct blk_io *io, int res)
 	uint64_t want = io->req.len - io->moved;
 
 	u->in_flight--;
+	if (res == -EAGAIN || res == -EINTR) {
+		go_on(u, io); /* the same step again */
+		return;
+	}
 	if (res < 0) {
 		put_done(u, io, res);
 		return;
@@ -136,16 +149,12 @@ static void on_cqe(struct blk_uring *u, struct blk_io *io, int res)
 		}
 		if ((uint64_t)res < want) {
 			advance(io, (uint64_t)res);
-			res = prep(u, io);
-			if (res)
-				put_done(u, io, res);
+			go_on(u, io);
 			return;
 		}
 		if (io->req.type == VIRTIO_BLK_T_OUT && io->write_through) {
 			io->syncing = true;
-			res = prep(u, io);
-			if (res)
-				put_done(u, io, res);
+			go_on(u, io);
 			return;
 		}
 	}
