@@ -7,7 +7,8 @@ V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 
 DEB_PACKAGES := build-essential pkg-config liblua5.4-dev libev-dev libseccomp-dev \
-	libcjson-dev libcmocka-dev libhttp-parser-dev libreadline-dev python3 acpica-tools
+	libcjson-dev libcmocka-dev libhttp-parser-dev libreadline-dev python3 acpica-tools \
+	liburing-dev
 PKG_LIBS := lua5.4 libseccomp libcjson
 
 WARN := -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes -Wshadow -Wvla \
@@ -15,12 +16,15 @@ WARN := -Wall -Wextra -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes -Wshad
 CFLAGS ?= -O2 -g
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(CFLAGS) -MMD -MP \
 	$(shell pkg-config --cflags $(PKG_LIBS) 2>/dev/null)
-# Lua, libev, libseccomp, http-parser and readline (with its terminfo) are linked statically:
-# each shared object costs every ember process (a restore is one) its mapping, relocation
+# Lua, libev, libseccomp, http-parser, readline (with its terminfo) and liburing are linked
+# statically: each shared object costs every ember process (a restore is one) its mapping, relocation
 # and symbol lookups at start and its own resident pages (README, Benchmarks). Debian
 # ships no static cJSON; it and glibc stay shared.
-STATIC_LIBS := -llua5.4 -lev -lseccomp -lhttp_parser -lreadline -ltinfo
+STATIC_LIBS := -llua5.4 -lev -lseccomp -lhttp_parser -lreadline -ltinfo -luring
 LDLIBS = -Wl,-Bstatic $(STATIC_LIBS) -Wl,-Bdynamic -lcjson -lpthread -lm -ldl
+# Tests link liburing statically too: Debian's liburing.so.2 (2.3) does not export
+# io_uring_register_restrictions and io_uring_enable_rings, which block_uring.c calls.
+URING_LIB := -Wl,-Bstatic -luring -Wl,-Bdynamic
 SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 EMBER_SRCS := \
@@ -66,6 +70,8 @@ EMBER_SRCS := \
 	src/devices/block/block_req.c \
 	src/devices/block/block_update.c \
 	src/devices/block/block_worker.c \
+	src/devices/block/block_uring.c \
+	src/devices/block/block_uring_probe.c \
 	src/devices/block/block_file.c \
 	src/devices/rng/rng.c \
 	src/devices/mem/mem.c \
@@ -246,13 +252,17 @@ test_api_router_SRCS := src/api/api.c src/api/config_file.c src/api/json.c src/a
 	src/vmm/config.c src/util/rate_limiter.c src/devices/balloon/balloon_parse.c \
 	src/kvm/guest_mem.c src/devices/mmds/store.c tests/unit/fake_vm.c \
 	src/api/route_hotplug.c src/devices/mem/mem_config.c
+test_api_router_SRCS += src/devices/block/block_uring_probe.c
+test_api_router_LIBS := $(URING_LIB)
 test_virtio_block_SRCS := src/devices/block/block.c src/devices/block/block_req.c \
 	src/devices/block/block_persist.c src/devices/block/block_update.c \
-	src/devices/block/block_worker.c \
+	src/devices/block/block_worker.c src/devices/block/block_uring.c \
+	src/devices/block/block_uring_probe.c \
 	src/devices/virtio/queue.c src/devices/block/block_file.c src/util/rate_limiter.c \
 	src/kvm/guest_mem.c src/util/log.c src/util/log_ratelimit.c $(STATE_FILE_SRCS) \
 	tests/unit/fake_block_env.c $(GUEST_MEM_FIXTURE)
 test_virtio_block_SRCS += tests/unit/fake_seccomp.c
+test_virtio_block_LIBS := $(URING_LIB)
 test_virtio_balloon_SRCS := src/devices/balloon/balloon.c src/devices/balloon/balloon_parse.c \
 	src/devices/balloon/balloon_persist.c src/devices/balloon/balloon_queues.c \
 	src/devices/balloon/balloon_memory.c \
@@ -350,7 +360,7 @@ endef
 define unit_test # $(1) = build dir, $(2) = module, $(3) = extra flags
 $(1)/tests/unit/test_$(2): $(1)/tests/unit/test_$(2).c.o $(patsubst %,$(1)/%.o,$(test_$(2)_SRCS))
 	@echo "  LD      $$@"
-	$$(Q)$$(CC) $(3) -o $$@ $$^ $$(CMOCKA_LIBS) -lpthread
+	$$(Q)$$(CC) $(3) -o $$@ $$^ $$(CMOCKA_LIBS) $$(test_$(2)_LIBS) -lpthread
 endef
 
 CMOCKA_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -492,9 +502,9 @@ FUZZERS := http api_json mmds state_file uffd_json virtq virtio_block balloon vs
 	working_set net_rx virtio_mem
 FUZZ_API_WRAP := -Wl,--wrap=log_set_file,--wrap=metrics_open
 fuzz_http_SRCS := $(test_api_router_SRCS) src/api/conn.c src/api/http.c tests/fuzz/api_common.c
-fuzz_http_LIBS := $(FUZZ_API_WRAP) -lcjson -lhttp_parser -lev -lm
+fuzz_http_LIBS := $(FUZZ_API_WRAP) -lcjson -lhttp_parser -lev -lm $(URING_LIB)
 fuzz_api_json_SRCS := $(test_api_router_SRCS) tests/fuzz/api_common.c
-fuzz_api_json_LIBS := $(FUZZ_API_WRAP) -lcjson -lev -lm
+fuzz_api_json_LIBS := $(FUZZ_API_WRAP) -lcjson -lev -lm $(URING_LIB)
 fuzz_mmds_SRCS := $(MMDS_SRCS)
 fuzz_mmds_LIBS := -lcjson -lhttp_parser
 fuzz_state_file_SRCS := $(STATE_FILE_SRCS) src/snapshot/snapshot_id.c

@@ -20,6 +20,9 @@ struct drive_config {
 	/* cache_type Writeback: FLUSH offered and a flush fsyncs the file. Otherwise Unsafe
 	 * (Firecracker's default): no FLUSH offered, nothing synced. */
 	bool writeback;
+	/* io_engine Async: requests go to an io_uring (several in flight), completions come
+	 * back on the device loop. Otherwise Sync (the default): a worker thread per drive. */
+	bool async_io;
 	struct rate_limit limit;
 };
 
@@ -60,6 +63,8 @@ struct block_backend_ops {
 		unsigned iovcnt);
 	/* Make written data durable (fsync for a file): 0 or -errno. */
 	int (*flush)(struct block_backend *b);
+	/* The file descriptor an io_uring may read and write, or -1 (NULL: none). */
+	int (*fd)(const struct block_backend *b);
 	/* Size in bytes, as found when the backend was opened. */
 	uint64_t (*size)(const struct block_backend *b);
 	void (*close)(struct block_backend *b);
@@ -78,6 +83,11 @@ struct block_backend {
  * Control thread. */
 __attribute__((warn_unused_result)) int block_file_open(const char *drive_id, const char *path,
 	bool read_only, struct block_backend **out, char *err, size_t errlen);
+
+/* Whether this host can run drives with io_engine Async: an io_uring can be set up and
+ * knows readv, writev and fsync. 0, or -errno with err in Firecracker's words
+ * ("Error calling io_uring_setup: Function not implemented (os error 38)"). */
+__attribute__((warn_unused_result)) int block_uring_check(char *err, size_t errlen);
 
 /* ---- virtio-blk device ---- */
 

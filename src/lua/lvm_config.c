@@ -123,10 +123,20 @@ static bool cache_type(lua_State *L, const char *where)
 	return v && strcmp(v, "Writeback") == 0;
 }
 
+/* The drive's io_engine, Firecracker's names: "Sync" (the default) or "Async" (io_uring). */
+static bool io_engine(lua_State *L, const char *where)
+{
+	const char *v = lvm_opt_str(L, -1, where, "io_engine");
+
+	if (v && strcmp(v, "Async") != 0 && strcmp(v, "Sync") != 0)
+		config_error(L, "%s.io_engine: \"%s\" is neither \"Sync\" nor \"Async\"", where, v);
+	return v && strcmp(v, "Async") == 0;
+}
+
 static void read_drives(lua_State *L, int t, struct vm_config *cfg)
 {
 	static const char *const keys[] = { "id", "path", "read_only", "root", "rate_limit",
-		"cache_type", NULL };
+		"cache_type", "io_engine", NULL };
 	char where[32];
 
 	if (field(L, t, "vm", "drives", LUA_TTABLE) == LUA_TNIL) {
@@ -146,6 +156,7 @@ static void read_drives(lua_State *L, int t, struct vm_config *cfg)
 		d->read_only = opt_bool(L, -1, where, "read_only");
 		d->root = opt_bool(L, -1, where, "root");
 		d->writeback = cache_type(L, where);
+		d->async_io = io_engine(L, where);
 		lvm_read_limit(L, lua_gettop(L), where, "rate_limit", &d->limit);
 		cfg->nr_drives++;
 		lua_pop(L, 1);

@@ -119,6 +119,9 @@ static const struct seccomp_rule device_rules[] = {
 	IOCTL(KVM_SET_USER_MEMORY_REGION,
 		"devices: virtio-mem gives KVM a hotplug slot when a block in it is plugged, "
 		"takes it back when the last one is unplugged"),
+	ALLOW(io_uring_enter,
+		"devices: io_engine Async drives submit to and wait on their "
+		"io_uring (set up and registered on the control thread)"),
 	ALLOW(gettid, "logging"),
 	ALLOW(getpid, "logging"),
 };

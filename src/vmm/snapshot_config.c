@@ -88,6 +88,9 @@ static int get_pmem(struct snap_cursor *cur, struct vm_config *c)
 #define DRIVE_READ_ONLY 1u
 #define DRIVE_ROOT 2u
 #define DRIVE_WRITEBACK 4u
+/* io_engine Async. A bit of version 2: an ember that does not know it brings the drive
+ * back as Sync, the same disk to the guest. */
+#define DRIVE_ASYNC 8u
 
 int snapshot_save_devices(const struct vm_config *c, struct snap_writer *w)
 {
@@ -105,7 +108,8 @@ int snapshot_save_devices(const struct vm_config *c, struct snap_writer *w)
 		if (!ret)
 			ret = snap_put_u32(w,
 				(d->read_only ? DRIVE_READ_ONLY : 0) | (d->root ? DRIVE_ROOT : 0) |
-					(d->writeback ? DRIVE_WRITEBACK : 0));
+					(d->writeback ? DRIVE_WRITEBACK : 0) |
+					(d->async_io ? DRIVE_ASYNC : 0));
 		if (!ret)
 			ret = put_limit(w, &d->limit);
 	}
@@ -182,6 +186,7 @@ int snapshot_load_devices(const struct snap_reader *r, struct vm_config *c, char
 		/* Embers before version 2 offered FLUSH on every drive, and the restored
 		 * guest may have taken it: such a drive keeps it (Writeback). */
 		d->writeback = cur.version >= 2 ? (v & DRIVE_WRITEBACK) != 0 : true;
+		d->async_io = (v & DRIVE_ASYNC) != 0;
 		get_limit(&cur, &d->limit);
 	}
 	if (snap_get_u32(&cur, &c->nr_nets) || c->nr_nets > VM_MAX_NETS)

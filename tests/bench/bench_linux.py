@@ -95,7 +95,9 @@ def run(ember, runs, row):
         return
     if not emulating_host():
         import bench_linux_shell
+        import bench_block_engines
         bench_linux_shell.run(ember, runs)
+        bench_block_engines.run(ember, runs)
         return
     # A boot costs about a minute where guest kernel code is emulated: 2 runs at most.
     n = min(runs, 2)

@@ -173,13 +173,15 @@ BALLOON = {"amount_mib": 0, "deflate_on_oom": False, "stats_polling_interval_s":
 
 
 def start_shell(tmp, name, d, scratch, ro, ns=None, mmds="V2", vcpus=2, mem_mib=256,
-                balloon=None, cache=None, hotplug=None, cmdline=CMDLINE, dirty=False):
+                balloon=None, cache=None, hotplug=None, cmdline=CMDLINE, dirty=False,
+                engine=None):
     """A Linux booted through the API to its shell prompt: `vcpus` vCPUs, `mem_mib` MiB,
     the scratch and read-only drives (none if `scratch` is None; `cache` maps a drive id
-    to its cache_type), vsock, entropy, a balloon (BALLOON unless `balloon` is given);
-    with `ns` (a Netns) also eth0 on its tap, MMDS `mmds` on eth0 and the guest at
-    GUEST_IP; with `hotplug` (a PUT /hotplug/memory body) a memory hotplug area, and
-    `cmdline` for the boot arguments; `dirty` turns on track_dirty_pages. Returns the Shell; the caller closes it."""
+    to its cache_type, `engine` to its io_engine), vsock, entropy, a balloon (BALLOON
+    unless `balloon` is given); with `ns` (a Netns) also eth0 on its tap, MMDS `mmds` on
+    eth0 and the guest at GUEST_IP; with `hotplug` (a PUT /hotplug/memory body) a memory
+    hotplug area, and `cmdline` for the boot arguments; `dirty` turns on
+    track_dirty_pages. Returns the Shell; the caller closes it."""
     e = Shell(tmp, name, ns)
     try:
         machine = {"vcpu_count": vcpus, "mem_size_mib": mem_mib}
@@ -195,6 +197,8 @@ def start_shell(tmp, name, d, scratch, ro, ns=None, mmds="V2", vcpus=2, mem_mib=
                     "is_read_only": read_only}
             if cache and drive_id in cache:
                 body["cache_type"] = cache[drive_id]
+            if engine and drive_id in engine:
+                body["io_engine"] = engine[drive_id]
             e.expect("PUT", "/drives/" + drive_id, body, 204)
         e.expect("PUT", "/vsock", {"guest_cid": 3,
                                    "uds_path": os.path.join(tmp, name + ".vsock")}, 204)

@@ -201,19 +201,24 @@ def unbootable_kernel_is_named():
 
 # ---- the test guest, driven by Lua scripts ----
 
-def lua_script_test(path):
+def lua_script_test(path, io_engine=None):
     def run():
         with tempfile.TemporaryDirectory() as tmp:
-            r = ember("run", path, tmp, timeout=120)
+            env = {"EMBER_TEST_IO_ENGINE": io_engine} if io_engine else None
+            r = ember("run", path, tmp, timeout=120, env=env)
             check(r.returncode == 0, "%s: status %d\nstdout: %s\nstderr: %s" %
                   (os.path.basename(path), r.returncode, r.stdout[-2000:], r.stderr[-2000:]))
-    run.__name__ = "lua_" + os.path.basename(path)[:-4]
+    run.__name__ = "lua_" + os.path.basename(path)[:-4] + ("_" + io_engine.lower()
+                                                             if io_engine else "")
     return run
 
 
 for _p in sorted(glob.glob(os.path.join(HERE, "lua", "*.lua"))):
     if not _p.endswith("common.lua"):
         test(lua_script_test(_p))
+# The scripts with drives, again with io_engine Async (io_uring) on every drive.
+for _p in ("block", "device_updates", "snapshot_diff", "snapshot_restore"):
+    test(lua_script_test(os.path.join(HERE, "lua", _p + ".lua"), "Async"))
 
 
 # ---- how the VM ends decides ember's exit status ----
@@ -357,6 +362,7 @@ import test_linux_repl  # noqa: E402,F401 (the REPL beside a restored Linux shel
 import test_linux_shell_balloon  # noqa: E402,F401 (fresh boots: hinting, reporting, cache)
 import test_linux_shell_memhotplug  # noqa: E402,F401 (virtio-mem: plug, unplug, restore)
 import test_fc_hotplug_memory  # noqa: E402,F401 (/hotplug/memory: Firecracker's answers)
+import test_linux_shell_block  # noqa: E402,F401 (fresh boot: io_engine Async, restored)
 import test_linux_cpu  # noqa: E402,F401 (Linux sees smt and a CPU template: guest user space)
 import test_linux_boots  # noqa: E402,F401 (Linux booted again and again: hardware KVM)
 import test_linux_stock  # noqa: E402,F401 (only with EMBER_STOCK_LINUX=1: tens of minutes)

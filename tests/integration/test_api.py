@@ -402,9 +402,8 @@ DEVICE_ERRORS = [(m, p, b, 400, f) for m, p, b, f in [
     ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "is_root_device": True,
                                "cache_type": "Fast"}, "unknown variant `Fast`"),
     ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": "/dev/null",
-                               "is_root_device": True, "io_engine": "Async"},
-     "io_engine Async (io_uring) is not supported by this ember: its block I/O engine is a "
-     "worker thread"),
+                               "is_root_device": True, "io_engine": "async"},
+     "unknown variant `async`, expected `Sync` or `Async`"),
     ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "is_root_device": True,
                                "socket": "/tmp/vhost.sock"}, "vhost-user drives"),
     ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "is_root_device": True},

@@ -18,17 +18,17 @@ from test_devices_net import tap_namespace
 METRICS_PERIOD = "3600"  # metrics lines only when the test flushes them
 
 
-def start(e, tmp, drives=(), nets=()):
-    """Configure the test guest with `drives` (id, path, read_only) and `nets` (id, tap),
-    metrics into tmp/metrics.json, and boot it."""
+def start(e, tmp, drives=(), nets=(), io_engine="Sync"):
+    """Configure the test guest with `drives` (id, path, read_only; all on `io_engine`) and
+    `nets` (id, tap), metrics into tmp/metrics.json, and boot it."""
     e.expect("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 128}, 204)
     e.expect("PUT", "/boot-source", {"kernel_image_path": guest_kernel(), "boot_args": ""},
              204)
     e.expect("PUT", "/metrics", {"metrics_path": os.path.join(tmp, "metrics.json")}, 204)
     for drive_id, path, ro in drives:
         e.expect("PUT", "/drives/" + drive_id, {"drive_id": drive_id, "path_on_host": path,
-                                                "is_root_device": False, "is_read_only": ro},
-                 204)
+                                                "is_root_device": False, "is_read_only": ro,
+                                                "io_engine": io_engine}, 204)
     for iface_id, tap in nets:
         e.expect("PUT", "/network-interfaces/" + iface_id,
                  {"iface_id": iface_id, "host_dev_name": tap}, 204)
@@ -61,11 +61,22 @@ def drive_config(e, drive_id):
 
 @test
 def api_drive_swapped_after_boot_serves_the_new_file():
+    drive_swapped("Sync")
+
+
+@test
+def api_drive_async_swapped_after_boot_serves_the_new_file():
+    """The same with io_engine Async (io_uring): echoed by GET /vm/config."""
+    drive_swapped("Async")
+
+
+def drive_swapped(io_engine):
     with tempfile.TemporaryDirectory() as tmp, \
             Ember(tmp, env={"EMBER_METRICS_PERIOD": METRICS_PERIOD}) as e:
         old, new = os.path.join(tmp, "old.img"), os.path.join(tmp, "new.img")
         old_data, new_data = image(old, 2048), image(new, 4096)
-        start(e, tmp, drives=[("data", old, False)])
+        start(e, tmp, drives=[("data", old, False)], io_engine=io_engine)
+        check(drive_config(e, "data")["io_engine"] == io_engine, "GET /vm/config io_engine")
         check(e.ask("blk info") == "OK blk capacity=2048 ro=0 serial=data", "before")
         check(answer_sum(e.ask("blk read 10 8")) == word_sum(old_data[10 * 512:18 * 512]),
               "old file read")

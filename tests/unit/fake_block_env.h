@@ -22,7 +22,8 @@ struct virtio_dev {
 };
 
 /* ---- fake libev: one loop, watchers recorded, run by the test ---- */
-/* Run the callbacks of async watchers that were sent to; returns how many ran. */
+/* Run the callbacks of async watchers that were sent to and of io watchers whose fd is
+ * readable (an io_uring's eventfd); returns how many ran. */
 int fake_ev_run_async(void);
 /* The active timer, or NULL; fire it (it is stopped first, as a one-shot). */
 ev_timer *fake_ev_timer(void);

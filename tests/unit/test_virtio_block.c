@@ -9,11 +9,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ember/block.h"
@@ -640,6 +645,19 @@ static void test_virtio_block_slow_backend_does_not_block_the_loop(void **state)
 
 /* ---- throttling ---- */
 
+/* Two reads against an ops bucket of one: the first is answered, the second waits for the
+ * timer. */
+static void second_read_held_back(struct rig *r, struct req *a, struct req *b)
+{
+	*a = build(r, VIRTIO_BLK_T_IN, 0, 512, true);
+	*b = build(r, VIRTIO_BLK_T_IN, 1, 512, true);
+	run(r, 1);
+	assert_int_equal(status_of(r, a), VIRTIO_BLK_S_OK);
+	assert_int_equal(status_of(r, b), 0xee);
+	assert_non_null(fake_ev_timer());
+	assert_int_equal(counter(r, "throttled"), 1);
+}
+
 static void test_virtio_block_ops_limit_defers_requests(void **state)
 {
 	struct rig *r = rig_new(false, "rootfs");
@@ -648,14 +666,8 @@ static void test_virtio_block_ops_limit_defers_requests(void **state)
 	(void)state;
 	r->cfg.limit.ops = (struct token_bucket_config){ .size = 1, .refill_time_ms = 50 };
 	rig_start(r);
-	a = build(r, VIRTIO_BLK_T_IN, 0, 512, true);
-	b = build(r, VIRTIO_BLK_T_IN, 1, 512, true);
-	run(r, 1);
-	assert_int_equal(status_of(r, &a), VIRTIO_BLK_S_OK);
-	assert_int_equal(status_of(r, &b), 0xee);
-	assert_non_null(fake_ev_timer());
+	second_read_held_back(r, &a, &b);
 	assert_true(fake_ev_timer()->at > 0 && fake_ev_timer()->at <= 0.051);
-	assert_int_equal(counter(r, "throttled"), 1);
 	/* A kick while throttled does nothing: the timer owns the queue. */
 	fake_kick(&r->d);
 	assert_int_equal(r->disk.reads, 1);
@@ -721,26 +733,42 @@ static void test_virtio_block_bad_limit_names_the_drive(void **state)
 
 /* ---- real file ---- */
 
-static struct rig *file_rig(bool read_only, char *path, size_t sectors)
+/* Make a temporary image from the mkstemp template `path`: sector n filled with base + n. */
+static void make_image(char *path, size_t sectors, uint8_t base)
 {
-	struct rig *r = rig_new(read_only, "rootfs");
-	char err[256];
 	uint8_t buf[512];
-	int fd;
+	int fd = mkstemp(path);
 
-	snprintf(r->tmp, sizeof(r->tmp), "%s", path);
-	fd = mkstemp(r->tmp);
 	assert_true(fd >= 0);
 	for (size_t i = 0; i < sectors; i++) {
-		memset(buf, (int)i, sizeof(buf));
+		memset(buf, (int)(base + i), sizeof(buf));
 		assert_int_equal(write(fd, buf, sizeof(buf)), 512);
 	}
 	close(fd);
+}
+
+/* A drive on a temporary image of `sectors` sectors (sector n filled with the byte n), with
+ * io_engine Async when `async`. */
+static struct rig *engine_rig(bool read_only, char *path, size_t sectors, bool async)
+{
+	struct rig *r = rig_new(read_only, "rootfs");
+	char err[256];
+
+	snprintf(r->tmp, sizeof(r->tmp), "%s", path);
+	make_image(r->tmp, sectors, 0);
 	r->cfg.path = r->tmp;
+	r->cfg.async_io = async;
+	r->cfg.writeback = async; /* Async rigs are Writeback: write-through is reachable */
 	r->vd = virtio_block_new(&r->d.env, 0xd0001000, 5, &r->cfg, err, sizeof(err));
-	assert_non_null(r->vd);
+	if (!r->vd)
+		fail_msg("%s", err);
 	fake_driver_attach(&r->d, r->vd);
 	return r;
+}
+
+static struct rig *file_rig(bool read_only, char *path, size_t sectors)
+{
+	return engine_rig(read_only, path, sectors, false);
 }
 
 static void test_virtio_block_file_round_trip(void **state)
@@ -1175,10 +1203,8 @@ static void test_virtio_block_set_path_bad_file_keeps_the_old_one(void **state)
 {
 	char path[] = "/tmp/ember-blk-XXXXXX", other[] = "/tmp/ember-blk-XXXXXX";
 	struct rig *r = file_rig(false, path, 8);
-	uint8_t buf[512];
 	struct req q;
 	char err[256];
-	int fd;
 
 	(void)state;
 	assert_int_equal(virtio_block_set_path(r->vd, "/nonexistent/y.img", err, sizeof(err)),
@@ -1196,13 +1222,7 @@ static void test_virtio_block_set_path_bad_file_keeps_the_old_one(void **state)
 	assert_int_equal(fake_ptr(&r->d, q.data)[0], 5);
 
 	/* A good file: 32 sectors of 0x80 + i. */
-	fd = mkstemp(other);
-	assert_true(fd >= 0);
-	for (int i = 0; i < 32; i++) {
-		memset(buf, 0x80 + i, sizeof(buf));
-		assert_int_equal(write(fd, buf, sizeof(buf)), 512);
-	}
-	close(fd);
+	make_image(other, 32, 0x80);
 	assert_int_equal(virtio_block_set_path(r->vd, other, err, sizeof(err)), 0);
 	assert_int_equal(config_capacity(r), 32);
 	q = build(r, VIRTIO_BLK_T_IN, 20, 512, true);
@@ -1293,6 +1313,238 @@ static void test_virtio_block_set_limit_releases_held_requests(void **state)
 	rig_free(r);
 }
 
+/* ---- io_engine Async: a real io_uring on a temporary file ---- */
+
+static void expect_sectors(const char *path, unsigned first, unsigned n, uint8_t base)
+{
+	uint8_t buf[512], want[512];
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(pread(fd, buf, 512, (first + i) * 512), 512);
+		memset(want, base + i, sizeof(want));
+		assert_memory_equal(buf, want, 512);
+	}
+	close(fd);
+}
+
+/* Many requests from one kick go to the ring together; reads see the writes once the
+ * writes are answered, and a FLUSH is an fsync. */
+static void test_virtio_block_async_many_in_flight(void **state)
+{
+	char path[] = "/tmp/ember-blk-XXXXXX";
+	struct rig *r = engine_rig(false, path, 64, true);
+	struct req w[40], rd[40], fl;
+
+	(void)state;
+	for (unsigned i = 0; i < 40; i++) {
+		w[i] = build(r, VIRTIO_BLK_T_OUT, 10 + i, 512, false);
+		memset(fake_ptr(&r->d, w[i].data), 0xc0 + i, 512);
+	}
+	fl = build(r, VIRTIO_BLK_T_FLUSH, 0, 0, false);
+	run(r, 41);
+	for (unsigned i = 0; i < 40; i++)
+		assert_int_equal(status_of(r, &w[i]), VIRTIO_BLK_S_OK);
+	assert_int_equal(status_of(r, &fl), VIRTIO_BLK_S_OK);
+	expect_sectors(r->tmp, 10, 40, 0xc0);
+	expect_sectors(r->tmp, 0, 10, 0); /* untouched around them */
+	expect_sectors(r->tmp, 50, 14, 50);
+	/* Reads of every size the queue allows, across the written ones. */
+	for (unsigned i = 0; i < 40; i++)
+		rd[i] = build(r, VIRTIO_BLK_T_IN, i, 512 * (1 + i % 4), true);
+	run(r, 81);
+	for (unsigned i = 0; i < 40; i++) {
+		assert_int_equal(status_of(r, &rd[i]), VIRTIO_BLK_S_OK);
+		for (unsigned k = 0; k < 1 + i % 4; k++) {
+			unsigned sector = i + k;
+			uint8_t want = sector >= 10 && sector < 50 ? (uint8_t)(0xc0 + sector - 10)
+								   : (uint8_t)sector;
+			assert_int_equal(fake_ptr(&r->d, rd[i].data)[k * 512 + 511], want);
+		}
+		assert_int_equal(used_len(r, (uint16_t)(41 + i)), 512 * (1 + i % 4) + 1);
+	}
+	assert_int_equal(counter(r, "reads"), 40);
+	assert_int_equal(counter(r, "writes"), 40);
+	assert_int_equal(counter(r, "flushes"), 1);
+	assert_int_equal(counter(r, "errors"), 0);
+	rig_free(r);
+}
+
+/* A request split over several descriptors, write-through (FLUSH offered, not taken),
+ * a read-only refusal, and a read that the file, shrunk behind the device's back, ends
+ * half-way (a short read, then the end of the file): an I/O error, not stale data. */
+static void test_virtio_block_async_segments_write_through_and_short_read(void **state)
+{
+	char path[] = "/tmp/ember-blk-XXXXXX", rpath[] = "/tmp/ember-blk-XXXXXX";
+	struct rig *r = engine_rig(false, path, 16, true), *ro;
+	struct fake_seg s[5];
+	uint64_t hdr = fake_alloc(&r->d, 16), st = fake_alloc(&r->d, 1), d[3];
+	uint32_t type = VIRTIO_BLK_T_OUT;
+	uint64_t sector = 2;
+	struct req q;
+
+	(void)state;
+	assert_int_equal(r->vd->ops->activate(r->vd->dev, 0), 0); /* FLUSH not acked */
+	memcpy(fake_ptr(&r->d, hdr), &type, 4);
+	memcpy(fake_ptr(&r->d, hdr + 8), &sector, 8);
+	s[0] = (struct fake_seg){ hdr, 16, false };
+	for (unsigned i = 0; i < 3; i++) {
+		d[i] = fake_alloc(&r->d, 512);
+		memset(fake_ptr(&r->d, d[i]), 0x70 + i, 512);
+		s[1 + i] = (struct fake_seg){ d[i], 512, false };
+	}
+	s[4] = (struct fake_seg){ st, 1, true };
+	fake_add_chain(&r->d, s, 5);
+	run(r, 1);
+	assert_int_equal(*fake_ptr(&r->d, st), VIRTIO_BLK_S_OK);
+	expect_sectors(r->tmp, 2, 3, 0x70);
+
+	assert_int_equal(truncate(r->tmp, 6 * 512), 0);
+	q = build(r, VIRTIO_BLK_T_IN, 4, 4 * 512, true);
+	run(r, 2);
+	assert_int_equal(status_of(r, &q), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(used_len(r, 1), 1);
+	assert_int_equal(counter(r, "errors"), 1);
+	rig_free(r);
+
+	ro = engine_rig(true, rpath, 4, true);
+	q = build(ro, VIRTIO_BLK_T_OUT, 1, 512, false);
+	run(ro, 1);
+	assert_int_equal(status_of(ro, &q), VIRTIO_BLK_S_IOERR);
+	expect_sectors(ro->tmp, 1, 1, 1);
+	rig_free(ro);
+}
+
+/* Save waits for what the ring has: the data is in guest memory, the answers owed (and
+ * given by a restored Async drive); a backend swap waits too, and the next requests go to
+ * the new file. */
+static void test_virtio_block_async_save_and_swap_drain(void **state)
+{
+	char p1[] = "/tmp/ember-blk-XXXXXX", p2[] = "/tmp/ember-blk-XXXXXX";
+	char other[] = "/tmp/ember-blk-XXXXXX", err[256];
+	struct rig *a = engine_rig(false, p1, 32, true), *b = engine_rig(false, p2, 32, true);
+	struct snap_reader *rd;
+	struct snap_cursor c;
+	struct req q[8], n;
+
+	(void)state;
+	for (unsigned i = 0; i < 8; i++)
+		q[i] = build(a, VIRTIO_BLK_T_IN, 3 * i, 512, true);
+	fake_kick(&a->d);
+	rd = save(a); /* drains the ring */
+	for (unsigned i = 0; i < 8; i++) {
+		assert_int_equal(fake_ptr(&a->d, q[i].data)[0], 3 * i);
+		assert_int_equal(status_of(a, &q[i]), 0xee);
+	}
+	assert_int_equal(fake_used_idx(&a->d), 0);
+	memcpy(fake_ptr(&b->d, 0), fake_ptr(&a->d, 0), FAKE_RAM_SIZE);
+	b->d.data_top = a->d.data_top;
+	assert_int_equal(snap_reader_find(rd, SNAP_SEC_DEVICE, 0, &c), 0);
+	assert_int_equal(model_restore(b, &c), 0);
+	assert_int_equal(b->vd->ops->activate(b->vd->dev, 1ull << VIRTIO_BLK_F_FLUSH), 0);
+	assert_int_equal(fake_used_idx(&b->d), 8);
+	for (unsigned i = 0; i < 8; i++)
+		assert_int_equal(status_of(b, &q[i]), VIRTIO_BLK_S_OK);
+	assert_true(fake_wait_used(&a->d, 8));
+	snap_reader_free(rd);
+	rig_free(b);
+
+	/* Swap with requests in flight: they finish on the old file. */
+	make_image(other, 8, 0x90);
+	for (unsigned i = 0; i < 8; i++)
+		q[i] = build(a, VIRTIO_BLK_T_IN, 20 + i, 512, true);
+	fake_kick(&a->d);
+	assert_int_equal(virtio_block_set_path(a->vd, other, err, sizeof(err)), 0);
+	assert_true(fake_wait_used(&a->d, 16));
+	for (unsigned i = 0; i < 8; i++)
+		assert_int_equal(fake_ptr(&a->d, q[i].data)[0], 20 + i);
+	assert_int_equal(config_capacity(a), 8);
+	n = build(a, VIRTIO_BLK_T_IN, 5, 512, true);
+	run(a, 17);
+	assert_int_equal(status_of(a, &n), VIRTIO_BLK_S_OK);
+	assert_int_equal(fake_ptr(&a->d, n.data)[0], 0x95);
+	rig_free(a);
+	unlink(other);
+}
+
+/* The rate limiter holds Async requests back as it does Sync ones. */
+static void test_virtio_block_async_throttled(void **state)
+{
+	char path[] = "/tmp/ember-blk-XXXXXX";
+	struct rig *r = rig_new(false, "rootfs");
+	struct req a, b;
+	char err[256];
+	int fd;
+
+	(void)state;
+	snprintf(r->tmp, sizeof(r->tmp), "%s", path);
+	fd = mkstemp(r->tmp);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 8 * 512), 0);
+	close(fd);
+	r->cfg.path = r->tmp;
+	r->cfg.async_io = true;
+	r->cfg.limit.ops = (struct token_bucket_config){ .size = 1, .refill_time_ms = 50 };
+	r->vd = virtio_block_new(&r->d.env, 0xd0001000, 5, &r->cfg, err, sizeof(err));
+	assert_non_null(r->vd);
+	fake_driver_attach(&r->d, r->vd);
+	second_read_held_back(r, &a, &b);
+	usleep(60000);
+	fake_ev_fire_timer(); /* the bucket refilled: the held read goes to the ring */
+	assert_true(fake_wait_used(&r->d, 2));
+	assert_int_equal(status_of(r, &b), VIRTIO_BLK_S_OK);
+	rig_free(r);
+}
+
+/* A host whose kernel refuses io_uring_setup (here a seccomp filter in a child says
+ * ENOSYS) gets Firecracker's words, from the check the API makes and from the device. */
+static void test_virtio_block_async_refused_without_io_uring(void **state)
+{
+	struct sock_filter prog[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog fprog = { .len = 4, .filter = prog };
+	char err[256];
+	int status;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(block_uring_check(err, sizeof(err)), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char path[] = "/tmp/ember-blk-XXXXXX";
+		struct drive_config cfg = { .id = "data", .path = path, .async_io = true };
+		struct fake_driver d;
+		int fd = mkstemp(path);
+
+		if (fd < 0 || ftruncate(fd, 4096) || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+			prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog))
+			_exit(2);
+		close(fd);
+		if (block_uring_check(err, sizeof(err)) != -ENOSYS ||
+			strcmp(err,
+				"Error calling io_uring_setup: Function not implemented (os "
+				"error 38)"))
+			_exit(3);
+		fake_driver_init(&d);
+		if (virtio_block_new(&d.env, 0xd0001000, 5, &cfg, err, sizeof(err)) ||
+			strcmp(err,
+				"drive 'data': Error calling io_uring_setup: Function not "
+				"implemented (os error 38)"))
+			_exit(4);
+		unlink(path);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1319,6 +1571,11 @@ int main(void)
 		cmocka_unit_test(test_virtio_block_bandwidth_limit_defers_requests),
 		cmocka_unit_test(test_virtio_block_bad_limit_names_the_drive),
 		cmocka_unit_test(test_virtio_block_file_round_trip),
+		cmocka_unit_test(test_virtio_block_async_many_in_flight),
+		cmocka_unit_test(test_virtio_block_async_segments_write_through_and_short_read),
+		cmocka_unit_test(test_virtio_block_async_save_and_swap_drain),
+		cmocka_unit_test(test_virtio_block_async_throttled),
+		cmocka_unit_test(test_virtio_block_async_refused_without_io_uring),
 		cmocka_unit_test(test_virtio_block_file_read_only_never_writes),
 		cmocka_unit_test(test_virtio_block_missing_file_names_the_drive),
 		cmocka_unit_test(test_virtio_block_fifo_is_refused_without_waiting),

@@ -1,4 +1,5 @@
-/* virtio-blk device model (virtio 1.x 5.2): one request queue, I/O on a worker thread. */
+/* virtio-blk device model (virtio 1.x 5.2): one request queue, I/O on a worker thread
+ * (io_engine Sync) or an io_uring (Async). */
 #include "ember/virtio_devices.h"
 
 #include <errno.h>
@@ -143,13 +144,14 @@ void blk_process(struct block *b)
 			break;
 		}
 		io->write_through = b->write_through;
-		blk_worker_submit(b->worker, io);
+		blk_engine_submit(b->engine, io);
 	}
+	blk_engine_commit(b->engine);
 	if (used)
 		virtio_notify(b->vd, 0);
 }
 
-/* Answer every request the worker finished. Transport lock held. */
+/* Answer every request the engine finished. Transport lock held. */
 static void complete(struct block *b)
 {
 	struct virtq *q = virtio_queue(b->vd, 0);
@@ -186,7 +188,7 @@ void blk_discard(struct block *b)
 {
 	struct blk_io *io;
 
-	blk_worker_drain(b->worker);
+	blk_engine_drain(b->engine);
 	blk_collect(b);
 	io = b->finished;
 	b->finished = NULL;
@@ -325,7 +327,7 @@ static void blk_destroy(void *dev)
 	if (!b)
 		return;
 	ev_timer_stop(b->loop, &b->throttle);
-	blk_worker_free(b->worker);
+	blk_engine_free(b->engine);
 	for (io = b->finished; io; io = b->finished) {
 		b->finished = io->next;
 		free(io);
@@ -386,6 +388,23 @@ struct block *blk_of(struct virtio_dev *vd)
 
 /* ---- construction ---- */
 
+/* Async runs on an io_uring, unless guest memory is served by a page-fault handler: a
+ * write from it must be copied and checked before the disk sees it (block_worker.c), so
+ * such a drive keeps the worker thread. */
+static struct blk_engine *make_engine(const struct virtio_env *env, const struct drive_config *cfg,
+	struct block_backend *be, struct block *b, char *err, size_t errlen)
+{
+	if (!cfg->async_io)
+		return blk_worker_new(be, env->mem, env->loop, on_done, b, err, errlen);
+	if (env->mem && env->mem->handler_served) {
+		log_info("block '%s': io_engine Async runs on the I/O thread: guest memory is "
+			 "served by a page-fault handler",
+			cfg->id);
+		return blk_worker_new(be, env->mem, env->loop, on_done, b, err, errlen);
+	}
+	return blk_uring_new(be, env->loop, on_done, b, err, errlen);
+}
+
 static struct block *block_alloc(const struct virtio_env *env, const struct drive_config *cfg,
 	struct block_backend *be, char *err, size_t errlen)
 {
@@ -414,8 +433,8 @@ static struct block *block_alloc(const struct virtio_env *env, const struct driv
 	}
 	ev_timer_init(&b->throttle, on_throttle, 0., 0.);
 	b->throttle.data = b;
-	b->worker = blk_worker_new(be, env->mem, env->loop, on_done, b, why, sizeof(why));
-	if (!b->worker) {
+	b->engine = make_engine(env, cfg, be, b, why, sizeof(why));
+	if (!b->engine) {
 		snprintf(err, errlen, "drive '%s': %s", cfg->id, why);
 		goto err_free;
 	}

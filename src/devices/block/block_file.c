@@ -85,6 +85,11 @@ static int file_flush(struct block_backend *b)
 	return 0;
 }
 
+static int file_fd(const struct block_backend *b)
+{
+	return ((const struct block_file *)b)->fd;
+}
+
 static uint64_t file_size(const struct block_backend *b)
 {
 	return ((const struct block_file *)b)->size;
@@ -105,6 +110,7 @@ static const struct block_backend_ops file_ops = {
 	.read = file_read,
 	.write = file_write,
 	.flush = file_flush,
+	.fd = file_fd,
 	.size = file_size,
 	.close = file_close,
 };

@@ -1,4 +1,4 @@
-/* virtio-blk persist pair: drained worker, capacity, limiter, answers still owed. */
+/* virtio-blk persist pair: drained engine, capacity, limiter, answers still owed. */
 #include "block_internal.h"
 
 #include <errno.h>
@@ -52,12 +52,12 @@ int blk_save(void *dev, struct snap_writer *w)
 	uint32_t count = 0;
 	int ret;
 
-	/* Nothing is in flight once this returns: the worker has written every IN request's
+	/* Nothing is in flight once this returns: the engine has written every IN request's
 	 * data into guest memory before that memory is saved. The answers (status byte,
 	 * used ring) are not given here, since the transport has already recorded the queue
 	 * indices: they go into the state, for the restored device to give, and the loop
 	 * gives them in this VM as usual. */
-	blk_worker_drain(b->worker);
+	blk_engine_drain(b->engine);
 	blk_collect(b);
 	for (const struct blk_io *io = b->finished; io; io = io->next)
 		count++;

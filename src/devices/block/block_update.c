@@ -40,12 +40,12 @@ int virtio_block_set_backend(struct virtio_dev *vd, struct block_backend *be, co
 		return b ? -ENOMEM : -ENODEV;
 	}
 	virtio_lock(vd);
-	/* With the transport lock held nothing new reaches the worker (requests are submitted
-	 * under it, on this thread); the drain waits for what the worker has. After it no
+	/* With the transport lock held nothing new reaches the engine (requests are submitted
+	 * under it, on this thread); the drain waits for what the engine has. After it no
 	 * request can touch the old backend, so it may be closed. What it finished stays on
 	 * the done list and is answered as usual. */
-	blk_worker_drain(b->worker);
-	blk_worker_set_backend(b->worker, be);
+	blk_engine_drain(b->engine);
+	blk_engine_set_backend(b->engine, be);
 	old = b->be;
 	b->be = be;
 	free(b->path);

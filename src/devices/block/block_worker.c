@@ -20,6 +20,7 @@
 /* Lock order: the transport lock (held by callers on the control thread) before w->lock;
  * the worker thread takes only w->lock, and never while calling the backend. */
 struct blk_worker {
+	struct blk_engine e; /* first: the model holds &e */
 	pthread_mutex_t lock;
 	pthread_cond_t work; /* todo list gained an entry, or stop */
 	pthread_cond_t idle; /* todo list empty and nothing executing */
@@ -33,7 +34,7 @@ struct blk_worker {
 	pthread_t thread;
 	ev_async async;
 	struct ev_loop *loop;
-	blk_worker_done_fn done_fn;
+	blk_engine_done_fn done_fn;
 	void *opaque;
 };
 
@@ -143,8 +144,10 @@ static void on_async(struct ev_loop *loop, ev_async *a, int revents)
 	w->done_fn(w->opaque);
 }
 
-struct blk_worker *blk_worker_new(struct block_backend *be, const struct guest_mem *mem,
-	struct ev_loop *loop, blk_worker_done_fn done, void *opaque, char *err, size_t errlen)
+static const struct blk_engine_ops worker_ops;
+
+struct blk_engine *blk_worker_new(struct block_backend *be, const struct guest_mem *mem,
+	struct ev_loop *loop, blk_engine_done_fn done, void *opaque, char *err, size_t errlen)
 {
 	struct blk_worker *w = calloc(1, sizeof(*w));
 	sigset_t all, old;
@@ -154,6 +157,7 @@ struct blk_worker *blk_worker_new(struct block_backend *be, const struct guest_m
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	w->e.ops = &worker_ops;
 	w->mem = mem;
 	if (mem && mem->handler_served) {
 		w->bounce = malloc(BOUNCE_BYTES);
@@ -185,7 +189,7 @@ struct blk_worker *blk_worker_new(struct block_backend *be, const struct guest_m
 		snprintf(err, errlen, "cannot start the I/O thread: %s", strerror(ret));
 		goto err_stop_async;
 	}
-	return w;
+	return &w->e;
 
 err_stop_async:
 	ev_async_stop(loop, &w->async);
@@ -197,8 +201,15 @@ err_stop_async:
 	return NULL;
 }
 
-void blk_worker_submit(struct blk_worker *w, struct blk_io *io)
+static struct blk_worker *to_worker(struct blk_engine *e)
 {
+	return (struct blk_worker *)e;
+}
+
+static void worker_submit(struct blk_engine *e, struct blk_io *io)
+{
+	struct blk_worker *w = to_worker(e);
+
 	io->next = NULL;
 	io->result = 0;
 	pthread_mutex_lock(&w->lock);
@@ -208,8 +219,9 @@ void blk_worker_submit(struct blk_worker *w, struct blk_io *io)
 	pthread_mutex_unlock(&w->lock);
 }
 
-struct blk_io *blk_worker_take_done(struct blk_worker *w)
+static struct blk_io *worker_take_done(struct blk_engine *e)
 {
+	struct blk_worker *w = to_worker(e);
 	struct blk_io *list;
 
 	pthread_mutex_lock(&w->lock);
@@ -220,27 +232,30 @@ struct blk_io *blk_worker_take_done(struct blk_worker *w)
 	return list;
 }
 
-void blk_worker_drain(struct blk_worker *w)
+static void worker_drain(struct blk_engine *e)
 {
+	struct blk_worker *w = to_worker(e);
+
 	pthread_mutex_lock(&w->lock);
 	while (w->todo || w->busy)
 		pthread_cond_wait(&w->idle, &w->lock);
 	pthread_mutex_unlock(&w->lock);
 }
 
-void blk_worker_set_backend(struct blk_worker *w, struct block_backend *be)
+static void worker_set_backend(struct blk_engine *e, struct block_backend *be)
 {
+	struct blk_worker *w = to_worker(e);
+
 	pthread_mutex_lock(&w->lock);
 	w->be = be;
 	pthread_mutex_unlock(&w->lock);
 }
 
-void blk_worker_free(struct blk_worker *w)
+static void worker_free(struct blk_engine *e)
 {
+	struct blk_worker *w = to_worker(e);
 	struct blk_io *io;
 
-	if (!w)
-		return;
 	pthread_mutex_lock(&w->lock);
 	w->stop = true;
 	pthread_cond_signal(&w->work);
@@ -261,3 +276,11 @@ void blk_worker_free(struct blk_worker *w)
 	free(w->bounce);
 	free(w);
 }
+
+static const struct blk_engine_ops worker_ops = {
+	.submit = worker_submit,
+	.take_done = worker_take_done,
+	.drain = worker_drain,
+	.set_backend = worker_set_backend,
+	.free = worker_free,
+};

@@ -6,6 +6,10 @@ local M = {}
 M.scale = tonumber(os.getenv("EMBER_TEST_TIME_SCALE")) or 1
 function M.secs(seconds) return seconds * M.scale end
 
+--- The io_engine every drive gets unless it names one: EMBER_TEST_IO_ENGINE (run.py runs
+--- the block scripts again with "Async"), or ember's default.
+M.io_engine = os.getenv("EMBER_TEST_IO_ENGINE")
+
 --- A test-guest VM (not started). `opts` may override any definition key.
 function M.guest(opts)
   local def = {
@@ -15,6 +19,9 @@ function M.guest(opts)
     console = "none",
   }
   for k, v in pairs(opts or {}) do def[k] = v end
+  for _, d in ipairs(def.drives or {}) do
+    if d.io_engine == nil then d.io_engine = M.io_engine end
+  end
   return ember.vm(def)
 end
 
