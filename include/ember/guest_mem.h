@@ -34,8 +34,10 @@ struct guest_mem {
 	 * guest CPU's writes, so diff snapshots OR these in. */
 	_Atomic unsigned long *dirty[GUEST_MEM_MAX_REGIONS];
 	unsigned nr_regions;
-	unsigned nr_ram; /* regions [0, nr_ram) are RAM (e820, KVM slot i); the rest is device
-			  * memory whose device owns its KVM slots (guest_mem_add_device) */
+	/* The last nr_device regions are device memory, whose device owns their KVM slots
+	 * (guest_mem_add_device); the others are RAM (e820, KVM slot i). Counted this way
+	 * round so that a guest_mem set up by hand is all RAM. */
+	unsigned nr_device;
 	enum guest_mem_backing backing;
 	uint64_t total;       /* sum of region sizes */
 	uint64_t page_size;   /* 4096, or 2 MiB for hugetlb */
@@ -44,6 +46,12 @@ struct guest_mem {
 	                      * may go away: see guest_mem_revoke */
 	_Atomic bool revoked; /* guest_mem_revoke: no pointer is handed out any more */
 };
+
+/* The regions that are RAM: [0, guest_mem_nr_ram). */
+static inline unsigned guest_mem_nr_ram(const struct guest_mem *gm)
+{
+	return gm->nr_regions - gm->nr_device;
+}
 
 /* Split `size` bytes of RAM around the MMIO gap into regions (gpa, size, file_offset
  * set, host NULL). Pure: used by guest_mem_map and by unit tests. Returns the count. */

@@ -130,7 +130,6 @@ int guest_mem_map_at(struct guest_mem *gm, uint64_t size, enum guest_mem_backing
 	gm->page_size = page;
 	gm->total = size;
 	gm->nr_regions = guest_mem_layout(size, gm->regions);
-	gm->nr_ram = gm->nr_regions;
 	for (unsigned i = 0; i < gm->nr_regions; i++) {
 		ret = map_region(gm, &gm->regions[i], at ? at[i] : NULL, err, errlen);
 		if (ret) {
@@ -172,6 +171,7 @@ int guest_mem_add_device(struct guest_mem *gm, uint64_t gpa, uint64_t size, char
 	if (ret)
 		return ret;
 	gm->nr_regions++;
+	gm->nr_device++;
 	gm->total += size;
 	return 0;
 }
@@ -245,6 +245,7 @@ void guest_mem_unmap(struct guest_mem *gm)
 		gm->dirty[i] = NULL;
 	}
 	gm->nr_regions = 0;
+	gm->nr_device = 0;
 	if (gm->fd >= 0)
 		close(gm->fd);
 	gm->fd = -1;
@@ -304,7 +305,7 @@ uint64_t guest_mem_low_end(const struct guest_mem *gm)
 uint64_t guest_mem_device_base(const struct guest_mem *gm)
 {
 	uint64_t end = LAYOUT_MMIO_GAP_END;
-	for (unsigned i = 0; i < gm->nr_ram; i++) {
+	for (unsigned i = 0; i < guest_mem_nr_ram(gm); i++) {
 		uint64_t top = gm->regions[i].gpa + gm->regions[i].size;
 		if (top > end)
 			end = top;

@@ -83,7 +83,7 @@ int kvm_vm_set_slots(int vm_fd, const struct guest_mem *mem, bool log_dirty, cha
 {
 	int ret = 0;
 
-	for (unsigned i = 0; !ret && i < mem->nr_ram; i++)
+	for (unsigned i = 0; !ret && i < guest_mem_nr_ram(mem); i++)
 		ret = kvm_vm_set_slot(vm_fd, i, mem->regions[i].gpa, mem->regions[i].size,
 			mem->regions[i].host, log_dirty, err, errlen);
 	return ret;

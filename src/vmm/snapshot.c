@@ -38,7 +38,7 @@ static int dirty_bitmaps(struct vm *vm, unsigned long **maps, char *err, size_t 
 		/* Device memory (the hotplug area): its device holds its KVM slots, one per
 		 * slot of plugged blocks, and reads their logs; a slot it gave back held only
 		 * unplugged blocks, whose discards ember marked itself (below). */
-		if (i >= vm->mem.nr_ram)
+		if (i >= guest_mem_nr_ram(&vm->mem))
 			ret = vm_mem_hotplug_dirty_log(vm, maps[i], err, errlen);
 		else
 			ret = kvm_vm_dirty_log(vm->vm_fd, i, maps[i], err, errlen);

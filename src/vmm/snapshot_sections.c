@@ -120,7 +120,7 @@ int snapshot_check_memory_layout(const struct snap_reader *r, uint64_t mem_mib, 
 		return -EINVAL;
 	}
 	if (count == n + 1) {
-		struct guest_mem ram = { .nr_regions = n, .nr_ram = n };
+		struct guest_mem ram = { .nr_regions = n };
 
 		memcpy(ram.regions, want, sizeof(ram.regions));
 		want[n] = (struct guest_mem_region){ .gpa = guest_mem_device_base(&ram),

@@ -52,10 +52,10 @@ static void setup(void)
 	area = mmap(NULL, (size_t)TOTAL_MIB << 20, PROT_READ | PROT_WRITE,
 		MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	CHECK(area != MAP_FAILED);
-	r->mem.nr_ram = r->mem.nr_regions;
 	r->mem.regions[r->mem.nr_regions++] = (struct guest_mem_region){ .gpa = AREA,
 		.size = (uint64_t)TOTAL_MIB << 20,
 		.host = area };
+	r->mem.nr_device = 1;
 }
 
 static struct virtio_dev *new_dev(void)

@@ -83,10 +83,10 @@ static struct rig *mem_rig(bool up)
 	area = mmap(NULL, TOTAL_MIB * MIB, PROT_READ | PROT_WRITE,
 		MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	assert_true(area != MAP_FAILED);
-	r->mem.nr_ram = r->mem.nr_regions;
 	r->mem.regions[r->mem.nr_regions++] = (struct guest_mem_region){ .gpa = AREA,
 		.size = TOTAL_MIB * MIB,
 		.host = area };
+	r->mem.nr_device = 1;
 	r->vd = virtio_mem_new(&r->env, RIG_BASE, 5, &CFG, AREA, err, sizeof(err));
 	assert_non_null(r->vd);
 	if (up)

@@ -110,7 +110,6 @@ static void layout_only(struct guest_mem *gm, uint64_t size)
 {
 	memset(gm, 0, sizeof(*gm));
 	gm->nr_regions = guest_mem_layout(size, gm->regions);
-	gm->nr_ram = gm->nr_regions;
 	gm->total = size;
 	gm->fd = -1;
 }
@@ -194,7 +193,7 @@ static void test_zero_page_e820_respects_max(void **state)
 	expect_e820(&e[1], 0x9fc00, 0x60400, 2);
 	assert_int_equal(e[2].type, 0xeeeeeeee);
 	assert_int_equal(x86_e820_build(&gm, e, 0), 0);
-	gm.nr_regions = gm.nr_ram = 0;
+	gm.nr_regions = 0;
 	assert_int_equal(x86_e820_build(&gm, e, 4), 0);
 }
 

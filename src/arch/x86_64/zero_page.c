@@ -29,7 +29,7 @@ static unsigned add_entry(struct x86_e820_entry *out, unsigned n, unsigned max, 
 unsigned x86_e820_build(const struct guest_mem *gm, struct x86_e820_entry *out, unsigned max)
 {
 	/* RAM only: device memory (virtio-mem) is the guest's to find through its device. */
-	unsigned nr = gm->nr_ram < GUEST_MEM_MAX_REGIONS ? gm->nr_ram : GUEST_MEM_MAX_REGIONS;
+	unsigned nr = guest_mem_nr_ram(gm);
 	unsigned n = 0;
 
 	/* Each region is cut at the EBDA and at 1 MiB: RAM below the EBDA, the EBDA and BIOS

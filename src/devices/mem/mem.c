@@ -242,7 +242,7 @@ static const struct virtio_dev_ops mem_ops = {
 
 static uint8_t *area_host(const struct guest_mem *gm, uint64_t gpa, uint64_t size)
 {
-	for (unsigned i = gm->nr_ram; i < gm->nr_regions; i++)
+	for (unsigned i = guest_mem_nr_ram(gm); i < gm->nr_regions; i++)
 		if (gm->regions[i].gpa == gpa && gm->regions[i].size == size)
 			return gm->regions[i].host;
 	return NULL;
