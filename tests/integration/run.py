@@ -356,6 +356,7 @@ import test_linux_soak  # noqa: E402,F401
 import test_linux_shell  # noqa: E402,F401 (Linux booted once to its shell, then restored)
 import test_linux_shell_net  # noqa: E402,F401 (its net golden, vsock: Linux's own drivers)
 import test_linux_shell_pmem  # noqa: E402,F401 (a fresh boot with pmem, then a restore)
+import test_linux_shell_serial  # noqa: E402,F401 (a fresh boot: serial output to a file)
 import test_linux_shell_net_offloads  # noqa: E402,F401 (offloads and MMDS on the net golden)
 import test_linux_shell_machine  # noqa: E402,F401 (fresh boots: vCPUs and memory)
 import test_linux_repl  # noqa: E402,F401 (the REPL beside a restored Linux shell)
