@@ -44,7 +44,12 @@ int kvm_vm_open(int *kvm_fd, int *vm_fd, char *err, size_t errlen)
 			KVM_API_VERSION);
 		return -ENOTSUP;
 	}
-	*vm_fd = ioctl(*kvm_fd, KVM_CREATE_VM, 0);
+	/* EINTR: the kernel gave up because the thread had a signal or task work pending
+	 * (seen once in the sandbox, at the start of a VM whose Async drive had just had its
+	 * io_uring set up on this thread); nothing was made, so ask again. */
+	do
+		*vm_fd = ioctl(*kvm_fd, KVM_CREATE_VM, 0);
+	while (*vm_fd < 0 && errno == EINTR);
 	return *vm_fd < 0 ? fail(errno, err, errlen, "KVM_CREATE_VM") : 0;
 }
 
