@@ -121,5 +121,10 @@ uint64_t guest_mem_low_end(const struct guest_mem *gm);
 /* Where device memory (virtio-mem, pmem) may begin: the first LAYOUT_DEVICE_MEM_ALIGN
  * boundary at or above 4 GiB and the end of RAM. */
 uint64_t guest_mem_device_base(const struct guest_mem *gm);
+/* The first such boundary above every region, device memory's included: where memory
+ * outside guest_mem (pmem's mapped files) goes. */
+uint64_t guest_mem_free_base(const struct guest_mem *gm);
+/* The first device region (guest_mem_add_device), or NULL if there is none. */
+const struct guest_mem_region *guest_mem_device_region(const struct guest_mem *gm);
 
 #endif

@@ -75,11 +75,11 @@ struct virtio_dev *virtio_pmem_new(const struct virtio_env *env, uint64_t base, 
 
 /* ---- memory hotplug (virtio-mem; run-time calls in ember/virtio_mem.h) ---- */
 
-/* The hotplug area of `cfg` (checked again here) at guest-physical `addr`, which must be
- * guest memory already (guest_mem_add_device on env->mem, the same size): all of it
- * unplugged, requested size 0; KVM slots on env->vm_fd as blocks get plugged.
+/* The hotplug area of `cfg` (checked again here), which must be env->mem's device region
+ * already (guest_mem_add_device, the same size): all of it unplugged, requested size 0;
+ * KVM slots on env->vm_fd as blocks get plugged.
  * "memory hotplug: Block size must be a power of 2". */
 struct virtio_dev *virtio_mem_new(const struct virtio_env *env, uint64_t base, uint32_t gsi,
-	const struct mem_hotplug_config *cfg, uint64_t addr, char *err, size_t errlen);
+	const struct mem_hotplug_config *cfg, char *err, size_t errlen);
 
 #endif

@@ -302,13 +302,30 @@ uint64_t guest_mem_low_end(const struct guest_mem *gm)
 	return gm->nr_regions ? gm->regions[0].gpa + gm->regions[0].size : 0;
 }
 
-uint64_t guest_mem_device_base(const struct guest_mem *gm)
+/* The first LAYOUT_DEVICE_MEM_ALIGN boundary at or above the MMIO gap's end and the end of
+ * the first `nr` regions. */
+static uint64_t aligned_top(const struct guest_mem *gm, unsigned nr)
 {
 	uint64_t end = LAYOUT_MMIO_GAP_END;
-	for (unsigned i = 0; i < guest_mem_nr_ram(gm); i++) {
+	for (unsigned i = 0; i < nr; i++) {
 		uint64_t top = gm->regions[i].gpa + gm->regions[i].size;
 		if (top > end)
 			end = top;
 	}
 	return (end + LAYOUT_DEVICE_MEM_ALIGN - 1) & ~(LAYOUT_DEVICE_MEM_ALIGN - 1);
+}
+
+uint64_t guest_mem_device_base(const struct guest_mem *gm)
+{
+	return aligned_top(gm, guest_mem_nr_ram(gm));
+}
+
+uint64_t guest_mem_free_base(const struct guest_mem *gm)
+{
+	return aligned_top(gm, gm->nr_regions);
+}
+
+const struct guest_mem_region *guest_mem_device_region(const struct guest_mem *gm)
+{
+	return gm->nr_device ? &gm->regions[guest_mem_nr_ram(gm)] : NULL;
 }

@@ -29,23 +29,12 @@ static int add(struct vm *vm, struct virtio_dev *vd)
 	return 0;
 }
 
-/* Where pmem devices start: at the device memory base, or after virtio-mem's hotplug
- * area there, at the next LAYOUT_DEVICE_MEM_ALIGN boundary (layout.h). */
-static uint64_t pmem_base(const struct vm *vm)
-{
-	uint64_t base = guest_mem_device_base(&vm->mem);
-	uint64_t area = (uint64_t)vm->cfg.mem_hotplug.total_mib << 20;
-
-	if (!vm->cfg.mem_hotplug.enabled)
-		return base;
-	return base + ((area + LAYOUT_DEVICE_MEM_ALIGN - 1) & ~(LAYOUT_DEVICE_MEM_ALIGN - 1));
-}
-
-/* The `i`-th pmem device, right after the previous one's region, in its own slot. */
+/* The `i`-th pmem device, right after the previous one's region, in its own slot; the
+ * first above all of guest memory, virtio-mem's hotplug area included. */
 static int add_pmem(struct vm *vm, const struct virtio_env *env, uint64_t base, uint32_t gsi,
 	unsigned i, char *err, size_t errlen)
 {
-	uint64_t gpa = pmem_base(vm);
+	uint64_t gpa = guest_mem_free_base(&vm->mem);
 	struct pmem_info info;
 	int ret;
 
@@ -99,8 +88,7 @@ int vm_build_virtio(struct vm *vm, char *err, size_t errlen)
 		ret = add_pmem(vm, &env, NEXT_BASE, NEXT_GSI, i, err, errlen);
 	if (!ret && c->mem_hotplug.enabled)
 		ret = add(vm,
-			virtio_mem_new(&env, NEXT_BASE, NEXT_GSI, &c->mem_hotplug,
-				guest_mem_device_base(&vm->mem), err, errlen));
+			virtio_mem_new(&env, NEXT_BASE, NEXT_GSI, &c->mem_hotplug, err, errlen));
 #undef NEXT_BASE
 #undef NEXT_GSI
 	return ret;

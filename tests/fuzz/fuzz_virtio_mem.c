@@ -61,7 +61,7 @@ static void setup(void)
 static struct virtio_dev *new_dev(void)
 {
 	char err[256];
-	struct virtio_dev *vd = virtio_mem_new(&r->env, RIG_BASE, 5, &cfg, AREA, err, sizeof(err));
+	struct virtio_dev *vd = virtio_mem_new(&r->env, RIG_BASE, 5, &cfg, err, sizeof(err));
 
 	CHECK(vd != NULL);
 	return vd;

@@ -87,7 +87,7 @@ static struct rig *mem_rig(bool up)
 		.size = TOTAL_MIB * MIB,
 		.host = area };
 	r->mem.nr_device = 1;
-	r->vd = virtio_mem_new(&r->env, RIG_BASE, 5, &CFG, AREA, err, sizeof(err));
+	r->vd = virtio_mem_new(&r->env, RIG_BASE, 5, &CFG, err, sizeof(err));
 	assert_non_null(r->vd);
 	if (up)
 		bring_up_at(r, RIG_BASE, 1u << VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE, QSIZE);
@@ -271,7 +271,7 @@ static void test_virtio_mem_state_round_trip(void **state)
 	assert_int_equal(snap_writer_image(w, &img, &len), 0);
 	assert_int_equal(snap_reader_parse(&rd_, img, len, err, sizeof(err)), 0);
 	assert_int_equal(snap_reader_find(rd_, SNAP_SEC_DEVICE, 0, &c), 0);
-	vd2 = virtio_mem_new(&r->env, RIG_BASE2, 6, &CFG, AREA, err, sizeof(err));
+	vd2 = virtio_mem_new(&r->env, RIG_BASE2, 6, &CFG, err, sizeof(err));
 	assert_non_null(vd2);
 	assert_int_equal(virtio_restore(vd2, &c, err, sizeof(err)), 0);
 	assert_int_equal(c.left, 0);

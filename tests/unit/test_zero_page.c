@@ -150,6 +150,23 @@ static void test_device_memory_starts_above_ram_and_the_gap(void **state)
 	assert_int_equal(guest_mem_device_base(&gm), 5120 * MIB);
 	layout_only(&gm, 4097 * MIB);
 	assert_int_equal(guest_mem_device_base(&gm), 6144 * MIB);
+	assert_int_equal(guest_mem_free_base(&gm), 6144 * MIB);
+	assert_null(guest_mem_device_region(&gm));
+}
+
+/* pmem goes above virtio-mem's hotplug area, at the next 1 GiB boundary after it. */
+static void test_free_base_is_above_the_device_region(void **state)
+{
+	struct guest_mem gm;
+
+	(void)state;
+	layout_only(&gm, 128 * MIB);
+	gm.regions[gm.nr_regions++] = (struct guest_mem_region){ .gpa = 4096 * MIB,
+		.size = 1536 * MIB };
+	gm.nr_device = 1;
+	assert_int_equal(guest_mem_device_base(&gm), 4096 * MIB);
+	assert_int_equal(guest_mem_free_base(&gm), 6144 * MIB);
+	assert_ptr_equal(guest_mem_device_region(&gm), &gm.regions[gm.nr_regions - 1]);
 }
 
 static void test_zero_page_e820_3gib_ends_at_gap(void **state)
@@ -488,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_zero_page_e820_128mib),
 		cmocka_unit_test(test_zero_page_e820_3gib_ends_at_gap),
 		cmocka_unit_test(test_device_memory_starts_above_ram_and_the_gap),
+		cmocka_unit_test(test_free_base_is_above_the_device_region),
 		cmocka_unit_test(test_zero_page_e820_4gib_splits_around_gap),
 		cmocka_unit_test(test_zero_page_e820_respects_max),
 		cmocka_unit_test(test_zero_page_e820_small_memory),

@@ -240,17 +240,10 @@ static const struct virtio_dev_ops mem_ops = {
 
 /* ---- public ---- */
 
-static uint8_t *area_host(const struct guest_mem *gm, uint64_t gpa, uint64_t size)
-{
-	for (unsigned i = guest_mem_nr_ram(gm); i < gm->nr_regions; i++)
-		if (gm->regions[i].gpa == gpa && gm->regions[i].size == size)
-			return gm->regions[i].host;
-	return NULL;
-}
-
 struct virtio_dev *virtio_mem_new(const struct virtio_env *env, uint64_t base, uint32_t gsi,
-	const struct mem_hotplug_config *cfg, uint64_t addr, char *err, size_t errlen)
+	const struct mem_hotplug_config *cfg, char *err, size_t errlen)
 {
+	const struct guest_mem_region *area = guest_mem_device_region(env->mem);
 	struct vmem *m = calloc(1, sizeof(*m));
 	char why[160];
 
@@ -265,18 +258,18 @@ struct virtio_dev *virtio_mem_new(const struct virtio_env *env, uint64_t base, u
 	m->mem = env->mem;
 	m->vm_fd = env->vm_fd;
 	m->log_dirty = env->log_dirty;
-	m->addr = addr;
 	m->region_size = (uint64_t)cfg->total_mib << 20;
 	m->block_size = (uint64_t)cfg->block_mib << 20;
 	m->slot_size = (uint64_t)cfg->slot_mib << 20;
 	m->nr_blocks = m->region_size / m->block_size;
 	m->nr_slots = m->region_size / m->slot_size;
-	m->host = area_host(env->mem, addr, m->region_size);
-	if (!m->host) {
-		snprintf(err, errlen, "memory hotplug: no guest memory at 0x%llx for the area",
-			(unsigned long long)addr);
+	if (!area || area->size != m->region_size) {
+		snprintf(err, errlen, "memory hotplug: guest memory has no %u MiB area",
+			cfg->total_mib);
 		goto err_free;
 	}
+	m->addr = area->gpa;
+	m->host = area->host;
 	m->plugged = calloc((m->nr_blocks + 63) / 64, 8);
 	m->slot_plugged = calloc(m->nr_slots, sizeof(*m->slot_plugged));
 	if (!m->plugged || !m->slot_plugged) {
