@@ -176,7 +176,8 @@ struct balloon_discard {
  *   range, because MADV_DONTNEED there would show the file's bytes again.
  * Released pages are marked dirty (guest_mem_mark_dirty) for diff snapshots.
  * 0 with *out filled (out may be NULL); -EFAULT if the range is not inside one region;
- * -errno of the system call, with a message in err. */
+ * -errno of the system call, with a message in err that names no device (the balloon
+ * and virtio-mem both release memory here and say which one asked). */
 __attribute__((warn_unused_result)) int balloon_memory_discard(const struct guest_mem *gm,
 	uint64_t gpa, uint64_t len, struct balloon_discard *out, char *err, size_t errlen);
 

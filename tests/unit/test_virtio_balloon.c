@@ -602,6 +602,8 @@ static void test_balloon_discard_refuses_outside_memory(void **state)
 				 sizeof(err)),
 		-EFAULT);
 	assert_non_null(strstr(err, "not inside guest memory"));
+	/* The caller names the device (the balloon or virtio-mem). */
+	assert_string_equal(err, "range 0xff000+0x2000 is not inside guest memory");
 	assert_int_equal(balloon_memory_discard(&gm, UINT64_MAX - PG + 1, 2 * PG, NULL, err,
 				 sizeof(err)),
 		-EFAULT);

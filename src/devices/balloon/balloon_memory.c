@@ -29,7 +29,7 @@ static int discard_anon(void *host, uint64_t len, char *err, size_t errlen)
 {
 	if (madvise(host, len, MADV_DONTNEED) == 0)
 		return 0;
-	snprintf(err, errlen, "balloon: madvise(DONTNEED) of %llu bytes: %s",
+	snprintf(err, errlen, "madvise(DONTNEED) of %llu bytes: %s",
 		(unsigned long long)len, strerror(errno));
 	return -errno;
 }
@@ -46,7 +46,7 @@ static int discard_shared(const struct guest_mem *gm, const struct guest_mem_reg
 		return 0;
 	if (madvise(host, len, MADV_REMOVE) == 0)
 		return 0;
-	snprintf(err, errlen, "balloon: cannot punch %llu bytes at offset %lld of the memfd: %s",
+	snprintf(err, errlen, "cannot punch %llu bytes at offset %lld of the memfd: %s",
 		(unsigned long long)len, (long long)off, strerror(errno));
 	return -errno;
 }
@@ -65,7 +65,7 @@ static int discard_file(void *host, uint64_t len, char *err, size_t errlen)
 		madvise(p, len, MADV_NOHUGEPAGE);
 		return 0;
 	}
-	snprintf(err, errlen, "balloon: cannot map anonymous memory over %llu bytes: %s",
+	snprintf(err, errlen, "cannot map anonymous memory over %llu bytes: %s",
 		(unsigned long long)len, p == MAP_FAILED ? strerror(errno) : "moved");
 	return p == MAP_FAILED ? -errno : -EFAULT;
 }
@@ -82,7 +82,7 @@ int balloon_memory_discard(const struct guest_mem *gm, uint64_t gpa, uint64_t le
 	if (out)
 		memset(out, 0, sizeof(*out));
 	if (!r) {
-		snprintf(err, errlen, "balloon: range 0x%llx+0x%llx is not inside guest memory",
+		snprintf(err, errlen, "range 0x%llx+0x%llx is not inside guest memory",
 			(unsigned long long)gpa, (unsigned long long)len);
 		return -EFAULT;
 	}
@@ -108,7 +108,7 @@ int balloon_memory_discard(const struct guest_mem *gm, uint64_t gpa, uint64_t le
 		ret = discard_file(host, end - start, err, errlen);
 		break;
 	default:
-		snprintf(err, errlen, "balloon: unknown memory backing %d", (int)gm->backing);
+		snprintf(err, errlen, "unknown memory backing %d", (int)gm->backing);
 		return -EINVAL;
 	}
 	if (ret)
