@@ -89,6 +89,7 @@ EMBER_SRCS := \
 	src/devices/pmem/pmem_persist.c \
 	src/devices/pmem/pmem_req.c \
 	src/devices/net/net.c \
+	src/devices/net/net_queues.c \
 	src/devices/net/net_persist.c \
 	src/devices/net/net_mmds.c \
 	src/devices/net/net_offload.c \
@@ -287,7 +288,8 @@ MMDS_SRCS := src/devices/mmds/frame.c src/devices/mmds/http.c src/devices/mmds/i
 	src/devices/mmds/stack.c src/devices/mmds/store.c src/devices/mmds/tcp.c \
 	src/devices/mmds/token.c
 test_mmds_SRCS := $(MMDS_SRCS)
-test_virtio_net_SRCS := src/devices/net/net.c src/devices/net/net_persist.c \
+test_virtio_net_SRCS := src/devices/net/net.c src/devices/net/net_queues.c \
+	src/devices/net/net_persist.c \
 	src/devices/net/net_mmds.c src/devices/net/net_offload.c src/devices/net/net_rx.c \
 	src/devices/net/tap.c src/util/rate_limiter.c $(MMDS_SRCS) \
 	src/devices/virtio/queue.c src/kvm/guest_mem.c src/util/log.c src/util/log_ratelimit.c $(STATE_FILE_SRCS) \

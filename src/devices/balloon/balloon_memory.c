@@ -29,8 +29,8 @@ static int discard_anon(void *host, uint64_t len, char *err, size_t errlen)
 {
 	if (madvise(host, len, MADV_DONTNEED) == 0)
 		return 0;
-	snprintf(err, errlen, "madvise(DONTNEED) of %llu bytes: %s",
-		(unsigned long long)len, strerror(errno));
+	snprintf(err, errlen, "madvise(DONTNEED) of %llu bytes: %s", (unsigned long long)len,
+		strerror(errno));
 	return -errno;
 }
 

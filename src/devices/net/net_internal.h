@@ -77,6 +77,18 @@ struct net_dev {
  * compatibility); -EINVAL without a store, -ENOMEM. Control thread, device not running. */
 int net_mmds_enable(struct net_dev *n, const struct net_mmds_config *cfg);
 
+/* net_queues.c: the data path (device thread; the pumps with the transport lock held). */
+/* Watch the tap for frames, or stop watching (nothing could go on). */
+void net_set_reader(struct net_dev *n, bool on);
+/* Move what can go now: tap and MMDS frames into the rx queue; the tx queue's frames to
+ * the tap or MMDS. Each stops at a rate limit (its timer armed) or an empty queue. */
+void net_rx_pump(struct net_dev *n);
+void net_tx_pump(struct net_dev *n);
+/* libev callbacks: the tap readable, a rate limiter's wait over, MMDS's timer. */
+void net_on_tap(struct ev_loop *loop, ev_io *w, int revents);
+void net_on_throttle(struct ev_loop *loop, ev_timer *w, int revents);
+void net_on_mmds_timer(struct ev_loop *loop, ev_timer *w, int revents);
+
 /* net_offload.c */
 /* The feature bits the device offers. */
 uint64_t net_offered(const struct net_dev *n);
