@@ -35,6 +35,7 @@ EMBER_SRCS := \
 	src/util/log_ratelimit.c \
 	src/util/rate_limiter.c \
 	src/util/term_queries.c \
+	src/util/thread.c \
 	src/util/unix_socket.c \
 	src/kvm/bus.c \
 	src/kvm/guest_mem.c \
@@ -258,7 +259,7 @@ test_api_router_LIBS := $(URING_LIB)
 test_virtio_block_SRCS := src/devices/block/block.c src/devices/block/block_req.c \
 	src/devices/block/block_persist.c src/devices/block/block_update.c \
 	src/devices/block/block_worker.c src/devices/block/block_uring.c \
-	src/devices/block/block_uring_probe.c \
+	src/devices/block/block_uring_probe.c src/util/thread.c \
 	src/devices/virtio/queue.c src/devices/block/block_file.c src/util/rate_limiter.c \
 	src/kvm/guest_mem.c src/util/log.c src/util/log_ratelimit.c $(STATE_FILE_SRCS) \
 	tests/unit/fake_block_env.c $(GUEST_MEM_FIXTURE)
@@ -280,7 +281,7 @@ test_virtio_rng_SRCS := $(test_virtio_mmio_SRCS) src/devices/rng/rng.c \
 test_virtio_pmem_SRCS := $(test_virtio_mmio_SRCS) src/devices/pmem/pmem.c \
 	src/devices/pmem/pmem_file.c src/devices/pmem/pmem_flush.c \
 	src/devices/pmem/pmem_persist.c src/devices/pmem/pmem_req.c src/kvm/vm_fd.c \
-	src/util/rate_limiter.c tests/unit/fake_seccomp.c
+	src/util/rate_limiter.c src/util/thread.c tests/unit/fake_seccomp.c
 test_virtio_mem_SRCS := $(test_virtio_mmio_SRCS) src/devices/mem/mem.c \
 	src/devices/mem/mem_config.c src/devices/mem/mem_persist.c src/devices/mem/mem_slots.c \
 	src/devices/balloon/balloon_memory.c src/kvm/vm_fd.c

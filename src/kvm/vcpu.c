@@ -14,6 +14,7 @@
 #include "ember/bus.h"
 #include "ember/log.h"
 #include "ember/seccomp.h"
+#include "ember/thread.h"
 
 #define KICK_SIGNAL (SIGRTMIN + 0)
 
@@ -255,19 +256,17 @@ static void *vcpu_thread(void *arg)
 
 int vcpu_start_thread(struct vcpu *v, char *err, size_t errlen)
 {
-	sigset_t all, old;
+	sigset_t mask;
 	int ret;
 
 	/* The thread starts with every signal blocked but the kick: SIGINT/SIGTERM belong
 	 * to the control thread's loop. */
-	sigfillset(&all);
-	sigdelset(&all, KICK_SIGNAL);
-	sigdelset(&all, SIGSEGV);
-	sigdelset(&all, SIGBUS);
-	sigdelset(&all, SIGSYS);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = pthread_create(&v->thread, NULL, vcpu_thread, v);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	sigfillset(&mask);
+	sigdelset(&mask, KICK_SIGNAL);
+	sigdelset(&mask, SIGSEGV);
+	sigdelset(&mask, SIGBUS);
+	sigdelset(&mask, SIGSYS);
+	ret = thread_spawn(&v->thread, vcpu_thread, v, &mask);
 	if (ret) {
 		snprintf(err, errlen, "vcpu %u: cannot start thread: %s", v->index, strerror(ret));
 		return -ret;

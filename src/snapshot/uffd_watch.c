@@ -21,6 +21,7 @@
 #include "ember/guest_mem.h"
 #include "ember/log.h"
 #include "ember/seccomp.h"
+#include "ember/thread.h"
 
 struct uffd_watch {
 	pthread_t thread;
@@ -79,7 +80,6 @@ struct uffd_watch *uffd_watch_start(int sock, int uffd, struct guest_mem *gm, uf
 	void *opaque, char *err, size_t errlen)
 {
 	struct uffd_watch *w = calloc(1, sizeof(*w));
-	sigset_t all, old;
 	int ret;
 
 	if (!w) {
@@ -97,12 +97,9 @@ struct uffd_watch *uffd_watch_start(int sock, int uffd, struct guest_mem *gm, uf
 		free(w);
 		return NULL;
 	}
-	/* The thread inherits the mask: process signals and vCPU kicks go elsewhere, and no
-	 * handler (with calls outside its filter) ever runs on it. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = pthread_create(&w->thread, NULL, watch, w);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* Every signal blocked: process signals and vCPU kicks go elsewhere, and no handler
+	 * (with calls outside its filter) ever runs on it. */
+	ret = thread_spawn(&w->thread, watch, w, NULL);
 	if (ret) {
 		snprintf(err, errlen, "uffd watch: cannot start thread: %s", strerror(ret));
 		close(w->stop_fd);

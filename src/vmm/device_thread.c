@@ -18,6 +18,7 @@
 
 #include "ember/log.h"
 #include "ember/seccomp.h"
+#include "ember/thread.h"
 
 static void loop_release(struct ev_loop *loop)
 {
@@ -91,13 +92,9 @@ static void *run(void *arg)
 
 int dev_thread_start(struct dev_thread *t, char *err, size_t errlen)
 {
-	sigset_t all, old;
-	int ret;
+	/* Every signal blocked (run says why). */
+	int ret = thread_spawn(&t->tid, run, t, NULL);
 
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = pthread_create(&t->tid, NULL, run, t);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
 		snprintf(err, errlen, "devices: cannot start the device thread: %s", strerror(ret));
 		return -ret;

@@ -72,6 +72,7 @@ OWNERS = {
     "snapshot_publish": "src/snapshot",
     "term_queries": "src/util",
     "uffd": "src/snapshot",
+    "thread": "src/util",
     "unix_socket": "src/util",
     "vcpu": "src/kvm",
     "virtio": "src/devices",

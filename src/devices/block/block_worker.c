@@ -13,6 +13,7 @@
 
 #include "ember/guest_mem.h"
 #include "ember/seccomp.h"
+#include "ember/thread.h"
 
 /* Bytes of a write copied out of handler-served guest memory at a time. */
 #define BOUNCE_BYTES (256u << 10)
@@ -150,7 +151,6 @@ struct blk_engine *blk_worker_new(struct block_backend *be, const struct guest_m
 	struct ev_loop *loop, blk_engine_done_fn done, void *opaque, char *err, size_t errlen)
 {
 	struct blk_worker *w = calloc(1, sizeof(*w));
-	sigset_t all, old;
 	int ret;
 
 	if (!w) {
@@ -180,11 +180,8 @@ struct blk_engine *blk_worker_new(struct block_backend *be, const struct guest_m
 	w->async.data = w;
 	ev_async_start(loop, &w->async);
 
-	/* The thread inherits the mask: process signals and vCPU kicks go elsewhere. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = pthread_create(&w->thread, NULL, worker_main, w);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* Every signal blocked: process signals and vCPU kicks go elsewhere. */
+	ret = thread_spawn(&w->thread, worker_main, w, NULL);
 	if (ret) {
 		snprintf(err, errlen, "cannot start the I/O thread: %s", strerror(ret));
 		goto err_stop_async;

@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 
 #include "ember/seccomp.h"
+#include "ember/thread.h"
 
 struct pmem_flusher {
 	pthread_t thread;
@@ -82,7 +83,6 @@ struct pmem_flusher *pmem_flusher_new(struct ev_loop *loop, void *host, size_t l
 	pmem_flush_done_fn *done, void *ctx, char *err, size_t errlen)
 {
 	struct pmem_flusher *f = calloc(1, sizeof(*f));
-	sigset_t all, old;
 	int ret;
 
 	if (!f) {
@@ -100,11 +100,8 @@ struct pmem_flusher *pmem_flusher_new(struct ev_loop *loop, void *host, size_t l
 	ev_async_init(&f->async, on_async);
 	f->async.data = f;
 	ev_async_start(loop, &f->async);
-	/* The thread inherits the mask: process signals and vCPU kicks go elsewhere. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = pthread_create(&f->thread, NULL, flusher_main, f);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* Every signal blocked: process signals and vCPU kicks go elsewhere. */
+	ret = thread_spawn(&f->thread, flusher_main, f, NULL);
 	if (ret) {
 		snprintf(err, errlen, "cannot start the flush thread: %s", strerror(ret));
 		ev_async_stop(loop, &f->async);
