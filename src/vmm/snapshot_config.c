@@ -121,7 +121,9 @@ int snapshot_save_devices(const struct vm_config *c, struct snap_writer *w)
 		if (!ret)
 			ret = snap_put_str(w, n->tap);
 		if (!ret)
-			ret = snap_put_u32(w, (uint32_t)n->has_mac | (uint32_t)n->mtu << 16);
+			ret = snap_put_u32(w,
+				(uint32_t)n->has_mac | (uint32_t)n->no_offloads << 1 |
+					(uint32_t)n->mtu << 16);
 		if (!ret)
 			ret = snap_put(w, n->mac, sizeof(n->mac));
 		if (!ret)
@@ -197,10 +199,12 @@ int snapshot_load_devices(const struct snap_reader *r, struct vm_config *c, char
 			snap_get_str(&cur, (const char **)&n->tap, 16) || snap_get_u32(&cur, &v) ||
 			snap_get(&cur, n->mac, sizeof(n->mac)))
 			goto bad;
-		/* bit 0: has_mac; bits 16-31: mtu (0 in states from before mtu: none). */
-		if ((v & 0xfffe) || (v >> 16 && v >> 16 < NET_MTU_MIN))
+		/* bit 0: has_mac; bit 1: no_offloads (0 in states from before: offloads on, as
+		 * they were); bits 16-31: mtu (0 in states from before mtu: none). */
+		if ((v & 0xfffc) || (v >> 16 && v >> 16 < NET_MTU_MIN))
 			goto bad;
 		n->has_mac = v & 1;
+		n->no_offloads = v & 2;
 		n->mtu = (uint16_t)(v >> 16);
 		get_limit(&cur, &n->rx_limit);
 		get_limit(&cur, &n->tx_limit);

@@ -495,8 +495,10 @@ static void test_snapshot_devices_keep_cache_type_and_hinting(void **state)
 	c.vm.cfg.balloon = (struct balloon_config){ .enabled = true,
 		.amount_mib = 3,
 		.free_page_hinting = true };
+	c.vm.cfg.nets[0].no_offloads = true; /* kept too: a restore offers what the boot did */
 	assert_int_equal(snapshot_save_devices(&c.vm.cfg, w), 0);
 	load_devices(w, &cfg);
+	assert_true(cfg.nets[0].no_offloads);
 	assert_true(cfg.drives[0].writeback);
 	assert_false(cfg.drives[0].read_only);
 	assert_true(cfg.balloon.free_page_hinting);
