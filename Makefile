@@ -197,7 +197,7 @@ STATE_FILE_SRCS := src/snapshot/state_file.c src/snapshot/state_file_read.c src/
 # Unit tests: one binary per module, linked with only that module and what it needs.
 # Fake guest RAM on the heap, for the tests that play a guest over guest_mem.
 GUEST_MEM_FIXTURE := tests/unit/guest_mem_fixture.c
-UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid cpu_template kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets virtio_pmem virtio_mem emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries working_set vm_persist
+UNIT_TESTS := jailer_args jailer_cgroup jailer_elf bus config cpuid cpu_template kernel_loader zero_page boot_tables serial state_file snapshot_id snapshot_check page_scan seccomp acpi uffd api_http api_json api_router virtio_block virtio_balloon virtq rate_limiter virtio_mmio virtio_rng virtio_net vsock_packets virtio_pmem virtio_mem emulate mmds memory_file log_ratelimit lua_pattern seccomp_file cli_options term_queries working_set vm_persist thread
 test_bus_SRCS := src/kvm/bus.c
 test_emulate_SRCS := src/arch/x86_64/emulate.c src/arch/x86_64/emulate_decode.c src/kvm/guest_mem.c src/util/log.c
 test_config_SRCS := src/vmm/config.c src/devices/pmem/pmem_file.c src/devices/mem/mem_config.c
@@ -272,6 +272,7 @@ test_virtio_balloon_SRCS := src/devices/balloon/balloon.c src/devices/balloon/ba
 	src/util/log.c src/util/log_ratelimit.c
 test_virtq_SRCS := src/devices/virtio/queue.c src/kvm/guest_mem.c $(GUEST_MEM_FIXTURE)
 test_rate_limiter_SRCS := src/util/rate_limiter.c
+test_thread_SRCS := src/util/thread.c
 test_virtio_mmio_SRCS := src/devices/virtio/mmio.c src/devices/virtio/mmio_notify.c src/devices/virtio/mmio_regs.c \
 	src/devices/virtio/mmio_persist.c src/devices/virtio/queue.c src/kvm/bus.c \
 	src/kvm/guest_mem.c $(STATE_FILE_SRCS) src/util/log.c src/util/log_ratelimit.c \
